@@ -1,0 +1,132 @@
+/*
+ * htga.h - libhtga, the client a trainer embeds to stream gradient samples
+ * to htgad and receive per-group gradient scales (lambda) back.
+ *
+ * This is the one public header. Anything not declared here is not API.
+ * Every call that can fail returns an int code, HTGA_OK == 0, negative on
+ * error; htga_strerror() gives static text for a code.
+ *
+ * Thread-safety: one htga handle may be used from several threads at once;
+ * htga_send(), htga_lambda(), htga_lambda_get() and htga_stats() never block
+ * on the network (they take a short internal lock). htga_destroy() must not
+ * race with other calls on the same handle. Data-parallel workers (ranks)
+ * each create their own handle with their rank set; all of them receive the
+ * run's lambdas.
+ */
+#ifndef HTGA_H
+#define HTGA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define HTGA_API __attribute__((visibility("default")))
+#else
+#define HTGA_API
+#endif
+
+#define HTGA_VERSION_MAJOR  0
+#define HTGA_VERSION_MINOR  1
+#define HTGA_VERSION_PATCH  0
+#define HTGA_VERSION_STRING "0.1.0"
+#define HTGA_VERSION_NUMBER                                                                        \
+    (HTGA_VERSION_MAJOR * 1000000 + HTGA_VERSION_MINOR * 1000 + HTGA_VERSION_PATCH)
+
+/* Error codes. */
+#define HTGA_OK        0
+#define HTGA_EINVAL    (-1) /* a bad argument (NULL, empty or over-long name, bad option value) */
+#define HTGA_ENOMEM    (-2) /* out of memory */
+#define HTGA_EZMQ      (-3) /* ZeroMQ refused (bad endpoint, context failure) */
+#define HTGA_EDROPPED  (-4) /* the message was dropped (queue full, daemon away); counted */
+#define HTGA_ENOTFOUND (-5) /* no lambda has arrived for this group yet */
+#define HTGA_ETIMEDOUT (-6) /* htga_flush(): messages still queued at the deadline */
+#define HTGA_ENOTSUP   (-7) /* unknown option */
+
+/* Options, set with htga_set_int(). New options are appended, never renumbered. */
+typedef enum htga_option {
+    HTGA_OPT_MAX_SAMPLES = 1, /* values kept per send; 0 = all (default 65536) */
+    HTGA_OPT_RANK = 2,        /* this worker's rank (default 0) */
+    HTGA_OPT_QUEUE_DEPTH = 3, /* messages buffered for the I/O thread (default 64) */
+    HTGA_OPT_SEED = 4,        /* subsampling seed (default: from time and address) */
+} htga_option;
+
+typedef struct htga htga;
+
+/* Counters of one handle. Read with htga_stats(); fields are only appended. */
+typedef struct htga_stats {
+    uint64_t sends;          /* htga_send() calls accepted */
+    uint64_t msgs_sent;      /* messages handed to ZeroMQ */
+    uint64_t samples_sent;   /* values in those messages */
+    uint64_t bytes_sent;     /* payload bytes in those messages */
+    uint64_t drops_queue;    /* dropped: the client's queue was full */
+    uint64_t drops_offline;  /* dropped: the daemon was not connected or was slow */
+    uint64_t lambdas_recv;   /* lambda messages received */
+    uint64_t bad_msgs_recv;  /* messages from the daemon that failed to decode */
+} htga_stats;
+
+/* The library's version, "MAJOR.MINOR.PATCH", and as a number (see
+ * HTGA_VERSION_NUMBER); compare with the macros to check header and library match. */
+HTGA_API const char *htga_version(void);
+HTGA_API int htga_version_number(void);
+
+/* Static English text for an error code; never NULL. */
+HTGA_API const char *htga_strerror(int code);
+
+/*
+ * Creates a client for run `run` talking to the daemon at `endpoint` (a
+ * ZeroMQ endpoint such as "tcp://127.0.0.1:5555"). Returns at once: the
+ * connection is made, and remade after a daemon restart, in the background.
+ * On HTGA_OK *out owns a new handle to release with htga_destroy(); on error
+ * *out is set to NULL. Names are 1 to 128 bytes of UTF-8 without control bytes.
+ */
+HTGA_API int htga_create(htga **out, const char *endpoint, const char *run);
+
+/*
+ * Releases the handle and sets *h to NULL; accepts NULL and a pointer to
+ * NULL. Messages still queued are given at most 100 ms to leave (call
+ * htga_flush() first to wait longer); it never hangs.
+ */
+HTGA_API void htga_destroy(htga **h);
+
+/* Sets an integer option (see htga_option). Returns HTGA_OK, HTGA_EINVAL for
+ * a bad value or HTGA_ENOTSUP for an unknown option. */
+HTGA_API int htga_set_int(htga *h, htga_option opt, int64_t value);
+
+/*
+ * Sends a sample of the gradient grad[0..n-1] of parameter group `group` at
+ * training step `step`. When n exceeds the max_samples option, a sample of
+ * max_samples values is drawn without bias (stratified: one uniformly chosen
+ * value from each of max_samples equal strata), so the cost does not grow
+ * with n. grad is only read during the call (borrowed).
+ * Never blocks: returns HTGA_OK when queued, HTGA_EDROPPED (and counts it)
+ * when the queue is full or the daemon is away, HTGA_EINVAL for bad arguments.
+ */
+HTGA_API int htga_send(htga *h, const char *group, int64_t step, const float *grad, size_t n);
+
+/* The latest lambda the daemon pushed for `group` of this run, or 1.0 when
+ * none has arrived (or on bad arguments). Never blocks. */
+HTGA_API double htga_lambda(htga *h, const char *group);
+
+/* Like htga_lambda() but says whether one arrived: HTGA_OK and *lambda set,
+ * or HTGA_ENOTFOUND (*lambda set to 1.0). */
+HTGA_API int htga_lambda_get(htga *h, const char *group, double *lambda);
+
+/*
+ * Waits up to timeout_ms for the queued messages to be handed to ZeroMQ and
+ * leave the process. Returns HTGA_OK or HTGA_ETIMEDOUT.
+ */
+HTGA_API int htga_flush(htga *h, int timeout_ms);
+
+/* Copies the counters into *out (size = sizeof(htga_stats) of the caller's
+ * header; only that many bytes are written). Returns HTGA_OK or HTGA_EINVAL. */
+HTGA_API int htga_stats_get(htga *h, htga_stats *out, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HTGA_H */

@@ -1,0 +1,160 @@
+/*
+ * est.h - pure block estimators of gradient tails.
+ *
+ * DESIGN: every est_* function is a pure function over a block of float
+ * samples. It takes arrays and caller-owned scratch space, returns an int
+ * code (EST_OK == 0), and does no I/O, no allocation, no logging and no clock
+ * reads. Sums are accumulated in double. Conventions (pinned by
+ * shared/DESIGN.md and issue 2):
+ *
+ *   x_1..x_n      the block; NaN/+Inf/-Inf are removed and counted
+ *                 (n_nonfinite); n_used = n - n_nonfinite.
+ *   m             median of the finite values (mean of the two middle values
+ *                 when n_used is even).
+ *   y_i = |x_i-m| values with y_i == 0 (n_zero of them) have no logarithm and
+ *                 are left out of Hill; n_pos = n_used - n_zero.
+ *   Hill          y(1) >= y(2) >= ... >= y(n_pos), threshold at the (k+1)-th
+ *                 largest: gamma_k = (1/k) sum_{i<=k} log y(i) - log y(k+1),
+ *                 alpha = 1/gamma_k (the tail index: Cauchy 1, Student-t nu),
+ *                 se = alpha/sqrt(k). k is clamped to [1, n_pos-1]; fewer than
+ *                 3 positive values give no estimate.
+ *   stable        Mohammadi et al. (2015) on c = x - mean over the first
+ *                 K1*K2 finite values in input order, K1 = floor(sqrt(n_used)),
+ *                 K2 = floor(n_used/K1): 1/alpha = (mean log|Y_j| -
+ *                 mean log|c_i|) / log K1, exact zeros left out of each mean.
+ *   moments       mean, variance (divisor n_used-1), excess kurtosis
+ *                 m4/m2^2 - 3 (central moments with divisor n_used).
+ */
+#ifndef HTGA_EST_H
+#define HTGA_EST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define EST_OK     0
+#define EST_EINVAL 1 /* a bad argument: NULL pointer, bad rule, scratch too small */
+
+/* How k, the number of upper order statistics Hill uses, is chosen. */
+typedef enum est_k_kind {
+    EST_K_SQRT = 0, /* k = floor(sqrt(n_pos)), the default */
+    EST_K_FRAC,     /* k = floor(frac * n_pos), 0 < frac < 1 */
+    EST_K_FIXED,    /* k = fixed value (clamped to [1, n_pos-1]) */
+    EST_K_AUTO,     /* data-driven choice, see est_k_auto() */
+} est_k_kind;
+
+typedef struct est_k_rule {
+    est_k_kind kind;
+    double frac; /* EST_K_FRAC only */
+    size_t k;    /* EST_K_FIXED only */
+} est_k_rule;
+
+/*
+ * Parses a k rule as written on a command line or in a config file:
+ * "sqrt", "auto", "frac:F" with 0 < F < 1, or a positive integer N (also
+ * "fixed:N"). Returns EST_OK and fills *rule, or EST_EINVAL and leaves *rule
+ * untouched.
+ */
+int est_k_rule_parse(const char *text, est_k_rule *rule);
+
+/* Writes the canonical text of a rule ("sqrt", "frac:0.05", "100", "auto")
+ * into buf (NUL-terminated, truncated to len). Returns EST_OK or EST_EINVAL. */
+int est_k_rule_format(const est_k_rule *rule, char *buf, size_t len);
+
+typedef struct est_hill {
+    double alpha; /* 1/gamma */
+    double gamma; /* the Hill estimate of the extreme value index */
+    double se;    /* alpha / sqrt(k) */
+    double ci_lo; /* 95% interval for alpha, see est.h's est_hill_ci() */
+    double ci_hi;
+    size_t k;
+} est_hill;
+
+typedef struct est_result {
+    size_t n;           /* values in the block */
+    size_t n_nonfinite; /* NaN, +Inf, -Inf */
+    size_t n_used;      /* n - n_nonfinite */
+    size_t n_zero;      /* finite values equal to the median */
+    size_t n_pos;       /* n_used - n_zero: values Hill can use */
+    double median;      /* NaN when n_used == 0 */
+    double mean;        /* NaN when n_used == 0 */
+    double variance;    /* NaN when n_used < 2 */
+    double kurtosis;    /* NaN when n_used < 2 or variance == 0 */
+
+    int has_hill; /* 0: not enough positive values; hill is zeroed */
+    est_hill hill;
+
+    int has_stable;      /* 0: n_used < 4, no non-zero Y_j or c_i, or 1/alpha <= 0 */
+    double stable_alpha; /* raw estimate; may exceed 2 on light tails */
+    size_t stable_k1;    /* block size K1 */
+    size_t stable_k2;    /* number of blocks K2 */
+} est_result;
+
+/*
+ * Scratch space est_block() needs for a block of n values, in bytes. The
+ * caller allocates it once (for the largest block it will see) and reuses it.
+ */
+size_t est_scratch_bytes(size_t n);
+
+/*
+ * Estimates everything for one block: counts, median, moments, Hill with the
+ * given k rule, and the alpha-stable estimator.
+ *
+ * x: n float values (not modified). rule: NULL means EST_K_SQRT.
+ * scratch: at least est_scratch_bytes(n) bytes, 16-byte aligned, caller-owned.
+ * top: optional (may be NULL): receives min(top_len, n_pos) largest y values in
+ * descending order (the order statistics a Hill plot needs); *top_n is set to
+ * how many were written. out: filled on EST_OK.
+ *
+ * An empty block, all-NaN or all-equal block is not an error: the result says
+ * so through its counts, NaN fields and has_hill/has_stable == 0.
+ * Returns EST_OK, or EST_EINVAL for NULL x (with n > 0), NULL out/scratch, a
+ * bad rule or scratch_len < est_scratch_bytes(n).
+ */
+int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, size_t scratch_len,
+              double *top, size_t top_len, size_t *top_n, est_result *out);
+
+/*
+ * Hill estimate from y values already sorted in descending order (all > 0):
+ * y[0] >= y[1] >= ... >= y[m-1], using k (1 <= k <= m-1). Fills *out.
+ * Returns EST_OK or EST_EINVAL.
+ */
+int est_hill_sorted(const double *y_desc, size_t m, size_t k, est_hill *out);
+
+/*
+ * The Hill plot of a block: alpha_k for k = 1..m-1 from the m largest y
+ * values in descending order (as est_block's top output). alpha[i] receives
+ * alpha for k = i+1; m-1 values are written. Returns EST_OK or EST_EINVAL
+ * (m < 2 or non-positive y).
+ */
+int est_hill_plot(const double *y_desc, size_t m, double *alpha);
+
+/*
+ * 95% confidence interval for alpha from the Hill estimate with k order
+ * statistics, under the Pareto-tail model where k*gamma_hat/gamma follows
+ * Gamma(k, 1): [alpha_hat * q(0.025)/k, alpha_hat * q(0.975)/k] with the
+ * Gamma(k,1) quantiles q from the Wilson-Hilferty approximation. Exact
+ * construction documented in docs/estimators.md.
+ */
+void est_hill_ci(double alpha_hat, size_t k, double *lo, double *hi);
+
+/*
+ * The k rule applied to n_pos positive values: returns k clamped to
+ * [1, n_pos-1] (0 when n_pos < 3). For EST_K_AUTO use est_k_auto().
+ */
+size_t est_k_from_rule(const est_k_rule *rule, size_t n_pos);
+
+/*
+ * Moments of the finite values of x in one pass (double accumulation).
+ * Fills n_used, n_nonfinite, mean, variance, kurtosis of *out (other fields
+ * untouched). Returns EST_OK or EST_EINVAL.
+ */
+int est_moments(const float *x, size_t n, est_result *out);
+
+/*
+ * The alpha-stable block estimator (Mohammadi et al. 2015) as pinned above,
+ * given the mean of the finite values. Fills has_stable, stable_alpha,
+ * stable_k1, stable_k2 of *out. Returns EST_OK or EST_EINVAL.
+ */
+int est_stable(const float *x, size_t n, double mean, est_result *out);
+
+#endif /* HTGA_EST_H */

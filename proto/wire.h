@@ -1,0 +1,127 @@
+/*
+ * wire.h - the htga wire protocol: encoder and pure decoder.
+ *
+ * DESIGN: ZeroMQ multipart messages over one DEALER (client) to ROUTER
+ * (daemon) connection; docs/protocol.md is the normative description. Every
+ * message starts with a header frame: a fixed 48-byte little-endian part
+ * followed by the run name and the group name (UTF-8 bytes, no NUL, lengths in
+ * the fixed part). A second frame carries the body:
+ *
+ *   kind     direction         body frame
+ *   HELLO    client -> daemon  none (1 frame): "I belong to run R"; the daemon
+ *                              answers with the run's current lambdas
+ *   SAMPLES  client -> daemon  count little-endian float32 values
+ *   LAMBDA   daemon -> client  a 40-byte wire_lambda record
+ *
+ * Fixed header (offsets in bytes, all little-endian):
+ *    0 u32 magic 0x41475448 ("HTGA" in memory)   4 u8 version (1)
+ *    5 u8  kind                                  6 u8 dtype (1 = float32)
+ *    7 u8  flags (0; reserved)                   8 u16 run_len
+ *   10 u16 group_len                            12 u32 rank
+ *   16 i64 step                                 24 u64 seq
+ *   32 u32 count                                36 u32 reserved (0)
+ *   40 u64 dropped (messages this client dropped so far)
+ *   48 run bytes, then group bytes
+ *
+ * The decoder never trusts a field: it checks frame count, sizes, magic,
+ * version, kind, dtype, name lengths and bytes, count against the limit and
+ * against the body length, and reports the first error with a code.
+ */
+#ifndef HTGA_WIRE_H
+#define HTGA_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_MAGIC       0x41475448u
+#define WIRE_VERSION     1
+#define WIRE_FIXED_LEN   48
+#define WIRE_NAME_MAX    128     /* bytes, run and group names each */
+#define WIRE_COUNT_MAX   1048576 /* values in one SAMPLES message */
+#define WIRE_LAMBDA_LEN  40
+#define WIRE_HEADER_MAX  (WIRE_FIXED_LEN + 2 * WIRE_NAME_MAX)
+#define WIRE_DTYPE_F32   1
+
+typedef enum wire_kind {
+    WIRE_HELLO = 1,
+    WIRE_SAMPLES = 2,
+    WIRE_LAMBDA = 3,
+} wire_kind;
+
+/* Decode errors: each has a stable code and a name for counters. */
+typedef enum wire_err {
+    WIRE_OK = 0,
+    WIRE_E_FRAMES,      /* wrong number of frames for the kind */
+    WIRE_E_SHORT,       /* header frame shorter than the fixed part */
+    WIRE_E_MAGIC,       /* bad magic */
+    WIRE_E_VERSION,     /* unsupported version */
+    WIRE_E_KIND,        /* unknown kind, or a kind not allowed in this direction */
+    WIRE_E_DTYPE,       /* unsupported dtype */
+    WIRE_E_FLAGS,       /* reserved bits or fields not zero */
+    WIRE_E_NAME_LEN,    /* run or group length 0 (where required) or over WIRE_NAME_MAX */
+    WIRE_E_HEADER_LEN,  /* header frame length != fixed part + names */
+    WIRE_E_NAME_BYTES,  /* a name holds NUL, control bytes or invalid UTF-8 */
+    WIRE_E_COUNT,       /* count 0 or over WIRE_COUNT_MAX */
+    WIRE_E_BODY_LEN,    /* body length disagrees with count (or with the kind) */
+    WIRE_E__COUNT       /* number of codes, for counter arrays */
+} wire_err;
+
+/* A decoded message. Names point into the caller's header frame (borrowed:
+ * valid while that frame is), they are not NUL-terminated. */
+typedef struct wire_msg {
+    uint8_t version;
+    uint8_t kind;
+    uint8_t dtype;
+    uint32_t rank;
+    int64_t step;
+    uint64_t seq;
+    uint32_t count;
+    uint64_t dropped;
+    const char *run;
+    size_t run_len;
+    const char *group;
+    size_t group_len;
+    const void *body; /* SAMPLES: count LE float32 values (maybe unaligned); LAMBDA: record */
+    size_t body_len;
+} wire_msg;
+
+/* The LAMBDA body: a recommendation for (run, group). */
+typedef struct wire_lambda {
+    double lambda;   /* the scale to apply */
+    double alpha;    /* the Hill alpha behind it (NaN when unreliable) */
+    uint64_t block;  /* block number it was computed after */
+    int64_t step;    /* last step of that block */
+    uint32_t reason; /* 0 = estimate used, else a fallback reason code */
+    uint32_t flags;  /* reserved, 0 */
+} wire_lambda;
+
+typedef struct wire_error {
+    wire_err code;
+    size_t offset; /* byte offset in the header frame where it was found */
+    const char *text; /* static text */
+} wire_error;
+
+/* Static name of an error code ("bad_magic", ...) for counters and logs. */
+const char *wire_err_name(wire_err code);
+
+/*
+ * Decodes one message of nframes frames (frames[i] of lens[i] bytes), as
+ * received after any ZeroMQ routing identity was removed. Pure: no I/O, no
+ * allocation. On WIRE_OK fills *msg (pointing into frames); otherwise fills
+ * *err (if not NULL) with the first problem and returns its code.
+ */
+wire_err wire_decode(const void *const *frames, const size_t *lens, size_t nframes, wire_msg *msg,
+                     wire_error *err);
+
+/*
+ * Writes a header frame into buf (at least WIRE_HEADER_MAX bytes). msg's
+ * kind, rank, step, seq, count, dropped and names are used; version, magic and
+ * dtype are set here. Returns the frame length, or 0 when a name is too long.
+ */
+size_t wire_encode_header(const wire_msg *msg, void *buf, size_t buf_len);
+
+/* Encodes/decodes the 40-byte LAMBDA body (little-endian). */
+void wire_encode_lambda(const wire_lambda *lam, void *buf);
+void wire_decode_lambda(const void *buf, wire_lambda *lam);
+
+#endif /* HTGA_WIRE_H */
