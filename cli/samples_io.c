@@ -88,7 +88,8 @@ static uint64_t load_le64(const unsigned char *p)
 static void copy_le_f32(float *dst, const unsigned char *src, size_t count)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    memcpy(dst, src, count * sizeof(float));
+    if (count > 0)
+        memcpy(dst, src, count * sizeof(float));
 #else
     for (size_t i = 0; i < count; i++) {
         uint32_t bits = load_le32(src + 4 * i);

@@ -48,6 +48,8 @@ static void make_npy_header(npy_buf *b, int major, const char *dict)
 static void append(npy_buf *b, const void *data, size_t len)
 {
     cr_assert(b->len + len <= sizeof b->bytes);
+    if (len == 0)
+        return;
     memcpy(b->bytes + b->len, data, len);
     b->len += len;
 }
