@@ -423,9 +423,12 @@ static size_t scan_number(const char *p, const char *end)
 
     if (q < end && (*q == '+' || *q == '-'))
         q++;
-    if ((w = match_word(q, end, "infinity")) != 0 || (w = match_word(q, end, "inf")) != 0 ||
-        (w = match_word(q, end, "nan")) != 0)
-        return (size_t)(q + w - p);
+    if (q < end && (*q == 'i' || *q == 'I' || *q == 'n' || *q == 'N')) {
+        if ((w = match_word(q, end, "infinity")) != 0 || (w = match_word(q, end, "inf")) != 0 ||
+            (w = match_word(q, end, "nan")) != 0)
+            return (size_t)(q + w - p);
+        return 0;
+    }
     while (q < end && is_digit(*q)) {
         q++;
         digits++;
@@ -460,6 +463,81 @@ static int text_fail(text_pos *t, const char *at, const char *what, sio_error *e
     if (ch >= 0x21 && ch < 0x7f)
         return set_error(err, SIO_EFORMAT, t->line, col, "%s, found '%c'", what, ch);
     return set_error(err, SIO_EFORMAT, t->line, col, "%s, found byte 0x%02x", what, ch);
+}
+
+/*
+ * Clinger's fast path: a decimal with at most 19 significant digits whose
+ * mantissa m fits in 53 bits and whose power of ten e satisfies |e| <= 22 is
+ * m * 10^e or m / 10^-e with both operands exact, so one IEEE operation
+ * rounds it correctly, exactly as strtod would. Returns 0 when the token
+ * (already validated by scan_number, not nan/inf) needs the slow path.
+ */
+static int fast_decimal(const char *p, size_t len, double *out)
+{
+    static const double pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    const char *end = p + len;
+    uint64_t m = 0;
+    int neg = 0, digits = 0, seen = 0, e = 0, eneg = 0, ev = 0;
+    double v;
+
+    if (*p == '+' || *p == '-')
+        neg = *p++ == '-';
+    for (; p < end && is_digit(*p); p++) {
+        seen = 1;
+        if (m == 0 && *p == '0')
+            continue;
+        if (++digits > 19)
+            return 0;
+        m = m * 10 + (uint64_t)(*p - '0');
+    }
+    if (p < end && *p == '.') {
+        for (p++; p < end && is_digit(*p); p++) {
+            seen = 1;
+            e--;
+            if (m == 0 && *p == '0')
+                continue;
+            if (++digits > 19)
+                return 0;
+            m = m * 10 + (uint64_t)(*p - '0');
+        }
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            eneg = *p++ == '-';
+        for (; p < end; p++) {
+            if (ev > 1000)
+                return 0;
+            ev = ev * 10 + (*p - '0');
+        }
+    }
+    if (!seen || p != end)
+        return 0; /* nan, inf: strtod knows them */
+    e += eneg ? -ev : ev;
+    if (m == 0) {
+        *out = neg ? -0.0 : 0.0;
+        return 1;
+    }
+    if (m > (UINT64_C(1) << 53) || e < -22 || e > 22)
+        return 0;
+    v = (double)m;
+    v = e < 0 ? v / pow10[-e] : v * pow10[e];
+    *out = neg ? -v : v;
+    return 1;
+}
+
+/* The value of a token scan_number accepted; token is scratch for strtod. */
+static double parse_number(const char *p, size_t len, char *token)
+{
+    double v;
+
+    if (fast_decimal(p, len, &v))
+        return v;
+    memcpy(token, p, len);
+    token[len] = '\0';
+    return strtod(token, NULL);
 }
 
 static int push_value(float **arr, size_t *count, size_t *cap, double v)
@@ -527,9 +605,7 @@ int sio_decode_text(const char *buf, size_t len, float **values, size_t *n, sio_
                            "number longer than %d characters", TEXT_TOKEN_MAX);
             goto out_free;
         }
-        memcpy(token, t.p, tl);
-        token[tl] = '\0';
-        if (push_value(&arr, &count, &cap, strtod(token, NULL)) != 0) {
+        if (push_value(&arr, &count, &cap, parse_number(t.p, tl, token)) != 0) {
             rc = set_error(err, SIO_ENOMEM, 0, 0, "out of memory after %zu values", count);
             goto out_free;
         }
@@ -545,6 +621,16 @@ int sio_decode_text(const char *buf, size_t len, float **values, size_t *n, sio_
 out_free:
     free(arr);
     return rc;
+}
+
+int sio_parse_number(const char *text, size_t len, double *value)
+{
+    char token[TEXT_TOKEN_MAX + 1];
+
+    if (len == 0 || len > TEXT_TOKEN_MAX || scan_number(text, text + len) != len)
+        return SIO_EFORMAT;
+    *value = parse_number(text, len, token);
+    return SIO_OK;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -83,6 +83,13 @@ int sio_decode_f32(const void *buf, size_t len, float **values, size_t *n, sio_e
 int sio_decode_text(const char *buf, size_t len, float **values, size_t *n, sio_error *err);
 
 /*
+ * Parses text[0..len) as exactly one number of the text grammar into *value
+ * (double, correctly rounded: the same value as strtod). Returns SIO_OK, or
+ * SIO_EFORMAT (value untouched) when the bytes are not one number.
+ */
+int sio_parse_number(const char *text, size_t len, double *value);
+
+/*
  * Reads a whole sample file into a malloc'd float array owned by the caller.
  * path "-" reads text from standard input. fmt SIO_FORMAT_AUTO picks the
  * format by extension. Regular files are memory-mapped, others (pipes,

@@ -368,6 +368,58 @@ Test(text, garbage_rejected_with_line_and_column)
     expect_text_error("1 \0 2", 5, 1, 3, "found byte 0x00");
 }
 
+/* Every number must parse to what strtod gives, bit for bit (the decoder
+ * takes a fast path for short decimals and strtod for the rest). */
+Test(text, numbers_equal_strtod)
+{
+    static const char *fmts[] = {"%.9g", "%.17g", "%.3e", "%f", "%.0f", "%.22f", "%.15g"};
+    static const char *fixed[] = {"0",
+                                  "-0",
+                                  "0.0e5",
+                                  "9007199254740993",
+                                  "9007199254740992",
+                                  "1e22",
+                                  "1e23",
+                                  "123456789012345678901234",
+                                  "0.1",
+                                  "1e-22",
+                                  "4.9e-324",
+                                  "000000000000000000000000001.5",
+                                  "1.7976931348623157e308",
+                                  "1.8e308",
+                                  "3.4028235e38",
+                                  "1e-46",
+                                  ".5",
+                                  "5.",
+                                  "+7.25E+01"};
+    uint64_t state = 88172645463325252ULL;
+    char tok[600];
+
+    for (size_t i = 0; i < 3000 + sizeof fixed / sizeof fixed[0]; i++) {
+        double x, got = -1;
+        if (i < sizeof fixed / sizeof fixed[0]) {
+            snprintf(tok, sizeof tok, "%s", fixed[i]);
+        } else {
+            state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+            /* random bit patterns cover every exponent, scaled uniforms the usual ones */
+            memcpy(&x, &state, sizeof x);
+            if (!isfinite(x) || i % 3 == 0)
+                x = (double)(state >> 11) * 0x1p-53 * pow(10.0, (double)(int)(state % 50) - 25);
+            snprintf(tok, sizeof tok, fmts[i % 7], x);
+        }
+        double want = strtod(tok, NULL);
+        cr_assert_eq(sio_parse_number(tok, strlen(tok), &got), SIO_OK, "'%s'", tok);
+        cr_assert_eq(memcmp(&got, &want, sizeof want), 0, "'%s': %a vs strtod %a", tok, got, want);
+    }
+    double v = 42;
+    cr_assert_eq(sio_parse_number("1 ", 2, &v), SIO_EFORMAT);
+    cr_assert_eq(sio_parse_number("", 0, &v), SIO_EFORMAT);
+    cr_assert_eq(sio_parse_number("0x1p3", 5, &v), SIO_EFORMAT);
+    cr_assert_eq(v, 42);
+    cr_assert_eq(sio_parse_number("-inf", 4, &v), SIO_OK);
+    cr_assert(isinf(v) && v < 0);
+}
+
 Test(text, overlong_number_rejected)
 {
     char buf[700];
