@@ -722,8 +722,16 @@ int sio_read_file(const char *path, sio_format fmt, float **values, size_t *n, s
 
     if (fmt == SIO_FORMAT_AUTO)
         fmt = sio_format_from_path(path);
-    if (strcmp(path, "-") == 0)
-        return read_fd(STDIN_FILENO, fmt, values, n, err);
+    if (strcmp(path, "-") == 0) {
+        /* read from where stdin stands, which a mapping from offset 0 would not */
+        char *buf = NULL;
+        size_t len = 0;
+        if ((rc = read_all(STDIN_FILENO, &buf, &len, err)) != SIO_OK)
+            return rc;
+        rc = decode(fmt, buf, len, values, n, err);
+        free(buf);
+        return rc;
+    }
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return set_error(err, SIO_EIO, 0, 0, "cannot open: %s", strerror(errno));

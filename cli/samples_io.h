@@ -93,7 +93,7 @@ int sio_parse_number(const char *text, size_t len, double *value);
  * Reads a whole sample file into a malloc'd float array owned by the caller.
  * path "-" reads text from standard input. fmt SIO_FORMAT_AUTO picks the
  * format by extension. Regular files are memory-mapped, others (pipes,
- * devices) read to their end. Returns SIO_OK, SIO_EIO (err names the system
+ * devices) and standard input read to their end. Returns SIO_OK, SIO_EIO (err names the system
  * error), SIO_EFORMAT or SIO_ENOMEM; on error *values and *n are untouched.
  */
 int sio_read_file(const char *path, sio_format fmt, float **values, size_t *n, sio_error *err);

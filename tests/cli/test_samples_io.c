@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const float hand[6] = {1, -1, 2, -4, 8, -16};
@@ -532,6 +533,38 @@ Test(files, missing_file_and_directory)
     cr_assert_eq(sio_read_file("/tmp", SIO_FORMAT_AUTO, &v, &n, &err), SIO_EIO);
     cr_assert_not_null(strstr(err.text, "directory"));
     cr_assert_null(v);
+}
+
+/* "-" reads standard input to its end: here a pipe fed by a child process
+ * with more than the 64 KiB first read buffer. */
+Test(files, stdin_pipe)
+{
+    int fds[2];
+    pid_t pid;
+    float *v = NULL;
+    size_t n = 0, count = 50000;
+    sio_error err;
+
+    cr_assert_eq(pipe(fds), 0);
+    pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        FILE *w = fdopen(fds[1], "w");
+        close(fds[0]);
+        for (size_t i = 0; i < count; i++)
+            fprintf(w, "%zu.5,\n", i);
+        fclose(w);
+        _exit(0);
+    }
+    close(fds[1]);
+    cr_assert_eq(dup2(fds[0], STDIN_FILENO), STDIN_FILENO);
+    close(fds[0]);
+    cr_assert_eq(sio_read_file("-", SIO_FORMAT_AUTO, &v, &n, &err), SIO_OK, "%s", err.text);
+    waitpid(pid, NULL, 0);
+    cr_assert_eq(n, count);
+    for (size_t i = 0; i < count; i++)
+        cr_assert_eq(v[i], (float)i + 0.5f);
+    free(v);
 }
 
 Test(files, error_string_names_position)
