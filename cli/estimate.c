@@ -313,8 +313,10 @@ static int estimate_values(estimate_ctx *ctx, const char *path, const float *v, 
             return CLI_EXIT_FAIL;
         }
         secs = now_s() - t0;
-        if (!o->json && !ctx->header_done++)
+        if (!o->json && !ctx->header_done) {
             print_table_header(o);
+            ctx->header_done = 1;
+        }
         if ((o->json ? print_json(ctx->next_block, &r, o, secs)
                      : print_row(ctx->next_block, &r, o, secs, path)) != 0) {
             cli_error(CMD, "cannot write the output");

@@ -253,6 +253,25 @@ Test(estimate, hand_case_fixed_k)
     json_decref(lines);
 }
 
+Test(estimate, hand_case_frac_and_auto_rules)
+{
+    /* frac:0.5 -> k = floor(0.5 * 6) = 3: gamma = (ln 16 + ln 8 + ln 4)/3 - ln 2 = 2 ln 2 */
+    json_t *lines = estimate_ok(
+        (const char *[]){"estimate", "--k-rule", "frac:0.5", "--json", data_path("hand.txt"), NULL},
+        NULL, 1);
+    json_t *hill = json_object_get(json_array_get(lines, 0), "hill");
+
+    cr_assert_eq(integer(hill, "k"), 3);
+    NEAR(num(hill, "alpha"), 1 / (2 * log(2.0)));
+    json_decref(lines);
+    /* auto falls back to the sqrt rule below 64 values (est.h) */
+    lines = estimate_ok(
+        (const char *[]){"estimate", "--k-rule", "auto", "--json", data_path("hand.txt"), NULL},
+        NULL, 1);
+    expect_hand_case(json_array_get(lines, 0), 2);
+    json_decref(lines);
+}
+
 Test(estimate, every_format_gives_the_same_answer)
 {
     static const char *files[] = {"hand_f4.npy", "hand_f8_2x3.npy", "hand.f32", "hand.txt"};
