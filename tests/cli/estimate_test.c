@@ -1,5 +1,5 @@
 /*
- * test_estimate.c - `htga estimate` end to end: the built program (HTGA_BIN)
+ * estimate_test.c - `htga estimate` end to end: the built program (HTGA_BIN)
  * is run with fork/exec on the fixtures in tests/data (HTGA_TEST_DATA), its
  * JSON lines are parsed with jansson and checked against hand-worked values,
  * and its exit status and stderr against the error contract (status 2, one
