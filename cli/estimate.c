@@ -286,6 +286,7 @@ static int ensure_scratch(estimate_ctx *ctx, size_t n)
         cli_error(CMD, "out of memory for the scratch of a %zu-value block", n);
         return -1;
     }
+    memset(p, 0, len); /* fault the pages in now, so --timing measures estimation only */
     free(ctx->scratch);
     ctx->scratch = p;
     ctx->scratch_len = len;
