@@ -52,7 +52,8 @@ Test(moments, degenerate_blocks)
     const float big[2] = {FLT_MAX, -FLT_MAX};
     cr_assert_eq(est_moments(big, 2, &r), EST_OK);
     cr_assert_eq(r.mean, 0.0);
-    cr_assert_float_eq(r.variance, 2.0 * (double)FLT_MAX * FLT_MAX, 1e-15 * 2 * FLT_MAX * (double)FLT_MAX);
+    cr_assert_float_eq(r.variance, 2.0 * (double)FLT_MAX * FLT_MAX,
+                       1e-15 * 2 * FLT_MAX * (double)FLT_MAX);
     cr_assert_eq(est_moments(NULL, 3, &r), EST_EINVAL);
     cr_assert_eq(est_moments(one, 1, NULL), EST_EINVAL);
 }
