@@ -29,14 +29,14 @@
 
 #include "est_internal.h"
 
-#define KCAP       EST_KAUTO_KCAP
-#define RESAMPLES  500     /* hill_dbs' r_bootstrap, up to K = 1000 */
+#define KCAP          EST_KAUTO_KCAP
+#define RESAMPLES     500 /* hill_dbs' r_bootstrap, up to K = 1000 */
 #define MIN_RESAMPLES 100
-#define DRAW_BUDGET 500000 /* order statistics drawn per bootstrap size */
-#define T_BOOT     0.5
-#define EPS_STOP   0.99
-#define MIN_N      64 /* below this the sqrt rule is used */
-#define MAX_RETRY  3
+#define DRAW_BUDGET   500000 /* order statistics drawn per bootstrap size */
+#define T_BOOT        0.5
+#define EPS_STOP      0.99
+#define MIN_N         64 /* below this the sqrt rule is used */
+#define MAX_RETRY     3
 
 typedef struct rng {
     uint64_t s;
@@ -174,8 +174,14 @@ size_t est_k_auto(const double *y_desc, size_t m, size_t n_pos, double *work, si
         return fallback;
     m = est_k_auto_top(n_pos);
     double *logs = work;
-    boot w = {logs, m, n_pos, work + m, work + m + (KCAP + 2), work + m + 2 * (KCAP + 2),
-              work + m + 3 * (KCAP + 2), work + m + 4 * (KCAP + 2)};
+    boot w = {logs,
+              m,
+              n_pos,
+              work + m,
+              work + m + (KCAP + 2),
+              work + m + 2 * (KCAP + 2),
+              work + m + 3 * (KCAP + 2),
+              work + m + 4 * (KCAP + 2)};
     fill_log_table(w.tab);
     double top = log(y_desc[0]);
     for (size_t i = 0; i < m; i++) {
