@@ -283,3 +283,24 @@ Test(block, agrees_with_parts_at_1e7)
     cr_assert(rel_err(r.variance, (double)(s2 / (N - 2))) < 1e-9);
     free(x);
 }
+
+/* The top output feeds the Hill plot: its alpha at k equals est_block's. */
+Test(block, top_output_feeds_hill_plot)
+{
+    enum { N = 20000, M = 400 };
+    float *x = malloc(N * sizeof *x);
+    smp_fill(x, N, SMP_STUDENT, 3, 77);
+    x[10] = NAN;
+    double top[M], plot[M - 1];
+    size_t tn;
+    est_result r;
+    cr_assert_eq(run_block(x, N, NULL, top, M, &tn, &r), EST_OK);
+    cr_assert_eq(tn, M);
+    cr_assert_eq(r.hill.k, 141); /* floor(sqrt(19999)) */
+    cr_assert_eq(est_hill_plot(top, M, plot), EST_OK);
+    cr_assert(rel_err(plot[r.hill.k - 1], r.hill.alpha) < 1e-12, "%g vs %g", plot[r.hill.k - 1],
+              r.hill.alpha);
+    for (size_t i = 1; i < M; i++)
+        cr_assert(top[i] <= top[i - 1]);
+    free(x);
+}
