@@ -133,3 +133,39 @@ Test(select, keys_order_like_floats)
         cr_assert_eq(est_f32_bits(est_key_to_f32(a)), est_f32_bits(f[i]));
     }
 }
+
+/* Blocks where most values share one top-level bucket (offset data): the
+ * median is then found by a second histogram over the block. */
+Test(select, crowded_bucket_medians)
+{
+    enum { N = 200001 };
+    float *x = malloc(N * sizeof *x), *buf = malloc(N * sizeof *buf);
+    smp_rng r;
+    smp_seed(&r, 8);
+    for (int mode = 0; mode < 3; mode++) {
+        for (size_t n = N - 1; n <= N; n++) {
+            for (size_t i = 0; i < n; i++) {
+                double z = smp_gauss(&r);
+                x[i] = mode == 0   ? (float)(1000.0 + z)          /* spread in the bucket */
+                       : mode == 1 ? (float)(1100 + (int)(3 * z)) /* many ties */
+                                   : (i & 1 ? 1100.0f : 1200.0f); /* middle split */
+            }
+            x[n / 3] = NAN;
+            est_result res;
+            cr_assert_eq(run_block(x, n, NULL, NULL, 0, NULL, &res), EST_OK);
+            size_t used;
+            double med = ref_median(x, n, buf, &used);
+            cr_assert_eq(res.median, med, "mode %d n %zu: %.9g vs %.9g", mode, n, res.median, med);
+        }
+    }
+    /* exactly split even block: the two middle values differ */
+    size_t n = 140000;
+    for (size_t i = 0; i < n; i++)
+        x[i] = i < n / 2 ? 1100.0f : 1200.0f;
+    est_result res;
+    cr_assert_eq(run_block(x, n, NULL, NULL, 0, NULL, &res), EST_OK);
+    cr_assert_eq(res.median, 1150.0);
+    cr_assert_eq(res.n_zero, 0);
+    free(x);
+    free(buf);
+}
