@@ -142,13 +142,18 @@ Test(select, crowded_bucket_medians)
     float *x = malloc(N * sizeof *x), *buf = malloc(N * sizeof *buf);
     smp_rng r;
     smp_seed(&r, 8);
-    for (int mode = 0; mode < 3; mode++) {
+    for (int mode = 0; mode < 4; mode++) {
         for (size_t n = N - 1; n <= N; n++) {
             for (size_t i = 0; i < n; i++) {
                 double z = smp_gauss(&r);
-                x[i] = mode == 0   ? (float)(1000.0 + z)          /* spread in the bucket */
-                       : mode == 1 ? (float)(1100 + (int)(3 * z)) /* many ties */
-                                   : (i & 1 ? 1100.0f : 1200.0f); /* middle split */
+                if (mode == 0) /* spread within the bucket [896, 1024) */
+                    x[i] = (float)(960.0 + 20.0 * z);
+                else if (mode == 1) /* many ties */
+                    x[i] = (float)(1100 + (int)(3 * z));
+                else if (mode == 2) /* the middle splits two values */
+                    x[i] = i & 1 ? 1100.0f : 1200.0f;
+                else /* distinct values, shuffled: no tie hides a rank error */
+                    x[i] = 900.0f + (float)((i * 7919) % n) * 0x1.0p-12f;
             }
             x[n / 3] = NAN;
             est_result res;
