@@ -20,6 +20,9 @@
  *           into a chunk buffer.
  *   Hill:   a three-way quickselect on the few candidates gives the k
  *           largest and the threshold y(k+1); only the top output is sorted.
+ * Crowded blocks (offset data with a small spread, where one bucket holds
+ * most values and the bound would keep most of the block) histogram y in
+ * the sweep instead and gather once more from that finer histogram.
  * All memory is the caller's scratch, laid out by est_scratch_bytes().
  */
 #include <float.h>

@@ -140,6 +140,7 @@ Test(select, crowded_bucket_medians)
 {
     enum { N = 200001 };
     float *x = malloc(N * sizeof *x), *buf = malloc(N * sizeof *buf);
+    double *yref = malloc(N * sizeof *yref);
     smp_rng r;
     smp_seed(&r, 8);
     for (int mode = 0; mode < 4; mode++) {
@@ -161,6 +162,21 @@ Test(select, crowded_bucket_medians)
             size_t used;
             double med = ref_median(x, n, buf, &used);
             cr_assert_eq(res.median, med, "mode %d n %zu: %.9g vs %.9g", mode, n, res.median, med);
+            /* Hill through the y-histogram fallback, against sorting */
+            size_t npos = 0;
+            for (size_t i = 0; i < used; i++) {
+                double y = fabs((double)buf[i] - med);
+                if (y > 0)
+                    yref[npos++] = y;
+            }
+            qsort(yref, npos, sizeof *yref, cmp_double_desc);
+            size_t k = est_k_from_rule(NULL, npos);
+            est_hill h;
+            cr_assert_eq(res.n_pos, npos);
+            cr_assert_eq(est_hill_sorted(yref, npos, k, &h), EST_OK);
+            cr_assert_eq(res.has_hill, h.gamma > 0);
+            if (res.has_hill)
+                cr_assert(rel_err(res.hill.gamma, h.gamma) < 1e-12, "mode %d", mode);
         }
     }
     /* exactly split even block: the two middle values differ */
@@ -173,4 +189,5 @@ Test(select, crowded_bucket_medians)
     cr_assert_eq(res.n_zero, 0);
     free(x);
     free(buf);
+    free(yref);
 }
