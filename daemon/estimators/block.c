@@ -405,6 +405,8 @@ int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, s
     memset(out, 0, sizeof *out);
     if (top_n)
         *top_n = 0;
+    if (!top || top_len > n)
+        top_len = top ? n : 0;
     layout l = carve(scratch, n);
     out->n = n;
     out->median = out->mean = out->variance = out->kurtosis = out->stable_alpha = NAN;
@@ -423,7 +425,7 @@ int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, s
     out->mean = sum / (double)n_used;
     est_median_radix(x, n, l.hist, neg_nf, n_used, (uint32_t *)(void *)l.cand, &out->median);
 
-    size_t t = wanted_top(rule, n_used, top ? top_len : 0);
+    size_t t = wanted_top(rule, n_used, top_len);
     size_t k1 = n_used >= 4 ? est_isqrt(n_used) : n_used, k2 = n_used >= 4 ? n_used / k1 : 0;
     sweep s = {.mean = out->mean, .med = out->median, .cand = l.cand};
     size_t bound;
@@ -444,7 +446,7 @@ int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, s
         stable_finish(&s, k1, k2, out);
     size_t g = s.g;
     if (s.hy) {
-        size_t tp = wanted_top(rule, out->n_pos, top ? top_len : 0);
+        size_t tp = wanted_top(rule, out->n_pos, top_len);
         g = tp ? regather(x, n, out->median, threshold_from_y(l.hy, tp), l.cand) : 0;
     }
     hill_part(x, n, rule, &l, g, s.hy != NULL, top, top_len, top_n, out);
