@@ -13,7 +13,9 @@
  * / log n_pos) / 2 (t = 0.5, so n1 = n_pos sqrt(t)) and n2 = n1^2 / n_pos,
  * giving k1 and k2; then k* = k1^2 / k2 * rho with Qi's (2008) constant
  * rho = (1 - 2 (log k1 - log n1) / log k1)^(log k1 / log n1 - 1).
- * As in hill_dbs: 500 resamples per size, k searched from 2 to eps_stop = 0.99
+ * As in hill_dbs: 500 resamples per size (fewer for K > 1000, so that at
+ * most DRAW_BUDGET order statistics are drawn), k searched from 2 to
+ * eps_stop = 0.99
  * of the sample, and when k2 > k1 the lower search bound moves up by 0.005 n
  * and both bootstraps run again.
  * Bounded cost (a deviation from hill_dbs, which sorts each resample): the
