@@ -15,9 +15,8 @@
  * rho = (1 - 2 (log k1 - log n1) / log k1)^(log k1 / log n1 - 1).
  * As in hill_dbs: 500 resamples per size (fewer for K > 1000, so that at
  * most DRAW_BUDGET order statistics are drawn), k searched from 2 to
- * eps_stop = 0.99
- * of the sample, and when k2 > k1 the lower search bound moves up by 0.005 n
- * and both bootstraps run again.
+ * eps_stop = 0.99 of the sample, and when k2 > k1 the lower search bound
+ * moves up by 0.005 n and both bootstraps run again.
  * Bounded cost (a deviation from hill_dbs, which sorts each resample): the
  * AMSE search stops at k = EST_KAUTO_KCAP, so only the K+1 smallest order
  * statistics of each resample are needed. They are drawn directly as the
