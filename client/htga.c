@@ -235,10 +235,10 @@ static void send_hello(htga *h)
     m.rank = h->rank;
     m.seq = h->next_seq;
     m.dropped = h->st.drops_queue + h->st.drops_offline;
+    h->next_hello_ms = now_ms() + h->hello_ms;
     pthread_mutex_unlock(&h->mu);
     len = wire_encode_header(&m, hdr, sizeof hdr);
     zmq_send(h->sock, hdr, len, ZMQ_DONTWAIT); /* EAGAIN: the next HELLO will do */
-    h->next_hello_ms = now_ms() + h->hello_ms;
 }
 
 static void drain_monitor(htga *h)
@@ -432,7 +432,9 @@ static void *io_main(void *arg)
         io_close(h, 0);
         return NULL;
     }
+    pthread_mutex_lock(&h->mu);
     h->next_hello_ms = now_ms() + h->hello_ms;
+    pthread_mutex_unlock(&h->mu);
     while (!atomic_load(&h->stop)) {
         zmq_pollitem_t items[3] = {
             {.socket = h->sock, .events = ZMQ_POLLIN},
@@ -454,11 +456,10 @@ static void *io_main(void *arg)
             int online;
             pthread_mutex_lock(&h->mu);
             online = h->online;
+            h->next_hello_ms = now_ms() + h->hello_ms;
             pthread_mutex_unlock(&h->mu);
             if (online)
                 send_hello(h);
-            else
-                h->next_hello_ms = now_ms() + h->hello_ms;
         }
     }
     t_stop = now_ms();
