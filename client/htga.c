@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -542,6 +543,19 @@ static int init_sync(htga *h)
     return 0;
 }
 
+/* Starts the I/O thread with every signal blocked, so that the trainer's
+ * signal handlers (SIGINT in Python, ...) keep running on its own threads. */
+static int start_io_thread(htga *h)
+{
+    sigset_t all, old;
+    int rc;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&h->thread, NULL, io_main, h);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
 int htga_create(htga **out, const char *endpoint, const char *run)
 {
     htga *h;
@@ -575,7 +589,7 @@ int htga_create(htga **out, const char *endpoint, const char *run)
     h->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (!h->endpoint || !h->ring || !h->spare || h->efd < 0)
         goto fail;
-    if (pthread_create(&h->thread, NULL, io_main, h) != 0)
+    if (start_io_thread(h) != 0)
         goto fail;
     pthread_mutex_lock(&h->mu);
     while (h->started == 0)
