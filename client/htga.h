@@ -62,14 +62,17 @@ typedef enum htga_option {
 
 typedef struct htga htga;
 
-/* Counters of one handle. Read with htga_stats(); fields are only appended. */
+/* Counters of one handle. Read with htga_stats_get(); fields are only
+ * appended. After htga_flush() returns HTGA_OK, every htga_send() call with
+ * valid arguments is in exactly one of msgs_sent, drops_queue and
+ * drops_offline. */
 typedef struct htga_stats {
     uint64_t sends;         /* htga_send() calls accepted */
     uint64_t msgs_sent;     /* messages handed to ZeroMQ */
     uint64_t samples_sent;  /* values in those messages */
     uint64_t bytes_sent;    /* payload bytes in those messages */
     uint64_t drops_queue;   /* dropped: the client's queue was full */
-    uint64_t drops_offline; /* dropped: the daemon was not connected or was slow */
+    uint64_t drops_offline; /* dropped: daemon not connected (at send) or gone or slow (later) */
     uint64_t lambdas_recv;  /* lambda messages received */
     uint64_t bad_msgs_recv; /* messages from the daemon that failed to decode */
 } htga_stats;
