@@ -599,3 +599,19 @@ Test(client, arguments_and_errors)
         cr_assert_not_null(htga_strerror(c));
     cr_assert_str_neq(htga_strerror(HTGA_EDROPPED), htga_strerror(-100));
 }
+
+/* A longer grace set after the default one ran out applies (htga send sets
+ * it after create; a slow start must not turn it into drops). */
+Test(client, grace_set_late_is_rearmed, .timeout = 10)
+{
+    char ep[256];
+    htga *h;
+    float x[4] = {0};
+    fake_free_endpoint(ep, sizeof ep);
+    cr_assert_eq(htga_create(&h, ep, "run"), HTGA_OK);
+    fake_sleep_ms(650); /* the default 500 ms grace is over */
+    cr_assert_eq(htga_send(h, "g", 0, x, 4), HTGA_EDROPPED);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_CONNECT_GRACE_MS, 60000), HTGA_OK);
+    cr_assert_eq(htga_send(h, "g", 1, x, 4), HTGA_OK, "queued again");
+    htga_destroy(&h);
+}
