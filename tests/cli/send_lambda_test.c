@@ -1,5 +1,5 @@
 /*
- * test_send_lambda.c - `htga send` and `htga lambda` (cli/send.c,
+ * send_lambda_test.c - `htga send` and `htga lambda` (cli/send.c,
  * cli/lambda.c), running the built program ($HTGA_BIN) against the fake
  * daemon of tests/client: what arrives on the wire, chunking into steps,
  * the lambda printed, and the exit statuses when the daemon is away.
