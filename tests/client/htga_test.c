@@ -1,5 +1,5 @@
 /*
- * test_client.c - libhtga (client/htga.c) against a fake daemon.
+ * htga_test.c - libhtga (client/htga.c) against a fake daemon.
  *
  * Each test binds a real ZeroMQ ROUTER on a free loopback port (see
  * fake_daemon.h) and drives the public API: what arrives on the wire (kinds,
