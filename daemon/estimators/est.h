@@ -134,10 +134,12 @@ int est_hill_plot(const double *y_desc, size_t m, double *alpha);
 /*
  * 95% confidence interval for alpha from the Hill estimate with k order
  * statistics, under the Pareto-tail model where k*gamma_hat/gamma follows
- * Gamma(k, 1): [alpha_hat * q(0.025)/k, alpha_hat * q(0.975)/k] with the
- * Gamma(k,1) quantiles q from the Wilson-Hilferty approximation. Exact
- * construction documented in docs/estimators.md.
+ * Gamma(k, 1): [alpha_hat * q(0.025)/k, alpha_hat * q(0.975)/k]. The
+ * Gamma(k,1) quantiles q are exact for k <= EST_CI_EXACT_K and from the
+ * Wilson-Hilferty approximation above (relative error < 2e-4 there).
+ * Construction and accuracy in docs/estimators.md.
  */
+#define EST_CI_EXACT_K 30
 void est_hill_ci(double alpha_hat, size_t k, double *lo, double *hi);
 
 /*

@@ -10,16 +10,50 @@
  * The interval uses the Pareto-tail model: k gamma_hat / gamma ~ Gamma(k, 1)
  * (Renyi representation of the k log-spacings), so alpha lies in
  * [alpha_hat q(0.025) / k, alpha_hat q(0.975) / k] with probability 0.95.
- * The Gamma(k, 1) quantiles come from the Wilson-Hilferty cube-root normal
- * approximation q_p = k (1 - 1/(9k) + z_p / (3 sqrt k))^3; its error against
- * exact quantiles is measured in tests/estimators/hill_test.c and tabulated
- * in docs/estimators.md.
+ * The Gamma(k, 1) quantiles are exact (Newton on the Poisson form of the
+ * regularised incomplete gamma) for k <= EST_CI_EXACT_K, where the
+ * Wilson-Hilferty cube-root normal approximation q_p = k (1 - 1/(9k) +
+ * z_p / (3 sqrt k))^3 is off by up to 48% (k = 1); above it, Wilson-Hilferty,
+ * whose error there is below 2e-4 (tests/estimators/hill_test.c,
+ * docs/estimators.md).
  */
 #include <math.h>
 
 #include "est_internal.h"
 
 #define Z975 1.959963984540054 /* standard normal 0.975 quantile */
+
+/* Wilson-Hilferty: the Gamma(k, 1) quantile at standard normal quantile z. */
+static double gamma_q_wh(double k, double z)
+{
+    double c = 1.0 - 1.0 / (9.0 * k) + z / (3.0 * sqrt(k));
+    return k * c * c * c;
+}
+
+/* The exact Gamma(k, 1) quantile for integer k (small k): Newton on
+ * P(k, x) = 1 - e^-x sum_{j<k} x^j/j!, whose derivative is the density
+ * x^(k-1) e^-x / (k-1)!, started from Wilson-Hilferty; a step that would
+ * leave (0, inf) halves x instead. Converges in a few steps for k <= 30. */
+static double gamma_q_exact(size_t k, double p, double x)
+{
+    double lgk = lgamma((double)k);
+    for (int it = 0; it < 50; it++) {
+        double term = exp(-x), q = 0.0; /* q = e^-x sum_{j<k} x^j/j! */
+        for (size_t j = 0; j < k; j++) {
+            q += term;
+            term *= x / (double)(j + 1);
+        }
+        double dens = exp((double)(k - 1) * log(x) - x - lgk);
+        double step = ((1.0 - q) - p) / dens;
+        double next = x - step;
+        if (next <= 0.0)
+            next = 0.5 * x;
+        if (fabs(next - x) <= 1e-14 * x)
+            return next;
+        x = next;
+    }
+    return x;
+}
 
 void est_hill_ci(double alpha_hat, size_t k, double *lo, double *hi)
 {
@@ -29,11 +63,13 @@ void est_hill_ci(double alpha_hat, size_t k, double *lo, double *hi)
         return;
     }
     double kd = (double)k;
-    double base = 1.0 - 1.0 / (9.0 * kd);
-    double step = Z975 / (3.0 * sqrt(kd));
-    double ql = base - step, qh = base + step;
-    *lo = alpha_hat * ql * ql * ql;
-    *hi = alpha_hat * qh * qh * qh;
+    double ql = gamma_q_wh(kd, -Z975), qh = gamma_q_wh(kd, Z975);
+    if (k <= EST_CI_EXACT_K) {
+        ql = gamma_q_exact(k, 0.025, ql > 0 ? ql : 0.025 * kd);
+        qh = gamma_q_exact(k, 0.975, qh);
+    }
+    *lo = alpha_hat * ql / kd;
+    *hi = alpha_hat * qh / kd;
 }
 
 void est_hill_fill(double gamma, size_t k, est_hill *out)
