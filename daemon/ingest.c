@@ -407,6 +407,8 @@ static void *ingest_main(void *arg)
         signal_ready(g, -1);
         return NULL;
     }
+    STAT_SET(runs, g->reg->nruns);
+    STAT_SET(streams, g->reg->nstreams);
     signal_ready(g, 1);
     while (!atomic_load(&g->stop)) {
         zmq_pollitem_t items[2] = {{g->router, 0, ZMQ_POLLIN, 0}, {g->pipe, 0, ZMQ_POLLIN, 0}};
