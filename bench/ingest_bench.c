@@ -10,6 +10,10 @@
  *                                  libhtga -> running htgad (estimation and
  *                                  storage on); throughput is what the daemon
  *                                  counted (its stats file), not what left.
+ *   dealer ENDPOINT STATS BYTES SECONDS
+ *                                  like e2e but sent by a raw ZeroMQ DEALER
+ *                                  with wire-encoded SAMPLES (blocking sends,
+ *                                  as raw does): the daemon's side alone.
  *   latency ENDPOINT BLOCK N       N times: send a block minus one message,
  *                                  then time from the send that completes it
  *                                  to the lambda arriving (htga_stats).
@@ -27,6 +31,7 @@
 #include <zmq.h>
 
 #include "htga.h"
+#include "wire.h"
 
 static double now_s(void)
 {
@@ -169,6 +174,67 @@ static int mode_e2e(const char *endpoint, const char *stats, size_t bytes, doubl
     return 0;
 }
 
+/* Waits until the daemon's samples counter stops moving; returns it and
+ * sets *t_end to when it last moved. */
+static long long settle(const char *stats, double *t_end)
+{
+    long long got = -1;
+
+    for (int i = 0; i < 100; i++) {
+        long long g = stat_of(stats, "samples");
+        if (g == got)
+            break;
+        got = g;
+        *t_end = now_s();
+        sleep_us(60000);
+    }
+    return got;
+}
+
+static int mode_dealer(const char *endpoint, const char *stats, size_t bytes, double seconds)
+{
+    void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_DEALER);
+    unsigned char hdr[WIRE_HEADER_MAX];
+    size_t n = bytes / sizeof(float), hlen;
+    float *x = calloc(n, sizeof(float));
+    wire_msg m;
+    long long base, got;
+    uint64_t sent = 0;
+    double t0, t1 = 0;
+    int zero = 0;
+
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)((i % 13) - 6) * (float)(1 + i % 997);
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+    zmq_connect(s, endpoint);
+    memset(&m, 0, sizeof(m));
+    m.kind = WIRE_SAMPLES;
+    m.count = (uint32_t)n;
+    m.run = "bench";
+    m.run_len = 5;
+    m.group = "w";
+    m.group_len = 1;
+    sleep_us(300000);
+    base = stat_of(stats, "samples");
+    t0 = now_s();
+    while (now_s() - t0 < seconds) {
+        for (int i = 0; i < 64; i++) {
+            m.step = (int64_t)sent;
+            m.seq = sent++;
+            hlen = wire_encode_header(&m, hdr, sizeof(hdr));
+            zmq_send(s, hdr, hlen, ZMQ_SNDMORE);
+            zmq_send(s, x, n * sizeof(float), 0);
+        }
+    }
+    got = settle(stats, &t1);
+    printf("dealer_msgs_sent %llu\ndealer_seconds %.3f\ndealer_gbps %.3f\n",
+           (unsigned long long)sent, t1 - t0, 4.0 * (double)(got - base) / (t1 - t0) / 1e9);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    free(x);
+    return 0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -255,10 +321,13 @@ int main(int argc, char **argv)
         return mode_raw(argv[2], strtoull(argv[3], NULL, 10), atof(argv[4]));
     if (argc == 6 && strcmp(argv[1], "e2e") == 0)
         return mode_e2e(argv[2], argv[3], strtoull(argv[4], NULL, 10), atof(argv[5]));
+    if (argc == 6 && strcmp(argv[1], "dealer") == 0)
+        return mode_dealer(argv[2], argv[3], strtoull(argv[4], NULL, 10), atof(argv[5]));
     if (argc == 5 && strcmp(argv[1], "latency") == 0)
         return mode_latency(argv[2], strtoull(argv[3], NULL, 10), atoi(argv[4]));
     if (argc == 3 && strcmp(argv[1], "sendcost") == 0)
         return mode_sendcost(strtoull(argv[2], NULL, 10));
-    fprintf(stderr, "usage: ingest_bench raw|e2e|latency|sendcost ... (see bench/run-ingest.sh)\n");
+    fprintf(stderr,
+            "usage: ingest_bench raw|e2e|dealer|latency|sendcost ... (see bench/run-ingest.sh)\n");
     return 2;
 }
