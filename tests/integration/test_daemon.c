@@ -201,3 +201,38 @@ Test(daemon, bad_frames_are_counted_and_the_daemon_lives)
     zmq_ctx_term(ctx);
     cr_assert_eq(testd_stop(&d, SIGTERM), 0);
 }
+
+Test(daemon, stream_limit_drops_and_counts)
+{
+    htga *h;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", BLOCK, "--max-streams", "2", NULL), 0);
+    h = client("lim", 0);
+    send_steps(h, "a", 0, 1, 1024, 1);
+    send_steps(h, "b", 0, 1, 1024, 2);
+    send_steps(h, "c", 0, 1, 1024, 3); /* a third stream: over the limit */
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2, 5000), 0);
+    sleep_ms(200);
+    cr_assert_eq(testd_stat(&d, "drop_stream_limit"), 1024);
+    cr_assert_eq(testd_stat(&d, "streams"), 2);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE group_name = 'c'"), 0);
+    htga_destroy(&h);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+}
+
+Test(daemon, window_closes_blocks_by_steps)
+{
+    htga *h;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", "100000", "--window-steps", "2", NULL), 0);
+    h = client("win", 0);
+    send_steps(h, "g", 0, 6, 1000, 4); /* steps 0..5: blocks {0,1} {2,3} {4,5} */
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2, 5000), 0);
+    sleep_ms(200);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0); /* flushes {4,5} */
+    htga_destroy(&h);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE n = 2000 AND "
+                                 "step_last = step_first + 1"),
+                 3);
+    cr_assert_eq(testd_query(&d, "SELECT step_first FROM estimates WHERE block = 2"), 4);
+}
