@@ -14,6 +14,7 @@
  * database, so a restart (also after SIGKILL) carries on.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +191,11 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level(cfg.log_level);
+    /* Block buffers (block-samples x 4 bytes) come and go at the ingest
+     * rate: keep them on the heap, where freed ones are reused, instead of
+     * a fresh mmap (and page faults) per block. */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
