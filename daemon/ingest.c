@@ -334,6 +334,7 @@ static void count_decode_error(ingest *g, const wire_error *err)
 
 static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m)
 {
+    size_t before = g->reg->nstreams;
     long slot = streams_stream(g->reg, run_slot, m->group, m->group_len);
     emit_ctx c = {g, 0};
 
@@ -344,7 +345,11 @@ static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m)
                 (unsigned long long)g->cfg.max_streams);
         return;
     }
-    STAT_SET(streams, g->reg->nstreams);
+    if (g->reg->nstreams != before) {
+        STAT_SET(streams, g->reg->nstreams);
+        LOG(LOG_INFO, "new stream %s/%s (%zu of %llu)", g->reg->runs[run_slot].name,
+            g->reg->streams[slot].group, g->reg->nstreams, (unsigned long long)g->cfg.max_streams);
+    }
     c.slot = (uint32_t)slot;
     STAT_INC(msgs_samples);
     STAT_ADD(samples, m->count);
