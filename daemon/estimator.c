@@ -138,7 +138,8 @@ static void handle_block(estimator *e, est_job *job)
     STAT_INC(blocks_estimated);
     if (it->out.reason != POLICY_R_OK)
         STAT_INC(blocks_fallback);
-    notify_ingest(e, it);
+    if (!job->final)
+        notify_ingest(e, it);
     bqueue_push(e->out, it);
     return;
 

@@ -308,6 +308,7 @@ static int emit_block(accum_block *blk, void *arg)
     job->n = blk->n;
     job->pol = run->pol;
     job->source = run->pol_source;
+    job->final = g->flushing;
     if (g->flushing) {
         bqueue_push(g->est_q, job);
     } else if (bqueue_try_push(g->est_q, job) < 0) {
