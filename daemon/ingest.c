@@ -18,7 +18,7 @@
 #include "wire.h"
 
 #define INGEST_POLL_MS      100
-#define INGEST_BURST        256   /* messages read before looking at the pipe again */
+#define INGEST_BURST        32 /* messages read before looking at the pipe again (bounds lambda delay) */
 #define INGEST_PEER_SILENCE 10000 /* ms without a message before a peer is forgotten */
 #define INGEST_MAX_FRAMES   3     /* payload frames kept for decoding (2 + 1 to see excess) */
 #define INGEST_PEER_HWM     64    /* messages queued per client connection (memory bound) */
