@@ -363,8 +363,8 @@ static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_m
 {
     long run_slot = streams_run(g->reg, m->run, m->run_len, &g->cfg.policy);
 
-    if (run_slot < 0) {
-        STAT_INC(drops[DROP_STREAM_LIMIT]);
+    if (run_slot < 0) { /* run limit: counted in samples, as the stream limit */
+        STAT_ADD(drops[DROP_STREAM_LIMIT], m->count);
         return;
     }
     STAT_SET(runs, g->reg->nruns);
