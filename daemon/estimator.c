@@ -190,6 +190,8 @@ static void *estimator_main(void *arg)
     estimator *e = arg;
     est_job *job;
 
+    pthread_setname_np(pthread_self(), "htgad-est"); /* for top -H, perf */
+
     for (;;) {
         job = bqueue_pop(e->in, -1);
         if (job->kind == EST_JOB_STOP) {

@@ -499,6 +499,7 @@ static void *ingest_main(void *arg)
     ingest *g = arg;
     int64_t last_prune = now_ms();
 
+    pthread_setname_np(pthread_self(), "htgad-ingest"); /* for top -H, perf */
     if (open_sockets(g) < 0) {
         signal_ready(g, -1);
         return NULL;
