@@ -155,6 +155,10 @@ static void handle_policy(estimator *e, est_job *job)
     est_note note;
     policy_out out;
 
+    if (!job->record) {
+        free(rec);
+        rec = NULL;
+    }
     if (rec != NULL) {
         rec->kind = STORE_POLICY;
         rec->run_slot = job->run_slot;
@@ -214,7 +218,7 @@ int estimator_start(estimator *e)
     int linger = 0, hwm = 100000;
 
     /* Created here, used only by the estimator thread from now on. */
-    e->pipe = zmq_socket(e->ctx, ZMQ_PAIR);
+    e->pipe = zmq_socket(e->ctx, ZMQ_PUSH);
     if (e->pipe == NULL)
         return -1;
     zmq_setsockopt(e->pipe, ZMQ_LINGER, &linger, sizeof(linger));

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -298,4 +299,47 @@ Test(daemon, mutated_messages_never_stop_the_daemon)
     zmq_close(s);
     zmq_ctx_term(ctx);
     cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+}
+
+Test(daemon, several_estimators_keep_each_stream_in_order)
+{
+    htga *h;
+    const char *groups[4] = {"g0", "g1", "g2", "g3"};
+    char sql[256];
+    double lam, stored;
+
+    cr_assert_eq(
+        testd_start(&d, "--block-samples", BLOCK, "--estimators", "3", "--ema", "0.5", NULL), 0);
+    h = client("multi", 0);
+    for (int s = 0; s < 3; s++) {
+        for (int g = 0; g < 4; g++)
+            send_steps(h, groups[g], s, 1, 1024, 100 + (uint64_t)(s * 4 + g));
+    }
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 12, 10000), 0);
+    for (int g = 0; g < 4; g++) {
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM estimates WHERE group_name = '%s' AND block = step_first",
+                 groups[g]);
+        cr_assert_eq(testd_query(&d, sql), 3, "%s", groups[g]);
+        /* EMA chains within the stream: lambda_2 = 0.5 lambda_1 + 0.5 raw_2 (no clamp hit). */
+        snprintf(sql, sizeof(sql),
+                 "SELECT abs(b2.lambda - (0.5 * b1.lambda + 0.5 * b2.lambda_raw)) < 1e-9"
+                 " FROM blocks b1 JOIN blocks b2 ON b2.group_id = b1.group_id"
+                 " JOIN groups g ON g.id = b1.group_id"
+                 " WHERE g.name = '%s' AND b1.block = 1 AND b2.block = 2",
+                 groups[g]);
+        cr_assert_eq(testd_query(&d, sql), 1, "%s", groups[g]);
+        cr_assert_eq(wait_lambda(h, groups[g], &lam, 5000), 0);
+    }
+    sleep_ms(200);
+    for (int g = 0; g < 4; g++) {
+        htga_lambda_get(h, groups[g], &lam);
+        snprintf(sql, sizeof(sql),
+                 "SELECT lambda FROM estimates WHERE group_name = '%s' AND block = 2", groups[g]);
+        stored = testd_query_double(&d, sql);
+        cr_assert_float_eq(lam, stored, 1e-12, "%s", groups[g]);
+    }
+    htga_destroy(&h);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+    cr_assert_eq(testd_stat(&d, "blocks_estimated"), 12);
 }

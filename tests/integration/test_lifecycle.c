@@ -182,7 +182,8 @@ Test(lifecycle, sighup_policy_change_is_stored_and_pushed)
     f = fopen(conf, "w");
     fprintf(f, "policy = linear:1\nlambda-max = 100\nlambda-min 0.001\n");
     fclose(f);
-    cr_assert_eq(testd_start(&d, "--config", conf, "--block-samples", "1024", NULL), 0);
+    cr_assert_eq(
+        testd_start(&d, "--config", conf, "--block-samples", "1024", "--estimators", "2", NULL), 0);
     cr_assert_eq(htga_create(&h, d.endpoint, "hup"), HTGA_OK);
     send_blocks(h, "g", 0, 2, 1024);
     cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2, 10000), 0);
