@@ -89,17 +89,19 @@ void estimator_preload(estimator *e, uint32_t stream_slot, double lambda)
     e->has_prev[stream_slot] = 1;
 }
 
-static void notify_ingest(estimator *e, const store_item *it)
+/* Sends a stream's new lambda to the ingest thread (which pushes it). */
+static void notify_ingest(estimator *e, uint32_t slot, const policy_out *out, const est_result *res,
+                          uint64_t block, int64_t step)
 {
     est_note note;
 
     memset(&note, 0, sizeof(note));
-    note.stream_slot = it->stream_slot;
-    note.lam.lambda = it->out.lambda;
-    note.lam.alpha = it->out.reason == POLICY_R_OK ? it->res.hill.alpha : NAN;
-    note.lam.block = it->block;
-    note.lam.step = it->step_last;
-    note.lam.reason = it->out.reason;
+    note.stream_slot = slot;
+    note.lam.lambda = out->lambda;
+    note.lam.alpha = out->reason == POLICY_R_OK ? res->hill.alpha : NAN;
+    note.lam.block = block;
+    note.lam.step = step;
+    note.lam.reason = out->reason;
     if (zmq_send(e->pipe, &note, sizeof(note), ZMQ_DONTWAIT) < 0)
         STAT_INC(drops[DROP_LAMBDA_PIPE]);
 }
@@ -139,7 +141,7 @@ static void handle_block(estimator *e, est_job *job)
     if (it->out.reason != POLICY_R_OK)
         STAT_INC(blocks_fallback);
     if (!job->final)
-        notify_ingest(e, it);
+        notify_ingest(e, slot, &it->out, &it->res, it->block, it->step_last);
     bqueue_push(e->out, it);
     return;
 
@@ -147,45 +149,41 @@ out_free_item:
     free(it);
 }
 
-/* A run's policy changed: store the change, then re-derive and push the
- * lambda of each of its streams from their latest block. */
-static void handle_policy(estimator *e, est_job *job)
+/* Hands a policy change to the writer, to be stored with its time. */
+static void store_policy_change(estimator *e, const est_job *job)
 {
     store_item *rec = calloc(1, sizeof(*rec));
-    est_note note;
+
+    if (rec == NULL)
+        return;
+    rec->kind = STORE_POLICY;
+    rec->run_slot = job->run_slot;
+    memcpy(rec->run, job->run, sizeof(rec->run));
+    rec->pol = job->pol;
+    rec->source = job->source;
+    rec->created_at = store_now();
+    bqueue_push(e->out, rec);
+}
+
+/* A run's policy changed: store the change (one estimator does), then
+ * re-derive and push the lambda of each stream this estimator owns from its
+ * latest block. */
+static void handle_policy(estimator *e, const est_job *job)
+{
     policy_out out;
 
-    if (!job->record) {
-        free(rec);
-        rec = NULL;
-    }
-    if (rec != NULL) {
-        rec->kind = STORE_POLICY;
-        rec->run_slot = job->run_slot;
-        memcpy(rec->run, job->run, sizeof(rec->run));
-        rec->pol = job->pol;
-        rec->source = job->source;
-        rec->created_at = store_now();
-        bqueue_push(e->out, rec);
-    }
+    if (job->record)
+        store_policy_change(e, job);
     for (size_t i = 0; i < job->nslots; i++) {
         uint32_t slot = job->slots[i];
-        est_latest *l;
+        const est_latest *l;
 
         if (slot >= e->slots || !e->latest[slot].has)
             continue;
         l = &e->latest[slot];
         policy_apply(&job->pol, &l->res, l->has_prev_before, l->prev_before, &out);
         e->prev[slot] = out.lambda;
-        memset(&note, 0, sizeof(note));
-        note.stream_slot = slot;
-        note.lam.lambda = out.lambda;
-        note.lam.alpha = out.reason == POLICY_R_OK ? l->res.hill.alpha : NAN;
-        note.lam.block = l->block;
-        note.lam.step = l->step;
-        note.lam.reason = out.reason;
-        if (zmq_send(e->pipe, &note, sizeof(note), ZMQ_DONTWAIT) < 0)
-            STAT_INC(drops[DROP_LAMBDA_PIPE]);
+        notify_ingest(e, slot, &out, &l->res, l->block, l->step);
     }
 }
 
