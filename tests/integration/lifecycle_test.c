@@ -98,7 +98,8 @@ Test(lifecycle, sigterm_flushes_every_block)
     send_blocks(h, "a", 0, 5, 512); /* 2 full blocks + half a block */
     send_blocks(h, "b", 0, 3, 1000);
     cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 4, 10000), 0);
-    sleep_ms(300); /* the last messages are in the daemon's accumulators */
+    /* Every value is in the daemon (the last ones in its accumulators). */
+    cr_assert_eq(testd_wait_stat(&d, "samples", 5 * 512 + 3 * 1000, 5000), 0);
     cr_assert_eq(testd_stop(&d, SIGTERM), 0);
     htga_destroy(&h);
     cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE group_name = 'a'"), 3);
@@ -230,7 +231,7 @@ Test(lifecycle, clean_stop_counts_no_drops)
     cr_assert_eq(htga_create(&h, d.endpoint, "clean"), HTGA_OK);
     send_blocks(h, "g", 0, 3, 700); /* 2 blocks + a partial one flushed at the stop */
     cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2, 10000), 0);
-    sleep_ms(200);
+    cr_assert_eq(testd_wait_stat(&d, "samples", 2100, 5000), 0);
     cr_assert_eq(testd_stop(&d, SIGTERM), 0);
     htga_destroy(&h);
     cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates"), 3);
