@@ -102,7 +102,7 @@ static void notify_ingest(estimator *e, uint32_t slot, const policy_out *out, co
     note.lam.block = block;
     note.lam.step = step;
     note.lam.reason = out->reason;
-    if (zmq_send(e->pipe, &note, sizeof(note), ZMQ_DONTWAIT) < 0)
+    if (e->pipe == NULL || zmq_send(e->pipe, &note, sizeof(note), ZMQ_DONTWAIT) < 0)
         STAT_INC(drops[DROP_LAMBDA_PIPE]);
 }
 
@@ -187,13 +187,33 @@ static void handle_policy(estimator *e, const est_job *job)
     }
 }
 
+/* The estimator's end of the lambda pipe, made in its own thread (the only
+ * one that touches it). NULL on failure: lambdas are then not pushed. */
+static void *open_pipe(estimator *e)
+{
+    int linger = 0, hwm = 100000;
+    void *pipe = zmq_socket(e->ctx, ZMQ_PUSH);
+
+    if (pipe == NULL)
+        return NULL;
+    zmq_setsockopt(pipe, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_setsockopt(pipe, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+    if (zmq_connect(pipe, ESTIMATOR_PIPE) < 0) {
+        zmq_close(pipe);
+        return NULL;
+    }
+    return pipe;
+}
+
 static void *estimator_main(void *arg)
 {
     estimator *e = arg;
     est_job *job;
 
     pthread_setname_np(pthread_self(), "htgad-est"); /* for top -H, perf */
-
+    e->pipe = open_pipe(e);
+    if (e->pipe == NULL)
+        LOG(LOG_ERROR, "estimator: cannot connect %s: lambdas will not be pushed", ESTIMATOR_PIPE);
     for (;;) {
         job = bqueue_pop(e->in, -1);
         if (job->kind == EST_JOB_STOP) {
@@ -206,32 +226,18 @@ static void *estimator_main(void *arg)
             handle_block(e, job);
         est_job_free(job);
     }
-    zmq_close(e->pipe);
+    if (e->pipe != NULL)
+        zmq_close(e->pipe);
     e->pipe = NULL;
     return NULL;
 }
 
 int estimator_start(estimator *e)
 {
-    int linger = 0, hwm = 100000;
-
-    /* Created here, used only by the estimator thread from now on. */
-    e->pipe = zmq_socket(e->ctx, ZMQ_PUSH);
-    if (e->pipe == NULL)
-        return -1;
-    zmq_setsockopt(e->pipe, ZMQ_LINGER, &linger, sizeof(linger));
-    zmq_setsockopt(e->pipe, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-    if (zmq_connect(e->pipe, ESTIMATOR_PIPE) < 0)
-        goto out_close_pipe;
     if (pthread_create(&e->thread, NULL, estimator_main, e) != 0)
-        goto out_close_pipe;
+        return -1;
     e->started = 1;
     return 0;
-
-out_close_pipe:
-    zmq_close(e->pipe);
-    e->pipe = NULL;
-    return -1;
 }
 
 void estimator_join(estimator **ep)
@@ -243,8 +249,6 @@ void estimator_join(estimator **ep)
     e = *ep;
     if (e->started)
         pthread_join(e->thread, NULL);
-    if (e->pipe != NULL)
-        zmq_close(e->pipe);
     free(e->scratch);
     free(e->prev);
     free(e->has_prev);
