@@ -7,8 +7,8 @@
  * lambda policy with the stream's previous lambda (state kept here, keyed by
  * stream slot), pushes a row to the writer queue (waiting when it is full:
  * backpressure, so rows are never dropped between here and SQLite) and sends
- * the lambda back to the ingest thread over an inproc PAIR socket that this
- * thread owns (a PUSH; the ingest thread owns the PULL end and the ROUTER).
+ * the lambda back to the ingest thread over an inproc PUSH socket that this
+ * thread creates and alone uses (ingest owns the PULL end and the ROUTER).
  * With --estimators N there are N such threads, each with its own queue;
  * ingest sends all blocks of a stream to the same one (slot % N), so the
  * per-stream state (previous lambda, latest block) stays in one thread. A

@@ -1,14 +1,14 @@
 /*
  * main.c - htgad: settings, start-up, the signal loop and the ordered stop.
  *
- * DESIGN: threads (see DESIGN.md): ingest (ZeroMQ ROUTER), estimator (pure
- * compute), writer (the only SQLite write connection), linked by two bounded
- * queues and one inproc pipe. SIGTERM/SIGINT are blocked in every thread and
+ * DESIGN: threads (see DESIGN.md): ingest (ZeroMQ ROUTER), estimators (pure
+ * compute, --estimators of them), writer (the only SQLite write connection),
+ * linked by bounded queues and one inproc pipe. SIGTERM/SIGINT are blocked in every thread and
  * taken synchronously here with sigtimedwait(), which also paces the
  * --stats-file rewrites, so no code runs in a signal handler. SIGHUP
  * re-reads the settings and applies a changed lambda policy. Stop order
  * follows the data: ingest closes its socket and flushes partial blocks and
- * a STOP job to the estimator; the estimator drains and finishes; the writer
+ * a STOP job to each estimator; the estimators drain and finish; the writer
  * gets STOP after the last row, commits and checkpoints. Start-up restores
  * each group's next block number, last lambda and run policy from the
  * database, so a restart (also after SIGKILL) carries on.
