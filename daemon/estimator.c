@@ -1,0 +1,258 @@
+/*
+ * estimator.c - the estimator thread (see estimator.h).
+ */
+#include "estimator.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "log.h"
+#include "stats.h"
+#include "store.h"
+
+/* What a policy change needs to re-derive a stream's lambda. */
+typedef struct est_latest {
+    int has;
+    est_result res;
+    int has_prev_before; /* the lambda before that block */
+    double prev_before;
+    uint64_t block;
+    int64_t step;
+} est_latest;
+
+struct estimator {
+    bqueue *in, *out;
+    void *ctx;
+    void *pipe;
+    est_k_rule rule;
+    size_t max_block;
+    void *scratch;
+    size_t scratch_len;
+    size_t slots;
+    double *prev; /* previous lambda per stream slot */
+    uint8_t *has_prev;
+    est_latest *latest; /* per stream slot: the latest block, for policy changes */
+    pthread_t thread;
+    int started;
+    log_limit lim;
+};
+
+void est_job_free(est_job *job)
+{
+    if (job == NULL)
+        return;
+    free(job->x);
+    free(job->slots);
+    free(job);
+}
+
+estimator *estimator_new(bqueue *in, bqueue *out, void *ctx, size_t max_block,
+                         const est_k_rule *rule, size_t slots)
+{
+    estimator *e = calloc(1, sizeof(*e));
+
+    if (e == NULL)
+        return NULL;
+    e->in = in;
+    e->out = out;
+    e->ctx = ctx;
+    e->rule = *rule;
+    e->max_block = max_block;
+    e->slots = slots;
+    e->scratch_len = est_scratch_bytes(max_block);
+    e->scratch = aligned_alloc(16, (e->scratch_len + 15) / 16 * 16);
+    e->prev = calloc(slots, sizeof(double));
+    e->has_prev = calloc(slots, 1);
+    e->latest = calloc(slots, sizeof(est_latest));
+    if (e->scratch == NULL || e->prev == NULL || e->has_prev == NULL || e->latest == NULL)
+        goto out_free_all;
+    return e;
+
+out_free_all:
+    free(e->scratch);
+    free(e->prev);
+    free(e->has_prev);
+    free(e->latest);
+    free(e);
+    return NULL;
+}
+
+void estimator_preload(estimator *e, uint32_t stream_slot, double lambda)
+{
+    if (stream_slot >= e->slots)
+        return;
+    e->prev[stream_slot] = lambda;
+    e->has_prev[stream_slot] = 1;
+}
+
+/* Sends a stream's new lambda to the ingest thread (which pushes it). */
+static void notify_ingest(estimator *e, uint32_t slot, const policy_out *out, const est_result *res,
+                          uint64_t block, int64_t step)
+{
+    est_note note;
+
+    memset(&note, 0, sizeof(note));
+    note.stream_slot = slot;
+    note.lam.lambda = out->lambda;
+    note.lam.alpha = out->reason == POLICY_R_OK ? res->hill.alpha : NAN;
+    note.lam.block = block;
+    note.lam.step = step;
+    note.lam.reason = out->reason;
+    if (e->pipe == NULL || zmq_send(e->pipe, &note, sizeof(note), ZMQ_DONTWAIT) < 0)
+        STAT_INC(drops[DROP_LAMBDA_PIPE]);
+}
+
+/* Estimates one block, hands the row to the writer and the lambda to ingest. */
+static void handle_block(estimator *e, est_job *job)
+{
+    store_item *it = malloc(sizeof(*it));
+    uint32_t slot = job->stream_slot;
+
+    if (it == NULL || slot >= e->slots || job->n > e->max_block)
+        goto out_free_item;
+    memset(it, 0, offsetof(store_item, top));
+    if (est_block(job->x, job->n, &e->rule, e->scratch, e->scratch_len, it->top, STORE_TOP_MAX,
+                  &it->top_n, &it->res) != EST_OK) {
+        if (log_limit_allow(&e->lim, LOG_ERROR))
+            LOG(LOG_ERROR, "estimator: est_block refused a block of %zu values", job->n);
+        goto out_free_item;
+    }
+    policy_apply(&job->pol, &it->res, e->has_prev[slot], e->prev[slot], &it->out);
+    e->latest[slot] =
+        (est_latest){1, it->res, e->has_prev[slot], e->prev[slot], job->block, job->step_last};
+    e->prev[slot] = it->out.lambda;
+    e->has_prev[slot] = 1;
+    it->kind = STORE_BLOCK;
+    it->run_slot = job->run_slot;
+    it->stream_slot = slot;
+    memcpy(it->run, job->run, sizeof(it->run));
+    memcpy(it->group, job->group, sizeof(it->group));
+    it->pol = job->pol;
+    it->source = job->source;
+    it->block = job->block;
+    it->step_first = job->step_first;
+    it->step_last = job->step_last;
+    it->created_at = store_now();
+    STAT_INC(blocks_estimated);
+    if (it->out.reason != POLICY_R_OK)
+        STAT_INC(blocks_fallback);
+    if (!job->final)
+        notify_ingest(e, slot, &it->out, &it->res, it->block, it->step_last);
+    bqueue_push(e->out, it);
+    return;
+
+out_free_item:
+    free(it);
+}
+
+/* Hands a policy change to the writer, to be stored with its time. */
+static void store_policy_change(estimator *e, const est_job *job)
+{
+    store_item *rec = calloc(1, sizeof(*rec));
+
+    if (rec == NULL)
+        return;
+    rec->kind = STORE_POLICY;
+    rec->run_slot = job->run_slot;
+    memcpy(rec->run, job->run, sizeof(rec->run));
+    rec->pol = job->pol;
+    rec->source = job->source;
+    rec->created_at = store_now();
+    bqueue_push(e->out, rec);
+}
+
+/* A run's policy changed: store the change (one estimator does), then
+ * re-derive and push the lambda of each stream this estimator owns from its
+ * latest block. */
+static void handle_policy(estimator *e, const est_job *job)
+{
+    policy_out out;
+
+    if (job->record)
+        store_policy_change(e, job);
+    for (size_t i = 0; i < job->nslots; i++) {
+        uint32_t slot = job->slots[i];
+        const est_latest *l;
+
+        if (slot >= e->slots || !e->latest[slot].has)
+            continue;
+        l = &e->latest[slot];
+        policy_apply(&job->pol, &l->res, l->has_prev_before, l->prev_before, &out);
+        e->prev[slot] = out.lambda;
+        notify_ingest(e, slot, &out, &l->res, l->block, l->step);
+    }
+}
+
+/* The estimator's end of the lambda pipe, made in its own thread (the only
+ * one that touches it). NULL on failure: lambdas are then not pushed. */
+static void *open_pipe(estimator *e)
+{
+    int linger = 0, hwm = 100000;
+    void *pipe = zmq_socket(e->ctx, ZMQ_PUSH);
+
+    if (pipe == NULL)
+        return NULL;
+    zmq_setsockopt(pipe, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_setsockopt(pipe, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+    if (zmq_connect(pipe, ESTIMATOR_PIPE) < 0) {
+        zmq_close(pipe);
+        return NULL;
+    }
+    return pipe;
+}
+
+static void *estimator_main(void *arg)
+{
+    estimator *e = arg;
+    est_job *job;
+
+    pthread_setname_np(pthread_self(), "htgad-est"); /* for top -H, perf */
+    e->pipe = open_pipe(e);
+    if (e->pipe == NULL)
+        LOG(LOG_ERROR, "estimator: cannot connect %s: lambdas will not be pushed", ESTIMATOR_PIPE);
+    for (;;) {
+        job = bqueue_pop(e->in, -1);
+        if (job->kind == EST_JOB_STOP) {
+            est_job_free(job);
+            break;
+        }
+        if (job->kind == EST_JOB_POLICY)
+            handle_policy(e, job);
+        else
+            handle_block(e, job);
+        est_job_free(job);
+    }
+    if (e->pipe != NULL)
+        zmq_close(e->pipe);
+    e->pipe = NULL;
+    return NULL;
+}
+
+int estimator_start(estimator *e)
+{
+    if (pthread_create(&e->thread, NULL, estimator_main, e) != 0)
+        return -1;
+    e->started = 1;
+    return 0;
+}
+
+void estimator_join(estimator **ep)
+{
+    estimator *e;
+
+    if (ep == NULL || *ep == NULL)
+        return;
+    e = *ep;
+    if (e->started)
+        pthread_join(e->thread, NULL);
+    free(e->scratch);
+    free(e->prev);
+    free(e->has_prev);
+    free(e->latest);
+    free(e);
+    *ep = NULL;
+}

@@ -1,0 +1,66 @@
+/*
+ * ingest.h - the ingest thread: the ZeroMQ ROUTER trainers talk to.
+ *
+ * DESIGN: the only thread that touches the ROUTER socket and the ingest end
+ * of the estimator's inproc pipe; both are created in the thread. It polls
+ * both: messages from clients are decoded (wire_decode_dir, errors counted by
+ * code), their identity registered as a peer of their run, HELLO answered
+ * with the run's current lambdas, SAMPLES appended to the (run, group)
+ * accumulator; a closed block goes to the estimator queue without waiting
+ * (full queue: the block is dropped and counted). Lambdas coming back from
+ * the estimator are remembered per stream and pushed to every peer of the
+ * run (ZMQ_DONTWAIT; a full pipe drops that push, counted). On stop it
+ * closes the ROUTER (no more input), hands every partial block to the
+ * estimator (waiting this time: nothing is lost on SIGTERM) and then a STOP
+ * job to each estimator. A stream's blocks all go to estimator slot % N. Its registry (streams.h)
+ * is memory-bounded by --max-streams.
+ */
+#ifndef HTGAD_INGEST_H
+#define HTGAD_INGEST_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "queue.h"
+#include "store.h"
+
+typedef struct ingest ingest;
+
+/* An ingest over zmq context ctx feeding the nest estimator queues est_qs
+ * (the array is copied), configured by cfg (copied). NULL on out of memory.
+ * Not started. */
+ingest *ingest_new(void *ctx, bqueue *const *est_qs, size_t nest, const htgad_config *cfg);
+
+/*
+ * Before start: carries a restored group on. Sets *run_slot and
+ * *stream_slot (for the estimator's and writer's preload) and *pol to the
+ * policy the run will use. Returns 0, or -1 when the registry is full.
+ */
+int ingest_preload(ingest *g, const store_state *st, uint32_t *run_slot, uint32_t *stream_slot,
+                   policy *pol);
+
+/* Starts the thread and waits until it is listening (or failed). On 0, the
+ * bound endpoint (with the real port) is copied to endpoint. -1 on failure
+ * (logged). */
+int ingest_start(ingest *g, char *endpoint, size_t len);
+
+/*
+ * Changes a lambda policy; callable from any thread (the HTTP layer, the
+ * SIGHUP reload). run (run_len bytes) names one run, created if unknown;
+ * run NULL changes the default of new runs and every run whose policy did
+ * not come from "http". source is static text stored with the change
+ * ("http", "flags"). The ingest thread applies it within its poll interval
+ * (100 ms): the change is stored with its time, later blocks use it, and
+ * each stream's lambda is re-derived from its latest block and pushed.
+ * Returns 0, or -1 for an invalid policy or a full command queue.
+ */
+int ingest_set_policy(ingest *g, const char *run, size_t run_len, const policy *pol,
+                      const char *source);
+
+/* Asks the thread to stop (async-signal-safe: sets a flag). */
+void ingest_stop(ingest *g);
+
+/* Waits for the thread to finish its flush and frees g; NULLs *g. */
+void ingest_join(ingest **g);
+
+#endif /* HTGAD_INGEST_H */
