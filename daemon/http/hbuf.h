@@ -1,0 +1,49 @@
+/*
+ * hbuf: a growable byte buffer for building HTTP response bodies.
+ *
+ * Design: responses are built in memory and handed to libmicrohttpd with
+ * MHD_RESPMEM_MUST_FREE, so the buffer's storage becomes the response's.
+ * An allocation failure sets a sticky flag instead of failing each call, so
+ * builders write straight-line code and check hbuf_failed() once at the end.
+ */
+#ifndef HTGA_HTTP_HBUF_H
+#define HTGA_HTTP_HBUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct hbuf {
+    char *data; /* NUL-terminated while not failed */
+    size_t len; /* bytes used, without the terminator */
+    size_t cap; /* bytes allocated */
+    int failed; /* set once an allocation failed; later writes are no-ops */
+} hbuf;
+
+/* Appends n bytes. On allocation failure sets b->failed. */
+void hbuf_put(hbuf *b, const char *s, size_t n);
+
+/* Appends a NUL-terminated string. */
+void hbuf_puts(hbuf *b, const char *s);
+
+/* Appends printf-formatted text. */
+void hbuf_printf(hbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Appends a JSON number for v, or null when v is NaN or infinite (JSON has
+ * neither); 12 significant digits. */
+void hbuf_json_num(hbuf *b, double v);
+
+/* Appends s as a JSON string literal, quotes included, escaping control
+ * characters, quotes and backslashes. */
+void hbuf_json_str(hbuf *b, const char *s);
+
+/* Returns nonzero when an allocation failed since the buffer was made. */
+int hbuf_failed(const hbuf *b);
+
+/* Hands the storage to the caller (to free()), leaving b empty. Returns NULL
+ * when the buffer failed; then the storage is freed. */
+char *hbuf_take(hbuf *b, size_t *len);
+
+/* Frees the storage; the buffer may be reused. Accepts an empty buffer. */
+void hbuf_free(hbuf *b);
+
+#endif
