@@ -24,30 +24,30 @@
 
 /* ---- small SQL helpers ------------------------------------------------ */
 
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql, const char *run, const char *group)
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
         sqlite3_finalize(st);
         return NULL;
     }
-    if (run)
-        sqlite3_bind_text(st, 1, run, -1, SQLITE_TRANSIENT);
-    if (group)
-        sqlite3_bind_text(st, 2, group, -1, SQLITE_TRANSIENT);
     return st;
 }
 
-/* Runs a one-row, one-integer query. Returns 1 with *out set, 0 for no row
- * or NULL, -1 on error. */
-static int query_int(sqlite3 *db, const char *sql, const char *run, const char *group,
-                     const int64_t *arg3, int64_t *out)
+/* Runs a one-row, one-integer query with ?1 = a1 and, when s2 is not NULL,
+ * ?2 = s2 (text) or else ?2 = *i2 when i2 is not NULL. Returns 1 with *out
+ * set, 0 for no row or NULL, -1 on error. */
+static int query_int(sqlite3 *db, const char *sql, int64_t a1, const char *s2, const int64_t *i2,
+                     int64_t *out)
 {
-    sqlite3_stmt *st = prep(db, sql, run, group);
+    sqlite3_stmt *st = prep(db, sql);
     if (!st)
         return -1;
-    if (arg3)
-        sqlite3_bind_int64(st, 3, *arg3);
+    sqlite3_bind_int64(st, 1, a1);
+    if (s2)
+        sqlite3_bind_text(st, 2, s2, -1, SQLITE_STATIC);
+    else if (i2)
+        sqlite3_bind_int64(st, 2, *i2);
     int rc = sqlite3_step(st);
     int ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
     if (ret == 1 && sqlite3_column_type(st, 0) == SQLITE_NULL)
@@ -108,22 +108,26 @@ static int sql_error(struct reply *rep, sqlite3 *db)
     return reply_error(rep, 500, msg);
 }
 
-/* 404 unless the run (and group, when given) exists. Returns 0 when found. */
-static int require(sqlite3 *db, const char *run, const char *group, struct reply *rep)
+/* Resolves the run (and the group, when group is not NULL) to ids; fills
+ * rep with 404 or 500 and returns -1 when that fails. */
+static int resolve(sqlite3 *db, const char *run, const char *group, int64_t *run_id,
+                   int64_t *group_id, struct reply *rep)
 {
-    int64_t one;
-    int rc = query_int(db, Q_RUN_EXISTS, run, NULL, NULL, &one);
-    if (rc < 0)
+    sqlite3_stmt *st = prep(db, Q_RUN_ID);
+    if (!st)
         return sql_error(rep, db), -1;
-    if (rc == 0)
-        return reply_error(rep, 404, "unknown run"), -1;
+    sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *run_id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return (rc == SQLITE_DONE ? reply_error(rep, 404, "unknown run") : sql_error(rep, db)), -1;
     if (!group)
         return 0;
-    rc = query_int(db, Q_GROUP_EXISTS, run, group, NULL, &one);
-    if (rc < 0)
-        return sql_error(rep, db), -1;
-    if (rc == 0)
-        return reply_error(rep, 404, "unknown group"), -1;
+    rc = query_int(db, Q_GROUP_ID, *run_id, group, NULL, group_id);
+    if (rc <= 0)
+        return (rc == 0 ? reply_error(rep, 404, "unknown group") : sql_error(rep, db)), -1;
     return 0;
 }
 
@@ -178,7 +182,7 @@ int handle_runs(const struct request *r, struct reply *rep)
     sqlite3 *db;
     if (only_params(r, no_params, rep) || db_or_error(r, rep, &db))
         return 0;
-    sqlite3_stmt *st = prep(db, Q_RUNS, NULL, NULL);
+    sqlite3_stmt *st = prep(db, Q_RUNS);
     if (!st)
         return sql_error(rep, db);
     hbuf b = {0};
@@ -204,51 +208,77 @@ int handle_runs(const struct request *r, struct reply *rep)
     return reply_buf(rep, &b, "application/json");
 }
 
-/* Appends the run's current policy as a JSON object: the latest stored
- * change, or the daemon's default when none is stored. */
-static void policy_json(hbuf *b, sqlite3 *db, const struct http_server *s, const char *run)
+static void policy_row(hbuf *b, sqlite3_stmt *st)
 {
-    sqlite3_stmt *st = prep(db, Q_POLICY, run, NULL);
-    if (st && sqlite3_step(st) == SQLITE_ROW) {
-        hbuf_puts(b, "{\"source\":\"stored\"");
-        for (int i = 0; i < sqlite3_column_count(st); i++) {
-            hbuf_put(b, ",", 1);
-            hbuf_json_str(b, sqlite3_column_name(st, i));
-            hbuf_put(b, ":", 1);
-            col_json(b, st, i);
-        }
-        hbuf_put(b, "}", 1);
-    } else {
-        const struct http_policy *p = &s->cfg.default_policy;
-        hbuf_printf(b, "{\"source\":\"default\",\"kind\":\"%s\"",
-                    p->kind == HTTP_POLICY_POWER ? "power" : "linear");
-        if (p->kind == HTTP_POLICY_POWER) {
-            hbuf_puts(b, ",\"q\":");
-            hbuf_json_num(b, p->q);
+    const char *kind = (const char *)sqlite3_column_text(st, 0);
+    int power = kind && strcmp(kind, "power") == 0;
+    hbuf_printf(b, "{\"kind\":\"%s\",\"%s\":", power ? "power" : "linear", power ? "q" : "c");
+    col_json(b, st, 1);
+    static const char *const keys[] = {"lambda_min", "lambda_max", "ema", "source", "changed_at"};
+    for (int i = 0; i < 5; i++) {
+        hbuf_printf(b, ",\"%s\":", keys[i]);
+        col_json(b, st, i + 2);
+    }
+    hbuf_put(b, "}", 1);
+}
+
+/* Appends the run's current policy as a JSON object: the latest stored
+ * change, or the daemon's default when none is stored. With history, adds
+ * "history": every stored change, latest first (100 at most). */
+static void policy_json(hbuf *b, sqlite3 *db, const struct http_server *s, int64_t run_id,
+                        int history)
+{
+    sqlite3_stmt *st = prep(db, Q_POLICY);
+    if (st)
+        sqlite3_bind_int64(st, 1, run_id);
+    int n = 0;
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        if (n == 0) {
+            policy_row(b, st);
+            if (!history) {
+                n++;
+                break;
+            }
+            b->len--; /* reopen the object */
+            hbuf_puts(b, ",\"history\":[");
         } else {
-            hbuf_puts(b, ",\"c\":");
-            hbuf_json_num(b, p->c);
+            hbuf_put(b, ",", 1);
         }
-        hbuf_puts(b, ",\"lambda_min\":");
-        hbuf_json_num(b, p->lambda_min);
-        hbuf_puts(b, ",\"lambda_max\":");
-        hbuf_json_num(b, p->lambda_max);
-        hbuf_puts(b, ",\"ema\":");
-        hbuf_json_num(b, p->ema);
-        hbuf_puts(b, ",\"changed_at\":null}");
+        policy_row(b, st);
+        n++;
     }
     sqlite3_finalize(st);
+    if (n > 0) {
+        if (history)
+            hbuf_puts(b, "]}");
+        return;
+    }
+    const struct http_policy *p = &s->cfg.default_policy;
+    int power = p->kind == HTTP_POLICY_POWER;
+    hbuf_printf(b, "{\"kind\":\"%s\",\"%s\":", power ? "power" : "linear", power ? "q" : "c");
+    hbuf_json_num(b, power ? p->q : p->c);
+    hbuf_puts(b, ",\"lambda_min\":");
+    hbuf_json_num(b, p->lambda_min);
+    hbuf_puts(b, ",\"lambda_max\":");
+    hbuf_json_num(b, p->lambda_max);
+    hbuf_puts(b, ",\"ema\":");
+    hbuf_json_num(b, p->ema);
+    hbuf_puts(b, ",\"source\":\"default\",\"changed_at\":null");
+    hbuf_puts(b, history ? ",\"history\":[]}" : "}");
 }
 
 int handle_run(const struct request *r, struct reply *rep)
 {
     sqlite3 *db;
     const char *run = r->route->run;
-    if (only_params(r, no_params, rep) || db_or_error(r, rep, &db) || require(db, run, NULL, rep))
+    int64_t rid, gid;
+    if (only_params(r, no_params, rep) || db_or_error(r, rep, &db) ||
+        resolve(db, run, NULL, &rid, &gid, rep))
         return 0;
-    sqlite3_stmt *st = prep(db, Q_RUN_GROUPS, run, NULL);
+    sqlite3_stmt *st = prep(db, Q_RUN_GROUPS);
     if (!st)
         return sql_error(rep, db);
+    sqlite3_bind_int64(st, 1, rid);
     hbuf b = {0};
     hbuf_puts(&b, "{\"run\":");
     hbuf_json_str(&b, run);
@@ -270,7 +300,7 @@ int handle_run(const struct request *r, struct reply *rep)
         return sql_error(rep, db);
     }
     hbuf_puts(&b, "],\"policy\":");
-    policy_json(&b, db, r->srv, run);
+    policy_json(&b, db, r->srv, rid, 0);
     hbuf_puts(&b, "}\n");
     return reply_buf(rep, &b, "application/json");
 }
@@ -279,11 +309,14 @@ int handle_latest(const struct request *r, struct reply *rep)
 {
     sqlite3 *db;
     const char *run = r->route->run;
-    if (only_params(r, no_params, rep) || db_or_error(r, rep, &db) || require(db, run, NULL, rep))
+    int64_t rid, gid;
+    if (only_params(r, no_params, rep) || db_or_error(r, rep, &db) ||
+        resolve(db, run, NULL, &rid, &gid, rep))
         return 0;
-    sqlite3_stmt *st = prep(db, Q_LATEST, run, NULL);
+    sqlite3_stmt *st = prep(db, Q_LATEST);
     if (!st)
         return sql_error(rep, db);
+    sqlite3_bind_int64(st, 1, rid);
     hbuf b = {0};
     hbuf_puts(&b, "{\"run\":");
     hbuf_json_str(&b, run);
@@ -307,6 +340,7 @@ int handle_latest(const struct request *r, struct reply *rep)
 
 struct rows_ctx {
     sqlite3 *db;
+    int64_t gid;
     const char *run, *group;
     const int *ids;
     int nfields;
@@ -319,15 +353,16 @@ static int read_rows(const struct rows_ctx *c, int64_t b0, int64_t b1, sc_row_fn
     hbuf_puts(&sql, "SELECT block, step_first, step_last");
     for (int f = 0; f < c->nfields; f++)
         hbuf_printf(&sql, ", %s", series_field_name(c->ids[f]));
-    hbuf_puts(&sql, Q_SERIES_FROM Q_SERIES_WHERE);
+    hbuf_puts(&sql, Q_SERIES_TAIL);
     if (hbuf_failed(&sql))
         return -1;
-    sqlite3_stmt *st = prep(c->db, sql.data, c->run, c->group);
+    sqlite3_stmt *st = prep(c->db, sql.data);
     hbuf_free(&sql);
     if (!st)
         return -1;
-    sqlite3_bind_int64(st, 3, b0);
-    sqlite3_bind_int64(st, 4, b1);
+    sqlite3_bind_int64(st, 1, c->gid);
+    sqlite3_bind_int64(st, 2, b0);
+    sqlite3_bind_int64(st, 3, b1);
     double vals[SF_COUNT_];
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -356,7 +391,7 @@ static int cache_reader(void *rd, int64_t from, sc_row_fn row, void *ud)
 {
     const struct rows_ctx *c = rd;
     static const int all[SF_COUNT_] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
-    struct rows_ctx full = {c->db, c->run, c->group, all, SF_COUNT_};
+    struct rows_ctx full = {c->db, c->gid, c->run, c->group, all, SF_COUNT_};
     return read_rows(&full, from, INT64_MAX, row, ud);
 }
 
@@ -420,15 +455,14 @@ static int series_params(const struct request *r, struct series_q *q, struct rep
 
 /* Finds the block range [*b0, *b1] for the step range; returns 1, 0 when
  * empty, -1 on error. */
-static int block_range(sqlite3 *db, const char *run, const char *group, const struct series_q *q,
-                       int64_t *b0, int64_t *b1)
+static int block_range(sqlite3 *db, int64_t gid, const struct series_q *q, int64_t *b0, int64_t *b1)
 {
-    int rc = q->has_from ? query_int(db, Q_BLOCK_FROM_STEP, run, group, &q->from, b0)
-                         : query_int(db, Q_BLOCK_MIN, run, group, NULL, b0);
+    int rc = q->has_from ? query_int(db, Q_BLOCK_FROM_STEP, gid, NULL, &q->from, b0)
+                         : query_int(db, Q_BLOCK_MIN, gid, NULL, NULL, b0);
     if (rc <= 0)
         return rc;
-    rc = q->has_to ? query_int(db, Q_BLOCK_TO_STEP, run, group, &q->to, b1)
-                   : query_int(db, Q_BLOCK_MAX, run, group, NULL, b1);
+    rc = q->has_to ? query_int(db, Q_BLOCK_TO_STEP, gid, NULL, &q->to, b1)
+                   : query_int(db, Q_BLOCK_MAX, gid, NULL, NULL, b1);
     if (rc <= 0)
         return rc;
     return *b0 <= *b1;
@@ -468,10 +502,12 @@ int handle_series(const struct request *r, struct reply *rep)
     sqlite3 *db;
     struct series_q q;
     const char *run = r->route->run, *group = r->route->group;
-    if (series_params(r, &q, rep) || db_or_error(r, rep, &db) || require(db, run, group, rep))
+    int64_t rid, gid;
+    if (series_params(r, &q, rep) || db_or_error(r, rep, &db) ||
+        resolve(db, run, group, &rid, &gid, rep))
         return 0;
     int64_t b0 = 0, b1 = -1;
-    int rc = block_range(db, run, group, &q, &b0, &b1);
+    int rc = block_range(db, gid, &q, &b0, &b1);
     if (rc < 0)
         return sql_error(rep, db);
     int64_t span = rc ? b1 - b0 + 1 : 0;
@@ -482,7 +518,7 @@ int handle_series(const struct request *r, struct reply *rep)
             width = (width + SC_CHUNK - 1) / SC_CHUNK * SC_CHUNK;
     }
     struct series s;
-    struct rows_ctx c = {db, run, group, q.ids, q.nfields};
+    struct rows_ctx c = {db, gid, run, group, q.ids, q.nfields};
     size_t hint = (size_t)(width ? span / width + 2 : (span < 1 ? 1 : span));
     if (series_init(&s, q.ids, q.nfields, width, 0, hint) != 0) {
         series_free(&s);
@@ -529,19 +565,22 @@ int handle_hill(const struct request *r, struct reply *rep)
 {
     sqlite3 *db;
     const char *run = r->route->run, *group = r->route->group;
-    if (only_params(r, no_params, rep) || db_or_error(r, rep, &db) || require(db, run, group, rep))
+    int64_t rid, gid;
+    if (only_params(r, no_params, rep) || db_or_error(r, rep, &db) ||
+        resolve(db, run, group, &rid, &gid, rep))
         return 0;
-    sqlite3_stmt *st = prep(db, Q_HILL, run, group);
+    sqlite3_stmt *st = prep(db, Q_HILL);
     if (!st)
         return sql_error(rep, db);
+    sqlite3_bind_int64(st, 1, gid);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         sqlite3_finalize(st);
         return rc == SQLITE_DONE ? reply_error(rep, 404, "no order statistics stored yet")
                                  : sql_error(rep, db);
     }
-    size_t m = (size_t)sqlite3_column_bytes(st, 1) / sizeof(double);
-    const unsigned char *blob = sqlite3_column_blob(st, 1);
+    size_t m = (size_t)sqlite3_column_bytes(st, 3) / sizeof(double);
+    const unsigned char *blob = sqlite3_column_blob(st, 3);
     double *y = malloc((m ? m : 1) * sizeof *y), *alpha = malloc((m ? m : 1) * sizeof *alpha);
     if (!y || !alpha) {
         free(y);
@@ -557,7 +596,8 @@ int handle_hill(const struct request *r, struct reply *rep)
     hbuf_json_str(&b, run);
     hbuf_puts(&b, ",\"group\":");
     hbuf_json_str(&b, group);
-    hbuf_printf(&b, ",\"block\":%lld,\"k\":[", (long long)sqlite3_column_int64(st, 0));
+    hbuf_printf(&b, ",\"block\":%lld,\"n_pos\":%lld,\"k\":[",
+                (long long)sqlite3_column_int64(st, 0), (long long)sqlite3_column_int64(st, 2));
     for (size_t k = 1; k <= nk; k++)
         hbuf_printf(&b, k > 1 ? ",%zu" : "%zu", k);
     hbuf_puts(&b, "],\"alpha\":[");
@@ -579,13 +619,15 @@ int handle_policy_get(const struct request *r, struct reply *rep)
 {
     sqlite3 *db;
     const char *run = r->route->run;
-    if (only_params(r, no_params, rep) || db_or_error(r, rep, &db) || require(db, run, NULL, rep))
+    int64_t rid, gid;
+    if (only_params(r, no_params, rep) || db_or_error(r, rep, &db) ||
+        resolve(db, run, NULL, &rid, &gid, rep))
         return 0;
     hbuf b = {0};
     hbuf_puts(&b, "{\"run\":");
     hbuf_json_str(&b, run);
     hbuf_puts(&b, ",\"policy\":");
-    policy_json(&b, db, r->srv, run);
+    policy_json(&b, db, r->srv, rid, 1);
     hbuf_puts(&b, "}\n");
     return reply_buf(rep, &b, "application/json");
 }
@@ -663,12 +705,39 @@ out:
     return msg;
 }
 
+/* Overwrites *p with run id's latest stored policy, when there is one, so
+ * members a PUT omits keep their current values. */
+static void current_policy(sqlite3 *db, int64_t run_id, struct http_policy *p)
+{
+    sqlite3_stmt *st = prep(db, Q_POLICY);
+    if (!st)
+        return;
+    sqlite3_bind_int64(st, 1, run_id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *kind = (const char *)sqlite3_column_text(st, 0);
+        p->kind = kind && strcmp(kind, "power") == 0 ? HTTP_POLICY_POWER : HTTP_POLICY_LINEAR;
+        if (p->kind == HTTP_POLICY_POWER)
+            p->q = sqlite3_column_double(st, 1);
+        else
+            p->c = sqlite3_column_double(st, 1);
+        p->lambda_min = sqlite3_column_double(st, 2);
+        p->lambda_max = sqlite3_column_double(st, 3);
+        p->ema = sqlite3_column_double(st, 4);
+    }
+    sqlite3_finalize(st);
+}
+
 int handle_policy_put(const struct request *r, struct reply *rep)
 {
     const char *run = r->route->run;
     if (only_params(r, no_params, rep))
         return 0;
+    sqlite3 *db;
+    int64_t rid, gid;
+    if (db_or_error(r, rep, &db) || resolve(db, run, NULL, &rid, &gid, rep))
+        return 0;
     struct http_policy p = r->srv->cfg.default_policy;
+    current_policy(db, rid, &p);
     const char *msg = parse_policy(r->body, r->body_len, &p);
     if (msg)
         return reply_error(rep, 400, msg);
@@ -791,7 +860,7 @@ static void metrics_groups(const struct request *r, hbuf *b)
     sqlite3 *db = req_db(r, &err);
     if (!db)
         return;
-    sqlite3_stmt *st = prep(db, Q_METRICS_LATEST, NULL, NULL);
+    sqlite3_stmt *st = prep(db, Q_METRICS_LATEST);
     if (!st)
         return;
     sqlite3_bind_double(st, 1, (double)time(NULL) - r->srv->cfg.metrics_expire_s);
