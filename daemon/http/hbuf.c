@@ -5,6 +5,7 @@
 #include "hbuf.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,14 +70,84 @@ void hbuf_printf(hbuf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+/* Writes u in decimal at the end of out[0..24); returns the first digit. */
+static char *utoa_end(uint64_t u, char *end)
+{
+    do {
+        *--end = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    return end;
+}
+
+void hbuf_int(hbuf *b, int64_t v)
+{
+    char tmp[24], *end = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    char *p = utoa_end(u, end);
+    if (v < 0)
+        *--p = '-';
+    hbuf_put(b, p, (size_t)(end - p));
+}
+
+static const double pow10_tab[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+int hbuf_fmt_num(char *out, double v)
+{
+    double a = fabs(v);
+    if (!(a >= 1e-5 && a < 1e15))
+        return a == 0 ? (out[0] = '0', 1) : snprintf(out, 40, "%.12g", v);
+    int e = (int)floor(log10(a));
+    int sh = 11 - e; /* 12 significant digits: m = a * 10^sh */
+    double m = sh >= 0 ? a * pow10_tab[sh] : a / pow10_tab[-sh];
+    m = nearbyint(m);
+    if (m >= 1e12) { /* rounding carried into a new digit */
+        m = nearbyint(m / 10);
+        e++;
+        sh--;
+    } else if (m < 1e11) { /* log10 rounded up */
+        m = nearbyint(sh + 1 >= 0 ? a * pow10_tab[sh + 1] : a / pow10_tab[-(sh + 1)]);
+        e--;
+        sh++;
+    }
+    char dig[24], *end = dig + sizeof dig;
+    char *d = utoa_end((uint64_t)m, end); /* 12 digits */
+    int nd = (int)(end - d);
+    while (nd > 1 && d[nd - 1] == '0' && nd > e + 1)
+        nd--; /* drop trailing fractional zeros */
+    int o = 0;
+    if (v < 0)
+        out[o++] = '-';
+    if (e >= 0) {
+        for (int i = 0; i <= e; i++)
+            out[o++] = i < nd ? d[i] : '0';
+        if (nd > e + 1) {
+            out[o++] = '.';
+            for (int i = e + 1; i < nd; i++)
+                out[o++] = d[i];
+        }
+    } else {
+        out[o++] = '0';
+        out[o++] = '.';
+        for (int i = 0; i < -e - 1; i++)
+            out[o++] = '0';
+        for (int i = 0; i < nd; i++)
+            out[o++] = d[i];
+    }
+    out[o] = '\0';
+    return o;
+}
+
 void hbuf_json_num(hbuf *b, double v)
 {
     if (!isfinite(v)) {
         hbuf_put(b, "null", 4);
         return;
     }
-    char tmp[40];
-    int n = snprintf(tmp, sizeof tmp, "%.12g", v);
+    char tmp[48];
+    int n = hbuf_fmt_num(tmp, v);
     hbuf_put(b, tmp, (size_t)n);
 }
 

@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct hbuf {
     char *data; /* NUL-terminated while not failed */
@@ -28,8 +29,16 @@ void hbuf_puts(hbuf *b, const char *s);
 /* Appends printf-formatted text. */
 void hbuf_printf(hbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Appends v in decimal. */
+void hbuf_int(hbuf *b, int64_t v);
+
+/* Formats a finite v with 12 significant digits into out (>= 48 bytes),
+ * like "%.12g" (within one unit of the 12th digit) but without printf's cost: plain notation for
+ * 1e-5 <= |v| < 1e15 (trailing zeros dropped), printf otherwise. Returns the length. */
+int hbuf_fmt_num(char *out, double v);
+
 /* Appends a JSON number for v, or null when v is NaN or infinite (JSON has
- * neither); 12 significant digits. */
+ * neither); 12 significant digits (hbuf_fmt_num). */
 void hbuf_json_num(hbuf *b, double v);
 
 /* Appends s as a JSON string literal, quotes included, escaping control

@@ -185,8 +185,11 @@ static double max_of(const struct series *s, int f, size_t i)
 static void json_ints(hbuf *b, const char *name, const int64_t *v, size_t n)
 {
     hbuf_printf(b, "\"%s\":[", name);
-    for (size_t i = 0; i < n; i++)
-        hbuf_printf(b, i ? ",%lld" : "%lld", (long long)v[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            hbuf_put(b, ",", 1);
+        hbuf_int(b, v[i]);
+    }
     hbuf_put(b, "]", 1);
 }
 
@@ -224,9 +227,11 @@ void series_json(const struct series *s, hbuf *b)
 
 static void csv_num(hbuf *b, double v)
 {
-    if (isfinite(v))
-        hbuf_printf(b, ",%.12g", v);
-    else
+    char tmp[48];
+    if (isfinite(v)) {
+        tmp[0] = ',';
+        hbuf_put(b, tmp, (size_t)hbuf_fmt_num(tmp + 1, v) + 1);
+    } else
         hbuf_put(b, ",", 1); /* empty cell for NULL */
 }
 
@@ -242,9 +247,15 @@ void series_csv(const struct series *s, hbuf *b)
     }
     hbuf_put(b, "\r\n", 2);
     for (size_t i = 0; i < s->n; i++) {
-        hbuf_printf(b, "%lld,%lld", (long long)s->block[i], (long long)s->step[i]);
-        if (s->width > 0)
-            hbuf_printf(b, ",%lld,%lld", (long long)s->step_first[i], (long long)s->count[i]);
+        hbuf_int(b, s->block[i]);
+        hbuf_put(b, ",", 1);
+        hbuf_int(b, s->step[i]);
+        if (s->width > 0) {
+            hbuf_put(b, ",", 1);
+            hbuf_int(b, s->step_first[i]);
+            hbuf_put(b, ",", 1);
+            hbuf_int(b, s->count[i]);
+        }
         for (int f = 0; f < s->nfields; f++) {
             csv_num(b, mean_of(s, f, i));
             if (s->width > 0) {

@@ -2,6 +2,8 @@
  * chunk summaries folding like rows, CSV, and the Hill plot convention. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "series.h"
@@ -129,4 +131,50 @@ Test(series, hill_convention)
     cr_assert_float_eq(a[1], 1.0 / (1.5 * log(2.0)), 1e-12);
     double z[3] = {4, 0, 0};
     cr_assert_eq(series_hill(z, 3, a), 0);
+}
+
+Test(series, fast_number_format_matches_printf)
+{
+    char fast[48], ref[48];
+    const double fixed[] = {1,
+                            -1,
+                            0.5,
+                            2.49381640625,
+                            1e-5,
+                            9.99999999999e14,
+                            0.1,
+                            123456789012.4,
+                            1e14,
+                            -0.00123,
+                            99.99999999999,
+                            1e300,
+                            1e-300,
+                            3e-7,
+                            0.0001,
+                            1234567,
+                            5e-5};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        hbuf_fmt_num(fast, fixed[i]);
+        snprintf(ref, sizeof ref, "%.12g", fixed[i]);
+        cr_assert_float_eq(strtod(fast, NULL), strtod(ref, NULL), fabs(fixed[i]) * 1e-12,
+                           "%s vs %s", fast, ref);
+    }
+    unsigned s = 12345;
+    for (int i = 0; i < 200000; i++) {
+        s = s * 1103515245u + 12345u;
+        double v = ldexp((double)(s >> 8), (int)(s % 80) - 50) * ((s & 1) ? -1 : 1);
+        hbuf_fmt_num(fast, v);
+        snprintf(ref, sizeof ref, "%.12g", v);
+        double a = strtod(fast, NULL), r = strtod(ref, NULL);
+        cr_assert(fabs(a - r) <= fabs(r) * 1e-11,
+                  /* at most one unit in the 12th digit */ "%.17g: %s vs %s", v, fast, ref);
+    }
+    hbuf_fmt_num(fast, 2.5);
+    cr_assert_str_eq(fast, "2.5");
+    hbuf_fmt_num(fast, 100);
+    cr_assert_str_eq(fast, "100");
+    hbuf_fmt_num(fast, 0.01);
+    cr_assert_str_eq(fast, "0.01");
+    hbuf_fmt_num(fast, -3);
+    cr_assert_str_eq(fast, "-3");
 }
