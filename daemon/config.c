@@ -459,14 +459,13 @@ void config_usage(FILE *out)
                  "htgad estimates the gradient tails trainers stream to it and pushes a\n"
                  "lambda back. Every flag may also be given in the --config file as a\n"
                  "`key value` or `key = value` line (flags win).\n\n");
-    fprintf(out, "  %-34s %s\n", "--config FILE", "read settings from FILE first");
+    fprintf(out, "  --config FILE\n        read settings from FILE first (flags still win)\n");
     for (size_t i = 0; i < NROWS; i++) {
         snprintf(flag, sizeof(flag), "--%s %s", rows[i].name, rows[i].arg);
-        fprintf(out, "  %-34s %s (default: %s)\n", flag, rows[i].help,
+        fprintf(out, "  %s\n        %s (default: %s)\n", flag, rows[i].help,
                 rows[i].def[0] ? rows[i].def : "none");
     }
-    fprintf(out, "  %-34s %s\n  %-34s %s\n", "--help", "print this text", "--version",
-            "print the version");
+    fprintf(out, "  --help\n        print this text\n  --version\n        print the version\n");
     fprintf(out, "\nExit status: 0 on SIGTERM/SIGINT after a full flush, 1 on a runtime\n"
                  "failure (database, endpoint), 2 on a bad setting.\n");
 }

@@ -11,8 +11,7 @@
 htgad_stats g_stats;
 
 static const char *const drop_names[DROP__COUNT] = {
-    "stream_limit", "est_queue",   "nomem",     "peer_limit",
-    "lambda_send",  "lambda_pipe", "bad_frame", "direction",
+    "stream_limit", "est_queue", "nomem", "peer_limit", "lambda_send", "lambda_pipe",
 };
 
 const char *drop_reason_name(int reason)

@@ -24,8 +24,6 @@ typedef enum drop_reason {
     DROP_PEER_LIMIT,       /* too many client identities for one run (messages) */
     DROP_LAMBDA_SEND,      /* a lambda push could not be queued to a client */
     DROP_LAMBDA_PIPE,      /* estimator -> ingest pipe full (lambdas) */
-    DROP_BAD_FRAME,        /* a message with no identity or too many frames */
-    DROP_DIRECTION,        /* a LAMBDA message sent to the daemon */
     DROP__COUNT
 } drop_reason;
 

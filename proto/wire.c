@@ -144,6 +144,11 @@ static size_t name_bad_at(const unsigned char *s, size_t len)
     return len;
 }
 
+int wire_name_ok(const void *name, size_t len)
+{
+    return (len == 0 || name) && name_bad_at(name, len) == len;
+}
+
 static int kind_allowed(unsigned kind, wire_dir dir)
 {
     if (kind < WIRE_HELLO || kind > WIRE_LAMBDA)

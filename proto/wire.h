@@ -142,6 +142,11 @@ wire_err wire_decode_dir(const void *const *frames, const size_t *lens, size_t n
  */
 size_t wire_encode_header(const wire_msg *msg, void *buf, size_t buf_len);
 
+/* Returns 1 when the len bytes at name are a valid run or group name by the
+ * byte rules (UTF-8 in shortest form, no NUL, C0 control or DEL), else 0.
+ * Does not check the length limits. (Added, for encoders checking input.) */
+int wire_name_ok(const void *name, size_t len);
+
 /* Encodes/decodes the 40-byte LAMBDA body (little-endian). */
 void wire_encode_lambda(const wire_lambda *lam, void *buf);
 void wire_decode_lambda(const void *buf, wire_lambda *lam);

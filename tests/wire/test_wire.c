@@ -461,3 +461,12 @@ Test(wire, err_names_are_stable)
     for (int c = 0; c < WIRE_E__COUNT; c++)
         cr_assert_not_null(wire_err_name((wire_err)c));
 }
+
+Test(wire, name_ok)
+{
+    cr_assert_eq(wire_name_ok("layer.0", 7), 1);
+    cr_assert_eq(wire_name_ok("\xc3\xa9", 2), 1);
+    cr_assert_eq(wire_name_ok("a\nb", 3), 0);
+    cr_assert_eq(wire_name_ok("\xc3", 1), 0);
+    cr_assert_eq(wire_name_ok("", 0), 1);
+}
