@@ -94,23 +94,32 @@ static const double pow10_tab[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7
                                    1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
+/* round(a * 10^sh) for sh in [-3, 22]. */
+static double scaled(double a, int sh)
+{
+    return (double)(int64_t)((sh >= 0 ? a * pow10_tab[sh] : a / pow10_tab[-sh]) + 0.5);
+}
+
 int hbuf_fmt_num(char *out, double v)
 {
     double a = fabs(v);
     if (!(a >= 1e-5 && a < 1e15))
         return a == 0 ? (out[0] = '0', 1) : snprintf(out, 40, "%.12g", v);
-    int e = (int)floor(log10(a));
+    int e2;
+    frexp(a, &e2);                                      /* a in [2^(e2-1), 2^e2) */
+    int e = (int)floor((e2 - 1) * 0.30102999566398120); /* <= floor(log10(a)) */
+    if (e + 1 >= 0 && e + 1 <= 22 && a >= pow10_tab[e + 1])
+        e++;
     int sh = 11 - e; /* 12 significant digits: m = a * 10^sh */
-    double m = sh >= 0 ? a * pow10_tab[sh] : a / pow10_tab[-sh];
-    m = nearbyint(m);
-    if (m >= 1e12) { /* rounding carried into a new digit */
-        m = nearbyint(m / 10);
+    double m = scaled(a, sh);
+    if (m >= 1e12) { /* e was one too small (a < 1), or rounding carried */
         e++;
         sh--;
-    } else if (m < 1e11) { /* log10 rounded up */
-        m = nearbyint(sh + 1 >= 0 ? a * pow10_tab[sh + 1] : a / pow10_tab[-(sh + 1)]);
+        m = scaled(a, sh);
+    } else if (m < 1e11) {
         e--;
         sh++;
+        m = scaled(a, sh);
     }
     char dig[24], *end = dig + sizeof dig;
     char *d = utoa_end((uint64_t)m, end); /* 12 digits */

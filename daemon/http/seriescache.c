@@ -14,6 +14,8 @@ struct sc_entry {
     struct sc_chunk *chunks; /* chunks[i] is chunk i; count 0 = no blocks in it */
     int64_t nchunks;         /* complete chunks: blocks below nchunks*SC_CHUNK are final */
     int64_t cap;
+    struct sc_chunk *big; /* big[j] merges chunks [SC_FAN*j, SC_FAN*(j+1)) */
+    int64_t nbig, bigcap;
     struct sc_chunk open; /* chunk being filled during an extension */
     int64_t open_index;
 };
@@ -27,7 +29,7 @@ int series_cache_init(struct series_cache *c, size_t budget)
 
 static size_t entry_bytes(const struct sc_entry *e)
 {
-    return sizeof *e + e->keylen + (size_t)e->cap * sizeof(struct sc_chunk);
+    return sizeof *e + e->keylen + (size_t)(e->cap + e->bigcap) * sizeof(struct sc_chunk);
 }
 
 static void unlink_entry(struct series_cache *c, struct sc_entry *e)
@@ -46,6 +48,7 @@ static void free_entry(struct series_cache *c, struct sc_entry *e)
     unlink_entry(c, e);
     c->used -= entry_bytes(e);
     free(e->chunks);
+    free(e->big);
     free(e->key);
     free(e);
 }
@@ -86,6 +89,51 @@ static int commit_open(struct series_cache *c, struct sc_entry *e)
         chunk_reset(&e->chunks[i]);
     e->chunks[e->open_index] = e->open;
     e->nchunks = want;
+    return 0;
+}
+
+/* Folds chunk k into acc (both in block order). */
+static void chunk_merge(struct sc_chunk *acc, const struct sc_chunk *k)
+{
+    if (k->count == 0)
+        return;
+    if (acc->count == 0) {
+        acc->block_first = k->block_first;
+        acc->step_first = k->step_first;
+    }
+    acc->count += k->count;
+    acc->step_last = k->step_last;
+    for (int f = 0; f < SF_COUNT_; f++) {
+        acc->cnt[f] += k->cnt[f];
+        acc->sum[f] += k->sum[f];
+        if (k->min[f] < acc->min[f])
+            acc->min[f] = k->min[f];
+        if (k->max[f] > acc->max[f])
+            acc->max[f] = k->max[f];
+    }
+}
+
+/* Builds the super-chunks that the complete chunks now fill. */
+static int build_big(struct series_cache *c, struct sc_entry *e)
+{
+    int64_t want = e->nchunks / SC_FAN;
+    if (want > e->bigcap) {
+        int64_t cap = e->bigcap ? e->bigcap : 16;
+        while (cap < want)
+            cap *= 2;
+        struct sc_chunk *p = realloc(e->big, (size_t)cap * sizeof *p);
+        if (!p)
+            return -1;
+        c->used += (size_t)(cap - e->bigcap) * sizeof *p;
+        e->big = p;
+        e->bigcap = cap;
+    }
+    for (; e->nbig < want; e->nbig++) {
+        struct sc_chunk *b = &e->big[e->nbig];
+        chunk_reset(b);
+        for (int64_t i = 0; i < SC_FAN; i++)
+            chunk_merge(b, &e->chunks[e->nbig * SC_FAN + i]);
+    }
     return 0;
 }
 
@@ -166,7 +214,7 @@ static int extend(struct series_cache *c, struct sc_entry *e, sc_reader_fn reade
     int rc = reader(rd, e->nchunks * SC_CHUNK, fill_row, &fl);
     if (rc != 0 || fl.failed)
         return -1;
-    return 0;
+    return build_big(c, e);
 }
 
 int series_cache_fold(struct series_cache *c, const void *key, size_t keylen, sc_reader_fn reader,
@@ -185,8 +233,16 @@ int series_cache_fold(struct series_cache *c, const void *key, size_t keylen, sc
     if (first * SC_CHUNK < b0)
         first = (b0 + SC_CHUNK - 1) / SC_CHUNK;
     int64_t ci = first;
-    for (; ci < e->nchunks && (ci + 1) * SC_CHUNK - 1 <= b1; ci++) {
+    while (ci < e->nchunks && (ci + 1) * SC_CHUNK - 1 <= b1) {
         const struct sc_chunk *k = &e->chunks[ci];
+        int64_t step = 1;
+        int64_t last = (ci + SC_FAN) * SC_CHUNK - 1; /* last block of ci's super-chunk */
+        if (ci % SC_FAN == 0 && ci / SC_FAN < e->nbig && last <= b1 &&
+            (ci * SC_CHUNK - s->origin) / s->width == (last - s->origin) / s->width) {
+            k = &e->big[ci / SC_FAN]; /* whole super-chunk inside one bucket */
+            step = SC_FAN;
+        }
+        ci += step;
         if (k->count == 0)
             continue;
         double mn[SERIES_MAX_FIELDS], mx[SERIES_MAX_FIELDS], sm[SERIES_MAX_FIELDS];

@@ -9,6 +9,9 @@
  * extends its group's entry with the rows written since (one index-range
  * query from the first uncached block), then merges the chunks inside its
  * range and reads only the partial chunks at the ends as rows. Entries are
+ * A second level merges SC_FAN chunks, used where a whole super-chunk falls
+ * inside one bucket (a 1e6-block query for 1000 points then folds ~1000
+ * summaries, not ~8000). Entries are
  * kept in LRU order under a byte budget; one mutex guards the cache (the
  * extension is short after the first fill). Rows are read through a caller
  * callback so this file holds no SQL.
@@ -23,6 +26,7 @@
 #include "series.h"
 
 #define SC_CHUNK 128 /* blocks per chunk */
+#define SC_FAN   8   /* chunks per super-chunk: a second level for wide buckets */
 
 struct sc_chunk {
     int64_t block_first, count, step_first, step_last;
