@@ -78,19 +78,33 @@ echo "first series query (cold: builds the chunk summaries): ${first}s;" \
 ) &
 pids+=($!)
 
+spid=${pids[0]}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$spid/stat"; }
+hz=$(getconf CLK_TCK)
+
+# run_wrk NAME CONNECTIONS URL: req/s, latency percentiles, and the server's
+# CPU time per request (user+sys of the server process / requests), which
+# other load on this shared machine does not inflate.
 run_wrk() {
-    local name=$1 url=$2
-    wrk -t2 -c8 -d"${secs}s" --latency "$url" > "$tmp/wrk.txt"
-    local rps p50 p99 non2xx
+    local name=$1 conns=$2 url=$3 c0 c1 n rps p50 p99 non2xx
+    c0=$(cpu_ticks)
+    wrk -t1 -c"$conns" -d"${secs}s" --latency "$url" > "$tmp/wrk.txt"
+    c1=$(cpu_ticks)
+    n=$(awk '/requests in/ {print $1}' "$tmp/wrk.txt")
     rps=$(awk '/^Requests\/sec/ {print $2}' "$tmp/wrk.txt")
     p50=$(awk '$1 == "50%" {print $2}' "$tmp/wrk.txt")
     p99=$(awk '$1 == "99%" {print $2}' "$tmp/wrk.txt")
     non2xx=$(awk '/Non-2xx/ {print $NF}' "$tmp/wrk.txt")
-    printf '%-44s %10s req/s   p50 %8s   p99 %8s   non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "${non2xx:-0}"
+    printf '%-38s c=%-2s %9s req/s  p50 %8s  p99 %8s  cpu/req %6.3f ms  non-2xx %s\n' \
+        "$name" "$conns" "$rps" "$p50" "$p99" "$(echo "($c1 - $c0) * 1000 / $hz / $n" | bc -l)" \
+        "${non2xx:-0}"
 }
-echo "wrk -t2 -c8 -d${secs}s on loopback, server pool of 2 threads, writer appending meanwhile:"
+echo "wrk -t1 -d${secs}s on loopback; server: 2 pool threads; writer appending to layer.0 meanwhile"
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
 w0=$(cat "$tmp/written" 2>/dev/null || echo "$blocks")
-run_wrk "GET /runs/bench/latest" "$base/latest"
-run_wrk "GET series max_points=1000 (4 fields)" "$series"
+run_wrk "GET /runs/bench/latest" 1 "$base/latest"
+run_wrk "GET /runs/bench/latest" 8 "$base/latest"
+run_wrk "GET series max_points=1000, 4 fields" 1 "$series"
+run_wrk "GET series max_points=1000, 4 fields" 8 "$series"
 w1=$(cat "$tmp/written" 2>/dev/null || echo "$blocks")
-echo "writer appended $((w1 - w0)) blocks during the two runs ($(( (w1 - w0) / (2 * secs) )) blocks/s)"
+echo "writer appended $((w1 - w0)) blocks during the runs ($(( (w1 - w0) / (4 * secs) )) blocks/s)"
