@@ -11,6 +11,10 @@
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -57,6 +61,8 @@ static size_t stats(void *ud, struct http_stat *out, size_t cap)
     return n;
 }
 
+static unsigned timeout_s;
+
 static void start_server(const char *token)
 {
     struct http_config cfg = {
@@ -68,6 +74,7 @@ static void start_server(const char *token)
         .on_policy = on_policy,
         .stats = stats,
         .metrics_expire_s = 3600,
+        .timeout_s = timeout_s,
     };
     char err[128];
     cr_assert_eq(http_start(&srv, &cfg, err, sizeof err), HTTP_OK, "%s", err);
@@ -106,6 +113,7 @@ static void setup(void)
                  SQLITE_OK);
     sqlite3_close(db);
     policy_calls = 0;
+    timeout_s = 0;
 }
 
 static void teardown(void)
@@ -441,4 +449,44 @@ Test(server, head_stats_metrics)
     cr_assert(strstr(r.body, "htga_lambda{run=\"run-1\",group=\"g2\"} 1\n"));
     cr_assert_null(strstr(r.body, "old run"), "runs idle past the expiry leave /metrics");
     hresp_free(&r);
+}
+
+/* Opens a raw connection to the server and sends s (no end of request). */
+static int stall(const char *s)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    cr_assert_eq(send(fd, s, strlen(s), MSG_NOSIGNAL), (ssize_t)strlen(s));
+    return fd;
+}
+
+Test(server, slow_clients_do_not_stall_others)
+{
+    timeout_s = 1;
+    start_server(NULL);
+    int fds[6];
+    for (int i = 0; i < 6; i++) /* more stalled clients than pool threads */
+        fds[i] = stall(i % 2 ? "GET /api/v1/health HTTP/1.1\r\nHo"
+                             : "PUT /api/v1/runs/run-1/policy "
+                               "HTTP/1.1\r\nContent-Length: 100\r\n\r\n{");
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    json_t *j = get_json("/api/v1/runs/run-1/latest", 200);
+    json_decref(j);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    cr_assert_lt(ms, 900, "a request waited %.0f ms behind stalled clients", ms);
+    /* the idle timeout (1 s here) closes the stalled connections */
+    char buf[256];
+    struct timeval tv = {5, 0};
+    for (int i = 0; i < 6; i++) {
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        ssize_t n;
+        while ((n = recv(fds[i], buf, sizeof buf, 0)) > 0)
+            ;
+        cr_assert_eq(n, 0, "stalled connection %d closed by the server's timeout", i);
+        close(fds[i]);
+    }
 }
