@@ -646,9 +646,7 @@ static int opt_num(json_t *o, const char *key, double *out, int *present)
     return isfinite(*out) ? 0 : -1;
 }
 
-/* Parses and validates a policy body over the defaults in *p. Returns NULL
- * or a static error message. */
-static const char *parse_policy(const char *body, size_t len, struct http_policy *p)
+const char *http_parse_policy_body(const char *body, size_t len, struct http_policy *p)
 {
     json_error_t jerr;
     json_t *o = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
@@ -738,7 +736,7 @@ int handle_policy_put(const struct request *r, struct reply *rep)
         return 0;
     struct http_policy p = r->srv->cfg.default_policy;
     current_policy(db, rid, &p);
-    const char *msg = parse_policy(r->body, r->body_len, &p);
+    const char *msg = http_parse_policy_body(r->body, r->body_len, &p);
     if (msg)
         return reply_error(rep, 400, msg);
     if (!r->srv->cfg.on_policy)
