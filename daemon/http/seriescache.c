@@ -8,7 +8,9 @@
 #include <string.h>
 
 struct sc_entry {
-    struct sc_entry *next, *prev;
+    struct sc_entry *next, *prev; /* LRU list, under the cache's mutex */
+    int refs;                     /* requests using the entry, under the cache's mutex */
+    pthread_mutex_t mu;           /* guards everything below */
     void *key;
     size_t keylen;
     struct sc_chunk *chunks; /* chunks[i] is chunk i; count 0 = no blocks in it */
@@ -46,7 +48,8 @@ static void unlink_entry(struct series_cache *c, struct sc_entry *e)
 static void free_entry(struct series_cache *c, struct sc_entry *e)
 {
     unlink_entry(c, e);
-    c->used -= entry_bytes(e);
+    atomic_fetch_sub(&c->used, entry_bytes(e));
+    pthread_mutex_destroy(&e->mu);
     free(e->chunks);
     free(e->big);
     free(e->key);
@@ -81,7 +84,7 @@ static int commit_open(struct series_cache *c, struct sc_entry *e)
         struct sc_chunk *p = realloc(e->chunks, (size_t)cap * sizeof *p);
         if (!p)
             return -1;
-        c->used += (size_t)(cap - e->cap) * sizeof *p;
+        atomic_fetch_add(&c->used, (size_t)(cap - e->cap) * sizeof *p);
         e->chunks = p;
         e->cap = cap;
     }
@@ -124,7 +127,7 @@ static int build_big(struct series_cache *c, struct sc_entry *e)
         struct sc_chunk *p = realloc(e->big, (size_t)cap * sizeof *p);
         if (!p)
             return -1;
-        c->used += (size_t)(cap - e->bigcap) * sizeof *p;
+        atomic_fetch_add(&c->used, (size_t)(cap - e->bigcap) * sizeof *p);
         e->big = p;
         e->bigcap = cap;
     }
@@ -194,13 +197,18 @@ static struct sc_entry *lookup(struct series_cache *c, const void *key, size_t k
         free(e);
         return NULL;
     }
+    if (pthread_mutex_init(&e->mu, NULL) != 0) {
+        free(e->key);
+        free(e);
+        return NULL;
+    }
     memcpy(e->key, key, keylen);
     e->keylen = keylen;
     e->next = c->head;
     if (c->head)
         c->head->prev = e;
     c->head = e;
-    c->used += entry_bytes(e);
+    atomic_fetch_add(&c->used, entry_bytes(e));
     return e;
 }
 
@@ -223,11 +231,17 @@ int series_cache_fold(struct series_cache *c, const void *key, size_t keylen, sc
     int rc = -1;
     pthread_mutex_lock(&c->mu);
     struct sc_entry *e = lookup(c, key, keylen);
+    if (e)
+        e->refs++;
+    pthread_mutex_unlock(&c->mu);
     if (!e)
-        goto out_unlock;
+        return -1;
+
+    /* Only requests for this group wait while it is filled or extended. */
+    pthread_mutex_lock(&e->mu);
     if (extend(c, e, reader, rd) != 0) {
-        free_entry(c, e);
-        goto out_unlock;
+        e->nchunks = e->nbig = 0; /* start over next time */
+        goto out_unlock_entry;
     }
     int64_t first = (*next + SC_CHUNK - 1) / SC_CHUNK;
     if (first * SC_CHUNK < b0)
@@ -256,21 +270,26 @@ int series_cache_fold(struct series_cache *c, const void *key, size_t keylen, sc
         }
         if (series_add_summary(s, k->block_first, k->count, k->step_first, k->step_last, mn, mx, sm,
                                cn) != 0)
-            goto out_unlock;
+            goto out_unlock_entry;
     }
     if (ci > first)
         *next = ci * SC_CHUNK;
     rc = 0;
-    /* keep within budget: drop least recently used entries other than e */
-    while (c->used > c->budget) {
-        struct sc_entry *t = c->head;
-        while (t && t->next)
-            t = t->next;
-        if (!t || t == e)
-            break;
-        free_entry(c, t);
+out_unlock_entry:
+    pthread_mutex_unlock(&e->mu);
+
+    /* keep within budget: drop least recently used entries nobody is using */
+    pthread_mutex_lock(&c->mu);
+    e->refs--;
+    struct sc_entry *t = c->head;
+    while (t && t->next)
+        t = t->next;
+    while (t && atomic_load(&c->used) > c->budget) {
+        struct sc_entry *prev = t->prev;
+        if (t != e && t->refs == 0)
+            free_entry(c, t);
+        t = prev;
     }
-out_unlock:
     pthread_mutex_unlock(&c->mu);
     return rc;
 }

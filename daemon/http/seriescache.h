@@ -12,14 +12,17 @@
  * A second level merges SC_FAN chunks, used where a whole super-chunk falls
  * inside one bucket (a 1e6-block query for 1000 points then folds ~1000
  * summaries, not ~8000). Entries are
- * kept in LRU order under a byte budget; one mutex guards the cache (the
- * extension is short after the first fill). Rows are read through a caller
+ * kept in LRU order under a byte budget. Locking: the cache's mutex guards
+ * the LRU list and reference counts only; each entry has its own mutex held
+ * while it is extended and read, so filling one group (seconds for a cold
+ * million-block group) never delays queries of the others. Rows are read through a caller
  * callback so this file holds no SQL.
  */
 #ifndef HTGA_HTTP_SERIESCACHE_H
 #define HTGA_HTTP_SERIESCACHE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,7 +41,8 @@ struct sc_entry;
 
 struct series_cache {
     pthread_mutex_t mu;
-    size_t budget, used;
+    size_t budget;
+    atomic_size_t used;
     struct sc_entry *head; /* most recently used first */
 };
 
