@@ -142,3 +142,29 @@ Test(lifecycle, sigkill_keeps_the_database_and_restart_carries_on)
     testd_query_text(&d, "PRAGMA integrity_check", ok, sizeof(ok));
     cr_assert_str_eq(ok, "ok");
 }
+
+Test(lifecycle, port_in_use_exits_1_and_listen_star_reports_the_port)
+{
+    testd other;
+    char cmd[512], line[256];
+    FILE *f;
+    int st;
+
+    cr_assert_eq(testd_start(&d, NULL), 0);
+    testd_init(&other);
+    snprintf(cmd, sizeof(cmd), "%s --db %s --listen %s --http off 2>/dev/null", HTGAD_PATH,
+             other.db, d.endpoint);
+    st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
+    testd_cleanup(&other);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+    /* tcp://127.0.0.1:* binds a free port and says which in the stats file. */
+    snprintf(d.endpoint, sizeof(d.endpoint), "tcp://127.0.0.1:*");
+    cr_assert_eq(testd_start(&d, NULL), 0);
+    f = fopen(d.stats, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(line, sizeof(line), f));
+    fclose(f);
+    cr_assert(strncmp(line, "listen tcp://127.0.0.1:", 23) == 0 && line[23] != '*', "%s", line);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+}
