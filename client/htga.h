@@ -7,8 +7,10 @@
  * error; htga_strerror() gives static text for a code.
  *
  * Thread-safety: one htga handle may be used from several threads at once;
- * htga_send(), htga_lambda(), htga_lambda_get() and htga_stats() never block
- * on the network (they take a short internal lock). htga_destroy() must not
+ * htga_send(), htga_lambda(), htga_lambda_get(), htga_set_int() and
+ * htga_stats_get() never block on the network (they take a short internal
+ * lock); htga_flush() waits only as long as it is told. All ZeroMQ work
+ * happens in one background I/O thread per handle. htga_destroy() must not
  * race with other calls on the same handle. Data-parallel workers (ranks)
  * each create their own handle with their rank set; all of them receive the
  * run's lambdas.
@@ -45,27 +47,31 @@ extern "C" {
 #define HTGA_ENOTFOUND (-5) /* no lambda has arrived for this group yet */
 #define HTGA_ETIMEDOUT (-6) /* htga_flush(): messages still queued at the deadline */
 #define HTGA_ENOTSUP   (-7) /* unknown option */
+#define HTGA_EBUSY     (-8) /* option cannot change now (HTGA_OPT_QUEUE_DEPTH with messages queued) */
 
 /* Options, set with htga_set_int(). New options are appended, never renumbered. */
 typedef enum htga_option {
-    HTGA_OPT_MAX_SAMPLES = 1, /* values kept per send; 0 = all (default 65536) */
-    HTGA_OPT_RANK = 2,        /* this worker's rank (default 0) */
-    HTGA_OPT_QUEUE_DEPTH = 3, /* messages buffered for the I/O thread (default 64) */
-    HTGA_OPT_SEED = 4,        /* subsampling seed (default: from time and address) */
+    HTGA_OPT_MAX_SAMPLES = 1,       /* values kept per send; 0 = all (default 65536) */
+    HTGA_OPT_RANK = 2,              /* this worker's rank (default 0) */
+    HTGA_OPT_QUEUE_DEPTH = 3,       /* messages buffered for the I/O thread (default 64) */
+    HTGA_OPT_SEED = 4,              /* subsampling seed (default: from time and address) */
+    HTGA_OPT_CONNECT_GRACE_MS = 5,  /* after create, queue (not drop) while the first
+                                       connection is made, this long (default 500, 0..60000) */
+    HTGA_OPT_HELLO_INTERVAL_MS = 6, /* HELLO period while connected (default 1000, 10..60000) */
 } htga_option;
 
 typedef struct htga htga;
 
 /* Counters of one handle. Read with htga_stats(); fields are only appended. */
 typedef struct htga_stats {
-    uint64_t sends;          /* htga_send() calls accepted */
-    uint64_t msgs_sent;      /* messages handed to ZeroMQ */
-    uint64_t samples_sent;   /* values in those messages */
-    uint64_t bytes_sent;     /* payload bytes in those messages */
-    uint64_t drops_queue;    /* dropped: the client's queue was full */
-    uint64_t drops_offline;  /* dropped: the daemon was not connected or was slow */
-    uint64_t lambdas_recv;   /* lambda messages received */
-    uint64_t bad_msgs_recv;  /* messages from the daemon that failed to decode */
+    uint64_t sends;         /* htga_send() calls accepted */
+    uint64_t msgs_sent;     /* messages handed to ZeroMQ */
+    uint64_t samples_sent;  /* values in those messages */
+    uint64_t bytes_sent;    /* payload bytes in those messages */
+    uint64_t drops_queue;   /* dropped: the client's queue was full */
+    uint64_t drops_offline; /* dropped: the daemon was not connected or was slow */
+    uint64_t lambdas_recv;  /* lambda messages received */
+    uint64_t bad_msgs_recv; /* messages from the daemon that failed to decode */
 } htga_stats;
 
 /* The library's version, "MAJOR.MINOR.PATCH", and as a number (see
@@ -73,7 +79,8 @@ typedef struct htga_stats {
 HTGA_API const char *htga_version(void);
 HTGA_API int htga_version_number(void);
 
-/* Static English text for an error code; never NULL. */
+/* Static English text for an error code (unknown codes included); never
+ * NULL, never to be freed. */
 HTGA_API const char *htga_strerror(int code);
 
 /*
@@ -92,8 +99,14 @@ HTGA_API int htga_create(htga **out, const char *endpoint, const char *run);
  */
 HTGA_API void htga_destroy(htga **h);
 
-/* Sets an integer option (see htga_option). Returns HTGA_OK, HTGA_EINVAL for
- * a bad value or HTGA_ENOTSUP for an unknown option. */
+/*
+ * Sets an integer option (see htga_option); it applies to the sends that
+ * follow. MAX_SAMPLES takes 0..1048576 (0 = all values, up to the protocol's
+ * 1048576 per message); RANK 0..2^32-1; QUEUE_DEPTH 1..4096, only while
+ * nothing is queued (else HTGA_EBUSY: set it before the first send); SEED any
+ * value (same seed, same samples). Returns HTGA_OK, HTGA_EINVAL for a bad
+ * value, HTGA_ENOTSUP for an unknown option.
+ */
 HTGA_API int htga_set_int(htga *h, htga_option opt, int64_t value);
 
 /*
@@ -108,21 +121,28 @@ HTGA_API int htga_set_int(htga *h, htga_option opt, int64_t value);
 HTGA_API int htga_send(htga *h, const char *group, int64_t step, const float *grad, size_t n);
 
 /* The latest lambda the daemon pushed for `group` of this run, or 1.0 when
- * none has arrived (or on bad arguments). Never blocks. */
+ * none has arrived (or on bad arguments). Never blocks; costs a hash lookup
+ * under a lock, so calling it every step is fine. */
 HTGA_API double htga_lambda(htga *h, const char *group);
 
 /* Like htga_lambda() but says whether one arrived: HTGA_OK and *lambda set,
- * or HTGA_ENOTFOUND (*lambda set to 1.0). */
+ * or HTGA_ENOTFOUND (*lambda set to 1.0); HTGA_EINVAL (and 1.0 when lambda
+ * is not NULL) for a NULL handle or a bad group name. */
 HTGA_API int htga_lambda_get(htga *h, const char *group, double *lambda);
 
 /*
- * Waits up to timeout_ms for the queued messages to be handed to ZeroMQ and
- * leave the process. Returns HTGA_OK or HTGA_ETIMEDOUT.
+ * Waits up to timeout_ms for every queued message to be handed to ZeroMQ (or
+ * dropped and counted, when the daemon is away). ZeroMQ then writes them out
+ * in its own thread; htga_destroy() gives that up to 100 ms. A negative
+ * timeout counts as 0. Returns HTGA_OK, HTGA_ETIMEDOUT, or HTGA_EINVAL for a
+ * NULL handle.
  */
 HTGA_API int htga_flush(htga *h, int timeout_ms);
 
-/* Copies the counters into *out (size = sizeof(htga_stats) of the caller's
- * header; only that many bytes are written). Returns HTGA_OK or HTGA_EINVAL. */
+/* Copies a consistent snapshot of the counters into *out (size =
+ * sizeof(htga_stats) of the caller's header; only that many bytes are
+ * written, so older callers keep working when fields are appended). Returns
+ * HTGA_OK or HTGA_EINVAL for a NULL argument. */
 HTGA_API int htga_stats_get(htga *h, htga_stats *out, size_t size);
 
 #ifdef __cplusplus

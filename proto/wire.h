@@ -23,6 +23,10 @@
  *   40 u64 dropped (messages this client dropped so far)
  *   48 run bytes, then group bytes
  *
+ * Per kind (docs/protocol.md has the full rules): HELLO has group_len 0 and
+ * count 0; SAMPLES has group_len 1..128 and count 1..WIRE_COUNT_MAX; LAMBDA
+ * has group_len 1..128 and count 1. dtype is 1 in every kind.
+ *
  * The decoder never trusts a field: it checks frame count, sizes, magic,
  * version, kind, dtype, name lengths and bytes, count against the limit and
  * against the body length, and reports the first error with a code.
@@ -33,14 +37,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WIRE_MAGIC       0x41475448u
-#define WIRE_VERSION     1
-#define WIRE_FIXED_LEN   48
-#define WIRE_NAME_MAX    128     /* bytes, run and group names each */
-#define WIRE_COUNT_MAX   1048576 /* values in one SAMPLES message */
-#define WIRE_LAMBDA_LEN  40
-#define WIRE_HEADER_MAX  (WIRE_FIXED_LEN + 2 * WIRE_NAME_MAX)
-#define WIRE_DTYPE_F32   1
+#define WIRE_MAGIC      0x41475448u
+#define WIRE_VERSION    1
+#define WIRE_FIXED_LEN  48
+#define WIRE_NAME_MAX   128     /* bytes, run and group names each */
+#define WIRE_COUNT_MAX  1048576 /* values in one SAMPLES message */
+#define WIRE_LAMBDA_LEN 40
+#define WIRE_HEADER_MAX (WIRE_FIXED_LEN + 2 * WIRE_NAME_MAX)
+#define WIRE_DTYPE_F32  1
 
 typedef enum wire_kind {
     WIRE_HELLO = 1,
@@ -51,19 +55,21 @@ typedef enum wire_kind {
 /* Decode errors: each has a stable code and a name for counters. */
 typedef enum wire_err {
     WIRE_OK = 0,
-    WIRE_E_FRAMES,      /* wrong number of frames for the kind */
-    WIRE_E_SHORT,       /* header frame shorter than the fixed part */
-    WIRE_E_MAGIC,       /* bad magic */
-    WIRE_E_VERSION,     /* unsupported version */
-    WIRE_E_KIND,        /* unknown kind, or a kind not allowed in this direction */
-    WIRE_E_DTYPE,       /* unsupported dtype */
-    WIRE_E_FLAGS,       /* reserved bits or fields not zero */
-    WIRE_E_NAME_LEN,    /* run or group length 0 (where required) or over WIRE_NAME_MAX */
-    WIRE_E_HEADER_LEN,  /* header frame length != fixed part + names */
-    WIRE_E_NAME_BYTES,  /* a name holds NUL, control bytes or invalid UTF-8 */
-    WIRE_E_COUNT,       /* count 0 or over WIRE_COUNT_MAX */
-    WIRE_E_BODY_LEN,    /* body length disagrees with count (or with the kind) */
-    WIRE_E__COUNT       /* number of codes, for counter arrays */
+    WIRE_E_FRAMES,     /* wrong number of frames for the kind */
+    WIRE_E_SHORT,      /* header frame shorter than the fixed part */
+    WIRE_E_MAGIC,      /* bad magic */
+    WIRE_E_VERSION,    /* unsupported version */
+    WIRE_E_KIND,       /* unknown kind, or a kind not allowed in this direction */
+    WIRE_E_DTYPE,      /* unsupported dtype */
+    WIRE_E_FLAGS,      /* reserved bits or fields not zero */
+    WIRE_E_NAME_LEN,   /* run or group length 0 (where required) or over WIRE_NAME_MAX */
+    WIRE_E_HEADER_LEN, /* header frame length != fixed part + names */
+    WIRE_E_NAME_BYTES, /* a name holds NUL, control bytes or invalid UTF-8 */
+    WIRE_E_COUNT,      /* count 0 or over WIRE_COUNT_MAX */
+    WIRE_E_BODY_LEN,   /* body length disagrees with count (or with the kind) */
+    WIRE_E_VALUE,      /* a LAMBDA record field out of range (added: lambda not finite
+                          or <= 0, flags not 0) */
+    WIRE_E__COUNT      /* number of codes, for counter arrays */
 } wire_err;
 
 /* A decoded message. Names point into the caller's header frame (borrowed:
@@ -97,7 +103,7 @@ typedef struct wire_lambda {
 
 typedef struct wire_error {
     wire_err code;
-    size_t offset; /* byte offset in the header frame where it was found */
+    size_t offset;    /* byte offset in the header frame where it was found */
     const char *text; /* static text */
 } wire_error;
 
@@ -113,12 +119,33 @@ const char *wire_err_name(wire_err code);
 wire_err wire_decode(const void *const *frames, const size_t *lens, size_t nframes, wire_msg *msg,
                      wire_error *err);
 
+/* Who may send a kind (added after the first contract; wire_decode() accepts
+ * every kind). */
+typedef enum wire_dir {
+    WIRE_DIR_ANY = 0,       /* no direction check */
+    WIRE_DIR_TO_DAEMON = 1, /* HELLO and SAMPLES only */
+    WIRE_DIR_TO_CLIENT = 2, /* LAMBDA only */
+} wire_dir;
+
+/*
+ * Like wire_decode() but also rejects, with WIRE_E_KIND, a kind that may not
+ * travel in direction dir: a daemon calls it with WIRE_DIR_TO_DAEMON, a
+ * client with WIRE_DIR_TO_CLIENT. (Added.)
+ */
+wire_err wire_decode_dir(const void *const *frames, const size_t *lens, size_t nframes,
+                         wire_dir dir, wire_msg *msg, wire_error *err);
+
 /*
  * Writes a header frame into buf (at least WIRE_HEADER_MAX bytes). msg's
  * kind, rank, step, seq, count, dropped and names are used; version, magic and
  * dtype are set here. Returns the frame length, or 0 when a name is too long.
  */
 size_t wire_encode_header(const wire_msg *msg, void *buf, size_t buf_len);
+
+/* Returns 1 when the len bytes at name are a valid run or group name by the
+ * byte rules (UTF-8 in shortest form, no NUL, C0 control or DEL), else 0.
+ * Does not check the length limits. (Added, for encoders checking input.) */
+int wire_name_ok(const void *name, size_t len);
 
 /* Encodes/decodes the 40-byte LAMBDA body (little-endian). */
 void wire_encode_lambda(const wire_lambda *lam, void *buf);

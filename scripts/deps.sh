@@ -3,8 +3,8 @@
 # Usage: scripts/deps.sh build|test|bench|demo   (test and bench include build)
 set -euo pipefail
 build=(gcc pkgconf meson ninja-build libzmq3-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev)
-test=(libcriterion-dev sqlite3 valgrind)
-bench=(python3-numpy)
+test=(libcriterion-dev sqlite3 valgrind prometheus curl)
+bench=(python3-numpy wrk)
 case "${1:-build}" in
 build | demo) want=("${build[@]}") ;;
 test) want=("${build[@]}" "${test[@]}") ;;

@@ -1,0 +1,810 @@
+/*
+ * htga.c - libhtga: the trainer-side client of htgad.
+ *
+ * DESIGN: one background I/O thread per handle owns the ZeroMQ context, the
+ * DEALER socket and its monitor socket (ZeroMQ sockets are not thread-safe).
+ * Trainer threads never touch ZeroMQ. htga_send() reserves a slot of a
+ * bounded ring under a short lock, draws the sample into the slot's buffer
+ * (buffers grow once, then are reused) outside the lock, marks the slot
+ * ready and wakes the I/O thread through an eventfd that zmq_poll() watches
+ * next to the sockets. The I/O thread sends ready slots in order with
+ * ZMQ_DONTWAIT; ZMQ_IMMEDIATE makes a missing daemon an EAGAIN instead of a
+ * growing queue. Connection state comes from the socket monitor
+ * (HANDSHAKE_SUCCEEDED / DISCONNECTED): on every new connection, and every
+ * second while connected, the client says HELLO so that a (re)started daemon
+ * knows it and pushes the run's lambdas. Lambdas land in a small hash table
+ * behind its own lock. Dropped messages are counted, never retried.
+ *
+ * Locks: h->mu guards the ring, options and counters; h->lam_mu the lambda
+ * table. Neither is held across a ZeroMQ call or the sample copy.
+ */
+#include "htga.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "sample.h"
+#include "wire.h"
+
+#define DEFAULT_MAX_SAMPLES 65536
+#define DEFAULT_QUEUE_DEPTH 64
+#define MAX_QUEUE_DEPTH     4096
+#define DEFAULT_GRACE_MS    500
+#define DEFAULT_HELLO_MS    1000
+#define DESTROY_BUDGET_MS   100
+#define SNDHWM              64
+#define MON_ENDPOINT        "inproc://htga-monitor"
+
+enum slot_state { SLOT_FREE, SLOT_FILLING, SLOT_READY };
+
+/* One queued SAMPLES message. FILLING slots belong to the sender that
+ * reserved them, READY slots to the I/O thread. */
+struct slot {
+    enum slot_state state;
+    uint64_t seq;
+    int64_t step;
+    uint32_t rank;
+    uint32_t count; /* 0: cancelled (allocation failed), skipped */
+    size_t group_len;
+    char group[WIRE_NAME_MAX];
+    float *buf;
+    size_t cap;
+};
+
+struct lam_entry {
+    size_t len; /* 0: empty */
+    char name[WIRE_NAME_MAX];
+    double lambda;
+};
+
+struct htga {
+    char *endpoint;
+    char run[WIRE_NAME_MAX];
+    size_t run_len;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* ring progress, I/O thread start-up */
+    struct slot *ring;
+    size_t depth, head, tail, used;
+    size_t max_samples;
+    uint32_t rank;
+    uint64_t seed;
+    uint64_t next_seq;
+    int online;    /* a daemon connection has completed its handshake */
+    int grace;     /* start-up grace: queue even though not yet online */
+    int64_t t0_ms; /* creation time, for the grace */
+    int64_t grace_ms;
+    int64_t hello_ms;
+    htga_stats st;
+    int started; /* 0 starting, 1 running, -1 failed */
+
+    pthread_mutex_t lam_mu;
+    struct lam_entry *lam;
+    size_t lam_cap, lam_used;
+
+    int efd;
+    atomic_int stop;
+    pthread_t thread;
+
+    /* I/O thread only */
+    void *ctx, *sock, *mon;
+    int64_t next_hello_ms;
+    uint64_t hello_seq;
+};
+
+/* ---------- small helpers ---------- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void wake(htga *h)
+{
+    uint64_t one = 1;
+    ssize_t rc = write(h->efd, &one, sizeof one);
+    (void)rc; /* EAGAIN means the counter is already non-zero: awake */
+}
+
+static int name_valid(const char *s, size_t *len)
+{
+    if (!s)
+        return 0;
+    *len = strnlen(s, WIRE_NAME_MAX + 1);
+    return *len >= 1 && *len <= WIRE_NAME_MAX && wire_name_ok(s, *len);
+}
+
+static uint64_t fnv1a(const char *s, size_t len)
+{
+    uint64_t x = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++)
+        x = (x ^ (unsigned char)s[i]) * 1099511628211ull;
+    return x;
+}
+
+/* ---------- lambda table (lam_mu held) ---------- */
+
+static struct lam_entry *lam_find(struct lam_entry *t, size_t cap, const char *name, size_t len)
+{
+    size_t i = (size_t)fnv1a(name, len) & (cap - 1);
+    while (t[i].len && (t[i].len != len || memcmp(t[i].name, name, len) != 0))
+        i = (i + 1) & (cap - 1);
+    return &t[i];
+}
+
+static int lam_grow(htga *h)
+{
+    size_t cap = h->lam_cap ? 2 * h->lam_cap : 16;
+    struct lam_entry *t = calloc(cap, sizeof *t);
+    if (!t)
+        return -1;
+    for (size_t i = 0; i < h->lam_cap; i++)
+        if (h->lam[i].len)
+            *lam_find(t, cap, h->lam[i].name, h->lam[i].len) = h->lam[i];
+    free(h->lam);
+    h->lam = t;
+    h->lam_cap = cap;
+    return 0;
+}
+
+static void lam_store(htga *h, const char *name, size_t len, double lambda)
+{
+    struct lam_entry *e;
+    pthread_mutex_lock(&h->lam_mu);
+    if (2 * (h->lam_used + 1) > h->lam_cap && lam_grow(h) != 0)
+        goto out;
+    e = lam_find(h->lam, h->lam_cap, name, len);
+    if (!e->len) {
+        e->len = len;
+        memcpy(e->name, name, len);
+        h->lam_used++;
+    }
+    e->lambda = lambda;
+out:
+    pthread_mutex_unlock(&h->lam_mu);
+}
+
+/* ---------- I/O thread ---------- */
+
+static int sock_set(void *s, int opt, int v)
+{
+    return zmq_setsockopt(s, opt, &v, sizeof v);
+}
+
+static int io_open(htga *h)
+{
+    h->ctx = zmq_ctx_new();
+    if (!h->ctx)
+        return -1;
+    zmq_ctx_set(h->ctx, ZMQ_IO_THREADS, 1);
+    h->sock = zmq_socket(h->ctx, ZMQ_DEALER);
+    h->mon = zmq_socket(h->ctx, ZMQ_PAIR);
+    if (!h->sock || !h->mon)
+        return -1;
+    if (sock_set(h->sock, ZMQ_IMMEDIATE, 1) || sock_set(h->sock, ZMQ_SNDHWM, SNDHWM) ||
+        sock_set(h->sock, ZMQ_RCVHWM, 1000) || sock_set(h->sock, ZMQ_LINGER, DESTROY_BUDGET_MS) ||
+        sock_set(h->sock, ZMQ_RECONNECT_IVL, 100) ||
+        sock_set(h->sock, ZMQ_RECONNECT_IVL_MAX, 1000) ||
+        sock_set(h->sock, ZMQ_HEARTBEAT_IVL, 1000) ||
+        sock_set(h->sock, ZMQ_HEARTBEAT_TIMEOUT, 3000) || sock_set(h->mon, ZMQ_LINGER, 0))
+        return -1;
+    if (zmq_socket_monitor(h->sock, MON_ENDPOINT,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+        zmq_connect(h->mon, MON_ENDPOINT) != 0)
+        return -1;
+    return zmq_connect(h->sock, h->endpoint);
+}
+
+static void io_close(htga *h, int linger_ms)
+{
+    if (h->sock) {
+        zmq_socket_monitor(h->sock, NULL, 0);
+        sock_set(h->sock, ZMQ_LINGER, linger_ms < 0 ? 0 : linger_ms);
+        zmq_close(h->sock);
+    }
+    if (h->mon)
+        zmq_close(h->mon);
+    if (h->ctx)
+        zmq_ctx_term(h->ctx);
+    h->sock = h->mon = h->ctx = NULL;
+}
+
+static void send_hello(htga *h)
+{
+    unsigned char hdr[WIRE_HEADER_MAX];
+    wire_msg m = {.kind = WIRE_HELLO, .run = h->run, .run_len = h->run_len};
+    size_t len;
+
+    pthread_mutex_lock(&h->mu);
+    m.rank = h->rank;
+    m.seq = h->next_seq;
+    m.dropped = h->st.drops_queue + h->st.drops_offline;
+    pthread_mutex_unlock(&h->mu);
+    len = wire_encode_header(&m, hdr, sizeof hdr);
+    zmq_send(h->sock, hdr, len, ZMQ_DONTWAIT); /* EAGAIN: the next HELLO will do */
+    h->next_hello_ms = now_ms() + h->hello_ms;
+}
+
+static void drain_monitor(htga *h)
+{
+    for (;;) {
+        zmq_msg_t f;
+        uint16_t event = 0;
+        int more;
+        zmq_msg_init(&f);
+        if (zmq_msg_recv(&f, h->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&f);
+            return;
+        }
+        if (zmq_msg_size(&f) >= 2)
+            memcpy(&event, zmq_msg_data(&f), 2);
+        more = zmq_msg_more(&f);
+        zmq_msg_close(&f);
+        while (more) { /* the endpoint frame */
+            zmq_msg_init(&f);
+            if (zmq_msg_recv(&f, h->mon, 0) < 0)
+                more = 0;
+            else
+                more = zmq_msg_more(&f);
+            zmq_msg_close(&f);
+        }
+        pthread_mutex_lock(&h->mu);
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            h->online = 1;
+            h->grace = 0;
+        } else if (event == ZMQ_EVENT_DISCONNECTED) {
+            h->online = 0;
+        }
+        pthread_mutex_unlock(&h->mu);
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            send_hello(h);
+    }
+}
+
+static void handle_incoming(htga *h, zmq_msg_t *frames, size_t nframes)
+{
+    const void *data[3];
+    size_t lens[3];
+    wire_msg m;
+    wire_lambda lam;
+    int ok;
+
+    for (size_t i = 0; i < nframes && i < 3; i++) {
+        data[i] = zmq_msg_data(&frames[i]);
+        lens[i] = zmq_msg_size(&frames[i]);
+    }
+    ok = wire_decode_dir(data, lens, nframes, WIRE_DIR_TO_CLIENT, &m, NULL) == WIRE_OK &&
+         m.run_len == h->run_len && memcmp(m.run, h->run, m.run_len) == 0;
+    if (ok) {
+        wire_decode_lambda(m.body, &lam);
+        lam_store(h, m.group, m.group_len, lam.lambda);
+    }
+    pthread_mutex_lock(&h->mu);
+    if (ok)
+        h->st.lambdas_recv++;
+    else
+        h->st.bad_msgs_recv++;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void drain_incoming(htga *h)
+{
+    for (;;) {
+        zmq_msg_t frames[3];
+        size_t n = 0;
+        int more = 1;
+        zmq_msg_init(&frames[0]);
+        if (zmq_msg_recv(&frames[0], h->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&frames[0]);
+            return;
+        }
+        n = 1;
+        more = zmq_msg_more(&frames[0]);
+        while (more) { /* keep up to 3 frames; more than 2 is an error anyway */
+            zmq_msg_t f;
+            zmq_msg_init(&f);
+            if (zmq_msg_recv(&f, h->sock, 0) < 0) {
+                zmq_msg_close(&f);
+                break;
+            }
+            more = zmq_msg_more(&f);
+            if (n < 3)
+                frames[n++] = f;
+            else
+                zmq_msg_close(&f);
+        }
+        handle_incoming(h, frames, n);
+        for (size_t i = 0; i < n; i++)
+            zmq_msg_close(&frames[i]);
+    }
+}
+
+/* Sends one READY slot; returns 0 when ZeroMQ took it. */
+static int send_slot(htga *h, struct slot *s, uint64_t dropped)
+{
+    unsigned char hdr[WIRE_HEADER_MAX];
+    wire_msg m = {.kind = WIRE_SAMPLES,
+                  .rank = s->rank,
+                  .step = s->step,
+                  .seq = s->seq,
+                  .count = s->count,
+                  .dropped = dropped,
+                  .run = h->run,
+                  .run_len = h->run_len,
+                  .group = s->group,
+                  .group_len = s->group_len};
+    size_t len = wire_encode_header(&m, hdr, sizeof hdr);
+
+    if (zmq_send(h->sock, hdr, len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1;
+    /* once the first frame is in, ZeroMQ takes the rest of the message */
+    return zmq_send(h->sock, s->buf, (size_t)s->count * 4, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
+/* Sends (or drops) the ready slots at the head of the ring, in order. */
+static void pump(htga *h, int final)
+{
+    pthread_mutex_lock(&h->mu);
+    while (h->used > 0 && h->ring[h->head].state == SLOT_READY) {
+        struct slot *s = &h->ring[h->head];
+        uint64_t dropped = h->st.drops_queue + h->st.drops_offline;
+        int sent = 0;
+        if (s->count == 0) {
+            /* cancelled by its sender */
+        } else if (!h->online && h->grace && !final) {
+            break;
+        } else if (!h->online) {
+            h->st.drops_offline++;
+        } else {
+            pthread_mutex_unlock(&h->mu);
+            sent = send_slot(h, s, dropped) == 0;
+            pthread_mutex_lock(&h->mu);
+            if (sent) {
+                h->st.msgs_sent++;
+                h->st.samples_sent += s->count;
+                h->st.bytes_sent += (uint64_t)s->count * 4;
+            } else {
+                h->st.drops_offline++; /* no peer or its pipe is full */
+            }
+        }
+        s->state = SLOT_FREE;
+        h->head = (h->head + 1) % h->depth;
+        h->used--;
+        pthread_cond_broadcast(&h->cv);
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Milliseconds zmq_poll may sleep: until the next HELLO or the grace end. */
+static long poll_timeout(htga *h, int64_t now)
+{
+    int64_t t = h->next_hello_ms - now;
+    pthread_mutex_lock(&h->mu);
+    if (h->grace) {
+        int64_t g = h->t0_ms + h->grace_ms - now;
+        if (g <= 0) {
+            h->grace = 0;
+            g = 0;
+        }
+        if (g < t)
+            t = g;
+    }
+    pthread_mutex_unlock(&h->mu);
+    return t < 0 ? 0 : (long)t;
+}
+
+static void *io_main(void *arg)
+{
+    htga *h = arg;
+    int rc = io_open(h);
+    int64_t t_stop;
+
+    pthread_mutex_lock(&h->mu);
+    h->started = rc == 0 ? 1 : -1;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    if (rc != 0) {
+        io_close(h, 0);
+        return NULL;
+    }
+    h->next_hello_ms = now_ms() + h->hello_ms;
+    while (!atomic_load(&h->stop)) {
+        zmq_pollitem_t items[3] = {
+            {.socket = h->sock, .events = ZMQ_POLLIN},
+            {.socket = h->mon, .events = ZMQ_POLLIN},
+            {.fd = h->efd, .events = ZMQ_POLLIN},
+        };
+        int64_t now = now_ms();
+        if (zmq_poll(items, 3, poll_timeout(h, now)) < 0 && zmq_errno() != EINTR)
+            break;
+        if (items[2].revents & ZMQ_POLLIN) {
+            uint64_t v;
+            ssize_t r = read(h->efd, &v, sizeof v);
+            (void)r;
+        }
+        drain_monitor(h);
+        drain_incoming(h);
+        pump(h, 0);
+        if (now_ms() >= h->next_hello_ms) {
+            int online;
+            pthread_mutex_lock(&h->mu);
+            online = h->online;
+            pthread_mutex_unlock(&h->mu);
+            if (online)
+                send_hello(h);
+            else
+                h->next_hello_ms = now_ms() + h->hello_ms;
+        }
+    }
+    t_stop = now_ms();
+    drain_monitor(h);
+    pump(h, 1);
+    io_close(h, (int)(DESTROY_BUDGET_MS - (now_ms() - t_stop)));
+    return NULL;
+}
+
+/* ---------- public API ---------- */
+
+const char *htga_version(void)
+{
+    return HTGA_VERSION_STRING;
+}
+
+int htga_version_number(void)
+{
+    return HTGA_VERSION_NUMBER;
+}
+
+const char *htga_strerror(int code)
+{
+    switch (code) {
+    case HTGA_OK:
+        return "success";
+    case HTGA_EINVAL:
+        return "invalid argument";
+    case HTGA_ENOMEM:
+        return "out of memory";
+    case HTGA_EZMQ:
+        return "ZeroMQ error (bad endpoint or context failure)";
+    case HTGA_EDROPPED:
+        return "message dropped (queue full or daemon away)";
+    case HTGA_ENOTFOUND:
+        return "no lambda received for this group yet";
+    case HTGA_ETIMEDOUT:
+        return "timed out with messages still queued";
+    case HTGA_ENOTSUP:
+        return "unknown option";
+    case HTGA_EBUSY:
+        return "option cannot change while messages are queued";
+    default:
+        return "unknown error code";
+    }
+}
+
+static void free_handle(htga *h)
+{
+    if (h->ring)
+        for (size_t i = 0; i < h->depth; i++)
+            free(h->ring[i].buf);
+    free(h->ring);
+    free(h->lam);
+    free(h->endpoint);
+    if (h->efd >= 0)
+        close(h->efd);
+    pthread_mutex_destroy(&h->mu);
+    pthread_mutex_destroy(&h->lam_mu);
+    pthread_cond_destroy(&h->cv);
+    free(h);
+}
+
+static int init_sync(htga *h)
+{
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0)
+        return -1;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (pthread_cond_init(&h->cv, &ca) != 0) {
+        pthread_condattr_destroy(&ca);
+        return -1;
+    }
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_mutex_init(&h->lam_mu, NULL);
+    return 0;
+}
+
+int htga_create(htga **out, const char *endpoint, const char *run)
+{
+    htga *h;
+    size_t run_len;
+    int rc = HTGA_ENOMEM;
+
+    if (out)
+        *out = NULL;
+    if (!out || !endpoint || !*endpoint || !name_valid(run, &run_len))
+        return HTGA_EINVAL;
+    h = calloc(1, sizeof *h);
+    if (!h)
+        return HTGA_ENOMEM;
+    h->efd = -1;
+    if (init_sync(h) != 0) {
+        free(h);
+        return HTGA_ENOMEM;
+    }
+    memcpy(h->run, run, run_len);
+    h->run_len = run_len;
+    h->max_samples = DEFAULT_MAX_SAMPLES;
+    h->depth = DEFAULT_QUEUE_DEPTH;
+    h->grace_ms = DEFAULT_GRACE_MS;
+    h->hello_ms = DEFAULT_HELLO_MS;
+    h->grace = 1;
+    h->t0_ms = now_ms();
+    h->seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)h ^ ((uint64_t)h->t0_ms << 20);
+    h->endpoint = strdup(endpoint);
+    h->ring = calloc(h->depth, sizeof *h->ring);
+    h->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (!h->endpoint || !h->ring || h->efd < 0)
+        goto fail;
+    if (pthread_create(&h->thread, NULL, io_main, h) != 0)
+        goto fail;
+    pthread_mutex_lock(&h->mu);
+    while (h->started == 0)
+        pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+    if (h->started < 0) {
+        pthread_join(h->thread, NULL);
+        rc = HTGA_EZMQ;
+        goto fail;
+    }
+    *out = h;
+    return HTGA_OK;
+fail:
+    free_handle(h);
+    return rc;
+}
+
+void htga_destroy(htga **hp)
+{
+    htga *h;
+    if (!hp || !*hp)
+        return;
+    h = *hp;
+    *hp = NULL;
+    atomic_store(&h->stop, 1);
+    wake(h);
+    pthread_join(h->thread, NULL);
+    free_handle(h);
+}
+
+static int set_queue_depth(htga *h, int64_t value)
+{
+    struct slot *ring;
+    if (value < 1 || value > MAX_QUEUE_DEPTH)
+        return HTGA_EINVAL;
+    ring = calloc((size_t)value, sizeof *ring);
+    if (!ring)
+        return HTGA_ENOMEM;
+    pthread_mutex_lock(&h->mu);
+    if (h->used > 0) {
+        pthread_mutex_unlock(&h->mu);
+        free(ring);
+        return HTGA_EBUSY;
+    }
+    for (size_t i = 0; i < h->depth; i++)
+        free(h->ring[i].buf);
+    free(h->ring);
+    h->ring = ring;
+    h->depth = (size_t)value;
+    h->head = h->tail = 0;
+    pthread_mutex_unlock(&h->mu);
+    return HTGA_OK;
+}
+
+int htga_set_int(htga *h, htga_option opt, int64_t value)
+{
+    int rc = HTGA_OK;
+    if (!h)
+        return HTGA_EINVAL;
+    if (opt == HTGA_OPT_QUEUE_DEPTH)
+        return set_queue_depth(h, value);
+    pthread_mutex_lock(&h->mu);
+    switch (opt) {
+    case HTGA_OPT_MAX_SAMPLES:
+        if (value < 0 || value > WIRE_COUNT_MAX)
+            rc = HTGA_EINVAL;
+        else
+            h->max_samples = (size_t)value;
+        break;
+    case HTGA_OPT_RANK:
+        if (value < 0 || value > UINT32_MAX)
+            rc = HTGA_EINVAL;
+        else
+            h->rank = (uint32_t)value;
+        break;
+    case HTGA_OPT_SEED:
+        h->seed = (uint64_t)value;
+        break;
+    case HTGA_OPT_CONNECT_GRACE_MS:
+        if (value < 0 || value > 60000)
+            rc = HTGA_EINVAL;
+        else
+            h->grace_ms = value;
+        break;
+    case HTGA_OPT_HELLO_INTERVAL_MS:
+        if (value < 10 || value > 60000)
+            rc = HTGA_EINVAL;
+        else
+            h->hello_ms = value;
+        break;
+    default:
+        rc = HTGA_ENOTSUP;
+        break;
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (rc == HTGA_OK)
+        wake(h); /* the grace or HELLO timing may have changed */
+    return rc;
+}
+
+/* Reserves the tail slot; returns NULL (counted) when the send is dropped. */
+static struct slot *reserve(htga *h, const char *group, size_t group_len, int64_t step, size_t n,
+                            smp_rng *rng, size_t *m)
+{
+    struct slot *s = NULL;
+    uint64_t seq;
+    pthread_mutex_lock(&h->mu);
+    seq = h->next_seq++;
+    if (!h->online && !(h->grace && now_ms() < h->t0_ms + h->grace_ms)) {
+        h->st.drops_offline++;
+    } else if (h->used == h->depth) {
+        h->st.drops_queue++;
+    } else {
+        s = &h->ring[h->tail];
+        h->tail = (h->tail + 1) % h->depth;
+        h->used++;
+        s->state = SLOT_FILLING;
+        s->seq = seq;
+        s->step = step;
+        s->rank = h->rank;
+        s->group_len = group_len;
+        memcpy(s->group, group, group_len);
+        *m = h->max_samples ? h->max_samples : WIRE_COUNT_MAX;
+        if (*m > WIRE_COUNT_MAX)
+            *m = WIRE_COUNT_MAX;
+        if (*m > n)
+            *m = n;
+        smp_seed(rng, h->seed ^ (seq * 0x9E3779B97F4A7C15ull));
+        h->st.sends++;
+    }
+    pthread_mutex_unlock(&h->mu);
+    return s;
+}
+
+static void to_little_endian(float *v, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        u = __builtin_bswap32(u);
+        memcpy(&v[i], &u, 4);
+    }
+#else
+    (void)v;
+    (void)n;
+#endif
+}
+
+int htga_send(htga *h, const char *group, int64_t step, const float *grad, size_t n)
+{
+    size_t group_len, m = 0;
+    struct slot *s;
+    smp_rng rng;
+    int rc = HTGA_OK;
+
+    if (!h || !grad || n == 0 || !name_valid(group, &group_len))
+        return HTGA_EINVAL;
+    s = reserve(h, group, group_len, step, n, &rng, &m);
+    if (!s)
+        return HTGA_EDROPPED;
+    if (s->cap < m) {
+        float *buf = realloc(s->buf, m * sizeof *buf);
+        if (buf) {
+            s->buf = buf;
+            s->cap = m;
+        }
+    }
+    if (s->cap >= m) {
+        s->count = (uint32_t)smp_draw(grad, n, m, &rng, s->buf);
+        to_little_endian(s->buf, s->count);
+    } else {
+        s->count = 0; /* cancelled; the I/O thread frees the slot */
+        rc = HTGA_ENOMEM;
+    }
+    pthread_mutex_lock(&h->mu);
+    s->state = SLOT_READY;
+    if (rc != HTGA_OK)
+        h->st.sends--;
+    pthread_mutex_unlock(&h->mu);
+    wake(h);
+    return rc;
+}
+
+int htga_lambda_get(htga *h, const char *group, double *lambda)
+{
+    size_t len;
+    int rc = HTGA_ENOTFOUND;
+    double v = 1.0;
+
+    if (!h || !name_valid(group, &len)) {
+        rc = HTGA_EINVAL;
+        goto out;
+    }
+    pthread_mutex_lock(&h->lam_mu);
+    if (h->lam_cap) {
+        struct lam_entry *e = lam_find(h->lam, h->lam_cap, group, len);
+        if (e->len) {
+            v = e->lambda;
+            rc = HTGA_OK;
+        }
+    }
+    pthread_mutex_unlock(&h->lam_mu);
+out:
+    if (lambda)
+        *lambda = v;
+    return rc;
+}
+
+double htga_lambda(htga *h, const char *group)
+{
+    double v;
+    htga_lambda_get(h, group, &v);
+    return v;
+}
+
+int htga_flush(htga *h, int timeout_ms)
+{
+    struct timespec dl;
+    int rc = HTGA_OK;
+
+    if (!h)
+        return HTGA_EINVAL;
+    if (timeout_ms < 0)
+        timeout_ms = 0;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    wake(h);
+    pthread_mutex_lock(&h->mu);
+    while (h->used > 0 && rc == HTGA_OK)
+        if (pthread_cond_timedwait(&h->cv, &h->mu, &dl) == ETIMEDOUT && h->used > 0)
+            rc = HTGA_ETIMEDOUT;
+    pthread_mutex_unlock(&h->mu);
+    return rc;
+}
+
+int htga_stats_get(htga *h, htga_stats *out, size_t size)
+{
+    htga_stats copy;
+    if (!h || !out)
+        return HTGA_EINVAL;
+    pthread_mutex_lock(&h->mu);
+    copy = h->st;
+    pthread_mutex_unlock(&h->mu);
+    memcpy(out, &copy, size < sizeof copy ? size : sizeof copy);
+    return HTGA_OK;
+}

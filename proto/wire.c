@@ -1,0 +1,345 @@
+/*
+ * wire.c - the htga wire format: header encoder and the pure decoder.
+ *
+ * DESIGN: nothing here does I/O, allocates, or trusts its input. Every field
+ * is read with byte loads (ZeroMQ frames may be unaligned and the format is
+ * little-endian whatever the host), checked in a fixed order, and the first
+ * problem is reported with a stable code and the byte offset where it was
+ * found. The order of checks is part of the protocol (docs/protocol.md) so
+ * that every implementation reports the same code for the same bad frame.
+ */
+#include "wire.h"
+
+#include <math.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    const char *text;
+} err_info[WIRE_E__COUNT] = {
+    [WIRE_OK] = {"ok", "no error"},
+    [WIRE_E_FRAMES] = {"bad_frames", "wrong number of frames for the kind"},
+    [WIRE_E_SHORT] = {"short_header", "header frame shorter than the fixed part"},
+    [WIRE_E_MAGIC] = {"bad_magic", "bad magic"},
+    [WIRE_E_VERSION] = {"bad_version", "unsupported version"},
+    [WIRE_E_KIND] = {"bad_kind", "unknown kind or kind not allowed in this direction"},
+    [WIRE_E_DTYPE] = {"bad_dtype", "unsupported dtype"},
+    [WIRE_E_FLAGS] = {"bad_flags", "reserved flags or fields not zero"},
+    [WIRE_E_NAME_LEN] = {"bad_name_len", "run or group name length out of range"},
+    [WIRE_E_HEADER_LEN] = {"bad_header_len", "header frame length disagrees with the names"},
+    [WIRE_E_NAME_BYTES] = {"bad_name_bytes", "name holds NUL, control bytes or invalid UTF-8"},
+    [WIRE_E_COUNT] = {"bad_count", "count out of range for the kind"},
+    [WIRE_E_BODY_LEN] = {"bad_body_len", "body length disagrees with count or kind"},
+    [WIRE_E_VALUE] = {"bad_value", "lambda record field out of range"},
+};
+
+const char *wire_err_name(wire_err code)
+{
+    if ((unsigned)code >= WIRE_E__COUNT)
+        return "unknown";
+    return err_info[code].name;
+}
+
+static uint16_t ld16(const unsigned char *p)
+{
+    return (uint16_t)(p[0] | (unsigned)p[1] << 8);
+}
+
+static uint32_t ld32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t ld64(const unsigned char *p)
+{
+    return (uint64_t)ld32(p) | (uint64_t)ld32(p + 4) << 32;
+}
+
+static void st16(unsigned char *p, uint16_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+static void st32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void st64(unsigned char *p, uint64_t v)
+{
+    st32(p, (uint32_t)v);
+    st32(p + 4, (uint32_t)(v >> 32));
+}
+
+static double ld_f64(const unsigned char *p)
+{
+    uint64_t u = ld64(p);
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+static void st_f64(unsigned char *p, double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    st64(p, u);
+}
+
+static wire_err fail(wire_error *err, wire_err code, size_t offset)
+{
+    if (err) {
+        err->code = code;
+        err->offset = offset;
+        err->text = err_info[code].text;
+    }
+    return code;
+}
+
+/* Returns the index of the first bad byte of a name, or len when it is
+ * well-formed UTF-8 (shortest form, no surrogates, <= U+10FFFF) without C0
+ * control bytes or DEL. */
+static size_t name_bad_at(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = s[i];
+        size_t n;
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7F)
+                return i;
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            if (c == 0xE0)
+                lo = 0xA0; /* no overlong */
+            if (c == 0xED)
+                hi = 0x9F; /* no surrogates */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            if (c == 0xF0)
+                lo = 0x90; /* no overlong */
+            if (c == 0xF4)
+                hi = 0x8F; /* <= U+10FFFF */
+        } else {
+            return i;
+        }
+        if (len - i <= n)
+            return i;
+        for (size_t k = 1; k <= n; k++) {
+            unsigned b = s[i + k];
+            unsigned l = k == 1 ? lo : 0x80, h = k == 1 ? hi : 0xBF;
+            if (b < l || b > h)
+                return i;
+        }
+        i += n + 1;
+    }
+    return len;
+}
+
+int wire_name_ok(const void *name, size_t len)
+{
+    return (len == 0 || name) && name_bad_at(name, len) == len;
+}
+
+static int kind_allowed(unsigned kind, wire_dir dir)
+{
+    if (kind < WIRE_HELLO || kind > WIRE_LAMBDA)
+        return 0;
+    if (dir == WIRE_DIR_TO_DAEMON)
+        return kind != WIRE_LAMBDA;
+    if (dir == WIRE_DIR_TO_CLIENT)
+        return kind == WIRE_LAMBDA;
+    return 1;
+}
+
+/* Checks the fixed part; fills the numeric fields of *msg. */
+static wire_err decode_fixed(const unsigned char *h, size_t len, wire_dir dir, wire_msg *msg,
+                             wire_error *err)
+{
+    if (len < WIRE_FIXED_LEN)
+        return fail(err, WIRE_E_SHORT, len);
+    if (ld32(h) != WIRE_MAGIC)
+        return fail(err, WIRE_E_MAGIC, 0);
+    if (h[4] != WIRE_VERSION)
+        return fail(err, WIRE_E_VERSION, 4);
+    if (!kind_allowed(h[5], dir))
+        return fail(err, WIRE_E_KIND, 5);
+    if (h[6] != WIRE_DTYPE_F32)
+        return fail(err, WIRE_E_DTYPE, 6);
+    if (h[7] != 0)
+        return fail(err, WIRE_E_FLAGS, 7);
+    if (ld32(h + 36) != 0)
+        return fail(err, WIRE_E_FLAGS, 36);
+    msg->version = h[4];
+    msg->kind = h[5];
+    msg->dtype = h[6];
+    msg->run_len = ld16(h + 8);
+    msg->group_len = ld16(h + 10);
+    msg->rank = ld32(h + 12);
+    msg->step = (int64_t)ld64(h + 16);
+    msg->seq = ld64(h + 24);
+    msg->count = ld32(h + 32);
+    msg->dropped = ld64(h + 40);
+    return WIRE_OK;
+}
+
+static wire_err decode_names(const unsigned char *h, size_t len, wire_msg *msg, wire_error *err)
+{
+    size_t group_min = msg->kind == WIRE_HELLO ? 0 : 1;
+    size_t group_max = msg->kind == WIRE_HELLO ? 0 : WIRE_NAME_MAX;
+    size_t bad;
+
+    if (msg->run_len < 1 || msg->run_len > WIRE_NAME_MAX)
+        return fail(err, WIRE_E_NAME_LEN, 8);
+    if (msg->group_len < group_min || msg->group_len > group_max)
+        return fail(err, WIRE_E_NAME_LEN, 10);
+    if (len != WIRE_FIXED_LEN + msg->run_len + msg->group_len)
+        return fail(err, WIRE_E_HEADER_LEN, WIRE_FIXED_LEN);
+    msg->run = (const char *)h + WIRE_FIXED_LEN;
+    msg->group = msg->run + msg->run_len;
+    bad = name_bad_at((const unsigned char *)msg->run, msg->run_len);
+    if (bad != msg->run_len)
+        return fail(err, WIRE_E_NAME_BYTES, WIRE_FIXED_LEN + bad);
+    bad = name_bad_at((const unsigned char *)msg->group, msg->group_len);
+    if (bad != msg->group_len)
+        return fail(err, WIRE_E_NAME_BYTES, WIRE_FIXED_LEN + msg->run_len + bad);
+    return WIRE_OK;
+}
+
+static wire_err decode_count(wire_msg *msg, wire_error *err)
+{
+    int ok;
+    switch (msg->kind) {
+    case WIRE_HELLO:
+        ok = msg->count == 0;
+        break;
+    case WIRE_SAMPLES:
+        ok = msg->count >= 1 && msg->count <= WIRE_COUNT_MAX;
+        break;
+    default:
+        ok = msg->count == 1;
+        break;
+    }
+    return ok ? WIRE_OK : fail(err, WIRE_E_COUNT, 32);
+}
+
+static wire_err decode_body(const void *const *frames, const size_t *lens, size_t nframes,
+                            wire_msg *msg, wire_error *err)
+{
+    size_t want_frames = msg->kind == WIRE_HELLO ? 1 : 2;
+    const unsigned char *b;
+
+    if (nframes != want_frames)
+        return fail(err, WIRE_E_FRAMES, 0);
+    msg->body = NULL;
+    msg->body_len = 0;
+    if (want_frames == 1)
+        return WIRE_OK;
+    msg->body = frames[1];
+    msg->body_len = lens[1];
+    if (msg->kind == WIRE_SAMPLES)
+        return lens[1] == (size_t)msg->count * 4 ? WIRE_OK : fail(err, WIRE_E_BODY_LEN, 32);
+    if (lens[1] != WIRE_LAMBDA_LEN)
+        return fail(err, WIRE_E_BODY_LEN, 32);
+    b = frames[1];
+    if (!isfinite(ld_f64(b)) || !(ld_f64(b) > 0))
+        return fail(err, WIRE_E_VALUE, 0);
+    if (ld32(b + 36) != 0)
+        return fail(err, WIRE_E_VALUE, 36);
+    return WIRE_OK;
+}
+
+wire_err wire_decode_dir(const void *const *frames, const size_t *lens, size_t nframes,
+                         wire_dir dir, wire_msg *msg, wire_error *err)
+{
+    wire_msg m;
+    wire_err rc;
+    const unsigned char *h;
+
+    memset(&m, 0, sizeof m);
+    if (err) {
+        err->code = WIRE_OK;
+        err->offset = 0;
+        err->text = err_info[WIRE_OK].text;
+    }
+    if (!frames || !lens || nframes < 1 || nframes > 2 || (!frames[0] && lens[0] > 0) ||
+        (nframes == 2 && !frames[1] && lens[1] > 0))
+        return fail(err, WIRE_E_FRAMES, 0);
+    h = frames[0];
+    rc = decode_fixed(h, lens[0], dir, &m, err);
+    if (rc == WIRE_OK)
+        rc = decode_names(h, lens[0], &m, err);
+    if (rc == WIRE_OK)
+        rc = decode_count(&m, err);
+    if (rc == WIRE_OK)
+        rc = decode_body(frames, lens, nframes, &m, err);
+    if (rc == WIRE_OK && msg)
+        *msg = m;
+    return rc;
+}
+
+wire_err wire_decode(const void *const *frames, const size_t *lens, size_t nframes, wire_msg *msg,
+                     wire_error *err)
+{
+    return wire_decode_dir(frames, lens, nframes, WIRE_DIR_ANY, msg, err);
+}
+
+size_t wire_encode_header(const wire_msg *msg, void *buf, size_t buf_len)
+{
+    unsigned char *h = buf;
+    size_t len;
+
+    if (!msg || !buf || msg->run_len > WIRE_NAME_MAX || msg->group_len > WIRE_NAME_MAX)
+        return 0;
+    len = WIRE_FIXED_LEN + msg->run_len + msg->group_len;
+    if (buf_len < len)
+        return 0;
+    st32(h, WIRE_MAGIC);
+    h[4] = WIRE_VERSION;
+    h[5] = msg->kind;
+    h[6] = WIRE_DTYPE_F32;
+    h[7] = 0;
+    st16(h + 8, (uint16_t)msg->run_len);
+    st16(h + 10, (uint16_t)msg->group_len);
+    st32(h + 12, msg->rank);
+    st64(h + 16, (uint64_t)msg->step);
+    st64(h + 24, msg->seq);
+    st32(h + 32, msg->count);
+    st32(h + 36, 0);
+    st64(h + 40, msg->dropped);
+    if (msg->run_len)
+        memcpy(h + WIRE_FIXED_LEN, msg->run, msg->run_len);
+    if (msg->group_len)
+        memcpy(h + WIRE_FIXED_LEN + msg->run_len, msg->group, msg->group_len);
+    return len;
+}
+
+void wire_encode_lambda(const wire_lambda *lam, void *buf)
+{
+    unsigned char *b = buf;
+    st_f64(b, lam->lambda);
+    st_f64(b + 8, lam->alpha);
+    st64(b + 16, lam->block);
+    st64(b + 24, (uint64_t)lam->step);
+    st32(b + 32, lam->reason);
+    st32(b + 36, lam->flags);
+}
+
+void wire_decode_lambda(const void *buf, wire_lambda *lam)
+{
+    const unsigned char *b = buf;
+    lam->lambda = ld_f64(b);
+    lam->alpha = ld_f64(b + 8);
+    lam->block = ld64(b + 16);
+    lam->step = (int64_t)ld64(b + 24);
+    lam->reason = ld32(b + 32);
+    lam->flags = ld32(b + 36);
+}

@@ -1,0 +1,175 @@
+/*
+ * fake_daemon.h - a minimal htgad stand-in for client and CLI tests: a real
+ * ZeroMQ ROUTER bound on a free loopback port that decodes what clients send
+ * and pushes LAMBDA messages back. Header-only (static functions) so each
+ * test program carries its own copy.
+ */
+#ifndef HTGA_FAKE_DAEMON_H
+#define HTGA_FAKE_DAEMON_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "wire.h"
+
+typedef struct fake_daemon {
+    void *ctx;
+    void *router;
+    char endpoint[256];
+} fake_daemon;
+
+/* One received message: the identity and copies of the frames, decoded. */
+typedef struct fake_msg {
+    unsigned char id[256];
+    size_t id_len;
+    unsigned char hdr[WIRE_HEADER_MAX + 64];
+    size_t hdr_len;
+    unsigned char *body;
+    size_t body_len;
+    size_t nframes;
+    wire_err rc;
+    wire_msg m;
+} fake_msg;
+
+static inline long fake_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static inline void fake_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Binds a ROUTER on `bind` ("tcp://127.0.0.1:*" for a free port, or an
+ * exact endpoint to restart on a known port). Returns 0 or -1. */
+static inline int fake_start(fake_daemon *f, const char *bind)
+{
+    int zero = 0;
+    size_t len = sizeof f->endpoint;
+    memset(f, 0, sizeof *f);
+    f->ctx = zmq_ctx_new();
+    f->router = zmq_socket(f->ctx, ZMQ_ROUTER);
+    zmq_setsockopt(f->router, ZMQ_LINGER, &zero, sizeof zero);
+    if (zmq_bind(f->router, bind) != 0)
+        return -1;
+    zmq_getsockopt(f->router, ZMQ_LAST_ENDPOINT, f->endpoint, &len);
+    return 0;
+}
+
+static inline void fake_stop(fake_daemon *f)
+{
+    if (f->router)
+        zmq_close(f->router);
+    if (f->ctx)
+        zmq_ctx_term(f->ctx);
+    f->router = f->ctx = NULL;
+}
+
+/* A free loopback endpoint nobody listens on (bound, then released). */
+static inline void fake_free_endpoint(char *out, size_t size)
+{
+    fake_daemon f;
+    fake_start(&f, "tcp://127.0.0.1:*");
+    snprintf(out, size, "%s", f.endpoint);
+    fake_stop(&f);
+}
+
+static inline void fake_msg_free(fake_msg *m)
+{
+    free(m->body);
+    m->body = NULL;
+}
+
+/* Receives one message within timeout_ms; returns 0, or -1 on timeout.
+ * m->rc is the decoder's verdict (direction: to the daemon). */
+static inline int fake_recv(fake_daemon *f, fake_msg *m, int timeout_ms)
+{
+    zmq_pollitem_t it = {.socket = f->router, .events = ZMQ_POLLIN};
+    const void *frames[3];
+    size_t lens[3];
+    int more = 1, idx = 0;
+
+    memset(m, 0, sizeof *m);
+    if (zmq_poll(&it, 1, timeout_ms) <= 0)
+        return -1;
+    while (more) {
+        zmq_msg_t part;
+        zmq_msg_init(&part);
+        if (zmq_msg_recv(&part, f->router, 0) < 0)
+            return -1;
+        size_t sz = zmq_msg_size(&part);
+        if (idx == 0) {
+            m->id_len = sz < sizeof m->id ? sz : sizeof m->id;
+            memcpy(m->id, zmq_msg_data(&part), m->id_len);
+        } else if (idx == 1) {
+            m->hdr_len = sz < sizeof m->hdr ? sz : sizeof m->hdr;
+            memcpy(m->hdr, zmq_msg_data(&part), m->hdr_len);
+        } else if (idx == 2) {
+            m->body = malloc(sz ? sz : 1);
+            memcpy(m->body, zmq_msg_data(&part), sz);
+            m->body_len = sz;
+        }
+        idx++;
+        more = zmq_msg_more(&part);
+        zmq_msg_close(&part);
+    }
+    m->nframes = (size_t)idx - 1;
+    frames[0] = m->hdr;
+    lens[0] = m->hdr_len;
+    frames[1] = m->body;
+    lens[1] = m->body_len;
+    frames[2] = NULL;
+    lens[2] = 0;
+    m->rc = wire_decode_dir(frames, lens, m->nframes, WIRE_DIR_TO_DAEMON, &m->m, NULL);
+    return 0;
+}
+
+/* Receives until a message of `kind` arrives (others are discarded). */
+static inline int fake_recv_kind(fake_daemon *f, fake_msg *m, int kind, int timeout_ms)
+{
+    long end = fake_now_ms() + timeout_ms;
+    while (fake_now_ms() < end) {
+        if (fake_recv(f, m, (int)(end - fake_now_ms())) != 0)
+            return -1;
+        if (m->rc == WIRE_OK && m->m.kind == kind)
+            return 0;
+        fake_msg_free(m);
+    }
+    return -1;
+}
+
+/* Sends raw frames to identity id. */
+static inline void fake_send_raw(fake_daemon *f, const void *id, size_t id_len,
+                                 const void *const *frames, const size_t *lens, size_t n)
+{
+    zmq_send(f->router, id, id_len, ZMQ_SNDMORE);
+    for (size_t i = 0; i < n; i++)
+        zmq_send(f->router, frames[i], lens[i], i + 1 < n ? ZMQ_SNDMORE : 0);
+}
+
+static inline void fake_send_lambda(fake_daemon *f, const void *id, size_t id_len, const char *run,
+                                    const char *group, double lambda)
+{
+    unsigned char hdr[WIRE_HEADER_MAX], body[WIRE_LAMBDA_LEN];
+    wire_msg m = {.kind = WIRE_LAMBDA,
+                  .count = 1,
+                  .run = run,
+                  .run_len = strlen(run),
+                  .group = group,
+                  .group_len = strlen(group)};
+    wire_lambda lam = {.lambda = lambda, .alpha = 1.5, .block = 1, .step = 10};
+    size_t len = wire_encode_header(&m, hdr, sizeof hdr);
+    const void *frames[2] = {hdr, body};
+    size_t lens[2] = {len, WIRE_LAMBDA_LEN};
+    wire_encode_lambda(&lam, body);
+    fake_send_raw(f, id, id_len, frames, lens, 2);
+}
+
+#endif /* HTGA_FAKE_DAEMON_H */

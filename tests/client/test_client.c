@@ -1,0 +1,601 @@
+/*
+ * test_client.c - libhtga (client/htga.c) against a fake daemon.
+ *
+ * Each test binds a real ZeroMQ ROUTER on a free loopback port (see
+ * fake_daemon.h) and drives the public API: what arrives on the wire (kinds,
+ * header fields, subsample), lambdas pushed back, reconnects and restarts,
+ * drops when the daemon is away, several ranks, bad messages from the daemon,
+ * and bounded destroy/flush. Timing bounds are generous; waits poll with
+ * deadlines so the suite stays fast.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fake_daemon.h"
+#include "htga.h"
+
+static htga *connect_client(fake_daemon *f, const char *run, fake_msg *hello)
+{
+    htga *h = NULL;
+    cr_assert_eq(htga_create(&h, f->endpoint, run), HTGA_OK);
+    cr_assert_eq(fake_recv_kind(f, hello, WIRE_HELLO, 3000), 0, "no HELLO on connect");
+    return h;
+}
+
+static int wait_lambda(htga *h, const char *group, double want, int timeout_ms)
+{
+    long end = fake_now_ms() + timeout_ms;
+    while (fake_now_ms() < end) {
+        double v;
+        if (htga_lambda_get(h, group, &v) == HTGA_OK && v == want)
+            return 0;
+        fake_sleep_ms(2);
+    }
+    return -1;
+}
+
+static htga_stats stats(htga *h)
+{
+    htga_stats s;
+    cr_assert_eq(htga_stats_get(h, &s, sizeof s), HTGA_OK);
+    return s;
+}
+
+Test(client, hello_on_connect, .timeout = 10)
+{
+    fake_daemon f;
+    fake_msg m;
+    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
+    htga *h = connect_client(&f, "run-hello", &m);
+    cr_assert_eq(m.nframes, 1);
+    cr_assert_eq(m.m.run_len, 9);
+    cr_assert(memcmp(m.m.run, "run-hello", 9) == 0);
+    cr_assert_eq(m.m.group_len, 0);
+    cr_assert_eq(m.m.seq, 0);
+    fake_msg_free(&m);
+    /* and again within the HELLO interval */
+    long t0 = fake_now_ms();
+    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_HELLO, 3000), 0);
+    cr_assert_lt(fake_now_ms() - t0, 1500);
+    fake_msg_free(&m);
+    htga_destroy(&h);
+    cr_assert_null(h);
+    fake_stop(&f);
+}
+
+Test(client, samples_header_and_subsample, .timeout = 10)
+{
+    fake_daemon f;
+    fake_msg m;
+    float x[1000], small[50];
+    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
+    htga *h = connect_client(&f, "run", &m);
+    fake_msg_free(&m);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_RANK, 2), HTGA_OK);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_MAX_SAMPLES, 100), HTGA_OK);
+    for (int i = 0; i < 1000; i++)
+        x[i] = (float)i;
+    for (int i = 0; i < 50; i++)
+        small[i] = -(float)i - 0.5f;
+    cr_assert_eq(htga_send(h, "layer.w", 7, x, 1000), HTGA_OK);
+    cr_assert_eq(htga_send(h, "layer.b", -3, small, 50), HTGA_OK);
+
+    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 3000), 0);
+    cr_assert_eq(m.nframes, 2);
+    cr_assert_eq(m.m.rank, 2);
+    cr_assert_eq(m.m.step, 7);
+    cr_assert_eq(m.m.seq, 0);
+    cr_assert_eq(m.m.dropped, 0);
+    cr_assert_eq(m.m.count, 100);
+    cr_assert_eq(m.body_len, 400);
+    cr_assert_eq(m.m.group_len, 7);
+    cr_assert(memcmp(m.m.group, "layer.w", 7) == 0);
+    cr_assert(memcmp(m.m.run, "run", 3) == 0);
+    for (int i = 0; i < 100; i++) {
+        float v;
+        memcpy(&v, m.body + 4 * i, 4);
+        cr_assert(v >= (float)(10 * i) && v < (float)(10 * i + 10), "value %d=%g off its stratum",
+                  i, v);
+    }
+    fake_msg_free(&m);
+
+    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 3000), 0);
+    cr_assert_eq(m.m.seq, 1);
+    cr_assert_eq(m.m.step, -3);
+    cr_assert_eq(m.m.count, 50, "n <= max_samples: everything is sent");
+    cr_assert(memcmp(m.body, small, 200) == 0);
+    fake_msg_free(&m);
+
+    htga_stats s = stats(h);
+    cr_assert_eq(s.sends, 2);
+    cr_assert_eq(s.msgs_sent, 2);
+    cr_assert_eq(s.samples_sent, 150);
+    cr_assert_eq(s.bytes_sent, 600);
+    cr_assert_eq(s.drops_queue + s.drops_offline, 0);
+    htga_destroy(&h);
+    fake_stop(&f);
+}
+
+Test(client, max_samples_zero_sends_all, .timeout = 10)
+{
+    fake_daemon f;
+    fake_msg m;
+    size_t n = 100000;
+    float *x = malloc(n * sizeof *x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)i;
+    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
+    htga *h = connect_client(&f, "run", &m);
+    fake_msg_free(&m);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_MAX_SAMPLES, 0), HTGA_OK);
+    cr_assert_eq(htga_send(h, "g", 1, x, n), HTGA_OK);
+    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 3000), 0);
+    cr_assert_eq(m.m.count, n);
+    cr_assert(memcmp(m.body, x, n * 4) == 0);
+    fake_msg_free(&m);
+    htga_destroy(&h);
+    fake_stop(&f);
+    free(x);
+}
+
+/* The sample of a known large array: one value per stratum, uniform inside
+ * it, in order, no duplicates, bounded size. */
+Test(client, subsample_is_unbiased, .timeout = 20)
+{
+    enum { N = 1000000, M = 10000, BINS = 10 };
+    fake_daemon f;
+    fake_msg m;
+    float *x = malloc(N * sizeof *x);
+    double pos_sum = 0, chi2 = 0;
+    size_t bins[BINS] = {0};
+    for (size_t i = 0; i < N; i++)
+        x[i] = (float)i; /* exact below 2^24 */
+    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
+    htga *h = connect_client(&f, "run", &m);
+    fake_msg_free(&m);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_MAX_SAMPLES, M), HTGA_OK);
+    cr_assert_eq(htga_send(h, "g", 1, x, N), HTGA_OK);
+    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 3000), 0);
+    cr_assert_eq(m.m.count, M);
+    float prev = -1;
+    double mean = 0;
+    for (size_t i = 0; i < M; i++) {
+        float v;
+        memcpy(&v, m.body + 4 * i, 4);
+        cr_assert_gt(v, prev, "order kept, no duplicate");
+        prev = v;
+        size_t lo = i * (N / M), size = N / M;
+        cr_assert(v >= lo && v < lo + size);
+        double pos = (v - lo + 0.5) / size;
+        pos_sum += pos;
+        bins[(size_t)(pos * BINS)]++;
+        mean += v;
+    }
+    /* position in stratum ~ U(0,1): mean 0.5 with sd 0.2887/sqrt(M) */
+    double pos_mean = pos_sum / M;
+    cr_assert(fabs(pos_mean - 0.5) < 5 * 0.2887 / sqrt(M), "position mean %g", pos_mean);
+    for (int b = 0; b < BINS; b++)
+        chi2 += ((double)bins[b] - M / BINS) * ((double)bins[b] - M / BINS) / (M / BINS);
+    cr_assert_lt(chi2, 33.7, "chi2 %g (9 dof, p = 1e-4)", chi2); /* 9 degrees of freedom */
+    mean /= M;
+    cr_assert(fabs(mean - (N - 1) / 2.0) < 0.002 * N, "sample mean %g", mean);
+    fake_msg_free(&m);
+    htga_destroy(&h);
+    fake_stop(&f);
+    free(x);
+}
+
+Test(client, seed_makes_samples_reproducible, .timeout = 10)
+{
+    enum { N = 100000, M = 1000 };
+    fake_daemon f;
+    fake_msg m;
+    unsigned char first[4 * M];
+    float *x = malloc(N * sizeof *x);
+    for (size_t i = 0; i < N; i++)
+        x[i] = (float)i;
+    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
+    for (int round = 0; round < 3; round++) {
+        htga *h = connect_client(&f, "run", &m);
+        fake_msg_free(&m);
+        htga_set_int(h, HTGA_OPT_MAX_SAMPLES, M);
+        htga_set_int(h, HTGA_OPT_SEED, round < 2 ? 1234 : 99);
+        cr_assert_eq(htga_send(h, "g", 1, x, N), HTGA_OK);
+        cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 3000), 0);
+        if (round == 0)
+            memcpy(first, m.body, sizeof first);
+        else if (round == 1)
+            cr_assert(memcmp(first, m.body, sizeof first) == 0, "same seed, same sample");
+        else
+            cr_assert(memcmp(first, m.body, sizeof first) != 0, "other seed, other sample");
+        fake_msg_free(&m);
+        htga_destroy(&h);
+    }
+    fake_stop(&f);
+    free(x);
+}
+
+Test(client, lambda_push_reaches_htga_lambda, .timeout = 10)
+{
+    fake_daemon f;
+    fake_msg hello;
+    double v = 0;
+    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
+    htga *h = connect_client(&f, "run-l", &hello);
+    cr_assert_eq(htga_lambda(h, "g1"), 1.0);
+    cr_assert_eq(htga_lambda_get(h, "g1", &v), HTGA_ENOTFOUND);
+    cr_assert_eq(v, 1.0);
+    fake_send_lambda(&f, hello.id, hello.id_len, "run-l", "g1", 0.25);
+    fake_send_lambda(&f, hello.id, hello.id_len, "run-l", "g2", 3.5);
+    cr_assert_eq(wait_lambda(h, "g1", 0.25, 3000), 0);
+    cr_assert_eq(wait_lambda(h, "g2", 3.5, 3000), 0);
+    fake_send_lambda(&f, hello.id, hello.id_len, "run-l", "g1", 0.75);
+    cr_assert_eq(wait_lambda(h, "g1", 0.75, 3000), 0, "the latest push wins");
+    /* many groups: the table grows */
+    for (int i = 0; i < 100; i++) {
+        char g[16];
+        snprintf(g, sizeof g, "grp%d", i);
+        fake_send_lambda(&f, hello.id, hello.id_len, "run-l", g, 1.0 + i);
+    }
+    cr_assert_eq(wait_lambda(h, "grp99", 100.0, 3000), 0);
+    for (int i = 0; i < 100; i++) {
+        char g[16];
+        snprintf(g, sizeof g, "grp%d", i);
+        cr_assert_eq(htga_lambda(h, g), 1.0 + i);
+    }
+    cr_assert_eq(htga_lambda_get(h, "nope", &v), HTGA_ENOTFOUND);
+    cr_assert_eq(stats(h).lambdas_recv, 103);
+    cr_assert_eq(htga_lambda(h, ""), 1.0, "bad name: 1.0");
+    cr_assert_eq(htga_lambda_get(h, NULL, &v), HTGA_EINVAL);
+    fake_msg_free(&hello);
+    htga_destroy(&h);
+    fake_stop(&f);
+}
+
+Test(client, bad_messages_from_daemon_are_counted, .timeout = 10)
+{
+    fake_daemon f;
+    fake_msg hello;
+    unsigned char hdr[WIRE_HEADER_MAX], body[WIRE_LAMBDA_LEN];
+    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
+    htga *h = connect_client(&f, "run", &hello);
+    {
+        const void *fr[1] = {"garbage"};
+        size_t ln[1] = {7};
+        fake_send_raw(&f, hello.id, hello.id_len, fr, ln, 1);
+    }
+    {
+        /* a SAMPLES message: not allowed towards a client */
+        wire_msg m = {.kind = WIRE_SAMPLES,
+                      .count = 1,
+                      .run = "run",
+                      .run_len = 3,
+                      .group = "g",
+                      .group_len = 1};
+        float one = 1;
+        const void *fr[2] = {hdr, &one};
+        size_t ln[2] = {wire_encode_header(&m, hdr, sizeof hdr), 4};
+        fake_send_raw(&f, hello.id, hello.id_len, fr, ln, 2);
+    }
+    {
+        /* a LAMBDA with a NaN lambda, then one with 4 frames */
+        wire_msg m = {.kind = WIRE_LAMBDA,
+                      .count = 1,
+                      .run = "run",
+                      .run_len = 3,
+                      .group = "g",
+                      .group_len = 1};
+        wire_lambda lam = {.lambda = NAN};
+        wire_encode_lambda(&lam, body);
+        const void *fr[4] = {hdr, body, "x", "y"};
+        size_t ln[4] = {wire_encode_header(&m, hdr, sizeof hdr), WIRE_LAMBDA_LEN, 1, 1};
+        fake_send_raw(&f, hello.id, hello.id_len, fr, ln, 2);
+        lam.lambda = 9;
+        wire_encode_lambda(&lam, body);
+        fake_send_raw(&f, hello.id, hello.id_len, fr, ln, 4);
+    }
+    fake_send_lambda(&f, hello.id, hello.id_len, "other-run", "g", 5.0);
+    fake_send_lambda(&f, hello.id, hello.id_len, "run", "g", 2.0);
+    cr_assert_eq(wait_lambda(h, "g", 2.0, 3000), 0, "a good message still gets through");
+    htga_stats s = stats(h);
+    cr_assert_eq(s.bad_msgs_recv, 5);
+    cr_assert_eq(s.lambdas_recv, 1);
+    fake_msg_free(&hello);
+    htga_destroy(&h);
+    fake_stop(&f);
+}
+
+Test(client, daemon_down_drops_then_reconnects, .timeout = 15)
+{
+    char ep[256];
+    fake_daemon f;
+    fake_msg m;
+    float x[16] = {1, 2, 3};
+    htga *h;
+    fake_free_endpoint(ep, sizeof ep);
+    cr_assert_eq(htga_create(&h, ep, "run"), HTGA_OK);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_CONNECT_GRACE_MS, 0), HTGA_OK);
+    fake_sleep_ms(20);
+    for (int i = 0; i < 5; i++) {
+        long t0 = fake_now_ms();
+        cr_assert_eq(htga_send(h, "g", i, x, 16), HTGA_EDROPPED);
+        cr_assert_lt(fake_now_ms() - t0, 5, "htga_send returns at once");
+    }
+    htga_stats s = stats(h);
+    cr_assert_eq(s.drops_offline, 5);
+    cr_assert_eq(s.sends, 0);
+
+    cr_assert_eq(fake_start(&f, ep), 0, "rebind %s", ep);
+    long end = fake_now_ms() + 5000;
+    int got = -1;
+    int64_t step = 5;
+    while (got != 0 && fake_now_ms() < end) {
+        htga_send(h, "g", step++, x, 16);
+        got = fake_recv_kind(&f, &m, WIRE_SAMPLES, 20);
+    }
+    cr_assert_eq(got, 0, "data flows after the daemon starts");
+    /* every earlier attempt was dropped: seq == dropped for the first one in */
+    cr_assert_eq(m.m.seq, m.m.dropped);
+    cr_assert_geq(m.m.dropped, 5);
+    fake_msg_free(&m);
+    htga_destroy(&h);
+    fake_stop(&f);
+}
+
+Test(client, restarted_daemon_gets_hello_and_pushes, .timeout = 15)
+{
+    fake_daemon f;
+    fake_msg m;
+    char ep[256];
+    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
+    snprintf(ep, sizeof ep, "%s", f.endpoint);
+    htga *h = connect_client(&f, "run", &m);
+    fake_msg_free(&m);
+    fake_stop(&f);
+    fake_sleep_ms(50);
+    cr_assert_eq(fake_start(&f, ep), 0);
+    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_HELLO, 4000), 0, "HELLO after the restart");
+    fake_send_lambda(&f, m.id, m.id_len, "run", "g", 0.5);
+    cr_assert_eq(wait_lambda(h, "g", 0.5, 3000), 0);
+    fake_msg_free(&m);
+    htga_destroy(&h);
+    fake_stop(&f);
+}
+
+Test(client, two_ranks_both_get_lambdas, .timeout = 10)
+{
+    fake_daemon f;
+    fake_msg m0, m1;
+    htga *h0, *h1;
+    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
+    cr_assert_eq(htga_create(&h0, f.endpoint, "run"), HTGA_OK);
+    cr_assert_eq(htga_create(&h1, f.endpoint, "run"), HTGA_OK);
+    htga_set_int(h0, HTGA_OPT_RANK, 0);
+    htga_set_int(h1, HTGA_OPT_RANK, 1);
+    float x[4] = {1, 2, 3, 4};
+    /* identify each rank by a SAMPLES message (rank in the header) */
+    int have0 = 0, have1 = 0;
+    long end = fake_now_ms() + 5000;
+    while (!(have0 && have1) && fake_now_ms() < end) {
+        fake_msg m;
+        htga_send(h0, "g", 1, x, 4);
+        htga_send(h1, "g", 1, x, 4);
+        if (fake_recv_kind(&f, &m, WIRE_SAMPLES, 50) != 0)
+            continue;
+        if (m.m.rank == 0 && !have0) {
+            m0 = m;
+            m0.body = NULL;
+            have0 = 1;
+        } else if (m.m.rank == 1 && !have1) {
+            m1 = m;
+            m1.body = NULL;
+            have1 = 1;
+        }
+        fake_msg_free(&m);
+    }
+    cr_assert(have0 && have1);
+    cr_assert(m0.id_len != m1.id_len || memcmp(m0.id, m1.id, m0.id_len) != 0);
+    fake_send_lambda(&f, m0.id, m0.id_len, "run", "g", 1.5);
+    fake_send_lambda(&f, m1.id, m1.id_len, "run", "g", 1.5);
+    cr_assert_eq(wait_lambda(h0, "g", 1.5, 3000), 0);
+    cr_assert_eq(wait_lambda(h1, "g", 1.5, 3000), 0);
+    htga_destroy(&h0);
+    htga_destroy(&h1);
+    fake_stop(&f);
+}
+
+Test(client, queue_full_drops_and_flush_times_out, .timeout = 10)
+{
+    char ep[256];
+    htga *h;
+    float x[8] = {0};
+    fake_free_endpoint(ep, sizeof ep);
+    cr_assert_eq(htga_create(&h, ep, "run"), HTGA_OK);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_CONNECT_GRACE_MS, 10000), HTGA_OK);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_QUEUE_DEPTH, 4), HTGA_OK);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(htga_send(h, "g", i, x, 8), HTGA_OK, "queued during the grace");
+    cr_assert_eq(htga_send(h, "g", 4, x, 8), HTGA_EDROPPED);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_QUEUE_DEPTH, 8), HTGA_EBUSY);
+    htga_stats s = stats(h);
+    cr_assert_eq(s.drops_queue, 1);
+    cr_assert_eq(s.sends, 4);
+    long t0 = fake_now_ms();
+    cr_assert_eq(htga_flush(h, 50), HTGA_ETIMEDOUT);
+    cr_assert_lt(fake_now_ms() - t0, 500);
+    /* the grace ending drops the queue: flush then succeeds */
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_CONNECT_GRACE_MS, 0), HTGA_OK);
+    cr_assert_eq(htga_flush(h, 2000), HTGA_OK);
+    cr_assert_eq(stats(h).drops_offline, 4);
+    htga_destroy(&h);
+}
+
+Test(client, destroy_with_dead_endpoint_is_fast, .timeout = 10)
+{
+    char ep[256];
+    htga *h;
+    float x[1024] = {0};
+    fake_free_endpoint(ep, sizeof ep);
+    cr_assert_eq(htga_create(&h, ep, "run"), HTGA_OK);
+    for (int i = 0; i < 10; i++)
+        htga_send(h, "g", i, x, 1024); /* queued in the start-up grace */
+    long t0 = fake_now_ms();
+    htga_destroy(&h);
+    long dt = fake_now_ms() - t0;
+    cr_assert_lt(dt, 200, "destroy took %ld ms", dt);
+    htga_destroy(&h); /* NULL is fine */
+    htga_destroy(NULL);
+}
+
+Test(client, destroy_with_busy_daemon_is_bounded, .timeout = 10)
+{
+    fake_daemon f;
+    fake_msg m;
+    size_t n = 1 << 20;
+    float *x = calloc(n, sizeof *x);
+    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
+    htga *h = connect_client(&f, "run", &m);
+    fake_msg_free(&m);
+    htga_set_int(h, HTGA_OPT_MAX_SAMPLES, 0);
+    for (int i = 0; i < 64; i++)
+        htga_send(h, "g", i, x, n); /* 256 MiB offered; the fake never reads */
+    long t0 = fake_now_ms();
+    htga_destroy(&h);
+    long dt = fake_now_ms() - t0;
+    cr_assert_lt(dt, 300, "destroy took %ld ms", dt);
+    fake_stop(&f);
+    free(x);
+}
+
+Test(client, flush_waits_for_messages_to_leave, .timeout = 10)
+{
+    fake_daemon f;
+    fake_msg m;
+    float x[256];
+    for (int i = 0; i < 256; i++)
+        x[i] = (float)i;
+    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
+    htga *h = connect_client(&f, "run", &m);
+    fake_msg_free(&m);
+    for (int i = 0; i < 20; i++)
+        cr_assert_eq(htga_send(h, "g", i, x, 256), HTGA_OK);
+    cr_assert_eq(htga_flush(h, 3000), HTGA_OK);
+    htga_stats s = stats(h);
+    cr_assert_eq(s.msgs_sent, 20);
+    for (int i = 0; i < 20; i++) {
+        cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 3000), 0);
+        cr_assert_eq(m.m.step, i);
+        cr_assert_eq(m.m.seq, (uint64_t)i);
+        fake_msg_free(&m);
+    }
+    htga_destroy(&h);
+    fake_stop(&f);
+}
+
+struct sender_arg {
+    htga *h;
+    int ok;
+};
+
+static void *sender(void *p)
+{
+    struct sender_arg *a = p;
+    float x[512];
+    for (int i = 0; i < 512; i++)
+        x[i] = (float)i;
+    for (int i = 0; i < 200; i++)
+        a->ok += htga_send(a->h, "g", i, x, 512) == HTGA_OK;
+    return NULL;
+}
+
+Test(client, concurrent_senders, .timeout = 20)
+{
+    enum { T = 4 };
+    fake_daemon f;
+    fake_msg m;
+    pthread_t th[T];
+    struct sender_arg args[T];
+    static unsigned char seen[T * 200];
+    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
+    htga *h = connect_client(&f, "run", &m);
+    fake_msg_free(&m);
+    htga_set_int(h, HTGA_OPT_MAX_SAMPLES, 128);
+    for (int i = 0; i < T; i++) {
+        args[i] = (struct sender_arg){h, 0};
+        pthread_create(&th[i], NULL, sender, &args[i]);
+    }
+    int ok = 0;
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        ok += args[i].ok;
+    }
+    cr_assert_eq(htga_flush(h, 5000), HTGA_OK);
+    htga_stats s = stats(h);
+    cr_assert_eq(s.sends, (uint64_t)ok);
+    /* after the flush every attempt was either handed to ZeroMQ or dropped */
+    cr_assert_eq(s.msgs_sent + s.drops_queue + s.drops_offline, T * 200,
+                 "sends %llu drops %llu + %llu", (unsigned long long)s.sends,
+                 (unsigned long long)s.drops_queue, (unsigned long long)s.drops_offline);
+    int got = 0;
+    uint64_t last = 0;
+    while (fake_recv_kind(&f, &m, WIRE_SAMPLES, 300) == 0) {
+        cr_assert_lt(m.m.seq, T * 200);
+        cr_assert_eq(seen[m.m.seq], 0, "seq %llu twice", (unsigned long long)m.m.seq);
+        cr_assert(got == 0 || m.m.seq > last, "seq increases");
+        seen[m.m.seq] = 1;
+        last = m.m.seq;
+        cr_assert_eq(m.m.count, 128);
+        got++;
+        fake_msg_free(&m);
+    }
+    cr_assert_eq((uint64_t)got, s.msgs_sent);
+    cr_assert_gt(got, 0);
+    htga_destroy(&h);
+    fake_stop(&f);
+}
+
+Test(client, arguments_and_errors)
+{
+    htga *h = (htga *)1;
+    char long_name[200];
+    float x[2] = {1, 2};
+    memset(long_name, 'a', sizeof long_name);
+    long_name[WIRE_NAME_MAX + 1] = 0;
+    cr_assert_eq(htga_create(&h, "tcp://127.0.0.1:1", NULL), HTGA_EINVAL);
+    cr_assert_null(h);
+    cr_assert_eq(htga_create(NULL, "tcp://127.0.0.1:1", "r"), HTGA_EINVAL);
+    cr_assert_eq(htga_create(&h, NULL, "r"), HTGA_EINVAL);
+    cr_assert_eq(htga_create(&h, "tcp://127.0.0.1:1", ""), HTGA_EINVAL);
+    cr_assert_eq(htga_create(&h, "tcp://127.0.0.1:1", long_name), HTGA_EINVAL);
+    cr_assert_eq(htga_create(&h, "tcp://127.0.0.1:1", "a\tb"), HTGA_EINVAL);
+    cr_assert_eq(htga_create(&h, "bogus://nowhere", "r"), HTGA_EZMQ);
+    cr_assert_null(h);
+    cr_assert_eq(htga_create(&h, "tcp://127.0.0.1:1", "r"), HTGA_OK);
+    cr_assert_eq(htga_send(h, NULL, 0, x, 2), HTGA_EINVAL);
+    cr_assert_eq(htga_send(h, "", 0, x, 2), HTGA_EINVAL);
+    cr_assert_eq(htga_send(h, long_name, 0, x, 2), HTGA_EINVAL);
+    cr_assert_eq(htga_send(h, "g", 0, NULL, 2), HTGA_EINVAL);
+    cr_assert_eq(htga_send(h, "g", 0, x, 0), HTGA_EINVAL);
+    cr_assert_eq(htga_send(NULL, "g", 0, x, 2), HTGA_EINVAL);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_MAX_SAMPLES, -1), HTGA_EINVAL);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_MAX_SAMPLES, WIRE_COUNT_MAX + 1), HTGA_EINVAL);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_RANK, -1), HTGA_EINVAL);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_QUEUE_DEPTH, 0), HTGA_EINVAL);
+    cr_assert_eq(htga_set_int(h, (htga_option)99, 1), HTGA_ENOTSUP);
+    cr_assert_eq(htga_set_int(NULL, HTGA_OPT_RANK, 1), HTGA_EINVAL);
+    cr_assert_eq(htga_stats_get(h, NULL, 8), HTGA_EINVAL);
+    cr_assert_eq(htga_flush(NULL, 1), HTGA_EINVAL);
+    /* a caller with a shorter (older) struct gets only its bytes */
+    uint64_t two[3] = {0, 0, 0xdeadbeef};
+    cr_assert_eq(htga_stats_get(h, (htga_stats *)(void *)two, 2 * sizeof(uint64_t)), HTGA_OK);
+    cr_assert_eq(two[2], 0xdeadbeef);
+    htga_destroy(&h);
+    cr_assert_str_eq(htga_version(), HTGA_VERSION_STRING);
+    cr_assert_eq(htga_version_number(), HTGA_VERSION_NUMBER);
+    for (int c = 1; c >= -9; c--)
+        cr_assert_not_null(htga_strerror(c));
+    cr_assert_str_neq(htga_strerror(HTGA_EDROPPED), htga_strerror(-100));
+}

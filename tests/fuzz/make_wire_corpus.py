@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of fuzz_wire (tests/fuzz/corpus/wire/).
+
+Each file is: 1 byte frame count, then a u16 LE length before every frame but
+the last, then the frame bytes (see fuzz_wire.c). Seeds cover every kind and
+one crafted frame per decoder error code. Rerun after a wire format change."""
+import os
+import struct
+import sys
+
+MAGIC = 0x41475448
+
+
+def header(kind, run=b"run", group=b"g", count=1, rank=0, step=5, seq=1, dropped=0,
+           version=1, dtype=1, flags=0, reserved=0, run_len=None, group_len=None):
+    rl = len(run) if run_len is None else run_len
+    gl = len(group) if group_len is None else group_len
+    return struct.pack("<IBBBBHHIqQIIQ", MAGIC, version, kind, dtype, flags, rl, gl, rank,
+                       step, seq, count, reserved, dropped) + run + group
+
+
+def lam(value=1.5, alpha=1.7, block=3, step=9, reason=0, flags=0):
+    return struct.pack("<ddQqII", value, alpha, block, step, reason, flags)
+
+
+def pack(*frames):
+    out = bytes([len(frames)])
+    for f in frames[:-1]:
+        out += struct.pack("<H", len(f)) + f
+    return out + (frames[-1] if frames else b"")
+
+
+def floats(n):
+    return struct.pack("<%df" % n, *[i * 0.25 - 1 for i in range(n)])
+
+
+seeds = {
+    "hello": pack(header(1, group=b"", count=0)),
+    "samples": pack(header(2, b"run-a", b"layer.0.weight", count=8), floats(8)),
+    "samples_utf8": pack(header(2, "r\u00e9".encode(), "\u65e5".encode(), count=2), floats(2)),
+    "lambda": pack(header(3, count=1), lam()),
+    "lambda_nan_alpha": pack(header(3, count=1), lam(alpha=float("nan"), reason=2)),
+    "err_frames": pack(header(2, count=2)),
+    "err_short": pack(header(1, group=b"", count=0)[:20]),
+    "err_magic": pack(b"XTGA" + header(1, group=b"", count=0)[4:]),
+    "err_version": pack(header(1, group=b"", count=0, version=2)),
+    "err_kind": pack(header(9, group=b"", count=0)),
+    "err_dtype": pack(header(2, count=1, dtype=2), floats(1)),
+    "err_flags": pack(header(2, count=1, flags=1), floats(1)),
+    "err_reserved": pack(header(2, count=1, reserved=1), floats(1)),
+    "err_name_len": pack(header(2, count=1, run_len=0), floats(1)),
+    "err_name_len_max": pack(header(2, b"x" * 129, count=1), floats(1)),
+    "err_header_len": pack(header(2, count=1, run_len=4), floats(1)),
+    "err_name_bytes": pack(header(2, b"a\x00b", count=1), floats(1)),
+    "err_name_utf8": pack(header(2, b"a\xc0\xafb", count=1), floats(1)),
+    "err_count": pack(header(2, count=0), b""),
+    "err_count_max": pack(header(2, count=1048577), floats(1)),
+    "err_body_len": pack(header(2, count=3), floats(2)),
+    "err_value": pack(header(3, count=1), lam(value=float("inf"))),
+    "three_frames": pack(header(2, count=1), floats(1), b"extra"),
+    "empty": bytes([0]),
+}
+
+outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus", "wire")
+os.makedirs(outdir, exist_ok=True)
+for name, data in seeds.items():
+    with open(os.path.join(outdir, name), "wb") as f:
+        f.write(data)
