@@ -52,7 +52,7 @@ SQL
 printf 'database: %d blocks in group layer.0 built in %.1f s (%s)\n' "$blocks" \
     "$(echo "$(date +%s.%N) - $t0" | bc)" "$(du -h "$db" | cut -f1)"
 
-"$serve" "$db" 127.0.0.1:0 2 > "$tmp/serve.out" &
+"$serve" "$db" 127.0.0.1:0 > "$tmp/serve.out" &
 pids+=($!)
 for _ in $(seq 50); do grep -q '^port' "$tmp/serve.out" 2>/dev/null && break; sleep 0.1; done
 port=$(awk '/^port/ {print $2}' "$tmp/serve.out")
@@ -99,7 +99,7 @@ run_wrk() {
         "$name" "$conns" "$rps" "$p50" "$p99" "$(echo "($c1 - $c0) * 1000 / $hz / $n" | bc -l)" \
         "${non2xx:-0}"
 }
-echo "wrk -t1 -d${secs}s on loopback; server: 2 pool threads; writer appending to layer.0 meanwhile"
+echo "wrk -t1 -d${secs}s on loopback; server: a thread per connection; writer appending to layer.0 meanwhile"
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
 w0=$(cat "$tmp/written" 2>/dev/null || echo "$blocks")
 run_wrk "GET /runs/bench/latest" 1 "$base/latest"
