@@ -60,6 +60,19 @@ int reply_buf(struct reply *rep, hbuf *b, const char *content_type)
     return 0;
 }
 
+/* Busy handler: retry every 250 us for up to 2 s. SQLite's default
+ * (sqlite3_busy_timeout) sleeps in growing steps up to 100 ms, which shows
+ * up as 100 ms tails while the daemon's writer checkpoints the WAL. */
+static int busy_wait(void *ud, int tries)
+{
+    (void)ud;
+    if (tries >= 8000)
+        return 0;
+    struct timespec ts = {0, 250000};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
 static void close_db(void *p)
 {
     sqlite3_close_v2(p);
@@ -77,7 +90,7 @@ sqlite3 *req_db(const struct request *r, const char **err)
         sqlite3_close_v2(db);
         return NULL;
     }
-    sqlite3_busy_timeout(db, 2000);
+    sqlite3_busy_handler(db, busy_wait, NULL);
     pthread_setspecific(r->srv->db_key, db);
     return db;
 }
