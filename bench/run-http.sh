@@ -6,6 +6,7 @@
 # the daemon's full ingest rate (~5k blocks/s = 1.5 GB/s of float32 in 64Ki
 # blocks). Prints req/s and p50/p99 latency; goal: series p99 < 50 ms.
 # Usage: bench/run-http.sh [BLOCKS] [SECONDS]   (defaults 1000000, 5)
+#        WRITER=0 bench/run-http.sh   runs without the concurrent writer, for comparison
 set -euo pipefail
 cd "$(dirname "$0")/.."
 blocks=${1:-1000000}
@@ -52,7 +53,7 @@ SQL
 printf 'database: %d blocks in group layer.0 built in %.1f s (%s)\n' "$blocks" \
     "$(echo "$(date +%s.%N) - $t0" | bc)" "$(du -h "$db" | cut -f1)"
 
-"$serve" "$db" 127.0.0.1:0 2 > "$tmp/serve.out" &
+"$serve" "$db" 127.0.0.1:0 > "$tmp/serve.out" &
 pids+=($!)
 for _ in $(seq 50); do grep -q '^port' "$tmp/serve.out" 2>/dev/null && break; sleep 0.1; done
 port=$(awk '/^port/ {print $2}' "$tmp/serve.out")
@@ -64,9 +65,9 @@ echo "first series query (cold: builds the chunk summaries): ${first}s;" \
     "$(grep -o '"buckets":[0-9]*' "$tmp/first.json"), $(grep -o '"bucket_blocks":[0-9]*' "$tmp/first.json")"
 
 # the writer: appends blocks to layer.0 in batches of 100, as htgad's writer does
-(
+writer() {
     set +e
-    b=$blocks
+    local b=$blocks
     while :; do
         sqlite3 "$db" "PRAGMA busy_timeout=5000; BEGIN;
             WITH RECURSIVE c(b) AS (SELECT $b UNION ALL SELECT b + 1 FROM c WHERE b < $b + 99)
@@ -75,8 +76,11 @@ echo "first series query (cold: builds the chunk summaries): ${first}s;" \
         b=$((b + 100))
         echo $b > "$tmp/written"
     done
-) &
-pids+=($!)
+}
+if [ "${WRITER:-1}" != 0 ]; then
+    writer &
+    pids+=($!)
+fi
 
 spid=${pids[0]}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$spid/stat"; }
@@ -99,7 +103,8 @@ run_wrk() {
         "$name" "$conns" "$rps" "$p50" "$p99" "$(echo "($c1 - $c0) * 1000 / $hz / $n" | bc -l)" \
         "${non2xx:-0}"
 }
-echo "wrk -t1 -d${secs}s on loopback; server: 2 pool threads; writer appending to layer.0 meanwhile"
+echo "wrk -t1 -d${secs}s on loopback; server: a thread per connection;" \
+    "$([ "${WRITER:-1}" = 0 ] && echo "no writer" || echo "writer appending to layer.0 meanwhile")"
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before the runs"
 w0=$(cat "$tmp/written" 2>/dev/null || echo "$blocks")
 run_wrk "GET /runs/bench/latest" 1 "$base/latest"

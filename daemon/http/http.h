@@ -1,9 +1,10 @@
 /*
  * http.h: htgad's HTTP server (REST API, Prometheus /metrics, dashboard).
  *
- * Design: libmicrohttpd runs its own thread pool (epoll, internal polling),
- * so a slow client costs a socket, not a thread; connection, per-IP, memory
- * and timeout limits are set. Each pool thread opens its own read-only
+ * Design: libmicrohttpd runs a thread per connection by default (bounded by
+ * the connection limit), so a slow query or a slow client holds only its own
+ * connection; per-IP, memory and idle-timeout limits bound what a client can
+ * take. An epoll pool is available instead (threads > 0). Each thread opens its own read-only
  * SQLite connection on first use (WAL: readers never block the daemon's
  * writer) and closes it when the thread ends. The server never writes to the
  * database: a policy PUT is handed to the daemon through http_policy_fn, and
@@ -72,7 +73,7 @@ struct http_config {
     const char *db_path;      /* the daemon's SQLite database */
     const char *token;        /* bearer token for writes; NULL or "" = none */
     const char *web_root;     /* dashboard directory; NULL = none (404s) */
-    unsigned threads;         /* pool threads; 0 = 2 */
+    unsigned threads;         /* 0 = a thread per connection (default); N = epoll pool of N */
     unsigned max_connections; /* 0 = 256 */
     unsigned per_ip_limit;    /* 0 = 64 */
     unsigned timeout_s;       /* idle connection timeout; 0 = 15 */

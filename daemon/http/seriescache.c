@@ -10,7 +10,7 @@
 struct sc_entry {
     struct sc_entry *next, *prev; /* LRU list, under the cache's mutex */
     int refs;                     /* requests using the entry, under the cache's mutex */
-    pthread_mutex_t mu;           /* guards everything below */
+    pthread_rwlock_t lock;        /* guards everything below: write to extend, read to fold */
     void *key;
     size_t keylen;
     struct sc_chunk *chunks; /* chunks[i] is chunk i; count 0 = no blocks in it */
@@ -49,7 +49,7 @@ static void free_entry(struct series_cache *c, struct sc_entry *e)
 {
     unlink_entry(c, e);
     atomic_fetch_sub(&c->used, entry_bytes(e));
-    pthread_mutex_destroy(&e->mu);
+    pthread_rwlock_destroy(&e->lock);
     free(e->chunks);
     free(e->big);
     free(e->key);
@@ -197,7 +197,7 @@ static struct sc_entry *lookup(struct series_cache *c, const void *key, size_t k
         free(e);
         return NULL;
     }
-    if (pthread_mutex_init(&e->mu, NULL) != 0) {
+    if (pthread_rwlock_init(&e->lock, NULL) != 0) {
         free(e->key);
         free(e);
         return NULL;
@@ -237,11 +237,21 @@ int series_cache_fold(struct series_cache *c, const void *key, size_t keylen, sc
     if (!e)
         return -1;
 
-    /* Only requests for this group wait while it is filled or extended. */
-    pthread_mutex_lock(&e->mu);
-    if (extend(c, e, reader, rd) != 0) {
-        e->nchunks = e->nbig = 0; /* start over next time */
-        goto out_unlock_entry;
+    /* Only requests for this group wait while it is filled or extended, and
+     * it is extended only when more than SC_LAG blocks of the range are not
+     * cached yet; otherwise requests fold concurrently under the read lock
+     * and the caller reads the few uncached blocks as rows. */
+    pthread_rwlock_rdlock(&e->lock);
+    if (b1 - e->nchunks * SC_CHUNK >= SC_LAG) {
+        pthread_rwlock_unlock(&e->lock);
+        pthread_rwlock_wrlock(&e->lock);
+        int bad = b1 - e->nchunks * SC_CHUNK >= SC_LAG && extend(c, e, reader, rd) != 0;
+        if (bad)
+            e->nchunks = e->nbig = 0; /* start over next time */
+        pthread_rwlock_unlock(&e->lock);
+        if (bad)
+            goto out_release;
+        pthread_rwlock_rdlock(&e->lock);
     }
     int64_t first = (*next + SC_CHUNK - 1) / SC_CHUNK;
     if (first * SC_CHUNK < b0)
@@ -276,7 +286,8 @@ int series_cache_fold(struct series_cache *c, const void *key, size_t keylen, sc
         *next = ci * SC_CHUNK;
     rc = 0;
 out_unlock_entry:
-    pthread_mutex_unlock(&e->mu);
+    pthread_rwlock_unlock(&e->lock);
+out_release:
 
     /* keep within budget: drop least recently used entries nobody is using */
     pthread_mutex_lock(&c->mu);

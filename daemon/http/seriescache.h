@@ -13,9 +13,11 @@
  * inside one bucket (a 1e6-block query for 1000 points then folds ~1000
  * summaries, not ~8000). Entries are
  * kept in LRU order under a byte budget. Locking: the cache's mutex guards
- * the LRU list and reference counts only; each entry has its own mutex held
- * while it is extended and read, so filling one group (seconds for a cold
- * million-block group) never delays queries of the others. Rows are read through a caller
+ * the LRU list and reference counts only; each entry has its own rwlock,
+ * taken for writing to extend it (only when SC_LAG or more blocks of the
+ * request are uncached) and for reading to fold, so filling one group
+ * (seconds for a cold million-block group) never delays queries of the
+ * others, and queries of one group fold concurrently. Rows are read through a caller
  * callback so this file holds no SQL.
  */
 #ifndef HTGA_HTTP_SERIESCACHE_H
@@ -28,8 +30,9 @@
 
 #include "series.h"
 
-#define SC_CHUNK 128 /* blocks per chunk */
-#define SC_FAN   8   /* chunks per super-chunk: a second level for wide buckets */
+#define SC_CHUNK 128  /* blocks per chunk */
+#define SC_FAN   8    /* chunks per super-chunk: a second level for wide buckets */
+#define SC_LAG   1024 /* extend an entry only when this many blocks are uncached */
 
 struct sc_chunk {
     int64_t block_first, count, step_first, step_last;
@@ -59,7 +62,8 @@ int series_cache_init(struct series_cache *c, size_t budget);
 void series_cache_destroy(struct series_cache *c);
 
 /* Brings the entry for key (an opaque byte string, e.g. "run\0group") up to
- * date through reader(rd, ...), then folds into s every complete cached
+ * date through reader(rd, ...) when SC_LAG or more blocks up to b1 are not
+ * cached, then folds into s every complete cached
  * chunk lying wholly inside [b0, b1] and starting at or after *next, and
  * advances *next past them. The caller reads rows before and after. s must be
  * downsampled with a width that is a multiple of SC_CHUNK. Returns 0 or -1. */

@@ -1,13 +1,14 @@
 /*
  * server: libmicrohttpd setup, limits, routing, bodies, errors and auth.
  *
- * Design: one MHD daemon with an internal epoll thread pool. The access
+ * Design: one MHD daemon, a thread per connection by default (or an epoll
+ * pool), connection, per-IP, memory and idle-timeout limits. The access
  * handler is called at least twice per request: the first call allocates a
  * small context (the PUT body collector), later calls feed the body (bodies
  * over HTTP_BODY_MAX are discarded and answered 413), the last call routes
  * and answers. MHD's own unescaping is turned off so route.c can split the
  * path before decoding ("a%2Fb" is one run name). Responses are built into
- * malloc'd buffers handed over with MHD_RESPMEM_MUST_FREE. Each pool thread
+ * malloc'd buffers handed over with MHD_RESPMEM_MUST_FREE. Each MHD thread
  * owns one read-only SQLite connection kept in a pthread key whose
  * destructor closes it when MHD joins the thread.
  */
@@ -59,6 +60,19 @@ int reply_buf(struct reply *rep, hbuf *b, const char *content_type)
     return 0;
 }
 
+/* Busy handler: retry every 250 us for up to 2 s. SQLite's default
+ * (sqlite3_busy_timeout) sleeps in growing steps up to 100 ms, which shows
+ * up as 100 ms tails while the daemon's writer checkpoints the WAL. */
+static int busy_wait(void *ud, int tries)
+{
+    (void)ud;
+    if (tries >= 8000)
+        return 0;
+    struct timespec ts = {0, 250000};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
 static void close_db(void *p)
 {
     sqlite3_close_v2(p);
@@ -76,7 +90,7 @@ sqlite3 *req_db(const struct request *r, const char **err)
         sqlite3_close_v2(db);
         return NULL;
     }
-    sqlite3_busy_timeout(db, 2000);
+    sqlite3_busy_handler(db, busy_wait, NULL);
     pthread_setspecific(r->srv->db_key, db);
     return db;
 }
@@ -370,8 +384,6 @@ int http_start(http_server **out, const struct http_config *cfg, char *err, size
     s->cfg.db_path = s->db_path;
     s->cfg.token = s->token;
     s->cfg.web_root = s->web_root;
-    if (!s->cfg.threads)
-        s->cfg.threads = 2;
     if (!s->cfg.max_connections)
         s->cfg.max_connections = 256;
     if (!s->cfg.per_ip_limit)
@@ -387,10 +399,16 @@ int http_start(http_server **out, const struct http_config *cfg, char *err, size
         server_free(s);
         return HTTP_ENOMEM;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    /* threads == 0: one thread per connection (a slow query holds only its
+     * own connection); otherwise an epoll pool of that many threads. */
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+        (s->cfg.threads ? MHD_USE_EPOLL : MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL);
     s->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, MHD_OPTION_CONNECTION_LIMIT,
+        /* the pool size only with a pool (a repeated limit otherwise) */
+        s->cfg.threads ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_CONNECTION_LIMIT,
+        s->cfg.threads ? s->cfg.threads : s->cfg.max_connections, MHD_OPTION_CONNECTION_LIMIT,
         s->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.per_ip_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(128 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
