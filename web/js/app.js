@@ -13,7 +13,7 @@ const $ = (id) => document.getElementById(id);
 
 const FIELDS = ['alpha', 'alpha_lo', 'alpha_hi', 'alpha_stable', 'kurtosis', 'variance', 'lambda'];
 const GRID_POINTS = 200;
-const LIVE_WINDOW_S = 30;
+const LIVE_WINDOW_S = 15; // or its last_time moved since the previous poll
 const GRID_MAX = 64;
 
 const state = {
@@ -438,11 +438,15 @@ async function refreshCompare() {
 
 async function refreshRunDetail() {
   if (!state.run || !state.group) return;
-  const [s] = await Promise.all([
-    api.series(state.run, state.group, FIELDS, { maxPoints: state.maxPoints }),
-  ]);
+  const t0 = performance.now();
+  const s = await api.series(state.run, state.group, FIELDS, { maxPoints: state.maxPoints });
   if (s.group !== state.group || s.run !== state.run) return;
+  const t1 = performance.now();
   renderDetail(s);
+  await new Promise((r) => setTimeout(r, 0)); // uPlot draws in a microtask
+  const t2 = performance.now();
+  state.timing = { fetchMs: t1 - t0, drawMs: t2 - t1, points: s.points };
+  $('ds-note').textContent += ` Fetched in ${Math.round(t1 - t0)} ms, drawn in ${Math.round(t2 - t1)} ms.`;
   await refreshHill();
 }
 

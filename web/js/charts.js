@@ -67,7 +67,11 @@ export class SeriesChart {
     this.key = key;
     // log axes label only the decades, else the labels overlap
     const yVals = spec.yDistr === 3
-      ? (u, vals) => vals.map((v) => (Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9 ? fmt(v) : ''))
+      ? (u, vals) => vals.map((v) => {
+        const e = Math.round(Math.log10(v));
+        if (Math.abs(Math.log10(v) - e) > 1e-9) return '';
+        return e >= -2 && e <= 4 ? String(10 ** e >= 1 ? 10 ** e : +(10 ** e).toFixed(-e)) : `1e${e}`;
+      })
       : (u, vals) => vals.map(fmt);
     const opts = {
       ...(spec.title && !this.small ? { title: spec.title } : {}),
@@ -76,7 +80,7 @@ export class SeriesChart {
       legend: { show: !this.small },
       cursor: this.small ? { show: false } : { drag: { x: true, y: false } },
       scales: {
-        x: spec.xDistr ? { time: false, distr: spec.xDistr, log: 10 } : { time: false },
+        x: spec.xDistr ? { time: false, distr: spec.xDistr, log: 10, range: (u, mn, mx) => [mn, mx] } : { time: false },
         y: spec.yDistr ? { distr: spec.yDistr, log: 10, asinh: 1 } : {},
       },
       axes: [
@@ -163,7 +167,9 @@ export function alphaColor(a, lo = 0.5, hi = 4) {
 // [stepMin, stepMax]; a cell holds the mean alpha of the points in it.
 // rows: [{group, step: [...], alpha: [...]}]. Returns the cell matrix (for
 // tests and tooltips).
-export function drawHeatmap(canvas, rows, { bins = 120, lo = 0.5, hi = 4, onPick } = {}) {
+export function drawHeatmap(canvas, rows, { maxBins = 160, lo = 0.5, hi = 4, onPick } = {}) {
+  // no more columns than the longest row has points, so no empty stripes
+  const bins = Math.max(1, Math.min(maxBins, ...rows.map((r) => r.step.length)));
   let smin = Infinity, smax = -Infinity;
   for (const r of rows) {
     for (const s of r.step) { if (s < smin) smin = s; if (s > smax) smax = s; }
