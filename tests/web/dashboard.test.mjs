@@ -71,6 +71,23 @@ async function main() {
     need(Math.abs(firstAlpha - api.alpha[0]) < 1e-9, `alpha[0] on the chart ${firstAlpha} vs API ${api.alpha[0]}`);
     log(`detail charts hold ${api.blocks} points each`);
 
+    // Server-side downsampling: with 20 buckets the charts hold the API's
+    // buckets, draw the bucket extremes, and say so.
+    const ds = await h.get(`/api/v1/runs/sgd-baseline/groups/${encodeURIComponent(G0)}/series?fields=alpha&max_points=20`);
+    need(ds.downsampled, 'API did not downsample 100 blocks to 20 buckets');
+    await page.evaluate(() => { window.htgaDash.state.maxPoints = 20; return window.htgaDash.refresh(); });
+    await page.waitForFunction((n) => window.htgaDash.charts.alpha.plot.data[0].length === n, ds.points, { timeout: 10000 });
+    const dsv = await page.evaluate(() => ({
+      labels: window.htgaDash.charts.alpha.plot.series.map((s) => s.label),
+      max: window.htgaDash.charts.alpha.plot.data[6],
+      note: document.getElementById('ds-note').textContent,
+    }));
+    need(dsv.labels.includes('Hill bucket max') && /downsampling/.test(dsv.note), `downsampled view: ${JSON.stringify(dsv.labels)} ${dsv.note}`);
+    need(Math.max(...dsv.max) === Math.max(...ds.alpha_max), `bucket max ${Math.max(...dsv.max)} vs API ${Math.max(...ds.alpha_max)}`);
+    await page.evaluate(() => { window.htgaDash.state.maxPoints = Number(document.getElementById('max-points').value); return window.htgaDash.refresh(); });
+    await page.waitForFunction((n) => window.htgaDash.charts.alpha.plot.data[0].length === n, api.blocks, { timeout: 10000 });
+    log(`downsampled to ${ds.points} buckets of ${ds.downsampling.bucket_blocks} blocks, extremes drawn`);
+
     // Grid and heat map cover the three groups.
     await page.waitForFunction(() => window.htgaDash.state.grid.size === 3
       && [...window.htgaDash.state.grid.values()].every((c) => c.chart.plot), null, { timeout: 10000 });
