@@ -138,7 +138,8 @@ static void handle_block(estimator *e, est_job *job)
     STAT_INC(blocks_estimated);
     if (it->out.reason != POLICY_R_OK)
         STAT_INC(blocks_fallback);
-    notify_ingest(e, it);
+    if (!job->final)
+        notify_ingest(e, it);
     bqueue_push(e->out, it);
     return;
 
@@ -188,6 +189,8 @@ static void *estimator_main(void *arg)
 {
     estimator *e = arg;
     est_job *job;
+
+    pthread_setname_np(pthread_self(), "htgad-est"); /* for top -H, perf */
 
     for (;;) {
         job = bqueue_pop(e->in, -1);

@@ -46,6 +46,7 @@ typedef struct est_job {
     size_t n;
     policy pol;
     const char *source;
+    int final;       /* flushed at shutdown: stored, no lambda push (ingest is gone) */
     uint32_t *slots; /* EST_JOB_POLICY: the run's stream slots (malloc'd) */
     size_t nslots;
 } est_job;

@@ -18,7 +18,7 @@
 #include "wire.h"
 
 #define INGEST_POLL_MS      100
-#define INGEST_BURST        256   /* messages read before looking at the pipe again */
+#define INGEST_BURST        32 /* messages read before looking at the pipe again (bounds lambda delay) */
 #define INGEST_PEER_SILENCE 10000 /* ms without a message before a peer is forgotten */
 #define INGEST_MAX_FRAMES   3     /* payload frames kept for decoding (2 + 1 to see excess) */
 #define INGEST_PEER_HWM     64    /* messages queued per client connection (memory bound) */
@@ -308,6 +308,7 @@ static int emit_block(accum_block *blk, void *arg)
     job->n = blk->n;
     job->pol = run->pol;
     job->source = run->pol_source;
+    job->final = g->flushing;
     if (g->flushing) {
         bqueue_push(g->est_q, job);
     } else if (bqueue_try_push(g->est_q, job) < 0) {
@@ -334,6 +335,7 @@ static void count_decode_error(ingest *g, const wire_error *err)
 
 static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m)
 {
+    size_t before = g->reg->nstreams;
     long slot = streams_stream(g->reg, run_slot, m->group, m->group_len);
     emit_ctx c = {g, 0};
 
@@ -344,7 +346,11 @@ static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m)
                 (unsigned long long)g->cfg.max_streams);
         return;
     }
-    STAT_SET(streams, g->reg->nstreams);
+    if (g->reg->nstreams != before) {
+        STAT_SET(streams, g->reg->nstreams);
+        LOG(LOG_INFO, "new stream %s/%s (%zu of %llu)", g->reg->runs[run_slot].name,
+            g->reg->streams[slot].group, g->reg->nstreams, (unsigned long long)g->cfg.max_streams);
+    }
     c.slot = (uint32_t)slot;
     STAT_INC(msgs_samples);
     STAT_ADD(samples, m->count);
@@ -357,8 +363,8 @@ static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_m
 {
     long run_slot = streams_run(g->reg, m->run, m->run_len, &g->cfg.policy);
 
-    if (run_slot < 0) {
-        STAT_INC(drops[DROP_STREAM_LIMIT]);
+    if (run_slot < 0) { /* run limit: counted in samples, as the stream limit */
+        STAT_ADD(drops[DROP_STREAM_LIMIT], m->count);
         return;
     }
     STAT_SET(runs, g->reg->nruns);
@@ -493,6 +499,7 @@ static void *ingest_main(void *arg)
     ingest *g = arg;
     int64_t last_prune = now_ms();
 
+    pthread_setname_np(pthread_self(), "htgad-ingest"); /* for top -H, perf */
     if (open_sockets(g) < 0) {
         signal_ready(g, -1);
         return NULL;

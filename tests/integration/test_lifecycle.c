@@ -220,3 +220,24 @@ Test(lifecycle, sighup_policy_change_is_stored_and_pushed)
     htga_destroy(&h);
     cr_assert_eq(testd_stop(&d, SIGTERM), 0);
 }
+
+Test(lifecycle, clean_stop_counts_no_drops)
+{
+    htga *h = NULL;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", "1024", NULL), 0);
+    cr_assert_eq(htga_create(&h, d.endpoint, "clean"), HTGA_OK);
+    send_blocks(h, "g", 0, 3, 700); /* 2 blocks + a partial one flushed at the stop */
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2, 10000), 0);
+    sleep_ms(200);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+    htga_destroy(&h);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates"), 3);
+    cr_assert_eq(testd_stat(&d, "blocks_estimated"), 3);
+    cr_assert_eq(testd_stat(&d, "rows_written"), 3);
+    cr_assert_eq(testd_stat(&d, "drop_lambda_pipe"), 0);
+    cr_assert_eq(testd_stat(&d, "drop_est_queue"), 0);
+    cr_assert_eq(testd_stat(&d, "write_errors"), 0);
+    cr_assert_eq(testd_stat(&d, "queue_est_depth"), 0);
+    cr_assert_eq(testd_stat(&d, "queue_writer_depth"), 0);
+}
