@@ -23,6 +23,12 @@
 /* `htga estimate`: tail estimates of sample files, see estimate.c. */
 int cli_estimate(int argc, char **argv);
 
+/* `htga send`: stream a sample file to htgad through libhtga, see send.c. */
+int cli_send(int argc, char **argv);
+
+/* `htga lambda`: print the lambda htgad pushes for a group, see lambda.c. */
+int cli_lambda(int argc, char **argv);
+
 /*
  * Prints "htga CMD: MESSAGE\n" on stderr as one line (cmd NULL prints
  * "htga: MESSAGE"). Newlines in the formatted message are replaced by spaces

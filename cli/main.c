@@ -24,6 +24,8 @@ typedef struct cli_command {
 
 static const cli_command commands[] = {
     {"estimate", cli_estimate, "tail index, median and moments of sample files"},
+    {"send", cli_send, "send a sample file to htgad as gradient samples"},
+    {"lambda", cli_lambda, "print the lambda htgad pushes for a group"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

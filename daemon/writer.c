@@ -433,6 +433,8 @@ static void *writer_main(void *arg)
     store_writer *w = arg;
     store_item *it;
 
+    pthread_setname_np(pthread_self(), "htgad-writer"); /* for top -H, perf */
+
     for (;;) {
         it = bqueue_pop(w->q, -1);
         if (run_batch(w, it))

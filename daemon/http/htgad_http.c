@@ -74,7 +74,27 @@ static size_t daemon_stats(void *ud, struct http_stat *out, size_t cap)
     return n;
 }
 
-int htgad_http_start(const htgad_config *cfg, bqueue *est_q, bqueue *row_q, http_server **out)
+/* PUT policy: hands the change to the ingest thread (any thread may call
+ * ingest_set_policy; it queues a command). */
+static int apply_policy(void *ud, const char *run, const struct http_policy *p, char *err,
+                        size_t errlen)
+{
+    policy pol = {
+        .kind = p->kind == HTTP_POLICY_POWER ? POLICY_POWER : POLICY_LINEAR,
+        .param = p->kind == HTTP_POLICY_POWER ? p->q : p->c,
+        .lambda_min = p->lambda_min,
+        .lambda_max = p->lambda_max,
+        .ema = p->ema,
+    };
+    if (ingest_set_policy(ud, run, strlen(run), &pol, "http") != 0) {
+        snprintf(err, errlen, "htgad refused the policy (invalid, or its command queue is full)");
+        return HTTP_EINTERNAL;
+    }
+    return HTTP_OK;
+}
+
+int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *est_q, bqueue *row_q,
+                     http_server **out)
 {
     *out = NULL;
     if (http_disabled(cfg->http))
@@ -97,6 +117,8 @@ int htgad_http_start(const htgad_config *cfg, bqueue *est_q, bqueue *row_q, http
                 .ema = cfg->policy.ema,
             },
         .stats = daemon_stats,
+        .on_policy = ing ? apply_policy : NULL,
+        .policy_ud = ing,
     };
     char err[256];
     if (http_start(out, &hc, err, sizeof err) != HTTP_OK) {

@@ -8,12 +8,15 @@
 
 #include "config.h"
 #include "http.h"
+#include "ingest.h"
 #include "queue.h"
 
 /* Starts the HTTP server as cfg->http says (nothing when "off"), serving
  * cfg->db read-only, with cfg->token, the daemon's counters and the depths
- * of est_q and row_q. Policy updates are refused (503) until the daemon
- * offers a way to apply them. Returns 0 (*out NULL when off) or -1 (logged). */
-int htgad_http_start(const htgad_config *cfg, bqueue *est_q, bqueue *row_q, http_server **out);
+ * of est_q and row_q. A policy PUT goes to ingest_set_policy(ing, ...)
+ * (source "http"): stored with its time, used from the next block, lambdas
+ * re-derived and pushed. Returns 0 (*out NULL when off) or -1 (logged). */
+int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *est_q, bqueue *row_q,
+                     http_server **out);
 
 #endif

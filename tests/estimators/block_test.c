@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "est.h"
@@ -112,6 +113,9 @@ Test(block, edge_cases)
     cr_assert(r.n_pos == 4 && r.has_hill && r.hill.k == 2 && tn == 4 && top[0] == 13);
     cr_assert_float_eq(r.hill.gamma, 0.5 * (log(13.0 / 2) + log(6.0 / 2)), 1e-15);
 
+    /* a top_len beyond the block: at most n_pos values are written */
+    cr_assert_eq(run_block(four, 4, NULL, top, SIZE_MAX, &tn, &r), EST_OK);
+    cr_assert(tn == 4 && top[0] == 13 && top[3] == 2);
     /* k out of range is clamped to n_pos - 1 */
     est_k_rule big = rule_of("1000");
     cr_assert_eq(run_block(four, 4, &big, NULL, 0, NULL, &r), EST_OK);
@@ -281,5 +285,26 @@ Test(block, agrees_with_parts_at_1e7)
             s2 += (x[i] - mean) * (x[i] - mean);
     cr_assert(rel_err(r.mean, (double)mean) < 1e-14);
     cr_assert(rel_err(r.variance, (double)(s2 / (N - 2))) < 1e-9);
+    free(x);
+}
+
+/* The top output feeds the Hill plot: its alpha at k equals est_block's. */
+Test(block, top_output_feeds_hill_plot)
+{
+    enum { N = 20000, M = 400 };
+    float *x = malloc(N * sizeof *x);
+    smp_fill(x, N, SMP_STUDENT, 3, 77);
+    x[10] = NAN;
+    double top[M], plot[M - 1];
+    size_t tn;
+    est_result r;
+    cr_assert_eq(run_block(x, N, NULL, top, M, &tn, &r), EST_OK);
+    cr_assert_eq(tn, M);
+    cr_assert_eq(r.hill.k, 141); /* floor(sqrt(19999)) */
+    cr_assert_eq(est_hill_plot(top, M, plot), EST_OK);
+    cr_assert(rel_err(plot[r.hill.k - 1], r.hill.alpha) < 1e-12, "%g vs %g", plot[r.hill.k - 1],
+              r.hill.alpha);
+    for (size_t i = 1; i < M; i++)
+        cr_assert(top[i] <= top[i - 1]);
     free(x);
 }
