@@ -128,13 +128,6 @@ async function main() {
     need(await page.evaluate(() => window.htgaDash.state.grid.size) === 6, 'grid of the live run has 6 groups');
     log(`live chart grew ${n1} -> ${n2} points`);
 
-    if (process.env.SCREENSHOT) { // before the policy step, which needs issue 4's wiring
-      await sleep(2500); // a few more live updates
-      await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
-      log(`screenshot ${process.env.SCREENSHOT}`);
-    }
-
-
     // Policy: a wrong token is refused and shown, the right one applies,
     // and the trainer's htga_lambda follows (c = 0.01: lambda falls from
     // >= 0.1 to ~0.01-0.03).
@@ -162,6 +155,13 @@ async function main() {
     }, 15000);
     log(`policy applied through the form; trainer lambda ${before.toFixed(3)} -> ${lambdas.at(-1).lambda[G0].toFixed(4)}`);
     await page.waitForFunction(() => /0\.01 · alpha/.test(document.getElementById('policy-rule').textContent), null, { timeout: 10000 });
+
+    if (process.env.SCREENSHOT) {
+      await sleep(3000); // a few live updates after the policy change
+      await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
+      log(`screenshot ${process.env.SCREENSHOT}`);
+    }
+
 
     need(page.outside.length === 0, `requests off the daemon: ${page.outside}`);
     const errs = page.errors.filter((m) => !/Failed to load resource/.test(m));

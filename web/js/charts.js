@@ -65,9 +65,11 @@ export class SeriesChart {
     }
     this.destroy();
     this.key = key;
-    // log axes label only the decades, else the labels overlap
+    // log axes: compact decade labels (1e-5, 0.01, 100), nothing between
+    // (uPlot's log axes pass null for the splits they leave unlabelled)
     const yVals = spec.yDistr === 3
       ? (u, vals) => vals.map((v) => {
+        if (v === null || !(v > 0)) return '';
         const e = Math.round(Math.log10(v));
         if (Math.abs(Math.log10(v) - e) > 1e-9) return '';
         return e >= -2 && e <= 4 ? String(10 ** e >= 1 ? 10 ** e : +(10 ** e).toFixed(-e)) : `1e${e}`;
