@@ -157,10 +157,11 @@ export function markerPlugin(at, caption, color = '#dc2626') {
 export function alphaColor(a, lo = 0.5, hi = 4) {
   if (a === null || !Number.isFinite(a)) return '#e5e7eb';
   const t = Math.min(1, Math.max(0, (a - lo) / (hi - lo)));
-  // three stops: red (heavy) -> yellow -> blue (light)
-  const stops = [[220, 38, 38], [250, 204, 21], [37, 99, 235]];
-  const s = t < 0.5 ? 0 : 1;
-  const f = t < 0.5 ? t / 0.5 : (t - 0.5) / 0.5;
+  // four stops: red (heavy) -> yellow -> green -> blue (light)
+  const stops = [[220, 38, 38], [250, 204, 21], [34, 197, 94], [37, 99, 235]];
+  const x = t * (stops.length - 1);
+  const s = Math.min(stops.length - 2, Math.floor(x));
+  const f = x - s;
   const c = stops[s].map((v, i) => Math.round(v + (stops[s + 1][i] - v) * f));
   return `rgb(${c[0]},${c[1]},${c[2]})`;
 }
