@@ -12,7 +12,7 @@ const h = new Harness(env());
 try {
   await h.startDaemon(['--block-samples', '64', '--queue-blocks', '4096', '--queue-rows', '65536']);
   const t0 = Date.now();
-  await h.feed(['--run', 'big', '--groups', '1', '--samples', '64', '--steps', String(Math.ceil(want * 1.02)),
+  await h.feed(['--run', 'big', '--groups', '1', '--samples', '64', '--steps', String(Math.ceil(want * 1.1)),
     '--rate', '8000']).done;
   const info = await waitFor('blocks stored', async () => {
     const r = await h.get('/api/v1/runs/big');
