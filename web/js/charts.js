@@ -200,20 +200,24 @@ export function drawHeatmap(canvas, rows, { maxBins = 160, lo = 0.5, hi = 4, onP
     }
     return Array.from(sum, (v, b) => (cnt[b] ? v / cnt[b] : null));
   });
-  ctx.font = '11px system-ui, sans-serif';
+  // labels no taller than a row; with thin rows, every n-th row only
+  const fontPx = Math.min(11, rowH);
+  const labelEvery = Math.ceil(10 / rowH);
+  ctx.font = `${fontPx}px system-ui, sans-serif`;
   ctx.textBaseline = 'middle';
   const cw = plotW / bins;
   rows.forEach((r, i) => {
     const y = top + i * rowH;
     ctx.fillStyle = '#111827';
     const name = r.group.length > 22 ? `…${r.group.slice(-21)}` : r.group;
-    ctx.fillText(name, 4, y + rowH / 2);
+    if (i % labelEvery === 0) ctx.fillText(name, 6, y + rowH / 2);
     cells[i].forEach((a, b) => {
       ctx.fillStyle = alphaColor(a, lo, hi);
       ctx.fillRect(labelW + b * cw, y, Math.ceil(cw), rowH - 1);
     });
   });
   const yAxis = top + rows.length * rowH + 12;
+  ctx.font = '11px system-ui, sans-serif';
   ctx.fillStyle = '#374151';
   if (Number.isFinite(smin)) {
     ctx.fillText(`step ${smin}`, labelW, yAxis);
