@@ -9,7 +9,7 @@
 //
 // Run by `meson test -C build web-dashboard` (env HTGAD, FEEDER, WEB_DIR).
 
-import { env, Harness, need, waitFor, sleep, fail } from './lib.mjs';
+import { env, Harness, need, waitFor, sleep } from './lib.mjs';
 
 const TOKEN = 'web-test-token';
 const G0 = 'layer.0.weight';

@@ -39,7 +39,6 @@ const state = {
   gridData: new Map(),
   heat: null,
   hill: null,
-  ticks: 0,
 };
 
 const charts = {
@@ -182,8 +181,8 @@ function renderRunHead() {
   const live = state.liveRuns.has(state.run);
   const groups = info.groups;
   const blocks = groups.reduce((a, g) => a + g.blocks, 0);
-  const last = Math.max(...groups.map((g) => g.last_step ?? 0));
-  const lastT = Math.max(...groups.map((g) => g.last_time ?? 0));
+  const last = groups.length ? Math.max(...groups.map((g) => g.last_step ?? 0)) : '–';
+  const lastT = groups.length ? Math.max(...groups.map((g) => g.last_time ?? 0)) : null;
   $('run-head').innerHTML = `<h2 id="run-title">${esc(state.run)} <span class="badge${live ? ' live' : ''}" id="run-live">${live ? 'live' : 'idle'}</span></h2>
     <div class="small muted">${groups.length} groups · ${blocks} blocks · last step ${last} · last block ${ago(lastT)}</div>`;
 }
