@@ -9,7 +9,7 @@
 //
 // Run by `meson test -C build web-dashboard` (env HTGAD, FEEDER, WEB_DIR).
 
-import { env, Harness, need, waitFor, sleep } from './lib.mjs';
+import { env, Harness, need, waitFor, sleep, TestFailure } from './lib.mjs';
 
 const TOKEN = 'web-test-token';
 const G0 = 'layer.0.weight';
@@ -184,6 +184,6 @@ async function main() {
 }
 
 main().then(() => process.exit(0), (err) => {
-  if (!/^FAIL/.test(String(err))) console.error(err);
+  if (!(err instanceof TestFailure)) console.error(`FAIL: ${err.stack || err}`);
   process.exit(1);
 });

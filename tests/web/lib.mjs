@@ -12,9 +12,11 @@ import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 
+export class TestFailure extends Error {}
+
 export function fail(msg) {
   console.error(`FAIL: ${msg}`);
-  throw new Error(msg);
+  throw new TestFailure(msg);
 }
 
 export function need(cond, msg) {
@@ -60,6 +62,7 @@ export async function waitFor(what, fn, timeoutMs = 20000, everyMs = 100) {
       last = await fn();
       if (last) return last;
     } catch (e) {
+      if (e instanceof TestFailure) throw e;
       last = e;
     }
     await sleep(everyMs);
