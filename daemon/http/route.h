@@ -7,7 +7,7 @@
  * percent-decoded, so a run named "a/b" is addressed as "a%2Fb" and matched
  * exactly. Decoded names must be non-empty, at most ROUTE_NAME_MAX bytes and
  * free of NUL bytes. The table of routes here is also what the test that
- * compares served routes with docs/openapi.yaml reads (route_table()).
+ * compares served routes with docs/openapi.json reads (route_table()).
  */
 #ifndef HTGA_HTTP_ROUTE_H
 #define HTGA_HTTP_ROUTE_H

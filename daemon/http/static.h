@@ -4,7 +4,7 @@
  * Design: the request path is percent-decoded, then refused when any
  * segment is "..", ".", empty-but-interior, or hidden (starts with '.'), or
  * when it holds a backslash or NUL; the file is then opened relative to the
- * root with openat(O_NOFOLLOW | O_RESOLVE-free checks) and must be a regular
+ * root one component at a time with openat(O_NOFOLLOW) and must be a regular
  * file. "/" maps to index.html. Content types come from a short table by
  * extension; index.html is served with "Cache-Control: no-cache" so a new
  * dashboard is picked up, other files may be cached for an hour.
