@@ -70,11 +70,22 @@ export async function waitFor(what, fn, timeoutMs = 20000, everyMs = 100) {
   fail(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
 }
 
+// Children still running when node exits (meson's timeout sends SIGTERM,
+// a closed pipe ends node) are killed, so no htgad outlives its test.
+const live = new Set();
+const tmps = new Set();
+process.on('exit', () => {
+  for (const p of live) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  for (const d of tmps) rmSync(d, { recursive: true, force: true });
+});
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => process.exit(1));
+
 export class Harness {
   constructor(e) {
     this.e = e;
     this.procs = [];
     this.tmp = mkdtempSync(path.join(tmpdir(), 'htga-web-'));
+    tmps.add(this.tmp);
     this.browser = null;
   }
 
@@ -88,6 +99,7 @@ export class Harness {
     const p = spawn(this.e.htgad, args, { cwd: this.tmp, stdio: ['ignore', 'inherit', 'inherit'] });
     this.daemon = p;
     this.procs.push(p);
+    live.add(p);
     p.on('exit', (code, sig) => { p.exited = { code, sig }; });
     await waitFor('htgad /api/v1/health', async () => {
       need(!p.exited, `htgad exited early: ${JSON.stringify(p.exited)}`);
@@ -107,6 +119,7 @@ export class Harness {
     const p = spawn(this.e.feeder, ['--endpoint', this.endpoint, ...args],
       { stdio: ['ignore', 'pipe', 'inherit'] });
     this.procs.push(p);
+    live.add(p);
     readline.createInterface({ input: p.stdout }).on('line', (l) => {
       try { onLine(JSON.parse(l)); } catch { /* not a report */ }
     });
