@@ -24,6 +24,7 @@
 #include "config.h"
 #include "htga_config.h"
 #include "estimator.h"
+#include "htgad_http.h"
 #include "ingest.h"
 #include "log.h"
 #include "queue.h"
@@ -229,8 +230,15 @@ int main(int argc, char **argv)
         return 1;
     }
     LOG(LOG_INFO, "htgad %s listening on %s, database %s", HTGA_VERSION_STRING, d.endpoint, cfg.db);
+    http_server *http = NULL;
+    if (htgad_http_start(&cfg, d.ing, d.est_q, d.row_q, &http) < 0) {
+        stop(&d);
+        free_parts(&d);
+        return 1;
+    }
     sig = wait_for_signal(&cfg, &d, &set, argc, argv);
     LOG(LOG_INFO, "%s: stopping, flushing queues", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    http_stop(&http);
     stop(&d);
     write_stats(&cfg, &d);
     free_parts(&d);

@@ -1,23 +1,45 @@
 #!/usr/bin/env bash
 # Installs the Debian packages htga needs, only those missing.
-# Usage: scripts/deps.sh build|test|bench|demo   (test and bench include build)
+# Usage: scripts/deps.sh build|test|bench|demo|web   (test and bench include build;
+# test includes web: chromium, node, npm, and `npm ci` in web/ when
+# web/node_modules is missing)
 set -euo pipefail
 build=(gcc pkgconf meson ninja-build libzmq3-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev)
-test=(libcriterion-dev sqlite3 valgrind)
-bench=(python3-numpy)
+test=(libcriterion-dev sqlite3 valgrind prometheus curl)
+bench=(python3-numpy wrk)
+web=(chromium nodejs npm)
 case "${1:-build}" in
 build | demo) want=("${build[@]}") ;;
-test) want=("${build[@]}" "${test[@]}") ;;
+test) want=("${build[@]}" "${test[@]}" "${web[@]}") ;;
+web) want=("${web[@]}") ;;
 bench) want=("${build[@]}" "${bench[@]}") ;;
-*) echo "usage: $0 build|test|bench|demo" >&2; exit 2 ;;
+*) echo "usage: $0 build|test|bench|demo|web" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${want[@]}"; do
+    # node and npm may come from elsewhere (NodeSource's nodejs bundles npm
+    # and conflicts with Debian's): a command on PATH is enough for those.
+    case "$p" in
+    nodejs) command -v node >/dev/null && continue ;;
+    npm) command -v npm >/dev/null && continue ;;
+    esac
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-echo "deps: installing ${missing[*]}" >&2
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "deps: installing ${missing[*]}" >&2
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+# The dashboard's npm packages (uPlot, served by htgad; playwright-core for
+# the browser test), pinned by web/package-lock.json.
+case "${1:-build}" in
+test | web)
+    web_dir="$(cd "$(dirname "$0")/../web" && pwd)"
+    if [ ! -d "$web_dir/node_modules/uplot" ] || [ ! -d "$web_dir/node_modules/playwright-core" ]; then
+        echo "deps: npm ci in $web_dir" >&2
+        (cd "$web_dir" && npm ci --no-audit --no-fund >&2)
+    fi
+    ;;
+esac

@@ -1,0 +1,131 @@
+/*
+ * htgad_http: maps htgad's settings and counters onto the HTTP server's
+ * interface (see htgad_http.h). Counters are read with relaxed atomic loads
+ * from any HTTP thread; names follow Prometheus conventions (the server adds
+ * the htga_ prefix and _total to counters).
+ */
+#include "htgad_http.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "htga_config.h"
+#include "log.h"
+#include "stats.h"
+#include "wire.h"
+
+static struct {
+    bqueue *est_q, *row_q;
+} queues;
+
+/* Drop reason names; stats.c's table when it has one. */
+static const char *drop_name(int i)
+{
+    static const char *const own[] = {"stream_limit", "est_queue",   "nomem",     "peer_limit",
+                                      "lambda_send",  "lambda_pipe", "bad_frame", "direction"};
+    const char *n = drop_reason_name(i);
+    if (n && strcmp(n, "unknown") != 0)
+        return n;
+    return i < (int)(sizeof own / sizeof own[0]) ? own[i] : "other";
+}
+
+#define ADD(nm, hp, kd, lk, lv, val)                                                               \
+    do {                                                                                           \
+        if (n < cap)                                                                               \
+            out[n] = (struct http_stat){nm, hp, kd, lk, lv, (double)(val)};                        \
+        n++;                                                                                       \
+    } while (0)
+#define C HTTP_STAT_COUNTER
+#define G HTTP_STAT_GAUGE
+
+static size_t daemon_stats(void *ud, struct http_stat *out, size_t cap)
+{
+    (void)ud;
+    size_t n = 0;
+    ADD("ingest_messages", "Messages received from trainers (valid or not).", C, NULL, NULL,
+        STAT_GET(msgs));
+    ADD("ingest_samples", "Gradient values received in valid SAMPLES messages.", C, NULL, NULL,
+        STAT_GET(samples));
+    ADD("ingest_received_bytes", "Bytes of all frames received.", C, NULL, NULL, STAT_GET(bytes));
+    for (int i = 1; i < WIRE_E__COUNT; i++)
+        ADD("ingest_decode_errors", "Messages rejected by the decoder, by error code.", C, "code",
+            wire_err_name((wire_err)i), atomic_load(&g_stats.decode_errors[i]));
+    for (int i = 0; i < DROP__COUNT; i++)
+        ADD("drops", "Data dropped, by reason (unit depends on the reason, see docs/http.md).", C,
+            "reason", drop_name(i), atomic_load(&g_stats.drops[i]));
+    ADD("streams", "(run, group) streams held.", G, NULL, NULL, STAT_GET(streams));
+    ADD("runs", "Runs held.", G, NULL, NULL, STAT_GET(runs));
+    ADD("blocks_closed", "Blocks handed to the estimator.", C, NULL, NULL, STAT_GET(blocks_closed));
+    ADD("blocks_estimated", "Blocks estimated.", C, NULL, NULL, STAT_GET(blocks_estimated));
+    ADD("blocks_fallback", "Blocks whose lambda fell back to 1.", C, NULL, NULL,
+        STAT_GET(blocks_fallback));
+    ADD("lambdas_sent", "LAMBDA messages pushed to trainers.", C, NULL, NULL,
+        STAT_GET(lambdas_sent));
+    ADD("rows_written", "Block rows committed to SQLite.", C, NULL, NULL, STAT_GET(rows_written));
+    ADD("transactions", "SQLite transactions committed.", C, NULL, NULL, STAT_GET(transactions));
+    ADD("write_errors", "SQLite write failures (rows lost).", C, NULL, NULL,
+        STAT_GET(write_errors));
+    ADD("policy_changes", "Policy rows written.", C, NULL, NULL, STAT_GET(policy_changes));
+    ADD("queue_depth", "Items waiting in a queue.", G, "queue", "estimator",
+        queues.est_q ? bqueue_depth(queues.est_q) : 0);
+    ADD("queue_depth", "Items waiting in a queue.", G, "queue", "writer",
+        queues.row_q ? bqueue_depth(queues.row_q) : 0);
+    return n;
+}
+
+/* PUT policy: hands the change to the ingest thread (any thread may call
+ * ingest_set_policy; it queues a command). */
+static int apply_policy(void *ud, const char *run, const struct http_policy *p, char *err,
+                        size_t errlen)
+{
+    policy pol = {
+        .kind = p->kind == HTTP_POLICY_POWER ? POLICY_POWER : POLICY_LINEAR,
+        .param = p->kind == HTTP_POLICY_POWER ? p->q : p->c,
+        .lambda_min = p->lambda_min,
+        .lambda_max = p->lambda_max,
+        .ema = p->ema,
+    };
+    if (ingest_set_policy(ud, run, strlen(run), &pol, "http") != 0) {
+        snprintf(err, errlen, "htgad refused the policy (invalid, or its command queue is full)");
+        return HTTP_EINTERNAL;
+    }
+    return HTTP_OK;
+}
+
+int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *est_q, bqueue *row_q,
+                     http_server **out)
+{
+    *out = NULL;
+    if (http_disabled(cfg->http))
+        return 0;
+    queues.est_q = est_q;
+    queues.row_q = row_q;
+    const char *web = access("web/index.html", R_OK) == 0 ? "web" : HTGA_SOURCE_ROOT "/web";
+    struct http_config hc = {
+        .listen = cfg->http,
+        .db_path = cfg->db,
+        .token = cfg->token,
+        .web_root = web,
+        .default_policy =
+            {
+                .kind = cfg->policy.kind == POLICY_POWER ? HTTP_POLICY_POWER : HTTP_POLICY_LINEAR,
+                .c = cfg->policy.param,
+                .q = cfg->policy.param,
+                .lambda_min = cfg->policy.lambda_min,
+                .lambda_max = cfg->policy.lambda_max,
+                .ema = cfg->policy.ema,
+            },
+        .stats = daemon_stats,
+        .on_policy = ing ? apply_policy : NULL,
+        .policy_ud = ing,
+    };
+    char err[256];
+    if (http_start(out, &hc, err, sizeof err) != HTTP_OK) {
+        LOG(LOG_ERROR, "http: %s", err);
+        return -1;
+    }
+    LOG(LOG_INFO, "http API on %s (port %u)%s", cfg->http, http_port(*out),
+        cfg->token[0] ? ", writes need the token" : "");
+    return 0;
+}

@@ -1,0 +1,22 @@
+/*
+ * htgad_http: the glue between htgad (config, counters, queues) and the HTTP
+ * server. Compiled into htgad only (it reads the daemon's structs), so the
+ * server library itself stays independent of them.
+ */
+#ifndef HTGAD_HTTP_GLUE_H
+#define HTGAD_HTTP_GLUE_H
+
+#include "config.h"
+#include "http.h"
+#include "ingest.h"
+#include "queue.h"
+
+/* Starts the HTTP server as cfg->http says (nothing when "off"), serving
+ * cfg->db read-only, with cfg->token, the daemon's counters and the depths
+ * of est_q and row_q. A policy PUT goes to ingest_set_policy(ing, ...)
+ * (source "http"): stored with its time, used from the next block, lambdas
+ * re-derived and pushed. Returns 0 (*out NULL when off) or -1 (logged). */
+int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *est_q, bqueue *row_q,
+                     http_server **out);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * internal.h: what server.c shares with the route handlers. Not API.
+ *
+ * Design: a handler gets the server, the matched route and the request
+ * (query lookup, body) and fills a struct reply; server.c turns the reply
+ * into a libmicrohttpd response. Handlers never see libmicrohttpd types.
+ */
+#ifndef HTGA_HTTP_INTERNAL_H
+#define HTGA_HTTP_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "hbuf.h"
+#include "http.h"
+#include "route.h"
+#include "seriescache.h"
+
+#define HTTP_BODY_MAX   (64 * 1024)        /* PUT bodies larger than this: 413 */
+#define HTTP_STATIC_MAX (16 * 1024 * 1024) /* largest file served from web/ */
+
+struct http_server {
+    struct MHD_Daemon *mhd;
+    char *listen, *db_path, *token, *web_root;
+    struct http_config cfg; /* strings point at the copies above */
+    int loopback_only;
+    uint16_t port;
+    time_t started;
+    pthread_key_t db_key;
+    struct series_cache cache;
+    atomic_ullong requests[6]; /* by status class: 1xx..5xx, index 1..5 */
+};
+
+/* The request as handlers see it. */
+struct request {
+    struct http_server *srv;
+    void *conn; /* struct MHD_Connection * */
+    const struct route_match *route;
+    const char *body; /* PUT body (NUL-terminated), NULL for none */
+    size_t body_len;
+};
+
+/* What a handler answers. body is malloc'd (or NULL) and owned by the reply. */
+struct reply {
+    int status;
+    const char *content_type;
+    const char *cache_control; /* NULL = "no-store" for API, none for static */
+    char *body;
+    size_t len;
+};
+
+/* Looks up a query parameter, percent-decoded ('+' = space) into buf.
+ * Returns buf, NULL when absent, or sets *bad when malformed. */
+const char *req_query(const struct request *r, const char *key, char *buf, size_t cap, int *bad);
+
+/* Fills the reply with {"error": msg} and status. Returns 0. */
+int reply_error(struct reply *rep, int status, const char *msg);
+
+/* Moves a built JSON buffer into the reply with status 200 (500 when the
+ * buffer failed). Returns 0. */
+int reply_buf(struct reply *rep, hbuf *b, const char *content_type);
+
+/* The calling thread's read-only connection, opened on first use; NULL when
+ * the database cannot be opened (then *err names why). */
+sqlite3 *req_db(const struct request *r, const char **err);
+
+/* Parses and validates a PUT policy body (len bytes, need not be
+ * NUL-terminated) over the values already in *p, which it updates. Returns
+ * NULL, or a static message saying what is wrong. */
+const char *http_parse_policy_body(const char *body, size_t len, struct http_policy *p);
+
+/* Route handlers (routes_runs.c). Each fills rep and returns 0. */
+int handle_health(const struct request *r, struct reply *rep);
+int handle_runs(const struct request *r, struct reply *rep);
+int handle_run(const struct request *r, struct reply *rep);
+int handle_latest(const struct request *r, struct reply *rep);
+int handle_policy_get(const struct request *r, struct reply *rep);
+int handle_policy_put(const struct request *r, struct reply *rep);
+int handle_series(const struct request *r, struct reply *rep);
+int handle_hill(const struct request *r, struct reply *rep);
+int handle_stats(const struct request *r, struct reply *rep);
+int handle_metrics(const struct request *r, struct reply *rep);
+
+#endif

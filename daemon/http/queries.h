@@ -1,0 +1,100 @@
+/*
+ * queries: every SQL statement the HTTP server runs, in one place, written
+ * against the daemon's schema (schema/001_init.sql). Every value from a
+ * request is a bound parameter; no statement is assembled from request text
+ * (series column lists come from the fixed field table in series.c).
+ *
+ * Shape: names are resolved to ids once (runs.name and groups(run_id, name)
+ * are UNIQUE), then everything reads blocks by its primary key
+ * (group_id, block) or the index (group_id, step_last). Blocks are numbered
+ * 0, 1, 2, ... per group without gaps, so a group's block count, first and
+ * last rows come from min(block) / max(block), which SQLite answers from the
+ * b-tree ends: listing runs never scans blocks.
+ */
+#ifndef HTGA_HTTP_QUERIES_H
+#define HTGA_HTTP_QUERIES_H
+
+/* Id of run ?1. */
+#define Q_RUN_ID "SELECT id FROM runs WHERE name = ?1"
+
+/* Id of group ?2 of run id ?1. */
+#define Q_GROUP_ID "SELECT id FROM groups WHERE run_id = ?1 AND name = ?2"
+
+/* Per group: first and last block with their steps and times. Used by the
+ * runs list (all groups) and a run (?1 = run id). */
+#define Q_GROUP_SPANS_CTE                                                                          \
+    "WITH gr AS (SELECT g.id AS gid, g.run_id, g.name,"                                            \
+    " (SELECT min(block) FROM blocks WHERE group_id = g.id) AS b0,"                                \
+    " (SELECT max(block) FROM blocks WHERE group_id = g.id) AS b1 FROM groups g) "
+#define Q_GROUP_SPANS_JOIN                                                                         \
+    " LEFT JOIN blocks f ON f.group_id = gr.gid AND f.block = gr.b0"                               \
+    " LEFT JOIN blocks l ON l.group_id = gr.gid AND l.block = gr.b1"
+
+/* One row per run: name, groups, blocks, first/last step, first/last time. */
+#define Q_RUNS                                                                                     \
+    Q_GROUP_SPANS_CTE "SELECT r.name, count(gr.gid), coalesce(sum(gr.b1 - gr.b0 + 1), 0),"         \
+                      " min(f.step_first), max(l.step_last), coalesce(min(f.created_at),"          \
+                      " r.created_at), max(l.created_at) FROM runs r"                              \
+                      " LEFT JOIN gr ON gr.run_id = r.id" Q_GROUP_SPANS_JOIN                       \
+                      " GROUP BY r.id ORDER BY r.name"
+
+/* The groups of run id ?1 with the same figures and the last block. */
+#define Q_RUN_GROUPS                                                                               \
+    Q_GROUP_SPANS_CTE "SELECT gr.name, coalesce(gr.b1 - gr.b0 + 1, 0), f.step_first,"              \
+                      " l.step_last, f.created_at, l.created_at, gr.b1 FROM gr" Q_GROUP_SPANS_JOIN \
+                      " WHERE gr.run_id = ?1 ORDER BY gr.name"
+
+/* Columns of the estimates view, from blocks b, groups g, runs r. */
+#define Q_ESTIMATE_COLS                                                                            \
+    "r.name AS run, g.name AS group_name, b.block, b.step_first, b.step_last, b.n, b.n_used,"      \
+    " b.median, b.mean, b.variance, b.kurtosis, b.alpha, b.alpha_se, b.alpha_lo, b.alpha_hi,"      \
+    " b.k, b.alpha_stable, b.lambda, b.created_at"
+
+/* The latest block of every group of run id ?1, as the estimates view has
+ * it, plus why lambda fell back (lambda_reason). */
+#define Q_LATEST                                                                                   \
+    "SELECT " Q_ESTIMATE_COLS ", lr.name AS lambda_reason FROM groups g"                           \
+    " JOIN runs r ON r.id = g.run_id"                                                              \
+    " JOIN blocks b ON b.group_id = g.id AND b.block ="                                            \
+    " (SELECT max(block) FROM blocks WHERE group_id = g.id)"                                       \
+    " LEFT JOIN lambda_reasons lr ON lr.code = b.lambda_reason"                                    \
+    " WHERE g.run_id = ?1 ORDER BY g.name"
+
+/* First and last block of group id ?1. */
+#define Q_BLOCK_MIN "SELECT min(block) FROM blocks WHERE group_id = ?1"
+#define Q_BLOCK_MAX "SELECT max(block) FROM blocks WHERE group_id = ?1"
+
+/* First block whose last step is >= ?2; last block whose last step is <= ?2
+ * (index blocks_group_step). */
+#define Q_BLOCK_FROM_STEP                                                                          \
+    "SELECT block FROM blocks WHERE group_id = ?1 AND step_last >= ?2"                             \
+    " ORDER BY step_last, block LIMIT 1"
+#define Q_BLOCK_TO_STEP                                                                            \
+    "SELECT block FROM blocks WHERE group_id = ?1 AND step_last <= ?2"                             \
+    " ORDER BY step_last DESC, block DESC LIMIT 1"
+
+/* Rows of group id ?1 with block in [?2, ?3]; the select list is
+ * "SELECT block, step_first, step_last, <fields>" from the field table. */
+#define Q_SERIES_TAIL                                                                              \
+    " FROM blocks WHERE group_id = ?1 AND block >= ?2 AND block <= ?3 ORDER BY block"
+
+/* The policy history of run id ?1, latest first (at most 100 rows). */
+#define Q_POLICY                                                                                   \
+    "SELECT kind, param, lambda_min, lambda_max, ema, source, created_at FROM policy_changes"      \
+    " WHERE run_id = ?1 ORDER BY id DESC LIMIT 100"
+
+/* Top order statistics of group id ?1's latest block (little-endian doubles,
+ * descending). */
+#define Q_HILL "SELECT block, m, n_pos, y FROM latest_top WHERE group_id = ?1"
+
+/* Latest block of every (run, group) written at or after ?1 (Unix seconds),
+ * for /metrics: run, group, block, step_last, alpha, alpha_se, kurtosis,
+ * variance, lambda. */
+#define Q_METRICS_LATEST                                                                           \
+    "SELECT r.name, g.name, b.block, b.step_last, b.alpha, b.alpha_se, b.kurtosis, b.variance,"    \
+    " b.lambda FROM groups g JOIN runs r ON r.id = g.run_id"                                       \
+    " JOIN blocks b ON b.group_id = g.id AND b.block ="                                            \
+    " (SELECT max(block) FROM blocks WHERE group_id = g.id)"                                       \
+    " WHERE b.created_at >= ?1 ORDER BY r.name, g.name"
+
+#endif

@@ -1,0 +1,913 @@
+/*
+ * routes_runs: the REST handlers (health, runs, run, latest, series, hill,
+ * policy, stats) and /metrics.
+ *
+ * Design: each handler reads through the calling thread's own read-only
+ * connection with statements from queries.h, binding every request value,
+ * and writes JSON straight into an hbuf (columnar series can hold millions
+ * of numbers; a DOM would triple the memory). Names in paths arrive already
+ * percent-decoded by route.c and are compared exactly by SQL '='.
+ */
+#include "internal.h"
+#include "metrics.h"
+#include "queries.h"
+#include "series.h"
+
+#include "htga_config.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- small SQL helpers ------------------------------------------------ */
+
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+/* Runs a one-row, one-integer query with ?1 = a1 and, when s2 is not NULL,
+ * ?2 = s2 (text) or else ?2 = *i2 when i2 is not NULL. Returns 1 with *out
+ * set, 0 for no row or NULL, -1 on error. */
+static int query_int(sqlite3 *db, const char *sql, int64_t a1, const char *s2, const int64_t *i2,
+                     int64_t *out)
+{
+    sqlite3_stmt *st = prep(db, sql);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, a1);
+    if (s2)
+        sqlite3_bind_text(st, 2, s2, -1, SQLITE_STATIC);
+    else if (i2)
+        sqlite3_bind_int64(st, 2, *i2);
+    int rc = sqlite3_step(st);
+    int ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    if (ret == 1 && sqlite3_column_type(st, 0) == SQLITE_NULL)
+        ret = 0;
+    if (ret == 1)
+        *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* Appends column i of the current row as a JSON value. */
+static void col_json(hbuf *b, sqlite3_stmt *st, int i)
+{
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_INTEGER:
+        hbuf_printf(b, "%lld", (long long)sqlite3_column_int64(st, i));
+        break;
+    case SQLITE_FLOAT:
+        hbuf_json_num(b, sqlite3_column_double(st, i));
+        break;
+    case SQLITE_TEXT:
+        hbuf_json_str(b, (const char *)sqlite3_column_text(st, i));
+        break;
+    default:
+        hbuf_puts(b, "null");
+    }
+}
+
+/* Appends the current row as an object keyed by column names. */
+static void row_json(hbuf *b, sqlite3_stmt *st)
+{
+    hbuf_put(b, "{", 1);
+    for (int i = 0; i < sqlite3_column_count(st); i++) {
+        if (i)
+            hbuf_put(b, ",", 1);
+        hbuf_json_str(b, sqlite3_column_name(st, i));
+        hbuf_put(b, ":", 1);
+        col_json(b, st, i);
+    }
+    hbuf_put(b, "}", 1);
+}
+
+static int db_or_error(const struct request *r, struct reply *rep, sqlite3 **db)
+{
+    const char *err = "database not available";
+    *db = req_db(r, &err);
+    if (!*db) {
+        reply_error(rep, 503, err);
+        return -1;
+    }
+    return 0;
+}
+
+static int sql_error(struct reply *rep, sqlite3 *db)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "database error: %s", sqlite3_errmsg(db));
+    return reply_error(rep, 500, msg);
+}
+
+/* Resolves the run (and the group, when group is not NULL) to ids; fills
+ * rep with 404 or 500 and returns -1 when that fails. */
+static int resolve(sqlite3 *db, const char *run, const char *group, int64_t *run_id,
+                   int64_t *group_id, struct reply *rep)
+{
+    sqlite3_stmt *st = prep(db, Q_RUN_ID);
+    if (!st)
+        return sql_error(rep, db), -1;
+    sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *run_id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return (rc == SQLITE_DONE ? reply_error(rep, 404, "unknown run") : sql_error(rep, db)), -1;
+    if (!group)
+        return 0;
+    rc = query_int(db, Q_GROUP_ID, *run_id, group, NULL, group_id);
+    if (rc <= 0)
+        return (rc == 0 ? reply_error(rep, 404, "unknown group") : sql_error(rep, db)), -1;
+    return 0;
+}
+
+/* Rejects query parameters not in allowed (NULL-terminated); names starting
+ * with '_' (cache busters) pass. */
+struct qcheck {
+    const char *const *allowed;
+    const char *bad;
+};
+
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct qcheck *q = cls;
+    if (key[0] == '_')
+        return MHD_YES;
+    for (const char *const *a = q->allowed; *a; a++)
+        if (strcmp(*a, key) == 0)
+            return MHD_YES;
+    q->bad = key;
+    return MHD_NO;
+}
+
+static int only_params(const struct request *r, const char *const *allowed, struct reply *rep)
+{
+    struct qcheck q = {allowed, NULL};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_arg, &q);
+    if (!q.bad)
+        return 0;
+    char msg[160];
+    snprintf(msg, sizeof msg, "unknown query parameter '%.64s'", q.bad);
+    reply_error(rep, 400, msg);
+    return -1;
+}
+
+static const char *const no_params[] = {NULL};
+
+/* ---- health, runs, run, latest --------------------------------------- */
+
+int handle_health(const struct request *r, struct reply *rep)
+{
+    hbuf b = {0};
+    hbuf_printf(&b, "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_s\":%lld}\n",
+                HTGA_VERSION_STRING, (long long)(time(NULL) - r->srv->started));
+    return reply_buf(rep, &b, "application/json");
+}
+
+int handle_runs(const struct request *r, struct reply *rep)
+{
+    sqlite3 *db;
+    if (only_params(r, no_params, rep) || db_or_error(r, rep, &db))
+        return 0;
+    sqlite3_stmt *st = prep(db, Q_RUNS);
+    if (!st)
+        return sql_error(rep, db);
+    hbuf b = {0};
+    hbuf_puts(&b, "{\"runs\":[");
+    int rc, n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        hbuf_puts(&b, n++ ? ",{\"run\":" : "{\"run\":");
+        col_json(&b, st, 0);
+        static const char *const keys[] = {"groups",    "blocks",     "first_step",
+                                           "last_step", "first_time", "last_time"};
+        for (int i = 0; i < 6; i++) {
+            hbuf_printf(&b, ",\"%s\":", keys[i]);
+            col_json(&b, st, i + 1);
+        }
+        hbuf_put(&b, "}", 1);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        hbuf_free(&b);
+        return sql_error(rep, db);
+    }
+    hbuf_puts(&b, "]}\n");
+    return reply_buf(rep, &b, "application/json");
+}
+
+static void policy_row(hbuf *b, sqlite3_stmt *st)
+{
+    const char *kind = (const char *)sqlite3_column_text(st, 0);
+    int power = kind && strcmp(kind, "power") == 0;
+    hbuf_printf(b, "{\"kind\":\"%s\",\"%s\":", power ? "power" : "linear", power ? "q" : "c");
+    col_json(b, st, 1);
+    static const char *const keys[] = {"lambda_min", "lambda_max", "ema", "source", "changed_at"};
+    for (int i = 0; i < 5; i++) {
+        hbuf_printf(b, ",\"%s\":", keys[i]);
+        col_json(b, st, i + 2);
+    }
+    hbuf_put(b, "}", 1);
+}
+
+/* Appends the run's current policy as a JSON object: the latest stored
+ * change, or the daemon's default when none is stored. With history, adds
+ * "history": every stored change, latest first (100 at most). */
+static void policy_json(hbuf *b, sqlite3 *db, const struct http_server *s, int64_t run_id,
+                        int history)
+{
+    sqlite3_stmt *st = prep(db, Q_POLICY);
+    if (st)
+        sqlite3_bind_int64(st, 1, run_id);
+    int n = 0;
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        if (n == 0) {
+            policy_row(b, st);
+            if (!history) {
+                n++;
+                break;
+            }
+            b->len--; /* reopen the object */
+            hbuf_puts(b, ",\"history\":[");
+        } else {
+            hbuf_put(b, ",", 1);
+        }
+        policy_row(b, st);
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (n > 0) {
+        if (history)
+            hbuf_puts(b, "]}");
+        return;
+    }
+    const struct http_policy *p = &s->cfg.default_policy;
+    int power = p->kind == HTTP_POLICY_POWER;
+    hbuf_printf(b, "{\"kind\":\"%s\",\"%s\":", power ? "power" : "linear", power ? "q" : "c");
+    hbuf_json_num(b, power ? p->q : p->c);
+    hbuf_puts(b, ",\"lambda_min\":");
+    hbuf_json_num(b, p->lambda_min);
+    hbuf_puts(b, ",\"lambda_max\":");
+    hbuf_json_num(b, p->lambda_max);
+    hbuf_puts(b, ",\"ema\":");
+    hbuf_json_num(b, p->ema);
+    hbuf_puts(b, ",\"source\":\"default\",\"changed_at\":null");
+    hbuf_puts(b, history ? ",\"history\":[]}" : "}");
+}
+
+int handle_run(const struct request *r, struct reply *rep)
+{
+    sqlite3 *db;
+    const char *run = r->route->run;
+    int64_t rid, gid;
+    if (only_params(r, no_params, rep) || db_or_error(r, rep, &db) ||
+        resolve(db, run, NULL, &rid, &gid, rep))
+        return 0;
+    sqlite3_stmt *st = prep(db, Q_RUN_GROUPS);
+    if (!st)
+        return sql_error(rep, db);
+    sqlite3_bind_int64(st, 1, rid);
+    hbuf b = {0};
+    hbuf_puts(&b, "{\"run\":");
+    hbuf_json_str(&b, run);
+    hbuf_puts(&b, ",\"groups\":[");
+    int rc, n = 0;
+    static const char *const keys[] = {"group",      "blocks",    "first_step", "last_step",
+                                       "first_time", "last_time", "last_block"};
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        hbuf_puts(&b, n++ ? ",{" : "{");
+        for (int i = 0; i < 7; i++) {
+            hbuf_printf(&b, "%s\"%s\":", i ? "," : "", keys[i]);
+            col_json(&b, st, i);
+        }
+        hbuf_put(&b, "}", 1);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        hbuf_free(&b);
+        return sql_error(rep, db);
+    }
+    hbuf_puts(&b, "],\"policy\":");
+    policy_json(&b, db, r->srv, rid, 0);
+    hbuf_puts(&b, "}\n");
+    return reply_buf(rep, &b, "application/json");
+}
+
+int handle_latest(const struct request *r, struct reply *rep)
+{
+    sqlite3 *db;
+    const char *run = r->route->run;
+    int64_t rid, gid;
+    if (only_params(r, no_params, rep) || db_or_error(r, rep, &db) ||
+        resolve(db, run, NULL, &rid, &gid, rep))
+        return 0;
+    sqlite3_stmt *st = prep(db, Q_LATEST);
+    if (!st)
+        return sql_error(rep, db);
+    sqlite3_bind_int64(st, 1, rid);
+    hbuf b = {0};
+    hbuf_puts(&b, "{\"run\":");
+    hbuf_json_str(&b, run);
+    hbuf_puts(&b, ",\"groups\":[");
+    int rc, n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n++)
+            hbuf_put(&b, ",", 1);
+        row_json(&b, st);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        hbuf_free(&b);
+        return sql_error(rep, db);
+    }
+    hbuf_puts(&b, "]}\n");
+    return reply_buf(rep, &b, "application/json");
+}
+
+/* ---- series ----------------------------------------------------------- */
+
+struct rows_ctx {
+    sqlite3 *db;
+    int64_t gid;
+    const char *run, *group;
+    const int *ids;
+    int nfields;
+};
+
+/* Reads rows of the group with block in [b0, b1], calling row() for each. */
+static int read_rows(const struct rows_ctx *c, int64_t b0, int64_t b1, sc_row_fn row, void *ud)
+{
+    hbuf sql = {0};
+    hbuf_puts(&sql, "SELECT block, step_first, step_last");
+    for (int f = 0; f < c->nfields; f++)
+        hbuf_printf(&sql, ", %s", series_field_name(c->ids[f]));
+    hbuf_puts(&sql, Q_SERIES_TAIL);
+    if (hbuf_failed(&sql))
+        return -1;
+    sqlite3_stmt *st = prep(c->db, sql.data);
+    hbuf_free(&sql);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, c->gid);
+    sqlite3_bind_int64(st, 2, b0);
+    sqlite3_bind_int64(st, 3, b1);
+    double vals[SF_COUNT_];
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        for (int f = 0; f < c->nfields; f++)
+            vals[f] = sqlite3_column_type(st, 3 + f) == SQLITE_NULL
+                          ? NAN
+                          : sqlite3_column_double(st, 3 + f);
+        if (row(ud, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                sqlite3_column_int64(st, 2), vals) != 0) {
+            rc = SQLITE_ABORT;
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int add_to_series(void *ud, int64_t block, int64_t step_first, int64_t step_last,
+                         const double *vals)
+{
+    return series_add(ud, block, step_first, step_last, vals);
+}
+
+/* Cache reader: every field, from block `from` on. */
+static int cache_reader(void *rd, int64_t from, sc_row_fn row, void *ud)
+{
+    const struct rows_ctx *c = rd;
+    static const int all[SF_COUNT_] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
+    struct rows_ctx full = {c->db, c->gid, c->run, c->group, all, SF_COUNT_};
+    return read_rows(&full, from, INT64_MAX, row, ud);
+}
+
+/* Parses a decimal int64 parameter; returns 0, or -1 when malformed. */
+static int parse_i64(const char *s, int64_t *out)
+{
+    char *end;
+    if (!*s)
+        return -1;
+    long long v = strtoll(s, &end, 10);
+    if (*end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+struct series_q {
+    int ids[SERIES_MAX_FIELDS];
+    int nfields;
+    int has_from, has_to, csv;
+    int64_t from, to, max_points;
+};
+
+static int series_params(const struct request *r, struct series_q *q, struct reply *rep)
+{
+    static const char *const allowed[] = {"fields",     "from_step", "to_step",
+                                          "max_points", "format",    NULL};
+    if (only_params(r, allowed, rep))
+        return -1;
+    char buf[512], err[128];
+    int bad = 0;
+    memset(q, 0, sizeof *q);
+    const char *v = req_query(r, "fields", buf, sizeof buf, &bad);
+    if (bad || (q->nfields = series_parse_fields(v, q->ids, err, sizeof err)) < 0)
+        return reply_error(rep, 400, bad ? "bad fields parameter" : err), -1;
+    if ((v = req_query(r, "from_step", buf, sizeof buf, &bad)) && parse_i64(v, &q->from) == 0)
+        q->has_from = 1;
+    else if (v || bad)
+        return reply_error(rep, 400, "from_step must be an integer"), -1;
+    if ((v = req_query(r, "to_step", buf, sizeof buf, &bad)) && parse_i64(v, &q->to) == 0)
+        q->has_to = 1;
+    else if (v || bad)
+        return reply_error(rep, 400, "to_step must be an integer"), -1;
+    if ((v = req_query(r, "max_points", buf, sizeof buf, &bad)) &&
+        (parse_i64(v, &q->max_points) != 0 || q->max_points < 2 || q->max_points > 1000000))
+        return reply_error(rep, 400, "max_points must be an integer in [2, 1000000]"), -1;
+    if (bad)
+        return reply_error(rep, 400, "bad max_points"), -1;
+    if ((v = req_query(r, "format", buf, sizeof buf, &bad))) {
+        if (strcmp(v, "csv") == 0)
+            q->csv = 1;
+        else if (strcmp(v, "json") != 0)
+            return reply_error(rep, 400, "format must be json or csv"), -1;
+    } else if (bad) {
+        return reply_error(rep, 400, "bad format");
+    }
+    if (q->has_from && q->has_to && q->from > q->to)
+        return reply_error(rep, 400, "from_step is after to_step"), -1;
+    return 0;
+}
+
+/* Finds the block range [*b0, *b1] for the step range; returns 1, 0 when
+ * empty, -1 on error. */
+static int block_range(sqlite3 *db, int64_t gid, const struct series_q *q, int64_t *b0, int64_t *b1)
+{
+    int rc = q->has_from ? query_int(db, Q_BLOCK_FROM_STEP, gid, NULL, &q->from, b0)
+                         : query_int(db, Q_BLOCK_MIN, gid, NULL, NULL, b0);
+    if (rc <= 0)
+        return rc;
+    rc = q->has_to ? query_int(db, Q_BLOCK_TO_STEP, gid, NULL, &q->to, b1)
+                   : query_int(db, Q_BLOCK_MAX, gid, NULL, NULL, b1);
+    if (rc <= 0)
+        return rc;
+    return *b0 <= *b1;
+}
+
+/* Fills s with blocks [b0, b1]: raw rows, or head rows + cached chunks +
+ * tail rows when the bucket width is a whole number of chunks. */
+static int fill_series(struct http_server *srv, const struct rows_ctx *c, struct series *s,
+                       int64_t b0, int64_t b1)
+{
+    if (s->width == 0 || s->width % SC_CHUNK != 0)
+        return read_rows(c, b0, b1, add_to_series, s);
+    int64_t head_end = (b0 + SC_CHUNK - 1) / SC_CHUNK * SC_CHUNK - 1;
+    if (head_end > b1)
+        head_end = b1;
+    if (head_end >= b0 && read_rows(c, b0, head_end, add_to_series, s) != 0)
+        return -1;
+    int64_t next = head_end + 1;
+    hbuf key = {0};
+    hbuf_puts(&key, c->run);
+    hbuf_put(&key, "", 1);
+    hbuf_puts(&key, c->group);
+    if (hbuf_failed(&key))
+        return -1;
+    int rc = series_cache_fold(&srv->cache, key.data, key.len, cache_reader, (void *)c, s, b0, b1,
+                               &next);
+    hbuf_free(&key);
+    if (rc != 0)
+        return -1;
+    if (next <= b1)
+        return read_rows(c, next, b1, add_to_series, s);
+    return 0;
+}
+
+int handle_series(const struct request *r, struct reply *rep)
+{
+    sqlite3 *db;
+    struct series_q q;
+    const char *run = r->route->run, *group = r->route->group;
+    int64_t rid, gid;
+    if (series_params(r, &q, rep) || db_or_error(r, rep, &db) ||
+        resolve(db, run, group, &rid, &gid, rep))
+        return 0;
+    int64_t b0 = 0, b1 = -1;
+    int rc = block_range(db, gid, &q, &b0, &b1);
+    if (rc < 0)
+        return sql_error(rep, db);
+    int64_t span = rc ? b1 - b0 + 1 : 0;
+    int64_t width = 0;
+    if (q.max_points && span > q.max_points) {
+        width = (span + q.max_points - 2) / (q.max_points - 1);
+        if (width >= SC_CHUNK)
+            width = (width + SC_CHUNK - 1) / SC_CHUNK * SC_CHUNK;
+    }
+    struct series s;
+    struct rows_ctx c = {db, gid, run, group, q.ids, q.nfields};
+    size_t hint = (size_t)(width ? span / width + 2 : (span < 1 ? 1 : span));
+    if (series_init(&s, q.ids, q.nfields, width, 0, hint) != 0) {
+        series_free(&s);
+        return reply_error(rep, 500, "out of memory");
+    }
+    if (span > 0 && fill_series(r->srv, &c, &s, b0, b1) != 0) {
+        series_free(&s);
+        return sql_error(rep, db);
+    }
+    hbuf b = {0};
+    if (q.csv) {
+        series_csv(&s, &b);
+        series_free(&s);
+        return reply_buf(rep, &b, "text/csv; charset=utf-8");
+    }
+    hbuf_puts(&b, "{\"run\":");
+    hbuf_json_str(&b, run);
+    hbuf_puts(&b, ",\"group\":");
+    hbuf_json_str(&b, group);
+    hbuf_puts(&b, ",\"fields\":[");
+    for (int f = 0; f < q.nfields; f++)
+        hbuf_printf(&b, "%s\"%s\"", f ? "," : "", series_field_name(q.ids[f]));
+    hbuf_printf(&b, "],\"blocks\":%lld,\"points\":%zu,\"downsampled\":%s", (long long)span, s.n,
+                width ? "true" : "false");
+    if (width)
+        hbuf_printf(
+            &b,
+            ",\"buckets\":%zu,\"downsampling\":{\"method\":\"minmax\",\"bucket_blocks\":%lld,"
+            "\"description\":\"blocks are grouped into buckets of bucket_blocks consecutive "
+            "blocks (block / bucket_blocks); for each field F, F is the bucket mean and "
+            "F_min / F_max its extremes over every block in the bucket; block and "
+            "step_first are the bucket's first, step its last, count its blocks\"}",
+            s.n, (long long)width);
+    hbuf_put(&b, ",", 1);
+    series_json(&s, &b);
+    hbuf_puts(&b, "}\n");
+    series_free(&s);
+    return reply_buf(rep, &b, "application/json");
+}
+
+/* ---- hill --------------------------------------------------------------- */
+
+int handle_hill(const struct request *r, struct reply *rep)
+{
+    sqlite3 *db;
+    const char *run = r->route->run, *group = r->route->group;
+    int64_t rid, gid;
+    if (only_params(r, no_params, rep) || db_or_error(r, rep, &db) ||
+        resolve(db, run, group, &rid, &gid, rep))
+        return 0;
+    sqlite3_stmt *st = prep(db, Q_HILL);
+    if (!st)
+        return sql_error(rep, db);
+    sqlite3_bind_int64(st, 1, gid);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? reply_error(rep, 404, "no order statistics stored yet")
+                                 : sql_error(rep, db);
+    }
+    size_t m = (size_t)sqlite3_column_bytes(st, 3) / sizeof(double);
+    const unsigned char *blob = sqlite3_column_blob(st, 3);
+    double *y = malloc((m ? m : 1) * sizeof *y), *alpha = malloc((m ? m : 1) * sizeof *alpha);
+    if (!y || !alpha) {
+        free(y);
+        free(alpha);
+        sqlite3_finalize(st);
+        return reply_error(rep, 500, "out of memory");
+    }
+    for (size_t i = 0; i < m; i++)
+        memcpy(&y[i], blob + i * sizeof(double), sizeof(double)); /* little-endian hosts */
+    size_t nk = series_hill(y, m, alpha);
+    hbuf b = {0};
+    hbuf_puts(&b, "{\"run\":");
+    hbuf_json_str(&b, run);
+    hbuf_puts(&b, ",\"group\":");
+    hbuf_json_str(&b, group);
+    hbuf_printf(&b, ",\"block\":%lld,\"n_pos\":%lld,\"k\":[",
+                (long long)sqlite3_column_int64(st, 0), (long long)sqlite3_column_int64(st, 2));
+    for (size_t k = 1; k <= nk; k++)
+        hbuf_printf(&b, k > 1 ? ",%zu" : "%zu", k);
+    hbuf_puts(&b, "],\"alpha\":[");
+    for (size_t k = 0; k < nk; k++) {
+        if (k)
+            hbuf_put(&b, ",", 1);
+        hbuf_json_num(&b, alpha[k]);
+    }
+    hbuf_puts(&b, "]}\n");
+    free(y);
+    free(alpha);
+    sqlite3_finalize(st);
+    return reply_buf(rep, &b, "application/json");
+}
+
+/* ---- policy ------------------------------------------------------------- */
+
+int handle_policy_get(const struct request *r, struct reply *rep)
+{
+    sqlite3 *db;
+    const char *run = r->route->run;
+    int64_t rid, gid;
+    if (only_params(r, no_params, rep) || db_or_error(r, rep, &db) ||
+        resolve(db, run, NULL, &rid, &gid, rep))
+        return 0;
+    hbuf b = {0};
+    hbuf_puts(&b, "{\"run\":");
+    hbuf_json_str(&b, run);
+    hbuf_puts(&b, ",\"policy\":");
+    policy_json(&b, db, r->srv, rid, 1);
+    hbuf_puts(&b, "}\n");
+    return reply_buf(rep, &b, "application/json");
+}
+
+/* Reads an optional finite number member; returns 0, or -1 when present
+ * but not a number. */
+static int opt_num(json_t *o, const char *key, double *out, int *present)
+{
+    json_t *v = json_object_get(o, key);
+    *present = v != NULL;
+    if (!v)
+        return 0;
+    if (!json_is_number(v))
+        return -1;
+    *out = json_number_value(v);
+    return isfinite(*out) ? 0 : -1;
+}
+
+const char *http_parse_policy_body(const char *body, size_t len, struct http_policy *p)
+{
+    json_error_t jerr;
+    json_t *o = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    const char *msg = NULL;
+    if (!o || !json_is_object(o)) {
+        msg = "body must be a JSON object";
+        goto out;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(o, key, val)
+    {
+        static const char *const keys[] = {"kind", "c", "q", "lambda_min", "lambda_max", "ema"};
+        int ok = 0;
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+            ok |= strcmp(key, keys[i]) == 0;
+        if (!ok) {
+            msg = "unknown member (allowed: kind, c, q, lambda_min, lambda_max, ema)";
+            goto out;
+        }
+    }
+    const char *kind = json_string_value(json_object_get(o, "kind"));
+    if (!kind || (strcmp(kind, "linear") != 0 && strcmp(kind, "power") != 0)) {
+        msg = "kind must be \"linear\" or \"power\"";
+        goto out;
+    }
+    p->kind = strcmp(kind, "power") == 0 ? HTTP_POLICY_POWER : HTTP_POLICY_LINEAR;
+    int has_c, has_q, has;
+    if (opt_num(o, "c", &p->c, &has_c) || opt_num(o, "q", &p->q, &has_q)) {
+        msg = "c and q must be finite numbers";
+        goto out;
+    }
+    if (p->kind == HTTP_POLICY_LINEAR && (!has_c || has_q || !(p->c > 0))) {
+        msg = "linear policy needs c > 0 and no q";
+        goto out;
+    }
+    if (p->kind == HTTP_POLICY_POWER && (!has_q || has_c || !(p->q > 1))) {
+        msg = "power policy needs q > 1 and no c";
+        goto out;
+    }
+    if (opt_num(o, "lambda_min", &p->lambda_min, &has) ||
+        opt_num(o, "lambda_max", &p->lambda_max, &has) || opt_num(o, "ema", &p->ema, &has)) {
+        msg = "lambda_min, lambda_max and ema must be finite numbers";
+        goto out;
+    }
+    if (!(p->lambda_min > 0) || !(p->lambda_min <= p->lambda_max)) {
+        msg = "need 0 < lambda_min <= lambda_max";
+        goto out;
+    }
+    if (!(p->ema >= 0 && p->ema < 1))
+        msg = "ema must be in [0, 1)";
+out:
+    json_decref(o);
+    return msg;
+}
+
+/* Overwrites *p with run id's latest stored policy, when there is one, so
+ * members a PUT omits keep their current values. */
+static void current_policy(sqlite3 *db, int64_t run_id, struct http_policy *p)
+{
+    sqlite3_stmt *st = prep(db, Q_POLICY);
+    if (!st)
+        return;
+    sqlite3_bind_int64(st, 1, run_id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *kind = (const char *)sqlite3_column_text(st, 0);
+        p->kind = kind && strcmp(kind, "power") == 0 ? HTTP_POLICY_POWER : HTTP_POLICY_LINEAR;
+        if (p->kind == HTTP_POLICY_POWER)
+            p->q = sqlite3_column_double(st, 1);
+        else
+            p->c = sqlite3_column_double(st, 1);
+        p->lambda_min = sqlite3_column_double(st, 2);
+        p->lambda_max = sqlite3_column_double(st, 3);
+        p->ema = sqlite3_column_double(st, 4);
+    }
+    sqlite3_finalize(st);
+}
+
+int handle_policy_put(const struct request *r, struct reply *rep)
+{
+    const char *run = r->route->run;
+    if (only_params(r, no_params, rep))
+        return 0;
+    sqlite3 *db;
+    int64_t rid, gid;
+    if (db_or_error(r, rep, &db) || resolve(db, run, NULL, &rid, &gid, rep))
+        return 0;
+    struct http_policy p = r->srv->cfg.default_policy;
+    current_policy(db, rid, &p);
+    const char *msg = http_parse_policy_body(r->body, r->body_len, &p);
+    if (msg)
+        return reply_error(rep, 400, msg);
+    if (!r->srv->cfg.on_policy)
+        return reply_error(rep, 503, "policy updates are not wired to the daemon");
+    char err[160] = "";
+    int rc = r->srv->cfg.on_policy(r->srv->cfg.policy_ud, run, &p, err, sizeof err);
+    if (rc == HTTP_ENOTFOUND)
+        return reply_error(rep, 404, *err ? err : "unknown run");
+    if (rc == HTTP_EINVAL)
+        return reply_error(rep, 400, *err ? err : "policy rejected");
+    if (rc != HTTP_OK)
+        return reply_error(rep, 500, *err ? err : "the daemon could not apply the policy");
+    hbuf b = {0};
+    hbuf_puts(&b, "{\"run\":");
+    hbuf_json_str(&b, run);
+    hbuf_printf(&b, ",\"policy\":{\"kind\":\"%s\",\"%s\":",
+                p.kind == HTTP_POLICY_POWER ? "power" : "linear",
+                p.kind == HTTP_POLICY_POWER ? "q" : "c");
+    hbuf_json_num(&b, p.kind == HTTP_POLICY_POWER ? p.q : p.c);
+    hbuf_puts(&b, ",\"lambda_min\":");
+    hbuf_json_num(&b, p.lambda_min);
+    hbuf_puts(&b, ",\"lambda_max\":");
+    hbuf_json_num(&b, p.lambda_max);
+    hbuf_puts(&b, ",\"ema\":");
+    hbuf_json_num(&b, p.ema);
+    hbuf_puts(&b, "},\"applies\":\"from the next block\"}\n");
+    return reply_buf(rep, &b, "application/json");
+}
+
+/* ---- stats and metrics -------------------------------------------------- */
+
+#define MAX_STATS 256
+
+static size_t get_stats(const struct http_server *s, struct http_stat *st)
+{
+    if (!s->cfg.stats)
+        return 0;
+    size_t n = s->cfg.stats(s->cfg.stats_ud, st, MAX_STATS);
+    return n > MAX_STATS ? MAX_STATS : n;
+}
+
+int handle_stats(const struct request *r, struct reply *rep)
+{
+    if (only_params(r, no_params, rep))
+        return 0;
+    struct http_stat *st = malloc(MAX_STATS * sizeof *st);
+    if (!st)
+        return reply_error(rep, 500, "out of memory");
+    size_t n = get_stats(r->srv, st);
+    hbuf b = {0};
+    hbuf_printf(&b, "{\"uptime_s\":%lld", (long long)(time(NULL) - r->srv->started));
+    for (size_t i = 0; i < n; i++) {
+        int first = i == 0 || strcmp(st[i - 1].name, st[i].name) != 0;
+        int last = i + 1 == n || strcmp(st[i + 1].name, st[i].name) != 0;
+        if (st[i].label) {
+            if (first)
+                hbuf_printf(&b, ",\"%s\":{", st[i].name);
+            else
+                hbuf_put(&b, ",", 1);
+            hbuf_json_str(&b, st[i].label_value);
+            hbuf_put(&b, ":", 1);
+            hbuf_json_num(&b, st[i].value);
+            if (last)
+                hbuf_put(&b, "}", 1);
+        } else {
+            hbuf_printf(&b, ",\"%s\":", st[i].name);
+            hbuf_json_num(&b, st[i].value);
+        }
+    }
+    static const char *const cls[] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    hbuf_puts(&b, ",\"http_requests\":{");
+    for (int c = 1; c <= 5; c++)
+        hbuf_printf(&b, "%s\"%s\":%llu", c > 1 ? "," : "", cls[c],
+                    (unsigned long long)atomic_load(&r->srv->requests[c]));
+    hbuf_puts(&b, "}}\n");
+    free(st);
+    return reply_buf(rep, &b, "application/json");
+}
+
+/* Writes the daemon's counters as Prometheus families. */
+static void metrics_daemon(const struct http_server *s, hbuf *b)
+{
+    struct http_stat *st = malloc(MAX_STATS * sizeof *st);
+    if (!st) {
+        b->failed = 1;
+        return;
+    }
+    size_t n = get_stats(s, st);
+    char name[160];
+    for (size_t i = 0; i < n; i++) {
+        int counter = st[i].kind == HTTP_STAT_COUNTER;
+        snprintf(name, sizeof name, "htga_%s%s", st[i].name, counter ? "_total" : "");
+        if (i == 0 || strcmp(st[i - 1].name, st[i].name) != 0)
+            prom_family(b, name, counter ? "counter" : "gauge", st[i].help);
+        const char *k = st[i].label, *v = st[i].label_value;
+        prom_sample(b, name, k ? 1 : 0, &k, &v, st[i].value);
+    }
+    free(st);
+}
+
+static const struct {
+    const char *name, *help;
+    int col;
+} group_gauges[] = {
+    {"htga_alpha", "Hill tail index alpha of the latest block of a group.", 4},
+    {"htga_alpha_stderr", "Standard error of alpha of the latest block.", 5},
+    {"htga_kurtosis", "Excess kurtosis of the latest block.", 6},
+    {"htga_gradient_variance", "Variance of the latest block's gradient samples.", 7},
+    {"htga_lambda", "Gradient scale lambda recommended after the latest block.", 8},
+    {"htga_last_step", "Last training step of the latest block.", 3},
+    {"htga_last_block", "Index of the latest estimated block of a group.", 2},
+};
+
+/* Writes per-(run, group) gauges for groups with a block newer than the
+ * expiry; finished runs drop out after cfg.metrics_expire_s. */
+static void metrics_groups(const struct request *r, hbuf *b)
+{
+    const char *err;
+    sqlite3 *db = req_db(r, &err);
+    if (!db)
+        return;
+    sqlite3_stmt *st = prep(db, Q_METRICS_LATEST);
+    if (!st)
+        return;
+    sqlite3_bind_double(st, 1, (double)time(NULL) - r->srv->cfg.metrics_expire_s);
+    hbuf rows[sizeof group_gauges / sizeof group_gauges[0]];
+    memset(rows, 0, sizeof rows);
+    static const char *const keys[] = {"run", "group"};
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *vals[2] = {(const char *)sqlite3_column_text(st, 0),
+                               (const char *)sqlite3_column_text(st, 1)};
+        if (!vals[0] || !vals[1])
+            continue;
+        for (size_t g = 0; g < sizeof group_gauges / sizeof group_gauges[0]; g++) {
+            int col = group_gauges[g].col;
+            double v =
+                sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);
+            prom_sample(&rows[g], group_gauges[g].name, 2, keys, vals, v);
+        }
+    }
+    sqlite3_finalize(st);
+    for (size_t g = 0; g < sizeof group_gauges / sizeof group_gauges[0]; g++) {
+        prom_family(b, group_gauges[g].name, "gauge", group_gauges[g].help);
+        if (rows[g].len)
+            hbuf_put(b, rows[g].data, rows[g].len);
+        if (hbuf_failed(&rows[g]))
+            b->failed = 1;
+        hbuf_free(&rows[g]);
+    }
+}
+
+int handle_metrics(const struct request *r, struct reply *rep)
+{
+    const struct http_server *s = r->srv;
+    hbuf b = {0};
+    const char *vk = "version", *vv = HTGA_VERSION_STRING;
+    prom_family(&b, "htga_build_info", "gauge", "Always 1; the version label names the build.");
+    prom_sample(&b, "htga_build_info", 1, &vk, &vv, 1);
+    prom_family(&b, "htga_start_time_seconds", "gauge",
+                "Start time of the HTTP server since the Unix epoch.");
+    prom_sample(&b, "htga_start_time_seconds", 0, NULL, NULL, (double)s->started);
+    metrics_daemon(s, &b);
+    metrics_groups(r, &b);
+    prom_family(&b, "htga_http_requests_total", "counter",
+                "HTTP requests answered, by status class.");
+    static const char *const cls[] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    const char *ck = "code";
+    for (int c = 1; c <= 5; c++) {
+        const char *cv = cls[c];
+        prom_sample(&b, "htga_http_requests_total", 1, &ck, &cv,
+                    (double)atomic_load(&s->requests[c]));
+    }
+    return reply_buf(rep, &b, PROM_CONTENT_TYPE);
+}

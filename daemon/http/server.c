@@ -1,0 +1,442 @@
+/*
+ * server: libmicrohttpd setup, limits, routing, bodies, errors and auth.
+ *
+ * Design: one MHD daemon, a thread per connection by default (or an epoll
+ * pool), connection, per-IP, memory and idle-timeout limits. The access
+ * handler is called at least twice per request: the first call allocates a
+ * small context (the PUT body collector), later calls feed the body (bodies
+ * over HTTP_BODY_MAX are discarded and answered 413), the last call routes
+ * and answers. MHD's own unescaping is turned off so route.c can split the
+ * path before decoding ("a%2Fb" is one run name). Responses are built into
+ * malloc'd buffers handed over with MHD_RESPMEM_MUST_FREE. Each MHD thread
+ * owns one read-only SQLite connection kept in a pthread key whose
+ * destructor closes it when MHD joins the thread.
+ */
+#include "internal.h"
+#include "static.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct conn_ctx {
+    hbuf body;
+    int too_large;
+};
+
+int http_disabled(const char *listen)
+{
+    return listen && strcmp(listen, "off") == 0;
+}
+
+int reply_error(struct reply *rep, int status, const char *msg)
+{
+    hbuf b = {0};
+    hbuf_puts(&b, "{\"error\":");
+    hbuf_json_str(&b, msg);
+    hbuf_puts(&b, "}\n");
+    rep->status = status;
+    rep->content_type = "application/json";
+    rep->body = hbuf_take(&b, &rep->len);
+    return 0;
+}
+
+int reply_buf(struct reply *rep, hbuf *b, const char *content_type)
+{
+    if (hbuf_failed(b)) {
+        hbuf_free(b);
+        return reply_error(rep, 500, "out of memory");
+    }
+    rep->status = 200;
+    rep->content_type = content_type;
+    rep->body = hbuf_take(b, &rep->len);
+    if (!rep->body)
+        return reply_error(rep, 500, "out of memory");
+    return 0;
+}
+
+/* Busy handler: retry every 250 us for up to 2 s. SQLite's default
+ * (sqlite3_busy_timeout) sleeps in growing steps up to 100 ms, which shows
+ * up as 100 ms tails while the daemon's writer checkpoints the WAL. */
+static int busy_wait(void *ud, int tries)
+{
+    (void)ud;
+    if (tries >= 8000)
+        return 0;
+    struct timespec ts = {0, 250000};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
+static void close_db(void *p)
+{
+    sqlite3_close_v2(p);
+}
+
+sqlite3 *req_db(const struct request *r, const char **err)
+{
+    sqlite3 *db = pthread_getspecific(r->srv->db_key);
+    if (db)
+        return db;
+    int rc =
+        sqlite3_open_v2(r->srv->db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        *err = "database not available";
+        sqlite3_close_v2(db);
+        return NULL;
+    }
+    sqlite3_busy_handler(db, busy_wait, NULL);
+    pthread_setspecific(r->srv->db_key, db);
+    return db;
+}
+
+const char *req_query(const struct request *r, const char *key, char *buf, size_t cap, int *bad)
+{
+    const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+    if (!raw)
+        return NULL;
+    if (route_pct_decode(raw, strlen(raw), buf, cap, 1) < 0) {
+        *bad = 1;
+        return NULL;
+    }
+    return buf;
+}
+
+/* Constant-time comparison of the Authorization header with the token. */
+static int token_ok(const char *hdr, const char *token)
+{
+    if (!hdr || strncasecmp(hdr, "Bearer ", 7) != 0)
+        return 0;
+    hdr += 7;
+    size_t a = strlen(hdr), b = strlen(token);
+    unsigned char diff = (unsigned char)(a != b);
+    for (size_t i = 0; i < b; i++)
+        diff |= (unsigned char)(hdr[i < a ? i : 0] ^ token[i]);
+    return diff == 0;
+}
+
+/* Writes need the token when one is set; otherwise only a loopback-only
+ * server accepts them. Returns 0 or fills rep with 401/403. */
+static int check_write(const struct request *r, struct reply *rep)
+{
+    const struct http_server *s = r->srv;
+    if (s->token && *s->token) {
+        const char *h =
+            MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        if (!token_ok(h, s->token)) {
+            reply_error(rep, 401, h ? "wrong token" : "missing Authorization: Bearer token");
+            return -1;
+        }
+        return 0;
+    }
+    if (!s->loopback_only) {
+        reply_error(rep, 403, "writes are disabled: no --token set and not listening on loopback");
+        return -1;
+    }
+    return 0;
+}
+
+static int serve_static(const struct request *r, const char *path, struct reply *rep)
+{
+    char rel[STATIC_PATH_MAX];
+    if (static_resolve(path, rel, sizeof rel) != 0)
+        return reply_error(rep, 400, "bad path");
+    char *data;
+    size_t len;
+    int rc = static_read(r->srv->web_root, rel, HTTP_STATIC_MAX, &data, &len);
+    if (rc == 404)
+        return reply_error(rep, 404, "not found");
+    if (rc != 0)
+        return reply_error(rep, rc, rc == 413 ? "file too large" : "cannot read file");
+    rep->status = 200;
+    rep->content_type = static_content_type(rel);
+    rep->cache_control = static_cache_control(rel);
+    rep->body = data;
+    rep->len = len;
+    return 0;
+}
+
+static void dispatch(struct request *r, const char *path, enum route_method m, struct reply *rep)
+{
+    const struct route_match *rt = r->route;
+    if (rt->status) {
+        reply_error(rep, rt->status, rt->error);
+        return;
+    }
+    switch (rt->id) {
+    case ROUTE_HEALTH:
+        handle_health(r, rep);
+        break;
+    case ROUTE_RUNS:
+        handle_runs(r, rep);
+        break;
+    case ROUTE_RUN:
+        handle_run(r, rep);
+        break;
+    case ROUTE_RUN_LATEST:
+        handle_latest(r, rep);
+        break;
+    case ROUTE_RUN_POLICY:
+        if (m == M_PUT) {
+            if (check_write(r, rep) == 0)
+                handle_policy_put(r, rep);
+        } else {
+            handle_policy_get(r, rep);
+        }
+        break;
+    case ROUTE_SERIES:
+        handle_series(r, rep);
+        break;
+    case ROUTE_HILL:
+        handle_hill(r, rep);
+        break;
+    case ROUTE_STATS:
+        handle_stats(r, rep);
+        break;
+    case ROUTE_METRICS:
+        handle_metrics(r, rep);
+        break;
+    case ROUTE_STATIC:
+        serve_static(r, path, rep);
+        break;
+    case ROUTE_NONE:
+        reply_error(rep, 404, "no such path");
+        break;
+    }
+}
+
+static void allow_header(struct MHD_Response *resp, unsigned allowed)
+{
+    char v[32] = "";
+    if (allowed & M_GET)
+        strcat(v, "GET, HEAD");
+    if (allowed & M_PUT)
+        strcat(v, *v ? ", PUT" : "PUT");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, v);
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *rep, unsigned allowed,
+                                  int is_static)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(rep->len, rep->body ? rep->body : (char *)"",
+                                        rep->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(rep->body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep->content_type);
+    if (rep->cache_control)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, rep->cache_control);
+    else if (!is_static)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (rep->status == 405)
+        allow_header(resp, allowed);
+    if (rep->status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)rep->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    struct http_server *s = cls;
+    struct conn_ctx *ctx = *con_cls;
+    if (!ctx) {
+        ctx = calloc(1, sizeof *ctx);
+        if (!ctx)
+            return MHD_NO;
+        *con_cls = ctx;
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > HTTP_BODY_MAX)
+            ctx->too_large = 1;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!ctx->too_large && ctx->body.len + *upload_data_size > HTTP_BODY_MAX) {
+            ctx->too_large = 1;
+            hbuf_free(&ctx->body);
+        }
+        if (!ctx->too_large)
+            hbuf_put(&ctx->body, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    enum route_method m = route_method_of(method);
+    struct route_match rt;
+    route_match(url, m, &rt);
+    struct request r = {.srv = s, .conn = c, .route = &rt};
+    struct reply rep = {0};
+    if (ctx->too_large) {
+        reply_error(&rep, 413, "request body too large");
+    } else if (hbuf_failed(&ctx->body)) {
+        reply_error(&rep, 500, "out of memory");
+    } else {
+        r.body = ctx->body.data;
+        r.body_len = ctx->body.len;
+        dispatch(&r, url, m, &rep);
+    }
+    if (!rep.content_type)
+        rep.content_type = "application/json";
+    unsigned cls_idx = (unsigned)rep.status / 100;
+    if (cls_idx >= 1 && cls_idx <= 5)
+        atomic_fetch_add(&s->requests[cls_idx], 1);
+    return send_reply(c, &rep, rt.allowed, rt.id == ROUTE_STATIC && rep.status == 200);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    struct conn_ctx *ctx = *con_cls;
+    if (ctx) {
+        hbuf_free(&ctx->body);
+        free(ctx);
+        *con_cls = NULL;
+    }
+}
+
+/* Keeps the URL and arguments as sent: route.c and req_query() decode. */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return strlen(s);
+}
+
+/* Parses "ADDR:PORT" (IPv4 dotted quad or "localhost"). */
+static int parse_listen(const char *listen, struct sockaddr_in *sa)
+{
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen || colon - listen > 63)
+        return -1;
+    char host[64];
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    char *end;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || port > 65535)
+        return -1;
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t)port);
+    if (strcmp(host, "localhost") == 0)
+        strcpy(host, "127.0.0.1");
+    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+        return -1;
+    return 0;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void server_free(struct http_server *s)
+{
+    if (!s)
+        return;
+    series_cache_destroy(&s->cache);
+    free(s->listen);
+    free(s->db_path);
+    free(s->token);
+    free(s->web_root);
+    free(s);
+}
+
+int http_start(http_server **out, const struct http_config *cfg, char *err, size_t errlen)
+{
+    char dummy[8];
+    if (!err) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    *out = NULL;
+    struct sockaddr_in sa;
+    if (!cfg || !cfg->listen || !cfg->db_path || parse_listen(cfg->listen, &sa) != 0) {
+        snprintf(err, errlen, "bad --http address (want ADDR:PORT, IPv4)");
+        return HTTP_EINVAL;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    struct http_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return HTTP_ENOMEM;
+    s->cfg = *cfg;
+    s->listen = dup_or_null(cfg->listen);
+    s->db_path = dup_or_null(cfg->db_path);
+    s->token = cfg->token && *cfg->token ? strdup(cfg->token) : NULL;
+    s->web_root = dup_or_null(cfg->web_root);
+    s->cfg.listen = s->listen;
+    s->cfg.db_path = s->db_path;
+    s->cfg.token = s->token;
+    s->cfg.web_root = s->web_root;
+    if (!s->cfg.max_connections)
+        s->cfg.max_connections = 256;
+    if (!s->cfg.per_ip_limit)
+        s->cfg.per_ip_limit = 64;
+    if (!s->cfg.timeout_s)
+        s->cfg.timeout_s = 15;
+    if (s->cfg.metrics_expire_s <= 0)
+        s->cfg.metrics_expire_s = 3600;
+    s->loopback_only = (ntohl(sa.sin_addr.s_addr) >> 24) == 127;
+    s->started = time(NULL);
+    if (series_cache_init(&s->cache, 64u << 20) != 0 ||
+        pthread_key_create(&s->db_key, close_db) != 0) {
+        server_free(s);
+        return HTTP_ENOMEM;
+    }
+    /* threads == 0: one thread per connection (a slow query holds only its
+     * own connection); otherwise an epoll pool of that many threads. */
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+        (s->cfg.threads ? MHD_USE_EPOLL : MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL);
+    s->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        /* the pool size only with a pool (a repeated limit otherwise) */
+        s->cfg.threads ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_CONNECTION_LIMIT,
+        s->cfg.threads ? s->cfg.threads : s->cfg.max_connections, MHD_OPTION_CONNECTION_LIMIT,
+        s->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.per_ip_limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(128 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, s, MHD_OPTION_END);
+    if (!s->mhd) {
+        snprintf(err, errlen, "cannot listen on %s", cfg->listen);
+        pthread_key_delete(s->db_key);
+        server_free(s);
+        return HTTP_EBIND;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : ntohs(sa.sin_port);
+    *out = s;
+    return HTTP_OK;
+}
+
+uint16_t http_port(const http_server *s)
+{
+    return s ? s->port : 0;
+}
+
+void http_stop(http_server **sp)
+{
+    if (!sp || !*sp)
+        return;
+    struct http_server *s = *sp;
+    MHD_stop_daemon(s->mhd);
+    pthread_key_delete(s->db_key);
+    server_free(s);
+    *sp = NULL;
+}
