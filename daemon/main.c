@@ -231,7 +231,7 @@ int main(int argc, char **argv)
     }
     LOG(LOG_INFO, "htgad %s listening on %s, database %s", HTGA_VERSION_STRING, d.endpoint, cfg.db);
     http_server *http = NULL;
-    if (htgad_http_start(&cfg, d.ing, d.est_q, d.row_q, &http) < 0) {
+    if (htgad_http_start(&cfg, d.ing, d.est_qs, d.nest, d.row_q, &http) < 0) {
         stop(&d);
         free_parts(&d);
         return 1;

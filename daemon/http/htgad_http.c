@@ -16,8 +16,18 @@
 #include "wire.h"
 
 static struct {
-    bqueue *est_q, *row_q;
+    bqueue *const *est_qs;
+    size_t nest;
+    bqueue *row_q;
 } queues;
+
+static size_t est_depth(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < queues.nest; i++)
+        n += queues.est_qs[i] ? bqueue_depth(queues.est_qs[i]) : 0;
+    return n;
+}
 
 /* Drop reason names; stats.c's table when it has one. */
 static const char *drop_name(int i)
@@ -67,10 +77,10 @@ static size_t daemon_stats(void *ud, struct http_stat *out, size_t cap)
     ADD("write_errors", "SQLite write failures (rows lost).", C, NULL, NULL,
         STAT_GET(write_errors));
     ADD("policy_changes", "Policy rows written.", C, NULL, NULL, STAT_GET(policy_changes));
-    ADD("queue_depth", "Items waiting in a queue.", G, "queue", "estimator",
-        queues.est_q ? bqueue_depth(queues.est_q) : 0);
-    ADD("queue_depth", "Items waiting in a queue.", G, "queue", "writer",
-        queues.row_q ? bqueue_depth(queues.row_q) : 0);
+    ADD("queue_depth", "Items waiting in a queue (estimator: all estimators' queues).", G, "queue",
+        "estimator", est_depth());
+    ADD("queue_depth", "Items waiting in a queue (estimator: all estimators' queues).", G, "queue",
+        "writer", queues.row_q ? bqueue_depth(queues.row_q) : 0);
     return n;
 }
 
@@ -93,13 +103,14 @@ static int apply_policy(void *ud, const char *run, const struct http_policy *p, 
     return HTTP_OK;
 }
 
-int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *est_q, bqueue *row_q,
-                     http_server **out)
+int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *const *est_qs, size_t nest,
+                     bqueue *row_q, http_server **out)
 {
     *out = NULL;
     if (http_disabled(cfg->http))
         return 0;
-    queues.est_q = est_q;
+    queues.est_qs = est_qs;
+    queues.nest = nest;
     queues.row_q = row_q;
     const char *web = access("web/index.html", R_OK) == 0 ? "web" : HTGA_SOURCE_ROOT "/web";
     struct http_config hc = {

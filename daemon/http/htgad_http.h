@@ -13,10 +13,10 @@
 
 /* Starts the HTTP server as cfg->http says (nothing when "off"), serving
  * cfg->db read-only, with cfg->token, the daemon's counters and the depths
- * of est_q and row_q. A policy PUT goes to ingest_set_policy(ing, ...)
- * (source "http"): stored with its time, used from the next block, lambdas
- * re-derived and pushed. Returns 0 (*out NULL when off) or -1 (logged). */
-int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *est_q, bqueue *row_q,
-                     http_server **out);
+ * of the nest estimator queues est_qs (summed) and of row_q. A policy PUT goes to
+ * ingest_set_policy(ing, ...) (source "http"): stored with its time, used from the next block,
+ * lambdas re-derived and pushed. Returns 0 (*out NULL when off) or -1 (logged). */
+int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *const *est_qs, size_t nest,
+                     bqueue *row_q, http_server **out);
 
 #endif

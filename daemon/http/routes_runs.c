@@ -338,6 +338,9 @@ int handle_latest(const struct request *r, struct reply *rep)
 
 /* ---- series ----------------------------------------------------------- */
 
+/* Longest block range a downsampled query reads as rows (~20 ms here). */
+#define SERIES_RAW_MAX 20000
+
 struct rows_ctx {
     sqlite3 *db;
     int64_t gid;
@@ -514,7 +517,9 @@ int handle_series(const struct request *r, struct reply *rep)
     int64_t width = 0;
     if (q.max_points && span > q.max_points) {
         width = (span + q.max_points - 2) / (q.max_points - 1);
-        if (width >= SC_CHUNK)
+        /* Whole chunks (the cache) for wide buckets, and for any range too
+         * long to read as rows quickly, at the price of fewer buckets. */
+        if (width >= SC_CHUNK || span > SERIES_RAW_MAX)
             width = (width + SC_CHUNK - 1) / SC_CHUNK * SC_CHUNK;
     }
     struct series s;
