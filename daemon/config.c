@@ -1,0 +1,488 @@
+/*
+ * config.c - the settings table, its setters, the file reader and argv.
+ *
+ * DESIGN: see config.h. A row's setter parses and range-checks one value and
+ * stores it; defaults are applied through the same setters from the table's
+ * default text, so --help never disagrees with the code. Checks that involve
+ * two keys (lambda-min <= lambda-max) run once after everything is read.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "htga_config.h"
+#include "log.h"
+
+typedef int (*config_setter)(htgad_config *cfg, const char *value, const char **why);
+
+typedef struct config_row {
+    const char *name;
+    const char *arg; /* placeholder in --help */
+    const char *def; /* default, as text */
+    config_setter set;
+    const char *help;
+} config_row;
+
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+
+    if (*s == '\0' || isspace((unsigned char)*s))
+        return -1;
+    errno = 0;
+    *out = strtod(s, &end);
+    if (errno != 0 || *end != '\0' || !isfinite(*out))
+        return -1;
+    return 0;
+}
+
+static int copy_str(char *dst, size_t cap, const char *value)
+{
+    size_t n = strlen(value);
+
+    if (n >= cap)
+        return -1;
+    memcpy(dst, value, n + 1);
+    return 0;
+}
+
+static int set_db(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "needs a non-empty path";
+    return (*v == '\0' || copy_str(cfg->db, sizeof(cfg->db), v) < 0) ? -1 : 0;
+}
+
+/* tcp://HOST:PORT (PORT a number 1..65535 or '*') or ipc://PATH. */
+static int valid_endpoint(const char *v)
+{
+    const char *colon;
+    uint64_t port;
+
+    if (strncmp(v, "ipc://", 6) == 0)
+        return v[6] != '\0';
+    if (strncmp(v, "tcp://", 6) != 0)
+        return 0;
+    colon = strrchr(v + 6, ':');
+    if (colon == NULL || colon == v + 6)
+        return 0;
+    for (const char *p = v + 6; p < colon; p++) {
+        if (!isalnum((unsigned char)*p) && strchr(".-_[]:*", *p) == NULL)
+            return 0;
+    }
+    if (strcmp(colon + 1, "*") == 0)
+        return 1;
+    return parse_u64(colon + 1, 1, 65535, &port) == 0;
+}
+
+static int set_listen(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected tcp://HOST:PORT (PORT 1-65535 or *) or ipc://PATH";
+    if (!valid_endpoint(v) || copy_str(cfg->listen, sizeof(cfg->listen), v) < 0)
+        return -1;
+    return 0;
+}
+
+static int set_block_samples(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer in [64, 16777216]";
+    return parse_u64(v, 64, 16777216, &cfg->block_samples);
+}
+
+static int set_window_steps(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer >= 0 (0 = off)";
+    return parse_u64(v, 0, (uint64_t)INT64_MAX, &cfg->window_steps);
+}
+
+static int set_k_rule(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected sqrt, auto, frac:F (0<F<1), N or fixed:N";
+    return est_k_rule_parse(v, &cfg->k_rule) == EST_OK ? 0 : -1;
+}
+
+static int set_policy(htgad_config *cfg, const char *v, const char **why)
+{
+    return policy_parse(v, &cfg->policy, why);
+}
+
+static int set_lambda_min(htgad_config *cfg, const char *v, const char **why)
+{
+    double d;
+
+    *why = "expected a finite number > 0";
+    if (parse_double(v, &d) < 0 || !(d > 0))
+        return -1;
+    cfg->policy.lambda_min = d;
+    return 0;
+}
+
+static int set_lambda_max(htgad_config *cfg, const char *v, const char **why)
+{
+    double d;
+
+    *why = "expected a finite number > 0";
+    if (parse_double(v, &d) < 0 || !(d > 0))
+        return -1;
+    cfg->policy.lambda_max = d;
+    return 0;
+}
+
+static int set_ema(htgad_config *cfg, const char *v, const char **why)
+{
+    double d;
+
+    *why = "expected a number in [0, 1)";
+    if (parse_double(v, &d) < 0 || !(d >= 0 && d < 1))
+        return -1;
+    cfg->policy.ema = d;
+    return 0;
+}
+
+static int set_max_streams(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer in [1, 1048576]";
+    return parse_u64(v, 1, 1048576, &cfg->max_streams);
+}
+
+static int set_queue_blocks(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer in [1, 65536]";
+    return parse_u64(v, 1, 65536, &cfg->queue_blocks);
+}
+
+static int set_queue_rows(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer in [1, 1048576]";
+    return parse_u64(v, 1, 1048576, &cfg->queue_rows);
+}
+
+static int set_log_level(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected error, warn, info or debug";
+    return log_level_parse(v, &cfg->log_level);
+}
+
+/* "off" or ADDR:PORT with ADDR an IPv4 address, [IPv6] or localhost. */
+static int set_http(htgad_config *cfg, const char *v, const char **why)
+{
+    const char *colon = strrchr(v, ':');
+    uint64_t port;
+
+    *why = "expected off or ADDR:PORT (PORT 1-65535)";
+    if (strcmp(v, "off") != 0) {
+        if (colon == NULL || colon == v || parse_u64(colon + 1, 1, 65535, &port) < 0)
+            return -1;
+        for (const char *p = v; p < colon; p++) {
+            if (!isalnum((unsigned char)*p) && strchr(".:[]", *p) == NULL)
+                return -1;
+        }
+    }
+    return copy_str(cfg->http, sizeof(cfg->http), v);
+}
+
+static int set_token(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "at most 255 printable characters";
+    for (const char *p = v; *p; p++) {
+        if (!isgraph((unsigned char)*p))
+            return -1;
+    }
+    return copy_str(cfg->token, sizeof(cfg->token), v);
+}
+
+static int set_stats_file(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "path too long";
+    return copy_str(cfg->stats_file, sizeof(cfg->stats_file), v);
+}
+
+static int set_stats_interval(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer in [10, 3600000]";
+    return parse_u64(v, 10, 3600000, &cfg->stats_interval_ms);
+}
+
+static const config_row rows[] = {
+    {"db", "PATH", "htga.db", set_db, "SQLite database (created if missing)"},
+    {"listen", "ENDPOINT", "tcp://127.0.0.1:5555", set_listen,
+     "ZeroMQ endpoint trainers connect to (tcp://HOST:PORT, PORT * = any free port)"},
+    {"block-samples", "N", "65536", set_block_samples, "samples per block of a (run, group)"},
+    {"window-steps", "W", "0", set_window_steps,
+     "close a block that spans W steps even if not full (0 = off)"},
+    {"k-rule", "RULE", "sqrt", set_k_rule,
+     "Hill k: sqrt, auto, frac:F, N (fixed); see docs/estimators.md"},
+    {"policy", "linear:C|power:Q", "linear:1", set_policy,
+     "default lambda policy of new runs: C*alpha or alpha^-Q (Q > 1)"},
+    {"lambda-min", "X", "0.1", set_lambda_min, "lower clamp of lambda"},
+    {"lambda-max", "X", "10", set_lambda_max, "upper clamp of lambda"},
+    {"ema", "BETA", "0", set_ema, "weight kept from the previous lambda, [0, 1); 0 = off"},
+    {"max-streams", "N", "1024", set_max_streams,
+     "most (run, group) streams held at once (also the most runs)"},
+    {"queue-blocks", "N", "64", set_queue_blocks,
+     "blocks waiting for the estimator; more are dropped and counted"},
+    {"queue-rows", "N", "1024", set_queue_rows, "rows waiting for the SQLite writer"},
+    {"log-level", "LEVEL", "info", set_log_level, "error, warn, info or debug"},
+    {"http", "ADDR:PORT|off", "127.0.0.1:8080", set_http,
+     "REST API address (reserved: the HTTP API is not served yet)"},
+    {"token", "TOKEN", "", set_token, "bearer token for HTTP writes (reserved, not used yet)"},
+    {"stats-file", "PATH", "", set_stats_file,
+     "rewrite counters there as `key value` lines (empty = off)"},
+    {"stats-interval-ms", "MS", "1000", set_stats_interval, "how often --stats-file is rewritten"},
+};
+
+#define NROWS (sizeof(rows) / sizeof(rows[0]))
+
+static const config_row *find_row(const char *name)
+{
+    for (size_t i = 0; i < NROWS; i++) {
+        if (strcmp(rows[i].name, name) == 0)
+            return &rows[i];
+    }
+    return NULL;
+}
+
+void config_defaults(htgad_config *cfg)
+{
+    const char *why;
+
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->policy = policy_default();
+    for (size_t i = 0; i < NROWS; i++)
+        rows[i].set(cfg, rows[i].def, &why);
+}
+
+int config_set(htgad_config *cfg, const char *key, const char *value, config_error *err)
+{
+    const config_row *row = find_row(key);
+    const char *why = "bad value";
+
+    if (row == NULL) {
+        snprintf(err->text, sizeof(err->text), "unknown setting '%s'", key);
+        return -1;
+    }
+    if (row->set(cfg, value, &why) < 0) {
+        snprintf(err->text, sizeof(err->text), "--%s '%s': %s", key, value, why);
+        return -1;
+    }
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    char *end;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+/* Splits one file line into key and value; returns 0, 1 for a blank or
+ * comment line, -1 when malformed. */
+static int split_line(char *line, char **key, char **value)
+{
+    char *p = trim(line);
+    size_t vlen;
+
+    if (*p == '\0' || *p == '#')
+        return 1;
+    *key = p;
+    while (*p && !isspace((unsigned char)*p) && *p != '=')
+        p++;
+    if (*p == '\0')
+        return -1;
+    if (*p == '=') {
+        *p++ = '\0';
+    } else {
+        *p++ = '\0';
+        p = trim(p);
+        if (*p == '=')
+            p++;
+    }
+    p = trim(p);
+    vlen = strlen(p);
+    if (vlen >= 2 && p[0] == '"' && p[vlen - 1] == '"') {
+        p[vlen - 1] = '\0';
+        p++;
+    }
+    *value = p;
+    return 0;
+}
+
+int config_load_file(htgad_config *cfg, const char *path, config_error *err)
+{
+    char line[CONFIG_PATH_MAX + 64];
+    char *key, *value;
+    unsigned lineno = 0;
+    config_error inner;
+    FILE *f = fopen(path, "r");
+    int rc;
+
+    if (f == NULL) {
+        snprintf(err->text, sizeof(err->text), "config file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        lineno++;
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            snprintf(err->text, sizeof(err->text), "%s:%u: line too long", path, lineno);
+            goto out_close_file;
+        }
+        rc = split_line(line, &key, &value);
+        if (rc == 1)
+            continue;
+        if (rc < 0) {
+            snprintf(err->text, sizeof(err->text), "%s:%u: expected 'key value'", path, lineno);
+            goto out_close_file;
+        }
+        if (strcmp(key, "config") == 0 || config_set(cfg, key, value, &inner) < 0) {
+            snprintf(err->text, sizeof(err->text), "%.300s:%u: %.600s", path, lineno,
+                     strcmp(key, "config") == 0 ? "'config' is not allowed in a config file"
+                                                : inner.text);
+            goto out_close_file;
+        }
+    }
+    fclose(f);
+    return 0;
+
+out_close_file:
+    fclose(f);
+    return -1;
+}
+
+static int check_all(const htgad_config *cfg, config_error *err)
+{
+    const char *why;
+
+    if (policy_validate(&cfg->policy, &why) < 0) {
+        snprintf(err->text, sizeof(err->text), "policy: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+/* Splits argv[*i] ("--key", "--key=value") into key and value, consuming
+ * the next argument as the value when needed. */
+static int take_flag(int argc, char **argv, int *i, char *key, size_t klen, const char **value,
+                     config_error *err)
+{
+    const char *a = argv[*i];
+    const char *eq;
+    size_t n;
+
+    if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+        snprintf(err->text, sizeof(err->text), "unexpected argument '%s' (see --help)", a);
+        return -1;
+    }
+    a += 2;
+    eq = strchr(a, '=');
+    n = eq ? (size_t)(eq - a) : strlen(a);
+    if (n >= klen) {
+        snprintf(err->text, sizeof(err->text), "unknown flag '%s'", argv[*i]);
+        return -1;
+    }
+    memcpy(key, a, n);
+    key[n] = '\0';
+    if (strcmp(key, "help") == 0 || strcmp(key, "version") == 0) {
+        *value = NULL;
+        return 0;
+    }
+    if (eq) {
+        *value = eq + 1;
+    } else if (*i + 1 < argc) {
+        *value = argv[++*i];
+    } else {
+        snprintf(err->text, sizeof(err->text), "--%s needs a value", key);
+        return -1;
+    }
+    return 0;
+}
+
+int config_parse_args(htgad_config *cfg, int argc, char **argv, FILE *out, config_error *err)
+{
+    char key[64];
+    const char *value;
+    const char *file = NULL;
+
+    config_defaults(cfg);
+    /* First pass: --help, --version, --config and syntax. */
+    for (int i = 1; i < argc; i++) {
+        if (take_flag(argc, argv, &i, key, sizeof(key), &value, err) < 0)
+            return CONFIG_ERROR;
+        if (strcmp(key, "help") == 0) {
+            config_usage(out);
+            return CONFIG_EXIT;
+        }
+        if (strcmp(key, "version") == 0) {
+            fprintf(out, "htgad %s\n", HTGA_VERSION_STRING);
+            return CONFIG_EXIT;
+        }
+        if (strcmp(key, "config") == 0)
+            file = value;
+    }
+    if (file != NULL && config_load_file(cfg, file, err) < 0)
+        return CONFIG_ERROR;
+    for (int i = 1; i < argc; i++) {
+        take_flag(argc, argv, &i, key, sizeof(key), &value, err);
+        if (strcmp(key, "config") != 0 && config_set(cfg, key, value, err) < 0)
+            return CONFIG_ERROR;
+    }
+    return check_all(cfg, err) < 0 ? CONFIG_ERROR : CONFIG_RUN;
+}
+
+void config_usage(FILE *out)
+{
+    char flag[64];
+
+    fprintf(out, "usage: htgad [--config FILE] [--key value ...]\n\n"
+                 "htgad estimates the gradient tails trainers stream to it and pushes a\n"
+                 "lambda back. Every flag may also be given in the --config file as a\n"
+                 "`key value` or `key = value` line (flags win).\n\n");
+    fprintf(out, "  --config FILE\n        read settings from FILE first (flags still win)\n");
+    for (size_t i = 0; i < NROWS; i++) {
+        snprintf(flag, sizeof(flag), "--%s %s", rows[i].name, rows[i].arg);
+        fprintf(out, "  %s\n        %s (default: %s)\n", flag, rows[i].help,
+                rows[i].def[0] ? rows[i].def : "none");
+    }
+    fprintf(out, "  --help\n        print this text\n  --version\n        print the version\n");
+    fprintf(out, "\nExit status: 0 on SIGTERM/SIGINT after a full flush, 1 on a runtime\n"
+                 "failure (database, endpoint), 2 on a bad setting.\n");
+}
+
+void config_dump(const htgad_config *cfg, FILE *out)
+{
+    char buf[128];
+
+    fprintf(out, "db %s\nlisten %s\nblock-samples %llu\nwindow-steps %llu\n", cfg->db, cfg->listen,
+            (unsigned long long)cfg->block_samples, (unsigned long long)cfg->window_steps);
+    est_k_rule_format(&cfg->k_rule, buf, sizeof(buf));
+    fprintf(out, "k-rule %s\n", buf);
+    policy_format(&cfg->policy, buf, sizeof(buf));
+    fprintf(out, "policy %s\nlambda-min %.17g\nlambda-max %.17g\nema %.17g\n", buf,
+            cfg->policy.lambda_min, cfg->policy.lambda_max, cfg->policy.ema);
+    fprintf(out, "max-streams %llu\nqueue-blocks %llu\nqueue-rows %llu\nlog-level %s\n",
+            (unsigned long long)cfg->max_streams, (unsigned long long)cfg->queue_blocks,
+            (unsigned long long)cfg->queue_rows, log_level_name(cfg->log_level));
+    fprintf(out, "http %s\ntoken %s\n", cfg->http, cfg->token[0] ? "(set)" : "");
+}

@@ -1,0 +1,74 @@
+/*
+ * config.h - htgad's settings: one table drives the flags and the file.
+ *
+ * DESIGN: every setting is a row of a static table (name, kind, limits,
+ * help). `--name value` (or `--name=value`) on the command line and
+ * `name value` / `name = value` lines in the file given by --config are fed
+ * to the same setter, so both accept exactly the same keys and values, and
+ * --help is printed from the table. Order: defaults, then the file, then the
+ * flags (flags win). Every value is validated; the first error is reported
+ * in a caller-supplied buffer.
+ */
+#ifndef HTGAD_CONFIG_H
+#define HTGAD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "estimators/est.h"
+#include "policy.h"
+
+#define CONFIG_PATH_MAX 4096
+#define CONFIG_STR_MAX  256
+
+typedef struct htgad_config {
+    char db[CONFIG_PATH_MAX];
+    char listen[CONFIG_STR_MAX];
+    uint64_t block_samples;
+    uint64_t window_steps; /* 0 = off */
+    est_k_rule k_rule;
+    policy policy; /* default policy of new runs */
+    uint64_t max_streams;
+    uint64_t queue_blocks; /* estimator queue depth, in blocks */
+    uint64_t queue_rows;   /* writer queue depth, in rows */
+    int log_level;
+    char http[CONFIG_STR_MAX]; /* "ADDR:PORT" or "off"; reserved for the HTTP API */
+    char token[CONFIG_STR_MAX];
+    char stats_file[CONFIG_PATH_MAX]; /* "" = none */
+    uint64_t stats_interval_ms;
+} htgad_config;
+
+typedef struct config_error {
+    char text[1024];
+} config_error;
+
+/* Fills *cfg with the defaults. */
+void config_defaults(htgad_config *cfg);
+
+/* Sets one key (without "--") from its text value. Returns 0, or -1 with
+ * err filled ("--key: why"). */
+int config_set(htgad_config *cfg, const char *key, const char *value, config_error *err);
+
+/* Reads a config file: `key value` or `key = value` lines, '#' comments,
+ * blank lines, optional double quotes around the value. Returns 0 or -1
+ * with err filled (file, line, why). */
+int config_load_file(htgad_config *cfg, const char *path, config_error *err);
+
+/*
+ * The whole command line: defaults, then --config FILE if given, then the
+ * other flags. Returns CONFIG_RUN (start the daemon), CONFIG_EXIT (--help or
+ * --version printed to out; exit 0) or CONFIG_ERROR (err filled; exit 2).
+ */
+#define CONFIG_RUN   0
+#define CONFIG_EXIT  1
+#define CONFIG_ERROR (-1)
+int config_parse_args(htgad_config *cfg, int argc, char **argv, FILE *out, config_error *err);
+
+/* Prints the usage text (from the table) to out. */
+void config_usage(FILE *out);
+
+/* Writes the effective settings as a config file (token hidden). */
+void config_dump(const htgad_config *cfg, FILE *out);
+
+#endif /* HTGAD_CONFIG_H */

@@ -1,0 +1,191 @@
+/*
+ * estimator.c - the estimator thread (see estimator.h).
+ */
+#include "estimator.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "log.h"
+#include "stats.h"
+#include "store.h"
+
+struct estimator {
+    bqueue *in, *out;
+    void *ctx;
+    void *pipe;
+    est_k_rule rule;
+    size_t max_block;
+    void *scratch;
+    size_t scratch_len;
+    size_t slots;
+    double *prev; /* previous lambda per stream slot */
+    uint8_t *has_prev;
+    pthread_t thread;
+    int started;
+    log_limit lim;
+};
+
+void est_job_free(est_job *job)
+{
+    if (job == NULL)
+        return;
+    free(job->x);
+    free(job);
+}
+
+estimator *estimator_new(bqueue *in, bqueue *out, void *ctx, size_t max_block,
+                         const est_k_rule *rule, size_t slots)
+{
+    estimator *e = calloc(1, sizeof(*e));
+
+    if (e == NULL)
+        return NULL;
+    e->in = in;
+    e->out = out;
+    e->ctx = ctx;
+    e->rule = *rule;
+    e->max_block = max_block;
+    e->slots = slots;
+    e->scratch_len = est_scratch_bytes(max_block);
+    e->scratch = aligned_alloc(16, (e->scratch_len + 15) / 16 * 16);
+    e->prev = calloc(slots, sizeof(double));
+    e->has_prev = calloc(slots, 1);
+    if (e->scratch == NULL || e->prev == NULL || e->has_prev == NULL)
+        goto out_free_all;
+    return e;
+
+out_free_all:
+    free(e->scratch);
+    free(e->prev);
+    free(e->has_prev);
+    free(e);
+    return NULL;
+}
+
+void estimator_preload(estimator *e, uint32_t stream_slot, double lambda)
+{
+    if (stream_slot >= e->slots)
+        return;
+    e->prev[stream_slot] = lambda;
+    e->has_prev[stream_slot] = 1;
+}
+
+static void notify_ingest(estimator *e, const store_item *it)
+{
+    est_note note;
+
+    memset(&note, 0, sizeof(note));
+    note.stream_slot = it->stream_slot;
+    note.lam.lambda = it->out.lambda;
+    note.lam.alpha = it->out.reason == POLICY_R_OK ? it->res.hill.alpha : NAN;
+    note.lam.block = it->block;
+    note.lam.step = it->step_last;
+    note.lam.reason = it->out.reason;
+    if (zmq_send(e->pipe, &note, sizeof(note), ZMQ_DONTWAIT) < 0)
+        STAT_INC(drops[DROP_LAMBDA_PIPE]);
+}
+
+/* Estimates one block, hands the row to the writer and the lambda to ingest. */
+static void handle_block(estimator *e, est_job *job)
+{
+    store_item *it = malloc(sizeof(*it));
+    uint32_t slot = job->stream_slot;
+
+    if (it == NULL || slot >= e->slots || job->n > e->max_block)
+        goto out_free_item;
+    memset(it, 0, offsetof(store_item, top));
+    if (est_block(job->x, job->n, &e->rule, e->scratch, e->scratch_len, it->top, STORE_TOP_MAX,
+                  &it->top_n, &it->res) != EST_OK) {
+        if (log_limit_allow(&e->lim, LOG_ERROR))
+            LOG(LOG_ERROR, "estimator: est_block refused a block of %zu values", job->n);
+        goto out_free_item;
+    }
+    policy_apply(&job->pol, &it->res, e->has_prev[slot], e->prev[slot], &it->out);
+    e->prev[slot] = it->out.lambda;
+    e->has_prev[slot] = 1;
+    it->kind = STORE_BLOCK;
+    it->run_slot = job->run_slot;
+    it->stream_slot = slot;
+    memcpy(it->run, job->run, sizeof(it->run));
+    memcpy(it->group, job->group, sizeof(it->group));
+    it->pol = job->pol;
+    it->source = job->source;
+    it->block = job->block;
+    it->step_first = job->step_first;
+    it->step_last = job->step_last;
+    it->created_at = store_now();
+    STAT_INC(blocks_estimated);
+    if (it->out.reason != POLICY_R_OK)
+        STAT_INC(blocks_fallback);
+    notify_ingest(e, it);
+    bqueue_push(e->out, it);
+    return;
+
+out_free_item:
+    free(it);
+}
+
+static void *estimator_main(void *arg)
+{
+    estimator *e = arg;
+    est_job *job;
+
+    for (;;) {
+        job = bqueue_pop(e->in, -1);
+        if (job->kind == EST_JOB_STOP) {
+            est_job_free(job);
+            break;
+        }
+        handle_block(e, job);
+        est_job_free(job);
+    }
+    zmq_close(e->pipe);
+    e->pipe = NULL;
+    return NULL;
+}
+
+int estimator_start(estimator *e)
+{
+    int linger = 0, hwm = 100000;
+
+    /* Created here, used only by the estimator thread from now on. */
+    e->pipe = zmq_socket(e->ctx, ZMQ_PAIR);
+    if (e->pipe == NULL)
+        return -1;
+    zmq_setsockopt(e->pipe, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_setsockopt(e->pipe, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+    if (zmq_connect(e->pipe, ESTIMATOR_PIPE) < 0)
+        goto out_close_pipe;
+    if (pthread_create(&e->thread, NULL, estimator_main, e) != 0)
+        goto out_close_pipe;
+    e->started = 1;
+    return 0;
+
+out_close_pipe:
+    zmq_close(e->pipe);
+    e->pipe = NULL;
+    return -1;
+}
+
+void estimator_join(estimator **ep)
+{
+    estimator *e;
+
+    if (ep == NULL || *ep == NULL)
+        return;
+    e = *ep;
+    if (e->started)
+        pthread_join(e->thread, NULL);
+    if (e->pipe != NULL)
+        zmq_close(e->pipe);
+    free(e->scratch);
+    free(e->prev);
+    free(e->has_prev);
+    free(e);
+    *ep = NULL;
+}

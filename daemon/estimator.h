@@ -1,0 +1,72 @@
+/*
+ * estimator.h - the estimator thread: blocks in, rows and lambdas out.
+ *
+ * DESIGN: pure compute between two queues. It pops closed blocks (est_job)
+ * from the bounded queue the ingest thread fills, runs est_block() on each
+ * with scratch space allocated once for the largest block, applies the run's
+ * lambda policy with the stream's previous lambda (state kept here, keyed by
+ * stream slot), pushes a row to the writer queue (waiting when it is full:
+ * backpressure, so rows are never dropped between here and SQLite) and sends
+ * the lambda back to the ingest thread over an inproc PAIR socket that this
+ * thread owns (the ingest thread owns the other end and the ROUTER). A
+ * STOP job ends the thread after everything before it was handled.
+ */
+#ifndef HTGAD_ESTIMATOR_H
+#define HTGAD_ESTIMATOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "estimators/est.h"
+#include "policy.h"
+#include "queue.h"
+#include "wire.h"
+
+#define ESTIMATOR_PIPE "inproc://htgad-lambdas"
+
+typedef enum est_job_kind {
+    EST_JOB_BLOCK = 1,
+    EST_JOB_STOP = 2,
+} est_job_kind;
+
+/* A closed block on its way to the estimator (malloc'd; x too). */
+typedef struct est_job {
+    est_job_kind kind;
+    uint32_t run_slot, stream_slot;
+    char run[WIRE_NAME_MAX + 1];
+    char group[WIRE_NAME_MAX + 1];
+    uint64_t block;
+    int64_t step_first, step_last;
+    float *x;
+    size_t n;
+    policy pol;
+    const char *source;
+} est_job;
+
+/* What comes back to the ingest thread over the pipe (one frame). */
+typedef struct est_note {
+    uint32_t stream_slot;
+    wire_lambda lam;
+} est_note;
+
+/* Frees a job and its samples; accepts NULL. */
+void est_job_free(est_job *job);
+
+typedef struct estimator estimator;
+
+/* An estimator reading `in`, writing `out` (the writer queue) and notifying
+ * over ESTIMATOR_PIPE in zmq context ctx. max_block: the largest n of a job;
+ * slots: stream slots. NULL on out of memory. Not started. */
+estimator *estimator_new(bqueue *in, bqueue *out, void *ctx, size_t max_block,
+                         const est_k_rule *rule, size_t slots);
+
+/* Before start: the previous lambda of a restored stream. */
+void estimator_preload(estimator *e, uint32_t stream_slot, double lambda);
+
+/* Starts the thread; 0 or -1. */
+int estimator_start(estimator *e);
+
+/* Waits for the thread (push a STOP job first), frees e, NULLs *e. */
+void estimator_join(estimator **e);
+
+#endif /* HTGAD_ESTIMATOR_H */

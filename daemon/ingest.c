@@ -1,0 +1,458 @@
+/*
+ * ingest.c - the ingest thread (see ingest.h for the design).
+ */
+#include "ingest.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "estimator.h"
+#include "log.h"
+#include "stats.h"
+#include "streams.h"
+#include "wire.h"
+
+#define INGEST_POLL_MS      100
+#define INGEST_BURST        256   /* messages read before looking at the pipe again */
+#define INGEST_PEER_SILENCE 10000 /* ms without a message before a peer is forgotten */
+#define INGEST_MAX_FRAMES   3     /* payload frames kept for decoding (2 + 1 to see excess) */
+
+struct ingest {
+    void *ctx;
+    bqueue *est_q;
+    htgad_config cfg;
+    streams *reg;
+    void *router;
+    void *pipe;
+    uint64_t seq;
+    int flushing; /* 1 during the shutdown flush: wait on the estimator queue */
+    atomic_int stop;
+    pthread_t thread;
+    int started;
+    /* start-up handshake */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int ready; /* 0 pending, 1 listening, -1 failed */
+    char endpoint[CONFIG_STR_MAX];
+    log_limit lim_decode, lim_drop;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+ingest *ingest_new(void *ctx, bqueue *est_q, const htgad_config *cfg)
+{
+    ingest *g = calloc(1, sizeof(*g));
+
+    if (g == NULL)
+        return NULL;
+    g->reg = streams_new(cfg->max_streams, cfg->block_samples, cfg->window_steps);
+    if (g->reg == NULL)
+        goto out_free_ingest;
+    g->ctx = ctx;
+    g->est_q = est_q;
+    g->cfg = *cfg;
+    pthread_mutex_init(&g->lock, NULL);
+    pthread_cond_init(&g->cond, NULL);
+    return g;
+
+out_free_ingest:
+    free(g);
+    return NULL;
+}
+
+int ingest_preload(ingest *g, const store_state *st, uint32_t *run_slot, uint32_t *stream_slot,
+                   policy *pol)
+{
+    long r = streams_run(g->reg, st->run, strlen(st->run), &g->cfg.policy);
+    long s;
+    run_entry *run;
+    stream_entry *se;
+
+    if (r < 0)
+        return -1;
+    s = streams_stream(g->reg, (uint32_t)r, st->group, strlen(st->group));
+    if (s < 0)
+        return -1;
+    run = &g->reg->runs[r];
+    /* A policy set over HTTP survives restarts; one that came from the
+     * flags follows the flags of this start ("flags" row if it changed). */
+    if (st->has_policy && strcmp(st->source, "http") == 0) {
+        run->pol = st->pol;
+        run->pol_source = "http";
+    } else if (st->has_policy && !policy_equal(&st->pol, &g->cfg.policy)) {
+        run->pol_source = "flags";
+    }
+    se = &g->reg->streams[s];
+    if (st->has_block) {
+        se->next_block = st->last_block + 1;
+        se->has_lambda = 1;
+        se->last.lambda = st->lambda;
+        se->last.alpha = st->alpha;
+        se->last.block = st->last_block;
+        se->last.step = st->last_step;
+        se->last.reason = st->reason;
+    }
+    *run_slot = (uint32_t)r;
+    *stream_slot = (uint32_t)s;
+    *pol = run->pol;
+    return 0;
+}
+
+/* Sends the latest lambda of stream se to one identity. Returns 0, or -1
+ * when the peer is gone (EHOSTUNREACH: the caller forgets it). */
+static int send_lambda(ingest *g, const run_entry *run, const uint8_t *id, size_t id_len,
+                       const stream_entry *se)
+{
+    unsigned char hdr[WIRE_HEADER_MAX];
+    unsigned char body[WIRE_LAMBDA_LEN];
+    wire_msg m;
+    size_t hlen;
+
+    memset(&m, 0, sizeof(m));
+    m.kind = WIRE_LAMBDA;
+    m.step = se->last.step;
+    m.seq = g->seq++;
+    m.count = 1;
+    m.run = run->name;
+    m.run_len = run->name_len;
+    m.group = se->group;
+    m.group_len = se->group_len;
+    hlen = wire_encode_header(&m, hdr, sizeof(hdr));
+    if (hlen == 0)
+        return 0;
+    wire_encode_lambda(&se->last, body);
+    if (zmq_send(g->router, id, id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        if (errno == EHOSTUNREACH)
+            return -1;
+        STAT_INC(drops[DROP_LAMBDA_SEND]);
+        return 0;
+    }
+    zmq_send(g->router, hdr, hlen, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(g->router, body, sizeof(body), ZMQ_DONTWAIT);
+    STAT_INC(lambdas_sent);
+    return 0;
+}
+
+/* Pushes stream slot's lambda to every peer of its run. */
+static void push_lambda(ingest *g, uint32_t slot)
+{
+    stream_entry *se = &g->reg->streams[slot];
+    run_entry *run = &g->reg->runs[se->run_slot];
+
+    /* From the end: a gone peer is replaced by the last one. */
+    for (size_t i = run->npeers; i-- > 0;) {
+        if (send_lambda(g, run, run->peers[i].id, run->peers[i].id_len, se) < 0)
+            streams_peer_remove(g->reg, se->run_slot, i);
+    }
+}
+
+/* Answers a HELLO: every current lambda of the run, to that identity. */
+static void answer_hello(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_len)
+{
+    run_entry *run = &g->reg->runs[run_slot];
+
+    for (size_t i = 0; i < run->nstreams; i++) {
+        const stream_entry *se = &g->reg->streams[run->streams[i]];
+        if (se->has_lambda && send_lambda(g, run, id, id_len, se) < 0)
+            return;
+    }
+}
+
+/* Reads every note the estimator left in the pipe. */
+static void drain_pipe(ingest *g)
+{
+    est_note note;
+    int n;
+
+    while ((n = zmq_recv(g->pipe, &note, sizeof(note), ZMQ_DONTWAIT)) >= 0) {
+        if ((size_t)n != sizeof(note) || note.stream_slot >= g->reg->nstreams)
+            continue;
+        g->reg->streams[note.stream_slot].last = note.lam;
+        g->reg->streams[note.stream_slot].has_lambda = 1;
+        push_lambda(g, note.stream_slot);
+    }
+}
+
+typedef struct emit_ctx {
+    ingest *g;
+    uint32_t slot;
+} emit_ctx;
+
+/* accum's emit callback: a closed block becomes an estimator job. */
+static int emit_block(accum_block *blk, void *arg)
+{
+    emit_ctx *c = arg;
+    ingest *g = c->g;
+    stream_entry *se = &g->reg->streams[c->slot];
+    run_entry *run = &g->reg->runs[se->run_slot];
+    est_job *job = malloc(sizeof(*job));
+
+    if (job == NULL) {
+        STAT_ADD(drops[DROP_NOMEM], blk->n);
+        return -1;
+    }
+    job->kind = EST_JOB_BLOCK;
+    job->run_slot = se->run_slot;
+    job->stream_slot = c->slot;
+    memcpy(job->run, run->name, run->name_len + 1);
+    memcpy(job->group, se->group, se->group_len + 1);
+    job->block = se->next_block;
+    job->step_first = blk->step_first;
+    job->step_last = blk->step_last;
+    job->x = blk->x;
+    job->n = blk->n;
+    job->pol = run->pol;
+    job->source = run->pol_source;
+    if (g->flushing) {
+        bqueue_push(g->est_q, job);
+    } else if (bqueue_try_push(g->est_q, job) < 0) {
+        free(job);
+        STAT_INC(drops[DROP_EST_QUEUE]);
+        if (log_limit_allow(&g->lim_drop, LOG_WARN))
+            LOG(LOG_WARN, "ingest: estimator queue full, block of %s/%s dropped", run->name,
+                se->group);
+        return -1;
+    }
+    se->next_block++;
+    STAT_INC(blocks_closed);
+    return 0;
+}
+
+static void count_decode_error(ingest *g, const wire_error *err)
+{
+    if (err->code > 0 && err->code < WIRE_E__COUNT)
+        STAT_INC(decode_errors[err->code]);
+    if (log_limit_allow(&g->lim_decode, LOG_WARN))
+        LOG(LOG_WARN, "ingest: bad message: %s (%s at offset %zu)", wire_err_name(err->code),
+            err->text ? err->text : "", err->offset);
+}
+
+static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m)
+{
+    long slot = streams_stream(g->reg, run_slot, m->group, m->group_len);
+    emit_ctx c = {g, 0};
+
+    if (slot < 0) {
+        STAT_ADD(drops[DROP_STREAM_LIMIT], m->count);
+        if (log_limit_allow(&g->lim_drop, LOG_WARN))
+            LOG(LOG_WARN, "ingest: stream limit (%llu) reached, samples dropped",
+                (unsigned long long)g->cfg.max_streams);
+        return;
+    }
+    STAT_SET(streams, g->reg->nstreams);
+    c.slot = (uint32_t)slot;
+    STAT_INC(msgs_samples);
+    STAT_ADD(samples, m->count);
+    if (accum_add(&g->reg->streams[slot].acc, m->step, m->body, m->count, emit_block, &c) < 0)
+        STAT_ADD(drops[DROP_NOMEM], m->count);
+}
+
+/* One decoded message from identity id. */
+static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_msg *m)
+{
+    long run_slot = streams_run(g->reg, m->run, m->run_len, &g->cfg.policy);
+
+    if (run_slot < 0) {
+        STAT_INC(drops[DROP_STREAM_LIMIT]);
+        return;
+    }
+    STAT_SET(runs, g->reg->nruns);
+    if (streams_peer_touch(g->reg, (uint32_t)run_slot, id, id_len, now_ms()) < 0)
+        STAT_INC(drops[DROP_PEER_LIMIT]);
+    if (m->kind == WIRE_HELLO) {
+        STAT_INC(msgs_hello);
+        answer_hello(g, (uint32_t)run_slot, id, id_len);
+    } else if (m->kind == WIRE_SAMPLES) {
+        handle_samples(g, (uint32_t)run_slot, m);
+    }
+}
+
+/* Receives one whole multipart message (identity + frames) and handles it.
+ * Returns 0, or -1 when nothing was waiting. */
+static int recv_one(ingest *g)
+{
+    zmq_msg_t id, frames[INGEST_MAX_FRAMES], extra;
+    const void *ptrs[INGEST_MAX_FRAMES];
+    size_t lens[INGEST_MAX_FRAMES];
+    size_t nframes = 0, total = 0, bytes;
+    wire_msg m;
+    wire_error err = {WIRE_OK, 0, NULL};
+    int more;
+
+    zmq_msg_init(&id);
+    if (zmq_msg_recv(&id, g->router, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&id);
+        return -1;
+    }
+    bytes = zmq_msg_size(&id);
+    more = zmq_msg_more(&id);
+    while (more) {
+        zmq_msg_t *dst = nframes < INGEST_MAX_FRAMES ? &frames[nframes] : &extra;
+        zmq_msg_init(dst);
+        if (zmq_msg_recv(dst, g->router, 0) < 0) {
+            zmq_msg_close(dst);
+            break;
+        }
+        bytes += zmq_msg_size(dst);
+        more = zmq_msg_more(dst);
+        if (nframes < INGEST_MAX_FRAMES) {
+            ptrs[nframes] = zmq_msg_data(dst);
+            lens[nframes] = zmq_msg_size(dst);
+            nframes++;
+        } else {
+            zmq_msg_close(dst);
+        }
+        total++;
+    }
+    STAT_INC(msgs);
+    STAT_ADD(bytes, bytes);
+    if (total > nframes)
+        nframes = INGEST_MAX_FRAMES; /* more than 2 frames: the decoder says bad_frames */
+    if (wire_decode_dir(ptrs, lens, nframes, WIRE_DIR_TO_DAEMON, &m, &err) != WIRE_OK)
+        count_decode_error(g, &err);
+    else
+        handle_msg(g, zmq_msg_data(&id), zmq_msg_size(&id), &m);
+    for (size_t i = 0; i < nframes && i < INGEST_MAX_FRAMES; i++)
+        zmq_msg_close(&frames[i]);
+    zmq_msg_close(&id);
+    return 0;
+}
+
+/* Creates and binds both sockets; 0 or -1 (logged). */
+static int open_sockets(ingest *g)
+{
+    int one = 1, zero = 0, hwm = 10000;
+    size_t len = sizeof(g->endpoint);
+
+    g->router = zmq_socket(g->ctx, ZMQ_ROUTER);
+    g->pipe = zmq_socket(g->ctx, ZMQ_PAIR);
+    if (g->router == NULL || g->pipe == NULL)
+        goto out_fail;
+    zmq_setsockopt(g->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
+    zmq_setsockopt(g->router, ZMQ_LINGER, &zero, sizeof(zero));
+    zmq_setsockopt(g->router, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+    zmq_setsockopt(g->pipe, ZMQ_LINGER, &zero, sizeof(zero));
+    zmq_setsockopt(g->pipe, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+    if (zmq_bind(g->router, g->cfg.listen) < 0) {
+        LOG(LOG_ERROR, "ingest: cannot listen on %s: %s", g->cfg.listen, zmq_strerror(errno));
+        goto out_fail;
+    }
+    if (zmq_bind(g->pipe, ESTIMATOR_PIPE) < 0) {
+        LOG(LOG_ERROR, "ingest: cannot bind %s: %s", ESTIMATOR_PIPE, zmq_strerror(errno));
+        goto out_fail;
+    }
+    if (zmq_getsockopt(g->router, ZMQ_LAST_ENDPOINT, g->endpoint, &len) < 0)
+        snprintf(g->endpoint, sizeof(g->endpoint), "%s", g->cfg.listen);
+    return 0;
+
+out_fail:
+    if (g->router != NULL)
+        zmq_close(g->router);
+    if (g->pipe != NULL)
+        zmq_close(g->pipe);
+    g->router = g->pipe = NULL;
+    return -1;
+}
+
+static void signal_ready(ingest *g, int status)
+{
+    pthread_mutex_lock(&g->lock);
+    g->ready = status;
+    pthread_cond_signal(&g->cond);
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* Shutdown: no more input, every partial block to the estimator, then STOP. */
+static void flush_all(ingest *g)
+{
+    est_job *stop = calloc(1, sizeof(*stop));
+    emit_ctx c = {g, 0};
+
+    zmq_close(g->router);
+    g->router = NULL;
+    g->flushing = 1;
+    for (size_t i = 0; i < g->reg->nstreams; i++) {
+        c.slot = (uint32_t)i;
+        accum_flush(&g->reg->streams[i].acc, emit_block, &c);
+    }
+    if (stop == NULL) /* cannot happen in practice; the estimator would never stop */
+        abort();
+    stop->kind = EST_JOB_STOP;
+    bqueue_push(g->est_q, stop);
+}
+
+static void *ingest_main(void *arg)
+{
+    ingest *g = arg;
+    int64_t last_prune = now_ms();
+
+    if (open_sockets(g) < 0) {
+        signal_ready(g, -1);
+        return NULL;
+    }
+    signal_ready(g, 1);
+    while (!atomic_load(&g->stop)) {
+        zmq_pollitem_t items[2] = {{g->router, 0, ZMQ_POLLIN, 0}, {g->pipe, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, 2, INGEST_POLL_MS) < 0 && errno != EINTR)
+            break;
+        drain_pipe(g);
+        for (int i = 0; i < INGEST_BURST && recv_one(g) == 0; i++)
+            ;
+        if (now_ms() - last_prune > 1000) {
+            last_prune = now_ms();
+            streams_prune(g->reg, last_prune, INGEST_PEER_SILENCE);
+        }
+    }
+    drain_pipe(g);
+    flush_all(g);
+    zmq_close(g->pipe);
+    g->pipe = NULL;
+    return NULL;
+}
+
+int ingest_start(ingest *g, char *endpoint, size_t len)
+{
+    if (pthread_create(&g->thread, NULL, ingest_main, g) != 0)
+        return -1;
+    g->started = 1;
+    pthread_mutex_lock(&g->lock);
+    while (g->ready == 0)
+        pthread_cond_wait(&g->cond, &g->lock);
+    pthread_mutex_unlock(&g->lock);
+    if (g->ready < 0)
+        return -1;
+    snprintf(endpoint, len, "%s", g->endpoint);
+    return 0;
+}
+
+void ingest_stop(ingest *g)
+{
+    atomic_store(&g->stop, 1);
+}
+
+void ingest_join(ingest **gp)
+{
+    ingest *g;
+
+    if (gp == NULL || *gp == NULL)
+        return;
+    g = *gp;
+    if (g->started)
+        pthread_join(g->thread, NULL);
+    streams_free(&g->reg);
+    pthread_cond_destroy(&g->cond);
+    pthread_mutex_destroy(&g->lock);
+    free(g);
+    *gp = NULL;
+}

@@ -1,0 +1,51 @@
+/*
+ * ingest.h - the ingest thread: the ZeroMQ ROUTER trainers talk to.
+ *
+ * DESIGN: the only thread that touches the ROUTER socket and the ingest end
+ * of the estimator's inproc pipe; both are created in the thread. It polls
+ * both: messages from clients are decoded (wire_decode_dir, errors counted by
+ * code), their identity registered as a peer of their run, HELLO answered
+ * with the run's current lambdas, SAMPLES appended to the (run, group)
+ * accumulator; a closed block goes to the estimator queue without waiting
+ * (full queue: the block is dropped and counted). Lambdas coming back from
+ * the estimator are remembered per stream and pushed to every peer of the
+ * run (ZMQ_DONTWAIT; a full pipe drops that push, counted). On stop it
+ * closes the ROUTER (no more input), hands every partial block to the
+ * estimator (waiting this time: nothing is lost on SIGTERM) and then a STOP
+ * job. Its registry (streams.h) is memory-bounded by --max-streams.
+ */
+#ifndef HTGAD_INGEST_H
+#define HTGAD_INGEST_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "queue.h"
+#include "store.h"
+
+typedef struct ingest ingest;
+
+/* An ingest over zmq context ctx feeding est_q, configured by cfg (copied).
+ * NULL on out of memory. Not started. */
+ingest *ingest_new(void *ctx, bqueue *est_q, const htgad_config *cfg);
+
+/*
+ * Before start: carries a restored group on. Sets *run_slot and
+ * *stream_slot (for the estimator's and writer's preload) and *pol to the
+ * policy the run will use. Returns 0, or -1 when the registry is full.
+ */
+int ingest_preload(ingest *g, const store_state *st, uint32_t *run_slot, uint32_t *stream_slot,
+                   policy *pol);
+
+/* Starts the thread and waits until it is listening (or failed). On 0, the
+ * bound endpoint (with the real port) is copied to endpoint. -1 on failure
+ * (logged). */
+int ingest_start(ingest *g, char *endpoint, size_t len);
+
+/* Asks the thread to stop (async-signal-safe: sets a flag). */
+void ingest_stop(ingest *g);
+
+/* Waits for the thread to finish its flush and frees g; NULLs *g. */
+void ingest_join(ingest **g);
+
+#endif /* HTGAD_INGEST_H */

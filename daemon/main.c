@@ -1,0 +1,184 @@
+/*
+ * main.c - htgad: settings, start-up, the signal loop and the ordered stop.
+ *
+ * DESIGN: threads (see DESIGN.md): ingest (ZeroMQ ROUTER), estimator (pure
+ * compute), writer (the only SQLite write connection), linked by two bounded
+ * queues and one inproc pipe. SIGTERM/SIGINT are blocked in every thread and
+ * taken synchronously here with sigtimedwait(), which also paces the
+ * --stats-file rewrites, so no code runs in a signal handler. Stop order
+ * follows the data: ingest closes its socket and flushes partial blocks and
+ * a STOP job to the estimator; the estimator drains and finishes; the writer
+ * gets STOP after the last row, commits and checkpoints. Start-up restores
+ * each group's next block number, last lambda and run policy from the
+ * database, so a restart (also after SIGKILL) carries on.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "config.h"
+#include "htga_config.h"
+#include "estimator.h"
+#include "ingest.h"
+#include "log.h"
+#include "queue.h"
+#include "stats.h"
+#include "store.h"
+
+typedef struct daemon_parts {
+    void *ctx;
+    bqueue *est_q, *row_q;
+    ingest *ing;
+    estimator *est;
+    store_writer *writer;
+    char endpoint[CONFIG_STR_MAX];
+} daemon_parts;
+
+/* Hands every restored group to the three threads' state. */
+static int restore(daemon_parts *d, sqlite3 *db, const htgad_config *cfg)
+{
+    store_state *st;
+    size_t n;
+    char err[512];
+    uint32_t run_slot, stream_slot;
+    policy pol;
+
+    if (store_restore(db, cfg->max_streams, &st, &n, err, sizeof(err)) < 0) {
+        LOG(LOG_ERROR, "%s", err);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ingest_preload(d->ing, &st[i], &run_slot, &stream_slot, &pol) < 0)
+            break;
+        store_writer_preload(d->writer, run_slot, st[i].run_id, stream_slot, st[i].group_id,
+                             st[i].has_policy ? &st[i].pol : NULL, st[i].policy_id);
+        if (st[i].has_block)
+            estimator_preload(d->est, stream_slot, st[i].lambda);
+    }
+    if (n > 0)
+        LOG(LOG_INFO, "restored %zu group(s) from the database", n);
+    free(st);
+    return 0;
+}
+
+static int start(daemon_parts *d, const htgad_config *cfg)
+{
+    sqlite3 *db;
+    char err[512];
+
+    if (store_open(cfg->db, &db, err, sizeof(err)) < 0) {
+        LOG(LOG_ERROR, "database: %s", err);
+        return -1;
+    }
+    d->ctx = zmq_ctx_new();
+    d->est_q = bqueue_new(cfg->queue_blocks);
+    d->row_q = bqueue_new(cfg->queue_rows);
+    d->writer = d->ctx && d->row_q ? store_writer_new(db, d->row_q, cfg->max_streams) : NULL;
+    if (d->writer == NULL) {
+        sqlite3_close(db);
+        return -1;
+    }
+    d->ing = d->est_q ? ingest_new(d->ctx, d->est_q, cfg) : NULL;
+    d->est = estimator_new(d->est_q, d->row_q, d->ctx, cfg->block_samples, &cfg->k_rule,
+                           cfg->max_streams);
+    if (d->ing == NULL || d->est == NULL || restore(d, db, cfg) < 0)
+        return -1;
+    if (store_writer_start(d->writer) < 0)
+        return -1;
+    if (ingest_start(d->ing, d->endpoint, sizeof(d->endpoint)) < 0)
+        return -1;
+    if (estimator_start(d->est) < 0)
+        return -1;
+    return 0;
+}
+
+/* Stops what was started, in data order. */
+static void stop(daemon_parts *d)
+{
+    store_item *last;
+
+    if (d->ing != NULL)
+        ingest_stop(d->ing);
+    ingest_join(&d->ing);
+    estimator_join(&d->est);
+    if (d->writer != NULL) {
+        last = calloc(1, sizeof(*last));
+        if (last != NULL) {
+            last->kind = STORE_STOP;
+            bqueue_push(d->row_q, last);
+        }
+    }
+    store_writer_join(&d->writer);
+}
+
+static void free_parts(daemon_parts *d)
+{
+    bqueue_destroy(&d->est_q);
+    bqueue_destroy(&d->row_q);
+    if (d->ctx != NULL)
+        zmq_ctx_term(d->ctx);
+}
+
+static void write_stats(const htgad_config *cfg, daemon_parts *d)
+{
+    stats_queues qs = {d->est_q, d->row_q};
+
+    if (cfg->stats_file[0] && stats_write_file(cfg->stats_file, &qs, d->endpoint) < 0)
+        LOG(LOG_WARN, "cannot write %s: %s", cfg->stats_file, strerror(errno));
+}
+
+/* Waits for SIGTERM/SIGINT, rewriting the stats file meanwhile. */
+static int wait_for_signal(const htgad_config *cfg, daemon_parts *d, const sigset_t *set)
+{
+    struct timespec ts = {(time_t)(cfg->stats_interval_ms / 1000),
+                          (long)(cfg->stats_interval_ms % 1000) * 1000000L};
+    int sig;
+
+    for (;;) {
+        write_stats(cfg, d);
+        sig = sigtimedwait(set, NULL, &ts);
+        if (sig == SIGTERM || sig == SIGINT)
+            return sig;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    htgad_config cfg;
+    config_error err;
+    daemon_parts d;
+    sigset_t set;
+    int rc, sig;
+
+    rc = config_parse_args(&cfg, argc, argv, stdout, &err);
+    if (rc == CONFIG_EXIT)
+        return 0;
+    if (rc == CONFIG_ERROR) {
+        fprintf(stderr, "htgad: %s\n", err.text);
+        return 2;
+    }
+    log_set_level(cfg.log_level);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
+    signal(SIGPIPE, SIG_IGN);
+    memset(&d, 0, sizeof(d));
+    if (start(&d, &cfg) < 0) {
+        LOG(LOG_ERROR, "start-up failed");
+        stop(&d);
+        free_parts(&d);
+        return 1;
+    }
+    LOG(LOG_INFO, "htgad %s listening on %s, database %s", HTGA_VERSION_STRING, d.endpoint, cfg.db);
+    sig = wait_for_signal(&cfg, &d, &set);
+    LOG(LOG_INFO, "%s: stopping, flushing queues", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    stop(&d);
+    write_stats(&cfg, &d);
+    free_parts(&d);
+    LOG(LOG_INFO, "stopped cleanly");
+    return 0;
+}

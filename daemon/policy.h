@@ -1,0 +1,90 @@
+/*
+ * policy.h - the lambda policy: from a block's estimate to a gradient scale.
+ *
+ * DESIGN: pure functions (no I/O, no clock, no allocation). Per block:
+ *
+ *   raw    = c * alpha          (linear:C, C > 0)
+ *          = alpha^(-q)         (power:Q, Q > 1)
+ *   lambda = ema * prev + (1 - ema) * raw   when a previous lambda exists
+ *                                           and ema > 0; else raw
+ *   lambda = clamp(lambda, lambda_min, lambda_max)
+ *
+ * alpha is the block's Hill estimate. When the estimate is unreliable the
+ * lambda is exactly 1 (no smoothing, no clamp) and a reason code says why;
+ * the checks, in this order, are:
+ *
+ *   POLICY_R_FEW_SAMPLES   n_used < POLICY_MIN_USED finite values
+ *   POLICY_R_FEW_NONZERO   n_pos  < POLICY_MIN_POS values differ from the median
+ *   POLICY_R_NO_HILL       no Hill estimate, or alpha not finite and > 0
+ *   POLICY_R_CI_WIDE       (alpha_hi - alpha_lo) / alpha > POLICY_MAX_CI_REL
+ *   POLICY_R_BAD_LAMBDA    the raw lambda is not finite or not > 0
+ *
+ * prev is the lambda of the previous block of the same (run, group) as
+ * stored (fallback blocks included), so stored rows explain every lambda.
+ */
+#ifndef HTGAD_POLICY_H
+#define HTGAD_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "estimators/est.h"
+
+#define POLICY_MIN_USED   256
+#define POLICY_MIN_POS    128
+#define POLICY_MAX_CI_REL 1.0
+
+typedef enum policy_kind {
+    POLICY_LINEAR = 1,
+    POLICY_POWER = 2,
+} policy_kind;
+
+typedef struct policy {
+    policy_kind kind;
+    double param; /* c (linear) or q (power) */
+    double lambda_min;
+    double lambda_max;
+    double ema; /* weight kept from the previous lambda, [0, 1); 0 = off */
+} policy;
+
+typedef enum policy_reason {
+    POLICY_R_OK = 0,
+    POLICY_R_FEW_SAMPLES = 1,
+    POLICY_R_FEW_NONZERO = 2,
+    POLICY_R_NO_HILL = 3,
+    POLICY_R_CI_WIDE = 4,
+    POLICY_R_BAD_LAMBDA = 5,
+    POLICY_R__COUNT
+} policy_reason;
+
+typedef struct policy_out {
+    double lambda; /* the scale to push */
+    double raw;    /* before smoothing and clamp; NaN on fallback */
+    uint32_t reason;
+} policy_out;
+
+/* The default policy: linear:1, lambda in [0.1, 10], no smoothing. */
+policy policy_default(void);
+
+/* Parses "linear:C" or "power:Q" into p->kind and p->param (other fields
+ * untouched). Returns 0, or -1 with *why set to static text. */
+int policy_parse(const char *text, policy *p, const char **why);
+
+/* "linear:2" / "power:1.5" into buf (NUL-terminated, truncated). */
+void policy_format(const policy *p, char *buf, size_t len);
+
+/* Checks every field (kind, param range, 0 < min <= max finite, ema in
+ * [0, 1)). Returns 0, or -1 with *why set. */
+int policy_validate(const policy *p, const char **why);
+
+/* Applies p to the estimate r. has_prev/prev: the previous lambda of the
+ * same (run, group). Fills *out. */
+void policy_apply(const policy *p, const est_result *r, int has_prev, double prev, policy_out *out);
+
+/* Static name of a reason code ("ok", "few_samples", ...). */
+const char *policy_reason_name(uint32_t reason);
+
+/* 1 when a and b are the same policy (all fields equal). */
+int policy_equal(const policy *a, const policy *b);
+
+#endif /* HTGAD_POLICY_H */

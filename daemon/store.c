@@ -1,0 +1,188 @@
+/*
+ * store.c - migrations, restart state and the SQLite writer thread.
+ *
+ * DESIGN: see store.h. All statements are prepared once per connection and
+ * every value from outside goes through a bound parameter. A failing row is
+ * counted (write_errors) and logged at a limited rate; the writer carries on.
+ */
+#include "store.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "schema.h"
+#include "stats.h"
+
+double store_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000L) / 1000.0;
+}
+
+static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int user_version(sqlite3 *db, int *v)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int store_migrate(sqlite3 *db, char *err, size_t errlen)
+{
+    char sql[64];
+    char why[512];
+    int v;
+
+    if (user_version(db, &v) < 0) {
+        snprintf(err, errlen, "reading user_version: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    if (v > schema_migration_count) {
+        snprintf(err, errlen, "database schema version %d is newer than this htgad (%d)", v,
+                 schema_migration_count);
+        return -1;
+    }
+    for (int i = v; i < schema_migration_count; i++) {
+        if (exec_sql(db, "BEGIN IMMEDIATE", why, sizeof(why)) < 0)
+            goto out_fail;
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", i + 1);
+        if (exec_sql(db, schema_migrations[i].sql, why, sizeof(why)) < 0 ||
+            exec_sql(db, sql, why, sizeof(why)) < 0 || exec_sql(db, "COMMIT", why, sizeof(why)) < 0)
+            goto out_rollback;
+        LOG(LOG_INFO, "schema: applied %s", schema_migrations[i].name);
+        continue;
+    out_rollback:
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    out_fail:
+        snprintf(err, errlen, "migration %s: %s", schema_migrations[i].name, why);
+        return -1;
+    }
+    return 0;
+}
+
+int store_open(const char *path, sqlite3 **db, char *err, size_t errlen)
+{
+    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+
+    *db = NULL;
+    if (sqlite3_open_v2(path, db, flags, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, *db ? sqlite3_errmsg(*db) : "out of memory");
+        goto out_close_db;
+    }
+    sqlite3_busy_timeout(*db, 5000);
+    if (exec_sql(*db,
+                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                 "PRAGMA foreign_keys = ON;",
+                 err, errlen) < 0)
+        goto out_close_db;
+    if (store_migrate(*db, err, errlen) < 0)
+        goto out_close_db;
+    return 0;
+
+out_close_db:
+    sqlite3_close(*db);
+    *db = NULL;
+    return -1;
+}
+
+static const char restore_sql[] =
+    "SELECT r.id, r.name, g.id, g.name, b.block, b.step_last, b.lambda, b.alpha,"
+    "       b.lambda_reason,"
+    "       p.kind, p.param, p.lambda_min, p.lambda_max, p.ema, p.source, p.id"
+    " FROM groups AS g JOIN runs AS r ON r.id = g.run_id"
+    " LEFT JOIN blocks AS b ON b.group_id = g.id"
+    "   AND b.block = (SELECT MAX(block) FROM blocks WHERE group_id = g.id)"
+    " LEFT JOIN policy_changes AS p ON p.id ="
+    "   (SELECT MAX(id) FROM policy_changes WHERE run_id = r.id)"
+    " ORDER BY COALESCE(b.created_at, g.created_at) DESC LIMIT ?";
+
+static void copy_name(char *dst, const unsigned char *src)
+{
+    snprintf(dst, WIRE_NAME_MAX + 1, "%s", src ? (const char *)src : "");
+}
+
+static void restore_row(sqlite3_stmt *st, store_state *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->run_id = sqlite3_column_int64(st, 0);
+    copy_name(s->run, sqlite3_column_text(st, 1));
+    s->group_id = sqlite3_column_int64(st, 2);
+    copy_name(s->group, sqlite3_column_text(st, 3));
+    s->has_block = sqlite3_column_type(st, 4) != SQLITE_NULL;
+    s->last_block = (uint64_t)sqlite3_column_int64(st, 4);
+    s->last_step = sqlite3_column_int64(st, 5);
+    s->lambda = s->has_block ? sqlite3_column_double(st, 6) : 1.0;
+    s->alpha = sqlite3_column_type(st, 7) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 7);
+    s->reason = (uint32_t)sqlite3_column_int(st, 8);
+    s->has_policy = sqlite3_column_type(st, 9) != SQLITE_NULL;
+    if (s->has_policy) {
+        const char *kind = (const char *)sqlite3_column_text(st, 9);
+        s->pol.kind = strcmp(kind, "power") == 0 ? POLICY_POWER : POLICY_LINEAR;
+        s->pol.param = sqlite3_column_double(st, 10);
+        s->pol.lambda_min = sqlite3_column_double(st, 11);
+        s->pol.lambda_max = sqlite3_column_double(st, 12);
+        s->pol.ema = sqlite3_column_double(st, 13);
+        snprintf(s->source, sizeof(s->source), "%s", sqlite3_column_text(st, 14));
+        s->policy_id = sqlite3_column_int64(st, 15);
+    }
+}
+
+int store_restore(sqlite3 *db, size_t max, store_state **out, size_t *n, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    store_state *v = NULL;
+    size_t count = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (max == 0)
+        return 0;
+    v = calloc(max, sizeof(*v));
+    if (v == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (sqlite3_prepare_v2(db, restore_sql, -1, &st, NULL) != SQLITE_OK)
+        goto out_error;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && count < max)
+        restore_row(st, &v[count++]);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        goto out_error;
+    sqlite3_finalize(st);
+    *out = v;
+    *n = count;
+    return 0;
+
+out_error:
+    snprintf(err, errlen, "restoring state: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    free(v);
+    return -1;
+}

@@ -1,0 +1,111 @@
+/*
+ * store.h - htgad's SQLite store: migrations, restart state, the writer.
+ *
+ * DESIGN: the writer thread owns the only write connection (WAL,
+ * synchronous=NORMAL, foreign keys on). It pops items from a bounded queue
+ * and writes them in batched transactions: it waits for one item, BEGINs,
+ * then takes whatever else is queued (up to STORE_BATCH_MAX) and COMMITs, so
+ * a batch is as large as the backlog and an idle daemon commits each row at
+ * once. A SIGKILL loses at most the batch in flight; WAL keeps the file
+ * consistent. Run and group ids are resolved by name once and cached per
+ * slot (the ingest thread's run and stream indexes). The latest block's top
+ * order statistics are written once per group per batch (the last one wins).
+ * Policy rows: a block carries the policy it was computed with; when that
+ * differs from the run's last stored policy, a policy_changes row is added
+ * first, so every stored lambda can be explained.
+ */
+#ifndef HTGAD_STORE_H
+#define HTGAD_STORE_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "estimators/est.h"
+#include "policy.h"
+#include "queue.h"
+#include "wire.h"
+
+#define STORE_TOP_MAX   1024 /* order statistics kept for the Hill plot */
+#define STORE_BATCH_MAX 1024 /* items per transaction at most */
+
+typedef enum store_item_kind {
+    STORE_BLOCK = 1,
+    STORE_POLICY = 2,
+    STORE_STOP = 3, /* the writer commits, closes the database and exits */
+} store_item_kind;
+
+/* One unit of work for the writer; pushing it hands it over (malloc'd; the
+ * writer frees it). */
+typedef struct store_item {
+    store_item_kind kind;
+    uint32_t run_slot;
+    uint32_t stream_slot;
+    char run[WIRE_NAME_MAX + 1];
+    char group[WIRE_NAME_MAX + 1];
+    policy pol;
+    const char *source; /* static: "default", "flags", "http" */
+    uint64_t block;
+    int64_t step_first, step_last;
+    est_result res;
+    policy_out out;
+    double created_at;
+    size_t top_n;
+    double top[STORE_TOP_MAX];
+} store_item;
+
+/* What a restart carries on from: one row per known group. */
+typedef struct store_state {
+    char run[WIRE_NAME_MAX + 1];
+    char group[WIRE_NAME_MAX + 1];
+    int64_t run_id, group_id;
+    int has_block;       /* 0: the group has no stored block yet */
+    uint64_t last_block; /* valid when has_block */
+    int64_t last_step;
+    double lambda, alpha; /* alpha NaN when NULL */
+    uint32_t reason;
+    int has_policy;
+    policy pol; /* the run's latest stored policy */
+    int64_t policy_id;
+    char source[16];
+} store_state;
+
+/*
+ * Opens (creating if needed) the database at path for writing, sets WAL and
+ * the pragmas above, and applies the missing migrations, each in its own
+ * transaction with PRAGMA user_version. Returns 0 and *db, or -1 with err
+ * filled (a database newer than this htgad is refused).
+ */
+int store_open(const char *path, sqlite3 **db, char *err, size_t errlen);
+
+/* Applies migrations after the database's user_version; 0 or -1 + err. */
+int store_migrate(sqlite3 *db, char *err, size_t errlen);
+
+/*
+ * Reads at most max groups, most recently active first, with their latest
+ * block and their run's latest policy. *out (malloc'd, caller frees) and
+ * *n. Returns 0 or -1 + err.
+ */
+int store_restore(sqlite3 *db, size_t max, store_state **out, size_t *n, char *err, size_t errlen);
+
+typedef struct store_writer store_writer;
+
+/* A writer over db (taken: closed by the writer) reading q, with caches for
+ * `slots` run and stream slots. Not started yet. NULL on out of memory. */
+store_writer *store_writer_new(sqlite3 *db, bqueue *q, size_t slots);
+
+/* Before start: what the writer knows of a restored run/stream slot. */
+void store_writer_preload(store_writer *w, uint32_t run_slot, int64_t run_id, uint32_t stream_slot,
+                          int64_t group_id, const policy *pol, int64_t policy_id);
+
+/* Starts the thread. Returns 0 or -1. */
+int store_writer_start(store_writer *w);
+
+/* Waits for the thread to end (push a STORE_STOP item first) and frees w;
+ * NULLs *w. Accepts NULL. */
+void store_writer_join(store_writer **w);
+
+/* Seconds since the Unix epoch, ms precision (for created_at). */
+double store_now(void);
+
+#endif /* HTGAD_STORE_H */

@@ -1,0 +1,188 @@
+/*
+ * streams.c - runs, streams and peers of the ingest thread (see streams.h).
+ *
+ * DESIGN: FNV-1a hashes, linear probing, no deletion (slots are never
+ * freed), so probing stays simple. Per-run arrays (streams, peers) grow by
+ * doubling up to their limits.
+ */
+#include "streams.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+#define FNV_SEED 14695981039346656037ULL
+
+streams *streams_new(size_t max, size_t block_samples, uint64_t window)
+{
+    streams *s = calloc(1, sizeof(*s));
+
+    if (s == NULL)
+        return NULL;
+    s->max = max;
+    s->block_samples = block_samples;
+    s->window = window;
+    s->index_cap = 1;
+    while (s->index_cap < 2 * max)
+        s->index_cap <<= 1;
+    s->runs = calloc(max, sizeof(run_entry));
+    s->streams = calloc(max, sizeof(stream_entry));
+    s->run_index = calloc(s->index_cap, sizeof(uint32_t));
+    s->stream_index = calloc(s->index_cap, sizeof(uint32_t));
+    if (s->runs == NULL || s->streams == NULL || s->run_index == NULL || s->stream_index == NULL)
+        streams_free(&s);
+    return s;
+}
+
+void streams_free(streams **sp)
+{
+    streams *s;
+
+    if (sp == NULL || *sp == NULL)
+        return;
+    s = *sp;
+    for (size_t i = 0; i < s->nruns; i++) {
+        free(s->runs[i].streams);
+        free(s->runs[i].peers);
+    }
+    for (size_t i = 0; i < s->nstreams; i++)
+        accum_free(&s->streams[i].acc);
+    free(s->runs);
+    free(s->streams);
+    free(s->run_index);
+    free(s->stream_index);
+    free(s);
+    *sp = NULL;
+}
+
+long streams_run(streams *s, const char *name, size_t len, const policy *pol)
+{
+    size_t mask = s->index_cap - 1;
+    size_t i = fnv1a(FNV_SEED, name, len) & mask;
+    run_entry *r;
+
+    if (len > WIRE_NAME_MAX)
+        return -1;
+    for (; s->run_index[i] != 0; i = (i + 1) & mask) {
+        r = &s->runs[s->run_index[i] - 1];
+        if (r->name_len == len && memcmp(r->name, name, len) == 0)
+            return (long)(s->run_index[i] - 1);
+    }
+    if (s->nruns == s->max)
+        return -1;
+    r = &s->runs[s->nruns];
+    memcpy(r->name, name, len);
+    r->name[len] = '\0';
+    r->name_len = len;
+    r->pol = *pol;
+    r->pol_source = "default";
+    s->run_index[i] = (uint32_t)++s->nruns;
+    return (long)(s->nruns - 1);
+}
+
+static int run_add_stream(run_entry *r, uint32_t slot)
+{
+    if (r->nstreams == r->streams_cap) {
+        size_t cap = r->streams_cap ? 2 * r->streams_cap : 8;
+        uint32_t *v = realloc(r->streams, cap * sizeof(*v));
+        if (v == NULL)
+            return -1;
+        r->streams = v;
+        r->streams_cap = cap;
+    }
+    r->streams[r->nstreams++] = slot;
+    return 0;
+}
+
+long streams_stream(streams *s, uint32_t run_slot, const char *group, size_t len)
+{
+    size_t mask = s->index_cap - 1;
+    size_t i = fnv1a(fnv1a(FNV_SEED, &run_slot, sizeof(run_slot)), group, len) & mask;
+    stream_entry *st;
+
+    if (len > WIRE_NAME_MAX || run_slot >= s->nruns)
+        return -1;
+    for (; s->stream_index[i] != 0; i = (i + 1) & mask) {
+        st = &s->streams[s->stream_index[i] - 1];
+        if (st->run_slot == run_slot && st->group_len == len && memcmp(st->group, group, len) == 0)
+            return (long)(s->stream_index[i] - 1);
+    }
+    if (s->nstreams == s->max)
+        return -1;
+    if (run_add_stream(&s->runs[run_slot], (uint32_t)s->nstreams) < 0)
+        return -1;
+    st = &s->streams[s->nstreams];
+    st->run_slot = run_slot;
+    memcpy(st->group, group, len);
+    st->group[len] = '\0';
+    st->group_len = len;
+    accum_init(&st->acc, s->block_samples, s->window);
+    s->stream_index[i] = (uint32_t)++s->nstreams;
+    return (long)(s->nstreams - 1);
+}
+
+int streams_peer_touch(streams *s, uint32_t run_slot, const void *id, size_t id_len, int64_t now_ms)
+{
+    run_entry *r = &s->runs[run_slot];
+    peer *p;
+
+    if (id_len == 0 || id_len > STREAMS_ID_MAX)
+        return -1;
+    for (size_t i = 0; i < r->npeers; i++) {
+        p = &r->peers[i];
+        if (p->id_len == id_len && memcmp(p->id, id, id_len) == 0) {
+            p->last_seen_ms = now_ms;
+            return 0;
+        }
+    }
+    if (r->npeers == STREAMS_PEERS_MAX)
+        return -1;
+    if (r->npeers == r->peers_cap) {
+        size_t cap = r->peers_cap ? 2 * r->peers_cap : 4;
+        peer *v = realloc(r->peers, cap * sizeof(*v));
+        if (v == NULL)
+            return -1;
+        r->peers = v;
+        r->peers_cap = cap;
+    }
+    p = &r->peers[r->npeers++];
+    memcpy(p->id, id, id_len);
+    p->id_len = (uint8_t)id_len;
+    p->last_seen_ms = now_ms;
+    return 0;
+}
+
+void streams_peer_remove(streams *s, uint32_t run_slot, size_t i)
+{
+    run_entry *r = &s->runs[run_slot];
+
+    if (i >= r->npeers)
+        return;
+    r->peers[i] = r->peers[--r->npeers];
+}
+
+size_t streams_prune(streams *s, int64_t now_ms, int64_t silence_ms)
+{
+    size_t gone = 0;
+
+    for (size_t ri = 0; ri < s->nruns; ri++) {
+        run_entry *r = &s->runs[ri];
+        for (size_t i = r->npeers; i-- > 0;) {
+            if (r->peers[i].last_seen_ms < now_ms - silence_ms) {
+                streams_peer_remove(s, (uint32_t)ri, i);
+                gone++;
+            }
+        }
+    }
+    return gone;
+}

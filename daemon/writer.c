@@ -1,0 +1,394 @@
+/*
+ * writer.c - the SQLite writer thread (see store.h for the design).
+ *
+ * DESIGN: one thread, one connection, prepared statements. Per batch: BEGIN,
+ * rows in queue order, then the latest top order statistics of each group
+ * touched, then COMMIT. Items stay alive until their batch commits so the
+ * top-statistics pass can read them; then they are freed.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "stats.h"
+#include "store.h"
+
+enum {
+    ST_RUN_INS,
+    ST_RUN_SEL,
+    ST_GROUP_INS,
+    ST_GROUP_SEL,
+    ST_BLOCK_INS,
+    ST_TOP_UPSERT,
+    ST_POLICY_INS,
+    ST__COUNT
+};
+
+static const char *const stmt_sql[ST__COUNT] = {
+    "INSERT INTO runs (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+    "SELECT id FROM runs WHERE name = ?1",
+    "INSERT INTO groups (run_id, name, created_at) VALUES (?1, ?2, ?3)"
+    " ON CONFLICT (run_id, name) DO NOTHING",
+    "SELECT id FROM groups WHERE run_id = ?1 AND name = ?2",
+    "INSERT INTO blocks (group_id, block, step_first, step_last, n, n_used, n_nonfinite,"
+    " n_zero, median, mean, variance, kurtosis, alpha, alpha_se, alpha_lo, alpha_hi, k,"
+    " alpha_stable, lambda, lambda_raw, lambda_reason, policy_id, created_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+    " ?18, ?19, ?20, ?21, ?22, ?23)",
+    "INSERT INTO latest_top (group_id, block, n_pos, m, y, created_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (group_id) DO UPDATE SET"
+    " block = excluded.block, n_pos = excluded.n_pos, m = excluded.m, y = excluded.y,"
+    " created_at = excluded.created_at",
+    "INSERT INTO policy_changes (run_id, kind, param, lambda_min, lambda_max, ema, source,"
+    " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+};
+
+typedef struct slot_cache {
+    int64_t run_id;    /* 0 = not resolved yet */
+    int64_t group_id;  /* for the stream slot of the same index */
+    int64_t policy_id; /* the run's latest policy row (0 = none known) */
+    int has_policy;
+    policy pol;
+    uint64_t top_batch; /* batch number the group's top was last written in */
+} slot_cache;
+
+struct store_writer {
+    sqlite3 *db;
+    bqueue *q;
+    size_t slots;
+    slot_cache *cache;
+    sqlite3_stmt *st[ST__COUNT];
+    store_item *batch[STORE_BATCH_MAX];
+    size_t batch_len;
+    uint64_t batch_no;
+    uint64_t pending_rows; /* block rows of the open transaction */
+    pthread_t thread;
+    int started;
+    log_limit lim;
+};
+
+store_writer *store_writer_new(sqlite3 *db, bqueue *q, size_t slots)
+{
+    store_writer *w = calloc(1, sizeof(*w));
+
+    if (w == NULL)
+        return NULL;
+    w->cache = calloc(slots, sizeof(slot_cache));
+    if (w->cache == NULL)
+        goto out_free_writer;
+    w->db = db;
+    w->q = q;
+    w->slots = slots;
+    return w;
+
+out_free_writer:
+    free(w);
+    return NULL;
+}
+
+void store_writer_preload(store_writer *w, uint32_t run_slot, int64_t run_id, uint32_t stream_slot,
+                          int64_t group_id, const policy *pol, int64_t policy_id)
+{
+    if (run_slot < w->slots) {
+        w->cache[run_slot].run_id = run_id;
+        if (pol != NULL) {
+            w->cache[run_slot].has_policy = 1;
+            w->cache[run_slot].pol = *pol;
+            w->cache[run_slot].policy_id = policy_id;
+        }
+    }
+    if (stream_slot < w->slots)
+        w->cache[stream_slot].group_id = group_id;
+}
+
+static int row_error(store_writer *w, const char *what)
+{
+    STAT_INC(write_errors);
+    if (log_limit_allow(&w->lim, LOG_ERROR))
+        LOG(LOG_ERROR, "writer: %s: %s", what, sqlite3_errmsg(w->db));
+    return -1;
+}
+
+/* Steps a prepared statement to completion and resets it. 0 or -1. */
+static int run_stmt(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : -1;
+}
+
+static int64_t select_id(sqlite3_stmt *st)
+{
+    int64_t id = 0;
+
+    if (sqlite3_step(st) == SQLITE_ROW)
+        id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return id;
+}
+
+static int64_t ensure_run(store_writer *w, const store_item *it, double now)
+{
+    slot_cache *c = &w->cache[it->run_slot];
+
+    if (c->run_id != 0)
+        return c->run_id;
+    sqlite3_bind_text(w->st[ST_RUN_INS], 1, it->run, -1, SQLITE_STATIC);
+    sqlite3_bind_double(w->st[ST_RUN_INS], 2, now);
+    if (run_stmt(w->st[ST_RUN_INS]) < 0)
+        return 0;
+    sqlite3_bind_text(w->st[ST_RUN_SEL], 1, it->run, -1, SQLITE_STATIC);
+    c->run_id = select_id(w->st[ST_RUN_SEL]);
+    return c->run_id;
+}
+
+static int64_t ensure_group(store_writer *w, const store_item *it, int64_t run_id, double now)
+{
+    slot_cache *c = &w->cache[it->stream_slot];
+
+    if (c->group_id != 0)
+        return c->group_id;
+    sqlite3_bind_int64(w->st[ST_GROUP_INS], 1, run_id);
+    sqlite3_bind_text(w->st[ST_GROUP_INS], 2, it->group, -1, SQLITE_STATIC);
+    sqlite3_bind_double(w->st[ST_GROUP_INS], 3, now);
+    if (run_stmt(w->st[ST_GROUP_INS]) < 0)
+        return 0;
+    sqlite3_bind_int64(w->st[ST_GROUP_SEL], 1, run_id);
+    sqlite3_bind_text(w->st[ST_GROUP_SEL], 2, it->group, -1, SQLITE_STATIC);
+    c->group_id = select_id(w->st[ST_GROUP_SEL]);
+    return c->group_id;
+}
+
+static int insert_policy(store_writer *w, const store_item *it, int64_t run_id)
+{
+    sqlite3_stmt *st = w->st[ST_POLICY_INS];
+    slot_cache *c = &w->cache[it->run_slot];
+
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, it->pol.kind == POLICY_POWER ? "power" : "linear", -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 3, it->pol.param);
+    sqlite3_bind_double(st, 4, it->pol.lambda_min);
+    sqlite3_bind_double(st, 5, it->pol.lambda_max);
+    sqlite3_bind_double(st, 6, it->pol.ema);
+    sqlite3_bind_text(st, 7, it->source ? it->source : "default", -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 8, it->created_at);
+    if (run_stmt(st) < 0)
+        return -1;
+    c->policy_id = sqlite3_last_insert_rowid(w->db);
+    c->pol = it->pol;
+    c->has_policy = 1;
+    STAT_INC(policy_changes);
+    return 0;
+}
+
+static void bind_real(sqlite3_stmt *st, int i, double v)
+{
+    if (isfinite(v))
+        sqlite3_bind_double(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static int insert_block(store_writer *w, const store_item *it, int64_t group_id)
+{
+    sqlite3_stmt *st = w->st[ST_BLOCK_INS];
+    const est_result *r = &it->res;
+    int64_t policy_id = w->cache[it->run_slot].policy_id;
+
+    sqlite3_bind_int64(st, 1, group_id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)it->block);
+    sqlite3_bind_int64(st, 3, it->step_first);
+    sqlite3_bind_int64(st, 4, it->step_last);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)r->n);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)r->n_used);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)r->n_nonfinite);
+    sqlite3_bind_int64(st, 8, (sqlite3_int64)r->n_zero);
+    bind_real(st, 9, r->median);
+    bind_real(st, 10, r->mean);
+    bind_real(st, 11, r->variance);
+    bind_real(st, 12, r->kurtosis);
+    if (r->has_hill) {
+        bind_real(st, 13, r->hill.alpha);
+        bind_real(st, 14, r->hill.se);
+        bind_real(st, 15, r->hill.ci_lo);
+        bind_real(st, 16, r->hill.ci_hi);
+        sqlite3_bind_int64(st, 17, (sqlite3_int64)r->hill.k);
+    }
+    if (r->has_stable)
+        bind_real(st, 18, r->stable_alpha);
+    sqlite3_bind_double(st, 19, it->out.lambda);
+    bind_real(st, 20, it->out.raw);
+    sqlite3_bind_int(st, 21, (int)it->out.reason);
+    if (policy_id != 0)
+        sqlite3_bind_int64(st, 22, policy_id);
+    sqlite3_bind_double(st, 23, it->created_at);
+    return run_stmt(st);
+}
+
+static int write_block(store_writer *w, const store_item *it)
+{
+    slot_cache *rc = &w->cache[it->run_slot];
+    int64_t run_id, group_id;
+
+    run_id = ensure_run(w, it, it->created_at);
+    if (run_id == 0)
+        return row_error(w, "run");
+    if (!rc->has_policy || !policy_equal(&rc->pol, &it->pol)) {
+        if (insert_policy(w, it, run_id) < 0)
+            return row_error(w, "policy");
+    }
+    group_id = ensure_group(w, it, run_id, it->created_at);
+    if (group_id == 0)
+        return row_error(w, "group");
+    if (insert_block(w, it, group_id) < 0)
+        return row_error(w, "block");
+    w->pending_rows++;
+    return 0;
+}
+
+static void write_item(store_writer *w, const store_item *it)
+{
+    if (it->run_slot >= w->slots || it->stream_slot >= w->slots) {
+        row_error(w, "slot out of range");
+    } else if (it->kind == STORE_BLOCK) {
+        write_block(w, it);
+    } else if (it->kind == STORE_POLICY) {
+        int64_t run_id = ensure_run(w, it, it->created_at);
+        if (run_id == 0 || insert_policy(w, it, run_id) < 0)
+            row_error(w, "policy");
+    }
+}
+
+/* The latest top order statistics of each group of the batch: walk the
+ * batch from its end so the newest block of a group is the one written. */
+static void write_tops(store_writer *w)
+{
+    sqlite3_stmt *st = w->st[ST_TOP_UPSERT];
+
+    for (size_t i = w->batch_len; i-- > 0;) {
+        const store_item *it = w->batch[i];
+        slot_cache *c;
+
+        if (it->kind != STORE_BLOCK || it->stream_slot >= w->slots)
+            continue;
+        c = &w->cache[it->stream_slot];
+        if (c->group_id == 0 || c->top_batch == w->batch_no)
+            continue;
+        c->top_batch = w->batch_no;
+        sqlite3_bind_int64(st, 1, c->group_id);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)it->block);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)it->res.n_pos);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)it->top_n);
+        sqlite3_bind_blob(st, 5, it->top, (int)(it->top_n * sizeof(double)), SQLITE_STATIC);
+        sqlite3_bind_double(st, 6, it->created_at);
+        if (run_stmt(st) < 0)
+            row_error(w, "latest_top");
+    }
+}
+
+static void free_batch(store_writer *w)
+{
+    for (size_t i = 0; i < w->batch_len; i++)
+        free(w->batch[i]);
+    w->batch_len = 0;
+}
+
+/* Forgets cached ids after a rollback: rows inserted by it are gone. */
+static void forget_cache(store_writer *w)
+{
+    for (size_t i = 0; i < w->slots; i++)
+        memset(&w->cache[i], 0, sizeof(w->cache[i]));
+}
+
+/* One transaction: first (already popped) plus whatever is queued. Returns
+ * 1 when a STOP item was seen. */
+static int run_batch(store_writer *w, store_item *first)
+{
+    store_item *it = first;
+    int stop = 0;
+
+    w->batch_no++;
+    w->pending_rows = 0;
+    if (sqlite3_exec(w->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        row_error(w, "BEGIN");
+    while (it != NULL) {
+        if (it->kind == STORE_STOP) {
+            free(it);
+            stop = 1;
+            break;
+        }
+        write_item(w, it);
+        w->batch[w->batch_len++] = it;
+        if (w->batch_len == STORE_BATCH_MAX)
+            break;
+        it = bqueue_pop(w->q, 0);
+    }
+    write_tops(w);
+    if (sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        row_error(w, "COMMIT");
+        sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+        STAT_ADD(write_errors, w->pending_rows);
+        forget_cache(w);
+    } else {
+        STAT_ADD(rows_written, w->pending_rows);
+        STAT_INC(transactions);
+    }
+    free_batch(w);
+    return stop;
+}
+
+static void *writer_main(void *arg)
+{
+    store_writer *w = arg;
+    store_item *it;
+
+    for (;;) {
+        it = bqueue_pop(w->q, -1);
+        if (run_batch(w, it))
+            break;
+    }
+    /* Drain whatever a producer pushed after STOP (should be nothing). */
+    while ((it = bqueue_pop(w->q, 0)) != NULL)
+        free(it);
+    return NULL;
+}
+
+int store_writer_start(store_writer *w)
+{
+    for (int i = 0; i < ST__COUNT; i++) {
+        if (sqlite3_prepare_v3(w->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &w->st[i],
+                               NULL) != SQLITE_OK) {
+            LOG(LOG_ERROR, "writer: preparing statement %d: %s", i, sqlite3_errmsg(w->db));
+            return -1;
+        }
+    }
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
+        return -1;
+    w->started = 1;
+    return 0;
+}
+
+void store_writer_join(store_writer **wp)
+{
+    store_writer *w;
+
+    if (wp == NULL || *wp == NULL)
+        return;
+    w = *wp;
+    if (w->started)
+        pthread_join(w->thread, NULL);
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(w->st[i]);
+    if (w->db != NULL) {
+        sqlite3_exec(w->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+        sqlite3_close(w->db);
+    }
+    free(w->cache);
+    free(w);
+    *wp = NULL;
+}

@@ -1,0 +1,180 @@
+/* Unit tests of daemon/config.c: defaults, flags, file, precedence, errors. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static int parse(htgad_config *cfg, config_error *err, int argc, char **argv)
+{
+    FILE *out = fopen("/dev/null", "w");
+    int rc = config_parse_args(cfg, argc, argv, out, err);
+
+    fclose(out);
+    return rc;
+}
+
+static char *write_file(const char *text)
+{
+    static char path[64];
+    int fd;
+
+    strcpy(path, "/tmp/htgad-cfg-XXXXXX");
+    fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+Test(config, defaults)
+{
+    htgad_config c;
+    config_error e;
+    char *argv[] = {"htgad"};
+
+    cr_assert_eq(parse(&c, &e, 1, argv), CONFIG_RUN);
+    cr_assert_str_eq(c.db, "htga.db");
+    cr_assert_str_eq(c.listen, "tcp://127.0.0.1:5555");
+    cr_assert_eq(c.block_samples, 65536);
+    cr_assert_eq(c.window_steps, 0);
+    cr_assert_eq(c.k_rule.kind, EST_K_SQRT);
+    cr_assert_eq(c.policy.kind, POLICY_LINEAR);
+    cr_assert_float_eq(c.policy.param, 1.0, 0);
+    cr_assert_float_eq(c.policy.ema, 0.0, 0);
+    cr_assert_str_eq(c.http, "127.0.0.1:8080");
+    cr_assert_eq(c.max_streams, 1024);
+}
+
+Test(config, flags_both_forms)
+{
+    htgad_config c;
+    config_error e;
+    char *argv[] = {"htgad",        "--db",    "/tmp/x.db",      "--block-samples=1000",
+                    "--policy",     "power:2", "--ema",          "0.5",
+                    "--lambda-min", "0.01",    "--k-rule",       "frac:0.05",
+                    "--http",       "off",     "--listen",       "tcp://127.0.0.1:*",
+                    "--log-level",  "debug",   "--window-steps", "8"};
+
+    cr_assert_eq(parse(&c, &e, (int)(sizeof(argv) / sizeof(argv[0])), argv), CONFIG_RUN, "%s",
+                 e.text);
+    cr_assert_str_eq(c.db, "/tmp/x.db");
+    cr_assert_eq(c.block_samples, 1000);
+    cr_assert_eq(c.policy.kind, POLICY_POWER);
+    cr_assert_float_eq(c.policy.param, 2.0, 0);
+    cr_assert_float_eq(c.policy.ema, 0.5, 0);
+    cr_assert_float_eq(c.policy.lambda_min, 0.01, 0);
+    cr_assert_eq(c.k_rule.kind, EST_K_FRAC);
+    cr_assert_str_eq(c.http, "off");
+    cr_assert_str_eq(c.listen, "tcp://127.0.0.1:*");
+    cr_assert_eq(c.window_steps, 8);
+}
+
+Test(config, file_then_flags_win)
+{
+    htgad_config c;
+    config_error e;
+    char *path = write_file("# htgad settings\n"
+                            "db /tmp/file.db\n"
+                            "block-samples = 2048\n"
+                            "  policy   linear:3   \n"
+                            "\n"
+                            "lambda-max = \"20\"\n"
+                            "ema 0.25\n");
+    char *argv[] = {"htgad", "--block-samples", "4096", "--config", path};
+
+    cr_assert_eq(parse(&c, &e, 5, argv), CONFIG_RUN, "%s", e.text);
+    cr_assert_str_eq(c.db, "/tmp/file.db");
+    cr_assert_eq(c.block_samples, 4096); /* the flag wins, wherever it is */
+    cr_assert_float_eq(c.policy.param, 3.0, 0);
+    cr_assert_float_eq(c.policy.lambda_max, 20.0, 0);
+    cr_assert_float_eq(c.policy.ema, 0.25, 0);
+    unlink(path);
+}
+
+Test(config, file_errors_name_the_line)
+{
+    htgad_config c;
+    config_error e;
+    char *path = write_file("db a.db\nbogus 3\n");
+    char *argv[] = {"htgad", "--config", path};
+
+    cr_assert_eq(parse(&c, &e, 3, argv), CONFIG_ERROR);
+    cr_assert(strstr(e.text, ":2:") != NULL, "%s", e.text);
+    cr_assert(strstr(e.text, "bogus") != NULL, "%s", e.text);
+    unlink(path);
+    path = write_file("block-samples 12x\n");
+    argv[2] = path;
+    cr_assert_eq(parse(&c, &e, 3, argv), CONFIG_ERROR);
+    cr_assert(strstr(e.text, ":1:") != NULL, "%s", e.text);
+    unlink(path);
+    path = write_file("justakey\n");
+    argv[2] = path;
+    cr_assert_eq(parse(&c, &e, 3, argv), CONFIG_ERROR);
+    unlink(path);
+    argv[2] = "/nonexistent/htgad.conf";
+    cr_assert_eq(parse(&c, &e, 3, argv), CONFIG_ERROR);
+}
+
+static void expect_bad(const char *key, const char *value)
+{
+    htgad_config c;
+    config_error e;
+    char flag[64];
+    char *argv[3];
+
+    snprintf(flag, sizeof(flag), "--%s", key);
+    argv[0] = "htgad";
+    argv[1] = flag;
+    argv[2] = (char *)value;
+    cr_assert_eq(parse(&c, &e, 3, argv), CONFIG_ERROR, "--%s %s accepted", key, value);
+    cr_assert(strlen(e.text) > 0);
+}
+
+Test(config, bad_values_are_refused)
+{
+    expect_bad("block-samples", "0");
+    expect_bad("block-samples", "-5");
+    expect_bad("block-samples", "abc");
+    expect_bad("block-samples", "99999999999999999999999");
+    expect_bad("window-steps", "-1");
+    expect_bad("k-rule", "cubic");
+    expect_bad("policy", "linear:0");
+    expect_bad("policy", "power:1");
+    expect_bad("policy", "quadratic:2");
+    expect_bad("lambda-min", "0");
+    expect_bad("lambda-min", "nan");
+    expect_bad("lambda-max", "inf");
+    expect_bad("ema", "1");
+    expect_bad("ema", "-0.1");
+    expect_bad("max-streams", "0");
+    expect_bad("log-level", "loud");
+    expect_bad("listen", "http://127.0.0.1:80");
+    expect_bad("listen", "tcp://127.0.0.1:0");
+    expect_bad("listen", "tcp://127.0.0.1:70000");
+    expect_bad("http", "localhost");
+    expect_bad("http", "127.0.0.1:0");
+    expect_bad("db", "");
+    expect_bad("token", "has space");
+    expect_bad("nosuchflag", "1");
+}
+
+Test(config, cross_checks_and_syntax)
+{
+    htgad_config c;
+    config_error e;
+    char *a1[] = {"htgad", "--lambda-min", "5", "--lambda-max", "2"};
+    char *a2[] = {"htgad", "--db"};
+    char *a3[] = {"htgad", "stray"};
+    char *a4[] = {"htgad", "--help"};
+    char *a5[] = {"htgad", "--version"};
+
+    cr_assert_eq(parse(&c, &e, 5, a1), CONFIG_ERROR);
+    cr_assert(strstr(e.text, "lambda-max") != NULL, "%s", e.text);
+    cr_assert_eq(parse(&c, &e, 2, a2), CONFIG_ERROR);
+    cr_assert_eq(parse(&c, &e, 2, a3), CONFIG_ERROR);
+    cr_assert_eq(parse(&c, &e, 2, a4), CONFIG_EXIT);
+    cr_assert_eq(parse(&c, &e, 2, a5), CONFIG_EXIT);
+}

@@ -1,0 +1,165 @@
+/* Unit tests of daemon/policy.c with hand-worked numbers. */
+#include <criterion/criterion.h>
+#include <math.h>
+
+#include "policy.h"
+
+/* A reliable estimate: 10000 values, alpha with a narrow interval. */
+static est_result good(double alpha)
+{
+    est_result r;
+
+    memset(&r, 0, sizeof(r));
+    r.n = r.n_used = r.n_pos = 10000;
+    r.has_hill = 1;
+    r.hill.alpha = alpha;
+    r.hill.k = 100;
+    r.hill.ci_lo = alpha * 0.8;
+    r.hill.ci_hi = alpha * 1.25;
+    return r;
+}
+
+static policy pol(policy_kind kind, double param, double lo, double hi, double ema)
+{
+    policy p = {kind, param, lo, hi, ema};
+    return p;
+}
+
+Test(policy, linear_is_c_times_alpha)
+{
+    policy p = pol(POLICY_LINEAR, 2.0, 0.1, 10.0, 0.0);
+    est_result r = good(1.5);
+    policy_out o;
+
+    policy_apply(&p, &r, 0, 0, &o);
+    cr_assert_eq(o.reason, POLICY_R_OK);
+    cr_assert_float_eq(o.lambda, 3.0, 1e-12);
+    cr_assert_float_eq(o.raw, 3.0, 1e-12);
+}
+
+Test(policy, power_is_alpha_to_minus_q)
+{
+    policy p = pol(POLICY_POWER, 2.0, 0.1, 10.0, 0.0);
+    est_result r = good(2.0);
+    policy_out o;
+
+    policy_apply(&p, &r, 0, 0, &o);
+    cr_assert_eq(o.reason, POLICY_R_OK);
+    cr_assert_float_eq(o.lambda, 0.25, 1e-12);
+    r = good(0.5); /* 0.5^-1.5 = 2.828427... */
+    p.param = 1.5;
+    policy_apply(&p, &r, 0, 0, &o);
+    cr_assert_float_eq(o.lambda, 2.8284271247461903, 1e-12);
+}
+
+Test(policy, ema_keeps_beta_of_previous)
+{
+    policy p = pol(POLICY_LINEAR, 2.0, 0.1, 10.0, 0.5);
+    est_result r = good(1.5); /* raw 3 */
+    policy_out o;
+
+    policy_apply(&p, &r, 1, 1.0, &o); /* 0.5*1 + 0.5*3 = 2 */
+    cr_assert_float_eq(o.lambda, 2.0, 1e-12);
+    cr_assert_float_eq(o.raw, 3.0, 1e-12);
+    p.ema = 0.9; /* 0.9*2 + 0.1*3 = 2.1 */
+    policy_apply(&p, &r, 1, 2.0, &o);
+    cr_assert_float_eq(o.lambda, 2.1, 1e-12);
+    policy_apply(&p, &r, 0, 2.0, &o); /* no previous lambda: raw */
+    cr_assert_float_eq(o.lambda, 3.0, 1e-12);
+}
+
+Test(policy, clamp_after_ema)
+{
+    policy p = pol(POLICY_LINEAR, 10.0, 0.1, 10.0, 0.0);
+    est_result r = good(3.0); /* raw 30 */
+    policy_out o;
+
+    policy_apply(&p, &r, 0, 0, &o);
+    cr_assert_float_eq(o.lambda, 10.0, 1e-12);
+    cr_assert_float_eq(o.raw, 30.0, 1e-12);
+    p.ema = 0.5; /* 0.5*1 + 0.5*30 = 15.5 -> 10 */
+    policy_apply(&p, &r, 1, 1.0, &o);
+    cr_assert_float_eq(o.lambda, 10.0, 1e-12);
+    p = pol(POLICY_POWER, 4.0, 0.1, 10.0, 0.0); /* 3^-4 = 0.0123 -> 0.1 */
+    policy_apply(&p, &r, 0, 0, &o);
+    cr_assert_float_eq(o.lambda, 0.1, 1e-12);
+    p.ema = 0.5; /* 0.5*0.3 + 0.5*0.0123 = 0.156 stays */
+    policy_apply(&p, &r, 1, 0.3, &o);
+    cr_assert_float_eq(o.lambda, 0.5 * 0.3 + 0.5 / 81.0, 1e-12);
+}
+
+Test(policy, fallbacks_give_exactly_one_with_a_reason)
+{
+    policy p = pol(POLICY_LINEAR, 1.0, 2.0, 10.0, 0.5); /* min 2: fallback is not clamped */
+    est_result r;
+    policy_out o;
+
+    r = good(1.5);
+    r.n_used = POLICY_MIN_USED - 1;
+    policy_apply(&p, &r, 1, 5.0, &o);
+    cr_assert_eq(o.reason, POLICY_R_FEW_SAMPLES);
+    cr_assert_eq(o.lambda, 1.0);
+    cr_assert(isnan(o.raw));
+
+    r = good(1.5);
+    r.n_pos = POLICY_MIN_POS - 1;
+    policy_apply(&p, &r, 1, 5.0, &o);
+    cr_assert_eq(o.reason, POLICY_R_FEW_NONZERO);
+    cr_assert_eq(o.lambda, 1.0);
+
+    r = good(1.5);
+    r.has_hill = 0;
+    policy_apply(&p, &r, 1, 5.0, &o);
+    cr_assert_eq(o.reason, POLICY_R_NO_HILL);
+
+    r = good(INFINITY);
+    policy_apply(&p, &r, 1, 5.0, &o);
+    cr_assert_eq(o.reason, POLICY_R_NO_HILL);
+
+    r = good(1.5); /* (3 - 0.5) / 1.5 = 1.67 > 1 */
+    r.hill.ci_lo = 0.5;
+    r.hill.ci_hi = 3.0;
+    policy_apply(&p, &r, 1, 5.0, &o);
+    cr_assert_eq(o.reason, POLICY_R_CI_WIDE);
+    cr_assert_eq(o.lambda, 1.0);
+
+    r = good(1.5); /* exactly 1.0 relative width is still reliable */
+    r.hill.ci_lo = 1.0;
+    r.hill.ci_hi = 2.5;
+    policy_apply(&p, &r, 0, 0, &o);
+    cr_assert_eq(o.reason, POLICY_R_OK);
+    cr_assert_float_eq(o.lambda, 2.0, 1e-12); /* 1.5 clamped up to 2 */
+}
+
+Test(policy, parse_and_validate)
+{
+    policy p = policy_default();
+    const char *why = NULL;
+    char buf[64];
+
+    cr_assert_eq(policy_parse("linear:2.5", &p, &why), 0);
+    cr_assert_eq(p.kind, POLICY_LINEAR);
+    cr_assert_float_eq(p.param, 2.5, 0);
+    cr_assert_eq(policy_parse("power:1.5", &p, &why), 0);
+    cr_assert_eq(p.kind, POLICY_POWER);
+    policy_format(&p, buf, sizeof(buf));
+    cr_assert_str_eq(buf, "power:1.5");
+    cr_assert_eq(policy_parse("power:1", &p, &why), -1);
+    cr_assert_not_null(why);
+    cr_assert_eq(policy_parse("linear:0", &p, &why), -1);
+    cr_assert_eq(policy_parse("linear:-1", &p, &why), -1);
+    cr_assert_eq(policy_parse("linear:", &p, &why), -1);
+    cr_assert_eq(policy_parse("linear:1x", &p, &why), -1);
+    cr_assert_eq(policy_parse("linear:nan", &p, &why), -1);
+    cr_assert_eq(policy_parse("quadratic:2", &p, &why), -1);
+    p = policy_default();
+    cr_assert_eq(policy_validate(&p, &why), 0);
+    p.lambda_min = 5;
+    p.lambda_max = 4;
+    cr_assert_eq(policy_validate(&p, &why), -1);
+    p = policy_default();
+    p.ema = 1.0;
+    cr_assert_eq(policy_validate(&p, &why), -1);
+    cr_assert_str_eq(policy_reason_name(POLICY_R_CI_WIDE), "ci_wide");
+    cr_assert_str_eq(policy_reason_name(99), "unknown");
+}

@@ -1,0 +1,189 @@
+/* Unit tests of daemon/store.c and writer.c: migrations, rows, restore. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "schema.h"
+#include "stats.h"
+#include "store.h"
+
+static char dbpath[64];
+
+static void setup(void)
+{
+    int fd;
+
+    strcpy(dbpath, "/tmp/htgad-store-XXXXXX");
+    fd = mkstemp(dbpath);
+    close(fd);
+    unlink(dbpath);
+}
+
+static void teardown(void)
+{
+    char p[80];
+
+    unlink(dbpath);
+    snprintf(p, sizeof(p), "%s-wal", dbpath);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", dbpath);
+    unlink(p);
+}
+
+static int64_t query_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    int64_t v = -1;
+
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql,
+                 sqlite3_errmsg(db));
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+Test(store, fresh_database_gets_every_migration)
+{
+    sqlite3 *db;
+    char err[256];
+    sqlite3_stmt *st;
+    const char *want[] = {"run",      "group_name",   "block",    "step_first", "step_last",
+                          "n",        "n_used",       "median",   "mean",       "variance",
+                          "kurtosis", "alpha",        "alpha_se", "alpha_lo",   "alpha_hi",
+                          "k",        "alpha_stable", "lambda",   "created_at"};
+
+    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(query_int(db, "PRAGMA user_version"), schema_migration_count);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM lambda_reasons"), 6);
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT * FROM estimates", -1, &st, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_column_count(st), 19);
+    for (int i = 0; i < 19; i++)
+        cr_assert_str_eq(sqlite3_column_name(st, i), want[i]);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    /* Re-open: nothing to apply, same version, data kept. */
+    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(query_int(db, "PRAGMA user_version"), schema_migration_count);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM lambda_reasons"), 6);
+    cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "newer") != NULL, "%s", err);
+}
+
+static store_item *block_item(uint32_t run_slot, uint32_t slot, const char *run, const char *group,
+                              uint64_t block, double alpha, double lambda)
+{
+    store_item *it = calloc(1, sizeof(*it));
+
+    it->kind = STORE_BLOCK;
+    it->run_slot = run_slot;
+    it->stream_slot = slot;
+    snprintf(it->run, sizeof(it->run), "%s", run);
+    snprintf(it->group, sizeof(it->group), "%s", group);
+    it->pol = policy_default();
+    it->source = "default";
+    it->block = block;
+    it->step_first = (int64_t)block * 10;
+    it->step_last = (int64_t)block * 10 + 9;
+    it->res.n = it->res.n_used = it->res.n_pos = 1000;
+    it->res.median = 0;
+    it->res.mean = 0.5;
+    it->res.variance = 2;
+    it->res.kurtosis = NAN; /* stored as NULL */
+    it->res.has_hill = 1;
+    it->res.hill.alpha = alpha;
+    it->res.hill.k = 31;
+    it->out.lambda = lambda;
+    it->out.raw = lambda;
+    it->created_at = store_now();
+    it->top_n = 3;
+    it->top[0] = 8 + (double)block;
+    it->top[1] = 4;
+    it->top[2] = 2;
+    return it;
+}
+
+Test(store, writer_stores_rows_policies_and_tops_then_restores)
+{
+    sqlite3 *db;
+    char err[256];
+    bqueue *q = bqueue_new(64);
+    store_writer *w;
+    store_item *stop;
+    store_state *st;
+    size_t n;
+
+    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
+    w = store_writer_new(db, q, 8);
+    cr_assert_eq(store_writer_start(w), 0);
+    for (uint64_t b = 0; b < 5; b++)
+        bqueue_push(q, block_item(0, 0, "run-a", "layer1", b, 2.0 + (double)b, 1.0 + (double)b));
+    bqueue_push(q, block_item(0, 1, "run-a", "layer2", 0, 3.0, 3.0));
+    {
+        store_item *it = block_item(0, 1, "run-a", "layer2", 1, 3.0, 1.5);
+        it->pol.kind = POLICY_POWER; /* a new policy: one more policy_changes row */
+        it->pol.param = 2.0;
+        it->source = "http";
+        bqueue_push(q, it);
+    }
+    stop = calloc(1, sizeof(*stop));
+    stop->kind = STORE_STOP;
+    bqueue_push(q, stop);
+    store_writer_join(&w);
+
+    cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM estimates WHERE run = 'run-a'"), 7);
+    cr_assert_eq(query_int(db, "SELECT max(block) FROM estimates WHERE group_name = 'layer1'"), 4);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM estimates WHERE kurtosis IS NULL"), 7);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM policy_changes"), 2);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM policy_changes WHERE source = 'http'"
+                               " AND kind = 'power'"),
+                 1);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM blocks WHERE policy_id IS NULL"), 0);
+    cr_assert_eq(query_int(db, "SELECT block FROM latest_top JOIN groups g ON g.id = group_id"
+                               " WHERE g.name = 'layer1'"),
+                 4);
+    cr_assert_eq(query_int(db, "SELECT length(y) FROM latest_top LIMIT 1"), 24);
+    cr_assert_eq(STAT_GET(rows_written), 7);
+
+    cr_assert_eq(store_restore(db, 10, &st, &n, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(st[i].has_block);
+        cr_assert(st[i].has_policy);
+        cr_assert_eq(st[i].pol.kind, POLICY_POWER); /* the run's latest */
+        cr_assert_str_eq(st[i].source, "http");
+        if (strcmp(st[i].group, "layer1") == 0) {
+            cr_assert_eq(st[i].last_block, 4);
+            cr_assert_eq(st[i].last_step, 49);
+            cr_assert_float_eq(st[i].lambda, 5.0, 0);
+            cr_assert_float_eq(st[i].alpha, 6.0, 0);
+        } else {
+            cr_assert_eq(st[i].last_block, 1);
+            cr_assert_float_eq(st[i].lambda, 1.5, 0);
+        }
+    }
+    free(st);
+    sqlite3_close(db);
+    bqueue_destroy(&q);
+}
+
+Test(store, restore_of_empty_database)
+{
+    sqlite3 *db;
+    char err[256];
+    store_state *st;
+    size_t n = 99;
+
+    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(store_restore(db, 10, &st, &n, err, sizeof(err)), 0);
+    cr_assert_eq(n, 0);
+    free(st);
+    sqlite3_close(db);
+}

@@ -1,0 +1,56 @@
+/* Unit tests of daemon/streams.c: lookups, limits, peers. */
+#include <criterion/criterion.h>
+
+#include "streams.h"
+
+Test(streams, runs_and_streams_by_name_with_limits)
+{
+    streams *s = streams_new(3, 16, 0);
+    policy p = policy_default();
+    long r1, r2, g1;
+
+    cr_assert_not_null(s);
+    r1 = streams_run(s, "alpha", 5, &p);
+    r2 = streams_run(s, "beta", 4, &p);
+    cr_assert_eq(r1, 0);
+    cr_assert_eq(r2, 1);
+    cr_assert_eq(streams_run(s, "alpha", 5, &p), r1);
+    cr_assert_eq(streams_run(s, "alph", 4, &p), 2);   /* prefix is another name */
+    cr_assert_eq(streams_run(s, "gamma", 5, &p), -1); /* full */
+    g1 = streams_stream(s, (uint32_t)r1, "w", 1);
+    cr_assert_eq(g1, 0);
+    cr_assert_eq(streams_stream(s, (uint32_t)r2, "w", 1), 1); /* same group, other run */
+    cr_assert_eq(streams_stream(s, (uint32_t)r1, "w", 1), g1);
+    cr_assert_eq(streams_stream(s, (uint32_t)r1, "b", 1), 2);
+    cr_assert_eq(streams_stream(s, (uint32_t)r1, "c", 1), -1);
+    cr_assert_eq(s->runs[r1].nstreams, 2);
+    cr_assert_str_eq(s->streams[1].group, "w");
+    cr_assert_eq(s->streams[1].run_slot, (uint32_t)r2);
+    streams_free(&s);
+    cr_assert_null(s);
+}
+
+Test(streams, peers_touch_prune_remove)
+{
+    streams *s = streams_new(4, 16, 0);
+    policy p = policy_default();
+    long r = streams_run(s, "run", 3, &p);
+    uint8_t id1[5] = {0, 1, 2, 3, 4}, id2[5] = {0, 1, 2, 3, 5};
+
+    cr_assert_eq(streams_peer_touch(s, (uint32_t)r, id1, 5, 1000), 0);
+    cr_assert_eq(streams_peer_touch(s, (uint32_t)r, id2, 5, 1000), 0);
+    cr_assert_eq(streams_peer_touch(s, (uint32_t)r, id1, 5, 5000), 0); /* refresh */
+    cr_assert_eq(s->runs[r].npeers, 2);
+    cr_assert_eq(streams_peer_touch(s, (uint32_t)r, id1, 0, 5000), -1);
+    cr_assert_eq(streams_prune(s, 12000, 10000), 1); /* id2 silent since 1000 */
+    cr_assert_eq(s->runs[r].npeers, 1);
+    cr_assert_eq(s->runs[r].peers[0].id[4], 4);
+    streams_peer_remove(s, (uint32_t)r, 0);
+    cr_assert_eq(s->runs[r].npeers, 0);
+    for (int i = 0; i < STREAMS_PEERS_MAX; i++) {
+        uint8_t id[4] = {(uint8_t)i, (uint8_t)(i >> 8), 9, 9};
+        cr_assert_eq(streams_peer_touch(s, (uint32_t)r, id, 4, 1), 0);
+    }
+    cr_assert_eq(streams_peer_touch(s, (uint32_t)r, id1, 5, 1), -1);
+    streams_free(&s);
+}

@@ -1,0 +1,203 @@
+/*
+ * Integration tests: the real htgad, the real libhtga, a real database.
+ * Blocks are small (--block-samples 1024) so each test takes well under a
+ * few seconds.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "harness.h"
+#include "htga.h"
+#include "wire.h"
+
+#define BLOCK "1024"
+
+static testd d;
+
+static void setup(void)
+{
+    testd_init(&d);
+}
+
+static void teardown(void)
+{
+    testd_cleanup(&d);
+}
+
+TestSuite(daemon, .init = setup, .fini = teardown, .timeout = 40);
+
+static htga *client(const char *run, int rank)
+{
+    htga *h = NULL;
+
+    cr_assert_eq(htga_create(&h, d.endpoint, run), HTGA_OK);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_RANK, rank), HTGA_OK);
+    return h;
+}
+
+/* Sends `steps` messages of n Student-t(3) values, steps first..; waits for
+ * them to leave. */
+static void send_steps(htga *h, const char *group, int64_t first, int steps, size_t n,
+                       uint64_t seed)
+{
+    float *x = malloc(n * sizeof(float));
+
+    for (int s = 0; s < steps; s++) {
+        student_t(x, n, 3.0, &seed);
+        /* Retry a drop: the queue may be full for a moment; 2 s at most. */
+        int64_t deadline = now_ms() + 2000;
+        while (htga_send(h, group, first + s, x, n) == HTGA_EDROPPED && now_ms() < deadline)
+            sleep_ms(5);
+    }
+    cr_assert_eq(htga_flush(h, 5000), HTGA_OK);
+    free(x);
+}
+
+static int wait_lambda(htga *h, const char *group, double *lambda, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+
+    do {
+        if (htga_lambda_get(h, group, lambda) == HTGA_OK)
+            return 0;
+        sleep_ms(10);
+    } while (now_ms() < deadline);
+    return -1;
+}
+
+Test(daemon, rows_and_pushed_lambdas)
+{
+    htga *h;
+    double lam = 0, stored, alpha;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", BLOCK, "--log-level", "warn", NULL), 0);
+    h = client("run1", 0);
+    send_steps(h, "layer.0", 0, 8, 1024, 1);
+    cr_assert_eq(
+        testd_wait_query(&d, "SELECT count(*) FROM estimates WHERE run = 'run1'", 8, 10000), 0,
+        "8 blocks stored");
+    cr_assert_eq(testd_query(&d, "SELECT max(block) FROM estimates"), 7);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE n = 1024 AND "
+                                 "n_used = 1024 AND step_first = step_last"),
+                 8);
+    /* Student-t(3): the Hill alpha is near 3 (k = 32, so loosely). */
+    alpha = testd_query_double(&d, "SELECT avg(alpha) FROM estimates");
+    cr_assert(alpha > 1.5 && alpha < 6, "alpha %f", alpha);
+    cr_assert_eq(wait_lambda(h, "layer.0", &lam, 5000), 0, "a lambda arrived");
+    /* The last pushed lambda is the last stored one. */
+    sleep_ms(200);
+    htga_lambda_get(h, "layer.0", &lam);
+    stored = testd_query_double(&d, "SELECT lambda FROM estimates ORDER BY block DESC LIMIT 1");
+    cr_assert_float_eq(lam, stored, 1e-12);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM policy_changes"), 1);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM latest_top"), 1);
+    htga_destroy(&h);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+}
+
+Test(daemon, late_joiner_gets_current_lambda_at_once)
+{
+    htga *a, *b;
+    double la = 0, lb = 0;
+    int64_t t0;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", BLOCK, "--policy", "linear:2", NULL), 0);
+    a = client("late", 0);
+    send_steps(a, "g", 0, 2, 1024, 2);
+    cr_assert_eq(wait_lambda(a, "g", &la, 5000), 0);
+    t0 = now_ms();
+    b = client("late", 1); /* sends nothing: HELLO alone brings the lambda */
+    cr_assert_eq(wait_lambda(b, "g", &lb, 3000), 0, "late joiner got no lambda");
+    cr_assert_lt(now_ms() - t0, 2000);
+    cr_assert_float_eq(la, lb, 1e-12);
+    htga_destroy(&a);
+    htga_destroy(&b);
+}
+
+Test(daemon, ranks_pool_into_the_same_blocks)
+{
+    htga *r0 = NULL, *r1 = NULL;
+    double l0, l1;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", BLOCK, NULL), 0);
+    r0 = client("ddp", 0);
+    r1 = client("ddp", 1);
+    /* Each rank sends half a block per step: every block holds both. */
+    for (int s = 0; s < 6; s++) {
+        send_steps(r0, "w", s, 1, 512, 10 + (uint64_t)s);
+        send_steps(r1, "w", s, 1, 512, 100 + (uint64_t)s);
+    }
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates WHERE run = 'ddp'", 6, 10000),
+                 0);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE n = 1024"), 6);
+    cr_assert_eq(testd_query(&d, "SELECT count(DISTINCT group_name) FROM estimates"), 1);
+    cr_assert_eq(wait_lambda(r0, "w", &l0, 5000), 0);
+    cr_assert_eq(wait_lambda(r1, "w", &l1, 5000), 0);
+    sleep_ms(200);
+    htga_lambda_get(r0, "w", &l0);
+    htga_lambda_get(r1, "w", &l1);
+    cr_assert_float_eq(l0, l1, 1e-12);
+    htga_destroy(&r0);
+    htga_destroy(&r1);
+}
+
+static void raw_send(void *s, const void *a, size_t alen, const void *b, size_t blen, int nb)
+{
+    zmq_send(s, a, alen, nb ? ZMQ_SNDMORE : 0);
+    if (nb)
+        zmq_send(s, b, blen, 0);
+}
+
+Test(daemon, bad_frames_are_counted_and_the_daemon_lives)
+{
+    void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_DEALER);
+    unsigned char hdr[WIRE_HEADER_MAX], junk[64];
+    wire_msg m;
+    size_t hlen;
+    float body[4] = {1, 2, 3, 4};
+    htga *h;
+    int zero = 0;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", BLOCK, NULL), 0);
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+    cr_assert_eq(zmq_connect(s, d.endpoint), 0);
+    memset(&m, 0, sizeof(m));
+    m.kind = WIRE_SAMPLES;
+    m.count = 4;
+    m.run = "bad";
+    m.run_len = 3;
+    m.group = "g";
+    m.group_len = 1;
+    hlen = wire_encode_header(&m, hdr, sizeof(hdr));
+    memset(junk, 0xAB, sizeof(junk));
+    raw_send(s, junk, sizeof(junk), body, sizeof(body), 1); /* bad magic */
+    raw_send(s, hdr, 10, NULL, 0, 0);                       /* short header */
+    raw_send(s, hdr, hlen, body, 8, 1);                     /* body length */
+    zmq_send(s, hdr, hlen, ZMQ_SNDMORE);                    /* three frames */
+    zmq_send(s, body, sizeof(body), ZMQ_SNDMORE);
+    zmq_send(s, body, sizeof(body), 0);
+    m.kind = WIRE_LAMBDA; /* wrong direction */
+    m.count = 1;
+    hlen = wire_encode_header(&m, hdr, sizeof(hdr));
+    raw_send(s, hdr, hlen, junk, WIRE_LAMBDA_LEN, 1);
+    raw_send(s, "", 0, NULL, 0, 0); /* empty frame */
+    sleep_ms(300);
+    cr_assert_eq(testd_stat(&d, "decode_error_bad_magic"), 1);
+    cr_assert_eq(testd_stat(&d, "decode_error_short_header"), 2);
+    cr_assert_eq(testd_stat(&d, "decode_error_bad_body_len"), 1);
+    cr_assert_eq(testd_stat(&d, "decode_error_bad_frames"), 1);
+    cr_assert_eq(testd_stat(&d, "decode_error_bad_kind"), 1);
+    cr_assert_eq(testd_stat(&d, "msgs"), 6);
+    /* Still serving. */
+    h = client("good", 0);
+    send_steps(h, "g", 0, 1, 1024, 5);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 1, 5000), 0);
+    htga_destroy(&h);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+}

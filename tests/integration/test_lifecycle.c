@@ -1,0 +1,144 @@
+/*
+ * Integration tests of htgad's life: bad settings, daemon down then up,
+ * SIGTERM flush, SIGKILL recovery and restart.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "htga.h"
+
+static testd d;
+
+static void setup(void)
+{
+    testd_init(&d);
+}
+
+static void teardown(void)
+{
+    testd_cleanup(&d);
+}
+
+TestSuite(lifecycle, .init = setup, .fini = teardown, .timeout = 60);
+
+static void send_blocks(htga *h, const char *group, int64_t first, int msgs, size_t n)
+{
+    float *x = malloc(n * sizeof(float));
+    uint64_t seed = 7 + (uint64_t)first;
+
+    for (int s = 0; s < msgs; s++) {
+        int64_t deadline = now_ms() + 2000;
+        student_t(x, n, 3.0, &seed);
+        while (htga_send(h, group, first + s, x, n) == HTGA_EDROPPED && now_ms() < deadline)
+            sleep_ms(5);
+    }
+    cr_assert_eq(htga_flush(h, 5000), HTGA_OK);
+    free(x);
+}
+
+Test(lifecycle, bad_settings_exit_2)
+{
+    char cmd[512];
+    int st;
+
+    snprintf(cmd, sizeof(cmd), "%s --block-samples 0 2>/dev/null", HTGAD_PATH);
+    st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    snprintf(cmd, sizeof(cmd), "%s --policy power:0.5 2>/dev/null", HTGAD_PATH);
+    st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    snprintf(cmd, sizeof(cmd), "%s --help >/dev/null", HTGAD_PATH);
+    st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+Test(lifecycle, daemon_down_then_up)
+{
+    htga *h = NULL;
+    float x[1024];
+    uint64_t seed = 3;
+    htga_stats s;
+    int64_t t0, worst = 0;
+
+    cr_assert_eq(htga_create(&h, d.endpoint, "down"), HTGA_OK);
+    student_t(x, 1024, 3.0, &seed);
+    sleep_ms(700); /* past the client's start-up grace */
+    for (int i = 0; i < 50; i++) {
+        t0 = now_ms();
+        htga_send(h, "g", i, x, 1024);
+        if (now_ms() - t0 > worst)
+            worst = now_ms() - t0;
+    }
+    cr_assert_lt(worst, 50, "a send took %lld ms with the daemon down", (long long)worst);
+    cr_assert_eq(htga_stats_get(h, &s, sizeof(s)), HTGA_OK);
+    cr_assert_geq(s.drops_offline + s.drops_queue, 40, "drops counted: %llu",
+                  (unsigned long long)(s.drops_offline + s.drops_queue));
+    cr_assert_eq(testd_start(&d, "--block-samples", "1024", NULL), 0);
+    sleep_ms(1500); /* the client reconnects by itself */
+    send_blocks(h, "g", 100, 4, 1024);
+    cr_assert_eq(
+        testd_wait_query(&d, "SELECT count(*) FROM estimates WHERE step_first >= 100", 4, 10000),
+        0);
+    htga_destroy(&h);
+}
+
+Test(lifecycle, sigterm_flushes_every_block)
+{
+    htga *h = NULL;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", "1024", NULL), 0);
+    cr_assert_eq(htga_create(&h, d.endpoint, "term"), HTGA_OK);
+    send_blocks(h, "a", 0, 5, 512); /* 2 full blocks + half a block */
+    send_blocks(h, "b", 0, 3, 1000);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 4, 10000), 0);
+    sleep_ms(300); /* the last messages are in the daemon's accumulators */
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+    htga_destroy(&h);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE group_name = 'a'"), 3);
+    cr_assert_eq(testd_query(&d, "SELECT n FROM estimates WHERE group_name = 'a' AND block = 2"),
+                 512);
+    cr_assert_eq(testd_query(&d, "SELECT sum(n) FROM estimates WHERE group_name = 'b'"), 3000);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE group_name = 'b'"), 3);
+}
+
+Test(lifecycle, sigkill_keeps_the_database_and_restart_carries_on)
+{
+    htga *h = NULL;
+    char ok[64];
+    double before, lam = 0;
+    int64_t deadline;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", "1024", NULL), 0);
+    cr_assert_eq(htga_create(&h, d.endpoint, "kill"), HTGA_OK);
+    send_blocks(h, "g", 0, 6, 1024);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 6, 10000), 0);
+    before = testd_query_double(&d, "SELECT lambda FROM estimates WHERE block = 5");
+    cr_assert_eq(testd_stop(&d, SIGKILL), 128 + SIGKILL);
+    testd_query_text(&d, "PRAGMA integrity_check", ok, sizeof(ok));
+    cr_assert_str_eq(ok, "ok");
+    htga_destroy(&h);
+
+    cr_assert_eq(testd_start(&d, "--block-samples", "1024", NULL), 0);
+    /* A new client of the run gets the restored lambda from HELLO. */
+    cr_assert_eq(htga_create(&h, d.endpoint, "kill"), HTGA_OK);
+    deadline = now_ms() + 3000;
+    while (htga_lambda_get(h, "g", &lam) != HTGA_OK && now_ms() < deadline)
+        sleep_ms(10);
+    cr_assert_float_eq(lam, before, 1e-12);
+    send_blocks(h, "g", 6, 3, 1024);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 9, 10000), 0);
+    cr_assert_eq(testd_query(&d, "SELECT max(block) FROM estimates"), 8);
+    cr_assert_eq(testd_query(&d, "SELECT count(DISTINCT block) FROM estimates"), 9);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM runs"), 1);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM policy_changes"), 1);
+    htga_destroy(&h);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+    testd_query_text(&d, "PRAGMA integrity_check", ok, sizeof(ok));
+    cr_assert_str_eq(ok, "ok");
+}
