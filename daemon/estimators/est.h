@@ -80,7 +80,8 @@ typedef struct est_result {
     double variance;    /* NaN when n_used < 2 */
     double kurtosis;    /* NaN when n_used < 2 or variance == 0 */
 
-    int has_hill; /* 0: not enough positive values; hill is zeroed */
+    int has_hill; /* 0: < 3 positive values, or the k+1 largest y are equal
+                     (gamma = 0); hill is zeroed */
     est_hill hill;
 
     int has_stable;      /* 0: n_used < 4, no non-zero Y_j or c_i, or 1/alpha <= 0 */
@@ -142,6 +143,26 @@ void est_hill_ci(double alpha_hat, size_t k, double *lo, double *hi);
  * [1, n_pos-1] (0 when n_pos < 3). For EST_K_AUTO use est_k_auto().
  */
 size_t est_k_from_rule(const est_k_rule *rule, size_t n_pos);
+
+/*
+ * The automatic k rule (EST_K_AUTO): the double bootstrap of Danielsson,
+ * de Haan, Peng and de Vries (2001) as in Voitalov et al.'s tail-estimation
+ * (hill_dbs), with the AMSE search capped at k = EST_KAUTO_KCAP so its cost
+ * is bounded whatever n_pos is; details and measured cost in
+ * docs/estimators.md. y_desc: the m >= est_k_auto_top(n_pos) largest of the
+ * n_pos positive y values, in descending order. work: est_k_auto_work(n_pos)
+ * doubles of caller scratch. Pure: the bootstrap generator is seeded from
+ * the data. Returns k in [2, n_pos-1]; when the bootstrap cannot run (fewer
+ * than 64 values, bad arguments, no stable minimum) it returns the sqrt
+ * rule's k (0 when n_pos < 3).
+ */
+#define EST_KAUTO_KCAP 1000
+size_t est_k_auto(const double *y_desc, size_t m, size_t n_pos, double *work, size_t work_len);
+
+/* How many top order statistics, and how many doubles of work space,
+ * est_k_auto() needs for n_pos positive values. */
+size_t est_k_auto_top(size_t n_pos);
+size_t est_k_auto_work(size_t n_pos);
 
 /*
  * Moments of the finite values of x in one pass (double accumulation).

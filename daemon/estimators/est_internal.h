@@ -1,0 +1,120 @@
+/*
+ * est_internal.h - helpers shared by the estimator sources; not API.
+ *
+ * DESIGN: the hot paths work on integer views of the float bits. A float's
+ * order key (est_key) is an unsigned integer whose unsigned order is the
+ * float order (negatives flipped, positives with the sign bit set), so a
+ * radix select can histogram its high bits. Non-finite values have keys at
+ * the two ends of the key range and land in buckets of their own.
+ * Logarithm sums avoid one libm log per value: an exactly summed integer
+ * exponent plus a running product of mantissas in [1, 2), renormalized
+ * every EST_LOGSUM_CHUNK values (see logsum.c).
+ */
+#ifndef HTGA_EST_INTERNAL_H
+#define HTGA_EST_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "est.h"
+
+/* Radix digits: the top level histograms key >> EST_TOP_SHIFT. */
+#define EST_TOP_SHIFT   21
+#define EST_TOP_BUCKETS (1u << (32 - EST_TOP_SHIFT)) /* 2048 */
+/* y >= 0 has a zero sign bit, so its level uses one more mantissa bit. */
+#define EST_Y_SHIFT   20
+#define EST_Y_BUCKETS (1u << (31 - EST_Y_SHIFT)) /* 2048, + 1 for non-finite x */
+#define EST_HIST_COPIES 4 /* interleaved sub-histograms: no store-to-load stalls */
+
+/* Products of at most this many mantissas in [1, 2) stay below 2^512. */
+#define EST_LOGSUM_CHUNK 512
+
+static inline uint32_t est_f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline float est_bits_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline uint64_t est_f64_bits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+static inline double est_bits_f64(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+/* Order key of float bits: unsigned key order == float order. */
+static inline uint32_t est_key(uint32_t u)
+{
+    uint32_t mask = (0u - (u >> 31)) | 0x80000000u;
+    return u ^ mask;
+}
+
+static inline float est_key_to_f32(uint32_t k)
+{
+    uint32_t mask = ((k >> 31) - 1u) | 0x80000000u;
+    return est_bits_f32(k ^ mask);
+}
+
+static inline int est_bits_finite(uint32_t u)
+{
+    return (u & 0x7f800000u) != 0x7f800000u;
+}
+
+/* Sum of log(v[i]) for v[i] > 0 finite normal doubles. */
+double est_logsum_f64(const double *v, size_t n);
+/* Sum of log(v[i] / ref), v[i] >= ref > 0: exact 0 when all equal. */
+double est_logsum_ratio_f64(const double *v, size_t n, double ref);
+
+/* Selection and sorting (select.c). */
+void est_sort_desc_f64(double *v, size_t n);
+/* Partial order: afterwards v[pos] is the value a descending sort puts there,
+ * v[0..pos) >= v[pos] >= v[pos+1..n). */
+void est_nth_desc_f64(double *v, size_t n, size_t pos);
+
+/* Keys at ranks r and r+1 (ascending) among the finite values, given the
+ * top-level histogram hist (EST_TOP_BUCKETS counts over all n keys).
+ * g: scratch for up to n keys. Writes the two values (equal when odd). */
+void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg_nonfinite,
+                      size_t n_used, uint32_t *g, double *median);
+
+/* Top-level histogram of the order keys of x into hist (EST_TOP_BUCKETS),
+ * sums the finite values. sub: EST_HIST_COPIES * EST_TOP_BUCKETS uint32. */
+void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub, double *sum);
+
+/* Moments from the mean (moments.c): fills variance and kurtosis. sums are
+ * sum c, c^2, c^3, c^4 over the finite values, c = x - mean. */
+void est_moments_centered(const float *x, size_t n, size_t n_used, double mean, est_result *out);
+void est_moments_finish(const double sums[4], size_t n_used, est_result *out);
+
+/* Hill helpers (hill.c): gamma from the k largest (any order) and the
+ * (k+1)-th largest thr > 0; filling a result from gamma. */
+double est_hill_gamma(const double *top, size_t k, double thr);
+void est_hill_fill(double gamma, size_t k, est_hill *out);
+
+/* 1 when rule is NULL or well formed (krule.c). */
+int est_k_rule_valid(const est_k_rule *rule);
+
+/* floor(sqrt(v)), exact (stable.c). */
+size_t est_isqrt(size_t v);
+
+/* Stable estimator given n_used (stable.c). */
+void est_stable_core(const float *x, size_t n, size_t n_used, double mean, est_result *out);
+
+
+#endif /* HTGA_EST_INTERNAL_H */

@@ -1,0 +1,296 @@
+/*
+ * select.c - radix select on float keys, selection and sorting of doubles.
+ *
+ * DESIGN: the median is found without sorting. One fused pass (shared with
+ * the mean) histograms the top 11 bits of every order key (sign, exponent,
+ * two mantissa bits) into four interleaved sub-histograms; the bucket that
+ * holds the middle rank is then the only data touched again: its keys are
+ * gathered and narrowed in place on the next 11 and the last 10 bits. Data
+ * centred near zero spreads over many exponents, so that bucket is tiny;
+ * offset data with a small spread falls in one bucket and costs one more
+ * pass over the gathered keys per level, never a sort. When the two middle
+ * ranks of an even count sit in different buckets, they are the largest key
+ * of the lower bucket and the smallest of the upper one.
+ * Doubles (the Hill candidates) are selected with a three-way quickselect
+ * and sorted with an introsort; both fall back to heapsort after too many
+ * rounds, so the worst case stays O(n log n). No allocation anywhere.
+ */
+#include "est_internal.h"
+
+#define HIST_CHUNK ((size_t)1 << 30) /* uint32 sub-histograms never overflow */
+#define SMALL      24
+
+void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub, double *sum)
+{
+    const size_t B = EST_TOP_BUCKETS;
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    memset(hist, 0, B * sizeof *hist);
+    for (size_t base = 0; base < n; base += HIST_CHUNK) {
+        size_t end = n - base > HIST_CHUNK ? base + HIST_CHUNK : n;
+        uint32_t *h0 = sub, *h1 = sub + B, *h2 = sub + 2 * B, *h3 = sub + 3 * B;
+        memset(sub, 0, EST_HIST_COPIES * B * sizeof *sub);
+        size_t i = base;
+        for (; i + 4 <= end; i += 4) {
+            uint32_t u0 = est_f32_bits(x[i]), u1 = est_f32_bits(x[i + 1]);
+            uint32_t u2 = est_f32_bits(x[i + 2]), u3 = est_f32_bits(x[i + 3]);
+            h0[est_key(u0) >> EST_TOP_SHIFT]++;
+            h1[est_key(u1) >> EST_TOP_SHIFT]++;
+            h2[est_key(u2) >> EST_TOP_SHIFT]++;
+            h3[est_key(u3) >> EST_TOP_SHIFT]++;
+            s0 += est_bits_finite(u0) ? (double)x[i] : 0.0;
+            s1 += est_bits_finite(u1) ? (double)x[i + 1] : 0.0;
+            s2 += est_bits_finite(u2) ? (double)x[i + 2] : 0.0;
+            s3 += est_bits_finite(u3) ? (double)x[i + 3] : 0.0;
+        }
+        for (; i < end; i++) {
+            uint32_t u = est_f32_bits(x[i]);
+            h0[est_key(u) >> EST_TOP_SHIFT]++;
+            s0 += est_bits_finite(u) ? (double)x[i] : 0.0;
+        }
+        for (size_t b = 0; b < B; b++)
+            hist[b] += (size_t)h0[b] + h1[b] + h2[b] + h3[b];
+    }
+    *sum = (s0 + s1) + (s2 + s3);
+}
+
+static void insertion_sort_u32(uint32_t *g, size_t m)
+{
+    for (size_t i = 1; i < m; i++) {
+        uint32_t v = g[i];
+        size_t j = i;
+        for (; j > 0 && g[j - 1] > v; j--)
+            g[j] = g[j - 1];
+        g[j] = v;
+    }
+}
+
+/* Bucket holding rank r under counts h[0..nb); *before = count below it. */
+static size_t bucket_of_rank(const size_t *h, size_t nb, size_t r, size_t *before)
+{
+    size_t cum = 0;
+    for (size_t b = 0; b < nb; b++) {
+        if (r < cum + h[b]) {
+            *before = cum;
+            return b;
+        }
+        cum += h[b];
+    }
+    *before = cum;
+    return nb - 1; /* unreachable for r < total */
+}
+
+/* Keys of ranks r and r+1 (if want2) among g[0..m), all sharing the bits
+ * above bit 21; g is narrowed in place. */
+static void narrow_keys(uint32_t *g, size_t m, size_t r, int want2, uint32_t out[2])
+{
+    static const int shifts[2] = {10, 0};
+    static const uint32_t masks[2] = {0x7ff, 0x3ff};
+    size_t h[2048];
+    for (int level = 0; level < 2 && m > SMALL; level++) {
+        int sh = shifts[level];
+        uint32_t mask = masks[level];
+        memset(h, 0, (mask + 1) * sizeof h[0]);
+        for (size_t i = 0; i < m; i++)
+            h[(g[i] >> sh) & mask]++;
+        size_t before0, before1;
+        size_t d0 = bucket_of_rank(h, mask + 1, r, &before0);
+        size_t d1 = want2 ? bucket_of_rank(h, mask + 1, r + 1, &before1) : d0;
+        if (d1 != d0) {
+            uint32_t kmax = 0, kmin = UINT32_MAX;
+            for (size_t i = 0; i < m; i++) {
+                uint32_t d = (g[i] >> sh) & mask;
+                if (d == d0 && g[i] > kmax)
+                    kmax = g[i];
+                if (d == d1 && g[i] < kmin)
+                    kmin = g[i];
+            }
+            out[0] = kmax;
+            out[1] = kmin;
+            return;
+        }
+        size_t w = 0;
+        for (size_t i = 0; i < m; i++)
+            if (((g[i] >> sh) & mask) == d0)
+                g[w++] = g[i];
+        m = w;
+        r -= before0;
+    }
+    insertion_sort_u32(g, m);
+    out[0] = g[r];
+    out[1] = want2 ? g[r + 1] : g[r];
+}
+
+void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg_nonfinite,
+                      size_t n_used, uint32_t *g, double *median)
+{
+    size_t r0 = n_neg_nonfinite + (n_used - 1) / 2;
+    size_t r1 = n_neg_nonfinite + n_used / 2;
+    size_t before0, before1;
+    size_t b0 = bucket_of_rank(hist, EST_TOP_BUCKETS, r0, &before0);
+    size_t b1 = bucket_of_rank(hist, EST_TOP_BUCKETS, r1, &before1);
+    uint32_t k[2];
+    if (b0 != b1) {
+        uint32_t kmax = 0, kmin = UINT32_MAX;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t key = est_key(est_f32_bits(x[i]));
+            uint32_t b = key >> EST_TOP_SHIFT;
+            if (b == b0 && key > kmax)
+                kmax = key;
+            if (b == b1 && key < kmin)
+                kmin = key;
+        }
+        k[0] = kmax;
+        k[1] = kmin;
+    } else {
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t key = est_key(est_f32_bits(x[i]));
+            g[m] = key;
+            m += (key >> EST_TOP_SHIFT) == b0;
+        }
+        narrow_keys(g, m, r0 - before0, r1 != r0, k);
+    }
+    double v = ((double)est_key_to_f32(k[0]) + (double)est_key_to_f32(k[1])) * 0.5;
+    *median = v + 0.0; /* -0 becomes +0 */
+}
+
+/* ---- doubles, descending ---- */
+
+static void swap_d(double *a, double *b)
+{
+    double t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static void insertion_sort_desc(double *v, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        double t = v[i];
+        size_t j = i;
+        for (; j > 0 && v[j - 1] < t; j--)
+            v[j] = v[j - 1];
+        v[j] = t;
+    }
+}
+
+static void sift_down_min(double *v, size_t start, size_t n)
+{
+    size_t root = start;
+    for (;;) {
+        size_t c = 2 * root + 1;
+        if (c >= n)
+            return;
+        if (c + 1 < n && v[c + 1] < v[c])
+            c++;
+        if (v[root] <= v[c])
+            return;
+        swap_d(&v[root], &v[c]);
+        root = c;
+    }
+}
+
+/* Descending heapsort: a min-heap whose minimum goes to the end. */
+static void heapsort_desc(double *v, size_t n)
+{
+    if (n < 2)
+        return;
+    for (size_t s = n / 2; s-- > 0;)
+        sift_down_min(v, s, n);
+    for (size_t end = n - 1; end > 0; end--) {
+        swap_d(&v[0], &v[end]);
+        sift_down_min(v, 0, end);
+    }
+}
+
+static double median3(double a, double b, double c)
+{
+    if (a < b) {
+        if (b < c)
+            return b;
+        return a < c ? c : a;
+    }
+    if (a < c)
+        return a;
+    return b < c ? c : b;
+}
+
+/* Three-way partition for descending order around p:
+ * [0, *lt) > p, [*lt, *gt) == p, [*gt, n) < p. */
+static void partition3(double *v, size_t n, double p, size_t *lt, size_t *gt)
+{
+    size_t a = 0, i = 0, b = n;
+    while (i < b) {
+        if (v[i] > p)
+            swap_d(&v[a++], &v[i++]);
+        else if (v[i] < p)
+            swap_d(&v[i], &v[--b]);
+        else
+            i++;
+    }
+    *lt = a;
+    *gt = b;
+}
+
+static size_t depth_limit(size_t n)
+{
+    size_t d = 0;
+    while (n > 1) {
+        n >>= 1;
+        d += 2;
+    }
+    return d + 8;
+}
+
+static void introsort_desc(double *v, size_t n, size_t depth)
+{
+    while (n > SMALL) {
+        if (depth-- == 0) {
+            heapsort_desc(v, n);
+            return;
+        }
+        double p = median3(v[0], v[n / 2], v[n - 1]);
+        size_t lt, gt;
+        partition3(v, n, p, &lt, &gt);
+        if (lt < n - gt) {
+            introsort_desc(v, lt, depth);
+            v += gt;
+            n -= gt;
+        } else {
+            introsort_desc(v + gt, n - gt, depth);
+            n = lt;
+        }
+    }
+    insertion_sort_desc(v, n);
+}
+
+void est_sort_desc_f64(double *v, size_t n)
+{
+    introsort_desc(v, n, depth_limit(n));
+}
+
+void est_nth_desc_f64(double *v, size_t n, size_t pos)
+{
+    if (pos >= n)
+        return;
+    size_t depth = depth_limit(n);
+    while (n > SMALL) {
+        if (depth-- == 0) {
+            heapsort_desc(v, n);
+            return;
+        }
+        double p = median3(v[0], v[n / 2], v[n - 1]);
+        size_t lt, gt;
+        partition3(v, n, p, &lt, &gt);
+        if (pos < lt) {
+            n = lt;
+        } else if (pos < gt) {
+            return;
+        } else {
+            v += gt;
+            n -= gt;
+            pos -= gt;
+        }
+    }
+    insertion_sort_desc(v, n);
+}

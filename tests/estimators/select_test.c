@@ -1,0 +1,135 @@
+/*
+ * select_test.c - radix-select median and top order statistics against a
+ * sort-based reference; the double selection and sort helpers.
+ */
+#include <criterion/criterion.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "est_internal.h"
+#include "harness.h"
+#include "samplers.h"
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Reference: sort the finite values; median, and y sorted descending. */
+static double ref_median(const float *x, size_t n, float *buf, size_t *used)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(x[i]))
+            buf[m++] = x[i];
+    *used = m;
+    qsort(buf, m, sizeof *buf, cmp_float);
+    return ((double)buf[(m - 1) / 2] + (double)buf[m / 2]) / 2.0;
+}
+
+/* Draws with many duplicates, signed zeros, both signs and wide exponents. */
+static float tricky(smp_rng *r, int mode)
+{
+    uint64_t u = smp_u64(r);
+    switch (mode) {
+    case 0: /* few distinct values */
+        return (float)((int)(u % 7) - 3);
+    case 1: /* signed zeros among small integers */
+        return (u & 1) ? -0.0f : (u & 2) ? 0.0f : (float)(u % 5);
+    case 2: /* wide exponents */
+        return (float)(smp_gauss(r) * exp(20.0 * (smp_uniform(r) - 0.5)));
+    case 3: /* offset data in one top-level bucket */
+        return (float)(1000.0 + smp_gauss(r));
+    case 4: /* random bit patterns, incl. NaN, Inf and subnormals */
+        return est_bits_f32((uint32_t)u);
+    default:
+        return (float)smp_cauchy(r);
+    }
+}
+
+Test(select, median_and_top_match_sorting)
+{
+    enum { MAXN = 5000 };
+    static float x[MAXN], buf[MAXN];
+    static double top[MAXN], yref[MAXN];
+    smp_rng r;
+    smp_seed(&r, 2024);
+    for (int trial = 0; trial < 600; trial++) {
+        int mode = trial % 6;
+        size_t n = 1 + smp_u64(&r) % (trial % 3 == 0 ? 40 : MAXN);
+        for (size_t i = 0; i < n; i++)
+            x[i] = tricky(&r, mode);
+        est_result res;
+        size_t tn = 0;
+        cr_assert_eq(run_block(x, n, NULL, top, MAXN, &tn, &res), EST_OK);
+        size_t used;
+        double med = ref_median(x, n, buf, &used);
+        cr_assert_eq(res.n_used, used);
+        if (used == 0) {
+            cr_assert(isnan(res.median));
+            continue;
+        }
+        cr_assert_eq(res.median, med, "trial %d mode %d n %zu: %.9g vs %.9g", trial, mode, n,
+                     res.median, med);
+        size_t npos = 0;
+        for (size_t i = 0; i < used; i++) {
+            double y = fabs((double)buf[i] - med);
+            if (y > 0)
+                yref[npos++] = y;
+        }
+        qsort(yref, npos, sizeof *yref, cmp_double_desc);
+        cr_assert_eq(res.n_pos, npos);
+        cr_assert_eq(res.n_zero, used - npos);
+        cr_assert_eq(tn, npos);
+        for (size_t i = 0; i < npos; i++)
+            cr_assert_eq(top[i], yref[i], "trial %d i %zu", trial, i);
+        if (npos >= 3) {
+            size_t k = est_k_from_rule(NULL, npos);
+            est_hill h;
+            cr_assert_eq(est_hill_sorted(yref, npos, k, &h), EST_OK);
+            if (res.has_hill) {
+                cr_assert_eq(res.hill.k, k);
+                cr_assert(rel_err(res.hill.gamma, h.gamma) < 1e-12);
+            } else {
+                cr_assert_eq(h.gamma, 0.0);
+            }
+        }
+    }
+}
+
+Test(select, nth_and_sort_of_doubles)
+{
+    enum { N = 3000 };
+    static double v[N], ref[N];
+    smp_rng r;
+    smp_seed(&r, 5);
+    for (int trial = 0; trial < 200; trial++) {
+        size_t n = 1 + smp_u64(&r) % N;
+        for (size_t i = 0; i < n; i++)
+            v[i] = ref[i] = (trial & 1) ? (double)(smp_u64(&r) % 10) : smp_gauss(&r);
+        qsort(ref, n, sizeof *ref, cmp_double_desc);
+        size_t pos = smp_u64(&r) % n;
+        est_nth_desc_f64(v, n, pos);
+        cr_assert_eq(v[pos], ref[pos]);
+        for (size_t i = 0; i < pos; i++)
+            cr_assert(v[i] >= v[pos]);
+        for (size_t i = pos + 1; i < n; i++)
+            cr_assert(v[i] <= v[pos]);
+        est_sort_desc_f64(v, n);
+        for (size_t i = 0; i < n; i++)
+            cr_assert_eq(v[i], ref[i]);
+    }
+}
+
+Test(select, keys_order_like_floats)
+{
+    const float f[] = {-INFINITY, -FLT_MAX, -1.0f, -1e-45f, -0.0f, 0.0f, 1e-45f, 1.0f, FLT_MAX,
+                       INFINITY};
+    for (size_t i = 0; i + 1 < sizeof f / sizeof f[0]; i++) {
+        uint32_t a = est_key(est_f32_bits(f[i])), b = est_key(est_f32_bits(f[i + 1]));
+        cr_assert(a < b);
+        cr_assert_eq(est_f32_bits(est_key_to_f32(a)), est_f32_bits(f[i]));
+    }
+}
