@@ -218,8 +218,10 @@ def _as_float32_buffer(array):
     if mod.startswith("torch") and hasattr(array, "data_ptr"):
         import torch
 
-        t = array.detach()
-        if t.device.type != "cpu" or t.dtype != torch.float32 or not t.is_contiguous():
+        t = array
+        if t.requires_grad:
+            t = t.detach()
+        if t.dtype is not torch.float32 or t.device.type != "cpu" or not t.is_contiguous():
             t = t.to(device="cpu", dtype=torch.float32).contiguous()
         return t, t.data_ptr(), t.numel()
     import numpy as np
@@ -252,6 +254,9 @@ class Client:
         hello_interval_ms=None,
     ):
         self._lib = _load()
+        self._send_fn = self._lib.htga_send
+        self._lambda_fn = self._lib.htga_lambda
+        self.max_samples = 65536 if max_samples is None else int(max_samples)
         self._h = ctypes.c_void_p()
         self.endpoint = endpoint
         self.run = run
@@ -284,6 +289,8 @@ class Client:
     def set_option(self, opt, value):
         """htga_set_int(); raises HtgaError on a bad value or unknown option."""
         self._check(self._lib.htga_set_int(self._handle(), int(opt), int(value)), "htga_set_int")
+        if opt == _OPT_MAX_SAMPLES:
+            self.max_samples = int(value)
 
     def send(self, group, step, array):
         """Sends a sample of the gradient `array` (numpy array, torch tensor,
@@ -302,6 +309,16 @@ class Client:
             return False
         self._check(rc, "htga_send")
         return True
+
+    def _raw_send(self, group_bytes, step, address, count):
+        """htga_send() on memory the caller keeps alive: float32[count] at
+        `address`; returns the htga code. For htga.torch's per-step path."""
+        if not self._h:
+            return EINVAL
+        return self._send_fn(self._h, group_bytes, step, address, count)
+
+    def _raw_lambda(self, group_bytes):
+        return self._lambda_fn(self._h, group_bytes) if self._h else 1.0
 
     def lambda_(self, group):
         """The latest lambda the daemon pushed for `group`, 1.0 until one arrives."""

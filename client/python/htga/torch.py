@@ -33,10 +33,11 @@ class _Group:
     plan (per parameter: how many values, strata starts and widths on the
     parameter's device)."""
 
-    __slots__ = ("name", "params", "plan", "plan_key")
+    __slots__ = ("name", "bname", "params", "plan", "plan_key")
 
     def __init__(self, name, params):
         self.name = name
+        self.bname = name.encode("utf-8")
         self.params = params
         self.plan = None
         self.plan_key = None
@@ -103,6 +104,12 @@ class GradientMonitor:
         self.online = True  # False while the last step's sends were all dropped
         self._gen = {}
         self._seed = generator_seed
+        # With a real htga.Client, CPU float32 tensors go straight to libhtga
+        # (no copy; libhtga draws the same stratified sample), so the client's
+        # max_samples is set to sample_size.
+        self._raw = hasattr(client, "_raw_send") and generator_seed is None
+        if self._raw and client.max_samples != self.sample_size:
+            client.set_option(1, self.sample_size)  # HTGA_OPT_MAX_SAMPLES
 
     # -- grouping ---------------------------------------------------------
     @staticmethod
@@ -204,6 +211,22 @@ class GradientMonitor:
             host = host.to(device="cpu", dtype=torch.float32)
         return self.client.send(name, step, host)
 
+    def _send_group(self, g, name, bname, step, tensors):
+        """Sends one group's sample; True unless dropped (daemon away)."""
+        if self._raw:
+            cpu = all(t.device.type == "cpu" and t.dtype is torch.float32 and t.is_contiguous() for t in tensors)
+            if cpu and (len(tensors) == 1 or sum(t.numel() for t in tensors) <= self.sample_size):
+                # one message per group and step: a single tensor in place
+                # (libhtga subsamples it), a few small ones concatenated
+                t = tensors[0].reshape(-1) if len(tensors) == 1 else torch.cat([t.reshape(-1) for t in tensors])
+                rc = self.client._raw_send(bname, step, t.data_ptr(), t.numel())
+                if rc == -4:  # HTGA_EDROPPED: daemon away or slow, counted by libhtga
+                    return False
+                if rc != 0:
+                    raise RuntimeError(f"htga_send({name!r}) failed with code {rc}")
+                return True
+        return self._send(name, step, self.sample(g, tensors))
+
     @torch.no_grad()
     def send(self, step):
         """Sends the current gradients (call after backward()). Groups whose
@@ -217,14 +240,15 @@ class GradientMonitor:
                 if not grads:
                     continue
                 tried += 1
-                if self._send(g.name, step, self.sample(g, grads)):
+                if self._send_group(g, g.name, g.bname, step, grads):
                     sent += 1
                 else:
                     dropped += 1
         if self.param_every and step % self.param_every == 0:
             for g in self.groups:
                 tried += 1
-                if self._send(self.param_prefix + g.name, step, self.sample(g, [p.detach() for p in g.params])):
+                name = self.param_prefix + g.name
+                if self._send_group(g, name, name.encode("utf-8"), step, [p.detach() for p in g.params]):
                     sent += 1
                 else:
                     dropped += 1
@@ -238,6 +262,9 @@ class GradientMonitor:
         """{group: current lambda}; all 1.0 while the daemon is away."""
         if not self.online:
             return {g.name: 1.0 for g in self.groups}
+        if self._raw:
+            lam = self.client._raw_lambda
+            return {g.name: lam(g.bname) for g in self.groups}
         return {g.name: self.client.lambda_(g.name) for g in self.groups}
 
 
