@@ -116,6 +116,41 @@ class TestSampling(unittest.TestCase):
         self.assertEqual(c.sent[0][2].numel(), 64)
 
 
+@unittest.skipUnless(HAVE_TORCH and support.have_module("zmq"), "torch or python3-zmq missing")
+class TestLibhtgaPath(unittest.TestCase):
+    """With a real htga.Client, CPU float32 gradients go to libhtga in place:
+    one message per group and step, subsampled by libhtga to sample_size."""
+
+    def test_messages_on_the_wire(self):
+        import tempfile
+
+        from test_binding import FakeDaemon
+
+        with tempfile.TemporaryDirectory() as tmp:
+            fake = FakeDaemon(tmp)
+            try:
+                with htga.Client(fake.endpoint, "r", connect_grace_ms=2000) as c:
+                    big = nn.Parameter(torch.zeros(10000))
+                    w, b = nn.Parameter(torch.zeros(3, 4)), nn.Parameter(torch.zeros(4))
+                    big.grad = torch.arange(10000, dtype=torch.float32)
+                    w.grad, b.grad = torch.ones(3, 4), torch.full((4,), 2.0)
+                    m = ht.GradientMonitor(c, params=[big, w, b], sample_size=100,
+                                           grouping=lambda n, p: "big" if p is big else "small")
+                    self.assertEqual(c.max_samples, 100)
+                    self.assertEqual(m.send(7), 2)
+                    got = {}
+                    for _ in range(2):
+                        kind, run, group, rank, step, seq, count, dropped, values = fake.recv_samples()
+                        got[group] = (step, values)
+                    self.assertEqual(got[b"small"], (7, tuple([1.0] * 12 + [2.0] * 4)))
+                    step, values = got[b"big"]
+                    self.assertEqual(len(values), 100)
+                    for i, v in enumerate(values):  # libhtga's strata
+                        self.assertTrue(i * 100 <= v < (i + 1) * 100)
+            finally:
+                fake.close()
+
+
 @unittest.skipUnless(HAVE_TORCH, "torch missing")
 class TestHTGAUpdate(unittest.TestCase):
     def run_step(self, make_opt, lambdas, online=True, mode="auto"):

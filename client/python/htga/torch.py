@@ -80,6 +80,11 @@ class GradientMonitor:
     param_every  also send a sample of the parameter values themselves every
                  param_every steps under "<param_prefix><group>" (0 = never),
                  so htgad tracks the tail index of the weights too.
+    generator_seed  seeds the torch sampler (reproducible samples); every
+                 group then goes through it, CPU ones included.
+    With a real htga.Client, CPU float32 gradients are handed to libhtga in
+    place (it draws the same stratified sample in C) and the client's
+    max_samples is set to sample_size.
     """
 
     def __init__(self, client, model=None, *, optimizer=None, params=None, grouping="parameter",
