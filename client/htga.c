@@ -285,16 +285,17 @@ static void handle_incoming(htga *h, zmq_msg_t *frames, size_t nframes)
     }
     ok = wire_decode_dir(data, lens, nframes, WIRE_DIR_TO_CLIENT, &m, NULL) == WIRE_OK &&
          m.run_len == h->run_len && memcmp(m.run, h->run, m.run_len) == 0;
-    if (ok) {
-        wire_decode_lambda(m.body, &lam);
-        lam_store(h, m.group, m.group_len, lam.lambda);
-    }
+    /* count first: a reader who sees the lambda also sees it counted */
     pthread_mutex_lock(&h->mu);
     if (ok)
         h->st.lambdas_recv++;
     else
         h->st.bad_msgs_recv++;
     pthread_mutex_unlock(&h->mu);
+    if (ok) {
+        wire_decode_lambda(m.body, &lam);
+        lam_store(h, m.group, m.group_len, lam.lambda);
+    }
 }
 
 static void drain_incoming(htga *h)
@@ -351,9 +352,13 @@ static int send_slot(htga *h, struct slot *s, uint64_t dropped)
     return zmq_send(h->sock, s->buf, (size_t)s->count * 4, ZMQ_DONTWAIT) < 0 ? -1 : 0;
 }
 
-/* Sends (or drops) the ready slots at the head of the ring, in order. */
-static void pump(htga *h, int final)
+/* Sends (or drops) the ready slots at the head of the ring, in order. With
+ * a deadline (final pump at destroy), nothing waits for the grace and what is
+ * left at the deadline is dropped. */
+static void pump(htga *h, int64_t deadline_ms)
 {
+    int final = deadline_ms > 0;
+
     pthread_mutex_lock(&h->mu);
     while (h->used > 0 && h->ring[h->head].state == SLOT_READY) {
         struct slot *s = &h->ring[h->head];
@@ -361,9 +366,9 @@ static void pump(htga *h, int final)
         int sent = 0;
         if (s->count == 0) {
             /* cancelled by its sender */
-        } else if (!h->online && h->grace && !final) {
-            break;
-        } else if (!h->online) {
+        } else if (!final && (atomic_load(&h->stop) || (!h->online && h->grace))) {
+            break; /* destroy takes over, or wait for the first connection */
+        } else if (!h->online || (final && now_ms() >= deadline_ms)) {
             h->st.drops_offline++;
         } else {
             pthread_mutex_unlock(&h->mu);
@@ -448,7 +453,7 @@ static void *io_main(void *arg)
     }
     t_stop = now_ms();
     drain_monitor(h);
-    pump(h, 1);
+    pump(h, t_stop + DESTROY_BUDGET_MS / 2);
     io_close(h, (int)(DESTROY_BUDGET_MS - (now_ms() - t_stop)));
     return NULL;
 }

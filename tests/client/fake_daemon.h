@@ -41,6 +41,15 @@ static inline long fake_now_ms(void)
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+/* A time bound in ms, scaled by $HTGA_TEST_TIME_SCALE (e.g. 20 under
+ * valgrind) so that the bounds stay tight on a normal run. */
+static inline long slack(long ms)
+{
+    const char *s = getenv("HTGA_TEST_TIME_SCALE");
+    long k = s ? atol(s) : 1;
+    return ms * (k > 0 ? k : 1);
+}
+
 static inline void fake_sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};

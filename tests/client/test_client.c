@@ -59,7 +59,7 @@ Test(client, hello_on_connect, .timeout = 10)
     /* and again within the HELLO interval */
     long t0 = fake_now_ms();
     cr_assert_eq(fake_recv_kind(&f, &m, WIRE_HELLO, 3000), 0);
-    cr_assert_lt(fake_now_ms() - t0, 1500);
+    cr_assert_lt(fake_now_ms() - t0, slack(1500));
     fake_msg_free(&m);
     htga_destroy(&h);
     cr_assert_null(h);
@@ -109,6 +109,7 @@ Test(client, samples_header_and_subsample, .timeout = 10)
     cr_assert(memcmp(m.body, small, 200) == 0);
     fake_msg_free(&m);
 
+    cr_assert_eq(htga_flush(h, 1000), HTGA_OK);
     htga_stats s = stats(h);
     cr_assert_eq(s.sends, 2);
     cr_assert_eq(s.msgs_sent, 2);
@@ -322,7 +323,7 @@ Test(client, daemon_down_drops_then_reconnects, .timeout = 15)
     for (int i = 0; i < 5; i++) {
         long t0 = fake_now_ms();
         cr_assert_eq(htga_send(h, "g", i, x, 16), HTGA_EDROPPED);
-        cr_assert_lt(fake_now_ms() - t0, 5, "htga_send returns at once");
+        cr_assert_lt(fake_now_ms() - t0, slack(5), "htga_send returns at once");
     }
     htga_stats s = stats(h);
     cr_assert_eq(s.drops_offline, 5);
@@ -425,7 +426,7 @@ Test(client, queue_full_drops_and_flush_times_out, .timeout = 10)
     cr_assert_eq(s.sends, 4);
     long t0 = fake_now_ms();
     cr_assert_eq(htga_flush(h, 50), HTGA_ETIMEDOUT);
-    cr_assert_lt(fake_now_ms() - t0, 500);
+    cr_assert_lt(fake_now_ms() - t0, slack(500));
     /* the grace ending drops the queue: flush then succeeds */
     cr_assert_eq(htga_set_int(h, HTGA_OPT_CONNECT_GRACE_MS, 0), HTGA_OK);
     cr_assert_eq(htga_flush(h, 2000), HTGA_OK);
@@ -445,7 +446,7 @@ Test(client, destroy_with_dead_endpoint_is_fast, .timeout = 10)
     long t0 = fake_now_ms();
     htga_destroy(&h);
     long dt = fake_now_ms() - t0;
-    cr_assert_lt(dt, 200, "destroy took %ld ms", dt);
+    cr_assert_lt(dt, slack(200), "destroy took %ld ms", dt);
     htga_destroy(&h); /* NULL is fine */
     htga_destroy(NULL);
 }
@@ -460,12 +461,12 @@ Test(client, destroy_with_busy_daemon_is_bounded, .timeout = 10)
     htga *h = connect_client(&f, "run", &m);
     fake_msg_free(&m);
     htga_set_int(h, HTGA_OPT_MAX_SAMPLES, 0);
-    for (int i = 0; i < 64; i++)
-        htga_send(h, "g", i, x, n); /* 256 MiB offered; the fake never reads */
+    for (int i = 0; i < 24; i++)
+        htga_send(h, "g", i, x, n); /* 96 MiB offered; the fake never reads */
     long t0 = fake_now_ms();
     htga_destroy(&h);
     long dt = fake_now_ms() - t0;
-    cr_assert_lt(dt, 300, "destroy took %ld ms", dt);
+    cr_assert_lt(dt, slack(300), "destroy took %ld ms", dt);
     fake_stop(&f);
     free(x);
 }
