@@ -21,6 +21,10 @@
 #define INGEST_BURST        256   /* messages read before looking at the pipe again */
 #define INGEST_PEER_SILENCE 10000 /* ms without a message before a peer is forgotten */
 #define INGEST_MAX_FRAMES   3     /* payload frames kept for decoding (2 + 1 to see excess) */
+#define INGEST_PEER_HWM     64    /* messages queued per client connection (memory bound) */
+/* The largest frame a client may send (a full SAMPLES body); a peer that
+ * sends more is disconnected by ZeroMQ before anything is buffered. */
+#define INGEST_MAX_FRAME ((int64_t)4 * WIRE_COUNT_MAX)
 
 struct ingest {
     void *ctx;
@@ -332,7 +336,8 @@ static int recv_one(ingest *g)
 /* Creates and binds both sockets; 0 or -1 (logged). */
 static int open_sockets(ingest *g)
 {
-    int one = 1, zero = 0, hwm = 10000;
+    int one = 1, zero = 0, hwm = 10000, peer_hwm = INGEST_PEER_HWM;
+    int64_t max_frame = INGEST_MAX_FRAME;
     size_t len = sizeof(g->endpoint);
 
     g->router = zmq_socket(g->ctx, ZMQ_ROUTER);
@@ -341,7 +346,8 @@ static int open_sockets(ingest *g)
         goto out_fail;
     zmq_setsockopt(g->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
     zmq_setsockopt(g->router, ZMQ_LINGER, &zero, sizeof(zero));
-    zmq_setsockopt(g->router, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+    zmq_setsockopt(g->router, ZMQ_RCVHWM, &peer_hwm, sizeof(peer_hwm));
+    zmq_setsockopt(g->router, ZMQ_MAXMSGSIZE, &max_frame, sizeof(max_frame));
     zmq_setsockopt(g->pipe, ZMQ_LINGER, &zero, sizeof(zero));
     zmq_setsockopt(g->pipe, ZMQ_RCVHWM, &hwm, sizeof(hwm));
     if (zmq_bind(g->router, g->cfg.listen) < 0) {
@@ -401,6 +407,8 @@ static void *ingest_main(void *arg)
         signal_ready(g, -1);
         return NULL;
     }
+    STAT_SET(runs, g->reg->nruns);
+    STAT_SET(streams, g->reg->nstreams);
     signal_ready(g, 1);
     while (!atomic_load(&g->stop)) {
         zmq_pollitem_t items[2] = {{g->router, 0, ZMQ_POLLIN, 0}, {g->pipe, 0, ZMQ_POLLIN, 0}};

@@ -23,6 +23,7 @@ enum {
     ST_BLOCK_INS,
     ST_TOP_UPSERT,
     ST_POLICY_INS,
+    ST_MAX_BLOCK,
     ST__COUNT
 };
 
@@ -43,6 +44,7 @@ static const char *const stmt_sql[ST__COUNT] = {
     " created_at = excluded.created_at",
     "INSERT INTO policy_changes (run_id, kind, param, lambda_min, lambda_max, ema, source,"
     " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    "SELECT max(block) + 1 FROM blocks WHERE group_id = ?1",
 };
 
 typedef struct slot_cache {
@@ -54,11 +56,21 @@ typedef struct slot_cache {
     uint64_t top_batch; /* batch number the group's top was last written in */
 } slot_cache;
 
+/* Block numbering of a group the ingest thread did not restore (more groups
+ * in the database than --max-streams): ingest numbers it from 0 again, so
+ * its rows are shifted past the stored ones. Kept apart from slot_cache so a
+ * rollback, which forgets cached ids, does not recompute it. */
+typedef struct slot_offset {
+    int known;
+    uint64_t offset;
+} slot_offset;
+
 struct store_writer {
     sqlite3 *db;
     bqueue *q;
     size_t slots;
     slot_cache *cache;
+    slot_offset *offsets;
     sqlite3_stmt *st[ST__COUNT];
     store_item *batch[STORE_BATCH_MAX];
     size_t batch_len;
@@ -76,7 +88,8 @@ store_writer *store_writer_new(sqlite3 *db, bqueue *q, size_t slots)
     if (w == NULL)
         return NULL;
     w->cache = calloc(slots, sizeof(slot_cache));
-    if (w->cache == NULL)
+    w->offsets = calloc(slots, sizeof(slot_offset));
+    if (w->cache == NULL || w->offsets == NULL)
         goto out_free_writer;
     w->db = db;
     w->q = q;
@@ -84,6 +97,8 @@ store_writer *store_writer_new(sqlite3 *db, bqueue *q, size_t slots)
     return w;
 
 out_free_writer:
+    free(w->cache);
+    free(w->offsets);
     free(w);
     return NULL;
 }
@@ -99,8 +114,10 @@ void store_writer_preload(store_writer *w, uint32_t run_slot, int64_t run_id, ui
             w->cache[run_slot].policy_id = policy_id;
         }
     }
-    if (stream_slot < w->slots)
+    if (stream_slot < w->slots) {
         w->cache[stream_slot].group_id = group_id;
+        w->offsets[stream_slot].known = 1; /* ingest continues its numbering */
+    }
 }
 
 static int row_error(store_writer *w, const char *what)
@@ -161,6 +178,11 @@ static int64_t ensure_group(store_writer *w, const store_item *it, int64_t run_i
     sqlite3_bind_int64(w->st[ST_GROUP_SEL], 1, run_id);
     sqlite3_bind_text(w->st[ST_GROUP_SEL], 2, it->group, -1, SQLITE_STATIC);
     c->group_id = select_id(w->st[ST_GROUP_SEL]);
+    if (c->group_id != 0 && !w->offsets[it->stream_slot].known) {
+        sqlite3_bind_int64(w->st[ST_MAX_BLOCK], 1, c->group_id);
+        w->offsets[it->stream_slot].offset = (uint64_t)select_id(w->st[ST_MAX_BLOCK]);
+        w->offsets[it->stream_slot].known = 1;
+    }
     return c->group_id;
 }
 
@@ -201,7 +223,7 @@ static int insert_block(store_writer *w, const store_item *it, int64_t group_id)
     int64_t policy_id = w->cache[it->run_slot].policy_id;
 
     sqlite3_bind_int64(st, 1, group_id);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)it->block);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)(it->block + w->offsets[it->stream_slot].offset));
     sqlite3_bind_int64(st, 3, it->step_first);
     sqlite3_bind_int64(st, 4, it->step_last);
     sqlite3_bind_int64(st, 5, (sqlite3_int64)r->n);
@@ -281,7 +303,7 @@ static void write_tops(store_writer *w)
             continue;
         c->top_batch = w->batch_no;
         sqlite3_bind_int64(st, 1, c->group_id);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)it->block);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)(it->block + w->offsets[it->stream_slot].offset));
         sqlite3_bind_int64(st, 3, (sqlite3_int64)it->res.n_pos);
         sqlite3_bind_int64(st, 4, (sqlite3_int64)it->top_n);
         sqlite3_bind_blob(st, 5, it->top, (int)(it->top_n * sizeof(double)), SQLITE_STATIC);
@@ -389,6 +411,7 @@ void store_writer_join(store_writer **wp)
         sqlite3_close(w->db);
     }
     free(w->cache);
+    free(w->offsets);
     free(w);
     *wp = NULL;
 }

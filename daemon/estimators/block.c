@@ -1,17 +1,25 @@
 /*
- * block.c - est_block: every estimate of one block in three fused passes.
+ * block.c - est_block: every estimate of one block in three reads of it.
  *
- * DESIGN: the block is read three times, never sorted.
+ * DESIGN: the block is never sorted and is read three times.
  *   pass 1: order-key histogram (top 11 bits) + sum of the finite values;
  *           the non-finite values are counted from their own buckets.
- *   median: radix select in the bucket(s) that hold the middle rank(s).
- *   pass 2: centred power sums (moments), the count of values equal to the
- *           median, and a histogram of the float key of y = |x - median|.
- *   stable: the block estimator's log sums over c = x - mean (stable.c).
- *   Hill:   the y histogram names the bucket holding the (k+1)-th largest y;
- *           one pass gathers the y (in double) at or above it, a quickselect
- *           on those few candidates finishes. Float rounding of y is
- *           monotone, so every value above the threshold is among them.
+ *   median: radix select, touching only the bucket(s) of the middle rank(s)
+ *           (select.c).
+ *   bound:  from the same histogram and the median, each bucket's smallest
+ *           possible y = |x - median| is known, so a threshold T with at
+ *           least t = max(k+1, top_len) values y >= T follows without
+ *           another pass (k taken from n_used, an upper bound of n_pos).
+ *   pass 2: one fused sweep in chunks of EST_LOGSUM_CHUNK finite values:
+ *           centred power sums (moments), the stable estimator's exponent
+ *           and mantissa sums of |c| and its block sums Y_j, the count of
+ *           values equal to the median, and the gather of every y >= T
+ *           (in double) as Hill candidates. A chunk never spans two of the
+ *           stable estimator's blocks. Without non-finite values the chunks
+ *           are read in place; otherwise the finite values are first copied
+ *           into a chunk buffer.
+ *   Hill:   a three-way quickselect on the few candidates gives the k
+ *           largest and the threshold y(k+1); only the top output is sorted.
  * All memory is the caller's scratch, laid out by est_scratch_bytes().
  */
 #include <float.h>
@@ -19,16 +27,32 @@
 
 #include "est_internal.h"
 
-#define Y_BINS (EST_Y_BUCKETS + 8) /* + one bin for non-finite x, padded */
+#define ABS_MASK  0x7fffffffffffffffull
+#define MANT_MASK 0x000fffffffffffffull
+#define ONE_BITS  0x3ff0000000000000ull
+#define CHUNK     EST_LOGSUM_CHUNK
 
 typedef struct layout {
-    uint32_t *sub;   /* EST_HIST_COPIES * Y_BINS */
+    uint32_t *sub;   /* EST_HIST_COPIES * EST_TOP_BUCKETS */
     size_t *hist;    /* EST_TOP_BUCKETS */
-    size_t *hy;      /* Y_BINS */
     double *cand;    /* n (also the median's uint32 keys) */
     double *work;    /* est_k_auto_work(n) */
     size_t work_len; /* doubles */
 } layout;
+
+/* Running sums of pass 2. */
+typedef struct sweep {
+    double mean, med, thr; /* thr: gather y >= thr (> 0) */
+    double pw[4];          /* sum c, c^2, c^3, c^4 */
+    int64_t e_raw;         /* stable: biased exponents of |c| */
+    size_t nz;             /* stable: non-zero c */
+    double lm;             /* stable: log of flushed mantissa products */
+    double logy;           /* stable: sum log|Y_j| over non-zero Y_j */
+    size_t ny;
+    size_t zero;  /* values equal to the median */
+    size_t g;     /* candidates gathered */
+    double *cand; /* candidates */
+} sweep;
 
 static size_t align16(size_t b)
 {
@@ -37,8 +61,8 @@ static size_t align16(size_t b)
 
 static size_t fixed_bytes(void)
 {
-    return align16(EST_HIST_COPIES * Y_BINS * sizeof(uint32_t)) +
-           align16(EST_TOP_BUCKETS * sizeof(size_t)) + align16(Y_BINS * sizeof(size_t));
+    return align16(EST_HIST_COPIES * EST_TOP_BUCKETS * sizeof(uint32_t)) +
+           align16(EST_TOP_BUCKETS * sizeof(size_t));
 }
 
 size_t est_scratch_bytes(size_t n)
@@ -51,11 +75,9 @@ static layout carve(void *scratch, size_t n)
     char *p = scratch;
     layout l;
     l.sub = (uint32_t *)(void *)p;
-    p += align16(EST_HIST_COPIES * Y_BINS * sizeof(uint32_t));
+    p += align16(EST_HIST_COPIES * EST_TOP_BUCKETS * sizeof(uint32_t));
     l.hist = (size_t *)(void *)p;
     p += align16(EST_TOP_BUCKETS * sizeof(size_t));
-    l.hy = (size_t *)(void *)p;
-    p += align16(Y_BINS * sizeof(size_t));
     l.cand = (double *)(void *)p;
     p += align16(n * sizeof(double));
     l.work = (double *)(void *)p;
@@ -63,77 +85,172 @@ static layout carve(void *scratch, size_t n)
     return l;
 }
 
-static inline uint32_t y_bucket(double y)
+/* Smallest |x - med| over the values of top-level bucket b. */
+static double bucket_dist(uint32_t b, double med)
 {
-    float f = (float)(y < FLT_MAX ? y : FLT_MAX);
-    return est_f32_bits(f) >> EST_Y_SHIFT;
+    double lo = est_key_to_f32(b << EST_TOP_SHIFT);
+    double hi = est_key_to_f32((b << EST_TOP_SHIFT) | ((1u << EST_TOP_SHIFT) - 1));
+    if (lo > med)
+        return lo - med;
+    if (hi < med)
+        return med - hi;
+    return 0.0;
 }
 
-/* Pass 2: centred power sums, values equal to the median, y histogram. */
-static size_t pass_centred(const float *x, size_t n, double mean, double med, uint32_t *sub,
-                           size_t *hy, double sums[4])
+/* A threshold T > 0 with at least t finite values at |x - med| >= T, or the
+ * smallest positive double when no such T > 0 is known (gather all y > 0);
+ * +Inf when t == 0. Buckets are merged from both ends in decreasing order of
+ * their smallest distance. */
+static double threshold_for(const size_t *hist, double med, size_t t)
 {
-    double s1[2] = {0, 0}, s2[2] = {0, 0}, s3[2] = {0, 0}, s4[2] = {0, 0};
-    size_t zero[2] = {0, 0};
-    memset(hy, 0, Y_BINS * sizeof *hy);
-    for (size_t base = 0; base < n; base += (size_t)1 << 30) {
-        size_t end = n - base > (size_t)1 << 30 ? base + ((size_t)1 << 30) : n;
-        memset(sub, 0, 2 * Y_BINS * sizeof *sub);
-        size_t i = base;
-        for (; i + 2 <= end; i += 2) {
-            for (int l = 0; l < 2; l++) {
-                float f = x[i + l];
-                int fin = est_bits_finite(est_f32_bits(f));
-                double c = fin ? (double)f - mean : 0.0;
-                double d = fin ? (double)f - med : 0.0;
-                double c2 = c * c;
-                s1[l] += c;
-                s2[l] += c2;
-                s3[l] += c2 * c;
-                s4[l] += c2 * c2;
-                zero[l] += (size_t)(fin & (d == 0.0));
-                sub[l * Y_BINS + (fin ? y_bucket(fabs(d)) : EST_Y_BUCKETS)]++;
-            }
-        }
-        for (; i < end; i++) {
-            float f = x[i];
-            int fin = est_bits_finite(est_f32_bits(f));
-            double c = fin ? (double)f - mean : 0.0;
-            double d = fin ? (double)f - med : 0.0;
-            s1[0] += c;
-            s2[0] += c * c;
-            s3[0] += c * c * c;
-            s4[0] += c * c * c * c;
-            zero[0] += (size_t)(fin & (d == 0.0));
-            sub[fin ? y_bucket(fabs(d)) : EST_Y_BUCKETS]++;
-        }
-        for (size_t b = 0; b < Y_BINS; b++)
-            hy[b] += (size_t)sub[b] + sub[Y_BINS + b];
-    }
-    sums[0] = s1[0] + s1[1];
-    sums[1] = s2[0] + s2[1];
-    sums[2] = s3[0] + s3[1];
-    sums[3] = s4[0] + s4[1];
-    return zero[0] + zero[1];
-}
-
-/* Gathers every y > 0 whose bucket is at or above the one holding the t-th
- * largest y into cand; returns how many (>= t). */
-static size_t gather_top(const float *x, size_t n, double med, const size_t *hy, size_t t,
-                         double *cand)
-{
+    if (t == 0)
+        return INFINITY;
+    uint32_t lo = 4, hi = EST_TOP_BUCKETS - 5; /* the finite buckets */
     size_t cum = 0;
-    uint32_t b = EST_Y_BUCKETS;
-    while (b > 0 && cum < t)
-        cum += hy[--b];
+    while (lo <= hi) {
+        double dl = bucket_dist(lo, med), dh = bucket_dist(hi, med);
+        uint32_t b = dh >= dl ? hi-- : lo++;
+        double d = dh >= dl ? dh : dl;
+        cum += hist[b];
+        if (d <= 0)
+            break;
+        if (cum >= t)
+            return d;
+    }
+    return DBL_TRUE_MIN;
+}
+
+/* Moments and stable sums of one chunk (m <= CHUNK); returns sum of c. */
+static double chunk_moments(const float *b, size_t m, sweep *s)
+{
+    double s1[2] = {0, 0}, s2[2] = {0, 0}, s3[2] = {0, 0}, s4[2] = {0, 0}, p[2] = {1, 1};
+    int64_t e[2] = {0, 0}, nz[2] = {0, 0};
+    const double mean = s->mean;
+    size_t i = 0;
+    for (; i + 2 <= m; i += 2) {
+        for (int l = 0; l < 2; l++) {
+            double c = (double)b[i + l] - mean;
+            double c2 = c * c;
+            s1[l] += c;
+            s2[l] += c2;
+            s3[l] += c2 * c;
+            s4[l] += c2 * c2;
+            uint64_t u = est_f64_bits(c) & ABS_MASK;
+            e[l] += (int64_t)(u >> 52);
+            nz[l] += u != 0;
+            p[l] *= est_bits_f64((u & MANT_MASK) | ONE_BITS);
+        }
+    }
+    if (i < m) {
+        double c = (double)b[i] - mean;
+        double c2 = c * c;
+        s1[0] += c;
+        s2[0] += c2;
+        s3[0] += c2 * c;
+        s4[0] += c2 * c2;
+        uint64_t u = est_f64_bits(c) & ABS_MASK;
+        e[0] += (int64_t)(u >> 52);
+        nz[0] += u != 0;
+        p[0] *= est_bits_f64((u & MANT_MASK) | ONE_BITS);
+    }
+    s->pw[0] += s1[0] + s1[1];
+    s->pw[1] += s2[0] + s2[1];
+    s->pw[2] += s3[0] + s3[1];
+    s->pw[3] += s4[0] + s4[1];
+    s->e_raw += e[0] + e[1];
+    s->nz += (size_t)(nz[0] + nz[1]);
+    for (int l = 0; l < 2; l++) {
+        uint64_t u = est_f64_bits(p[l]);
+        s->e_raw += (int64_t)(u >> 52) - 1023;
+        s->lm += log(est_bits_f64((u & MANT_MASK) | ONE_BITS));
+    }
+    return s1[0] + s1[1];
+}
+
+/* Zero count and candidate gather of one chunk. */
+static void chunk_tail(const float *b, size_t m, sweep *s)
+{
+    const double med = s->med, thr = s->thr;
+    double *cand = s->cand;
+    size_t g = s->g, zero = 0;
+    for (size_t i = 0; i < m; i++) {
+        double y = fabs((double)b[i] - med);
+        zero += y == 0.0;
+        cand[g] = y;
+        g += y >= thr;
+    }
+    s->g = g;
+    s->zero += zero;
+}
+
+/* Copies the next m finite values from x[*pos..n) into buf. */
+static void take_finite(const float *x, size_t n, size_t *pos, float *buf, size_t m)
+{
+    size_t got = 0, i = *pos;
+    for (; i < n && got < m; i++) {
+        buf[got] = x[i];
+        got += (size_t)est_bits_finite(est_f32_bits(x[i]));
+    }
+    *pos = i;
+}
+
+/* Pass 2 over the n_used finite values: stable blocks of k1, then the rest. */
+static void sweep_block(const float *x, size_t n, size_t n_used, size_t k1, size_t k2, sweep *s)
+{
+    int dense = n_used == n;
+    size_t pos = 0, done = 0;
+    float buf[CHUNK];
+    for (size_t j = 0; j <= k2; j++) {
+        size_t len = j < k2 ? k1 : n_used - done; /* j == k2: the tail */
+        double ysum = 0.0;
+        sweep keep = *s;
+        for (size_t off = 0; off < len; off += CHUNK) {
+            size_t m = len - off < CHUNK ? len - off : CHUNK;
+            const float *b = x + done + off;
+            if (!dense) {
+                take_finite(x, n, &pos, buf, m);
+                b = buf;
+            }
+            ysum += chunk_moments(b, m, s);
+            chunk_tail(b, m, s);
+        }
+        if (j == k2) { /* the tail is outside the stable estimator */
+            s->e_raw = keep.e_raw;
+            s->nz = keep.nz;
+            s->lm = keep.lm;
+        } else if (ysum != 0.0) {
+            s->logy += log(fabs(ysum));
+            s->ny++;
+        }
+        done += len;
+    }
+}
+
+static void stable_finish(const sweep *s, size_t k1, size_t k2, est_result *out)
+{
+    out->stable_k1 = k1;
+    out->stable_k2 = k2;
+    if (k1 < 2 || s->nz == 0 || s->ny == 0)
+        return;
+    double logc = (double)(s->e_raw - 1023 * (int64_t)s->nz) * M_LN2 + s->lm;
+    double inv = (s->logy / (double)s->ny - logc / (double)s->nz) / log((double)k1);
+    if (inv > 0 && isfinite(inv)) {
+        out->stable_alpha = 1.0 / inv;
+        out->has_stable = 1;
+    }
+}
+
+/* Gathers every finite y >= thr into cand again (used when the auto rule
+ * asks for more order statistics than pass 2 kept); returns how many. */
+static size_t regather(const float *x, size_t n, double med, double thr, double *cand)
+{
     size_t g = 0;
     for (size_t i = 0; i < n; i++) {
-        float f = x[i];
-        if (!est_bits_finite(est_f32_bits(f)))
+        if (!est_bits_finite(est_f32_bits(x[i])))
             continue;
-        double y = fabs((double)f - med);
+        double y = fabs((double)x[i] - med);
         cand[g] = y;
-        g += (size_t)((y_bucket(y) >= b) & (y > 0.0));
+        g += y >= thr;
     }
     return g;
 }
@@ -152,48 +269,50 @@ static void order_top(double *cand, size_t g, size_t k, size_t tl)
     }
 }
 
-static void hill_part(const float *x, size_t n, const est_k_rule *rule, const layout *l,
+/* How many order statistics pass 2 must keep: an upper bound, since k is
+ * computed from n_used >= n_pos and every rule is monotone in n_pos. */
+static size_t wanted_top(const est_k_rule *rule, size_t n_used, size_t top_len)
+{
+    size_t t = est_k_from_rule(rule, n_used) + 1;
+    if (rule && rule->kind == EST_K_AUTO && est_k_auto_top(n_used) > t)
+        t = est_k_auto_top(n_used);
+    if (n_used < 3)
+        t = 0;
+    return t > top_len ? t : top_len;
+}
+
+static void hill_part(const float *x, size_t n, const est_k_rule *rule, const layout *l, size_t g,
                       double *top, size_t top_len, size_t *top_n, est_result *out)
 {
     size_t n_pos = out->n_pos;
     size_t tl = top ? (top_len < n_pos ? top_len : n_pos) : 0;
     size_t k = est_k_from_rule(rule, n_pos);
-    size_t g = 0;
-    int sorted = 0;
+    double *cand = l->cand;
     if (k > 0 && rule && rule->kind == EST_K_AUTO) {
         size_t ta = est_k_auto_top(n_pos);
         size_t t = ta > tl ? ta : tl;
-        g = gather_top(x, n, out->median, l->hy, t, l->cand);
-        if (g > t)
-            est_nth_desc_f64(l->cand, g, t - 1);
-        est_sort_desc_f64(l->cand, t);
-        g = t;
-        sorted = 1;
-        k = est_k_auto(l->cand, t, n_pos, l->work, l->work_len);
+        est_nth_desc_f64(cand, g, t - 1);
+        est_sort_desc_f64(cand, t);
+        k = est_k_auto(cand, t, n_pos, l->work, l->work_len);
         if (k + 1 > t) {
-            g = gather_top(x, n, out->median, l->hy, k + 1, l->cand);
-            sorted = 0;
+            double thr = threshold_for(l->hist, out->median, k + 1);
+            g = regather(x, n, out->median, thr, cand);
+            order_top(cand, g, k, tl);
         }
-    }
-    if (k == 0 && tl == 0)
-        return;
-    if (!sorted) {
-        if (g == 0)
-            g = gather_top(x, n, out->median, l->hy, k + 1 > tl ? k + 1 : tl, l->cand);
-        if (k > 0)
-            order_top(l->cand, g, k, tl);
-        else
-            order_top(l->cand, g, tl - 1, tl);
+    } else if (k > 0) {
+        order_top(cand, g, k, tl);
+    } else if (tl > 0) {
+        order_top(cand, g, tl - 1, tl);
     }
     if (k > 0) {
-        double gamma = est_hill_gamma(l->cand, k, l->cand[k]);
+        double gamma = est_hill_gamma(cand, k, cand[k]);
         if (gamma > 0) {
             est_hill_fill(gamma, k, &out->hill);
             out->has_hill = 1;
         }
     }
     if (tl > 0) {
-        memcpy(top, l->cand, tl * sizeof *top);
+        memcpy(top, cand, tl * sizeof *top);
         if (top_n)
             *top_n = tl;
     }
@@ -219,16 +338,24 @@ int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, s
         pos_nf += l.hist[EST_TOP_BUCKETS - 1 - b];
     }
     out->n_nonfinite = neg_nf + pos_nf;
-    out->n_used = n - out->n_nonfinite;
-    if (out->n_used == 0)
+    size_t n_used = n - out->n_nonfinite;
+    out->n_used = n_used;
+    if (n_used == 0)
         return EST_OK;
-    out->mean = sum / (double)out->n_used;
-    est_median_radix(x, n, l.hist, neg_nf, out->n_used, (uint32_t *)(void *)l.cand, &out->median);
-    double sums[4];
-    out->n_zero = pass_centred(x, n, out->mean, out->median, l.sub, l.hy, sums);
-    out->n_pos = out->n_used - out->n_zero;
-    est_moments_finish(sums, out->n_used, out);
-    est_stable_core(x, n, out->n_used, out->mean, out);
-    hill_part(x, n, rule, &l, top, top_len, top_n, out);
+    out->mean = sum / (double)n_used;
+    est_median_radix(x, n, l.hist, neg_nf, n_used, (uint32_t *)(void *)l.cand, &out->median);
+
+    size_t t = wanted_top(rule, n_used, top ? top_len : 0);
+    size_t k1 = n_used >= 4 ? est_isqrt(n_used) : n_used, k2 = n_used >= 4 ? n_used / k1 : 0;
+    sweep s = {.mean = out->mean, .med = out->median, .cand = l.cand};
+    s.thr = threshold_for(l.hist, out->median, t);
+    sweep_block(x, n, n_used, k1, k2, &s);
+
+    out->n_zero = s.zero;
+    out->n_pos = n_used - s.zero;
+    est_moments_finish(s.pw, n_used, out);
+    if (n_used >= 4)
+        stable_finish(&s, k1, k2, out);
+    hill_part(x, n, rule, &l, s.g, top, top_len, top_n, out);
     return EST_OK;
 }

@@ -156,7 +156,9 @@ size_t est_k_from_rule(const est_k_rule *rule, size_t n_pos);
  * than 64 values, bad arguments, no stable minimum) it returns the sqrt
  * rule's k (0 when n_pos < 3).
  */
-#define EST_KAUTO_KCAP 1000
+#ifndef EST_KAUTO_KCAP
+#define EST_KAUTO_KCAP 10000
+#endif
 size_t est_k_auto(const double *y_desc, size_t m, size_t n_pos, double *work, size_t work_len);
 
 /* How many top order statistics, and how many doubles of work space,

@@ -30,7 +30,9 @@
 #include "est_internal.h"
 
 #define KCAP       EST_KAUTO_KCAP
-#define RESAMPLES  500
+#define RESAMPLES  500     /* hill_dbs' r_bootstrap, up to K = 1000 */
+#define MIN_RESAMPLES 100
+#define DRAW_BUDGET 500000 /* order statistics drawn per bootstrap size */
 #define T_BOOT     0.5
 #define EPS_STOP   0.99
 #define MIN_N      64 /* below this the sqrt rule is used */
@@ -48,10 +50,34 @@ static uint64_t next_u64(rng *r)
     return z ^ (z >> 31);
 }
 
-/* Standard exponential: -log of a uniform in (0, 1]. */
-static double next_exp(rng *r)
+/* Standard exponential -log(U), U uniform in (0, 1], from a 256-entry table
+ * of log c at the centres c of the top mantissa bits and a cubic in
+ * r = m/c - 1 (|r| < 2^-9, |error| < 1e-11): no division, no libm. */
+static double next_exp(rng *r, const double *tab)
 {
-    return -log(((double)(next_u64(r) >> 11) + 1.0) * 0x1.0p-53);
+    uint64_t u = est_f64_bits(((double)(next_u64(r) >> 11) + 1.0) * 0x1.0p-53);
+    int64_t e = (int64_t)(u >> 52) - 1023;
+    size_t i = (size_t)((u >> 44) & 0xff);
+    double m = est_bits_f64((u & 0x000fffffffffffffull) | 0x3ff0000000000000ull);
+    double q = m * tab[256 + i] - 1.0;
+    return -((double)e * M_LN2 + tab[i] + q * (1.0 - q * (0.5 - q * (1.0 / 3))));
+}
+
+static void fill_log_table(double *tab)
+{
+    for (int i = 0; i < 256; i++) {
+        double c = 1.0 + (i + 0.5) / 256.0;
+        tab[i] = log(c);
+        tab[256 + i] = 1.0 / c;
+    }
+}
+
+/* 1 - exp(-t), by its series while t is small (|error| < 1e-10 relative). */
+static double one_minus_exp(double t)
+{
+    if (t < 0.05)
+        return t * (1.0 - t * (0.5 - t * (1.0 / 6 - t * (1.0 / 24 - t * (1.0 / 120 - t / 720)))));
+    return -expm1(-t);
 }
 
 size_t est_k_auto_top(size_t n_pos)
@@ -62,7 +88,7 @@ size_t est_k_auto_top(size_t n_pos)
 
 size_t est_k_auto_work(size_t n_pos)
 {
-    return est_k_auto_top(n_pos) + 2 * (KCAP + 2);
+    return est_k_auto_top(n_pos) + 4 * (KCAP + 2) + 512;
 }
 
 /* Last k searched for a bootstrap sample of size s (hill_dbs' max_index). */
@@ -74,30 +100,43 @@ static size_t k_max_for(size_t s)
     return k < KCAP ? k : KCAP;
 }
 
+/* Work arrays of the bootstrap, all KCAP + 2 long except the table. */
+typedef struct boot {
+    const double *logs; /* log y(i) - log y(1), i < m */
+    size_t m, n_pos;
+    double *sum, *cnt, *inv_k, *inv_sk, *tab;
+} boot;
+
 /* Averages the AMSE statistic over RESAMPLES samples of size s; returns the
  * argmin k in [kmin, kmax], or 0 when none was computed. */
-static size_t amse_argmin(const double *logs, size_t m, size_t n_pos, size_t s, size_t kmin,
-                          size_t kmax, double *sum, double *cnt, rng *r)
+static size_t amse_argmin(const boot *w, size_t s, size_t kmin, size_t kmax, rng *r)
 {
-    for (size_t k = 0; k <= kmax + 1; k++)
+    double *sum = w->sum, *cnt = w->cnt, *inv_k = w->inv_k, *inv_sk = w->inv_sk;
+    for (size_t k = 0; k <= kmax + 1; k++) {
         sum[k] = cnt[k] = 0.0;
-    double nd = (double)n_pos;
-    for (int b = 0; b < RESAMPLES; b++) {
-        double t = next_exp(r) / (double)s;
-        size_t idx = (size_t)(-expm1(-t) * nd);
+        inv_k[k] = k ? 1.0 / (double)k : 0.0;
+        inv_sk[k] = 1.0 / (double)(s - k);
+    }
+    double nd = (double)w->n_pos;
+    int64_t m = (int64_t)w->m;
+    size_t reps = DRAW_BUDGET / (kmax + 1);
+    reps = reps > RESAMPLES ? RESAMPLES : reps < MIN_RESAMPLES ? MIN_RESAMPLES : reps;
+    for (size_t b = 0; b < reps; b++) {
+        double t = next_exp(r, w->tab) * inv_sk[0];
+        int64_t idx = (int64_t)(one_minus_exp(t) * nd);
         if (idx >= m)
             continue;
-        double cur = logs[idx], s1 = 0.0, s2 = 0.0;
+        double cur = w->logs[idx], s1 = 0.0, s2 = 0.0;
         for (size_t k = 1; k <= kmax; k++) {
             s1 += cur;
             s2 += cur * cur;
-            t += next_exp(r) / (double)(s - k);
-            idx = (size_t)(-expm1(-t) * nd);
+            t += next_exp(r, w->tab) * inv_sk[k];
+            idx = (int64_t)(one_minus_exp(t) * nd);
             if (idx >= m)
                 break;
-            double nxt = logs[idx];
-            double m1 = s1 / (double)k - nxt;
-            double m2 = s2 / (double)k - 2.0 * nxt * s1 / (double)k + nxt * nxt;
+            double nxt = w->logs[idx], ik = inv_k[k];
+            double m1 = s1 * ik - nxt;
+            double m2 = s2 * ik - 2.0 * nxt * s1 * ik + nxt * nxt;
             double d = m2 - 2.0 * m1 * m1;
             sum[k] += d * d;
             cnt[k] += 1.0;
@@ -134,7 +173,10 @@ size_t est_k_auto(const double *y_desc, size_t m, size_t n_pos, double *work, si
     if (n_pos < MIN_N)
         return fallback;
     m = est_k_auto_top(n_pos);
-    double *logs = work, *sum = work + m, *cnt = sum + KCAP + 2;
+    double *logs = work;
+    boot w = {logs, m, n_pos, work + m, work + m + (KCAP + 2), work + m + 2 * (KCAP + 2),
+              work + m + 3 * (KCAP + 2), work + m + 4 * (KCAP + 2)};
+    fill_log_table(w.tab);
     double top = log(y_desc[0]);
     for (size_t i = 0; i < m; i++) {
         if (!(y_desc[i] > 0))
@@ -153,8 +195,8 @@ size_t est_k_auto(const double *y_desc, size_t m, size_t n_pos, double *work, si
     for (int attempt = 0; attempt <= MAX_RETRY; attempt++) {
         if (kmin1 > kmax1 || kmin2 > kmax2)
             break;
-        size_t k1 = amse_argmin(logs, m, n_pos, n1, kmin1, kmax1, sum, cnt, &r);
-        size_t k2 = amse_argmin(logs, m, n_pos, n2, kmin2, kmax2, sum, cnt, &r);
+        size_t k1 = amse_argmin(&w, n1, kmin1, kmax1, &r);
+        size_t k2 = amse_argmin(&w, n2, kmin2, kmax2, &r);
         if (k1 < 2 || k2 < 1)
             break;
         if (k2 > k1) {

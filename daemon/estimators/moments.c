@@ -3,7 +3,9 @@
  *
  * DESIGN: two passes in double. The first sums the finite values (four
  * lanes, which also shortens the rounding chains); the second sums powers of
- * c = x - mean, plus sum(c) for the corrected two-pass variance
+ * c = x - mean in chunks of EST_LOGSUM_CHUNK values (each chunk's partial
+ * sums added to the totals, which keeps the rounding of 1e7 terms near
+ * that of pairwise summation), plus sum(c) for the corrected two-pass variance
  * (Chan, Golub, LeVeque 1983): var = (sum c^2 - (sum c)^2 / n) / (n - 1).
  * Centring first is what keeps a large offset with a small spread exact to
  * double precision at 1e7 values, where one-pass raw power sums would lose
@@ -14,11 +16,13 @@
 
 #include "est_internal.h"
 
-void est_moments_centered(const float *x, size_t n, size_t n_used, double mean, est_result *out)
+/* Power sums of one chunk of at most EST_LOGSUM_CHUNK values, added to the
+ * totals: short chunks keep the rounding of each partial sum small. */
+static void chunk_powers(const float *x, size_t m, double mean, double tot[4])
 {
     double s1[2] = {0, 0}, s2[2] = {0, 0}, s3[2] = {0, 0}, s4[2] = {0, 0};
     size_t i = 0;
-    for (; i + 2 <= n; i += 2) {
+    for (; i + 2 <= m; i += 2) {
         for (int l = 0; l < 2; l++) {
             float f = x[i + l];
             double c = est_bits_finite(est_f32_bits(f)) ? (double)f - mean : 0.0;
@@ -29,7 +33,7 @@ void est_moments_centered(const float *x, size_t n, size_t n_used, double mean, 
             s4[l] += c2 * c2;
         }
     }
-    for (; i < n; i++) {
+    if (i < m) {
         float f = x[i];
         double c = est_bits_finite(est_f32_bits(f)) ? (double)f - mean : 0.0;
         s1[0] += c;
@@ -37,7 +41,17 @@ void est_moments_centered(const float *x, size_t n, size_t n_used, double mean, 
         s3[0] += c * c * c;
         s4[0] += c * c * c * c;
     }
-    double sums[4] = {s1[0] + s1[1], s2[0] + s2[1], s3[0] + s3[1], s4[0] + s4[1]};
+    tot[0] += s1[0] + s1[1];
+    tot[1] += s2[0] + s2[1];
+    tot[2] += s3[0] + s3[1];
+    tot[3] += s4[0] + s4[1];
+}
+
+void est_moments_centered(const float *x, size_t n, size_t n_used, double mean, est_result *out)
+{
+    double sums[4] = {0, 0, 0, 0};
+    for (size_t i = 0; i < n; i += EST_LOGSUM_CHUNK)
+        chunk_powers(x + i, n - i < EST_LOGSUM_CHUNK ? n - i : EST_LOGSUM_CHUNK, mean, sums);
     est_moments_finish(sums, n_used, out);
 }
 

@@ -187,3 +187,35 @@ Test(store, restore_of_empty_database)
     free(st);
     sqlite3_close(db);
 }
+
+static void run_writer(const char *run, const char *group, uint64_t first, int count)
+{
+    sqlite3 *db;
+    char err[256];
+    bqueue *q = bqueue_new(16);
+    store_writer *w;
+    store_item *stop = calloc(1, sizeof(*stop));
+
+    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
+    w = store_writer_new(db, q, 4);
+    cr_assert_eq(store_writer_start(w), 0);
+    for (int i = 0; i < count; i++)
+        bqueue_push(q, block_item(0, 0, run, group, first + (uint64_t)i, 2.0, 2.0));
+    stop->kind = STORE_STOP;
+    bqueue_push(q, stop);
+    store_writer_join(&w);
+    bqueue_destroy(&q);
+}
+
+Test(store, unrestored_group_continues_after_stored_blocks)
+{
+    sqlite3 *db;
+
+    run_writer("r", "g", 0, 3); /* blocks 0, 1, 2 */
+    run_writer("r", "g", 0, 2); /* not preloaded: numbered from 0 again by ingest */
+    cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM blocks"), 5);
+    cr_assert_eq(query_int(db, "SELECT max(block) FROM blocks"), 4);
+    cr_assert_eq(query_int(db, "SELECT block FROM latest_top"), 4);
+    sqlite3_close(db);
+}

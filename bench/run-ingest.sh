@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Ingest benchmark of htgad, one command. Each round measures, back to back:
+#   raw     ZeroMQ PUSH/PULL loopback at the payload size (the baseline)
+#   dealer  a raw DEALER sending wire-encoded SAMPLES to htgad (decode,
+#           accumulate, estimate, SQLite on): the daemon's side alone
+#   e2e     libhtga -> htgad, the whole path a trainer uses
+# and prints dealer/raw and e2e/raw (goal >= 0.70 at 64 KiB); ratios are per
+# round (machines here are shared and noisy), then the median over rounds.
+# Then: latency from the send that completes a block to the lambda arriving
+# at the client (goal p99 < 5 ms), and htga_send's cost vs memcpy.
+# Usage: bench/run-ingest.sh [PAYLOAD_BYTES (65536)] [SECONDS (2)] [ROUNDS (3)]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+build="$root/build-bench"
+bytes="${1:-65536}"
+secs="${2:-2}"
+rounds="${3:-3}"
+[ -f "$build/build.ninja" ] || meson setup "$build" "$root" --buildtype=release -Dtests=false >/dev/null
+meson compile -C "$build" -j2 >/dev/null
+bench="$build/bench/ingest_bench"
+htgad="$build/daemon/htgad"
+tmp="$(mktemp -d /tmp/htga-bench-XXXXXX)"
+pid=""
+cleanup() {
+    if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+get() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
+start_htgad() {
+    rm -f "$tmp/stats" "$tmp"/bench.db*
+    "$htgad" --db "$tmp/bench.db" --listen "$1" --stats-file "$tmp/stats" --stats-interval-ms 20 \
+        --http off --log-level error &
+    pid=$!
+    for _ in $(seq 100); do [ -f "$tmp/stats" ] && return 0; sleep 0.05; done
+    echo "htgad did not start" >&2
+    exit 1
+}
+stop_htgad() {
+    grep -E '^(blocks_closed|blocks_estimated|drop_est_queue|rows_written) ' "$tmp/stats" | tr '\n' ' '
+    echo
+    kill -TERM "$pid"
+    wait "$pid" || true
+    pid=""
+}
+
+echo "== payload $bytes bytes, $secs s per measurement, $rounds rounds, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+: >"$tmp/ratios"
+for r in $(seq "$rounds"); do
+    "$bench" raw "tcp://127.0.0.1:$(port)" "$bytes" "$secs" >"$tmp/raw"
+    ep="tcp://127.0.0.1:$(port)"
+    start_htgad "$ep"
+    "$bench" dealer "$ep" "$tmp/stats" "$bytes" "$secs" >"$tmp/dealer"
+    echo -n "   dealer run: "
+    stop_htgad
+    ep="tcp://127.0.0.1:$(port)"
+    start_htgad "$ep"
+    "$bench" e2e "$ep" "$tmp/stats" "$bytes" "$secs" >"$tmp/e2e"
+    echo -n "   e2e run:    "
+    stop_htgad
+    raw=$(get raw_gbps "$tmp/raw")
+    dealer=$(get dealer_gbps "$tmp/dealer")
+    e2e=$(get e2e_gbps "$tmp/e2e")
+    awk -v r="$raw" -v d="$dealer" -v e="$e2e" -v n="$r" 'BEGIN {
+        printf "round %d: raw %.3f GB/s, dealer->htgad %.3f GB/s (%.2f), libhtga->htgad %.3f GB/s (%.2f)\n", n, r, d, d / r, e, e / r
+        printf "%f %f\n", d / r, e / r > "/dev/stderr" }' 2>>"$tmp/ratios"
+done
+ep="tcp://127.0.0.1:$(port)"
+start_htgad "$ep"
+"$bench" latency "$ep" 65536 200 >"$tmp/lat"
+echo -n "   latency run: "
+stop_htgad
+"$bench" sendcost 1000000 >"$tmp/cost"
+echo "== summary"
+sort -n -k1 "$tmp/ratios" | awk '{ a[NR] = $1 } END { printf "daemon ingest (dealer->htgad) / raw, median of %d: %.2f (goal >= 0.70)\n", NR, a[int((NR + 1) / 2)] }'
+sort -n -k2 "$tmp/ratios" | awk '{ a[NR] = $2 } END { printf "end to end (libhtga->htgad) / raw, median of %d: %.2f (goal >= 0.70)\n", NR, a[int((NR + 1) / 2)] }'
+echo "block-to-lambda latency: p50 $(get latency_p50_ms "$tmp/lat") ms, p99 $(get latency_p99_ms "$tmp/lat") ms, max $(get latency_max_ms "$tmp/lat") ms over $(get latency_n "$tmp/lat") blocks (goal p99 < 5)"
+echo "htga_send of 1e6 values (subsampled to 65536): $(get send_us "$tmp/cost") us vs memcpy of 256 KiB $(get memcpy_us "$tmp/cost") us = $(get send_over_memcpy "$tmp/cost") (goal <= 2)"

@@ -1,0 +1,177 @@
+/*
+ * demo_trainer.c - a small trainer that embeds libhtga.
+ *
+ * DESIGN: linear regression y = <w*, x> + noise with Student-t(nu = 2.5)
+ * noise, so the per-example gradients have heavy tails (finite variance,
+ * infinite kurtosis). Minibatch SGD; every step sends the per-example
+ * gradient components of the weight vector to htgad (group "linear.weight")
+ * and scales its update by the lambda htgad pushed back:
+ *
+ *     w <- w - lr * lambda * mean_b grad_b
+ *
+ * It prints the loss and lambda as it goes. Build against the installed
+ * library with: cc demo_trainer.c $(pkg-config --cflags --libs htga) -lm
+ *
+ * Usage: htga_demo [--endpoint E] [--run R] [--steps N] [--batch B]
+ *                  [--dim D] [--lr LR] [--wait-lambda-ms T]
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "htga.h"
+
+typedef struct demo_opts {
+    const char *endpoint;
+    const char *run;
+    long steps, batch, dim, wait_ms;
+    double lr;
+} demo_opts;
+
+static uint64_t rng = 0x9E3779B97F4A7C15ULL;
+
+static double uniform(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return ((double)(rng >> 11) + 0.5) / 9007199254740992.0;
+}
+
+static double gauss(void)
+{
+    return sqrt(-2.0 * log(uniform())) * cos(6.283185307179586 * uniform());
+}
+
+/* Student-t with nu degrees of freedom: Z / sqrt(Gamma(nu/2, 2)/nu), the
+ * chi-square drawn as -2 log of uniforms (integer part) plus a normal square
+ * for the half. */
+static double student_t(double nu)
+{
+    double chi2 = 0;
+    int whole = (int)(nu / 2);
+
+    for (int i = 0; i < whole; i++)
+        chi2 += -2.0 * log(uniform());
+    if (nu / 2 - whole > 0.25) {
+        double z = gauss();
+        chi2 += z * z;
+    }
+    return gauss() / sqrt(chi2 / nu);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static int parse_opts(int argc, char **argv, demo_opts *o)
+{
+    *o = (demo_opts){"tcp://127.0.0.1:5555", "demo", 2000, 64, 32, 3000, 0.02};
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *k = argv[i], *v = argv[i + 1];
+        if (strcmp(k, "--endpoint") == 0)
+            o->endpoint = v;
+        else if (strcmp(k, "--run") == 0)
+            o->run = v;
+        else if (strcmp(k, "--steps") == 0)
+            o->steps = atol(v);
+        else if (strcmp(k, "--batch") == 0)
+            o->batch = atol(v);
+        else if (strcmp(k, "--dim") == 0)
+            o->dim = atol(v);
+        else if (strcmp(k, "--lr") == 0)
+            o->lr = atof(v);
+        else if (strcmp(k, "--wait-lambda-ms") == 0)
+            o->wait_ms = atol(v);
+        else
+            return -1;
+    }
+    if ((argc - 1) % 2 != 0 || o->steps < 1 || o->batch < 1 || o->dim < 1 || !(o->lr > 0))
+        return -1;
+    return 0;
+}
+
+/* One SGD step; fills g (dim) and per-example gradients pg (batch*dim);
+ * returns the minibatch loss (mean squared error / 2). */
+static double step(const demo_opts *o, const double *wstar, const double *w, double *x, double *g,
+                   float *pg)
+{
+    double loss = 0;
+
+    memset(g, 0, (size_t)o->dim * sizeof(double));
+    for (long b = 0; b < o->batch; b++) {
+        double pred = 0, y = student_t(2.5), r;
+        for (long j = 0; j < o->dim; j++) {
+            x[j] = gauss();
+            y += wstar[j] * x[j];
+            pred += w[j] * x[j];
+        }
+        r = pred - y;
+        loss += 0.5 * r * r;
+        for (long j = 0; j < o->dim; j++) {
+            pg[b * o->dim + j] = (float)(r * x[j]);
+            g[j] += r * x[j] / (double)o->batch;
+        }
+    }
+    return loss / (double)o->batch;
+}
+
+int main(int argc, char **argv)
+{
+    demo_opts o;
+    htga *h = NULL;
+    double *wstar, *w, *x, *g, lambda = 1.0, loss;
+    float *pg;
+    int rc;
+
+    if (parse_opts(argc, argv, &o) < 0) {
+        fprintf(stderr, "usage: htga_demo [--endpoint E] [--run R] [--steps N] [--batch B]"
+                        " [--dim D] [--lr LR] [--wait-lambda-ms T]\n");
+        return 2;
+    }
+    rc = htga_create(&h, o.endpoint, o.run);
+    if (rc != HTGA_OK) {
+        fprintf(stderr, "htga_create: %s\n", htga_strerror(rc));
+        return 1;
+    }
+    wstar = calloc((size_t)o.dim, sizeof(double));
+    w = calloc((size_t)o.dim, sizeof(double));
+    x = calloc((size_t)o.dim, sizeof(double));
+    g = calloc((size_t)o.dim, sizeof(double));
+    pg = calloc((size_t)(o.batch * o.dim), sizeof(float));
+    for (long j = 0; j < o.dim; j++)
+        wstar[j] = gauss();
+    printf("demo: run %s, %ld steps, batch %ld, dim %ld, Student-t(2.5) noise, htgad at %s\n",
+           o.run, o.steps, o.batch, o.dim, o.endpoint);
+    for (long s = 0; s < o.steps; s++) {
+        loss = step(&o, wstar, w, x, g, pg);
+        htga_send(h, "linear.weight", s, pg, (size_t)(o.batch * o.dim));
+        lambda = htga_lambda(h, "linear.weight");
+        for (long j = 0; j < o.dim; j++)
+            w[j] -= o.lr * lambda * g[j];
+        if (s % (o.steps / 10 > 0 ? o.steps / 10 : 1) == 0 || s == o.steps - 1)
+            printf("step %6ld  loss %10.4f  lambda %.4f\n", s, loss, lambda);
+    }
+    htga_flush(h, 2000);
+    for (long waited = 0; waited < o.wait_ms; waited += 20) {
+        if (htga_lambda_get(h, "linear.weight", &lambda) == HTGA_OK)
+            break;
+        sleep_ms(20);
+    }
+    rc = htga_lambda_get(h, "linear.weight", &lambda);
+    printf("final lambda %.4f (%s)\n", lambda,
+           rc == HTGA_OK ? "pushed by htgad" : "none received: 1.0");
+    htga_destroy(&h);
+    free(wstar);
+    free(w);
+    free(x);
+    free(g);
+    free(pg);
+    return 0;
+}
