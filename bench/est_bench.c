@@ -75,8 +75,8 @@ int main(int argc, char **argv)
     printf("{\"n\": %zu, \"wall_s\": %.6g, \"cpu_s\": %.6g, \"median\": %.9g, \"mean\": %.12g, "
            "\"variance\": %.12g, \"kurtosis\": %.9g, \"k\": %zu, \"alpha\": %.9g, "
            "\"stable_alpha\": %.9g}\n",
-           n, best_wall, best_cpu, r.median, r.mean, r.variance, r.kurtosis, r.hill.k,
-           r.hill.alpha, r.stable_alpha);
+           n, best_wall, best_cpu, r.median, r.mean, r.variance, r.kurtosis, r.hill.k, r.hill.alpha,
+           r.stable_alpha);
     free(scratch);
     free(x);
     return 0;

@@ -121,28 +121,31 @@ static double threshold_for(const size_t *hist, double med, size_t t)
 }
 
 /* Moments and stable sums of one chunk (m <= CHUNK); returns sum of c. */
-static double chunk_moments(const float *b, size_t m, sweep *s)
+EST_HOT static double chunk_moments(const float *b, size_t m, sweep *s)
 {
-    double s1[2] = {0, 0}, s2[2] = {0, 0}, s3[2] = {0, 0}, s4[2] = {0, 0}, p[2] = {1, 1};
-    int64_t e[2] = {0, 0}, nz[2] = {0, 0};
-    const double mean = s->mean;
+    const est_v4d mean = {s->mean, s->mean, s->mean, s->mean};
+    const est_v4u abs_mask = {ABS_MASK, ABS_MASK, ABS_MASK, ABS_MASK};
+    const est_v4u mant_mask = {MANT_MASK, MANT_MASK, MANT_MASK, MANT_MASK};
+    const est_v4u one = {ONE_BITS, ONE_BITS, ONE_BITS, ONE_BITS};
+    est_v4d s1 = {0, 0, 0, 0}, s2 = s1, s3 = s1, s4 = s1, p = {1, 1, 1, 1};
+    est_v4i e = {0, 0, 0, 0}, nz = e;
     size_t i = 0;
-    for (; i + 2 <= m; i += 2) {
-        for (int l = 0; l < 2; l++) {
-            double c = (double)b[i + l] - mean;
-            double c2 = c * c;
-            s1[l] += c;
-            s2[l] += c2;
-            s3[l] += c2 * c;
-            s4[l] += c2 * c2;
-            uint64_t u = est_f64_bits(c) & ABS_MASK;
-            e[l] += (int64_t)(u >> 52);
-            nz[l] += u != 0;
-            p[l] *= est_bits_f64((u & MANT_MASK) | ONE_BITS);
-        }
+    for (; i + 4 <= m; i += 4) {
+        est_v4f f;
+        memcpy(&f, b + i, sizeof f);
+        est_v4d c = __builtin_convertvector(f, est_v4d) - mean;
+        est_v4d c2 = c * c;
+        s1 += c;
+        s2 += c2;
+        s3 += c2 * c;
+        s4 += c2 * c2;
+        est_v4u u = (est_v4u)c & abs_mask;
+        e += (est_v4i)(u >> 52);
+        nz -= (est_v4i)(u != 0);
+        p *= (est_v4d)((u & mant_mask) | one);
     }
-    if (i < m) {
-        double c = (double)b[i] - mean;
+    for (; i < m; i++) {
+        double c = (double)b[i] - s->mean;
         double c2 = c * c;
         s1[0] += c;
         s2[0] += c2;
@@ -153,34 +156,55 @@ static double chunk_moments(const float *b, size_t m, sweep *s)
         nz[0] += u != 0;
         p[0] *= est_bits_f64((u & MANT_MASK) | ONE_BITS);
     }
-    s->pw[0] += s1[0] + s1[1];
-    s->pw[1] += s2[0] + s2[1];
-    s->pw[2] += s3[0] + s3[1];
-    s->pw[3] += s4[0] + s4[1];
-    s->e_raw += e[0] + e[1];
-    s->nz += (size_t)(nz[0] + nz[1]);
-    for (int l = 0; l < 2; l++) {
+    s->pw[0] += (s1[0] + s1[1]) + (s1[2] + s1[3]);
+    s->pw[1] += (s2[0] + s2[1]) + (s2[2] + s2[3]);
+    s->pw[2] += (s3[0] + s3[1]) + (s3[2] + s3[3]);
+    s->pw[3] += (s4[0] + s4[1]) + (s4[2] + s4[3]);
+    for (int l = 0; l < 4; l++) {
+        s->e_raw += e[l];
+        s->nz += (size_t)nz[l];
         uint64_t u = est_f64_bits(p[l]);
         s->e_raw += (int64_t)(u >> 52) - 1023;
         s->lm += log(est_bits_f64((u & MANT_MASK) | ONE_BITS));
     }
-    return s1[0] + s1[1];
+    return (s1[0] + s1[1]) + (s1[2] + s1[3]);
 }
 
-/* Zero count and candidate gather of one chunk. */
-static void chunk_tail(const float *b, size_t m, sweep *s)
+/* Zero count and candidate gather of one chunk: a vector test per group of
+ * eight values, the scalar gather only where one of them is a candidate. */
+EST_HOT static void chunk_tail(const float *b, size_t m, sweep *s)
 {
     const double med = s->med, thr = s->thr;
+    const est_v4d vmed = {med, med, med, med}, vthr = {thr, thr, thr, thr};
+    const est_v4u abs_mask = {ABS_MASK, ABS_MASK, ABS_MASK, ABS_MASK};
     double *cand = s->cand;
-    size_t g = s->g, zero = 0;
-    for (size_t i = 0; i < m; i++) {
+    size_t g = s->g, i = 0;
+    est_v4i zero = {0, 0, 0, 0};
+    for (; i + 8 <= m; i += 8) {
+        est_v4f f0, f1;
+        memcpy(&f0, b + i, sizeof f0);
+        memcpy(&f1, b + i + 4, sizeof f1);
+        est_v4d y0 = (est_v4d)((est_v4u)(__builtin_convertvector(f0, est_v4d) - vmed) & abs_mask);
+        est_v4d y1 = (est_v4d)((est_v4u)(__builtin_convertvector(f1, est_v4d) - vmed) & abs_mask);
+        zero -= (y0 == 0.0) + (y1 == 0.0);
+        est_v4i hit = (y0 >= vthr) | (y1 >= vthr);
+        if ((hit[0] | hit[1] | hit[2] | hit[3]) != 0) {
+            for (size_t j = i; j < i + 8; j++) {
+                double y = fabs((double)b[j] - med);
+                cand[g] = y;
+                g += y >= thr;
+            }
+        }
+    }
+    size_t z = (size_t)((zero[0] + zero[1]) + (zero[2] + zero[3]));
+    for (; i < m; i++) {
         double y = fabs((double)b[i] - med);
-        zero += y == 0.0;
+        z += y == 0.0;
         cand[g] = y;
         g += y >= thr;
     }
     s->g = g;
-    s->zero += zero;
+    s->zero += z;
 }
 
 /* Copies the next m finite values from x[*pos..n) into buf. */

@@ -29,14 +29,14 @@
 
 #include "est_internal.h"
 
-#define KCAP       EST_KAUTO_KCAP
-#define RESAMPLES  500     /* hill_dbs' r_bootstrap, up to K = 1000 */
+#define KCAP          EST_KAUTO_KCAP
+#define RESAMPLES     500 /* hill_dbs' r_bootstrap, up to K = 1000 */
 #define MIN_RESAMPLES 100
-#define DRAW_BUDGET 500000 /* order statistics drawn per bootstrap size */
-#define T_BOOT     0.5
-#define EPS_STOP   0.99
-#define MIN_N      64 /* below this the sqrt rule is used */
-#define MAX_RETRY  3
+#define DRAW_BUDGET   500000 /* order statistics drawn per bootstrap size */
+#define T_BOOT        0.5
+#define EPS_STOP      0.99
+#define MIN_N         64 /* below this the sqrt rule is used */
+#define MAX_RETRY     3
 
 typedef struct rng {
     uint64_t s;
@@ -86,9 +86,15 @@ size_t est_k_auto_top(size_t n_pos)
     return n_pos < want ? n_pos : want;
 }
 
+/* Length of each per-k array: k never exceeds n_pos nor KCAP. */
+static size_t k_len(size_t n_pos)
+{
+    return (n_pos < KCAP ? n_pos : KCAP) + 2;
+}
+
 size_t est_k_auto_work(size_t n_pos)
 {
-    return est_k_auto_top(n_pos) + 4 * (KCAP + 2) + 512;
+    return est_k_auto_top(n_pos) + 4 * k_len(n_pos) + 512;
 }
 
 /* Last k searched for a bootstrap sample of size s (hill_dbs' max_index). */
@@ -100,7 +106,7 @@ static size_t k_max_for(size_t s)
     return k < KCAP ? k : KCAP;
 }
 
-/* Work arrays of the bootstrap, all KCAP + 2 long except the table. */
+/* Work arrays of the bootstrap, k_len(n_pos) long except the 512-entry table. */
 typedef struct boot {
     const double *logs; /* log y(i) - log y(1), i < m */
     size_t m, n_pos;
@@ -174,8 +180,13 @@ size_t est_k_auto(const double *y_desc, size_t m, size_t n_pos, double *work, si
         return fallback;
     m = est_k_auto_top(n_pos);
     double *logs = work;
-    boot w = {logs, m, n_pos, work + m, work + m + (KCAP + 2), work + m + 2 * (KCAP + 2),
-              work + m + 3 * (KCAP + 2), work + m + 4 * (KCAP + 2)};
+    size_t kl = k_len(n_pos);
+    boot w = {.logs = logs, .m = m, .n_pos = n_pos};
+    w.sum = work + m;
+    w.cnt = w.sum + kl;
+    w.inv_k = w.cnt + kl;
+    w.inv_sk = w.inv_k + kl;
+    w.tab = w.inv_sk + kl;
     fill_log_table(w.tab);
     double top = log(y_desc[0]);
     for (size_t i = 0; i < m; i++) {

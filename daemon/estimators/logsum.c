@@ -2,10 +2,11 @@
  * logsum.c - sums of logarithms without one libm log per value.
  *
  * DESIGN: log v = (e - 1023) ln 2 + log m for v = m 2^(e-1023), m in [1, 2).
- * The exponents are summed exactly as integers; the mantissas are multiplied
- * in four independent lanes, and every EST_LOGSUM_CHUNK values each lane's
- * product (< 2^512) is split again into exponent and mantissa, so one libm
- * log per lane per chunk remains. Each product step rounds once (relative
+ * The exponents are summed exactly as integers; the mantissas are
+ * multiplied, and every EST_LOGSUM_CHUNK values the product (< 2^512) is
+ * split again into exponent and mantissa, so one libm log per chunk remains.
+ * Used for the Hill sum on ratios y(i)/y(k+1) >= 1; block.c and stable.c
+ * inline the same idea in their sweeps. Each product step rounds once (relative
  * 2^-53), so the sum of n logs is off by at most about n * 1.1e-16 in
  * absolute terms: 1e-16 per value, far below 1e-12 relative of any mean log.
  * Subnormal or zero inputs are not valid here; callers filter them.
@@ -35,35 +36,6 @@ static inline double flush(double *p, int64_t *e)
     double lm = log(mant_of(u));
     *p = 1.0;
     return lm;
-}
-
-double est_logsum_f64(const double *v, size_t n)
-{
-    int64_t e = 0;
-    double lm = 0.0;
-    size_t i = 0;
-    while (i < n) {
-        size_t end = n - i > 4 * EST_LOGSUM_CHUNK ? i + 4 * EST_LOGSUM_CHUNK : n;
-        double p[4] = {1.0, 1.0, 1.0, 1.0};
-        int64_t ee[4] = {0, 0, 0, 0};
-        for (; i + 4 <= end; i += 4) {
-            for (int l = 0; l < 4; l++) {
-                uint64_t u = est_f64_bits(v[i + l]);
-                ee[l] += (int64_t)((u >> 52) & 0x7ff);
-                p[l] *= mant_of(u);
-            }
-        }
-        for (; i < end; i++) {
-            uint64_t u = est_f64_bits(v[i]);
-            ee[0] += (int64_t)((u >> 52) & 0x7ff);
-            p[0] *= mant_of(u);
-        }
-        for (int l = 0; l < 4; l++) {
-            e += ee[l];
-            lm += flush(&p[l], &e);
-        }
-    }
-    return (double)(e - 1023 * (int64_t)n) * M_LN2 + lm;
 }
 
 double est_logsum_ratio_f64(const double *v, size_t n, double ref)

@@ -37,20 +37,34 @@ void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub, double
             h1[est_key(u1) >> EST_TOP_SHIFT]++;
             h2[est_key(u2) >> EST_TOP_SHIFT]++;
             h3[est_key(u3) >> EST_TOP_SHIFT]++;
-            s0 += est_bits_finite(u0) ? (double)x[i] : 0.0;
-            s1 += est_bits_finite(u1) ? (double)x[i + 1] : 0.0;
-            s2 += est_bits_finite(u2) ? (double)x[i + 2] : 0.0;
-            s3 += est_bits_finite(u3) ? (double)x[i + 3] : 0.0;
+            s0 += (double)x[i];
+            s1 += (double)x[i + 1];
+            s2 += (double)x[i + 2];
+            s3 += (double)x[i + 3];
         }
         for (; i < end; i++) {
             uint32_t u = est_f32_bits(x[i]);
             h0[est_key(u) >> EST_TOP_SHIFT]++;
-            s0 += est_bits_finite(u) ? (double)x[i] : 0.0;
+            s0 += (double)x[i];
         }
         for (size_t b = 0; b < B; b++)
             hist[b] += (size_t)h0[b] + h1[b] + h2[b] + h3[b];
     }
     *sum = (s0 + s1) + (s2 + s3);
+    size_t nonfinite = 0;
+    for (int b = 0; b < 4; b++)
+        nonfinite += hist[b] + hist[B - 1 - b];
+    if (nonfinite == 0)
+        return;
+    /* rare: the plain sum met a NaN or Inf; sum again without them */
+    s0 = s1 = 0.0;
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        s0 += est_bits_finite(est_f32_bits(x[i])) ? (double)x[i] : 0.0;
+        s1 += est_bits_finite(est_f32_bits(x[i + 1])) ? (double)x[i + 1] : 0.0;
+    }
+    if (n & 1)
+        s0 += est_bits_finite(est_f32_bits(x[n - 1])) ? (double)x[n - 1] : 0.0;
+    *sum = s0 + s1;
 }
 
 static void insertion_sort_u32(uint32_t *g, size_t m)
@@ -120,6 +134,33 @@ static void narrow_keys(uint32_t *g, size_t m, size_t r, int want2, uint32_t out
     out[1] = want2 ? g[r + 1] : g[r];
 }
 
+/* Keys of the values in top-level bucket b into g; returns how many. A
+ * vector test per eight values; the scalar copy only where one matches. */
+EST_HOT static size_t gather_bucket(const float *x, size_t n, uint32_t b, uint32_t *g)
+{
+    const est_v8u sign = {0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u,
+                          0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u};
+    size_t m = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        est_v8u u;
+        memcpy(&u, x + i, sizeof u);
+        est_v8u key = u ^ ((0u - (u >> 31)) | sign);
+        est_v8i hit = (key >> EST_TOP_SHIFT) == b;
+        if ((hit[0] | hit[1] | hit[2] | hit[3] | hit[4] | hit[5] | hit[6] | hit[7]) != 0) {
+            for (int l = 0; l < 8; l++) {
+                g[m] = key[l];
+                m += (size_t)(hit[l] & 1);
+            }
+        }
+    }
+    for (; i < n; i++) {
+        uint32_t key = est_key(est_f32_bits(x[i]));
+        g[m] = key;
+        m += (key >> EST_TOP_SHIFT) == b;
+    }
+    return m;
+}
+
 void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg_nonfinite,
                       size_t n_used, uint32_t *g, double *median)
 {
@@ -142,12 +183,7 @@ void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg
         k[0] = kmax;
         k[1] = kmin;
     } else {
-        size_t m = 0;
-        for (size_t i = 0; i < n; i++) {
-            uint32_t key = est_key(est_f32_bits(x[i]));
-            g[m] = key;
-            m += (key >> EST_TOP_SHIFT) == b0;
-        }
+        size_t m = gather_bucket(x, n, b0, g);
         narrow_keys(g, m, r0 - before0, r1 != r0, k);
     }
     double v = ((double)est_key_to_f32(k[0]) + (double)est_key_to_f32(k[1])) * 0.5;

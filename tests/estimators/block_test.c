@@ -180,7 +180,7 @@ Test(block, invalid_arguments)
  * result must equal a long double Hill on the sorted |x - median| to 1e-10,
  * and with k = sqrt(n) = 1000 the estimate is within 3% of a (the shift by
  * the median, ~1.6 against a threshold of ~100, biases by about 1.6%). */
-Test(block, exact_pareto_quantiles, .timeout = 60)
+Test(block, exact_pareto_quantiles)
 {
     enum { N = 1000000 };
     const double a = 1.5;
@@ -210,7 +210,7 @@ Test(block, exact_pareto_quantiles, .timeout = 60)
  * = 3.2%. Tolerances are 3 se (9.5%) for the Pareto and Cauchy, whose
  * second-order bias at k/n = 1e-3 is negligible, and 4 se (13%) for
  * Student-t, whose bias term (rho = -2/nu) adds a few percent. */
-Test(block, known_tails_seeded, .timeout = 60)
+Test(block, known_tails_seeded)
 {
     enum { N = 1000000 };
     float *x = malloc(N * sizeof *x);
@@ -236,7 +236,7 @@ Test(block, known_tails_seeded, .timeout = 60)
 
 /* Gaussian: no power tail, so Hill's alpha grows with n (roughly like
  * 2 log(n/k)); the stable estimator sits near 2. */
-Test(block, gaussian_has_no_tail_index, .timeout = 60)
+Test(block, gaussian_has_no_tail_index)
 {
     enum { N = 1000000 };
     float *x = malloc(N * sizeof *x);
@@ -254,7 +254,7 @@ Test(block, gaussian_has_no_tail_index, .timeout = 60)
 
 /* est_block agrees with est_moments and est_stable; moments at 1e7 values
  * with a large offset keep 1e-9 relative precision. */
-Test(block, agrees_with_parts_at_1e7, .timeout = 60)
+Test(block, agrees_with_parts_at_1e7)
 {
     enum { N = 10000000 };
     float *x = malloc(N * sizeof *x);
@@ -281,5 +281,26 @@ Test(block, agrees_with_parts_at_1e7, .timeout = 60)
             s2 += (x[i] - mean) * (x[i] - mean);
     cr_assert(rel_err(r.mean, (double)mean) < 1e-14);
     cr_assert(rel_err(r.variance, (double)(s2 / (N - 2))) < 1e-9);
+    free(x);
+}
+
+/* The top output feeds the Hill plot: its alpha at k equals est_block's. */
+Test(block, top_output_feeds_hill_plot)
+{
+    enum { N = 20000, M = 400 };
+    float *x = malloc(N * sizeof *x);
+    smp_fill(x, N, SMP_STUDENT, 3, 77);
+    x[10] = NAN;
+    double top[M], plot[M - 1];
+    size_t tn;
+    est_result r;
+    cr_assert_eq(run_block(x, N, NULL, top, M, &tn, &r), EST_OK);
+    cr_assert_eq(tn, M);
+    cr_assert_eq(r.hill.k, 141); /* floor(sqrt(19999)) */
+    cr_assert_eq(est_hill_plot(top, M, plot), EST_OK);
+    cr_assert(rel_err(plot[r.hill.k - 1], r.hill.alpha) < 1e-12, "%g vs %g", plot[r.hill.k - 1],
+              r.hill.alpha);
+    for (size_t i = 1; i < M; i++)
+        cr_assert(top[i] <= top[i - 1]);
     free(x);
 }

@@ -122,8 +122,8 @@ Test(hill, wilson_hilferty_accuracy)
         size_t k;
         double tol_lo, tol_hi;
     } cases[] = {
-        {1, 0.50, 0.01},   {2, 0.08, 0.002},   {5, 0.01, 2e-4},    {10, 3e-3, 1e-4},
-        {30, 3e-4, 6e-5},  {100, 5e-5, 2e-5},  {1000, 1e-6, 1e-6}, {10000, 3e-8, 3e-8},
+        {1, 0.50, 0.01},  {2, 0.08, 0.002},  {5, 0.01, 2e-4},    {10, 3e-3, 1e-4},
+        {30, 3e-4, 6e-5}, {100, 5e-5, 2e-5}, {1000, 1e-6, 1e-6}, {10000, 3e-8, 3e-8},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         size_t k = cases[c].k;

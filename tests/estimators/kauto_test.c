@@ -32,7 +32,7 @@ Test(kauto, falls_back_to_sqrt_on_small_blocks)
 /* Student-t(3), n = 1e5: the bootstrap's k is data dependent, so only
  * loose checks: k in range, same k on the same data (pure), Hill at that k
  * within 4 se (se = alpha/sqrt(k)) plus 10% bias allowance of nu = 3. */
-Test(kauto, student_t_and_cauchy, .timeout = 60)
+Test(kauto, student_t_and_cauchy)
 {
     enum { N = 100000 };
     float *x = malloc(N * sizeof *x);

@@ -30,11 +30,30 @@ Test(krule, parses_valid_rules)
 
 Test(krule, rejects_invalid_rules_and_keeps_rule)
 {
-    static const char *bad[] = {"",        "Sqrt",     "sqrt ",  " sqrt",  "0",        "-3",
-                                "+3",      "1.5",      "10x",    "frac:",  "frac:0",   "frac:1",
-                                "frac:-0.1", "frac:1.5", "frac:abc", "frac:nan", "frac:inf",
-                                "frac:0.1 ", "fixed:",  "fixed:0", "fixed:-1", "auto:3",
-                                "99999999999999999999999999", "frac"};
+    static const char *bad[] = {"",
+                                "Sqrt",
+                                "sqrt ",
+                                " sqrt",
+                                "0",
+                                "-3",
+                                "+3",
+                                "1.5",
+                                "10x",
+                                "frac:",
+                                "frac:0",
+                                "frac:1",
+                                "frac:-0.1",
+                                "frac:1.5",
+                                "frac:abc",
+                                "frac:nan",
+                                "frac:inf",
+                                "frac:0.1 ",
+                                "fixed:",
+                                "fixed:0",
+                                "fixed:-1",
+                                "auto:3",
+                                "99999999999999999999999999",
+                                "frac"};
     est_k_rule r = {EST_K_FIXED, 0.0, 42};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cr_assert_eq(est_k_rule_parse(bad[i], &r), EST_EINVAL, "accepted \"%s\"", bad[i]);

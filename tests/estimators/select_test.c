@@ -125,8 +125,8 @@ Test(select, nth_and_sort_of_doubles)
 
 Test(select, keys_order_like_floats)
 {
-    const float f[] = {-INFINITY, -FLT_MAX, -1.0f, -1e-45f, -0.0f, 0.0f, 1e-45f, 1.0f, FLT_MAX,
-                       INFINITY};
+    const float f[] = {-INFINITY, -FLT_MAX, -1.0f, -1e-45f, -0.0f,
+                       0.0f,      1e-45f,   1.0f,  FLT_MAX, INFINITY};
     for (size_t i = 0; i + 1 < sizeof f / sizeof f[0]; i++) {
         uint32_t a = est_key(est_f32_bits(f[i])), b = est_key(est_f32_bits(f[i + 1]));
         cr_assert(a < b);

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Benchmark of the block estimate: est_block (C) against numpy doing the same
+# (np.median, np.partition top-k, moments, the stable estimator) on the same
+# float32 data in the same run. Prints best-of-REPS times and their ratio.
+# Usage: bench/run-est.sh [REPS]        (builds into build-bench/ if needed)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+reps=${1:-7}
+py=/usr/bin/python3 # has numpy; the python3 on PATH may not
+builddir=build-bench
+if [ ! -f "$builddir/build.ninja" ]; then
+    meson setup "$builddir" --buildtype=release -Dtests=false >/dev/null
+fi
+meson compile -C "$builddir" est_bench >/dev/null
+data=$(mktemp -d)
+trap 'rm -rf "$data"' EXIT
+
+# Student-t with 3 degrees of freedom: heavy tails like gradient noise.
+"$py" - "$data" <<'PY'
+import sys
+import numpy as np
+for e in range(4, 8):
+    n = 10 ** e
+    x = np.random.default_rng(n).standard_t(3, n).astype(np.float32)
+    x.tofile(f"{sys.argv[1]}/t3_1e{e}.f32")
+PY
+
+results="$data/results.jsonl"
+for e in 4 5 6 7; do
+    f="$data/t3_1e$e.f32"
+    c=$("$builddir/bench/est_bench" "$f" $((reps * 3)))
+    a=$("$builddir/bench/est_bench" "$f" "$reps" auto)
+    p=$("$py" bench/est_numpy.py "$f" "$reps")
+    echo "{\"c\": $c, \"auto\": $a, \"numpy\": $p}" >>"$results"
+done
+
+"$py" - "$results" <<'PY'
+import json
+import sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print("block estimate, Student-t(3) float32, best of repetitions (ms); "
+      "ratio = numpy / C")
+print(f"{'n':>9} {'numpy cpu':>10} {'C cpu':>8} {'ratio':>6} "
+      f"{'numpy wall':>11} {'C wall':>8} {'ratio':>6}  alpha C / numpy")
+for r in rows:
+    c, p = r["c"], r["numpy"]
+    print(f"{c['n']:>9} {1e3 * p['cpu_s']:>10.3f} {1e3 * c['cpu_s']:>8.3f} "
+          f"{p['cpu_s'] / c['cpu_s']:>6.1f} {1e3 * p['wall_s']:>11.3f} "
+          f"{1e3 * c['wall_s']:>8.3f} {p['wall_s'] / c['wall_s']:>6.1f}  "
+          f"{c['alpha']:.6f} / {p['alpha']:.6f}")
+    for key in ("median", "variance", "kurtosis", "alpha", "stable_alpha"):
+        a, b = c[key], p[key]
+        if abs(a - b) > 1e-5 * max(abs(b), 1e-3):
+            print(f"  MISMATCH {key}: C {a} numpy {b}")
+print()
+print("k rule auto (double bootstrap) against sqrt, C cpu ms")
+print(f"{'n':>9} {'sqrt':>8} {'auto':>8} {'auto k':>7} {'alpha':>8}")
+for r in rows:
+    c, a = r["c"], r["auto"]
+    print(f"{c['n']:>9} {1e3 * c['cpu_s']:>8.3f} {1e3 * a['cpu_s']:>8.3f} "
+          f"{a['k']:>7} {a['alpha']:>8.4f}")
+PY
