@@ -31,7 +31,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "client", "python"))
 
 METHODS = ["sgd", "nsgd", "clip", "htga"]
-LR_GRID = [0.003, 0.01, 0.03, 0.1, 0.3]
+LR_GRID = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0]
 CLIP_NORM = 1.0
 SAMPLE_SIZE = 4096  # htga.torch.DEFAULT_SAMPLE_SIZE
 PARAM_EVERY = 50
@@ -282,6 +282,10 @@ def worker(args):
 # --------------------------------------------------------------------------
 # overhead: time per step with and without the monitor
 def overhead(endpoint, steps, reps):
+    """Per-step wall time of SGD alone, SGD + monitor (every step, and every
+    10th), and the HTGA wrapper, the variants taking turns step by step so
+    that the shared machine's noise hits them alike; medians over
+    steps*reps steps each. Also the median time of monitor.send() itself."""
     import torch
 
     import htga
@@ -297,36 +301,46 @@ def overhead(endpoint, steps, reps):
         nparams = sum(p.numel() for p in model.parameters())
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
         client = htga.Client(endpoint, f"overhead/{model_name}", connect_grace_ms=3000)
+        mon = ht.GradientMonitor(client, model)
         variants = {
             "sgd": (opt, None),
-            "monitor": (opt, ht.GradientMonitor(client, model)),
+            "monitor": (opt, mon),
             "monitor10": (opt, ht.GradientMonitor(client, model, every=10)),
             "htga": (ht.HTGA(torch.optim.SGD(model.parameters(), lr=0.01), client, model=model), None),
         }
+        names = list(variants)
         times = {k: [] for k in variants}
+        send_us = []
         gen = torch.Generator().manual_seed(0)
-        for rep in range(reps + 1):  # first round is warm-up, interleaved to share the machine's noise
-            for k, (o, mon) in variants.items():
-                t0 = time.perf_counter()
-                for step in range(steps):
-                    idx = torch.randint(0, len(yt), (32,), generator=gen)
-                    o.zero_grad()
-                    torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
-                    if mon is not None:
-                        mon.send(step)
-                    o.step()
-                if rep:
-                    times[k].append(1e3 * (time.perf_counter() - t0) / steps)
+        total = len(names) * (steps * reps + 20)
+        for i in range(total):
+            k = names[i % len(names)]
+            o, m = variants[k]
+            step = i // len(names)
+            t0 = time.perf_counter()
+            idx = torch.randint(0, len(yt), (32,), generator=gen)
+            o.zero_grad()
+            torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
+            if m is not None:
+                t1 = time.perf_counter()
+                m.send(step)
+                if k == "monitor":
+                    send_us.append(1e6 * (time.perf_counter() - t1))
+            o.step()
+            if step >= 20:  # warm-up
+                times[k].append(1e3 * (time.perf_counter() - t0))
         client.close()
-        med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
-        out.append(dict(model=model_name, params=nparams, groups=len(variants["monitor"][1].groups),
+        med = {k: median(v) for k, v in times.items()}
+        out.append(dict(model=model_name, params=nparams, groups=len(mon.groups),
                         ms_sgd=med["sgd"], ms_monitor=med["monitor"], ms_htga=med["htga"],
                         ms_monitor10=med["monitor10"], overhead_monitor10=med["monitor10"] / med["sgd"] - 1,
                         overhead_monitor=med["monitor"] / med["sgd"] - 1,
-                        overhead_htga=med["htga"] / med["sgd"] - 1, all=times))
+                        overhead_htga=med["htga"] / med["sgd"] - 1, send_us=median(send_us[20:]),
+                        send_share=median(send_us[20:]) / (1e3 * med["sgd"])))
         print(f"  overhead {model_name}: sgd {med['sgd']:.3f} ms, +monitor {med['monitor']:.3f} ms "
-              f"({100 * out[-1]['overhead_monitor']:+.1f}%), every 10 {100 * out[-1]['overhead_monitor10']:+.1f}%, htga {med['htga']:.3f} ms "
-              f"({100 * out[-1]['overhead_htga']:+.1f}%)", flush=True)
+              f"({100 * out[-1]['overhead_monitor']:+.1f}%), every 10 {100 * out[-1]['overhead_monitor10']:+.1f}%, "
+              f"htga {med['htga']:.3f} ms ({100 * out[-1]['overhead_htga']:+.1f}%), "
+              f"send() {out[-1]['send_us']:.1f} us", flush=True)
     return out
 
 
@@ -517,16 +531,18 @@ def markdown(rows, results, ov, files, imgdir_rel, command, args, wall):
         L.append(f"| {m} | {mb:.0f} |")
     L.append("")
     if ov:
-        L.append("### Overhead: time per step with and without the monitor (digits, batch 32, median of "
-                 f"{args.overhead_reps} interleaved rounds of {args.overhead_steps} steps)")
+        L.append("### Overhead: time per step with and without the monitor (digits, batch 32; variants take "
+                 f"turns step by step, medians over {args.overhead_reps * args.overhead_steps} steps each; "
+                 "send() = median time of GradientMonitor.send() alone, and as a share of the SGD step)")
         L.append("")
         L.append("| model | params | groups | SGD ms/step | + monitor | overhead | + monitor every 10 | overhead "
-                 "| HTGA wrapper | overhead |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                 "| HTGA wrapper | overhead | send() µs | send() / SGD step |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for o in ov:
             L.append(f"| {o['model']} | {o['params']} | {o['groups']} | {o['ms_sgd']:.3f} | {o['ms_monitor']:.3f} | "
                      f"{100 * o['overhead_monitor']:+.1f}% | {o['ms_monitor10']:.3f} | {100 * o['overhead_monitor10']:+.1f}% | "
-                     f"{o['ms_htga']:.3f} | {100 * o['overhead_htga']:+.1f}% |")
+                     f"{o['ms_htga']:.3f} | {100 * o['overhead_htga']:+.1f}% | {o['send_us']:.1f} | "
+                     f"{100 * o['send_share']:.1f}% |")
         L.append("")
     for f in files:
         L.append(f"![{f}]({imgdir_rel}/{f})")
@@ -567,7 +583,7 @@ def main():
     ap.add_argument("--tasks", default="all", help="comma-separated task names, or all")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--overhead-steps", type=int, default=100)
-    ap.add_argument("--overhead-reps", type=int, default=5)
+    ap.add_argument("--overhead-reps", type=int, default=4)
     ap.add_argument("--short", action="store_true",
                     help="smoke version: 1 seed, 30 steps, no tuning, 3 tasks, tiny overhead run")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -638,8 +654,11 @@ def main():
     os.makedirs(imgdir, exist_ok=True)
     files = plots(rows, results, tails, imgdir, prefix)
     with open(os.path.join(args.out, f"{prefix}results.json"), "w") as f:
-        json.dump({"args": vars(args), "rows": rows, "results": results, "overhead": ov, "tails": tails,
-                   "wall_s": wall}, f, indent=1, default=str)
+        json.dump({"args": vars(args), "rows": rows, "overhead": ov, "peak_rss_mb": results["peak_rss_mb"],
+                   "runs": [{k: v for k, v in r.items() if k != "lambdas"} for r in results["runs"]],
+                   "tails_runs": sorted(tails), "wall_s": wall}, f, indent=1, default=str)
+    with open(os.path.join(args.out, f"{prefix}raw.json"), "w") as f:  # big: every block, every lambda
+        json.dump({"results": results, "tails": tails}, f, default=str)
     command = "/usr/bin/python3 experiments/htga_eval.py " + " ".join(sys.argv[1:])
     md = markdown(rows, results, ov, files, os.path.relpath(imgdir, os.path.dirname(args.doc or args.out + "/x")),
                   command.strip(), args, wall)

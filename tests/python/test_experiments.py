@@ -27,10 +27,10 @@ class TestShortEvaluation(unittest.TestCase):
                 res = json.load(f)
             rows = {(r["task"], r["method"]) for r in res["rows"]}
             self.assertEqual(len(rows), 12)
-            runs = res["results"]["runs"]
+            runs = res["runs"]
             self.assertTrue(all(r["steps"] > 0 for r in runs))
             # every monitored run reached htgad and got tail estimates back
-            self.assertTrue(all(r["run"] in res["tails"] for r in runs), sorted(res["tails"]))
+            self.assertTrue(all(r["run"] in res["tails_runs"] for r in runs), res["tails_runs"])
             self.assertEqual(len(res["overhead"]), 3)
             for png in ("short_digits_accuracy.png", "short_linreg_sweep.png"):
                 self.assertGreater(os.path.getsize(os.path.join(tmp, png)), 1000)
