@@ -104,6 +104,29 @@ class TestSampling(unittest.TestCase):
                          [("0", 0), ("2", 0), ("param/0", 0), ("param/2", 0), ("0", 2), ("2", 2),
                           ("param/0", 3), ("param/2", 3)])
 
+    def test_overhead_budget_widens_the_interval(self):
+        import time
+
+        class SlowClient(FakeClient):
+            def send(self, group, step, array):
+                time.sleep(0.002)  # a send costing 4x the training step below
+                return super().send(group, step, array)
+
+        p = nn.Parameter(torch.zeros(10))
+        p.grad = torch.ones(10)
+        c = SlowClient()
+        m = ht.GradientMonitor(c, params=[p], max_overhead=0.05)
+        for step in range(200):
+            time.sleep(0.0005)  # "training"
+            m.send(step)
+        # budget 5% of a >= 0.5 ms step: a 2 ms send fits once per >= 40 steps
+        # (less on a loaded machine, where the sleeps stretch)
+        self.assertGreaterEqual(m.interval, 10)
+        self.assertLess(len(c.sent), 30)
+        self.assertEqual(c.sent[0][1], 0)
+        with self.assertRaises(ValueError):
+            ht.GradientMonitor(c, params=[p], max_overhead=0)
+
     @unittest.skipUnless(HAVE_TORCH and torch.cuda.is_available(), "no CUDA device")
     def test_cuda_gradient_sampled_on_device(self):
         p = nn.Parameter(torch.zeros(100000, device="cuda"))

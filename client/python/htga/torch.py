@@ -20,6 +20,9 @@ were dropped as offline) or has not answered yet, lambda is 1: plain steps.
         opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
 """
 
+import math
+import time
+
 import torch
 
 __all__ = ["GradientMonitor", "HTGA", "DEFAULT_SAMPLE_SIZE"]
@@ -76,6 +79,10 @@ class GradientMonitor:
     sample_size  values sent per group per step (default 4096); the group's
                  whole gradient when it is smaller.
     every        send every `every`-th step only (1 = every step).
+    max_overhead when set (e.g. 0.02), a budget: the monitor times its own
+                 sends and the training step between its calls, and widens
+                 the interval between sending steps (at least `every`) so
+                 that sending costs at most this fraction of training time.
     prefix       prepended to every group name (e.g. "grad/").
     param_every  also send a sample of the parameter values themselves every
                  param_every steps under "<param_prefix><group>" (0 = never),
@@ -89,7 +96,7 @@ class GradientMonitor:
 
     def __init__(self, client, model=None, *, optimizer=None, params=None, grouping="parameter",
                  sample_size=DEFAULT_SAMPLE_SIZE, every=1, prefix="", param_every=0, param_prefix="param/",
-                 generator_seed=None):
+                 generator_seed=None, max_overhead=None):
         if sample_size < 1:
             raise ValueError("sample_size must be >= 1")
         if every < 1:
@@ -98,6 +105,14 @@ class GradientMonitor:
         self.sample_size = int(sample_size)
         self.every = int(every)
         self.param_every = int(param_every)
+        if max_overhead is not None and not max_overhead > 0:
+            raise ValueError("max_overhead must be > 0")
+        self.max_overhead = max_overhead
+        self.interval = self.every  # steps between sends, adapted under max_overhead
+        self._next = None
+        self._cost = None  # EMA of a sending call's duration (s)
+        self._gap = None  # EMA of the time between calls, outside send() (s)
+        self._t_end = None
         self.param_prefix = param_prefix
         self.groups = self._make_groups(model, optimizer, params, grouping, prefix)
         self.group_of = {}
@@ -236,10 +251,29 @@ class GradientMonitor:
     def send(self, step):
         """Sends the current gradients (call after backward()). Groups whose
         parameters have no gradient are skipped. Returns the number of
-        groups sent (0 on steps skipped by `every`)."""
+        groups sent (0 on steps skipped by `every` or the overhead budget)."""
+        if self.max_overhead is None:
+            return self._send_step(step, step % self.every == 0)
+        t0 = time.perf_counter()
+        if self._t_end is not None:
+            gap = t0 - self._t_end
+            self._gap = gap if self._gap is None else 0.9 * self._gap + 0.1 * gap
+        due = self._next is None or step >= self._next
+        n = self._send_step(step, due)
+        t1 = time.perf_counter()
+        if due:
+            cost = t1 - t0
+            self._cost = cost if self._cost is None else 0.8 * self._cost + 0.2 * cost
+            if self._gap:
+                self.interval = max(self.every, math.ceil(self._cost / (self.max_overhead * self._gap)))
+            self._next = step + self.interval
+        self._t_end = t1
+        return n
+
+    def _send_step(self, step, grads_due):
         sent = 0
         tried = dropped = 0
-        if step % self.every == 0:
+        if grads_due:
             for g in self.groups:
                 grads = [p.grad for p in g.params if p.grad is not None]
                 if not grads:
@@ -283,7 +317,7 @@ class HTGA:
     with each group's current lambda from htgad.
 
     monitor   a GradientMonitor; made from model/optimizer, grouping,
-              sample_size and every when not given.
+              sample_size, every, param_every and max_overhead when not given.
     mode      "update": scales the optimizer's whole update (parameters are
               saved before the inner step and moved to old + lambda*(new-old);
               exact for any optimizer, costs one copy of the scaled
@@ -296,7 +330,7 @@ class HTGA:
     """
 
     def __init__(self, optimizer, client, *, model=None, monitor=None, grouping=None,
-                 sample_size=DEFAULT_SAMPLE_SIZE, every=1, mode="auto", param_every=0):
+                 sample_size=DEFAULT_SAMPLE_SIZE, every=1, mode="auto", param_every=0, max_overhead=None):
         if mode not in ("auto", "update", "grad"):
             raise ValueError('mode must be "auto", "update" or "grad"')
         self.optimizer = optimizer
@@ -304,7 +338,8 @@ class HTGA:
         if monitor is None:
             monitor = GradientMonitor(client, model, optimizer=optimizer,
                                       grouping=grouping or ("parameter" if model is not None else "param_group"),
-                                      sample_size=sample_size, every=every, param_every=param_every)
+                                      sample_size=sample_size, every=every, param_every=param_every,
+                                      max_overhead=max_overhead)
         self.monitor = monitor
         self.mode = ("grad" if _plain_sgd(optimizer) else "update") if mode == "auto" else mode
         self.steps = 0
