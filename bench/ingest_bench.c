@@ -64,7 +64,10 @@ static void *raw_pull(void *arg)
     int timeout = 500;
 
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
-    zmq_bind(s, a->endpoint);
+    if (zmq_bind(s, a->endpoint) < 0) {
+        fprintf(stderr, "raw: cannot bind %s: %s\n", a->endpoint, zmq_strerror(zmq_errno()));
+        exit(1);
+    }
     zmq_msg_init(&m);
     while (zmq_msg_recv(&m, s, 0) >= 0) {
         if (!zmq_msg_more(&m))
@@ -83,19 +86,20 @@ static int mode_raw(const char *endpoint, size_t bytes, double seconds)
     char hdr[64] = {0};
     char *body = calloc(1, bytes);
     double t0, t1;
-    int zero = 0;
+    int zero = 0, stall_ms = 2000;
 
     pthread_create(&t, NULL, raw_pull, &a);
     s = zmq_socket(a.ctx, ZMQ_PUSH);
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+    zmq_setsockopt(s, ZMQ_SNDTIMEO, &stall_ms, sizeof(stall_ms)); /* never hang */
     zmq_connect(s, endpoint);
     sleep_us(200000);
     t0 = now_s();
     uint64_t sent = 0;
     while (now_s() - t0 < seconds) {
         for (int i = 0; i < 64; i++) {
-            zmq_send(s, hdr, sizeof(hdr), ZMQ_SNDMORE);
-            zmq_send(s, body, bytes, 0);
+            if (zmq_send(s, hdr, sizeof(hdr), ZMQ_SNDMORE) < 0 || zmq_send(s, body, bytes, 0) < 0)
+                break;
             sent++;
         }
     }
@@ -201,11 +205,12 @@ static int mode_dealer(const char *endpoint, const char *stats, size_t bytes, do
     long long base, got;
     uint64_t sent = 0;
     double t0, t1 = 0;
-    int zero = 0;
+    int zero = 0, stall_ms = 2000;
 
     for (size_t i = 0; i < n; i++)
         x[i] = (float)((i % 13) - 6) * (float)(1 + i % 997);
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+    zmq_setsockopt(s, ZMQ_SNDTIMEO, &stall_ms, sizeof(stall_ms)); /* never hang */
     zmq_connect(s, endpoint);
     memset(&m, 0, sizeof(m));
     m.kind = WIRE_SAMPLES;
@@ -222,8 +227,8 @@ static int mode_dealer(const char *endpoint, const char *stats, size_t bytes, do
             m.step = (int64_t)sent;
             m.seq = sent++;
             hlen = wire_encode_header(&m, hdr, sizeof(hdr));
-            zmq_send(s, hdr, hlen, ZMQ_SNDMORE);
-            zmq_send(s, x, n * sizeof(float), 0);
+            if (zmq_send(s, hdr, hlen, ZMQ_SNDMORE) < 0 || zmq_send(s, x, n * sizeof(float), 0) < 0)
+                break;
         }
     }
     got = settle(stats, &t1);

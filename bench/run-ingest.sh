@@ -37,12 +37,12 @@ start_htgad() {
     echo "htgad did not start" >&2
     exit 1
 }
-stop_htgad() {
-    grep -E '^(blocks_closed|blocks_estimated|drop_est_queue|rows_written) ' "$tmp/stats" | tr '\n' ' '
-    echo
+stop_htgad() { # prints the daemon's final counters (written after its flush)
     kill -TERM "$pid"
     wait "$pid" || true
     pid=""
+    grep -E '^(samples|blocks_closed|blocks_estimated|drop_est_queue|rows_written) ' "$tmp/stats" | tr '\n' ' '
+    echo
 }
 
 echo "== payload $bytes bytes, $secs s per measurement, $rounds rounds, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"

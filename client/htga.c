@@ -4,8 +4,9 @@
  * DESIGN: one background I/O thread per handle owns the ZeroMQ context, the
  * DEALER socket and its monitor socket (ZeroMQ sockets are not thread-safe).
  * Trainer threads never touch ZeroMQ. htga_send() reserves a slot of a
- * bounded ring under a short lock, draws the sample into the slot's buffer
- * (buffers grow once, then are reused) outside the lock, marks the slot
+ * bounded ring under a short lock, draws the sample into a buffer taken from
+ * a LIFO stack of spare buffers (the most recently sent one is still in cache;
+ * buffers grow once, then are reused) outside the lock, marks the slot
  * ready and wakes the I/O thread through an eventfd that zmq_poll() watches
  * next to the sockets. The I/O thread sends ready slots in order with
  * ZMQ_DONTWAIT; ZMQ_IMMEDIATE makes a missing daemon an EAGAIN instead of a
@@ -22,6 +23,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +75,11 @@ struct htga {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* ring progress, I/O thread start-up */
     struct slot *ring;
+    struct spare {
+        float *buf;
+        size_t cap;
+    } * spare; /* free sample buffers, a stack: the last released (cache-hot) is reused first */
+    size_t nspare;
     size_t depth, head, tail, used;
     size_t max_samples;
     uint32_t rank;
@@ -229,10 +236,10 @@ static void send_hello(htga *h)
     m.rank = h->rank;
     m.seq = h->next_seq;
     m.dropped = h->st.drops_queue + h->st.drops_offline;
+    h->next_hello_ms = now_ms() + h->hello_ms;
     pthread_mutex_unlock(&h->mu);
     len = wire_encode_header(&m, hdr, sizeof hdr);
     zmq_send(h->sock, hdr, len, ZMQ_DONTWAIT); /* EAGAIN: the next HELLO will do */
-    h->next_hello_ms = now_ms() + h->hello_ms;
 }
 
 static void drain_monitor(htga *h)
@@ -383,6 +390,10 @@ static void pump(htga *h, int64_t deadline_ms)
             }
         }
         s->state = SLOT_FREE;
+        h->spare[h->nspare].buf = s->buf;
+        h->spare[h->nspare++].cap = s->cap;
+        s->buf = NULL;
+        s->cap = 0;
         h->head = (h->head + 1) % h->depth;
         h->used--;
         pthread_cond_broadcast(&h->cv);
@@ -422,7 +433,9 @@ static void *io_main(void *arg)
         io_close(h, 0);
         return NULL;
     }
+    pthread_mutex_lock(&h->mu);
     h->next_hello_ms = now_ms() + h->hello_ms;
+    pthread_mutex_unlock(&h->mu);
     while (!atomic_load(&h->stop)) {
         zmq_pollitem_t items[3] = {
             {.socket = h->sock, .events = ZMQ_POLLIN},
@@ -444,11 +457,10 @@ static void *io_main(void *arg)
             int online;
             pthread_mutex_lock(&h->mu);
             online = h->online;
+            h->next_hello_ms = now_ms() + h->hello_ms;
             pthread_mutex_unlock(&h->mu);
             if (online)
                 send_hello(h);
-            else
-                h->next_hello_ms = now_ms() + h->hello_ms;
         }
     }
     t_stop = now_ms();
@@ -502,6 +514,9 @@ static void free_handle(htga *h)
         for (size_t i = 0; i < h->depth; i++)
             free(h->ring[i].buf);
     free(h->ring);
+    for (size_t i = 0; i < h->nspare; i++)
+        free(h->spare[i].buf);
+    free(h->spare);
     free(h->lam);
     free(h->endpoint);
     if (h->efd >= 0)
@@ -526,6 +541,19 @@ static int init_sync(htga *h)
     pthread_mutex_init(&h->mu, NULL);
     pthread_mutex_init(&h->lam_mu, NULL);
     return 0;
+}
+
+/* Starts the I/O thread with every signal blocked, so that the trainer's
+ * signal handlers (SIGINT in Python, ...) keep running on its own threads. */
+static int start_io_thread(htga *h)
+{
+    sigset_t all, old;
+    int rc;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&h->thread, NULL, io_main, h);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }
 
 int htga_create(htga **out, const char *endpoint, const char *run)
@@ -557,10 +585,11 @@ int htga_create(htga **out, const char *endpoint, const char *run)
     h->seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)h ^ ((uint64_t)h->t0_ms << 20);
     h->endpoint = strdup(endpoint);
     h->ring = calloc(h->depth, sizeof *h->ring);
+    h->spare = calloc(h->depth, sizeof *h->spare);
     h->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (!h->endpoint || !h->ring || h->efd < 0)
+    if (!h->endpoint || !h->ring || !h->spare || h->efd < 0)
         goto fail;
-    if (pthread_create(&h->thread, NULL, io_main, h) != 0)
+    if (start_io_thread(h) != 0)
         goto fail;
     pthread_mutex_lock(&h->mu);
     while (h->started == 0)
@@ -594,21 +623,32 @@ void htga_destroy(htga **hp)
 static int set_queue_depth(htga *h, int64_t value)
 {
     struct slot *ring;
+    struct spare *spare;
     if (value < 1 || value > MAX_QUEUE_DEPTH)
         return HTGA_EINVAL;
     ring = calloc((size_t)value, sizeof *ring);
-    if (!ring)
+    spare = calloc((size_t)value, sizeof *spare);
+    if (!ring || !spare) {
+        free(ring);
+        free(spare);
         return HTGA_ENOMEM;
+    }
     pthread_mutex_lock(&h->mu);
     if (h->used > 0) {
         pthread_mutex_unlock(&h->mu);
         free(ring);
+        free(spare);
         return HTGA_EBUSY;
     }
     for (size_t i = 0; i < h->depth; i++)
         free(h->ring[i].buf);
+    for (size_t i = 0; i < h->nspare; i++)
+        free(h->spare[i].buf);
     free(h->ring);
+    free(h->spare);
     h->ring = ring;
+    h->spare = spare;
+    h->nspare = 0;
     h->depth = (size_t)value;
     h->head = h->tail = 0;
     pthread_mutex_unlock(&h->mu);
@@ -678,6 +718,11 @@ static struct slot *reserve(htga *h, const char *group, size_t group_len, int64_
         h->tail = (h->tail + 1) % h->depth;
         h->used++;
         s->state = SLOT_FILLING;
+        if (h->nspare > 0) {
+            h->nspare--;
+            s->buf = h->spare[h->nspare].buf;
+            s->cap = h->spare[h->nspare].cap;
+        }
         s->seq = seq;
         s->step = step;
         s->rank = h->rank;

@@ -62,14 +62,17 @@ typedef enum htga_option {
 
 typedef struct htga htga;
 
-/* Counters of one handle. Read with htga_stats(); fields are only appended. */
+/* Counters of one handle. Read with htga_stats_get(); fields are only
+ * appended. After htga_flush() returns HTGA_OK, every htga_send() call with
+ * valid arguments is in exactly one of msgs_sent, drops_queue and
+ * drops_offline. */
 typedef struct htga_stats {
     uint64_t sends;         /* htga_send() calls accepted */
     uint64_t msgs_sent;     /* messages handed to ZeroMQ */
     uint64_t samples_sent;  /* values in those messages */
     uint64_t bytes_sent;    /* payload bytes in those messages */
     uint64_t drops_queue;   /* dropped: the client's queue was full */
-    uint64_t drops_offline; /* dropped: the daemon was not connected or was slow */
+    uint64_t drops_offline; /* dropped: daemon not connected (at send) or gone or slow (later) */
     uint64_t lambdas_recv;  /* lambda messages received */
     uint64_t bad_msgs_recv; /* messages from the daemon that failed to decode */
 } htga_stats;
@@ -114,9 +117,14 @@ HTGA_API int htga_set_int(htga *h, htga_option opt, int64_t value);
  * training step `step`. When n exceeds the max_samples option, a sample of
  * max_samples values is drawn without bias (stratified: one uniformly chosen
  * value from each of max_samples equal strata), so the cost does not grow
- * with n. grad is only read during the call (borrowed).
+ * with n. grad is only read during the call (borrowed); the sample is copied
+ * into a buffer the handle owns and the I/O thread sends it.
  * Never blocks: returns HTGA_OK when queued, HTGA_EDROPPED (and counts it)
- * when the queue is full or the daemon is away, HTGA_EINVAL for bad arguments.
+ * when the queue is full or the daemon is away (after the start-up grace,
+ * see HTGA_OPT_CONNECT_GRACE_MS, during which messages wait in the queue),
+ * HTGA_EINVAL for bad arguments (NULL, n == 0, bad group name), HTGA_ENOMEM
+ * when the sample buffer could not grow. A queued message can still be
+ * dropped later (daemon gone or too slow); htga_stats_get() counts it.
  */
 HTGA_API int htga_send(htga *h, const char *group, int64_t step, const float *grad, size_t n);
 

@@ -14,6 +14,16 @@
 #include "stats.h"
 #include "store.h"
 
+/* What a policy change needs to re-derive a stream's lambda. */
+typedef struct est_latest {
+    int has;
+    est_result res;
+    int has_prev_before; /* the lambda before that block */
+    double prev_before;
+    uint64_t block;
+    int64_t step;
+} est_latest;
+
 struct estimator {
     bqueue *in, *out;
     void *ctx;
@@ -25,6 +35,7 @@ struct estimator {
     size_t slots;
     double *prev; /* previous lambda per stream slot */
     uint8_t *has_prev;
+    est_latest *latest; /* per stream slot: the latest block, for policy changes */
     pthread_t thread;
     int started;
     log_limit lim;
@@ -35,6 +46,7 @@ void est_job_free(est_job *job)
     if (job == NULL)
         return;
     free(job->x);
+    free(job->slots);
     free(job);
 }
 
@@ -55,7 +67,8 @@ estimator *estimator_new(bqueue *in, bqueue *out, void *ctx, size_t max_block,
     e->scratch = aligned_alloc(16, (e->scratch_len + 15) / 16 * 16);
     e->prev = calloc(slots, sizeof(double));
     e->has_prev = calloc(slots, 1);
-    if (e->scratch == NULL || e->prev == NULL || e->has_prev == NULL)
+    e->latest = calloc(slots, sizeof(est_latest));
+    if (e->scratch == NULL || e->prev == NULL || e->has_prev == NULL || e->latest == NULL)
         goto out_free_all;
     return e;
 
@@ -63,6 +76,7 @@ out_free_all:
     free(e->scratch);
     free(e->prev);
     free(e->has_prev);
+    free(e->latest);
     free(e);
     return NULL;
 }
@@ -106,6 +120,8 @@ static void handle_block(estimator *e, est_job *job)
         goto out_free_item;
     }
     policy_apply(&job->pol, &it->res, e->has_prev[slot], e->prev[slot], &it->out);
+    e->latest[slot] =
+        (est_latest){1, it->res, e->has_prev[slot], e->prev[slot], job->block, job->step_last};
     e->prev[slot] = it->out.lambda;
     e->has_prev[slot] = 1;
     it->kind = STORE_BLOCK;
@@ -122,7 +138,8 @@ static void handle_block(estimator *e, est_job *job)
     STAT_INC(blocks_estimated);
     if (it->out.reason != POLICY_R_OK)
         STAT_INC(blocks_fallback);
-    notify_ingest(e, it);
+    if (!job->final)
+        notify_ingest(e, it);
     bqueue_push(e->out, it);
     return;
 
@@ -130,10 +147,50 @@ out_free_item:
     free(it);
 }
 
+/* A run's policy changed: store the change, then re-derive and push the
+ * lambda of each of its streams from their latest block. */
+static void handle_policy(estimator *e, est_job *job)
+{
+    store_item *rec = calloc(1, sizeof(*rec));
+    est_note note;
+    policy_out out;
+
+    if (rec != NULL) {
+        rec->kind = STORE_POLICY;
+        rec->run_slot = job->run_slot;
+        memcpy(rec->run, job->run, sizeof(rec->run));
+        rec->pol = job->pol;
+        rec->source = job->source;
+        rec->created_at = store_now();
+        bqueue_push(e->out, rec);
+    }
+    for (size_t i = 0; i < job->nslots; i++) {
+        uint32_t slot = job->slots[i];
+        est_latest *l;
+
+        if (slot >= e->slots || !e->latest[slot].has)
+            continue;
+        l = &e->latest[slot];
+        policy_apply(&job->pol, &l->res, l->has_prev_before, l->prev_before, &out);
+        e->prev[slot] = out.lambda;
+        memset(&note, 0, sizeof(note));
+        note.stream_slot = slot;
+        note.lam.lambda = out.lambda;
+        note.lam.alpha = out.reason == POLICY_R_OK ? l->res.hill.alpha : NAN;
+        note.lam.block = l->block;
+        note.lam.step = l->step;
+        note.lam.reason = out.reason;
+        if (zmq_send(e->pipe, &note, sizeof(note), ZMQ_DONTWAIT) < 0)
+            STAT_INC(drops[DROP_LAMBDA_PIPE]);
+    }
+}
+
 static void *estimator_main(void *arg)
 {
     estimator *e = arg;
     est_job *job;
+
+    pthread_setname_np(pthread_self(), "htgad-est"); /* for top -H, perf */
 
     for (;;) {
         job = bqueue_pop(e->in, -1);
@@ -141,7 +198,10 @@ static void *estimator_main(void *arg)
             est_job_free(job);
             break;
         }
-        handle_block(e, job);
+        if (job->kind == EST_JOB_POLICY)
+            handle_policy(e, job);
+        else
+            handle_block(e, job);
         est_job_free(job);
     }
     zmq_close(e->pipe);
@@ -186,6 +246,7 @@ void estimator_join(estimator **ep)
     free(e->scratch);
     free(e->prev);
     free(e->has_prev);
+    free(e->latest);
     free(e);
     *ep = NULL;
 }

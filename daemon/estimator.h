@@ -9,7 +9,11 @@
  * backpressure, so rows are never dropped between here and SQLite) and sends
  * the lambda back to the ingest thread over an inproc PAIR socket that this
  * thread owns (the ingest thread owns the other end and the ROUTER). A
- * STOP job ends the thread after everything before it was handled.
+ * POLICY job stores a run's new policy and re-derives the lambda of each of
+ * its streams from the latest block estimated in this process (as if that
+ * block had been computed under the new policy), so trainers get the new
+ * lambdas without waiting for a block. A STOP job ends the thread after
+ * everything before it was handled.
  */
 #ifndef HTGAD_ESTIMATOR_H
 #define HTGAD_ESTIMATOR_H
@@ -27,6 +31,7 @@
 typedef enum est_job_kind {
     EST_JOB_BLOCK = 1,
     EST_JOB_STOP = 2,
+    EST_JOB_POLICY = 3, /* a run's policy changed: store it, re-derive its lambdas */
 } est_job_kind;
 
 /* A closed block on its way to the estimator (malloc'd; x too). */
@@ -41,6 +46,9 @@ typedef struct est_job {
     size_t n;
     policy pol;
     const char *source;
+    int final;       /* flushed at shutdown: stored, no lambda push (ingest is gone) */
+    uint32_t *slots; /* EST_JOB_POLICY: the run's stream slots (malloc'd) */
+    size_t nslots;
 } est_job;
 
 /* What comes back to the ingest thread over the pipe (one frame). */

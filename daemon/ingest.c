@@ -18,10 +18,11 @@
 #include "wire.h"
 
 #define INGEST_POLL_MS      100
-#define INGEST_BURST        256   /* messages read before looking at the pipe again */
+#define INGEST_BURST        32 /* messages read before looking at the pipe again (bounds lambda delay) */
 #define INGEST_PEER_SILENCE 10000 /* ms without a message before a peer is forgotten */
 #define INGEST_MAX_FRAMES   3     /* payload frames kept for decoding (2 + 1 to see excess) */
 #define INGEST_PEER_HWM     64    /* messages queued per client connection (memory bound) */
+#define INGEST_CMDS_MAX     64    /* policy commands waiting for the ingest thread */
 /* The largest frame a client may send (a full SAMPLES body); a peer that
  * sends more is disconnected by ZeroMQ before anything is buffered. */
 #define INGEST_MAX_FRAME ((int64_t)4 * WIRE_COUNT_MAX)
@@ -29,6 +30,7 @@
 struct ingest {
     void *ctx;
     bqueue *est_q;
+    bqueue *cmds; /* policy commands from other threads (ingest_set_policy) */
     htgad_config cfg;
     streams *reg;
     void *router;
@@ -61,7 +63,8 @@ ingest *ingest_new(void *ctx, bqueue *est_q, const htgad_config *cfg)
     if (g == NULL)
         return NULL;
     g->reg = streams_new(cfg->max_streams, cfg->block_samples, cfg->window_steps);
-    if (g->reg == NULL)
+    g->cmds = bqueue_new(INGEST_CMDS_MAX);
+    if (g->reg == NULL || g->cmds == NULL)
         goto out_free_ingest;
     g->ctx = ctx;
     g->est_q = est_q;
@@ -71,6 +74,8 @@ ingest *ingest_new(void *ctx, bqueue *est_q, const htgad_config *cfg)
     return g;
 
 out_free_ingest:
+    streams_free(&g->reg);
+    bqueue_destroy(&g->cmds);
     free(g);
     return NULL;
 }
@@ -188,6 +193,91 @@ static void drain_pipe(ingest *g)
     }
 }
 
+/* A policy change for one run, or (all) for the default and every run
+ * whose policy did not come from HTTP. */
+typedef struct ingest_cmd {
+    int all;
+    char run[WIRE_NAME_MAX + 1];
+    size_t run_len;
+    policy pol;
+    const char *source;
+} ingest_cmd;
+
+int ingest_set_policy(ingest *g, const char *run, size_t run_len, const policy *pol,
+                      const char *source)
+{
+    ingest_cmd *c;
+    const char *why;
+
+    if (policy_validate(pol, &why) < 0 || run_len > WIRE_NAME_MAX || (run != NULL && run_len == 0))
+        return -1;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return -1;
+    c->all = run == NULL;
+    if (run != NULL)
+        memcpy(c->run, run, run_len);
+    c->run_len = run_len;
+    c->pol = *pol;
+    c->source = source;
+    if (bqueue_try_push(g->cmds, c) < 0) {
+        free(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* Gives run_slot its new policy and asks the estimator to store it and
+ * re-derive the run's lambdas (waiting for room: policy changes are rare). */
+static void apply_policy(ingest *g, uint32_t run_slot, const policy *pol, const char *source)
+{
+    run_entry *run = &g->reg->runs[run_slot];
+    est_job *job = calloc(1, sizeof(*job));
+
+    run->pol = *pol;
+    run->pol_source = source;
+    if (job == NULL)
+        return;
+    job->slots = run->nstreams ? malloc(run->nstreams * sizeof(uint32_t)) : NULL;
+    if (run->nstreams && job->slots == NULL) {
+        free(job);
+        return;
+    }
+    if (job->slots != NULL)
+        memcpy(job->slots, run->streams, run->nstreams * sizeof(uint32_t));
+    job->nslots = run->nstreams;
+    job->kind = EST_JOB_POLICY;
+    job->run_slot = run_slot;
+    memcpy(job->run, run->name, run->name_len + 1);
+    job->pol = *pol;
+    job->source = source;
+    bqueue_push(g->est_q, job);
+}
+
+static void drain_cmds(ingest *g)
+{
+    ingest_cmd *c;
+    long slot;
+
+    while ((c = bqueue_pop(g->cmds, 0)) != NULL) {
+        if (c->all) {
+            g->cfg.policy = c->pol;
+            for (size_t i = 0; i < g->reg->nruns; i++) {
+                if (strcmp(g->reg->runs[i].pol_source, "http") != 0 &&
+                    !policy_equal(&g->reg->runs[i].pol, &c->pol))
+                    apply_policy(g, (uint32_t)i, &c->pol, c->source);
+            }
+        } else {
+            slot = streams_run(g->reg, c->run, c->run_len, &c->pol);
+            if (slot >= 0)
+                apply_policy(g, (uint32_t)slot, &c->pol, c->source);
+            else
+                STAT_INC(drops[DROP_STREAM_LIMIT]);
+        }
+        free(c);
+    }
+}
+
 typedef struct emit_ctx {
     ingest *g;
     uint32_t slot;
@@ -200,7 +290,7 @@ static int emit_block(accum_block *blk, void *arg)
     ingest *g = c->g;
     stream_entry *se = &g->reg->streams[c->slot];
     run_entry *run = &g->reg->runs[se->run_slot];
-    est_job *job = malloc(sizeof(*job));
+    est_job *job = calloc(1, sizeof(*job));
 
     if (job == NULL) {
         STAT_ADD(drops[DROP_NOMEM], blk->n);
@@ -218,6 +308,7 @@ static int emit_block(accum_block *blk, void *arg)
     job->n = blk->n;
     job->pol = run->pol;
     job->source = run->pol_source;
+    job->final = g->flushing;
     if (g->flushing) {
         bqueue_push(g->est_q, job);
     } else if (bqueue_try_push(g->est_q, job) < 0) {
@@ -244,6 +335,7 @@ static void count_decode_error(ingest *g, const wire_error *err)
 
 static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m)
 {
+    size_t before = g->reg->nstreams;
     long slot = streams_stream(g->reg, run_slot, m->group, m->group_len);
     emit_ctx c = {g, 0};
 
@@ -254,7 +346,11 @@ static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m)
                 (unsigned long long)g->cfg.max_streams);
         return;
     }
-    STAT_SET(streams, g->reg->nstreams);
+    if (g->reg->nstreams != before) {
+        STAT_SET(streams, g->reg->nstreams);
+        LOG(LOG_INFO, "new stream %s/%s (%zu of %llu)", g->reg->runs[run_slot].name,
+            g->reg->streams[slot].group, g->reg->nstreams, (unsigned long long)g->cfg.max_streams);
+    }
     c.slot = (uint32_t)slot;
     STAT_INC(msgs_samples);
     STAT_ADD(samples, m->count);
@@ -267,8 +363,8 @@ static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_m
 {
     long run_slot = streams_run(g->reg, m->run, m->run_len, &g->cfg.policy);
 
-    if (run_slot < 0) {
-        STAT_INC(drops[DROP_STREAM_LIMIT]);
+    if (run_slot < 0) { /* run limit: counted in samples, as the stream limit */
+        STAT_ADD(drops[DROP_STREAM_LIMIT], m->count);
         return;
     }
     STAT_SET(runs, g->reg->nruns);
@@ -403,6 +499,7 @@ static void *ingest_main(void *arg)
     ingest *g = arg;
     int64_t last_prune = now_ms();
 
+    pthread_setname_np(pthread_self(), "htgad-ingest"); /* for top -H, perf */
     if (open_sockets(g) < 0) {
         signal_ready(g, -1);
         return NULL;
@@ -415,6 +512,7 @@ static void *ingest_main(void *arg)
         if (zmq_poll(items, 2, INGEST_POLL_MS) < 0 && errno != EINTR)
             break;
         drain_pipe(g);
+        drain_cmds(g);
         for (int i = 0; i < INGEST_BURST && recv_one(g) == 0; i++)
             ;
         if (now_ms() - last_prune > 1000) {
@@ -452,6 +550,7 @@ void ingest_stop(ingest *g)
 void ingest_join(ingest **gp)
 {
     ingest *g;
+    void *cmd;
 
     if (gp == NULL || *gp == NULL)
         return;
@@ -459,6 +558,9 @@ void ingest_join(ingest **gp)
     if (g->started)
         pthread_join(g->thread, NULL);
     streams_free(&g->reg);
+    while ((cmd = bqueue_pop(g->cmds, 0)) != NULL)
+        free(cmd);
+    bqueue_destroy(&g->cmds);
     pthread_cond_destroy(&g->cond);
     pthread_mutex_destroy(&g->lock);
     free(g);

@@ -42,6 +42,19 @@ int ingest_preload(ingest *g, const store_state *st, uint32_t *run_slot, uint32_
  * (logged). */
 int ingest_start(ingest *g, char *endpoint, size_t len);
 
+/*
+ * Changes a lambda policy; callable from any thread (the HTTP layer, the
+ * SIGHUP reload). run (run_len bytes) names one run, created if unknown;
+ * run NULL changes the default of new runs and every run whose policy did
+ * not come from "http". source is static text stored with the change
+ * ("http", "flags"). The ingest thread applies it within its poll interval
+ * (100 ms): the change is stored with its time, later blocks use it, and
+ * each stream's lambda is re-derived from its latest block and pushed.
+ * Returns 0, or -1 for an invalid policy or a full command queue.
+ */
+int ingest_set_policy(ingest *g, const char *run, size_t run_len, const policy *pol,
+                      const char *source);
+
 /* Asks the thread to stop (async-signal-safe: sets a flag). */
 void ingest_stop(ingest *g);
 

@@ -5,7 +5,8 @@
  * compute), writer (the only SQLite write connection), linked by two bounded
  * queues and one inproc pipe. SIGTERM/SIGINT are blocked in every thread and
  * taken synchronously here with sigtimedwait(), which also paces the
- * --stats-file rewrites, so no code runs in a signal handler. Stop order
+ * --stats-file rewrites, so no code runs in a signal handler. SIGHUP
+ * re-reads the settings and applies a changed lambda policy. Stop order
  * follows the data: ingest closes its socket and flushes partial blocks and
  * a STOP job to the estimator; the estimator drains and finishes; the writer
  * gets STOP after the last row, commits and checkpoints. Start-up restores
@@ -13,6 +14,7 @@
  * database, so a restart (also after SIGKILL) carries on.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,8 +132,34 @@ static void write_stats(const htgad_config *cfg, daemon_parts *d)
         LOG(LOG_WARN, "cannot write %s: %s", cfg->stats_file, strerror(errno));
 }
 
-/* Waits for SIGTERM/SIGINT, rewriting the stats file meanwhile. */
-static int wait_for_signal(const htgad_config *cfg, daemon_parts *d, const sigset_t *set)
+/* SIGHUP: reads the settings again (flags and --config file); a changed
+ * lambda policy applies at once to the default and to every run whose
+ * policy did not come from HTTP. Other settings need a restart. */
+static void reload(htgad_config *cfg, daemon_parts *d, int argc, char **argv)
+{
+    htgad_config fresh;
+    config_error err;
+
+    if (config_parse_args(&fresh, argc, argv, stdout, &err) != CONFIG_RUN) {
+        LOG(LOG_ERROR, "SIGHUP: settings not reloaded: %s", err.text);
+        return;
+    }
+    if (policy_equal(&fresh.policy, &cfg->policy)) {
+        LOG(LOG_INFO, "SIGHUP: lambda policy unchanged (other settings need a restart)");
+        return;
+    }
+    if (ingest_set_policy(d->ing, NULL, 0, &fresh.policy, "flags") < 0) {
+        LOG(LOG_ERROR, "SIGHUP: policy change refused (queue full)");
+        return;
+    }
+    cfg->policy = fresh.policy;
+    LOG(LOG_INFO, "SIGHUP: new default lambda policy applied");
+}
+
+/* Waits for SIGTERM/SIGINT, rewriting the stats file meanwhile; SIGHUP
+ * reloads the policy. */
+static int wait_for_signal(htgad_config *cfg, daemon_parts *d, const sigset_t *set, int argc,
+                           char **argv)
 {
     struct timespec ts = {(time_t)(cfg->stats_interval_ms / 1000),
                           (long)(cfg->stats_interval_ms % 1000) * 1000000L};
@@ -142,6 +170,8 @@ static int wait_for_signal(const htgad_config *cfg, daemon_parts *d, const sigse
         sig = sigtimedwait(set, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT)
             return sig;
+        if (sig == SIGHUP)
+            reload(cfg, d, argc, argv);
     }
 }
 
@@ -161,9 +191,15 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level(cfg.log_level);
+    /* Block buffers (block-samples x 4 bytes) come and go at the ingest
+     * rate: keep them on the heap, where freed ones are reused, instead of
+     * a fresh mmap (and page faults) per block. */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
     signal(SIGPIPE, SIG_IGN);
     memset(&d, 0, sizeof(d));
@@ -174,7 +210,7 @@ int main(int argc, char **argv)
         return 1;
     }
     LOG(LOG_INFO, "htgad %s listening on %s, database %s", HTGA_VERSION_STRING, d.endpoint, cfg.db);
-    sig = wait_for_signal(&cfg, &d, &set);
+    sig = wait_for_signal(&cfg, &d, &set, argc, argv);
     LOG(LOG_INFO, "%s: stopping, flushing queues", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     stop(&d);
     write_stats(&cfg, &d);

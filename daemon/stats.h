@@ -18,7 +18,7 @@
 
 /* Why data was dropped. */
 typedef enum drop_reason {
-    DROP_STREAM_LIMIT = 0, /* a new (run, group) over --max-streams: samples dropped */
+    DROP_STREAM_LIMIT = 0, /* a new run or (run, group) over --max-streams (samples) */
     DROP_EST_QUEUE,        /* estimator queue full: a whole block dropped (blocks) */
     DROP_NOMEM,            /* a block buffer could not be allocated (samples) */
     DROP_PEER_LIMIT,       /* too many client identities for one run (messages) */

@@ -24,6 +24,7 @@ enum {
     ST_TOP_UPSERT,
     ST_POLICY_INS,
     ST_MAX_BLOCK,
+    ST_ROLLUP,
     ST__COUNT
 };
 
@@ -45,6 +46,40 @@ static const char *const stmt_sql[ST__COUNT] = {
     "INSERT INTO policy_changes (run_id, kind, param, lambda_min, lambda_max, ema, source,"
     " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     "SELECT max(block) + 1 FROM blocks WHERE group_id = ?1",
+    /* ?1 group, ?2 block, ?3 step_first, ?4 step_last, ?5.. the fields of
+     * rollup_fields, in order (see schema/002_rollup.sql) */
+    "INSERT INTO block_rollup (group_id, bucket, n_blocks, block_first, block_last, "
+    "step_first, step_last, median_min, median_max, mean_min, mean_max, variance_min, "
+    "variance_max, kurtosis_min, kurtosis_max, alpha_min, alpha_max, alpha_lo_min, "
+    "alpha_lo_max, alpha_hi_min, alpha_hi_max, alpha_stable_min, alpha_stable_max, "
+    "lambda_min, lambda_max) VALUES (?1, ?2 / 64, 1, ?2, ?2, ?3, ?4, ?5, ?5, ?6, ?6, ?7, ?7, "
+    "?8, ?8, ?9, ?9, ?10, ?10, ?11, ?11, ?12, ?12, ?13, ?13) ON CONFLICT (group_id, bucket) "
+    "DO UPDATE SET n_blocks = n_blocks + 1, block_first = min(block_first, "
+    "excluded.block_first), block_last = max(block_last, excluded.block_last), step_first = "
+    "min(step_first, excluded.step_first), step_last = max(step_last, excluded.step_last), "
+    "median_min = coalesce(min(median_min, excluded.median_min), median_min, "
+    "excluded.median_min), median_max = coalesce(max(median_max, excluded.median_max), "
+    "median_max, excluded.median_max), mean_min = coalesce(min(mean_min, excluded.mean_min), "
+    "mean_min, excluded.mean_min), mean_max = coalesce(max(mean_max, excluded.mean_max), "
+    "mean_max, excluded.mean_max), variance_min = coalesce(min(variance_min, "
+    "excluded.variance_min), variance_min, excluded.variance_min), variance_max = "
+    "coalesce(max(variance_max, excluded.variance_max), variance_max, excluded.variance_max),"
+    " kurtosis_min = coalesce(min(kurtosis_min, excluded.kurtosis_min), kurtosis_min, "
+    "excluded.kurtosis_min), kurtosis_max = coalesce(max(kurtosis_max, "
+    "excluded.kurtosis_max), kurtosis_max, excluded.kurtosis_max), alpha_min = "
+    "coalesce(min(alpha_min, excluded.alpha_min), alpha_min, excluded.alpha_min), alpha_max ="
+    " coalesce(max(alpha_max, excluded.alpha_max), alpha_max, excluded.alpha_max), "
+    "alpha_lo_min = coalesce(min(alpha_lo_min, excluded.alpha_lo_min), alpha_lo_min, "
+    "excluded.alpha_lo_min), alpha_lo_max = coalesce(max(alpha_lo_max, "
+    "excluded.alpha_lo_max), alpha_lo_max, excluded.alpha_lo_max), alpha_hi_min = "
+    "coalesce(min(alpha_hi_min, excluded.alpha_hi_min), alpha_hi_min, excluded.alpha_hi_min),"
+    " alpha_hi_max = coalesce(max(alpha_hi_max, excluded.alpha_hi_max), alpha_hi_max, "
+    "excluded.alpha_hi_max), alpha_stable_min = coalesce(min(alpha_stable_min, "
+    "excluded.alpha_stable_min), alpha_stable_min, excluded.alpha_stable_min), "
+    "alpha_stable_max = coalesce(max(alpha_stable_max, excluded.alpha_stable_max), "
+    "alpha_stable_max, excluded.alpha_stable_max), lambda_min = coalesce(min(lambda_min, "
+    "excluded.lambda_min), lambda_min, excluded.lambda_min), lambda_max = "
+    "coalesce(max(lambda_max, excluded.lambda_max), lambda_max, excluded.lambda_max)",
 };
 
 typedef struct slot_cache {
@@ -252,6 +287,33 @@ static int insert_block(store_writer *w, const store_item *it, int64_t group_id)
     return run_stmt(st);
 }
 
+/* The block's bucket of block_rollup (schema/002_rollup.sql). */
+static int write_rollup(store_writer *w, const store_item *it, int64_t group_id)
+{
+    sqlite3_stmt *st = w->st[ST_ROLLUP];
+    const est_result *r = &it->res;
+    const double nan = NAN;
+    const double v[9] = {
+        r->median,
+        r->mean,
+        r->variance,
+        r->kurtosis,
+        r->has_hill ? r->hill.alpha : nan,
+        r->has_hill ? r->hill.ci_lo : nan,
+        r->has_hill ? r->hill.ci_hi : nan,
+        r->has_stable ? r->stable_alpha : nan,
+        it->out.lambda,
+    };
+
+    sqlite3_bind_int64(st, 1, group_id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)(it->block + w->offsets[it->stream_slot].offset));
+    sqlite3_bind_int64(st, 3, it->step_first);
+    sqlite3_bind_int64(st, 4, it->step_last);
+    for (int i = 0; i < 9; i++)
+        bind_real(st, 5 + i, v[i]);
+    return run_stmt(st);
+}
+
 static int write_block(store_writer *w, const store_item *it)
 {
     slot_cache *rc = &w->cache[it->run_slot];
@@ -269,6 +331,8 @@ static int write_block(store_writer *w, const store_item *it)
         return row_error(w, "group");
     if (insert_block(w, it, group_id) < 0)
         return row_error(w, "block");
+    if (write_rollup(w, it, group_id) < 0)
+        return row_error(w, "block_rollup");
     w->pending_rows++;
     return 0;
 }
@@ -368,6 +432,8 @@ static void *writer_main(void *arg)
 {
     store_writer *w = arg;
     store_item *it;
+
+    pthread_setname_np(pthread_self(), "htgad-writer"); /* for top -H, perf */
 
     for (;;) {
         it = bqueue_pop(w->q, -1);

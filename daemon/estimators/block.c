@@ -20,6 +20,9 @@
  *           into a chunk buffer.
  *   Hill:   a three-way quickselect on the few candidates gives the k
  *           largest and the threshold y(k+1); only the top output is sorted.
+ * Crowded blocks (offset data with a small spread, where one bucket holds
+ * most values and the bound would keep most of the block) histogram y in
+ * the sweep instead and gather once more from that finer histogram.
  * All memory is the caller's scratch, laid out by est_scratch_bytes().
  */
 #include <float.h>
@@ -35,6 +38,7 @@
 typedef struct layout {
     uint32_t *sub;   /* EST_HIST_COPIES * EST_TOP_BUCKETS */
     size_t *hist;    /* EST_TOP_BUCKETS */
+    size_t *hy;      /* EST_Y_BUCKETS: y histogram, fallback mode only */
     double *cand;    /* n (also the median's uint32 keys) */
     double *work;    /* est_k_auto_work(n) */
     size_t work_len; /* doubles */
@@ -49,6 +53,7 @@ typedef struct sweep {
     double lm;             /* stable: log of flushed mantissa products */
     double logy;           /* stable: sum log|Y_j| over non-zero Y_j */
     size_t ny;
+    size_t *hy;   /* non-NULL: histogram y instead of gathering */
     size_t zero;  /* values equal to the median */
     size_t g;     /* candidates gathered */
     double *cand; /* candidates */
@@ -62,7 +67,7 @@ static size_t align16(size_t b)
 static size_t fixed_bytes(void)
 {
     return align16(EST_HIST_COPIES * EST_TOP_BUCKETS * sizeof(uint32_t)) +
-           align16(EST_TOP_BUCKETS * sizeof(size_t));
+           align16(EST_TOP_BUCKETS * sizeof(size_t)) + align16(EST_Y_BUCKETS * sizeof(size_t));
 }
 
 size_t est_scratch_bytes(size_t n)
@@ -78,6 +83,8 @@ static layout carve(void *scratch, size_t n)
     p += align16(EST_HIST_COPIES * EST_TOP_BUCKETS * sizeof(uint32_t));
     l.hist = (size_t *)(void *)p;
     p += align16(EST_TOP_BUCKETS * sizeof(size_t));
+    l.hy = (size_t *)(void *)p;
+    p += align16(EST_Y_BUCKETS * sizeof(size_t));
     l.cand = (double *)(void *)p;
     p += align16(n * sizeof(double));
     l.work = (double *)(void *)p;
@@ -85,39 +92,69 @@ static layout carve(void *scratch, size_t n)
     return l;
 }
 
-/* Smallest |x - med| over the values of top-level bucket b. */
-static double bucket_dist(uint32_t b, double med)
+/* Smallest and largest |x - med| over the values of top-level bucket b. */
+static void bucket_dist(uint32_t b, double med, double *dmin, double *dmax)
 {
     double lo = est_key_to_f32(b << EST_TOP_SHIFT);
     double hi = est_key_to_f32((b << EST_TOP_SHIFT) | ((1u << EST_TOP_SHIFT) - 1));
-    if (lo > med)
-        return lo - med;
-    if (hi < med)
-        return med - hi;
-    return 0.0;
+    double a = fabs(lo - med), c = fabs(hi - med);
+    *dmax = a > c ? a : c;
+    *dmin = lo > med ? a : hi < med ? c : 0.0;
 }
 
 /* A threshold T > 0 with at least t finite values at |x - med| >= T, or the
  * smallest positive double when no such T > 0 is known (gather all y > 0);
  * +Inf when t == 0. Buckets are merged from both ends in decreasing order of
- * their smallest distance. */
-static double threshold_for(const size_t *hist, double med, size_t t)
+ * their smallest distance. *bound: how many values may have y >= T. */
+static double threshold_for(const size_t *hist, double med, size_t t, size_t *bound)
 {
+    *bound = 0;
     if (t == 0)
         return INFINITY;
     uint32_t lo = 4, hi = EST_TOP_BUCKETS - 5; /* the finite buckets */
     size_t cum = 0;
+    double thr = DBL_TRUE_MIN;
     while (lo <= hi) {
-        double dl = bucket_dist(lo, med), dh = bucket_dist(hi, med);
+        double dl, dh, xl, xh;
+        bucket_dist(lo, med, &dl, &xl);
+        bucket_dist(hi, med, &dh, &xh);
         uint32_t b = dh >= dl ? hi-- : lo++;
         double d = dh >= dl ? dh : dl;
         cum += hist[b];
         if (d <= 0)
             break;
-        if (cum >= t)
-            return d;
+        if (cum >= t) {
+            thr = d;
+            break;
+        }
     }
-    return DBL_TRUE_MIN;
+    for (uint32_t b = 4; b < EST_TOP_BUCKETS - 4; b++) {
+        double dmin, dmax;
+        bucket_dist(b, med, &dmin, &dmax);
+        *bound += dmax >= thr ? hist[b] : 0;
+    }
+    return thr;
+}
+
+/* Float-key bucket of y for the fallback y histogram. */
+static inline uint32_t y_bucket(double y)
+{
+    float f = (float)(y < FLT_MAX ? y : FLT_MAX);
+    return est_f32_bits(f) >> EST_Y_SHIFT;
+}
+
+/* From the y histogram: a threshold with at least t values y >= it. A y
+ * that rounds up into bucket b as a float is at least its lower edge times
+ * (1 - 2^-24), so the edge times (1 - 2^-23) keeps every such y. */
+static double threshold_from_y(const size_t *hy, size_t t)
+{
+    size_t cum = 0;
+    uint32_t b = EST_Y_BUCKETS;
+    while (b > 0 && cum < t)
+        cum += hy[--b];
+    if (b == 0)
+        return DBL_TRUE_MIN;
+    return (double)est_bits_f32(b << EST_Y_SHIFT) * (1.0 - 0x1.0p-23);
 }
 
 /* Moments and stable sums of one chunk (m <= CHUNK); returns sum of c. */
@@ -168,6 +205,18 @@ EST_HOT static double chunk_moments(const float *b, size_t m, sweep *s)
         s->lm += log(est_bits_f64((u & MANT_MASK) | ONE_BITS));
     }
     return (s1[0] + s1[1]) + (s1[2] + s1[3]);
+}
+
+/* Fallback of chunk_tail: zero count and y histogram. */
+static void chunk_tail_hist(const float *b, size_t m, sweep *s)
+{
+    size_t zero = 0;
+    for (size_t i = 0; i < m; i++) {
+        double y = fabs((double)b[i] - s->med);
+        zero += y == 0.0;
+        s->hy[y_bucket(y)]++;
+    }
+    s->zero += zero;
 }
 
 /* Zero count and candidate gather of one chunk: a vector test per group of
@@ -236,7 +285,10 @@ static void sweep_block(const float *x, size_t n, size_t n_used, size_t k1, size
                 b = buf;
             }
             ysum += chunk_moments(b, m, s);
-            chunk_tail(b, m, s);
+            if (s->hy)
+                chunk_tail_hist(b, m, s);
+            else
+                chunk_tail(b, m, s);
         }
         if (j == k2) { /* the tail is outside the stable estimator */
             s->e_raw = keep.e_raw;
@@ -306,7 +358,7 @@ static size_t wanted_top(const est_k_rule *rule, size_t n_used, size_t top_len)
 }
 
 static void hill_part(const float *x, size_t n, const est_k_rule *rule, const layout *l, size_t g,
-                      double *top, size_t top_len, size_t *top_n, est_result *out)
+                      int y_hist, double *top, size_t top_len, size_t *top_n, est_result *out)
 {
     size_t n_pos = out->n_pos;
     size_t tl = top ? (top_len < n_pos ? top_len : n_pos) : 0;
@@ -319,7 +371,9 @@ static void hill_part(const float *x, size_t n, const est_k_rule *rule, const la
         est_sort_desc_f64(cand, t);
         k = est_k_auto(cand, t, n_pos, l->work, l->work_len);
         if (k + 1 > t) {
-            double thr = threshold_for(l->hist, out->median, k + 1);
+            size_t bound;
+            double thr = y_hist ? threshold_from_y(l->hy, k + 1)
+                                : threshold_for(l->hist, out->median, k + 1, &bound);
             g = regather(x, n, out->median, thr, cand);
             order_top(cand, g, k, tl);
         }
@@ -351,6 +405,8 @@ int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, s
     memset(out, 0, sizeof *out);
     if (top_n)
         *top_n = 0;
+    if (!top || top_len > n)
+        top_len = top ? n : 0;
     layout l = carve(scratch, n);
     out->n = n;
     out->median = out->mean = out->variance = out->kurtosis = out->stable_alpha = NAN;
@@ -369,10 +425,18 @@ int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, s
     out->mean = sum / (double)n_used;
     est_median_radix(x, n, l.hist, neg_nf, n_used, (uint32_t *)(void *)l.cand, &out->median);
 
-    size_t t = wanted_top(rule, n_used, top ? top_len : 0);
+    size_t t = wanted_top(rule, n_used, top_len);
     size_t k1 = n_used >= 4 ? est_isqrt(n_used) : n_used, k2 = n_used >= 4 ? n_used / k1 : 0;
     sweep s = {.mean = out->mean, .med = out->median, .cand = l.cand};
-    s.thr = threshold_for(l.hist, out->median, t);
+    size_t bound;
+    s.thr = threshold_for(l.hist, out->median, t, &bound);
+    if (t > 0 && bound > 4 * t + 65536) {
+        /* values crowd one bucket (offset data with a small spread): a y
+         * histogram in the sweep and one gather pass beat selecting among
+         * most of the block */
+        s.hy = l.hy;
+        memset(l.hy, 0, EST_Y_BUCKETS * sizeof *l.hy);
+    }
     sweep_block(x, n, n_used, k1, k2, &s);
 
     out->n_zero = s.zero;
@@ -380,6 +444,11 @@ int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, s
     est_moments_finish(s.pw, n_used, out);
     if (n_used >= 4)
         stable_finish(&s, k1, k2, out);
-    hill_part(x, n, rule, &l, s.g, top, top_len, top_n, out);
+    size_t g = s.g;
+    if (s.hy) {
+        size_t tp = wanted_top(rule, out->n_pos, top_len);
+        g = tp ? regather(x, n, out->median, threshold_from_y(l.hy, tp), l.cand) : 0;
+    }
+    hill_part(x, n, rule, &l, g, s.hy != NULL, top, top_len, top_n, out);
     return EST_OK;
 }

@@ -102,7 +102,7 @@ size_t est_scratch_bytes(size_t n);
  *
  * x: n float values (not modified). rule: NULL means EST_K_SQRT.
  * scratch: at least est_scratch_bytes(n) bytes, 16-byte aligned (EST_EINVAL
- * otherwise), caller-owned; 8n bytes plus 48 KiB plus the auto rule's work
+ * otherwise), caller-owned; 8n bytes plus 64 KiB plus the auto rule's work
  * (5n doubles at most, and at most about 0.6 MB).
  * top: optional (may be NULL): receives min(top_len, n_pos) largest y values in
  * descending order (the order statistics a Hill plot needs); *top_n is set to

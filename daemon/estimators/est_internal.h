@@ -24,7 +24,7 @@
 #define EST_TOP_BUCKETS (1u << (32 - EST_TOP_SHIFT)) /* 2048 */
 /* y >= 0 has a zero sign bit, so its level uses one more mantissa bit. */
 #define EST_Y_SHIFT     20
-#define EST_Y_BUCKETS   (1u << (31 - EST_Y_SHIFT)) /* 2048, + 1 for non-finite x */
+#define EST_Y_BUCKETS   (1u << (31 - EST_Y_SHIFT)) /* 2048 */
 #define EST_HIST_COPIES 4 /* interleaved sub-histograms: no store-to-load stalls */
 
 /* GCC/Clang vector extensions: portable SIMD, split into 16-byte ops on

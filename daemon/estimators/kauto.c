@@ -13,17 +13,20 @@
  * / log n_pos) / 2 (t = 0.5, so n1 = n_pos sqrt(t)) and n2 = n1^2 / n_pos,
  * giving k1 and k2; then k* = k1^2 / k2 * rho with Qi's (2008) constant
  * rho = (1 - 2 (log k1 - log n1) / log k1)^(log k1 / log n1 - 1).
- * As in hill_dbs: 500 resamples per size, k searched from 2 to eps_stop = 0.99
- * of the sample, and when k2 > k1 the lower search bound moves up by 0.005 n
- * and both bootstraps run again.
+ * As in hill_dbs: 500 resamples per size (fewer for K > 1000, so that at
+ * most DRAW_BUDGET order statistics are drawn), k searched from 2 to
+ * eps_stop = 0.99 of the sample, and when k2 > k1 the lower search bound
+ * moves up by 0.005 n and both bootstraps run again.
  * Bounded cost (a deviation from hill_dbs, which sorts each resample): the
  * AMSE search stops at k = EST_KAUTO_KCAP, so only the K+1 smallest order
  * statistics of each resample are needed. They are drawn directly as the
  * ascending uniform order statistics U(i) = 1 - exp(-sum_{j<=i} E_j/(s-j+1))
  * (E_j standard exponential) mapped to ranks floor(U n_pos) of the sorted
  * data, so a resample costs O(K) whatever n_pos is, and only the top
- * est_k_auto_top(n_pos) values of the block are read. The generator is
- * splitmix64 seeded from the data, so the rule is a pure function.
+ * est_k_auto_top(n_pos) values of the block are read. When k2 > k1 with k2
+ * within 5% of the cap, the AMSE minima lie beyond the cap and k = KCAP is
+ * returned. The generator is splitmix64 seeded from the data, so the rule
+ * is a pure function.
  */
 #include <math.h>
 
@@ -210,6 +213,11 @@ size_t est_k_auto(const double *y_desc, size_t m, size_t n_pos, double *work, si
         size_t k2 = amse_argmin(&w, n2, kmin2, kmax2, &r);
         if (k1 < 2 || k2 < 1)
             break;
+        if (k2 > k1 && kmax2 == KCAP && k2 + k2 / 20 >= kmax2) {
+            /* k2's minimum sits at the cost cap, so both optima lie beyond
+             * it: the cap is the closest k this bounded search can give */
+            return KCAP < n_pos - 1 ? KCAP : n_pos - 1;
+        }
         if (k2 > k1) {
             size_t step = (size_t)(0.005 * nd);
             step = step ? step : 1;

@@ -7,8 +7,9 @@
  * holds the middle rank is then the only data touched again: its keys are
  * gathered and narrowed in place on the next 11 and the last 10 bits. Data
  * centred near zero spreads over many exponents, so that bucket is tiny;
- * offset data with a small spread falls in one bucket and costs one more
- * pass over the gathered keys per level, never a sort. When the two middle
+ * offset data with a small spread falls in one bucket: then the next 11
+ * bits are histogrammed in a pass over the block and only that sub-bucket
+ * is copied. Never a sort. When the two middle
  * ranks of an even count sit in different buckets, they are the largest key
  * of the lower bucket and the smallest of the upper one.
  * Doubles (the Hill candidates) are selected with a three-way quickselect
@@ -19,6 +20,7 @@
 
 #define HIST_CHUNK ((size_t)1 << 30) /* uint32 sub-histograms never overflow */
 #define SMALL      24
+#define CROWDED    65536 /* a bucket this full is histogrammed, not copied */
 
 void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub, double *sum)
 {
@@ -94,13 +96,14 @@ static size_t bucket_of_rank(const size_t *h, size_t nb, size_t r, size_t *befor
 }
 
 /* Keys of ranks r and r+1 (if want2) among g[0..m), all sharing the bits
- * above bit 21; g is narrowed in place. */
-static void narrow_keys(uint32_t *g, size_t m, size_t r, int want2, uint32_t out[2])
+ * above those of level (0: bits 20..10, 1: bits 9..0); g is narrowed in
+ * place. */
+static void narrow_keys(uint32_t *g, size_t m, size_t r, int want2, int level, uint32_t out[2])
 {
     static const int shifts[2] = {10, 0};
     static const uint32_t masks[2] = {0x7ff, 0x3ff};
     size_t h[2048];
-    for (int level = 0; level < 2 && m > SMALL; level++) {
+    for (; level < 2 && m > SMALL; level++) {
         int sh = shifts[level];
         uint32_t mask = masks[level];
         memset(h, 0, (mask + 1) * sizeof h[0]);
@@ -134,9 +137,9 @@ static void narrow_keys(uint32_t *g, size_t m, size_t r, int want2, uint32_t out
     out[1] = want2 ? g[r + 1] : g[r];
 }
 
-/* Keys of the values in top-level bucket b into g; returns how many. A
+/* Keys of the values with key >> shift == b into g; returns how many. A
  * vector test per eight values; the scalar copy only where one matches. */
-EST_HOT static size_t gather_bucket(const float *x, size_t n, uint32_t b, uint32_t *g)
+EST_HOT static size_t gather_bucket(const float *x, size_t n, int shift, uint32_t b, uint32_t *g)
 {
     const est_v8u sign = {0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u,
                           0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u};
@@ -145,7 +148,7 @@ EST_HOT static size_t gather_bucket(const float *x, size_t n, uint32_t b, uint32
         est_v8u u;
         memcpy(&u, x + i, sizeof u);
         est_v8u key = u ^ ((0u - (u >> 31)) | sign);
-        est_v8i hit = (key >> EST_TOP_SHIFT) == b;
+        est_v8i hit = (key >> shift) == b;
         if ((hit[0] | hit[1] | hit[2] | hit[3] | hit[4] | hit[5] | hit[6] | hit[7]) != 0) {
             for (int l = 0; l < 8; l++) {
                 g[m] = key[l];
@@ -156,9 +159,26 @@ EST_HOT static size_t gather_bucket(const float *x, size_t n, uint32_t b, uint32
     for (; i < n; i++) {
         uint32_t key = est_key(est_f32_bits(x[i]));
         g[m] = key;
-        m += (key >> EST_TOP_SHIFT) == b;
+        m += (key >> shift) == b;
     }
     return m;
+}
+
+/* The largest key with key >> shift == p0 and the smallest with p1. */
+static void max_min_keys(const float *x, size_t n, int shift, uint32_t p0, uint32_t p1,
+                         uint32_t out[2])
+{
+    uint32_t kmax = 0, kmin = UINT32_MAX;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t key = est_key(est_f32_bits(x[i]));
+        uint32_t b = key >> shift;
+        if (b == p0 && key > kmax)
+            kmax = key;
+        if (b == p1 && key < kmin)
+            kmin = key;
+    }
+    out[0] = kmax;
+    out[1] = kmin;
 }
 
 void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg_nonfinite,
@@ -171,20 +191,28 @@ void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg
     size_t b1 = bucket_of_rank(hist, EST_TOP_BUCKETS, r1, &before1);
     uint32_t k[2];
     if (b0 != b1) {
-        uint32_t kmax = 0, kmin = UINT32_MAX;
+        max_min_keys(x, n, EST_TOP_SHIFT, (uint32_t)b0, (uint32_t)b1, k);
+    } else if (hist[b0] > CROWDED && hist[b0] > n / 8) {
+        /* most values share the bucket: histogram the next 11 bits on the
+         * fly rather than copying most of the block */
+        size_t h2[2048] = {0}, bf0, bf1, r = r0 - before0;
         for (size_t i = 0; i < n; i++) {
             uint32_t key = est_key(est_f32_bits(x[i]));
-            uint32_t b = key >> EST_TOP_SHIFT;
-            if (b == b0 && key > kmax)
-                kmax = key;
-            if (b == b1 && key < kmin)
-                kmin = key;
+            if ((key >> EST_TOP_SHIFT) == b0)
+                h2[(key >> 10) & 0x7ff]++;
         }
-        k[0] = kmax;
-        k[1] = kmin;
+        uint32_t d0 = (uint32_t)bucket_of_rank(h2, 2048, r, &bf0);
+        uint32_t d1 = r1 != r0 ? (uint32_t)bucket_of_rank(h2, 2048, r + 1, &bf1) : d0;
+        uint32_t p0 = ((uint32_t)b0 << 11) | d0, p1 = ((uint32_t)b0 << 11) | d1;
+        if (d0 != d1) {
+            max_min_keys(x, n, 10, p0, p1, k);
+        } else {
+            size_t m = gather_bucket(x, n, 10, p0, g);
+            narrow_keys(g, m, r - bf0, r1 != r0, 1, k);
+        }
     } else {
-        size_t m = gather_bucket(x, n, b0, g);
-        narrow_keys(g, m, r0 - before0, r1 != r0, k);
+        size_t m = gather_bucket(x, n, EST_TOP_SHIFT, (uint32_t)b0, g);
+        narrow_keys(g, m, r0 - before0, r1 != r0, 0, k);
     }
     double v = ((double)est_key_to_f32(k[0]) + (double)est_key_to_f32(k[1])) * 0.5;
     *median = v + 0.0; /* -0 becomes +0 */

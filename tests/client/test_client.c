@@ -455,14 +455,13 @@ Test(client, destroy_with_busy_daemon_is_bounded, .timeout = 10)
 {
     fake_daemon f;
     fake_msg m;
-    size_t n = 1 << 20;
+    size_t n = 1 << 16;
     float *x = calloc(n, sizeof *x);
     cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
     htga *h = connect_client(&f, "run", &m);
     fake_msg_free(&m);
-    htga_set_int(h, HTGA_OPT_MAX_SAMPLES, 0);
-    for (int i = 0; i < 24; i++)
-        htga_send(h, "g", i, x, n); /* 96 MiB offered; the fake never reads */
+    for (int i = 0; i < 200; i++)
+        htga_send(h, "g", i, x, n); /* 50 MiB offered; the fake never reads */
     long t0 = fake_now_ms();
     htga_destroy(&h);
     long dt = fake_now_ms() - t0;

@@ -151,6 +151,18 @@ Test(store, writer_stores_rows_policies_and_tops_then_restores)
                  4);
     cr_assert_eq(query_int(db, "SELECT length(y) FROM latest_top LIMIT 1"), 24);
     cr_assert_eq(STAT_GET(rows_written), 7);
+    /* block_rollup: one bucket per group, min/max over its blocks. */
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM block_rollup"), 2);
+    cr_assert_eq(query_int(db, "SELECT n_blocks FROM block_rollup JOIN groups g ON g.id ="
+                               " group_id WHERE g.name = 'layer1'"),
+                 5);
+    cr_assert_eq(query_int(db, "SELECT alpha_min * 10 + alpha_max FROM block_rollup JOIN"
+                               " groups g ON g.id = group_id WHERE g.name = 'layer1'"),
+                 26);
+    cr_assert_eq(query_int(db, "SELECT step_last FROM block_rollup JOIN groups g ON g.id ="
+                               " group_id WHERE g.name = 'layer1'"),
+                 49);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM block_rollup WHERE kurtosis_min IS NULL"), 2);
 
     cr_assert_eq(store_restore(db, 10, &st, &n, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(n, 2);
@@ -217,5 +229,32 @@ Test(store, unrestored_group_continues_after_stored_blocks)
     cr_assert_eq(query_int(db, "SELECT count(*) FROM blocks"), 5);
     cr_assert_eq(query_int(db, "SELECT max(block) FROM blocks"), 4);
     cr_assert_eq(query_int(db, "SELECT block FROM latest_top"), 4);
+    sqlite3_close(db);
+}
+
+Test(store, migration_2_summarises_existing_blocks)
+{
+    sqlite3 *db;
+    char err[256];
+
+    cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, schema_migrations[0].sql, NULL, NULL, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db,
+                              "PRAGMA user_version = 1;"
+                              "INSERT INTO runs VALUES (1, 'r', 0);"
+                              "INSERT INTO groups VALUES (1, 1, 'g', 0);"
+                              "WITH RECURSIVE i(b) AS (SELECT 0 UNION ALL SELECT b + 1 FROM i"
+                              " WHERE b < 99) INSERT INTO blocks (group_id, block, step_first,"
+                              " step_last, n, n_used, n_nonfinite, n_zero, alpha, lambda,"
+                              " lambda_reason, created_at) SELECT 1, b, b, b, 10, 10, 0, 0,"
+                              " b * 0.5, 1, 0, 0 FROM i;",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(query_int(db, "PRAGMA user_version"), schema_migration_count);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM block_rollup"), 2); /* 0-63, 64-99 */
+    cr_assert_eq(query_int(db, "SELECT n_blocks FROM block_rollup WHERE bucket = 1"), 36);
+    cr_assert_eq(query_int(db, "SELECT alpha_max * 2 FROM block_rollup WHERE bucket = 1"), 99);
     sqlite3_close(db);
 }

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "est.h"
@@ -112,6 +113,9 @@ Test(block, edge_cases)
     cr_assert(r.n_pos == 4 && r.has_hill && r.hill.k == 2 && tn == 4 && top[0] == 13);
     cr_assert_float_eq(r.hill.gamma, 0.5 * (log(13.0 / 2) + log(6.0 / 2)), 1e-15);
 
+    /* a top_len beyond the block: at most n_pos values are written */
+    cr_assert_eq(run_block(four, 4, NULL, top, SIZE_MAX, &tn, &r), EST_OK);
+    cr_assert(tn == 4 && top[0] == 13 && top[3] == 2);
     /* k out of range is clamped to n_pos - 1 */
     est_k_rule big = rule_of("1000");
     cr_assert_eq(run_block(four, 4, &big, NULL, 0, NULL, &r), EST_OK);

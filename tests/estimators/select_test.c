@@ -133,3 +133,61 @@ Test(select, keys_order_like_floats)
         cr_assert_eq(est_f32_bits(est_key_to_f32(a)), est_f32_bits(f[i]));
     }
 }
+
+/* Blocks where most values share one top-level bucket (offset data): the
+ * median is then found by a second histogram over the block. */
+Test(select, crowded_bucket_medians)
+{
+    enum { N = 200001 };
+    float *x = malloc(N * sizeof *x), *buf = malloc(N * sizeof *buf);
+    double *yref = malloc(N * sizeof *yref);
+    smp_rng r;
+    smp_seed(&r, 8);
+    for (int mode = 0; mode < 4; mode++) {
+        for (size_t n = N - 1; n <= N; n++) {
+            for (size_t i = 0; i < n; i++) {
+                double z = smp_gauss(&r);
+                if (mode == 0) /* spread within the bucket [896, 1024) */
+                    x[i] = (float)(960.0 + 20.0 * z);
+                else if (mode == 1) /* many ties */
+                    x[i] = (float)(1100 + (int)(3 * z));
+                else if (mode == 2) /* the middle splits two values */
+                    x[i] = i & 1 ? 1100.0f : 1200.0f;
+                else /* distinct values, shuffled: no tie hides a rank error */
+                    x[i] = 900.0f + (float)((i * 7919) % n) * 0x1.0p-12f;
+            }
+            x[n / 3] = NAN;
+            est_result res;
+            cr_assert_eq(run_block(x, n, NULL, NULL, 0, NULL, &res), EST_OK);
+            size_t used;
+            double med = ref_median(x, n, buf, &used);
+            cr_assert_eq(res.median, med, "mode %d n %zu: %.9g vs %.9g", mode, n, res.median, med);
+            /* Hill through the y-histogram fallback, against sorting */
+            size_t npos = 0;
+            for (size_t i = 0; i < used; i++) {
+                double y = fabs((double)buf[i] - med);
+                if (y > 0)
+                    yref[npos++] = y;
+            }
+            qsort(yref, npos, sizeof *yref, cmp_double_desc);
+            size_t k = est_k_from_rule(NULL, npos);
+            est_hill h;
+            cr_assert_eq(res.n_pos, npos);
+            cr_assert_eq(est_hill_sorted(yref, npos, k, &h), EST_OK);
+            cr_assert_eq(res.has_hill, h.gamma > 0);
+            if (res.has_hill)
+                cr_assert(rel_err(res.hill.gamma, h.gamma) < 1e-12, "mode %d", mode);
+        }
+    }
+    /* exactly split even block: the two middle values differ */
+    size_t n = 140000;
+    for (size_t i = 0; i < n; i++)
+        x[i] = i < n / 2 ? 1100.0f : 1200.0f;
+    est_result res;
+    cr_assert_eq(run_block(x, n, NULL, NULL, 0, NULL, &res), EST_OK);
+    cr_assert_eq(res.median, 1150.0);
+    cr_assert_eq(res.n_zero, 0);
+    free(x);
+    free(buf);
+    free(yref);
+}

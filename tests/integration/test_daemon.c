@@ -201,3 +201,101 @@ Test(daemon, bad_frames_are_counted_and_the_daemon_lives)
     zmq_ctx_term(ctx);
     cr_assert_eq(testd_stop(&d, SIGTERM), 0);
 }
+
+Test(daemon, stream_limit_drops_and_counts)
+{
+    htga *h;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", BLOCK, "--max-streams", "2", NULL), 0);
+    h = client("lim", 0);
+    send_steps(h, "a", 0, 1, 1024, 1);
+    send_steps(h, "b", 0, 1, 1024, 2);
+    send_steps(h, "c", 0, 1, 1024, 3); /* a third stream: over the limit */
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2, 5000), 0);
+    sleep_ms(200);
+    cr_assert_eq(testd_stat(&d, "drop_stream_limit"), 1024);
+    cr_assert_eq(testd_stat(&d, "streams"), 2);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE group_name = 'c'"), 0);
+    htga_destroy(&h);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+}
+
+Test(daemon, window_closes_blocks_by_steps)
+{
+    htga *h;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", "100000", "--window-steps", "2", NULL), 0);
+    h = client("win", 0);
+    send_steps(h, "g", 0, 6, 1000, 4); /* steps 0..5: blocks {0,1} {2,3} {4,5} */
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2, 5000), 0);
+    sleep_ms(200);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0); /* flushes {4,5} */
+    htga_destroy(&h);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE n = 2000 AND "
+                                 "step_last = step_first + 1"),
+                 3);
+    cr_assert_eq(testd_query(&d, "SELECT step_first FROM estimates WHERE block = 2"), 4);
+}
+
+/* Mutations of valid messages (flipped bytes, cut or grown frames, extra or
+ * missing frames) from a raw DEALER: every one is counted, none stops the
+ * daemon, and valid data still flows afterwards. */
+Test(daemon, mutated_messages_never_stop_the_daemon)
+{
+    void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_DEALER);
+    unsigned char hdr[WIRE_HEADER_MAX + 8], body[64];
+    wire_msg m;
+    size_t hlen;
+    uint64_t seed = 42;
+    int zero = 0, sent = 0;
+    int64_t counted, errors = 0;
+    htga *h;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", BLOCK, "--log-level", "error", NULL), 0);
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+    cr_assert_eq(zmq_connect(s, d.endpoint), 0);
+    memset(body, 0, sizeof(body));
+    for (int i = 0; i < 2000; i++) {
+        memset(&m, 0, sizeof(m));
+        m.kind = WIRE_SAMPLES;
+        m.count = 16;
+        m.run = "fuzz";
+        m.run_len = 4;
+        m.group = "g";
+        m.group_len = 1;
+        hlen = wire_encode_header(&m, hdr, sizeof(hdr));
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        unsigned r = (unsigned)(seed >> 33);
+        hdr[r % hlen] ^= (unsigned char)(1u << (r >> 8) % 8); /* one flipped bit */
+        size_t len = (r >> 12) % 4 == 0 ? (r >> 14) % (hlen + 4) : hlen;
+        size_t blen = (r >> 20) % 3 == 0 ? (r >> 22) % 64 : 64;
+        int frames = (int)((r >> 24) % 4); /* 0..3 frames after the header */
+        zmq_send(s, hdr, len, frames > 0 ? ZMQ_SNDMORE : 0);
+        for (int f = 0; f < frames; f++)
+            zmq_send(s, body, blen, f + 1 < frames ? ZMQ_SNDMORE : 0);
+        sent++;
+    }
+    /* Every message is counted once it is read. */
+    for (int64_t deadline = now_ms() + 5000; now_ms() < deadline; sleep_ms(50)) {
+        if (testd_stat(&d, "msgs") == sent)
+            break;
+    }
+    counted = testd_stat(&d, "msgs");
+    cr_assert_eq(counted, sent);
+    for (int c = 1; c < WIRE_E__COUNT; c++) {
+        char key[64];
+        snprintf(key, sizeof(key), "decode_error_%s", wire_err_name((wire_err)c));
+        errors += testd_stat(&d, key);
+    }
+    cr_assert_gt(errors, sent / 2, "only %lld decode errors", (long long)errors);
+    cr_assert_eq(errors + testd_stat(&d, "msgs_samples") + testd_stat(&d, "msgs_hello"), sent);
+    h = client("after-fuzz", 0);
+    send_steps(h, "g", 0, 1, 1024, 9);
+    cr_assert_eq(
+        testd_wait_query(&d, "SELECT count(*) FROM estimates WHERE run = 'after-fuzz'", 1, 5000),
+        0);
+    htga_destroy(&h);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+}

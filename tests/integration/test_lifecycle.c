@@ -3,6 +3,7 @@
  * SIGTERM flush, SIGKILL recovery and restart.
  */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,4 +142,102 @@ Test(lifecycle, sigkill_keeps_the_database_and_restart_carries_on)
     cr_assert_eq(testd_stop(&d, SIGTERM), 0);
     testd_query_text(&d, "PRAGMA integrity_check", ok, sizeof(ok));
     cr_assert_str_eq(ok, "ok");
+}
+
+Test(lifecycle, port_in_use_exits_1_and_listen_star_reports_the_port)
+{
+    testd other;
+    char cmd[512], line[256];
+    FILE *f;
+    int st;
+
+    cr_assert_eq(testd_start(&d, NULL), 0);
+    testd_init(&other);
+    snprintf(cmd, sizeof(cmd), "%s --db %s --listen %s --http off 2>/dev/null", HTGAD_PATH,
+             other.db, d.endpoint);
+    st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
+    testd_cleanup(&other);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+    /* tcp://127.0.0.1:* binds a free port and says which in the stats file. */
+    snprintf(d.endpoint, sizeof(d.endpoint), "tcp://127.0.0.1:*");
+    cr_assert_eq(testd_start(&d, NULL), 0);
+    f = fopen(d.stats, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(line, sizeof(line), f));
+    fclose(f);
+    cr_assert(strncmp(line, "listen tcp://127.0.0.1:", 23) == 0 && line[23] != '*', "%s", line);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+}
+
+Test(lifecycle, sighup_policy_change_is_stored_and_pushed)
+{
+    htga *h = NULL;
+    char conf[160];
+    FILE *f;
+    double l1 = 0, l2 = 0;
+    int64_t deadline;
+
+    snprintf(conf, sizeof(conf), "%s/htgad.conf", d.dir);
+    f = fopen(conf, "w");
+    fprintf(f, "policy = linear:1\nlambda-max = 100\nlambda-min 0.001\n");
+    fclose(f);
+    cr_assert_eq(testd_start(&d, "--config", conf, "--block-samples", "1024", NULL), 0);
+    cr_assert_eq(htga_create(&h, d.endpoint, "hup"), HTGA_OK);
+    send_blocks(h, "g", 0, 2, 1024);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2, 10000), 0);
+    deadline = now_ms() + 3000;
+    while (htga_lambda_get(h, "g", &l1) != HTGA_OK && now_ms() < deadline)
+        sleep_ms(10);
+    sleep_ms(200);
+    htga_lambda_get(h, "g", &l1);
+    cr_assert_float_eq(l1, testd_query_double(&d, "SELECT alpha FROM estimates WHERE block = 1"),
+                       1e-9);
+    f = fopen(conf, "w");
+    fprintf(f, "policy = linear:3\nlambda-max = 100\nlambda-min 0.001\n");
+    fclose(f);
+    kill(d.pid, SIGHUP);
+    /* No new block: the lambda is re-derived from block 1 and pushed. */
+    deadline = now_ms() + 3000;
+    do {
+        sleep_ms(20);
+        htga_lambda_get(h, "g", &l2);
+    } while (fabs(l2 - 3 * l1) > 1e-9 && now_ms() < deadline);
+    cr_assert_float_eq(l2, 3 * l1, 1e-9);
+    cr_assert_eq(testd_wait_query(&d,
+                                  "SELECT count(*) FROM policy_changes WHERE source = 'flags'"
+                                  " AND param = 3",
+                                  1, 3000),
+                 0);
+    /* The next block is computed and stored under the new policy. */
+    send_blocks(h, "g", 2, 1, 1024);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 3, 10000), 0);
+    cr_assert_eq(testd_query(&d, "SELECT abs(b.lambda - 3 * b.alpha) < 1e-9 AND p.param = 3"
+                                 " FROM blocks b JOIN policy_changes p ON p.id = b.policy_id"
+                                 " WHERE b.block = 2"),
+                 1);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM policy_changes"), 2);
+    htga_destroy(&h);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+}
+
+Test(lifecycle, clean_stop_counts_no_drops)
+{
+    htga *h = NULL;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", "1024", NULL), 0);
+    cr_assert_eq(htga_create(&h, d.endpoint, "clean"), HTGA_OK);
+    send_blocks(h, "g", 0, 3, 700); /* 2 blocks + a partial one flushed at the stop */
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2, 10000), 0);
+    sleep_ms(200);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+    htga_destroy(&h);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates"), 3);
+    cr_assert_eq(testd_stat(&d, "blocks_estimated"), 3);
+    cr_assert_eq(testd_stat(&d, "rows_written"), 3);
+    cr_assert_eq(testd_stat(&d, "drop_lambda_pipe"), 0);
+    cr_assert_eq(testd_stat(&d, "drop_est_queue"), 0);
+    cr_assert_eq(testd_stat(&d, "write_errors"), 0);
+    cr_assert_eq(testd_stat(&d, "queue_est_depth"), 0);
+    cr_assert_eq(testd_stat(&d, "queue_writer_depth"), 0);
 }

@@ -470,3 +470,30 @@ Test(wire, name_ok)
     cr_assert_eq(wire_name_ok("\xc3", 1), 0);
     cr_assert_eq(wire_name_ok("", 0), 1);
 }
+
+/* The worked example of docs/protocol.md, byte for byte. */
+Test(wire, protocol_doc_example)
+{
+    static const unsigned char want_hdr[50] = {
+        0x48, 0x54, 0x47, 0x41, 0x01, 0x02, 0x01, 0x00, 0x01, 0x00, 0x01, 0x00, 0x01,
+        0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x72, 0x77};
+    static const unsigned char want_body[8] = {0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0};
+    wire_msg m = {.kind = WIRE_SAMPLES,
+                  .rank = 1,
+                  .step = 5,
+                  .count = 2,
+                  .run = "r",
+                  .run_len = 1,
+                  .group = "w",
+                  .group_len = 1};
+    unsigned char hdr[WIRE_HEADER_MAX];
+    float body[2] = {1.0f, -2.0f};
+    cr_assert_eq(wire_encode_header(&m, hdr, sizeof hdr), 50);
+    cr_assert(memcmp(hdr, want_hdr, 50) == 0);
+    cr_assert(memcmp(body, want_body, 8) == 0); /* little-endian host */
+    const void *frames[2] = {want_hdr, want_body};
+    size_t lens[2] = {50, 8};
+    cr_assert_eq(wire_decode(frames, lens, 2, NULL, NULL), WIRE_OK);
+}
