@@ -286,6 +286,7 @@ static int ensure_scratch(estimate_ctx *ctx, size_t n)
         cli_error(CMD, "out of memory for the scratch of a %zu-value block", n);
         return -1;
     }
+    memset(p, 0, len); /* fault the pages in now, so --timing measures estimation only */
     free(ctx->scratch);
     ctx->scratch = p;
     ctx->scratch_len = len;
@@ -313,8 +314,10 @@ static int estimate_values(estimate_ctx *ctx, const char *path, const float *v, 
             return CLI_EXIT_FAIL;
         }
         secs = now_s() - t0;
-        if (!o->json && !ctx->header_done++)
+        if (!o->json && !ctx->header_done) {
             print_table_header(o);
+            ctx->header_done = 1;
+        }
         if ((o->json ? print_json(ctx->next_block, &r, o, secs)
                      : print_row(ctx->next_block, &r, o, secs, path)) != 0) {
             cli_error(CMD, "cannot write the output");

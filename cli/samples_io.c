@@ -614,6 +614,11 @@ int sio_decode_text(const char *buf, size_t len, float **values, size_t *n, sio_
     }
     if (arr == NULL && (arr = alloc_floats(0)) == NULL)
         return set_error(err, SIO_ENOMEM, 0, 0, "out of memory");
+    if (cap - count > cap / 4) { /* give back the doubling slack of a large array */
+        float *fit = realloc(arr, count ? count * sizeof(float) : 1);
+        if (fit != NULL)
+            arr = fit;
+    }
     *values = arr;
     *n = count;
     return SIO_OK;

@@ -85,9 +85,10 @@ struct htga {
     uint32_t rank;
     uint64_t seed;
     uint64_t next_seq;
-    int online;    /* a daemon connection has completed its handshake */
-    int grace;     /* start-up grace: queue even though not yet online */
-    int64_t t0_ms; /* creation time, for the grace */
+    int online;      /* a daemon connection has completed its handshake */
+    int grace;       /* start-up grace: queue even though not yet online */
+    int ever_online; /* the grace never comes back after a first connection */
+    int64_t t0_ms;   /* creation time, for the grace */
     int64_t grace_ms;
     int64_t hello_ms;
     htga_stats st;
@@ -268,6 +269,7 @@ static void drain_monitor(htga *h)
         pthread_mutex_lock(&h->mu);
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             h->online = 1;
+            h->ever_online = 1;
             h->grace = 0;
         } else if (event == ZMQ_EVENT_DISCONNECTED) {
             h->online = 0;
@@ -682,8 +684,10 @@ int htga_set_int(htga *h, htga_option opt, int64_t value)
     case HTGA_OPT_CONNECT_GRACE_MS:
         if (value < 0 || value > 60000)
             rc = HTGA_EINVAL;
-        else
+        else {
             h->grace_ms = value;
+            h->grace = !h->ever_online; /* re-armed: may outlast the default */
+        }
         break;
     case HTGA_OPT_HELLO_INTERVAL_MS:
         if (value < 10 || value > 60000)

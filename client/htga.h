@@ -13,7 +13,9 @@
  * happens in one background I/O thread per handle. htga_destroy() must not
  * race with other calls on the same handle. Data-parallel workers (ranks)
  * each create their own handle with their rank set; all of them receive the
- * run's lambdas.
+ * run's lambdas. A handle belongs to the process that created it: after
+ * fork() the child must not use (or destroy) the parent's handles; it may
+ * create its own.
  */
 #ifndef HTGA_H
 #define HTGA_H

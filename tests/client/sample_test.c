@@ -1,5 +1,5 @@
 /*
- * test_sample.c - the stratified subsampler (client/sample.c), white box:
+ * sample_test.c - the stratified subsampler (client/sample.c), white box:
  * stratum bounds for awkward n/m ratios, uniformity inside strata, the
  * copy path, and that every input index can be drawn.
  */

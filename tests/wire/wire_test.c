@@ -1,5 +1,5 @@
 /*
- * test_wire.c - the wire encoder and the pure decoder (proto/wire.c).
+ * wire_test.c - the wire encoder and the pure decoder (proto/wire.c).
  *
  * Round trips of every kind, one crafted frame per error code (checking the
  * code and the offset the decoder reports), the order of checks, and frames

@@ -1,5 +1,5 @@
 /*
- * test_send_lambda.c - `htga send` and `htga lambda` (cli/send.c,
+ * send_lambda_test.c - `htga send` and `htga lambda` (cli/send.c,
  * cli/lambda.c), running the built program ($HTGA_BIN) against the fake
  * daemon of tests/client: what arrives on the wire, chunking into steps,
  * the lambda printed, and the exit statuses when the daemon is away.
@@ -70,7 +70,7 @@ static void write_file(const char *path, const char *text)
     fclose(f);
 }
 
-Test(cli_send, chunks_become_steps, .timeout = 20)
+Test(cli_send, chunks_become_steps, .timeout = 120)
 {
     fake_daemon f;
     fake_msg m;
@@ -105,7 +105,7 @@ Test(cli_send, chunks_become_steps, .timeout = 20)
     unlink(path);
 }
 
-Test(cli_send, max_samples_subsamples_one_message, .timeout = 20)
+Test(cli_send, max_samples_subsamples_one_message, .timeout = 120)
 {
     fake_daemon f;
     fake_msg m;
@@ -166,16 +166,18 @@ Test(cli_send, bad_input_exits_2)
     cr_assert(strstr(out, "--chunk") != NULL);
 }
 
-Test(cli_lambda, prints_pushed_lambda, .timeout = 20)
+Test(cli_lambda, prints_pushed_lambda, .timeout = 120)
 {
     fake_daemon f;
     fake_msg m;
     char out[512];
     cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
+    char wait[32];
+    snprintf(wait, sizeof wait, "%ld", slack(5000));
     const char *args[] = {"lambda",  "--endpoint", f.endpoint,  "--run", "run-x",
-                          "--group", "g2",         "--wait-ms", "5000",  NULL};
+                          "--group", "g2",         "--wait-ms", wait,    NULL};
     child c = spawn(args);
-    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_HELLO, 5000), 0, "the command says HELLO");
+    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_HELLO, (int)slack(5000)), 0, "the command says HELLO");
     cr_assert(m.m.run_len == 5 && memcmp(m.m.run, "run-x", 5) == 0);
     fake_send_lambda(&f, m.id, m.id_len, "run-x", "g1", 9.0); /* another group */
     fake_send_lambda(&f, m.id, m.id_len, "run-x", "g2", 0.1);

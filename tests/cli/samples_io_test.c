@@ -1,5 +1,5 @@
 /*
- * test_samples_io.c - the .npy, .f32 and text readers of cli/samples_io.c.
+ * samples_io_test.c - the .npy, .f32 and text readers of cli/samples_io.c.
  *
  * Each decoder is fed buffers built here byte by byte (a valid file, then the
  * same file with one thing wrong), and sio_read_file() is run on temporary

@@ -1,5 +1,5 @@
 /*
- * test_estimate.c - `htga estimate` end to end: the built program (HTGA_BIN)
+ * estimate_test.c - `htga estimate` end to end: the built program (HTGA_BIN)
  * is run with fork/exec on the fixtures in tests/data (HTGA_TEST_DATA), its
  * JSON lines are parsed with jansson and checked against hand-worked values,
  * and its exit status and stderr against the error contract (status 2, one
@@ -249,6 +249,25 @@ Test(estimate, hand_case_fixed_k)
     lines = estimate_ok(
         (const char *[]){"estimate", "--k-rule", "2", "--json", data_path("hand.txt"), NULL}, NULL,
         1);
+    expect_hand_case(json_array_get(lines, 0), 2);
+    json_decref(lines);
+}
+
+Test(estimate, hand_case_frac_and_auto_rules)
+{
+    /* frac:0.5 -> k = floor(0.5 * 6) = 3: gamma = (ln 16 + ln 8 + ln 4)/3 - ln 2 = 2 ln 2 */
+    json_t *lines = estimate_ok(
+        (const char *[]){"estimate", "--k-rule", "frac:0.5", "--json", data_path("hand.txt"), NULL},
+        NULL, 1);
+    json_t *hill = json_object_get(json_array_get(lines, 0), "hill");
+
+    cr_assert_eq(integer(hill, "k"), 3);
+    NEAR(num(hill, "alpha"), 1 / (2 * log(2.0)));
+    json_decref(lines);
+    /* auto falls back to the sqrt rule below 64 values (est.h) */
+    lines = estimate_ok(
+        (const char *[]){"estimate", "--k-rule", "auto", "--json", data_path("hand.txt"), NULL},
+        NULL, 1);
     expect_hand_case(json_array_get(lines, 0), 2);
     json_decref(lines);
 }
