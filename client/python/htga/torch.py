@@ -111,6 +111,7 @@ class GradientMonitor:
         self.interval = self.every  # steps between sends, adapted under max_overhead
         self._next = None
         self._cost = None  # EMA of a sending call's duration (s)
+        self._idle = 0.0  # EMA of a non-sending call's duration (s)
         self._gap = None  # EMA of the time between calls, outside send() (s)
         self._t_end = None
         self.param_prefix = param_prefix
@@ -247,7 +248,6 @@ class GradientMonitor:
                 return True
         return self._send(name, step, self.sample(g, tensors))
 
-    @torch.no_grad()
     def send(self, step):
         """Sends the current gradients (call after backward()). Groups whose
         parameters have no gradient are skipped. Returns the number of
@@ -257,7 +257,10 @@ class GradientMonitor:
         t0 = time.perf_counter()
         if self._t_end is not None:
             gap = t0 - self._t_end
-            self._gap = gap if self._gap is None else 0.9 * self._gap + 0.1 * gap
+            if self._gap is None:
+                self._gap = gap
+            else:  # a pause (evaluation, checkpoint) counts as at most 2 steps
+                self._gap = 0.9 * self._gap + 0.1 * min(gap, 2 * self._gap)
         due = self._next is None or step >= self._next
         n = self._send_step(step, due)
         t1 = time.perf_counter()
@@ -265,12 +268,24 @@ class GradientMonitor:
             cost = t1 - t0
             self._cost = cost if self._cost is None else 0.8 * self._cost + 0.2 * cost
             if self._gap:
-                self.interval = max(self.every, math.ceil(self._cost / (self.max_overhead * self._gap)))
+                # k steps cost one send plus k-1 idle calls; aim at 80% of the
+                # budget so that the variation of send times stays inside it
+                room = 0.8 * self.max_overhead * self._gap - self._idle
+                k = math.ceil((self._cost - self._idle) / room) if room > 0 else 1 << 20
+                self.interval = min(max(self.every, k), 1 << 20)
             self._next = step + self.interval
+        else:
+            self._idle = 0.9 * self._idle + 0.1 * (t1 - t0)
         self._t_end = t1
         return n
 
     def _send_step(self, step, grads_due):
+        if not grads_due and not (self.param_every and step % self.param_every == 0):
+            return 0  # the cheap path: no autograd context, nothing sent
+        with torch.no_grad():
+            return self._send_groups(step, grads_due)
+
+    def _send_groups(self, step, grads_due):
         sent = 0
         tried = dropped = 0
         if grads_due:
