@@ -9,6 +9,7 @@
 # Then: latency from the send that completes a block to the lambda arriving
 # at the client (goal p99 < 5 ms), and htga_send's cost vs memcpy.
 # Usage: bench/run-ingest.sh [PAYLOAD_BYTES (65536)] [SECONDS (2)] [ROUNDS (3)]
+# Extra htgad flags from HTGAD_FLAGS, e.g. HTGAD_FLAGS="--estimators 4".
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="$root/build-bench"
@@ -31,7 +32,7 @@ get() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
 start_htgad() {
     rm -f "$tmp/stats" "$tmp"/bench.db*
     "$htgad" --db "$tmp/bench.db" --listen "$1" --stats-file "$tmp/stats" --stats-interval-ms 20 \
-        --http off --log-level error &
+        --http off --log-level error ${HTGAD_FLAGS:-} &
     pid=$!
     for _ in $(seq 100); do [ -f "$tmp/stats" ] && return 0; sleep 0.05; done
     echo "htgad did not start" >&2
@@ -45,7 +46,7 @@ stop_htgad() { # prints the daemon's final counters (written after its flush)
     echo
 }
 
-echo "== payload $bytes bytes, $secs s per measurement, $rounds rounds, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== payload $bytes bytes, $secs s per measurement, $rounds rounds, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), htgad flags: ${HTGAD_FLAGS:-none}"
 : >"$tmp/ratios"
 for r in $(seq "$rounds"); do
     "$bench" raw "tcp://127.0.0.1:$(port)" "$bytes" "$secs" >"$tmp/raw"

@@ -163,6 +163,12 @@ static int set_max_streams(htgad_config *cfg, const char *v, const char **why)
     return parse_u64(v, 1, 1048576, &cfg->max_streams);
 }
 
+static int set_estimators(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer in [1, 64]";
+    return parse_u64(v, 1, 64, &cfg->estimators);
+}
+
 static int set_queue_blocks(htgad_config *cfg, const char *v, const char **why)
 {
     *why = "expected an integer in [1, 65536]";
@@ -237,8 +243,10 @@ static const config_row rows[] = {
     {"ema", "BETA", "0", set_ema, "weight kept from the previous lambda, [0, 1); 0 = off"},
     {"max-streams", "N", "1024", set_max_streams,
      "most (run, group) streams held at once (also the most runs)"},
+    {"estimators", "N", "1", set_estimators,
+     "estimator threads; a stream's blocks always go to the same one"},
     {"queue-blocks", "N", "64", set_queue_blocks,
-     "blocks waiting for the estimator; more are dropped and counted"},
+     "blocks waiting for each estimator; more are dropped and counted"},
     {"queue-rows", "N", "1024", set_queue_rows, "rows waiting for the SQLite writer"},
     {"log-level", "LEVEL", "info", set_log_level, "error, warn, info or debug"},
     {"http", "ADDR:PORT|off", "127.0.0.1:8080", set_http,
@@ -481,8 +489,11 @@ void config_dump(const htgad_config *cfg, FILE *out)
     policy_format(&cfg->policy, buf, sizeof(buf));
     fprintf(out, "policy %s\nlambda-min %.17g\nlambda-max %.17g\nema %.17g\n", buf,
             cfg->policy.lambda_min, cfg->policy.lambda_max, cfg->policy.ema);
-    fprintf(out, "max-streams %llu\nqueue-blocks %llu\nqueue-rows %llu\nlog-level %s\n",
-            (unsigned long long)cfg->max_streams, (unsigned long long)cfg->queue_blocks,
-            (unsigned long long)cfg->queue_rows, log_level_name(cfg->log_level));
+    fprintf(out,
+            "max-streams %llu\nestimators %llu\nqueue-blocks %llu\nqueue-rows %llu\n"
+            "log-level %s\n",
+            (unsigned long long)cfg->max_streams, (unsigned long long)cfg->estimators,
+            (unsigned long long)cfg->queue_blocks, (unsigned long long)cfg->queue_rows,
+            log_level_name(cfg->log_level));
     fprintf(out, "http %s\ntoken %s\n", cfg->http, cfg->token[0] ? "(set)" : "");
 }

@@ -89,18 +89,20 @@ void estimator_preload(estimator *e, uint32_t stream_slot, double lambda)
     e->has_prev[stream_slot] = 1;
 }
 
-static void notify_ingest(estimator *e, const store_item *it)
+/* Sends a stream's new lambda to the ingest thread (which pushes it). */
+static void notify_ingest(estimator *e, uint32_t slot, const policy_out *out, const est_result *res,
+                          uint64_t block, int64_t step)
 {
     est_note note;
 
     memset(&note, 0, sizeof(note));
-    note.stream_slot = it->stream_slot;
-    note.lam.lambda = it->out.lambda;
-    note.lam.alpha = it->out.reason == POLICY_R_OK ? it->res.hill.alpha : NAN;
-    note.lam.block = it->block;
-    note.lam.step = it->step_last;
-    note.lam.reason = it->out.reason;
-    if (zmq_send(e->pipe, &note, sizeof(note), ZMQ_DONTWAIT) < 0)
+    note.stream_slot = slot;
+    note.lam.lambda = out->lambda;
+    note.lam.alpha = out->reason == POLICY_R_OK ? res->hill.alpha : NAN;
+    note.lam.block = block;
+    note.lam.step = step;
+    note.lam.reason = out->reason;
+    if (e->pipe == NULL || zmq_send(e->pipe, &note, sizeof(note), ZMQ_DONTWAIT) < 0)
         STAT_INC(drops[DROP_LAMBDA_PIPE]);
 }
 
@@ -139,7 +141,7 @@ static void handle_block(estimator *e, est_job *job)
     if (it->out.reason != POLICY_R_OK)
         STAT_INC(blocks_fallback);
     if (!job->final)
-        notify_ingest(e, it);
+        notify_ingest(e, slot, &it->out, &it->res, it->block, it->step_last);
     bqueue_push(e->out, it);
     return;
 
@@ -147,42 +149,60 @@ out_free_item:
     free(it);
 }
 
-/* A run's policy changed: store the change, then re-derive and push the
- * lambda of each of its streams from their latest block. */
-static void handle_policy(estimator *e, est_job *job)
+/* Hands a policy change to the writer, to be stored with its time. */
+static void store_policy_change(estimator *e, const est_job *job)
 {
     store_item *rec = calloc(1, sizeof(*rec));
-    est_note note;
+
+    if (rec == NULL)
+        return;
+    rec->kind = STORE_POLICY;
+    rec->run_slot = job->run_slot;
+    memcpy(rec->run, job->run, sizeof(rec->run));
+    rec->pol = job->pol;
+    rec->source = job->source;
+    rec->created_at = store_now();
+    bqueue_push(e->out, rec);
+}
+
+/* A run's policy changed: store the change (one estimator does), then
+ * re-derive and push the lambda of each stream this estimator owns from its
+ * latest block. */
+static void handle_policy(estimator *e, const est_job *job)
+{
     policy_out out;
 
-    if (rec != NULL) {
-        rec->kind = STORE_POLICY;
-        rec->run_slot = job->run_slot;
-        memcpy(rec->run, job->run, sizeof(rec->run));
-        rec->pol = job->pol;
-        rec->source = job->source;
-        rec->created_at = store_now();
-        bqueue_push(e->out, rec);
-    }
+    if (job->record)
+        store_policy_change(e, job);
     for (size_t i = 0; i < job->nslots; i++) {
         uint32_t slot = job->slots[i];
-        est_latest *l;
+        const est_latest *l;
 
         if (slot >= e->slots || !e->latest[slot].has)
             continue;
         l = &e->latest[slot];
         policy_apply(&job->pol, &l->res, l->has_prev_before, l->prev_before, &out);
         e->prev[slot] = out.lambda;
-        memset(&note, 0, sizeof(note));
-        note.stream_slot = slot;
-        note.lam.lambda = out.lambda;
-        note.lam.alpha = out.reason == POLICY_R_OK ? l->res.hill.alpha : NAN;
-        note.lam.block = l->block;
-        note.lam.step = l->step;
-        note.lam.reason = out.reason;
-        if (zmq_send(e->pipe, &note, sizeof(note), ZMQ_DONTWAIT) < 0)
-            STAT_INC(drops[DROP_LAMBDA_PIPE]);
+        notify_ingest(e, slot, &out, &l->res, l->block, l->step);
     }
+}
+
+/* The estimator's end of the lambda pipe, made in its own thread (the only
+ * one that touches it). NULL on failure: lambdas are then not pushed. */
+static void *open_pipe(estimator *e)
+{
+    int linger = 0, hwm = 100000;
+    void *pipe = zmq_socket(e->ctx, ZMQ_PUSH);
+
+    if (pipe == NULL)
+        return NULL;
+    zmq_setsockopt(pipe, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_setsockopt(pipe, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+    if (zmq_connect(pipe, ESTIMATOR_PIPE) < 0) {
+        zmq_close(pipe);
+        return NULL;
+    }
+    return pipe;
 }
 
 static void *estimator_main(void *arg)
@@ -191,7 +211,9 @@ static void *estimator_main(void *arg)
     est_job *job;
 
     pthread_setname_np(pthread_self(), "htgad-est"); /* for top -H, perf */
-
+    e->pipe = open_pipe(e);
+    if (e->pipe == NULL)
+        LOG(LOG_ERROR, "estimator: cannot connect %s: lambdas will not be pushed", ESTIMATOR_PIPE);
     for (;;) {
         job = bqueue_pop(e->in, -1);
         if (job->kind == EST_JOB_STOP) {
@@ -204,32 +226,18 @@ static void *estimator_main(void *arg)
             handle_block(e, job);
         est_job_free(job);
     }
-    zmq_close(e->pipe);
+    if (e->pipe != NULL)
+        zmq_close(e->pipe);
     e->pipe = NULL;
     return NULL;
 }
 
 int estimator_start(estimator *e)
 {
-    int linger = 0, hwm = 100000;
-
-    /* Created here, used only by the estimator thread from now on. */
-    e->pipe = zmq_socket(e->ctx, ZMQ_PAIR);
-    if (e->pipe == NULL)
-        return -1;
-    zmq_setsockopt(e->pipe, ZMQ_LINGER, &linger, sizeof(linger));
-    zmq_setsockopt(e->pipe, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-    if (zmq_connect(e->pipe, ESTIMATOR_PIPE) < 0)
-        goto out_close_pipe;
     if (pthread_create(&e->thread, NULL, estimator_main, e) != 0)
-        goto out_close_pipe;
+        return -1;
     e->started = 1;
     return 0;
-
-out_close_pipe:
-    zmq_close(e->pipe);
-    e->pipe = NULL;
-    return -1;
 }
 
 void estimator_join(estimator **ep)
@@ -241,8 +249,6 @@ void estimator_join(estimator **ep)
     e = *ep;
     if (e->started)
         pthread_join(e->thread, NULL);
-    if (e->pipe != NULL)
-        zmq_close(e->pipe);
     free(e->scratch);
     free(e->prev);
     free(e->has_prev);

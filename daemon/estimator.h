@@ -7,8 +7,11 @@
  * lambda policy with the stream's previous lambda (state kept here, keyed by
  * stream slot), pushes a row to the writer queue (waiting when it is full:
  * backpressure, so rows are never dropped between here and SQLite) and sends
- * the lambda back to the ingest thread over an inproc PAIR socket that this
- * thread owns (the ingest thread owns the other end and the ROUTER). A
+ * the lambda back to the ingest thread over an inproc PUSH socket that this
+ * thread creates and alone uses (ingest owns the PULL end and the ROUTER).
+ * With --estimators N there are N such threads, each with its own queue;
+ * ingest sends all blocks of a stream to the same one (slot % N), so the
+ * per-stream state (previous lambda, latest block) stays in one thread. A
  * POLICY job stores a run's new policy and re-derives the lambda of each of
  * its streams from the latest block estimated in this process (as if that
  * block had been computed under the new policy), so trainers get the new
@@ -47,6 +50,7 @@ typedef struct est_job {
     policy pol;
     const char *source;
     int final;       /* flushed at shutdown: stored, no lambda push (ingest is gone) */
+    int record;      /* EST_JOB_POLICY: this estimator stores the change (one of them does) */
     uint32_t *slots; /* EST_JOB_POLICY: the run's stream slots (malloc'd) */
     size_t nslots;
 } est_job;

@@ -29,7 +29,8 @@
 
 struct ingest {
     void *ctx;
-    bqueue *est_q;
+    bqueue **est_qs; /* one per estimator thread; a stream always uses slot % nest */
+    size_t nest;
     bqueue *cmds; /* policy commands from other threads (ingest_set_policy) */
     htgad_config cfg;
     streams *reg;
@@ -56,7 +57,7 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-ingest *ingest_new(void *ctx, bqueue *est_q, const htgad_config *cfg)
+ingest *ingest_new(void *ctx, bqueue *const *est_qs, size_t nest, const htgad_config *cfg)
 {
     ingest *g = calloc(1, sizeof(*g));
 
@@ -64,10 +65,12 @@ ingest *ingest_new(void *ctx, bqueue *est_q, const htgad_config *cfg)
         return NULL;
     g->reg = streams_new(cfg->max_streams, cfg->block_samples, cfg->window_steps);
     g->cmds = bqueue_new(INGEST_CMDS_MAX);
-    if (g->reg == NULL || g->cmds == NULL)
+    g->est_qs = nest ? malloc(nest * sizeof(bqueue *)) : NULL;
+    if (g->reg == NULL || g->cmds == NULL || g->est_qs == NULL)
         goto out_free_ingest;
+    memcpy(g->est_qs, est_qs, nest * sizeof(bqueue *));
+    g->nest = nest;
     g->ctx = ctx;
-    g->est_q = est_q;
     g->cfg = *cfg;
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->cond, NULL);
@@ -76,6 +79,7 @@ ingest *ingest_new(void *ctx, bqueue *est_q, const htgad_config *cfg)
 out_free_ingest:
     streams_free(&g->reg);
     bqueue_destroy(&g->cmds);
+    free(g->est_qs);
     free(g);
     return NULL;
 }
@@ -232,26 +236,31 @@ int ingest_set_policy(ingest *g, const char *run, size_t run_len, const policy *
 static void apply_policy(ingest *g, uint32_t run_slot, const policy *pol, const char *source)
 {
     run_entry *run = &g->reg->runs[run_slot];
-    est_job *job = calloc(1, sizeof(*job));
 
     run->pol = *pol;
     run->pol_source = source;
-    if (job == NULL)
-        return;
-    job->slots = run->nstreams ? malloc(run->nstreams * sizeof(uint32_t)) : NULL;
-    if (run->nstreams && job->slots == NULL) {
-        free(job);
-        return;
+    /* Every estimator gets the job: each re-derives the streams it owns
+     * (the others have no latest block for them); the first one stores it. */
+    for (size_t k = 0; k < g->nest; k++) {
+        est_job *job = calloc(1, sizeof(*job));
+        if (job == NULL)
+            return;
+        job->slots = run->nstreams ? malloc(run->nstreams * sizeof(uint32_t)) : NULL;
+        if (run->nstreams && job->slots == NULL) {
+            free(job);
+            return;
+        }
+        if (job->slots != NULL)
+            memcpy(job->slots, run->streams, run->nstreams * sizeof(uint32_t));
+        job->nslots = run->nstreams;
+        job->kind = EST_JOB_POLICY;
+        job->record = k == 0;
+        job->run_slot = run_slot;
+        memcpy(job->run, run->name, run->name_len + 1);
+        job->pol = *pol;
+        job->source = source;
+        bqueue_push(g->est_qs[k], job);
     }
-    if (job->slots != NULL)
-        memcpy(job->slots, run->streams, run->nstreams * sizeof(uint32_t));
-    job->nslots = run->nstreams;
-    job->kind = EST_JOB_POLICY;
-    job->run_slot = run_slot;
-    memcpy(job->run, run->name, run->name_len + 1);
-    job->pol = *pol;
-    job->source = source;
-    bqueue_push(g->est_q, job);
 }
 
 static void drain_cmds(ingest *g)
@@ -310,8 +319,8 @@ static int emit_block(accum_block *blk, void *arg)
     job->source = run->pol_source;
     job->final = g->flushing;
     if (g->flushing) {
-        bqueue_push(g->est_q, job);
-    } else if (bqueue_try_push(g->est_q, job) < 0) {
+        bqueue_push(g->est_qs[c->slot % g->nest], job);
+    } else if (bqueue_try_push(g->est_qs[c->slot % g->nest], job) < 0) {
         free(job);
         STAT_INC(drops[DROP_EST_QUEUE]);
         if (log_limit_allow(&g->lim_drop, LOG_WARN))
@@ -437,7 +446,7 @@ static int open_sockets(ingest *g)
     size_t len = sizeof(g->endpoint);
 
     g->router = zmq_socket(g->ctx, ZMQ_ROUTER);
-    g->pipe = zmq_socket(g->ctx, ZMQ_PAIR);
+    g->pipe = zmq_socket(g->ctx, ZMQ_PULL);
     if (g->router == NULL || g->pipe == NULL)
         goto out_fail;
     zmq_setsockopt(g->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
@@ -478,7 +487,6 @@ static void signal_ready(ingest *g, int status)
 /* Shutdown: no more input, every partial block to the estimator, then STOP. */
 static void flush_all(ingest *g)
 {
-    est_job *stop = calloc(1, sizeof(*stop));
     emit_ctx c = {g, 0};
 
     zmq_close(g->router);
@@ -488,10 +496,13 @@ static void flush_all(ingest *g)
         c.slot = (uint32_t)i;
         accum_flush(&g->reg->streams[i].acc, emit_block, &c);
     }
-    if (stop == NULL) /* cannot happen in practice; the estimator would never stop */
-        abort();
-    stop->kind = EST_JOB_STOP;
-    bqueue_push(g->est_q, stop);
+    for (size_t k = 0; k < g->nest; k++) {
+        est_job *stop = calloc(1, sizeof(*stop));
+        if (stop == NULL) /* cannot happen in practice; that estimator would never stop */
+            abort();
+        stop->kind = EST_JOB_STOP;
+        bqueue_push(g->est_qs[k], stop);
+    }
 }
 
 static void *ingest_main(void *arg)
@@ -561,6 +572,7 @@ void ingest_join(ingest **gp)
     while ((cmd = bqueue_pop(g->cmds, 0)) != NULL)
         free(cmd);
     bqueue_destroy(&g->cmds);
+    free(g->est_qs);
     pthread_cond_destroy(&g->cond);
     pthread_mutex_destroy(&g->lock);
     free(g);

@@ -12,7 +12,8 @@
  * run (ZMQ_DONTWAIT; a full pipe drops that push, counted). On stop it
  * closes the ROUTER (no more input), hands every partial block to the
  * estimator (waiting this time: nothing is lost on SIGTERM) and then a STOP
- * job. Its registry (streams.h) is memory-bounded by --max-streams.
+ * job to each estimator. A stream's blocks all go to estimator slot % N. Its registry (streams.h)
+ * is memory-bounded by --max-streams.
  */
 #ifndef HTGAD_INGEST_H
 #define HTGAD_INGEST_H
@@ -25,9 +26,10 @@
 
 typedef struct ingest ingest;
 
-/* An ingest over zmq context ctx feeding est_q, configured by cfg (copied).
- * NULL on out of memory. Not started. */
-ingest *ingest_new(void *ctx, bqueue *est_q, const htgad_config *cfg);
+/* An ingest over zmq context ctx feeding the nest estimator queues est_qs
+ * (the array is copied), configured by cfg (copied). NULL on out of memory.
+ * Not started. */
+ingest *ingest_new(void *ctx, bqueue *const *est_qs, size_t nest, const htgad_config *cfg);
 
 /*
  * Before start: carries a restored group on. Sets *run_slot and

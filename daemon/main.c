@@ -1,14 +1,14 @@
 /*
  * main.c - htgad: settings, start-up, the signal loop and the ordered stop.
  *
- * DESIGN: threads (see DESIGN.md): ingest (ZeroMQ ROUTER), estimator (pure
- * compute), writer (the only SQLite write connection), linked by two bounded
- * queues and one inproc pipe. SIGTERM/SIGINT are blocked in every thread and
+ * DESIGN: threads (see DESIGN.md): ingest (ZeroMQ ROUTER), estimators (pure
+ * compute, --estimators of them), writer (the only SQLite write connection),
+ * linked by bounded queues and one inproc pipe. SIGTERM/SIGINT are blocked in every thread and
  * taken synchronously here with sigtimedwait(), which also paces the
  * --stats-file rewrites, so no code runs in a signal handler. SIGHUP
  * re-reads the settings and applies a changed lambda policy. Stop order
  * follows the data: ingest closes its socket and flushes partial blocks and
- * a STOP job to the estimator; the estimator drains and finishes; the writer
+ * a STOP job to each estimator; the estimators drain and finish; the writer
  * gets STOP after the last row, commits and checkpoints. Start-up restores
  * each group's next block number, last lambda and run policy from the
  * database, so a restart (also after SIGKILL) carries on.
@@ -32,9 +32,11 @@
 
 typedef struct daemon_parts {
     void *ctx;
-    bqueue *est_q, *row_q;
+    size_t nest;
+    bqueue *est_qs[64]; /* one per estimator (--estimators, at most 64) */
+    bqueue *row_q;
     ingest *ing;
-    estimator *est;
+    estimator *ests[64];
     store_writer *writer;
     char endpoint[CONFIG_STR_MAX];
 } daemon_parts;
@@ -58,12 +60,29 @@ static int restore(daemon_parts *d, sqlite3 *db, const htgad_config *cfg)
         store_writer_preload(d->writer, run_slot, st[i].run_id, stream_slot, st[i].group_id,
                              st[i].has_policy ? &st[i].pol : NULL, st[i].policy_id);
         if (st[i].has_block)
-            estimator_preload(d->est, stream_slot, st[i].lambda);
+            estimator_preload(d->ests[stream_slot % d->nest], stream_slot, st[i].lambda);
     }
     if (n > 0)
         LOG(LOG_INFO, "restored %zu group(s) from the database", n);
     free(st);
     return 0;
+}
+
+/* Creates the queues, the estimators and ingest (not started). 0 or -1. */
+static int create_parts(daemon_parts *d, const htgad_config *cfg)
+{
+    d->nest = (size_t)cfg->estimators;
+    for (size_t k = 0; k < d->nest; k++) {
+        d->est_qs[k] = bqueue_new(cfg->queue_blocks);
+        if (d->est_qs[k] == NULL)
+            return -1;
+        d->ests[k] = estimator_new(d->est_qs[k], d->row_q, d->ctx, cfg->block_samples, &cfg->k_rule,
+                                   cfg->max_streams);
+        if (d->ests[k] == NULL)
+            return -1;
+    }
+    d->ing = ingest_new(d->ctx, d->est_qs, d->nest, cfg);
+    return d->ing == NULL ? -1 : 0;
 }
 
 static int start(daemon_parts *d, const htgad_config *cfg)
@@ -76,24 +95,22 @@ static int start(daemon_parts *d, const htgad_config *cfg)
         return -1;
     }
     d->ctx = zmq_ctx_new();
-    d->est_q = bqueue_new(cfg->queue_blocks);
     d->row_q = bqueue_new(cfg->queue_rows);
     d->writer = d->ctx && d->row_q ? store_writer_new(db, d->row_q, cfg->max_streams) : NULL;
     if (d->writer == NULL) {
         sqlite3_close(db);
         return -1;
     }
-    d->ing = d->est_q ? ingest_new(d->ctx, d->est_q, cfg) : NULL;
-    d->est = estimator_new(d->est_q, d->row_q, d->ctx, cfg->block_samples, &cfg->k_rule,
-                           cfg->max_streams);
-    if (d->ing == NULL || d->est == NULL || restore(d, db, cfg) < 0)
+    if (create_parts(d, cfg) < 0 || restore(d, db, cfg) < 0)
         return -1;
     if (store_writer_start(d->writer) < 0)
         return -1;
     if (ingest_start(d->ing, d->endpoint, sizeof(d->endpoint)) < 0)
         return -1;
-    if (estimator_start(d->est) < 0)
-        return -1;
+    for (size_t k = 0; k < d->nest; k++) {
+        if (estimator_start(d->ests[k]) < 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -105,7 +122,8 @@ static void stop(daemon_parts *d)
     if (d->ing != NULL)
         ingest_stop(d->ing);
     ingest_join(&d->ing);
-    estimator_join(&d->est);
+    for (size_t k = 0; k < d->nest; k++)
+        estimator_join(&d->ests[k]);
     if (d->writer != NULL) {
         last = calloc(1, sizeof(*last));
         if (last != NULL) {
@@ -118,7 +136,8 @@ static void stop(daemon_parts *d)
 
 static void free_parts(daemon_parts *d)
 {
-    bqueue_destroy(&d->est_q);
+    for (size_t k = 0; k < d->nest; k++)
+        bqueue_destroy(&d->est_qs[k]);
     bqueue_destroy(&d->row_q);
     if (d->ctx != NULL)
         zmq_ctx_term(d->ctx);
@@ -126,7 +145,7 @@ static void free_parts(daemon_parts *d)
 
 static void write_stats(const htgad_config *cfg, daemon_parts *d)
 {
-    stats_queues qs = {d->est_q, d->row_q};
+    stats_queues qs = {d->est_qs, d->nest, d->row_q};
 
     if (cfg->stats_file[0] && stats_write_file(cfg->stats_file, &qs, d->endpoint) < 0)
         LOG(LOG_WARN, "cannot write %s: %s", cfg->stats_file, strerror(errno));

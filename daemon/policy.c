@@ -2,7 +2,7 @@
  * policy.c - the lambda policy (see policy.h for the pinned formulas).
  *
  * DESIGN: pure and small, so every branch is covered by hand-worked numbers
- * in tests/daemon/test_policy.c.
+ * in tests/daemon/policy_test.c.
  */
 #include "policy.h"
 

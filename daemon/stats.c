@@ -46,9 +46,15 @@ void stats_write(FILE *out, const stats_queues *qs)
     PRINT(transactions);
     PRINT(write_errors);
     PRINT(policy_changes);
-    if (qs != NULL && qs->est != NULL)
-        fprintf(out, "queue_est_depth %zu\nqueue_est_high %zu\n", bqueue_depth(qs->est),
-                bqueue_high_water(qs->est));
+    if (qs != NULL && qs->est != NULL) {
+        size_t depth = 0, high = 0;
+        for (size_t i = 0; i < qs->nest; i++) {
+            depth += bqueue_depth(qs->est[i]);
+            if (bqueue_high_water(qs->est[i]) > high)
+                high = bqueue_high_water(qs->est[i]);
+        }
+        fprintf(out, "queue_est_depth %zu\nqueue_est_high %zu\n", depth, high);
+    }
     if (qs != NULL && qs->writer != NULL)
         fprintf(out, "queue_writer_depth %zu\nqueue_writer_high %zu\n", bqueue_depth(qs->writer),
                 bqueue_high_water(qs->writer));

@@ -59,7 +59,8 @@ const char *drop_reason_name(int reason);
 /* Queue depths to print beside the counters (may be NULL). */
 struct bqueue;
 typedef struct stats_queues {
-    struct bqueue *est;
+    struct bqueue *const *est; /* one per estimator */
+    size_t nest;
     struct bqueue *writer;
 } stats_queues;
 

@@ -344,7 +344,11 @@ static void write_item(store_writer *w, const store_item *it)
     } else if (it->kind == STORE_BLOCK) {
         write_block(w, it);
     } else if (it->kind == STORE_POLICY) {
+        const slot_cache *c = &w->cache[it->run_slot];
         int64_t run_id = ensure_run(w, it, it->created_at);
+        /* A block of another estimator may have recorded it already. */
+        if (run_id != 0 && c->has_policy && policy_equal(&c->pol, &it->pol))
+            return;
         if (run_id == 0 || insert_policy(w, it, run_id) < 0)
             row_error(w, "policy");
     }

@@ -38,8 +38,10 @@
 #define DRAW_BUDGET   500000 /* order statistics drawn per bootstrap size */
 #define T_BOOT        0.5
 #define EPS_STOP      0.99
-#define MIN_N         64 /* below this the sqrt rule is used */
-#define MAX_RETRY     3
+#ifndef EST_KAUTO_MIN_N
+#define EST_KAUTO_MIN_N 64 /* below this the sqrt rule is used */
+#endif
+#define MAX_RETRY 3
 
 typedef struct rng {
     uint64_t s;
@@ -83,9 +85,17 @@ static double one_minus_exp(double t)
     return -expm1(-t);
 }
 
+/* Top values read: the (K+1)-th order statistic of a resample of n2 =
+ * n_pos/2 sits near rank 2(K+1), so 3(K+1) + 64 leaves a wide margin. A
+ * test build lowers it (and raises EST_KAUTO_MIN_N, so the sqrt fallback's k
+ * exceeds it) to force the re-gather path of est_block. */
+#ifndef EST_KAUTO_TOP
+#define EST_KAUTO_TOP (3 * (KCAP + 1) + 64)
+#endif
+
 size_t est_k_auto_top(size_t n_pos)
 {
-    size_t want = 3 * (KCAP + 1) + 64;
+    size_t want = EST_KAUTO_TOP;
     return n_pos < want ? n_pos : want;
 }
 
@@ -179,7 +189,7 @@ size_t est_k_auto(const double *y_desc, size_t m, size_t n_pos, double *work, si
     if (!y_desc || !work || n_pos < 3 || m < est_k_auto_top(n_pos) ||
         work_len < est_k_auto_work(n_pos))
         return fallback;
-    if (n_pos < MIN_N)
+    if (n_pos < EST_KAUTO_MIN_N)
         return fallback;
     m = est_k_auto_top(n_pos);
     double *logs = work;

@@ -55,3 +55,38 @@ Test(kauto, student_t_and_cauchy)
     }
     free(x);
 }
+
+/* Whatever k the bootstrap picks (also when it exceeds the top values it
+ * read and the block is gathered again), the Hill estimate and the top
+ * output equal a sort-based reference at that k. */
+Test(kauto, estimate_matches_sorting_at_its_k)
+{
+    enum { N = 20000, TOP = 50 };
+    float *x = malloc(N * sizeof *x);
+    double *y = malloc(N * sizeof *y);
+    est_k_rule a = autorule();
+    for (int seed = 0; seed < 6; seed++) {
+        smp_fill(x, N, seed & 1 ? SMP_CAUCHY : SMP_STUDENT, 3, 500 + seed);
+        double top[TOP];
+        size_t tn;
+        est_result r;
+        cr_assert_eq(run_block(x, N, &a, top, TOP, &tn, &r), EST_OK);
+        size_t m = 0;
+        for (size_t i = 0; i < N; i++) {
+            double v = fabs((double)x[i] - r.median);
+            if (v > 0)
+                y[m++] = v;
+        }
+        qsort(y, m, sizeof *y, cmp_double_desc);
+        est_hill h;
+        cr_assert(r.has_hill);
+        cr_assert_eq(est_hill_sorted(y, m, r.hill.k, &h), EST_OK);
+        cr_log_info("seed %d: auto k %zu", seed, r.hill.k);
+        cr_assert(rel_err(r.hill.gamma, h.gamma) < 1e-12, "seed %d k %zu", seed, r.hill.k);
+        cr_assert_eq(tn, TOP);
+        for (size_t i = 0; i < TOP; i++)
+            cr_assert_eq(top[i], y[i]);
+    }
+    free(x);
+    free(y);
+}

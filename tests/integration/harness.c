@@ -240,6 +240,18 @@ int testd_wait_query(const testd *d, const char *sql, int64_t want, int timeout_
     return -1;
 }
 
+int testd_wait_stat(const testd *d, const char *key, int64_t want, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+
+    do {
+        if (testd_stat(d, key) == want)
+            return 0;
+        sleep_ms(20);
+    } while (now_ms() < deadline);
+    return -1;
+}
+
 static double uniform(uint64_t *s)
 {
     *s ^= *s << 13;

@@ -51,6 +51,10 @@ void testd_query_text(const testd *d, const char *sql, char *buf, size_t len);
 /* Polls cond_sql until it returns want, up to timeout_ms. 0 on success. */
 int testd_wait_query(const testd *d, const char *sql, int64_t want, int timeout_ms);
 
+/* Polls the stats file until key reaches want, up to timeout_ms. 0 on
+ * success. */
+int testd_wait_stat(const testd *d, const char *key, int64_t want, int timeout_ms);
+
 /* Monotonic milliseconds. */
 int64_t now_ms(void);
 void sleep_ms(int ms);

@@ -150,6 +150,8 @@ Test(config, bad_values_are_refused)
     expect_bad("ema", "1");
     expect_bad("ema", "-0.1");
     expect_bad("max-streams", "0");
+    expect_bad("estimators", "0");
+    expect_bad("estimators", "65");
     expect_bad("log-level", "loud");
     expect_bad("listen", "http://127.0.0.1:80");
     expect_bad("listen", "tcp://127.0.0.1:0");

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -109,11 +110,14 @@ Test(daemon, late_joiner_gets_current_lambda_at_once)
     a = client("late", 0);
     send_steps(a, "g", 0, 2, 1024, 2);
     cr_assert_eq(wait_lambda(a, "g", &la, 5000), 0);
+    /* Both blocks done: the current lambda is block 1's. */
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2, 5000), 0);
+    la = testd_query_double(&d, "SELECT lambda FROM estimates WHERE block = 1");
     t0 = now_ms();
     b = client("late", 1); /* sends nothing: HELLO alone brings the lambda */
     cr_assert_eq(wait_lambda(b, "g", &lb, 3000), 0, "late joiner got no lambda");
     cr_assert_lt(now_ms() - t0, 2000);
-    cr_assert_float_eq(la, lb, 1e-12);
+    cr_assert_float_eq(lb, la, 1e-12);
     htga_destroy(&a);
     htga_destroy(&b);
 }
@@ -185,7 +189,7 @@ Test(daemon, bad_frames_are_counted_and_the_daemon_lives)
     hlen = wire_encode_header(&m, hdr, sizeof(hdr));
     raw_send(s, hdr, hlen, junk, WIRE_LAMBDA_LEN, 1);
     raw_send(s, "", 0, NULL, 0, 0); /* empty frame */
-    sleep_ms(300);
+    cr_assert_eq(testd_wait_stat(&d, "msgs", 6, 5000), 0);
     cr_assert_eq(testd_stat(&d, "decode_error_bad_magic"), 1);
     cr_assert_eq(testd_stat(&d, "decode_error_short_header"), 2);
     cr_assert_eq(testd_stat(&d, "decode_error_bad_body_len"), 1);
@@ -212,8 +216,7 @@ Test(daemon, stream_limit_drops_and_counts)
     send_steps(h, "b", 0, 1, 1024, 2);
     send_steps(h, "c", 0, 1, 1024, 3); /* a third stream: over the limit */
     cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2, 5000), 0);
-    sleep_ms(200);
-    cr_assert_eq(testd_stat(&d, "drop_stream_limit"), 1024);
+    cr_assert_eq(testd_wait_stat(&d, "drop_stream_limit", 1024, 5000), 0);
     cr_assert_eq(testd_stat(&d, "streams"), 2);
     cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE group_name = 'c'"), 0);
     htga_destroy(&h);
@@ -228,8 +231,8 @@ Test(daemon, window_closes_blocks_by_steps)
     h = client("win", 0);
     send_steps(h, "g", 0, 6, 1000, 4); /* steps 0..5: blocks {0,1} {2,3} {4,5} */
     cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2, 5000), 0);
-    sleep_ms(200);
-    cr_assert_eq(testd_stop(&d, SIGTERM), 0); /* flushes {4,5} */
+    cr_assert_eq(testd_wait_stat(&d, "samples", 6000, 5000), 0); /* all in the daemon */
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);                    /* flushes {4,5} */
     htga_destroy(&h);
     cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE n = 2000 AND "
                                  "step_last = step_first + 1"),
@@ -298,4 +301,47 @@ Test(daemon, mutated_messages_never_stop_the_daemon)
     zmq_close(s);
     zmq_ctx_term(ctx);
     cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+}
+
+Test(daemon, several_estimators_keep_each_stream_in_order)
+{
+    htga *h;
+    const char *groups[4] = {"g0", "g1", "g2", "g3"};
+    char sql[256];
+    double lam, stored;
+
+    cr_assert_eq(
+        testd_start(&d, "--block-samples", BLOCK, "--estimators", "3", "--ema", "0.5", NULL), 0);
+    h = client("multi", 0);
+    for (int s = 0; s < 3; s++) {
+        for (int g = 0; g < 4; g++)
+            send_steps(h, groups[g], s, 1, 1024, 100 + (uint64_t)(s * 4 + g));
+    }
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 12, 10000), 0);
+    for (int g = 0; g < 4; g++) {
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM estimates WHERE group_name = '%s' AND block = step_first",
+                 groups[g]);
+        cr_assert_eq(testd_query(&d, sql), 3, "%s", groups[g]);
+        /* EMA chains within the stream: lambda_2 = 0.5 lambda_1 + 0.5 raw_2 (no clamp hit). */
+        snprintf(sql, sizeof(sql),
+                 "SELECT abs(b2.lambda - (0.5 * b1.lambda + 0.5 * b2.lambda_raw)) < 1e-9"
+                 " FROM blocks b1 JOIN blocks b2 ON b2.group_id = b1.group_id"
+                 " JOIN groups g ON g.id = b1.group_id"
+                 " WHERE g.name = '%s' AND b1.block = 1 AND b2.block = 2",
+                 groups[g]);
+        cr_assert_eq(testd_query(&d, sql), 1, "%s", groups[g]);
+        cr_assert_eq(wait_lambda(h, groups[g], &lam, 5000), 0);
+    }
+    sleep_ms(200);
+    for (int g = 0; g < 4; g++) {
+        htga_lambda_get(h, groups[g], &lam);
+        snprintf(sql, sizeof(sql),
+                 "SELECT lambda FROM estimates WHERE group_name = '%s' AND block = 2", groups[g]);
+        stored = testd_query_double(&d, sql);
+        cr_assert_float_eq(lam, stored, 1e-12, "%s", groups[g]);
+    }
+    htga_destroy(&h);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+    cr_assert_eq(testd_stat(&d, "blocks_estimated"), 12);
 }
