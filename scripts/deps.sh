@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Installs the Debian packages htga needs, only those missing.
-# Usage: scripts/deps.sh build|test|bench|demo|web   (test and bench include build;
-# test includes web: chromium, node, npm, and `npm ci` in web/ when
-# web/node_modules is missing)
+# Usage: scripts/deps.sh build|test|bench|demo|web|python
+#   build: compilers and C libraries; demo: build + the dashboard's npm packages;
+#   test: everything the suite needs (build, Criterion, web, python, prometheus);
+#   bench: build + numpy and wrk for the baselines.
+# `npm ci` runs in web/ when web/node_modules is missing (demo, test, web).
 set -euo pipefail
 build=(gcc pkgconf meson ninja-build libzmq3-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev)
 test=(libcriterion-dev sqlite3 valgrind prometheus curl)
 bench=(python3-numpy wrk)
 web=(chromium nodejs npm)
+python=(python3-numpy python3-torch python3-sklearn python3-matplotlib python3-zmq)
 case "${1:-build}" in
-build | demo) want=("${build[@]}") ;;
-test) want=("${build[@]}" "${test[@]}" "${web[@]}") ;;
+build) want=("${build[@]}") ;;
+demo) want=("${build[@]}" nodejs npm) ;;
+test) want=("${build[@]}" "${test[@]}" "${web[@]}" "${python[@]}") ;;
 web) want=("${web[@]}") ;;
+python) want=("${build[@]}" "${python[@]}") ;;
 bench) want=("${build[@]}" "${bench[@]}") ;;
-*) echo "usage: $0 build|test|bench|demo|web" >&2; exit 2 ;;
+*) echo "usage: $0 build|test|bench|demo|web|python" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${want[@]}"; do
@@ -35,7 +40,7 @@ fi
 # The dashboard's npm packages (uPlot, served by htgad; playwright-core for
 # the browser test), pinned by web/package-lock.json.
 case "${1:-build}" in
-test | web)
+test | web | demo)
     web_dir="$(cd "$(dirname "$0")/../web" && pwd)"
     if [ ! -d "$web_dir/node_modules/uplot" ] || [ ! -d "$web_dir/node_modules/playwright-core" ]; then
         echo "deps: npm ci in $web_dir" >&2

@@ -1,0 +1,406 @@
+"""htga.torch: PyTorch helpers over htga.Client.
+
+GradientMonitor groups a model's parameters (per parameter, per module, per
+optimizer param group, or by a function), and after backward() sends a
+sample of each group's gradient to htgad. The sample is drawn on the
+gradient's own device (a CUDA gradient is sampled on the GPU and only the
+sample is copied to the host), stratified like libhtga's sampler: the group's
+values are split over its parameters in proportion to their sizes, and each
+parameter's share takes one uniformly chosen value from each of equal strata.
+
+HTGA wraps any torch.optim optimizer: its step() sends the gradients through
+the monitor, then scales each group's update by the group's current lambda,
+theta <- theta - lr * lambda * update, so with plain SGD
+theta <- theta - lr * lambda * grad. When the daemon is away (the last sends
+were dropped as offline) or has not answered yet, lambda is 1: plain steps.
+
+    client = htga.Client("tcp://127.0.0.1:5555", "run-1")
+    opt = htga.torch.HTGA(torch.optim.SGD(model.parameters(), lr=0.1), client, model=model)
+    for x, y in data:
+        opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
+"""
+
+import math
+import time
+
+import torch
+
+__all__ = ["GradientMonitor", "HTGA", "DEFAULT_SAMPLE_SIZE"]
+
+DEFAULT_SAMPLE_SIZE = 4096
+GROUPINGS = ("parameter", "module", "param_group")
+
+
+class _Group:
+    """One monitored group: a name, its parameters, and the cached sampling
+    plan (per parameter: how many values, strata starts and widths on the
+    parameter's device)."""
+
+    __slots__ = ("name", "bname", "params", "plan", "plan_key")
+
+    def __init__(self, name, params):
+        self.name = name
+        self.bname = name.encode("utf-8")
+        self.params = params
+        self.plan = None
+        self.plan_key = None
+
+
+def _largest_remainder(m, sizes):
+    """Splits m into integer shares proportional to sizes, summing to m."""
+    n = sum(sizes)
+    exact = [m * s / n for s in sizes]
+    shares = [int(e) for e in exact]
+    order = sorted(range(len(sizes)), key=lambda i: exact[i] - shares[i], reverse=True)
+    for i in order[: m - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+def _strata(m, n, device):
+    i = torch.arange(m + 1, dtype=torch.int64)
+    edges = (i * n) // m
+    starts = edges[:-1]
+    widths = edges[1:] - starts  # >= 1 since m <= n
+    return starts.to(device), widths.to(device), (widths - 1).to(device)
+
+
+class GradientMonitor:
+    """Sends a sample of each parameter group's gradient to htgad.
+
+    client       an htga.Client (or anything with send(group, step, array),
+                 lambda_(group) and stats()).
+    model        a torch.nn.Module; names groups by its parameter/module names.
+    optimizer    for grouping="param_group" (names: the group's "name" key,
+                 else "group<i>"), or as the parameter source without a model.
+    params       an iterable of parameters, when neither model nor optimizer.
+    grouping     "parameter", "module" (each module's own parameters), or
+                 "param_group"; or a function (name, param) -> group name.
+    sample_size  values sent per group per step (default 4096); the group's
+                 whole gradient when it is smaller.
+    every        send every `every`-th step only (1 = every step).
+    max_overhead when set (e.g. 0.02), a budget: the monitor times its own
+                 sends and the training step between its calls, and widens
+                 the interval between sending steps (at least `every`) so
+                 that sending costs at most this fraction of training time.
+    prefix       prepended to every group name (e.g. "grad/").
+    param_every  also send a sample of the parameter values themselves every
+                 param_every steps under "<param_prefix><group>" (0 = never),
+                 so htgad tracks the tail index of the weights too.
+    generator_seed  seeds the torch sampler (reproducible samples); every
+                 group then goes through it, CPU ones included.
+    With a real htga.Client, CPU float32 gradients are handed to libhtga in
+    place (it draws the same stratified sample in C) and the client's
+    max_samples is set to sample_size.
+    """
+
+    def __init__(self, client, model=None, *, optimizer=None, params=None, grouping="parameter",
+                 sample_size=DEFAULT_SAMPLE_SIZE, every=1, prefix="", param_every=0, param_prefix="param/",
+                 generator_seed=None, max_overhead=None):
+        if sample_size < 1:
+            raise ValueError("sample_size must be >= 1")
+        if every < 1:
+            raise ValueError("every must be >= 1")
+        self.client = client
+        self.sample_size = int(sample_size)
+        self.every = int(every)
+        self.param_every = int(param_every)
+        if max_overhead is not None and not max_overhead > 0:
+            raise ValueError("max_overhead must be > 0")
+        self.max_overhead = max_overhead
+        self.interval = self.every  # steps between sends, adapted under max_overhead
+        self._next = None
+        self._cost = None  # EMA of a sending call's duration (s)
+        self._idle = 0.0  # EMA of a non-sending call's duration (s)
+        self._gap = None  # EMA of the time between calls, outside send() (s)
+        self._t_end = None
+        self.param_prefix = param_prefix
+        self.groups = self._make_groups(model, optimizer, params, grouping, prefix)
+        self.group_of = {}
+        for g in self.groups:
+            for p in g.params:
+                self.group_of[p] = g.name
+        self.sent = 0
+        self.dropped = 0
+        self.online = True  # False while the last step's sends were all dropped
+        self._gen = {}
+        self._seed = generator_seed
+        # With a real htga.Client, CPU float32 tensors go straight to libhtga
+        # (no copy; libhtga draws the same stratified sample), so the client's
+        # max_samples is set to sample_size.
+        self._raw = hasattr(client, "_raw_send") and generator_seed is None
+        if self._raw and client.max_samples != self.sample_size:
+            client.set_option(1, self.sample_size)  # HTGA_OPT_MAX_SAMPLES
+
+    # -- grouping ---------------------------------------------------------
+    @staticmethod
+    def _make_groups(model, optimizer, params, grouping, prefix):
+        named = []
+        if model is not None:
+            named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        elif optimizer is not None:
+            named = [(f"p{i}", p) for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"])]
+        elif params is not None:
+            named = [(f"p{i}", p) for i, p in enumerate(params)]
+        else:
+            raise ValueError("GradientMonitor needs a model, an optimizer or params")
+        order, members = [], {}
+
+        def add(name, p):
+            name = prefix + name
+            if name not in members:
+                order.append(name)
+                members[name] = []
+            members[name].append(p)
+
+        if callable(grouping):
+            for n, p in named:
+                add(grouping(n, p), p)
+        elif grouping == "parameter":
+            for n, p in named:
+                add(n, p)
+        elif grouping == "module":
+            if model is None:
+                raise ValueError('grouping="module" needs a model')
+            wanted = {p for _, p in named}
+            for mname, mod in model.named_modules():
+                for p in mod.parameters(recurse=False):
+                    if p in wanted:
+                        add(mname or "model", p)
+                        wanted.discard(p)
+        elif grouping == "param_group":
+            if optimizer is None:
+                raise ValueError('grouping="param_group" needs an optimizer')
+            wanted = {p for _, p in named}
+            for i, pg in enumerate(optimizer.param_groups):
+                for p in pg["params"]:
+                    if p in wanted:
+                        add(str(pg.get("name", f"group{i}")), p)
+        else:
+            raise ValueError(f"grouping must be one of {GROUPINGS} or a function, not {grouping!r}")
+        return [_Group(n, members[n]) for n in order]
+
+    @property
+    def names(self):
+        return [g.name for g in self.groups]
+
+    # -- sampling ---------------------------------------------------------
+    def _generator(self, device):
+        if self._seed is None:
+            return None
+        g = self._gen.get(device)
+        if g is None:
+            g = torch.Generator(device=device)
+            g.manual_seed(self._seed)
+            self._gen[device] = g
+        return g
+
+    def _plan(self, group, tensors):
+        key = tuple((t.numel(), t.device) for t in tensors)
+        if group.plan_key != key:
+            sizes = [t.numel() for t in tensors]
+            n = sum(sizes)
+            m = min(self.sample_size, n)
+            plan = []
+            if m < n:
+                for share, size, t in zip(_largest_remainder(m, sizes), sizes, tensors):
+                    plan.append(_strata(share, size, t.device) if share else None)
+            group.plan, group.plan_key = (plan if m < n else None), key
+        return group.plan
+
+    def sample(self, group, tensors):
+        """A 1-D sample (on the tensors' device) of the concatenated values of
+        `tensors`, or the tensors themselves flattened when small enough."""
+        plan = self._plan(group, tensors)
+        if plan is None:
+            if len(tensors) == 1:
+                return tensors[0].reshape(-1)
+            return torch.cat([t.reshape(-1) for t in tensors])
+        parts = []
+        for t, strata in zip(tensors, plan):
+            if strata is None:
+                continue
+            starts, widths, wmax = strata
+            u = torch.rand(starts.shape, device=t.device, generator=self._generator(t.device))
+            idx = starts + torch.minimum((u * widths).long(), wmax)
+            parts.append(t.reshape(-1)[idx])
+        return parts[0] if len(parts) == 1 else torch.cat([p.to(parts[0].device) for p in parts])
+
+    def _send(self, name, step, values):
+        host = values.detach()
+        if host.device.type != "cpu" or host.dtype != torch.float32:
+            host = host.to(device="cpu", dtype=torch.float32)
+        return self.client.send(name, step, host)
+
+    def _send_group(self, g, name, bname, step, tensors):
+        """Sends one group's sample; True unless dropped (daemon away)."""
+        if self._raw:
+            cpu = all(t.device.type == "cpu" and t.dtype is torch.float32 and t.is_contiguous() for t in tensors)
+            if cpu and (len(tensors) == 1 or sum(t.numel() for t in tensors) <= self.sample_size):
+                # one message per group and step: a single tensor in place
+                # (libhtga subsamples it), a few small ones concatenated
+                t = tensors[0].reshape(-1) if len(tensors) == 1 else torch.cat([t.reshape(-1) for t in tensors])
+                rc = self.client._raw_send(bname, step, t.data_ptr(), t.numel())
+                if rc == -4:  # HTGA_EDROPPED: daemon away or slow, counted by libhtga
+                    return False
+                if rc != 0:
+                    raise RuntimeError(f"htga_send({name!r}) failed with code {rc}")
+                return True
+        return self._send(name, step, self.sample(g, tensors))
+
+    def send(self, step):
+        """Sends the current gradients (call after backward()). Groups whose
+        parameters have no gradient are skipped. Returns the number of
+        groups sent (0 on steps skipped by `every` or the overhead budget)."""
+        if self.max_overhead is None:
+            return self._send_step(step, step % self.every == 0)
+        t0 = time.perf_counter()
+        if self._t_end is not None:
+            gap = t0 - self._t_end
+            if self._gap is None:
+                self._gap = gap
+            else:  # a pause (evaluation, checkpoint) counts as at most 2 steps
+                self._gap = 0.9 * self._gap + 0.1 * min(gap, 2 * self._gap)
+        due = self._next is None or step >= self._next
+        n = self._send_step(step, due)
+        t1 = time.perf_counter()
+        if due:
+            cost = t1 - t0
+            self._cost = cost if self._cost is None else 0.8 * self._cost + 0.2 * cost
+            if self._gap:
+                # k steps cost one send plus k-1 idle calls; aim at 80% of the
+                # budget so that the variation of send times stays inside it
+                room = 0.8 * self.max_overhead * self._gap - self._idle
+                k = math.ceil((self._cost - self._idle) / room) if room > 0 else 1 << 20
+                self.interval = min(max(self.every, k), 1 << 20)
+            self._next = step + self.interval
+        else:
+            self._idle = 0.9 * self._idle + 0.1 * (t1 - t0)
+        self._t_end = t1
+        return n
+
+    def _send_step(self, step, grads_due):
+        if not grads_due and not (self.param_every and step % self.param_every == 0):
+            return 0  # the cheap path: no autograd context, nothing sent
+        with torch.no_grad():
+            return self._send_groups(step, grads_due)
+
+    def _send_groups(self, step, grads_due):
+        sent = 0
+        tried = dropped = 0
+        if grads_due:
+            for g in self.groups:
+                grads = [p.grad for p in g.params if p.grad is not None]
+                if not grads:
+                    continue
+                tried += 1
+                if self._send_group(g, g.name, g.bname, step, grads):
+                    sent += 1
+                else:
+                    dropped += 1
+        if self.param_every and step % self.param_every == 0:
+            for g in self.groups:
+                tried += 1
+                name = self.param_prefix + g.name
+                if self._send_group(g, name, name.encode("utf-8"), step, [p.detach() for p in g.params]):
+                    sent += 1
+                else:
+                    dropped += 1
+        self.sent += sent
+        self.dropped += dropped
+        if tried:
+            self.online = dropped < tried
+        return sent
+
+    def lambdas(self):
+        """{group: current lambda}; all 1.0 while the daemon is away."""
+        if not self.online:
+            return {g.name: 1.0 for g in self.groups}
+        if self._raw:
+            lam = self.client._raw_lambda
+            return {g.name: lam(g.bname) for g in self.groups}
+        return {g.name: self.client.lambda_(g.name) for g in self.groups}
+
+
+def _plain_sgd(optimizer):
+    return type(optimizer) is torch.optim.SGD and all(
+        pg.get("momentum", 0) == 0 and pg.get("weight_decay", 0) == 0 for pg in optimizer.param_groups)
+
+
+class HTGA:
+    """Wraps `optimizer` so that step() applies theta <- theta - lr * lambda * update
+    with each group's current lambda from htgad.
+
+    monitor   a GradientMonitor; made from model/optimizer, grouping,
+              sample_size, every, param_every and max_overhead when not given.
+    mode      "update": scales the optimizer's whole update (parameters are
+              saved before the inner step and moved to old + lambda*(new-old);
+              exact for any optimizer, costs one copy of the scaled
+              parameters); "grad": scales the gradients before the inner step
+              (no copy; identical for plain SGD, not for momentum/Adam);
+              "auto" (default): "grad" for plain SGD, else "update".
+    The wrapper forwards param_groups, state, zero_grad(), state_dict() and
+    load_state_dict() to the inner optimizer; attach LR schedulers to the
+    inner optimizer (opt.optimizer).
+    """
+
+    def __init__(self, optimizer, client, *, model=None, monitor=None, grouping=None,
+                 sample_size=DEFAULT_SAMPLE_SIZE, every=1, mode="auto", param_every=0, max_overhead=None):
+        if mode not in ("auto", "update", "grad"):
+            raise ValueError('mode must be "auto", "update" or "grad"')
+        self.optimizer = optimizer
+        self.client = client
+        if monitor is None:
+            monitor = GradientMonitor(client, model, optimizer=optimizer,
+                                      grouping=grouping or ("parameter" if model is not None else "param_group"),
+                                      sample_size=sample_size, every=every, param_every=param_every,
+                                      max_overhead=max_overhead)
+        self.monitor = monitor
+        self.mode = ("grad" if _plain_sgd(optimizer) else "update") if mode == "auto" else mode
+        self.steps = 0
+        self.last_lambdas = {}
+
+    @property
+    def param_groups(self):
+        return self.optimizer.param_groups
+
+    @property
+    def state(self):
+        return self.optimizer.state
+
+    def zero_grad(self, set_to_none=False):
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self):
+        return {"optimizer": self.optimizer.state_dict(), "steps": self.steps}
+
+    def load_state_dict(self, sd):
+        self.optimizer.load_state_dict(sd["optimizer"])
+        self.steps = sd["steps"]
+
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self.monitor.send(self.steps)
+        lams = self.monitor.lambdas()
+        self.last_lambdas = lams
+        group_of = self.monitor.group_of
+        scaled = [(p, lams[group_of[p]]) for pg in self.optimizer.param_groups for p in pg["params"]
+                  if p.grad is not None and p in group_of and lams[group_of[p]] != 1.0]
+        with torch.no_grad():
+            if self.mode == "grad":
+                for p, lam in scaled:
+                    p.grad.mul_(lam)
+                self.optimizer.step()
+            else:
+                saved = [(p, p.detach().clone(), lam) for p, lam in scaled]
+                self.optimizer.step()
+                for p, old, lam in saved:
+                    p.copy_(old.lerp_(p, lam))  # old + lam * (new - old)
+        self.steps += 1
+        return loss
+
+    def __repr__(self):
+        return f"HTGA({self.optimizer!r}, mode={self.mode!r}, groups={self.monitor.names})"

@@ -1,0 +1,720 @@
+#!/usr/bin/python3
+"""The evaluation of issue 6: HTGA against SGD, normalized SGD and gradient
+clipping, with the real htgad estimating the gradient tails.
+
+One command (from the repository root, after `meson compile -C build`):
+
+    /usr/bin/python3 experiments/htga_eval.py --build build
+
+It starts its own htgad (temporary directory, ipc:// endpoint), runs one
+worker process per method (so each method's peak memory is its own), reads
+the tail indices htgad stored, and writes results.json, PNG plots and the
+tables of docs/experiments.md (between the results markers). `--short` runs
+the smoke version the test suite uses (one seed, few steps, no tuning).
+See experiments/README.md for what is measured and how.
+"""
+
+import argparse
+import json
+import math
+import os
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "client", "python"))
+
+METHODS = ["sgd", "nsgd", "clip", "htga"]
+LR_GRID = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0]
+CLIP_NORM = 1.0
+SAMPLE_SIZE = 4096  # htga.torch.DEFAULT_SAMPLE_SIZE
+PARAM_EVERY = 50
+BLOCK_SAMPLES = 2048
+FLAT_SIGMA = 0.05
+FLAT_DRAWS = 5
+
+
+# --------------------------------------------------------------------------
+# tasks
+def digits_tasks():
+    return {
+        "mlp-lowdata": dict(kind="digits", model="mlp", frac=0.1, corrupt=False),
+        "cnn-lowdata": dict(kind="digits", model="cnn", frac=0.1, corrupt=False),
+        "mlp-corrupt": dict(kind="digits", model="mlp", frac=1.0, corrupt=True),
+        "cnn-corrupt": dict(kind="digits", model="cnn", frac=1.0, corrupt=True),
+    }
+
+
+def regression_tasks():
+    return {f"linreg-nu{nu:g}": dict(kind="linreg", nu=nu) for nu in (1.1, 1.5, 2.0, 3.0, 30.0)}
+
+
+def make_model(name):
+    import torch.nn as nn
+
+    if name == "mlp":
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    if name == "mlp-wide":
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                             nn.Linear(256, 10))
+    if name == "cnn":
+        return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Flatten(), nn.Linear(64, 10))
+    if name == "linear":
+        return nn.Linear(100, 1)
+    raise ValueError(name)
+
+
+def load_digits_split(task, seed):
+    """Fixed test split (30%), then validation (300) and training from the
+    rest; low-data keeps a fraction of the training part; corruption adds
+    Student-t(1.5) pixel noise and 20% random labels to train and validation
+    (the test set stays clean)."""
+    import numpy as np
+    import torch
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = d.data.astype(np.float32) / 16.0
+    y = d.target.astype(np.int64)
+    perm = np.random.default_rng(12345).permutation(len(y))
+    test, pool = perm[:540], perm[540:]
+    rng = np.random.default_rng(seed)
+    pool = rng.permutation(pool)
+    val, train = pool[:300], pool[300:]
+    train = train[: max(32, int(round(task["frac"] * len(train))))]
+    mu, sd = x[train].mean(0), x[train].std(0) + 0.1
+
+    def prep(idx, corrupt):
+        xs, ys = (x[idx] - mu) / sd, y[idx].copy()
+        if corrupt:
+            xs = xs + 0.5 * rng.standard_t(1.5, size=xs.shape).astype(np.float32)
+            flip = rng.random(len(ys)) < 0.2
+            ys[flip] = rng.integers(0, 10, flip.sum())
+        return torch.from_numpy(xs.reshape(-1, 1, 8, 8).astype(np.float32)), torch.from_numpy(ys)
+
+    c = task["corrupt"]
+    return prep(train, c), prep(val, c), prep(test, False)
+
+
+def load_linreg(task, seed):
+    """y = x.w* + noise, x ~ N(0, I_100), noise ~ Student-t(nu) (nu = tail
+    index); 500 train, 300 validation (noisy), 2000 test (clean targets)."""
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=100).astype(np.float32) / 10.0
+
+    def draw(n, noisy):
+        xs = rng.normal(size=(n, 100)).astype(np.float32)
+        ys = xs @ w
+        if noisy:
+            ys = ys + 0.5 * rng.standard_t(task["nu"], size=n).astype(np.float32)
+        return torch.from_numpy(xs), torch.from_numpy(ys.astype(np.float32)).unsqueeze(1)
+
+    return draw(500, True), draw(300, True), draw(2000, False), torch.from_numpy(w)
+
+
+# --------------------------------------------------------------------------
+# one training run
+def loss_fn(kind):
+    import torch.nn.functional as F
+
+    return F.cross_entropy if kind == "digits" else F.mse_loss
+
+
+def evaluate(model, kind, data):
+    import torch
+
+    x, y = data
+    with torch.no_grad():
+        out = model(x)
+        if kind == "digits":
+            return float((out.argmax(1) == y).float().mean())
+        return float((out - y).abs().mean())  # mean absolute error
+
+
+def flatness(model, kind, data, gen):
+    """Mean increase of the training loss when every tensor gets Gaussian
+    noise of FLAT_SIGMA times its own RMS (FLAT_DRAWS draws)."""
+    import torch
+
+    lf = loss_fn(kind)
+    x, y = data
+    with torch.no_grad():
+        base = float(lf(model(x), y))
+        saved = [p.detach().clone() for p in model.parameters()]
+        inc = []
+        for _ in range(FLAT_DRAWS):
+            for p, s in zip(model.parameters(), saved):
+                rms = s.pow(2).mean().sqrt()
+                p.copy_(s + FLAT_SIGMA * rms * torch.randn(s.shape, generator=gen))
+            inc.append(float(lf(model(x), y)) - base)
+        for p, s in zip(model.parameters(), saved):
+            p.copy_(s)
+    return sum(inc) / len(inc)
+
+
+def train_run(task_name, task, method, lr, seed, steps, endpoint, run_name, monitor_on):
+    import torch
+
+    import htga
+    import htga.torch as ht
+
+    kind = task["kind"]
+    if kind == "digits":
+        train, val, test = load_digits_split(task, seed)
+        model_name = task["model"]
+    else:
+        train, val, test, w_star = load_linreg(task, seed)
+        model_name = "linear"
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    model = make_model(model_name)
+    params = list(model.parameters())
+    opt = torch.optim.SGD(params, lr=lr)
+    lf = loss_fn(kind)
+    client = monitor = None
+    if method == "htga" or monitor_on:
+        client = htga.Client(endpoint, run_name, connect_grace_ms=3000, seed=seed)
+        monitor = ht.GradientMonitor(client, model, grouping="module", sample_size=SAMPLE_SIZE,
+                                     param_every=PARAM_EVERY if monitor_on else 0)
+    if method == "htga":
+        opt = ht.HTGA(opt, client, monitor=monitor)
+    xt, yt = train
+    n = len(yt)
+    bs = 32 if kind == "digits" else 16
+    diverged = False
+    lam_trace = []
+    t0 = time.perf_counter()
+    for step in range(steps):
+        idx = torch.randint(0, n, (bs,), generator=gen)
+        opt.zero_grad()
+        loss = lf(model(xt[idx]), yt[idx])
+        loss.backward()
+        if not math.isfinite(float(loss)):
+            diverged = True
+            break
+        if method == "htga":
+            opt.step()  # sends through the monitor, then applies lambda
+            if step % 10 == 0:
+                lam_trace.append((step, dict(opt.last_lambdas)))
+            continue
+        if monitor is not None:
+            monitor.send(step)  # the raw gradient, before normalizing or clipping
+        if method == "nsgd":
+            norm = torch.sqrt(sum(p.grad.pow(2).sum() for p in params))
+            for p in params:
+                p.grad.div_(norm + 1e-12)
+        elif method == "clip":
+            torch.nn.utils.clip_grad_norm_(params, CLIP_NORM)
+        opt.step()
+    elapsed = time.perf_counter() - t0
+    done = step + 1
+    if client is not None:
+        client.flush(500)
+        stats = client.stats()
+        client.close()
+    else:
+        stats = None
+    finite = all(torch.isfinite(p).all() for p in params)
+    res = dict(task=task_name, method=method, lr=lr, seed=seed, steps=done, diverged=diverged or not finite,
+               ms_per_step=1e3 * elapsed / max(done, 1), run=run_name, client_stats=stats, lambdas=lam_trace)
+    if res["diverged"]:
+        return res
+    res["val"] = evaluate(model, kind, val)
+    res["train"] = evaluate(model, kind, train)
+    res["test"] = evaluate(model, kind, test)
+    res["flat"] = flatness(model, kind, train, gen)
+    if kind == "linreg":
+        w = model.weight.detach().reshape(-1)
+        res["w_err"] = float((w - w_star).norm() / w_star.norm())
+    return res
+
+
+def score(res, kind):
+    """Validation score used for LR tuning (higher is better)."""
+    if res["diverged"]:
+        return -math.inf
+    return res["val"] if kind == "digits" else -res["val"]
+
+
+def worker(args):
+    """Runs every task for one method: LR tuning on seed 0 (one run per grid
+    point, no monitor), then the seeds at the chosen LR with the monitor on
+    (gradient and parameter tails go to htgad)."""
+    import torch
+
+    torch.set_num_threads(1)
+    tasks = json.loads(args.tasks)
+    out = []
+    for name, task in tasks.items():
+        steps = args.steps if task["kind"] == "digits" else args.reg_steps
+        tuning = []
+        grid = LR_GRID if args.tune else [args.lr]
+        for lr in grid:
+            if len(grid) == 1:
+                break
+            r = train_run(name, task, args.worker, lr, 0, steps, args.endpoint,
+                          f"{args.tag}/tune/{name}/{args.worker}/lr{lr:g}", monitor_on=False)
+            tuning.append({"lr": lr, "score": score(r, task["kind"])})
+        best = max(tuning, key=lambda t: t["score"])["lr"] if tuning else grid[0]
+        for seed in range(args.seeds):
+            r = train_run(name, task, args.worker, best, 100 + seed, steps, args.endpoint,
+                          f"{args.tag}/{name}/{args.worker}/s{seed}", monitor_on=True)
+            r["tuning"] = tuning
+            out.append(r)
+            print(f"  {args.worker:5s} {name:14s} seed {seed} lr {best:g}: "
+                  f"test {r.get('test', float('nan')):.4f} {r['ms_per_step']:.2f} ms/step", flush=True)
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open(args.out, "w") as f:
+        json.dump({"method": args.worker, "peak_rss_mb": rss_kb / 1024, "runs": out}, f)
+
+
+# --------------------------------------------------------------------------
+# overhead: time per step with and without the monitor
+def overhead(endpoint, steps, reps):
+    """Per-step wall time of SGD alone, SGD + monitor (every step, and every
+    10th), and the HTGA wrapper, the variants taking turns step by step so
+    that the shared machine's noise hits them alike; medians over
+    steps*reps steps each. Also the median time of monitor.send() itself."""
+    import torch
+
+    import htga
+    import htga.torch as ht
+
+    torch.set_num_threads(1)
+    out = []
+    task = dict(kind="digits", model=None, frac=1.0, corrupt=False)
+    (xt, yt), _, _ = load_digits_split(task, 0)
+    for model_name in ("mlp", "cnn", "mlp-wide"):
+        torch.manual_seed(0)
+        model = make_model(model_name)
+        nparams = sum(p.numel() for p in model.parameters())
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        client = htga.Client(endpoint, f"overhead/{model_name}", connect_grace_ms=3000)
+        mon = ht.GradientMonitor(client, model)
+        variants = {
+            "sgd": (opt, None),
+            "monitor": (opt, mon),
+            "monitor10": (opt, ht.GradientMonitor(client, model, every=10)),
+            "htga": (ht.HTGA(torch.optim.SGD(model.parameters(), lr=0.01), client, model=model), None),
+        }
+        names = list(variants)
+        rest = {k: [] for k in variants}  # step time outside monitor.send() (ms)
+        sends = {k: [] for k in variants}  # duration of the calls that sent (us)
+        gen = torch.Generator().manual_seed(0)
+        total = len(names) * (steps * reps + 20)
+        for i in range(total):
+            k = names[i % len(names)]
+            o, m = variants[k]
+            step = i // len(names)
+            t0 = time.perf_counter()
+            idx = torch.randint(0, len(yt), (32,), generator=gen)
+            o.zero_grad()
+            torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
+            d_send = 0.0
+            if m is not None:
+                t1 = time.perf_counter()
+                n = m.send(step)
+                d_send = time.perf_counter() - t1
+                if n and step >= 20:
+                    sends[k].append(1e6 * d_send)
+            o.step()
+            if step >= 20:  # warm-up
+                rest[k].append(1e3 * (time.perf_counter() - t0 - d_send))
+        # Per-step cost = median step outside send() + the sends' median
+        # duration times the share of steps that sent. Medians keep the
+        # shared machine's preemptions out; the explicit share keeps the
+        # 1-in-k expensive steps of every=k in (a plain median would drop them).
+        counted = steps * reps
+        med = {}
+        for k in names:
+            med[k] = median(rest[k]) + (median(sends[k]) * len(sends[k]) / counted / 1e3 if sends[k] else 0.0)
+        send_us = sends["monitor"]
+        # The budget controller times the gap between its own calls, so it
+        # cannot take turns step by step with the others: blocks of 25 steps
+        # alternate with plain SGD steps instead.
+        budget = ht.GradientMonitor(client, model, max_overhead=0.02)
+        b_rest, b_sends = [], []
+        for blk in range(2 * max(2, steps * reps // 25 + 1)):
+            for j in range(25):
+                t0 = time.perf_counter()
+                idx = torch.randint(0, len(yt), (32,), generator=gen)
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
+                d_send = 0.0
+                if blk % 2:
+                    t1 = time.perf_counter()
+                    budget.send((blk // 2) * 25 + j)  # its own steps, numbered without gaps  # its own steps, numbered without gaps
+                    d_send = time.perf_counter() - t1
+                    if blk > 1:
+                        b_sends.append(1e3 * d_send)  # every call, sending or not (ms)
+                opt.step()
+                if blk > 1 and blk % 2:
+                    b_rest.append(1e3 * (time.perf_counter() - t0 - d_send))
+        client.close()
+        # its overhead is measured directly, as the controller sees it: time
+        # inside send() over training time outside it (comparing block
+        # medians with the SGD blocks is noisier than the effect)
+        b_share = sum(b_sends) / sum(b_rest)
+        med["budget"] = median(b_rest) * (1 + b_share)
+        out.append(dict(model=model_name, params=nparams, groups=len(mon.groups),
+                        ms_sgd=med["sgd"], ms_monitor=med["monitor"], ms_htga=med["htga"],
+                        ms_monitor10=med["monitor10"], overhead_monitor10=med["monitor10"] / med["sgd"] - 1,
+                        overhead_monitor=med["monitor"] / med["sgd"] - 1,
+                        ms_budget=med["budget"], overhead_budget=b_share,
+                        budget_interval=budget.interval,
+                        overhead_htga=med["htga"] / med["sgd"] - 1, send_us=median(send_us),
+                        send_share=median(send_us) / (1e3 * med["sgd"])))
+        print(f"  overhead {model_name}: sgd {med['sgd']:.3f} ms, +monitor {med['monitor']:.3f} ms "
+              f"({100 * out[-1]['overhead_monitor']:+.1f}%), every 10 {100 * out[-1]['overhead_monitor10']:+.1f}%, "
+              f"budget 2% {100 * out[-1]['overhead_budget']:+.1f}% (every {out[-1]['budget_interval']}), "
+              f"htga {med['htga']:.3f} ms ({100 * out[-1]['overhead_htga']:+.1f}%), "
+              f"send() {out[-1]['send_us']:.1f} us", flush=True)
+    return out
+
+
+# --------------------------------------------------------------------------
+# tail indices from htgad's database
+def read_tails(db):
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    rows = con.execute("SELECT run, group_name, block, step_last, alpha, lambda FROM estimates "
+                       "ORDER BY run, group_name, block").fetchall()
+    con.close()
+    tails = {}
+    for run, group, block, step, alpha, lam in rows:
+        tails.setdefault(run, {}).setdefault(group, []).append((step, alpha, lam))
+    return tails
+
+
+def median(xs):
+    xs = sorted(x for x in xs if x is not None and math.isfinite(x))
+    if not xs:
+        return None
+    m = len(xs) // 2
+    return xs[m] if len(xs) % 2 else 0.5 * (xs[m - 1] + xs[m])
+
+
+def tail_summary(series):
+    """(median gradient alpha over training, last parameter alpha), each the
+    median over the run's groups."""
+    grad = [median([a for _, a, _ in s]) for g, s in series.items() if not g.startswith("param/")]
+    par = [s[-1][1] for g, s in series.items() if g.startswith("param/") and s]
+    return median(grad), median(par)
+
+
+# --------------------------------------------------------------------------
+# report
+def mean_sd(xs):
+    xs = [x for x in xs if x is not None and math.isfinite(x)]
+    if not xs:
+        return None, None
+    m = sum(xs) / len(xs)
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
+    return m, sd
+
+
+def fmt(m, sd, digits=3, scale=1.0):
+    if m is None:
+        return "n/a"
+    return f"{m * scale:.{digits}f} ± {sd * scale:.{digits}f}"
+
+
+def summarize(results, tails):
+    rows = []
+    by = {}
+    for r in results["runs"]:
+        by.setdefault((r["task"], r["method"]), []).append(r)
+    for (task, method), runs in by.items():
+        ok = [r for r in runs if not r["diverged"]]
+        tl = [tail_summary(tails.get(r["run"], {})) for r in runs]
+        row = dict(task=task, method=method, lr=runs[0]["lr"], seeds=len(runs), diverged=len(runs) - len(ok),
+                   test=mean_sd([r["test"] for r in ok]), train=mean_sd([r["train"] for r in ok]),
+                   gap=mean_sd([r["train"] - r["test"] for r in ok]), flat=mean_sd([r["flat"] for r in ok]),
+                   w_err=mean_sd([r.get("w_err") for r in ok]),
+                   alpha_grad=mean_sd([t[0] for t in tl]), alpha_param=mean_sd([t[1] for t in tl]),
+                   ms=mean_sd([r["ms_per_step"] for r in runs]),
+                   lam=mean_sd([median([v for _, d in r["lambdas"] for v in d.values()]) for r in ok
+                                if r["lambdas"]]))
+        rows.append(row)
+    return rows
+
+
+def plots(rows, results, tails, outdir, prefix):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = []
+    colors = dict(sgd="tab:blue", nsgd="tab:orange", clip="tab:green", htga="tab:red")
+    dig = sorted({r["task"] for r in rows if not r["task"].startswith("linreg")})
+    if dig:
+        fig, ax = plt.subplots(figsize=(8, 3.6))
+        wdt = 0.8 / len(METHODS)
+        for i, m in enumerate(METHODS):
+            vals = [next((r for r in rows if r["task"] == t and r["method"] == m), None) for t in dig]
+            ys = [v["test"][0] if v and v["test"][0] is not None else 0 for v in vals]
+            es = [v["test"][1] if v and v["test"][1] is not None else 0 for v in vals]
+            ax.bar([j + i * wdt for j in range(len(dig))], ys, wdt, yerr=es, label=m, color=colors[m])
+        ax.set_xticks([j + 0.4 - wdt / 2 for j in range(len(dig))])
+        ax.set_xticklabels(dig)
+        ax.set_ylim(0.5, 1.0)
+        ax.set_ylabel("test accuracy")
+        ax.legend(ncol=4, fontsize=8)
+        ax.set_title("digits: test accuracy (mean ± sd over seeds)")
+        fig.tight_layout()
+        files.append(f"{prefix}digits_accuracy.png")
+        fig.savefig(os.path.join(outdir, files[-1]), dpi=100)
+        plt.close(fig)
+    reg = sorted({r["task"] for r in rows if r["task"].startswith("linreg")}, key=lambda t: float(t[9:]))
+    if reg:
+        fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
+        nus = [float(t[9:]) for t in reg]
+        for m in METHODS:
+            vals = [next((r for r in rows if r["task"] == t and r["method"] == m), None) for t in reg]
+            ys = [v["w_err"][0] if v and v["w_err"][0] is not None else float("nan") for v in vals]
+            ax[0].plot(nus, ys, "o-", label=m, color=colors[m])
+            al = [v["alpha_grad"][0] if v and v["alpha_grad"][0] is not None else float("nan") for v in vals]
+            ax[1].plot(nus, al, "o-", label=m, color=colors[m])
+        for a in ax:
+            a.set_xscale("log")
+            a.set_xlabel("noise tail index nu (Student-t)")
+        ax[0].set_yscale("log")
+        ax[0].set_ylabel("||w - w*|| / ||w*||")
+        ax[1].set_ylabel("gradient alpha from htgad (median)")
+        ax[0].legend(fontsize=8)
+        fig.suptitle("linear regression with heavy-tailed noise")
+        fig.tight_layout()
+        files.append(f"{prefix}linreg_sweep.png")
+        fig.savefig(os.path.join(outdir, files[-1]), dpi=100)
+        plt.close(fig)
+    # alpha and lambda over training for one task, seed 0
+    task = next((t for t in ("cnn-corrupt", "mlp-corrupt") if any(r["task"] == t for r in rows)), None)
+    if task:
+        fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
+        for m in METHODS:
+            run = next((r for r in results["runs"] if r["task"] == task and r["method"] == m and r["seed"] == 100),
+                       None)
+            if not run:
+                continue
+            series = tails.get(run["run"], {})
+            for gi, (g, s) in enumerate(sorted(series.items())):
+                if g.startswith("param/"):
+                    continue
+                ax[0].plot([p[0] for p in s], [p[1] for p in s], color=colors[m], alpha=0.7, lw=1,
+                           label=m if gi == 0 else None)
+                if m == "htga":
+                    ax[1].plot([p[0] for p in s], [p[2] for p in s], lw=1, label=g)
+        ax[0].set_xlabel("step")
+        ax[0].set_ylabel("Hill alpha per module (htgad)")
+        ax[0].legend(fontsize=8)
+        ax[1].set_xlabel("step")
+        ax[1].set_ylabel("lambda pushed to HTGA")
+        ax[1].legend(fontsize=7)
+        fig.suptitle(f"{task}: gradient tail index and lambda over training (seed 0)")
+        fig.tight_layout()
+        files.append(f"{prefix}tails_{task}.png")
+        fig.savefig(os.path.join(outdir, files[-1]), dpi=100)
+        plt.close(fig)
+    return files
+
+
+def markdown(rows, results, ov, files, imgdir_rel, command, args, wall):
+    L = []
+    L.append(f"Command: `{command}`  ")
+    L.append(f"Scale: {args.seeds} seed(s); digits {args.steps} steps, regression {args.reg_steps} steps, "
+             f"batch 32 (digits) / 16 (regression); LR grid {LR_GRID if args.tune else [args.lr]} "
+             f"({'tuned per method on seed 0, validation split' if args.tune else 'not tuned'}); "
+             f"htgad --block-samples {BLOCK_SAMPLES}, default policy (linear:1, clamp [0.1, 10]); "
+             f"monitor per module, {SAMPLE_SIZE} values per group per step, parameters every {PARAM_EVERY} steps. "
+             f"Wall time {wall / 60:.1f} min on {os.cpu_count()} shared cores, torch threads 1.")
+    L.append("")
+    L.append("### Digits (accuracy; gap = train - test accuracy)")
+    L.append("")
+    L.append("| task | method | lr | test acc | gap | flatness (Δloss) | grad α | param α | mean λ | ms/step | diverged |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in sorted(rows, key=lambda r: (r["task"], METHODS.index(r["method"]))):
+        if r["task"].startswith("linreg"):
+            continue
+        L.append(f"| {r['task']} | {r['method']} | {r['lr']:g} | {fmt(*r['test'])} | {fmt(*r['gap'])} | "
+                 f"{fmt(*r['flat'])} | {fmt(*r['alpha_grad'], 2)} | {fmt(*r['alpha_param'], 2)} | "
+                 f"{fmt(*r['lam'], 2)} | {fmt(*r['ms'], 2)} | {r['diverged']}/{r['seeds']} |")
+    L.append("")
+    L.append("### Linear regression, Student-t noise of tail index ν (w_err = ‖w − w*‖/‖w*‖; "
+             "test = mean absolute error on clean targets)")
+    L.append("")
+    L.append("| task | method | lr | w_err | test MAE | flatness (Δloss) | grad α | mean λ | ms/step | diverged |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in sorted(rows, key=lambda r: (r["task"], METHODS.index(r["method"]))):
+        if not r["task"].startswith("linreg"):
+            continue
+        L.append(f"| {r['task']} | {r['method']} | {r['lr']:g} | {fmt(*r['w_err'])} | {fmt(*r['test'])} | "
+                 f"{fmt(*r['flat'], 3)} | {fmt(*r['alpha_grad'], 2)} | {fmt(*r['lam'], 2)} | "
+                 f"{fmt(*r['ms'], 2)} | {r['diverged']}/{r['seeds']} |")
+    L.append("")
+    L.append("### Memory: peak RSS of each method's worker process (all tasks)")
+    L.append("")
+    L.append("| method | peak RSS (MB) |")
+    L.append("|---|---:|")
+    for m, mb in results["peak_rss_mb"].items():
+        L.append(f"| {m} | {mb:.0f} |")
+    L.append("")
+    if ov:
+        L.append("### Overhead: time per step with and without the monitor (digits, batch 32; variants take "
+                 f"turns step by step, {args.overhead_reps * args.overhead_steps} steps each; a variant's time = "
+                 "median step time outside GradientMonitor.send() + median send() time x share of steps that "
+                 "sent; HTGA wrapper: median of whole steps; max_overhead=0.02: run in blocks of 25 steps "
+                 "alternating with plain SGD, overhead = its time inside send() / its training time outside "
+                 "send(), (interval) = its final send interval; send() = median "
+                 "time of one sending call of the every-step monitor, and as a share of the SGD step)")
+        L.append("")
+        L.append("| model | params | groups | SGD ms/step | + monitor | overhead | + monitor every 10 | overhead "
+                 "| + monitor, max_overhead=0.02 | overhead (interval) | HTGA wrapper | overhead | send() µs "
+                 "| send() / SGD step |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for o in ov:
+            L.append(f"| {o['model']} | {o['params']} | {o['groups']} | {o['ms_sgd']:.3f} | {o['ms_monitor']:.3f} | "
+                     f"{100 * o['overhead_monitor']:+.1f}% | {o['ms_monitor10']:.3f} | {100 * o['overhead_monitor10']:+.1f}% | "
+                     f"{o['ms_budget']:.3f} | {100 * o['overhead_budget']:+.1f}% ({o['budget_interval']}) | "
+                     f"{o['ms_htga']:.3f} | {100 * o['overhead_htga']:+.1f}% | {o['send_us']:.1f} | "
+                     f"{100 * o['send_share']:.1f}% |")
+        L.append("")
+    for f in files:
+        L.append(f"![{f}]({imgdir_rel}/{f})")
+        L.append("")
+    return "\n".join(L)
+
+
+BEGIN, END = "<!-- results:begin (written by experiments/htga_eval.py) -->", "<!-- results:end -->"
+
+
+def write_doc(path, body):
+    text = open(path).read() if os.path.exists(path) else f"# Experiments\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text:
+        text += f"\n{BEGIN}\n{END}\n"
+    a, rest = text.split(BEGIN, 1)
+    _, b = rest.split(END, 1)
+    with open(path, "w") as f:
+        f.write(a + BEGIN + "\n" + body + "\n" + END + b)
+
+
+def find_built(build, rel):
+    p = os.path.join(build, rel)
+    return p if os.path.exists(p) else None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="meson build directory")
+    ap.add_argument("--htgad", help="htgad binary (default: BUILD/daemon/htgad, env HTGAD)")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"), help="results.json and plots")
+    ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "experiments.md"),
+                    help="markdown file whose results section is rewritten ('' = none)")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=500, help="training steps, digits")
+    ap.add_argument("--reg-steps", type=int, default=300, help="training steps, regression")
+    ap.add_argument("--no-tune", dest="tune", action="store_false", help="use --lr for every method")
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--tasks", default="all", help="comma-separated task names, or all")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--overhead-steps", type=int, default=100)
+    ap.add_argument("--overhead-reps", type=int, default=4)
+    ap.add_argument("--short", action="store_true",
+                    help="smoke version: 1 seed, 30 steps, no tuning, 3 tasks, tiny overhead run")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--endpoint", help=argparse.SUPPRESS)
+    ap.add_argument("--tag", default="eval", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args)
+
+    all_tasks = {**digits_tasks(), **regression_tasks()}
+    if args.short:
+        args.seeds, args.steps, args.reg_steps, args.tune = 1, 30, 30, False
+        args.overhead_steps, args.overhead_reps = 10, 1
+        if args.tasks == "all":
+            args.tasks = "mlp-lowdata,cnn-corrupt,linreg-nu1.5"
+    tasks = all_tasks if args.tasks == "all" else {t: all_tasks[t] for t in args.tasks.split(",")}
+    methods = args.methods.split(",")
+    htgad = args.htgad or os.environ.get("HTGAD") or find_built(args.build, "daemon/htgad")
+    lib = os.environ.get("HTGA_LIBRARY") or find_built(args.build, "client/libhtga.so")
+    if not htgad:
+        sys.exit("htgad not found: build it (meson compile -C build) or pass --htgad")
+    os.makedirs(args.out, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="htga-eval-")
+    env = dict(os.environ)
+    if lib:
+        env["HTGA_LIBRARY"] = os.path.abspath(lib)
+    os.environ.update(env)
+    endpoint = "ipc://" + os.path.join(tmp, "htgad.sock")
+    db = os.path.join(tmp, "htga.db")
+    log = open(os.path.join(args.out, "htgad.log"), "w")
+    daemon = subprocess.Popen([htgad, "--db", db, "--listen", endpoint, "--http", "off",
+                               "--block-samples", str(BLOCK_SAMPLES), "--queue-blocks", "1024"],
+                              stdout=log, stderr=subprocess.STDOUT)
+    t_start = time.time()
+    results = {"runs": [], "peak_rss_mb": {}}
+    try:
+        for _ in range(500):
+            if os.path.exists(endpoint[6:]) or daemon.poll() is not None:
+                break
+            time.sleep(0.02)
+        if daemon.poll() is not None:
+            sys.exit(f"htgad exited at start (code {daemon.returncode}), see {log.name}")
+        for m in methods:
+            print(f"method {m}", flush=True)
+            out = os.path.join(tmp, f"{m}.json")
+            cmd = [sys.executable, os.path.abspath(__file__), "--worker", m, "--endpoint", endpoint,
+                   "--tasks", json.dumps(tasks), "--seeds", str(args.seeds), "--steps", str(args.steps),
+                   "--reg-steps", str(args.reg_steps), "--lr", str(args.lr), "--out", out]
+            if not args.tune:
+                cmd.append("--no-tune")
+            subprocess.run(cmd, check=True, env=env)
+            with open(out) as f:
+                w = json.load(f)
+            results["runs"] += w["runs"]
+            results["peak_rss_mb"][m] = w["peak_rss_mb"]
+        print("overhead", flush=True)
+        ov = overhead(endpoint, args.overhead_steps, args.overhead_reps)
+    finally:
+        daemon.terminate()
+        daemon.wait(30)
+        log.close()
+    wall = time.time() - t_start
+    tails = read_tails(db)
+    shutil.rmtree(tmp, ignore_errors=True)
+    rows = summarize(results, tails)
+    prefix = "short_" if args.short else ""
+    imgdir = args.out if not args.doc else os.path.join(os.path.dirname(args.doc), "img")
+    os.makedirs(imgdir, exist_ok=True)
+    files = plots(rows, results, tails, imgdir, prefix)
+    with open(os.path.join(args.out, f"{prefix}results.json"), "w") as f:
+        json.dump({"args": vars(args), "rows": rows, "overhead": ov, "peak_rss_mb": results["peak_rss_mb"],
+                   "runs": [{k: v for k, v in r.items() if k != "lambdas"} for r in results["runs"]],
+                   "tails_runs": sorted(tails), "wall_s": wall}, f, indent=1, default=str)
+    with open(os.path.join(args.out, f"{prefix}raw.json"), "w") as f:  # big: every block, every lambda
+        json.dump({"results": results, "tails": tails}, f, default=str)
+    command = "/usr/bin/python3 experiments/htga_eval.py " + " ".join(sys.argv[1:])
+    md = markdown(rows, results, ov, files, os.path.relpath(imgdir, os.path.dirname(args.doc or args.out + "/x")),
+                  command.strip(), args, wall)
+    if args.doc:
+        write_doc(args.doc, md)
+    else:
+        with open(os.path.join(args.out, f"{prefix}results.md"), "w") as f:
+            f.write(md + "\n")
+    print(f"done in {wall / 60:.1f} min: {len(results['runs'])} runs, {len(tails)} runs with tails in htgad")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

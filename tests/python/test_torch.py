@@ -1,0 +1,279 @@
+"""htga.torch: parameter grouping, on-device stratified sampling, the HTGA
+update rule (against a fake client with fixed lambdas), the fallback when
+the daemon is away, and a few real training steps against the real htgad."""
+
+import unittest
+
+import support
+
+HAVE_TORCH = support.have_module("torch")
+if HAVE_TORCH:
+    import torch
+    import torch.nn as nn
+
+    import htga
+    import htga.torch as ht
+
+    torch.set_num_threads(1)
+
+
+class FakeClient:
+    """Records sends; lambdas from a dict; online or not."""
+
+    def __init__(self, lambdas=None, online=True):
+        self.lambdas = dict(lambdas or {})
+        self.online = online
+        self.sent = []
+
+    def send(self, group, step, array):
+        self.sent.append((group, step, array.clone()))
+        return self.online
+
+    def lambda_(self, group):
+        return self.lambdas.get(group, 1.0)
+
+
+def small_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+
+@unittest.skipUnless(HAVE_TORCH, "torch missing")
+class TestGrouping(unittest.TestCase):
+    def test_parameter_module_param_group_callable(self):
+        net = small_net()
+        opt = torch.optim.SGD([{"params": net[0].parameters(), "name": "first"},
+                               {"params": net[2].parameters()}], lr=0.1)
+        c = FakeClient()
+        self.assertEqual(ht.GradientMonitor(c, net).names, ["0.weight", "0.bias", "2.weight", "2.bias"])
+        self.assertEqual(ht.GradientMonitor(c, net, grouping="module").names, ["0", "2"])
+        self.assertEqual(ht.GradientMonitor(c, net, optimizer=opt, grouping="param_group").names,
+                         ["first", "group1"])
+        m = ht.GradientMonitor(c, net, grouping=lambda n, p: "w" if n.endswith("weight") else "b", prefix="g/")
+        self.assertEqual(m.names, ["g/w", "g/b"])
+        self.assertEqual(m.group_of[net[2].bias], "g/b")
+        with self.assertRaises(ValueError):
+            ht.GradientMonitor(c, net, grouping="layer")
+
+
+@unittest.skipUnless(HAVE_TORCH, "torch missing")
+class TestSampling(unittest.TestCase):
+    def test_small_group_sent_whole(self):
+        net = small_net()
+        c = FakeClient()
+        m = ht.GradientMonitor(c, net, grouping="module", sample_size=4096)
+        net(torch.randn(4, 8)).sum().backward()
+        self.assertEqual(m.send(0), 2)
+        (g0, s0, a0), (g1, _, a1) = c.sent
+        self.assertEqual((g0, s0, a0.numel(), a1.numel()), ("0", 0, 8 * 16 + 16, 16 * 3 + 3))
+        self.assertTrue(torch.equal(a0, torch.cat([net[0].weight.grad.reshape(-1), net[0].bias.grad])))
+
+    def test_stratified_sample_of_a_group(self):
+        a = nn.Parameter(torch.zeros(1000))
+        b = nn.Parameter(torch.zeros(3000))
+        a.grad = torch.arange(1000, dtype=torch.float32)
+        b.grad = torch.arange(3000, dtype=torch.float32) + 1000
+        c = FakeClient()
+        m = ht.GradientMonitor(c, params=[a, b], grouping=lambda n, p: "ab", sample_size=100, generator_seed=3)
+        m.send(0)
+        (_, _, s), = c.sent
+        self.assertEqual(s.numel(), 100)
+        self.assertEqual(int((s < 1000).sum()), 25)  # shares proportional to sizes
+        edges = [i * 1000 // 25 for i in range(26)] + [1000 + i * 3000 // 75 for i in range(1, 76)]
+        for i, v in enumerate(s.tolist()):
+            self.assertTrue(edges[i] <= v < edges[i + 1], (i, v))
+
+    def test_sample_is_unbiased(self):
+        p = nn.Parameter(torch.zeros(10000))
+        p.grad = torch.randn(10000) ** 3
+        c = FakeClient()
+        m = ht.GradientMonitor(c, params=[p], sample_size=500, generator_seed=1)
+        for step in range(200):
+            m.send(step)
+        means = torch.stack([s.mean() for _, _, s in c.sent])
+        self.assertAlmostEqual(float(means.mean()), float(p.grad.mean()), delta=4 * float(means.std()) / 200 ** 0.5 + 1e-3)
+
+    def test_every_and_param_tails(self):
+        net = small_net()
+        c = FakeClient()
+        m = ht.GradientMonitor(c, net, grouping="module", every=2, param_every=3)
+        net(torch.randn(4, 8)).sum().backward()
+        for step in range(4):
+            m.send(step)
+        self.assertEqual([(g, s) for g, s, _ in c.sent],
+                         [("0", 0), ("2", 0), ("param/0", 0), ("param/2", 0), ("0", 2), ("2", 2),
+                          ("param/0", 3), ("param/2", 3)])
+
+    def test_overhead_budget_widens_the_interval(self):
+        import time
+
+        class SlowClient(FakeClient):
+            def send(self, group, step, array):
+                time.sleep(0.002)  # a send costing 4x the training step below
+                return super().send(group, step, array)
+
+        p = nn.Parameter(torch.zeros(10))
+        p.grad = torch.ones(10)
+        c = SlowClient()
+        m = ht.GradientMonitor(c, params=[p], max_overhead=0.05)
+        for step in range(200):
+            time.sleep(0.0005)  # "training"
+            m.send(step)
+        # budget 5% of a >= 0.5 ms step: a 2 ms send fits once per >= 40 steps
+        # (less on a loaded machine, where the sleeps stretch)
+        self.assertGreaterEqual(m.interval, 10)
+        self.assertLess(len(c.sent), 30)
+        self.assertEqual(c.sent[0][1], 0)
+        with self.assertRaises(ValueError):
+            ht.GradientMonitor(c, params=[p], max_overhead=0)
+
+    @unittest.skipUnless(HAVE_TORCH and torch.cuda.is_available(), "no CUDA device")
+    def test_cuda_gradient_sampled_on_device(self):
+        p = nn.Parameter(torch.zeros(100000, device="cuda"))
+        p.grad = torch.randn(100000, device="cuda")
+        c = FakeClient()
+        m = ht.GradientMonitor(c, params=[p], sample_size=64)
+        self.assertEqual(m.sample(m.groups[0], [p.grad]).device.type, "cuda")
+        m.send(0)
+        self.assertEqual(c.sent[0][2].device.type, "cpu")
+        self.assertEqual(c.sent[0][2].numel(), 64)
+
+
+@unittest.skipUnless(HAVE_TORCH and support.have_module("zmq"), "torch or python3-zmq missing")
+class TestLibhtgaPath(unittest.TestCase):
+    """With a real htga.Client, CPU float32 gradients go to libhtga in place:
+    one message per group and step, subsampled by libhtga to sample_size."""
+
+    def test_messages_on_the_wire(self):
+        import tempfile
+
+        from test_binding import FakeDaemon
+
+        with tempfile.TemporaryDirectory() as tmp:
+            fake = FakeDaemon(tmp)
+            try:
+                with htga.Client(fake.endpoint, "r", connect_grace_ms=2000) as c:
+                    big = nn.Parameter(torch.zeros(10000))
+                    w, b = nn.Parameter(torch.zeros(3, 4)), nn.Parameter(torch.zeros(4))
+                    big.grad = torch.arange(10000, dtype=torch.float32)
+                    w.grad, b.grad = torch.ones(3, 4), torch.full((4,), 2.0)
+                    m = ht.GradientMonitor(c, params=[big, w, b], sample_size=100,
+                                           grouping=lambda n, p: "big" if p is big else "small")
+                    self.assertEqual(c.max_samples, 100)
+                    self.assertEqual(m.send(7), 2)
+                    got = {}
+                    for _ in range(2):
+                        kind, run, group, rank, step, seq, count, dropped, values = fake.recv_samples()
+                        got[group] = (step, values)
+                    self.assertEqual(got[b"small"], (7, tuple([1.0] * 12 + [2.0] * 4)))
+                    step, values = got[b"big"]
+                    self.assertEqual(len(values), 100)
+                    for i, v in enumerate(values):  # libhtga's strata
+                        self.assertTrue(i * 100 <= v < (i + 1) * 100)
+            finally:
+                fake.close()
+
+
+@unittest.skipUnless(HAVE_TORCH, "torch missing")
+class TestHTGAUpdate(unittest.TestCase):
+    def run_step(self, make_opt, lambdas, online=True, mode="auto"):
+        """Two steps of HTGA; each is checked against the inner optimizer run
+        on a copy (same weights, grads and state): new = old + lambda * update."""
+        net, ref = small_net(), small_net()
+        x, y = torch.randn(16, 8), torch.randint(0, 3, (16,))
+        ref_opt = make_opt(ref.parameters())
+        c = FakeClient(lambdas, online)
+        opt = ht.HTGA(make_opt(net.parameters()), c, model=net, mode=mode)
+        for _ in range(2):  # two steps: momentum state matters
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(x), y).backward()
+            ref.load_state_dict(net.state_dict())
+            ref_opt.load_state_dict(opt.optimizer.state_dict())
+            for p, q in zip(net.parameters(), ref.parameters()):
+                q.grad = p.grad.clone()
+            ref_opt.step()
+            old = {n: p.detach().clone() for n, p in net.named_parameters()}
+            ref_upd = {n: q.detach() - old[n] for n, q in ref.named_parameters()}
+            opt.step()
+            for n, p in net.named_parameters():
+                lam = lambdas.get(n, 1.0) if online else 1.0
+                torch.testing.assert_close(p.detach() - old[n], lam * ref_upd[n], rtol=1e-4, atol=1e-6)
+        return opt, c
+
+    def test_plain_sgd_scales_by_lambda(self):
+        opt, c = self.run_step(lambda p: torch.optim.SGD(p, lr=0.1), {"0.weight": 2.0, "2.bias": 0.5})
+        self.assertEqual(opt.mode, "grad")
+        self.assertEqual(opt.last_lambdas["0.weight"], 2.0)
+        self.assertEqual(len(c.sent), 8)
+
+    def test_update_mode_with_momentum(self):
+        opt, _ = self.run_step(lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), {"0.weight": 3.0}, mode="update")
+        self.assertEqual(opt.mode, "update")
+
+    def test_adam_is_update_mode(self):
+        opt, _ = self.run_step(lambda p: torch.optim.Adam(p, lr=0.01), {"2.weight": 0.25})
+        self.assertEqual(opt.mode, "update")
+
+    def test_daemon_away_means_plain_steps(self):
+        opt, _ = self.run_step(lambda p: torch.optim.SGD(p, lr=0.1), {"0.weight": 5.0}, online=False)
+        self.assertFalse(opt.monitor.online)
+        self.assertEqual(set(opt.last_lambdas.values()), {1.0})
+
+    def test_closure_and_state_dict(self):
+        net = small_net()
+        opt = ht.HTGA(torch.optim.SGD(net.parameters(), lr=0.1), FakeClient(), model=net)
+        x = torch.randn(4, 8)
+
+        def closure():
+            opt.zero_grad()
+            loss = net(x).pow(2).mean()
+            loss.backward()
+            return loss
+
+        self.assertIsInstance(opt.step(closure), torch.Tensor)
+        sd = opt.state_dict()
+        self.assertEqual(sd["steps"], 1)
+        opt.load_state_dict(sd)
+
+
+@unittest.skipUnless(HAVE_TORCH and support.HTGAD, "torch or htgad (env HTGAD) missing")
+class TestRealDaemon(unittest.TestCase):
+    def test_training_steps_receive_and_apply_lambdas(self):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+        x, y = torch.randn(256, 64), torch.randint(0, 10, (256,))
+        with support.Daemon("--policy", "linear:0.5", "--lambda-min", "0.2", "--lambda-max", "5",
+                            block_samples=1024) as d, \
+                htga.Client(d.endpoint, "train", connect_grace_ms=3000) as c:
+            opt = ht.HTGA(torch.optim.SGD(net.parameters(), lr=0.05), c, model=net, grouping="module",
+                          param_every=5)
+            losses = []
+            for step in range(30):
+                i = torch.randint(0, 256, (32,))
+                opt.zero_grad()
+                loss = nn.functional.cross_entropy(net(x[i]), y[i])
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+            self.assertTrue(c.flush(2000))
+            got = support.wait_for(lambda: all(c.lambda_get(g) is not None for g in ("0", "2")), 10)
+            self.assertTrue(got, d.logtext())
+            self.assertTrue(opt.monitor.online)
+            self.assertEqual(c.stats()["drops_offline"], 0)
+            # a lambda applied during training differs from 1 (policy 0.5*alpha)
+            self.assertNotEqual(opt.monitor.lambdas()["0"], 1.0)
+            self.assertLess(sum(losses[-5:]), sum(losses[:5]))
+            self.assertEqual(d.stop(), 0)
+            groups = {g for g, in d.rows("SELECT DISTINCT group_name FROM estimates WHERE run='train'")}
+            self.assertEqual(groups, {"0", "2", "param/0", "param/2"})
+            # daemon gone: sends drop, the wrapper falls back to plain steps
+            self.assertTrue(support.wait_for(lambda: not c.send("0", 99, torch.ones(4)), 10))
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(x[:32]), y[:32]).backward()
+            opt.step()
+            self.assertFalse(opt.monitor.online)
+            self.assertEqual(set(opt.last_lambdas.values()), {1.0})
+
+
+if __name__ == "__main__":
+    unittest.main()
