@@ -113,6 +113,13 @@ Test(daemon, late_joiner_gets_current_lambda_at_once)
     /* Both blocks done: the current lambda is block 1's. */
     cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2, 5000), 0);
     la = testd_query_double(&d, "SELECT lambda FROM estimates WHERE block = 1");
+    /* The row is written by the writer thread and the lambda reaches ingest
+     * through another queue: once client a holds block 1's lambda, ingest
+     * has it too, so it is the run's current one a late joiner must get. */
+    t0 = now_ms();
+    while (htga_lambda(a, "g") != la && now_ms() - t0 < 5000)
+        usleep(2000);
+    cr_assert_float_eq(htga_lambda(a, "g"), la, 1e-12, "block 1's lambda never reached client a");
     t0 = now_ms();
     b = client("late", 1); /* sends nothing: HELLO alone brings the lambda */
     cr_assert_eq(wait_lambda(b, "g", &lb, 3000), 0, "late joiner got no lambda");
