@@ -250,8 +250,10 @@ static const config_row rows[] = {
     {"queue-rows", "N", "1024", set_queue_rows, "rows waiting for the SQLite writer"},
     {"log-level", "LEVEL", "info", set_log_level, "error, warn, info or debug"},
     {"http", "ADDR:PORT|off", "127.0.0.1:8080", set_http,
-     "REST API address (reserved: the HTTP API is not served yet)"},
-    {"token", "TOKEN", "", set_token, "bearer token for HTTP writes (reserved, not used yet)"},
+     "REST API, /metrics and dashboard address; off disables HTTP"},
+    {"token", "TOKEN", "", set_token,
+     "bearer token required for HTTP writes (PUT policy); unset: writes only when listening on "
+     "loopback"},
     {"stats-file", "PATH", "", set_stats_file,
      "rewrite counters there as `key value` lines (empty = off)"},
     {"stats-interval-ms", "MS", "1000", set_stats_interval, "how often --stats-file is rewritten"},

@@ -4,7 +4,7 @@
 # watched: the trainer streams gradient samples, htgad estimates their tail
 # index block by block and pushes lambda back, the trainer scales its updates.
 #
-# Usage: scripts/demo.sh [--steps N]     (Ctrl-C stops the daemon)
+# Usage: scripts/demo.sh [demo trainer flags, e.g. --steps 5000]   (Ctrl-C stops htgad)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh demo
@@ -17,9 +17,6 @@ else
 fi
 meson compile -C "$builddir"
 
-steps=2000
-[ "${1:-}" = "--steps" ] && steps="${2:?--steps needs a number}"
-
 endpoint=tcp://127.0.0.1:5555
 http=127.0.0.1:8080
 "$builddir/daemon/htgad" --db htga.db --listen "$endpoint" --http "$http" --block-samples 16384 &
@@ -29,8 +26,12 @@ sleep 0.5
 kill -0 $daemon || { echo "htgad did not start" >&2; exit 1; }
 
 echo "dashboard: http://$http/"
-"$builddir/examples/heavy_tail_sgd" --endpoint "$endpoint" --run "demo-$(date +%Y%m%d-%H%M%S)" --steps "$steps"
+# Demo trainer flags (--steps --batch --dim --lr ...) pass through.
+"$builddir/examples/htga_demo" --endpoint "$endpoint" --run "demo-$(date +%Y%m%d-%H%M%S)" \
+    --wait-lambda-ms 3000 "$@"
 echo
-echo "The run is stored in htga.db (sqlite3 htga.db 'select * from estimates limit 5')."
-echo "dashboard: http://$http/  (htgad keeps running; Ctrl-C to stop it)"
+echo "rows stored (sqlite3 htga.db 'SELECT * FROM estimates'):"
+sqlite3 -header -column htga.db "SELECT run, group_name, block, step_last, round(alpha, 3) AS alpha, round(lambda, 3) AS lambda FROM estimates ORDER BY created_at DESC LIMIT 5" 2>/dev/null || true
+echo
+echo "dashboard: http://$http/   (htgad keeps running for you to browse; Ctrl-C stops it)"
 wait $daemon

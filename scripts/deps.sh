@@ -13,7 +13,7 @@ web=(chromium nodejs npm)
 python=(python3-numpy python3-torch python3-sklearn python3-matplotlib python3-zmq)
 case "${1:-build}" in
 build) want=("${build[@]}") ;;
-demo) want=("${build[@]}" nodejs npm) ;;
+demo) want=("${build[@]}" sqlite3 nodejs npm) ;;
 test) want=("${build[@]}" "${test[@]}" "${web[@]}" "${python[@]}") ;;
 web) want=("${web[@]}") ;;
 python) want=("${build[@]}" "${python[@]}") ;;
