@@ -465,7 +465,9 @@ Test(client, destroy_with_busy_daemon_is_bounded, .timeout = 10)
     long t0 = fake_now_ms();
     htga_destroy(&h);
     long dt = fake_now_ms() - t0;
-    cr_assert_lt(dt, slack(300), "destroy took %ld ms", dt);
+    /* The linger is 100 ms; a hang would be unbounded. 1 s leaves room for a
+     * loaded 2-core CI machine (433 ms seen under load), where 300 ms flaked. */
+    cr_assert_lt(dt, slack(1000), "destroy took %ld ms", dt);
     fake_stop(&f);
     free(x);
 }
