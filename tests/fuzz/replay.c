@@ -1,11 +1,13 @@
 /*
- * fuzz_replay.c - a main() for libFuzzer targets without libFuzzer.
+ * replay.c - a main() for libFuzzer targets without libFuzzer: the one
+ * driver every tests/fuzz/fuzz_*.c target is linked with for `meson test`.
  *
  * Feeds every file named on the command line (directories: every regular
  * file in them) to LLVMFuzzerTestOneInput, each in a malloc'd buffer of its
  * exact size so that the sanitizers catch reads past the end. Exits 0 when
  * every input ran (a crash or abort in the target fails the test), 1 when an
- * input could not be read, and 77 (skip) when no input was found.
+ * input could not be read or when no input was found (an empty corpus is a
+ * mistake, not a skip).
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -85,5 +87,7 @@ int main(int argc, char **argv)
     /* the empty input is always worth a run */
     LLVMFuzzerTestOneInput((const uint8_t *)"", 0);
     printf("replayed %zu inputs\n", count);
-    return rc != 0 ? 1 : count == 0 ? 77 : 0;
+    if (count == 0)
+        fprintf(stderr, "no corpus input found: nothing was replayed\n");
+    return rc != 0 || count == 0 ? 1 : 0;
 }

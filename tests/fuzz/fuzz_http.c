@@ -6,8 +6,8 @@
  * text, copied into an exactly sized buffer so AddressSanitizer sees any
  * read past it. Invariants checked: decoded names have the length reported
  * and no NUL; a resolved static path has no ".." segment; an accepted policy
- * satisfies the documented rules. Seeds: tests/http/corpus/ (replayed by
- * the http_fuzz_replay test in every build).
+ * satisfies the documented rules. Seeds: tests/fuzz/corpus/http/
+ * (replayed by the fuzz-replay-http test in every build).
  */
 #include <math.h>
 #include <stdint.h>
