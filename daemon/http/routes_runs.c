@@ -449,7 +449,7 @@ static int series_params(const struct request *r, struct series_q *q, struct rep
         else if (strcmp(v, "json") != 0)
             return reply_error(rep, 400, "format must be json or csv"), -1;
     } else if (bad) {
-        return reply_error(rep, 400, "bad format");
+        return reply_error(rep, 400, "bad format"), -1;
     }
     if (q->has_from && q->has_to && q->from > q->to)
         return reply_error(rep, 400, "from_step is after to_step"), -1;

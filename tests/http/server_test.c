@@ -305,9 +305,10 @@ Test(server, series_csv_and_bad_parameters)
     cr_assert_str_eq(r.body, "block,step,alpha,lambda\r\n0,9,2,1\r\n1,19,2,1\r\n2,29,2,1\r\n");
     hresp_free(&r);
     const char *bad[] = {
-        "?max_points=1",      "?max_points=abc", "?fields=bogus",
-        "?fields=alpha%27--", "?format=xml",     "?from_step=9&to_step=1",
-        "?from_step=1e3",     "?what=1",         "?from_step=%zz",
+        "?max_points=1",  "?max_points=abc",        "?fields=bogus",   "?fields=alpha%27--",
+        "?format=xml",    "?from_step=9&to_step=1", "?from_step=1e3",  "?what=1",
+        "?from_step=%zz", "?to_step=%zz",           "?max_points=%zz", "?format=%zz",
+        "?fields=%zz",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char path[256];
@@ -324,6 +325,9 @@ Test(server, hill)
     cr_assert_eq(json_array_size(k), 3);
     cr_assert_eq(json_integer_value(json_array_get(k, 0)), 1);
     cr_assert_float_eq(json_number_value(json_array_get(a, 0)), 1.0 / log(2.0), 1e-9);
+    /* top {8, 4, 2, 1}: k = 2 gives gamma = 1.5 ln 2 (DESIGN.md's check) */
+    cr_assert_eq(json_integer_value(json_array_get(k, 1)), 2);
+    cr_assert_float_eq(json_number_value(json_array_get(a, 1)), 1.0 / (1.5 * log(2.0)), 1e-9);
     json_decref(j);
     expect_error("GET", "/api/v1/runs/run-1/groups/layer%2F1.w/hill", NULL, NULL, 404);
 }
