@@ -310,10 +310,7 @@ static void stable_finish(const sweep *s, size_t k1, size_t k2, est_result *out)
         return;
     double logc = (double)(s->e_raw - 1023 * (int64_t)s->nz) * M_LN2 + s->lm;
     double inv = (s->logy / (double)s->ny - logc / (double)s->nz) / log((double)k1);
-    if (inv > 0 && isfinite(inv)) {
-        out->stable_alpha = 1.0 / inv;
-        out->has_stable = 1;
-    }
+    est_stable_set(inv, out);
 }
 
 /* Gathers every finite y >= thr into cand again (used when the auto rule

@@ -21,7 +21,9 @@
  *   stable        Mohammadi et al. (2015) on c = x - mean over the first
  *                 K1*K2 finite values in input order, K1 = floor(sqrt(n_used)),
  *                 K2 = floor(n_used/K1): 1/alpha = (mean log|Y_j| -
- *                 mean log|c_i|) / log K1, exact zeros left out of each mean.
+ *                 mean log|c_i|) / log K1, exact zeros left out of each mean;
+ *                 alpha-stable laws have alpha in (0, 2], so an estimate of
+ *                 1/alpha <= 1/2 (light tails, also <= 0) is reported as 2.
  *   moments       mean, variance (divisor n_used-1), excess kurtosis
  *                 m4/m2^2 - 3 (central moments with divisor n_used).
  */
@@ -84,8 +86,8 @@ typedef struct est_result {
                      (gamma = 0); hill is zeroed */
     est_hill hill;
 
-    int has_stable;      /* 0: n_used < 4, no non-zero Y_j or c_i, or 1/alpha <= 0 */
-    double stable_alpha; /* raw estimate; may exceed 2 on light tails */
+    int has_stable;      /* 0: n_used < 4, or no non-zero Y_j or c_i */
+    double stable_alpha; /* in (0, 2]: saturates at 2 on light tails (1/alpha <= 1/2) */
     size_t stable_k1;    /* block size K1 */
     size_t stable_k2;    /* number of blocks K2 */
 } est_result;

@@ -127,6 +127,10 @@ int est_k_rule_valid(const est_k_rule *rule);
 /* floor(sqrt(v)), exact (stable.c). */
 size_t est_isqrt(size_t v);
 
+/* Sets the stable alpha from inv = 1/alpha_hat (stable.c): alpha-stable laws
+ * have alpha in (0, 2], so inv <= 1/2 (light tails) saturates at 2. */
+void est_stable_set(double inv, est_result *out);
+
 /* Stable estimator given n_used (stable.c). */
 void est_stable_core(const float *x, size_t n, size_t n_used, double mean, est_result *out);
 

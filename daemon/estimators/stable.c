@@ -128,9 +128,14 @@ void est_stable_core(const float *x, size_t n, size_t n_used, double mean, est_r
     /* a zero adds biased exponent 0: subtract the bias of the non-zeros only */
     double logc = (double)(a.e_raw - 1023 * (int64_t)a.nz) * M_LN2 + a.lm;
     double inv = (logy / (double)ny - logc / (double)a.nz) / log((double)k1);
-    if (!(inv > 0) || !isfinite(inv))
+    est_stable_set(inv, out);
+}
+
+void est_stable_set(double inv, est_result *out)
+{
+    if (isnan(inv) || inv == INFINITY)
         return;
-    out->stable_alpha = 1.0 / inv;
+    out->stable_alpha = inv > 0.5 ? 1.0 / inv : 2.0;
     out->has_stable = 1;
 }
 

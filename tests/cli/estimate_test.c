@@ -223,8 +223,12 @@ static void expect_hand_case(json_t *obj, size_t k)
     est_hill_ci(1 / gamma, k, &lo, &hi);
     NEAR(json_number_value(json_array_get(json_object_get(hill, "ci95"), 0)), lo);
     NEAR(json_number_value(json_array_get(json_object_get(hill, "ci95"), 1)), hi);
-    /* mean log|Y_j| < mean log|c_i| here: no stable estimate */
-    cr_assert(json_is_null(json_object_get(obj, "stable")));
+    /* mean log|Y_j| < mean log|c_i| here (1/alpha < 0): the stable index
+     * saturates at 2, its upper bound, with K1 = floor(sqrt(6)) = 2 */
+    json_t *st = json_object_get(obj, "stable");
+    cr_assert(json_is_object(st));
+    cr_assert_eq(num(st, "alpha"), 2.0);
+    cr_assert_eq(integer(st, "block_size"), 2);
 }
 
 Test(estimate, hand_case_default_sqrt_rule)

@@ -124,3 +124,39 @@ Test(stable, degenerate_blocks)
     cr_assert_eq(est_stable(eq, 9, NAN, &s), EST_EINVAL);
     cr_assert_eq(est_stable(eq, 9, 4.0, NULL), EST_EINVAL);
 }
+
+/* Alpha-stable laws have alpha in (0, 2]: light tails saturate at 2, through
+ * est_stable and through est_block's fused sweep alike. Uniform(-1, 1) at
+ * n = 1e5 gives a raw 1/alpha below 1/2 (raw alpha about 2.1, seen before the
+ * clamp), so exactly 2 is expected. */
+Test(stable, light_tails_saturate_at_two)
+{
+    const size_t n = 100000;
+    float *x = malloc(n * sizeof *x);
+    smp_rng r;
+    smp_seed(&r, 11);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(2.0 * smp_uniform(&r) - 1.0);
+    est_result m, s, b;
+    est_moments(x, n, &m);
+    cr_assert_eq(est_stable(x, n, m.mean, &s), EST_OK);
+    cr_assert_eq(s.has_stable, 1);
+    cr_assert_eq(s.stable_alpha, 2.0, "uniform: %g", s.stable_alpha);
+    cr_assert_eq(run_block(x, n, NULL, NULL, 0, NULL, &b), EST_OK);
+    cr_assert_eq(b.has_stable, 1);
+    cr_assert_eq(b.stable_alpha, 2.0, "uniform via est_block: %g", b.stable_alpha);
+    free(x);
+}
+
+/* Hand-worked 1/alpha < 0: x = 1,-1,1,-1,1,-1,1,-1,1 (K1 = K2 = 3, mean 1/9):
+ * Y = 2/3, -4/3, 2/3 so mean log|Y| = -0.1744; mean log|c| = -0.0186;
+ * 1/alpha = (-0.1744 + 0.0186) / ln 3 < 0: no finite alpha, light side: 2. */
+Test(stable, negative_inverse_is_two)
+{
+    const float x[9] = {1, -1, 1, -1, 1, -1, 1, -1, 1};
+    est_result s;
+    cr_assert_eq(est_stable(x, 9, 1.0 / 9.0, &s), EST_OK);
+    cr_assert_eq(s.stable_k1, 3);
+    cr_assert_eq(s.has_stable, 1);
+    cr_assert_eq(s.stable_alpha, 2.0);
+}
