@@ -106,8 +106,8 @@ static int parse_opts(int argc, char **argv, feeder_opts *o)
         else
             return -1;
     }
-    if ((argc - 1) % 2 != 0 || o->groups < 1 || o->groups > 256 || o->samples < 1 ||
-        o->steps < 0 || o->rate < 0 || o->report_ms < 10)
+    if ((argc - 1) % 2 != 0 || o->groups < 1 || o->groups > 256 || o->samples < 1 || o->steps < 0 ||
+        o->rate < 0 || o->report_ms < 10)
         return -1;
     return 0;
 }
@@ -121,8 +121,8 @@ static void report(htga *h, const feeder_opts *o, long step, long sent, long dro
     int first = 1;
     htga_stats st = {0};
     htga_stats_get(h, &st, sizeof st);
-    printf("{\"step\":%ld,\"queued\":%ld,\"dropped\":%ld,\"client_drops\":%llu,\"lambda\":{",
-           step, sent, dropped, (unsigned long long)(st.drops_queue + st.drops_offline));
+    printf("{\"step\":%ld,\"queued\":%ld,\"dropped\":%ld,\"client_drops\":%llu,\"lambda\":{", step,
+           sent, dropped, (unsigned long long)(st.drops_queue + st.drops_offline));
     for (long g = 0; g < o->groups; g++) {
         double l;
         snprintf(name, sizeof name, "layer.%ld.weight", g);
