@@ -159,10 +159,16 @@ int main(int argc, char **argv)
             printf("step %6ld  loss %10.4f  lambda %.4f\n", s, loss, lambda);
     }
     htga_flush(h, 2000);
-    for (long waited = 0; waited < o.wait_ms; waited += 20) {
-        if (htga_lambda_get(h, "linear.weight", &lambda) == HTGA_OK)
-            break;
+    /* htgad estimates the last blocks after the flush returns: wait (up to
+     * --wait-lambda-ms) until its lambda has not changed for 500 ms, so the
+     * final lambda is the one of the run's last block, not an older one. */
+    double seen = NAN;
+    for (long waited = 0, quiet = 0; waited < o.wait_ms && quiet < 500; waited += 20) {
         sleep_ms(20);
+        if (htga_lambda_get(h, "linear.weight", &lambda) != HTGA_OK)
+            continue;
+        quiet = lambda == seen ? quiet + 20 : 0;
+        seen = lambda;
     }
     rc = htga_lambda_get(h, "linear.weight", &lambda);
     printf("final lambda %.4f (%s)\n", lambda,

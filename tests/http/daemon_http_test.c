@@ -2,8 +2,11 @@
  * The HTTP API of the real htgad, fed through the real libhtga: a trainer
  * sends Student-t gradients, then every read endpoint answers from the rows
  * the daemon wrote, /metrics carries the daemon's live counters and passes
- * promtool when it is installed, and a policy PUT with the --token reaches
- * the trainer's htga_lambda (and is refused without it).
+ * promtool (missing promtool is a failure), and a policy PUT with the
+ * --token reaches the trainer's htga_lambda (and is refused without it).
+ * A known spike (one Cauchy block scaled by 1000 among Student-t blocks) is
+ * found in the downsampled series' bucket max exactly as stored; CSV, 4xx
+ * answers and path traversal are checked on the same daemon.
  * Uses the integration harness (tests/integration/harness.c) to run htgad.
  */
 #include <arpa/inet.h>
@@ -117,11 +120,13 @@ Test(daemon_http, endpoints_over_real_ingest)
     cr_assert(strstr(r.body, "htga_ingest_messages_total "));
     cr_assert(strstr(r.body, "htga_drops_total{reason=\"est_queue\"} 0\n"));
     cr_assert(strstr(r.body, "htga_alpha{run=\"it run\",group=\"layer/0\"} "));
-    if (system("command -v promtool >/dev/null 2>&1") == 0) {
-        FILE *p = popen("promtool check metrics >/dev/null 2>&1", "w");
-        fwrite(r.body, 1, r.body_len, p);
-        cr_assert_eq(pclose(p), 0, "promtool rejected htgad's /metrics:\n%s", r.body);
-    }
+    /* scripts/deps.sh test installs prometheus: no promtool is a failure */
+    cr_assert_eq(system("command -v promtool >/dev/null 2>&1"), 0,
+                 "promtool not found: run scripts/deps.sh test (package prometheus)");
+    FILE *p = popen("promtool check metrics >/dev/null 2>&1", "w");
+    cr_assert_not_null(p);
+    fwrite(r.body, 1, r.body_len, p);
+    cr_assert_eq(pclose(p), 0, "promtool rejected htgad's /metrics:\n%s", r.body);
     hresp_free(&r);
 
     /* policy by token: stored, re-derived from the latest block, pushed to
@@ -168,4 +173,157 @@ Test(daemon_http, endpoints_over_real_ingest)
     json_decref(j);
     htga_destroy(&h);
     cr_assert_eq(testd_stop(&d, SIGTERM), 0, "htgad exits 0 with the HTTP server running");
+}
+
+static int status_of(const char *method, const char *path)
+{
+    struct hresp r;
+    httpc(hport, method, path, NULL, NULL, 0, &r);
+    int st = r.status;
+    if (st >= 400)
+        cr_assert(strstr(r.body, "root:") == NULL, "%s %s leaked a file: %s", method, path,
+                  r.body);
+    hresp_free(&r);
+    return st;
+}
+
+/* Sends one 1024-value block per step of group "spike/0": Student-t (nu 3)
+ * except step spike, which is Cauchy (t with nu 1) scaled by 1000. */
+static void feed_spike(htga *h, int nblocks, int spike)
+{
+    uint64_t seed = 11;
+    float x[1024];
+    for (int s = 0; s < nblocks; s++) {
+        student_t(x, 1024, s == spike ? 1.0 : 3.0, &seed);
+        if (s == spike)
+            for (int i = 0; i < 1024; i++)
+                x[i] *= 1000.0f;
+        int64_t deadline = now_ms() + 2000;
+        int rc;
+        while ((rc = htga_send(h, "spike/0", s, x, 1024)) == HTGA_EDROPPED && now_ms() < deadline)
+            sleep_ms(5);
+        cr_assert_eq(rc, HTGA_OK, "send of step %d: %d", s, rc);
+    }
+    cr_assert_eq(htga_flush(h, 5000), HTGA_OK);
+}
+
+Test(daemon_http, spike_csv_and_errors_over_real_ingest)
+{
+    enum { NB = 24, SPIKE = 17 };
+    htga *h = NULL;
+    cr_assert_eq(htga_create(&h, d.endpoint, "sp run"), HTGA_OK);
+    feed_spike(h, NB, SPIKE);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates WHERE run = 'sp run'", NB,
+                                  20000),
+                 0, "htgad stored one block per 1024-value send");
+
+    /* the spike is the stored extreme, in the block that holds step SPIKE */
+    int64_t spike_block = testd_query(&d, "SELECT block FROM estimates WHERE run = 'sp run'"
+                                          " ORDER BY variance DESC LIMIT 1");
+    int64_t spike_first = testd_query(&d, "SELECT step_first FROM estimates WHERE run = 'sp run'"
+                                          " ORDER BY variance DESC LIMIT 1");
+    cr_assert_eq(spike_first, SPIKE, "the largest stored variance is the Cauchy block");
+    double vmax = testd_query_double(&d, "SELECT max(variance) FROM estimates WHERE run = 'sp run'");
+    double vnext = testd_query_double(&d, "SELECT variance FROM estimates WHERE run = 'sp run'"
+                                          " ORDER BY variance DESC LIMIT 1 OFFSET 1");
+    cr_assert_gt(vmax, 1000 * vnext, "spike %g vs next %g", vmax, vnext);
+
+    json_t *j = get("/api/v1/runs/sp%20run/groups/spike%2F0/series?fields=variance&max_points=3");
+    cr_assert(json_is_true(json_object_get(j, "downsampled")));
+    json_t *blk = json_object_get(j, "block"), *cnt = json_object_get(j, "count");
+    json_t *vmx = json_object_get(j, "variance_max"), *vmn = json_object_get(j, "variance_min");
+    size_t nb = json_array_size(blk);
+    cr_assert(nb >= 2 && nb <= 3, "%zu buckets", nb);
+    cr_assert_eq(json_array_size(vmx), nb);
+    int64_t total = 0;
+    int found = 0;
+    for (size_t i = 0; i < nb; i++) {
+        int64_t b0 = json_integer_value(json_array_get(blk, i));
+        int64_t c = json_integer_value(json_array_get(cnt, i));
+        total += c;
+        double mx = json_number_value(json_array_get(vmx, i));
+        /* every bucket's max and min are the extremes of its stored rows */
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "SELECT max(variance) FROM estimates WHERE run = 'sp run' AND block >= %lld"
+                 " AND block < %lld", (long long)b0, (long long)(b0 + c));
+        double want = testd_query_double(&d, sql);
+        cr_assert_float_eq(mx, want, 1e-11 * fabs(want), "bucket %zu max %.17g, stored %.17g", i,
+                           mx, want);
+        snprintf(sql, sizeof sql,
+                 "SELECT min(variance) FROM estimates WHERE run = 'sp run' AND block >= %lld"
+                 " AND block < %lld", (long long)b0, (long long)(b0 + c));
+        want = testd_query_double(&d, sql);
+        cr_assert_float_eq(json_number_value(json_array_get(vmn, i)), want, 1e-11 * fabs(want));
+        if (spike_block >= b0 && spike_block < b0 + c) {
+            found = 1;
+            cr_assert_float_eq(mx, vmax, 1e-11 * vmax, "spike bucket max %.17g, stored %.17g", mx,
+                               vmax);
+        } else
+            cr_assert_lt(mx, vmax / 1000, "bucket %zu without the spike", i);
+    }
+    cr_assert(found, "no bucket holds block %lld", (long long)spike_block);
+    cr_assert_eq(total, NB, "the buckets cover every block");
+    json_decref(j);
+
+    /* CSV: header + one row per stored block, the spike's value in its row */
+    struct hresp r;
+    httpc(hport, "GET", "/api/v1/runs/sp%20run/groups/spike%2F0/series?fields=alpha,variance&format=csv",
+          NULL, NULL, 0, &r);
+    cr_assert_eq(r.status, 200, "%d %s", r.status, r.body);
+    char ct[128];
+    cr_assert_not_null(hresp_header(&r, "Content-Type", ct, sizeof ct));
+    cr_assert(strstr(ct, "text/csv"), "%s", ct);
+    cr_assert(strncmp(r.body, "block,step,alpha,variance\r\n", 27) == 0, "%s", r.body);
+    int rows = 0;
+    int spike_row_ok = 0;
+    for (char *line = strstr(r.body, "\r\n") + 2; *line; rows++) {
+        char *end = strstr(line, "\r\n");
+        cr_assert_not_null(end, "unterminated CSV line: %s", line);
+        long long b, st;
+        double a, v;
+        cr_assert_eq(sscanf(line, "%lld,%lld,%lf,%lf", &b, &st, &a, &v), 4, "%.*s",
+                     (int)(end - line), line);
+        cr_assert_eq(b, rows, "rows in block order");
+        if (b == spike_block)
+            spike_row_ok = fabs(v - vmax) <= 1e-11 * vmax;
+        line = end + 2;
+    }
+    cr_assert_eq(rows, NB, "CSV: %d rows for %d stored blocks", rows, NB);
+    cr_assert(spike_row_ok, "the spike's row holds its stored variance %.17g", vmax);
+    hresp_free(&r);
+
+    /* errors */
+    cr_assert_eq(status_of("GET", "/api/v1/runs/no%20such/groups/spike%2F0/series"), 404);
+    cr_assert_eq(status_of("GET", "/api/v1/runs/no%20such/latest"), 404);
+    cr_assert_eq(status_of("GET", "/api/v1/runs/sp%20run/groups/no%2Fsuch/series"), 404);
+    cr_assert_eq(status_of("GET", "/api/v1/runs/sp%20run/groups/no%2Fsuch/hill"), 404);
+    const char *bad[] = {"max_points=1", "max_points=0", "max_points=-5", "max_points=abc",
+                         "max_points=1000001", "max_points="};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char path[160];
+        snprintf(path, sizeof path, "/api/v1/runs/sp%%20run/groups/spike%%2F0/series?%s", bad[i]);
+        cr_assert_eq(status_of("GET", path), 400, "%s", path);
+    }
+    struct hresp del;
+    httpc(hport, "DELETE", "/api/v1/runs/sp%20run", NULL, NULL, 0, &del);
+    cr_assert_eq(del.status, 405, "%d %s", del.status, del.body);
+    cr_assert_not_null(hresp_header(&del, "Allow", ct, sizeof ct), "405 without Allow");
+    hresp_free(&del);
+    cr_assert_eq(status_of("DELETE", "/api/v1/runs/sp%20run/groups/spike%2F0/series"), 405);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE run = 'sp run'"), NB,
+                 "DELETE removed nothing");
+
+    const char *trav[] = {"/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
+                          "/%2E%2E/%2E%2E/etc/passwd", "/..%2f..%2fetc%2fpasswd",
+                          "/static/../../../etc/passwd", "/%2e%2e%2f%2e%2e%2fetc%2fpasswd"};
+    for (size_t i = 0; i < sizeof trav / sizeof *trav; i++) {
+        int st = status_of("GET", trav[i]);
+        cr_assert_eq(st, 400, "%s answered %d (docs/http.md: traversal is 400)", trav[i], st);
+    }
+    htga_destroy(&h);
+    /* last, so that it fails alone: answers 200 until routes_runs.c refuses
+     * a bad escape in the query (the fix comes from main) */
+    cr_assert_eq(status_of("GET", "/api/v1/runs/sp%20run/groups/spike%2F0/series?format=%zz"), 400,
+                 "a bad escape in the query string is 400");
 }

@@ -127,6 +127,7 @@ class TestSampling(unittest.TestCase):
         with self.assertRaises(ValueError):
             ht.GradientMonitor(c, params=[p], max_overhead=0)
 
+    # The one skip run.py allows (ALLOWED_SKIPS): no GPU on these machines.
     @unittest.skipUnless(HAVE_TORCH and torch.cuda.is_available(), "no CUDA device")
     def test_cuda_gradient_sampled_on_device(self):
         p = nn.Parameter(torch.zeros(100000, device="cuda"))

@@ -173,7 +173,16 @@ async function main() {
 
 
     need(page.outside.length === 0, `requests off the daemon: ${page.outside}`);
-    const errs = page.errors.filter((m) => !/Failed to load resource/.test(m));
+    // The one HTTP error the test provokes is the wrong-token policy PUT
+    // (401); any other answer >= 400 (a missing script, an API 500) fails.
+    const provoked = (b) => b.status === 401 && b.method === 'PUT' && /\/api\/v1\/runs\/[^/]+\/policy$/.test(new URL(b.url).pathname);
+    need(page.badResponses.filter(provoked).length === 1,
+      `expected exactly one 401 for the wrong-token PUT: ${JSON.stringify(page.badResponses)}`);
+    const bad = page.badResponses.filter((b) => !provoked(b));
+    need(bad.length === 0, `HTTP errors: ${bad.map((b) => `${b.status} ${b.method} ${b.url}`).join('; ')}`);
+    // Chromium logs every answer >= 400 as "Failed to load resource: ...
+    // status of N"; only the provoked 401 may appear there.
+    const errs = page.errors.filter((m) => !/Failed to load resource: the server responded with a status of 401/.test(m));
     need(errs.length === 0, `page errors: ${errs.join('; ')}`);
     live.kill('SIGTERM');
     log('PASS');

@@ -145,6 +145,19 @@ export class Harness {
     const note = (m) => { page.errors.push(m); console.log(`  page ${m}`); };
     page.on('pageerror', (err) => note(`pageerror: ${err.message}`));
     page.on('console', (m) => { if (m.type() === 'error') note(`console: ${m.text()}`); });
+    // Every HTTP answer >= 400 the page got (a 404 on a script, a 500 from
+    // the API): the test fails on any it did not provoke on purpose.
+    page.badResponses = [];
+    page.on('response', (r) => {
+      if (r.status() < 400) return;
+      const b = { status: r.status(), method: r.request().method(), url: r.url() };
+      page.badResponses.push(b);
+      console.log(`  page response ${b.status} ${b.method} ${b.url}`);
+    });
+    page.on('requestfailed', (r) => {
+      if (!r.url().startsWith(this.base)) return; // off-origin: page.outside
+      note(`requestfailed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`);
+    });
     // The page must load with no outside network: any request off the
     // daemon's origin is recorded and refused.
     await page.route('**/*', (route) => {
