@@ -3,7 +3,8 @@
  *
  * DESIGN: pure compute between two queues. It pops closed blocks (est_job)
  * from the bounded queue the ingest thread fills, runs est_block() on each
- * with scratch space allocated once for the largest block, applies the run's
+ * with scratch space (and a top buffer of estimator_top_cap() values)
+ * allocated once for the largest block, applies the run's
  * lambda policy with the stream's previous lambda (state kept here, keyed by
  * stream slot), pushes a row to the writer queue (waiting when it is full:
  * backpressure, so rows are never dropped between here and SQLite) and sends
@@ -71,6 +72,12 @@ typedef struct estimator estimator;
  * slots: stream slots. NULL on out of memory. Not started. */
 estimator *estimator_new(bqueue *in, bqueue *out, void *ctx, size_t max_block,
                          const est_k_rule *rule, size_t slots);
+
+/* How many order statistics a block's Hill plot keeps: STORE_TOP_MIN, or
+ * k_max + 1 when larger, k_max the largest k the rule can choose for a block
+ * of max_block values (EST_KAUTO_KCAP for the auto rule), so the dashboard
+ * can always mark the chosen k on the plot. */
+size_t estimator_top_cap(const est_k_rule *rule, size_t max_block);
 
 /* Before start: the previous lambda of a restored stream. */
 void estimator_preload(estimator *e, uint32_t stream_slot, double lambda);

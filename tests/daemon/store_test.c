@@ -79,7 +79,7 @@ Test(store, fresh_database_gets_every_migration)
 static store_item *block_item(uint32_t run_slot, uint32_t slot, const char *run, const char *group,
                               uint64_t block, double alpha, double lambda)
 {
-    store_item *it = calloc(1, sizeof(*it));
+    store_item *it = calloc(1, sizeof(*it) + 3 * sizeof(double)); /* room for 3 tops */
 
     it->kind = STORE_BLOCK;
     it->run_slot = run_slot;
