@@ -18,8 +18,7 @@
 typedef struct est_latest {
     int has;
     est_result res;
-    int has_prev_before; /* the lambda before that block */
-    double prev_before;
+    policy_state before; /* the EMA state before that block */
     uint64_t block;
     int64_t step;
 } est_latest;
@@ -35,8 +34,7 @@ struct estimator {
     double *top; /* the block's largest y values, top_cap of them */
     size_t top_cap;
     size_t slots;
-    double *prev; /* previous lambda per stream slot */
-    uint8_t *has_prev;
+    policy_state *ema;  /* per stream slot: the last reliable lambda */
     est_latest *latest; /* per stream slot: the latest block, for policy changes */
     pthread_t thread;
     int started;
@@ -79,19 +77,16 @@ estimator *estimator_new(bqueue *in, bqueue *out, void *ctx, size_t max_block,
     e->scratch = aligned_alloc(16, (e->scratch_len + 15) / 16 * 16);
     e->top_cap = estimator_top_cap(rule, max_block);
     e->top = malloc(e->top_cap * sizeof(double));
-    e->prev = calloc(slots, sizeof(double));
-    e->has_prev = calloc(slots, 1);
+    e->ema = calloc(slots, sizeof(policy_state));
     e->latest = calloc(slots, sizeof(est_latest));
-    if (e->scratch == NULL || e->top == NULL || e->prev == NULL || e->has_prev == NULL ||
-        e->latest == NULL)
+    if (e->scratch == NULL || e->top == NULL || e->ema == NULL || e->latest == NULL)
         goto out_free_all;
     return e;
 
 out_free_all:
     free(e->scratch);
     free(e->top);
-    free(e->prev);
-    free(e->has_prev);
+    free(e->ema);
     free(e->latest);
     free(e);
     return NULL;
@@ -101,8 +96,7 @@ void estimator_preload(estimator *e, uint32_t stream_slot, double lambda)
 {
     if (stream_slot >= e->slots)
         return;
-    e->prev[stream_slot] = lambda;
-    e->has_prev[stream_slot] = 1;
+    e->ema[stream_slot] = (policy_state){1, lambda};
 }
 
 /* Sends a stream's new lambda to the ingest thread (which pushes it). */
@@ -145,11 +139,8 @@ static void handle_block(estimator *e, est_job *job)
     it->res = res;
     it->top_n = top_n;
     memcpy(it->top, e->top, top_n * sizeof(double));
-    policy_apply(&job->pol, &it->res, e->has_prev[slot], e->prev[slot], &it->out);
-    e->latest[slot] =
-        (est_latest){1, it->res, e->has_prev[slot], e->prev[slot], job->block, job->step_last};
-    e->prev[slot] = it->out.lambda;
-    e->has_prev[slot] = 1;
+    e->latest[slot] = (est_latest){1, it->res, e->ema[slot], job->block, job->step_last};
+    policy_step(&job->pol, &it->res, &e->ema[slot], &it->out);
     it->kind = STORE_BLOCK;
     it->run_slot = job->run_slot;
     it->stream_slot = slot;
@@ -191,6 +182,7 @@ static void store_policy_change(estimator *e, const est_job *job)
 static void handle_policy(estimator *e, const est_job *job)
 {
     policy_out out;
+    policy_state st;
 
     if (job->record)
         store_policy_change(e, job);
@@ -201,8 +193,9 @@ static void handle_policy(estimator *e, const est_job *job)
         if (slot >= e->slots || !e->latest[slot].has)
             continue;
         l = &e->latest[slot];
-        policy_apply(&job->pol, &l->res, l->has_prev_before, l->prev_before, &out);
-        e->prev[slot] = out.lambda;
+        st = l->before;
+        policy_step(&job->pol, &l->res, &st, &out);
+        e->ema[slot] = st;
         notify_ingest(e, slot, &out, &l->res, l->block, l->step);
     }
 }
@@ -271,8 +264,7 @@ void estimator_join(estimator **ep)
         pthread_join(e->thread, NULL);
     free(e->scratch);
     free(e->top);
-    free(e->prev);
-    free(e->has_prev);
+    free(e->ema);
     free(e->latest);
     free(e);
     *ep = NULL;

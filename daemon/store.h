@@ -65,6 +65,8 @@ typedef struct store_state {
     int64_t last_step;
     double lambda, alpha; /* alpha NaN when NULL */
     uint32_t reason;
+    int has_ema;       /* 0: no reliable block yet */
+    double ema_lambda; /* the latest reliable block's lambda: the EMA goes on from it */
     int has_policy;
     policy pol; /* the run's latest stored policy */
     int64_t policy_id;
