@@ -581,7 +581,7 @@ int handle_hill(const struct request *r, struct reply *rep)
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         sqlite3_finalize(st);
-        return rc == SQLITE_DONE ? reply_error(rep, 404, "no order statistics stored yet")
+        return rc == SQLITE_DONE ? reply_error(rep, 404, "no Hill plot for the latest block")
                                  : sql_error(rep, db);
     }
     size_t m = (size_t)sqlite3_column_bytes(st, 3) / sizeof(double);
