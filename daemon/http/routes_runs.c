@@ -8,6 +8,7 @@
  * of numbers; a DOM would triple the memory). Names in paths arrive already
  * percent-decoded by route.c and are compared exactly by SQL '='.
  */
+#include "est.h"
 #include "internal.h"
 #include "metrics.h"
 #include "queries.h"
@@ -595,7 +596,17 @@ int handle_hill(const struct request *r, struct reply *rep)
     }
     for (size_t i = 0; i < m; i++)
         memcpy(&y[i], blob + i * sizeof(double), sizeof(double)); /* little-endian hosts */
-    size_t nk = series_hill(y, m, alpha);
+    size_t usable = 0; /* the stored values are > 0; an older row may end in zeros */
+    while (usable < m && y[usable] > 0 && isfinite(y[usable]))
+        usable++;
+    if (usable < 2 || est_hill_plot(y, usable, alpha) != EST_OK) {
+        free(y);
+        free(alpha);
+        sqlite3_finalize(st);
+        return usable < 2 ? reply_error(rep, 404, "no Hill plot for the latest block")
+                          : reply_error(rep, 500, "stored order statistics are not sorted");
+    }
+    size_t nk = usable - 1;
     hbuf b = {0};
     hbuf_puts(&b, "{\"run\":");
     hbuf_json_str(&b, run);
