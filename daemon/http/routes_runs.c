@@ -341,6 +341,10 @@ int handle_latest(const struct request *r, struct reply *rep)
 
 /* Longest block range a downsampled query reads as rows (~20 ms here). */
 #define SERIES_RAW_MAX 20000
+/* The most blocks a series answers without max_points: past it a full answer
+ * (14 fields per block) would run to hundreds of MB, so the client must ask
+ * for downsampling. The dashboard's "all blocks" stays well below. */
+#define SERIES_FULL_MAX 200000
 
 struct rows_ctx {
     sqlite3 *db;
@@ -516,6 +520,10 @@ int handle_series(const struct request *r, struct reply *rep)
         return sql_error(rep, db);
     int64_t span = rc ? b1 - b0 + 1 : 0;
     int64_t width = 0;
+    if (!q.max_points && span > SERIES_FULL_MAX)
+        return reply_error(rep, 400,
+                           "the range holds more than 200000 blocks: pass max_points (e.g. "
+                           "max_points=4000) to downsample, or narrow it with from_step/to_step");
     if (q.max_points && span > q.max_points) {
         width = (span + q.max_points - 2) / (q.max_points - 1);
         /* Whole chunks (the cache) for wide buckets, and for any range too
