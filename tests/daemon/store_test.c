@@ -225,6 +225,31 @@ Test(store, block_without_tops_removes_the_hill_plot)
     sqlite3_close(db);
 }
 
+/* Restart: a HELLO gets the latest lambda (a fallback's 1), but the EMA goes
+ * on from the latest reliable one. */
+Test(store, restore_keeps_the_last_reliable_lambda_for_the_ema)
+{
+    sqlite3 *db;
+    char err[256];
+    store_item *it[3];
+    store_state *st;
+    size_t n;
+
+    it[0] = block_item(0, 0, "run-a", "layer1", 0, 2.0, 2.0);
+    it[1] = block_item(0, 0, "run-a", "layer1", 1, 2.5, 2.5);
+    it[2] = block_item(0, 0, "run-a", "layer1", 2, 2.0, 1.0);
+    it[2]->out.reason = POLICY_R_FEW_SAMPLES;
+    write_items(it, 3);
+    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(store_restore(db, 10, &st, &n, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(n, 1);
+    cr_assert_float_eq(st[0].lambda, 1.0, 0);
+    cr_assert(st[0].has_ema);
+    cr_assert_float_eq(st[0].ema_lambda, 2.5, 0);
+    free(st);
+    sqlite3_close(db);
+}
+
 Test(store, restore_of_empty_database)
 {
     sqlite3 *db;
