@@ -18,8 +18,7 @@
 typedef struct est_latest {
     int has;
     est_result res;
-    int has_prev_before; /* the lambda before that block */
-    double prev_before;
+    policy_state before; /* the EMA state before that block */
     uint64_t block;
     int64_t step;
 } est_latest;
@@ -32,9 +31,10 @@ struct estimator {
     size_t max_block;
     void *scratch;
     size_t scratch_len;
+    double *top; /* the block's largest y values, top_cap of them */
+    size_t top_cap;
     size_t slots;
-    double *prev; /* previous lambda per stream slot */
-    uint8_t *has_prev;
+    policy_state *ema;  /* per stream slot: the last reliable lambda */
     est_latest *latest; /* per stream slot: the latest block, for policy changes */
     pthread_t thread;
     int started;
@@ -48,6 +48,16 @@ void est_job_free(est_job *job)
     free(job->x);
     free(job->slots);
     free(job);
+}
+
+size_t estimator_top_cap(const est_k_rule *rule, size_t max_block)
+{
+    size_t k_max = rule != NULL && rule->kind == EST_K_AUTO ? EST_KAUTO_KCAP
+                                                            : est_k_from_rule(rule, max_block);
+
+    if (k_max > max_block)
+        k_max = max_block;
+    return k_max + 1 > STORE_TOP_MIN ? k_max + 1 : STORE_TOP_MIN;
 }
 
 estimator *estimator_new(bqueue *in, bqueue *out, void *ctx, size_t max_block,
@@ -65,17 +75,18 @@ estimator *estimator_new(bqueue *in, bqueue *out, void *ctx, size_t max_block,
     e->slots = slots;
     e->scratch_len = est_scratch_bytes(max_block);
     e->scratch = aligned_alloc(16, (e->scratch_len + 15) / 16 * 16);
-    e->prev = calloc(slots, sizeof(double));
-    e->has_prev = calloc(slots, 1);
+    e->top_cap = estimator_top_cap(rule, max_block);
+    e->top = malloc(e->top_cap * sizeof(double));
+    e->ema = calloc(slots, sizeof(policy_state));
     e->latest = calloc(slots, sizeof(est_latest));
-    if (e->scratch == NULL || e->prev == NULL || e->has_prev == NULL || e->latest == NULL)
+    if (e->scratch == NULL || e->top == NULL || e->ema == NULL || e->latest == NULL)
         goto out_free_all;
     return e;
 
 out_free_all:
     free(e->scratch);
-    free(e->prev);
-    free(e->has_prev);
+    free(e->top);
+    free(e->ema);
     free(e->latest);
     free(e);
     return NULL;
@@ -85,8 +96,7 @@ void estimator_preload(estimator *e, uint32_t stream_slot, double lambda)
 {
     if (stream_slot >= e->slots)
         return;
-    e->prev[stream_slot] = lambda;
-    e->has_prev[stream_slot] = 1;
+    e->ema[stream_slot] = (policy_state){1, lambda};
 }
 
 /* Sends a stream's new lambda to the ingest thread (which pushes it). */
@@ -109,23 +119,28 @@ static void notify_ingest(estimator *e, uint32_t slot, const policy_out *out, co
 /* Estimates one block, hands the row to the writer and the lambda to ingest. */
 static void handle_block(estimator *e, est_job *job)
 {
-    store_item *it = malloc(sizeof(*it));
+    store_item *it = NULL;
     uint32_t slot = job->stream_slot;
+    est_result res;
+    size_t top_n = 0;
 
-    if (it == NULL || slot >= e->slots || job->n > e->max_block)
-        goto out_free_item;
-    memset(it, 0, offsetof(store_item, top));
-    if (est_block(job->x, job->n, &e->rule, e->scratch, e->scratch_len, it->top, STORE_TOP_MAX,
-                  &it->top_n, &it->res) != EST_OK) {
+    if (slot >= e->slots || job->n > e->max_block)
+        return;
+    if (est_block(job->x, job->n, &e->rule, e->scratch, e->scratch_len, e->top, e->top_cap, &top_n,
+                  &res) != EST_OK) {
         if (log_limit_allow(&e->lim, LOG_ERROR))
             LOG(LOG_ERROR, "estimator: est_block refused a block of %zu values", job->n);
-        goto out_free_item;
+        return;
     }
-    policy_apply(&job->pol, &it->res, e->has_prev[slot], e->prev[slot], &it->out);
-    e->latest[slot] =
-        (est_latest){1, it->res, e->has_prev[slot], e->prev[slot], job->block, job->step_last};
-    e->prev[slot] = it->out.lambda;
-    e->has_prev[slot] = 1;
+    it = malloc(offsetof(store_item, top) + top_n * sizeof(double));
+    if (it == NULL)
+        return;
+    memset(it, 0, offsetof(store_item, top));
+    it->res = res;
+    it->top_n = top_n;
+    memcpy(it->top, e->top, top_n * sizeof(double));
+    e->latest[slot] = (est_latest){1, it->res, e->ema[slot], job->block, job->step_last};
+    policy_step(&job->pol, &it->res, &e->ema[slot], &it->out);
     it->kind = STORE_BLOCK;
     it->run_slot = job->run_slot;
     it->stream_slot = slot;
@@ -143,10 +158,6 @@ static void handle_block(estimator *e, est_job *job)
     if (!job->final)
         notify_ingest(e, slot, &it->out, &it->res, it->block, it->step_last);
     bqueue_push(e->out, it);
-    return;
-
-out_free_item:
-    free(it);
 }
 
 /* Hands a policy change to the writer, to be stored with its time. */
@@ -171,6 +182,7 @@ static void store_policy_change(estimator *e, const est_job *job)
 static void handle_policy(estimator *e, const est_job *job)
 {
     policy_out out;
+    policy_state st;
 
     if (job->record)
         store_policy_change(e, job);
@@ -181,8 +193,9 @@ static void handle_policy(estimator *e, const est_job *job)
         if (slot >= e->slots || !e->latest[slot].has)
             continue;
         l = &e->latest[slot];
-        policy_apply(&job->pol, &l->res, l->has_prev_before, l->prev_before, &out);
-        e->prev[slot] = out.lambda;
+        st = l->before;
+        policy_step(&job->pol, &l->res, &st, &out);
+        e->ema[slot] = st;
         notify_ingest(e, slot, &out, &l->res, l->block, l->step);
     }
 }
@@ -250,8 +263,8 @@ void estimator_join(estimator **ep)
     if (e->started)
         pthread_join(e->thread, NULL);
     free(e->scratch);
-    free(e->prev);
-    free(e->has_prev);
+    free(e->top);
+    free(e->ema);
     free(e->latest);
     free(e);
     *ep = NULL;

@@ -3,8 +3,10 @@
  *
  * DESIGN: pure compute between two queues. It pops closed blocks (est_job)
  * from the bounded queue the ingest thread fills, runs est_block() on each
- * with scratch space allocated once for the largest block, applies the run's
- * lambda policy with the stream's previous lambda (state kept here, keyed by
+ * with scratch space (and a top buffer of estimator_top_cap() values)
+ * allocated once for the largest block, applies the run's
+ * lambda policy with the stream's EMA state (its last reliable lambda; kept
+ * here, keyed by
  * stream slot), pushes a row to the writer queue (waiting when it is full:
  * backpressure, so rows are never dropped between here and SQLite) and sends
  * the lambda back to the ingest thread over an inproc PUSH socket that this
@@ -72,7 +74,13 @@ typedef struct estimator estimator;
 estimator *estimator_new(bqueue *in, bqueue *out, void *ctx, size_t max_block,
                          const est_k_rule *rule, size_t slots);
 
-/* Before start: the previous lambda of a restored stream. */
+/* How many order statistics a block's Hill plot keeps: STORE_TOP_MIN, or
+ * k_max + 1 when larger, k_max the largest k the rule can choose for a block
+ * of max_block values (EST_KAUTO_KCAP for the auto rule), so the dashboard
+ * can always mark the chosen k on the plot. */
+size_t estimator_top_cap(const est_k_rule *rule, size_t max_block);
+
+/* Before start: the last reliable lambda of a restored stream. */
 void estimator_preload(estimator *e, uint32_t stream_slot, double lambda);
 
 /* Starts the thread; 0 or -1. */

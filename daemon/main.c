@@ -60,8 +60,8 @@ static int restore(daemon_parts *d, sqlite3 *db, const htgad_config *cfg)
             break;
         store_writer_preload(d->writer, run_slot, st[i].run_id, stream_slot, st[i].group_id,
                              st[i].has_policy ? &st[i].pol : NULL, st[i].policy_id);
-        if (st[i].has_block)
-            estimator_preload(d->ests[stream_slot % d->nest], stream_slot, st[i].lambda);
+        if (st[i].has_ema)
+            estimator_preload(d->ests[stream_slot % d->nest], stream_slot, st[i].ema_lambda);
     }
     if (n > 0)
         LOG(LOG_INFO, "restored %zu group(s) from the database", n);

@@ -133,6 +133,15 @@ void policy_apply(const policy *p, const est_result *r, int has_prev, double pre
     out->lambda = lam;
 }
 
+void policy_step(const policy *p, const est_result *r, policy_state *s, policy_out *out)
+{
+    policy_apply(p, r, s->has, s->prev, out);
+    if (out->reason != POLICY_R_OK)
+        return;
+    s->has = 1;
+    s->prev = out->lambda;
+}
+
 const char *policy_reason_name(uint32_t reason)
 {
     if (reason >= POLICY_R__COUNT)

@@ -19,8 +19,11 @@
  *   POLICY_R_CI_WIDE       (alpha_hi - alpha_lo) / alpha > POLICY_MAX_CI_REL
  *   POLICY_R_BAD_LAMBDA    the raw lambda is not finite or not > 0
  *
- * prev is the lambda of the previous block of the same (run, group) as
- * stored (fallback blocks included), so stored rows explain every lambda.
+ * prev is the lambda of the latest reliable block of the same (run, group)
+ * (reason POLICY_R_OK). A fallback block pushes lambda = 1 with its reason
+ * but leaves the EMA state alone, so one bad block does not pull the smoothed
+ * lambda toward 1; stored rows still explain every lambda (prev is the
+ * lambda of the latest earlier row with lambda_reason = 0).
  */
 #ifndef HTGAD_POLICY_H
 #define HTGAD_POLICY_H
@@ -80,6 +83,18 @@ int policy_validate(const policy *p, const char **why);
 /* Applies p to the estimate r. has_prev/prev: the previous lambda of the
  * same (run, group). Fills *out. */
 void policy_apply(const policy *p, const est_result *r, int has_prev, double prev, policy_out *out);
+
+/* The EMA state of one (run, group): the lambda of its latest reliable
+ * block, when it has one. */
+typedef struct policy_state {
+    int has;
+    double prev;
+} policy_state;
+
+/* policy_apply() with s's previous lambda, then carries s on: s becomes
+ * out->lambda only when the block was reliable (out->reason == POLICY_R_OK);
+ * a fallback leaves s as it was. */
+void policy_step(const policy *p, const est_result *r, policy_state *s, policy_out *out);
 
 /* Static name of a reason code ("ok", "few_samples", ...). */
 const char *policy_reason_name(uint32_t reason);

@@ -113,7 +113,9 @@ out_close_db:
 static const char restore_sql[] =
     "SELECT r.id, r.name, g.id, g.name, b.block, b.step_last, b.lambda, b.alpha,"
     "       b.lambda_reason,"
-    "       p.kind, p.param, p.lambda_min, p.lambda_max, p.ema, p.source, p.id"
+    "       p.kind, p.param, p.lambda_min, p.lambda_max, p.ema, p.source, p.id,"
+    "       (SELECT lambda FROM blocks WHERE group_id = g.id AND lambda_reason = 0"
+    "         ORDER BY block DESC LIMIT 1)"
     " FROM groups AS g JOIN runs AS r ON r.id = g.run_id"
     " LEFT JOIN blocks AS b ON b.group_id = g.id"
     "   AND b.block = (SELECT MAX(block) FROM blocks WHERE group_id = g.id)"
@@ -139,6 +141,8 @@ static void restore_row(sqlite3_stmt *st, store_state *s)
     s->lambda = s->has_block ? sqlite3_column_double(st, 6) : 1.0;
     s->alpha = sqlite3_column_type(st, 7) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 7);
     s->reason = (uint32_t)sqlite3_column_int(st, 8);
+    s->has_ema = sqlite3_column_type(st, 16) != SQLITE_NULL;
+    s->ema_lambda = s->has_ema ? sqlite3_column_double(st, 16) : 1.0;
     s->has_policy = sqlite3_column_type(st, 9) != SQLITE_NULL;
     if (s->has_policy) {
         const char *kind = (const char *)sqlite3_column_text(st, 9);

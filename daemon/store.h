@@ -26,7 +26,7 @@
 #include "queue.h"
 #include "wire.h"
 
-#define STORE_TOP_MAX   1024 /* order statistics kept for the Hill plot */
+#define STORE_TOP_MIN   1024 /* order statistics kept for the Hill plot, at least */
 #define STORE_BATCH_MAX 1024 /* items per transaction at most */
 
 typedef enum store_item_kind {
@@ -36,7 +36,8 @@ typedef enum store_item_kind {
 } store_item_kind;
 
 /* One unit of work for the writer; pushing it hands it over (malloc'd; the
- * writer frees it). */
+ * writer frees it). A block item is allocated with room for its top_n order
+ * statistics (offsetof(store_item, top) + top_n * sizeof(double)). */
 typedef struct store_item {
     store_item_kind kind;
     uint32_t run_slot;
@@ -51,7 +52,7 @@ typedef struct store_item {
     policy_out out;
     double created_at;
     size_t top_n;
-    double top[STORE_TOP_MAX];
+    double top[]; /* top_n values, descending */
 } store_item;
 
 /* What a restart carries on from: one row per known group. */
@@ -64,6 +65,8 @@ typedef struct store_state {
     int64_t last_step;
     double lambda, alpha; /* alpha NaN when NULL */
     uint32_t reason;
+    int has_ema;       /* 0: no reliable block yet */
+    double ema_lambda; /* the latest reliable block's lambda: the EMA goes on from it */
     int has_policy;
     policy pol; /* the run's latest stored policy */
     int64_t policy_id;

@@ -22,6 +22,7 @@ enum {
     ST_GROUP_SEL,
     ST_BLOCK_INS,
     ST_TOP_UPSERT,
+    ST_TOP_DELETE,
     ST_POLICY_INS,
     ST_MAX_BLOCK,
     ST_ROLLUP,
@@ -43,6 +44,7 @@ static const char *const stmt_sql[ST__COUNT] = {
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (group_id) DO UPDATE SET"
     " block = excluded.block, n_pos = excluded.n_pos, m = excluded.m, y = excluded.y,"
     " created_at = excluded.created_at",
+    "DELETE FROM latest_top WHERE group_id = ?1",
     "INSERT INTO policy_changes (run_id, kind, param, lambda_min, lambda_max, ema, source,"
     " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     "SELECT max(block) + 1 FROM blocks WHERE group_id = ?1",
@@ -355,10 +357,13 @@ static void write_item(store_writer *w, const store_item *it)
 }
 
 /* The latest top order statistics of each group of the batch: walk the
- * batch from its end so the newest block of a group is the one written. */
+ * batch from its end so the newest block of a group is the one written.
+ * A newest block with fewer than 2 values (no Hill plot can be drawn from
+ * it) deletes the group's row instead: /hill then answers 404 rather than
+ * an older block's plot or empty arrays. */
 static void write_tops(store_writer *w)
 {
-    sqlite3_stmt *st = w->st[ST_TOP_UPSERT];
+    sqlite3_stmt *st = w->st[ST_TOP_UPSERT], *del = w->st[ST_TOP_DELETE];
 
     for (size_t i = w->batch_len; i-- > 0;) {
         const store_item *it = w->batch[i];
@@ -370,6 +375,12 @@ static void write_tops(store_writer *w)
         if (c->group_id == 0 || c->top_batch == w->batch_no)
             continue;
         c->top_batch = w->batch_no;
+        if (it->top_n < 2) {
+            sqlite3_bind_int64(del, 1, c->group_id);
+            if (run_stmt(del) < 0)
+                row_error(w, "latest_top");
+            continue;
+        }
         sqlite3_bind_int64(st, 1, c->group_id);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)(it->block + w->offsets[it->stream_slot].offset));
         sqlite3_bind_int64(st, 3, (sqlite3_int64)it->res.n_pos);

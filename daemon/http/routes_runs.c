@@ -8,6 +8,7 @@
  * of numbers; a DOM would triple the memory). Names in paths arrive already
  * percent-decoded by route.c and are compared exactly by SQL '='.
  */
+#include "est.h"
 #include "internal.h"
 #include "metrics.h"
 #include "queries.h"
@@ -340,6 +341,10 @@ int handle_latest(const struct request *r, struct reply *rep)
 
 /* Longest block range a downsampled query reads as rows (~20 ms here). */
 #define SERIES_RAW_MAX 20000
+/* The most blocks a series answers without max_points: past it a full answer
+ * (14 fields per block) would run to hundreds of MB, so the client must ask
+ * for downsampling. The dashboard's "all blocks" stays well below. */
+#define SERIES_FULL_MAX 200000
 
 struct rows_ctx {
     sqlite3 *db;
@@ -515,6 +520,10 @@ int handle_series(const struct request *r, struct reply *rep)
         return sql_error(rep, db);
     int64_t span = rc ? b1 - b0 + 1 : 0;
     int64_t width = 0;
+    if (!q.max_points && span > SERIES_FULL_MAX)
+        return reply_error(rep, 400,
+                           "the range holds more than 200000 blocks: pass max_points (e.g. "
+                           "max_points=4000) to downsample, or narrow it with from_step/to_step");
     if (q.max_points && span > q.max_points) {
         width = (span + q.max_points - 2) / (q.max_points - 1);
         /* Whole chunks (the cache) for wide buckets, and for any range too
@@ -581,7 +590,7 @@ int handle_hill(const struct request *r, struct reply *rep)
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         sqlite3_finalize(st);
-        return rc == SQLITE_DONE ? reply_error(rep, 404, "no order statistics stored yet")
+        return rc == SQLITE_DONE ? reply_error(rep, 404, "no Hill plot for the latest block")
                                  : sql_error(rep, db);
     }
     size_t m = (size_t)sqlite3_column_bytes(st, 3) / sizeof(double);
@@ -595,7 +604,17 @@ int handle_hill(const struct request *r, struct reply *rep)
     }
     for (size_t i = 0; i < m; i++)
         memcpy(&y[i], blob + i * sizeof(double), sizeof(double)); /* little-endian hosts */
-    size_t nk = series_hill(y, m, alpha);
+    size_t usable = 0; /* the stored values are > 0; an older row may end in zeros */
+    while (usable < m && y[usable] > 0 && isfinite(y[usable]))
+        usable++;
+    if (usable < 2 || est_hill_plot(y, usable, alpha) != EST_OK) {
+        free(y);
+        free(alpha);
+        sqlite3_finalize(st);
+        return usable < 2 ? reply_error(rep, 404, "no Hill plot for the latest block")
+                          : reply_error(rep, 500, "stored order statistics are not sorted");
+    }
+    size_t nk = usable - 1;
     hbuf b = {0};
     hbuf_puts(&b, "{\"run\":");
     hbuf_json_str(&b, run);

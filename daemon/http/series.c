@@ -281,18 +281,3 @@ void series_free(struct series *s)
     }
     memset(s, 0, sizeof *s);
 }
-
-size_t series_hill(const double *y, size_t m, double *alpha)
-{
-    size_t usable = 0;
-    while (usable < m && y[usable] > 0 && isfinite(y[usable]))
-        usable++;
-    double sum = 0;
-    size_t n = 0;
-    for (size_t k = 1; k < usable; k++) {
-        sum += log(y[k - 1]);
-        double gamma = sum / (double)k - log(y[k]);
-        alpha[n++] = gamma > 0 ? 1.0 / gamma : NAN;
-    }
-    return n;
-}

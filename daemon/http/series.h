@@ -92,13 +92,6 @@ void series_json(const struct series *s, hbuf *b);
 /* Appends the series as CSV with a header line, same columns as JSON. */
 void series_csv(const struct series *s, hbuf *b);
 
-/* Hill estimates over top order statistics y[0..m) sorted descending
- * (y(1) >= y(2) >= ...): alpha[k-1] = 1 / ((1/k) sum_{i<=k} log y(i) -
- * log y(k+1)) for k = 1..m-1 (DESIGN.md's convention). Non-positive values
- * end the sequence. Returns how many alphas were written (NaN where gamma is
- * not positive). */
-size_t series_hill(const double *y, size_t m, double *alpha);
-
 /* Frees the arrays. Accepts a zeroed or failed series. */
 void series_free(struct series *s);
 

@@ -144,8 +144,9 @@ static int check_write(const struct request *r, struct reply *rep)
 static int serve_static(const struct request *r, const char *path, struct reply *rep)
 {
     char rel[STATIC_PATH_MAX];
-    if (static_resolve(path, rel, sizeof rel) != 0)
-        return reply_error(rep, 400, "bad path");
+    int bad = static_resolve(path, rel, sizeof rel);
+    if (bad != 0)
+        return reply_error(rep, bad, bad == 404 ? "not found" : "bad path");
     char *data;
     size_t len;
     int rc = static_read(r->srv->web_root, rel, HTTP_STATIC_MAX, &data, &len);

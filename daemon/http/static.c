@@ -13,6 +13,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* What the dashboard page needs, and nothing else of web/ (node_modules
+ * holds playwright-core and package files): files directly in the root
+ * except npm's package files, and anything under these folders. */
+static const char *const allowed_dirs[] = {"js/", "css/", "node_modules/uplot/dist/"};
+
+int static_allowed(const char *rel)
+{
+    if (!strchr(rel, '/'))
+        return strcmp(rel, "package.json") != 0 && strcmp(rel, "package-lock.json") != 0;
+    for (size_t i = 0; i < sizeof allowed_dirs / sizeof allowed_dirs[0]; i++)
+        if (strncmp(rel, allowed_dirs[i], strlen(allowed_dirs[i])) == 0)
+            return 1;
+    return 0;
+}
+
 int static_resolve(const char *raw_path, char *rel, size_t cap)
 {
     size_t n = strlen(raw_path);
@@ -38,7 +53,7 @@ int static_resolve(const char *raw_path, char *rel, size_t cap)
             break;
         p = e + 1;
     }
-    return 0;
+    return static_allowed(rel) ? 0 : 404;
 }
 
 static const struct {

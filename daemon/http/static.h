@@ -5,7 +5,9 @@
  * segment is "..", ".", empty-but-interior, or hidden (starts with '.'), or
  * when it holds a backslash or NUL; the file is then opened relative to the
  * root one component at a time with openat(O_NOFOLLOW) and must be a regular
- * file. "/" maps to index.html. Content types come from a short table by
+ * file. Only what the dashboard needs is served (static_allowed): other
+ * paths under the root, node_modules/ above all, answer 404. "/" maps to
+ * index.html. Content types come from a short table by
  * extension; index.html is served with "Cache-Control: no-cache" so a new
  * dashboard is picked up, other files may be cached for an hour.
  */
@@ -17,8 +19,14 @@
 #define STATIC_PATH_MAX 1024
 
 /* Turns a raw request path into a relative file path in rel (capacity cap).
- * Returns 0, or 400 for a malformed or refused path (traversal, hidden). */
+ * Returns 0, 400 for a malformed or refused path (traversal, hidden), or 404
+ * for a path outside what the dashboard needs (see static_allowed). */
 int static_resolve(const char *raw_path, char *rel, size_t cap);
+
+/* 1 when rel (a resolved relative path) is a file the dashboard needs:
+ * directly in the web root (not package.json, package-lock.json), or under
+ * js/, css/ or node_modules/uplot/dist/. */
+int static_allowed(const char *rel);
 
 /* Content-Type for a relative path, by extension; a default for others. */
 const char *static_content_type(const char *rel);

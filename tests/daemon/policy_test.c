@@ -131,6 +131,52 @@ Test(policy, fallbacks_give_exactly_one_with_a_reason)
     cr_assert_float_eq(o.lambda, 2.0, 1e-12); /* 1.5 clamped up to 2 */
 }
 
+/* A fallback pushes 1 but the EMA goes on from the last reliable lambda:
+ * linear:2, ema 0.5: alpha 1 -> 2; fallback -> 1 (state stays 2);
+ * alpha 2 (raw 4) -> 0.5*2 + 0.5*4 = 3, not 0.5*1 + 0.5*4 = 2.5. */
+Test(policy, ema_skips_fallback_blocks)
+{
+    policy p = pol(POLICY_LINEAR, 2.0, 0.1, 10.0, 0.5);
+    policy_state s = {0, 0.0};
+    est_result r = good(1.0);
+    policy_out o;
+
+    policy_step(&p, &r, &s, &o);
+    cr_assert_float_eq(o.lambda, 2.0, 1e-12);
+    cr_assert(s.has);
+    cr_assert_float_eq(s.prev, 2.0, 1e-12);
+
+    r.n_used = POLICY_MIN_USED - 1;
+    policy_step(&p, &r, &s, &o);
+    cr_assert_eq(o.reason, POLICY_R_FEW_SAMPLES);
+    cr_assert_eq(o.lambda, 1.0);
+    cr_assert_float_eq(s.prev, 2.0, 1e-12, "a fallback leaves the EMA state alone");
+
+    r = good(2.0);
+    policy_step(&p, &r, &s, &o);
+    cr_assert_eq(o.reason, POLICY_R_OK);
+    cr_assert_float_eq(o.lambda, 3.0, 1e-12);
+    cr_assert_float_eq(s.prev, 3.0, 1e-12);
+}
+
+/* A fallback as the very first block leaves no state: the next reliable
+ * block is not smoothed. */
+Test(policy, first_block_fallback_leaves_no_state)
+{
+    policy p = pol(POLICY_LINEAR, 2.0, 0.1, 10.0, 0.5);
+    policy_state s = {0, 0.0};
+    est_result r = good(1.5);
+    policy_out o;
+
+    r.has_hill = 0;
+    policy_step(&p, &r, &s, &o);
+    cr_assert_eq(o.reason, POLICY_R_NO_HILL);
+    cr_assert_eq(s.has, 0);
+    r = good(1.5);
+    policy_step(&p, &r, &s, &o);
+    cr_assert_float_eq(o.lambda, 3.0, 1e-12);
+}
+
 Test(policy, parse_and_validate)
 {
     policy p = policy_default();

@@ -79,7 +79,7 @@ Test(store, fresh_database_gets_every_migration)
 static store_item *block_item(uint32_t run_slot, uint32_t slot, const char *run, const char *group,
                               uint64_t block, double alpha, double lambda)
 {
-    store_item *it = calloc(1, sizeof(*it));
+    store_item *it = calloc(1, sizeof(*it) + 3 * sizeof(double)); /* room for 3 tops */
 
     it->kind = STORE_BLOCK;
     it->run_slot = run_slot;
@@ -184,6 +184,70 @@ Test(store, writer_stores_rows_policies_and_tops_then_restores)
     free(st);
     sqlite3_close(db);
     bqueue_destroy(&q);
+}
+
+/* Writes items with a fresh writer, then stops it. */
+static void write_items(store_item **items, size_t n)
+{
+    sqlite3 *db;
+    char err[256];
+    bqueue *q = bqueue_new(64);
+    store_writer *w;
+    store_item *stop = calloc(1, sizeof(*stop));
+
+    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
+    w = store_writer_new(db, q, 8);
+    cr_assert_eq(store_writer_start(w), 0);
+    for (size_t i = 0; i < n; i++)
+        bqueue_push(q, items[i]);
+    stop->kind = STORE_STOP;
+    bqueue_push(q, stop);
+    store_writer_join(&w);
+    bqueue_destroy(&q);
+}
+
+/* A latest block without order statistics (top_n 0: no positive value)
+ * removes the group's stored plot, so /hill answers 404 rather than an
+ * older block's plot or empty arrays. */
+Test(store, block_without_tops_removes_the_hill_plot)
+{
+    sqlite3 *db;
+    store_item *it[1];
+
+    it[0] = block_item(0, 0, "run-a", "layer1", 0, 2.0, 2.0);
+    write_items(it, 1);
+    it[0] = block_item(0, 0, "run-a", "layer1", 1, 2.0, 1.0);
+    it[0]->top_n = 0;
+    write_items(it, 1);
+    cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM blocks"), 2);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM latest_top"), 0);
+    sqlite3_close(db);
+}
+
+/* Restart: a HELLO gets the latest lambda (a fallback's 1), but the EMA goes
+ * on from the latest reliable one. */
+Test(store, restore_keeps_the_last_reliable_lambda_for_the_ema)
+{
+    sqlite3 *db;
+    char err[256];
+    store_item *it[3];
+    store_state *st;
+    size_t n;
+
+    it[0] = block_item(0, 0, "run-a", "layer1", 0, 2.0, 2.0);
+    it[1] = block_item(0, 0, "run-a", "layer1", 1, 2.5, 2.5);
+    it[2] = block_item(0, 0, "run-a", "layer1", 2, 2.0, 1.0);
+    it[2]->out.reason = POLICY_R_FEW_SAMPLES;
+    write_items(it, 3);
+    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(store_restore(db, 10, &st, &n, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(n, 1);
+    cr_assert_float_eq(st[0].lambda, 1.0, 0);
+    cr_assert(st[0].has_ema);
+    cr_assert_float_eq(st[0].ema_lambda, 2.5, 0);
+    free(st);
+    sqlite3_close(db);
 }
 
 Test(store, restore_of_empty_database)

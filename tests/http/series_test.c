@@ -121,18 +121,6 @@ Test(series, csv)
     series_free(&s);
 }
 
-Test(series, hill_convention)
-{
-    /* DESIGN.md: data {1,2,4,8}: k=1 gamma = ln 2, alpha = 1.4427;
-     * k=2 gamma = 1.5 ln 2. */
-    double y[4] = {8, 4, 2, 1}, a[4];
-    cr_assert_eq(series_hill(y, 4, a), 3);
-    cr_assert_float_eq(a[0], 1.0 / log(2.0), 1e-12);
-    cr_assert_float_eq(a[1], 1.0 / (1.5 * log(2.0)), 1e-12);
-    double z[3] = {4, 0, 0};
-    cr_assert_eq(series_hill(z, 3, a), 0);
-}
-
 Test(series, fast_number_format_matches_printf)
 {
     char fast[48], ref[48];

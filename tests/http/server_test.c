@@ -317,6 +317,33 @@ Test(server, series_csv_and_bad_parameters)
     }
 }
 
+/* A series without max_points is capped at 200000 blocks: past that the
+ * answer is a 400 that says to pass max_points. */
+Test(server, series_without_max_points_is_capped)
+{
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    int64_t g = fixture_group(db, "run-1", "big", (double)time(NULL));
+    cr_assert_eq(fixture_blocks(db, g, 0, 200001, NULL, 0), 0);
+    sqlite3_close(db);
+    start_server(NULL);
+    struct hresp r;
+    httpc(port, "GET", "/api/v1/runs/run-1/groups/big/series?fields=alpha", NULL, NULL, 0, &r);
+    cr_assert_eq(r.status, 400, "%d %s", r.status, r.body);
+    json_t *j = json_loads(r.body, 0, NULL);
+    const char *err = json_string_value(json_object_get(j, "error"));
+    cr_assert(err && strstr(err, "max_points"), "%s", r.body);
+    json_decref(j);
+    hresp_free(&r);
+    j = get_json("/api/v1/runs/run-1/groups/big/series?fields=alpha&max_points=1000", 200);
+    cr_assert(json_is_true(json_object_get(j, "downsampled")));
+    json_decref(j);
+    /* A range of 200000 blocks (steps 10..2000009) is not refused. */
+    j = get_json("/api/v1/runs/run-1/groups/big/series?fields=alpha&from_step=10", 200);
+    cr_assert_eq(json_integer_value(json_object_get(j, "blocks")), 200000);
+    json_decref(j);
+}
+
 Test(server, hill)
 {
     start_server(NULL);

@@ -15,8 +15,8 @@ Test(static_files, resolve)
     cr_assert_str_eq(rel, "index.html");
     cr_assert_eq(static_resolve("/js/app.js", rel, sizeof rel), 0);
     cr_assert_str_eq(rel, "js/app.js");
-    cr_assert_eq(static_resolve("/sub/", rel, sizeof rel), 0);
-    cr_assert_str_eq(rel, "sub/index.html");
+    cr_assert_eq(static_resolve("/js/", rel, sizeof rel), 0);
+    cr_assert_str_eq(rel, "js/index.html");
     cr_assert_eq(static_resolve("/../etc/passwd", rel, sizeof rel), 400);
     cr_assert_eq(static_resolve("/a/../../x", rel, sizeof rel), 400);
     cr_assert_eq(static_resolve("/%2e%2e/%2e%2e/etc/passwd", rel, sizeof rel), 400);
@@ -25,6 +25,29 @@ Test(static_files, resolve)
     cr_assert_eq(static_resolve("/a//b", rel, sizeof rel), 400);
     cr_assert_eq(static_resolve("/a\\..\\b", rel, sizeof rel), 400);
     cr_assert_eq(static_resolve("/a%00b", rel, sizeof rel), 400);
+}
+
+/* Only what the dashboard needs: web/node_modules holds playwright-core and
+ * package files that must not be served. */
+Test(static_files, only_the_dashboard_files)
+{
+    char rel[STATIC_PATH_MAX];
+    cr_assert_eq(static_resolve("/index.html", rel, sizeof rel), 0);
+    cr_assert_eq(static_resolve("/style.css", rel, sizeof rel), 0);
+    cr_assert_eq(static_resolve("/js/app.js", rel, sizeof rel), 0);
+    cr_assert_eq(static_resolve("/css/x.css", rel, sizeof rel), 0);
+    cr_assert_eq(static_resolve("/node_modules/uplot/dist/uPlot.esm.js", rel, sizeof rel), 0);
+    cr_assert_eq(static_resolve("/node_modules/uplot/dist/uPlot.min.css", rel, sizeof rel), 0);
+    cr_assert_eq(static_resolve("/node_modules/uplot/package.json", rel, sizeof rel), 404);
+    cr_assert_eq(static_resolve("/node_modules/playwright-core/package.json", rel, sizeof rel),
+                 404);
+    cr_assert_eq(static_resolve("/node_modules/.package-lock.json", rel, sizeof rel), 400);
+    cr_assert_eq(static_resolve("/node_modules/uplot/dist", rel, sizeof rel), 404);
+    cr_assert_eq(static_resolve("/package.json", rel, sizeof rel), 404);
+    cr_assert_eq(static_resolve("/package-lock.json", rel, sizeof rel), 404);
+    cr_assert_eq(static_resolve("/sub/index.html", rel, sizeof rel), 404);
+    cr_assert_eq(static_resolve("/node_modules%2Fplaywright-core%2Fpackage.json", rel, sizeof rel),
+                 404);
 }
 
 Test(static_files, types_and_cache)

@@ -70,6 +70,28 @@ static int wait_lambda(htga *h, const char *group, double *lambda, int timeout_m
     return -1;
 }
 
+/* The stored Hill plot reaches the chosen k: with frac:0.25 on 8192-value
+ * blocks k is about 2048, beyond the 1024 values kept before. */
+Test(daemon, hill_plot_holds_the_chosen_k)
+{
+    htga *h;
+    int64_t k, m;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", "8192", "--k-rule", "frac:0.25", "--log-level",
+                             "warn", NULL),
+                 0);
+    h = client("run1", 0);
+    send_steps(h, "g", 0, 8, 1024, 11);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM latest_top", 1, 10000), 0);
+    k = testd_query(&d, "SELECT k FROM blocks ORDER BY block DESC LIMIT 1");
+    m = testd_query(&d, "SELECT m FROM latest_top");
+    cr_assert(k > 1024, "k %lld", (long long)k);
+    cr_assert(m >= k + 1, "m %lld, k %lld", (long long)m, (long long)k);
+    cr_assert_eq(testd_query(&d, "SELECT length(y) / 8 FROM latest_top"), m);
+    htga_destroy(&h);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+}
+
 Test(daemon, rows_and_pushed_lambdas)
 {
     htga *h;
