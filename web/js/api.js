@@ -39,11 +39,16 @@ export const policy = (r) => call(`${BASE}/runs/${enc(r)}/policy`).then((b) => b
 export const hill = (r, g) => call(`${BASE}/runs/${enc(r)}/groups/${enc(g)}/hill`);
 
 // Columnar series of one group. fields: array of names; maxPoints: 0 for
-// every block, else the server's min/max downsampling (the answer says
-// "downsampled" and keeps F_min / F_max per bucket).
+// every block (asked as max_points=ALL_CAP: the server refuses a series of
+// more than 200000 blocks without max_points, and a longer one is then
+// min/max-downsampled to that many buckets rather than refused), else the
+// server's min/max downsampling (the answer says "downsampled" and keeps
+// F_min / F_max per bucket).
+const ALL_CAP = 200000;
+
 export function series(r, g, fields, { maxPoints = 0, fromStep = null, toStep = null } = {}) {
   const q = new URLSearchParams({ fields: fields.join(',') });
-  if (maxPoints > 0) q.set('max_points', String(maxPoints));
+  q.set('max_points', String(maxPoints > 0 ? maxPoints : ALL_CAP));
   if (fromStep !== null) q.set('from_step', String(fromStep));
   if (toStep !== null) q.set('to_step', String(toStep));
   return call(`${BASE}/runs/${enc(r)}/groups/${enc(g)}/series?${q}`);
