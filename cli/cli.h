@@ -15,6 +15,7 @@
 #define HTGA_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #define CLI_EXIT_OK    0
 #define CLI_EXIT_FAIL  1
@@ -41,5 +42,13 @@ void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
  * no spaces, no trailing text, no overflow. Returns 0 and sets *out, or -1.
  */
 int cli_parse_size(const char *text, size_t *out);
+
+/*
+ * The cases every subcommand's getopt_long loop (optstring ":h") shares, for
+ * the option code c it did not handle itself: 'h' prints usage on stdout and
+ * returns 1 (exit 0); a missing value or an unknown option is reported as one
+ * line naming `htga CMD --help` and returns -1 (exit 2).
+ */
+int cli_opt_other(const char *cmd, int c, char **argv, void (*usage)(FILE *));
 
 #endif /* HTGA_CLI_H */

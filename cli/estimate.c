@@ -131,15 +131,8 @@ static int parse_opts(int argc, char **argv, estimate_opts *o, int *first_file)
         case OPT_TIMING:
             o->timing = 1;
             break;
-        case 'h':
-            usage(stdout);
-            return 1;
-        case ':':
-            cli_error(CMD, "option '%s' needs a value", argv[optind - 1]);
-            return -1;
         default:
-            cli_error(CMD, "unknown option '%s' (try 'htga estimate --help')", argv[optind - 1]);
-            return -1;
+            return cli_opt_other(CMD, c, argv, usage);
         }
     }
     if (have_k && have_rule) {
@@ -359,7 +352,7 @@ int cli_estimate(int argc, char **argv)
 {
     estimate_opts opts;
     estimate_ctx ctx = {&opts, NULL, 0, 0, 0};
-    int first, rc = CLI_EXIT_OK, stdin_seen = 0;
+    int first = argc, rc = CLI_EXIT_OK, stdin_seen = 0;
 
     rc = parse_opts(argc, argv, &opts, &first);
     if (rc != 0)

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,19 @@ void cli_error(const char *cmd, const char *fmt, ...)
         fprintf(stderr, "htga %s: %s\n", cmd, msg);
     else
         fprintf(stderr, "htga: %s\n", msg);
+}
+
+int cli_opt_other(const char *cmd, int c, char **argv, void (*usage)(FILE *))
+{
+    if (c == 'h') {
+        usage(stdout);
+        return 1;
+    }
+    if (c == ':')
+        cli_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+    else
+        cli_error(cmd, "unknown option '%s' (try 'htga %s --help')", argv[optind - 1], cmd);
+    return -1;
 }
 
 int cli_parse_size(const char *text, size_t *out)

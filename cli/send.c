@@ -147,15 +147,8 @@ static int parse_opts(int argc, char **argv, send_opts *o)
                 return -1;
             }
             break;
-        case 'h':
-            usage(stdout);
-            return 1;
-        case ':':
-            cli_error(CMD, "option '%s' needs a value", argv[optind - 1]);
-            return -1;
         default:
-            cli_error(CMD, "unknown option '%s' (try 'htga send --help')", argv[optind - 1]);
-            return -1;
+            return cli_opt_other(CMD, c, argv, usage);
         }
     }
     if (!o->endpoint || !o->run || !o->group || !o->have_step) {
