@@ -227,6 +227,12 @@ static int set_stats_interval(htgad_config *cfg, const char *v, const char **why
     return parse_u64(v, 10, 3600000, &cfg->stats_interval_ms);
 }
 
+static int set_metrics_expire(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer in [1, 31536000]";
+    return parse_u64(v, 1, 31536000, &cfg->metrics_expire_s);
+}
+
 static const config_row rows[] = {
     {"db", "PATH", "htga.db", set_db, "SQLite database (created if missing)"},
     {"listen", "ENDPOINT", "tcp://127.0.0.1:5555", set_listen,
@@ -257,6 +263,8 @@ static const config_row rows[] = {
     {"stats-file", "PATH", "", set_stats_file,
      "rewrite counters there as `key value` lines (empty = off)"},
     {"stats-interval-ms", "MS", "1000", set_stats_interval, "how often --stats-file is rewritten"},
+    {"metrics-expire-s", "S", "3600", set_metrics_expire,
+     "a run with no new block for S seconds leaves /metrics"},
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))

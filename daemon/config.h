@@ -38,6 +38,8 @@ typedef struct htgad_config {
     char token[CONFIG_STR_MAX];
     char stats_file[CONFIG_PATH_MAX]; /* "" = none */
     uint64_t stats_interval_ms;
+    uint64_t metrics_expire_s; /* finished runs leave /metrics after this */
+    uint64_t stream_idle_s;    /* a stream without samples this long is expired */
 } htgad_config;
 
 typedef struct config_error {

@@ -118,6 +118,7 @@ int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *const *est_qs
         .db_path = cfg->db,
         .token = cfg->token,
         .web_root = web,
+        .metrics_expire_s = (double)cfg->metrics_expire_s,
         .default_policy =
             {
                 .kind = cfg->policy.kind == POLICY_POWER ? HTTP_POLICY_POWER : HTTP_POLICY_LINEAR,

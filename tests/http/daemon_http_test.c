@@ -181,8 +181,7 @@ static int status_of(const char *method, const char *path)
     httpc(hport, method, path, NULL, NULL, 0, &r);
     int st = r.status;
     if (st >= 400)
-        cr_assert(strstr(r.body, "root:") == NULL, "%s %s leaked a file: %s", method, path,
-                  r.body);
+        cr_assert(strstr(r.body, "root:") == NULL, "%s %s leaked a file: %s", method, path, r.body);
     hresp_free(&r);
     return st;
 }
@@ -213,9 +212,9 @@ Test(daemon_http, spike_csv_and_errors_over_real_ingest)
     htga *h = NULL;
     cr_assert_eq(htga_create(&h, d.endpoint, "sp run"), HTGA_OK);
     feed_spike(h, NB, SPIKE);
-    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates WHERE run = 'sp run'", NB,
-                                  20000),
-                 0, "htgad stored one block per 1024-value send");
+    cr_assert_eq(
+        testd_wait_query(&d, "SELECT count(*) FROM estimates WHERE run = 'sp run'", NB, 20000), 0,
+        "htgad stored one block per 1024-value send");
 
     /* the spike is the stored extreme, in the block that holds step SPIKE */
     int64_t spike_block = testd_query(&d, "SELECT block FROM estimates WHERE run = 'sp run'"
@@ -223,7 +222,8 @@ Test(daemon_http, spike_csv_and_errors_over_real_ingest)
     int64_t spike_first = testd_query(&d, "SELECT step_first FROM estimates WHERE run = 'sp run'"
                                           " ORDER BY variance DESC LIMIT 1");
     cr_assert_eq(spike_first, SPIKE, "the largest stored variance is the Cauchy block");
-    double vmax = testd_query_double(&d, "SELECT max(variance) FROM estimates WHERE run = 'sp run'");
+    double vmax =
+        testd_query_double(&d, "SELECT max(variance) FROM estimates WHERE run = 'sp run'");
     double vnext = testd_query_double(&d, "SELECT variance FROM estimates WHERE run = 'sp run'"
                                           " ORDER BY variance DESC LIMIT 1 OFFSET 1");
     cr_assert_gt(vmax, 1000 * vnext, "spike %g vs next %g", vmax, vnext);
@@ -246,13 +246,15 @@ Test(daemon_http, spike_csv_and_errors_over_real_ingest)
         char sql[256];
         snprintf(sql, sizeof sql,
                  "SELECT max(variance) FROM estimates WHERE run = 'sp run' AND block >= %lld"
-                 " AND block < %lld", (long long)b0, (long long)(b0 + c));
+                 " AND block < %lld",
+                 (long long)b0, (long long)(b0 + c));
         double want = testd_query_double(&d, sql);
         cr_assert_float_eq(mx, want, 1e-11 * fabs(want), "bucket %zu max %.17g, stored %.17g", i,
                            mx, want);
         snprintf(sql, sizeof sql,
                  "SELECT min(variance) FROM estimates WHERE run = 'sp run' AND block >= %lld"
-                 " AND block < %lld", (long long)b0, (long long)(b0 + c));
+                 " AND block < %lld",
+                 (long long)b0, (long long)(b0 + c));
         want = testd_query_double(&d, sql);
         cr_assert_float_eq(json_number_value(json_array_get(vmn, i)), want, 1e-11 * fabs(want));
         if (spike_block >= b0 && spike_block < b0 + c) {
@@ -268,8 +270,9 @@ Test(daemon_http, spike_csv_and_errors_over_real_ingest)
 
     /* CSV: header + one row per stored block, the spike's value in its row */
     struct hresp r;
-    httpc(hport, "GET", "/api/v1/runs/sp%20run/groups/spike%2F0/series?fields=alpha,variance&format=csv",
-          NULL, NULL, 0, &r);
+    httpc(hport, "GET",
+          "/api/v1/runs/sp%20run/groups/spike%2F0/series?fields=alpha,variance&format=csv", NULL,
+          NULL, 0, &r);
     cr_assert_eq(r.status, 200, "%d %s", r.status, r.body);
     char ct[128];
     cr_assert_not_null(hresp_header(&r, "Content-Type", ct, sizeof ct));
@@ -298,8 +301,8 @@ Test(daemon_http, spike_csv_and_errors_over_real_ingest)
     cr_assert_eq(status_of("GET", "/api/v1/runs/no%20such/latest"), 404);
     cr_assert_eq(status_of("GET", "/api/v1/runs/sp%20run/groups/no%2Fsuch/series"), 404);
     cr_assert_eq(status_of("GET", "/api/v1/runs/sp%20run/groups/no%2Fsuch/hill"), 404);
-    const char *bad[] = {"max_points=1", "max_points=0", "max_points=-5", "max_points=abc",
-                         "max_points=1000001", "max_points="};
+    const char *bad[] = {"max_points=1",   "max_points=0",       "max_points=-5",
+                         "max_points=abc", "max_points=1000001", "max_points="};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char path[160];
         snprintf(path, sizeof path, "/api/v1/runs/sp%%20run/groups/spike%%2F0/series?%s", bad[i]);
@@ -314,8 +317,8 @@ Test(daemon_http, spike_csv_and_errors_over_real_ingest)
     cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE run = 'sp run'"), NB,
                  "DELETE removed nothing");
 
-    const char *trav[] = {"/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
-                          "/%2E%2E/%2E%2E/etc/passwd", "/..%2f..%2fetc%2fpasswd",
+    const char *trav[] = {"/../../etc/passwd",           "/%2e%2e/%2e%2e/etc/passwd",
+                          "/%2E%2E/%2E%2E/etc/passwd",   "/..%2f..%2fetc%2fpasswd",
                           "/static/../../../etc/passwd", "/%2e%2e%2f%2e%2e%2fetc%2fpasswd"};
     for (size_t i = 0; i < sizeof trav / sizeof *trav; i++) {
         int st = status_of("GET", trav[i]);
@@ -326,4 +329,38 @@ Test(daemon_http, spike_csv_and_errors_over_real_ingest)
      * a bad escape in the query (the fix comes from main) */
     cr_assert_eq(status_of("GET", "/api/v1/runs/sp%20run/groups/spike%2F0/series?format=%zz"), 400,
                  "a bad escape in the query string is 400");
+}
+
+/* --metrics-expire-s: a run with no new block for that long leaves /metrics
+ * (it was fixed at 3600 s before the setting existed). */
+Test(daemon_http, metrics_expire_setting)
+{
+    testd_stop(&d, SIGTERM);
+    char http[64];
+    snprintf(http, sizeof http, "127.0.0.1:%u", hport);
+    cr_assert_eq(
+        testd_start(&d, "--block-samples", "1024", "--http", http, "--metrics-expire-s", "1", NULL),
+        0);
+    htga *h = NULL;
+    cr_assert_eq(htga_create(&h, d.endpoint, "short run"), HTGA_OK);
+    uint64_t seed = 11;
+    float x[1024];
+    student_t(x, 1024, 3.0, &seed);
+    int64_t deadline = now_ms() + 2000;
+    while (htga_send(h, "g", 0, x, 1024) == HTGA_EDROPPED && now_ms() < deadline)
+        sleep_ms(5);
+    cr_assert_eq(htga_flush(h, 5000), HTGA_OK);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 1, 20000), 0);
+    htga_destroy(&h);
+
+    struct hresp r;
+    httpc(hport, "GET", "/metrics", NULL, NULL, 0, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "htga_alpha{run=\"short run\",group=\"g\"} "), "%s", r.body);
+    hresp_free(&r);
+    sleep_ms(2500);
+    httpc(hport, "GET", "/metrics", NULL, NULL, 0, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert_null(strstr(r.body, "run=\"short run\""), "%s", r.body);
+    hresp_free(&r);
 }
