@@ -99,6 +99,15 @@ void estimator_preload(estimator *e, uint32_t stream_slot, double lambda)
     e->ema[stream_slot] = (policy_state){1, lambda};
 }
 
+void estimator_preload_latest(estimator *e, uint32_t stream_slot, const est_result *res,
+                              int has_before, double before_lambda, uint64_t block, int64_t step)
+{
+    if (stream_slot >= e->slots)
+        return;
+    e->latest[stream_slot] =
+        (est_latest){1, *res, (policy_state){has_before, before_lambda}, block, step};
+}
+
 /* Sends a stream's new lambda to the ingest thread (which pushes it). */
 static void notify_ingest(estimator *e, uint32_t slot, const policy_out *out, const est_result *res,
                           uint64_t block, int64_t step)

@@ -15,8 +15,9 @@
  * ingest sends all blocks of a stream to the same one (slot % N), so the
  * per-stream state (previous lambda, latest block) stays in one thread. A
  * POLICY job stores a run's new policy and re-derives the lambda of each of
- * its streams from the latest block estimated in this process (as if that
- * block had been computed under the new policy), so trainers get the new
+ * its streams from the latest block (estimated in this process, or reloaded
+ * from the database on start-up; as if that block had been computed under
+ * the new policy), so trainers get the new
  * lambdas without waiting for a block. A STOP job ends the thread after
  * everything before it was handled.
  */
@@ -82,6 +83,12 @@ size_t estimator_top_cap(const est_k_rule *rule, size_t max_block);
 
 /* Before start: the last reliable lambda of a restored stream. */
 void estimator_preload(estimator *e, uint32_t stream_slot, double lambda);
+
+/* Before start: the latest block of a restored stream (its estimate, the
+ * EMA state before it, its number and last step), so a policy change right
+ * after a restart re-derives and pushes the stream's lambda at once. */
+void estimator_preload_latest(estimator *e, uint32_t stream_slot, const est_result *res,
+                              int has_before, double before_lambda, uint64_t block, int64_t step);
 
 /* Starts the thread; 0 or -1. */
 int estimator_start(estimator *e);

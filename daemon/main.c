@@ -62,6 +62,10 @@ static int restore(daemon_parts *d, sqlite3 *db, const htgad_config *cfg)
                              st[i].has_policy ? &st[i].pol : NULL, st[i].policy_id);
         if (st[i].has_ema)
             estimator_preload(d->ests[stream_slot % d->nest], stream_slot, st[i].ema_lambda);
+        if (st[i].has_block)
+            estimator_preload_latest(d->ests[stream_slot % d->nest], stream_slot, &st[i].res,
+                                     st[i].has_before, st[i].before_lambda, st[i].last_block,
+                                     st[i].last_step);
     }
     if (n > 0)
         LOG(LOG_INFO, "restored %zu group(s) from the database", n);

@@ -115,7 +115,11 @@ static const char restore_sql[] =
     "       b.lambda_reason,"
     "       p.kind, p.param, p.lambda_min, p.lambda_max, p.ema, p.source, p.id,"
     "       (SELECT lambda FROM blocks WHERE group_id = g.id AND lambda_reason = 0"
-    "         ORDER BY block DESC LIMIT 1)"
+    "         ORDER BY block DESC LIMIT 1),"
+    "       b.n, b.n_used, b.n_nonfinite, b.n_zero, b.median, b.mean, b.variance,"
+    "       b.kurtosis, b.alpha_se, b.alpha_lo, b.alpha_hi, b.k, b.alpha_stable,"
+    "       (SELECT lambda FROM blocks WHERE group_id = g.id AND lambda_reason = 0"
+    "         AND block < b.block ORDER BY block DESC LIMIT 1)"
     " FROM groups AS g JOIN runs AS r ON r.id = g.run_id"
     " LEFT JOIN blocks AS b ON b.group_id = g.id"
     "   AND b.block = (SELECT MAX(block) FROM blocks WHERE group_id = g.id)"
@@ -126,6 +130,39 @@ static const char restore_sql[] =
 static void copy_name(char *dst, const unsigned char *src)
 {
     snprintf(dst, WIRE_NAME_MAX + 1, "%s", src ? (const char *)src : "");
+}
+
+static double column_real(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
+}
+
+/* The latest block's estimate as the estimator had it (columns 17..29), so
+ * a policy change right after a restart can re-derive its lambda; NULL
+ * columns come back as NaN and absent estimates, as est_block() left them. */
+static void restore_result(sqlite3_stmt *st, const store_state *s, est_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->n = (size_t)sqlite3_column_int64(st, 17);
+    r->n_used = (size_t)sqlite3_column_int64(st, 18);
+    r->n_nonfinite = (size_t)sqlite3_column_int64(st, 19);
+    r->n_zero = (size_t)sqlite3_column_int64(st, 20);
+    r->n_pos = r->n_used >= r->n_zero ? r->n_used - r->n_zero : 0;
+    r->median = column_real(st, 21);
+    r->mean = column_real(st, 22);
+    r->variance = column_real(st, 23);
+    r->kurtosis = column_real(st, 24);
+    r->has_hill = isfinite(s->alpha);
+    if (r->has_hill) {
+        r->hill.alpha = s->alpha;
+        r->hill.gamma = 1.0 / s->alpha;
+        r->hill.se = column_real(st, 25);
+        r->hill.ci_lo = column_real(st, 26);
+        r->hill.ci_hi = column_real(st, 27);
+        r->hill.k = (size_t)sqlite3_column_int64(st, 28);
+    }
+    r->has_stable = sqlite3_column_type(st, 29) != SQLITE_NULL;
+    r->stable_alpha = r->has_stable ? sqlite3_column_double(st, 29) : NAN;
 }
 
 static void restore_row(sqlite3_stmt *st, store_state *s)
@@ -143,6 +180,11 @@ static void restore_row(sqlite3_stmt *st, store_state *s)
     s->reason = (uint32_t)sqlite3_column_int(st, 8);
     s->has_ema = sqlite3_column_type(st, 16) != SQLITE_NULL;
     s->ema_lambda = s->has_ema ? sqlite3_column_double(st, 16) : 1.0;
+    if (s->has_block) {
+        restore_result(st, s, &s->res);
+        s->has_before = sqlite3_column_type(st, 30) != SQLITE_NULL;
+        s->before_lambda = s->has_before ? sqlite3_column_double(st, 30) : 1.0;
+    }
     s->has_policy = sqlite3_column_type(st, 9) != SQLITE_NULL;
     if (s->has_policy) {
         const char *kind = (const char *)sqlite3_column_text(st, 9);

@@ -65,8 +65,11 @@ typedef struct store_state {
     int64_t last_step;
     double lambda, alpha; /* alpha NaN when NULL */
     uint32_t reason;
-    int has_ema;       /* 0: no reliable block yet */
-    double ema_lambda; /* the latest reliable block's lambda: the EMA goes on from it */
+    int has_ema;          /* 0: no reliable block yet */
+    double ema_lambda;    /* the latest reliable block's lambda: the EMA goes on from it */
+    est_result res;       /* the latest block's estimate (when has_block) */
+    int has_before;       /* a reliable block precedes the latest one */
+    double before_lambda; /* its lambda: the EMA state the latest block started from */
     int has_policy;
     policy pol; /* the run's latest stored policy */
     int64_t policy_id;

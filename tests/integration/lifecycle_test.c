@@ -223,6 +223,56 @@ Test(lifecycle, sighup_policy_change_is_stored_and_pushed)
     cr_assert_eq(testd_stop(&d, SIGTERM), 0);
 }
 
+/* After a restart the latest block's estimate is reloaded: a SIGHUP policy
+ * change re-derives the lambda at once, before any new sample, with the
+ * EMA state the latest block started from. */
+Test(lifecycle, restart_then_sighup_pushes_at_once)
+{
+    htga *h = NULL;
+    char conf[160];
+    FILE *f;
+    double l = 0, alpha, lam_before;
+    int64_t deadline;
+
+    snprintf(conf, sizeof(conf), "%s/htgad.conf", d.dir);
+    f = fopen(conf, "w");
+    fprintf(f, "policy = linear:1\nlambda-max = 100\nlambda-min 0.001\nema 0.5\n");
+    fclose(f);
+    cr_assert_eq(
+        testd_start(&d, "--config", conf, "--block-samples", "1024", "--estimators", "2", NULL), 0);
+    cr_assert_eq(htga_create(&h, d.endpoint, "rehup"), HTGA_OK);
+    send_blocks(h, "g", 0, 2, 1024);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2, 10000), 0);
+    htga_destroy(&h);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+
+    cr_assert_eq(
+        testd_start(&d, "--config", conf, "--block-samples", "1024", "--estimators", "2", NULL), 0);
+    cr_assert_eq(htga_create(&h, d.endpoint, "rehup"), HTGA_OK);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM blocks WHERE lambda_reason = 0"), 2);
+    alpha = testd_query_double(&d, "SELECT alpha FROM estimates WHERE block = 1");
+    lam_before = testd_query_double(&d, "SELECT lambda FROM estimates WHERE block = 0");
+    deadline = now_ms() + 3000; /* the late joiner gets the stored lambda */
+    while (htga_lambda_get(h, "g", &l) != HTGA_OK && now_ms() < deadline)
+        sleep_ms(10);
+    cr_assert_float_eq(l, testd_query_double(&d, "SELECT lambda FROM estimates WHERE block = 1"),
+                       1e-9);
+    f = fopen(conf, "w");
+    fprintf(f, "policy = linear:3\nlambda-max = 100\nlambda-min 0.001\nema 0.5\n");
+    fclose(f);
+    kill(d.pid, SIGHUP);
+    /* No new sample: block 1 re-derived under linear:3, EMA from block 0. */
+    double want = 0.5 * lam_before + 0.5 * 3 * alpha;
+    deadline = now_ms() + 3000;
+    do {
+        sleep_ms(20);
+        htga_lambda_get(h, "g", &l);
+    } while (fabs(l - want) > 1e-9 && now_ms() < deadline);
+    cr_assert_float_eq(l, want, 1e-9);
+    htga_destroy(&h);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+}
+
 Test(lifecycle, clean_stop_counts_no_drops)
 {
     htga *h = NULL;
