@@ -233,6 +233,12 @@ static int set_metrics_expire(htgad_config *cfg, const char *v, const char **why
     return parse_u64(v, 1, 31536000, &cfg->metrics_expire_s);
 }
 
+static int set_stream_idle(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer in [1, 31536000]";
+    return parse_u64(v, 1, 31536000, &cfg->stream_idle_s);
+}
+
 static const config_row rows[] = {
     {"db", "PATH", "htga.db", set_db, "SQLite database (created if missing)"},
     {"listen", "ENDPOINT", "tcp://127.0.0.1:5555", set_listen,
@@ -249,6 +255,9 @@ static const config_row rows[] = {
     {"ema", "BETA", "0", set_ema, "weight kept from the previous lambda, [0, 1); 0 = off"},
     {"max-streams", "N", "1024", set_max_streams,
      "most (run, group) streams held at once (also the most runs)"},
+    {"stream-idle-s", "S", "600", set_stream_idle,
+     "a stream without samples for S seconds is flushed and its slot freed; it carries on "
+     "from the database when it comes back"},
     {"estimators", "N", "1", set_estimators,
      "estimator threads; a stream's blocks always go to the same one"},
     {"queue-blocks", "N", "64", set_queue_blocks,
@@ -500,10 +509,11 @@ void config_dump(const htgad_config *cfg, FILE *out)
     fprintf(out, "policy %s\nlambda-min %.17g\nlambda-max %.17g\nema %.17g\n", buf,
             cfg->policy.lambda_min, cfg->policy.lambda_max, cfg->policy.ema);
     fprintf(out,
-            "max-streams %llu\nestimators %llu\nqueue-blocks %llu\nqueue-rows %llu\n"
+            "max-streams %llu\nstream-idle-s %llu\nestimators %llu\nqueue-blocks %llu\nqueue-rows "
+            "%llu\n"
             "log-level %s\n",
-            (unsigned long long)cfg->max_streams, (unsigned long long)cfg->estimators,
-            (unsigned long long)cfg->queue_blocks, (unsigned long long)cfg->queue_rows,
-            log_level_name(cfg->log_level));
+            (unsigned long long)cfg->max_streams, (unsigned long long)cfg->stream_idle_s,
+            (unsigned long long)cfg->estimators, (unsigned long long)cfg->queue_blocks,
+            (unsigned long long)cfg->queue_rows, log_level_name(cfg->log_level));
     fprintf(out, "http %s\ntoken %s\n", cfg->http, cfg->token[0] ? "(set)" : "");
 }

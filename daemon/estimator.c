@@ -47,6 +47,7 @@ void est_job_free(est_job *job)
         return;
     free(job->x);
     free(job->slots);
+    free(job->state);
     free(job);
 }
 
@@ -209,6 +210,23 @@ static void handle_policy(estimator *e, const est_job *job)
     }
 }
 
+/* A stream slot starts a new life (a new group, or one back after its slot
+ * was freed): its EMA and latest block are the stored ones (or none). The
+ * writer notices the new name by itself. */
+static void handle_open(estimator *e, const est_job *job)
+{
+    const store_state *st = job->state;
+    uint32_t slot = job->stream_slot;
+
+    if (slot >= e->slots || st == NULL)
+        return;
+    e->ema[slot] = (policy_state){st->has_ema, st->has_ema ? st->ema_lambda : 0};
+    memset(&e->latest[slot], 0, sizeof(e->latest[slot]));
+    if (st->has_block)
+        estimator_preload_latest(e, slot, &st->res, st->has_before, st->before_lambda,
+                                 st->last_block, st->last_step);
+}
+
 /* The estimator's end of the lambda pipe, made in its own thread (the only
  * one that touches it). NULL on failure: lambdas are then not pushed. */
 static void *open_pipe(estimator *e)
@@ -244,6 +262,8 @@ static void *estimator_main(void *arg)
         }
         if (job->kind == EST_JOB_POLICY)
             handle_policy(e, job);
+        else if (job->kind == EST_JOB_OPEN)
+            handle_open(e, job);
         else
             handle_block(e, job);
         est_job_free(job);

@@ -34,10 +34,13 @@
 
 #define ESTIMATOR_PIPE "inproc://htgad-lambdas"
 
+struct store_state;
+
 typedef enum est_job_kind {
     EST_JOB_BLOCK = 1,
     EST_JOB_STOP = 2,
     EST_JOB_POLICY = 3, /* a run's policy changed: store it, re-derive its lambdas */
+    EST_JOB_OPEN = 4,   /* a stream slot starts a new life: its stored state (or none) */
 } est_job_kind;
 
 /* A closed block on its way to the estimator (malloc'd; x too). */
@@ -56,6 +59,7 @@ typedef struct est_job {
     int record;      /* EST_JOB_POLICY: this estimator stores the change (one of them does) */
     uint32_t *slots; /* EST_JOB_POLICY: the run's stream slots (malloc'd) */
     size_t nslots;
+    struct store_state *state; /* EST_JOB_OPEN: the group's stored state (malloc'd) */
 } est_job;
 
 /* What comes back to the ingest thread over the pipe (one frame). */

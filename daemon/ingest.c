@@ -4,7 +4,9 @@
 #include "ingest.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "estimator.h"
 #include "log.h"
 #include "stats.h"
+#include "store.h"
 #include "streams.h"
 #include "wire.h"
 
@@ -23,6 +26,7 @@
 #define INGEST_MAX_FRAMES   3     /* payload frames kept for decoding (2 + 1 to see excess) */
 #define INGEST_PEER_HWM     64    /* messages queued per client connection (memory bound) */
 #define INGEST_CMDS_MAX     64    /* policy commands waiting for the ingest thread */
+#define INGEST_EXPIRE_TRIES 120   /* sweeps an idle stream waits for its last block's row */
 /* The largest frame a client may send (a full SAMPLES body); a peer that
  * sends more is disconnected by ZeroMQ before anything is buffered. */
 #define INGEST_MAX_FRAME ((int64_t)4 * WIRE_COUNT_MAX)
@@ -34,6 +38,8 @@ struct ingest {
     bqueue *cmds; /* policy commands from other threads (ingest_set_policy) */
     htgad_config cfg;
     streams *reg;
+    sqlite3 *ro; /* read-only: stored state of streams that come back */
+    int64_t idle_ms;
     void *router;
     void *pipe;
     uint64_t seq;
@@ -72,6 +78,7 @@ ingest *ingest_new(void *ctx, bqueue *const *est_qs, size_t nest, const htgad_co
     g->nest = nest;
     g->ctx = ctx;
     g->cfg = *cfg;
+    g->idle_ms = (int64_t)cfg->stream_idle_s * 1000;
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->cond, NULL);
     return g;
@@ -82,6 +89,32 @@ out_free_ingest:
     free(g->est_qs);
     free(g);
     return NULL;
+}
+
+/* A policy set over HTTP survives restarts and idle expiry; one that came
+ * from the flags follows the current flags ("flags" row if it changed). */
+static void restore_policy(ingest *g, run_entry *run, const store_state *st)
+{
+    if (st->has_policy && strcmp(st->source, "http") == 0) {
+        run->pol = st->pol;
+        run->pol_source = "http";
+    } else if (st->has_policy && !policy_equal(&st->pol, &g->cfg.policy)) {
+        run->pol_source = "flags";
+    }
+}
+
+/* A stream's stored state goes on in its slot: numbering, last lambda. */
+static void restore_stream(stream_entry *se, const store_state *st)
+{
+    if (!st->has_block)
+        return;
+    se->next_block = st->last_block + 1;
+    se->has_lambda = 1;
+    se->last.lambda = st->lambda;
+    se->last.alpha = st->alpha;
+    se->last.block = st->last_block;
+    se->last.step = st->last_step;
+    se->last.reason = st->reason;
 }
 
 int ingest_preload(ingest *g, const store_state *st, uint32_t *run_slot, uint32_t *stream_slot,
@@ -98,24 +131,10 @@ int ingest_preload(ingest *g, const store_state *st, uint32_t *run_slot, uint32_
     if (s < 0)
         return -1;
     run = &g->reg->runs[r];
-    /* A policy set over HTTP survives restarts; one that came from the
-     * flags follows the flags of this start ("flags" row if it changed). */
-    if (st->has_policy && strcmp(st->source, "http") == 0) {
-        run->pol = st->pol;
-        run->pol_source = "http";
-    } else if (st->has_policy && !policy_equal(&st->pol, &g->cfg.policy)) {
-        run->pol_source = "flags";
-    }
+    restore_policy(g, run, st);
     se = &g->reg->streams[s];
-    if (st->has_block) {
-        se->next_block = st->last_block + 1;
-        se->has_lambda = 1;
-        se->last.lambda = st->lambda;
-        se->last.alpha = st->alpha;
-        se->last.block = st->last_block;
-        se->last.step = st->last_step;
-        se->last.reason = st->reason;
-    }
+    se->last_ms = now_ms();
+    restore_stream(se, st);
     *run_slot = (uint32_t)r;
     *stream_slot = (uint32_t)s;
     *pol = run->pol;
@@ -189,7 +208,8 @@ static void drain_pipe(ingest *g)
     int n;
 
     while ((n = zmq_recv(g->pipe, &note, sizeof(note), ZMQ_DONTWAIT)) >= 0) {
-        if ((size_t)n != sizeof(note) || note.stream_slot >= g->reg->nstreams)
+        if ((size_t)n != sizeof(note) || note.stream_slot >= g->reg->nstreams ||
+            !g->reg->streams[note.stream_slot].used)
             continue;
         g->reg->streams[note.stream_slot].last = note.lam;
         g->reg->streams[note.stream_slot].has_lambda = 1;
@@ -272,7 +292,7 @@ static void drain_cmds(ingest *g)
         if (c->all) {
             g->cfg.policy = c->pol;
             for (size_t i = 0; i < g->reg->nruns; i++) {
-                if (strcmp(g->reg->runs[i].pol_source, "http") != 0 &&
+                if (g->reg->runs[i].used && strcmp(g->reg->runs[i].pol_source, "http") != 0 &&
                     !policy_equal(&g->reg->runs[i].pol, &c->pol))
                     apply_policy(g, (uint32_t)i, &c->pol, c->source);
             }
@@ -290,6 +310,7 @@ static void drain_cmds(ingest *g)
 typedef struct emit_ctx {
     ingest *g;
     uint32_t slot;
+    int final; /* an idle stream's last block: stored, no lambda push */
 } emit_ctx;
 
 /* accum's emit callback: a closed block becomes an estimator job. */
@@ -317,7 +338,7 @@ static int emit_block(accum_block *blk, void *arg)
     job->n = blk->n;
     job->pol = run->pol;
     job->source = run->pol_source;
-    job->final = g->flushing;
+    job->final = g->flushing || c->final;
     if (g->flushing) {
         bqueue_push(g->est_qs[c->slot % g->nest], job);
     } else if (bqueue_try_push(g->est_qs[c->slot % g->nest], job) < 0) {
@@ -342,11 +363,38 @@ static void count_decode_error(ingest *g, const wire_error *err)
             err->text ? err->text : "", err->offset);
 }
 
+/* A stream created while running (new, or back after its slot was freed):
+ * it carries on from its stored state (block numbers, last lambda), and its
+ * estimator gets that state (EMA, latest block) before any of its blocks. */
+static void open_stream(ingest *g, uint32_t slot)
+{
+    stream_entry *se = &g->reg->streams[slot];
+    const run_entry *run = &g->reg->runs[se->run_slot];
+    est_job *job = calloc(1, sizeof(*job));
+    store_state *st = calloc(1, sizeof(*st));
+
+    if (job == NULL || st == NULL) {
+        free(job);
+        free(st);
+        return;
+    }
+    if (g->ro != NULL && store_lookup(g->ro, run->name, se->group, st) < 0) {
+        LOG(LOG_ERROR, "ingest: looking up %s/%s: %s", run->name, se->group, sqlite3_errmsg(g->ro));
+        memset(st, 0, sizeof(*st));
+    }
+    restore_stream(se, st);
+    job->kind = EST_JOB_OPEN;
+    job->run_slot = se->run_slot;
+    job->stream_slot = slot;
+    job->state = st;
+    bqueue_push(g->est_qs[slot % g->nest], job); /* rare: waiting is fine */
+}
+
 static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m)
 {
-    size_t before = g->reg->nstreams;
+    size_t before = g->reg->live_streams;
     long slot = streams_stream(g->reg, run_slot, m->group, m->group_len);
-    emit_ctx c = {g, 0};
+    emit_ctx c = {g, 0, 0};
 
     if (slot < 0) {
         STAT_ADD(drops[DROP_STREAM_LIMIT], m->count);
@@ -355,12 +403,16 @@ static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m)
                 (unsigned long long)g->cfg.max_streams);
         return;
     }
-    if (g->reg->nstreams != before) {
-        STAT_SET(streams, g->reg->nstreams);
+    if (g->reg->live_streams != before) {
+        open_stream(g, (uint32_t)slot);
+        STAT_SET(streams, g->reg->live_streams);
         LOG(LOG_INFO, "new stream %s/%s (%zu of %llu)", g->reg->runs[run_slot].name,
-            g->reg->streams[slot].group, g->reg->nstreams, (unsigned long long)g->cfg.max_streams);
+            g->reg->streams[slot].group, g->reg->live_streams,
+            (unsigned long long)g->cfg.max_streams);
     }
     c.slot = (uint32_t)slot;
+    g->reg->streams[slot].last_ms = now_ms();
+    g->reg->streams[slot].expire_tries = 0;
     STAT_INC(msgs_samples);
     STAT_ADD(samples, m->count);
     if (accum_add(&g->reg->streams[slot].acc, m->step, m->body, m->count, emit_block, &c) < 0)
@@ -370,13 +422,20 @@ static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m)
 /* One decoded message from identity id. */
 static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_msg *m)
 {
+    size_t before = g->reg->live_runs;
     long run_slot = streams_run(g->reg, m->run, m->run_len, &g->cfg.policy);
 
     if (run_slot < 0) { /* run limit: counted in samples, as the stream limit */
         STAT_ADD(drops[DROP_STREAM_LIMIT], m->count);
         return;
     }
-    STAT_SET(runs, g->reg->nruns);
+    if (g->reg->live_runs != before && g->ro != NULL) { /* new, or back: its stored policy */
+        store_state st;
+        run_entry *run = &g->reg->runs[run_slot];
+        if (store_lookup(g->ro, run->name, "", &st) >= 0)
+            restore_policy(g, run, &st);
+    }
+    STAT_SET(runs, g->reg->live_runs);
     if (streams_peer_touch(g->reg, (uint32_t)run_slot, id, id_len, now_ms()) < 0)
         STAT_INC(drops[DROP_PEER_LIMIT]);
     if (m->kind == WIRE_HELLO) {
@@ -484,15 +543,59 @@ static void signal_ready(ingest *g, int status)
     pthread_mutex_unlock(&g->lock);
 }
 
+/* Whether stream se's blocks are all stored (the last one's row is in the
+ * database), so its slot can go without the writer or estimator still
+ * holding one of its blocks. */
+static int stream_stored(ingest *g, const stream_entry *se)
+{
+    store_state st;
+
+    if (se->next_block == 0 || g->ro == NULL)
+        return se->next_block == 0;
+    if (store_lookup(g->ro, g->reg->runs[se->run_slot].name, se->group, &st) != 1)
+        return 0;
+    return st.has_block && st.last_block + 1 >= se->next_block;
+}
+
+/* Streams without samples for --stream-idle-s: the partial block goes to
+ * the estimator (as on SIGTERM), and once its row is stored the slot is
+ * freed; a run with no streams and no peers left is freed too. A stream
+ * that comes back carries on from its stored state (open_stream). */
+static void expire_idle(ingest *g, int64_t now)
+{
+    streams *r = g->reg;
+
+    for (size_t i = 0; i < r->nstreams; i++) {
+        stream_entry *se = &r->streams[i];
+        emit_ctx c = {g, (uint32_t)i, 1};
+        uint32_t run_slot = se->run_slot;
+
+        if (!se->used || now - se->last_ms < g->idle_ms)
+            continue;
+        accum_flush(&se->acc, emit_block, &c);
+        if (!stream_stored(g, se) && ++se->expire_tries < INGEST_EXPIRE_TRIES)
+            continue;
+        LOG(LOG_INFO, "stream %s/%s idle, slot freed (next block %llu)", r->runs[run_slot].name,
+            se->group, (unsigned long long)se->next_block);
+        streams_stream_free(r, (uint32_t)i);
+    }
+    for (size_t i = 0; i < r->nruns; i++)
+        streams_run_free(r, (uint32_t)i);
+    STAT_SET(streams, r->live_streams);
+    STAT_SET(runs, r->live_runs);
+}
+
 /* Shutdown: no more input, every partial block to the estimator, then STOP. */
 static void flush_all(ingest *g)
 {
-    emit_ctx c = {g, 0};
+    emit_ctx c = {g, 0, 0};
 
     zmq_close(g->router);
     g->router = NULL;
     g->flushing = 1;
     for (size_t i = 0; i < g->reg->nstreams; i++) {
+        if (!g->reg->streams[i].used)
+            continue;
         c.slot = (uint32_t)i;
         accum_flush(&g->reg->streams[i].acc, emit_block, &c);
     }
@@ -508,15 +611,24 @@ static void flush_all(ingest *g)
 static void *ingest_main(void *arg)
 {
     ingest *g = arg;
-    int64_t last_prune = now_ms();
+    int64_t last_prune = now_ms(), last_sweep = last_prune;
+    int64_t sweep_ms = g->idle_ms / 4 < 1000 ? (g->idle_ms / 4 > 50 ? g->idle_ms / 4 : 50) : 1000;
 
     pthread_setname_np(pthread_self(), "htgad-ingest"); /* for top -H, perf */
     if (open_sockets(g) < 0) {
         signal_ready(g, -1);
         return NULL;
     }
-    STAT_SET(runs, g->reg->nruns);
-    STAT_SET(streams, g->reg->nstreams);
+    if (sqlite3_open_v2(g->cfg.db, &g->ro, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        LOG(LOG_ERROR, "ingest: cannot read %s: streams that come back restart their numbering",
+            g->cfg.db);
+        sqlite3_close(g->ro);
+        g->ro = NULL;
+    } else {
+        sqlite3_busy_timeout(g->ro, 100);
+    }
+    STAT_SET(runs, g->reg->live_runs);
+    STAT_SET(streams, g->reg->live_streams);
     signal_ready(g, 1);
     while (!atomic_load(&g->stop)) {
         zmq_pollitem_t items[2] = {{g->router, 0, ZMQ_POLLIN, 0}, {g->pipe, 0, ZMQ_POLLIN, 0}};
@@ -530,11 +642,17 @@ static void *ingest_main(void *arg)
             last_prune = now_ms();
             streams_prune(g->reg, last_prune, INGEST_PEER_SILENCE);
         }
+        if (now_ms() - last_sweep >= sweep_ms) {
+            last_sweep = now_ms();
+            expire_idle(g, last_sweep);
+        }
     }
     drain_pipe(g);
     flush_all(g);
     zmq_close(g->pipe);
     g->pipe = NULL;
+    sqlite3_close(g->ro);
+    g->ro = NULL;
     return NULL;
 }
 

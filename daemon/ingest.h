@@ -13,7 +13,13 @@
  * closes the ROUTER (no more input), hands every partial block to the
  * estimator (waiting this time: nothing is lost on SIGTERM) and then a STOP
  * job to each estimator. A stream's blocks all go to estimator slot % N. Its registry (streams.h)
- * is memory-bounded by --max-streams.
+ * is memory-bounded by --max-streams. A stream idle for --stream-idle-s has
+ * its partial block flushed (stored, no push) and, once the database holds
+ * its last block (read on the thread's own read-only connection), its slot
+ * freed. Every stream created while running looks up its stored state on
+ * that connection and carries on from it; its estimator gets that state in
+ * an EST_JOB_OPEN job ahead of its blocks, and the writer, which caches ids
+ * per slot, notices the slot's new name.
  */
 #ifndef HTGAD_INGEST_H
 #define HTGAD_INGEST_H

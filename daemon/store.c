@@ -110,22 +110,32 @@ out_close_db:
     return -1;
 }
 
-static const char restore_sql[] =
-    "SELECT r.id, r.name, g.id, g.name, b.block, b.step_last, b.lambda, b.alpha,"
-    "       b.lambda_reason,"
-    "       p.kind, p.param, p.lambda_min, p.lambda_max, p.ema, p.source, p.id,"
-    "       (SELECT lambda FROM blocks WHERE group_id = g.id AND lambda_reason = 0"
-    "         ORDER BY block DESC LIMIT 1),"
-    "       b.n, b.n_used, b.n_nonfinite, b.n_zero, b.median, b.mean, b.variance,"
-    "       b.kurtosis, b.alpha_se, b.alpha_lo, b.alpha_hi, b.k, b.alpha_stable,"
-    "       (SELECT lambda FROM blocks WHERE group_id = g.id AND lambda_reason = 0"
-    "         AND block < b.block ORDER BY block DESC LIMIT 1)"
-    " FROM groups AS g JOIN runs AS r ON r.id = g.run_id"
-    " LEFT JOIN blocks AS b ON b.group_id = g.id"
-    "   AND b.block = (SELECT MAX(block) FROM blocks WHERE group_id = g.id)"
-    " LEFT JOIN policy_changes AS p ON p.id ="
+#define RESTORE_SELECT                                                                             \
+    "SELECT r.id, r.name, g.id, g.name, b.block, b.step_last, b.lambda, b.alpha,"                  \
+    "       b.lambda_reason,"                                                                      \
+    "       p.kind, p.param, p.lambda_min, p.lambda_max, p.ema, p.source, p.id,"                   \
+    "       (SELECT lambda FROM blocks WHERE group_id = g.id AND lambda_reason = 0"                \
+    "         ORDER BY block DESC LIMIT 1),"                                                       \
+    "       b.n, b.n_used, b.n_nonfinite, b.n_zero, b.median, b.mean, b.variance,"                 \
+    "       b.kurtosis, b.alpha_se, b.alpha_lo, b.alpha_hi, b.k, b.alpha_stable,"                  \
+    "       (SELECT lambda FROM blocks WHERE group_id = g.id AND lambda_reason = 0"                \
+    "         AND block < b.block ORDER BY block DESC LIMIT 1)"                                    \
+    " FROM groups AS g JOIN runs AS r ON r.id = g.run_id"                                          \
+    " LEFT JOIN blocks AS b ON b.group_id = g.id"                                                  \
+    "   AND b.block = (SELECT MAX(block) FROM blocks WHERE group_id = g.id)"                       \
+    " LEFT JOIN policy_changes AS p ON p.id ="                                                     \
     "   (SELECT MAX(id) FROM policy_changes WHERE run_id = r.id)"
-    " ORDER BY COALESCE(b.created_at, g.created_at) DESC LIMIT ?";
+
+static const char restore_sql[] =
+    RESTORE_SELECT " ORDER BY COALESCE(b.created_at, g.created_at) DESC LIMIT ?";
+
+static const char lookup_sql[] = RESTORE_SELECT " WHERE r.name = ?1 AND g.name = ?2";
+
+static const char lookup_policy_sql[] =
+    "SELECT r.id, p.kind, p.param, p.lambda_min, p.lambda_max, p.ema, p.source, p.id"
+    " FROM runs AS r JOIN policy_changes AS p ON p.id ="
+    "   (SELECT MAX(id) FROM policy_changes WHERE run_id = r.id)"
+    " WHERE r.name = ?1";
 
 static void copy_name(char *dst, const unsigned char *src)
 {
@@ -231,4 +241,55 @@ out_error:
     sqlite3_finalize(st);
     free(v);
     return -1;
+}
+
+/* The run's latest policy alone (a run whose group is not stored yet). */
+static int lookup_policy(sqlite3 *db, const char *run, store_state *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(db, lookup_policy_sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *kind = (const char *)sqlite3_column_text(st, 1);
+        out->run_id = sqlite3_column_int64(st, 0);
+        out->has_policy = 1;
+        out->pol.kind = kind && strcmp(kind, "power") == 0 ? POLICY_POWER : POLICY_LINEAR;
+        out->pol.param = sqlite3_column_double(st, 2);
+        out->pol.lambda_min = sqlite3_column_double(st, 3);
+        out->pol.lambda_max = sqlite3_column_double(st, 4);
+        out->pol.ema = sqlite3_column_double(st, 5);
+        snprintf(out->source, sizeof(out->source), "%s", sqlite3_column_text(st, 6));
+        out->policy_id = sqlite3_column_int64(st, 7);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_lookup(sqlite3 *db, const char *run, const char *group, store_state *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(out->run, sizeof(out->run), "%s", run);
+    snprintf(out->group, sizeof(out->group), "%s", group);
+    out->lambda = 1.0;
+    out->alpha = NAN;
+    if (sqlite3_prepare_v2(db, lookup_sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, group, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        restore_row(st, out);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc != SQLITE_DONE)
+        return -1;
+    return lookup_policy(db, run, out) < 0 ? -1 : 0;
 }

@@ -100,6 +100,14 @@ typedef struct store_writer store_writer;
  * `slots` run and stream slots. Not started yet. NULL on out of memory. */
 store_writer *store_writer_new(sqlite3 *db, bqueue *q, size_t slots);
 
+/*
+ * One group's restart state, read on a connection of the caller's (a stream
+ * that comes back after its slot was freed). Returns 1 when the group is
+ * stored (out filled as by store_restore), 0 when it is not (out has only
+ * its run's latest policy, if any), -1 on a database error.
+ */
+int store_lookup(sqlite3 *db, const char *run, const char *group, store_state *out);
+
 /* Before start: what the writer knows of a restored run/stream slot. */
 void store_writer_preload(store_writer *w, uint32_t run_slot, int64_t run_id, uint32_t stream_slot,
                           int64_t group_id, const policy *pol, int64_t policy_id);

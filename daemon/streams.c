@@ -1,8 +1,9 @@
 /*
  * streams.c - runs, streams and peers of the ingest thread (see streams.h).
  *
- * DESIGN: FNV-1a hashes, linear probing, no deletion (slots are never
- * freed), so probing stays simple. Per-run arrays (streams, peers) grow by
+ * DESIGN: FNV-1a hashes, linear probing; a freed name leaves its table by
+ * backward-shift deletion (no tombstones), and its slot goes on a free
+ * stack that new names take from first. Per-run arrays (streams, peers) grow by
  * doubling up to their limits.
  */
 #include "streams.h"
@@ -39,7 +40,10 @@ streams *streams_new(size_t max, size_t block_samples, uint64_t window)
     s->streams = calloc(max, sizeof(stream_entry));
     s->run_index = calloc(s->index_cap, sizeof(uint32_t));
     s->stream_index = calloc(s->index_cap, sizeof(uint32_t));
-    if (s->runs == NULL || s->streams == NULL || s->run_index == NULL || s->stream_index == NULL)
+    s->free_runs = calloc(max, sizeof(uint32_t));
+    s->free_streams = calloc(max, sizeof(uint32_t));
+    if (s->runs == NULL || s->streams == NULL || s->run_index == NULL || s->stream_index == NULL ||
+        s->free_runs == NULL || s->free_streams == NULL)
         streams_free(&s);
     return s;
 }
@@ -61,6 +65,8 @@ void streams_free(streams **sp)
     free(s->streams);
     free(s->run_index);
     free(s->stream_index);
+    free(s->free_runs);
+    free(s->free_streams);
     free(s);
     *sp = NULL;
 }
@@ -78,16 +84,99 @@ long streams_run(streams *s, const char *name, size_t len, const policy *pol)
         if (r->name_len == len && memcmp(r->name, name, len) == 0)
             return (long)(s->run_index[i] - 1);
     }
-    if (s->nruns == s->max)
+    if (s->live_runs == s->max)
         return -1;
-    r = &s->runs[s->nruns];
+    uint32_t slot = s->nfree_runs ? s->free_runs[--s->nfree_runs] : (uint32_t)s->nruns++;
+    r = &s->runs[slot];
     memcpy(r->name, name, len);
     r->name[len] = '\0';
     r->name_len = len;
     r->pol = *pol;
     r->pol_source = "default";
-    s->run_index[i] = (uint32_t)++s->nruns;
-    return (long)(s->nruns - 1);
+    r->used = 1;
+    s->live_runs++;
+    s->run_index[i] = slot + 1;
+    return (long)slot;
+}
+
+static size_t run_hash(const streams *s, const run_entry *r)
+{
+    return fnv1a(FNV_SEED, r->name, r->name_len) & (s->index_cap - 1);
+}
+
+static size_t stream_hash(const streams *s, const stream_entry *st)
+{
+    return fnv1a(fnv1a(FNV_SEED, &st->run_slot, sizeof(st->run_slot)), st->group, st->group_len) &
+           (s->index_cap - 1);
+}
+
+/* Removes the entry at i of an index (linear probing), moving back the
+ * entries of the same cluster that would no longer be found. */
+static void index_delete(const streams *s, uint32_t *index, size_t i, int runs)
+{
+    size_t mask = s->index_cap - 1;
+
+    index[i] = 0;
+    for (size_t j = (i + 1) & mask; index[j] != 0; j = (j + 1) & mask) {
+        size_t h =
+            runs ? run_hash(s, &s->runs[index[j] - 1]) : stream_hash(s, &s->streams[index[j] - 1]);
+        /* j's entry may move to i when h is not cyclically within (i, j] */
+        if (((j - h) & mask) >= ((j - i) & mask)) {
+            index[i] = index[j];
+            index[j] = 0;
+            i = j;
+        }
+    }
+}
+
+static size_t index_find(const streams *s, const uint32_t *index, size_t start, uint32_t slot)
+{
+    size_t mask = s->index_cap - 1;
+    size_t i = start;
+
+    while (index[i] != slot + 1)
+        i = (i + 1) & mask;
+    return i;
+}
+
+void streams_stream_free(streams *s, uint32_t slot)
+{
+    stream_entry *st;
+    run_entry *r;
+
+    if (slot >= s->nstreams || !s->streams[slot].used)
+        return;
+    st = &s->streams[slot];
+    r = &s->runs[st->run_slot];
+    for (size_t i = 0; i < r->nstreams; i++) {
+        if (r->streams[i] == slot) {
+            r->streams[i] = r->streams[--r->nstreams];
+            break;
+        }
+    }
+    index_delete(s, s->stream_index, index_find(s, s->stream_index, stream_hash(s, st), slot), 0);
+    accum_free(&st->acc);
+    memset(st, 0, sizeof(*st));
+    s->free_streams[s->nfree_streams++] = slot;
+    s->live_streams--;
+}
+
+int streams_run_free(streams *s, uint32_t run_slot)
+{
+    run_entry *r;
+
+    if (run_slot >= s->nruns || !s->runs[run_slot].used)
+        return 0;
+    r = &s->runs[run_slot];
+    if (r->nstreams != 0 || r->npeers != 0)
+        return 0;
+    index_delete(s, s->run_index, index_find(s, s->run_index, run_hash(s, r), run_slot), 1);
+    free(r->streams);
+    free(r->peers);
+    memset(r, 0, sizeof(*r));
+    s->free_runs[s->nfree_runs++] = run_slot;
+    s->live_runs--;
+    return 1;
 }
 
 static int run_add_stream(run_entry *r, uint32_t slot)
@@ -110,25 +199,33 @@ long streams_stream(streams *s, uint32_t run_slot, const char *group, size_t len
     size_t i = fnv1a(fnv1a(FNV_SEED, &run_slot, sizeof(run_slot)), group, len) & mask;
     stream_entry *st;
 
-    if (len > WIRE_NAME_MAX || run_slot >= s->nruns)
+    if (len > WIRE_NAME_MAX || run_slot >= s->nruns || !s->runs[run_slot].used)
         return -1;
     for (; s->stream_index[i] != 0; i = (i + 1) & mask) {
         st = &s->streams[s->stream_index[i] - 1];
         if (st->run_slot == run_slot && st->group_len == len && memcmp(st->group, group, len) == 0)
             return (long)(s->stream_index[i] - 1);
     }
-    if (s->nstreams == s->max)
+    if (s->live_streams == s->max)
         return -1;
-    if (run_add_stream(&s->runs[run_slot], (uint32_t)s->nstreams) < 0)
+    uint32_t slot =
+        s->nfree_streams ? s->free_streams[s->nfree_streams - 1] : (uint32_t)s->nstreams;
+    if (run_add_stream(&s->runs[run_slot], slot) < 0)
         return -1;
-    st = &s->streams[s->nstreams];
+    if (s->nfree_streams)
+        s->nfree_streams--;
+    else
+        s->nstreams++;
+    st = &s->streams[slot];
     st->run_slot = run_slot;
     memcpy(st->group, group, len);
     st->group[len] = '\0';
     st->group_len = len;
     accum_init(&st->acc, s->block_samples, s->window);
-    s->stream_index[i] = (uint32_t)++s->nstreams;
-    return (long)(s->nstreams - 1);
+    st->used = 1;
+    s->live_streams++;
+    s->stream_index[i] = slot + 1;
+    return (long)slot;
 }
 
 int streams_peer_touch(streams *s, uint32_t run_slot, const void *id, size_t id_len, int64_t now_ms)
@@ -177,6 +274,8 @@ size_t streams_prune(streams *s, int64_t now_ms, int64_t silence_ms)
 
     for (size_t ri = 0; ri < s->nruns; ri++) {
         run_entry *r = &s->runs[ri];
+        if (!r->used)
+            continue;
         for (size_t i = r->npeers; i-- > 0;) {
             if (r->peers[i].last_seen_ms < now_ms - silence_ms) {
                 streams_peer_remove(s, (uint32_t)ri, i);

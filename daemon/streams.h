@@ -6,9 +6,12 @@
  * identities of the clients that named it). A stream is one (run, group):
  * its sample accumulator, its next block number and the latest lambda pushed
  * for it (what a HELLO is answered with). Runs and streams live in fixed
- * arrays of `max` slots and are never freed while the daemon runs, so a slot
- * number is a stable id other threads can key their own state by. Lookups
- * by name go through open-addressing hash tables sized 2*max.
+ * arrays of `max` slots. An idle stream's slot is freed (streams_stream_free)
+ * and a run's slot once it has no streams and no peers (streams_run_free);
+ * a freed slot is reused by the next new name, so a slot number is an id
+ * other threads key their state by only while it is in use: ingest tells
+ * them when a slot starts a new life. Lookups by name go through
+ * open-addressing hash tables sized 2*max (backward-shift deletion).
  */
 #ifndef HTGAD_STREAMS_H
 #define HTGAD_STREAMS_H
@@ -38,6 +41,7 @@ typedef struct run_entry {
     size_t nstreams, streams_cap;
     peer *peers;
     size_t npeers, peers_cap;
+    int used;
 } run_entry;
 
 typedef struct stream_entry {
@@ -47,15 +51,22 @@ typedef struct stream_entry {
     accum acc;
     uint64_t next_block;
     int has_lambda;
-    wire_lambda last; /* the latest lambda pushed */
+    wire_lambda last;      /* the latest lambda pushed */
+    int64_t last_ms;       /* when samples last arrived (ingest's clock) */
+    unsigned expire_tries; /* sweeps spent waiting for its last block to be stored */
+    int used;
 } stream_entry;
 
 typedef struct streams {
     size_t max;
     run_entry *runs;
-    size_t nruns;
+    size_t nruns; /* slots ever used: iterate below it, skip !used */
+    size_t live_runs;
     stream_entry *streams;
-    size_t nstreams;
+    size_t nstreams; /* slots ever used: iterate below it, skip !used */
+    size_t live_streams;
+    uint32_t *free_runs, *free_streams; /* freed slots, reused first */
+    size_t nfree_runs, nfree_streams;
     size_t block_samples;
     uint64_t window;
     uint32_t *run_index; /* hash -> slot+1, 0 = empty */
@@ -76,6 +87,13 @@ long streams_run(streams *s, const char *name, size_t len, const policy *pol);
 /* The slot of group `group` of run run_slot, created when missing.
  * Returns the slot, or -1 when the table is full. */
 long streams_stream(streams *s, uint32_t run_slot, const char *group, size_t len);
+
+/* Frees stream slot (its accumulator too) and takes it off its run; the
+ * slot can then be reused by another (run, group). */
+void streams_stream_free(streams *s, uint32_t slot);
+
+/* Frees run slot when it has no streams and no peers. Returns 1 when freed. */
+int streams_run_free(streams *s, uint32_t run_slot);
 
 /* Registers (or refreshes) a peer of run run_slot. Returns 0, or -1 when the
  * run has STREAMS_PEERS_MAX peers already or the identity is too long. */

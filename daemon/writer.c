@@ -91,11 +91,15 @@ typedef struct slot_cache {
     int has_policy;
     policy pol;
     uint64_t top_batch; /* batch number the group's top was last written in */
+    /* The names the ids above belong to: ingest reuses a freed slot for
+     * another run or group, and a name that differs forgets the ids. */
+    char run[WIRE_NAME_MAX + 1];
+    char group[WIRE_NAME_MAX + 1];
 } slot_cache;
 
-/* Block numbering of a group the ingest thread did not restore (more groups
- * in the database than --max-streams): ingest numbers it from 0 again, so
- * its rows are shifted past the stored ones. Kept apart from slot_cache so a
+/* Block numbering of a group ingest could not look up (it numbers it from
+ * 0 again): its rows are shifted past the stored ones. A group ingest looked
+ * up continues the stored numbers and gets no shift. Kept apart from slot_cache so a
  * rollback, which forgets cached ids, does not recompute it. */
 typedef struct slot_offset {
     int known;
@@ -186,10 +190,64 @@ static int64_t select_id(sqlite3_stmt *st)
     return id;
 }
 
+/* The run's latest stored policy into c (a run slot that starts a new life
+ * carries on from it rather than storing it again). */
+static void load_policy(store_writer *w, slot_cache *c)
+{
+    sqlite3_stmt *st = NULL;
+
+    c->has_policy = 0;
+    c->policy_id = 0;
+    if (sqlite3_prepare_v2(w->db,
+                           "SELECT id, kind, param, lambda_min, lambda_max, ema FROM policy_changes"
+                           " WHERE run_id = ? ORDER BY id DESC LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_int64(st, 1, c->run_id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *kind = (const char *)sqlite3_column_text(st, 1);
+        c->has_policy = 1;
+        c->policy_id = sqlite3_column_int64(st, 0);
+        c->pol.kind = kind && strcmp(kind, "power") == 0 ? POLICY_POWER : POLICY_LINEAR;
+        c->pol.param = sqlite3_column_double(st, 2);
+        c->pol.lambda_min = sqlite3_column_double(st, 3);
+        c->pol.lambda_max = sqlite3_column_double(st, 4);
+        c->pol.ema = sqlite3_column_double(st, 5);
+    }
+    sqlite3_finalize(st);
+}
+
+/* A slot named differently from what is cached starts a new life (or was
+ * preloaded, or forgotten by a rollback): ids are resolved by name again,
+ * and a new life's block numbering is checked against the stored blocks. */
+static void check_names(store_writer *w, const store_item *it)
+{
+    slot_cache *rc = &w->cache[it->run_slot];
+    slot_cache *sc = &w->cache[it->stream_slot];
+
+    if (strcmp(rc->run, it->run) != 0) {
+        if (rc->run[0] != '\0' || rc->run_id == 0) {
+            rc->run_id = 0;
+            rc->has_policy = -1; /* loaded once the run id is known */
+        }
+        snprintf(rc->run, sizeof(rc->run), "%s", it->run);
+    }
+    if (it->kind == STORE_BLOCK && strcmp(sc->group, it->group) != 0) {
+        if (sc->group[0] != '\0' || sc->group_id == 0) {
+            sc->group_id = 0;
+            sc->top_batch = 0;
+        }
+        if (sc->group[0] != '\0') /* a new life: numbering checked again */
+            w->offsets[it->stream_slot] = (slot_offset){0, 0};
+        snprintf(sc->group, sizeof(sc->group), "%s", it->group);
+    }
+}
+
 static int64_t ensure_run(store_writer *w, const store_item *it, double now)
 {
     slot_cache *c = &w->cache[it->run_slot];
 
+    check_names(w, it);
     if (c->run_id != 0)
         return c->run_id;
     sqlite3_bind_text(w->st[ST_RUN_INS], 1, it->run, -1, SQLITE_STATIC);
@@ -198,6 +256,8 @@ static int64_t ensure_run(store_writer *w, const store_item *it, double now)
         return 0;
     sqlite3_bind_text(w->st[ST_RUN_SEL], 1, it->run, -1, SQLITE_STATIC);
     c->run_id = select_id(w->st[ST_RUN_SEL]);
+    if (c->run_id != 0 && c->has_policy < 0)
+        load_policy(w, c);
     return c->run_id;
 }
 
@@ -217,7 +277,10 @@ static int64_t ensure_group(store_writer *w, const store_item *it, int64_t run_i
     c->group_id = select_id(w->st[ST_GROUP_SEL]);
     if (c->group_id != 0 && !w->offsets[it->stream_slot].known) {
         sqlite3_bind_int64(w->st[ST_MAX_BLOCK], 1, c->group_id);
-        w->offsets[it->stream_slot].offset = (uint64_t)select_id(w->st[ST_MAX_BLOCK]);
+        uint64_t next = (uint64_t)select_id(w->st[ST_MAX_BLOCK]);
+        /* ingest continued the stored numbering (it looked the group up):
+         * no shift; it numbered from 0 again: past the stored blocks */
+        w->offsets[it->stream_slot].offset = next > it->block ? next - it->block : 0;
         w->offsets[it->stream_slot].known = 1;
     }
     return c->group_id;
@@ -372,7 +435,7 @@ static void write_tops(store_writer *w)
         if (it->kind != STORE_BLOCK || it->stream_slot >= w->slots)
             continue;
         c = &w->cache[it->stream_slot];
-        if (c->group_id == 0 || c->top_batch == w->batch_no)
+        if (c->group_id == 0 || c->top_batch == w->batch_no || strcmp(c->group, it->group) != 0)
             continue;
         c->top_batch = w->batch_no;
         if (it->top_n < 2) {

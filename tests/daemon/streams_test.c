@@ -1,5 +1,6 @@
 /* Unit tests of daemon/streams.c: lookups, limits, peers. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 
 #include "streams.h"
 
@@ -52,5 +53,35 @@ Test(streams, peers_touch_prune_remove)
         cr_assert_eq(streams_peer_touch(s, (uint32_t)r, id, 4, 1), 0);
     }
     cr_assert_eq(streams_peer_touch(s, (uint32_t)r, id1, 5, 1), -1);
+    streams_free(&s);
+}
+
+Test(streams, freed_slots_are_reused_and_lookups_survive)
+{
+    streams *s = streams_new(4, 16, 0);
+    policy p = policy_default();
+    long r = streams_run(s, "run", 3, &p);
+    char name[8];
+
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "g%d", i);
+        cr_assert_eq(streams_stream(s, (uint32_t)r, name, 2), i);
+    }
+    cr_assert_eq(streams_stream(s, (uint32_t)r, "g9", 2), -1); /* full */
+    streams_stream_free(s, 1);
+    cr_assert_eq(s->runs[r].nstreams, 3);
+    cr_assert_eq(s->live_streams, 3);
+    for (int i = 0; i < 4; i++) { /* the others are still found where they were */
+        snprintf(name, sizeof name, "g%d", i);
+        if (i != 1)
+            cr_assert_eq(streams_stream(s, (uint32_t)r, name, 2), i);
+    }
+    cr_assert_eq(streams_stream(s, (uint32_t)r, "g9", 2), 1); /* the freed slot */
+    cr_assert_eq(streams_run_free(s, (uint32_t)r), 0);        /* still has streams */
+    for (uint32_t i = 0; i < 4; i++)
+        streams_stream_free(s, i);
+    cr_assert_eq(streams_run_free(s, (uint32_t)r), 1);
+    cr_assert_eq(streams_run(s, "other", 5, &p), r); /* the run slot too */
+    cr_assert_eq(s->live_runs, 1);
     streams_free(&s);
 }

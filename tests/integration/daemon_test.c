@@ -252,6 +252,46 @@ Test(daemon, stream_limit_drops_and_counts)
     cr_assert_eq(testd_stop(&d, SIGTERM), 0);
 }
 
+/* --max-streams is a limit on streams held at once, not over the daemon's
+ * life: idle streams are flushed (their partial block stored) and their
+ * slots freed, new groups are then accepted, and an old group that comes
+ * back continues its block numbers. */
+Test(daemon, idle_streams_free_their_slots)
+{
+    htga *h;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", BLOCK, "--max-streams", "2", "--stream-idle-s",
+                             "1", NULL),
+                 0);
+    h = client("idle", 0);
+    send_steps(h, "a", 0, 3, 512, 1); /* one block + a partial one */
+    send_steps(h, "b", 0, 3, 512, 2);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2, 5000), 0);
+    /* idle: both partial blocks are stored, both slots freed */
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates WHERE n = 512", 2, 10000), 0);
+    cr_assert_eq(testd_wait_stat(&d, "streams", 0, 10000), 0);
+    send_steps(h, "c", 0, 1, 1024, 3);
+    send_steps(h, "d", 0, 1, 1024, 4);
+    cr_assert_eq(testd_wait_query(
+                     &d, "SELECT count(*) FROM estimates WHERE group_name IN ('c', 'd')", 2, 5000),
+                 0);
+    cr_assert_eq(testd_stat(&d, "drop_stream_limit"), 0);
+    sleep_ms(1500); /* c and d go idle (the stats file lags by up to 1 s) */
+    cr_assert_eq(testd_wait_stat(&d, "streams", 0, 10000), 0);
+    /* a comes back: block 2 follows its stored blocks 0 and 1 */
+    send_steps(h, "a", 10, 2, 512, 5);
+    cr_assert_eq(testd_wait_query(&d,
+                                  "SELECT count(*) FROM estimates WHERE group_name = 'a'"
+                                  " AND block = 2 AND step_first = 10 AND n = 1024",
+                                  1, 5000),
+                 0);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE group_name = 'a'"), 3);
+    cr_assert_eq(testd_stat(&d, "drop_stream_limit"), 0);
+    htga_destroy(&h);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates"), 7);
+}
+
 Test(daemon, window_closes_blocks_by_steps)
 {
     htga *h;
