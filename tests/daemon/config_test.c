@@ -46,6 +46,8 @@ Test(config, defaults)
     cr_assert_float_eq(c.policy.ema, 0.0, 0);
     cr_assert_str_eq(c.http, "127.0.0.1:8080");
     cr_assert_eq(c.max_streams, 1024);
+    cr_assert_eq(c.stream_idle_s, 600);
+    cr_assert_eq(c.metrics_expire_s, 3600);
 }
 
 Test(config, flags_both_forms)
@@ -150,6 +152,10 @@ Test(config, bad_values_are_refused)
     expect_bad("ema", "1");
     expect_bad("ema", "-0.1");
     expect_bad("max-streams", "0");
+    expect_bad("stream-idle-s", "0");
+    expect_bad("stream-idle-s", "1.5");
+    expect_bad("metrics-expire-s", "0");
+    expect_bad("metrics-expire-s", "99999999999");
     expect_bad("estimators", "0");
     expect_bad("estimators", "65");
     expect_bad("log-level", "loud");
