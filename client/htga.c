@@ -7,8 +7,9 @@
  * bounded ring under a short lock, draws the sample into a buffer taken from
  * a LIFO stack of spare buffers (the most recently sent one is still in cache;
  * buffers grow once, then are reused) outside the lock, marks the slot
- * ready and wakes the I/O thread through an eventfd that zmq_poll() watches
- * next to the sockets. The I/O thread sends ready slots in order with
+ * ready and, only if the I/O thread may be asleep (it said so under the
+ * lock when it last found nothing to send), wakes it through an eventfd that
+ * zmq_poll() watches next to the sockets. The I/O thread sends ready slots in order with
  * ZMQ_DONTWAIT; ZMQ_IMMEDIATE makes a missing daemon an EAGAIN instead of a
  * growing queue. Connection state comes from the socket monitor
  * (HANDSHAKE_SUCCEEDED / DISCONNECTED): on every new connection, and every
@@ -139,39 +140,6 @@ static uint64_t fnv1a(const char *s, size_t len)
     for (size_t i = 0; i < len; i++)
         x = (x ^ (unsigned char)s[i]) * 1099511628211ull;
     return x;
-}
-
-/* Sample buffers carry a trailer after the floats, so that ZeroMQ's free
- * callback (which only gets the data pointer and one hint) can put them back
- * on the spare stack with their capacity. A trailer, not a header: the floats
- * keep malloc's alignment, the same as the trainer's gradient usually has; a
- * 16-byte offset between them made the sample copy hit 4K aliasing (10x). */
-struct buf_trailer {
-    htga *h;
-    size_t cap;
-};
-
-static size_t buf_trailer_off(size_t cap)
-{
-    return (cap * sizeof(float) + 15) & ~(size_t)15;
-}
-
-static struct buf_trailer *buf_trailer(float *buf, size_t cap)
-{
-    return (struct buf_trailer *)(void *)((char *)buf + buf_trailer_off(cap));
-}
-
-/* Grows buf (may be NULL) to cap floats; NULL (buf untouched) if out of memory. */
-static float *buf_grow(htga *h, float *buf, size_t cap)
-{
-    struct buf_trailer *t;
-    buf = realloc(buf, buf_trailer_off(cap) + sizeof *t);
-    if (!buf)
-        return NULL;
-    t = buf_trailer(buf, cap);
-    t->h = h;
-    t->cap = cap;
-    return buf;
 }
 
 /* ---------- lambda table (lam_mu held) ---------- */
@@ -373,27 +341,7 @@ static void drain_incoming(htga *h)
     }
 }
 
-/* ZeroMQ is done with a sample buffer it took over in send_slot(): back on
- * the spare stack (cache-hot, reused first) if there is room, else freed.
- * Runs on a ZeroMQ thread, or ours when a send fails; never with h->mu held
- * by the caller, and always before zmq_ctx_term() returns in io_close(). */
-static void buf_release(void *data, void *hint)
-{
-    struct buf_trailer *t = hint;
-    htga *h = t->h;
-    pthread_mutex_lock(&h->mu);
-    if (h->nspare < h->depth) {
-        h->spare[h->nspare].buf = data;
-        h->spare[h->nspare++].cap = t->cap;
-        data = NULL;
-    }
-    pthread_mutex_unlock(&h->mu);
-    free(data);
-}
-
-/* Sends one READY slot; returns 0 when ZeroMQ took it. The slot's buffer is
- * handed to ZeroMQ (zero copy, sent or not; s->buf is then NULL) and comes
- * back through buf_release() once ZeroMQ is done with it. */
+/* Sends one READY slot; returns 0 when ZeroMQ took it. */
 static int send_slot(htga *h, struct slot *s, uint64_t dropped)
 {
     unsigned char hdr[WIRE_HEADER_MAX];
@@ -409,23 +357,10 @@ static int send_slot(htga *h, struct slot *s, uint64_t dropped)
                   .group_len = s->group_len};
     size_t len = wire_encode_header(&m, hdr, sizeof hdr);
 
-    zmq_msg_t body;
-    int rc;
-
-    /* zero copy: from here on the buffer is ZeroMQ's, sent or not, and
-     * comes back through buf_release() */
-    if (zmq_msg_init_data(&body, s->buf, (size_t)s->count * 4, buf_release,
-                          buf_trailer(s->buf, s->cap)) != 0)
-        return -1; /* out of memory; the slot keeps its buffer */
-    s->buf = NULL;
-    s->cap = 0;
-    rc = zmq_send(h->sock, hdr, len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    if (zmq_send(h->sock, hdr, len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1;
     /* once the first frame is in, ZeroMQ takes the rest of the message */
-    if (rc >= 0)
-        rc = zmq_msg_send(&body, h->sock, ZMQ_DONTWAIT);
-    if (rc < 0)
-        zmq_msg_close(&body);
-    return rc < 0 ? -1 : 0;
+    return zmq_send(h->sock, s->buf, (size_t)s->count * 4, ZMQ_DONTWAIT) < 0 ? -1 : 0;
 }
 
 /* Sends (or drops) the ready slots at the head of the ring, in order. With
@@ -459,12 +394,8 @@ static void pump(htga *h, int64_t deadline_ms)
             }
         }
         s->state = SLOT_FREE;
-        if (s->buf && h->nspare < h->depth) { /* not handed to ZeroMQ */
-            h->spare[h->nspare].buf = s->buf;
-            h->spare[h->nspare++].cap = s->cap;
-        } else {
-            free(s->buf);
-        }
+        h->spare[h->nspare].buf = s->buf;
+        h->spare[h->nspare++].cap = s->cap;
         s->buf = NULL;
         s->cap = 0;
         h->head = (h->head + 1) % h->depth;
@@ -848,7 +779,7 @@ int htga_send(htga *h, const char *group, int64_t step, const float *grad, size_
     if (!s)
         return HTGA_EDROPPED;
     if (s->cap < m) {
-        float *buf = buf_grow(h, s->buf, m);
+        float *buf = realloc(s->buf, m * sizeof *buf);
         if (buf) {
             s->buf = buf;
             s->cap = m;
