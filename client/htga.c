@@ -7,8 +7,9 @@
  * bounded ring under a short lock, draws the sample into a buffer taken from
  * a LIFO stack of spare buffers (the most recently sent one is still in cache;
  * buffers grow once, then are reused) outside the lock, marks the slot
- * ready and wakes the I/O thread through an eventfd that zmq_poll() watches
- * next to the sockets. The I/O thread sends ready slots in order with
+ * ready and, only if the I/O thread may be asleep (it said so under the
+ * lock when it last found nothing to send), wakes it through an eventfd that
+ * zmq_poll() watches next to the sockets. The I/O thread sends ready slots in order with
  * ZMQ_DONTWAIT; ZMQ_IMMEDIATE makes a missing daemon an EAGAIN instead of a
  * growing queue. Connection state comes from the socket monitor
  * (HANDSHAKE_SUCCEEDED / DISCONNECTED): on every new connection, and every
@@ -99,6 +100,7 @@ struct htga {
     size_t lam_cap, lam_used;
 
     int efd;
+    int io_waiting; /* the I/O thread may sleep: the next READY slot must wake it */
     atomic_int stop;
     pthread_t thread;
 
@@ -400,6 +402,10 @@ static void pump(htga *h, int64_t deadline_ms)
         h->used--;
         pthread_cond_broadcast(&h->cv);
     }
+    /* Whatever stopped the loop (empty ring, head still FILLING, offline), the
+     * next slot to turn READY must wake us: set under the same lock the
+     * sender marks READY under, so no wake-up is lost. */
+    h->io_waiting = 1;
     pthread_mutex_unlock(&h->mu);
 }
 
@@ -572,6 +578,7 @@ int htga_create(htga **out, const char *endpoint, const char *run)
     if (!h)
         return HTGA_ENOMEM;
     h->efd = -1;
+    h->io_waiting = 1;
     if (init_sync(h) != 0) {
         free(h);
         return HTGA_ENOMEM;
@@ -764,7 +771,7 @@ int htga_send(htga *h, const char *group, int64_t step, const float *grad, size_
     size_t group_len, m = 0;
     struct slot *s;
     smp_rng rng;
-    int rc = HTGA_OK;
+    int rc = HTGA_OK, need_wake;
 
     if (!h || !grad || n == 0 || !name_valid(group, &group_len))
         return HTGA_EINVAL;
@@ -789,8 +796,13 @@ int htga_send(htga *h, const char *group, int64_t step, const float *grad, size_
     s->state = SLOT_READY;
     if (rc != HTGA_OK)
         h->st.sends--;
+    /* Only the send that may find the I/O thread asleep pays for the
+     * eventfd write; while it is pumping it sees this slot by itself. */
+    need_wake = h->io_waiting;
+    h->io_waiting = 0;
     pthread_mutex_unlock(&h->mu);
-    wake(h);
+    if (need_wake)
+        wake(h);
     return rc;
 }
 
