@@ -62,11 +62,13 @@ Test(demo, trainer_gets_lambdas_and_rows_are_stored, .init = setup, .fini = tear
     char sql[256];
     snprintf(sql, sizeof sql,
              "SELECT lambda FROM estimates WHERE run = 'demo-test' AND group_name ="
-             " 'linear.weight' AND created_at < %.3f ORDER BY block DESC LIMIT 1", t_stop);
+             " 'linear.weight' AND created_at < %.3f ORDER BY block DESC LIMIT 1",
+             t_stop);
     cr_assert_geq(testd_query(&d, sql), 0, "no block stored while the demo ran");
     double last = testd_query_double(&d, sql);
     /* printed with %.4f: half a unit of the 4th decimal */
-    cr_assert(fabs(final_lambda - last) <= 0.5e-4 + 1e-12,
-              "demo printed final lambda %.4f, the last block stored before the stop (of %lld) has %.6f",
-              final_lambda, (long long)blocks, last);
+    cr_assert(
+        fabs(final_lambda - last) <= 0.5e-4 + 1e-12,
+        "demo printed final lambda %.4f, the last block stored before the stop (of %lld) has %.6f",
+        final_lambda, (long long)blocks, last);
 }
