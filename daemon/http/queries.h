@@ -32,16 +32,21 @@
 
 /* One row per run: name, groups, blocks, first/last step, first/last time. */
 #define Q_RUNS                                                                                     \
-    Q_GROUP_SPANS_CTE "SELECT r.name, count(gr.gid), coalesce(sum(gr.b1 - gr.b0 + 1), 0),"         \
-                      " min(f.step_first), max(l.step_last), coalesce(min(f.created_at),"          \
-                      " r.created_at), max(l.created_at) FROM runs r"                              \
+    Q_GROUP_SPANS_CTE "SELECT r.name AS run, count(gr.gid) AS \"groups\","                         \
+                      " coalesce(sum(gr.b1 - gr.b0 + 1), 0) AS blocks,"                            \
+                      " min(f.step_first) AS first_step, max(l.step_last) AS last_step,"           \
+                      " coalesce(min(f.created_at), r.created_at) AS first_time,"                  \
+                      " max(l.created_at) AS last_time FROM runs r"                                \
                       " LEFT JOIN gr ON gr.run_id = r.id" Q_GROUP_SPANS_JOIN                       \
                       " GROUP BY r.id ORDER BY r.name"
 
-/* The groups of run id ?1 with the same figures and the last block. */
+/* The groups of run id ?1 with the same figures and the last block.
+ * Column names are the JSON keys of the answers (routes_runs.c rows_json). */
 #define Q_RUN_GROUPS                                                                               \
-    Q_GROUP_SPANS_CTE "SELECT gr.name, coalesce(gr.b1 - gr.b0 + 1, 0), f.step_first,"              \
-                      " l.step_last, f.created_at, l.created_at, gr.b1 FROM gr" Q_GROUP_SPANS_JOIN \
+    Q_GROUP_SPANS_CTE "SELECT gr.name AS \"group\", coalesce(gr.b1 - gr.b0 + 1, 0) AS blocks,"     \
+                      " f.step_first AS first_step, l.step_last AS last_step,"                     \
+                      " f.created_at AS first_time, l.created_at AS last_time,"                    \
+                      " gr.b1 AS last_block FROM gr" Q_GROUP_SPANS_JOIN                            \
                       " WHERE gr.run_id = ?1 ORDER BY gr.name"
 
 /* Columns of the estimates view, from blocks b, groups g, runs r. */

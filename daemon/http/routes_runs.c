@@ -91,6 +91,23 @@ static void row_json(hbuf *b, sqlite3_stmt *st)
     hbuf_put(b, "}", 1);
 }
 
+/* Appends every row of st as a JSON array of objects keyed by column name
+ * (the queries alias their columns with the answer's keys) and finalizes st.
+ * Returns SQLITE_DONE when every row was read, else the SQLite error. */
+static int rows_json(hbuf *b, sqlite3_stmt *st)
+{
+    int rc, n = 0;
+    hbuf_put(b, "[", 1);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n++)
+            hbuf_put(b, ",", 1);
+        row_json(b, st);
+    }
+    hbuf_put(b, "]", 1);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int db_or_error(const struct request *r, struct reply *rep, sqlite3 **db)
 {
     const char *err = "database not available";
@@ -187,25 +204,12 @@ int handle_runs(const struct request *r, struct reply *rep)
     if (!st)
         return sql_error(rep, db);
     hbuf b = {0};
-    hbuf_puts(&b, "{\"runs\":[");
-    int rc, n = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        hbuf_puts(&b, n++ ? ",{\"run\":" : "{\"run\":");
-        col_json(&b, st, 0);
-        static const char *const keys[] = {"groups",    "blocks",     "first_step",
-                                           "last_step", "first_time", "last_time"};
-        for (int i = 0; i < 6; i++) {
-            hbuf_printf(&b, ",\"%s\":", keys[i]);
-            col_json(&b, st, i + 1);
-        }
-        hbuf_put(&b, "}", 1);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
+    hbuf_puts(&b, "{\"runs\":");
+    if (rows_json(&b, st) != SQLITE_DONE) {
         hbuf_free(&b);
         return sql_error(rep, db);
     }
-    hbuf_puts(&b, "]}\n");
+    hbuf_puts(&b, "}\n");
     return reply_buf(rep, &b, "application/json");
 }
 
@@ -283,24 +287,12 @@ int handle_run(const struct request *r, struct reply *rep)
     hbuf b = {0};
     hbuf_puts(&b, "{\"run\":");
     hbuf_json_str(&b, run);
-    hbuf_puts(&b, ",\"groups\":[");
-    int rc, n = 0;
-    static const char *const keys[] = {"group",      "blocks",    "first_step", "last_step",
-                                       "first_time", "last_time", "last_block"};
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        hbuf_puts(&b, n++ ? ",{" : "{");
-        for (int i = 0; i < 7; i++) {
-            hbuf_printf(&b, "%s\"%s\":", i ? "," : "", keys[i]);
-            col_json(&b, st, i);
-        }
-        hbuf_put(&b, "}", 1);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
+    hbuf_puts(&b, ",\"groups\":");
+    if (rows_json(&b, st) != SQLITE_DONE) {
         hbuf_free(&b);
         return sql_error(rep, db);
     }
-    hbuf_puts(&b, "],\"policy\":");
+    hbuf_puts(&b, ",\"policy\":");
     policy_json(&b, db, r->srv, rid, 0);
     hbuf_puts(&b, "}\n");
     return reply_buf(rep, &b, "application/json");
@@ -321,19 +313,12 @@ int handle_latest(const struct request *r, struct reply *rep)
     hbuf b = {0};
     hbuf_puts(&b, "{\"run\":");
     hbuf_json_str(&b, run);
-    hbuf_puts(&b, ",\"groups\":[");
-    int rc, n = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n++)
-            hbuf_put(&b, ",", 1);
-        row_json(&b, st);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
+    hbuf_puts(&b, ",\"groups\":");
+    if (rows_json(&b, st) != SQLITE_DONE) {
         hbuf_free(&b);
         return sql_error(rep, db);
     }
-    hbuf_puts(&b, "]}\n");
+    hbuf_puts(&b, "}\n");
     return reply_buf(rep, &b, "application/json");
 }
 
