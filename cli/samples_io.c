@@ -5,9 +5,11 @@
  * nothing in it: every length is checked against the buffer before use and
  * every count product against overflow. They allocate exactly one output
  * array and free it again on error. sio_read_file() is the only part that
- * touches the file system: it memory-maps regular files (read-only, private)
- * so a 40 MB .f32 file costs one copy, and falls back to read() for pipes and
- * standard input. Formats and grammar are documented in samples_io.h.
+ * touches the file system: it reads the whole file into one buffer sized from
+ * fstat (growing it if the file grew), the same way for pipes and standard
+ * input. It does not map files: a file truncated by another process while
+ * mapped would kill the program with SIGBUS, where read() just sees the
+ * shorter file. Formats and grammar are documented in samples_io.h.
  */
 #include "samples_io.h"
 
@@ -20,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -655,10 +656,10 @@ static int decode(sio_format fmt, const void *buf, size_t len, float **values, s
     }
 }
 
-/* Reads fd to its end into a malloc'd buffer. */
-static int read_all(int fd, char **out, size_t *out_len, sio_error *err)
+/* Reads fd to its end into a malloc'd buffer; hint is the expected size. */
+static int read_all(int fd, size_t hint, char **out, size_t *out_len, sio_error *err)
 {
-    size_t len = 0, cap = 65536;
+    size_t len = 0, cap = hint < 65536 ? 65536 : hint + 1;
     char *buf = malloc(cap), *grown;
     ssize_t got;
 
@@ -689,13 +690,12 @@ static int read_all(int fd, char **out, size_t *out_len, sio_error *err)
     return SIO_OK;
 }
 
-/* Decodes an open descriptor: mapped when it is a non-empty regular file. */
+/* Decodes an open descriptor: read whole, in one read() for a regular file. */
 static int read_fd(int fd, sio_format fmt, float **values, size_t *n, sio_error *err)
 {
     struct stat st;
     char *buf = NULL;
-    size_t len = 0;
-    void *map;
+    size_t len = 0, hint = 0;
     int rc;
 
     if (fstat(fd, &st) != 0)
@@ -703,18 +703,11 @@ static int read_fd(int fd, sio_format fmt, float **values, size_t *n, sio_error 
     if (S_ISDIR(st.st_mode))
         return set_error(err, SIO_EIO, 0, 0, "is a directory");
     if (S_ISREG(st.st_mode) && st.st_size > 0) {
-        if ((uintmax_t)st.st_size > SIZE_MAX)
+        if ((uintmax_t)st.st_size >= SIZE_MAX)
             return set_error(err, SIO_ENOMEM, 0, 0, "file too large");
-        len = (size_t)st.st_size;
-        map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map != MAP_FAILED) {
-            madvise(map, len, MADV_SEQUENTIAL);
-            rc = decode(fmt, map, len, values, n, err);
-            munmap(map, len);
-            return rc;
-        }
+        hint = (size_t)st.st_size;
     }
-    if ((rc = read_all(fd, &buf, &len, err)) != SIO_OK)
+    if ((rc = read_all(fd, hint, &buf, &len, err)) != SIO_OK)
         return rc;
     rc = decode(fmt, buf, len, values, n, err);
     free(buf);
@@ -727,16 +720,8 @@ int sio_read_file(const char *path, sio_format fmt, float **values, size_t *n, s
 
     if (fmt == SIO_FORMAT_AUTO)
         fmt = sio_format_from_path(path);
-    if (strcmp(path, "-") == 0) {
-        /* read from where stdin stands, which a mapping from offset 0 would not */
-        char *buf = NULL;
-        size_t len = 0;
-        if ((rc = read_all(STDIN_FILENO, &buf, &len, err)) != SIO_OK)
-            return rc;
-        rc = decode(fmt, buf, len, values, n, err);
-        free(buf);
-        return rc;
-    }
+    if (strcmp(path, "-") == 0)
+        return read_fd(STDIN_FILENO, fmt, values, n, err);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return set_error(err, SIO_EIO, 0, 0, "cannot open: %s", strerror(errno));

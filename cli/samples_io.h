@@ -20,7 +20,7 @@
  * The format is decided by the file name's extension (case-insensitive),
  * never by sniffing content. The decoders (sio_decode_*) are pure functions
  * over a memory buffer: no I/O, so each has a fuzz target. sio_read_file()
- * maps or reads the file and calls the decoder.
+ * reads the file into memory and calls the decoder.
  *
  * Errors are data: every call fills a caller-supplied sio_error with one line
  * of text (and a line/column for text input) and returns a nonzero code.
@@ -92,8 +92,9 @@ int sio_parse_number(const char *text, size_t len, double *value);
 /*
  * Reads a whole sample file into a malloc'd float array owned by the caller.
  * path "-" reads text from standard input. fmt SIO_FORMAT_AUTO picks the
- * format by extension. Regular files are memory-mapped, others (pipes,
- * devices) and standard input read to their end. Returns SIO_OK, SIO_EIO (err names the system
+ * format by extension. The file (or standard input) is read to its end into
+ * one buffer, sized from fstat for a regular file; it is not memory-mapped,
+ * so a file truncated meanwhile reads short instead of raising SIGBUS. Returns SIO_OK, SIO_EIO (err names the system
  * error), SIO_EFORMAT or SIO_ENOMEM; on error *values and *n are untouched.
  */
 int sio_read_file(const char *path, sio_format fmt, float **values, size_t *n, sio_error *err);
