@@ -578,6 +578,7 @@ static void expire_idle(ingest *g, int64_t now)
         LOG(LOG_INFO, "stream %s/%s idle, slot freed (next block %llu)", r->runs[run_slot].name,
             se->group, (unsigned long long)se->next_block);
         streams_stream_free(r, (uint32_t)i);
+        STAT_INC(streams_expired);
     }
     for (size_t i = 0; i < r->nruns; i++)
         streams_run_free(r, (uint32_t)i);

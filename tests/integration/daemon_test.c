@@ -270,6 +270,7 @@ Test(daemon, idle_streams_free_their_slots)
     /* idle: both partial blocks are stored, both slots freed */
     cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates WHERE n = 512", 2, 10000), 0);
     cr_assert_eq(testd_wait_stat(&d, "streams", 0, 10000), 0);
+    cr_assert_eq(testd_wait_stat(&d, "streams_expired", 2, 5000), 0);
     send_steps(h, "c", 0, 1, 1024, 3);
     send_steps(h, "d", 0, 1, 1024, 4);
     cr_assert_eq(testd_wait_query(
@@ -278,6 +279,7 @@ Test(daemon, idle_streams_free_their_slots)
     cr_assert_eq(testd_stat(&d, "drop_stream_limit"), 0);
     sleep_ms(1500); /* c and d go idle (the stats file lags by up to 1 s) */
     cr_assert_eq(testd_wait_stat(&d, "streams", 0, 10000), 0);
+    cr_assert_eq(testd_wait_stat(&d, "streams_expired", 4, 5000), 0, "a, b, then c and d");
     /* a comes back: block 2 follows its stored blocks 0 and 1 */
     send_steps(h, "a", 10, 2, 512, 5);
     cr_assert_eq(testd_wait_query(&d,
