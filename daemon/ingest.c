@@ -141,8 +141,9 @@ int ingest_preload(ingest *g, const store_state *st, uint32_t *run_slot, uint32_
     return 0;
 }
 
-/* Sends the latest lambda of stream se to one identity. Returns 0, or -1
- * when the peer is gone (EHOSTUNREACH: the caller forgets it). */
+/* Sends the latest lambda of stream se to one identity. Returns 0 when
+ * sent, 1 when dropped (the peer's pipe is full), or -1 when the peer is
+ * gone (EHOSTUNREACH: the caller forgets it). */
 static int send_lambda(ingest *g, const run_entry *run, const uint8_t *id, size_t id_len,
                        const stream_entry *se)
 {
@@ -168,7 +169,7 @@ static int send_lambda(ingest *g, const run_entry *run, const uint8_t *id, size_
         if (errno == EHOSTUNREACH)
             return -1;
         STAT_INC(drops[DROP_LAMBDA_SEND]);
-        return 0;
+        return 1;
     }
     zmq_send(g->router, hdr, hlen, ZMQ_SNDMORE | ZMQ_DONTWAIT);
     zmq_send(g->router, body, sizeof(body), ZMQ_DONTWAIT);
@@ -184,20 +185,38 @@ static void push_lambda(ingest *g, uint32_t slot)
 
     /* From the end: a gone peer is replaced by the last one. */
     for (size_t i = run->npeers; i-- > 0;) {
-        if (send_lambda(g, run, run->peers[i].id, run->peers[i].id_len, se) < 0)
+        int rc = send_lambda(g, run, run->peers[i].id, run->peers[i].id_len, se);
+        if (rc < 0)
             streams_peer_remove(g->reg, se->run_slot, i);
+        else if (rc > 0)
+            run->peers[i].missed = 1; /* its next HELLO gets everything */
     }
 }
 
-/* Answers a HELLO: every current lambda of the run, to that identity. */
+/* Answers a HELLO with every current lambda of the run, to that identity,
+ * when it may lack one: the first HELLO of an identity (a new client, a
+ * reconnect, a daemon restart), or one after a push to it was dropped.
+ * Otherwise the pushes have carried every change already and the HELLO is
+ * only a sign of life: answering each one in full would cost groups x
+ * clients messages per second on a big run. */
 static void answer_hello(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_len)
 {
     run_entry *run = &g->reg->runs[run_slot];
+    peer *p = streams_peer_find(g->reg, run_slot, id, id_len);
+    int missed = 0;
 
+    if (p != NULL && p->answered && !p->missed)
+        return;
     for (size_t i = 0; i < run->nstreams; i++) {
         const stream_entry *se = &g->reg->streams[run->streams[i]];
-        if (se->has_lambda && send_lambda(g, run, id, id_len, se) < 0)
+        int rc = se->has_lambda ? send_lambda(g, run, id, id_len, se) : 0;
+        if (rc < 0)
             return;
+        missed |= rc > 0;
+    }
+    if (p != NULL) {
+        p->answered = 1;
+        p->missed = (uint8_t)missed;
     }
 }
 
@@ -383,6 +402,11 @@ static void open_stream(ingest *g, uint32_t slot)
         memset(st, 0, sizeof(*st));
     }
     restore_stream(se, st);
+    if (se->has_lambda) { /* a lambda no push carried: the next HELLOs bring it */
+        run_entry *r = &g->reg->runs[se->run_slot];
+        for (size_t i = 0; i < r->npeers; i++)
+            r->peers[i].missed = 1;
+    }
     job->kind = EST_JOB_OPEN;
     job->run_slot = se->run_slot;
     job->stream_slot = slot;

@@ -151,6 +151,41 @@ Test(daemon, late_joiner_gets_current_lambda_at_once)
     htga_destroy(&b);
 }
 
+/* A client's periodic HELLO is answered in full only the first time (the
+ * pushes after each block keep it current), while a late joiner still gets
+ * every lambda of the run at once. */
+Test(daemon, hello_answered_in_full_once)
+{
+    htga *a, *b;
+    htga_stats s0, s1;
+    double l;
+    int64_t hellos;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", BLOCK, NULL), 0);
+    a = client("hello", 0);
+    cr_assert_eq(htga_set_int(a, HTGA_OPT_HELLO_INTERVAL_MS, 20), HTGA_OK);
+    send_steps(a, "g1", 0, 1, 1024, 7);
+    send_steps(a, "g2", 0, 1, 1024, 8);
+    cr_assert_eq(wait_lambda(a, "g1", &l, 5000), 0);
+    cr_assert_eq(wait_lambda(a, "g2", &l, 5000), 0);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2, 5000), 0);
+    sleep_ms(100); /* any push still on its way lands */
+    htga_stats_get(a, &s0, sizeof(s0));
+    hellos = testd_stat(&d, "msgs_hello");
+    /* about 50 HELLOs at 20 ms; the stats file lags by up to a second */
+    for (int64_t t0 = now_ms(); testd_stat(&d, "msgs_hello") < hellos + 20 && now_ms() - t0 < 5000;)
+        sleep_ms(50);
+    cr_assert_geq(testd_stat(&d, "msgs_hello"), hellos + 20, "client a says HELLO");
+    htga_stats_get(a, &s1, sizeof(s1));
+    cr_assert_eq(s1.lambdas_recv, s0.lambdas_recv, "HELLOs answered again: %llu lambdas",
+                 (unsigned long long)(s1.lambdas_recv - s0.lambdas_recv));
+    b = client("hello", 1); /* sends nothing: its first HELLO brings both */
+    cr_assert_eq(wait_lambda(b, "g1", &l, 3000), 0, "late joiner got no lambda for g1");
+    cr_assert_eq(wait_lambda(b, "g2", &l, 3000), 0, "late joiner got no lambda for g2");
+    htga_destroy(&a);
+    htga_destroy(&b);
+}
+
 Test(daemon, ranks_pool_into_the_same_blocks)
 {
     htga *r0 = NULL, *r1 = NULL;
