@@ -50,7 +50,7 @@ stop_htgad() { # prints the daemon's final counters (written after its flush)
 }
 est_frac() { # blocks estimated / blocks that closed (estimated + dropped at the queue)
     awk '$1 == "blocks_estimated" { e = $2 } $1 == "drop_est_queue" { d = $2 }
-         END { printf "%.2f\n", e + d > 0 ? e / (e + d) : 1 }' "$tmp/stats"
+         END { printf "%.2f\n", (e + d > 0) ? e / (e + d) : 1 }' "$tmp/stats"
 }
 
 echo "== payload $bytes bytes, $secs s per measurement, $rounds rounds, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), htgad flags: ${HTGAD_FLAGS:-none}"
