@@ -11,6 +11,7 @@
 #include <zmq.h>
 
 #include "log.h"
+#include "prio.h"
 #include "stats.h"
 #include "store.h"
 
@@ -251,6 +252,7 @@ static void *estimator_main(void *arg)
     est_job *job;
 
     pthread_setname_np(pthread_self(), "htgad-est"); /* for top -H, perf */
+    prio_enter_background("estimator");
     e->pipe = open_pipe(e);
     if (e->pipe == NULL)
         LOG(LOG_ERROR, "estimator: cannot connect %s: lambdas will not be pushed", ESTIMATOR_PIPE);
