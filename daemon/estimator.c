@@ -46,7 +46,12 @@ void est_job_free(est_job *job)
 {
     if (job == NULL)
         return;
-    free(job->x);
+    if (job->msg != NULL) {
+        zmq_msg_close(job->msg);
+        free(job->msg);
+    } else {
+        free(job->x);
+    }
     free(job->slots);
     free(job->state);
     free(job);

@@ -332,10 +332,12 @@ typedef struct emit_ctx {
     int final; /* an idle stream's last block: stored, no lambda push */
 } emit_ctx;
 
-/* accum's emit callback: a closed block becomes an estimator job. */
-static int emit_block(accum_block *blk, void *arg)
+/* A closed block of stream c->slot becomes an estimator job; msg (or NULL)
+ * is the ZeroMQ message that holds x. Returns 0 when the estimator queue
+ * took it (and with it x, or msg), -1 when the block was dropped (counted;
+ * x and msg stay the caller's). */
+static int push_block(emit_ctx *c, const accum_block *blk, void *msg)
 {
-    emit_ctx *c = arg;
     ingest *g = c->g;
     stream_entry *se = &g->reg->streams[c->slot];
     run_entry *run = &g->reg->runs[se->run_slot];
@@ -355,6 +357,7 @@ static int emit_block(accum_block *blk, void *arg)
     job->step_last = blk->step_last;
     job->x = blk->x;
     job->n = blk->n;
+    job->msg = msg;
     job->pol = run->pol;
     job->source = run->pol_source;
     job->final = g->flushing || c->final;
@@ -371,6 +374,52 @@ static int emit_block(accum_block *blk, void *arg)
     se->next_block++;
     STAT_INC(blocks_closed);
     return 0;
+}
+
+/* accum's emit callback: a closed block becomes an estimator job. */
+static int emit_block(accum_block *blk, void *arg)
+{
+    return push_block(arg, blk, NULL);
+}
+
+/* The zero-copy fast path: when a SAMPLES body holds a whole block (or
+ * more) and the stream has no partial block, the first block goes to the
+ * estimator in the message it arrived in (a reference to it: ZeroMQ
+ * counts them, the estimator closes its own), instead of being copied into
+ * the accumulator. Only where the payload can be read in place: a
+ * little-endian host and float-aligned data (a large frame is its own
+ * allocation, aligned; small ones may sit at any offset of ZeroMQ's receive
+ * buffer). Returns the values it took: 0 or the block size. */
+static size_t take_whole_block(emit_ctx *c, const wire_msg *m, zmq_msg_t *body)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    accum *a = &c->g->reg->streams[c->slot].acc;
+    accum_block blk = {(float *)(uintptr_t)m->body, a->cap, m->step, m->step};
+    zmq_msg_t *ref;
+
+    if (body == NULL || a->n != 0 || m->count < a->cap || (uintptr_t)m->body % _Alignof(float) != 0)
+        return 0;
+    ref = malloc(sizeof(*ref));
+    if (ref == NULL || zmq_msg_init(ref) != 0 || zmq_msg_copy(ref, body) != 0 ||
+        zmq_msg_data(ref) != zmq_msg_data(body)) { /* not shared: copy the usual way */
+        if (ref != NULL)
+            zmq_msg_close(ref);
+        free(ref);
+        return 0;
+    }
+    if (push_block(c, &blk, ref) < 0) {
+        zmq_msg_close(ref);
+        free(ref);
+    } else {
+        STAT_INC(blocks_zero_copy);
+    }
+    return a->cap; /* taken, or dropped as a whole block: counted either way */
+#else
+    (void)c;
+    (void)m;
+    (void)body;
+    return 0;
+#endif
 }
 
 static void count_decode_error(ingest *g, const wire_error *err)
@@ -414,11 +463,13 @@ static void open_stream(ingest *g, uint32_t slot)
     bqueue_push(g->est_qs[slot % g->nest], job); /* rare: waiting is fine */
 }
 
-static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m)
+/* body: the ZeroMQ frame m->body lies in (for the zero-copy path), or NULL. */
+static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m, zmq_msg_t *body)
 {
     size_t before = g->reg->live_streams;
     long slot = streams_stream(g->reg, run_slot, m->group, m->group_len);
     emit_ctx c = {g, 0, 0};
+    size_t taken;
 
     if (slot < 0) {
         STAT_ADD(drops[DROP_STREAM_LIMIT], m->count);
@@ -439,12 +490,16 @@ static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m)
     g->reg->streams[slot].expire_tries = 0;
     STAT_INC(msgs_samples);
     STAT_ADD(samples, m->count);
-    if (accum_add(&g->reg->streams[slot].acc, m->step, m->body, m->count, emit_block, &c) < 0)
-        STAT_ADD(drops[DROP_NOMEM], m->count);
+    taken = take_whole_block(&c, m, body);
+    if (taken < m->count &&
+        accum_add(&g->reg->streams[slot].acc, m->step, (const unsigned char *)m->body + 4 * taken,
+                  m->count - taken, emit_block, &c) < 0)
+        STAT_ADD(drops[DROP_NOMEM], m->count - taken);
 }
 
 /* One decoded message from identity id. */
-static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_msg *m)
+static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_msg *m,
+                       zmq_msg_t *body)
 {
     size_t before = g->reg->live_runs;
     long run_slot = streams_run(g->reg, m->run, m->run_len, &g->cfg.policy);
@@ -466,7 +521,7 @@ static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_m
         STAT_INC(msgs_hello);
         answer_hello(g, (uint32_t)run_slot, id, id_len);
     } else if (m->kind == WIRE_SAMPLES) {
-        handle_samples(g, (uint32_t)run_slot, m);
+        handle_samples(g, (uint32_t)run_slot, m, body);
     }
 }
 
@@ -514,7 +569,7 @@ static int recv_one(ingest *g)
     if (wire_decode_dir(ptrs, lens, nframes, WIRE_DIR_TO_DAEMON, &m, &err) != WIRE_OK)
         count_decode_error(g, &err);
     else
-        handle_msg(g, zmq_msg_data(&id), zmq_msg_size(&id), &m);
+        handle_msg(g, zmq_msg_data(&id), zmq_msg_size(&id), &m, nframes == 2 ? &frames[1] : NULL);
     for (size_t i = 0; i < nframes && i < INGEST_MAX_FRAMES; i++)
         zmq_msg_close(&frames[i]);
     zmq_msg_close(&id);

@@ -40,6 +40,7 @@ void stats_write(FILE *out, const stats_queues *qs)
     PRINT(runs);
     PRINT(streams_expired);
     PRINT(blocks_closed);
+    PRINT(blocks_zero_copy);
     PRINT(blocks_estimated);
     PRINT(blocks_fallback);
     PRINT(lambdas_sent);
