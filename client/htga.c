@@ -52,8 +52,12 @@
 #define DEFAULT_GRACE_MS    500
 #define DEFAULT_HELLO_MS    1000
 #define DESTROY_BUDGET_MS   100
-#define SNDHWM              64
-#define MON_ENDPOINT        "inproc://htga-monitor"
+/* Messages ZeroMQ holds for a connected daemon. 128: the burst a connected
+ * client absorbed before the direct path (a 64-slot queue in front of a
+ * 64-message HWM), so a trainer's burst to a slow daemon is not dropped
+ * sooner than it was. */
+#define SNDHWM       128
+#define MON_ENDPOINT "inproc://htga-monitor"
 
 #define POOL_SPARE 8 /* buffers beyond queue depth + SNDHWM (ZeroMQ's encoder holds some) */
 
