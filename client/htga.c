@@ -126,7 +126,8 @@ struct htga {
     size_t lam_cap, lam_used;
 
     int efd;
-    int io_waiting; /* the I/O thread may sleep: the next READY slot must wake it */
+    int io_waiting;       /* the I/O thread may sleep: the next READY slot must wake it */
+    atomic_int sock_full; /* the last send (or look) found ZeroMQ's pipe full */
     atomic_int stop;
     pthread_t thread;
 
@@ -312,6 +313,34 @@ static int readable(void *sock)
     int ev = 0;
     size_t sz = sizeof ev;
     return zmq_getsockopt(sock, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN);
+}
+
+/* After a send on h->sock (sock_mu held): notes whether ZeroMQ would take
+ * another message now (h->sock_full) and returns whether input waits. */
+static int after_send(htga *h)
+{
+    int ev = 0;
+    size_t sz = sizeof ev;
+    if (zmq_getsockopt(h->sock, ZMQ_EVENTS, &ev, &sz) != 0)
+        ev = ZMQ_POLLOUT;
+    atomic_store(&h->sock_full, !(ev & ZMQ_POLLOUT));
+    return (ev & ZMQ_POLLIN) != 0;
+}
+
+/* Whether a direct send would find room in ZeroMQ. Free while the last send
+ * left room; once ZeroMQ was full, asked again (ZMQ_EVENTS) at each send,
+ * so a send that would be dropped is dropped before the sample is drawn. */
+static int sock_has_room(htga *h)
+{
+    int input;
+    if (!atomic_load(&h->sock_full))
+        return 1;
+    pthread_mutex_lock(&h->sock_mu);
+    input = after_send(h);
+    pthread_mutex_unlock(&h->sock_mu);
+    if (input)
+        wake(h);
+    return !atomic_load(&h->sock_full);
 }
 
 static void io_close(htga *h, int linger_ms)
@@ -857,15 +886,16 @@ struct send_plan {
 };
 
 /* Accepts a send (counted in sends) or drops it (counted, HTGA_EDROPPED).
- * Online with nothing waiting in the ring: sent directly by the caller.
- * Before the first connection (grace): queued in the ring, in order. */
-static int plan_send(htga *h, const char *group, size_t group_len, int64_t step, size_t n,
+ * Online with nothing waiting in the ring: sent directly by the caller, if
+ * ZeroMQ has room (else dropped now, before any drawing). Before the first
+ * connection (grace): queued in the ring, in order. */
+static int plan_send(htga *h, const char *group, size_t group_len, int64_t step, size_t n, int room,
                      struct send_plan *p)
 {
     int queue;
     pthread_mutex_lock(&h->mu);
     queue = !h->online || h->used > 0;
-    if (!h->online && !(h->grace && now_ms() < h->t0_ms + h->grace_ms)) {
+    if ((!h->online && !(h->grace && now_ms() < h->t0_ms + h->grace_ms)) || (!queue && !room)) {
         h->next_seq++;
         h->st.drops_offline++;
         goto dropped;
@@ -928,7 +958,7 @@ static void send_direct(htga *h, const char *group, size_t group_len, int64_t st
     pthread_mutex_lock(&h->mu); /* counted before the next seq is taken */
     count_sent(h, sent, count);
     pthread_mutex_unlock(&h->mu);
-    input = readable(h->sock);
+    input = after_send(h);
     pthread_mutex_unlock(&h->sock_mu);
     if (input)
         wake(h);
@@ -943,7 +973,7 @@ int htga_send(htga *h, const char *group, int64_t step, const float *grad, size_
 
     if (!h || !grad || n == 0 || !name_valid(group, &group_len))
         return HTGA_EINVAL;
-    rc = plan_send(h, group, group_len, step, n, &p);
+    rc = plan_send(h, group, group_len, step, n, sock_has_room(h), &p);
     if (rc != HTGA_OK)
         return rc;
     if (pbuf_reserve(p.pb, p.m) == 0) {
