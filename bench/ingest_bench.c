@@ -349,7 +349,7 @@ static int mode_sendcost(const char *endpoint, size_t n)
     void *ctx = zmq_ctx_new();
     pthread_t t;
     htga_stats s;
-    int zero = 0, ok = 0;
+    int zero = 0, ok = 0, small_ok = 0;
     double t0;
 
     for (size_t i = 0; i < n; i++)
@@ -384,7 +384,7 @@ static int mode_sendcost(const char *endpoint, size_t n)
         double t1;
         wait_sink(h, &a);
         t1 = now_s();
-        htga_send(h, "w", r, g, 10);
+        small_ok += htga_send(h, "w", r, g, 10) == HTGA_OK;
         t_small[r] = now_s() - t1;
     }
     qsort(t_send, ROUNDS, sizeof(double), cmp_double);
@@ -392,9 +392,9 @@ static int mode_sendcost(const char *endpoint, size_t n)
     qsort(ratio, ROUNDS, sizeof(double), cmp_double);
     qsort(t_small, ROUNDS, sizeof(double), cmp_double);
     printf("send_us %.2f\nmemcpy_us %.2f\nsend_over_memcpy %.2f\nsends_ok %d of %d\n"
-           "small_send_us %.2f\nsmall_send_p99_us %.2f\n",
+           "small_send_us %.2f\nsmall_send_p99_us %.2f\nsmall_sends_ok %d\n",
            t_send[ROUNDS / 2] * 1e6, t_copy[ROUNDS / 2] * 1e6, ratio[ROUNDS / 2], ok, ROUNDS,
-           t_small[ROUNDS / 2] * 1e6, t_small[ROUNDS * 99 / 100] * 1e6);
+           t_small[ROUNDS / 2] * 1e6, t_small[ROUNDS * 99 / 100] * 1e6, small_ok);
     htga_destroy(&h);
     atomic_store(&a.stop, 1);
     pthread_join(t, NULL);

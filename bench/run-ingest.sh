@@ -89,6 +89,6 @@ n=$(wc -l <"$tmp/ratios")
 echo "daemon ingest (dealer->htgad) / raw, median of $n: $(med 1) (goal >= 0.70); blocks estimated: $(med 3)"
 echo "end to end (libhtga->htgad) / raw, median of $n: $(med 2) (goal >= 0.70); blocks estimated: $(med 4)"
 echo "block-to-lambda latency: p50 $(get latency_p50_ms "$tmp/lat") ms, p99 $(get latency_p99_ms "$tmp/lat") ms, max $(get latency_max_ms "$tmp/lat") ms over $(get latency_n "$tmp/lat") blocks (goal p99 < 5)"
-echo "htga_send of 1e6 values (subsampled to 65536, shipped): median $(get send_us "$tmp/cost") us vs memcpy of 256 KiB $(get memcpy_us "$tmp/cost") us, median of per-round ratios $(get send_over_memcpy "$tmp/cost") (goal <= 2)"
+echo "htga_send of 1e6 values (subsampled to 65536, shipped): median $(get send_us "$tmp/cost") us vs memcpy of 256 KiB $(get memcpy_us "$tmp/cost") us, median of per-round ratios $(get send_over_memcpy "$tmp/cost") (goal <= 2; $(get sends_ok "$tmp/cost") of 1000 sends shipped)"
 echo "htga_send of 65536 values (all shipped): median $(get send_us "$tmp/cost64k") us vs memcpy $(get memcpy_us "$tmp/cost64k") us, median of per-round ratios $(get send_over_memcpy "$tmp/cost64k")"
-echo "htga_send of 10 values: median $(get small_send_us "$tmp/cost") us, p99 $(get small_send_p99_us "$tmp/cost") us"
+echo "htga_send of 10 values: median $(get small_send_us "$tmp/cost") us, p99 $(get small_send_p99_us "$tmp/cost") us ($(get small_sends_ok "$tmp/cost") of 1000 shipped)"
