@@ -13,8 +13,8 @@
  * its message to ZeroMQ in the calling thread (one lock around the handle's
  * socket; several threads sending on one handle take turns for that short
  * moment, never for the sampling); one background I/O thread per handle
- * receives lambdas, says HELLO and follows the connection. htga_destroy() must not
- * race with other calls on the same handle. Data-parallel workers (ranks)
+ * receives lambdas, says HELLO and follows the connection. htga_destroy()
+ * must not race with other calls on the same handle. Data-parallel workers (ranks)
  * each create their own handle with their rank set; all of them receive the
  * run's lambdas. A handle belongs to the process that created it: after
  * fork() the child must not use (or destroy) the parent's handles; it may
@@ -149,8 +149,10 @@ HTGA_API int htga_lambda_get(htga *h, const char *group, double *lambda);
 
 /*
  * Waits up to timeout_ms for every queued message to be handed to ZeroMQ (or
- * dropped and counted, when the daemon is away). ZeroMQ then writes them out
- * in its own thread; htga_destroy() gives that up to 100 ms. A negative
+ * dropped and counted, when the daemon is away). Only messages of the
+ * start-up grace wait in the handle's queue: once connected, htga_send()
+ * hands each message to ZeroMQ before it returns. ZeroMQ then writes them
+ * out in its own thread; htga_destroy() gives that up to 100 ms. A negative
  * timeout counts as 0. Returns HTGA_OK, HTGA_ETIMEDOUT, or HTGA_EINVAL for a
  * NULL handle.
  */
