@@ -6,8 +6,10 @@
  * stands in for htgad so that messages really leave. For each gradient size n
  * the bench alternates, round after round, one timed htga_send() (default
  * max_samples, so min(n, 65536) values ship) and one timed memcpy of that
- * many bytes from the gradient to a buffer; the client is flushed between
- * sends, outside the timed region, so no send is measured as a cheap drop.
+ * many bytes from the gradient to a buffer; between sends, outside the
+ * timed region, the client is flushed and the sink is waited for until it
+ * has every message, so no send is measured as a cheap drop or against a
+ * full pipe.
  * Medians and the median of per-round ratios are printed, because these
  * machines are shared and noisy. Not a test: it reports figures.
  *
@@ -49,6 +51,19 @@ static void *sink_main(void *router)
     return NULL;
 }
 
+/* Waits (at most 1 s) until the sink has every message handed to ZeroMQ:
+ * since libhtga sends in the caller's thread, htga_flush() returning says
+ * nothing about ZeroMQ's pipe, and a bench that outran the network would
+ * measure a pipe full of lent buffers instead of one send. */
+static void wait_sink(htga *h)
+{
+    htga_stats s;
+    struct timespec ts = {0, 20000};
+    htga_stats_get(h, &s, sizeof s);
+    for (int i = 0; i < 20000 && atomic_load(&sink_msgs) < s.msgs_sent; i++)
+        nanosleep(&ts, NULL);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -85,6 +100,7 @@ static void bench_size(htga *h, const float *grad, size_t n, int rounds)
         t2 = now_ns();
         failed += rc != HTGA_OK;
         htga_flush(h, 1000);
+        wait_sink(h); /* the message left ZeroMQ too, not only our queue */
         if (r < 0)
             continue;
         t_send[r] = t1 - t0;

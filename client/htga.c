@@ -1,28 +1,37 @@
 /*
  * htga.c - libhtga: the trainer-side client of htgad.
  *
- * DESIGN: one background I/O thread per handle owns the ZeroMQ context, the
- * DEALER socket and its monitor socket (ZeroMQ sockets are not thread-safe).
- * Trainer threads never touch ZeroMQ. htga_send() reserves a slot of a
- * bounded ring under a short lock, draws the sample into a buffer taken from
- * a LIFO stack of spare buffers (the most recently sent one is still in cache;
- * buffers grow once, then are reused) outside the lock, marks the slot
- * ready and, only if the I/O thread may be asleep (it said so under the
- * lock when it last found nothing to send), wakes it through an eventfd that
- * zmq_poll() watches next to the sockets. The I/O thread sends ready slots in order with
- * ZMQ_DONTWAIT; ZMQ_IMMEDIATE makes a missing daemon an EAGAIN instead of a
- * growing queue. Connection state comes from the socket monitor
- * (HANDSHAKE_SUCCEEDED / DISCONNECTED): on every new connection, and every
- * second while connected, the client says HELLO so that a (re)started daemon
- * knows it and pushes the run's lambdas. Lambdas land in a small hash table
- * behind its own lock. Dropped messages are counted, never retried.
+ * DESIGN: one DEALER socket per handle, shared under a lock (h->sock_mu)
+ * between the trainer's threads and one background I/O thread. The common
+ * path of htga_send() is one copy and no thread hand-off of ours: the sample
+ * is drawn into a buffer from a pool (a LIFO stack, so the buffer reused is
+ * the one ZeroMQ released last), the buffer is lent to ZeroMQ with
+ * zmq_msg_init_data() (its free callback puts it back in the pool) and
+ * zmq_msg_send(ZMQ_DONTWAIT) runs in the caller's thread. ZMQ_IMMEDIATE makes
+ * a missing daemon an EAGAIN, SNDHWM a slow one: the message is dropped and
+ * counted. Before the first connection (the start-up grace) messages wait in
+ * a bounded ring that the I/O thread sends once the handshake is done.
  *
- * Locks: h->mu guards the ring, options and counters; h->lam_mu the lambda
- * table. Neither is held across a ZeroMQ call or the sample copy.
+ * The I/O thread sleeps in poll() on the socket's ZMQ_FD, the monitor
+ * socket's ZMQ_FD and an eventfd; it drains lambdas, follows the connection
+ * state from the socket monitor (HANDSHAKE_SUCCEEDED / DISCONNECTED), says
+ * HELLO on every new connection and every second while connected (so a
+ * restarted daemon knows the client and pushes the run's lambdas), and sends
+ * the ring. ZMQ_FD is edge-triggered and any operation on the socket may
+ * consume the edge, so whoever used the socket checks ZMQ_EVENTS afterwards:
+ * a sender that sees POLLIN wakes the I/O thread through the eventfd, and
+ * the I/O thread does not sleep while POLLIN is pending.
+ *
+ * Locks, in the order they nest: h->sock_mu (both sockets), h->mu (ring,
+ * options, counters, seq), h->pool_mu (the buffer pool, a leaf: nothing is
+ * called under it); h->lam_mu (lambda table) is a leaf too. Sequence
+ * numbers of directly sent messages are taken under sock_mu, so they leave
+ * in increasing order even with several sending threads.
  */
 #include "htga.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -43,13 +52,29 @@
 #define DEFAULT_GRACE_MS    500
 #define DEFAULT_HELLO_MS    1000
 #define DESTROY_BUDGET_MS   100
-#define SNDHWM              64
-#define MON_ENDPOINT        "inproc://htga-monitor"
+/* Messages ZeroMQ holds for a connected daemon. 128: the burst a connected
+ * client absorbed before the direct path (a 64-slot queue in front of a
+ * 64-message HWM), so a trainer's burst to a slow daemon is not dropped
+ * sooner than it was. */
+#define SNDHWM       128
+#define MON_ENDPOINT "inproc://htga-monitor"
+
+#define POOL_SPARE 8 /* buffers beyond queue depth + SNDHWM (ZeroMQ's encoder holds some) */
 
 enum slot_state { SLOT_FREE, SLOT_FILLING, SLOT_READY };
 
-/* One queued SAMPLES message. FILLING slots belong to the sender that
- * reserved them, READY slots to the I/O thread. */
+/* A sample buffer of the pool. Lent to ZeroMQ with the message it carries;
+ * ZeroMQ's free callback (or ours on failure) returns it to the pool. */
+struct pbuf {
+    struct pbuf *next;
+    htga *h;
+    float *data;
+    size_t cap;
+};
+
+/* One SAMPLES message waiting in the ring (start-up grace only). FILLING
+ * slots belong to the sender that reserved them, READY slots to the I/O
+ * thread. */
 struct slot {
     enum slot_state state;
     uint64_t seq;
@@ -58,8 +83,7 @@ struct slot {
     uint32_t count; /* 0: cancelled (allocation failed), skipped */
     size_t group_len;
     char group[WIRE_NAME_MAX];
-    float *buf;
-    size_t cap;
+    struct pbuf *pb;
 };
 
 struct lam_entry {
@@ -73,15 +97,17 @@ struct htga {
     char run[WIRE_NAME_MAX];
     size_t run_len;
 
+    pthread_mutex_t sock_mu; /* sock and mon, from any thread */
     pthread_mutex_t mu;
     pthread_cond_t cv; /* ring progress, I/O thread start-up */
     struct slot *ring;
-    struct spare {
-        float *buf;
-        size_t cap;
-    } * spare; /* free sample buffers, a stack: the last released (cache-hot) is reused first */
-    size_t nspare;
     size_t depth, head, tail, used;
+    uint64_t draws; /* accepted sends so far: seeds each one's subsample */
+
+    pthread_mutex_t pool_mu;
+    struct pbuf *pool; /* free buffers, a stack: the last released (cache-hot) is reused first */
+    size_t pool_total; /* buffers in existence, free or lent */
+
     size_t max_samples;
     uint32_t rank;
     uint64_t seed;
@@ -100,14 +126,16 @@ struct htga {
     size_t lam_cap, lam_used;
 
     int efd;
-    int io_waiting; /* the I/O thread may sleep: the next READY slot must wake it */
+    int io_waiting;       /* the I/O thread may sleep: the next READY slot must wake it */
+    atomic_int sock_full; /* the last send (or look) found ZeroMQ's pipe full */
     atomic_int stop;
     pthread_t thread;
 
+    void *ctx, *sock, *mon; /* sock and mon under sock_mu */
+    int sock_fd, mon_fd;    /* their ZMQ_FD, for the I/O thread's poll() */
+
     /* I/O thread only */
-    void *ctx, *sock, *mon;
     int64_t next_hello_ms;
-    uint64_t hello_seq;
 };
 
 /* ---------- small helpers ---------- */
@@ -184,6 +212,66 @@ out:
     pthread_mutex_unlock(&h->lam_mu);
 }
 
+/* ---------- sample buffer pool ---------- */
+
+/* Takes a free buffer, or makes room for a new one while fewer than `max`
+ * exist (then returns one with no data yet); NULL when all are lent out. */
+static struct pbuf *pool_take(htga *h, size_t max)
+{
+    struct pbuf *pb;
+    pthread_mutex_lock(&h->pool_mu);
+    pb = h->pool;
+    if (pb) {
+        h->pool = pb->next;
+    } else if (h->pool_total < max && (pb = calloc(1, sizeof *pb)) != NULL) {
+        pb->h = h;
+        h->pool_total++;
+    }
+    pthread_mutex_unlock(&h->pool_mu);
+    return pb;
+}
+
+static void pool_put(struct pbuf *pb)
+{
+    htga *h = pb->h;
+    pthread_mutex_lock(&h->pool_mu);
+    pb->next = h->pool;
+    h->pool = pb;
+    pthread_mutex_unlock(&h->pool_mu);
+}
+
+/* ZeroMQ is done with a message lent one of our buffers (any thread). */
+static void pbuf_release(void *data, void *hint)
+{
+    (void)data;
+    pool_put(hint);
+}
+
+/* Makes pb hold at least m floats; 0, or -1 (pb unchanged) when out of memory. */
+static int pbuf_reserve(struct pbuf *pb, size_t m)
+{
+    float *d;
+    if (pb->cap >= m)
+        return 0;
+    d = malloc(m * sizeof *d);
+    if (!d)
+        return -1;
+    free(pb->data);
+    pb->data = d;
+    pb->cap = m;
+    return 0;
+}
+
+static void pool_free_all(htga *h)
+{
+    while (h->pool) {
+        struct pbuf *pb = h->pool;
+        h->pool = pb->next;
+        free(pb->data);
+        free(pb);
+    }
+}
+
 /* ---------- I/O thread ---------- */
 
 static int sock_set(void *s, int opt, int v)
@@ -212,7 +300,47 @@ static int io_open(htga *h)
                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0 ||
         zmq_connect(h->mon, MON_ENDPOINT) != 0)
         return -1;
+    if (zmq_getsockopt(h->sock, ZMQ_FD, &h->sock_fd, &(size_t){sizeof h->sock_fd}) != 0 ||
+        zmq_getsockopt(h->mon, ZMQ_FD, &h->mon_fd, &(size_t){sizeof h->mon_fd}) != 0)
+        return -1;
     return zmq_connect(h->sock, h->endpoint);
+}
+
+/* Whether a socket has a message waiting (ZMQ_EVENTS; resets the edge of
+ * its ZMQ_FD, so callers look before sleeping on that fd). */
+static int readable(void *sock)
+{
+    int ev = 0;
+    size_t sz = sizeof ev;
+    return zmq_getsockopt(sock, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN);
+}
+
+/* After a send on h->sock (sock_mu held): notes whether ZeroMQ would take
+ * another message now (h->sock_full) and returns whether input waits. */
+static int after_send(htga *h)
+{
+    int ev = 0;
+    size_t sz = sizeof ev;
+    if (zmq_getsockopt(h->sock, ZMQ_EVENTS, &ev, &sz) != 0)
+        ev = ZMQ_POLLOUT;
+    atomic_store(&h->sock_full, !(ev & ZMQ_POLLOUT));
+    return (ev & ZMQ_POLLIN) != 0;
+}
+
+/* Whether a direct send would find room in ZeroMQ. Free while the last send
+ * left room; once ZeroMQ was full, asked again (ZMQ_EVENTS) at each send,
+ * so a send that would be dropped is dropped before the sample is drawn. */
+static int sock_has_room(htga *h)
+{
+    int input;
+    if (!atomic_load(&h->sock_full))
+        return 1;
+    pthread_mutex_lock(&h->sock_mu);
+    input = after_send(h);
+    pthread_mutex_unlock(&h->sock_mu);
+    if (input)
+        wake(h);
+    return !atomic_load(&h->sock_full);
 }
 
 static void io_close(htga *h, int linger_ms)
@@ -341,31 +469,44 @@ static void drain_incoming(htga *h)
     }
 }
 
-/* Sends one READY slot; returns 0 when ZeroMQ took it. */
-static int send_slot(htga *h, struct slot *s, uint64_t dropped)
+/* Hands one SAMPLES message (header m, body pb's first m->count floats) to
+ * ZeroMQ without copying the body; sock_mu held. pb is consumed either way:
+ * lent to ZeroMQ, or back in the pool. Returns 0 when sent, -1 when ZeroMQ
+ * refused (no connected daemon, or its pipe is full). */
+static int send_samples(htga *h, const wire_msg *m, struct pbuf *pb)
 {
     unsigned char hdr[WIRE_HEADER_MAX];
-    wire_msg m = {.kind = WIRE_SAMPLES,
-                  .rank = s->rank,
-                  .step = s->step,
-                  .seq = s->seq,
-                  .count = s->count,
-                  .dropped = dropped,
-                  .run = h->run,
-                  .run_len = h->run_len,
-                  .group = s->group,
-                  .group_len = s->group_len};
-    size_t len = wire_encode_header(&m, hdr, sizeof hdr);
+    size_t len = wire_encode_header(m, hdr, sizeof hdr);
+    zmq_msg_t body;
 
-    if (zmq_send(h->sock, hdr, len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+    if (zmq_msg_init_data(&body, pb->data, (size_t)m->count * 4, pbuf_release, pb) != 0) {
+        pool_put(pb);
         return -1;
+    }
     /* once the first frame is in, ZeroMQ takes the rest of the message */
-    return zmq_send(h->sock, s->buf, (size_t)s->count * 4, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+    if (zmq_send(h->sock, hdr, len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_msg_send(&body, h->sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&body); /* gives pb back */
+        return -1;
+    }
+    return 0;
 }
 
-/* Sends (or drops) the ready slots at the head of the ring, in order. With
- * a deadline (final pump at destroy), nothing waits for the grace and what is
- * left at the deadline is dropped. */
+/* Counts a message handed to ZeroMQ, or dropped after being accepted; mu held. */
+static void count_sent(htga *h, int sent, uint32_t count)
+{
+    if (sent) {
+        h->st.msgs_sent++;
+        h->st.samples_sent += count;
+        h->st.bytes_sent += (uint64_t)count * 4;
+    } else {
+        h->st.drops_offline++; /* no peer or its pipe is full */
+    }
+}
+
+/* Sends (or drops) the ready slots at the head of the ring, in order;
+ * sock_mu held. With a deadline (final pump at destroy), nothing waits for
+ * the grace and what is left at the deadline is dropped. */
 static void pump(htga *h, int64_t deadline_ms)
 {
     int final = deadline_ms > 0;
@@ -373,31 +514,36 @@ static void pump(htga *h, int64_t deadline_ms)
     pthread_mutex_lock(&h->mu);
     while (h->used > 0 && h->ring[h->head].state == SLOT_READY) {
         struct slot *s = &h->ring[h->head];
-        uint64_t dropped = h->st.drops_queue + h->st.drops_offline;
-        int sent = 0;
+        struct pbuf *pb = s->pb;
+        wire_msg m = {.kind = WIRE_SAMPLES,
+                      .rank = s->rank,
+                      .step = s->step,
+                      .seq = s->seq,
+                      .count = s->count,
+                      .dropped = h->st.drops_queue + h->st.drops_offline,
+                      .run = h->run,
+                      .run_len = h->run_len,
+                      .group = s->group,
+                      .group_len = s->group_len};
         if (s->count == 0) {
-            /* cancelled by its sender */
+            h->st.drops_queue++; /* cancelled by its sender: no buffer */
         } else if (!final && (atomic_load(&h->stop) || (!h->online && h->grace))) {
             break; /* destroy takes over, or wait for the first connection */
         } else if (!h->online || (final && now_ms() >= deadline_ms)) {
             h->st.drops_offline++;
         } else {
+            int sent;
+            s->pb = NULL;
             pthread_mutex_unlock(&h->mu);
-            sent = send_slot(h, s, dropped) == 0;
+            sent = send_samples(h, &m, pb) == 0;
             pthread_mutex_lock(&h->mu);
-            if (sent) {
-                h->st.msgs_sent++;
-                h->st.samples_sent += s->count;
-                h->st.bytes_sent += (uint64_t)s->count * 4;
-            } else {
-                h->st.drops_offline++; /* no peer or its pipe is full */
-            }
+            count_sent(h, sent, m.count);
+        }
+        if (s->pb) {
+            pool_put(s->pb);
+            s->pb = NULL;
         }
         s->state = SLOT_FREE;
-        h->spare[h->nspare].buf = s->buf;
-        h->spare[h->nspare++].cap = s->cap;
-        s->buf = NULL;
-        s->cap = 0;
         h->head = (h->head + 1) % h->depth;
         h->used--;
         pthread_cond_broadcast(&h->cv);
@@ -409,8 +555,8 @@ static void pump(htga *h, int64_t deadline_ms)
     pthread_mutex_unlock(&h->mu);
 }
 
-/* Milliseconds zmq_poll may sleep: until the next HELLO or the grace end. */
-static long poll_timeout(htga *h, int64_t now)
+/* Milliseconds poll() may sleep: until the next HELLO or the grace end. */
+static int poll_timeout(htga *h, int64_t now)
 {
     int64_t t = h->next_hello_ms - now;
     pthread_mutex_lock(&h->mu);
@@ -424,7 +570,30 @@ static long poll_timeout(htga *h, int64_t now)
             t = g;
     }
     pthread_mutex_unlock(&h->mu);
-    return t < 0 ? 0 : (long)t;
+    return t < 0 ? 0 : t > 60000 ? 60000 : (int)t;
+}
+
+/* One round of the I/O thread's work on the sockets; returns 1 when a
+ * socket still has input (its ZMQ_FD may not signal it again). */
+static int service(htga *h)
+{
+    int again;
+    pthread_mutex_lock(&h->sock_mu);
+    drain_monitor(h);
+    drain_incoming(h);
+    pump(h, 0);
+    if (now_ms() >= h->next_hello_ms) {
+        int online;
+        pthread_mutex_lock(&h->mu);
+        online = h->online;
+        h->next_hello_ms = now_ms() + h->hello_ms;
+        pthread_mutex_unlock(&h->mu);
+        if (online)
+            send_hello(h);
+    }
+    again = readable(h->sock) || readable(h->mon);
+    pthread_mutex_unlock(&h->sock_mu);
+    return again;
 }
 
 static void *io_main(void *arg)
@@ -435,45 +604,34 @@ static void *io_main(void *arg)
 
     pthread_mutex_lock(&h->mu);
     h->started = rc == 0 ? 1 : -1;
+    h->next_hello_ms = now_ms() + h->hello_ms;
     pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
     if (rc != 0) {
         io_close(h, 0);
         return NULL;
     }
-    pthread_mutex_lock(&h->mu);
-    h->next_hello_ms = now_ms() + h->hello_ms;
-    pthread_mutex_unlock(&h->mu);
     while (!atomic_load(&h->stop)) {
-        zmq_pollitem_t items[3] = {
-            {.socket = h->sock, .events = ZMQ_POLLIN},
-            {.socket = h->mon, .events = ZMQ_POLLIN},
-            {.fd = h->efd, .events = ZMQ_POLLIN},
+        struct pollfd p[3] = {
+            {.fd = h->sock_fd, .events = POLLIN},
+            {.fd = h->mon_fd, .events = POLLIN},
+            {.fd = h->efd, .events = POLLIN},
         };
-        int64_t now = now_ms();
-        if (zmq_poll(items, 3, poll_timeout(h, now)) < 0 && zmq_errno() != EINTR)
+        if (poll(p, 3, poll_timeout(h, now_ms())) < 0 && errno != EINTR)
             break;
-        if (items[2].revents & ZMQ_POLLIN) {
+        if (p[2].revents & POLLIN) {
             uint64_t v;
             ssize_t r = read(h->efd, &v, sizeof v);
             (void)r;
         }
-        drain_monitor(h);
-        drain_incoming(h);
-        pump(h, 0);
-        if (now_ms() >= h->next_hello_ms) {
-            int online;
-            pthread_mutex_lock(&h->mu);
-            online = h->online;
-            h->next_hello_ms = now_ms() + h->hello_ms;
-            pthread_mutex_unlock(&h->mu);
-            if (online)
-                send_hello(h);
-        }
+        while (service(h) && !atomic_load(&h->stop))
+            ;
     }
     t_stop = now_ms();
+    pthread_mutex_lock(&h->sock_mu);
     drain_monitor(h);
     pump(h, t_stop + DESTROY_BUDGET_MS / 2);
+    pthread_mutex_unlock(&h->sock_mu);
     io_close(h, (int)(DESTROY_BUDGET_MS - (now_ms() - t_stop)));
     return NULL;
 }
@@ -516,20 +674,23 @@ const char *htga_strerror(int code)
     }
 }
 
+/* The ZeroMQ context is gone (or never was): every buffer is back in the
+ * pool or still in a ring slot. */
 static void free_handle(htga *h)
 {
     if (h->ring)
         for (size_t i = 0; i < h->depth; i++)
-            free(h->ring[i].buf);
+            if (h->ring[i].pb)
+                pool_put(h->ring[i].pb);
     free(h->ring);
-    for (size_t i = 0; i < h->nspare; i++)
-        free(h->spare[i].buf);
-    free(h->spare);
+    pool_free_all(h);
     free(h->lam);
     free(h->endpoint);
     if (h->efd >= 0)
         close(h->efd);
+    pthread_mutex_destroy(&h->sock_mu);
     pthread_mutex_destroy(&h->mu);
+    pthread_mutex_destroy(&h->pool_mu);
     pthread_mutex_destroy(&h->lam_mu);
     pthread_cond_destroy(&h->cv);
     free(h);
@@ -546,7 +707,9 @@ static int init_sync(htga *h)
         return -1;
     }
     pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&h->sock_mu, NULL);
     pthread_mutex_init(&h->mu, NULL);
+    pthread_mutex_init(&h->pool_mu, NULL);
     pthread_mutex_init(&h->lam_mu, NULL);
     return 0;
 }
@@ -594,9 +757,8 @@ int htga_create(htga **out, const char *endpoint, const char *run)
     h->seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)h ^ ((uint64_t)h->t0_ms << 20);
     h->endpoint = strdup(endpoint);
     h->ring = calloc(h->depth, sizeof *h->ring);
-    h->spare = calloc(h->depth, sizeof *h->spare);
     h->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (!h->endpoint || !h->ring || !h->spare || h->efd < 0)
+    if (!h->endpoint || !h->ring || h->efd < 0)
         goto fail;
     if (start_io_thread(h) != 0)
         goto fail;
@@ -632,32 +794,19 @@ void htga_destroy(htga **hp)
 static int set_queue_depth(htga *h, int64_t value)
 {
     struct slot *ring;
-    struct spare *spare;
     if (value < 1 || value > MAX_QUEUE_DEPTH)
         return HTGA_EINVAL;
     ring = calloc((size_t)value, sizeof *ring);
-    spare = calloc((size_t)value, sizeof *spare);
-    if (!ring || !spare) {
-        free(ring);
-        free(spare);
+    if (!ring)
         return HTGA_ENOMEM;
-    }
     pthread_mutex_lock(&h->mu);
     if (h->used > 0) {
         pthread_mutex_unlock(&h->mu);
         free(ring);
-        free(spare);
         return HTGA_EBUSY;
     }
-    for (size_t i = 0; i < h->depth; i++)
-        free(h->ring[i].buf);
-    for (size_t i = 0; i < h->nspare; i++)
-        free(h->spare[i].buf);
-    free(h->ring);
-    free(h->spare);
+    free(h->ring); /* empty: its slots hold no buffer */
     h->ring = ring;
-    h->spare = spare;
-    h->nspare = 0;
     h->depth = (size_t)value;
     h->head = h->tail = 0;
     pthread_mutex_unlock(&h->mu);
@@ -712,45 +861,6 @@ int htga_set_int(htga *h, htga_option opt, int64_t value)
     return rc;
 }
 
-/* Reserves the tail slot; returns NULL (counted) when the send is dropped. */
-static struct slot *reserve(htga *h, const char *group, size_t group_len, int64_t step, size_t n,
-                            smp_rng *rng, size_t *m)
-{
-    struct slot *s = NULL;
-    uint64_t seq;
-    pthread_mutex_lock(&h->mu);
-    seq = h->next_seq++;
-    if (!h->online && !(h->grace && now_ms() < h->t0_ms + h->grace_ms)) {
-        h->st.drops_offline++;
-    } else if (h->used == h->depth) {
-        h->st.drops_queue++;
-    } else {
-        s = &h->ring[h->tail];
-        h->tail = (h->tail + 1) % h->depth;
-        h->used++;
-        s->state = SLOT_FILLING;
-        if (h->nspare > 0) {
-            h->nspare--;
-            s->buf = h->spare[h->nspare].buf;
-            s->cap = h->spare[h->nspare].cap;
-        }
-        s->seq = seq;
-        s->step = step;
-        s->rank = h->rank;
-        s->group_len = group_len;
-        memcpy(s->group, group, group_len);
-        *m = h->max_samples ? h->max_samples : WIRE_COUNT_MAX;
-        if (*m > WIRE_COUNT_MAX)
-            *m = WIRE_COUNT_MAX;
-        if (*m > n)
-            *m = n;
-        smp_seed(rng, h->seed ^ (seq * 0x9E3779B97F4A7C15ull));
-        h->st.sends++;
-    }
-    pthread_mutex_unlock(&h->mu);
-    return s;
-}
-
 static void to_little_endian(float *v, size_t n)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
@@ -766,41 +876,136 @@ static void to_little_endian(float *v, size_t n)
 #endif
 }
 
+/* What htga_send() decided under h->mu. */
+struct send_plan {
+    struct slot *slot; /* the start-up grace: the sample waits in this ring slot */
+    struct pbuf *pb;   /* the buffer to draw into */
+    size_t m;          /* values to draw */
+    uint32_t rank;
+    smp_rng rng;
+};
+
+/* Accepts a send (counted in sends) or drops it (counted, HTGA_EDROPPED).
+ * Online with nothing waiting in the ring: sent directly by the caller, if
+ * ZeroMQ has room (else dropped now, before any drawing). Before the first
+ * connection (grace): queued in the ring, in order. */
+static int plan_send(htga *h, const char *group, size_t group_len, int64_t step, size_t n, int room,
+                     struct send_plan *p)
+{
+    int queue;
+    pthread_mutex_lock(&h->mu);
+    queue = !h->online || h->used > 0;
+    if ((!h->online && !(h->grace && now_ms() < h->t0_ms + h->grace_ms)) || (!queue && !room)) {
+        h->next_seq++;
+        h->st.drops_offline++;
+        goto dropped;
+    }
+    if ((queue && h->used == h->depth) || !(p->pb = pool_take(h, h->depth + SNDHWM + POOL_SPARE))) {
+        h->next_seq++;
+        h->st.drops_queue++;
+        goto dropped;
+    }
+    p->slot = NULL;
+    if (queue) {
+        struct slot *s = &h->ring[h->tail];
+        h->tail = (h->tail + 1) % h->depth;
+        h->used++;
+        s->state = SLOT_FILLING;
+        s->seq = h->next_seq++;
+        s->step = step;
+        s->rank = h->rank;
+        s->group_len = group_len;
+        memcpy(s->group, group, group_len);
+        p->slot = s;
+    }
+    p->rank = h->rank;
+    p->m = h->max_samples ? h->max_samples : WIRE_COUNT_MAX;
+    if (p->m > WIRE_COUNT_MAX)
+        p->m = WIRE_COUNT_MAX;
+    if (p->m > n)
+        p->m = n;
+    smp_seed(&p->rng, h->seed ^ (h->draws++ * 0x9E3779B97F4A7C15ull));
+    h->st.sends++;
+    pthread_mutex_unlock(&h->mu);
+    return HTGA_OK;
+dropped:
+    pthread_mutex_unlock(&h->mu);
+    return HTGA_EDROPPED;
+}
+
+/* The direct path: takes the next seq and hands the message to ZeroMQ, in
+ * the caller's thread. Wakes the I/O thread when the socket has input (our
+ * send may have taken the edge of its ZMQ_FD). */
+static void send_direct(htga *h, const char *group, size_t group_len, int64_t step,
+                        struct send_plan *p, uint32_t count)
+{
+    wire_msg m = {.kind = WIRE_SAMPLES,
+                  .rank = p->rank,
+                  .step = step,
+                  .count = count,
+                  .run = h->run,
+                  .run_len = h->run_len,
+                  .group = group,
+                  .group_len = group_len};
+    int sent, input;
+
+    pthread_mutex_lock(&h->sock_mu);
+    pthread_mutex_lock(&h->mu);
+    m.seq = h->next_seq++;
+    m.dropped = h->st.drops_queue + h->st.drops_offline;
+    pthread_mutex_unlock(&h->mu);
+    sent = send_samples(h, &m, p->pb) == 0;
+    pthread_mutex_lock(&h->mu); /* counted before the next seq is taken */
+    count_sent(h, sent, count);
+    pthread_mutex_unlock(&h->mu);
+    input = after_send(h);
+    pthread_mutex_unlock(&h->sock_mu);
+    if (input)
+        wake(h);
+}
+
 int htga_send(htga *h, const char *group, int64_t step, const float *grad, size_t n)
 {
-    size_t group_len, m = 0;
-    struct slot *s;
-    smp_rng rng;
-    int rc = HTGA_OK, need_wake;
+    size_t group_len;
+    struct send_plan p;
+    uint32_t count = 0;
+    int rc, need_wake;
 
     if (!h || !grad || n == 0 || !name_valid(group, &group_len))
         return HTGA_EINVAL;
-    s = reserve(h, group, group_len, step, n, &rng, &m);
-    if (!s)
-        return HTGA_EDROPPED;
-    if (s->cap < m) {
-        float *buf = realloc(s->buf, m * sizeof *buf);
-        if (buf) {
-            s->buf = buf;
-            s->cap = m;
-        }
-    }
-    if (s->cap >= m) {
-        s->count = (uint32_t)smp_draw(grad, n, m, &rng, s->buf);
-        to_little_endian(s->buf, s->count);
+    rc = plan_send(h, group, group_len, step, n, sock_has_room(h), &p);
+    if (rc != HTGA_OK)
+        return rc;
+    if (pbuf_reserve(p.pb, p.m) == 0) {
+        count = (uint32_t)smp_draw(grad, n, p.m, &p.rng, p.pb->data);
+        to_little_endian(p.pb->data, count);
     } else {
-        s->count = 0; /* cancelled; the I/O thread frees the slot */
         rc = HTGA_ENOMEM;
     }
+    if (!p.slot && rc == HTGA_OK) {
+        send_direct(h, group, group_len, step, &p, count);
+        return HTGA_OK;
+    }
     pthread_mutex_lock(&h->mu);
-    s->state = SLOT_READY;
     if (rc != HTGA_OK)
         h->st.sends--;
+    if (!p.slot) { /* out of memory on the direct path: that seq is a drop */
+        h->next_seq++;
+        h->st.drops_queue++;
+        pthread_mutex_unlock(&h->mu);
+        pool_put(p.pb);
+        return rc;
+    }
+    p.slot->count = count; /* 0: cancelled, the I/O thread frees the slot */
+    p.slot->pb = rc == HTGA_OK ? p.pb : NULL;
+    p.slot->state = SLOT_READY;
     /* Only the send that may find the I/O thread asleep pays for the
      * eventfd write; while it is pumping it sees this slot by itself. */
     need_wake = h->io_waiting;
     h->io_waiting = 0;
     pthread_mutex_unlock(&h->mu);
+    if (rc != HTGA_OK)
+        pool_put(p.pb);
     if (need_wake)
         wake(h);
     return rc;

@@ -8,10 +8,13 @@
  *
  * Thread-safety: one htga handle may be used from several threads at once;
  * htga_send(), htga_lambda(), htga_lambda_get(), htga_set_int() and
- * htga_stats_get() never block on the network (they take a short internal
- * lock); htga_flush() waits only as long as it is told. All ZeroMQ work
- * happens in one background I/O thread per handle. htga_destroy() must not
- * race with other calls on the same handle. Data-parallel workers (ranks)
+ * htga_stats_get() never block on the network (they take short internal
+ * locks); htga_flush() waits only as long as it is told. htga_send() hands
+ * its message to ZeroMQ in the calling thread (one lock around the handle's
+ * socket; several threads sending on one handle take turns for that short
+ * moment, never for the sampling); one background I/O thread per handle
+ * receives lambdas, says HELLO and follows the connection. htga_destroy()
+ * must not race with other calls on the same handle. Data-parallel workers (ranks)
  * each create their own handle with their rank set; all of them receive the
  * run's lambdas. A handle belongs to the process that created it: after
  * fork() the child must not use (or destroy) the parent's handles; it may
@@ -55,7 +58,7 @@ extern "C" {
 typedef enum htga_option {
     HTGA_OPT_MAX_SAMPLES = 1,       /* values kept per send; 0 = all (default 65536) */
     HTGA_OPT_RANK = 2,              /* this worker's rank (default 0) */
-    HTGA_OPT_QUEUE_DEPTH = 3,       /* messages buffered for the I/O thread (default 64) */
+    HTGA_OPT_QUEUE_DEPTH = 3,       /* messages held during the start-up grace (default 64) */
     HTGA_OPT_SEED = 4,              /* subsampling seed (default: from time and address) */
     HTGA_OPT_CONNECT_GRACE_MS = 5,  /* after create, queue (not drop) while the first
                                        connection is made, this long (default 500, 0..60000) */
@@ -73,8 +76,8 @@ typedef struct htga_stats {
     uint64_t msgs_sent;     /* messages handed to ZeroMQ */
     uint64_t samples_sent;  /* values in those messages */
     uint64_t bytes_sent;    /* payload bytes in those messages */
-    uint64_t drops_queue;   /* dropped: the client's queue was full */
-    uint64_t drops_offline; /* dropped: daemon not connected (at send) or gone or slow (later) */
+    uint64_t drops_queue;   /* dropped: the client's grace queue full, no free buffer, no memory */
+    uint64_t drops_offline; /* dropped: daemon not connected, gone, or slow (its pipe full) */
     uint64_t lambdas_recv;  /* lambda messages received */
     uint64_t bad_msgs_recv; /* messages from the daemon that failed to decode */
 } htga_stats;
@@ -120,13 +123,17 @@ HTGA_API int htga_set_int(htga *h, htga_option opt, int64_t value);
  * max_samples values is drawn without bias (stratified: one uniformly chosen
  * value from each of max_samples equal strata), so the cost does not grow
  * with n. grad is only read during the call (borrowed); the sample is copied
- * into a buffer the handle owns and the I/O thread sends it.
- * Never blocks: returns HTGA_OK when queued, HTGA_EDROPPED (and counts it)
- * when the queue is full or the daemon is away (after the start-up grace,
- * see HTGA_OPT_CONNECT_GRACE_MS, during which messages wait in the queue),
- * HTGA_EINVAL for bad arguments (NULL, n == 0, bad group name), HTGA_ENOMEM
- * when the sample buffer could not grow. A queued message can still be
- * dropped later (daemon gone or too slow); htga_stats_get() counts it.
+ * once, into a buffer the handle owns and lends to ZeroMQ, and handed to
+ * ZeroMQ before the call returns (during the start-up grace, see
+ * HTGA_OPT_CONNECT_GRACE_MS, it waits in the handle's queue for the first
+ * connection instead, and the I/O thread sends it).
+ * Never blocks: returns HTGA_OK when handed over (or queued in the grace),
+ * HTGA_EDROPPED (and counts it) when the daemon is away or too slow to take
+ * it (its pipe is full), when every buffer is still lent to ZeroMQ, or when
+ * the grace queue is full; HTGA_EINVAL for bad arguments (NULL, n == 0, bad
+ * group name), HTGA_ENOMEM when the sample buffer could not grow (counted in
+ * drops_queue). A message queued in the grace can still be dropped later
+ * (the grace ends without a connection); htga_stats_get() counts it.
  */
 HTGA_API int htga_send(htga *h, const char *group, int64_t step, const float *grad, size_t n);
 
@@ -142,8 +149,10 @@ HTGA_API int htga_lambda_get(htga *h, const char *group, double *lambda);
 
 /*
  * Waits up to timeout_ms for every queued message to be handed to ZeroMQ (or
- * dropped and counted, when the daemon is away). ZeroMQ then writes them out
- * in its own thread; htga_destroy() gives that up to 100 ms. A negative
+ * dropped and counted, when the daemon is away). Only messages of the
+ * start-up grace wait in the handle's queue: once connected, htga_send()
+ * hands each message to ZeroMQ before it returns. ZeroMQ then writes them
+ * out in its own thread; htga_destroy() gives that up to 100 ms. A negative
  * timeout counts as 0. Returns HTGA_OK, HTGA_ETIMEDOUT, or HTGA_EINVAL for a
  * NULL handle.
  */

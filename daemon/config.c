@@ -181,6 +181,12 @@ static int set_queue_rows(htgad_config *cfg, const char *v, const char **why)
     return parse_u64(v, 1, 1048576, &cfg->queue_rows);
 }
 
+static int set_background_nice(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer in [0, 19]";
+    return parse_u64(v, 0, 19, &cfg->background_nice);
+}
+
 static int set_log_level(htgad_config *cfg, const char *v, const char **why)
 {
     *why = "expected error, warn, info or debug";
@@ -263,6 +269,9 @@ static const config_row rows[] = {
     {"queue-blocks", "N", "64", set_queue_blocks,
      "blocks waiting for each estimator; more are dropped and counted"},
     {"queue-rows", "N", "1024", set_queue_rows, "rows waiting for the SQLite writer"},
+    {"background-nice", "N", "0", set_background_nice,
+     "run the estimator and writer threads N nicer than ingest (and SCHED_BATCH; 0 = off), so "
+     "under overload ingest keeps its CPU and the estimator drops whole blocks, counted"},
     {"log-level", "LEVEL", "info", set_log_level, "error, warn, info or debug"},
     {"http", "ADDR:PORT|off", "127.0.0.1:8080", set_http,
      "REST API, /metrics and dashboard address; off disables HTTP"},

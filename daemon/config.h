@@ -30,9 +30,10 @@ typedef struct htgad_config {
     est_k_rule k_rule;
     policy policy; /* default policy of new runs */
     uint64_t max_streams;
-    uint64_t estimators;   /* estimator threads */
-    uint64_t queue_blocks; /* estimator queue depth, in blocks (each estimator) */
-    uint64_t queue_rows;   /* writer queue depth, in rows */
+    uint64_t estimators;      /* estimator threads */
+    uint64_t queue_blocks;    /* estimator queue depth, in blocks (each estimator) */
+    uint64_t queue_rows;      /* writer queue depth, in rows */
+    uint64_t background_nice; /* estimator and writer threads: this much nicer, SCHED_BATCH */
     int log_level;
     char http[CONFIG_STR_MAX]; /* "ADDR:PORT" or "off"; reserved for the HTTP API */
     char token[CONFIG_STR_MAX];

@@ -11,6 +11,7 @@
 #include <zmq.h>
 
 #include "log.h"
+#include "prio.h"
 #include "stats.h"
 #include "store.h"
 
@@ -45,7 +46,12 @@ void est_job_free(est_job *job)
 {
     if (job == NULL)
         return;
-    free(job->x);
+    if (job->msg != NULL) {
+        zmq_msg_close(job->msg);
+        free(job->msg);
+    } else {
+        free(job->x);
+    }
     free(job->slots);
     free(job->state);
     free(job);
@@ -251,6 +257,7 @@ static void *estimator_main(void *arg)
     est_job *job;
 
     pthread_setname_np(pthread_self(), "htgad-est"); /* for top -H, perf */
+    prio_enter_background("estimator");
     e->pipe = open_pipe(e);
     if (e->pipe == NULL)
         LOG(LOG_ERROR, "estimator: cannot connect %s: lambdas will not be pushed", ESTIMATOR_PIPE);

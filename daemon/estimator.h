@@ -43,7 +43,8 @@ typedef enum est_job_kind {
     EST_JOB_OPEN = 4,   /* a stream slot starts a new life: its stored state (or none) */
 } est_job_kind;
 
-/* A closed block on its way to the estimator (malloc'd; x too). */
+/* A closed block on its way to the estimator (malloc'd; x too, unless msg
+ * holds it: then x points into the ZeroMQ message the block arrived in). */
 typedef struct est_job {
     est_job_kind kind;
     uint32_t run_slot, stream_slot;
@@ -53,6 +54,7 @@ typedef struct est_job {
     int64_t step_first, step_last;
     float *x;
     size_t n;
+    void *msg; /* a zmq_msg_t (malloc'd) that holds x, or NULL: x is malloc'd */
     policy pol;
     const char *source;
     int final;       /* flushed at shutdown: stored, no lambda push (ingest is gone) */
@@ -68,7 +70,7 @@ typedef struct est_note {
     wire_lambda lam;
 } est_note;
 
-/* Frees a job and its samples; accepts NULL. */
+/* Frees a job and its samples (closes its message); accepts NULL. */
 void est_job_free(est_job *job);
 
 typedef struct estimator estimator;

@@ -141,8 +141,9 @@ int ingest_preload(ingest *g, const store_state *st, uint32_t *run_slot, uint32_
     return 0;
 }
 
-/* Sends the latest lambda of stream se to one identity. Returns 0, or -1
- * when the peer is gone (EHOSTUNREACH: the caller forgets it). */
+/* Sends the latest lambda of stream se to one identity. Returns 0 when
+ * sent, 1 when dropped (the peer's pipe is full), or -1 when the peer is
+ * gone (EHOSTUNREACH: the caller forgets it). */
 static int send_lambda(ingest *g, const run_entry *run, const uint8_t *id, size_t id_len,
                        const stream_entry *se)
 {
@@ -168,7 +169,7 @@ static int send_lambda(ingest *g, const run_entry *run, const uint8_t *id, size_
         if (errno == EHOSTUNREACH)
             return -1;
         STAT_INC(drops[DROP_LAMBDA_SEND]);
-        return 0;
+        return 1;
     }
     zmq_send(g->router, hdr, hlen, ZMQ_SNDMORE | ZMQ_DONTWAIT);
     zmq_send(g->router, body, sizeof(body), ZMQ_DONTWAIT);
@@ -184,20 +185,38 @@ static void push_lambda(ingest *g, uint32_t slot)
 
     /* From the end: a gone peer is replaced by the last one. */
     for (size_t i = run->npeers; i-- > 0;) {
-        if (send_lambda(g, run, run->peers[i].id, run->peers[i].id_len, se) < 0)
+        int rc = send_lambda(g, run, run->peers[i].id, run->peers[i].id_len, se);
+        if (rc < 0)
             streams_peer_remove(g->reg, se->run_slot, i);
+        else if (rc > 0)
+            run->peers[i].missed = 1; /* its next HELLO gets everything */
     }
 }
 
-/* Answers a HELLO: every current lambda of the run, to that identity. */
+/* Answers a HELLO with every current lambda of the run, to that identity,
+ * when it may lack one: the first HELLO of an identity (a new client, a
+ * reconnect, a daemon restart), or one after a push to it was dropped.
+ * Otherwise the pushes have carried every change already and the HELLO is
+ * only a sign of life: answering each one in full would cost groups x
+ * clients messages per second on a big run. */
 static void answer_hello(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_len)
 {
     run_entry *run = &g->reg->runs[run_slot];
+    peer *p = streams_peer_find(g->reg, run_slot, id, id_len);
+    int missed = 0;
 
+    if (p != NULL && p->answered && !p->missed)
+        return;
     for (size_t i = 0; i < run->nstreams; i++) {
         const stream_entry *se = &g->reg->streams[run->streams[i]];
-        if (se->has_lambda && send_lambda(g, run, id, id_len, se) < 0)
+        int rc = se->has_lambda ? send_lambda(g, run, id, id_len, se) : 0;
+        if (rc < 0)
             return;
+        missed |= rc > 0;
+    }
+    if (p != NULL) {
+        p->answered = 1;
+        p->missed = (uint8_t)missed;
     }
 }
 
@@ -313,10 +332,12 @@ typedef struct emit_ctx {
     int final; /* an idle stream's last block: stored, no lambda push */
 } emit_ctx;
 
-/* accum's emit callback: a closed block becomes an estimator job. */
-static int emit_block(accum_block *blk, void *arg)
+/* A closed block of stream c->slot becomes an estimator job; msg (or NULL)
+ * is the ZeroMQ message that holds x. Returns 0 when the estimator queue
+ * took it (and with it x, or msg), -1 when the block was dropped (counted;
+ * x and msg stay the caller's). */
+static int push_block(emit_ctx *c, const accum_block *blk, void *msg)
 {
-    emit_ctx *c = arg;
     ingest *g = c->g;
     stream_entry *se = &g->reg->streams[c->slot];
     run_entry *run = &g->reg->runs[se->run_slot];
@@ -336,6 +357,7 @@ static int emit_block(accum_block *blk, void *arg)
     job->step_last = blk->step_last;
     job->x = blk->x;
     job->n = blk->n;
+    job->msg = msg;
     job->pol = run->pol;
     job->source = run->pol_source;
     job->final = g->flushing || c->final;
@@ -352,6 +374,52 @@ static int emit_block(accum_block *blk, void *arg)
     se->next_block++;
     STAT_INC(blocks_closed);
     return 0;
+}
+
+/* accum's emit callback: a closed block becomes an estimator job. */
+static int emit_block(accum_block *blk, void *arg)
+{
+    return push_block(arg, blk, NULL);
+}
+
+/* The zero-copy fast path: when a SAMPLES body holds a whole block (or
+ * more) and the stream has no partial block, the first block goes to the
+ * estimator in the message it arrived in (a reference to it: ZeroMQ
+ * counts them, the estimator closes its own), instead of being copied into
+ * the accumulator. Only where the payload can be read in place: a
+ * little-endian host and float-aligned data (a large frame is its own
+ * allocation, aligned; small ones may sit at any offset of ZeroMQ's receive
+ * buffer). Returns the values it took: 0 or the block size. */
+static size_t take_whole_block(emit_ctx *c, const wire_msg *m, zmq_msg_t *body)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    accum *a = &c->g->reg->streams[c->slot].acc;
+    accum_block blk = {(float *)(uintptr_t)m->body, a->cap, m->step, m->step};
+    zmq_msg_t *ref;
+
+    if (body == NULL || a->n != 0 || m->count < a->cap || (uintptr_t)m->body % _Alignof(float) != 0)
+        return 0;
+    ref = malloc(sizeof(*ref));
+    if (ref == NULL || zmq_msg_init(ref) != 0 || zmq_msg_copy(ref, body) != 0 ||
+        zmq_msg_data(ref) != zmq_msg_data(body)) { /* not shared: copy the usual way */
+        if (ref != NULL)
+            zmq_msg_close(ref);
+        free(ref);
+        return 0;
+    }
+    if (push_block(c, &blk, ref) < 0) {
+        zmq_msg_close(ref);
+        free(ref);
+    } else {
+        STAT_INC(blocks_zero_copy);
+    }
+    return a->cap; /* taken, or dropped as a whole block: counted either way */
+#else
+    (void)c;
+    (void)m;
+    (void)body;
+    return 0;
+#endif
 }
 
 static void count_decode_error(ingest *g, const wire_error *err)
@@ -383,6 +451,11 @@ static void open_stream(ingest *g, uint32_t slot)
         memset(st, 0, sizeof(*st));
     }
     restore_stream(se, st);
+    if (se->has_lambda) { /* a lambda no push carried: the next HELLOs bring it */
+        run_entry *r = &g->reg->runs[se->run_slot];
+        for (size_t i = 0; i < r->npeers; i++)
+            r->peers[i].missed = 1;
+    }
     job->kind = EST_JOB_OPEN;
     job->run_slot = se->run_slot;
     job->stream_slot = slot;
@@ -390,11 +463,13 @@ static void open_stream(ingest *g, uint32_t slot)
     bqueue_push(g->est_qs[slot % g->nest], job); /* rare: waiting is fine */
 }
 
-static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m)
+/* body: the ZeroMQ frame m->body lies in (for the zero-copy path), or NULL. */
+static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m, zmq_msg_t *body)
 {
     size_t before = g->reg->live_streams;
     long slot = streams_stream(g->reg, run_slot, m->group, m->group_len);
     emit_ctx c = {g, 0, 0};
+    size_t taken;
 
     if (slot < 0) {
         STAT_ADD(drops[DROP_STREAM_LIMIT], m->count);
@@ -415,12 +490,16 @@ static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m)
     g->reg->streams[slot].expire_tries = 0;
     STAT_INC(msgs_samples);
     STAT_ADD(samples, m->count);
-    if (accum_add(&g->reg->streams[slot].acc, m->step, m->body, m->count, emit_block, &c) < 0)
-        STAT_ADD(drops[DROP_NOMEM], m->count);
+    taken = take_whole_block(&c, m, body);
+    if (taken < m->count &&
+        accum_add(&g->reg->streams[slot].acc, m->step, (const unsigned char *)m->body + 4 * taken,
+                  m->count - taken, emit_block, &c) < 0)
+        STAT_ADD(drops[DROP_NOMEM], m->count - taken);
 }
 
 /* One decoded message from identity id. */
-static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_msg *m)
+static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_msg *m,
+                       zmq_msg_t *body)
 {
     size_t before = g->reg->live_runs;
     long run_slot = streams_run(g->reg, m->run, m->run_len, &g->cfg.policy);
@@ -442,7 +521,7 @@ static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_m
         STAT_INC(msgs_hello);
         answer_hello(g, (uint32_t)run_slot, id, id_len);
     } else if (m->kind == WIRE_SAMPLES) {
-        handle_samples(g, (uint32_t)run_slot, m);
+        handle_samples(g, (uint32_t)run_slot, m, body);
     }
 }
 
@@ -490,7 +569,7 @@ static int recv_one(ingest *g)
     if (wire_decode_dir(ptrs, lens, nframes, WIRE_DIR_TO_DAEMON, &m, &err) != WIRE_OK)
         count_decode_error(g, &err);
     else
-        handle_msg(g, zmq_msg_data(&id), zmq_msg_size(&id), &m);
+        handle_msg(g, zmq_msg_data(&id), zmq_msg_size(&id), &m, nframes == 2 ? &frames[1] : NULL);
     for (size_t i = 0; i < nframes && i < INGEST_MAX_FRAMES; i++)
         zmq_msg_close(&frames[i]);
     zmq_msg_close(&id);
@@ -578,6 +657,7 @@ static void expire_idle(ingest *g, int64_t now)
         LOG(LOG_INFO, "stream %s/%s idle, slot freed (next block %llu)", r->runs[run_slot].name,
             se->group, (unsigned long long)se->next_block);
         streams_stream_free(r, (uint32_t)i);
+        STAT_INC(streams_expired);
     }
     for (size_t i = 0; i < r->nruns; i++)
         streams_run_free(r, (uint32_t)i);

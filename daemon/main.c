@@ -27,6 +27,7 @@
 #include "htgad_http.h"
 #include "ingest.h"
 #include "log.h"
+#include "prio.h"
 #include "queue.h"
 #include "stats.h"
 #include "store.h"
@@ -215,6 +216,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level(cfg.log_level);
+    prio_set_background((int)cfg.background_nice);
     /* Block buffers (block-samples x 4 bytes) come and go at the ingest
      * rate: keep them on the heap, where freed ones are reused, instead of
      * a fresh mmap (and page faults) per block. */

@@ -38,7 +38,9 @@ void stats_write(FILE *out, const stats_queues *qs)
                 (unsigned long long)atomic_load(&g_stats.drops[i]));
     PRINT(streams);
     PRINT(runs);
+    PRINT(streams_expired);
     PRINT(blocks_closed);
+    PRINT(blocks_zero_copy);
     PRINT(blocks_estimated);
     PRINT(blocks_fallback);
     PRINT(lambdas_sent);

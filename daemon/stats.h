@@ -35,9 +35,11 @@ typedef struct htgad_stats {
     _Atomic uint64_t bytes;        /* bytes of all frames received */
     _Atomic uint64_t decode_errors[WIRE_E__COUNT];
     _Atomic uint64_t drops[DROP__COUNT];
-    _Atomic uint64_t streams;       /* (run, group) streams held */
-    _Atomic uint64_t runs;          /* runs held */
-    _Atomic uint64_t blocks_closed; /* blocks handed to the estimator */
+    _Atomic uint64_t streams;          /* (run, group) streams held */
+    _Atomic uint64_t runs;             /* runs held */
+    _Atomic uint64_t streams_expired;  /* streams freed after --stream-idle-s without samples */
+    _Atomic uint64_t blocks_closed;    /* blocks handed to the estimator */
+    _Atomic uint64_t blocks_zero_copy; /* of those, handed over in the message they came in */
     _Atomic uint64_t blocks_estimated;
     _Atomic uint64_t blocks_fallback; /* lambda fell back to 1 */
     _Atomic uint64_t lambdas_sent;    /* LAMBDA messages pushed to clients */

@@ -228,6 +228,17 @@ long streams_stream(streams *s, uint32_t run_slot, const char *group, size_t len
     return (long)slot;
 }
 
+peer *streams_peer_find(streams *s, uint32_t run_slot, const void *id, size_t id_len)
+{
+    run_entry *r = &s->runs[run_slot];
+
+    for (size_t i = 0; i < r->npeers; i++) {
+        if (r->peers[i].id_len == id_len && memcmp(r->peers[i].id, id, id_len) == 0)
+            return &r->peers[i];
+    }
+    return NULL;
+}
+
 int streams_peer_touch(streams *s, uint32_t run_slot, const void *id, size_t id_len, int64_t now_ms)
 {
     run_entry *r = &s->runs[run_slot];
@@ -235,12 +246,10 @@ int streams_peer_touch(streams *s, uint32_t run_slot, const void *id, size_t id_
 
     if (id_len == 0 || id_len > STREAMS_ID_MAX)
         return -1;
-    for (size_t i = 0; i < r->npeers; i++) {
-        p = &r->peers[i];
-        if (p->id_len == id_len && memcmp(p->id, id, id_len) == 0) {
-            p->last_seen_ms = now_ms;
-            return 0;
-        }
+    p = streams_peer_find(s, run_slot, id, id_len);
+    if (p != NULL) {
+        p->last_seen_ms = now_ms;
+        return 0;
     }
     if (r->npeers == STREAMS_PEERS_MAX)
         return -1;
@@ -253,6 +262,7 @@ int streams_peer_touch(streams *s, uint32_t run_slot, const void *id, size_t id_
         r->peers_cap = cap;
     }
     p = &r->peers[r->npeers++];
+    memset(p, 0, sizeof(*p));
     memcpy(p->id, id, id_len);
     p->id_len = (uint8_t)id_len;
     p->last_seen_ms = now_ms;

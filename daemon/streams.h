@@ -29,6 +29,8 @@
 typedef struct peer {
     uint8_t id[STREAMS_ID_MAX];
     uint8_t id_len;
+    uint8_t answered; /* a HELLO of it was answered with all the run's lambdas */
+    uint8_t missed;   /* a lambda to it was dropped since (its pipe was full) */
     int64_t last_seen_ms;
 } peer;
 
@@ -99,6 +101,9 @@ int streams_run_free(streams *s, uint32_t run_slot);
  * run has STREAMS_PEERS_MAX peers already or the identity is too long. */
 int streams_peer_touch(streams *s, uint32_t run_slot, const void *id, size_t id_len,
                        int64_t now_ms);
+
+/* The peer of run run_slot with this identity, or NULL. */
+peer *streams_peer_find(streams *s, uint32_t run_slot, const void *id, size_t id_len);
 
 /* Removes peer i of run run_slot (order not kept). */
 void streams_peer_remove(streams *s, uint32_t run_slot, size_t i);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "prio.h"
 #include "stats.h"
 #include "store.h"
 
@@ -512,6 +513,7 @@ static void *writer_main(void *arg)
     store_item *it;
 
     pthread_setname_np(pthread_self(), "htgad-writer"); /* for top -H, perf */
+    prio_enter_background("writer");
 
     for (;;) {
         it = bqueue_pop(w->q, -1);

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fake_daemon.h"
 #include "htga.h"
@@ -468,6 +469,54 @@ Test(client, destroy_with_busy_daemon_is_bounded, .timeout = 10)
     /* The linger is 100 ms; a hang would be unbounded. 1 s leaves room for a
      * loaded 2-core CI machine (433 ms seen under load), where 300 ms flaked. */
     cr_assert_lt(dt, slack(1000), "destroy took %ld ms", dt);
+    fake_stop(&f);
+    free(x);
+}
+
+static int cmp_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+/* A daemon that never reads: ZeroMQ's pipe fills, and from then on every
+ * send is dropped and counted (drops_offline) without drawing the sample
+ * first, so a dropped send costs far less than one that ships. */
+Test(client, full_pipe_drops_before_drawing, .timeout = 20)
+{
+    enum { N = 1 << 16, SENDS = 600 };
+    fake_daemon f;
+    fake_msg m;
+    float *x = calloc(N, sizeof *x);
+    static long t_ok[SENDS], t_drop[SENDS];
+    int nok = 0, ndrop = 0;
+    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
+    htga *h = connect_client(&f, "run", &m);
+    fake_msg_free(&m);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_MAX_SAMPLES, 0), HTGA_OK); /* 256 KiB each */
+    for (int i = 0; i < SENDS; i++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int rc = htga_send(h, "g", i, x, N);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long ns = (t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec);
+        cr_assert(rc == HTGA_OK || rc == HTGA_EDROPPED, "rc %d", rc);
+        if (rc == HTGA_OK)
+            t_ok[nok++] = ns;
+        else
+            t_drop[ndrop++] = ns;
+    }
+    htga_stats s = stats(h);
+    cr_assert_gt(ndrop, 0, "the pipe never filled");
+    cr_assert_gt(nok, 0);
+    cr_assert_eq(s.msgs_sent, (uint64_t)nok);
+    cr_assert_eq(s.drops_offline + s.drops_queue, (uint64_t)ndrop);
+    qsort(t_ok, (size_t)nok, sizeof(long), cmp_long);
+    qsort(t_drop, (size_t)ndrop, sizeof(long), cmp_long);
+    /* a shipped send copies 256 KiB; a drop is a lock and a look */
+    cr_assert_lt(t_drop[ndrop / 2] * 4, t_ok[nok / 2], "median drop %ld ns vs send %ld ns",
+                 t_drop[ndrop / 2], t_ok[nok / 2]);
+    htga_destroy(&h);
     fake_stop(&f);
     free(x);
 }

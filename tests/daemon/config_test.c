@@ -48,6 +48,7 @@ Test(config, defaults)
     cr_assert_eq(c.max_streams, 1024);
     cr_assert_eq(c.stream_idle_s, 600);
     cr_assert_eq(c.metrics_expire_s, 3600);
+    cr_assert_eq(c.background_nice, 0);
 }
 
 Test(config, flags_both_forms)
@@ -156,6 +157,8 @@ Test(config, bad_values_are_refused)
     expect_bad("stream-idle-s", "1.5");
     expect_bad("metrics-expire-s", "0");
     expect_bad("metrics-expire-s", "99999999999");
+    expect_bad("background-nice", "20");
+    expect_bad("background-nice", "-1");
     expect_bad("estimators", "0");
     expect_bad("estimators", "65");
     expect_bad("log-level", "loud");

@@ -56,6 +56,34 @@ Test(streams, peers_touch_prune_remove)
     streams_free(&s);
 }
 
+/* streams_peer_find finds by identity; a refresh keeps a peer's HELLO
+ * state, a peer that comes back after being forgotten starts unanswered. */
+Test(streams, peer_find_and_hello_state)
+{
+    streams *s = streams_new(4, 16, 0);
+    policy p = policy_default();
+    long r = streams_run(s, "run", 3, &p);
+    uint8_t id1[3] = {7, 7, 1}, id2[3] = {7, 7, 2};
+    peer *a;
+
+    cr_assert_null(streams_peer_find(s, (uint32_t)r, id1, 3));
+    cr_assert_eq(streams_peer_touch(s, (uint32_t)r, id1, 3, 1000), 0);
+    cr_assert_eq(streams_peer_touch(s, (uint32_t)r, id2, 3, 1000), 0);
+    a = streams_peer_find(s, (uint32_t)r, id1, 3);
+    cr_assert_not_null(a);
+    cr_assert_eq(a->id[2], 1);
+    cr_assert_eq(a->answered, 0);
+    cr_assert_eq(a->missed, 0);
+    cr_assert_null(streams_peer_find(s, (uint32_t)r, id1, 2), "length is part of the identity");
+    a->answered = 1;
+    cr_assert_eq(streams_peer_touch(s, (uint32_t)r, id1, 3, 2000), 0);
+    cr_assert_eq(streams_peer_find(s, (uint32_t)r, id1, 3)->answered, 1, "refresh keeps it");
+    cr_assert_eq(streams_prune(s, 12500, 10000), 2);
+    cr_assert_eq(streams_peer_touch(s, (uint32_t)r, id1, 3, 13000), 0);
+    cr_assert_eq(streams_peer_find(s, (uint32_t)r, id1, 3)->answered, 0, "back: new peer");
+    streams_free(&s);
+}
+
 Test(streams, freed_slots_are_reused_and_lookups_survive)
 {
     streams *s = streams_new(4, 16, 0);

@@ -151,6 +151,102 @@ Test(daemon, late_joiner_gets_current_lambda_at_once)
     htga_destroy(&b);
 }
 
+/* A client's periodic HELLO is answered in full only the first time (the
+ * pushes after each block keep it current), while a late joiner still gets
+ * every lambda of the run at once. */
+Test(daemon, hello_answered_in_full_once)
+{
+    htga *a, *b;
+    htga_stats s0, s1;
+    double l;
+    int64_t hellos;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", BLOCK, NULL), 0);
+    a = client("hello", 0);
+    cr_assert_eq(htga_set_int(a, HTGA_OPT_HELLO_INTERVAL_MS, 20), HTGA_OK);
+    send_steps(a, "g1", 0, 1, 1024, 7);
+    send_steps(a, "g2", 0, 1, 1024, 8);
+    cr_assert_eq(wait_lambda(a, "g1", &l, 5000), 0);
+    cr_assert_eq(wait_lambda(a, "g2", &l, 5000), 0);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2, 5000), 0);
+    sleep_ms(100); /* any push still on its way lands */
+    htga_stats_get(a, &s0, sizeof(s0));
+    hellos = testd_stat(&d, "msgs_hello");
+    /* about 50 HELLOs at 20 ms; the stats file lags by up to a second */
+    for (int64_t t0 = now_ms(); testd_stat(&d, "msgs_hello") < hellos + 20 && now_ms() - t0 < 5000;)
+        sleep_ms(50);
+    cr_assert_geq(testd_stat(&d, "msgs_hello"), hellos + 20, "client a says HELLO");
+    htga_stats_get(a, &s1, sizeof(s1));
+    cr_assert_eq(s1.lambdas_recv, s0.lambdas_recv, "HELLOs answered again: %llu lambdas",
+                 (unsigned long long)(s1.lambdas_recv - s0.lambdas_recv));
+    b = client("hello", 1); /* sends nothing: its first HELLO brings both */
+    cr_assert_eq(wait_lambda(b, "g1", &l, 3000), 0, "late joiner got no lambda for g1");
+    cr_assert_eq(wait_lambda(b, "g2", &l, 3000), 0, "late joiner got no lambda for g2");
+    htga_destroy(&a);
+    htga_destroy(&b);
+}
+
+/* Sends n values of x as one message, retrying a drop for up to 2 s. */
+static void send_one(htga *h, const char *group, int64_t step, const float *x, size_t n)
+{
+    int64_t deadline = now_ms() + 2000;
+
+    while (htga_send(h, group, step, x, n) == HTGA_EDROPPED && now_ms() < deadline)
+        sleep_ms(5);
+}
+
+/* A message that holds a whole block goes to the estimator without a copy
+ * (blocks_zero_copy); its blocks must be exactly those of the same values
+ * sent in pieces, which take the accumulator's copy path: same n, steps,
+ * median, moments and tail estimates, to the last bit. Blocks of 4096
+ * values: 16 KiB bodies, larger than ZeroMQ's receive batch, so each body is
+ * its own (aligned) allocation and the fast path is always taken. */
+Test(daemon, whole_block_messages_skip_the_copy_and_keep_values_exact)
+{
+    enum { B = 4096 };
+    float *x = malloc(3 * B * sizeof(float));
+    uint64_t seed = 11;
+    htga *h;
+
+    student_t(x, 3 * B, 2.5, &seed);
+    cr_assert_eq(testd_start(&d, "--block-samples", "4096", NULL), 0);
+    h = client("zc", 0);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_MAX_SAMPLES, 0), HTGA_OK);
+    /* whole: block A in one message, then B and half of C in one */
+    send_one(h, "whole", 0, x, B);
+    send_one(h, "whole", 1, x + B, B + B / 2);
+    /* parts: the same values in half blocks */
+    send_one(h, "parts", 0, x, B / 2);
+    send_one(h, "parts", 0, x + B / 2, B / 2);
+    for (int i = 0; i < 3; i++)
+        send_one(h, "parts", 1, x + B + i * (B / 2), B / 2);
+    cr_assert_eq(htga_flush(h, 5000), HTGA_OK);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 4, 10000), 0);
+    cr_assert_eq(testd_wait_stat(&d, "blocks_zero_copy", 2, 5000), 0);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0); /* the half block C is flushed */
+    htga_destroy(&h);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE group_name = 'whole'"), 3);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates AS a JOIN estimates AS b"
+                                 " ON a.block = b.block AND a.group_name = 'whole'"
+                                 " AND b.group_name = 'parts'"
+                                 " WHERE a.n = b.n AND a.step_first = b.step_first"
+                                 " AND a.step_last = b.step_last AND a.n_used = b.n_used"
+                                 " AND a.median = b.median AND a.mean = b.mean"
+                                 " AND a.variance = b.variance AND a.kurtosis = b.kurtosis"
+                                 " AND a.alpha = b.alpha AND a.k = b.k"
+                                 " AND a.alpha_stable = b.alpha_stable"),
+                 3);
+    /* and they are the values sent: block 1 is B (mean computed here) */
+    double mean = 0;
+    for (size_t i = 0; i < B; i++)
+        mean += x[B + i];
+    mean /= B;
+    cr_assert_float_eq(testd_query_double(&d, "SELECT mean FROM estimates WHERE group_name ="
+                                              " 'whole' AND block = 1"),
+                       mean, 1e-9 * (1 + fabs(mean)));
+    free(x);
+}
+
 Test(daemon, ranks_pool_into_the_same_blocks)
 {
     htga *r0 = NULL, *r1 = NULL;
@@ -270,6 +366,7 @@ Test(daemon, idle_streams_free_their_slots)
     /* idle: both partial blocks are stored, both slots freed */
     cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates WHERE n = 512", 2, 10000), 0);
     cr_assert_eq(testd_wait_stat(&d, "streams", 0, 10000), 0);
+    cr_assert_eq(testd_wait_stat(&d, "streams_expired", 2, 5000), 0);
     send_steps(h, "c", 0, 1, 1024, 3);
     send_steps(h, "d", 0, 1, 1024, 4);
     cr_assert_eq(testd_wait_query(
@@ -278,6 +375,7 @@ Test(daemon, idle_streams_free_their_slots)
     cr_assert_eq(testd_stat(&d, "drop_stream_limit"), 0);
     sleep_ms(1500); /* c and d go idle (the stats file lags by up to 1 s) */
     cr_assert_eq(testd_wait_stat(&d, "streams", 0, 10000), 0);
+    cr_assert_eq(testd_wait_stat(&d, "streams_expired", 4, 5000), 0, "a, b, then c and d");
     /* a comes back: block 2 follows its stored blocks 0 and 1 */
     send_steps(h, "a", 10, 2, 512, 5);
     cr_assert_eq(testd_wait_query(&d,
