@@ -734,6 +734,56 @@ static void current_policy(sqlite3 *db, int64_t run_id, struct http_policy *p)
     sqlite3_finalize(st);
 }
 
+/* The policy this server last handed to the daemon for run, if it still
+ * remembers it: 1 with *p set, else 0. Under srv->pol_mu. */
+static int sent_policy(const struct http_server *srv, const char *run, struct http_policy *p)
+{
+    for (unsigned i = 1; i <= HTTP_POLICY_RECENT; i++) {
+        const struct policy_sent *e = &srv->sent[(srv->sent_next - i) % HTTP_POLICY_RECENT];
+        if (e->run[0] != '\0' && strcmp(e->run, run) == 0) {
+            *p = e->p;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Remembers that p was handed to the daemon for run. Under srv->pol_mu. */
+static void remember_policy(struct http_server *srv, const char *run, const struct http_policy *p)
+{
+    struct policy_sent *e = &srv->sent[srv->sent_next++ % HTTP_POLICY_RECENT];
+    snprintf(e->run, sizeof e->run, "%s", run);
+    e->p = *p;
+}
+
+/* Merges the body over the run's current policy and hands the result to
+ * the daemon. The current policy is the one this server last handed over
+ * (the daemon applies it at once, its writer stores it later), else the
+ * latest stored one, else the default: two quick partial PUTs then both
+ * take effect. Returns 0, or an HTTP status with msg set. */
+static int put_policy(struct http_server *srv, sqlite3 *db, int64_t rid, const struct request *r,
+                      struct http_policy *p, char *err, size_t errlen, const char **msg)
+{
+    const char *run = r->route->run;
+    *p = srv->cfg.default_policy;
+    if (!sent_policy(srv, run, p))
+        current_policy(db, rid, p);
+    if ((*msg = http_parse_policy_body(r->body, r->body_len, p)) != NULL)
+        return 400;
+    if (!srv->cfg.on_policy)
+        return *msg = "policy updates are not wired to the daemon", 503;
+    int rc = srv->cfg.on_policy(srv->cfg.policy_ud, run, p, err, errlen);
+    if (rc == HTTP_OK) {
+        remember_policy(srv, run, p);
+        return 0;
+    }
+    if (rc == HTTP_ENOTFOUND)
+        return *msg = *err ? err : "unknown run", 404;
+    if (rc == HTTP_EINVAL)
+        return *msg = *err ? err : "policy rejected", 400;
+    return *msg = *err ? err : "the daemon could not apply the policy", 500;
+}
+
 int handle_policy_put(const struct request *r, struct reply *rep)
 {
     const char *run = r->route->run;
@@ -743,21 +793,14 @@ int handle_policy_put(const struct request *r, struct reply *rep)
     int64_t rid, gid;
     if (db_or_error(r, rep, &db) || resolve(db, run, NULL, &rid, &gid, rep))
         return 0;
-    struct http_policy p = r->srv->cfg.default_policy;
-    current_policy(db, rid, &p);
-    const char *msg = http_parse_policy_body(r->body, r->body_len, &p);
-    if (msg)
-        return reply_error(rep, 400, msg);
-    if (!r->srv->cfg.on_policy)
-        return reply_error(rep, 503, "policy updates are not wired to the daemon");
+    struct http_policy p;
     char err[160] = "";
-    int rc = r->srv->cfg.on_policy(r->srv->cfg.policy_ud, run, &p, err, sizeof err);
-    if (rc == HTTP_ENOTFOUND)
-        return reply_error(rep, 404, *err ? err : "unknown run");
-    if (rc == HTTP_EINVAL)
-        return reply_error(rep, 400, *err ? err : "policy rejected");
-    if (rc != HTTP_OK)
-        return reply_error(rep, 500, *err ? err : "the daemon could not apply the policy");
+    const char *msg = NULL;
+    pthread_mutex_lock(&r->srv->pol_mu);
+    int status = put_policy(r->srv, db, rid, r, &p, err, sizeof err, &msg);
+    pthread_mutex_unlock(&r->srv->pol_mu);
+    if (status)
+        return reply_error(rep, status, msg);
     hbuf b = {0};
     hbuf_puts(&b, "{\"run\":");
     hbuf_json_str(&b, run);

@@ -401,12 +401,30 @@ Test(server, policy_get_put_token)
     cr_assert_float_eq(last_policy.lambda_max, 4, 1e-12);
     cr_assert_float_eq(last_policy.ema, 0.1, 1e-12);
 
+    /* A second partial PUT before the daemon stored the first (this stub
+     * never stores anything): omitted members come from the first PUT,
+     * which the daemon already applies, not from the stored policy. */
+    const char *b2 = "{\"kind\":\"linear\",\"c\":3,\"ema\":0.5}";
+    httpc(port, "PUT", "/api/v1/runs/run-1/policy", auth, b2, strlen(b2), &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    hresp_free(&r);
+    const char *b3 = "{\"kind\":\"linear\",\"c\":3,\"lambda_max\":7}";
+    httpc(port, "PUT", "/api/v1/runs/run-1/policy", auth, b3, strlen(b3), &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    hresp_free(&r);
+    cr_assert_eq(policy_calls, 3);
+    cr_assert_eq(last_policy.kind, HTTP_POLICY_LINEAR);
+    cr_assert_float_eq(last_policy.c, 3, 1e-12);
+    cr_assert_float_eq(last_policy.ema, 0.5, 1e-12, "the first PUT's ema survives the second");
+    cr_assert_float_eq(last_policy.lambda_max, 7, 1e-12);
+    cr_assert_float_eq(last_policy.lambda_min, 0.2, 1e-12, "kept from the first PUT");
+
     char *big = malloc(100001);
     memset(big, ' ', 100000);
     big[100000] = '\0';
     expect_error("PUT", "/api/v1/runs/run-1/policy", auth, big, 413);
     free(big);
-    cr_assert_eq(policy_calls, 1);
+    cr_assert_eq(policy_calls, 3);
 }
 
 Test(server, loopback_without_token_accepts_writes)
