@@ -16,7 +16,6 @@
 #include "hbuf.h"
 #include "http.h"
 #include "route.h"
-#include "seriescache.h"
 
 #define HTTP_BODY_MAX      (64 * 1024)        /* PUT bodies larger than this: 413 */
 #define HTTP_STATIC_MAX    (16 * 1024 * 1024) /* largest file served from web/ */
@@ -36,7 +35,6 @@ struct http_server {
     uint16_t port;
     time_t started;
     pthread_key_t db_key;
-    struct series_cache cache;
     /* The policies PUT handed to the daemon, newest at sent[(next - 1) % N]:
      * the daemon's current policy of those runs even before its writer has
      * stored them, so a PUT fills omitted members from them rather than from

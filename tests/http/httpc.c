@@ -186,6 +186,19 @@ sqlite3 *fixture_db(const char *path)
     return db;
 }
 
+int fixture_rollup(sqlite3 *db)
+{
+    char *sql = slurp(HTGA_SOURCE_ROOT "/schema/003_series_rollup.sql");
+    const char *from = sql ? strstr(sql, "-- Level 64 from blocks") : NULL;
+    int rc =
+        from && sqlite3_exec(db, "BEGIN; DELETE FROM series_rollup", NULL, NULL, NULL) == SQLITE_OK
+            ? sqlite3_exec(db, from, NULL, NULL, NULL)
+            : SQLITE_ERROR;
+    sqlite3_exec(db, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    free(sql);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
 int64_t fixture_group(sqlite3 *db, const char *run, const char *group, double created_at)
 {
     sqlite3_stmt *st;

@@ -104,6 +104,7 @@ static void setup(void)
     cr_assert_eq(fixture_blocks(db, g1, 0, NBLOCKS, alpha_of, now), 0);
     cr_assert_eq(fixture_blocks(db, g2, 0, 10, NULL, now), 0);
     cr_assert_eq(fixture_blocks(db, g3, 0, 5, NULL, now - 86400), 0);
+    cr_assert_eq(fixture_rollup(db), 0);
     double y[4] = {8, 4, 2, 1};
     cr_assert_eq(fixture_top(db, g2, 9, y, 4), 0);
     cr_assert_eq(sqlite3_exec(db,
@@ -264,13 +265,13 @@ Test(server, series_downsampled_keeps_extremes)
     cr_assert(strstr(first, "99"), "the spike is kept");
     cr_assert(strstr(first, "0.01"), "the dip is kept");
     json_decref(j);
-    j = get_json(path, 200); /* now answered from the warm chunk cache */
+    j = get_json(path, 200); /* the same again */
     char *second = json_dumps(j, JSON_SORT_KEYS);
     cr_assert_str_eq(first, second);
     free(first);
     free(second);
     json_decref(j);
-    /* unaligned ends: head and tail rows around cached chunks */
+    /* unaligned ends: head and tail rows around rollup chunks */
     j = get_json("/api/v1/runs/run-1/groups/layer%2F1.w/series?fields=alpha&max_points=9"
                  "&from_step=1005&to_step=149999",
                  200);
@@ -282,13 +283,13 @@ Test(server, series_downsampled_keeps_extremes)
                  200);
     check_buckets(j, 500, 699, 50, 25);
     json_decref(j);
-    /* narrow buckets over a long range: whole 128-block chunks instead of
+    /* narrow buckets over a long range: whole 64-block chunks instead of
      * reading 25000 rows, hence fewer buckets than asked */
     j = get_json("/api/v1/runs/run-1/groups/layer%2F1.w/series?fields=alpha&max_points=1000", 200);
-    check_buckets(j, 0, NBLOCKS - 1, 1000, NBLOCKS / 128);
+    check_buckets(j, 0, NBLOCKS - 1, 1000, NBLOCKS / 64);
     cr_assert_eq(
         json_integer_value(json_object_get(json_object_get(j, "downsampling"), "bucket_blocks")),
-        128);
+        64);
     json_decref(j);
 }
 
@@ -317,6 +318,157 @@ Test(server, series_csv_and_bad_parameters)
     }
 }
 
+/* Expected bucket of a downsampled answer, computed from the block rows. */
+struct xbucket {
+    int64_t block, step_first, step, count;
+    double min[3], max[3], sum[3];
+    int64_t cnt[3];
+};
+
+static double num_at(json_t *j, const char *key, size_t i)
+{
+    json_t *v = json_array_get(json_object_get(j, key), i);
+    return json_is_null(v) ? NAN : json_number_value(v);
+}
+
+static void expect_close(double got, double want, const char *what, size_t i, const char *q)
+{
+    cr_assert(fabs(got - want) <= 1e-9 * fmax(1, fabs(want)), "%s[%zu]: %.15g, want %.15g (%s)",
+              what, i, got, want, q);
+}
+
+/* Compares a series answer (fields alpha, kurtosis, alpha_lo) with the
+ * buckets computed directly from the rows of group gid in [from, to]. */
+static void check_against_rows(json_t *j, sqlite3 *db, int64_t gid, int64_t from, int64_t to,
+                               const char *q)
+{
+    static const char *const f[3] = {"alpha", "kurtosis", "alpha_lo"};
+    int64_t width = json_integer_value(
+        json_object_get(json_object_get(j, "downsampling"), "bucket_blocks")); /* 0 = raw */
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_prepare_v2(db,
+                                    "SELECT block, step_first, step_last, alpha, kurtosis,"
+                                    " alpha_lo FROM blocks WHERE group_id = ?1 AND step_last"
+                                    " BETWEEN ?2 AND ?3 ORDER BY block",
+                                    -1, &st, NULL),
+                 SQLITE_OK);
+    sqlite3_bind_int64(st, 1, gid);
+    sqlite3_bind_int64(st, 2, from);
+    sqlite3_bind_int64(st, 3, to);
+    size_t n = 0, cap = 1024;
+    struct xbucket *x = calloc(cap, sizeof *x);
+    int64_t cur = -1;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int64_t b = sqlite3_column_int64(st, 0);
+        int64_t key = width ? b / width : b;
+        if (n == 0 || key != cur) {
+            if (n == cap)
+                x = realloc(x, (cap *= 2) * sizeof *x);
+            memset(&x[n], 0, sizeof x[n]);
+            x[n].block = b;
+            x[n].step_first = sqlite3_column_int64(st, 1);
+            for (int k = 0; k < 3; k++) {
+                x[n].min[k] = INFINITY;
+                x[n].max[k] = -INFINITY;
+            }
+            n++;
+            cur = key;
+        }
+        struct xbucket *e = &x[n - 1];
+        e->step = sqlite3_column_int64(st, 2);
+        e->count++;
+        for (int k = 0; k < 3; k++) {
+            if (sqlite3_column_type(st, 3 + k) == SQLITE_NULL)
+                continue;
+            double v = sqlite3_column_double(st, 3 + k);
+            e->min[k] = fmin(e->min[k], v);
+            e->max[k] = fmax(e->max[k], v);
+            e->sum[k] += v;
+            e->cnt[k]++;
+        }
+    }
+    sqlite3_finalize(st);
+    cr_assert_eq(json_array_size(json_object_get(j, "block")), n, "buckets (%s)", q);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(json_integer_value(json_array_get(json_object_get(j, "block"), i)), x[i].block,
+                     "block[%zu] (%s)", i, q);
+        cr_assert_eq(json_integer_value(json_array_get(json_object_get(j, "step"), i)), x[i].step,
+                     "step[%zu] (%s)", i, q);
+        if (width) {
+            cr_assert_eq(json_integer_value(json_array_get(json_object_get(j, "count"), i)),
+                         x[i].count, "count[%zu] (%s)", i, q);
+            cr_assert_eq(json_integer_value(json_array_get(json_object_get(j, "step_first"), i)),
+                         x[i].step_first, "step_first[%zu] (%s)", i, q);
+        }
+        for (int k = 0; k < 3; k++) {
+            char key[32];
+            expect_close(num_at(j, f[k], i), x[i].sum[k] / (double)x[i].cnt[k], f[k], i, q);
+            if (!width)
+                continue;
+            snprintf(key, sizeof key, "%s_min", f[k]);
+            expect_close(num_at(j, key, i), x[i].min[k], key, i, q);
+            snprintf(key, sizeof key, "%s_max", f[k]);
+            expect_close(num_at(j, key, i), x[i].max[k], key, i, q);
+        }
+    }
+    free(x);
+}
+
+/* Downsampled answers (rollup rows of every level, plus rows at the ends
+ * and in the open chunks) equal the buckets computed from the blocks, for
+ * random step ranges cutting chunks anywhere, in a group with holes too. */
+Test(server, series_rollup_matches_blocks)
+{
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    /* a group with holes in its block numbers (blocks the estimator dropped) */
+    int64_t g4 = fixture_group(db, "run-1", "gappy", 0);
+    cr_assert_eq(fixture_blocks(db, g4, 0, 3000, alpha_of, 0), 0);
+    cr_assert_eq(fixture_blocks(db, g4, 3130, 9000, alpha_of, 0), 0);
+    /* ends with a full 64-block chunk, which has no rollup row until a
+     * later block exists */
+    cr_assert_eq(fixture_blocks(db, g4, 20000, 26048, alpha_of, 0), 0);
+    cr_assert_eq(fixture_rollup(db), 0);
+    sqlite3_close(db);
+    start_server(NULL);
+    cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    static const char *const groups[2] = {"layer%2F1.w", "gappy"};
+    static const char *const names[2] = {"layer/1.w", "gappy"};
+    uint64_t rnd = 0x9e3779b97f4a7c15u;
+    int downsampled = 0;
+    for (int it = 0; it < 80; it++) {
+        rnd = rnd * 6364136223846793005u + 1442695040888963407u;
+        int g = (int)(rnd >> 63);
+        int64_t from = (int64_t)((rnd >> 20) % 270000) - 100;
+        rnd = rnd * 6364136223846793005u + 1442695040888963407u;
+        int64_t to = it % 4 == 0 ? INT64_MAX / 2 : from + (int64_t)((rnd >> 20) % 270000);
+        int64_t mp = 2 + (int64_t)((rnd >> 8) % 4) * (int64_t)((rnd >> 40) % 1500);
+        char q[256];
+        snprintf(q, sizeof q,
+                 "/api/v1/runs/run-1/groups/%s/series?fields=alpha,kurtosis,alpha_lo"
+                 "&from_step=%lld&to_step=%lld&max_points=%lld",
+                 groups[g], (long long)from, (long long)to, (long long)mp);
+        json_t *j = get_json(q, 200);
+        sqlite3_stmt *st;
+        sqlite3_prepare_v2(db,
+                           "SELECT g.id FROM groups g JOIN runs r ON r.id = g.run_id"
+                           " WHERE r.name = 'run-1' AND g.name = ?1",
+                           -1, &st, NULL);
+        sqlite3_bind_text(st, 1, names[g], -1, SQLITE_STATIC);
+        cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+        int64_t gid = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        if (json_is_true(json_object_get(j, "downsampled"))) {
+            downsampled++;
+            cr_assert_leq(json_integer_value(json_object_get(j, "buckets")), mp, "%s", q);
+        }
+        check_against_rows(j, db, gid, from, to, q);
+        json_decref(j);
+    }
+    cr_assert_geq(downsampled, 40, "most ranges are downsampled");
+    sqlite3_close(db);
+}
+
 /* A series without max_points is capped at 200000 blocks: past that the
  * answer is a 400 that says to pass max_points. */
 Test(server, series_without_max_points_is_capped)
@@ -325,6 +477,7 @@ Test(server, series_without_max_points_is_capped)
     cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
     int64_t g = fixture_group(db, "run-1", "big", (double)time(NULL));
     cr_assert_eq(fixture_blocks(db, g, 0, 200001, NULL, 0), 0);
+    cr_assert_eq(fixture_rollup(db), 0);
     sqlite3_close(db);
     start_server(NULL);
     struct hresp r;
