@@ -544,9 +544,10 @@ static int fill_series(const struct rows_ctx *c, struct series *s, int64_t b0, i
 
 /* Bucket width for span blocks in at most max_points buckets: the smallest
  * that fits, then, when it is at least the smallest rollup level or the
- * range is too long to read as rows, rounded up to a multiple of the
- * largest level not above it, so a bucket folds 1 to 3 rollup rows (at the
- * price of down to half the buckets asked for). */
+ * range is too long to read as rows, rounded up to a multiple of half the
+ * largest level not above it (of 64 at least), itself a level: a bucket
+ * then folds 1 to 3 rollup rows, and the answer holds at least 2/3 of the
+ * buckets asked for (half when they are under 128 blocks wide). */
 static int64_t bucket_width(int64_t span, int64_t max_points)
 {
     int64_t width = (span + max_points - 2) / (max_points - 1);
@@ -555,8 +556,8 @@ static int64_t bucket_width(int64_t span, int64_t max_points)
     int li = 0;
     while (li + 1 < ROLLUP_LEVELS && ROLLUP_LEVEL(li + 1) <= width)
         li++;
-    int64_t level = ROLLUP_LEVEL(li);
-    return (width + level - 1) / level * level;
+    int64_t unit = ROLLUP_LEVEL(li > 0 ? li - 1 : 0);
+    return (width + unit - 1) / unit * unit;
 }
 
 static int series_answer(const struct request *r, struct reply *rep, sqlite3 *db,

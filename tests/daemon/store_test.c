@@ -46,6 +46,21 @@ static int64_t query_int(sqlite3 *db, const char *sql)
     return v;
 }
 
+/* The first column of the first row as text (static buffer), for messages. */
+static const char *query_text(sqlite3 *db, const char *sql)
+{
+    static char buf[4096];
+    sqlite3_stmt *st;
+
+    buf[0] = '\0';
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return sqlite3_errmsg(db);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+        snprintf(buf, sizeof(buf), "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return buf;
+}
+
 TestSuite(store, .init = setup, .fini = teardown);
 
 Test(store, fresh_database_gets_every_migration)
@@ -413,7 +428,12 @@ Test(store, writer_rollup_matches_the_blocks_across_restarts)
     cr_assert_eq(sqlite3_exec(db, rebuild, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
     int64_t n = query_int(db, "SELECT count(*) FROM series_rollup");
     cr_assert_gt(n, 60);
-    cr_assert_eq(query_int(db, "SELECT count(*) FROM temp.w"), n, "the same chunks");
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM temp.w"), n, "the same chunks: %s",
+                 query_text(db, "SELECT group_concat(group_id || '/' || level || '/' || chunk, ' ')"
+                                " FROM (SELECT group_id, level, chunk FROM temp.w EXCEPT"
+                                " SELECT group_id, level, chunk FROM main.series_rollup UNION ALL"
+                                " SELECT group_id, level, chunk FROM main.series_rollup EXCEPT"
+                                " SELECT group_id, level, chunk FROM temp.w)"));
     cr_assert_eq(query_int(db,
                            "SELECT count(*) FROM temp.w AS a JOIN main.series_rollup AS b"
                            " USING (group_id, level, chunk) WHERE a.block_first ="
