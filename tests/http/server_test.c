@@ -318,102 +318,6 @@ Test(server, series_csv_and_bad_parameters)
     }
 }
 
-/* Expected bucket of a downsampled answer, computed from the block rows. */
-struct xbucket {
-    int64_t block, step_first, step, count;
-    double min[3], max[3], sum[3];
-    int64_t cnt[3];
-};
-
-static double num_at(json_t *j, const char *key, size_t i)
-{
-    json_t *v = json_array_get(json_object_get(j, key), i);
-    return json_is_null(v) ? NAN : json_number_value(v);
-}
-
-static void expect_close(double got, double want, const char *what, size_t i, const char *q)
-{
-    cr_assert(fabs(got - want) <= 1e-9 * fmax(1, fabs(want)), "%s[%zu]: %.15g, want %.15g (%s)",
-              what, i, got, want, q);
-}
-
-/* Compares a series answer (fields alpha, kurtosis, alpha_lo) with the
- * buckets computed directly from the rows of group gid in [from, to]. */
-static void check_against_rows(json_t *j, sqlite3 *db, int64_t gid, int64_t from, int64_t to,
-                               const char *q)
-{
-    static const char *const f[3] = {"alpha", "kurtosis", "alpha_lo"};
-    int64_t width = json_integer_value(
-        json_object_get(json_object_get(j, "downsampling"), "bucket_blocks")); /* 0 = raw */
-    sqlite3_stmt *st;
-    cr_assert_eq(sqlite3_prepare_v2(db,
-                                    "SELECT block, step_first, step_last, alpha, kurtosis,"
-                                    " alpha_lo FROM blocks WHERE group_id = ?1 AND step_last"
-                                    " BETWEEN ?2 AND ?3 ORDER BY block",
-                                    -1, &st, NULL),
-                 SQLITE_OK);
-    sqlite3_bind_int64(st, 1, gid);
-    sqlite3_bind_int64(st, 2, from);
-    sqlite3_bind_int64(st, 3, to);
-    size_t n = 0, cap = 1024;
-    struct xbucket *x = calloc(cap, sizeof *x);
-    int64_t cur = -1;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        int64_t b = sqlite3_column_int64(st, 0);
-        int64_t key = width ? b / width : b;
-        if (n == 0 || key != cur) {
-            if (n == cap)
-                x = realloc(x, (cap *= 2) * sizeof *x);
-            memset(&x[n], 0, sizeof x[n]);
-            x[n].block = b;
-            x[n].step_first = sqlite3_column_int64(st, 1);
-            for (int k = 0; k < 3; k++) {
-                x[n].min[k] = INFINITY;
-                x[n].max[k] = -INFINITY;
-            }
-            n++;
-            cur = key;
-        }
-        struct xbucket *e = &x[n - 1];
-        e->step = sqlite3_column_int64(st, 2);
-        e->count++;
-        for (int k = 0; k < 3; k++) {
-            if (sqlite3_column_type(st, 3 + k) == SQLITE_NULL)
-                continue;
-            double v = sqlite3_column_double(st, 3 + k);
-            e->min[k] = fmin(e->min[k], v);
-            e->max[k] = fmax(e->max[k], v);
-            e->sum[k] += v;
-            e->cnt[k]++;
-        }
-    }
-    sqlite3_finalize(st);
-    cr_assert_eq(json_array_size(json_object_get(j, "block")), n, "buckets (%s)", q);
-    for (size_t i = 0; i < n; i++) {
-        cr_assert_eq(json_integer_value(json_array_get(json_object_get(j, "block"), i)), x[i].block,
-                     "block[%zu] (%s)", i, q);
-        cr_assert_eq(json_integer_value(json_array_get(json_object_get(j, "step"), i)), x[i].step,
-                     "step[%zu] (%s)", i, q);
-        if (width) {
-            cr_assert_eq(json_integer_value(json_array_get(json_object_get(j, "count"), i)),
-                         x[i].count, "count[%zu] (%s)", i, q);
-            cr_assert_eq(json_integer_value(json_array_get(json_object_get(j, "step_first"), i)),
-                         x[i].step_first, "step_first[%zu] (%s)", i, q);
-        }
-        for (int k = 0; k < 3; k++) {
-            char key[32];
-            expect_close(num_at(j, f[k], i), x[i].sum[k] / (double)x[i].cnt[k], f[k], i, q);
-            if (!width)
-                continue;
-            snprintf(key, sizeof key, "%s_min", f[k]);
-            expect_close(num_at(j, key, i), x[i].min[k], key, i, q);
-            snprintf(key, sizeof key, "%s_max", f[k]);
-            expect_close(num_at(j, key, i), x[i].max[k], key, i, q);
-        }
-    }
-    free(x);
-}
-
 /* Downsampled answers (rollup rows of every level, plus rows at the ends
  * and in the open chunks) equal the buckets computed from the blocks, for
  * random step ranges cutting chunks anywhere, in a group with holes too. */
@@ -462,7 +366,8 @@ Test(server, series_rollup_matches_blocks)
             downsampled++;
             cr_assert_leq(json_integer_value(json_object_get(j, "buckets")), mp, "%s", q);
         }
-        check_against_rows(j, db, gid, from, to, q);
+        char err[512];
+        cr_assert_eq(series_check(j, db, gid, from, to, err, sizeof err), 0, "%s: %s", q, err);
         json_decref(j);
     }
     cr_assert_geq(downsampled, 40, "most ranges are downsampled");
