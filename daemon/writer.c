@@ -16,7 +16,8 @@
 #include "stats.h"
 #include "store.h"
 
-#define ROLLUP_COL(f) ", " #f
+#define ROLLUP_COL(f)      ", " #f
+#define ROLLUP_AGG_COLS(f) ", " #f "_min, " #f "_max, " #f "_sum, " #f "_cnt"
 
 enum {
     ST_RUN_INS,
@@ -30,6 +31,7 @@ enum {
     ST_MAX_BLOCK,
     ST_ROLLUP_LAST,
     ST_ROLLUP_LOAD,
+    ST_ROLLUP_ROW,
     ST__COUNT
 };
 
@@ -57,6 +59,9 @@ static const char *const stmt_sql[ST__COUNT] = {
     "SELECT block, step_first, step_last" ROLLUP_FIELDS(
         ROLLUP_COL) " FROM blocks WHERE group_id = ?1 AND block >= ?2 AND block < ?3 ORDER BY "
                     "block",
+    /* one chunk's summary: group ?1, level ?2, chunk ?3 */
+    "SELECT block_first, n_blocks, step_first, step_last" ROLLUP_FIELDS(
+        ROLLUP_AGG_COLS) " FROM series_rollup WHERE group_id = ?1 AND level = ?2 AND chunk = ?3",
 };
 
 typedef struct slot_cache {
@@ -429,13 +434,68 @@ static int rollup_add(store_writer *w, slot_rollup *r, int64_t block, int64_t st
     return rc;
 }
 
-/* Rebuilds the slot's open chunks of group_id from the stored blocks before
- * `block` (the open chunks of the last of them), and marks any other slot
- * holding that group as stale. */
+/* Folds src, a run of blocks after those of dst, into dst. */
+static void acc_merge(rollup_acc *dst, const rollup_acc *src)
+{
+    if (src->n_blocks == 0)
+        return;
+    if (dst->n_blocks == 0) {
+        dst->block_first = src->block_first;
+        dst->step_first = src->step_first;
+    }
+    dst->n_blocks += src->n_blocks;
+    dst->step_last = src->step_last;
+    for (int f = 0; f < ROLLUP_NFIELDS; f++) {
+        dst->cnt[f] += src->cnt[f];
+        dst->sum[f] += src->sum[f];
+        if (src->min[f] < dst->min[f])
+            dst->min[f] = src->min[f];
+        if (src->max[f] > dst->max[f])
+            dst->max[f] = src->max[f];
+    }
+}
+
+/* Reads chunk `chunk` of `level` of the group from series_rollup into a.
+ * Returns 1, 0 when there is no row (an empty chunk), -1 on error. */
+static int acc_read(store_writer *w, int64_t group_id, int64_t level, int64_t chunk, rollup_acc *a)
+{
+    sqlite3_stmt *st = w->st[ST_ROLLUP_ROW];
+    int rc;
+
+    acc_open(a, chunk);
+    sqlite3_bind_int64(st, 1, group_id);
+    sqlite3_bind_int64(st, 2, level);
+    sqlite3_bind_int64(st, 3, chunk);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        a->block_first = sqlite3_column_int64(st, 0);
+        a->n_blocks = sqlite3_column_int64(st, 1);
+        a->step_first = sqlite3_column_int64(st, 2);
+        a->step_last = sqlite3_column_int64(st, 3);
+        for (int f = 0; f < ROLLUP_NFIELDS; f++) {
+            int col = 4 + 4 * f;
+            a->cnt[f] = sqlite3_column_int64(st, col + 3);
+            a->sum[f] = sqlite3_column_double(st, col + 2);
+            if (a->cnt[f] > 0) {
+                a->min[f] = sqlite3_column_double(st, col);
+                a->max[f] = sqlite3_column_double(st, col + 1);
+            }
+        }
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Rebuilds the slot's open chunks of group_id, those of the last stored
+ * block before `block`, and marks any other slot holding that group as
+ * stale. The open chunk of level 64 comes from its rows (< 64); that of
+ * each next level is the complete first half, when there is one (its row
+ * at the level below), followed by the open chunk of the level below: 11
+ * rows at most, whatever the level. */
 static int rollup_load(store_writer *w, slot_rollup *r, int64_t group_id, int64_t block)
 {
-    sqlite3_stmt *st = w->st[ST_ROLLUP_LOAD];
-    const int64_t top = ROLLUP_LEVEL(ROLLUP_LEVELS - 1);
+    sqlite3_stmt *st = w->st[ST_ROLLUP_LOAD], *lst = w->st[ST_ROLLUP_LAST];
     double v[ROLLUP_NFIELDS];
     int64_t last;
     int rc;
@@ -448,31 +508,50 @@ static int rollup_load(store_writer *w, slot_rollup *r, int64_t group_id, int64_
     r->last_block = -1;
     for (int i = 0; i < ROLLUP_LEVELS; i++)
         acc_open(&r->lv[i], -1);
-    /* the last stored block before this one; the open chunk of the largest
-     * level around it holds those of the others */
-    sqlite3_bind_int64(w->st[ST_ROLLUP_LAST], 1, group_id);
-    sqlite3_bind_int64(w->st[ST_ROLLUP_LAST], 2, block);
-    last = select_id(w->st[ST_ROLLUP_LAST]); /* 0 also when none: reads block 0 alone */
+    sqlite3_bind_int64(lst, 1, group_id);
+    sqlite3_bind_int64(lst, 2, block);
+    rc = sqlite3_step(lst);
+    last = rc == SQLITE_ROW && sqlite3_column_type(lst, 0) != SQLITE_NULL
+               ? sqlite3_column_int64(lst, 0)
+               : -1;
+    sqlite3_reset(lst);
+    sqlite3_clear_bindings(lst);
+    if (rc != SQLITE_ROW)
+        return -1;
+    if (last < 0) { /* no block before this one: nothing open */
+        r->loaded = 1;
+        return 0;
+    }
+    acc_open(&r->lv[0], last / ROLLUP_LEVEL(0));
     sqlite3_bind_int64(st, 1, group_id);
-    sqlite3_bind_int64(st, 2, last / top * top);
+    sqlite3_bind_int64(st, 2, last / ROLLUP_LEVEL(0) * ROLLUP_LEVEL(0));
     sqlite3_bind_int64(st, 3, block);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         for (int f = 0; f < ROLLUP_NFIELDS; f++)
             v[f] = sqlite3_column_type(st, 3 + f) == SQLITE_NULL ? NAN
                                                                  : sqlite3_column_double(st, 3 + f);
-        int64_t b = sqlite3_column_int64(st, 0);
-        for (int i = 0; i < ROLLUP_LEVELS; i++) {
-            rollup_acc *a = &r->lv[i];
-            if (a->chunk != b / ROLLUP_LEVEL(i))
-                acc_open(a, b / ROLLUP_LEVEL(i));
-            acc_add(a, b, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2), v);
-        }
-        r->last_block = b;
+        acc_add(&r->lv[0], sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                sqlite3_column_int64(st, 2), v);
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (rc != SQLITE_DONE)
         return -1;
+    for (int i = 1; i < ROLLUP_LEVELS; i++) {
+        rollup_acc half, *a = &r->lv[i];
+        int64_t chunk = last / ROLLUP_LEVEL(i);
+
+        acc_open(a, chunk);
+        if (last / ROLLUP_LEVEL(i - 1) == 2 * chunk + 1) {
+            rc = acc_read(w, group_id, ROLLUP_LEVEL(i - 1), 2 * chunk, &half);
+            if (rc < 0)
+                return -1;
+            if (rc == 1)
+                acc_merge(a, &half);
+        }
+        acc_merge(a, &r->lv[i - 1]);
+    }
+    r->last_block = last;
     r->loaded = 1;
     return 0;
 }
@@ -663,8 +742,6 @@ static void *writer_main(void *arg)
         free(it);
     return NULL;
 }
-
-#define ROLLUP_AGG_COLS(f) ", " #f "_min, " #f "_max, " #f "_sum, " #f "_cnt"
 
 static int prepare_rollup_insert(store_writer *w)
 {
