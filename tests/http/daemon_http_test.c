@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -259,6 +260,34 @@ Test(daemon_http, series_after_restart_mid_chunk)
         json_decref(j);
     }
     sqlite3_close(db);
+}
+
+/* --web-root: the dashboard comes from that directory; one without
+ * index.html stops htgad at start-up. */
+Test(daemon_http, web_root_flag)
+{
+    char http[64], web[160], index[200];
+    snprintf(http, sizeof http, "127.0.0.1:%u", hport);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+    snprintf(web, sizeof web, "%s/webx", d.dir);
+    cr_assert_eq(mkdir(web, 0700), 0);
+    snprintf(index, sizeof index, "%s/index.html", web);
+    FILE *f = fopen(index, "w");
+    cr_assert_not_null(f);
+    fputs("<!doctype html><title>webroot-marker</title>\n", f);
+    fclose(f);
+    cr_assert_eq(testd_start(&d, "--http", http, "--web-root", web, NULL), 0);
+    struct hresp r;
+    httpc(hport, "GET", "/", NULL, NULL, 0, &r);
+    cr_assert_eq(r.status, 200, "%d %s", r.status, r.body);
+    cr_assert(strstr(r.body, "webroot-marker") != NULL, "%s", r.body);
+    hresp_free(&r);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+    unlink(index);
+    int rc = testd_start(&d, "--http", http, "--web-root", web, NULL);
+    cr_assert(rc != 0 || testd_stop(&d, SIGTERM) != 0,
+              "htgad started with a web root without index.html");
+    rmdir(web);
 }
 
 static int status_of(const char *method, const char *path)
