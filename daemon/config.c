@@ -221,6 +221,12 @@ static int set_token(htgad_config *cfg, const char *v, const char **why)
     return copy_str(cfg->token, sizeof(cfg->token), v);
 }
 
+static int set_web_root(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "path too long";
+    return copy_str(cfg->web_root, sizeof(cfg->web_root), v);
+}
+
 static int set_stats_file(htgad_config *cfg, const char *v, const char **why)
 {
     *why = "path too long";
@@ -278,6 +284,9 @@ static const config_row rows[] = {
     {"token", "TOKEN", "", set_token,
      "bearer token required for HTTP writes (PUT policy); unset: writes only when listening on "
      "loopback"},
+    {"web-root", "DIR", "", set_web_root,
+     "dashboard directory (index.html, js/, css/); empty = the installed copy "
+     "(PREFIX/share/htga/web) when present, else ./web, else the source tree's web/"},
     {"stats-file", "PATH", "", set_stats_file,
      "rewrite counters there as `key value` lines (empty = off)"},
     {"stats-interval-ms", "MS", "1000", set_stats_interval, "how often --stats-file is rewritten"},
@@ -525,4 +534,6 @@ void config_dump(const htgad_config *cfg, FILE *out)
             (unsigned long long)cfg->estimators, (unsigned long long)cfg->queue_blocks,
             (unsigned long long)cfg->queue_rows, log_level_name(cfg->log_level));
     fprintf(out, "http %s\ntoken %s\n", cfg->http, cfg->token[0] ? "(set)" : "");
+    if (cfg->web_root[0] != '\0')
+        fprintf(out, "web-root %s\n", cfg->web_root);
 }

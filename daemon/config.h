@@ -37,6 +37,7 @@ typedef struct htgad_config {
     int log_level;
     char http[CONFIG_STR_MAX]; /* "ADDR:PORT" or "off"; reserved for the HTTP API */
     char token[CONFIG_STR_MAX];
+    char web_root[CONFIG_PATH_MAX];   /* dashboard files; "" = the installed copy, else ./web */
     char stats_file[CONFIG_PATH_MAX]; /* "" = none */
     uint64_t stats_interval_ms;
     uint64_t metrics_expire_s; /* finished runs leave /metrics after this */

@@ -13,8 +13,12 @@
 
 #include "log.h"
 #include "prio.h"
+#include "rollup.h"
 #include "stats.h"
 #include "store.h"
+
+#define ROLLUP_COL(f)      ", " #f
+#define ROLLUP_AGG_COLS(f) ", " #f "_min, " #f "_max, " #f "_sum, " #f "_cnt"
 
 enum {
     ST_RUN_INS,
@@ -26,7 +30,9 @@ enum {
     ST_TOP_DELETE,
     ST_POLICY_INS,
     ST_MAX_BLOCK,
-    ST_ROLLUP,
+    ST_ROLLUP_LAST,
+    ST_ROLLUP_LOAD,
+    ST_ROLLUP_ROW,
     ST__COUNT
 };
 
@@ -49,40 +55,14 @@ static const char *const stmt_sql[ST__COUNT] = {
     "INSERT INTO policy_changes (run_id, kind, param, lambda_min, lambda_max, ema, source,"
     " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     "SELECT max(block) + 1 FROM blocks WHERE group_id = ?1",
-    /* ?1 group, ?2 block, ?3 step_first, ?4 step_last, ?5.. the fields of
-     * rollup_fields, in order (see schema/002_rollup.sql) */
-    "INSERT INTO block_rollup (group_id, bucket, n_blocks, block_first, block_last, "
-    "step_first, step_last, median_min, median_max, mean_min, mean_max, variance_min, "
-    "variance_max, kurtosis_min, kurtosis_max, alpha_min, alpha_max, alpha_lo_min, "
-    "alpha_lo_max, alpha_hi_min, alpha_hi_max, alpha_stable_min, alpha_stable_max, "
-    "lambda_min, lambda_max) VALUES (?1, ?2 / 64, 1, ?2, ?2, ?3, ?4, ?5, ?5, ?6, ?6, ?7, ?7, "
-    "?8, ?8, ?9, ?9, ?10, ?10, ?11, ?11, ?12, ?12, ?13, ?13) ON CONFLICT (group_id, bucket) "
-    "DO UPDATE SET n_blocks = n_blocks + 1, block_first = min(block_first, "
-    "excluded.block_first), block_last = max(block_last, excluded.block_last), step_first = "
-    "min(step_first, excluded.step_first), step_last = max(step_last, excluded.step_last), "
-    "median_min = coalesce(min(median_min, excluded.median_min), median_min, "
-    "excluded.median_min), median_max = coalesce(max(median_max, excluded.median_max), "
-    "median_max, excluded.median_max), mean_min = coalesce(min(mean_min, excluded.mean_min), "
-    "mean_min, excluded.mean_min), mean_max = coalesce(max(mean_max, excluded.mean_max), "
-    "mean_max, excluded.mean_max), variance_min = coalesce(min(variance_min, "
-    "excluded.variance_min), variance_min, excluded.variance_min), variance_max = "
-    "coalesce(max(variance_max, excluded.variance_max), variance_max, excluded.variance_max),"
-    " kurtosis_min = coalesce(min(kurtosis_min, excluded.kurtosis_min), kurtosis_min, "
-    "excluded.kurtosis_min), kurtosis_max = coalesce(max(kurtosis_max, "
-    "excluded.kurtosis_max), kurtosis_max, excluded.kurtosis_max), alpha_min = "
-    "coalesce(min(alpha_min, excluded.alpha_min), alpha_min, excluded.alpha_min), alpha_max ="
-    " coalesce(max(alpha_max, excluded.alpha_max), alpha_max, excluded.alpha_max), "
-    "alpha_lo_min = coalesce(min(alpha_lo_min, excluded.alpha_lo_min), alpha_lo_min, "
-    "excluded.alpha_lo_min), alpha_lo_max = coalesce(max(alpha_lo_max, "
-    "excluded.alpha_lo_max), alpha_lo_max, excluded.alpha_lo_max), alpha_hi_min = "
-    "coalesce(min(alpha_hi_min, excluded.alpha_hi_min), alpha_hi_min, excluded.alpha_hi_min),"
-    " alpha_hi_max = coalesce(max(alpha_hi_max, excluded.alpha_hi_max), alpha_hi_max, "
-    "excluded.alpha_hi_max), alpha_stable_min = coalesce(min(alpha_stable_min, "
-    "excluded.alpha_stable_min), alpha_stable_min, excluded.alpha_stable_min), "
-    "alpha_stable_max = coalesce(max(alpha_stable_max, excluded.alpha_stable_max), "
-    "alpha_stable_max, excluded.alpha_stable_max), lambda_min = coalesce(min(lambda_min, "
-    "excluded.lambda_min), lambda_min, excluded.lambda_min), lambda_max = "
-    "coalesce(max(lambda_max, excluded.lambda_max), lambda_max, excluded.lambda_max)",
+    "SELECT max(block) FROM blocks WHERE group_id = ?1 AND block < ?2",
+    /* the stored blocks of group ?1 in [?2, ?3), as the open chunks hold them */
+    "SELECT block, step_first, step_last" ROLLUP_FIELDS(
+        ROLLUP_COL) " FROM blocks WHERE group_id = ?1 AND block >= ?2 AND block < ?3 ORDER BY "
+                    "block",
+    /* one chunk's summary: group ?1, level ?2, chunk ?3 */
+    "SELECT block_first, n_blocks, step_first, step_last" ROLLUP_FIELDS(
+        ROLLUP_AGG_COLS) " FROM series_rollup WHERE group_id = ?1 AND level = ?2 AND chunk = ?3",
 };
 
 typedef struct slot_cache {
@@ -107,13 +87,34 @@ typedef struct slot_offset {
     uint64_t offset;
 } slot_offset;
 
+/* The open chunk of one level (see rollup.h): the fold of its blocks. */
+typedef struct rollup_acc {
+    int64_t chunk; /* -1: none open */
+    int64_t block_first, n_blocks, step_first, step_last;
+    double min[ROLLUP_NFIELDS], max[ROLLUP_NFIELDS], sum[ROLLUP_NFIELDS];
+    int64_t cnt[ROLLUP_NFIELDS];
+} rollup_acc;
+
+/* A stream slot's open chunks, for group_id, holding its blocks up to
+ * last_block. Not loaded: rebuilt from the stored blocks on the next block
+ * (start-up, a new group in the slot, a rollback, another slot that took
+ * the group). */
+typedef struct slot_rollup {
+    int loaded;
+    int64_t group_id;
+    int64_t last_block;
+    rollup_acc lv[ROLLUP_LEVELS];
+} slot_rollup;
+
 struct store_writer {
     sqlite3 *db;
     bqueue *q;
     size_t slots;
     slot_cache *cache;
     slot_offset *offsets;
+    slot_rollup *rollup;
     sqlite3_stmt *st[ST__COUNT];
+    sqlite3_stmt *rollup_ins; /* INSERT OR REPLACE INTO series_rollup */
     store_item *batch[STORE_BATCH_MAX];
     size_t batch_len;
     uint64_t batch_no;
@@ -131,7 +132,8 @@ store_writer *store_writer_new(sqlite3 *db, bqueue *q, size_t slots)
         return NULL;
     w->cache = calloc(slots, sizeof(slot_cache));
     w->offsets = calloc(slots, sizeof(slot_offset));
-    if (w->cache == NULL || w->offsets == NULL)
+    w->rollup = calloc(slots, sizeof(slot_rollup));
+    if (w->cache == NULL || w->offsets == NULL || w->rollup == NULL)
         goto out_free_writer;
     w->db = db;
     w->q = q;
@@ -141,6 +143,7 @@ store_writer *store_writer_new(sqlite3 *db, bqueue *q, size_t slots)
 out_free_writer:
     free(w->cache);
     free(w->offsets);
+    free(w->rollup);
     free(w);
     return NULL;
 }
@@ -353,31 +356,245 @@ static int insert_block(store_writer *w, const store_item *it, int64_t group_id)
     return run_stmt(st);
 }
 
-/* The block's bucket of block_rollup (schema/002_rollup.sql). */
-static int write_rollup(store_writer *w, const store_item *it, int64_t group_id)
+/* ---- series_rollup (see rollup.h) ------------------------------------ */
+
+static void acc_open(rollup_acc *a, int64_t chunk)
 {
-    sqlite3_stmt *st = w->st[ST_ROLLUP];
+    memset(a, 0, sizeof(*a));
+    a->chunk = chunk;
+    for (int f = 0; f < ROLLUP_NFIELDS; f++) {
+        a->min[f] = INFINITY;
+        a->max[f] = -INFINITY;
+    }
+}
+
+static void acc_add(rollup_acc *a, int64_t block, int64_t step_first, int64_t step_last,
+                    const double *v)
+{
+    if (a->n_blocks++ == 0) {
+        a->block_first = block;
+        a->step_first = step_first;
+    }
+    a->step_last = step_last;
+    for (int f = 0; f < ROLLUP_NFIELDS; f++) {
+        if (!isfinite(v[f]))
+            continue; /* stored as NULL */
+        a->cnt[f]++;
+        a->sum[f] += v[f];
+        if (v[f] < a->min[f])
+            a->min[f] = v[f];
+        if (v[f] > a->max[f])
+            a->max[f] = v[f];
+    }
+}
+
+/* The series_rollup row of a complete chunk. */
+static int acc_write(store_writer *w, int64_t group_id, int64_t level, const rollup_acc *a)
+{
+    sqlite3_stmt *st = w->rollup_ins;
+    int i = 1;
+
+    sqlite3_bind_int64(st, i++, group_id);
+    sqlite3_bind_int64(st, i++, level);
+    sqlite3_bind_int64(st, i++, a->chunk);
+    sqlite3_bind_int64(st, i++, a->block_first);
+    sqlite3_bind_int64(st, i++, a->n_blocks);
+    sqlite3_bind_int64(st, i++, a->step_first);
+    sqlite3_bind_int64(st, i++, a->step_last);
+    for (int f = 0; f < ROLLUP_NFIELDS; f++) {
+        if (a->cnt[f] > 0) {
+            sqlite3_bind_double(st, i, a->min[f]);
+            sqlite3_bind_double(st, i + 1, a->max[f]);
+        }
+        sqlite3_bind_double(st, i + 2, a->sum[f]);
+        sqlite3_bind_int64(st, i + 3, a->cnt[f]);
+        i += 4;
+    }
+    return run_stmt(st);
+}
+
+/* Folds one block into every level's open chunk, writing the row of each
+ * chunk the block completes. Blocks come in increasing order. */
+static int rollup_add(store_writer *w, slot_rollup *r, int64_t block, int64_t step_first,
+                      int64_t step_last, const double *v)
+{
+    int rc = 0;
+
+    for (int i = 0; i < ROLLUP_LEVELS; i++) {
+        rollup_acc *a = &r->lv[i];
+        int64_t chunk = block / ROLLUP_LEVEL(i);
+        if (a->chunk != chunk) {
+            if (a->chunk >= 0 && a->n_blocks > 0 &&
+                acc_write(w, r->group_id, ROLLUP_LEVEL(i), a) < 0)
+                rc = -1;
+            acc_open(a, chunk);
+        }
+        acc_add(a, block, step_first, step_last, v);
+    }
+    r->last_block = block;
+    return rc;
+}
+
+/* Folds src, a run of blocks after those of dst, into dst. */
+static void acc_merge(rollup_acc *dst, const rollup_acc *src)
+{
+    if (src->n_blocks == 0)
+        return;
+    if (dst->n_blocks == 0) {
+        dst->block_first = src->block_first;
+        dst->step_first = src->step_first;
+    }
+    dst->n_blocks += src->n_blocks;
+    dst->step_last = src->step_last;
+    for (int f = 0; f < ROLLUP_NFIELDS; f++) {
+        dst->cnt[f] += src->cnt[f];
+        dst->sum[f] += src->sum[f];
+        if (src->min[f] < dst->min[f])
+            dst->min[f] = src->min[f];
+        if (src->max[f] > dst->max[f])
+            dst->max[f] = src->max[f];
+    }
+}
+
+/* Reads chunk `chunk` of `level` of the group from series_rollup into a.
+ * Returns 1, 0 when there is no row (an empty chunk), -1 on error. */
+static int acc_read(store_writer *w, int64_t group_id, int64_t level, int64_t chunk, rollup_acc *a)
+{
+    sqlite3_stmt *st = w->st[ST_ROLLUP_ROW];
+    int rc;
+
+    acc_open(a, chunk);
+    sqlite3_bind_int64(st, 1, group_id);
+    sqlite3_bind_int64(st, 2, level);
+    sqlite3_bind_int64(st, 3, chunk);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        a->block_first = sqlite3_column_int64(st, 0);
+        a->n_blocks = sqlite3_column_int64(st, 1);
+        a->step_first = sqlite3_column_int64(st, 2);
+        a->step_last = sqlite3_column_int64(st, 3);
+        for (int f = 0; f < ROLLUP_NFIELDS; f++) {
+            int col = 4 + 4 * f;
+            a->cnt[f] = sqlite3_column_int64(st, col + 3);
+            a->sum[f] = sqlite3_column_double(st, col + 2);
+            if (a->cnt[f] > 0) {
+                a->min[f] = sqlite3_column_double(st, col);
+                a->max[f] = sqlite3_column_double(st, col + 1);
+            }
+        }
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Rebuilds the slot's open chunks of group_id, those of the last stored
+ * block before `block`, and marks any other slot holding that group as
+ * stale. The open chunk of level 64 comes from its rows (< 64); that of
+ * each next level is the complete first half, when there is one (its row
+ * at the level below), followed by the open chunk of the level below: 11
+ * rows at most, whatever the level. */
+static int rollup_load(store_writer *w, slot_rollup *r, int64_t group_id, int64_t block)
+{
+    sqlite3_stmt *st = w->st[ST_ROLLUP_LOAD], *lst = w->st[ST_ROLLUP_LAST];
+    double v[ROLLUP_NFIELDS];
+    int64_t last;
+    int rc;
+
+    for (size_t i = 0; i < w->slots; i++) {
+        if (w->rollup[i].group_id == group_id)
+            w->rollup[i].loaded = 0;
+    }
+    r->group_id = group_id;
+    r->last_block = -1;
+    for (int i = 0; i < ROLLUP_LEVELS; i++)
+        acc_open(&r->lv[i], -1);
+    sqlite3_bind_int64(lst, 1, group_id);
+    sqlite3_bind_int64(lst, 2, block);
+    rc = sqlite3_step(lst);
+    last = rc == SQLITE_ROW && sqlite3_column_type(lst, 0) != SQLITE_NULL
+               ? sqlite3_column_int64(lst, 0)
+               : -1;
+    sqlite3_reset(lst);
+    sqlite3_clear_bindings(lst);
+    if (rc != SQLITE_ROW)
+        return -1;
+    if (last < 0) { /* no block before this one: nothing open */
+        r->loaded = 1;
+        return 0;
+    }
+    acc_open(&r->lv[0], last / ROLLUP_LEVEL(0));
+    sqlite3_bind_int64(st, 1, group_id);
+    sqlite3_bind_int64(st, 2, last / ROLLUP_LEVEL(0) * ROLLUP_LEVEL(0));
+    sqlite3_bind_int64(st, 3, block);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        for (int f = 0; f < ROLLUP_NFIELDS; f++)
+            v[f] = sqlite3_column_type(st, 3 + f) == SQLITE_NULL ? NAN
+                                                                 : sqlite3_column_double(st, 3 + f);
+        acc_add(&r->lv[0], sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                sqlite3_column_int64(st, 2), v);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return -1;
+    for (int i = 1; i < ROLLUP_LEVELS; i++) {
+        rollup_acc half, *a = &r->lv[i];
+        int64_t chunk = last / ROLLUP_LEVEL(i);
+
+        acc_open(a, chunk);
+        if (last / ROLLUP_LEVEL(i - 1) == 2 * chunk + 1) {
+            rc = acc_read(w, group_id, ROLLUP_LEVEL(i - 1), 2 * chunk, &half);
+            if (rc < 0)
+                return -1;
+            if (rc == 1)
+                acc_merge(a, &half);
+        }
+        acc_merge(a, &r->lv[i - 1]);
+    }
+    r->last_block = last;
+    r->loaded = 1;
+    return 0;
+}
+
+/* The block's values of the series fields, as insert_block stores them
+ * (NaN where it stores NULL). */
+static void block_values(const store_item *it, double v[ROLLUP_NFIELDS])
+{
     const est_result *r = &it->res;
     const double nan = NAN;
-    const double v[9] = {
+    const double vals[ROLLUP_NFIELDS] = {
+        (double)it->step_first,
+        (double)r->n,
+        (double)r->n_used,
         r->median,
         r->mean,
         r->variance,
         r->kurtosis,
         r->has_hill ? r->hill.alpha : nan,
+        r->has_hill ? r->hill.se : nan,
         r->has_hill ? r->hill.ci_lo : nan,
         r->has_hill ? r->hill.ci_hi : nan,
+        r->has_hill ? (double)r->hill.k : nan,
         r->has_stable ? r->stable_alpha : nan,
         it->out.lambda,
     };
+    memcpy(v, vals, sizeof(vals));
+}
 
-    sqlite3_bind_int64(st, 1, group_id);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)(it->block + w->offsets[it->stream_slot].offset));
-    sqlite3_bind_int64(st, 3, it->step_first);
-    sqlite3_bind_int64(st, 4, it->step_last);
-    for (int i = 0; i < 9; i++)
-        bind_real(st, 5 + i, v[i]);
-    return run_stmt(st);
+/* Folds a stored block into its stream's open chunks (rollup.h). */
+static int write_rollup(store_writer *w, const store_item *it, int64_t group_id)
+{
+    slot_rollup *r = &w->rollup[it->stream_slot];
+    int64_t block = (int64_t)(it->block + w->offsets[it->stream_slot].offset);
+    double v[ROLLUP_NFIELDS];
+
+    if (!r->loaded || r->group_id != group_id || block <= r->last_block) {
+        if (rollup_load(w, r, group_id, block) < 0)
+            return -1;
+    }
+    block_values(it, v);
+    return rollup_add(w, r, block, it->step_first, it->step_last, v);
 }
 
 static int write_block(store_writer *w, const store_item *it)
@@ -398,7 +615,7 @@ static int write_block(store_writer *w, const store_item *it)
     if (insert_block(w, it, group_id) < 0)
         return row_error(w, "block");
     if (write_rollup(w, it, group_id) < 0)
-        return row_error(w, "block_rollup");
+        return row_error(w, "series_rollup");
     w->pending_rows++;
     return 0;
 }
@@ -466,8 +683,10 @@ static void free_batch(store_writer *w)
 /* Forgets cached ids after a rollback: rows inserted by it are gone. */
 static void forget_cache(store_writer *w)
 {
-    for (size_t i = 0; i < w->slots; i++)
+    for (size_t i = 0; i < w->slots; i++) {
         memset(&w->cache[i], 0, sizeof(w->cache[i]));
+        w->rollup[i].loaded = 0; /* its rows and blocks may be gone too */
+    }
 }
 
 /* One transaction: first (already popped) plus whatever is queued. Returns
@@ -526,6 +745,25 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+static int prepare_rollup_insert(store_writer *w)
+{
+    char sql[4096];
+    int n =
+        snprintf(sql, sizeof(sql), "%s",
+                 "INSERT OR REPLACE INTO series_rollup (group_id, level, chunk, block_first,"
+                 " n_blocks, step_first, step_last" ROLLUP_FIELDS(ROLLUP_AGG_COLS) ") VALUES (?");
+
+    for (int i = 1; i < 7 + 4 * ROLLUP_NFIELDS && n > 0 && (size_t)n < sizeof(sql); i++)
+        n += snprintf(sql + n, sizeof(sql) - (size_t)n, ", ?");
+    if (n <= 0 || (size_t)n + 2 > sizeof(sql))
+        return -1;
+    memcpy(sql + n, ")", 2);
+    return sqlite3_prepare_v3(w->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &w->rollup_ins, NULL) ==
+                   SQLITE_OK
+               ? 0
+               : -1;
+}
+
 int store_writer_start(store_writer *w)
 {
     for (int i = 0; i < ST__COUNT; i++) {
@@ -534,6 +772,10 @@ int store_writer_start(store_writer *w)
             LOG(LOG_ERROR, "writer: preparing statement %d: %s", i, sqlite3_errmsg(w->db));
             return -1;
         }
+    }
+    if (prepare_rollup_insert(w) < 0) {
+        LOG(LOG_ERROR, "writer: preparing the series_rollup insert: %s", sqlite3_errmsg(w->db));
+        return -1;
     }
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
         return -1;
@@ -552,12 +794,14 @@ void store_writer_join(store_writer **wp)
         pthread_join(w->thread, NULL);
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(w->st[i]);
+    sqlite3_finalize(w->rollup_ins);
     if (w->db != NULL) {
         sqlite3_exec(w->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
         sqlite3_close(w->db);
     }
     free(w->cache);
     free(w->offsets);
+    free(w->rollup);
     free(w);
     *wp = NULL;
 }

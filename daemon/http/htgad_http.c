@@ -107,6 +107,32 @@ static int apply_policy(void *ud, const char *run, const struct http_policy *p, 
     return HTTP_OK;
 }
 
+/* Has dir an index.html we can read? */
+static int has_index(const char *dir)
+{
+    char path[CONFIG_PATH_MAX + 16];
+    int n = snprintf(path, sizeof path, "%s/index.html", dir);
+    return n > 0 && (size_t)n < sizeof path && access(path, R_OK) == 0;
+}
+
+/* The dashboard directory: --web-root when given (it must hold index.html),
+ * else the installed copy (PREFIX/share/htga/web), else ./web, else the
+ * source tree's web/ (a build run in place). NULL when --web-root is wrong. */
+static const char *web_root(const htgad_config *cfg)
+{
+    if (cfg->web_root[0] != '\0') {
+        if (has_index(cfg->web_root))
+            return cfg->web_root;
+        LOG(LOG_ERROR, "http: --web-root %s: no readable index.html there", cfg->web_root);
+        return NULL;
+    }
+    if (has_index(HTGA_WEB_DIR))
+        return HTGA_WEB_DIR;
+    if (has_index("web"))
+        return "web";
+    return HTGA_SOURCE_ROOT "/web";
+}
+
 int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *const *est_qs, size_t nest,
                      bqueue *row_q, http_server **out)
 {
@@ -116,7 +142,9 @@ int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *const *est_qs
     queues.est_qs = est_qs;
     queues.nest = nest;
     queues.row_q = row_q;
-    const char *web = access("web/index.html", R_OK) == 0 ? "web" : HTGA_SOURCE_ROOT "/web";
+    const char *web = web_root(cfg);
+    if (web == NULL)
+        return -1;
     struct http_config hc = {
         .listen = cfg->http,
         .db_path = cfg->db,
@@ -141,7 +169,7 @@ int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *const *est_qs
         LOG(LOG_ERROR, "http: %s", err);
         return -1;
     }
-    LOG(LOG_INFO, "http API on %s (port %u)%s", cfg->http, http_port(*out),
-        cfg->token[0] ? ", writes need the token" : "");
+    LOG(LOG_INFO, "http API on %s (port %u)%s, dashboard from %s", cfg->http, http_port(*out),
+        cfg->token[0] ? ", writes need the token" : "", web);
     return 0;
 }

@@ -16,10 +16,16 @@
 #include "hbuf.h"
 #include "http.h"
 #include "route.h"
-#include "seriescache.h"
 
-#define HTTP_BODY_MAX   (64 * 1024)        /* PUT bodies larger than this: 413 */
-#define HTTP_STATIC_MAX (16 * 1024 * 1024) /* largest file served from web/ */
+#define HTTP_BODY_MAX      (64 * 1024)        /* PUT bodies larger than this: 413 */
+#define HTTP_STATIC_MAX    (16 * 1024 * 1024) /* largest file served from web/ */
+#define HTTP_POLICY_RECENT 64                 /* policies handed over, remembered */
+
+/* A policy this server handed to the daemon (on_policy succeeded). */
+struct policy_sent {
+    char run[256]; /* "" = unused */
+    struct http_policy p;
+};
 
 struct http_server {
     struct MHD_Daemon *mhd;
@@ -29,7 +35,13 @@ struct http_server {
     uint16_t port;
     time_t started;
     pthread_key_t db_key;
-    struct series_cache cache;
+    /* The policies PUT handed to the daemon, newest at sent[(next - 1) % N]:
+     * the daemon's current policy of those runs even before its writer has
+     * stored them, so a PUT fills omitted members from them rather than from
+     * SQLite. pol_mu also makes each PUT's read-merge-hand-over atomic. */
+    pthread_mutex_t pol_mu;
+    struct policy_sent sent[HTTP_POLICY_RECENT];
+    unsigned sent_next;
     atomic_ullong requests[6]; /* by status class: 1xx..5xx, index 1..5 */
 };
 

@@ -14,6 +14,8 @@
 #include "queries.h"
 #include "series.h"
 
+#include "../rollup.h"
+
 #include "htga_config.h"
 
 #include <jansson.h>
@@ -339,8 +341,12 @@ struct rows_ctx {
     int nfields;
 };
 
+/* Called for each row by read_rows: vals[i] is field ids[i] (NaN = NULL). */
+typedef int (*row_fn)(void *ud, int64_t block, int64_t step_first, int64_t step_last,
+                      const double *vals);
+
 /* Reads rows of the group with block in [b0, b1], calling row() for each. */
-static int read_rows(const struct rows_ctx *c, int64_t b0, int64_t b1, sc_row_fn row, void *ud)
+static int read_rows(const struct rows_ctx *c, int64_t b0, int64_t b1, row_fn row, void *ud)
 {
     hbuf sql = {0};
     hbuf_puts(&sql, "SELECT block, step_first, step_last");
@@ -377,15 +383,6 @@ static int add_to_series(void *ud, int64_t block, int64_t step_first, int64_t st
                          const double *vals)
 {
     return series_add(ud, block, step_first, step_last, vals);
-}
-
-/* Cache reader: every field, from block `from` on. */
-static int cache_reader(void *rd, int64_t from, sc_row_fn row, void *ud)
-{
-    const struct rows_ctx *c = rd;
-    static const int all[SF_COUNT_] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
-    struct rows_ctx full = {c->db, c->gid, c->run, c->group, all, SF_COUNT_};
-    return read_rows(&full, from, INT64_MAX, row, ud);
 }
 
 /* Parses a decimal int64 parameter; returns 0, or -1 when malformed. */
@@ -461,46 +458,137 @@ static int block_range(sqlite3 *db, int64_t gid, const struct series_q *q, int64
     return *b0 <= *b1;
 }
 
-/* Fills s with blocks [b0, b1]: raw rows, or head rows + cached chunks +
- * tail rows when the bucket width is a whole number of chunks. */
-static int fill_series(struct http_server *srv, const struct rows_ctx *c, struct series *s,
-                       int64_t b0, int64_t b1)
+/* Folds the series_rollup rows of level `level`, chunks [c0, c1] of the
+ * group, into s (see daemon/rollup.h). */
+static int read_chunks(const struct rows_ctx *c, struct series *s, int64_t level, int64_t c0,
+                       int64_t c1)
 {
-    if (s->width == 0 || s->width % SC_CHUNK != 0)
-        return read_rows(c, b0, b1, add_to_series, s);
-    int64_t head_end = (b0 + SC_CHUNK - 1) / SC_CHUNK * SC_CHUNK - 1;
-    if (head_end > b1)
-        head_end = b1;
-    if (head_end >= b0 && read_rows(c, b0, head_end, add_to_series, s) != 0)
+    hbuf sql = {0};
+    hbuf_puts(&sql, "SELECT block_first, n_blocks, step_first, step_last");
+    for (int f = 0; f < c->nfields; f++) {
+        const char *nm = series_field_name(c->ids[f]);
+        hbuf_printf(&sql, ", %s_min, %s_max, %s_sum, %s_cnt", nm, nm, nm, nm);
+    }
+    hbuf_puts(&sql, Q_ROLLUP_TAIL);
+    if (hbuf_failed(&sql))
         return -1;
-    int64_t next = head_end + 1;
-    hbuf key = {0};
-    hbuf_puts(&key, c->run);
-    hbuf_put(&key, "", 1);
-    hbuf_puts(&key, c->group);
-    if (hbuf_failed(&key))
+    sqlite3_stmt *st = prep(c->db, sql.data);
+    hbuf_free(&sql);
+    if (!st)
         return -1;
-    int rc = series_cache_fold(&srv->cache, key.data, key.len, cache_reader, (void *)c, s, b0, b1,
-                               &next);
-    hbuf_free(&key);
-    if (rc != 0)
-        return -1;
-    if (next <= b1)
-        return read_rows(c, next, b1, add_to_series, s);
-    return 0;
+    sqlite3_bind_int64(st, 1, c->gid);
+    sqlite3_bind_int64(st, 2, level);
+    sqlite3_bind_int64(st, 3, c0);
+    sqlite3_bind_int64(st, 4, c1);
+    double mn[SERIES_MAX_FIELDS], mx[SERIES_MAX_FIELDS], sum[SERIES_MAX_FIELDS];
+    int64_t cnt[SERIES_MAX_FIELDS];
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        for (int f = 0; f < c->nfields; f++) {
+            int col = 4 + 4 * f;
+            cnt[f] = sqlite3_column_int64(st, col + 3);
+            mn[f] = sqlite3_column_double(st, col);
+            mx[f] = sqlite3_column_double(st, col + 1);
+            sum[f] = sqlite3_column_double(st, col + 2);
+        }
+        if (series_add_summary(s, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                               sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3), mn, mx,
+                               sum, cnt) != 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
+
+/* Folds blocks [p, q] into s with the chunks of level index li and below:
+ * whole complete chunks of the level from series_rollup, the rest (the
+ * partial chunks at both ends, the open chunk past `last`, the group's last
+ * block) with the next level down, and rows below the smallest level. A
+ * complete chunk without a row held no block. Every chunk of a level at or
+ * below li must lie inside one bucket (the width is a multiple of it). */
+static int fold_range(const struct rows_ctx *c, struct series *s, int64_t last, int64_t p,
+                      int64_t q, int li)
+{
+    if (p > q)
+        return 0;
+    if (li < 0)
+        return read_rows(c, p, q, add_to_series, s);
+    int64_t level = ROLLUP_LEVEL(li);
+    int64_t c0 = (p + level - 1) / level, c1 = (q + 1) / level - 1;
+    int64_t done = last / level - 1; /* the last complete chunk: a later block exists */
+    if (c1 > done)
+        c1 = done;
+    if (c0 > c1)
+        return fold_range(c, s, last, p, q, li - 1);
+    if (fold_range(c, s, last, p, c0 * level - 1, li - 1) != 0 ||
+        read_chunks(c, s, level, c0, c1) != 0)
+        return -1;
+    return fold_range(c, s, last, (c1 + 1) * level, q, li - 1);
+}
+
+/* Fills s with blocks [b0, b1] of a group whose last block is `last`: as
+ * rows, or, when the bucket width is a multiple of the smallest rollup
+ * level, from the largest level dividing it (see fold_range). */
+static int fill_series(const struct rows_ctx *c, struct series *s, int64_t b0, int64_t b1,
+                       int64_t last)
+{
+    if (s->width == 0 || s->width % ROLLUP_LEVEL(0) != 0)
+        return read_rows(c, b0, b1, add_to_series, s);
+    int li = 0;
+    while (li + 1 < ROLLUP_LEVELS && s->width % ROLLUP_LEVEL(li + 1) == 0)
+        li++;
+    return fold_range(c, s, last, b0, b1, li);
+}
+
+/* Bucket width for span blocks in at most max_points buckets: the smallest
+ * that fits, then, when it is at least the smallest rollup level or the
+ * range is too long to read as rows, rounded up to a multiple of half the
+ * largest level not above it (of 64 at least), itself a level: a bucket
+ * then folds 1 to 3 rollup rows, and the answer holds at least 2/3 of the
+ * buckets asked for (half when they are under 128 blocks wide). */
+static int64_t bucket_width(int64_t span, int64_t max_points)
+{
+    int64_t width = (span + max_points - 2) / (max_points - 1);
+    if (width < ROLLUP_LEVEL(0) && span <= SERIES_RAW_MAX)
+        return width;
+    int li = 0;
+    while (li + 1 < ROLLUP_LEVELS && ROLLUP_LEVEL(li + 1) <= width)
+        li++;
+    int64_t unit = ROLLUP_LEVEL(li > 0 ? li - 1 : 0);
+    return (width + unit - 1) / unit * unit;
+}
+
+static int series_answer(const struct request *r, struct reply *rep, sqlite3 *db,
+                         const struct series_q *qp, int64_t gid);
 
 int handle_series(const struct request *r, struct reply *rep)
 {
     sqlite3 *db;
     struct series_q q;
-    const char *run = r->route->run, *group = r->route->group;
     int64_t rid, gid;
     if (series_params(r, &q, rep) || db_or_error(r, rep, &db) ||
-        resolve(db, run, group, &rid, &gid, rep))
+        resolve(db, r->route->run, r->route->group, &rid, &gid, rep))
         return 0;
-    int64_t b0 = 0, b1 = -1;
+    /* one read snapshot: the range, the rollup rows and the rows agree */
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return sql_error(rep, db);
+    series_answer(r, rep, db, &q, gid);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    return 0;
+}
+
+/* The series answer of handle_series, inside its read transaction. */
+static int series_answer(const struct request *r, struct reply *rep, sqlite3 *db,
+                         const struct series_q *qp, int64_t gid)
+{
+    const struct series_q q = *qp;
+    const char *run = r->route->run, *group = r->route->group;
+    int64_t b0 = 0, b1 = -1, last = -1;
     int rc = block_range(db, gid, &q, &b0, &b1);
+    if (rc > 0 && query_int(db, Q_BLOCK_MAX, gid, NULL, NULL, &last) <= 0)
+        rc = -1;
     if (rc < 0)
         return sql_error(rep, db);
     int64_t span = rc ? b1 - b0 + 1 : 0;
@@ -509,13 +597,8 @@ int handle_series(const struct request *r, struct reply *rep)
         return reply_error(rep, 400,
                            "the range holds more than 200000 blocks: pass max_points (e.g. "
                            "max_points=4000) to downsample, or narrow it with from_step/to_step");
-    if (q.max_points && span > q.max_points) {
-        width = (span + q.max_points - 2) / (q.max_points - 1);
-        /* Whole chunks (the cache) for wide buckets, and for any range too
-         * long to read as rows quickly, at the price of fewer buckets. */
-        if (width >= SC_CHUNK || span > SERIES_RAW_MAX)
-            width = (width + SC_CHUNK - 1) / SC_CHUNK * SC_CHUNK;
-    }
+    if (q.max_points && span > q.max_points)
+        width = bucket_width(span, q.max_points);
     struct series s;
     struct rows_ctx c = {db, gid, run, group, q.ids, q.nfields};
     size_t hint = (size_t)(width ? span / width + 2 : (span < 1 ? 1 : span));
@@ -523,7 +606,7 @@ int handle_series(const struct request *r, struct reply *rep)
         series_free(&s);
         return reply_error(rep, 500, "out of memory");
     }
-    if (span > 0 && fill_series(r->srv, &c, &s, b0, b1) != 0) {
+    if (span > 0 && fill_series(&c, &s, b0, b1, last) != 0) {
         series_free(&s);
         return sql_error(rep, db);
     }
@@ -734,6 +817,56 @@ static void current_policy(sqlite3 *db, int64_t run_id, struct http_policy *p)
     sqlite3_finalize(st);
 }
 
+/* The policy this server last handed to the daemon for run, if it still
+ * remembers it: 1 with *p set, else 0. Under srv->pol_mu. */
+static int sent_policy(const struct http_server *srv, const char *run, struct http_policy *p)
+{
+    for (unsigned i = 1; i <= HTTP_POLICY_RECENT; i++) {
+        const struct policy_sent *e = &srv->sent[(srv->sent_next - i) % HTTP_POLICY_RECENT];
+        if (e->run[0] != '\0' && strcmp(e->run, run) == 0) {
+            *p = e->p;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Remembers that p was handed to the daemon for run. Under srv->pol_mu. */
+static void remember_policy(struct http_server *srv, const char *run, const struct http_policy *p)
+{
+    struct policy_sent *e = &srv->sent[srv->sent_next++ % HTTP_POLICY_RECENT];
+    snprintf(e->run, sizeof e->run, "%s", run);
+    e->p = *p;
+}
+
+/* Merges the body over the run's current policy and hands the result to
+ * the daemon. The current policy is the one this server last handed over
+ * (the daemon applies it at once, its writer stores it later), else the
+ * latest stored one, else the default: two quick partial PUTs then both
+ * take effect. Returns 0, or an HTTP status with msg set. */
+static int put_policy(struct http_server *srv, sqlite3 *db, int64_t rid, const struct request *r,
+                      struct http_policy *p, char *err, size_t errlen, const char **msg)
+{
+    const char *run = r->route->run;
+    *p = srv->cfg.default_policy;
+    if (!sent_policy(srv, run, p))
+        current_policy(db, rid, p);
+    if ((*msg = http_parse_policy_body(r->body, r->body_len, p)) != NULL)
+        return 400;
+    if (!srv->cfg.on_policy)
+        return *msg = "policy updates are not wired to the daemon", 503;
+    int rc = srv->cfg.on_policy(srv->cfg.policy_ud, run, p, err, errlen);
+    if (rc == HTTP_OK) {
+        remember_policy(srv, run, p);
+        return 0;
+    }
+    if (rc == HTTP_ENOTFOUND)
+        return *msg = *err ? err : "unknown run", 404;
+    if (rc == HTTP_EINVAL)
+        return *msg = *err ? err : "policy rejected", 400;
+    return *msg = *err ? err : "the daemon could not apply the policy", 500;
+}
+
 int handle_policy_put(const struct request *r, struct reply *rep)
 {
     const char *run = r->route->run;
@@ -743,21 +876,14 @@ int handle_policy_put(const struct request *r, struct reply *rep)
     int64_t rid, gid;
     if (db_or_error(r, rep, &db) || resolve(db, run, NULL, &rid, &gid, rep))
         return 0;
-    struct http_policy p = r->srv->cfg.default_policy;
-    current_policy(db, rid, &p);
-    const char *msg = http_parse_policy_body(r->body, r->body_len, &p);
-    if (msg)
-        return reply_error(rep, 400, msg);
-    if (!r->srv->cfg.on_policy)
-        return reply_error(rep, 503, "policy updates are not wired to the daemon");
+    struct http_policy p;
     char err[160] = "";
-    int rc = r->srv->cfg.on_policy(r->srv->cfg.policy_ud, run, &p, err, sizeof err);
-    if (rc == HTTP_ENOTFOUND)
-        return reply_error(rep, 404, *err ? err : "unknown run");
-    if (rc == HTTP_EINVAL)
-        return reply_error(rep, 400, *err ? err : "policy rejected");
-    if (rc != HTTP_OK)
-        return reply_error(rep, 500, *err ? err : "the daemon could not apply the policy");
+    const char *msg = NULL;
+    pthread_mutex_lock(&r->srv->pol_mu);
+    int status = put_policy(r->srv, db, rid, r, &p, err, sizeof err, &msg);
+    pthread_mutex_unlock(&r->srv->pol_mu);
+    if (status)
+        return reply_error(rep, status, msg);
     hbuf b = {0};
     hbuf_puts(&b, "{\"run\":");
     hbuf_json_str(&b, run);

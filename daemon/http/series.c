@@ -4,15 +4,17 @@
  */
 #include "series.h"
 
+#include "../rollup.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const field_names[SF_COUNT_] = {
-    "step_first", "n",        "n_used",   "median",   "mean", "variance",     "kurtosis",
-    "alpha",      "alpha_se", "alpha_lo", "alpha_hi", "k",    "alpha_stable", "lambda",
-};
+/* The same table names the columns of blocks and of series_rollup. */
+#define FIELD_NAME(f) #f,
+static const char *const field_names[SF_COUNT_] = {ROLLUP_FIELDS(FIELD_NAME)};
+_Static_assert(SF_COUNT_ == ROLLUP_NFIELDS, "series fields are the rollup's fields");
 
 const char *series_field_name(int id)
 {

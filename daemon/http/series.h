@@ -8,7 +8,7 @@
  * maximum, sum and count of finite values, so every extreme of the input
  * survives in F_min / F_max while F is the bucket's mean. A pre-aggregated
  * chunk (see series_add_summary) merges exactly like a row, which is what lets
- * the server answer from cached chunk summaries. Non-finite values (SQL NULL
+ * the server answer from rollup rows (daemon/rollup.h). Non-finite values (SQL NULL
  * arrives as NaN) are skipped and rendered as null.
  */
 #ifndef HTGA_HTTP_SERIES_H

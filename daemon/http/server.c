@@ -351,7 +351,7 @@ static void server_free(struct http_server *s)
 {
     if (!s)
         return;
-    series_cache_destroy(&s->cache);
+    pthread_mutex_destroy(&s->pol_mu);
     free(s->listen);
     free(s->db_path);
     free(s->token);
@@ -395,7 +395,7 @@ int http_start(http_server **out, const struct http_config *cfg, char *err, size
         s->cfg.metrics_expire_s = 3600;
     s->loopback_only = (ntohl(sa.sin_addr.s_addr) >> 24) == 127;
     s->started = time(NULL);
-    if (series_cache_init(&s->cache, 64u << 20) != 0 ||
+    if (pthread_mutex_init(&s->pol_mu, NULL) != 0 ||
         pthread_key_create(&s->db_key, close_db) != 0) {
         server_free(s);
         return HTTP_ENOMEM;

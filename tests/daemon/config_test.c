@@ -49,17 +49,19 @@ Test(config, defaults)
     cr_assert_eq(c.stream_idle_s, 600);
     cr_assert_eq(c.metrics_expire_s, 3600);
     cr_assert_eq(c.background_nice, 0);
+    cr_assert_str_eq(c.web_root, ""); /* the installed copy, else ./web */
 }
 
 Test(config, flags_both_forms)
 {
     htgad_config c;
     config_error e;
-    char *argv[] = {"htgad",        "--db",    "/tmp/x.db",      "--block-samples=1000",
-                    "--policy",     "power:2", "--ema",          "0.5",
-                    "--lambda-min", "0.01",    "--k-rule",       "frac:0.05",
-                    "--http",       "off",     "--listen",       "tcp://127.0.0.1:*",
-                    "--log-level",  "debug",   "--window-steps", "8"};
+    char *argv[] = {"htgad",        "--db",         "/tmp/x.db",      "--block-samples=1000",
+                    "--policy",     "power:2",      "--ema",          "0.5",
+                    "--lambda-min", "0.01",         "--k-rule",       "frac:0.05",
+                    "--http",       "off",          "--listen",       "tcp://127.0.0.1:*",
+                    "--log-level",  "debug",        "--window-steps", "8",
+                    "--web-root",   "/srv/htga/web"};
 
     cr_assert_eq(parse(&c, &e, (int)(sizeof(argv) / sizeof(argv[0])), argv), CONFIG_RUN, "%s",
                  e.text);
@@ -73,6 +75,7 @@ Test(config, flags_both_forms)
     cr_assert_str_eq(c.http, "off");
     cr_assert_str_eq(c.listen, "tcp://127.0.0.1:*");
     cr_assert_eq(c.window_steps, 8);
+    cr_assert_str_eq(c.web_root, "/srv/htga/web");
 }
 
 Test(config, file_then_flags_win)
@@ -85,7 +88,8 @@ Test(config, file_then_flags_win)
                             "  policy   linear:3   \n"
                             "\n"
                             "lambda-max = \"20\"\n"
-                            "ema 0.25\n");
+                            "ema 0.25\n"
+                            "web-root = \"/opt/htga/share/htga/web\"\n");
     char *argv[] = {"htgad", "--block-samples", "4096", "--config", path};
 
     cr_assert_eq(parse(&c, &e, 5, argv), CONFIG_RUN, "%s", e.text);
@@ -94,6 +98,7 @@ Test(config, file_then_flags_win)
     cr_assert_float_eq(c.policy.param, 3.0, 0);
     cr_assert_float_eq(c.policy.lambda_max, 20.0, 0);
     cr_assert_float_eq(c.policy.ema, 0.25, 0);
+    cr_assert_str_eq(c.web_root, "/opt/htga/share/htga/web");
     unlink(path);
 }
 
@@ -170,6 +175,9 @@ Test(config, bad_values_are_refused)
     expect_bad("db", "");
     expect_bad("token", "has space");
     expect_bad("nosuchflag", "1");
+    static char long_path[CONFIG_PATH_MAX + 1];
+    memset(long_path, 'w', CONFIG_PATH_MAX);
+    expect_bad("web-root", long_path);
 }
 
 Test(config, cross_checks_and_syntax)

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -171,8 +172,122 @@ Test(daemon_http, endpoints_over_real_ingest)
     cr_assert(json_is_number(json_object_get(pol, "changed_at")));
     cr_assert_geq(json_array_size(json_object_get(pol, "history")), 2);
     json_decref(j);
+
+    /* Two partial PUTs back to back: the second comes before htgad stored
+     * the first, and must not revert it (omitted members come from the
+     * policy htgad applies, not from the database). */
+    const char *p1 = "{\"kind\":\"linear\",\"c\":2,\"ema\":0.5}";
+    const char *p2 = "{\"kind\":\"linear\",\"c\":2,\"lambda_max\":7}";
+    httpc(hport, "PUT", "/api/v1/runs/it%20run/policy", "Authorization: Bearer tok\r\n", p1,
+          strlen(p1), &r);
+    cr_assert_eq(r.status, 200, "%d %s", r.status, r.body);
+    hresp_free(&r);
+    httpc(hport, "PUT", "/api/v1/runs/it%20run/policy", "Authorization: Bearer tok\r\n", p2,
+          strlen(p2), &r);
+    cr_assert_eq(r.status, 200, "%d %s", r.status, r.body);
+    hresp_free(&r);
+    cr_assert_eq(testd_wait_query(&d,
+                                  "SELECT count(*) FROM policy_changes WHERE source = 'http'"
+                                  " AND lambda_max = 7",
+                                  1, 5000),
+                 0);
+    j = get("/api/v1/runs/it%20run/policy");
+    pol = json_object_get(j, "policy");
+    cr_assert_float_eq(json_number_value(json_object_get(pol, "c")), 2, 1e-12);
+    cr_assert_float_eq(json_number_value(json_object_get(pol, "lambda_max")), 7, 1e-12);
+    cr_assert_float_eq(json_number_value(json_object_get(pol, "ema")), 0.5, 1e-12,
+                       "the first PUT's ema survives the second PUT");
+    json_decref(j);
     htga_destroy(&h);
     cr_assert_eq(testd_stop(&d, SIGTERM), 0, "htgad exits 0 with the HTTP server running");
+}
+
+/* Sends `blocks` blocks of 1024 values to it run/layer.r, paced so none
+ * is dropped, and waits until htgad stored `want` blocks of the group. */
+static void feed_blocks(int64_t step0, int blocks, int64_t want)
+{
+    htga *h = NULL;
+    float x[1024];
+    uint64_t seed = (uint64_t)step0 + 7;
+    cr_assert_eq(htga_create(&h, d.endpoint, "rr"), HTGA_OK);
+    for (int i = 0; i < blocks; i++) {
+        student_t(x, 1024, 2.0 + (double)(i % 5), &seed);
+        int64_t deadline = now_ms() + 5000;
+        while (htga_send(h, "layer.r", step0 + i, x, 1024) == HTGA_EDROPPED && now_ms() < deadline)
+            sleep_ms(1);
+        sleep_ms(2);
+    }
+    cr_assert_eq(htga_flush(h, 5000), HTGA_OK);
+    htga_destroy(&h);
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM blocks b JOIN groups g ON g.id = b.group_id"
+             " WHERE g.name = 'layer.r'");
+    cr_assert_eq(testd_wait_query(&d, sql, want, 10000), 0, "%lld blocks stored, want %lld",
+                 (long long)testd_query(&d, sql), (long long)want);
+}
+
+/* The series of a group htgad stored across a restart in the middle of
+ * chunks of every rollup level equals the buckets computed from its rows,
+ * for ranges that cut chunks anywhere: the writer rebuilt its open chunks
+ * from the stored blocks. */
+Test(daemon_http, series_after_restart_mid_chunk)
+{
+    char http[64];
+    snprintf(http, sizeof http, "127.0.0.1:%u", hport);
+    feed_blocks(0, 150, 150); /* 150: mid-chunk at 64, 128, 256, ... */
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+    cr_assert_eq(testd_start(&d, "--block-samples", "1024", "--http", http, "--token", "tok", NULL),
+                 0);
+    feed_blocks(150, 300, 450);
+    cr_assert_gt(testd_query(&d, "SELECT count(*) FROM series_rollup WHERE level = 128"), 2);
+    int64_t gid = testd_query(&d, "SELECT id FROM groups WHERE name = 'layer.r'");
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open_v2(d.db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    static const int64_t ranges[][3] = {
+        {0, 449, 3},   {0, 449, 7},  {37, 449, 5},  {70, 440, 2}, {100, 300, 4},
+        {130, 449, 3}, {0, 200, 50}, {5, 449, 400}, {1, 448, 6},  {64, 191, 2},
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
+        char path[256], err[512];
+        snprintf(path, sizeof path,
+                 "/api/v1/runs/rr/groups/layer.r/series?fields=alpha,kurtosis,alpha_lo"
+                 "&from_step=%lld&to_step=%lld&max_points=%lld",
+                 (long long)ranges[i][0], (long long)ranges[i][1], (long long)ranges[i][2]);
+        json_t *j = get(path);
+        cr_assert_eq(series_check(j, db, gid, ranges[i][0], ranges[i][1], err, sizeof err), 0,
+                     "%s: %s", path, err);
+        json_decref(j);
+    }
+    sqlite3_close(db);
+}
+
+/* --web-root: the dashboard comes from that directory; one without
+ * index.html stops htgad at start-up. */
+Test(daemon_http, web_root_flag)
+{
+    char http[64], web[160], index[200];
+    snprintf(http, sizeof http, "127.0.0.1:%u", hport);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+    snprintf(web, sizeof web, "%s/webx", d.dir);
+    cr_assert_eq(mkdir(web, 0700), 0);
+    snprintf(index, sizeof index, "%s/index.html", web);
+    FILE *f = fopen(index, "w");
+    cr_assert_not_null(f);
+    fputs("<!doctype html><title>webroot-marker</title>\n", f);
+    fclose(f);
+    cr_assert_eq(testd_start(&d, "--http", http, "--web-root", web, NULL), 0);
+    struct hresp r;
+    httpc(hport, "GET", "/", NULL, NULL, 0, &r);
+    cr_assert_eq(r.status, 200, "%d %s", r.status, r.body);
+    cr_assert(strstr(r.body, "webroot-marker") != NULL, "%s", r.body);
+    hresp_free(&r);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+    unlink(index);
+    int rc = testd_start(&d, "--http", http, "--web-root", web, NULL);
+    cr_assert(rc != 0 || testd_stop(&d, SIGTERM) != 0,
+              "htgad started with a web root without index.html");
+    rmdir(web);
 }
 
 static int status_of(const char *method, const char *path)

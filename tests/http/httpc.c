@@ -4,6 +4,9 @@
  */
 #include "httpc.h"
 
+#include <jansson.h>
+#include <math.h>
+
 #include "htga_config.h"
 
 #include <arpa/inet.h>
@@ -184,6 +187,137 @@ sqlite3 *fixture_db(const char *path)
         return NULL;
     }
     return db;
+}
+
+int fixture_rollup(sqlite3 *db)
+{
+    char *sql = slurp(HTGA_SOURCE_ROOT "/schema/003_series_rollup.sql");
+    const char *from = sql ? strstr(sql, "-- Level 64 from blocks") : NULL;
+    int rc =
+        from && sqlite3_exec(db, "BEGIN; DELETE FROM series_rollup", NULL, NULL, NULL) == SQLITE_OK
+            ? sqlite3_exec(db, from, NULL, NULL, NULL)
+            : SQLITE_ERROR;
+    sqlite3_exec(db, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    free(sql);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+struct xbucket {
+    int64_t block, step_first, step, count;
+    double min[3], max[3], sum[3];
+    int64_t cnt[3];
+};
+
+static double num_at(json_t *j, const char *key, size_t i)
+{
+    json_t *v = json_array_get(json_object_get(j, key), i);
+    return json_is_null(v) ? NAN : json_number_value(v);
+}
+
+static int64_t int_at(json_t *j, const char *key, size_t i)
+{
+    return json_integer_value(json_array_get(json_object_get(j, key), i));
+}
+
+static int close_to(double got, double want)
+{
+    return fabs(got - want) <= 1e-9 * fmax(1, fabs(want));
+}
+
+/* Reads the expected buckets; returns how many (x grown as needed). */
+static size_t expected_buckets(sqlite3 *db, int64_t gid, int64_t from, int64_t to, int64_t width,
+                               struct xbucket **xp)
+{
+    sqlite3_stmt *st;
+    size_t n = 0, cap = 1024;
+    struct xbucket *x = calloc(cap, sizeof *x);
+    int64_t cur = -1;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT block, step_first, step_last, alpha, kurtosis, alpha_lo"
+                           " FROM blocks WHERE group_id = ?1 AND step_last BETWEEN ?2 AND ?3"
+                           " ORDER BY block",
+                           -1, &st, NULL) != SQLITE_OK)
+        return (*xp = x), 0;
+    sqlite3_bind_int64(st, 1, gid);
+    sqlite3_bind_int64(st, 2, from);
+    sqlite3_bind_int64(st, 3, to);
+    while (x && sqlite3_step(st) == SQLITE_ROW) {
+        int64_t b = sqlite3_column_int64(st, 0);
+        int64_t key = width ? b / width : b;
+        if (n == 0 || key != cur) {
+            if (n == cap)
+                x = realloc(x, (cap *= 2) * sizeof *x);
+            memset(&x[n], 0, sizeof x[n]);
+            x[n].block = b;
+            x[n].step_first = sqlite3_column_int64(st, 1);
+            for (int k = 0; k < 3; k++) {
+                x[n].min[k] = INFINITY;
+                x[n].max[k] = -INFINITY;
+            }
+            n++;
+            cur = key;
+        }
+        struct xbucket *e = &x[n - 1];
+        e->step = sqlite3_column_int64(st, 2);
+        e->count++;
+        for (int k = 0; k < 3; k++) {
+            if (sqlite3_column_type(st, 3 + k) == SQLITE_NULL)
+                continue;
+            double v = sqlite3_column_double(st, 3 + k);
+            e->min[k] = fmin(e->min[k], v);
+            e->max[k] = fmax(e->max[k], v);
+            e->sum[k] += v;
+            e->cnt[k]++;
+        }
+    }
+    sqlite3_finalize(st);
+    *xp = x;
+    return n;
+}
+
+int series_check(const void *jv, sqlite3 *db, int64_t gid, int64_t from, int64_t to, char *err,
+                 size_t errlen)
+{
+    static const char *const f[3] = {"alpha", "kurtosis", "alpha_lo"};
+    json_t *j = (json_t *)jv;
+    int64_t width = json_integer_value(
+        json_object_get(json_object_get(j, "downsampling"), "bucket_blocks")); /* 0 = raw */
+    struct xbucket *x = NULL;
+    size_t n = expected_buckets(db, gid, from, to, width, &x);
+    int rc = -1;
+    if (json_array_size(json_object_get(j, "block")) != n) {
+        snprintf(err, errlen, "%zu buckets, want %zu", json_array_size(json_object_get(j, "block")),
+                 n);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (int_at(j, "block", i) != x[i].block || int_at(j, "step", i) != x[i].step ||
+            (width && (int_at(j, "count", i) != x[i].count ||
+                       int_at(j, "step_first", i) != x[i].step_first))) {
+            snprintf(err, errlen, "bucket %zu: block/step/count/step_first differ", i);
+            goto out;
+        }
+        for (int k = 0; k < 3; k++) {
+            char key[32];
+            double mean = x[i].cnt[k] ? x[i].sum[k] / (double)x[i].cnt[k] : NAN;
+            int ok = x[i].cnt[k] ? close_to(num_at(j, f[k], i), mean) : isnan(num_at(j, f[k], i));
+            if (ok && width && x[i].cnt[k]) {
+                snprintf(key, sizeof key, "%s_min", f[k]);
+                ok = close_to(num_at(j, key, i), x[i].min[k]);
+                snprintf(key, sizeof key, "%s_max", f[k]);
+                ok = ok && close_to(num_at(j, key, i), x[i].max[k]);
+            }
+            if (!ok) {
+                snprintf(err, errlen, "bucket %zu: %s mean/min/max differ (mean %.15g, want %.15g)",
+                         i, f[k], num_at(j, f[k], i), mean);
+                goto out;
+            }
+        }
+    }
+    rc = 0;
+out:
+    free(x);
+    return rc;
 }
 
 int64_t fixture_group(sqlite3 *db, const char *run, const char *group, double created_at)

@@ -48,6 +48,19 @@ int64_t fixture_group(sqlite3 *db, const char *run, const char *group, double cr
 int fixture_blocks(sqlite3 *db, int64_t gid, int64_t b0, int64_t b1, double (*alpha_of)(int64_t),
                    double t);
 
+/* Recomputes series_rollup from the blocks with the statements of
+ * schema/003_series_rollup.sql (what htgad's writer maintains as it
+ * stores blocks). Call after inserting blocks. Returns 0 or -1. */
+int fixture_rollup(sqlite3 *db);
+
+/* Checks a series answer j (json_t *) for fields alpha, kurtosis and
+ * alpha_lo against the buckets computed directly from the rows of group gid
+ * with step_last in [from, to] (raw, or bucket = block / bucket_blocks):
+ * block, step, count, step_first, means, min and max. Returns 0, or -1
+ * with what differs in err. */
+int series_check(const void *j, sqlite3 *db, int64_t gid, int64_t from, int64_t to, char *err,
+                 size_t errlen);
+
 /* Inserts a latest_top row for gid with the m values y (descending). */
 int fixture_top(sqlite3 *db, int64_t gid, int64_t block, const double *y, size_t m);
 

@@ -104,6 +104,7 @@ static void setup(void)
     cr_assert_eq(fixture_blocks(db, g1, 0, NBLOCKS, alpha_of, now), 0);
     cr_assert_eq(fixture_blocks(db, g2, 0, 10, NULL, now), 0);
     cr_assert_eq(fixture_blocks(db, g3, 0, 5, NULL, now - 86400), 0);
+    cr_assert_eq(fixture_rollup(db), 0);
     double y[4] = {8, 4, 2, 1};
     cr_assert_eq(fixture_top(db, g2, 9, y, 4), 0);
     cr_assert_eq(sqlite3_exec(db,
@@ -264,13 +265,13 @@ Test(server, series_downsampled_keeps_extremes)
     cr_assert(strstr(first, "99"), "the spike is kept");
     cr_assert(strstr(first, "0.01"), "the dip is kept");
     json_decref(j);
-    j = get_json(path, 200); /* now answered from the warm chunk cache */
+    j = get_json(path, 200); /* the same again */
     char *second = json_dumps(j, JSON_SORT_KEYS);
     cr_assert_str_eq(first, second);
     free(first);
     free(second);
     json_decref(j);
-    /* unaligned ends: head and tail rows around cached chunks */
+    /* unaligned ends: head and tail rows around rollup chunks */
     j = get_json("/api/v1/runs/run-1/groups/layer%2F1.w/series?fields=alpha&max_points=9"
                  "&from_step=1005&to_step=149999",
                  200);
@@ -282,13 +283,13 @@ Test(server, series_downsampled_keeps_extremes)
                  200);
     check_buckets(j, 500, 699, 50, 25);
     json_decref(j);
-    /* narrow buckets over a long range: whole 128-block chunks instead of
+    /* narrow buckets over a long range: whole 64-block chunks instead of
      * reading 25000 rows, hence fewer buckets than asked */
     j = get_json("/api/v1/runs/run-1/groups/layer%2F1.w/series?fields=alpha&max_points=1000", 200);
-    check_buckets(j, 0, NBLOCKS - 1, 1000, NBLOCKS / 128);
+    check_buckets(j, 0, NBLOCKS - 1, 1000, NBLOCKS / 64);
     cr_assert_eq(
         json_integer_value(json_object_get(json_object_get(j, "downsampling"), "bucket_blocks")),
-        128);
+        64);
     json_decref(j);
 }
 
@@ -317,6 +318,62 @@ Test(server, series_csv_and_bad_parameters)
     }
 }
 
+/* Downsampled answers (rollup rows of every level, plus rows at the ends
+ * and in the open chunks) equal the buckets computed from the blocks, for
+ * random step ranges cutting chunks anywhere, in a group with holes too. */
+Test(server, series_rollup_matches_blocks)
+{
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    /* a group with holes in its block numbers (blocks the estimator dropped) */
+    int64_t g4 = fixture_group(db, "run-1", "gappy", 0);
+    cr_assert_eq(fixture_blocks(db, g4, 0, 3000, alpha_of, 0), 0);
+    cr_assert_eq(fixture_blocks(db, g4, 3130, 9000, alpha_of, 0), 0);
+    /* ends with a full 64-block chunk, which has no rollup row until a
+     * later block exists */
+    cr_assert_eq(fixture_blocks(db, g4, 20000, 26048, alpha_of, 0), 0);
+    cr_assert_eq(fixture_rollup(db), 0);
+    sqlite3_close(db);
+    start_server(NULL);
+    cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    static const char *const groups[2] = {"layer%2F1.w", "gappy"};
+    static const char *const names[2] = {"layer/1.w", "gappy"};
+    uint64_t rnd = 0x9e3779b97f4a7c15u;
+    int downsampled = 0;
+    for (int it = 0; it < 80; it++) {
+        rnd = rnd * 6364136223846793005u + 1442695040888963407u;
+        int g = (int)(rnd >> 63);
+        int64_t from = (int64_t)((rnd >> 20) % 270000) - 100;
+        rnd = rnd * 6364136223846793005u + 1442695040888963407u;
+        int64_t to = it % 4 == 0 ? INT64_MAX / 2 : from + (int64_t)((rnd >> 20) % 270000);
+        int64_t mp = 2 + (int64_t)((rnd >> 8) % 4) * (int64_t)((rnd >> 40) % 1500);
+        char q[256];
+        snprintf(q, sizeof q,
+                 "/api/v1/runs/run-1/groups/%s/series?fields=alpha,kurtosis,alpha_lo"
+                 "&from_step=%lld&to_step=%lld&max_points=%lld",
+                 groups[g], (long long)from, (long long)to, (long long)mp);
+        json_t *j = get_json(q, 200);
+        sqlite3_stmt *st;
+        sqlite3_prepare_v2(db,
+                           "SELECT g.id FROM groups g JOIN runs r ON r.id = g.run_id"
+                           " WHERE r.name = 'run-1' AND g.name = ?1",
+                           -1, &st, NULL);
+        sqlite3_bind_text(st, 1, names[g], -1, SQLITE_STATIC);
+        cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+        int64_t gid = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        if (json_is_true(json_object_get(j, "downsampled"))) {
+            downsampled++;
+            cr_assert_leq(json_integer_value(json_object_get(j, "buckets")), mp, "%s", q);
+        }
+        char err[512];
+        cr_assert_eq(series_check(j, db, gid, from, to, err, sizeof err), 0, "%s: %s", q, err);
+        json_decref(j);
+    }
+    cr_assert_geq(downsampled, 40, "most ranges are downsampled");
+    sqlite3_close(db);
+}
+
 /* A series without max_points is capped at 200000 blocks: past that the
  * answer is a 400 that says to pass max_points. */
 Test(server, series_without_max_points_is_capped)
@@ -325,6 +382,7 @@ Test(server, series_without_max_points_is_capped)
     cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
     int64_t g = fixture_group(db, "run-1", "big", (double)time(NULL));
     cr_assert_eq(fixture_blocks(db, g, 0, 200001, NULL, 0), 0);
+    cr_assert_eq(fixture_rollup(db), 0);
     sqlite3_close(db);
     start_server(NULL);
     struct hresp r;
@@ -401,12 +459,30 @@ Test(server, policy_get_put_token)
     cr_assert_float_eq(last_policy.lambda_max, 4, 1e-12);
     cr_assert_float_eq(last_policy.ema, 0.1, 1e-12);
 
+    /* A second partial PUT before the daemon stored the first (this stub
+     * never stores anything): omitted members come from the first PUT,
+     * which the daemon already applies, not from the stored policy. */
+    const char *b2 = "{\"kind\":\"linear\",\"c\":3,\"ema\":0.5}";
+    httpc(port, "PUT", "/api/v1/runs/run-1/policy", auth, b2, strlen(b2), &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    hresp_free(&r);
+    const char *b3 = "{\"kind\":\"linear\",\"c\":3,\"lambda_max\":7}";
+    httpc(port, "PUT", "/api/v1/runs/run-1/policy", auth, b3, strlen(b3), &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    hresp_free(&r);
+    cr_assert_eq(policy_calls, 3);
+    cr_assert_eq(last_policy.kind, HTTP_POLICY_LINEAR);
+    cr_assert_float_eq(last_policy.c, 3, 1e-12);
+    cr_assert_float_eq(last_policy.ema, 0.5, 1e-12, "the first PUT's ema survives the second");
+    cr_assert_float_eq(last_policy.lambda_max, 7, 1e-12);
+    cr_assert_float_eq(last_policy.lambda_min, 0.2, 1e-12, "kept from the first PUT");
+
     char *big = malloc(100001);
     memset(big, ' ', 100000);
     big[100000] = '\0';
     expect_error("PUT", "/api/v1/runs/run-1/policy", auth, big, 413);
     free(big);
-    cr_assert_eq(policy_calls, 1);
+    cr_assert_eq(policy_calls, 3);
 }
 
 Test(server, loopback_without_token_accepts_writes)
