@@ -281,11 +281,35 @@ def worker(args):
 
 # --------------------------------------------------------------------------
 # overhead: time per step with and without the monitor
-def overhead(endpoint, steps, reps):
+def step_cost(times, sent):
+    """Mean step time estimated robustly: the steps that sent and those that
+    did not are two populations (every=k sends on one step in k); each
+    one's median, weighted by its share of the steps. For every-step
+    sending (or none) this is the plain median."""
+    on = [t for t, s in zip(times, sent) if s]
+    off = [t for t, s in zip(times, sent) if not s]
+    share = len(on) / len(times)
+    return (median(on) if on else 0.0) * share + (median(off) if off else 0.0) * (1 - share)
+
+
+def spread(xs):
+    """(median, min, max) of per-round values."""
+    return median(xs), min(xs), max(xs)
+
+
+def overhead(endpoint, steps, reps, models=("mlp", "cnn", "mlp-wide")):
     """Per-step wall time of SGD alone, SGD + monitor (every step, and every
-    10th), and the HTGA wrapper, the variants taking turns step by step so
-    that the shared machine's noise hits them alike; medians over
-    steps*reps steps each. Also the median time of monitor.send() itself."""
+    10th), the HTGA wrapper, and SGD + the bare htga_send() calls of the
+    monitor's groups (one ctypes call per group on the gradient in place, no
+    monitor: what libhtga alone costs). The variants share one model and
+    take turns step by step, so the shared machine's noise hits them alike,
+    in `reps` rounds of `steps` steps each; per round, a variant's step time
+    is the median whole step (training, sending, optimizer; the every=10
+    monitor's sending and quiet steps weighted by their shares, see
+    step_cost), and its overhead the ratio to SGD's in the same round.
+    Reported: the median over rounds and the min..max range. The
+    max_overhead=0.02 budget times the gap between its own calls, so it runs
+    in blocks of 25 steps alternating with plain SGD blocks instead."""
     import torch
 
     import htga
@@ -295,91 +319,93 @@ def overhead(endpoint, steps, reps):
     out = []
     task = dict(kind="digits", model=None, frac=1.0, corrupt=False)
     (xt, yt), _, _ = load_digits_split(task, 0)
-    for model_name in ("mlp", "cnn", "mlp-wide"):
+    for model_name in models:
         torch.manual_seed(0)
         model = make_model(model_name)
         nparams = sum(p.numel() for p in model.parameters())
-        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        opt = torch.optim.SGD(model.parameters(), lr=0.001)
         client = htga.Client(endpoint, f"overhead/{model_name}", connect_grace_ms=3000)
         mon = ht.GradientMonitor(client, model)
-        variants = {
-            "sgd": (opt, None),
-            "monitor": (opt, mon),
-            "monitor10": (opt, ht.GradientMonitor(client, model, every=10)),
-            "htga": (ht.HTGA(torch.optim.SGD(model.parameters(), lr=0.01), client, model=model), None),
-        }
+        mon10 = ht.GradientMonitor(client, model, every=10)
+        wrapper = ht.HTGA(torch.optim.SGD(model.parameters(), lr=0.001), client, model=model)
+        raw = [(g.bname, g.params[0]) for g in mon.groups]  # per parameter: one tensor per group
+        send_fn = client._send_fn
+
+        def bare_sends(step):
+            h = client._h
+            for b, p in raw:
+                g = p.grad
+                send_fn(h, b, step, g.data_ptr(), g.numel())
+            return len(raw)
+
+        variants = {"sgd": (opt, None), "monitor": (opt, mon.send), "monitor10": (opt, mon10.send),
+                    "htga": (wrapper, None), "htga_send": (opt, bare_sends)}
         names = list(variants)
-        rest = {k: [] for k in variants}  # step time outside monitor.send() (ms)
-        sends = {k: [] for k in variants}  # duration of the calls that sent (us)
+        warm = 30
+        times = {k: [] for k in names}  # whole step (ms)
+        sent = {k: [] for k in names}  # did the step send
+        calls = []  # duration of the every-step monitor's send() (us)
         gen = torch.Generator().manual_seed(0)
-        total = len(names) * (steps * reps + 20)
-        for i in range(total):
+        for i in range(len(names) * (warm + steps * reps)):
             k = names[i % len(names)]
-            o, m = variants[k]
+            o, action = variants[k]
             step = i // len(names)
             t0 = time.perf_counter()
             idx = torch.randint(0, len(yt), (32,), generator=gen)
             o.zero_grad()
             torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
-            d_send = 0.0
-            if m is not None:
+            n = 0
+            if action is not None:
                 t1 = time.perf_counter()
-                n = m.send(step)
-                d_send = time.perf_counter() - t1
-                if n and step >= 20:
-                    sends[k].append(1e6 * d_send)
+                n = action(step)
+                if k == "monitor" and step >= warm:
+                    calls.append(1e6 * (time.perf_counter() - t1))
+            elif k == "htga":
+                n = 1
             o.step()
-            if step >= 20:  # warm-up
-                rest[k].append(1e3 * (time.perf_counter() - t0 - d_send))
-        # Per-step cost = median step outside send() + the sends' median
-        # duration times the share of steps that sent. Medians keep the
-        # shared machine's preemptions out; the explicit share keeps the
-        # 1-in-k expensive steps of every=k in (a plain median would drop them).
-        counted = steps * reps
-        med = {}
-        for k in names:
-            med[k] = median(rest[k]) + (median(sends[k]) * len(sends[k]) / counted / 1e3 if sends[k] else 0.0)
-        send_us = sends["monitor"]
-        # The budget controller times the gap between its own calls, so it
-        # cannot take turns step by step with the others: blocks of 25 steps
-        # alternate with plain SGD steps instead.
+            if step >= warm:
+                times[k].append(1e3 * (time.perf_counter() - t0))
+                sent[k].append(bool(n))
+        rounds = {k: [] for k in names}
+        for r in range(reps):
+            sl = slice(r * steps, (r + 1) * steps)
+            for k in names:
+                rounds[k].append(step_cost(times[k][sl], sent[k][sl]))
+        ov = {k: spread([a / b - 1 for a, b in zip(rounds[k], rounds["sgd"])]) for k in names}
+        ms = {k: step_cost(times[k], sent[k]) for k in names}
+        # the budget controller, in blocks of 25 steps alternating with plain SGD
         budget = ht.GradientMonitor(client, model, max_overhead=0.02)
-        b_rest, b_sends = [], []
-        for blk in range(2 * max(2, steps * reps // 25 + 1)):
+        b_time = {0: [], 1: []}
+        b_sent = {0: [], 1: []}
+        b_round = []
+        nblk = 2 * max(2, steps * reps // 25)
+        for blk in range(nblk + 2):
+            on = blk % 2
             for j in range(25):
                 t0 = time.perf_counter()
                 idx = torch.randint(0, len(yt), (32,), generator=gen)
                 opt.zero_grad()
                 torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
-                d_send = 0.0
-                if blk % 2:
-                    t1 = time.perf_counter()
-                    budget.send((blk // 2) * 25 + j)  # its own steps, numbered without gaps  # its own steps, numbered without gaps
-                    d_send = time.perf_counter() - t1
-                    if blk > 1:
-                        b_sends.append(1e3 * d_send)  # every call, sending or not (ms)
+                n = budget.send((blk // 2) * 25 + j) if on else 0  # its own steps, numbered without gaps
                 opt.step()
-                if blk > 1 and blk % 2:
-                    b_rest.append(1e3 * (time.perf_counter() - t0 - d_send))
+                if blk >= 2:
+                    b_time[on].append(1e3 * (time.perf_counter() - t0))
+                    b_sent[on].append(bool(n))
+        per = len(b_time[0]) // reps  # rounds of equal numbers of blocks
+        for r in range(reps):
+            sl = slice(r * per, (r + 1) * per)
+            b_round.append(step_cost(b_time[1][sl], b_sent[1][sl]) / step_cost(b_time[0][sl], b_sent[0][sl]) - 1)
         client.close()
-        # its overhead is measured directly, as the controller sees it: time
-        # inside send() over training time outside it (comparing block
-        # medians with the SGD blocks is noisier than the effect)
-        b_share = sum(b_sends) / sum(b_rest)
-        med["budget"] = median(b_rest) * (1 + b_share)
-        out.append(dict(model=model_name, params=nparams, groups=len(mon.groups),
-                        ms_sgd=med["sgd"], ms_monitor=med["monitor"], ms_htga=med["htga"],
-                        ms_monitor10=med["monitor10"], overhead_monitor10=med["monitor10"] / med["sgd"] - 1,
-                        overhead_monitor=med["monitor"] / med["sgd"] - 1,
-                        ms_budget=med["budget"], overhead_budget=b_share,
-                        budget_interval=budget.interval,
-                        overhead_htga=med["htga"] / med["sgd"] - 1, send_us=median(send_us),
-                        send_share=median(send_us) / (1e3 * med["sgd"])))
-        print(f"  overhead {model_name}: sgd {med['sgd']:.3f} ms, +monitor {med['monitor']:.3f} ms "
-              f"({100 * out[-1]['overhead_monitor']:+.1f}%), every 10 {100 * out[-1]['overhead_monitor10']:+.1f}%, "
-              f"budget 2% {100 * out[-1]['overhead_budget']:+.1f}% (every {out[-1]['budget_interval']}), "
-              f"htga {med['htga']:.3f} ms ({100 * out[-1]['overhead_htga']:+.1f}%), "
-              f"send() {out[-1]['send_us']:.1f} us", flush=True)
+        res = dict(model=model_name, params=nparams, groups=len(mon.groups), rounds=reps, steps_per_round=steps,
+                   ms_sgd=ms["sgd"], ms=ms, overhead={k: ov[k] for k in names if k != "sgd"},
+                   budget_overhead=spread(b_round), budget_interval=budget.interval,
+                   send_us=median(calls), send_share=median(calls) / (1e3 * ms["sgd"]))
+        out.append(res)
+        o = res["overhead"]
+        print(f"  overhead {model_name}: sgd {ms['sgd']:.3f} ms; " + ", ".join(
+            f"{k} {100 * o[k][0]:+.1f}% [{100 * o[k][1]:+.1f}, {100 * o[k][2]:+.1f}]" for k in o) +
+            f"; budget {100 * res['budget_overhead'][0]:+.1f}% (every {budget.interval}); "
+            f"send() {res['send_us']:.1f} us", flush=True)
     return out
 
 
@@ -570,29 +596,39 @@ def markdown(rows, results, ov, files, imgdir_rel, command, args, wall):
         L.append(f"| {m} | {mb:.0f} |")
     L.append("")
     if ov:
-        L.append("### Overhead: time per step with and without the monitor (digits, batch 32; variants take "
-                 f"turns step by step, {args.overhead_reps * args.overhead_steps} steps each; a variant's time = "
-                 "median step time outside GradientMonitor.send() + median send() time x share of steps that "
-                 "sent; HTGA wrapper: median of whole steps; max_overhead=0.02: run in blocks of 25 steps "
-                 "alternating with plain SGD, overhead = its time inside send() / its training time outside "
-                 "send(), (interval) = its final send interval; send() = median "
-                 "time of one sending call of the every-step monitor, and as a share of the SGD step)")
-        L.append("")
-        L.append("| model | params | groups | SGD ms/step | + monitor | overhead | + monitor every 10 | overhead "
-                 "| + monitor, max_overhead=0.02 | overhead (interval) | HTGA wrapper | overhead | send() µs "
-                 "| send() / SGD step |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for o in ov:
-            L.append(f"| {o['model']} | {o['params']} | {o['groups']} | {o['ms_sgd']:.3f} | {o['ms_monitor']:.3f} | "
-                     f"{100 * o['overhead_monitor']:+.1f}% | {o['ms_monitor10']:.3f} | {100 * o['overhead_monitor10']:+.1f}% | "
-                     f"{o['ms_budget']:.3f} | {100 * o['overhead_budget']:+.1f}% ({o['budget_interval']}) | "
-                     f"{o['ms_htga']:.3f} | {100 * o['overhead_htga']:+.1f}% | {o['send_us']:.1f} | "
-                     f"{100 * o['send_share']:.1f}% |")
-        L.append("")
+        L += overhead_markdown(ov)
     for f in files:
         L.append(f"![{f}]({imgdir_rel}/{f})")
         L.append("")
     return "\n".join(L)
+
+
+def overhead_markdown(ov):
+    o0 = ov[0]
+    L = ["### Overhead: time per step with and without the monitor (digits, batch 32, torch 1 thread; "
+         f"variants take turns step by step on one model, {o0['rounds']} rounds of {o0['steps_per_round']} "
+         "steps each; per round a variant's time is the median whole step (every=10: its sending and quiet "
+         "steps' medians weighted by their shares) and its overhead the ratio to plain SGD's in the same "
+         "round; shown: median over rounds [min, max]. Monitor: per parameter, 4096 values per group. "
+         "htga_send() alone: SGD plus one bare ctypes htga_send() per group on the gradient in place, "
+         "i.e. libhtga's share. max_overhead=0.02: blocks of 25 steps alternating with plain SGD, "
+         "(interval) = its final send interval. send() = median duration of the every-step monitor's "
+         "send() call, and as a share of the SGD step)", ""]
+
+    def pct(t):
+        return f"{100 * t[0]:+.1f}% [{100 * t[1]:+.1f}, {100 * t[2]:+.1f}]"
+
+    L.append("| model | params | groups | SGD ms/step | + monitor | + monitor every 10 | "
+             "+ monitor, max_overhead=0.02 (interval) | HTGA wrapper | htga_send() alone | send() µs "
+             "| send() / SGD step |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for o in ov:
+        v = o["overhead"]
+        L.append(f"| {o['model']} | {o['params']} | {o['groups']} | {o['ms_sgd']:.3f} | {pct(v['monitor'])} | "
+                 f"{pct(v['monitor10'])} | {pct(o['budget_overhead'])} ({o['budget_interval']}) | "
+                 f"{pct(v['htga'])} | {pct(v['htga_send'])} | {o['send_us']:.1f} | {100 * o['send_share']:.1f}% |")
+    L.append("")
+    return L
 
 
 BEGIN, END = "<!-- results:begin (written by experiments/htga_eval.py) -->", "<!-- results:end -->"
@@ -627,8 +663,11 @@ def main():
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--tasks", default="all", help="comma-separated task names, or all")
     ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--overhead-steps", type=int, default=100)
-    ap.add_argument("--overhead-reps", type=int, default=4)
+    ap.add_argument("--overhead-steps", type=int, default=250, help="overhead: steps per round and variant")
+    ap.add_argument("--overhead-reps", type=int, default=8, help="overhead: rounds")
+    ap.add_argument("--overhead-only", action="store_true",
+                    help="only the overhead measurement: prints its table, writes overhead.json/.md "
+                         "to --out, leaves --doc alone")
     ap.add_argument("--short", action="store_true",
                     help="smoke version: 1 seed, 30 steps, no tuning, 3 tasks, tiny overhead run")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -645,7 +684,7 @@ def main():
         if args.tasks == "all":
             args.tasks = "mlp-lowdata,cnn-corrupt,linreg-nu1.5"
     tasks = all_tasks if args.tasks == "all" else {t: all_tasks[t] for t in args.tasks.split(",")}
-    methods = args.methods.split(",")
+    methods = [] if args.overhead_only else args.methods.split(",")
     htgad = args.htgad or os.environ.get("HTGAD") or find_built(args.build, "daemon/htgad")
     lib = os.environ.get("HTGA_LIBRARY") or find_built(args.build, "client/libhtga.so")
     if not htgad:
@@ -685,12 +724,28 @@ def main():
             results["runs"] += w["runs"]
             results["peak_rss_mb"][m] = w["peak_rss_mb"]
         print("overhead", flush=True)
+        load0 = os.getloadavg()
         ov = overhead(endpoint, args.overhead_steps, args.overhead_reps)
+        load1 = os.getloadavg()
+        for o in ov:
+            o["loadavg"] = [load0[0], load1[0]]
     finally:
         daemon.terminate()
         daemon.wait(30)
         log.close()
     wall = time.time() - t_start
+    command = "/usr/bin/python3 experiments/htga_eval.py " + " ".join(sys.argv[1:])
+    if args.overhead_only:
+        shutil.rmtree(tmp, ignore_errors=True)
+        md = "\n".join([f"Command: `{command.strip()}`  ", f"Load average (1 min) {load0[0]:.2f} before, "
+                        f"{load1[0]:.2f} after; {os.cpu_count()} cores; {wall / 60:.1f} min.", ""]
+                       + overhead_markdown(ov))
+        with open(os.path.join(args.out, "overhead.json"), "w") as f:
+            json.dump({"args": vars(args), "overhead": ov, "wall_s": wall}, f, indent=1)
+        with open(os.path.join(args.out, "overhead.md"), "w") as f:
+            f.write(md + "\n")
+        print(md)
+        return 0
     tails = read_tails(db)
     shutil.rmtree(tmp, ignore_errors=True)
     rows = summarize(results, tails)
@@ -704,7 +759,6 @@ def main():
                    "tails_runs": sorted(tails), "wall_s": wall}, f, indent=1, default=str)
     with open(os.path.join(args.out, f"{prefix}raw.json"), "w") as f:  # big: every block, every lambda
         json.dump({"results": results, "tails": tails}, f, default=str)
-    command = "/usr/bin/python3 experiments/htga_eval.py " + " ".join(sys.argv[1:])
     md = markdown(rows, results, ov, files, os.path.relpath(imgdir, os.path.dirname(args.doc or args.out + "/x")),
                   command.strip(), args, wall)
     if args.doc:
