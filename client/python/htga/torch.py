@@ -390,8 +390,10 @@ class GradientMonitor:
         if not self.online:
             return {g.name: 1.0 for g in self.groups}
         if self._raw:
-            lam = self.client._raw_lambda
-            return {g.name: lam(g.bname) for g in self.groups}
+            lam, h = self.client._lambda_fn, self.client._h
+            if not h:
+                return {g.name: 1.0 for g in self.groups}
+            return {g.name: lam(h, g.bname) for g in self.groups}
         return {g.name: self.client.lambda_(g.name) for g in self.groups}
 
 
@@ -432,6 +434,7 @@ class HTGA:
         self.mode = ("grad" if _plain_sgd(optimizer) else "update") if mode == "auto" else mode
         self.steps = 0
         self.last_lambdas = {}
+        self._plan = None  # (key, [(group name, its parameters the optimizer holds, lambda as a tensor)])
 
     @property
     def param_groups(self):
@@ -459,21 +462,48 @@ class HTGA:
         self.monitor.send(self.steps)
         lams = self.monitor.lambdas()
         self.last_lambdas = lams
-        group_of = self.monitor.group_of
-        scaled = [(p, lams[group_of[p]]) for pg in self.optimizer.param_groups for p in pg["params"]
-                  if p.grad is not None and p in group_of and lams[group_of[p]] != 1.0]
-        with torch.no_grad():
-            if self.mode == "grad":
-                for p, lam in scaled:
-                    p.grad.mul_(lam)
-                self.optimizer.step()
-            else:
-                saved = [(p, p.detach().clone(), lam) for p, lam in scaled]
+        scaled = []  # (parameters, lambda as a 0-dim tensor: a cheaper multiplier than a float)
+        for entry in self._groups():
+            name, ps, lt, cur = entry
+            lam = lams[name]
+            if lam != 1.0 and ps:
+                if cur != lam:
+                    lt.fill_(lam)
+                    entry[3] = lam
+                scaled.append((ps, lt, lam))
+        if self.mode == "grad":
+            for ps, lt, _ in scaled:
+                for p in ps:
+                    g = p.grad
+                    if g is not None:
+                        (g.detach() if g.requires_grad else g).mul_(lt)
+            self.optimizer.step()
+        else:
+            with torch.no_grad():
+                saved = [(p, p.detach().clone(), lam) for ps, _, lam in scaled for p in ps if p.grad is not None]
                 self.optimizer.step()
                 for p, old, lam in saved:
                     p.copy_(old.lerp_(p, lam))  # old + lam * (new - old)
         self.steps += 1
         return loss
+
+    def _groups(self):
+        """Per monitored group: its name, those of its parameters the inner
+        optimizer updates, a 0-dim tensor holding its lambda and that lambda
+        as a float (to refill the tensor only when it changes); remade when
+        the optimizer's parameter groups change."""
+        pgs = self.optimizer.param_groups
+        key = [len(pg["params"]) for pg in pgs]
+        if self._plan is None or self._plan[0] != key:
+            held = {id(p) for pg in pgs for p in pg["params"]}
+            plan = []
+            for g in self.monitor.groups:
+                ps = [p for p in g.params if id(p) in held]
+                # same dtype as the gradients: a float64 multiplier of a float32
+                # gradient takes torch's slower type-promoting path
+                plan.append([g.name, ps, torch.ones((), dtype=ps[0].dtype if ps else torch.float32), 1.0])
+            self._plan = (key, plan)
+        return self._plan[1]
 
     def __repr__(self):
         return f"HTGA({self.optimizer!r}, mode={self.mode!r}, groups={self.monitor.names})"
