@@ -127,6 +127,26 @@ class TestSampling(unittest.TestCase):
         with self.assertRaises(ValueError):
             ht.GradientMonitor(c, params=[p], max_overhead=0)
 
+    def test_overhead_budget_survives_one_stall(self):
+        import time
+
+        class StallOnce(FakeClient):
+            def send(self, group, step, array):
+                if len(self.sent) == 3:
+                    time.sleep(0.05)  # one send preempted for 100 training steps
+                return super().send(group, step, array)
+
+        p = nn.Parameter(torch.zeros(10))
+        p.grad = torch.ones(10)
+        c = StallOnce()
+        m = ht.GradientMonitor(c, params=[p], max_overhead=0.05)
+        for step in range(300):
+            time.sleep(0.0005)
+            m.send(step)
+        # the stall raised the interval for a while, never for the rest of the run
+        self.assertGreater(len(c.sent), 6)
+        self.assertGreaterEqual(c.sent[-1][1], 250, [s for _, s, _ in c.sent])
+
     # The one skip run.py allows (ALLOWED_SKIPS): no GPU on these machines.
     @unittest.skipUnless(HAVE_TORCH and torch.cuda.is_available(), "no CUDA device")
     def test_cuda_gradient_sampled_on_device(self):

@@ -256,17 +256,21 @@ class GradientMonitor:
         n = self._send_step(step, due)
         t1 = time.perf_counter()
         if due:
+            # a call the machine preempted counts as at most 4 typical ones,
+            # so one stall cannot stop the sending for a long time
             cost = t1 - t0
-            self._cost = cost if self._cost is None else 0.8 * self._cost + 0.2 * cost
+            self._cost = cost if self._cost is None else 0.8 * self._cost + 0.2 * min(cost, 4 * self._cost)
             if self._gap:
                 # k steps cost one send plus k-1 idle calls; aim at 80% of the
                 # budget so that the variation of send times stays inside it
                 room = 0.8 * self.max_overhead * self._gap - self._idle
                 k = math.ceil((self._cost - self._idle) / room) if room > 0 else 1 << 20
-                self.interval = min(max(self.every, k), 1 << 20)
+                # widen at most twofold per sending step: the estimate is
+                # taken again at the next send, when a stall has passed
+                self.interval = min(max(self.every, k), 2 * self.interval, 1 << 20)
             self._next = step + self.interval
         else:
-            self._idle = 0.9 * self._idle + 0.1 * (t1 - t0)
+            self._idle = 0.9 * self._idle + 0.1 * min(t1 - t0, 2 * self._idle + 1e-5)
         self._t_end = t1
         return n
 
