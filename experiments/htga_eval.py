@@ -38,6 +38,9 @@ PARAM_EVERY = 50
 BLOCK_SAMPLES = 2048
 FLAT_SIGMA = 0.05
 FLAT_DRAWS = 5
+CORPUS_DIR = "/usr/share/common-licenses"  # Debian's base-files: the character-level LM's text
+CHAR_BLOCK = 512  # characters per block of the train/validation/test split
+CHAR_CTX = 8  # characters of context the language model sees
 
 
 # --------------------------------------------------------------------------
@@ -55,8 +58,15 @@ def regression_tasks():
     return {f"linreg-nu{nu:g}": dict(kind="linreg", nu=nu) for nu in (1.1, 1.5, 2.0, 3.0, 30.0)}
 
 
-def make_model(name):
+def charlm_tasks():
+    return {"charlm-mlp": dict(kind="charlm", model="char-mlp")}
+
+
+def make_model(name, vocab=None):
     import torch.nn as nn
+
+    if name == "char-mlp":
+        return CharMLP(vocab)
 
     if name == "mlp":
         return nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
@@ -70,6 +80,79 @@ def make_model(name):
     if name == "linear":
         return nn.Linear(100, 1)
     raise ValueError(name)
+
+
+def CharMLP(vocab, emb=16, hidden=128):
+    """A tiny character-level language model (Bengio et al. 2003 style):
+    the CHAR_CTX previous characters, each embedded, concatenated, one tanh
+    hidden layer, logits of the next character; modules "emb", "hidden",
+    "out" (htga groups per module)."""
+    import torch.nn as nn
+
+    class _CharMLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(vocab, emb)
+            self.hidden = nn.Linear(CHAR_CTX * emb, hidden)
+            self.out = nn.Linear(hidden, vocab)
+
+        def forward(self, x):  # (B, CHAR_CTX) character ids -> (B, vocab) logits
+            return self.out(self.hidden(self.emb(x).flatten(1)).tanh())
+
+    return _CharMLP()
+
+
+def read_corpus():
+    """The text of Debian's license files (package base-files, on every
+    Debian system), concatenated in name order; symbolic links (GPL ->
+    GPL-3, ...) are left out so that no text appears twice."""
+    if not os.path.isdir(CORPUS_DIR):
+        sys.exit(f"{CORPUS_DIR} missing: the character-level LM reads Debian's license texts; "
+                 "install them with `apt-get install -y base-files`")
+    parts = []
+    for name in sorted(os.listdir(CORPUS_DIR)):
+        path = os.path.join(CORPUS_DIR, name)
+        if os.path.isfile(path) and not os.path.islink(path):
+            with open(path, encoding="utf-8", errors="replace") as f:
+                parts.append(f.read())
+    text = "\n".join(parts)
+    if len(text) < 100000:
+        sys.exit(f"{CORPUS_DIR} holds only {len(text)} characters; expected Debian's base-files license "
+                 "texts (about 250 kB): `apt-get install -y --reinstall base-files`")
+    return text
+
+
+def load_charlm(task, seed):
+    """Character ids of the corpus cut into blocks of CHAR_BLOCK characters,
+    a fixed 10% of the blocks for test and 10% for validation, the rest for
+    training (each split concatenated). Returns the training ids (batches
+    are random positions in it), then validation, test and a fixed training
+    subset as (x, y): every position's CHAR_CTX previous characters and the
+    character itself; and the vocabulary size. The split does not depend on
+    the seed."""
+    import numpy as np
+    import torch
+
+    text = read_corpus()
+    vocab = sorted(set(text))
+    codes = np.array([ord(c) for c in text], dtype=np.int64)
+    lut = np.zeros(int(codes.max()) + 1, dtype=np.int64)
+    lut[[ord(c) for c in vocab]] = np.arange(len(vocab))
+    ids = lut[codes]
+    nblk = len(ids) // CHAR_BLOCK
+    perm = np.random.default_rng(12345).permutation(nblk)
+    ntest = nval = nblk // 10
+
+    def cat(blocks):
+        return torch.from_numpy(np.concatenate([ids[b * CHAR_BLOCK:(b + 1) * CHAR_BLOCK] for b in sorted(blocks)]))
+
+    def examples(t, limit=None):
+        n = len(t) - CHAR_CTX if limit is None else min(limit, len(t) - CHAR_CTX)
+        return t.unfold(0, CHAR_CTX, 1)[:n], t[CHAR_CTX:CHAR_CTX + n]
+
+    train = cat(perm[ntest + nval:])
+    return (train, examples(cat(perm[ntest:ntest + nval])), examples(cat(perm[:ntest])),
+            examples(train, 20000), len(vocab))
 
 
 def load_digits_split(task, seed):
@@ -128,10 +211,12 @@ def load_linreg(task, seed):
 def loss_fn(kind):
     import torch.nn.functional as F
 
-    return F.cross_entropy if kind == "digits" else F.mse_loss
+    return {"digits": F.cross_entropy, "linreg": F.mse_loss, "charlm": F.cross_entropy}[kind]
 
 
 def evaluate(model, kind, data):
+    """Accuracy (digits), mean absolute error (regression), or mean
+    cross-entropy in nats per character (language model)."""
     import torch
 
     x, y = data
@@ -139,7 +224,17 @@ def evaluate(model, kind, data):
         out = model(x)
         if kind == "digits":
             return float((out.argmax(1) == y).float().mean())
+        if kind == "charlm":
+            return float(torch.nn.functional.cross_entropy(out, y))
         return float((out - y).abs().mean())  # mean absolute error
+
+
+def char_accuracy(model, data):
+    import torch
+
+    x, y = data
+    with torch.no_grad():
+        return float((model(x).argmax(-1) == y).float().mean())
 
 
 def flatness(model, kind, data, gen):
@@ -170,15 +265,19 @@ def train_run(task_name, task, method, lr, seed, steps, endpoint, run_name, moni
     import htga.torch as ht
 
     kind = task["kind"]
+    vocab = None
     if kind == "digits":
         train, val, test = load_digits_split(task, seed)
+        model_name = task["model"]
+    elif kind == "charlm":
+        train_ids, val, test, train, vocab = load_charlm(task, seed)
         model_name = task["model"]
     else:
         train, val, test, w_star = load_linreg(task, seed)
         model_name = "linear"
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
-    model = make_model(model_name)
+    model = make_model(model_name, vocab)
     params = list(model.parameters())
     opt = torch.optim.SGD(params, lr=lr)
     lf = loss_fn(kind)
@@ -189,16 +288,26 @@ def train_run(task_name, task, method, lr, seed, steps, endpoint, run_name, moni
                                      param_every=PARAM_EVERY if monitor_on else 0)
     if method == "htga":
         opt = ht.HTGA(opt, client, monitor=monitor)
-    xt, yt = train
-    n = len(yt)
-    bs = 32 if kind == "digits" else 16
+    bs = {"digits": 32, "linreg": 16, "charlm": 64}[kind]
+    if kind == "charlm":  # random positions of the training text: their context and character
+        span = torch.arange(CHAR_CTX + 1)
+
+        def batch():
+            w = train_ids[torch.randint(0, len(train_ids) - CHAR_CTX, (bs, 1), generator=gen) + span]
+            return w[:, :-1], w[:, -1]
+    else:
+        xt, yt = train
+
+        def batch():
+            idx = torch.randint(0, len(yt), (bs,), generator=gen)
+            return xt[idx], yt[idx]
     diverged = False
     lam_trace = []
     t0 = time.perf_counter()
     for step in range(steps):
-        idx = torch.randint(0, n, (bs,), generator=gen)
+        xb, yb = batch()
         opt.zero_grad()
-        loss = lf(model(xt[idx]), yt[idx])
+        loss = lf(model(xb), yb)
         loss.backward()
         if not math.isfinite(float(loss)):
             diverged = True
@@ -234,6 +343,9 @@ def train_run(task_name, task, method, lr, seed, steps, endpoint, run_name, moni
     res["train"] = evaluate(model, kind, train)
     res["test"] = evaluate(model, kind, test)
     res["flat"] = flatness(model, kind, train, gen)
+    if kind == "charlm":
+        res["test_acc"] = char_accuracy(model, test)
+        res["train_acc"] = char_accuracy(model, train)
     if kind == "linreg":
         w = model.weight.detach().reshape(-1)
         res["w_err"] = float((w - w_star).norm() / w_star.norm())
@@ -244,7 +356,7 @@ def score(res, kind):
     """Validation score used for LR tuning (higher is better)."""
     if res["diverged"]:
         return -math.inf
-    return res["val"] if kind == "digits" else -res["val"]
+    return res["val"] if kind == "digits" else -res["val"]  # MAE, cross-entropy: lower is better
 
 
 def worker(args):
@@ -257,7 +369,7 @@ def worker(args):
     tasks = json.loads(args.tasks)
     out = []
     for name, task in tasks.items():
-        steps = args.steps if task["kind"] == "digits" else args.reg_steps
+        steps = {"digits": args.steps, "linreg": args.reg_steps, "charlm": args.lm_steps}[task["kind"]]
         tuning = []
         grid = LR_GRID if args.tune else [args.lr]
         for lr in grid:
@@ -465,7 +577,9 @@ def summarize(results, tails):
         tl = [tail_summary(tails.get(r["run"], {})) for r in runs]
         row = dict(task=task, method=method, lr=runs[0]["lr"], seeds=len(runs), diverged=len(runs) - len(ok),
                    test=mean_sd([r["test"] for r in ok]), train=mean_sd([r["train"] for r in ok]),
-                   gap=mean_sd([r["train"] - r["test"] for r in ok]), flat=mean_sd([r["flat"] for r in ok]),
+                   gap=mean_sd([r["test"] - r["train"] if task.startswith("charlm") else r["train"] - r["test"]
+                                for r in ok]),
+                   test_acc=mean_sd([r.get("test_acc") for r in ok]), flat=mean_sd([r["flat"] for r in ok]),
                    w_err=mean_sd([r.get("w_err") for r in ok]),
                    alpha_grad=mean_sd([t[0] for t in tl]), alpha_param=mean_sd([t[1] for t in tl]),
                    ms=mean_sd([r["ms_per_step"] for r in runs]),
@@ -483,7 +597,7 @@ def plots(rows, results, tails, outdir, prefix):
 
     files = []
     colors = dict(sgd="tab:blue", nsgd="tab:orange", clip="tab:green", htga="tab:red")
-    dig = sorted({r["task"] for r in rows if not r["task"].startswith("linreg")})
+    dig = sorted({r["task"] for r in rows if r["task"].startswith(("mlp", "cnn"))})
     if dig:
         fig, ax = plt.subplots(figsize=(8, 3.6))
         wdt = 0.8 / len(METHODS)
@@ -559,6 +673,7 @@ def markdown(rows, results, ov, files, imgdir_rel, command, args, wall):
     L = []
     L.append(f"Command: `{command}`  ")
     L.append(f"Scale: {args.seeds} seed(s); digits {args.steps} steps, regression {args.reg_steps} steps, "
+             f"character LM {args.lm_steps} steps, "
              f"batch 32 (digits) / 16 (regression); LR grid {LR_GRID if args.tune else [args.lr]} "
              f"({'tuned per method on seed 0, validation split' if args.tune else 'not tuned'}); "
              f"htgad --block-samples {BLOCK_SAMPLES}, default policy (linear:1, clamp [0.1, 10]); "
@@ -570,7 +685,7 @@ def markdown(rows, results, ov, files, imgdir_rel, command, args, wall):
     L.append("| task | method | lr | test acc | gap | flatness (Δloss) | grad α | param α | mean λ | ms/step | diverged |")
     L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in sorted(rows, key=lambda r: (r["task"], METHODS.index(r["method"]))):
-        if r["task"].startswith("linreg"):
+        if not r["task"].startswith(("mlp", "cnn")):
             continue
         L.append(f"| {r['task']} | {r['method']} | {r['lr']:g} | {fmt(*r['test'])} | {fmt(*r['gap'])} | "
                  f"{fmt(*r['flat'])} | {fmt(*r['alpha_grad'], 2)} | {fmt(*r['alpha_param'], 2)} | "
@@ -588,6 +703,21 @@ def markdown(rows, results, ov, files, imgdir_rel, command, args, wall):
                  f"{fmt(*r['flat'], 3)} | {fmt(*r['alpha_grad'], 2)} | {fmt(*r['lam'], 2)} | "
                  f"{fmt(*r['ms'], 2)} | {r['diverged']}/{r['seeds']} |")
     L.append("")
+    lm = [r for r in rows if r["task"].startswith("charlm")]
+    if lm:
+        L.append(f"### Character-level language model (MLP over the {CHAR_CTX} previous characters, trained on "
+                 f"Debian's license texts in {CORPUS_DIR}; test loss = cross-entropy in nats per character on "
+                 "held-out blocks; gap = test − train loss; test acc = next character predicted)")
+        L.append("")
+        L.append("| task | method | lr | test loss | test acc | gap | flatness (Δloss) | grad α | param α | mean λ "
+                 "| ms/step | diverged |")
+        L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in sorted(lm, key=lambda r: (r["task"], METHODS.index(r["method"]))):
+            L.append(f"| {r['task']} | {r['method']} | {r['lr']:g} | {fmt(*r['test'])} | {fmt(*r['test_acc'])} | "
+                     f"{fmt(*r['gap'])} | {fmt(*r['flat'])} | {fmt(*r['alpha_grad'], 2)} | "
+                     f"{fmt(*r['alpha_param'], 2)} | {fmt(*r['lam'], 2)} | {fmt(*r['ms'], 2)} | "
+                     f"{r['diverged']}/{r['seeds']} |")
+        L.append("")
     L.append("### Memory: peak RSS of each method's worker process (all tasks)")
     L.append("")
     L.append("| method | peak RSS (MB) |")
@@ -659,6 +789,7 @@ def main():
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=500, help="training steps, digits")
     ap.add_argument("--reg-steps", type=int, default=300, help="training steps, regression")
+    ap.add_argument("--lm-steps", type=int, default=500, help="training steps, character-level LM")
     ap.add_argument("--no-tune", dest="tune", action="store_false", help="use --lr for every method")
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--tasks", default="all", help="comma-separated task names, or all")
@@ -677,14 +808,16 @@ def main():
     if args.worker:
         return worker(args)
 
-    all_tasks = {**digits_tasks(), **regression_tasks()}
+    all_tasks = {**digits_tasks(), **regression_tasks(), **charlm_tasks()}
     if args.short:
-        args.seeds, args.steps, args.reg_steps, args.tune = 1, 30, 30, False
+        args.seeds, args.steps, args.reg_steps, args.lm_steps, args.tune = 1, 30, 30, 30, False
         args.overhead_steps, args.overhead_reps = 10, 1
         if args.tasks == "all":
-            args.tasks = "mlp-lowdata,cnn-corrupt,linreg-nu1.5"
+            args.tasks = "mlp-lowdata,cnn-corrupt,linreg-nu1.5,charlm-mlp"
     tasks = all_tasks if args.tasks == "all" else {t: all_tasks[t] for t in args.tasks.split(",")}
     methods = [] if args.overhead_only else args.methods.split(",")
+    if methods and any(t["kind"] == "charlm" for t in tasks.values()):
+        read_corpus()  # fails here, with the package to install, rather than in a worker
     htgad = args.htgad or os.environ.get("HTGAD") or find_built(args.build, "daemon/htgad")
     lib = os.environ.get("HTGA_LIBRARY") or find_built(args.build, "client/libhtga.so")
     if not htgad:
@@ -715,7 +848,7 @@ def main():
             out = os.path.join(tmp, f"{m}.json")
             cmd = [sys.executable, os.path.abspath(__file__), "--worker", m, "--endpoint", endpoint,
                    "--tasks", json.dumps(tasks), "--seeds", str(args.seeds), "--steps", str(args.steps),
-                   "--reg-steps", str(args.reg_steps), "--lr", str(args.lr), "--out", out]
+                   "--reg-steps", str(args.reg_steps), "--lm-steps", str(args.lm_steps), "--lr", str(args.lr), "--out", out]
             if not args.tune:
                 cmd.append("--no-tune")
             subprocess.run(cmd, check=True, env=env)
