@@ -674,7 +674,7 @@ def markdown(rows, results, ov, files, imgdir_rel, command, args, wall):
     L.append(f"Command: `{command}`  ")
     L.append(f"Scale: {args.seeds} seed(s); digits {args.steps} steps, regression {args.reg_steps} steps, "
              f"character LM {args.lm_steps} steps, "
-             f"batch 32 (digits) / 16 (regression); LR grid {LR_GRID if args.tune else [args.lr]} "
+             f"batch 32 (digits) / 16 (regression) / 64 (LM); LR grid {LR_GRID if args.tune else [args.lr]} "
              f"({'tuned per method on seed 0, validation split' if args.tune else 'not tuned'}); "
              f"htgad --block-samples {BLOCK_SAMPLES}, default policy (linear:1, clamp [0.1, 10]); "
              f"monitor per module, {SAMPLE_SIZE} values per group per step, parameters every {PARAM_EVERY} steps. "
