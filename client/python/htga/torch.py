@@ -274,7 +274,6 @@ class GradientMonitor:
         self._t_end = t1
         return n
 
-
     def _send_step(self, step, grads_due):
         params_due = bool(self.param_every) and step % self.param_every == 0
         if not grads_due and not params_due:
@@ -438,7 +437,7 @@ class HTGA:
         self.mode = ("grad" if _plain_sgd(optimizer) else "update") if mode == "auto" else mode
         self.steps = 0
         self.last_lambdas = {}
-        self._plan = None  # (key, [(group name, its parameters the optimizer holds, lambda as a tensor)])
+        self._plan = None  # (key, per group [name, parameters the optimizer holds, lambda tensor, lambda])
 
     @property
     def param_groups(self):
@@ -503,9 +502,10 @@ class HTGA:
             plan = []
             for g in self.monitor.groups:
                 ps = [p for p in g.params if id(p) in held]
-                # same dtype as the gradients: a float64 multiplier of a float32
-                # gradient takes torch's slower type-promoting path
-                plan.append([g.name, ps, torch.ones((), dtype=ps[0].dtype if ps else torch.float32), 1.0])
+                # float32 for float32 gradients: a float64 multiplier takes
+                # torch's slower type-promoting path (float64 ones keep it)
+                dt = torch.float64 if ps and ps[0].dtype is torch.float64 else torch.float32
+                plan.append([g.name, ps, torch.ones((), dtype=dt), 1.0])
             self._plan = (key, plan)
         return self._plan[1]
 
