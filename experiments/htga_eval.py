@@ -848,7 +848,8 @@ def main():
             out = os.path.join(tmp, f"{m}.json")
             cmd = [sys.executable, os.path.abspath(__file__), "--worker", m, "--endpoint", endpoint,
                    "--tasks", json.dumps(tasks), "--seeds", str(args.seeds), "--steps", str(args.steps),
-                   "--reg-steps", str(args.reg_steps), "--lm-steps", str(args.lm_steps), "--lr", str(args.lr), "--out", out]
+                   "--reg-steps", str(args.reg_steps), "--lm-steps", str(args.lm_steps), "--lr", str(args.lr),
+                   "--out", out]
             if not args.tune:
                 cmd.append("--no-tune")
             subprocess.run(cmd, check=True, env=env)
