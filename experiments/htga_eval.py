@@ -41,6 +41,7 @@ FLAT_DRAWS = 5
 CORPUS_DIR = "/usr/share/common-licenses"  # Debian's base-files: the character-level LM's text
 CHAR_BLOCK = 512  # characters per block of the train/validation/test split
 CHAR_CTX = 8  # characters of context the language model sees
+CHAR_TRAIN_EVAL = 5000  # training positions for the train loss (gap) and flatness
 
 
 # --------------------------------------------------------------------------
@@ -122,14 +123,15 @@ def read_corpus():
     return text
 
 
-def load_charlm(task, seed):
+def load_charlm(task, seed, limit=0):
     """Character ids of the corpus cut into blocks of CHAR_BLOCK characters,
     a fixed 10% of the blocks for test and 10% for validation, the rest for
     training (each split concatenated). Returns the training ids (batches
     are random positions in it), then validation, test and a fixed training
     subset as (x, y): every position's CHAR_CTX previous characters and the
     character itself; and the vocabulary size. The split does not depend on
-    the seed."""
+    the seed. `limit` > 0 keeps that many validation and test positions,
+    evenly spread (the smoke test); the training subset has CHAR_TRAIN_EVAL."""
     import numpy as np
     import torch
 
@@ -146,13 +148,16 @@ def load_charlm(task, seed):
     def cat(blocks):
         return torch.from_numpy(np.concatenate([ids[b * CHAR_BLOCK:(b + 1) * CHAR_BLOCK] for b in sorted(blocks)]))
 
-    def examples(t, limit=None):
-        n = len(t) - CHAR_CTX if limit is None else min(limit, len(t) - CHAR_CTX)
-        return t.unfold(0, CHAR_CTX, 1)[:n], t[CHAR_CTX:CHAR_CTX + n]
+    def examples(t, keep):
+        x, y = t.unfold(0, CHAR_CTX, 1)[:-1], t[CHAR_CTX:]
+        if 0 < keep < len(y):
+            i = torch.arange(keep) * len(y) // keep
+            x, y = x[i], y[i]
+        return x, y
 
     train = cat(perm[ntest + nval:])
-    return (train, examples(cat(perm[ntest:ntest + nval])), examples(cat(perm[:ntest])),
-            examples(train, 20000), len(vocab))
+    return (train, examples(cat(perm[ntest:ntest + nval]), limit), examples(cat(perm[:ntest]), limit),
+            examples(train, CHAR_TRAIN_EVAL), len(vocab))
 
 
 def load_digits_split(task, seed):
@@ -229,12 +234,14 @@ def evaluate(model, kind, data):
         return float((out - y).abs().mean())  # mean absolute error
 
 
-def char_accuracy(model, data):
+def char_eval(model, data):
+    """(cross-entropy in nats per character, next-character accuracy)."""
     import torch
 
     x, y = data
     with torch.no_grad():
-        return float((model(x).argmax(-1) == y).float().mean())
+        out = model(x)
+        return float(torch.nn.functional.cross_entropy(out, y)), float((out.argmax(-1) == y).float().mean())
 
 
 def flatness(model, kind, data, gen):
@@ -258,7 +265,10 @@ def flatness(model, kind, data, gen):
     return sum(inc) / len(inc)
 
 
-def train_run(task_name, task, method, lr, seed, steps, endpoint, run_name, monitor_on):
+def train_run(task_name, task, method, lr, seed, steps, endpoint, run_name, monitor_on, full_eval=True,
+              lm_eval=0):
+    """One training run; full_eval=False (LR tuning) measures the validation
+    score only."""
     import torch
 
     import htga
@@ -270,7 +280,7 @@ def train_run(task_name, task, method, lr, seed, steps, endpoint, run_name, moni
         train, val, test = load_digits_split(task, seed)
         model_name = task["model"]
     elif kind == "charlm":
-        train_ids, val, test, train, vocab = load_charlm(task, seed)
+        train_ids, val, test, train, vocab = load_charlm(task, seed, lm_eval)
         model_name = task["model"]
     else:
         train, val, test, w_star = load_linreg(task, seed)
@@ -340,12 +350,15 @@ def train_run(task_name, task, method, lr, seed, steps, endpoint, run_name, moni
     if res["diverged"]:
         return res
     res["val"] = evaluate(model, kind, val)
-    res["train"] = evaluate(model, kind, train)
-    res["test"] = evaluate(model, kind, test)
-    res["flat"] = flatness(model, kind, train, gen)
+    if not full_eval:
+        return res
     if kind == "charlm":
-        res["test_acc"] = char_accuracy(model, test)
-        res["train_acc"] = char_accuracy(model, train)
+        res["train"], res["train_acc"] = char_eval(model, train)
+        res["test"], res["test_acc"] = char_eval(model, test)
+    else:
+        res["train"] = evaluate(model, kind, train)
+        res["test"] = evaluate(model, kind, test)
+    res["flat"] = flatness(model, kind, train, gen)
     if kind == "linreg":
         w = model.weight.detach().reshape(-1)
         res["w_err"] = float((w - w_star).norm() / w_star.norm())
@@ -376,12 +389,13 @@ def worker(args):
             if len(grid) == 1:
                 break
             r = train_run(name, task, args.worker, lr, 0, steps, args.endpoint,
-                          f"{args.tag}/tune/{name}/{args.worker}/lr{lr:g}", monitor_on=False)
+                          f"{args.tag}/tune/{name}/{args.worker}/lr{lr:g}", monitor_on=False, full_eval=False,
+                          lm_eval=args.lm_eval)
             tuning.append({"lr": lr, "score": score(r, task["kind"])})
         best = max(tuning, key=lambda t: t["score"])["lr"] if tuning else grid[0]
         for seed in range(args.seeds):
             r = train_run(name, task, args.worker, best, 100 + seed, steps, args.endpoint,
-                          f"{args.tag}/{name}/{args.worker}/s{seed}", monitor_on=True)
+                          f"{args.tag}/{name}/{args.worker}/s{seed}", monitor_on=True, lm_eval=args.lm_eval)
             r["tuning"] = tuning
             out.append(r)
             print(f"  {args.worker:5s} {name:14s} seed {seed} lr {best:g}: "
@@ -790,6 +804,8 @@ def main():
     ap.add_argument("--steps", type=int, default=500, help="training steps, digits")
     ap.add_argument("--reg-steps", type=int, default=300, help="training steps, regression")
     ap.add_argument("--lm-steps", type=int, default=500, help="training steps, character-level LM")
+    ap.add_argument("--lm-eval", type=int, default=0,
+                    help="character-level LM: validation/test positions kept (0 = all; --short: 2000)")
     ap.add_argument("--no-tune", dest="tune", action="store_false", help="use --lr for every method")
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--tasks", default="all", help="comma-separated task names, or all")
@@ -811,6 +827,7 @@ def main():
     all_tasks = {**digits_tasks(), **regression_tasks(), **charlm_tasks()}
     if args.short:
         args.seeds, args.steps, args.reg_steps, args.lm_steps, args.tune = 1, 30, 30, 30, False
+        args.lm_eval = args.lm_eval or 2000
         args.overhead_steps, args.overhead_reps = 10, 1
         if args.tasks == "all":
             args.tasks = "mlp-lowdata,cnn-corrupt,linreg-nu1.5,charlm-mlp"
@@ -849,7 +866,7 @@ def main():
             cmd = [sys.executable, os.path.abspath(__file__), "--worker", m, "--endpoint", endpoint,
                    "--tasks", json.dumps(tasks), "--seeds", str(args.seeds), "--steps", str(args.steps),
                    "--reg-steps", str(args.reg_steps), "--lm-steps", str(args.lm_steps), "--lr", str(args.lr),
-                   "--out", out]
+                   "--lm-eval", str(args.lm_eval), "--out", out]
             if not args.tune:
                 cmd.append("--no-tune")
             subprocess.run(cmd, check=True, env=env)
