@@ -38,6 +38,10 @@ PARAM_EVERY = 50
 BLOCK_SAMPLES = 2048
 FLAT_SIGMA = 0.05
 FLAT_DRAWS = 5
+CORPUS_DIR = "/usr/share/common-licenses"  # Debian's base-files: the character-level LM's text
+CHAR_BLOCK = 512  # characters per block of the train/validation/test split
+CHAR_CTX = 8  # characters of context the language model sees
+CHAR_TRAIN_EVAL = 5000  # training positions for the train loss (gap) and flatness
 
 
 # --------------------------------------------------------------------------
@@ -55,8 +59,15 @@ def regression_tasks():
     return {f"linreg-nu{nu:g}": dict(kind="linreg", nu=nu) for nu in (1.1, 1.5, 2.0, 3.0, 30.0)}
 
 
-def make_model(name):
+def charlm_tasks():
+    return {"charlm-mlp": dict(kind="charlm", model="char-mlp")}
+
+
+def make_model(name, vocab=None):
     import torch.nn as nn
+
+    if name == "char-mlp":
+        return CharMLP(vocab)
 
     if name == "mlp":
         return nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
@@ -70,6 +81,83 @@ def make_model(name):
     if name == "linear":
         return nn.Linear(100, 1)
     raise ValueError(name)
+
+
+def CharMLP(vocab, emb=16, hidden=128):
+    """A tiny character-level language model (Bengio et al. 2003 style):
+    the CHAR_CTX previous characters, each embedded, concatenated, one tanh
+    hidden layer, logits of the next character; modules "emb", "hidden",
+    "out" (htga groups per module)."""
+    import torch.nn as nn
+
+    class _CharMLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(vocab, emb)
+            self.hidden = nn.Linear(CHAR_CTX * emb, hidden)
+            self.out = nn.Linear(hidden, vocab)
+
+        def forward(self, x):  # (B, CHAR_CTX) character ids -> (B, vocab) logits
+            return self.out(self.hidden(self.emb(x).flatten(1)).tanh())
+
+    return _CharMLP()
+
+
+def read_corpus():
+    """The text of Debian's license files (package base-files, on every
+    Debian system), concatenated in name order; symbolic links (GPL ->
+    GPL-3, ...) are left out so that no text appears twice."""
+    if not os.path.isdir(CORPUS_DIR):
+        sys.exit(f"{CORPUS_DIR} missing: the character-level LM reads Debian's license texts; "
+                 "install them with `apt-get install -y base-files`")
+    parts = []
+    for name in sorted(os.listdir(CORPUS_DIR)):
+        path = os.path.join(CORPUS_DIR, name)
+        if os.path.isfile(path) and not os.path.islink(path):
+            with open(path, encoding="utf-8", errors="replace") as f:
+                parts.append(f.read())
+    text = "\n".join(parts)
+    if len(text) < 100000:
+        sys.exit(f"{CORPUS_DIR} holds only {len(text)} characters; expected Debian's base-files license "
+                 "texts (about 250 kB): `apt-get install -y --reinstall base-files`")
+    return text
+
+
+def load_charlm(task, seed, limit=0):
+    """Character ids of the corpus cut into blocks of CHAR_BLOCK characters,
+    a fixed 10% of the blocks for test and 10% for validation, the rest for
+    training (each split concatenated). Returns the training ids (batches
+    are random positions in it), then validation, test and a fixed training
+    subset as (x, y): every position's CHAR_CTX previous characters and the
+    character itself; and the vocabulary size. The split does not depend on
+    the seed. `limit` > 0 keeps that many validation and test positions,
+    evenly spread (the smoke test); the training subset has CHAR_TRAIN_EVAL."""
+    import numpy as np
+    import torch
+
+    text = read_corpus()
+    vocab = sorted(set(text))
+    codes = np.array([ord(c) for c in text], dtype=np.int64)
+    lut = np.zeros(int(codes.max()) + 1, dtype=np.int64)
+    lut[[ord(c) for c in vocab]] = np.arange(len(vocab))
+    ids = lut[codes]
+    nblk = len(ids) // CHAR_BLOCK
+    perm = np.random.default_rng(12345).permutation(nblk)
+    ntest = nval = nblk // 10
+
+    def cat(blocks):
+        return torch.from_numpy(np.concatenate([ids[b * CHAR_BLOCK:(b + 1) * CHAR_BLOCK] for b in sorted(blocks)]))
+
+    def examples(t, keep):
+        x, y = t.unfold(0, CHAR_CTX, 1)[:-1], t[CHAR_CTX:]
+        if 0 < keep < len(y):
+            i = torch.arange(keep) * len(y) // keep
+            x, y = x[i], y[i]
+        return x, y
+
+    train = cat(perm[ntest + nval:])
+    return (train, examples(cat(perm[ntest:ntest + nval]), limit), examples(cat(perm[:ntest]), limit),
+            examples(train, CHAR_TRAIN_EVAL), len(vocab))
 
 
 def load_digits_split(task, seed):
@@ -128,10 +216,12 @@ def load_linreg(task, seed):
 def loss_fn(kind):
     import torch.nn.functional as F
 
-    return F.cross_entropy if kind == "digits" else F.mse_loss
+    return {"digits": F.cross_entropy, "linreg": F.mse_loss, "charlm": F.cross_entropy}[kind]
 
 
 def evaluate(model, kind, data):
+    """Accuracy (digits), mean absolute error (regression), or mean
+    cross-entropy in nats per character (language model)."""
     import torch
 
     x, y = data
@@ -139,7 +229,19 @@ def evaluate(model, kind, data):
         out = model(x)
         if kind == "digits":
             return float((out.argmax(1) == y).float().mean())
+        if kind == "charlm":
+            return float(torch.nn.functional.cross_entropy(out, y))
         return float((out - y).abs().mean())  # mean absolute error
+
+
+def char_eval(model, data):
+    """(cross-entropy in nats per character, next-character accuracy)."""
+    import torch
+
+    x, y = data
+    with torch.no_grad():
+        out = model(x)
+        return float(torch.nn.functional.cross_entropy(out, y)), float((out.argmax(-1) == y).float().mean())
 
 
 def flatness(model, kind, data, gen):
@@ -163,22 +265,29 @@ def flatness(model, kind, data, gen):
     return sum(inc) / len(inc)
 
 
-def train_run(task_name, task, method, lr, seed, steps, endpoint, run_name, monitor_on):
+def train_run(task_name, task, method, lr, seed, steps, endpoint, run_name, monitor_on, full_eval=True,
+              lm_eval=0):
+    """One training run; full_eval=False (LR tuning) measures the validation
+    score only."""
     import torch
 
     import htga
     import htga.torch as ht
 
     kind = task["kind"]
+    vocab = None
     if kind == "digits":
         train, val, test = load_digits_split(task, seed)
+        model_name = task["model"]
+    elif kind == "charlm":
+        train_ids, val, test, train, vocab = load_charlm(task, seed, lm_eval)
         model_name = task["model"]
     else:
         train, val, test, w_star = load_linreg(task, seed)
         model_name = "linear"
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
-    model = make_model(model_name)
+    model = make_model(model_name, vocab)
     params = list(model.parameters())
     opt = torch.optim.SGD(params, lr=lr)
     lf = loss_fn(kind)
@@ -189,16 +298,26 @@ def train_run(task_name, task, method, lr, seed, steps, endpoint, run_name, moni
                                      param_every=PARAM_EVERY if monitor_on else 0)
     if method == "htga":
         opt = ht.HTGA(opt, client, monitor=monitor)
-    xt, yt = train
-    n = len(yt)
-    bs = 32 if kind == "digits" else 16
+    bs = {"digits": 32, "linreg": 16, "charlm": 64}[kind]
+    if kind == "charlm":  # random positions of the training text: their context and character
+        span = torch.arange(CHAR_CTX + 1)
+
+        def batch():
+            w = train_ids[torch.randint(0, len(train_ids) - CHAR_CTX, (bs, 1), generator=gen) + span]
+            return w[:, :-1], w[:, -1]
+    else:
+        xt, yt = train
+
+        def batch():
+            idx = torch.randint(0, len(yt), (bs,), generator=gen)
+            return xt[idx], yt[idx]
     diverged = False
     lam_trace = []
     t0 = time.perf_counter()
     for step in range(steps):
-        idx = torch.randint(0, n, (bs,), generator=gen)
+        xb, yb = batch()
         opt.zero_grad()
-        loss = lf(model(xt[idx]), yt[idx])
+        loss = lf(model(xb), yb)
         loss.backward()
         if not math.isfinite(float(loss)):
             diverged = True
@@ -231,8 +350,14 @@ def train_run(task_name, task, method, lr, seed, steps, endpoint, run_name, moni
     if res["diverged"]:
         return res
     res["val"] = evaluate(model, kind, val)
-    res["train"] = evaluate(model, kind, train)
-    res["test"] = evaluate(model, kind, test)
+    if not full_eval:
+        return res
+    if kind == "charlm":
+        res["train"], res["train_acc"] = char_eval(model, train)
+        res["test"], res["test_acc"] = char_eval(model, test)
+    else:
+        res["train"] = evaluate(model, kind, train)
+        res["test"] = evaluate(model, kind, test)
     res["flat"] = flatness(model, kind, train, gen)
     if kind == "linreg":
         w = model.weight.detach().reshape(-1)
@@ -244,7 +369,7 @@ def score(res, kind):
     """Validation score used for LR tuning (higher is better)."""
     if res["diverged"]:
         return -math.inf
-    return res["val"] if kind == "digits" else -res["val"]
+    return res["val"] if kind == "digits" else -res["val"]  # MAE, cross-entropy: lower is better
 
 
 def worker(args):
@@ -257,19 +382,20 @@ def worker(args):
     tasks = json.loads(args.tasks)
     out = []
     for name, task in tasks.items():
-        steps = args.steps if task["kind"] == "digits" else args.reg_steps
+        steps = {"digits": args.steps, "linreg": args.reg_steps, "charlm": args.lm_steps}[task["kind"]]
         tuning = []
         grid = LR_GRID if args.tune else [args.lr]
         for lr in grid:
             if len(grid) == 1:
                 break
             r = train_run(name, task, args.worker, lr, 0, steps, args.endpoint,
-                          f"{args.tag}/tune/{name}/{args.worker}/lr{lr:g}", monitor_on=False)
+                          f"{args.tag}/tune/{name}/{args.worker}/lr{lr:g}", monitor_on=False, full_eval=False,
+                          lm_eval=args.lm_eval)
             tuning.append({"lr": lr, "score": score(r, task["kind"])})
         best = max(tuning, key=lambda t: t["score"])["lr"] if tuning else grid[0]
         for seed in range(args.seeds):
             r = train_run(name, task, args.worker, best, 100 + seed, steps, args.endpoint,
-                          f"{args.tag}/{name}/{args.worker}/s{seed}", monitor_on=True)
+                          f"{args.tag}/{name}/{args.worker}/s{seed}", monitor_on=True, lm_eval=args.lm_eval)
             r["tuning"] = tuning
             out.append(r)
             print(f"  {args.worker:5s} {name:14s} seed {seed} lr {best:g}: "
@@ -281,11 +407,35 @@ def worker(args):
 
 # --------------------------------------------------------------------------
 # overhead: time per step with and without the monitor
-def overhead(endpoint, steps, reps):
+def step_cost(times, sent):
+    """Mean step time estimated robustly: the steps that sent and those that
+    did not are two populations (every=k sends on one step in k); each
+    one's median, weighted by its share of the steps. For every-step
+    sending (or none) this is the plain median."""
+    on = [t for t, s in zip(times, sent) if s]
+    off = [t for t, s in zip(times, sent) if not s]
+    share = len(on) / len(times)
+    return (median(on) if on else 0.0) * share + (median(off) if off else 0.0) * (1 - share)
+
+
+def spread(xs):
+    """(median, min, max) of per-round values."""
+    return median(xs), min(xs), max(xs)
+
+
+def overhead(endpoint, steps, reps, models=("mlp", "cnn", "mlp-wide")):
     """Per-step wall time of SGD alone, SGD + monitor (every step, and every
-    10th), and the HTGA wrapper, the variants taking turns step by step so
-    that the shared machine's noise hits them alike; medians over
-    steps*reps steps each. Also the median time of monitor.send() itself."""
+    10th), the HTGA wrapper, and SGD + the bare htga_send() calls of the
+    monitor's groups (one ctypes call per group on the gradient in place, no
+    monitor: what libhtga alone costs). The variants share one model and
+    take turns step by step, so the shared machine's noise hits them alike,
+    in `reps` rounds of `steps` steps each; per round, a variant's step time
+    is the median whole step (training, sending, optimizer; the every=10
+    monitor's sending and quiet steps weighted by their shares, see
+    step_cost), and its overhead the ratio to SGD's in the same round.
+    Reported: the median over rounds and the min..max range. The
+    max_overhead=0.02 budget times the gap between its own calls, so it runs
+    in blocks of 25 steps alternating with plain SGD blocks instead."""
     import torch
 
     import htga
@@ -295,91 +445,93 @@ def overhead(endpoint, steps, reps):
     out = []
     task = dict(kind="digits", model=None, frac=1.0, corrupt=False)
     (xt, yt), _, _ = load_digits_split(task, 0)
-    for model_name in ("mlp", "cnn", "mlp-wide"):
+    for model_name in models:
         torch.manual_seed(0)
         model = make_model(model_name)
         nparams = sum(p.numel() for p in model.parameters())
-        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        opt = torch.optim.SGD(model.parameters(), lr=0.001)
         client = htga.Client(endpoint, f"overhead/{model_name}", connect_grace_ms=3000)
         mon = ht.GradientMonitor(client, model)
-        variants = {
-            "sgd": (opt, None),
-            "monitor": (opt, mon),
-            "monitor10": (opt, ht.GradientMonitor(client, model, every=10)),
-            "htga": (ht.HTGA(torch.optim.SGD(model.parameters(), lr=0.01), client, model=model), None),
-        }
+        mon10 = ht.GradientMonitor(client, model, every=10)
+        wrapper = ht.HTGA(torch.optim.SGD(model.parameters(), lr=0.001), client, model=model)
+        raw = [(g.bname, g.params[0]) for g in mon.groups]  # per parameter: one tensor per group
+        send_fn = client._send_fn
+
+        def bare_sends(step):
+            h = client._h
+            for b, p in raw:
+                g = p.grad
+                send_fn(h, b, step, g.data_ptr(), g.numel())
+            return len(raw)
+
+        variants = {"sgd": (opt, None), "monitor": (opt, mon.send), "monitor10": (opt, mon10.send),
+                    "htga": (wrapper, None), "htga_send": (opt, bare_sends)}
         names = list(variants)
-        rest = {k: [] for k in variants}  # step time outside monitor.send() (ms)
-        sends = {k: [] for k in variants}  # duration of the calls that sent (us)
+        warm = 30
+        times = {k: [] for k in names}  # whole step (ms)
+        sent = {k: [] for k in names}  # did the step send
+        calls = []  # duration of the every-step monitor's send() (us)
         gen = torch.Generator().manual_seed(0)
-        total = len(names) * (steps * reps + 20)
-        for i in range(total):
+        for i in range(len(names) * (warm + steps * reps)):
             k = names[i % len(names)]
-            o, m = variants[k]
+            o, action = variants[k]
             step = i // len(names)
             t0 = time.perf_counter()
             idx = torch.randint(0, len(yt), (32,), generator=gen)
             o.zero_grad()
             torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
-            d_send = 0.0
-            if m is not None:
+            n = 0
+            if action is not None:
                 t1 = time.perf_counter()
-                n = m.send(step)
-                d_send = time.perf_counter() - t1
-                if n and step >= 20:
-                    sends[k].append(1e6 * d_send)
+                n = action(step)
+                if k == "monitor" and step >= warm:
+                    calls.append(1e6 * (time.perf_counter() - t1))
+            elif k == "htga":
+                n = 1
             o.step()
-            if step >= 20:  # warm-up
-                rest[k].append(1e3 * (time.perf_counter() - t0 - d_send))
-        # Per-step cost = median step outside send() + the sends' median
-        # duration times the share of steps that sent. Medians keep the
-        # shared machine's preemptions out; the explicit share keeps the
-        # 1-in-k expensive steps of every=k in (a plain median would drop them).
-        counted = steps * reps
-        med = {}
-        for k in names:
-            med[k] = median(rest[k]) + (median(sends[k]) * len(sends[k]) / counted / 1e3 if sends[k] else 0.0)
-        send_us = sends["monitor"]
-        # The budget controller times the gap between its own calls, so it
-        # cannot take turns step by step with the others: blocks of 25 steps
-        # alternate with plain SGD steps instead.
+            if step >= warm:
+                times[k].append(1e3 * (time.perf_counter() - t0))
+                sent[k].append(bool(n))
+        rounds = {k: [] for k in names}
+        for r in range(reps):
+            sl = slice(r * steps, (r + 1) * steps)
+            for k in names:
+                rounds[k].append(step_cost(times[k][sl], sent[k][sl]))
+        ov = {k: spread([a / b - 1 for a, b in zip(rounds[k], rounds["sgd"])]) for k in names}
+        ms = {k: step_cost(times[k], sent[k]) for k in names}
+        # the budget controller, in blocks of 25 steps alternating with plain SGD
         budget = ht.GradientMonitor(client, model, max_overhead=0.02)
-        b_rest, b_sends = [], []
-        for blk in range(2 * max(2, steps * reps // 25 + 1)):
+        b_time = {0: [], 1: []}
+        b_sent = {0: [], 1: []}
+        b_round = []
+        nblk = 2 * max(2, steps * reps // 25)
+        for blk in range(nblk + 2):
+            on = blk % 2
             for j in range(25):
                 t0 = time.perf_counter()
                 idx = torch.randint(0, len(yt), (32,), generator=gen)
                 opt.zero_grad()
                 torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
-                d_send = 0.0
-                if blk % 2:
-                    t1 = time.perf_counter()
-                    budget.send((blk // 2) * 25 + j)  # its own steps, numbered without gaps  # its own steps, numbered without gaps
-                    d_send = time.perf_counter() - t1
-                    if blk > 1:
-                        b_sends.append(1e3 * d_send)  # every call, sending or not (ms)
+                n = budget.send((blk // 2) * 25 + j) if on else 0  # its own steps, numbered without gaps
                 opt.step()
-                if blk > 1 and blk % 2:
-                    b_rest.append(1e3 * (time.perf_counter() - t0 - d_send))
+                if blk >= 2:
+                    b_time[on].append(1e3 * (time.perf_counter() - t0))
+                    b_sent[on].append(bool(n))
+        per = len(b_time[0]) // reps  # rounds of equal numbers of blocks
+        for r in range(reps):
+            sl = slice(r * per, (r + 1) * per)
+            b_round.append(step_cost(b_time[1][sl], b_sent[1][sl]) / step_cost(b_time[0][sl], b_sent[0][sl]) - 1)
         client.close()
-        # its overhead is measured directly, as the controller sees it: time
-        # inside send() over training time outside it (comparing block
-        # medians with the SGD blocks is noisier than the effect)
-        b_share = sum(b_sends) / sum(b_rest)
-        med["budget"] = median(b_rest) * (1 + b_share)
-        out.append(dict(model=model_name, params=nparams, groups=len(mon.groups),
-                        ms_sgd=med["sgd"], ms_monitor=med["monitor"], ms_htga=med["htga"],
-                        ms_monitor10=med["monitor10"], overhead_monitor10=med["monitor10"] / med["sgd"] - 1,
-                        overhead_monitor=med["monitor"] / med["sgd"] - 1,
-                        ms_budget=med["budget"], overhead_budget=b_share,
-                        budget_interval=budget.interval,
-                        overhead_htga=med["htga"] / med["sgd"] - 1, send_us=median(send_us),
-                        send_share=median(send_us) / (1e3 * med["sgd"])))
-        print(f"  overhead {model_name}: sgd {med['sgd']:.3f} ms, +monitor {med['monitor']:.3f} ms "
-              f"({100 * out[-1]['overhead_monitor']:+.1f}%), every 10 {100 * out[-1]['overhead_monitor10']:+.1f}%, "
-              f"budget 2% {100 * out[-1]['overhead_budget']:+.1f}% (every {out[-1]['budget_interval']}), "
-              f"htga {med['htga']:.3f} ms ({100 * out[-1]['overhead_htga']:+.1f}%), "
-              f"send() {out[-1]['send_us']:.1f} us", flush=True)
+        res = dict(model=model_name, params=nparams, groups=len(mon.groups), rounds=reps, steps_per_round=steps,
+                   ms_sgd=ms["sgd"], ms=ms, overhead={k: ov[k] for k in names if k != "sgd"},
+                   budget_overhead=spread(b_round), budget_interval=budget.interval,
+                   send_us=median(calls), send_share=median(calls) / (1e3 * ms["sgd"]))
+        out.append(res)
+        o = res["overhead"]
+        print(f"  overhead {model_name}: sgd {ms['sgd']:.3f} ms; " + ", ".join(
+            f"{k} {100 * o[k][0]:+.1f}% [{100 * o[k][1]:+.1f}, {100 * o[k][2]:+.1f}]" for k in o) +
+            f"; budget {100 * res['budget_overhead'][0]:+.1f}% (every {budget.interval}); "
+            f"send() {res['send_us']:.1f} us", flush=True)
     return out
 
 
@@ -439,7 +591,9 @@ def summarize(results, tails):
         tl = [tail_summary(tails.get(r["run"], {})) for r in runs]
         row = dict(task=task, method=method, lr=runs[0]["lr"], seeds=len(runs), diverged=len(runs) - len(ok),
                    test=mean_sd([r["test"] for r in ok]), train=mean_sd([r["train"] for r in ok]),
-                   gap=mean_sd([r["train"] - r["test"] for r in ok]), flat=mean_sd([r["flat"] for r in ok]),
+                   gap=mean_sd([r["test"] - r["train"] if task.startswith("charlm") else r["train"] - r["test"]
+                                for r in ok]),
+                   test_acc=mean_sd([r.get("test_acc") for r in ok]), flat=mean_sd([r["flat"] for r in ok]),
                    w_err=mean_sd([r.get("w_err") for r in ok]),
                    alpha_grad=mean_sd([t[0] for t in tl]), alpha_param=mean_sd([t[1] for t in tl]),
                    ms=mean_sd([r["ms_per_step"] for r in runs]),
@@ -457,7 +611,7 @@ def plots(rows, results, tails, outdir, prefix):
 
     files = []
     colors = dict(sgd="tab:blue", nsgd="tab:orange", clip="tab:green", htga="tab:red")
-    dig = sorted({r["task"] for r in rows if not r["task"].startswith("linreg")})
+    dig = sorted({r["task"] for r in rows if r["task"].startswith(("mlp", "cnn"))})
     if dig:
         fig, ax = plt.subplots(figsize=(8, 3.6))
         wdt = 0.8 / len(METHODS)
@@ -533,7 +687,8 @@ def markdown(rows, results, ov, files, imgdir_rel, command, args, wall):
     L = []
     L.append(f"Command: `{command}`  ")
     L.append(f"Scale: {args.seeds} seed(s); digits {args.steps} steps, regression {args.reg_steps} steps, "
-             f"batch 32 (digits) / 16 (regression); LR grid {LR_GRID if args.tune else [args.lr]} "
+             f"character LM {args.lm_steps} steps, "
+             f"batch 32 (digits) / 16 (regression) / 64 (LM); LR grid {LR_GRID if args.tune else [args.lr]} "
              f"({'tuned per method on seed 0, validation split' if args.tune else 'not tuned'}); "
              f"htgad --block-samples {BLOCK_SAMPLES}, default policy (linear:1, clamp [0.1, 10]); "
              f"monitor per module, {SAMPLE_SIZE} values per group per step, parameters every {PARAM_EVERY} steps. "
@@ -544,7 +699,7 @@ def markdown(rows, results, ov, files, imgdir_rel, command, args, wall):
     L.append("| task | method | lr | test acc | gap | flatness (Δloss) | grad α | param α | mean λ | ms/step | diverged |")
     L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in sorted(rows, key=lambda r: (r["task"], METHODS.index(r["method"]))):
-        if r["task"].startswith("linreg"):
+        if not r["task"].startswith(("mlp", "cnn")):
             continue
         L.append(f"| {r['task']} | {r['method']} | {r['lr']:g} | {fmt(*r['test'])} | {fmt(*r['gap'])} | "
                  f"{fmt(*r['flat'])} | {fmt(*r['alpha_grad'], 2)} | {fmt(*r['alpha_param'], 2)} | "
@@ -562,6 +717,21 @@ def markdown(rows, results, ov, files, imgdir_rel, command, args, wall):
                  f"{fmt(*r['flat'], 3)} | {fmt(*r['alpha_grad'], 2)} | {fmt(*r['lam'], 2)} | "
                  f"{fmt(*r['ms'], 2)} | {r['diverged']}/{r['seeds']} |")
     L.append("")
+    lm = [r for r in rows if r["task"].startswith("charlm")]
+    if lm:
+        L.append(f"### Character-level language model (MLP over the {CHAR_CTX} previous characters, trained on "
+                 f"Debian's license texts in {CORPUS_DIR}; test loss = cross-entropy in nats per character on "
+                 "held-out blocks; gap = test − train loss; test acc = next character predicted)")
+        L.append("")
+        L.append("| task | method | lr | test loss | test acc | gap | flatness (Δloss) | grad α | param α | mean λ "
+                 "| ms/step | diverged |")
+        L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in sorted(lm, key=lambda r: (r["task"], METHODS.index(r["method"]))):
+            L.append(f"| {r['task']} | {r['method']} | {r['lr']:g} | {fmt(*r['test'])} | {fmt(*r['test_acc'])} | "
+                     f"{fmt(*r['gap'])} | {fmt(*r['flat'])} | {fmt(*r['alpha_grad'], 2)} | "
+                     f"{fmt(*r['alpha_param'], 2)} | {fmt(*r['lam'], 2)} | {fmt(*r['ms'], 2)} | "
+                     f"{r['diverged']}/{r['seeds']} |")
+        L.append("")
     L.append("### Memory: peak RSS of each method's worker process (all tasks)")
     L.append("")
     L.append("| method | peak RSS (MB) |")
@@ -570,29 +740,39 @@ def markdown(rows, results, ov, files, imgdir_rel, command, args, wall):
         L.append(f"| {m} | {mb:.0f} |")
     L.append("")
     if ov:
-        L.append("### Overhead: time per step with and without the monitor (digits, batch 32; variants take "
-                 f"turns step by step, {args.overhead_reps * args.overhead_steps} steps each; a variant's time = "
-                 "median step time outside GradientMonitor.send() + median send() time x share of steps that "
-                 "sent; HTGA wrapper: median of whole steps; max_overhead=0.02: run in blocks of 25 steps "
-                 "alternating with plain SGD, overhead = its time inside send() / its training time outside "
-                 "send(), (interval) = its final send interval; send() = median "
-                 "time of one sending call of the every-step monitor, and as a share of the SGD step)")
-        L.append("")
-        L.append("| model | params | groups | SGD ms/step | + monitor | overhead | + monitor every 10 | overhead "
-                 "| + monitor, max_overhead=0.02 | overhead (interval) | HTGA wrapper | overhead | send() µs "
-                 "| send() / SGD step |")
-        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for o in ov:
-            L.append(f"| {o['model']} | {o['params']} | {o['groups']} | {o['ms_sgd']:.3f} | {o['ms_monitor']:.3f} | "
-                     f"{100 * o['overhead_monitor']:+.1f}% | {o['ms_monitor10']:.3f} | {100 * o['overhead_monitor10']:+.1f}% | "
-                     f"{o['ms_budget']:.3f} | {100 * o['overhead_budget']:+.1f}% ({o['budget_interval']}) | "
-                     f"{o['ms_htga']:.3f} | {100 * o['overhead_htga']:+.1f}% | {o['send_us']:.1f} | "
-                     f"{100 * o['send_share']:.1f}% |")
-        L.append("")
+        L += overhead_markdown(ov)
     for f in files:
         L.append(f"![{f}]({imgdir_rel}/{f})")
         L.append("")
     return "\n".join(L)
+
+
+def overhead_markdown(ov):
+    o0 = ov[0]
+    L = ["### Overhead: time per step with and without the monitor (digits, batch 32, torch 1 thread; "
+         f"variants take turns step by step on one model, {o0['rounds']} rounds of {o0['steps_per_round']} "
+         "steps each; per round a variant's time is the median whole step (every=10: its sending and quiet "
+         "steps' medians weighted by their shares) and its overhead the ratio to plain SGD's in the same "
+         "round; shown: median over rounds [min, max]. Monitor: per parameter, 4096 values per group. "
+         "htga_send() alone: SGD plus one bare ctypes htga_send() per group on the gradient in place, "
+         "i.e. libhtga's share. max_overhead=0.02: blocks of 25 steps alternating with plain SGD, "
+         "(interval) = its final send interval. send() = median duration of the every-step monitor's "
+         "send() call, and as a share of the SGD step)", ""]
+
+    def pct(t):
+        return f"{100 * t[0]:+.1f}% [{100 * t[1]:+.1f}, {100 * t[2]:+.1f}]"
+
+    L.append("| model | params | groups | SGD ms/step | + monitor | + monitor every 10 | "
+             "+ monitor, max_overhead=0.02 (interval) | HTGA wrapper | htga_send() alone | send() µs "
+             "| send() / SGD step |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for o in ov:
+        v = o["overhead"]
+        L.append(f"| {o['model']} | {o['params']} | {o['groups']} | {o['ms_sgd']:.3f} | {pct(v['monitor'])} | "
+                 f"{pct(v['monitor10'])} | {pct(o['budget_overhead'])} ({o['budget_interval']}) | "
+                 f"{pct(v['htga'])} | {pct(v['htga_send'])} | {o['send_us']:.1f} | {100 * o['send_share']:.1f}% |")
+    L.append("")
+    return L
 
 
 BEGIN, END = "<!-- results:begin (written by experiments/htga_eval.py) -->", "<!-- results:end -->"
@@ -623,12 +803,18 @@ def main():
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=500, help="training steps, digits")
     ap.add_argument("--reg-steps", type=int, default=300, help="training steps, regression")
+    ap.add_argument("--lm-steps", type=int, default=500, help="training steps, character-level LM")
+    ap.add_argument("--lm-eval", type=int, default=0,
+                    help="character-level LM: validation/test positions kept (0 = all; --short: 2000)")
     ap.add_argument("--no-tune", dest="tune", action="store_false", help="use --lr for every method")
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--tasks", default="all", help="comma-separated task names, or all")
     ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--overhead-steps", type=int, default=100)
-    ap.add_argument("--overhead-reps", type=int, default=4)
+    ap.add_argument("--overhead-steps", type=int, default=250, help="overhead: steps per round and variant")
+    ap.add_argument("--overhead-reps", type=int, default=8, help="overhead: rounds")
+    ap.add_argument("--overhead-only", action="store_true",
+                    help="only the overhead measurement: prints its table, writes overhead.json/.md "
+                         "to --out, leaves --doc alone")
     ap.add_argument("--short", action="store_true",
                     help="smoke version: 1 seed, 30 steps, no tuning, 3 tasks, tiny overhead run")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -638,14 +824,17 @@ def main():
     if args.worker:
         return worker(args)
 
-    all_tasks = {**digits_tasks(), **regression_tasks()}
+    all_tasks = {**digits_tasks(), **regression_tasks(), **charlm_tasks()}
     if args.short:
-        args.seeds, args.steps, args.reg_steps, args.tune = 1, 30, 30, False
+        args.seeds, args.steps, args.reg_steps, args.lm_steps, args.tune = 1, 30, 30, 30, False
+        args.lm_eval = args.lm_eval or 2000
         args.overhead_steps, args.overhead_reps = 10, 1
         if args.tasks == "all":
-            args.tasks = "mlp-lowdata,cnn-corrupt,linreg-nu1.5"
+            args.tasks = "mlp-lowdata,cnn-corrupt,linreg-nu1.5,charlm-mlp"
     tasks = all_tasks if args.tasks == "all" else {t: all_tasks[t] for t in args.tasks.split(",")}
-    methods = args.methods.split(",")
+    methods = [] if args.overhead_only else args.methods.split(",")
+    if methods and any(t["kind"] == "charlm" for t in tasks.values()):
+        read_corpus()  # fails here, with the package to install, rather than in a worker
     htgad = args.htgad or os.environ.get("HTGAD") or find_built(args.build, "daemon/htgad")
     lib = os.environ.get("HTGA_LIBRARY") or find_built(args.build, "client/libhtga.so")
     if not htgad:
@@ -676,7 +865,8 @@ def main():
             out = os.path.join(tmp, f"{m}.json")
             cmd = [sys.executable, os.path.abspath(__file__), "--worker", m, "--endpoint", endpoint,
                    "--tasks", json.dumps(tasks), "--seeds", str(args.seeds), "--steps", str(args.steps),
-                   "--reg-steps", str(args.reg_steps), "--lr", str(args.lr), "--out", out]
+                   "--reg-steps", str(args.reg_steps), "--lm-steps", str(args.lm_steps), "--lr", str(args.lr),
+                   "--lm-eval", str(args.lm_eval), "--out", out]
             if not args.tune:
                 cmd.append("--no-tune")
             subprocess.run(cmd, check=True, env=env)
@@ -685,12 +875,28 @@ def main():
             results["runs"] += w["runs"]
             results["peak_rss_mb"][m] = w["peak_rss_mb"]
         print("overhead", flush=True)
+        load0 = os.getloadavg()
         ov = overhead(endpoint, args.overhead_steps, args.overhead_reps)
+        load1 = os.getloadavg()
+        for o in ov:
+            o["loadavg"] = [load0[0], load1[0]]
     finally:
         daemon.terminate()
         daemon.wait(30)
         log.close()
     wall = time.time() - t_start
+    command = "/usr/bin/python3 experiments/htga_eval.py " + " ".join(sys.argv[1:])
+    if args.overhead_only:
+        shutil.rmtree(tmp, ignore_errors=True)
+        md = "\n".join([f"Command: `{command.strip()}`  ", f"Load average (1 min) {load0[0]:.2f} before, "
+                        f"{load1[0]:.2f} after; {os.cpu_count()} cores; {wall / 60:.1f} min.", ""]
+                       + overhead_markdown(ov))
+        with open(os.path.join(args.out, "overhead.json"), "w") as f:
+            json.dump({"args": vars(args), "overhead": ov, "wall_s": wall}, f, indent=1)
+        with open(os.path.join(args.out, "overhead.md"), "w") as f:
+            f.write(md + "\n")
+        print(md)
+        return 0
     tails = read_tails(db)
     shutil.rmtree(tmp, ignore_errors=True)
     rows = summarize(results, tails)
@@ -704,7 +910,6 @@ def main():
                    "tails_runs": sorted(tails), "wall_s": wall}, f, indent=1, default=str)
     with open(os.path.join(args.out, f"{prefix}raw.json"), "w") as f:  # big: every block, every lambda
         json.dump({"results": results, "tails": tails}, f, default=str)
-    command = "/usr/bin/python3 experiments/htga_eval.py " + " ".join(sys.argv[1:])
     md = markdown(rows, results, ov, files, os.path.relpath(imgdir, os.path.dirname(args.doc or args.out + "/x")),
                   command.strip(), args, wall)
     if args.doc:

@@ -1,8 +1,9 @@
 """The evaluation script's short version (one seed, 30 steps, no tuning,
-three tasks, all four methods) against the real htgad, so that
+four tasks including the character-level LM, all four methods) against the real htgad, so that
 experiments/htga_eval.py cannot rot."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -26,7 +27,7 @@ class TestShortEvaluation(unittest.TestCase):
             with open(os.path.join(tmp, "short_results.json")) as f:
                 res = json.load(f)
             rows = {(r["task"], r["method"]) for r in res["rows"]}
-            self.assertEqual(len(rows), 12)
+            self.assertEqual(len(rows), 16)
             runs = res["runs"]
             self.assertTrue(all(r["steps"] > 0 for r in runs))
             # every monitored run reached htgad and got tail estimates back
@@ -34,8 +35,15 @@ class TestShortEvaluation(unittest.TestCase):
             self.assertEqual(len(res["overhead"]), 3)
             for png in ("short_digits_accuracy.png", "short_linreg_sweep.png"):
                 self.assertGreater(os.path.getsize(os.path.join(tmp, png)), 1000)
+            lm = [r for r in res["rows"] if r["task"] == "charlm-mlp"]
+            self.assertEqual({r["method"] for r in lm}, {"sgd", "nsgd", "clip", "htga"})
+            for r in lm:  # cross-entropy per character, below a uniform guess over the characters
+                self.assertTrue(0 < r["test"][0] < math.log(80), r)
+                self.assertTrue(0 < r["test_acc"][0] <= 1, r)
             with open(os.path.join(tmp, "short_results.md")) as f:
-                self.assertIn("| mlp-lowdata | htga |", f.read())
+                md = f.read()
+            self.assertIn("| mlp-lowdata | htga |", md)
+            self.assertIn("| charlm-mlp | htga |", md)
 
 
 if __name__ == "__main__":

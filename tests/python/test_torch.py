@@ -127,6 +127,26 @@ class TestSampling(unittest.TestCase):
         with self.assertRaises(ValueError):
             ht.GradientMonitor(c, params=[p], max_overhead=0)
 
+    def test_overhead_budget_survives_one_stall(self):
+        import time
+
+        class StallOnce(FakeClient):
+            def send(self, group, step, array):
+                if len(self.sent) == 3:
+                    time.sleep(0.05)  # one send preempted for 100 training steps
+                return super().send(group, step, array)
+
+        p = nn.Parameter(torch.zeros(10))
+        p.grad = torch.ones(10)
+        c = StallOnce()
+        m = ht.GradientMonitor(c, params=[p], max_overhead=0.05)
+        for step in range(300):
+            time.sleep(0.0005)
+            m.send(step)
+        # the stall raised the interval for a while, never for the rest of the run
+        self.assertGreater(len(c.sent), 6)
+        self.assertGreaterEqual(c.sent[-1][1], 250, [s for _, s, _ in c.sent])
+
     # The one skip run.py allows (ALLOWED_SKIPS): no GPU on these machines.
     @unittest.skipUnless(HAVE_TORCH and torch.cuda.is_available(), "no CUDA device")
     def test_cuda_gradient_sampled_on_device(self):
@@ -171,6 +191,53 @@ class TestLibhtgaPath(unittest.TestCase):
                     self.assertEqual(len(values), 100)
                     for i, v in enumerate(values):  # libhtga's strata
                         self.assertTrue(i * 100 <= v < (i + 1) * 100)
+            finally:
+                fake.close()
+
+    def test_direct_path_fallbacks_and_parameter_values(self):
+        """The per-group plan made at the first send: a gradient that is
+        missing in a copied group, a non-contiguous or float64 gradient, and
+        parameter values (param_every) all reach the wire with the right
+        values and names; a closed client raises."""
+        import tempfile
+
+        from test_binding import FakeDaemon
+
+        with tempfile.TemporaryDirectory() as tmp:
+            fake = FakeDaemon(tmp)
+            try:
+                c = htga.Client(fake.endpoint, "r", connect_grace_ms=2000)
+                one = nn.Parameter(torch.zeros(2, 3))
+                w, b = nn.Parameter(torch.zeros(3, 4)), nn.Parameter(torch.zeros(4))
+                m = ht.GradientMonitor(c, params=[one, w, b], sample_size=100, param_every=2,
+                                       grouping=lambda n, p: "one" if p is one else "wb")
+
+                def sent(k):
+                    got = {}
+                    for _ in range(k):
+                        msg = fake.recv_samples()
+                        self.assertIsNotNone(msg)
+                        got[msg[2]] = (msg[4], msg[8])
+                    return got
+
+                one.grad = torch.arange(6, dtype=torch.float32).reshape(3, 2).t()  # not contiguous
+                w.grad, b.grad = torch.ones(3, 4), None
+                self.assertEqual(m.send(1), 2)
+                self.assertEqual(sent(2), {b"one": (1, (0.0, 2.0, 4.0, 1.0, 3.0, 5.0)),
+                                           b"wb": (1, tuple([1.0] * 12))})
+                one.data = torch.full((2, 3), 7.0, dtype=torch.float64)  # a dtype change after the plan
+                one.grad = torch.full((2, 3), 0.5, dtype=torch.float64)
+                b.grad = torch.full((4,), 2.0)
+                with torch.no_grad():
+                    w.fill_(-1.0)
+                    b.fill_(3.0)
+                self.assertEqual(m.send(2), 4)  # gradients and parameter values
+                self.assertEqual(sent(4), {b"one": (2, tuple([0.5] * 6)), b"wb": (2, tuple([1.0] * 12 + [2.0] * 4)),
+                                           b"param/one": (2, tuple([7.0] * 6)),
+                                           b"param/wb": (2, tuple([-1.0] * 12 + [3.0] * 4))})
+                c.close()
+                with self.assertRaises(RuntimeError):
+                    m.send(3)
             finally:
                 fake.close()
 
@@ -219,6 +286,24 @@ class TestHTGAUpdate(unittest.TestCase):
         opt, _ = self.run_step(lambda p: torch.optim.SGD(p, lr=0.1), {"0.weight": 5.0}, online=False)
         self.assertFalse(opt.monitor.online)
         self.assertEqual(set(opt.last_lambdas.values()), {1.0})
+
+    def test_param_group_added_later_is_scaled(self):
+        net = small_net()
+        c = FakeClient({"0.weight": 2.0, "2.weight": 3.0})
+        opt = ht.HTGA(torch.optim.SGD(net[0].parameters(), lr=0.1), c, model=net)
+        x = torch.randn(4, 8)
+        for added in (False, True):
+            before = {n: p.detach().clone() for n, p in net.named_parameters()}
+            opt.zero_grad()
+            net(x).pow(2).mean().backward()
+            grads = {n: p.grad.clone() for n, p in net.named_parameters()}
+            opt.step()
+            for n, p in net.named_parameters():
+                held = n.startswith("0.") or added
+                expect = before[n] - 0.1 * c.lambdas.get(n, 1.0) * grads[n] if held else before[n]
+                torch.testing.assert_close(p.detach(), expect, rtol=1e-5, atol=1e-7)
+            if not added:
+                opt.optimizer.add_param_group({"params": net[2].parameters()})
 
     def test_closure_and_state_dict(self):
         net = small_net()

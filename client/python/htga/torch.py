@@ -125,6 +125,7 @@ class GradientMonitor:
         self.online = True  # False while the last step's sends were all dropped
         self._gen = {}
         self._seed = generator_seed
+        self._direct = None  # the libhtga path's per-group plan, made at the first send
         # With a real htga.Client, CPU float32 tensors go straight to libhtga
         # (no copy; libhtga draws the same stratified sample), so the client's
         # max_samples is set to sample_size.
@@ -232,20 +233,10 @@ class GradientMonitor:
             host = host.to(device="cpu", dtype=torch.float32)
         return self.client.send(name, step, host)
 
-    def _send_group(self, g, name, bname, step, tensors):
-        """Sends one group's sample; True unless dropped (daemon away)."""
-        if self._raw:
-            cpu = all(t.device.type == "cpu" and t.dtype is torch.float32 and t.is_contiguous() for t in tensors)
-            if cpu and (len(tensors) == 1 or sum(t.numel() for t in tensors) <= self.sample_size):
-                # one message per group and step: a single tensor in place
-                # (libhtga subsamples it), a few small ones concatenated
-                t = tensors[0].reshape(-1) if len(tensors) == 1 else torch.cat([t.reshape(-1) for t in tensors])
-                rc = self.client._raw_send(bname, step, t.data_ptr(), t.numel())
-                if rc == -4:  # HTGA_EDROPPED: daemon away or slow, counted by libhtga
-                    return False
-                if rc != 0:
-                    raise RuntimeError(f"htga_send({name!r}) failed with code {rc}")
-                return True
+    def _send_group(self, g, name, step, tensors):
+        """Sends one group's sample through client.send() (the general path:
+        CUDA, other dtypes, large groups of several tensors, fake clients,
+        seeded samples); True unless dropped (daemon away)."""
         return self._send(name, step, self.sample(g, tensors))
 
     def send(self, step):
@@ -265,60 +256,147 @@ class GradientMonitor:
         n = self._send_step(step, due)
         t1 = time.perf_counter()
         if due:
+            # a call the machine preempted counts as at most 4 typical ones,
+            # so one stall cannot stop the sending for a long time
             cost = t1 - t0
-            self._cost = cost if self._cost is None else 0.8 * self._cost + 0.2 * cost
+            self._cost = cost if self._cost is None else 0.8 * self._cost + 0.2 * min(cost, 4 * self._cost)
             if self._gap:
                 # k steps cost one send plus k-1 idle calls; aim at 80% of the
                 # budget so that the variation of send times stays inside it
                 room = 0.8 * self.max_overhead * self._gap - self._idle
                 k = math.ceil((self._cost - self._idle) / room) if room > 0 else 1 << 20
-                self.interval = min(max(self.every, k), 1 << 20)
+                # widen at most twofold per sending step: the estimate is
+                # taken again at the next send, when a stall has passed
+                self.interval = min(max(self.every, k), 2 * self.interval, 1 << 20)
             self._next = step + self.interval
         else:
-            self._idle = 0.9 * self._idle + 0.1 * (t1 - t0)
+            self._idle = 0.9 * self._idle + 0.1 * min(t1 - t0, 2 * self._idle + 1e-5)
         self._t_end = t1
         return n
 
     def _send_step(self, step, grads_due):
-        if not grads_due and not (self.param_every and step % self.param_every == 0):
-            return 0  # the cheap path: no autograd context, nothing sent
-        with torch.no_grad():
-            return self._send_groups(step, grads_due)
-
-    def _send_groups(self, step, grads_due):
-        sent = 0
+        params_due = bool(self.param_every) and step % self.param_every == 0
+        if not grads_due and not params_due:
+            return 0  # the cheap path: nothing sent
         tried = dropped = 0
-        if grads_due:
-            for g in self.groups:
-                grads = [p.grad for p in g.params if p.grad is not None]
-                if not grads:
-                    continue
-                tried += 1
-                if self._send_group(g, g.name, g.bname, step, grads):
-                    sent += 1
-                else:
-                    dropped += 1
-        if self.param_every and step % self.param_every == 0:
-            for g in self.groups:
-                tried += 1
-                name = self.param_prefix + g.name
-                if self._send_group(g, name, name.encode("utf-8"), step, [p.detach() for p in g.params]):
-                    sent += 1
-                else:
-                    dropped += 1
-        self.sent += sent
+        for params, due in ((False, grads_due), (True, params_due)):
+            if due:
+                t, d = self._send_direct(step, params) if self._raw else self._send_general(step, params)
+                tried += t
+                dropped += d
+        self.sent += tried - dropped
         self.dropped += dropped
         if tried:
             self.online = dropped < tried
-        return sent
+        return tried - dropped
+
+    def _send_general(self, step, params):
+        """One step's sends through client.send(); returns (tried, dropped)."""
+        tried = dropped = 0
+        with torch.no_grad():
+            for g in self.groups:
+                if params:
+                    ts, name = [p.detach() for p in g.params], self.param_prefix + g.name
+                else:
+                    ts, name = [p.grad for p in g.params if p.grad is not None], g.name
+                if ts:
+                    tried += 1
+                    dropped += not self._send_group(g, name, step, ts)
+        return tried, dropped
+
+    def _direct_plan(self):
+        """Per group, how the libhtga path sends it with one ctypes call and
+        no allocation: (group, params, name, param name, buffer, views).
+        A single CPU float32 parameter is read in place (views == (), libhtga
+        subsamples it); a few whose values together fit sample_size are
+        copied into a flat buffer allocated once (views into it); anything
+        else (CUDA, other dtypes, larger groups of several tensors: views is
+        None) takes the general path. Made at the first send; a tensor that
+        moved or changed dtype or shape since is caught per step and takes
+        the general path. The second value says whether a step can skip
+        torch.no_grad() (no copies, no general path)."""
+        if self._direct is not None:
+            return self._direct
+        plan, in_place = [], True
+        for g in self.groups:
+            ps = tuple(g.params)
+            pname = (self.param_prefix + g.name).encode("utf-8")
+            sizes = [p.numel() for p in ps]
+            if not all(p.device.type == "cpu" and p.dtype is torch.float32 for p in ps):
+                plan.append((g, ps, g.bname, pname, None, None))
+            elif len(ps) == 1:
+                plan.append((g, ps, g.bname, pname, None, ()))
+                continue
+            elif sum(sizes) <= self.sample_size:
+                buf = torch.empty(sum(sizes), dtype=torch.float32)
+                views = tuple(v.view(p.shape) for v, p in zip(buf.split(sizes), ps))
+                plan.append((g, ps, g.bname, pname, buf, views))
+            else:
+                plan.append((g, ps, g.bname, pname, None, None))
+            in_place = False
+        self._direct = (plan, in_place)
+        return self._direct
+
+    def _send_direct(self, step, params):
+        """One step's sends straight to libhtga's htga_send(), one ctypes
+        call per group (gradients, or the parameter values when `params`);
+        returns (tried, dropped)."""
+        plan, in_place = self._direct_plan()
+        if in_place and not params:
+            return self._send_direct_plan(step, plan, params)
+        with torch.no_grad():
+            return self._send_direct_plan(step, plan, params)
+
+    def _send_direct_plan(self, step, plan, params):
+        h = self.client._h
+        if not h:
+            raise RuntimeError("htga_send failed: the client is closed")
+        send = self.client._send_fn
+        f32 = torch.float32
+        tried = dropped = 0
+        for g, ps, bname, pname, buf, views in plan:
+            if views == ():  # one tensor, read in place
+                t = ps[0] if params else ps[0].grad
+                if t is None:
+                    continue
+                if t.dtype is f32 and not t.is_cuda and t.is_contiguous():
+                    addr, n = t.data_ptr(), t.numel()
+                else:
+                    views = None
+                ts = (t,)
+            elif views is not None:  # a few small tensors, copied into the group's buffer
+                ts = ps if params else [p.grad for p in ps]
+                for v, t in zip(views, ts):
+                    if t is None or t.shape != v.shape:
+                        views = None
+                        break
+                    v.copy_(t)
+                addr, n = buf.data_ptr(), buf.numel()
+            else:
+                ts = ps if params else [p.grad for p in ps]
+            if views is None:  # the general path (or some gradients missing)
+                ts = [t.detach() for t in ts if t is not None]
+                if ts:
+                    tried += 1
+                    dropped += not self._send_group(g, pname.decode() if params else g.name, step, ts)
+                continue
+            tried += 1
+            rc = send(h, pname if params else bname, step, addr, n)
+            if rc:
+                if rc != -4:  # HTGA_EDROPPED: daemon away or slow, counted by libhtga
+                    raise RuntimeError(f"htga_send({g.name!r}) failed with code {rc}")
+                dropped += 1
+        return tried, dropped
 
     def lambdas(self):
         """{group: current lambda}; all 1.0 while the daemon is away."""
         if not self.online:
             return {g.name: 1.0 for g in self.groups}
         if self._raw:
-            lam = self.client._raw_lambda
-            return {g.name: lam(g.bname) for g in self.groups}
+            lam, h = self.client._lambda_fn, self.client._h
+            if not h:
+                return {g.name: 1.0 for g in self.groups}
+            return {g.name: lam(h, g.bname) for g in self.groups}
         return {g.name: self.client.lambda_(g.name) for g in self.groups}
 
 
@@ -359,6 +437,7 @@ class HTGA:
         self.mode = ("grad" if _plain_sgd(optimizer) else "update") if mode == "auto" else mode
         self.steps = 0
         self.last_lambdas = {}
+        self._plan = None  # (key, per group [name, parameters the optimizer holds, lambda tensor, lambda])
 
     @property
     def param_groups(self):
@@ -386,21 +465,49 @@ class HTGA:
         self.monitor.send(self.steps)
         lams = self.monitor.lambdas()
         self.last_lambdas = lams
-        group_of = self.monitor.group_of
-        scaled = [(p, lams[group_of[p]]) for pg in self.optimizer.param_groups for p in pg["params"]
-                  if p.grad is not None and p in group_of and lams[group_of[p]] != 1.0]
-        with torch.no_grad():
-            if self.mode == "grad":
-                for p, lam in scaled:
-                    p.grad.mul_(lam)
-                self.optimizer.step()
-            else:
-                saved = [(p, p.detach().clone(), lam) for p, lam in scaled]
+        scaled = []  # (parameters, lambda as a 0-dim tensor: a cheaper multiplier than a float)
+        for entry in self._groups():
+            name, ps, lt, cur = entry
+            lam = lams[name]
+            if lam != 1.0 and ps:
+                if cur != lam:
+                    lt.fill_(lam)
+                    entry[3] = lam
+                scaled.append((ps, lt, lam))
+        if self.mode == "grad":
+            for ps, lt, _ in scaled:
+                for p in ps:
+                    g = p.grad
+                    if g is not None:
+                        (g.detach() if g.requires_grad else g).mul_(lt)
+            self.optimizer.step()
+        else:
+            with torch.no_grad():
+                saved = [(p, p.detach().clone(), lam) for ps, _, lam in scaled for p in ps if p.grad is not None]
                 self.optimizer.step()
                 for p, old, lam in saved:
                     p.copy_(old.lerp_(p, lam))  # old + lam * (new - old)
         self.steps += 1
         return loss
+
+    def _groups(self):
+        """Per monitored group: its name, those of its parameters the inner
+        optimizer updates, a 0-dim tensor holding its lambda and that lambda
+        as a float (to refill the tensor only when it changes); remade when
+        the optimizer's parameter groups change."""
+        pgs = self.optimizer.param_groups
+        key = [len(pg["params"]) for pg in pgs]
+        if self._plan is None or self._plan[0] != key:
+            held = {id(p) for pg in pgs for p in pg["params"]}
+            plan = []
+            for g in self.monitor.groups:
+                ps = [p for p in g.params if id(p) in held]
+                # float32 for float32 gradients: a float64 multiplier takes
+                # torch's slower type-promoting path (float64 ones keep it)
+                dt = torch.float64 if ps and ps[0].dtype is torch.float64 else torch.float32
+                plan.append([g.name, ps, torch.ones((), dtype=dt), 1.0])
+            self._plan = (key, plan)
+        return self._plan[1]
 
     def __repr__(self):
         return f"HTGA({self.optimizer!r}, mode={self.mode!r}, groups={self.monitor.names})"
