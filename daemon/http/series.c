@@ -207,6 +207,15 @@ static void json_nums(hbuf *b, const struct series *s, int f, const char *suffix
     hbuf_put(b, "]", 1);
 }
 
+/* Whether field f has a mean column. Downsampled, the bucket's own
+ * "step_first" (its first block's first step) already takes that name, and
+ * equals step_first_min, so the field's bucket mean is left out rather than
+ * written under the same key twice. */
+static int has_mean(const struct series *s, int f)
+{
+    return s->width == 0 || s->ids[f] != SF_STEP_FIRST;
+}
+
 void series_json(const struct series *s, hbuf *b)
 {
     json_ints(b, "block", s->block, s->n);
@@ -219,7 +228,8 @@ void series_json(const struct series *s, hbuf *b)
         json_ints(b, "count", s->count, s->n);
     }
     for (int f = 0; f < s->nfields; f++) {
-        json_nums(b, s, f, "", mean_of);
+        if (has_mean(s, f))
+            json_nums(b, s, f, "", mean_of);
         if (s->width > 0) {
             json_nums(b, s, f, "_min", min_of);
             json_nums(b, s, f, "_max", max_of);
@@ -242,7 +252,9 @@ void series_csv(const struct series *s, hbuf *b)
     hbuf_puts(b, s->width > 0 ? "block,step,step_first,count" : "block,step");
     for (int f = 0; f < s->nfields; f++) {
         const char *nm = series_field_name(s->ids[f]);
-        if (s->width > 0)
+        if (!has_mean(s, f))
+            hbuf_printf(b, ",%s_min,%s_max", nm, nm);
+        else if (s->width > 0)
             hbuf_printf(b, ",%s,%s_min,%s_max", nm, nm, nm);
         else
             hbuf_printf(b, ",%s", nm);
@@ -259,7 +271,8 @@ void series_csv(const struct series *s, hbuf *b)
             hbuf_int(b, s->count[i]);
         }
         for (int f = 0; f < s->nfields; f++) {
-            csv_num(b, mean_of(s, f, i));
+            if (has_mean(s, f))
+                csv_num(b, mean_of(s, f, i));
             if (s->width > 0) {
                 csv_num(b, min_of(s, f, i));
                 csv_num(b, max_of(s, f, i));

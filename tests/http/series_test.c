@@ -166,3 +166,28 @@ Test(series, fast_number_format_matches_printf)
     hbuf_fmt_num(fast, -3);
     cr_assert_str_eq(fast, "-3");
 }
+
+Test(series, downsampled_step_first_field_named_once)
+{
+    /* the bucket's step_first and the field step_first must not share a key */
+    static int ids[2] = {SF_STEP_FIRST, SF_ALPHA};
+    struct series s;
+    cr_assert_eq(series_init(&s, ids, 2, 2, 0, 1), 0);
+    double v0[2] = {0, 1}, v1[2] = {10, 3};
+    series_add(&s, 0, 0, 9, v0);
+    series_add(&s, 1, 10, 19, v1);
+    hbuf j = {0}, c = {0};
+    series_json(&s, &j);
+    const char *first = strstr(j.data, "\"step_first\":");
+    cr_assert_not_null(first);
+    cr_assert_null(strstr(first + 1, "\"step_first\":"), "%s", j.data);
+    cr_assert(strstr(j.data, "\"step_first\":[0]"), "%s", j.data);
+    cr_assert(strstr(j.data, "\"step_first_min\":[0],\"step_first_max\":[10]"), "%s", j.data);
+    series_csv(&s, &c);
+    cr_assert_str_eq(c.data, "block,step,step_first,count,step_first_min,step_first_max,"
+                             "alpha,alpha_min,alpha_max\r\n"
+                             "0,19,0,2,0,10,2,1,3\r\n");
+    hbuf_free(&j);
+    hbuf_free(&c);
+    series_free(&s);
+}
