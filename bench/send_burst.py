@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Per-call cost of htga_send() in a trainer-like burst, through ctypes.
+
+Starts htgad from BUILD (default build-bench) on a free loopback port, then
+3000 times: spin 0.7 ms (a training step), send 4 groups (4096, 64, 640, 10
+values, the digits MLP's parameters). Prints the median and p90 of each
+call's time, and the first call's ratio to the others: the first of a burst
+pays for waking a sleeping thread (SMALL_FIRST=1 sends the 10 values first,
+to tell the wake-up from the copy). Run: /usr/bin/python3 bench/send_burst.py [BUILD]
+"""
+import ctypes
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+build = sys.argv[1] if len(sys.argv) > 1 else "build-bench"
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+port = s.getsockname()[1]
+s.close()
+tmp = tempfile.mkdtemp(prefix="htga-burst-")
+d = subprocess.Popen([os.path.join(build, "daemon", "htgad"), "--db", os.path.join(tmp, "d.db"),
+                      "--listen", f"tcp://127.0.0.1:{port}", "--http", "off",
+                      "--log-level", "error", "--block-samples", "2048"])
+try:
+    lib = ctypes.CDLL(os.path.join(build, "client", "libhtga.so"))
+    lib.htga_create.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_char_p]
+    lib.htga_send.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_void_p,
+                              ctypes.c_size_t]
+    lib.htga_destroy.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+    h = ctypes.c_void_p()
+    assert lib.htga_create(ctypes.byref(h), f"tcp://127.0.0.1:{port}".encode(), b"burst") == 0
+    time.sleep(0.5)
+    rng = np.random.default_rng(1)
+    sizes = (10, 64, 640, 4096) if os.environ.get("SMALL_FIRST") else (4096, 64, 640, 10)
+    xs = [rng.standard_t(3, n).astype(np.float32) for n in sizes]
+    names = [b"w1", b"b1", b"w2", b"b2"]
+    per = [[] for _ in xs]
+    for step in range(3000):
+        end = time.perf_counter_ns() + 700_000
+        while time.perf_counter_ns() < end:
+            pass
+        for i, x in enumerate(xs):
+            t0 = time.perf_counter_ns()
+            lib.htga_send(h, names[i], step, x.ctypes.data, x.size)
+            per[i].append(time.perf_counter_ns() - t0)
+    lib.htga_destroy(ctypes.byref(h))
+    med = [statistics.median(p) / 1000 for p in per]
+    p90 = [sorted(p)[int(0.9 * len(p))] / 1000 for p in per]
+    print("load %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
+    print("median us per call in the burst:", " ".join("%.1f" % m for m in med))
+    print("p90 us per call in the burst:   ", " ".join("%.1f" % m for m in p90))
+    print("first call / median of the others: %.1f" % (med[0] / statistics.median(med[1:])))
+finally:
+    d.terminate()
+    d.wait()
