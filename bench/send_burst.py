@@ -2,11 +2,12 @@
 """Per-call cost of htga_send() in a trainer-like burst, through ctypes.
 
 Starts htgad from BUILD (default build-bench) on a free loopback port, then
-3000 times: spin 0.7 ms (a training step), send 4 groups (4096, 64, 640, 10
-values, the digits MLP's parameters). Prints the median and p90 of each
-call's time, and the first call's ratio to the others: the first of a burst
-pays for waking a sleeping thread (SMALL_FIRST=1 sends the 10 values first,
-to tell the wake-up from the copy). Run: /usr/bin/python3 bench/send_burst.py [BUILD]
+6000 times: spin 0.7 ms (a training step), send 4 groups (4096, 64, 640, 10
+values, the digits MLP's parameters), alternately on the live handle and on
+a NULL handle (htga_send returns at once: the baseline, the interpreter's
+and ctypes' own cost, measured in the same run). Prints per-call medians
+and p90 of both and libhtga's own share per burst. SMALL_FIRST=1 sends the
+10 values first. Run: /usr/bin/python3 bench/send_burst.py [BUILD]
 """
 import ctypes
 import os
@@ -42,21 +43,34 @@ try:
     xs = [rng.standard_t(3, n).astype(np.float32) for n in sizes]
     names = [b"w1", b"b1", b"w2", b"b2"]
     per = [[] for _ in xs]
-    for step in range(3000):
+    base = [[] for _ in xs]  # the same calls on a NULL handle: return at once
+    for step in range(6000):
         end = time.perf_counter_ns() + 700_000
         while time.perf_counter_ns() < end:
             pass
+        live = step % 2 == 0
         for i, x in enumerate(xs):
             t0 = time.perf_counter_ns()
-            lib.htga_send(h, names[i], step, x.ctypes.data, x.size)
-            per[i].append(time.perf_counter_ns() - t0)
+            lib.htga_send(h if live else None, names[i], step, x.ctypes.data, x.size)
+            (per if live else base)[i].append(time.perf_counter_ns() - t0)
+    class Stats(ctypes.Structure):
+        _fields_ = [(f, ctypes.c_uint64) for f in ("sends", "msgs_sent", "samples_sent",
+                                                    "bytes_sent", "drops_queue", "drops_offline")]
+    st = Stats()
+    lib.htga_flush(h, 2000)
+    lib.htga_stats_get(h, ctypes.byref(st), ctypes.sizeof(st))
     lib.htga_destroy(ctypes.byref(h))
     med = [statistics.median(p) / 1000 for p in per]
     p90 = [sorted(p)[int(0.9 * len(p))] / 1000 for p in per]
-    print("load %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
-    print("median us per call in the burst:", " ".join("%.1f" % m for m in med))
-    print("p90 us per call in the burst:   ", " ".join("%.1f" % m for m in p90))
-    print("first call / median of the others: %.1f" % (med[0] / statistics.median(med[1:])))
+    bmed = [statistics.median(p) / 1000 for p in base]
+    print("load %s, sends %d, shipped %d, dropped %d" % (
+        " ".join(open("/proc/loadavg").read().split()[:3]), st.sends, st.msgs_sent,
+        st.drops_queue + st.drops_offline))
+    print("median us per call in the burst, live handle:", " ".join("%.1f" % m for m in med))
+    print("p90 us per call in the burst, live handle:   ", " ".join("%.1f" % m for m in p90))
+    print("median us per call, NULL handle (baseline):  ", " ".join("%.1f" % m for m in bmed))
+    print("libhtga's own share per burst: %.1f us (live %.1f - baseline %.1f)" % (
+        sum(med) - sum(bmed), sum(med), sum(bmed)))
 finally:
     d.terminate()
     d.wait()
