@@ -94,8 +94,9 @@ int sio_parse_number(const char *text, size_t len, double *value);
  * path "-" reads text from standard input. fmt SIO_FORMAT_AUTO picks the
  * format by extension. The file (or standard input) is read to its end into
  * one buffer, sized from fstat for a regular file; it is not memory-mapped,
- * so a file truncated meanwhile reads short instead of raising SIGBUS. Returns SIO_OK, SIO_EIO (err
- * names the system error), SIO_EFORMAT or SIO_ENOMEM; on error *values and *n are untouched.
+ * so a file truncated meanwhile reads short instead of raising SIGBUS.
+ * Returns SIO_OK, SIO_EIO (err names the system error), SIO_EFORMAT or
+ * SIO_ENOMEM; on error *values and *n are untouched.
  */
 int sio_read_file(const char *path, sio_format fmt, float **values, size_t *n, sio_error *err);
 
