@@ -612,10 +612,21 @@ static int write_block(store_writer *w, const store_item *it)
     group_id = ensure_group(w, it, run_id, it->created_at);
     if (group_id == 0)
         return row_error(w, "group");
-    if (insert_block(w, it, group_id) < 0)
-        return row_error(w, "block");
-    if (write_rollup(w, it, group_id) < 0)
-        return row_error(w, "series_rollup");
+    /* The block and its rollup rows are stored together or not at all: a
+     * block stored past a chunk whose row failed would leave that chunk
+     * reading as empty for good (a complete chunk without a row held no
+     * block). On failure the open chunks are reloaded from what is stored,
+     * so the next block writes the missing row. */
+    if (sqlite3_exec(w->db, "SAVEPOINT block", NULL, NULL, NULL) != SQLITE_OK)
+        return row_error(w, "savepoint");
+    if (insert_block(w, it, group_id) < 0 || write_rollup(w, it, group_id) < 0) {
+        row_error(w, "block");
+        sqlite3_exec(w->db, "ROLLBACK TO block; RELEASE block", NULL, NULL, NULL);
+        w->rollup[it->stream_slot].loaded = 0;
+        return -1;
+    }
+    if (sqlite3_exec(w->db, "RELEASE block", NULL, NULL, NULL) != SQLITE_OK)
+        return row_error(w, "release");
     w->pending_rows++;
     return 0;
 }

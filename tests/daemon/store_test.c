@@ -442,3 +442,36 @@ Test(store, writer_rollup_matches_the_blocks_across_restarts)
                  n, "the same summaries");
     sqlite3_close(db);
 }
+
+/* A block whose rollup row cannot be written is not stored either, and the
+ * next block writes the missing row: no complete chunk reads as empty. */
+Test(store, failed_rollup_write_stores_neither_and_is_repaired)
+{
+    sqlite3 *db;
+    char err[256];
+
+    write_range(0, "g", 0, 0, 64, 0, 0); /* level-64 chunk 0 complete, no row yet */
+    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sqlite3_exec(db,
+                              "CREATE TRIGGER fail_chunk0 BEFORE INSERT ON series_rollup"
+                              " WHEN NEW.level = 64 AND NEW.chunk = 0"
+                              " BEGIN SELECT RAISE(ABORT, 'test'); END;",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    write_range(0, "g", 1, 64, 66, 0, 0); /* both need chunk 0's row: both refused */
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM blocks WHERE group_id = 1"), 64);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM series_rollup WHERE group_id = 1"), 0);
+    cr_assert_eq(sqlite3_exec(db, "DROP TRIGGER fail_chunk0", NULL, NULL, NULL), SQLITE_OK);
+    write_range(0, "g", 1, 66, 366, 0, 0);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM blocks WHERE group_id = 1"), 364);
+    for (int64_t level = 64; level <= 256; level *= 2) {
+        char sql[256];
+        snprintf(
+            sql, sizeof sql,
+            "SELECT (SELECT n_blocks FROM series_rollup WHERE group_id = 1 AND level = %lld"
+            " AND chunk = 0) = (SELECT count(*) FROM blocks WHERE group_id = 1 AND block < %lld)",
+            (long long)level, (long long)level);
+        cr_assert_eq(query_int(db, sql), 1, "level %lld chunk 0", (long long)level);
+    }
+    sqlite3_close(db);
+}
