@@ -617,8 +617,13 @@ static void *io_main(void *arg)
             {.fd = h->mon_fd, .events = POLLIN},
             {.fd = h->efd, .events = POLLIN},
         };
-        if (poll(p, 3, poll_timeout(h, now_ms())) < 0 && errno != EINTR)
-            break;
+        if (poll(p, 3, poll_timeout(h, now_ms())) < 0 && errno != EINTR) {
+            /* ENOMEM: retry shortly. Leaving the loop would close the socket
+             * under senders still using it (only destroy may close it). */
+            struct timespec ts = {0, 10 * 1000000L};
+            nanosleep(&ts, NULL);
+            continue;
+        }
         if (p[2].revents & POLLIN) {
             uint64_t v;
             ssize_t r = read(h->efd, &v, sizeof v);
