@@ -274,7 +274,10 @@ static void policy_json(hbuf *b, sqlite3 *db, const struct http_server *s, int64
     hbuf_puts(b, history ? ",\"history\":[]}" : "}");
 }
 
-int handle_run(const struct request *r, struct reply *rep)
+/* {"run": RUN, "groups": [rows of sql for the run id] (, "policy": ...)}:
+ * /runs/{run} and /runs/{run}/latest. */
+static int run_groups_reply(const struct request *r, struct reply *rep, const char *sql,
+                            int with_policy)
 {
     sqlite3 *db;
     const char *run = r->route->run;
@@ -282,7 +285,7 @@ int handle_run(const struct request *r, struct reply *rep)
     if (only_params(r, no_params, rep) || db_or_error(r, rep, &db) ||
         resolve(db, run, NULL, &rid, &gid, rep))
         return 0;
-    sqlite3_stmt *st = prep(db, Q_RUN_GROUPS);
+    sqlite3_stmt *st = prep(db, sql);
     if (!st)
         return sql_error(rep, db);
     sqlite3_bind_int64(st, 1, rid);
@@ -294,34 +297,22 @@ int handle_run(const struct request *r, struct reply *rep)
         hbuf_free(&b);
         return sql_error(rep, db);
     }
-    hbuf_puts(&b, ",\"policy\":");
-    policy_json(&b, db, r->srv, rid, 0);
+    if (with_policy) {
+        hbuf_puts(&b, ",\"policy\":");
+        policy_json(&b, db, r->srv, rid, 0);
+    }
     hbuf_puts(&b, "}\n");
     return reply_buf(rep, &b, "application/json");
 }
 
+int handle_run(const struct request *r, struct reply *rep)
+{
+    return run_groups_reply(r, rep, Q_RUN_GROUPS, 1);
+}
+
 int handle_latest(const struct request *r, struct reply *rep)
 {
-    sqlite3 *db;
-    const char *run = r->route->run;
-    int64_t rid, gid;
-    if (only_params(r, no_params, rep) || db_or_error(r, rep, &db) ||
-        resolve(db, run, NULL, &rid, &gid, rep))
-        return 0;
-    sqlite3_stmt *st = prep(db, Q_LATEST);
-    if (!st)
-        return sql_error(rep, db);
-    sqlite3_bind_int64(st, 1, rid);
-    hbuf b = {0};
-    hbuf_puts(&b, "{\"run\":");
-    hbuf_json_str(&b, run);
-    hbuf_puts(&b, ",\"groups\":");
-    if (rows_json(&b, st) != SQLITE_DONE) {
-        hbuf_free(&b);
-        return sql_error(rep, db);
-    }
-    hbuf_puts(&b, "}\n");
-    return reply_buf(rep, &b, "application/json");
+    return run_groups_reply(r, rep, Q_LATEST, 0);
 }
 
 /* ---- series ----------------------------------------------------------- */
