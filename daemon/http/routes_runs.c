@@ -37,6 +37,14 @@ static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
     return st;
 }
 
+/* Prepares the statement built in sql, then frees sql; NULL on any failure. */
+static sqlite3_stmt *prep_built(sqlite3 *db, hbuf *sql)
+{
+    sqlite3_stmt *st = hbuf_failed(sql) ? NULL : prep(db, sql->data);
+    hbuf_free(sql);
+    return st;
+}
+
 /* Runs a one-row, one-integer query with ?1 = a1 and, when s2 is not NULL,
  * ?2 = s2 (text) or else ?2 = *i2 when i2 is not NULL. Returns 1 with *out
  * set, 0 for no row or NULL, -1 on error. */
@@ -344,10 +352,7 @@ static int read_rows(const struct rows_ctx *c, int64_t b0, int64_t b1, row_fn ro
     for (int f = 0; f < c->nfields; f++)
         hbuf_printf(&sql, ", %s", series_field_name(c->ids[f]));
     hbuf_puts(&sql, Q_SERIES_TAIL);
-    if (hbuf_failed(&sql))
-        return -1;
-    sqlite3_stmt *st = prep(c->db, sql.data);
-    hbuf_free(&sql);
+    sqlite3_stmt *st = prep_built(c->db, &sql);
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, c->gid);
@@ -461,10 +466,7 @@ static int read_chunks(const struct rows_ctx *c, struct series *s, int64_t level
         hbuf_printf(&sql, ", %s_min, %s_max, %s_sum, %s_cnt", nm, nm, nm, nm);
     }
     hbuf_puts(&sql, Q_ROLLUP_TAIL);
-    if (hbuf_failed(&sql))
-        return -1;
-    sqlite3_stmt *st = prep(c->db, sql.data);
-    hbuf_free(&sql);
+    sqlite3_stmt *st = prep_built(c->db, &sql);
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, c->gid);
