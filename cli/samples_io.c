@@ -656,8 +656,13 @@ static int decode(sio_format fmt, const void *buf, size_t len, float **values, s
     }
 }
 
-/* Reads fd to its end into a malloc'd buffer; hint is the expected size. */
-static int read_all(int fd, size_t hint, char **out, size_t *out_len, sio_error *err)
+/* Reads fd to its end into a malloc'd buffer; hint is the expected size.
+ * With stop_at_nul (text) reading ends at the first chunk holding a NUL
+ * byte, which no text file has: the decoder then reports it where it is,
+ * and a stream of them (/dev/zero) is refused instead of read until memory
+ * runs out. */
+static int read_all(int fd, size_t hint, int stop_at_nul, char **out, size_t *out_len,
+                    sio_error *err)
 {
     size_t len = 0, cap = hint < 65536 ? 65536 : hint + 1;
     char *buf = malloc(cap), *grown;
@@ -684,6 +689,8 @@ static int read_all(int fd, size_t hint, char **out, size_t *out_len, sio_error 
             return set_error(err, SIO_EIO, 0, 0, "read: %s", strerror(errno));
         }
         len += (size_t)got;
+        if (stop_at_nul && memchr(buf + len - (size_t)got, 0, (size_t)got) != NULL)
+            break;
     }
     *out = buf;
     *out_len = len;
@@ -707,7 +714,8 @@ static int read_fd(int fd, sio_format fmt, float **values, size_t *n, sio_error 
             return set_error(err, SIO_ENOMEM, 0, 0, "file too large");
         hint = (size_t)st.st_size;
     }
-    if ((rc = read_all(fd, hint, &buf, &len, err)) != SIO_OK)
+    int text = fmt != SIO_FORMAT_NPY && fmt != SIO_FORMAT_F32;
+    if ((rc = read_all(fd, hint, text, &buf, &len, err)) != SIO_OK)
         return rc;
     rc = decode(fmt, buf, len, values, n, err);
     free(buf);

@@ -447,6 +447,14 @@ Test(errors, bad_files_exit_2)
                        "README.md:1:1: expected a number");
 }
 
+/* A byte stream with no end: text reading stops at the first NUL byte and
+ * says where it is (before, /dev/zero was read until memory ran out). */
+Test(errors, endless_nul_stream_refused_at_once, .timeout = 20)
+{
+    expect_usage_error((const char *[]){"estimate", "/dev/zero", NULL}, NULL,
+                       "/dev/zero:1:1: expected a number, found byte 0x00");
+}
+
 Test(errors, bad_options_exit_2)
 {
     const char *f = data_path("hand.txt");
