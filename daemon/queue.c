@@ -90,31 +90,31 @@ void bqueue_push(bqueue *q, void *item)
     pthread_mutex_unlock(&q->lock);
 }
 
-static void deadline_after(struct timespec *ts, int ms)
+struct timespec bqueue_deadline(int ms)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
     }
+    return ts;
 }
 
-void *bqueue_pop(bqueue *q, int timeout_ms)
+/* deadline NULL: wait forever; the wait ends early only when an item came. */
+static void *pop_locked_wait(bqueue *q, int wait, const struct timespec *deadline)
 {
-    struct timespec deadline;
     void *item = NULL;
 
-    if (timeout_ms > 0)
-        deadline_after(&deadline, timeout_ms);
     pthread_mutex_lock(&q->lock);
     while (q->len == 0) {
-        if (timeout_ms == 0)
+        if (!wait)
             goto out_unlock;
-        if (timeout_ms < 0) {
+        if (deadline == NULL) {
             pthread_cond_wait(&q->not_empty, &q->lock);
-        } else if (pthread_cond_timedwait(&q->not_empty, &q->lock, &deadline) == ETIMEDOUT) {
+        } else if (pthread_cond_timedwait(&q->not_empty, &q->lock, deadline) == ETIMEDOUT) {
             if (q->len == 0)
                 goto out_unlock;
         }
@@ -126,6 +126,21 @@ void *bqueue_pop(bqueue *q, int timeout_ms)
 out_unlock:
     pthread_mutex_unlock(&q->lock);
     return item;
+}
+
+void *bqueue_pop(bqueue *q, int timeout_ms)
+{
+    struct timespec deadline;
+
+    if (timeout_ms <= 0)
+        return pop_locked_wait(q, timeout_ms < 0, NULL);
+    deadline = bqueue_deadline(timeout_ms);
+    return pop_locked_wait(q, 1, &deadline);
+}
+
+void *bqueue_pop_by(bqueue *q, const struct timespec *deadline)
+{
+    return pop_locked_wait(q, 1, deadline);
 }
 
 size_t bqueue_depth(bqueue *q)

@@ -11,6 +11,7 @@
 #define HTGAD_QUEUE_H
 
 #include <stddef.h>
+#include <time.h>
 
 typedef struct bqueue bqueue;
 
@@ -29,6 +30,13 @@ void bqueue_push(bqueue *q, void *item);
 /* Removes the oldest item, waiting up to timeout_ms (-1: forever, 0: not at
  * all). Returns NULL when none came. */
 void *bqueue_pop(bqueue *q, int timeout_ms);
+
+/* A point ms milliseconds from now on the queue's clock (CLOCK_MONOTONIC). */
+struct timespec bqueue_deadline(int ms);
+
+/* Removes the oldest item, waiting until *deadline at most. NULL when none
+ * came by then. */
+void *bqueue_pop_by(bqueue *q, const struct timespec *deadline);
 
 size_t bqueue_depth(bqueue *q);
 size_t bqueue_high_water(bqueue *q);

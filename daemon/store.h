@@ -4,12 +4,15 @@
  * DESIGN: the writer thread owns the only write connection (WAL,
  * synchronous=NORMAL, foreign keys on). It pops items from a bounded queue
  * and writes them in batched transactions: it waits for one item, BEGINs,
- * then takes whatever else is queued (up to STORE_BATCH_MAX) and COMMITs, so
- * a batch is as large as the backlog and an idle daemon commits each row at
- * once. A SIGKILL loses at most the batch in flight; WAL keeps the file
- * consistent. Run and group ids are resolved by name once and cached per
- * slot (the ingest thread's run and stream indexes). The latest block's top
- * order statistics are written once per group per batch (the last one wins).
+ * then takes whatever else is queued or comes within STORE_LINGER_MS (up to
+ * STORE_BATCH_MAX) and COMMITs. Without the linger a writer that keeps up
+ * commits nearly every row alone, and the per-transaction work (locks, WAL
+ * frame writes) cost it several times the rows' own (measured at full-rate
+ * ingest: 1.9 rows per transaction). Rows become visible to readers at most
+ * STORE_LINGER_MS later; a SIGKILL loses at most the batch in flight; WAL
+ * keeps the file consistent; SIGTERM's STOP item ends a batch at once. Run and group ids are
+ * resolved by name once and cached per slot (the ingest thread's run and stream indexes). The
+ * latest block's top order statistics are written once per group per batch (the last one wins).
  * Policy rows: a block carries the policy it was computed with; when that
  * differs from the run's last stored policy, a policy_changes row is added
  * first, so every stored lambda can be explained.
@@ -28,6 +31,7 @@
 
 #define STORE_TOP_MIN   1024 /* order statistics kept for the Hill plot, at least */
 #define STORE_BATCH_MAX 1024 /* items per transaction at most */
+#define STORE_LINGER_MS 10   /* a batch waits this long for company */
 
 typedef enum store_item_kind {
     STORE_BLOCK = 1,

@@ -705,6 +705,7 @@ static void forget_cache(store_writer *w)
 static int run_batch(store_writer *w, store_item *first)
 {
     store_item *it = first;
+    struct timespec linger = bqueue_deadline(STORE_LINGER_MS);
     int stop = 0;
 
     w->batch_no++;
@@ -721,7 +722,7 @@ static int run_batch(store_writer *w, store_item *first)
         w->batch[w->batch_len++] = it;
         if (w->batch_len == STORE_BATCH_MAX)
             break;
-        it = bqueue_pop(w->q, 0);
+        it = bqueue_pop_by(w->q, &linger);
     }
     write_tops(w);
     if (sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {

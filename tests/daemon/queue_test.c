@@ -44,6 +44,61 @@ Test(queue, pop_times_out)
     bqueue_destroy(&q);
 }
 
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void *push_late(void *arg)
+{
+    static int item = 7;
+    struct timespec pause = {0, 30 * 1000000L};
+
+    nanosleep(&pause, NULL);
+    bqueue_push(arg, &item);
+    return NULL;
+}
+
+/* The writer's linger: an absolute deadline, an item already queued comes
+ * at once, one pushed before the deadline ends the wait when it arrives, and
+ * a passed deadline does not wait at all. */
+Test(queue, pop_by_deadline)
+{
+    bqueue *q = bqueue_new(2);
+    struct timespec t0, deadline;
+    pthread_t th;
+    int a = 1;
+    double ms;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    deadline = bqueue_deadline(60);
+    cr_assert_null(bqueue_pop_by(q, &deadline));
+    ms = ms_since(&t0);
+    cr_assert(ms >= 55 && ms < 1000, "waited %f ms for the deadline", ms);
+
+    cr_assert_eq(bqueue_try_push(q, &a), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    deadline = bqueue_deadline(5000);
+    cr_assert_eq(bqueue_pop_by(q, &deadline), &a);
+    cr_assert(ms_since(&t0) < 1000, "a queued item waited");
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    deadline = bqueue_deadline(5000);
+    cr_assert_eq(pthread_create(&th, NULL, push_late, q), 0);
+    cr_assert_not_null(bqueue_pop_by(q, &deadline));
+    ms = ms_since(&t0);
+    cr_assert(ms >= 25 && ms < 2500, "woke after %f ms, the push came at 30", ms);
+    pthread_join(th, NULL);
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    deadline = bqueue_deadline(0);
+    cr_assert_null(bqueue_pop_by(q, &deadline));
+    cr_assert(ms_since(&t0) < 1000);
+    bqueue_destroy(&q);
+}
+
 #define N 20000
 
 static void *producer(void *arg)

@@ -289,6 +289,39 @@ static void run_writer(const char *run, const char *group, uint64_t first, int c
     bqueue_destroy(&q);
 }
 
+/* Blocks that trickle in (one every 2 ms, each alone in the queue) share
+ * transactions: the writer lingers STORE_LINGER_MS for company instead of
+ * committing every row by itself. Every row is still stored. */
+Test(store, trickling_rows_share_transactions)
+{
+    sqlite3 *db;
+    char err[256];
+    bqueue *q = bqueue_new(16);
+    store_writer *w;
+    store_item *stop = calloc(1, sizeof(*stop));
+    struct timespec gap = {0, 2 * 1000000L};
+    uint64_t tx0 = STAT_GET(transactions), rows0 = STAT_GET(rows_written);
+
+    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
+    w = store_writer_new(db, q, 4);
+    cr_assert_eq(store_writer_start(w), 0);
+    for (int i = 0; i < 40; i++) {
+        bqueue_push(q, block_item(0, 0, "trickle", "g", (uint64_t)i, 2.0, 2.0));
+        nanosleep(&gap, NULL);
+    }
+    stop->kind = STORE_STOP;
+    bqueue_push(q, stop);
+    store_writer_join(&w);
+    bqueue_destroy(&q);
+    cr_assert_eq(STAT_GET(rows_written) - rows0, 40);
+    uint64_t tx = STAT_GET(transactions) - tx0;
+    cr_assert(tx >= 1 && tx <= 20, "%llu transactions for 40 rows 2 ms apart",
+              (unsigned long long)tx);
+    cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM estimates WHERE run = 'trickle'"), 40);
+    sqlite3_close(db);
+}
+
 Test(store, unrestored_group_continues_after_stored_blocks)
 {
     sqlite3 *db;
