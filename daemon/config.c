@@ -375,12 +375,43 @@ static int split_line(char *line, char **key, char **value)
     return 0;
 }
 
-int config_load_file(htgad_config *cfg, const char *path, config_error *err)
+int config_load_stream(htgad_config *cfg, FILE *f, const char *name, config_error *err)
 {
     char line[CONFIG_PATH_MAX + 64];
     char *key, *value;
     unsigned lineno = 0;
     config_error inner;
+    int rc;
+
+    while (fgets(line, sizeof(line), f) != NULL) {
+        lineno++;
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            snprintf(err->text, sizeof(err->text), "%.300s:%u: line too long", name, lineno);
+            return -1;
+        }
+        rc = split_line(line, &key, &value);
+        if (rc == 1)
+            continue;
+        if (rc < 0) {
+            snprintf(err->text, sizeof(err->text), "%.300s:%u: expected 'key value'", name, lineno);
+            return -1;
+        }
+        if (strcmp(key, "config") == 0 || config_set(cfg, key, value, &inner) < 0) {
+            snprintf(err->text, sizeof(err->text), "%.300s:%u: %.600s", name, lineno,
+                     strcmp(key, "config") == 0 ? "'config' is not allowed in a config file"
+                                                : inner.text);
+            return -1;
+        }
+    }
+    if (ferror(f)) {
+        snprintf(err->text, sizeof(err->text), "config file %.300s: read error", name);
+        return -1;
+    }
+    return 0;
+}
+
+int config_load_file(htgad_config *cfg, const char *path, config_error *err)
+{
     FILE *f = fopen(path, "r");
     int rc;
 
@@ -388,32 +419,9 @@ int config_load_file(htgad_config *cfg, const char *path, config_error *err)
         snprintf(err->text, sizeof(err->text), "config file %s: %s", path, strerror(errno));
         return -1;
     }
-    while (fgets(line, sizeof(line), f) != NULL) {
-        lineno++;
-        if (strchr(line, '\n') == NULL && !feof(f)) {
-            snprintf(err->text, sizeof(err->text), "%s:%u: line too long", path, lineno);
-            goto out_close_file;
-        }
-        rc = split_line(line, &key, &value);
-        if (rc == 1)
-            continue;
-        if (rc < 0) {
-            snprintf(err->text, sizeof(err->text), "%s:%u: expected 'key value'", path, lineno);
-            goto out_close_file;
-        }
-        if (strcmp(key, "config") == 0 || config_set(cfg, key, value, &inner) < 0) {
-            snprintf(err->text, sizeof(err->text), "%.300s:%u: %.600s", path, lineno,
-                     strcmp(key, "config") == 0 ? "'config' is not allowed in a config file"
-                                                : inner.text);
-            goto out_close_file;
-        }
-    }
+    rc = config_load_stream(cfg, f, path, err);
     fclose(f);
-    return 0;
-
-out_close_file:
-    fclose(f);
-    return -1;
+    return rc;
 }
 
 static int check_all(const htgad_config *cfg, config_error *err)
@@ -513,27 +521,4 @@ void config_usage(FILE *out)
     fprintf(out, "  --help\n        print this text\n  --version\n        print the version\n");
     fprintf(out, "\nExit status: 0 on SIGTERM/SIGINT after a full flush, 1 on a runtime\n"
                  "failure (database, endpoint), 2 on a bad setting.\n");
-}
-
-void config_dump(const htgad_config *cfg, FILE *out)
-{
-    char buf[128];
-
-    fprintf(out, "db %s\nlisten %s\nblock-samples %llu\nwindow-steps %llu\n", cfg->db, cfg->listen,
-            (unsigned long long)cfg->block_samples, (unsigned long long)cfg->window_steps);
-    est_k_rule_format(&cfg->k_rule, buf, sizeof(buf));
-    fprintf(out, "k-rule %s\n", buf);
-    policy_format(&cfg->policy, buf, sizeof(buf));
-    fprintf(out, "policy %s\nlambda-min %.17g\nlambda-max %.17g\nema %.17g\n", buf,
-            cfg->policy.lambda_min, cfg->policy.lambda_max, cfg->policy.ema);
-    fprintf(out,
-            "max-streams %llu\nstream-idle-s %llu\nestimators %llu\nqueue-blocks %llu\nqueue-rows "
-            "%llu\n"
-            "log-level %s\n",
-            (unsigned long long)cfg->max_streams, (unsigned long long)cfg->stream_idle_s,
-            (unsigned long long)cfg->estimators, (unsigned long long)cfg->queue_blocks,
-            (unsigned long long)cfg->queue_rows, log_level_name(cfg->log_level));
-    fprintf(out, "http %s\ntoken %s\n", cfg->http, cfg->token[0] ? "(set)" : "");
-    if (cfg->web_root[0] != '\0')
-        fprintf(out, "web-root %s\n", cfg->web_root);
 }

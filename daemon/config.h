@@ -60,6 +60,9 @@ int config_set(htgad_config *cfg, const char *key, const char *value, config_err
  * with err filled (file, line, why). */
 int config_load_file(htgad_config *cfg, const char *path, config_error *err);
 
+/* The same from an open stream; name labels the messages (file:line). */
+int config_load_stream(htgad_config *cfg, FILE *f, const char *name, config_error *err);
+
 /*
  * The whole command line: defaults, then --config FILE if given, then the
  * other flags. Returns CONFIG_RUN (start the daemon), CONFIG_EXIT (--help or
@@ -72,8 +75,5 @@ int config_parse_args(htgad_config *cfg, int argc, char **argv, FILE *out, confi
 
 /* Prints the usage text (from the table) to out. */
 void config_usage(FILE *out);
-
-/* Writes the effective settings as a config file (token hidden). */
-void config_dump(const htgad_config *cfg, FILE *out);
 
 #endif /* HTGAD_CONFIG_H */
