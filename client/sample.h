@@ -22,8 +22,9 @@ uint64_t smp_next(smp_rng *rng);
 /*
  * Writes min(n, m) values of x[0..n-1] to out (m == 0 means n). When n > m,
  * out[i] is drawn uniformly from the stratum [floor(i*n/m), floor((i+1)*n/m))
- * of x, so every value has inclusion probability m/n, order is kept and no
- * value is taken twice. Returns the number of values written. Pure apart
+ * of x, so every value has inclusion probability 1/S, S its stratum's size
+ * (floor(n/m) or ceil(n/m), so about m/n), order is kept and no value is
+ * taken twice. Returns the number of values written. Pure apart
  * from advancing rng; cost O(min(n, m)).
  */
 size_t smp_draw(const float *x, size_t n, size_t m, smp_rng *rng, float *out);
