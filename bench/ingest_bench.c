@@ -17,11 +17,13 @@
  *   latency ENDPOINT BLOCK N       N times: send a block minus one message,
  *                                  then time from the send that completes it
  *                                  to the lambda arriving (htga_stats).
- *   sendcost ENDPOINT N            htga_send of an N-value gradient (client
- *                                  subsamples to 65536) that really ships, to
- *                                  an in-process ROUTER on ENDPOINT, vs memcpy
- *                                  of the bytes it ships, round by round;
- *                                  then htga_send of 10 values.
+ *   sendcost ENDPOINT N [RUN]      htga_send of an N-value gradient (client
+ *                                  subsamples to 65536, in runs of RUN values
+ *                                  with HTGA_OPT_SAMPLE_CLUSTER, default 1)
+ *                                  that really ships, to an in-process ROUTER
+ *                                  on ENDPOINT, vs memcpy of the bytes it
+ *                                  ships, round by round; then htga_send of
+ *                                  10 values.
  * Prints `key value` lines.
  */
 #include <pthread.h>
@@ -338,7 +340,7 @@ static void wait_sink(htga *h, sink_args *a)
 /* htga_send of an n-value gradient (subsampled to 65536) that really ships
  * to an in-process ROUTER, against a memcpy of the 256 KiB it ships,
  * alternated round by round; then sends of 10 values. Medians. */
-static int mode_sendcost(const char *endpoint, size_t n)
+static int mode_sendcost(const char *endpoint, size_t n, int64_t run)
 {
     enum { ROUNDS = 1000 };
     htga *h = NULL;
@@ -357,6 +359,8 @@ static int mode_sendcost(const char *endpoint, size_t n)
     a.router = zmq_socket(ctx, ZMQ_ROUTER);
     zmq_setsockopt(a.router, ZMQ_LINGER, &zero, sizeof(zero));
     if (zmq_bind(a.router, endpoint) < 0 || htga_create(&h, endpoint, "cost") != HTGA_OK)
+        return 1;
+    if (htga_set_int(h, HTGA_OPT_SAMPLE_CLUSTER, run) != HTGA_OK)
         return 1;
     pthread_create(&t, NULL, sink_main, &a);
     t0 = now_s(); /* connected once a message goes through */
@@ -419,8 +423,9 @@ int main(int argc, char **argv)
         return mode_dealer(argv[2], argv[3], strtoull(argv[4], NULL, 10), atof(argv[5]));
     if (argc == 5 && strcmp(argv[1], "latency") == 0)
         return mode_latency(argv[2], strtoull(argv[3], NULL, 10), atoi(argv[4]));
-    if (argc == 4 && strcmp(argv[1], "sendcost") == 0)
-        return mode_sendcost(argv[2], strtoull(argv[3], NULL, 10));
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "sendcost") == 0)
+        return mode_sendcost(argv[2], strtoull(argv[3], NULL, 10),
+                             argc == 5 ? strtoll(argv[4], NULL, 10) : 1);
     fprintf(stderr,
             "usage: ingest_bench raw|e2e|dealer|latency|sendcost ... (see bench/run-ingest.sh)\n");
     return 2;

@@ -47,6 +47,8 @@
 #include "wire.h"
 
 #define DEFAULT_MAX_SAMPLES 65536
+#define DEFAULT_SAMPLE_RUN  1 /* one value per stratum: see HTGA_OPT_SAMPLE_CLUSTER */
+#define MAX_SAMPLE_RUN      4096
 #define DEFAULT_QUEUE_DEPTH 64
 #define MAX_QUEUE_DEPTH     4096
 #define DEFAULT_GRACE_MS    500
@@ -109,6 +111,7 @@ struct htga {
     size_t pool_total; /* buffers in existence, free or lent */
 
     size_t max_samples;
+    size_t sample_run; /* values per run of the subsample, 1: one per stratum */
     uint32_t rank;
     uint64_t seed;
     uint64_t next_seq;
@@ -754,6 +757,7 @@ int htga_create(htga **out, const char *endpoint, const char *run)
     memcpy(h->run, run, run_len);
     h->run_len = run_len;
     h->max_samples = DEFAULT_MAX_SAMPLES;
+    h->sample_run = DEFAULT_SAMPLE_RUN;
     h->depth = DEFAULT_QUEUE_DEPTH;
     h->grace_ms = DEFAULT_GRACE_MS;
     h->hello_ms = DEFAULT_HELLO_MS;
@@ -833,6 +837,12 @@ int htga_set_int(htga *h, htga_option opt, int64_t value)
         else
             h->max_samples = (size_t)value;
         break;
+    case HTGA_OPT_SAMPLE_CLUSTER:
+        if (value < 1 || value > MAX_SAMPLE_RUN)
+            rc = HTGA_EINVAL;
+        else
+            h->sample_run = (size_t)value;
+        break;
     case HTGA_OPT_RANK:
         if (value < 0 || value > UINT32_MAX)
             rc = HTGA_EINVAL;
@@ -886,6 +896,7 @@ struct send_plan {
     struct slot *slot; /* the start-up grace: the sample waits in this ring slot */
     struct pbuf *pb;   /* the buffer to draw into */
     size_t m;          /* values to draw */
+    size_t run;        /* in runs of this many */
     uint32_t rank;
     smp_rng rng;
 };
@@ -925,6 +936,7 @@ static int plan_send(htga *h, const char *group, size_t group_len, int64_t step,
     }
     p->rank = h->rank;
     p->m = h->max_samples ? h->max_samples : WIRE_COUNT_MAX;
+    p->run = h->sample_run;
     if (p->m > WIRE_COUNT_MAX)
         p->m = WIRE_COUNT_MAX;
     if (p->m > n)
@@ -982,7 +994,7 @@ int htga_send(htga *h, const char *group, int64_t step, const float *grad, size_
     if (rc != HTGA_OK)
         return rc;
     if (pbuf_reserve(p.pb, p.m) == 0) {
-        count = (uint32_t)smp_draw(grad, n, p.m, &p.rng, p.pb->data);
+        count = (uint32_t)smp_draw_runs(grad, n, p.m, p.run, &p.rng, p.pb->data);
         to_little_endian(p.pb->data, count);
     } else {
         rc = HTGA_ENOMEM;

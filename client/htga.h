@@ -63,6 +63,8 @@ typedef enum htga_option {
     HTGA_OPT_CONNECT_GRACE_MS = 5,  /* after create, queue (not drop) while the first
                                        connection is made, this long (default 500, 0..60000) */
     HTGA_OPT_HELLO_INTERVAL_MS = 6, /* HELLO period while connected (default 1000, 10..60000) */
+    HTGA_OPT_SAMPLE_CLUSTER = 7,    /* subsample in runs of this many consecutive values
+                                       (1..4096; default 1: one value per stratum) */
 } htga_option;
 
 typedef struct htga htga;
@@ -112,17 +114,30 @@ HTGA_API void htga_destroy(htga **h);
  * follow. MAX_SAMPLES takes 0..1048576 (0 = all values, up to the protocol's
  * 1048576 per message); RANK 0..2^32-1; QUEUE_DEPTH 1..4096, only while
  * nothing is queued (else HTGA_EBUSY: set it before the first send); SEED any
- * value (same seed, same samples). Returns HTGA_OK, HTGA_EINVAL for a bad
- * value, HTGA_ENOTSUP for an unknown option.
+ * value (same seed, same samples); SAMPLE_CLUSTER 1..4096 (see htga_send()).
+ * Returns HTGA_OK, HTGA_EINVAL for a bad value, HTGA_ENOTSUP for an unknown
+ * option.
  */
 HTGA_API int htga_set_int(htga *h, htga_option opt, int64_t value);
 
 /*
  * Sends a sample of the gradient grad[0..n-1] of parameter group `group` at
  * training step `step`. When n exceeds the max_samples option, a sample of
- * max_samples values is drawn without bias (stratified: one uniformly chosen
- * value from each of max_samples equal strata), so the cost does not grow
- * with n. grad is only read during the call (borrowed); the sample is copied
+ * max_samples values is drawn without bias, so the cost does not grow with
+ * n. By default it is stratified: one uniformly chosen value from each of
+ * max_samples equal strata; that reads one cache line per value taken, so
+ * a send of a gradient much larger than max_samples costs ~20 times a copy
+ * of the sample. With SAMPLE_CLUSTER L > 1 it is stratified cluster
+ * sampling: grad is cut into runs of L consecutive values and one run is
+ * chosen uniformly from each of max_samples / L equal strata, so the send
+ * reads about as much memory as it ships (L = 16: a 64-byte cache line of
+ * an aligned grad), at a statistical price: neighbouring gradient values
+ * are correlated (a weight row shares its output's error, a conv kernel
+ * its feature maps), so runs carry less information than as many
+ * scattered values (bench/README-ingest.md has the measured figures).
+ * Either way every value is taken with probability max_samples / n (to
+ * within the rounding of stratum sizes) and the sample keeps grad's order.
+ * grad is only read during the call (borrowed); the sample is copied
  * once, into a buffer the handle owns and lends to ZeroMQ, and handed to
  * ZeroMQ before the call returns (during the start-up grace, see
  * HTGA_OPT_CONNECT_GRACE_MS, it waits in the handle's queue for the first

@@ -666,3 +666,60 @@ Test(client, grace_set_late_is_rearmed, .timeout = 10)
     cr_assert_eq(htga_send(h, "g", 1, x, 4), HTGA_OK, "queued again");
     htga_destroy(&h);
 }
+
+/* HTGA_OPT_SAMPLE_CLUSTER: checked range; with 16, the sample of a large
+ * array is one aligned run of 16 consecutive values per stratum of 1600
+ * (units of 16, n/m = 100 of them each; the last stratum's run starts
+ * anywhere in it), in order. */
+Test(client, sample_cluster_option_sends_runs, .timeout = 20)
+{
+    enum { N = 1000000, M = 10000, L = 16 };
+    fake_daemon f;
+    fake_msg m;
+    float *x = malloc(N * sizeof *x);
+    for (size_t i = 0; i < N; i++)
+        x[i] = (float)i; /* exact below 2^24 */
+    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
+    htga *h = connect_client(&f, "run", &m);
+    fake_msg_free(&m);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_SAMPLE_CLUSTER, 0), HTGA_EINVAL);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_SAMPLE_CLUSTER, 4097), HTGA_EINVAL);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_SAMPLE_CLUSTER, L), HTGA_OK);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_MAX_SAMPLES, M), HTGA_OK);
+    cr_assert_eq(htga_send(h, "g", 1, x, N), HTGA_OK);
+    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 3000), 0);
+    cr_assert_eq(m.m.count, M);
+    for (size_t r = 0; r + 1 < M / L; r++) {
+        float v0;
+        size_t lo = r * L * (N / M);
+        memcpy(&v0, m.body + 4 * r * L, 4);
+        cr_assert((size_t)v0 >= lo && (size_t)v0 + L <= lo + L * (N / M) && (size_t)v0 % L == 0,
+                  "run %zu starts at %g", r, v0);
+        for (size_t k = 1; k < L; k++) {
+            float v;
+            memcpy(&v, m.body + 4 * (r * L + k), 4);
+            cr_assert_eq(v, v0 + (float)k);
+        }
+    }
+    for (size_t k = M - L; k < M; k++) { /* the last stratum: a run at any offset */
+        float v;
+        memcpy(&v, m.body + 4 * k, 4);
+        cr_assert((size_t)v >= (M / L - 1) * L * (N / M) && v < N);
+    }
+    fake_msg_free(&m);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_SAMPLE_CLUSTER, 1), HTGA_OK, "back to one per stratum");
+    cr_assert_eq(htga_send(h, "g", 2, x, N), HTGA_OK);
+    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 3000), 0);
+    size_t consecutive = 0;
+    for (size_t i = 1; i < M; i++) {
+        float a, b;
+        memcpy(&a, m.body + 4 * (i - 1), 4);
+        memcpy(&b, m.body + 4 * i, 4);
+        consecutive += b == a + 1;
+    }
+    cr_assert_lt(consecutive, M / 50, "one value per stratum of 100: few neighbours");
+    fake_msg_free(&m);
+    htga_destroy(&h);
+    fake_stop(&f);
+    free(x);
+}

@@ -117,6 +117,9 @@ class TestClientOffline(unittest.TestCase):
         with self.assertRaises(htga.HtgaError) as cm:
             htga.Client("tcp://127.0.0.1:9", "r", max_samples=-5)
         self.assertEqual(cm.exception.code, htga.EINVAL)
+        with self.assertRaises(htga.HtgaError) as cm:
+            htga.Client("tcp://127.0.0.1:9", "r", sample_cluster=0)
+        self.assertEqual(cm.exception.code, htga.EINVAL)
         with self.assertRaises(htga.HtgaError):
             self.c.send("bad\x01name", 0, [1.0])
         with self.assertRaises(TypeError):
@@ -180,6 +183,21 @@ class TestClientFakeDaemon(unittest.TestCase):
         # stratified: one value from each of 16 equal strata, in order
         for i, v in enumerate(values):
             self.assertTrue(i * 1000 // 16 <= v < (i + 1) * 1000 // 16)
+
+    def test_sample_cluster_sends_runs(self):
+        with self.assertRaises(htga.HtgaError):
+            self.c.set_option(7, 0)  # HTGA_OPT_SAMPLE_CLUSTER
+        self.c.set_option(7, 4)
+        self.assertTrue(self.c.send("big", 0, np.arange(1000, dtype=np.float32)))
+        values = self.fake.recv_samples()[8]
+        self.assertEqual(len(values), 16)
+        # runs of 4 consecutive values, aligned to multiples of 4, in order;
+        # the last run may wrap around its stratum, so only the first three
+        for r in range(3):
+            run = list(values[4 * r : 4 * r + 4])
+            self.assertEqual(run[0] % 4, 0)
+            self.assertEqual(run, [run[0] + k for k in range(4)])
+        self.assertEqual(list(values), sorted(values))
 
     @unittest.skipUnless(HAVE_TORCH, "torch missing")
     def test_torch_tensors(self):

@@ -60,6 +60,7 @@ _OPT_QUEUE_DEPTH = 3
 _OPT_SEED = 4
 _OPT_CONNECT_GRACE_MS = 5
 _OPT_HELLO_INTERVAL_MS = 6
+_OPT_SAMPLE_CLUSTER = 7
 
 _ABI_MAJOR = 0  # HTGA_VERSION_MAJOR this binding was written against
 
@@ -238,7 +239,10 @@ class Client:
     The constructor returns at once; the connection is made in the
     background and remade after a daemon restart. Nothing here blocks on the
     network. Options left at None keep libhtga's defaults (max_samples 65536
-    values per send, queue_depth 64 messages, connect_grace_ms 500).
+    values per send, queue_depth 64 messages, connect_grace_ms 500,
+    sample_cluster 1: one value per stratum; L > 1 samples runs of L
+    consecutive values, cheaper on large gradients but with less
+    information per value, see htga.h).
     Use as a context manager, or call close().
     """
 
@@ -252,6 +256,7 @@ class Client:
         seed=None,
         connect_grace_ms=None,
         hello_interval_ms=None,
+        sample_cluster=None,
     ):
         self._lib = _load()
         self._send_fn = self._lib.htga_send
@@ -270,6 +275,7 @@ class Client:
                 (_OPT_SEED, seed),
                 (_OPT_CONNECT_GRACE_MS, connect_grace_ms),
                 (_OPT_HELLO_INTERVAL_MS, hello_interval_ms),
+                (_OPT_SAMPLE_CLUSTER, sample_cluster),
             ):
                 if v is not None:
                     self.set_option(opt, v)
