@@ -41,7 +41,7 @@ static float *read_f32(const char *path, size_t *n)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: est_bench FILE.f32 [REPS] [RULE]\n");
+        fprintf(stderr, "usage: est_bench FILE.f32 [REPS] [RULE] [TOP]\n");
         return 2;
     }
     int reps = argc > 2 ? atoi(argv[2]) : 5;
@@ -50,6 +50,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "est_bench: bad k rule '%s'\n", argv[3]);
         return 2;
     }
+    /* TOP: also keep the TOP largest deviations, sorted, as htgad does for
+     * the Hill plot (STORE_TOP_MIN = 1024); 0 (default) as numpy does */
+    size_t top_len = argc > 4 ? (size_t)strtoull(argv[4], NULL, 10) : 0;
     size_t n;
     float *x = read_f32(argv[1], &n);
     if (!x) {
@@ -58,13 +61,15 @@ int main(int argc, char **argv)
     }
     size_t bytes = est_scratch_bytes(n);
     void *scratch = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-    if (!scratch)
+    double *top = top_len ? malloc(top_len * sizeof *top) : NULL;
+    if (!scratch || (top_len && !top))
         return 2;
     est_result r;
     double best_wall = 1e300, best_cpu = 1e300;
     for (int i = 0; i < reps; i++) {
         double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
-        if (est_block(x, n, &rule, scratch, bytes, NULL, 0, NULL, &r) != EST_OK)
+        size_t top_n;
+        if (est_block(x, n, &rule, scratch, bytes, top, top_len, &top_n, &r) != EST_OK)
             return 1;
         double c1 = clock_s(CLOCK_THREAD_CPUTIME_ID), w1 = clock_s(CLOCK_MONOTONIC);
         if (w1 - w0 < best_wall)
@@ -77,6 +82,7 @@ int main(int argc, char **argv)
            "\"stable_alpha\": %.9g}\n",
            n, best_wall, best_cpu, r.median, r.mean, r.variance, r.kurtosis, r.hill.k, r.hill.alpha,
            r.stable_alpha);
+    free(top);
     free(scratch);
     free(x);
     return 0;

@@ -427,7 +427,7 @@ int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, s
     sweep s = {.mean = out->mean, .med = out->median, .cand = l.cand};
     size_t bound;
     s.thr = threshold_for(l.hist, out->median, t, &bound);
-    if (t > 0 && bound > 4 * t + 65536) {
+    if (t > 0 && bound > 4 * t + 4096) {
         /* values crowd one bucket (offset data with a small spread): a y
          * histogram in the sweep and one gather pass beat selecting among
          * most of the block */

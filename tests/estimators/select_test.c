@@ -135,16 +135,20 @@ Test(select, keys_order_like_floats)
 }
 
 /* Blocks where most values share one top-level bucket (offset data): the
- * median is then found by a second histogram over the block. */
+ * median is then found by a second histogram over the block, and Hill's
+ * candidates through a y histogram, at htgad's block size too (65536, with
+ * the 1024 top order statistics it keeps for the Hill plot). */
 Test(select, crowded_bucket_medians)
 {
-    enum { N = 200001 };
+    enum { N = 200001, TOP = 1024 };
+    static const size_t sizes[] = {N - 1, N, 65536, 20001};
     float *x = malloc(N * sizeof *x), *buf = malloc(N * sizeof *buf);
-    double *yref = malloc(N * sizeof *yref);
+    double *yref = malloc(N * sizeof *yref), top[TOP];
     smp_rng r;
     smp_seed(&r, 8);
     for (int mode = 0; mode < 4; mode++) {
-        for (size_t n = N - 1; n <= N; n++) {
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+            size_t n = sizes[si], top_n = 0;
             for (size_t i = 0; i < n; i++) {
                 double z = smp_gauss(&r);
                 if (mode == 0) /* spread within the bucket [896, 1024) */
@@ -158,7 +162,7 @@ Test(select, crowded_bucket_medians)
             }
             x[n / 3] = NAN;
             est_result res;
-            cr_assert_eq(run_block(x, n, NULL, NULL, 0, NULL, &res), EST_OK);
+            cr_assert_eq(run_block(x, n, NULL, top, TOP, &top_n, &res), EST_OK);
             size_t used;
             double med = ref_median(x, n, buf, &used);
             cr_assert_eq(res.median, med, "mode %d n %zu: %.9g vs %.9g", mode, n, res.median, med);
@@ -177,6 +181,9 @@ Test(select, crowded_bucket_medians)
             cr_assert_eq(res.has_hill, h.gamma > 0);
             if (res.has_hill)
                 cr_assert(rel_err(res.hill.gamma, h.gamma) < 1e-12, "mode %d", mode);
+            cr_assert_eq(top_n, npos < TOP ? npos : TOP);
+            for (size_t i = 0; i < top_n; i++)
+                cr_assert_eq(top[i], yref[i], "mode %d n %zu top[%zu]", mode, n, i);
         }
     }
     /* exactly split even block: the two middle values differ */
