@@ -93,6 +93,8 @@ void bqueue_push(bqueue *q, void *item)
 struct timespec bqueue_deadline(int ms)
 {
     struct timespec ts;
+    if (ms < 0)
+        ms = 0; /* a negative tv_nsec would make every timed wait fail */
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_sec += ms / 1000;
     ts.tv_nsec += (long)(ms % 1000) * 1000000L;

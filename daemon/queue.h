@@ -31,7 +31,8 @@ void bqueue_push(bqueue *q, void *item);
  * all). Returns NULL when none came. */
 void *bqueue_pop(bqueue *q, int timeout_ms);
 
-/* A point ms milliseconds from now on the queue's clock (CLOCK_MONOTONIC). */
+/* A point ms milliseconds from now on the queue's clock (CLOCK_MONOTONIC);
+ * ms < 0 counts as 0. */
 struct timespec bqueue_deadline(int ms);
 
 /* Removes the oldest item, waiting until *deadline at most. NULL when none

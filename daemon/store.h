@@ -8,9 +8,11 @@
  * STORE_BATCH_MAX) and COMMITs. Without the linger a writer that keeps up
  * commits nearly every row alone, and the per-transaction work (locks, WAL
  * frame writes) cost it several times the rows' own (measured at full-rate
- * ingest: 1.9 rows per transaction). Rows become visible to readers at most
- * STORE_LINGER_MS later; a SIGKILL loses at most the batch in flight; WAL
- * keeps the file consistent; SIGTERM's STOP item ends a batch at once. Run and group ids are
+ * ingest: 1.9 rows per transaction). A row reaches readers about
+ * STORE_LINGER_MS plus its write time after the writer takes it; SIGTERM's
+ * STOP item ends a batch at once. A SIGKILL loses the open transaction and
+ * whatever is still in memory (queued rows, estimator queues, open stream
+ * windows); WAL keeps the file consistent. Run and group ids are
  * resolved by name once and cached per slot (the ingest thread's run and stream indexes). The
  * latest block's top order statistics are written once per group per batch (the last one wins).
  * Policy rows: a block carries the policy it was computed with; when that

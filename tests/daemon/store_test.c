@@ -315,7 +315,8 @@ Test(store, trickling_rows_share_transactions)
     bqueue_destroy(&q);
     cr_assert_eq(STAT_GET(rows_written) - rows0, 40);
     uint64_t tx = STAT_GET(transactions) - tx0;
-    cr_assert(tx >= 1 && tx <= 20, "%llu transactions for 40 rows 2 ms apart",
+    /* 41 without the linger; a loaded machine may stretch the 2 ms gaps */
+    cr_assert(tx >= 1 && tx <= 30, "%llu transactions for 40 rows 2 ms apart",
               (unsigned long long)tx);
     cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     cr_assert_eq(query_int(db, "SELECT count(*) FROM estimates WHERE run = 'trickle'"), 40);
