@@ -375,6 +375,25 @@ static int split_line(char *line, char **key, char **value)
     return 0;
 }
 
+/* One line of f into buf (cap bytes, newline dropped): 1, 0 at the end of
+ * the file, -1 when it does not fit, -2 when it holds a NUL byte. Bounded,
+ * so an endless stream without newlines (/dev/zero) is refused. */
+static int read_line(FILE *f, char *buf, size_t cap)
+{
+    size_t len = 0;
+    int c;
+
+    while ((c = getc(f)) != EOF && c != '\n') {
+        if (c == '\0')
+            return -2;
+        if (len + 1 >= cap)
+            return -1;
+        buf[len++] = (char)c;
+    }
+    buf[len] = '\0';
+    return c == EOF && len == 0 ? 0 : 1;
+}
+
 int config_load_stream(htgad_config *cfg, FILE *f, const char *name, config_error *err)
 {
     char line[CONFIG_PATH_MAX + 64];
@@ -383,10 +402,11 @@ int config_load_stream(htgad_config *cfg, FILE *f, const char *name, config_erro
     config_error inner;
     int rc;
 
-    while (fgets(line, sizeof(line), f) != NULL) {
+    while ((rc = read_line(f, line, sizeof(line))) != 0) {
         lineno++;
-        if (strchr(line, '\n') == NULL && !feof(f)) {
-            snprintf(err->text, sizeof(err->text), "%.300s:%u: line too long", name, lineno);
+        if (rc < 0) {
+            snprintf(err->text, sizeof(err->text), "%.300s:%u: %s", name, lineno,
+                     rc == -1 ? "line too long" : "NUL byte (not a text file?)");
             return -1;
         }
         rc = split_line(line, &key, &value);
@@ -404,7 +424,7 @@ int config_load_stream(htgad_config *cfg, FILE *f, const char *name, config_erro
         }
     }
     if (ferror(f)) {
-        snprintf(err->text, sizeof(err->text), "config file %.300s: read error", name);
+        snprintf(err->text, sizeof(err->text), "%.300s: read error", name);
         return -1;
     }
     return 0;

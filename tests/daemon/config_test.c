@@ -126,6 +126,40 @@ Test(config, file_errors_name_the_line)
     cr_assert_eq(parse(&c, &e, 3, argv), CONFIG_ERROR);
 }
 
+/* Bytes no config file holds: a NUL (said as such, not "line too long"), a
+ * line longer than any setting, and an endless stream without newlines,
+ * which is refused without reading it all. */
+Test(config, binary_and_endless_files_refused, .timeout = 20)
+{
+    htgad_config c;
+    config_error e;
+    char path[] = "/tmp/htgad-cfg-XXXXXX";
+    char *argv[] = {"htgad", "--config", path};
+    int fd = mkstemp(path);
+
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, "db a.db\nlisten x\0y\n", 20), 20);
+    close(fd);
+    cr_assert_eq(parse(&c, &e, 3, argv), CONFIG_ERROR);
+    cr_assert(strstr(e.text, ":2: NUL byte") != NULL, "%s", e.text);
+    unlink(path);
+
+    char *long_line = malloc(10000);
+    memset(long_line, 'x', 9998);
+    memcpy(long_line, "db ", 3);
+    long_line[9998] = '\n';
+    long_line[9999] = '\0';
+    argv[2] = write_file(long_line);
+    free(long_line);
+    cr_assert_eq(parse(&c, &e, 3, argv), CONFIG_ERROR);
+    cr_assert(strstr(e.text, ":1: line too long") != NULL, "%s", e.text);
+    unlink(argv[2]);
+
+    argv[2] = "/dev/zero";
+    cr_assert_eq(parse(&c, &e, 3, argv), CONFIG_ERROR);
+    cr_assert(strstr(e.text, "/dev/zero:1: NUL byte") != NULL, "%s", e.text);
+}
+
 static void expect_bad(const char *key, const char *value)
 {
     htgad_config c;

@@ -4,10 +4,10 @@
  * lines, comments, quotes, every setter's value parser). Input: the file's
  * bytes, read through fmemopen. Invariants checked: a refused file leaves
  * a non-empty message naming the file; an accepted one leaves every string
- * setting NUL-terminated inside its buffer, without the NUL or newline a
- * line cannot carry, and a policy that policy_validate accepts whenever the
- * file did not set the bounds inconsistently (checked at the end of the
- * command line, not per line, as the flags are). Seeds: tests/fuzz/corpus/
+ * setting NUL-terminated inside its buffer without a newline, numbers in
+ * their documented ranges, and a policy that policy_validate accepts
+ * whenever lambda-min <= lambda-max (that pair is checked at the end of the
+ * command line, not per line). Seeds: tests/fuzz/corpus/
  * config/ (replayed by the fuzz-replay-config test in every build).
  */
 #include <stdint.h>
@@ -54,6 +54,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_str(cfg.stats_file, sizeof cfg.stats_file);
     if (cfg.block_samples == 0 || cfg.estimators == 0 || cfg.queue_blocks == 0 ||
         cfg.queue_rows == 0 || cfg.max_streams == 0)
+        abort();
+    /* lambda-min <= lambda-max is checked once the whole command line is
+     * read (a file may set them in either order); everything else per line */
+    const char *why;
+    if (cfg.policy.lambda_min <= cfg.policy.lambda_max && policy_validate(&cfg.policy, &why) < 0)
         abort();
     if (!(cfg.policy.ema >= 0 && cfg.policy.ema < 1) || !(cfg.policy.lambda_min > 0))
         abort();
