@@ -129,14 +129,19 @@ HTGA_API int htga_set_int(htga *h, htga_option opt, int64_t value);
  * a send of a gradient much larger than max_samples costs ~20 times a copy
  * of the sample. With SAMPLE_CLUSTER L > 1 it is stratified cluster
  * sampling: grad is cut into runs of L consecutive values and one run is
- * chosen uniformly from each of max_samples / L equal strata, so the send
+ * chosen uniformly from each of ceil(max_samples / L) strata (the last one
+ * gives the remaining values as one run that wraps around inside it; L >
+ * max_samples is one run of max_samples values), so the send
  * reads about as much memory as it ships (L = 16: a 64-byte cache line of
  * an aligned grad), at a statistical price: neighbouring gradient values
  * are correlated (a weight row shares its output's error, a conv kernel
  * its feature maps), so runs carry less information than as many
  * scattered values (bench/README-ingest.md has the measured figures).
- * Either way every value is taken with probability max_samples / n (to
- * within the rounding of stratum sizes) and the sample keeps grad's order.
+ * Either way every value of a stratum is taken with the same probability,
+ * (values it gives) / (its size): max_samples / n up to the rounding of
+ * stratum sizes, except that with L > 1 the last stratum also absorbs the
+ * rounding of the run counts (fewer than L + n/max_samples * its run length
+ * values), so its rate can be lower. The sample keeps grad's order.
  * grad is only read during the call (borrowed); the sample is copied
  * once, into a buffer the handle owns and lends to ZeroMQ, and handed to
  * ZeroMQ before the call returns (during the start-up grace, see
