@@ -459,6 +459,68 @@ Test(server, series_packed_and_unpacked_rollup_rows_answer_the_same)
         free(first[i]);
 }
 
+/* Requests on one kept-alive connection reuse the statements its thread
+ * kept prepared (routes_runs.c parks up to 16): more distinct statements
+ * than that, interleaved and repeated, answer what the same requests answer
+ * each on a new connection. */
+Test(server, statements_reused_on_a_kept_alive_connection)
+{
+    static const char *const fields[] = {"alpha",    "kurtosis", "alpha,kurtosis", "k,n",
+                                         "lambda",   "median",   "mean,variance",  "n_used",
+                                         "alpha_se", "alpha_hi", "alpha_lo,alpha", "step_first"};
+    enum { NF = sizeof fields / sizeof fields[0], NREQ = 3 * NF + 3 };
+    char *paths[NREQ];
+    start_server(NULL);
+    size_t cap = 65536, len = 0;
+    char *req = malloc(cap);
+    for (int i = 0; i < NREQ; i++) {
+        char p[256];
+        if (i % 13 == 12)
+            snprintf(p, sizeof p, "/api/v1/runs/run-1/latest");
+        else
+            snprintf(p, sizeof p,
+                     "/api/v1/runs/run-1/groups/layer%%2F1.w/series?fields=%s&max_points=%d%s",
+                     fields[(i * 5) % NF], 50 + i, i % 2 ? "&from_step=3000&to_step=200000" : "");
+        paths[i] = strdup(p);
+        len +=
+            (size_t)snprintf(req + len, cap - len, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n",
+                             p, i == NREQ - 1 ? "Connection: close\r\n" : "");
+    }
+    struct hresp all;
+    httpc_raw(port, req, len, &all);
+    free(req);
+    /* httpc_raw parsed the first response; the others follow its body */
+    const char *at = all.headers;
+    cr_assert_not_null(at);
+    char *raw = all.body;
+    size_t off = 0;
+    for (int i = 0; i < NREQ; i++) {
+        struct hresp one;
+        httpc(port, "GET", paths[i], NULL, NULL, 0, &one);
+        cr_assert_eq(one.status, 200, "%s: %d", paths[i], one.status);
+        if (i == 0) {
+            cr_assert_eq(all.status, 200);
+            cr_assert_geq(all.body_len, one.body_len);
+            cr_assert_eq(memcmp(raw, one.body, one.body_len), 0, "%s", paths[i]);
+        } else {
+            const char *h = strstr(raw + off, "HTTP/1.1 200");
+            cr_assert_not_null(h, "response %d (%s) missing", i, paths[i]);
+            const char *cl = strstr(h, "Content-Length: ");
+            const char *e = strstr(h, "\r\n\r\n");
+            cr_assert(cl && e && cl < e, "response %d: no Content-Length", i);
+            size_t n = strtoul(cl + 16, NULL, 10);
+            cr_assert_eq(n, one.body_len, "%s", paths[i]);
+            cr_assert_eq(memcmp(e + 4, one.body, n), 0, "%s", paths[i]);
+            off = (size_t)(e + 4 - raw) + n;
+        }
+        if (i == 0)
+            off = one.body_len;
+        hresp_free(&one);
+        free(paths[i]);
+    }
+    hresp_free(&all);
+}
+
 /* A series without max_points is capped at 200000 blocks: past that the
  * answer is a 400 that says to pass max_points. */
 Test(server, series_without_max_points_is_capped)
