@@ -91,7 +91,7 @@
     " ORDER BY chunk"
 
 /* The same rows with their aggregates packed (schema/004_series_rollup_agg.sql). */
-#define Q_ROLLUP_AGG "SELECT block_first, n_blocks, step_first, step_last, agg, chunk" Q_ROLLUP_TAIL
+#define Q_ROLLUP_AGG "SELECT block_first, n_blocks, step_first, step_last, agg" Q_ROLLUP_TAIL
 
 /* The policy history of run id ?1, latest first (at most 100 rows). */
 #define Q_POLICY                                                                                   \

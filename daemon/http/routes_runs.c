@@ -540,7 +540,7 @@ static int read_chunk_cols(const struct rows_ctx *c, sqlite3_stmt **cols, int64_
 
 /* Folds the series_rollup rows of level `level`, chunks [c0, c1] of the
  * group, into s (see daemon/rollup.h), from each row's packed aggregates:
- * 6 columns a row, where the columns of 4 fields took 20 and half the
+ * 5 columns a row, where the columns of 4 fields took 20 and half the
  * query's CPU. A row not packed yet is read from its columns. */
 static int read_chunks(const struct rows_ctx *c, struct series *s, int64_t level, int64_t c0,
                        int64_t c1)
@@ -560,8 +560,8 @@ static int read_chunks(const struct rows_ctx *c, struct series *s, int64_t level
         if (agg && sqlite3_column_bytes(st, 4) == ROLLUP_AGG_BYTES) {
             for (int f = 0; f < c->nfields; f++)
                 rollup_agg_get(agg, c->ids[f], &mn[f], &mx[f], &sum[f], &cnt[f]);
-        } else if (read_chunk_cols(c, &cols, level, sqlite3_column_int64(st, 5), mn, mx, sum,
-                                   cnt) != 0) {
+        } else if (read_chunk_cols(c, &cols, level, sqlite3_column_int64(st, 0) / level, mn, mx,
+                                   sum, cnt) != 0) { /* block_first is in the chunk */
             rc = SQLITE_ERROR;
             break;
         }
