@@ -81,7 +81,8 @@ static int pack_rollup(sqlite3 *db, char *err, size_t errlen)
         return -1;
     }
     if (sqlite3_prepare_v2(db,
-                           "SELECT group_id, level, chunk" ROLLUP_FIELDS(
+                           "SELECT group_id, level, chunk, block_first, n_blocks, step_first,"
+                           " step_last" ROLLUP_FIELDS(
                                PACK_AGG_COLS) " FROM series_rollup WHERE agg IS NULL LIMIT ?1",
                            -1, &sel, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db,
@@ -95,8 +96,10 @@ static int pack_rollup(sqlite3 *db, char *err, size_t errlen)
             struct packed_row *r = &rows[got];
             for (int i = 0; i < 3; i++)
                 r->key[i] = sqlite3_column_int64(sel, i);
+            rollup_agg_put_head(r->agg, sqlite3_column_int64(sel, 3), sqlite3_column_int64(sel, 4),
+                                sqlite3_column_int64(sel, 5), sqlite3_column_int64(sel, 6));
             for (int f = 0; f < ROLLUP_NFIELDS; f++) {
-                int col = 3 + 4 * f;
+                int col = 7 + 4 * f;
                 rollup_agg_put(
                     r->agg, f, sqlite3_column_double(sel, col), sqlite3_column_double(sel, col + 1),
                     sqlite3_column_double(sel, col + 2), sqlite3_column_int64(sel, col + 3));

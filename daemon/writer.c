@@ -402,6 +402,7 @@ static int acc_write(store_writer *w, int64_t group_id, int64_t level, const rol
     sqlite3_bind_int64(st, i++, a->step_first);
     sqlite3_bind_int64(st, i++, a->step_last);
     unsigned char agg[ROLLUP_AGG_BYTES];
+    rollup_agg_put_head(agg, a->block_first, a->n_blocks, a->step_first, a->step_last);
     for (int f = 0; f < ROLLUP_NFIELDS; f++)
         rollup_agg_put(agg, f, a->min[f], a->max[f], a->sum[f], a->cnt[f]);
     sqlite3_bind_blob(st, i++, agg, sizeof agg, SQLITE_TRANSIENT);

@@ -1,13 +1,14 @@
 -- 004_series_rollup_agg.sql: every series_rollup row also holds its
--- aggregates packed into one BLOB, `agg`, right after the key and the step
--- columns, so the HTTP series query reads 5 columns a row instead of 4 per
+-- columns packed into one BLOB, `agg`, right after the key and the step
+-- columns, so the HTTP series query reads 1 column a row instead of 4 per
 -- field plus 4 (issue 4: p99 under full-rate ingest; the column reads of a
 -- ~1000-row answer were half its CPU, most of it SQLite parsing a
 -- 63-column record header to reach the late fields).
 --
--- agg is ROLLUP_NFIELDS (14) fields in the order of daemon/rollup.h, each
--- F_min, F_max, F_sum as IEEE-754 doubles and F_cnt as a signed 64-bit
--- integer, all little-endian: 448 bytes. F_min and F_max are 0 where F_cnt
+-- agg, all little-endian: block_first, n_blocks, step_first, step_last as
+-- signed 64-bit integers, then ROLLUP_NFIELDS (14) fields in the order of
+-- daemon/rollup.h, each F_min, F_max, F_sum as IEEE-754 doubles and F_cnt
+-- as a signed 64-bit integer: 480 bytes. F_min and F_max are 0 where F_cnt
 -- is 0 (the columns hold NULL). The columns stay: they are what sqlite3,
 -- pandas or another process read, and agg always equals them.
 --

@@ -457,20 +457,27 @@ static int64_t check_agg_is_columns(sqlite3 *db)
     sqlite3_stmt *st;
     int64_t n = 0;
 
-    cr_assert_eq(sqlite3_prepare_v2(
-                     db, "SELECT level, chunk, agg" ROLLUP_FIELDS(AGG_COLS) " FROM series_rollup",
-                     -1, &st, NULL),
-                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(
+        sqlite3_prepare_v2(
+            db,
+            "SELECT level, chunk, agg, block_first, n_blocks, step_first, step_last" ROLLUP_FIELDS(
+                AGG_COLS) " FROM series_rollup",
+            -1, &st, NULL),
+        SQLITE_OK, "%s", sqlite3_errmsg(db));
     while (sqlite3_step(st) == SQLITE_ROW) {
         const unsigned char *agg = sqlite3_column_blob(st, 2);
         cr_assert_not_null(agg, "level %lld chunk %lld: agg is NULL",
                            (long long)sqlite3_column_int64(st, 0),
                            (long long)sqlite3_column_int64(st, 1));
         cr_assert_eq(sqlite3_column_bytes(st, 2), ROLLUP_AGG_BYTES);
+        int64_t head[4];
+        rollup_agg_get_head(agg, &head[0], &head[1], &head[2], &head[3]);
+        for (int i = 0; i < 4; i++)
+            cr_assert_eq(head[i], sqlite3_column_int64(st, 3 + i), "head %d", i);
         for (int f = 0; f < ROLLUP_NFIELDS; f++) {
             double mn, mx, sum;
             int64_t cnt;
-            int col = 3 + 4 * f;
+            int col = 7 + 4 * f;
             rollup_agg_get(agg, f, &mn, &mx, &sum, &cnt);
             cr_assert(same_bits(mn, sqlite3_column_double(st, col)), "field %d min", f);
             cr_assert(same_bits(mx, sqlite3_column_double(st, col + 1)), "field %d max", f);

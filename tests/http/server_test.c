@@ -388,7 +388,8 @@ static int pack_rows(const char *where)
     int n = 0;
     cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
     snprintf(sql, sizeof sql,
-             "SELECT group_id, level, chunk" ROLLUP_FIELDS(AGG_COLS) " FROM series_rollup WHERE %s",
+             "SELECT group_id, level, chunk, block_first, n_blocks, step_first,"
+             " step_last" ROLLUP_FIELDS(AGG_COLS) " FROM series_rollup WHERE %s",
              where);
     cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &sel, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
     cr_assert_eq(sqlite3_prepare_v2(db,
@@ -399,8 +400,10 @@ static int pack_rows(const char *where)
     sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
     while (sqlite3_step(sel) == SQLITE_ROW) {
         unsigned char agg[ROLLUP_AGG_BYTES];
+        rollup_agg_put_head(agg, sqlite3_column_int64(sel, 3), sqlite3_column_int64(sel, 4),
+                            sqlite3_column_int64(sel, 5), sqlite3_column_int64(sel, 6));
         for (int f = 0; f < ROLLUP_NFIELDS; f++) {
-            int c = 3 + 4 * f;
+            int c = 7 + 4 * f;
             rollup_agg_put(agg, f, sqlite3_column_double(sel, c), sqlite3_column_double(sel, c + 1),
                            sqlite3_column_double(sel, c + 2), sqlite3_column_int64(sel, c + 3));
         }
