@@ -183,6 +183,15 @@ Test(hbuf, fmt_num_identical_at_powers_of_ten_and_rounding_edges)
     }
 }
 
+Test(hbuf, fmt_num_every_six_digit_half)
+{
+    /* every value of the low and of the high 6 digits of the 12 */
+    for (uint32_t x = 0; x < 1000000; x++) {
+        check_same(1.0 + x * 1e-11);     /* 1.00000xxxxxx */
+        check_same((x + 100000) * 1e-6); /* 0.1 .. 1.1: xxxxxx000000-ish */
+    }
+}
+
 Test(hbuf, fmt_num_zero_subnormals_and_shapes)
 {
     char out[64];
