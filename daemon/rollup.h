@@ -20,6 +20,7 @@
 #define HTGAD_ROLLUP_H
 
 #include <stdint.h>
+#include <string.h>
 
 #define ROLLUP_LEVELS   11 /* 64, 128, 256, ..., 65536 blocks */
 #define ROLLUP_LEVEL(i) ((int64_t)64 << (i))
@@ -42,5 +43,88 @@
     X(alpha_stable)                                                                                \
     X(lambda)
 #define ROLLUP_NFIELDS 14
+
+/* series_rollup.agg (schema/004_series_rollup_agg.sql), little-endian:
+ * block_first, n_blocks, step_first, step_last (int64), then per field, in
+ * the order above, F_min, F_max, F_sum (doubles) and F_cnt (int64), 32
+ * bytes a field; F_min and F_max are 0 where F_cnt is 0. 480 bytes. */
+#define ROLLUP_AGG_HEAD_BYTES  32
+#define ROLLUP_AGG_FIELD_BYTES 32
+#define ROLLUP_AGG_BYTES       (ROLLUP_AGG_HEAD_BYTES + ROLLUP_NFIELDS * ROLLUP_AGG_FIELD_BYTES)
+
+static inline void rollup_put64(unsigned char *p, uint64_t u)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    u = __builtin_bswap64(u);
+#endif
+    memcpy(p, &u, sizeof u);
+}
+
+static inline uint64_t rollup_get64(const unsigned char *p)
+{
+    uint64_t u;
+    memcpy(&u, p, sizeof u);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    u = __builtin_bswap64(u);
+#endif
+    return u;
+}
+
+static inline uint64_t rollup_dbits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+static inline double rollup_bitsd(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+/* Writes the row's block and step columns into agg (ROLLUP_AGG_BYTES). */
+static inline void rollup_agg_put_head(unsigned char *agg, int64_t block_first, int64_t n_blocks,
+                                       int64_t step_first, int64_t step_last)
+{
+    rollup_put64(agg, (uint64_t)block_first);
+    rollup_put64(agg + 8, (uint64_t)n_blocks);
+    rollup_put64(agg + 16, (uint64_t)step_first);
+    rollup_put64(agg + 24, (uint64_t)step_last);
+}
+
+/* Reads the row's block and step columns from agg (ROLLUP_AGG_BYTES). */
+static inline void rollup_agg_get_head(const unsigned char *agg, int64_t *block_first,
+                                       int64_t *n_blocks, int64_t *step_first, int64_t *step_last)
+{
+    *block_first = (int64_t)rollup_get64(agg);
+    *n_blocks = (int64_t)rollup_get64(agg + 8);
+    *step_first = (int64_t)rollup_get64(agg + 16);
+    *step_last = (int64_t)rollup_get64(agg + 24);
+}
+
+/* Writes field f's aggregates into agg (ROLLUP_AGG_BYTES). */
+static inline void rollup_agg_put(unsigned char *agg, int f, double min, double max, double sum,
+                                  int64_t cnt)
+{
+    unsigned char *p = agg + ROLLUP_AGG_HEAD_BYTES + (size_t)f * ROLLUP_AGG_FIELD_BYTES;
+    /* + 0.0 turns -0 into 0, as a REAL column stores it */
+    rollup_put64(p, rollup_dbits(cnt ? min + 0.0 : 0));
+    rollup_put64(p + 8, rollup_dbits(cnt ? max + 0.0 : 0));
+    rollup_put64(p + 16, rollup_dbits(sum + 0.0));
+    rollup_put64(p + 24, (uint64_t)cnt);
+}
+
+/* Reads field f's aggregates from agg (ROLLUP_AGG_BYTES). */
+static inline void rollup_agg_get(const unsigned char *agg, int f, double *min, double *max,
+                                  double *sum, int64_t *cnt)
+{
+    const unsigned char *p = agg + ROLLUP_AGG_HEAD_BYTES + (size_t)f * ROLLUP_AGG_FIELD_BYTES;
+    *min = rollup_bitsd(rollup_get64(p));
+    *max = rollup_bitsd(rollup_get64(p + 8));
+    *sum = rollup_bitsd(rollup_get64(p + 16));
+    *cnt = (int64_t)rollup_get64(p + 24);
+}
 
 #endif /* HTGAD_ROLLUP_H */

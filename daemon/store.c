@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "rollup.h"
 #include "schema.h"
 #include "stats.h"
 
@@ -52,6 +53,86 @@ static int user_version(sqlite3 *db, int *v)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
+#define PACK_AGG_COLS(f) ", " #f "_min, " #f "_max, " #f "_sum, " #f "_cnt"
+#define PACK_BATCH       256
+
+struct packed_row {
+    int64_t key[3]; /* group_id, level, chunk */
+    unsigned char agg[ROLLUP_AGG_BYTES];
+};
+
+/* Fills series_rollup.agg where it is NULL (rows written by SQL: see
+ * schema/004_series_rollup_agg.sql) from the row's columns, in one
+ * transaction; the partial index finds them, so this costs nothing once
+ * done. Rows are read a batch at a time and updated after the read, not
+ * under its cursor. Returns the rows packed, or -1 + err. */
+static int pack_rollup(sqlite3 *db, char *err, size_t errlen)
+{
+    sqlite3_stmt *sel = NULL, *upd = NULL;
+    struct packed_row *rows = malloc(PACK_BATCH * sizeof *rows);
+    int n = 0, got, rc;
+
+    if (!rows) {
+        snprintf(err, errlen, "packing series_rollup: out of memory");
+        return -1;
+    }
+    if (exec_sql(db, "BEGIN IMMEDIATE", err, errlen) < 0) {
+        free(rows);
+        return -1;
+    }
+    if (sqlite3_prepare_v2(db,
+                           "SELECT group_id, level, chunk, block_first, n_blocks, step_first,"
+                           " step_last" ROLLUP_FIELDS(
+                               PACK_AGG_COLS) " FROM series_rollup WHERE agg IS NULL LIMIT ?1",
+                           -1, &sel, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "UPDATE series_rollup SET agg = ?4"
+                           " WHERE group_id = ?1 AND level = ?2 AND chunk = ?3",
+                           -1, &upd, NULL) != SQLITE_OK)
+        goto out_rollback;
+    sqlite3_bind_int(sel, 1, PACK_BATCH);
+    do {
+        for (got = 0; got < PACK_BATCH && (rc = sqlite3_step(sel)) == SQLITE_ROW; got++) {
+            struct packed_row *r = &rows[got];
+            for (int i = 0; i < 3; i++)
+                r->key[i] = sqlite3_column_int64(sel, i);
+            rollup_agg_put_head(r->agg, sqlite3_column_int64(sel, 3), sqlite3_column_int64(sel, 4),
+                                sqlite3_column_int64(sel, 5), sqlite3_column_int64(sel, 6));
+            for (int f = 0; f < ROLLUP_NFIELDS; f++) {
+                int col = 7 + 4 * f;
+                rollup_agg_put(
+                    r->agg, f, sqlite3_column_double(sel, col), sqlite3_column_double(sel, col + 1),
+                    sqlite3_column_double(sel, col + 2), sqlite3_column_int64(sel, col + 3));
+            }
+        }
+        if (got < PACK_BATCH && rc != SQLITE_DONE)
+            goto out_rollback;
+        sqlite3_reset(sel);
+        for (int k = 0; k < got; k++) {
+            for (int i = 0; i < 3; i++)
+                sqlite3_bind_int64(upd, i + 1, rows[k].key[i]);
+            sqlite3_bind_blob(upd, 4, rows[k].agg, ROLLUP_AGG_BYTES, SQLITE_STATIC);
+            rc = sqlite3_step(upd);
+            sqlite3_reset(upd);
+            if (rc != SQLITE_DONE)
+                goto out_rollback;
+        }
+        n += got;
+    } while (got == PACK_BATCH);
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    free(rows);
+    return exec_sql(db, "COMMIT", err, errlen) < 0 ? -1 : n;
+
+out_rollback:
+    snprintf(err, errlen, "packing series_rollup: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    free(rows);
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
 int store_migrate(sqlite3 *db, char *err, size_t errlen)
 {
     char sql[64];
@@ -82,7 +163,10 @@ int store_migrate(sqlite3 *db, char *err, size_t errlen)
         snprintf(err, errlen, "migration %s: %s", schema_migrations[i].name, why);
         return -1;
     }
-    return 0;
+    int packed = pack_rollup(db, err, errlen);
+    if (packed > 0)
+        LOG(LOG_INFO, "schema: packed %d series_rollup rows", packed);
+    return packed < 0 ? -1 : 0;
 }
 
 int store_open(const char *path, sqlite3 **db, char *err, size_t errlen)

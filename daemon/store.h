@@ -90,7 +90,9 @@ typedef struct store_state {
  */
 int store_open(const char *path, sqlite3 **db, char *err, size_t errlen);
 
-/* Applies migrations after the database's user_version; 0 or -1 + err. */
+/* Applies migrations after the database's user_version, then packs the
+ * series_rollup rows whose agg is NULL (rows written by SQL, see
+ * schema/004_series_rollup_agg.sql); 0 or -1 + err. */
 int store_migrate(sqlite3 *db, char *err, size_t errlen);
 
 /*

@@ -401,6 +401,11 @@ static int acc_write(store_writer *w, int64_t group_id, int64_t level, const rol
     sqlite3_bind_int64(st, i++, a->n_blocks);
     sqlite3_bind_int64(st, i++, a->step_first);
     sqlite3_bind_int64(st, i++, a->step_last);
+    unsigned char agg[ROLLUP_AGG_BYTES];
+    rollup_agg_put_head(agg, a->block_first, a->n_blocks, a->step_first, a->step_last);
+    for (int f = 0; f < ROLLUP_NFIELDS; f++)
+        rollup_agg_put(agg, f, a->min[f], a->max[f], a->sum[f], a->cnt[f]);
+    sqlite3_bind_blob(st, i++, agg, sizeof agg, SQLITE_TRANSIENT);
     for (int f = 0; f < ROLLUP_NFIELDS; f++) {
         if (a->cnt[f] > 0) {
             sqlite3_bind_double(st, i, a->min[f]);
@@ -760,12 +765,12 @@ static void *writer_main(void *arg)
 static int prepare_rollup_insert(store_writer *w)
 {
     char sql[4096];
-    int n =
-        snprintf(sql, sizeof(sql), "%s",
-                 "INSERT OR REPLACE INTO series_rollup (group_id, level, chunk, block_first,"
-                 " n_blocks, step_first, step_last" ROLLUP_FIELDS(ROLLUP_AGG_COLS) ") VALUES (?");
+    int n = snprintf(
+        sql, sizeof(sql), "%s",
+        "INSERT OR REPLACE INTO series_rollup (group_id, level, chunk, block_first,"
+        " n_blocks, step_first, step_last, agg" ROLLUP_FIELDS(ROLLUP_AGG_COLS) ") VALUES (?");
 
-    for (int i = 1; i < 7 + 4 * ROLLUP_NFIELDS && n > 0 && (size_t)n < sizeof(sql); i++)
+    for (int i = 1; i < 8 + 4 * ROLLUP_NFIELDS && n > 0 && (size_t)n < sizeof(sql); i++)
         n += snprintf(sql + n, sizeof(sql) - (size_t)n, ", ?");
     if (n <= 0 || (size_t)n + 2 > sizeof(sql))
         return -1;

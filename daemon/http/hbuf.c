@@ -33,6 +33,17 @@ fail:
     return -1;
 }
 
+char *hbuf_room(hbuf *b, size_t n)
+{
+    return hbuf_reserve(b, n) == 0 ? b->data + b->len : NULL;
+}
+
+void hbuf_commit(hbuf *b, size_t n)
+{
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
 void hbuf_put(hbuf *b, const char *s, size_t n)
 {
     if (hbuf_reserve(b, n) != 0)
@@ -70,24 +81,68 @@ void hbuf_printf(hbuf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-/* Writes u in decimal at the end of out[0..24); returns the first digit. */
+/* "00" "01" ... "99": two digits per table lookup. */
+static const char digit_pairs[201] = "00010203040506070809"
+                                     "10111213141516171819"
+                                     "20212223242526272829"
+                                     "30313233343536373839"
+                                     "40414243444546474849"
+                                     "50515253545556575859"
+                                     "60616263646566676869"
+                                     "70717273747576777879"
+                                     "80818283848586878889"
+                                     "90919293949596979899";
+
+/* Writes u in decimal ending just before end (20 bytes at most); returns
+ * the first digit. */
 static char *utoa_end(uint64_t u, char *end)
 {
-    do {
-        *--end = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) {
+        unsigned r = (unsigned)(u % 100);
+        u /= 100;
+        end -= 2;
+        memcpy(end, digit_pairs + 2 * r, 2);
+    }
+    if (u >= 10) {
+        end -= 2;
+        memcpy(end, digit_pairs + 2 * u, 2);
+    } else {
+        *--end = (char)('0' + u);
+    }
     return end;
 }
 
-void hbuf_int(hbuf *b, int64_t v)
+/* Writes x < 10^6 as exactly 6 digits at o: x / 10^4 in 32.32 fixed point,
+ * then two digits at a time from the fraction, multiplies instead of
+ * divisions. Exact for every x < 10^6 (the constant's excess stays under
+ * 10^-4 of a unit; tests/http/hbuf_test.c checks them all). */
+static void put6(char *o, uint32_t x)
 {
-    char tmp[24], *end = tmp + sizeof tmp;
+    uint64_t t = (uint64_t)x * 429497u; /* ceil(2^32 / 10^4) */
+    memcpy(o, digit_pairs + 2 * (t >> 32), 2);
+    t = (t & 0xffffffffu) * 100;
+    memcpy(o + 2, digit_pairs + 2 * (t >> 32), 2);
+    t = (t & 0xffffffffu) * 100;
+    memcpy(o + 4, digit_pairs + 2 * (t >> 32), 2);
+}
+
+int hbuf_fmt_int(char *out, int64_t v)
+{
+    char tmp[48], *end = tmp + 24;
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
     char *p = utoa_end(u, end);
     if (v < 0)
         *--p = '-';
-    hbuf_put(b, p, (size_t)(end - p));
+    memcpy(out, p, 24); /* fixed size, p >= tmp + 4: the bytes past the number are scratch */
+    out[end - p] = '\0';
+    return (int)(end - p);
+}
+
+void hbuf_int(hbuf *b, int64_t v)
+{
+    char *p = hbuf_room(b, 48);
+    if (p)
+        hbuf_commit(b, (size_t)hbuf_fmt_int(p, v));
 }
 
 static const double pow10_tab[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
@@ -100,14 +155,23 @@ static double scaled(double a, int sh)
     return (double)(int64_t)((sh >= 0 ? a * pow10_tab[sh] : a / pow10_tab[-sh]) + 0.5);
 }
 
+/* The output is a contract (responses compare equal across versions), so the
+ * arithmetic that picks the 12 digits is the first version's, step for step:
+ * frexp's exponent read from the bits (a is normal here), floor((e2 - 1) *
+ * log10 2) as the exact integer product 78913 / 2^18 over this range (the
+ * tests compare every exponent with the first version), then scaled(). What
+ * changed is the writing: digit pairs and fixed-size copies instead of a
+ * digit at a time. */
 int hbuf_fmt_num(char *out, double v)
 {
     double a = fabs(v);
     if (!(a >= 1e-5 && a < 1e15))
-        return a == 0 ? (out[0] = '0', 1) : snprintf(out, 40, "%.12g", v);
-    int e2;
-    frexp(a, &e2);                                      /* a in [2^(e2-1), 2^e2) */
-    int e = (int)floor((e2 - 1) * 0.30102999566398120); /* <= floor(log10(a)) */
+        return a == 0 ? (out[0] = '0', out[1] = '\0', 1) : snprintf(out, 40, "%.12g", v);
+    uint64_t bits;
+    memcpy(&bits, &a, sizeof bits);
+    int e2 = (int)(bits >> 52) - 1022; /* a in [2^(e2-1), 2^e2), e2 in [-16, 50] */
+    /* floor((e2 - 1) * log10 2), shifted to stay non-negative */
+    int e = (int)((((int64_t)(e2 - 1) * 78913) + ((int64_t)1 << 40)) >> 18) - (1 << 22);
     if (e + 1 >= 0 && e + 1 <= 22 && a >= pow10_tab[e + 1])
         e++;
     int sh = 11 - e; /* 12 significant digits: m = a * 10^sh */
@@ -121,32 +185,48 @@ int hbuf_fmt_num(char *out, double v)
         sh++;
         m = scaled(a, sh);
     }
-    char dig[24], *end = dig + sizeof dig;
-    char *d = utoa_end((uint64_t)m, end); /* 12 digits */
-    int nd = (int)(end - d);
-    while (nd > 1 && d[nd - 1] == '0' && nd > e + 1)
-        nd--; /* drop trailing fractional zeros */
-    int o = 0;
-    if (v < 0)
-        out[o++] = '-';
-    if (e >= 0) {
-        for (int i = 0; i <= e; i++)
-            out[o++] = i < nd ? d[i] : '0';
-        if (nd > e + 1) {
-            out[o++] = '.';
-            for (int i = e + 1; i < nd; i++)
-                out[o++] = d[i];
-        }
+    /* digits end at dig + 20; the bytes after are padding that the fixed-size
+     * copies below may read */
+    char dig[48], *d;
+    uint64_t u = (uint64_t)(int64_t)m;            /* m < 2^53: no unsigned conversion */
+    if (u >= 100000000000 && u < 1000000000000) { /* 12 digits: two independent halves */
+        uint64_t hi = u / 1000000;
+        d = dig + 8;
+        put6(d, (uint32_t)hi);
+        put6(d + 6, (uint32_t)(u - hi * 1000000));
     } else {
-        out[o++] = '0';
-        out[o++] = '.';
-        for (int i = 0; i < -e - 1; i++)
-            out[o++] = '0';
-        for (int i = 0; i < nd; i++)
-            out[o++] = d[i];
+        d = utoa_end(u, dig + 20);
     }
-    out[o] = '\0';
-    return o;
+    int nd = (int)(dig + 20 - d);
+    while (nd > 4 && nd > e + 4 && memcmp(d + nd - 4, "0000", 4) == 0)
+        nd -= 4; /* drop trailing fractional zeros, four at a time first */
+    while (nd > 1 && d[nd - 1] == '0' && nd > e + 1)
+        nd--;
+    char *o = out;
+    if (v < 0)
+        *o++ = '-';
+    if (e >= 0 && nd > e) { /* e <= 14: the integer digits, then the fraction */
+        memcpy(o, d, 16);
+        o += e + 1;
+        if (nd > e + 1) {
+            *o = '.';
+            memcpy(o + 1, d + e + 1, 16);
+            o += nd - e;
+        }
+    } else if (e >= 0) { /* fewer digits than the integer part: zeros follow */
+        memcpy(o, d, 16);
+        memset(o + nd, '0', (size_t)(e + 1 - nd));
+        o += e + 1;
+    } else { /* e < 0 (-5 here): "0.", -e-1 zeros, the digits */
+        memcpy(o, "0.0000", 6);
+        if (e < -5)
+            memset(o + 2, '0', (size_t)(-e - 1));
+        o += 1 - e;
+        memcpy(o, d, 16);
+        o += nd;
+    }
+    *o = '\0';
+    return (int)(o - out);
 }
 
 void hbuf_json_num(hbuf *b, double v)

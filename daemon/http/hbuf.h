@@ -29,12 +29,28 @@ void hbuf_puts(hbuf *b, const char *s);
 /* Appends printf-formatted text. */
 void hbuf_printf(hbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Returns room for n more bytes at the end of b (b->data + b->len, n + 1
+ * bytes with the terminator's), for a builder that writes there directly and
+ * then keeps what it wrote with hbuf_commit; NULL when an allocation failed
+ * (now or before). The room stays valid until the next call on b. */
+char *hbuf_room(hbuf *b, size_t n);
+
+/* Keeps the first n bytes written at hbuf_room(b, m), n <= m. */
+void hbuf_commit(hbuf *b, size_t n);
+
 /* Appends v in decimal. */
 void hbuf_int(hbuf *b, int64_t v);
 
-/* Formats a finite v with 12 significant digits into out (>= 48 bytes),
- * like "%.12g" (within one unit of the 12th digit) but without printf's cost: plain notation for
- * 1e-5 <= |v| < 1e15 (trailing zeros dropped), printf otherwise. Returns the length. */
+/* Formats v in decimal into out (>= 48 bytes: the bytes past the number are
+ * scratch), NUL-terminated. Returns the length (at most 20). */
+int hbuf_fmt_int(char *out, int64_t v);
+
+/* Formats a finite v with 12 significant digits into out (>= 48 bytes: the
+ * bytes past the number are scratch), like "%.12g" (within one unit of the
+ * 12th digit) but without printf's cost: plain notation for 1e-5 <= |v| <
+ * 1e15 (trailing zeros dropped), printf otherwise; 0 and -0 are "0".
+ * NUL-terminated; returns the length (at most 24). The output is part of the
+ * API: it stays byte-identical across versions. */
 int hbuf_fmt_num(char *out, double v);
 
 /* Appends a JSON number for v, or null when v is NaN or infinite (JSON has

@@ -184,27 +184,52 @@ static double max_of(const struct series *s, int f, size_t i)
     return s->cnt[f][i] ? s->max[f][i] : NAN;
 }
 
+/* Room per array element: a comma and the longest number (hbuf_fmt_num,
+ * hbuf_fmt_int), plus the scratch bytes those may write past it. */
+#define ELEM_MAX 25
+#define ELEM_PAD 48
+
+/* Arrays are written straight into the buffer's room for all their
+ * elements: one reservation per array, not one per number. */
 static void json_ints(hbuf *b, const char *name, const int64_t *v, size_t n)
 {
     hbuf_printf(b, "\"%s\":[", name);
+    char *p = hbuf_room(b, n * ELEM_MAX + ELEM_PAD), *o = p;
+    if (!p)
+        return;
     for (size_t i = 0; i < n; i++) {
-        if (i)
-            hbuf_put(b, ",", 1);
-        hbuf_int(b, v[i]);
+        *o = ',';
+        o += i != 0;
+        o += hbuf_fmt_int(o, v[i]);
     }
-    hbuf_put(b, "]", 1);
+    *o++ = ']';
+    hbuf_commit(b, (size_t)(o - p));
 }
 
-static void json_nums(hbuf *b, const struct series *s, int f, const char *suffix,
-                      double (*get)(const struct series *, int, size_t))
+enum agg { AGG_MEAN, AGG_MIN, AGG_MAX };
+
+static void json_nums(hbuf *b, const struct series *s, int f, enum agg agg)
 {
-    hbuf_printf(b, ",\"%s%s\":[", series_field_name(s->ids[f]), suffix);
+    static const char *const suffix[] = {"", "_min", "_max"};
+    hbuf_printf(b, ",\"%s%s\":[", series_field_name(s->ids[f]), suffix[agg]);
+    char *p = hbuf_room(b, s->n * ELEM_MAX + ELEM_PAD), *o = p;
+    if (!p)
+        return;
     for (size_t i = 0; i < s->n; i++) {
-        if (i)
-            hbuf_put(b, ",", 1);
-        hbuf_json_num(b, get(s, f, i));
+        double v = agg == AGG_MEAN  ? mean_of(s, f, i)
+                   : agg == AGG_MIN ? min_of(s, f, i)
+                                    : max_of(s, f, i);
+        *o = ',';
+        o += i != 0;
+        if (isfinite(v)) {
+            o += hbuf_fmt_num(o, v);
+        } else {
+            memcpy(o, "null", 4); /* JSON has neither NaN nor infinities */
+            o += 4;
+        }
     }
-    hbuf_put(b, "]", 1);
+    *o++ = ']';
+    hbuf_commit(b, (size_t)(o - p));
 }
 
 /* Whether field f has a mean column. Downsampled, the bucket's own
@@ -229,10 +254,10 @@ void series_json(const struct series *s, hbuf *b)
     }
     for (int f = 0; f < s->nfields; f++) {
         if (has_mean(s, f))
-            json_nums(b, s, f, "", mean_of);
+            json_nums(b, s, f, AGG_MEAN);
         if (s->width > 0) {
-            json_nums(b, s, f, "_min", min_of);
-            json_nums(b, s, f, "_max", max_of);
+            json_nums(b, s, f, AGG_MIN);
+            json_nums(b, s, f, AGG_MAX);
         }
     }
 }

@@ -10,7 +10,8 @@
  * path before decoding ("a%2Fb" is one run name). Responses are built into
  * malloc'd buffers handed over with MHD_RESPMEM_MUST_FREE. Each MHD thread
  * owns one read-only SQLite connection kept in a pthread key whose
- * destructor closes it when MHD joins the thread.
+ * destructor closes it, with the statements kept prepared on it, when MHD
+ * joins the thread.
  */
 #include "internal.h"
 #include "static.h"
@@ -73,8 +74,13 @@ static int busy_wait(void *ud, int tries)
     return 1;
 }
 
+/* Finalizes the statements the thread's handlers kept prepared for reuse
+ * (routes_runs.c), then closes the connection. */
 static void close_db(void *p)
 {
+    sqlite3_stmt *st;
+    while ((st = sqlite3_next_stmt(p, NULL)) != NULL)
+        sqlite3_finalize(st);
     sqlite3_close_v2(p);
 }
 

@@ -477,6 +477,115 @@ Test(store, writer_rollup_matches_the_blocks_across_restarts)
     sqlite3_close(db);
 }
 
+#define AGG_COLS(f) ", " #f "_min, " #f "_max, " #f "_sum, " #f "_cnt"
+
+static int same_bits(double a, double b)
+{
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+/* Checks that every series_rollup row has agg, and that it holds exactly the
+ * row's columns (NULL F_min / F_max as 0). Returns the rows checked. */
+static int64_t check_agg_is_columns(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int64_t n = 0;
+
+    cr_assert_eq(
+        sqlite3_prepare_v2(
+            db,
+            "SELECT level, chunk, agg, block_first, n_blocks, step_first, step_last" ROLLUP_FIELDS(
+                AGG_COLS) " FROM series_rollup",
+            -1, &st, NULL),
+        SQLITE_OK, "%s", sqlite3_errmsg(db));
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *agg = sqlite3_column_blob(st, 2);
+        cr_assert_not_null(agg, "level %lld chunk %lld: agg is NULL",
+                           (long long)sqlite3_column_int64(st, 0),
+                           (long long)sqlite3_column_int64(st, 1));
+        cr_assert_eq(sqlite3_column_bytes(st, 2), ROLLUP_AGG_BYTES);
+        int64_t head[4];
+        rollup_agg_get_head(agg, &head[0], &head[1], &head[2], &head[3]);
+        for (int i = 0; i < 4; i++)
+            cr_assert_eq(head[i], sqlite3_column_int64(st, 3 + i), "head %d", i);
+        for (int f = 0; f < ROLLUP_NFIELDS; f++) {
+            double mn, mx, sum;
+            int64_t cnt;
+            int col = 7 + 4 * f;
+            rollup_agg_get(agg, f, &mn, &mx, &sum, &cnt);
+            cr_assert(same_bits(mn, sqlite3_column_double(st, col)), "field %d min", f);
+            cr_assert(same_bits(mx, sqlite3_column_double(st, col + 1)), "field %d max", f);
+            cr_assert(same_bits(sum, sqlite3_column_double(st, col + 2)), "field %d sum", f);
+            cr_assert_eq(cnt, sqlite3_column_int64(st, col + 3), "field %d cnt", f);
+        }
+        n++;
+    }
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* The writer packs each rollup row's aggregates into agg (migration 4),
+ * bit for bit the values of its columns, across restarts mid-chunk. */
+Test(store, writer_rollup_agg_is_its_columns)
+{
+    sqlite3 *db;
+    char err[256];
+
+    write_range(0, "g", 0, 0, 1500, 300, 420);
+    write_range(0, "g", 1, 1500, 2600, 0, 0);
+    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM series_rollup WHERE agg IS NULL"), 0);
+    cr_assert_gt(check_agg_is_columns(db), 70);
+    sqlite3_close(db);
+}
+
+/* Rows written by SQL have no agg (SQL cannot pack doubles); opening the
+ * database packs them, more than one batch of them, edge values included
+ * (no value: NULL min/max; -0, huge, tiny, subnormal), and a second open
+ * finds nothing left to pack. */
+Test(store, open_packs_rows_written_by_sql)
+{
+    sqlite3 *db;
+    char err[256];
+    static const char fill[] =
+        "INSERT INTO runs (name, created_at) VALUES ('r', 0);"
+        "INSERT INTO groups (run_id, name, created_at) VALUES (1, 'g', 0);"
+        "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < 999)"
+        " INSERT INTO series_rollup (group_id, level, chunk, block_first, n_blocks, step_first,"
+        " step_last, step_first_min, step_first_max, step_first_sum, step_first_cnt,"
+        " n_sum, n_cnt, n_used_sum, n_used_cnt, median_min, median_max, median_sum, median_cnt,"
+        " mean_sum, mean_cnt, variance_sum, variance_cnt, kurtosis_sum, kurtosis_cnt,"
+        " alpha_min, alpha_max, alpha_sum, alpha_cnt, alpha_se_sum, alpha_se_cnt,"
+        " alpha_lo_sum, alpha_lo_cnt, alpha_hi_sum, alpha_hi_cnt, k_sum, k_cnt,"
+        " alpha_stable_sum, alpha_stable_cnt, lambda_min, lambda_max, lambda_sum, lambda_cnt)"
+        " SELECT 1, 64, i, i * 64, 64, i * 640, i * 640 + 639, i * 640, i * 640 + 630,"
+        " i * 640.5 * 64, 64, 0, 0, 0, 0, -0.0, 1e300 * i, -4.9e-324 * i, 64,"
+        " 0, 0, 0, 0, 0, 0, 1.0 / (i + 1), 2 + i / 3.0, 123456.789 * i, 60, 0, 0,"
+        " 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 64, 64 FROM c;"
+        "PRAGMA user_version = 3;";
+
+    cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(sqlite3_exec(db, schema_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, fill, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    /* migration 4 copies the rows, without agg; opening packs them */
+    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(query_int(db, "PRAGMA user_version"), schema_migration_count);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM series_rollup WHERE agg IS NULL"), 0);
+    cr_assert_eq(check_agg_is_columns(db), 1000);
+    /* rows written by SQL later are packed at the next open */
+    cr_assert_eq(sqlite3_exec(db, "UPDATE series_rollup SET agg = NULL WHERE chunk % 3 = 0", NULL,
+                              NULL, NULL),
+                 SQLITE_OK);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM series_rollup WHERE agg IS NULL"), 334);
+    cr_assert_eq(store_migrate(db, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM series_rollup WHERE agg IS NULL"), 0);
+    cr_assert_eq(check_agg_is_columns(db), 1000);
+    cr_assert_eq(store_migrate(db, err, sizeof(err)), 0, "%s", err);
+    sqlite3_close(db);
+}
+
 /* A block whose rollup row cannot be written is not stored either, and the
  * next block writes the missing row: no complete chunk reads as empty. */
 Test(store, failed_rollup_write_stores_neither_and_is_repaired)

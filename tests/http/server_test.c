@@ -18,6 +18,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "../rollup.h"
 #include "http.h"
 #include "httpc.h"
 
@@ -372,6 +373,155 @@ Test(server, series_rollup_matches_blocks)
     }
     cr_assert_geq(downsampled, 40, "most ranges are downsampled");
     sqlite3_close(db);
+}
+
+#define AGG_COLS(f) ", " #f "_min, " #f "_max, " #f "_sum, " #f "_cnt"
+
+/* Packs series_rollup.agg from the columns of the rows matching `where`, as
+ * htgad does when it opens a database (the fixture's rows, written by SQL,
+ * have none). Returns the rows packed. */
+static int pack_rows(const char *where)
+{
+    sqlite3 *db;
+    sqlite3_stmt *sel, *upd;
+    char sql[2048];
+    int n = 0;
+    cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    snprintf(sql, sizeof sql,
+             "SELECT group_id, level, chunk, block_first, n_blocks, step_first,"
+             " step_last" ROLLUP_FIELDS(AGG_COLS) " FROM series_rollup WHERE %s",
+             where);
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &sel, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_prepare_v2(db,
+                                    "UPDATE series_rollup SET agg = ?4 WHERE group_id = ?1 AND"
+                                    " level = ?2 AND chunk = ?3",
+                                    -1, &upd, NULL),
+                 SQLITE_OK);
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    while (sqlite3_step(sel) == SQLITE_ROW) {
+        unsigned char agg[ROLLUP_AGG_BYTES];
+        rollup_agg_put_head(agg, sqlite3_column_int64(sel, 3), sqlite3_column_int64(sel, 4),
+                            sqlite3_column_int64(sel, 5), sqlite3_column_int64(sel, 6));
+        for (int f = 0; f < ROLLUP_NFIELDS; f++) {
+            int c = 7 + 4 * f;
+            rollup_agg_put(agg, f, sqlite3_column_double(sel, c), sqlite3_column_double(sel, c + 1),
+                           sqlite3_column_double(sel, c + 2), sqlite3_column_int64(sel, c + 3));
+        }
+        for (int i = 0; i < 3; i++)
+            sqlite3_bind_int64(upd, i + 1, sqlite3_column_int64(sel, i));
+        sqlite3_bind_blob(upd, 4, agg, sizeof agg, SQLITE_TRANSIENT);
+        cr_assert_eq(sqlite3_step(upd), SQLITE_DONE);
+        sqlite3_reset(upd);
+        n++;
+    }
+    cr_assert_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    sqlite3_close(db);
+    return n;
+}
+
+/* Rollup rows answer the same bytes whether their aggregates come packed
+ * (agg, migration 4) or from their columns (a row written by SQL), and in
+ * any mix of the two. */
+Test(server, series_packed_and_unpacked_rollup_rows_answer_the_same)
+{
+    static const char *const q[] = {
+        "fields=alpha,kurtosis,variance,lambda&max_points=1000",
+        "fields=step_first,n,n_used,median,mean,variance,kurtosis,alpha,alpha_se,alpha_lo,"
+        "alpha_hi,k,alpha_stable,lambda&max_points=100",
+        "fields=alpha,alpha_lo,alpha_hi&max_points=77&from_step=1234&to_step=170000",
+        "fields=alpha,kurtosis&max_points=300&format=csv",
+        "max_points=9&from_step=30000",
+    };
+    enum { NQ = sizeof q / sizeof q[0] };
+    char *first[NQ];
+    start_server(NULL);
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass == 1)
+            cr_assert_gt(pack_rows("chunk % 2 = 0"), 100);
+        if (pass == 2)
+            cr_assert_gt(pack_rows("agg IS NULL"), 100);
+        for (int i = 0; i < NQ; i++) {
+            char path[512];
+            struct hresp r;
+            snprintf(path, sizeof path, "/api/v1/runs/run-1/groups/layer%%2F1.w/series?%s", q[i]);
+            httpc(port, "GET", path, NULL, NULL, 0, &r);
+            cr_assert_eq(r.status, 200, "%s: %d %s", path, r.status, r.body);
+            if (pass == 0) {
+                first[i] = strdup(r.body);
+                if (!strstr(q[i], "csv"))
+                    cr_assert(strstr(r.body, "\"downsampled\":true"), "%s", path);
+            } else {
+                cr_assert_str_eq(r.body, first[i], "pass %d: %s", pass, path);
+            }
+            hresp_free(&r);
+        }
+    }
+    for (int i = 0; i < NQ; i++)
+        free(first[i]);
+}
+
+/* Requests on one kept-alive connection reuse the statements its thread
+ * kept prepared (routes_runs.c parks up to 16): more distinct statements
+ * than that, interleaved and repeated, answer what the same requests answer
+ * each on a new connection. */
+Test(server, statements_reused_on_a_kept_alive_connection)
+{
+    static const char *const fields[] = {"alpha",    "kurtosis", "alpha,kurtosis", "k,n",
+                                         "lambda",   "median",   "mean,variance",  "n_used",
+                                         "alpha_se", "alpha_hi", "alpha_lo,alpha", "step_first"};
+    enum { NF = sizeof fields / sizeof fields[0], NREQ = 3 * NF + 3 };
+    char *paths[NREQ];
+    start_server(NULL);
+    size_t cap = 65536, len = 0;
+    char *req = malloc(cap);
+    for (int i = 0; i < NREQ; i++) {
+        char p[256];
+        if (i % 13 == 12)
+            snprintf(p, sizeof p, "/api/v1/runs/run-1/latest");
+        else
+            snprintf(p, sizeof p,
+                     "/api/v1/runs/run-1/groups/layer%%2F1.w/series?fields=%s&max_points=%d%s",
+                     fields[(i * 5) % NF], 50 + i, i % 2 ? "&from_step=3000&to_step=200000" : "");
+        paths[i] = strdup(p);
+        len +=
+            (size_t)snprintf(req + len, cap - len, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n",
+                             p, i == NREQ - 1 ? "Connection: close\r\n" : "");
+    }
+    struct hresp all;
+    httpc_raw(port, req, len, &all);
+    free(req);
+    /* httpc_raw parsed the first response; the others follow its body */
+    const char *at = all.headers;
+    cr_assert_not_null(at);
+    char *raw = all.body;
+    size_t off = 0;
+    for (int i = 0; i < NREQ; i++) {
+        struct hresp one;
+        httpc(port, "GET", paths[i], NULL, NULL, 0, &one);
+        cr_assert_eq(one.status, 200, "%s: %d", paths[i], one.status);
+        if (i == 0) {
+            cr_assert_eq(all.status, 200);
+            cr_assert_geq(all.body_len, one.body_len);
+            cr_assert_eq(memcmp(raw, one.body, one.body_len), 0, "%s", paths[i]);
+        } else {
+            const char *h = strstr(raw + off, "HTTP/1.1 200");
+            cr_assert_not_null(h, "response %d (%s) missing", i, paths[i]);
+            const char *cl = strstr(h, "Content-Length: ");
+            const char *e = strstr(h, "\r\n\r\n");
+            cr_assert(cl && e && cl < e, "response %d: no Content-Length", i);
+            size_t n = strtoul(cl + 16, NULL, 10);
+            cr_assert_eq(n, one.body_len, "%s", paths[i]);
+            cr_assert_eq(memcmp(e + 4, one.body, n), 0, "%s", paths[i]);
+            off = (size_t)(e + 4 - raw) + n;
+        }
+        if (i == 0)
+            off = one.body_len;
+        hresp_free(&one);
+        free(paths[i]);
+    }
+    hresp_free(&all);
 }
 
 /* A series without max_points is capped at 200000 blocks: past that the
