@@ -194,6 +194,38 @@ class TestLibhtgaPath(unittest.TestCase):
             finally:
                 fake.close()
 
+    def test_one_libhtga_call_per_step(self):
+        """Groups read in place or from their buffer go out in one
+        htga_send_many() call per step; a missing gradient sends the step
+        through the per-group path instead (the others still go)."""
+        import tempfile
+
+        from test_binding import FakeDaemon
+
+        with tempfile.TemporaryDirectory() as tmp:
+            fake = FakeDaemon(tmp)
+            try:
+                with htga.Client(fake.endpoint, "r", connect_grace_ms=2000) as c:
+                    net = small_net()
+                    m = ht.GradientMonitor(c, net, sample_size=64, max_overhead=None)
+                    calls = []
+                    real = c._send_many_fn
+                    c._send_many_fn = lambda *a: calls.append(a[1]) or real(*a)
+                    net(torch.randn(4, 8)).sum().backward()
+                    self.assertEqual(m.send(0), 4)
+                    self.assertEqual(m.send(1), 4)
+                    self.assertEqual(calls, [0, 1])
+                    got = sorted((fake.recv_samples()[2:7:2]) for _ in range(8))
+                    self.assertEqual(got, sorted([(n.encode(), s, min(64, p.numel()))
+                                                  for s in (0, 1) for n, p in net.named_parameters()]))
+                    net[2].bias.grad = None
+                    self.assertEqual(m.send(2), 3)
+                    self.assertEqual(calls, [0, 1])
+                    self.assertEqual(sorted(fake.recv_samples()[2] for _ in range(3)),
+                                     [b"0.bias", b"0.weight", b"2.weight"])
+            finally:
+                fake.close()
+
     def test_direct_path_fallbacks_and_parameter_values(self):
         """The per-group plan made at the first send: a gradient that is
         missing in a copied group, a non-contiguous or float64 gradient, and

@@ -20,6 +20,7 @@ were dropped as offline) or has not answered yet, lambda is 1: plain steps.
         opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
 """
 
+import ctypes
 import math
 import time
 
@@ -305,16 +306,18 @@ class GradientMonitor:
         return tried, dropped
 
     def _direct_plan(self):
-        """Per group, how the libhtga path sends it with one ctypes call and
-        no allocation: (group, params, name, param name, buffer, views).
-        A single CPU float32 parameter is read in place (views == (), libhtga
-        subsamples it); a few whose values together fit sample_size are
-        copied into a flat buffer allocated once (views into it); anything
-        else (CUDA, other dtypes, larger groups of several tensors: views is
-        None) takes the general path. Made at the first send; a tensor that
-        moved or changed dtype or shape since is caught per step and takes
-        the general path. The second value says whether a step can skip
-        torch.no_grad() (no copies, no general path)."""
+        """Per group, how the libhtga path sends it with no allocation:
+        (group, params, name, param name, buffer, views). A single CPU
+        float32 parameter is read in place (views == (), libhtga subsamples
+        it); a few whose values together fit sample_size are copied into a
+        flat buffer allocated once (views into it); anything else (CUDA,
+        other dtypes, larger groups of several tensors: views is None) takes
+        the general path. Made at the first send; a tensor that moved or
+        changed dtype or shape since is caught per step and takes the
+        general path. Also: whether a step can skip torch.no_grad() (no
+        copies, no general path), and, when every group is read in place or
+        from its buffer and libhtga has htga_send_many(), the ctypes arrays
+        of that one call per step (see _send_batch)."""
         if self._direct is not None:
             return self._direct
         plan, in_place = [], True
@@ -334,18 +337,69 @@ class GradientMonitor:
             else:
                 plan.append((g, ps, g.bname, pname, None, None))
             in_place = False
-        self._direct = (plan, in_place)
+        batch = None
+        if plan and getattr(self.client, "_send_many_fn", None) is not None and \
+                all(e[5] is not None for e in plan):
+            k = len(plan)
+            names = (ctypes.c_char_p * k)(*[e[2] for e in plan])
+            pnames = (ctypes.c_char_p * k)(*[e[3] for e in plan])
+            ptrs, ns = (ctypes.c_void_p * k)(), (ctypes.c_size_t * k)()
+            for i, e in enumerate(plan):
+                if e[4] is not None:  # a group's buffer: fixed address and size
+                    ptrs[i], ns[i] = e[4].data_ptr(), e[4].numel()
+            batch = (k, names, pnames, ptrs, ns)
+        self._direct = (plan, in_place, batch)
         return self._direct
 
     def _send_direct(self, step, params):
-        """One step's sends straight to libhtga's htga_send(), one ctypes
-        call per group (gradients, or the parameter values when `params`);
-        returns (tried, dropped)."""
-        plan, in_place = self._direct_plan()
+        """One step's sends straight to libhtga: one htga_send_many() call
+        for all groups when the plan allows (see _send_batch), else one
+        htga_send() per group (gradients, or the parameter values when
+        `params`); returns (tried, dropped)."""
+        plan, in_place, batch = self._direct_plan()
         if in_place and not params:
+            if batch is not None:
+                r = self._send_batch(step, plan, batch, params)
+                if r is not None:
+                    return r
             return self._send_direct_plan(step, plan, params)
         with torch.no_grad():
+            if batch is not None:
+                r = self._send_batch(step, plan, batch, params)
+                if r is not None:
+                    return r
             return self._send_direct_plan(step, plan, params)
+
+    def _send_batch(self, step, plan, batch, params):
+        """All groups of a step in one htga_send_many() call on the
+        precomputed arrays: per step only the addresses and sizes of the
+        in-place tensors are filled in. Returns (tried, dropped), or None
+        (nothing sent) when a tensor is missing or not as planned: the
+        per-group path then handles the step."""
+        h = self.client._h
+        if not h:
+            raise RuntimeError("htga_send_many failed: the client is closed")
+        k, names, pnames, ptrs, ns = batch
+        f32 = torch.float32
+        i = 0
+        for g, ps, bname, pname, buf, views in plan:
+            if views == ():  # one tensor, read in place
+                t = ps[0] if params else ps[0].grad
+                if t is None or t.dtype is not f32 or t.is_cuda or not t.is_contiguous():
+                    return None
+                ptrs[i] = t.data_ptr()
+                ns[i] = t.numel()
+            else:  # a few small tensors, copied into the group's buffer
+                ts = ps if params else [p.grad for p in ps]
+                for v, t in zip(views, ts):
+                    if t is None or t.shape != v.shape:
+                        return None
+                    v.copy_(t)
+            i += 1
+        rc = self.client._send_many_fn(h, step, k, pnames if params else names, ptrs, ns, None)
+        if rc < 0:
+            raise RuntimeError(f"htga_send_many failed with code {rc}")
+        return k, k - rc
 
     def _send_direct_plan(self, step, plan, params):
         h = self.client._h
