@@ -144,9 +144,10 @@ HTGA_API int htga_send(htga *h, const char *group, int64_t step, const float *gr
  * number, sampled, dropped and counted exactly as by htga_send() (stats
  * count messages, not calls). The difference is the cost: the samples are
  * drawn first and then handed to ZeroMQ together under one lock, with one
- * look at the socket afterwards, so ZeroMQ's I/O thread is woken once for
- * the step rather than once per group, and a binding pays one foreign call
- * per step (a trainer's per-step send of all its groups).
+ * look at the socket afterwards, so the step pays the locks and that look
+ * once, ZeroMQ's I/O thread (woken by the first message) finds the others
+ * already queued, and a binding pays one foreign call per step (a trainer's
+ * per-step send of all its groups).
  * All arrays are borrowed for the call only. Never blocks. rcs, when not
  * NULL, receives each message's code (HTGA_OK, HTGA_EDROPPED or
  * HTGA_ENOMEM, as htga_send() would return it). Returns the number of
