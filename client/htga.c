@@ -1006,9 +1006,9 @@ static int draw_send(htga *h, const char *group, size_t group_len, int64_t step,
 }
 
 /* Takes the next seq and hands one drawn message to ZeroMQ, in the caller's
- * thread; sock_mu held. Returns 1 when ZeroMQ took it, 0 when it refused
- * (counted in drops_offline). */
-static int send_drawn_locked(htga *h, int64_t step, struct drawn *d)
+ * thread; sock_mu held. A refusal (the pipe filled since the room check) is
+ * counted in drops_offline; the send stays counted in sends. */
+static void send_drawn_locked(htga *h, int64_t step, struct drawn *d)
 {
     wire_msg m = {.kind = WIRE_SAMPLES,
                   .rank = d->p.rank,
@@ -1028,33 +1028,24 @@ static int send_drawn_locked(htga *h, int64_t step, struct drawn *d)
     pthread_mutex_lock(&h->mu); /* counted before the next seq is taken */
     count_sent(h, sent, d->count);
     pthread_mutex_unlock(&h->mu);
-    return sent;
 }
 
 /* The direct path: hands the pending messages of d[0..nd-1] to ZeroMQ in
  * order under one hold of sock_mu, then looks at the socket once: whether
  * ZeroMQ has room left, and whether input waits (our sends may have taken
- * the edge of its ZMQ_FD: then the I/O thread is woken). Sets rcs[i] to
- * HTGA_EDROPPED for a message ZeroMQ refused; returns how many it took. */
-static size_t send_drawn(htga *h, int64_t step, struct drawn *d, size_t nd, int *rcs)
+ * the edge of its ZMQ_FD: then the I/O thread is woken). */
+static void send_drawn(htga *h, int64_t step, struct drawn *d, size_t nd)
 {
-    size_t taken = 0;
     int input;
 
     pthread_mutex_lock(&h->sock_mu);
-    for (size_t i = 0; i < nd; i++) {
-        if (!d[i].pending)
-            continue;
-        if (send_drawn_locked(h, step, &d[i]))
-            taken++;
-        else
-            rcs[i] = HTGA_EDROPPED;
-    }
+    for (size_t i = 0; i < nd; i++)
+        if (d[i].pending)
+            send_drawn_locked(h, step, &d[i]);
     input = after_send(h);
     pthread_mutex_unlock(&h->sock_mu);
     if (input)
         wake(h);
-    return taken;
 }
 
 int htga_send(htga *h, const char *group, int64_t step, const float *grad, size_t n)
@@ -1067,7 +1058,7 @@ int htga_send(htga *h, const char *group, int64_t step, const float *grad, size_
         return HTGA_EINVAL;
     rc = draw_send(h, group, group_len, step, grad, n, sock_has_room(h), &d);
     if (rc == HTGA_OK && d.pending)
-        send_drawn(h, step, &d, 1, &rc);
+        send_drawn(h, step, &d, 1);
     return rc;
 }
 
@@ -1076,7 +1067,7 @@ int htga_send(htga *h, const char *group, int64_t step, const float *grad, size_
 #define SEND_MANY_CHUNK 32
 
 /* htga_send_many() on at most SEND_MANY_CHUNK valid messages; returns how
- * many were accepted. */
+ * many were accepted (counted in sends). */
 static size_t send_many_chunk(htga *h, int64_t step, size_t count, const char *const *groups,
                               const float *const *grads, const size_t *ns, int *rcs)
 {
@@ -1088,10 +1079,10 @@ static size_t send_many_chunk(htga *h, int64_t step, size_t count, const char *c
         size_t len = strnlen(groups[i], WIRE_NAME_MAX + 1);
         rcs[i] = draw_send(h, groups[i], len, step, grads[i], ns[i], room, &d[i]);
         pending += d[i].pending;
-        accepted += rcs[i] == HTGA_OK && !d[i].pending;
+        accepted += rcs[i] == HTGA_OK;
     }
     if (pending)
-        accepted += send_drawn(h, step, d, count, rcs);
+        send_drawn(h, step, d, count);
     return accepted;
 }
 

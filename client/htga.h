@@ -151,7 +151,8 @@ HTGA_API int htga_send(htga *h, const char *group, int64_t step, const float *gr
  * All arrays are borrowed for the call only. Never blocks. rcs, when not
  * NULL, receives each message's code (HTGA_OK, HTGA_EDROPPED or
  * HTGA_ENOMEM, as htga_send() would return it). Returns the number of
- * messages handed over (or queued in the start-up grace), 0..count; or
+ * messages accepted (handed over, or queued in the start-up grace: those
+ * counted in sends), 0..count; or
  * HTGA_EINVAL, and nothing is sent, when h is NULL, count exceeds INT_MAX,
  * an array is NULL while count > 0, or any message has a bad argument (NULL
  * grads[i], ns[i] == 0, bad group name). count == 0 returns 0.
