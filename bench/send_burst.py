@@ -7,7 +7,9 @@ values, the digits MLP's parameters), alternately on the live handle and on
 a NULL handle (htga_send returns at once: the baseline, the interpreter's
 and ctypes' own cost, measured in the same run). Prints per-call medians
 and p90 of both and libhtga's own share per burst. SMALL_FIRST=1 sends the
-10 values first. Run: /usr/bin/python3 bench/send_burst.py [BUILD]
+10 values first. MANY=1 sends each burst with one htga_send_many() call
+(its time is reported as the first "call", the others as 0).
+Run: /usr/bin/python3 bench/send_burst.py [BUILD]
 """
 import ctypes
 import os
@@ -35,6 +37,11 @@ try:
     lib.htga_send.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_void_p,
                               ctypes.c_size_t]
     lib.htga_destroy.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+    many = bool(os.environ.get("MANY"))
+    if many:
+        lib.htga_send_many.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_size_t,
+                                       ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_void_p),
+                                       ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_int)]
     h = ctypes.c_void_p()
     assert lib.htga_create(ctypes.byref(h), f"tcp://127.0.0.1:{port}".encode(), b"burst") == 0
     time.sleep(0.5)
@@ -43,12 +50,23 @@ try:
     xs = [rng.standard_t(3, n).astype(np.float32) for n in sizes]
     names = [b"w1", b"b1", b"w2", b"b2"]
     per = [[] for _ in xs]
+    k = len(xs)
+    m_names = (ctypes.c_char_p * k)(*names)
+    m_ptrs = (ctypes.c_void_p * k)(*[x.ctypes.data for x in xs])
+    m_ns = (ctypes.c_size_t * k)(*[x.size for x in xs])
     base = [[] for _ in xs]  # the same calls on a NULL handle: return at once
     for step in range(6000):
         end = time.perf_counter_ns() + 700_000
         while time.perf_counter_ns() < end:
             pass
         live = step % 2 == 0
+        if many:
+            t0 = time.perf_counter_ns()
+            lib.htga_send_many(h if live else None, step, k, m_names, m_ptrs, m_ns, None)
+            dt = time.perf_counter_ns() - t0
+            for i in range(k):
+                (per if live else base)[i].append(dt if i == 0 else 0)
+            continue
         for i, x in enumerate(xs):
             t0 = time.perf_counter_ns()
             lib.htga_send(h if live else None, names[i], step, x.ctypes.data, x.size)

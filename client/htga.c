@@ -11,6 +11,10 @@
  * a missing daemon an EAGAIN, SNDHWM a slow one: the message is dropped and
  * counted. Before the first connection (the start-up grace) messages wait in
  * a bounded ring that the I/O thread sends once the handshake is done.
+ * htga_send_many() draws all its samples first, then hands them over under
+ * one hold of sock_mu with one ZMQ_EVENTS look afterwards: the first message
+ * of a step wakes ZeroMQ's I/O thread (an eventfd write, the dearest part of
+ * a send on a 2-core VM), the others find it awake or join its next batch.
  *
  * The I/O thread sleeps in poll() on the socket's ZMQ_FD, the monitor
  * socket's ZMQ_FD and an eventfd; it drains lambdas, follows the connection
@@ -31,6 +35,7 @@
 #include "htga.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -950,31 +955,105 @@ dropped:
     return HTGA_EDROPPED;
 }
 
-/* The direct path: takes the next seq and hands the message to ZeroMQ, in
- * the caller's thread. Wakes the I/O thread when the socket has input (our
- * send may have taken the edge of its ZMQ_FD). */
-static void send_direct(htga *h, const char *group, size_t group_len, int64_t step,
-                        struct send_plan *p, uint32_t count)
+/* One accepted send whose sample is drawn: `pending` when it still has to
+ * be handed to ZeroMQ by its caller (send_drawn()), else it is done (queued
+ * in the grace ring, or dropped and counted). */
+struct drawn {
+    const char *group;
+    size_t group_len;
+    uint32_t count;
+    int pending;
+    struct send_plan p;
+};
+
+/* Plans one send and draws its sample. Returns HTGA_OK (d->pending tells
+ * whether the caller still hands it to ZeroMQ), HTGA_EDROPPED or
+ * HTGA_ENOMEM (counted). */
+static int draw_send(htga *h, const char *group, size_t group_len, int64_t step, const float *grad,
+                     size_t n, int room, struct drawn *d)
+{
+    struct send_plan *p = &d->p;
+    int rc = plan_send(h, group, group_len, step, n, room, p);
+    int need_wake;
+
+    d->pending = 0;
+    if (rc != HTGA_OK)
+        return rc;
+    d->group = group;
+    d->group_len = group_len;
+    d->count = 0;
+    if (pbuf_reserve(p->pb, p->m) == 0) {
+        d->count = (uint32_t)smp_draw_runs(grad, n, p->m, p->run, &p->rng, p->pb->data);
+        to_little_endian(p->pb->data, d->count);
+    } else {
+        rc = HTGA_ENOMEM;
+    }
+    if (!p->slot && rc == HTGA_OK) {
+        d->pending = 1;
+        return HTGA_OK;
+    }
+    pthread_mutex_lock(&h->mu);
+    if (rc != HTGA_OK)
+        h->st.sends--;
+    if (!p->slot) { /* out of memory on the direct path: that seq is a drop */
+        h->next_seq++;
+        h->st.drops_queue++;
+        pthread_mutex_unlock(&h->mu);
+        pool_put(p->pb);
+        return rc;
+    }
+    p->slot->count = d->count; /* 0: cancelled, the I/O thread frees the slot */
+    p->slot->pb = rc == HTGA_OK ? p->pb : NULL;
+    p->slot->state = SLOT_READY;
+    /* Only the send that may find the I/O thread asleep pays for the
+     * eventfd write; while it is pumping it sees this slot by itself. */
+    need_wake = h->io_waiting;
+    h->io_waiting = 0;
+    pthread_mutex_unlock(&h->mu);
+    if (rc != HTGA_OK)
+        pool_put(p->pb);
+    if (need_wake)
+        wake(h);
+    return rc;
+}
+
+/* Takes the next seq and hands one drawn message to ZeroMQ, in the caller's
+ * thread; sock_mu held. A refusal (the pipe filled since the room check) is
+ * counted in drops_offline; the send stays counted in sends. */
+static void send_drawn_locked(htga *h, int64_t step, struct drawn *d)
 {
     wire_msg m = {.kind = WIRE_SAMPLES,
-                  .rank = p->rank,
+                  .rank = d->p.rank,
                   .step = step,
-                  .count = count,
+                  .count = d->count,
                   .run = h->run,
                   .run_len = h->run_len,
-                  .group = group,
-                  .group_len = group_len};
-    int sent, input;
+                  .group = d->group,
+                  .group_len = d->group_len};
+    int sent;
 
-    pthread_mutex_lock(&h->sock_mu);
     pthread_mutex_lock(&h->mu);
     m.seq = h->next_seq++;
     m.dropped = h->st.drops_queue + h->st.drops_offline;
     pthread_mutex_unlock(&h->mu);
-    sent = send_samples(h, &m, p->pb) == 0;
+    sent = send_samples(h, &m, d->p.pb) == 0;
     pthread_mutex_lock(&h->mu); /* counted before the next seq is taken */
-    count_sent(h, sent, count);
+    count_sent(h, sent, d->count);
     pthread_mutex_unlock(&h->mu);
+}
+
+/* The direct path: hands the pending messages of d[0..nd-1] to ZeroMQ in
+ * order under one hold of sock_mu, then looks at the socket once: whether
+ * ZeroMQ has room left, and whether input waits (our sends may have taken
+ * the edge of its ZMQ_FD: then the I/O thread is woken). */
+static void send_drawn(htga *h, int64_t step, struct drawn *d, size_t nd)
+{
+    int input;
+
+    pthread_mutex_lock(&h->sock_mu);
+    for (size_t i = 0; i < nd; i++)
+        if (d[i].pending)
+            send_drawn_locked(h, step, &d[i]);
     input = after_send(h);
     pthread_mutex_unlock(&h->sock_mu);
     if (input)
@@ -984,48 +1063,58 @@ static void send_direct(htga *h, const char *group, size_t group_len, int64_t st
 int htga_send(htga *h, const char *group, int64_t step, const float *grad, size_t n)
 {
     size_t group_len;
-    struct send_plan p;
-    uint32_t count = 0;
-    int rc, need_wake;
+    struct drawn d;
+    int rc;
 
     if (!h || !grad || n == 0 || !name_valid(group, &group_len))
         return HTGA_EINVAL;
-    rc = plan_send(h, group, group_len, step, n, sock_has_room(h), &p);
-    if (rc != HTGA_OK)
-        return rc;
-    if (pbuf_reserve(p.pb, p.m) == 0) {
-        count = (uint32_t)smp_draw_runs(grad, n, p.m, p.run, &p.rng, p.pb->data);
-        to_little_endian(p.pb->data, count);
-    } else {
-        rc = HTGA_ENOMEM;
-    }
-    if (!p.slot && rc == HTGA_OK) {
-        send_direct(h, group, group_len, step, &p, count);
-        return HTGA_OK;
-    }
-    pthread_mutex_lock(&h->mu);
-    if (rc != HTGA_OK)
-        h->st.sends--;
-    if (!p.slot) { /* out of memory on the direct path: that seq is a drop */
-        h->next_seq++;
-        h->st.drops_queue++;
-        pthread_mutex_unlock(&h->mu);
-        pool_put(p.pb);
-        return rc;
-    }
-    p.slot->count = count; /* 0: cancelled, the I/O thread frees the slot */
-    p.slot->pb = rc == HTGA_OK ? p.pb : NULL;
-    p.slot->state = SLOT_READY;
-    /* Only the send that may find the I/O thread asleep pays for the
-     * eventfd write; while it is pumping it sees this slot by itself. */
-    need_wake = h->io_waiting;
-    h->io_waiting = 0;
-    pthread_mutex_unlock(&h->mu);
-    if (rc != HTGA_OK)
-        pool_put(p.pb);
-    if (need_wake)
-        wake(h);
+    rc = draw_send(h, group, group_len, step, grad, n, sock_has_room(h), &d);
+    if (rc == HTGA_OK && d.pending)
+        send_drawn(h, step, &d, 1);
     return rc;
+}
+
+/* Messages htga_send_many() draws before handing them to ZeroMQ together:
+ * bounded, so that the call needs no allocation. */
+#define SEND_MANY_CHUNK 32
+
+/* htga_send_many() on at most SEND_MANY_CHUNK valid messages; returns how
+ * many were accepted (counted in sends). */
+static size_t send_many_chunk(htga *h, int64_t step, size_t count, const char *const *groups,
+                              const float *const *grads, const size_t *ns, int *rcs)
+{
+    struct drawn d[SEND_MANY_CHUNK];
+    size_t accepted = 0, pending = 0;
+    int room = sock_has_room(h);
+
+    for (size_t i = 0; i < count; i++) {
+        size_t len = strnlen(groups[i], WIRE_NAME_MAX + 1);
+        rcs[i] = draw_send(h, groups[i], len, step, grads[i], ns[i], room, &d[i]);
+        pending += d[i].pending;
+        accepted += rcs[i] == HTGA_OK;
+    }
+    if (pending)
+        send_drawn(h, step, d, count);
+    return accepted;
+}
+
+int htga_send_many(htga *h, int64_t step, size_t count, const char *const *groups,
+                   const float *const *grads, const size_t *ns, int *rcs)
+{
+    int own[SEND_MANY_CHUNK];
+    size_t accepted = 0, len;
+
+    if (!h || count > INT_MAX || (count > 0 && (!groups || !grads || !ns)))
+        return HTGA_EINVAL;
+    for (size_t i = 0; i < count; i++)
+        if (!grads[i] || ns[i] == 0 || !name_valid(groups[i], &len))
+            return HTGA_EINVAL;
+    for (size_t i = 0; i < count; i += SEND_MANY_CHUNK) {
+        size_t k = count - i < SEND_MANY_CHUNK ? count - i : SEND_MANY_CHUNK;
+        int *r = rcs ? rcs + i : own;
+        accepted += send_many_chunk(h, step, k, groups + i, grads + i, ns + i, r);
+    }
+    return (int)accepted;
 }
 
 int htga_lambda_get(htga *h, const char *group, double *lambda)

@@ -157,6 +157,29 @@ HTGA_API int htga_set_int(htga *h, htga_option opt, int64_t value);
  */
 HTGA_API int htga_send(htga *h, const char *group, int64_t step, const float *grad, size_t n);
 
+/*
+ * Sends samples of several groups' gradients at one training step: message
+ * i (0 <= i < count) is what htga_send(h, groups[i], step, grads[i], ns[i])
+ * would send, in that order, each its own message with its own sequence
+ * number, sampled, dropped and counted exactly as by htga_send() (stats
+ * count messages, not calls). The difference is the cost: the samples are
+ * drawn first and then handed to ZeroMQ together under one lock, with one
+ * look at the socket afterwards, so the step pays the locks and that look
+ * once, ZeroMQ's I/O thread (woken by the first message) finds the others
+ * already queued, and a binding pays one foreign call per step (a trainer's
+ * per-step send of all its groups).
+ * All arrays are borrowed for the call only. Never blocks. rcs, when not
+ * NULL, receives each message's code (HTGA_OK, HTGA_EDROPPED or
+ * HTGA_ENOMEM, as htga_send() would return it). Returns the number of
+ * messages accepted (handed over, or queued in the start-up grace: those
+ * counted in sends), 0..count; or
+ * HTGA_EINVAL, and nothing is sent, when h is NULL, count exceeds INT_MAX,
+ * an array is NULL while count > 0, or any message has a bad argument (NULL
+ * grads[i], ns[i] == 0, bad group name). count == 0 returns 0.
+ */
+HTGA_API int htga_send_many(htga *h, int64_t step, size_t count, const char *const *groups,
+                            const float *const *grads, const size_t *ns, int *rcs);
+
 /* The latest lambda the daemon pushed for `group` of this run, or 1.0 when
  * none has arrived (or on bad arguments). Never blocks; costs a hash lookup
  * under a lock, so calling it every step is fine. */

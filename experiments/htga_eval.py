@@ -294,8 +294,10 @@ def train_run(task_name, task, method, lr, seed, steps, endpoint, run_name, moni
     client = monitor = None
     if method == "htga" or monitor_on:
         client = htga.Client(endpoint, run_name, connect_grace_ms=3000, seed=seed)
+        # every step (no overhead budget): the method as published, and the
+        # same number of samples for every run of the comparison
         monitor = ht.GradientMonitor(client, model, grouping="module", sample_size=SAMPLE_SIZE,
-                                     param_every=PARAM_EVERY if monitor_on else 0)
+                                     param_every=PARAM_EVERY if monitor_on else 0, max_overhead=None)
     if method == "htga":
         opt = ht.HTGA(opt, client, monitor=monitor)
     bs = {"digits": 32, "linreg": 16, "charlm": 64}[kind]
@@ -424,18 +426,21 @@ def spread(xs):
 
 
 def overhead(endpoint, steps, reps, models=("mlp", "cnn", "mlp-wide")):
-    """Per-step wall time of SGD alone, SGD + monitor (every step, and every
-    10th), the HTGA wrapper, and SGD + the bare htga_send() calls of the
-    monitor's groups (one ctypes call per group on the gradient in place, no
-    monitor: what libhtga alone costs). The variants share one model and
+    """Per-step wall time of SGD alone, SGD + monitor sending every step
+    (max_overhead=None) and every 10th, the HTGA wrapper sending every step,
+    and SGD + the bare htga_send() calls of the monitor's groups (one ctypes
+    call per group on the gradient in place, no monitor: what libhtga alone
+    costs). The variants share one model and
     take turns step by step, so the shared machine's noise hits them alike,
     in `reps` rounds of `steps` steps each; per round, a variant's step time
     is the median whole step (training, sending, optimizer; the every=10
     monitor's sending and quiet steps weighted by their shares, see
     step_cost), and its overhead the ratio to SGD's in the same round.
-    Reported: the median over rounds and the min..max range. The
-    max_overhead=0.02 budget times the gap between its own calls, so it runs
-    in blocks of 25 steps alternating with plain SGD blocks instead."""
+    Reported: the median over rounds and the min..max range. The defaults
+    (GradientMonitor(client, model) and HTGA(opt, client, model=model), i.e.
+    the max_overhead=0.02 budget) time the gap between their own calls, so
+    they run in blocks of 25 steps taking turns with plain SGD blocks
+    instead; their share of steps sent is reported with them."""
     import torch
 
     import htga
@@ -451,9 +456,9 @@ def overhead(endpoint, steps, reps, models=("mlp", "cnn", "mlp-wide")):
         nparams = sum(p.numel() for p in model.parameters())
         opt = torch.optim.SGD(model.parameters(), lr=0.001)
         client = htga.Client(endpoint, f"overhead/{model_name}", connect_grace_ms=3000)
-        mon = ht.GradientMonitor(client, model)
-        mon10 = ht.GradientMonitor(client, model, every=10)
-        wrapper = ht.HTGA(torch.optim.SGD(model.parameters(), lr=0.001), client, model=model)
+        mon = ht.GradientMonitor(client, model, max_overhead=None)
+        mon10 = ht.GradientMonitor(client, model, every=10, max_overhead=None)
+        wrapper = ht.HTGA(torch.optim.SGD(model.parameters(), lr=0.001), client, model=model, max_overhead=None)
         raw = [(g.bname, g.params[0]) for g in mon.groups]  # per parameter: one tensor per group
         send_fn = client._send_fn
 
@@ -499,38 +504,59 @@ def overhead(endpoint, steps, reps, models=("mlp", "cnn", "mlp-wide")):
                 rounds[k].append(step_cost(times[k][sl], sent[k][sl]))
         ov = {k: spread([a / b - 1 for a, b in zip(rounds[k], rounds["sgd"])]) for k in names}
         ms = {k: step_cost(times[k], sent[k]) for k in names}
-        # the budget controller, in blocks of 25 steps alternating with plain SGD
-        budget = ht.GradientMonitor(client, model, max_overhead=0.02)
-        b_time = {0: [], 1: []}
-        b_sent = {0: [], 1: []}
-        b_round = []
-        nblk = 2 * max(2, steps * reps // 25)
-        for blk in range(nblk + 2):
-            on = blk % 2
+        # the defaults (overhead budget), in blocks of 25 steps taking turns
+        # with plain SGD: sgd, default monitor, sgd, default HTGA wrapper, ...
+        budget = ht.GradientMonitor(client, model)
+        bwrap = ht.HTGA(torch.optim.SGD(model.parameters(), lr=0.001), client, model=model)
+        kinds = ("sgd", "default", "sgd", "default_htga")
+        b_time = {k: [] for k in kinds}
+        b_sent = {k: [] for k in kinds}
+        b_step = {"default": 0, "default_htga": 0}
+        nblk = 4 * max(2, steps * reps // 50)
+        for blk in range(nblk + 4):
+            kind = kinds[blk % 4]
+            o = bwrap if kind == "default_htga" else opt
             for j in range(25):
                 t0 = time.perf_counter()
                 idx = torch.randint(0, len(yt), (32,), generator=gen)
-                opt.zero_grad()
+                o.zero_grad()
                 torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
-                n = budget.send((blk // 2) * 25 + j) if on else 0  # its own steps, numbered without gaps
-                opt.step()
-                if blk >= 2:
-                    b_time[on].append(1e3 * (time.perf_counter() - t0))
-                    b_sent[on].append(bool(n))
-        per = len(b_time[0]) // reps  # rounds of equal numbers of blocks
+                n = 0
+                if kind == "default":  # its own steps, numbered without gaps
+                    n = budget.send(b_step[kind])
+                    b_step[kind] += 1
+                elif kind == "default_htga":
+                    before = bwrap.monitor.steps_sent
+                    o.step()
+                    n = bwrap.monitor.steps_sent - before
+                if kind != "default_htga":
+                    o.step()
+                if blk >= 4:
+                    b_time[kind].append(1e3 * (time.perf_counter() - t0))
+                    b_sent[kind].append(bool(n))
+        b_round = {"default": [], "default_htga": []}
+        per = len(b_time["default"]) // reps  # rounds of equal numbers of blocks
         for r in range(reps):
             sl = slice(r * per, (r + 1) * per)
-            b_round.append(step_cost(b_time[1][sl], b_sent[1][sl]) / step_cost(b_time[0][sl], b_sent[0][sl]) - 1)
+            sl2 = slice(2 * r * per, 2 * (r + 1) * per)
+            base = step_cost(b_time["sgd"][sl2], b_sent["sgd"][sl2])
+            for k in b_round:
+                b_round[k].append(step_cost(b_time[k][sl], b_sent[k][sl]) / base - 1)
         client.close()
         res = dict(model=model_name, params=nparams, groups=len(mon.groups), rounds=reps, steps_per_round=steps,
                    ms_sgd=ms["sgd"], ms=ms, overhead={k: ov[k] for k in names if k != "sgd"},
-                   budget_overhead=spread(b_round), budget_interval=budget.interval,
+                   budget_overhead=spread(b_round["default"]), budget_interval=budget.interval,
+                   budget_sent_share=budget.steps_sent / max(1, budget.steps_seen),
+                   budget_htga_overhead=spread(b_round["default_htga"]),
+                   budget_htga_sent_share=bwrap.monitor.steps_sent / max(1, bwrap.monitor.steps_seen),
                    send_us=median(calls), send_share=median(calls) / (1e3 * ms["sgd"]))
         out.append(res)
         o = res["overhead"]
         print(f"  overhead {model_name}: sgd {ms['sgd']:.3f} ms; " + ", ".join(
             f"{k} {100 * o[k][0]:+.1f}% [{100 * o[k][1]:+.1f}, {100 * o[k][2]:+.1f}]" for k in o) +
-            f"; budget {100 * res['budget_overhead'][0]:+.1f}% (every {budget.interval}); "
+            f"; default {100 * res['budget_overhead'][0]:+.1f}% (interval {budget.interval}, "
+            f"{100 * res['budget_sent_share']:.0f}% of steps sent), default HTGA "
+            f"{100 * res['budget_htga_overhead'][0]:+.1f}%; "
             f"send() {res['send_us']:.1f} us", flush=True)
     return out
 
@@ -750,27 +776,30 @@ def markdown(rows, results, ov, files, imgdir_rel, command, args, wall):
 def overhead_markdown(ov):
     o0 = ov[0]
     L = ["### Overhead: time per step with and without the monitor (digits, batch 32, torch 1 thread; "
-         f"variants take turns step by step on one model, {o0['rounds']} rounds of {o0['steps_per_round']} "
-         "steps each; per round a variant's time is the median whole step (every=10: its sending and quiet "
-         "steps' medians weighted by their shares) and its overhead the ratio to plain SGD's in the same "
-         "round; shown: median over rounds [min, max]. Monitor: per parameter, 4096 values per group. "
-         "htga_send() alone: SGD plus one bare ctypes htga_send() per group on the gradient in place, "
-         "i.e. libhtga's share. max_overhead=0.02: blocks of 25 steps alternating with plain SGD, "
-         "(interval) = its final send interval. send() = median duration of the every-step monitor's "
-         "send() call, and as a share of the SGD step)", ""]
+         f"every-step variants take turns step by step on one model, {o0['rounds']} rounds of "
+         f"{o0['steps_per_round']} steps each; per round a variant's time is the median whole step (every=10: "
+         "its sending and quiet steps' medians weighted by their shares) and its overhead the ratio to plain "
+         "SGD's in the same round; shown: median over rounds [min, max]. Monitor: per parameter, 4096 values "
+         "per group. htga_send() alone: SGD plus one bare ctypes htga_send() per group on the gradient in "
+         "place, i.e. libhtga's share. send() = median duration of the every-step monitor's send() call, and "
+         "as a share of the SGD step. Defaults: GradientMonitor(client, model) and HTGA(opt, client, "
+         "model=model) as they come (max_overhead=0.02 budget), in blocks of 25 steps taking turns with plain "
+         "SGD blocks; (interval, sent) = the monitor's final send interval and the share of steps it sent)", ""]
 
     def pct(t):
         return f"{100 * t[0]:+.1f}% [{100 * t[1]:+.1f}, {100 * t[2]:+.1f}]"
 
-    L.append("| model | params | groups | SGD ms/step | + monitor | + monitor every 10 | "
-             "+ monitor, max_overhead=0.02 (interval) | HTGA wrapper | htga_send() alone | send() µs "
-             "| send() / SGD step |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    L.append("| model | params | groups | SGD ms/step | every step: + monitor | every step: HTGA wrapper | "
+             "every step: htga_send() alone | + monitor every 10 | send() µs | send() / SGD step | "
+             "default: + monitor (interval, sent) | default: HTGA wrapper (sent) |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for o in ov:
         v = o["overhead"]
         L.append(f"| {o['model']} | {o['params']} | {o['groups']} | {o['ms_sgd']:.3f} | {pct(v['monitor'])} | "
-                 f"{pct(v['monitor10'])} | {pct(o['budget_overhead'])} ({o['budget_interval']}) | "
-                 f"{pct(v['htga'])} | {pct(v['htga_send'])} | {o['send_us']:.1f} | {100 * o['send_share']:.1f}% |")
+                 f"{pct(v['htga'])} | {pct(v['htga_send'])} | {pct(v['monitor10'])} | {o['send_us']:.1f} | "
+                 f"{100 * o['send_share']:.1f}% | {pct(o['budget_overhead'])} ({o['budget_interval']}, "
+                 f"{100 * o['budget_sent_share']:.0f}%) | {pct(o['budget_htga_overhead'])} "
+                 f"({100 * o['budget_htga_sent_share']:.0f}%) |")
     L.append("")
     return L
 

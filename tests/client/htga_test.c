@@ -9,6 +9,7 @@
  * deadlines so the suite stays fast.
  */
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -722,4 +723,123 @@ Test(client, sample_cluster_option_sends_runs, .timeout = 20)
     htga_destroy(&h);
     fake_stop(&f);
     free(x);
+}
+
+/* htga_send_many(): one message per group, in order, each with its own seq,
+ * sampled and counted as htga_send() would; and it chunks long batches. */
+Test(client, send_many_sends_one_message_per_group, .timeout = 10)
+{
+    enum { N = 70 }; /* more than one internal chunk */
+    fake_daemon f;
+    fake_msg m;
+    static float big[1000], small[5];
+    const char *groups[N];
+    const float *grads[N];
+    size_t ns[N];
+    int rcs[N];
+    char names[N][8];
+    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
+    htga *h = connect_client(&f, "run", &m);
+    fake_msg_free(&m);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_MAX_SAMPLES, 100), HTGA_OK);
+    for (int i = 0; i < 1000; i++)
+        big[i] = (float)i;
+    for (int i = 0; i < 5; i++)
+        small[i] = (float)i + 0.25f;
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "g%d", i);
+        groups[i] = names[i];
+        grads[i] = i % 2 ? small : big;
+        ns[i] = i % 2 ? 5 : 1000;
+        rcs[i] = 99;
+    }
+    cr_assert_eq(htga_send_many(h, 42, N, groups, grads, ns, rcs), N);
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(rcs[i], HTGA_OK);
+        cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 3000), 0, "message %d missing", i);
+        cr_assert_eq(m.m.seq, (uint64_t)i);
+        cr_assert_eq(m.m.step, 42);
+        cr_assert_eq(m.m.group_len, strlen(names[i]));
+        cr_assert(memcmp(m.m.group, names[i], m.m.group_len) == 0);
+        if (i % 2) {
+            cr_assert_eq(m.m.count, 5);
+            cr_assert(memcmp(m.body, small, sizeof small) == 0);
+        } else {
+            cr_assert_eq(m.m.count, 100, "subsampled to max_samples");
+            for (int j = 0; j < 100; j++) {
+                float v;
+                memcpy(&v, m.body + 4 * j, 4);
+                cr_assert(v >= (float)(10 * j) && v < (float)(10 * j + 10));
+            }
+        }
+        fake_msg_free(&m);
+    }
+    /* a later htga_send() continues the sequence */
+    cr_assert_eq(htga_send(h, "after", 43, small, 5), HTGA_OK);
+    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 3000), 0);
+    cr_assert_eq(m.m.seq, N);
+    fake_msg_free(&m);
+    htga_stats s = stats(h);
+    cr_assert_eq(s.sends, N + 1, "counted per message, not per call");
+    cr_assert_eq(s.msgs_sent, N + 1);
+    cr_assert_eq(s.samples_sent, (N / 2) * 100 + (N / 2) * 5 + 5);
+    cr_assert_eq(s.drops_queue + s.drops_offline, 0);
+    htga_destroy(&h);
+    fake_stop(&f);
+}
+
+/* A bad argument anywhere in the batch sends nothing; count 0 is a no-op. */
+Test(client, send_many_arguments)
+{
+    htga *h;
+    float x[2] = {1, 2};
+    const char *groups[2] = {"a", "b"}, *bad_groups[2] = {"a", ""};
+    const float *grads[2] = {x, x}, *bad_grads[2] = {x, NULL};
+    size_t ns[2] = {2, 2}, bad_ns[2] = {2, 0};
+    cr_assert_eq(htga_create(&h, "tcp://127.0.0.1:1", "r"), HTGA_OK);
+    cr_assert_eq(htga_send_many(NULL, 0, 2, groups, grads, ns, NULL), HTGA_EINVAL);
+    cr_assert_eq(htga_send_many(h, 0, 2, NULL, grads, ns, NULL), HTGA_EINVAL);
+    cr_assert_eq(htga_send_many(h, 0, 2, groups, NULL, ns, NULL), HTGA_EINVAL);
+    cr_assert_eq(htga_send_many(h, 0, 2, groups, grads, NULL, NULL), HTGA_EINVAL);
+    cr_assert_eq(htga_send_many(h, 0, 2, bad_groups, grads, ns, NULL), HTGA_EINVAL);
+    cr_assert_eq(htga_send_many(h, 0, 2, groups, bad_grads, ns, NULL), HTGA_EINVAL);
+    cr_assert_eq(htga_send_many(h, 0, 2, groups, grads, bad_ns, NULL), HTGA_EINVAL);
+    cr_assert_eq(htga_send_many(h, 0, (size_t)INT_MAX + 1, groups, grads, ns, NULL), HTGA_EINVAL);
+    cr_assert_eq(htga_send_many(h, 0, 0, NULL, NULL, NULL, NULL), 0);
+    cr_assert_eq(stats(h).sends, 0);
+    cr_assert_eq(stats(h).drops_queue + stats(h).drops_offline, 0, "nothing sent, nothing dropped");
+    htga_destroy(&h);
+}
+
+/* No daemon: within the grace the batch is queued; after it, every message
+ * is dropped and counted one by one, and the call says so. */
+Test(client, send_many_drops_are_counted_per_message, .timeout = 10)
+{
+    char ep[256];
+    htga *h;
+    float x[8] = {0};
+    const char *groups[3] = {"a", "b", "c"};
+    const float *grads[3] = {x, x, x};
+    size_t ns[3] = {8, 8, 8};
+    int rcs[3];
+    fake_free_endpoint(ep, sizeof ep);
+    cr_assert_eq(htga_create(&h, ep, "run"), HTGA_OK);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_CONNECT_GRACE_MS, 10000), HTGA_OK);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_QUEUE_DEPTH, 4), HTGA_OK);
+    cr_assert_eq(htga_send_many(h, 0, 3, groups, grads, ns, rcs), 3, "queued in the grace");
+    cr_assert_eq(htga_send_many(h, 1, 3, groups, grads, ns, rcs), 1, "one slot left");
+    cr_assert_eq(rcs[0], HTGA_OK);
+    cr_assert_eq(rcs[1], HTGA_EDROPPED);
+    cr_assert_eq(rcs[2], HTGA_EDROPPED);
+    cr_assert_eq(stats(h).drops_queue, 2);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_CONNECT_GRACE_MS, 0), HTGA_OK);
+    cr_assert_eq(htga_flush(h, 2000), HTGA_OK);
+    cr_assert_eq(htga_send_many(h, 2, 3, groups, grads, ns, rcs), 0, "daemon away");
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(rcs[i], HTGA_EDROPPED);
+    htga_stats s = stats(h);
+    cr_assert_eq(s.sends, 4);
+    cr_assert_eq(s.drops_offline, 4 + 3);
+    cr_assert_eq(s.drops_queue, 2);
+    htga_destroy(&h);
 }

@@ -134,6 +134,12 @@ class TestClientOffline(unittest.TestCase):
         self.assertEqual(self.c.lambda_("g"), 1.0)
         self.assertIsNone(self.c.lambda_get("g"))
 
+    @unittest.skipUnless(HAVE_NUMPY, "numpy missing")
+    def test_send_many_dropped_per_message(self):
+        x = np.ones(8, np.float32)
+        self.assertEqual(self.c.send_many(0, [("a", x), ("b", x)]), [False, False])
+        self.assertEqual(self.c.stats()["drops_offline"], 2)
+
     def test_close_twice_and_context_manager(self):
         with htga.Client("tcp://127.0.0.1:9", "r") as c:
             self.assertFalse(c.closed)
@@ -198,6 +204,22 @@ class TestClientFakeDaemon(unittest.TestCase):
             self.assertEqual(run[0] % 4, 0)
             self.assertEqual(run, [run[0] + k for k in range(4)])
         self.assertEqual(list(values), sorted(values))
+
+    def test_send_many_one_message_per_group_in_order(self):
+        a = np.arange(10, dtype=np.float32)
+        b = np.arange(1000, dtype=np.float32)
+        self.assertEqual(self.c.send_many(5, [("a", a), ("b", b), ("c", [7.0, 8.0])]), [True, True, True])
+        got = [self.fake.recv_samples() for _ in range(3)]
+        self.assertEqual([(m[2], m[4], m[5], m[6]) for m in got], [(b"a", 5, 0, 10), (b"b", 5, 1, 16), (b"c", 5, 2, 2)])
+        self.assertEqual(list(got[0][8]), list(a))
+        for i, v in enumerate(got[1][8]):  # subsampled by libhtga, as send() does
+            self.assertTrue(i * 1000 // 16 <= v < (i + 1) * 1000 // 16)
+        self.assertEqual(self.c.send_many(6, {}), [])
+        with self.assertRaises(htga.HtgaError):
+            self.c.send_many(6, [("ok", a), ("", a)])  # a bad name: nothing is sent
+        self.assertTrue(self.c.flush(1000))
+        s = self.c.stats()
+        self.assertEqual((s["sends"], s["msgs_sent"]), (3, 3))
 
     @unittest.skipUnless(HAVE_TORCH, "torch missing")
     def test_torch_tensors(self):

@@ -87,7 +87,7 @@ class TestSampling(unittest.TestCase):
         p = nn.Parameter(torch.zeros(10000))
         p.grad = torch.randn(10000) ** 3
         c = FakeClient()
-        m = ht.GradientMonitor(c, params=[p], sample_size=500, generator_seed=1)
+        m = ht.GradientMonitor(c, params=[p], sample_size=500, generator_seed=1, max_overhead=None)
         for step in range(200):
             m.send(step)
         means = torch.stack([s.mean() for _, _, s in c.sent])
@@ -96,7 +96,7 @@ class TestSampling(unittest.TestCase):
     def test_every_and_param_tails(self):
         net = small_net()
         c = FakeClient()
-        m = ht.GradientMonitor(c, net, grouping="module", every=2, param_every=3)
+        m = ht.GradientMonitor(c, net, grouping="module", every=2, param_every=3, max_overhead=None)
         net(torch.randn(4, 8)).sum().backward()
         for step in range(4):
             m.send(step)
@@ -126,6 +126,52 @@ class TestSampling(unittest.TestCase):
         self.assertEqual(c.sent[0][1], 0)
         with self.assertRaises(ValueError):
             ht.GradientMonitor(c, params=[p], max_overhead=0)
+
+    def test_default_budget_thins_sends_on_a_cheap_step(self):
+        """The default monitor (max_overhead=0.02, no argument) sends a
+        fraction of the steps when a send is dear next to the step, says how
+        many it sent, and max_overhead=None sends every step. Fails if the
+        default budget is ignored."""
+        import time
+
+        class SlowClient(FakeClient):
+            def send(self, group, step, array):
+                time.sleep(0.0005)  # a send costing as much as the training step below
+                return super().send(group, step, array)
+
+        p = nn.Parameter(torch.zeros(10))
+        p.grad = torch.ones(10)
+        c = SlowClient()
+        m = ht.GradientMonitor(c, params=[p])
+        self.assertEqual(m.max_overhead, ht.DEFAULT_MAX_OVERHEAD)
+        for step in range(300):
+            time.sleep(0.0005)  # "training"
+            m.send(step)
+        # budget 2% of a >= 0.5 ms step, a send counted twice: >= 1 ms per
+        # send, so at most one step in 12 or so (a first send, then doubling)
+        self.assertLess(len(c.sent), 40)
+        self.assertEqual(m.steps_sent, len(c.sent))
+        self.assertEqual(m.stats()["steps_seen"], 300)
+        self.assertEqual(m.stats()["steps_sent"], len(c.sent))
+        self.assertGreaterEqual(m.interval, 8)
+        every = ht.GradientMonitor(FakeClient(), params=[p], max_overhead=None)
+        for step in range(20):
+            every.send(step)
+        self.assertEqual((every.steps_seen, every.steps_sent), (20, 20))
+
+    def test_default_budget_sends_every_step_of_a_long_step(self):
+        """A step that is long next to a send: every step is sent."""
+        import time
+
+        p = nn.Parameter(torch.zeros(10))
+        p.grad = torch.ones(10)
+        c = FakeClient()
+        m = ht.GradientMonitor(c, params=[p])
+        for step in range(30):
+            time.sleep(0.05)  # "training": a send (0.3 ms on this path, cold) is below 1% of it
+            m.send(step)
+        self.assertGreaterEqual(m.steps_sent, 26)  # a stall on a loaded machine may skip a few
+        self.assertLessEqual(m.interval, 2)
 
     def test_overhead_budget_survives_one_stall(self):
         import time
@@ -194,6 +240,38 @@ class TestLibhtgaPath(unittest.TestCase):
             finally:
                 fake.close()
 
+    def test_one_libhtga_call_per_step(self):
+        """Groups read in place or from their buffer go out in one
+        htga_send_many() call per step; a missing gradient sends the step
+        through the per-group path instead (the others still go)."""
+        import tempfile
+
+        from test_binding import FakeDaemon
+
+        with tempfile.TemporaryDirectory() as tmp:
+            fake = FakeDaemon(tmp)
+            try:
+                with htga.Client(fake.endpoint, "r", connect_grace_ms=2000) as c:
+                    net = small_net()
+                    m = ht.GradientMonitor(c, net, sample_size=64, max_overhead=None)
+                    calls = []
+                    real = c._send_many_fn
+                    c._send_many_fn = lambda *a: calls.append(a[1]) or real(*a)
+                    net(torch.randn(4, 8)).sum().backward()
+                    self.assertEqual(m.send(0), 4)
+                    self.assertEqual(m.send(1), 4)
+                    self.assertEqual(calls, [0, 1])
+                    got = sorted((fake.recv_samples()[2:7:2]) for _ in range(8))
+                    self.assertEqual(got, sorted([(n.encode(), s, min(64, p.numel()))
+                                                  for s in (0, 1) for n, p in net.named_parameters()]))
+                    net[2].bias.grad = None
+                    self.assertEqual(m.send(2), 3)
+                    self.assertEqual(calls, [0, 1])
+                    self.assertEqual(sorted(fake.recv_samples()[2] for _ in range(3)),
+                                     [b"0.bias", b"0.weight", b"2.weight"])
+            finally:
+                fake.close()
+
     def test_direct_path_fallbacks_and_parameter_values(self):
         """The per-group plan made at the first send: a gradient that is
         missing in a copied group, a non-contiguous or float64 gradient, and
@@ -209,7 +287,7 @@ class TestLibhtgaPath(unittest.TestCase):
                 c = htga.Client(fake.endpoint, "r", connect_grace_ms=2000)
                 one = nn.Parameter(torch.zeros(2, 3))
                 w, b = nn.Parameter(torch.zeros(3, 4)), nn.Parameter(torch.zeros(4))
-                m = ht.GradientMonitor(c, params=[one, w, b], sample_size=100, param_every=2,
+                m = ht.GradientMonitor(c, params=[one, w, b], sample_size=100, param_every=2, max_overhead=None,
                                        grouping=lambda n, p: "one" if p is one else "wb")
 
                 def sent(k):
@@ -331,7 +409,7 @@ class TestRealDaemon(unittest.TestCase):
         with support.Daemon("--policy", "linear:0.5", "--lambda-min", "0.2", "--lambda-max", "5",
                             block_samples=1024) as d, \
                 htga.Client(d.endpoint, "train", connect_grace_ms=3000) as c:
-            opt = ht.HTGA(torch.optim.SGD(net.parameters(), lr=0.05), c, model=net, grouping="module",
+            opt = ht.HTGA(torch.optim.SGD(net.parameters(), lr=0.05), c, model=net, grouping="module", max_overhead=None,
                           param_every=5)
             losses = []
             for step in range(30):

@@ -142,6 +142,11 @@ def _declare(lib):
     lib.htga_set_int.argtypes = [c_htga_p, ctypes.c_int, ctypes.c_int64]
     lib.htga_send.restype = ctypes.c_int
     lib.htga_send.argtypes = [c_htga_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_size_t]
+    if hasattr(lib, "htga_send_many"):  # libhtga 0.1.0 built before it was added lacks it
+        lib.htga_send_many.restype = ctypes.c_int
+        lib.htga_send_many.argtypes = [c_htga_p, ctypes.c_int64, ctypes.c_size_t, ctypes.POINTER(ctypes.c_char_p),
+                                       ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t),
+                                       ctypes.POINTER(ctypes.c_int)]
     lib.htga_lambda.restype = ctypes.c_double
     lib.htga_lambda.argtypes = [c_htga_p, ctypes.c_char_p]
     lib.htga_lambda_get.restype = ctypes.c_int
@@ -260,6 +265,7 @@ class Client:
     ):
         self._lib = _load()
         self._send_fn = self._lib.htga_send
+        self._send_many_fn = getattr(self._lib, "htga_send_many", None)
         self._lambda_fn = self._lib.htga_lambda
         self.max_samples = 65536 if max_samples is None else int(max_samples)
         self._h = ctypes.c_void_p()
@@ -315,6 +321,38 @@ class Client:
             return False
         self._check(rc, "htga_send")
         return True
+
+    def send_many(self, step, items):
+        """Sends several groups' gradients of step `step` in one libhtga call
+        (htga_send_many(): one message per group, in order, each sampled,
+        dropped and counted as by send(); ZeroMQ's I/O thread is woken once).
+        `items` is a list of (group, array) pairs or a dict {group: array}.
+        Returns a list of booleans, True where queued, False where dropped.
+        Raises HtgaError for bad arguments (then nothing is sent). Falls
+        back to one send() per group on a libhtga without htga_send_many."""
+        pairs = list(items.items() if isinstance(items, dict) else items)
+        if not pairs:
+            return []
+        if self._send_many_fn is None:
+            return [self.send(g, step, a) for g, a in pairs]
+        k = len(pairs)
+        keep, names = [], (ctypes.c_char_p * k)()
+        ptrs, ns, rcs = (ctypes.c_void_p * k)(), (ctypes.c_size_t * k)(), (ctypes.c_int * k)()
+        for i, (g, a) in enumerate(pairs):
+            buf, addr, n = _as_float32_buffer(a)
+            if n == 0:
+                raise HtgaError(EINVAL, strerror(EINVAL), f"htga_send_many: empty array for group {g!r}")
+            b = _name(g, "group")
+            keep.append((buf, b))
+            names[i], ptrs[i], ns[i] = b, addr, n
+        rc = self._send_many_fn(self._handle(), int(step), k, names, ptrs, ns, rcs)
+        del keep
+        if rc < 0:
+            self._check(rc, "htga_send_many")
+        for r in rcs:
+            if r not in (OK, EDROPPED):
+                self._check(r, "htga_send_many")
+        return [r == OK for r in rcs]
 
     def _raw_send(self, group_bytes, step, address, count):
         """htga_send() on memory the caller keeps alive: float32[count] at

@@ -20,14 +20,25 @@ were dropped as offline) or has not answered yet, lambda is 1: plain steps.
         opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
 """
 
+import ctypes
 import math
 import time
 
 import torch
 
-__all__ = ["GradientMonitor", "HTGA", "DEFAULT_SAMPLE_SIZE"]
+__all__ = ["GradientMonitor", "HTGA", "DEFAULT_SAMPLE_SIZE", "DEFAULT_MAX_OVERHEAD"]
 
 DEFAULT_SAMPLE_SIZE = 4096
+# The default budget: sending may cost at most 2% of training time. On tiny
+# models (sub-millisecond steps) the monitor then sends every few steps; on
+# models whose step is long it sends every step. None: every `every`-th step.
+DEFAULT_MAX_OVERHEAD = 0.02
+# A sending call also costs the trainer time after it returns: it wakes
+# ZeroMQ's I/O thread (and htgad works on the message), which on a busy
+# 2-core machine compete with the trainer's thread. Measured with
+# bench/step_probe.py: the whole-step overhead was 1.5-1.9 times the call's
+# own duration. The budget counts each sending call this many times.
+SEND_COST_FACTOR = 2.0
 GROUPINGS = ("parameter", "module", "param_group")
 
 
@@ -79,10 +90,14 @@ class GradientMonitor:
     sample_size  values sent per group per step (default 4096); the group's
                  whole gradient when it is smaller.
     every        send every `every`-th step only (1 = every step).
-    max_overhead when set (e.g. 0.02), a budget: the monitor times its own
-                 sends and the training step between its calls, and widens
-                 the interval between sending steps (at least `every`) so
-                 that sending costs at most this fraction of training time.
+    max_overhead a budget, default 0.02 (DEFAULT_MAX_OVERHEAD): the monitor
+                 times its own sends and the training step between its
+                 calls, and widens the interval between sending steps (at
+                 least `every`) so that sending costs at most this fraction
+                 of training time (each sending call counted SEND_COST_FACTOR
+                 times, for the I/O threads it wakes). None: no budget, send
+                 every `every`-th step. steps_sent / steps_seen (and
+                 stats()) say how many steps were actually sent.
     prefix       prepended to every group name (e.g. "grad/").
     param_every  also send a sample of the parameter values themselves every
                  param_every steps under "<param_prefix><group>" (0 = never),
@@ -96,7 +111,7 @@ class GradientMonitor:
 
     def __init__(self, client, model=None, *, optimizer=None, params=None, grouping="parameter",
                  sample_size=DEFAULT_SAMPLE_SIZE, every=1, prefix="", param_every=0, param_prefix="param/",
-                 generator_seed=None, max_overhead=None):
+                 generator_seed=None, max_overhead=DEFAULT_MAX_OVERHEAD):
         if sample_size < 1:
             raise ValueError("sample_size must be >= 1")
         if every < 1:
@@ -120,8 +135,10 @@ class GradientMonitor:
         for g in self.groups:
             for p in g.params:
                 self.group_of[p] = g.name
-        self.sent = 0
-        self.dropped = 0
+        self.sent = 0  # groups (messages) handed to libhtga
+        self.dropped = 0  # groups dropped (daemon away or slow)
+        self.steps_seen = 0  # send() calls
+        self.steps_sent = 0  # of those, steps whose gradients were sent (not skipped)
         self.online = True  # False while the last step's sends were all dropped
         self._gen = {}
         self._seed = generator_seed
@@ -243,6 +260,7 @@ class GradientMonitor:
         """Sends the current gradients (call after backward()). Groups whose
         parameters have no gradient are skipped. Returns the number of
         groups sent (0 on steps skipped by `every` or the overhead budget)."""
+        self.steps_seen += 1
         if self.max_overhead is None:
             return self._send_step(step, step % self.every == 0)
         t0 = time.perf_counter()
@@ -255,7 +273,9 @@ class GradientMonitor:
         due = self._next is None or step >= self._next
         n = self._send_step(step, due)
         t1 = time.perf_counter()
-        if due:
+        if due and self._next is None:
+            self._next = step + self.interval  # the first call makes the plans: not a typical cost
+        elif due:
             # a call the machine preempted counts as at most 4 typical ones,
             # so one stall cannot stop the sending for a long time
             cost = t1 - t0
@@ -264,7 +284,8 @@ class GradientMonitor:
                 # k steps cost one send plus k-1 idle calls; aim at 80% of the
                 # budget so that the variation of send times stays inside it
                 room = 0.8 * self.max_overhead * self._gap - self._idle
-                k = math.ceil((self._cost - self._idle) / room) if room > 0 else 1 << 20
+                cost = SEND_COST_FACTOR * self._cost - self._idle
+                k = math.ceil(cost / room) if room > 0 else 1 << 20
                 # widen at most twofold per sending step: the estimate is
                 # taken again at the next send, when a stall has passed
                 self.interval = min(max(self.every, k), 2 * self.interval, 1 << 20)
@@ -284,11 +305,21 @@ class GradientMonitor:
                 t, d = self._send_direct(step, params) if self._raw else self._send_general(step, params)
                 tried += t
                 dropped += d
+                if not params and t > d:
+                    self.steps_sent += 1
         self.sent += tried - dropped
         self.dropped += dropped
         if tried:
             self.online = dropped < tried
         return tried - dropped
+
+    def stats(self):
+        """What the monitor did: steps_seen (send() calls), steps_sent (steps
+        whose gradients went to libhtga; fewer than steps_seen under `every`
+        or the overhead budget), groups_sent / groups_dropped (messages),
+        interval (the current steps between sends) and max_overhead."""
+        return {"steps_seen": self.steps_seen, "steps_sent": self.steps_sent, "groups_sent": self.sent,
+                "groups_dropped": self.dropped, "interval": self.interval, "max_overhead": self.max_overhead}
 
     def _send_general(self, step, params):
         """One step's sends through client.send(); returns (tried, dropped)."""
@@ -305,16 +336,18 @@ class GradientMonitor:
         return tried, dropped
 
     def _direct_plan(self):
-        """Per group, how the libhtga path sends it with one ctypes call and
-        no allocation: (group, params, name, param name, buffer, views).
-        A single CPU float32 parameter is read in place (views == (), libhtga
-        subsamples it); a few whose values together fit sample_size are
-        copied into a flat buffer allocated once (views into it); anything
-        else (CUDA, other dtypes, larger groups of several tensors: views is
-        None) takes the general path. Made at the first send; a tensor that
-        moved or changed dtype or shape since is caught per step and takes
-        the general path. The second value says whether a step can skip
-        torch.no_grad() (no copies, no general path)."""
+        """Per group, how the libhtga path sends it with no allocation:
+        (group, params, name, param name, buffer, views). A single CPU
+        float32 parameter is read in place (views == (), libhtga subsamples
+        it); a few whose values together fit sample_size are copied into a
+        flat buffer allocated once (views into it); anything else (CUDA,
+        other dtypes, larger groups of several tensors: views is None) takes
+        the general path. Made at the first send; a tensor that moved or
+        changed dtype or shape since is caught per step and takes the
+        general path. Also: whether a step can skip torch.no_grad() (no
+        copies, no general path), and, when every group is read in place or
+        from its buffer and libhtga has htga_send_many(), the ctypes arrays
+        of that one call per step (see _send_batch)."""
         if self._direct is not None:
             return self._direct
         plan, in_place = [], True
@@ -334,18 +367,69 @@ class GradientMonitor:
             else:
                 plan.append((g, ps, g.bname, pname, None, None))
             in_place = False
-        self._direct = (plan, in_place)
+        batch = None
+        if plan and getattr(self.client, "_send_many_fn", None) is not None and \
+                all(e[5] is not None for e in plan):
+            k = len(plan)
+            names = (ctypes.c_char_p * k)(*[e[2] for e in plan])
+            pnames = (ctypes.c_char_p * k)(*[e[3] for e in plan])
+            ptrs, ns = (ctypes.c_void_p * k)(), (ctypes.c_size_t * k)()
+            for i, e in enumerate(plan):
+                if e[4] is not None:  # a group's buffer: fixed address and size
+                    ptrs[i], ns[i] = e[4].data_ptr(), e[4].numel()
+            batch = (k, names, pnames, ptrs, ns)
+        self._direct = (plan, in_place, batch)
         return self._direct
 
     def _send_direct(self, step, params):
-        """One step's sends straight to libhtga's htga_send(), one ctypes
-        call per group (gradients, or the parameter values when `params`);
-        returns (tried, dropped)."""
-        plan, in_place = self._direct_plan()
+        """One step's sends straight to libhtga: one htga_send_many() call
+        for all groups when the plan allows (see _send_batch), else one
+        htga_send() per group (gradients, or the parameter values when
+        `params`); returns (tried, dropped)."""
+        plan, in_place, batch = self._direct_plan()
         if in_place and not params:
+            if batch is not None:
+                r = self._send_batch(step, plan, batch, params)
+                if r is not None:
+                    return r
             return self._send_direct_plan(step, plan, params)
         with torch.no_grad():
+            if batch is not None:
+                r = self._send_batch(step, plan, batch, params)
+                if r is not None:
+                    return r
             return self._send_direct_plan(step, plan, params)
+
+    def _send_batch(self, step, plan, batch, params):
+        """All groups of a step in one htga_send_many() call on the
+        precomputed arrays: per step only the addresses and sizes of the
+        in-place tensors are filled in. Returns (tried, dropped), or None
+        (nothing sent) when a tensor is missing or not as planned: the
+        per-group path then handles the step."""
+        h = self.client._h
+        if not h:
+            raise RuntimeError("htga_send_many failed: the client is closed")
+        k, names, pnames, ptrs, ns = batch
+        f32 = torch.float32
+        i = 0
+        for g, ps, bname, pname, buf, views in plan:
+            if views == ():  # one tensor, read in place
+                t = ps[0] if params else ps[0].grad
+                if t is None or t.dtype is not f32 or t.is_cuda or not t.is_contiguous():
+                    return None
+                ptrs[i] = t.data_ptr()
+                ns[i] = t.numel()
+            else:  # a few small tensors, copied into the group's buffer
+                ts = ps if params else [p.grad for p in ps]
+                for v, t in zip(views, ts):
+                    if t is None or t.shape != v.shape:
+                        return None
+                    v.copy_(t)
+            i += 1
+        rc = self.client._send_many_fn(h, step, k, pnames if params else names, ptrs, ns, None)
+        if rc < 0:
+            raise RuntimeError(f"htga_send_many failed with code {rc}")
+        return k, k - rc
 
     def _send_direct_plan(self, step, plan, params):
         h = self.client._h
@@ -423,7 +507,8 @@ class HTGA:
     """
 
     def __init__(self, optimizer, client, *, model=None, monitor=None, grouping=None,
-                 sample_size=DEFAULT_SAMPLE_SIZE, every=1, mode="auto", param_every=0, max_overhead=None):
+                 sample_size=DEFAULT_SAMPLE_SIZE, every=1, mode="auto", param_every=0,
+                 max_overhead=DEFAULT_MAX_OVERHEAD):
         if mode not in ("auto", "update", "grad"):
             raise ValueError('mode must be "auto", "update" or "grad"')
         self.optimizer = optimizer
