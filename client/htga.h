@@ -37,9 +37,9 @@ extern "C" {
 #endif
 
 #define HTGA_VERSION_MAJOR  0
-#define HTGA_VERSION_MINOR  1
+#define HTGA_VERSION_MINOR  2
 #define HTGA_VERSION_PATCH  0
-#define HTGA_VERSION_STRING "0.1.0"
+#define HTGA_VERSION_STRING "0.2.0"
 #define HTGA_VERSION_NUMBER                                                                        \
     (HTGA_VERSION_MAJOR * 1000000 + HTGA_VERSION_MINOR * 1000 + HTGA_VERSION_PATCH)
 

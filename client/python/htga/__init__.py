@@ -142,7 +142,7 @@ def _declare(lib):
     lib.htga_set_int.argtypes = [c_htga_p, ctypes.c_int, ctypes.c_int64]
     lib.htga_send.restype = ctypes.c_int
     lib.htga_send.argtypes = [c_htga_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_size_t]
-    if hasattr(lib, "htga_send_many"):  # libhtga 0.1.0 built before it was added lacks it
+    if hasattr(lib, "htga_send_many"):  # libhtga before 0.2.0 lacks it
         lib.htga_send_many.restype = ctypes.c_int
         lib.htga_send_many.argtypes = [c_htga_p, ctypes.c_int64, ctypes.c_size_t, ctypes.POINTER(ctypes.c_char_p),
                                        ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t),
@@ -199,7 +199,7 @@ def library_path():
 
 
 def version():
-    """libhtga's version string, e.g. "0.1.0"."""
+    """libhtga's version string, e.g. "0.2.0"."""
     return _load().htga_version().decode()
 
 
