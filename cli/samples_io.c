@@ -326,6 +326,67 @@ static size_t npy_itemsize(const char *descr, sio_error *err)
     return 0;
 }
 
+/* Reads the preamble and header dictionary of the .npy bytes b[0..len):
+ * *hoff, *hlen: where the dictionary is; *h and *itemsize from it. */
+static int npy_layout(const unsigned char *b, size_t len, size_t *hoff, size_t *hlen, npy_header *h,
+                      size_t *itemsize, sio_error *err)
+{
+    int rc;
+
+    if (len < NPY_MAGIC_LEN || memcmp(b, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
+        return set_error(err, SIO_EFORMAT, 0, 0, "npy: bad magic, not a NumPy .npy file");
+    if (len < 10)
+        return set_error(err, SIO_EFORMAT, 0, 0, "npy: truncated header");
+    if (b[6] == 1) {
+        *hlen = (size_t)b[8] | (size_t)b[9] << 8;
+        *hoff = 10;
+    } else if (b[6] == 2 || b[6] == 3) {
+        if (len < 12)
+            return set_error(err, SIO_EFORMAT, 0, 0, "npy: truncated header");
+        *hlen = load_le32(b + 8);
+        *hoff = 12;
+    } else {
+        return set_error(err, SIO_EFORMAT, 0, 0, "npy: unsupported format version %u.%u",
+                         (unsigned)b[6], (unsigned)b[7]);
+    }
+    if (*hlen > len - *hoff)
+        return set_error(err, SIO_EFORMAT, 0, 0,
+                         "npy: truncated header (%zu bytes announced, %zu present)", *hlen,
+                         len - *hoff);
+    if ((rc = npy_parse_header((const char *)b + *hoff, *hlen, h, err)) != SIO_OK)
+        return rc;
+    if ((*itemsize = npy_itemsize(h->descr, err)) == 0)
+        return SIO_EFORMAT;
+    return SIO_OK;
+}
+
+#define NPY_HEADER_READ_MAX ((size_t)1 << 20)
+
+/* Whether a reader of a .npy stream holding b[0..len) so far can stop: the
+ * bytes are already not a .npy file, or they hold more than the header
+ * describes (the decoder then reports either), so an endless stream
+ * (/dev/zero) is not read until memory runs out. */
+static int npy_read_enough(const unsigned char *b, size_t len)
+{
+    size_t hoff, hlen, itemsize, need = 12;
+    npy_header h;
+    sio_error ignored;
+
+    if (len >= NPY_MAGIC_LEN && memcmp(b, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
+        return 1;
+    if (len >= 10 && b[6] == 1)
+        need = 10 + ((size_t)b[8] | (size_t)b[9] << 8);
+    else if (len >= 12)
+        need = 12 + load_le32(b + 8);
+    if (need > NPY_HEADER_READ_MAX)
+        return 1; /* the decoder refuses it; no header is this long */
+    if (len < need)
+        return 0;
+    if (npy_layout(b, len, &hoff, &hlen, &h, &itemsize, &ignored) != SIO_OK)
+        return 1;
+    return h.count > SIZE_MAX / itemsize || len - hoff - hlen > h.count * itemsize;
+}
+
 int sio_decode_npy(const void *buf, size_t len, float **values, size_t *n, sio_error *err)
 {
     const unsigned char *b = buf;
@@ -334,30 +395,8 @@ int sio_decode_npy(const void *buf, size_t len, float **values, size_t *n, sio_e
     float *out;
     int rc;
 
-    if (len < NPY_MAGIC_LEN || memcmp(b, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
-        return set_error(err, SIO_EFORMAT, 0, 0, "npy: bad magic, not a NumPy .npy file");
-    if (len < 10)
-        return set_error(err, SIO_EFORMAT, 0, 0, "npy: truncated header");
-    if (b[6] == 1) {
-        hlen = (size_t)b[8] | (size_t)b[9] << 8;
-        hoff = 10;
-    } else if (b[6] == 2 || b[6] == 3) {
-        if (len < 12)
-            return set_error(err, SIO_EFORMAT, 0, 0, "npy: truncated header");
-        hlen = load_le32(b + 8);
-        hoff = 12;
-    } else {
-        return set_error(err, SIO_EFORMAT, 0, 0, "npy: unsupported format version %u.%u",
-                         (unsigned)b[6], (unsigned)b[7]);
-    }
-    if (hlen > len - hoff)
-        return set_error(err, SIO_EFORMAT, 0, 0,
-                         "npy: truncated header (%zu bytes announced, %zu present)", hlen,
-                         len - hoff);
-    if ((rc = npy_parse_header((const char *)b + hoff, hlen, &h, err)) != SIO_OK)
+    if ((rc = npy_layout(b, len, &hoff, &hlen, &h, &itemsize, err)) != SIO_OK)
         return rc;
-    if ((itemsize = npy_itemsize(h.descr, err)) == 0)
-        return SIO_EFORMAT;
     if (h.fortran)
         return set_error(err, SIO_EFORMAT, 0, 0,
                          "npy: fortran_order arrays not supported (save a C-order array)");
@@ -657,11 +696,12 @@ static int decode(sio_format fmt, const void *buf, size_t len, float **values, s
 }
 
 /* Reads fd to its end into a malloc'd buffer; hint is the expected size.
- * With stop_at_nul (text) reading ends at the first chunk holding a NUL
- * byte, which no text file has: the decoder then reports it where it is,
- * and a stream of them (/dev/zero) is refused instead of read until memory
- * runs out. */
-static int read_all(int fd, size_t hint, int stop_at_nul, char **out, size_t *out_len,
+ * Text: reading ends at the first chunk holding a NUL byte, which no text
+ * file has, and the decoder reports it where it is; .npy: reading ends as
+ * soon as the bytes cannot be a .npy file or hold more than its header
+ * describes. So an endless stream (/dev/zero) is refused instead of read
+ * until memory runs out (raw .f32 has no header: any length is valid). */
+static int read_all(int fd, size_t hint, sio_format fmt, char **out, size_t *out_len,
                     sio_error *err)
 {
     size_t len = 0, cap = hint < 65536 ? 65536 : hint + 1;
@@ -689,7 +729,9 @@ static int read_all(int fd, size_t hint, int stop_at_nul, char **out, size_t *ou
             return set_error(err, SIO_EIO, 0, 0, "read: %s", strerror(errno));
         }
         len += (size_t)got;
-        if (stop_at_nul && memchr(buf + len - (size_t)got, 0, (size_t)got) != NULL)
+        if (fmt == SIO_FORMAT_NPY   ? npy_read_enough((const unsigned char *)buf, len)
+            : fmt == SIO_FORMAT_F32 ? 0
+                                    : memchr(buf + len - (size_t)got, 0, (size_t)got) != NULL)
             break;
     }
     *out = buf;
@@ -714,8 +756,7 @@ static int read_fd(int fd, sio_format fmt, float **values, size_t *n, sio_error 
             return set_error(err, SIO_ENOMEM, 0, 0, "file too large");
         hint = (size_t)st.st_size;
     }
-    int text = fmt != SIO_FORMAT_NPY && fmt != SIO_FORMAT_F32;
-    if ((rc = read_all(fd, hint, text, &buf, &len, err)) != SIO_OK)
+    if ((rc = read_all(fd, hint, fmt, &buf, &len, err)) != SIO_OK)
         return rc;
     rc = decode(fmt, buf, len, values, n, err);
     free(buf);

@@ -11,9 +11,12 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -453,6 +456,51 @@ Test(errors, endless_nul_stream_refused_at_once, .timeout = 20)
 {
     expect_usage_error((const char *[]){"estimate", "/dev/zero", NULL}, NULL,
                        "/dev/zero:1:1: expected a number, found byte 0x00");
+}
+
+/* A .npy that is an endless stream: bytes that are no .npy at all
+ * (/dev/zero behind a .npy name), and a valid file followed by endless
+ * bytes through a FIFO. Reading stops as soon as the bytes cannot be the
+ * file; before, both were read until memory ran out. */
+static void *feed_fifo(void *path)
+{
+    static const char dict[] = "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }";
+    unsigned char head[128] = "\x93NUMPY\x01\x00";
+    size_t hlen = sizeof head - 10;
+    char zeros[4096] = {0};
+    int fd = open(path, O_WRONLY);
+
+    memset(head + 10, ' ', hlen);
+    memcpy(head + 10, dict, sizeof dict - 1);
+    head[8] = (unsigned char)hlen;
+    head[127] = '\n';
+    if (fd < 0 || write(fd, head, sizeof head) != (ssize_t)sizeof head)
+        return NULL;
+    while (write(fd, zeros, sizeof zeros) > 0) /* until the reader closes */
+        ;
+    close(fd);
+    return NULL;
+}
+
+Test(errors, endless_npy_stream_refused_at_once, .timeout = 20)
+{
+    char dir[] = "/tmp/htga-npy-XXXXXX", link[64], fifo[64];
+    pthread_t th;
+
+    signal(SIGPIPE, SIG_IGN);
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(link, sizeof link, "%s/zero.npy", dir);
+    cr_assert_eq(symlink("/dev/zero", link), 0);
+    expect_usage_error((const char *[]){"estimate", link, NULL}, NULL, "npy: bad magic");
+    snprintf(fifo, sizeof fifo, "%s/stream.npy", dir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    cr_assert_eq(pthread_create(&th, NULL, feed_fifo, fifo), 0);
+    expect_usage_error((const char *[]){"estimate", fifo, NULL}, NULL,
+                       "unexpected bytes after the 4 values the header describes");
+    pthread_join(th, NULL);
+    unlink(link);
+    unlink(fifo);
+    rmdir(dir);
 }
 
 Test(errors, bad_options_exit_2)
