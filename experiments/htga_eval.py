@@ -438,7 +438,7 @@ def overhead(endpoint, steps, reps, models=("mlp", "cnn", "mlp-wide")):
     step_cost), and its overhead the ratio to SGD's in the same round.
     Reported: the median over rounds and the min..max range. The defaults
     (GradientMonitor(client, model) and HTGA(opt, client, model=model), i.e.
-    the max_overhead=0.02 budget) time the gap between their own calls, so
+    the max_overhead=0.01 budget) time the gap between their own calls, so
     they run in blocks of 25 steps taking turns with plain SGD blocks
     instead; their share of steps sent is reported with them."""
     import torch
@@ -783,7 +783,7 @@ def overhead_markdown(ov):
          "per group. htga_send() alone: SGD plus one bare ctypes htga_send() per group on the gradient in "
          "place, i.e. libhtga's share. send() = median duration of the every-step monitor's send() call, and "
          "as a share of the SGD step. Defaults: GradientMonitor(client, model) and HTGA(opt, client, "
-         "model=model) as they come (max_overhead=0.02 budget), in blocks of 25 steps taking turns with plain "
+         "model=model) as they come (the default max_overhead=0.01 budget), in blocks of 25 steps taking turns with plain "
          "SGD blocks; (interval, sent) = the monitor's final send interval and the share of steps it sent)", ""]
 
     def pct(t):
