@@ -368,7 +368,7 @@ static int npy_layout(const unsigned char *b, size_t len, size_t *hoff, size_t *
  * (/dev/zero) is not read until memory runs out. */
 static int npy_read_enough(const unsigned char *b, size_t len)
 {
-    size_t hoff, hlen, itemsize, need = 12;
+    size_t hoff = 0, hlen = 0, itemsize = 0, need = 12;
     npy_header h;
     sio_error ignored;
 
@@ -390,7 +390,7 @@ static int npy_read_enough(const unsigned char *b, size_t len)
 int sio_decode_npy(const void *buf, size_t len, float **values, size_t *n, sio_error *err)
 {
     const unsigned char *b = buf;
-    size_t hlen, hoff, data_len, itemsize;
+    size_t hlen = 0, hoff = 0, data_len, itemsize = 0;
     npy_header h;
     float *out;
     int rc;
