@@ -44,7 +44,7 @@
     X(lambda)
 #define ROLLUP_NFIELDS 14
 
-/* series_rollup.agg (schema/004_series_rollup_agg.sql), little-endian:
+/* series_rollup_agg.agg (schema/004_series_rollup_agg.sql), little-endian:
  * block_first, n_blocks, step_first, step_last (int64), then per field, in
  * the order above, F_min, F_max, F_sum (doubles) and F_cnt (int64), 32
  * bytes a field; F_min and F_max are 0 where F_cnt is 0. 480 bytes. */

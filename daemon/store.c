@@ -61,14 +61,15 @@ struct packed_row {
     unsigned char agg[ROLLUP_AGG_BYTES];
 };
 
-/* Fills series_rollup.agg where it is NULL (rows written by SQL: see
- * schema/004_series_rollup_agg.sql) from the row's columns, in one
- * transaction; the partial index finds them, so this costs nothing once
- * done. Rows are read a batch at a time and updated after the read, not
- * under its cursor. Returns the rows packed, or -1 + err. */
+/* Packs the series_rollup rows marked in series_rollup_unpacked (rows
+ * written by SQL: see schema/004_series_rollup_agg.sql) into
+ * series_rollup_agg from their columns, and clears their marks, in one
+ * transaction; costs nothing once done. Rows are read a batch at a time
+ * and written after the read, not under its cursor. Returns the rows
+ * packed, or -1 + err. */
 static int pack_rollup(sqlite3 *db, char *err, size_t errlen)
 {
-    sqlite3_stmt *sel = NULL, *upd = NULL;
+    sqlite3_stmt *sel = NULL, *ins = NULL, *del = NULL;
     struct packed_row *rows = malloc(PACK_BATCH * sizeof *rows);
     int n = 0, got, rc;
 
@@ -80,15 +81,27 @@ static int pack_rollup(sqlite3 *db, char *err, size_t errlen)
         free(rows);
         return -1;
     }
-    if (sqlite3_prepare_v2(db,
-                           "SELECT group_id, level, chunk, block_first, n_blocks, step_first,"
+    /* a mark without its row (none unless edited by hand) has nothing to pack */
+    if (sqlite3_exec(db,
+                     "DELETE FROM series_rollup_unpacked WHERE NOT EXISTS (SELECT 1 FROM"
+                     " series_rollup AS r WHERE r.group_id = series_rollup_unpacked.group_id"
+                     " AND r.level = series_rollup_unpacked.level"
+                     " AND r.chunk = series_rollup_unpacked.chunk)",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "SELECT r.group_id, r.level, r.chunk, block_first, n_blocks, step_first,"
                            " step_last" ROLLUP_FIELDS(
-                               PACK_AGG_COLS) " FROM series_rollup WHERE agg IS NULL LIMIT ?1",
+                               PACK_AGG_COLS) " FROM series_rollup_unpacked AS u JOIN series_rollup"
+                                              " AS r USING (group_id, level, chunk) LIMIT ?1",
                            -1, &sel, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db,
-                           "UPDATE series_rollup SET agg = ?4"
+                           "INSERT OR REPLACE INTO series_rollup_agg (group_id, level, chunk, agg)"
+                           " VALUES (?1, ?2, ?3, ?4)",
+                           -1, &ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "DELETE FROM series_rollup_unpacked"
                            " WHERE group_id = ?1 AND level = ?2 AND chunk = ?3",
-                           -1, &upd, NULL) != SQLITE_OK)
+                           -1, &del, NULL) != SQLITE_OK)
         goto out_rollback;
     sqlite3_bind_int(sel, 1, PACK_BATCH);
     do {
@@ -109,25 +122,33 @@ static int pack_rollup(sqlite3 *db, char *err, size_t errlen)
             goto out_rollback;
         sqlite3_reset(sel);
         for (int k = 0; k < got; k++) {
-            for (int i = 0; i < 3; i++)
-                sqlite3_bind_int64(upd, i + 1, rows[k].key[i]);
-            sqlite3_bind_blob(upd, 4, rows[k].agg, ROLLUP_AGG_BYTES, SQLITE_STATIC);
-            rc = sqlite3_step(upd);
-            sqlite3_reset(upd);
+            for (int i = 0; i < 3; i++) {
+                sqlite3_bind_int64(ins, i + 1, rows[k].key[i]);
+                sqlite3_bind_int64(del, i + 1, rows[k].key[i]);
+            }
+            sqlite3_bind_blob(ins, 4, rows[k].agg, ROLLUP_AGG_BYTES, SQLITE_STATIC);
+            rc = sqlite3_step(ins);
+            sqlite3_reset(ins);
+            if (rc == SQLITE_DONE) {
+                rc = sqlite3_step(del);
+                sqlite3_reset(del);
+            }
             if (rc != SQLITE_DONE)
                 goto out_rollback;
         }
         n += got;
     } while (got == PACK_BATCH);
     sqlite3_finalize(sel);
-    sqlite3_finalize(upd);
+    sqlite3_finalize(ins);
+    sqlite3_finalize(del);
     free(rows);
     return exec_sql(db, "COMMIT", err, errlen) < 0 ? -1 : n;
 
 out_rollback:
     snprintf(err, errlen, "packing series_rollup: %s", sqlite3_errmsg(db));
     sqlite3_finalize(sel);
-    sqlite3_finalize(upd);
+    sqlite3_finalize(ins);
+    sqlite3_finalize(del);
     free(rows);
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return -1;

@@ -33,6 +33,8 @@ enum {
     ST_ROLLUP_LAST,
     ST_ROLLUP_LOAD,
     ST_ROLLUP_ROW,
+    ST_ROLLUP_AGG_INS,
+    ST_ROLLUP_MARK_DEL,
     ST__COUNT
 };
 
@@ -63,6 +65,11 @@ static const char *const stmt_sql[ST__COUNT] = {
     /* one chunk's summary: group ?1, level ?2, chunk ?3 */
     "SELECT block_first, n_blocks, step_first, step_last" ROLLUP_FIELDS(
         ROLLUP_AGG_COLS) " FROM series_rollup WHERE group_id = ?1 AND level = ?2 AND chunk = ?3",
+    /* the packed copy of the row just written (schema/004_series_rollup_agg.sql) */
+    "INSERT OR REPLACE INTO series_rollup_agg (group_id, level, chunk, agg)"
+    " VALUES (?1, ?2, ?3, ?4)",
+    /* the mark the row's insert trigger left: the writer packed the row */
+    "DELETE FROM series_rollup_unpacked WHERE group_id = ?1 AND level = ?2 AND chunk = ?3",
 };
 
 typedef struct slot_cache {
@@ -388,24 +395,27 @@ static void acc_add(rollup_acc *a, int64_t block, int64_t step_first, int64_t st
     }
 }
 
-/* The series_rollup row of a complete chunk. */
+/* Binds group, level, chunk to ?1, ?2, ?3 of st. */
+static void bind_key(sqlite3_stmt *st, int64_t group_id, int64_t level, int64_t chunk)
+{
+    sqlite3_bind_int64(st, 1, group_id);
+    sqlite3_bind_int64(st, 2, level);
+    sqlite3_bind_int64(st, 3, chunk);
+}
+
+/* The series_rollup row of a complete chunk, and its packed copy in
+ * series_rollup_agg (the row's insert trigger marks it unpacked; writing
+ * the copy clears the mark), in the caller's transaction. */
 static int acc_write(store_writer *w, int64_t group_id, int64_t level, const rollup_acc *a)
 {
     sqlite3_stmt *st = w->rollup_ins;
-    int i = 1;
+    int i = 4;
 
-    sqlite3_bind_int64(st, i++, group_id);
-    sqlite3_bind_int64(st, i++, level);
-    sqlite3_bind_int64(st, i++, a->chunk);
+    bind_key(st, group_id, level, a->chunk);
     sqlite3_bind_int64(st, i++, a->block_first);
     sqlite3_bind_int64(st, i++, a->n_blocks);
     sqlite3_bind_int64(st, i++, a->step_first);
     sqlite3_bind_int64(st, i++, a->step_last);
-    unsigned char agg[ROLLUP_AGG_BYTES];
-    rollup_agg_put_head(agg, a->block_first, a->n_blocks, a->step_first, a->step_last);
-    for (int f = 0; f < ROLLUP_NFIELDS; f++)
-        rollup_agg_put(agg, f, a->min[f], a->max[f], a->sum[f], a->cnt[f]);
-    sqlite3_bind_blob(st, i++, agg, sizeof agg, SQLITE_TRANSIENT);
     for (int f = 0; f < ROLLUP_NFIELDS; f++) {
         if (a->cnt[f] > 0) {
             sqlite3_bind_double(st, i, a->min[f]);
@@ -415,6 +425,19 @@ static int acc_write(store_writer *w, int64_t group_id, int64_t level, const rol
         sqlite3_bind_int64(st, i + 3, a->cnt[f]);
         i += 4;
     }
+    if (run_stmt(st) < 0)
+        return -1;
+    unsigned char agg[ROLLUP_AGG_BYTES];
+    rollup_agg_put_head(agg, a->block_first, a->n_blocks, a->step_first, a->step_last);
+    for (int f = 0; f < ROLLUP_NFIELDS; f++)
+        rollup_agg_put(agg, f, a->min[f], a->max[f], a->sum[f], a->cnt[f]);
+    st = w->st[ST_ROLLUP_AGG_INS];
+    bind_key(st, group_id, level, a->chunk);
+    sqlite3_bind_blob(st, 4, agg, sizeof agg, SQLITE_TRANSIENT);
+    if (run_stmt(st) < 0)
+        return -1;
+    st = w->st[ST_ROLLUP_MARK_DEL];
+    bind_key(st, group_id, level, a->chunk);
     return run_stmt(st);
 }
 
@@ -765,12 +788,12 @@ static void *writer_main(void *arg)
 static int prepare_rollup_insert(store_writer *w)
 {
     char sql[4096];
-    int n = snprintf(
-        sql, sizeof(sql), "%s",
-        "INSERT OR REPLACE INTO series_rollup (group_id, level, chunk, block_first,"
-        " n_blocks, step_first, step_last, agg" ROLLUP_FIELDS(ROLLUP_AGG_COLS) ") VALUES (?");
+    int n =
+        snprintf(sql, sizeof(sql), "%s",
+                 "INSERT OR REPLACE INTO series_rollup (group_id, level, chunk, block_first,"
+                 " n_blocks, step_first, step_last" ROLLUP_FIELDS(ROLLUP_AGG_COLS) ") VALUES (?");
 
-    for (int i = 1; i < 8 + 4 * ROLLUP_NFIELDS && n > 0 && (size_t)n < sizeof(sql); i++)
+    for (int i = 1; i < 7 + 4 * ROLLUP_NFIELDS && n > 0 && (size_t)n < sizeof(sql); i++)
         n += snprintf(sql + n, sizeof(sql) - (size_t)n, ", ?");
     if (n <= 0 || (size_t)n + 2 > sizeof(sql))
         return -1;

@@ -85,14 +85,21 @@
 
 /* Rollup rows of group id ?1, level ?2, chunks [?3, ?4] (daemon/rollup.h);
  * the select list is "SELECT block_first, n_blocks, step_first, step_last,
- * <F_min, F_max, F_sum, F_cnt per field>" from the field table (the columns
- * of a row whose agg is NULL). */
+ * <F_min, F_max, F_sum, F_cnt per field>" from the field table (the columns,
+ * read where a row of the range is not packed yet). */
 #define Q_ROLLUP_TAIL                                                                              \
     " FROM series_rollup WHERE group_id = ?1 AND level = ?2 AND chunk >= ?3 AND chunk <= ?4"       \
     " ORDER BY chunk"
 
-/* The same rows packed into one column (schema/004_series_rollup_agg.sql). */
-#define Q_ROLLUP_AGG "SELECT agg" Q_ROLLUP_TAIL
+/* The same rows packed, from the narrow table (schema/004_series_rollup_agg.sql). */
+#define Q_ROLLUP_AGG                                                                               \
+    "SELECT agg FROM series_rollup_agg WHERE group_id = ?1 AND level = ?2 AND chunk >= ?3"         \
+    " AND chunk <= ?4 ORDER BY chunk"
+
+/* 1 when a row of the same range is not packed yet, else 0. */
+#define Q_ROLLUP_UNPACKED                                                                          \
+    "SELECT EXISTS (SELECT 1 FROM series_rollup_unpacked WHERE group_id = ?1 AND level = ?2"       \
+    " AND chunk >= ?3 AND chunk <= ?4)"
 
 /* The policy history of run id ?1, latest first (at most 100 rows). */
 #define Q_POLICY                                                                                   \

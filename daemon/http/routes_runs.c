@@ -510,81 +510,93 @@ struct chunk_row {
     int64_t cnt[SERIES_MAX_FIELDS];
 };
 
-/* Reads the first rollup row of `level` with chunk in [from, to] from its
- * columns into r, for a row whose agg is NULL (the row the Q_ROLLUP_AGG
- * scan is on: the same snapshot, and no row between); *cols is the
- * statement, prepared on first use. Returns 0 or -1. */
-static int read_chunk_cols(const struct rows_ctx *c, sqlite3_stmt **cols, int64_t level,
-                           int64_t from, int64_t to, struct chunk_row *r)
+/* Binds group, level and the chunk range [c0, c1] to ?1-?4 of st. */
+static void bind_chunks(sqlite3_stmt *st, int64_t gid, int64_t level, int64_t c0, int64_t c1)
 {
-    if (!*cols) {
-        hbuf sql = {0};
-        hbuf_puts(&sql, "SELECT block_first, n_blocks, step_first, step_last");
-        for (int f = 0; f < c->nfields; f++) {
-            const char *nm = series_field_name(c->ids[f]);
-            hbuf_printf(&sql, ", %s_min, %s_max, %s_sum, %s_cnt", nm, nm, nm, nm);
-        }
-        hbuf_puts(&sql, Q_ROLLUP_TAIL " LIMIT 1");
-        if (!(*cols = prep_built(c->db, &sql)))
-            return -1;
-    }
-    sqlite3_stmt *st = *cols;
-    sqlite3_reset(st);
-    sqlite3_bind_int64(st, 1, c->gid);
-    sqlite3_bind_int64(st, 2, level);
-    sqlite3_bind_int64(st, 3, from);
-    sqlite3_bind_int64(st, 4, to);
-    if (sqlite3_step(st) != SQLITE_ROW)
-        return -1;
-    r->block = sqlite3_column_int64(st, 0);
-    r->count = sqlite3_column_int64(st, 1);
-    r->step_first = sqlite3_column_int64(st, 2);
-    r->step_last = sqlite3_column_int64(st, 3);
-    for (int f = 0; f < c->nfields; f++) {
-        int col = 4 + 4 * f;
-        r->mn[f] = sqlite3_column_double(st, col);
-        r->mx[f] = sqlite3_column_double(st, col + 1);
-        r->sum[f] = sqlite3_column_double(st, col + 2);
-        r->cnt[f] = sqlite3_column_int64(st, col + 3);
-    }
-    return 0;
-}
-
-/* Folds the series_rollup rows of level `level`, chunks [c0, c1] of the
- * group, into s (see daemon/rollup.h), from each row's packed columns
- * (agg): one column a row, where the columns of 4 fields took 20 and half
- * the query's CPU. A row not packed yet is read from its columns. */
-static int read_chunks(const struct rows_ctx *c, struct series *s, int64_t level, int64_t c0,
-                       int64_t c1)
-{
-    sqlite3_stmt *st = prep(c->db, Q_ROLLUP_AGG), *cols = NULL;
-    if (!st)
-        return -1;
-    sqlite3_bind_int64(st, 1, c->gid);
+    sqlite3_bind_int64(st, 1, gid);
     sqlite3_bind_int64(st, 2, level);
     sqlite3_bind_int64(st, 3, c0);
     sqlite3_bind_int64(st, 4, c1);
+}
+
+/* Folds the rollup rows of `level`, chunks [c0, c1], into s from their
+ * columns: the range holds a row not packed yet (written by SQL). */
+static int read_chunks_cols(const struct rows_ctx *c, struct series *s, int64_t level, int64_t c0,
+                            int64_t c1)
+{
+    hbuf sql = {0};
+    hbuf_puts(&sql, "SELECT block_first, n_blocks, step_first, step_last");
+    for (int f = 0; f < c->nfields; f++) {
+        const char *nm = series_field_name(c->ids[f]);
+        hbuf_printf(&sql, ", %s_min, %s_max, %s_sum, %s_cnt", nm, nm, nm, nm);
+    }
+    hbuf_puts(&sql, Q_ROLLUP_TAIL);
+    sqlite3_stmt *st = prep_built(c->db, &sql);
+    if (!st)
+        return -1;
+    bind_chunks(st, c->gid, level, c0, c1);
     struct chunk_row r;
-    int64_t next = c0; /* the scan's row is the first at or after this chunk */
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const unsigned char *agg = sqlite3_column_blob(st, 0);
-        if (agg && sqlite3_column_bytes(st, 0) == ROLLUP_AGG_BYTES) {
-            rollup_agg_get_head(agg, &r.block, &r.count, &r.step_first, &r.step_last);
-            for (int f = 0; f < c->nfields; f++)
-                rollup_agg_get(agg, c->ids[f], &r.mn[f], &r.mx[f], &r.sum[f], &r.cnt[f]);
-        } else if (read_chunk_cols(c, &cols, level, next, c1, &r) != 0) {
-            rc = SQLITE_ERROR;
-            break;
+        r.block = sqlite3_column_int64(st, 0);
+        r.count = sqlite3_column_int64(st, 1);
+        r.step_first = sqlite3_column_int64(st, 2);
+        r.step_last = sqlite3_column_int64(st, 3);
+        for (int f = 0; f < c->nfields; f++) {
+            int col = 4 + 4 * f;
+            r.mn[f] = sqlite3_column_double(st, col);
+            r.mx[f] = sqlite3_column_double(st, col + 1);
+            r.sum[f] = sqlite3_column_double(st, col + 2);
+            r.cnt[f] = sqlite3_column_int64(st, col + 3);
         }
-        next = r.block / level + 1; /* block_first is in the row's chunk */
         if (series_add_summary(s, r.block, r.count, r.step_first, r.step_last, r.mn, r.mx, r.sum,
                                r.cnt) != 0) {
             rc = SQLITE_NOMEM;
             break;
         }
     }
-    unprep(cols);
+    unprep(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Folds the series_rollup rows of level `level`, chunks [c0, c1] of the
+ * group, into s (see daemon/rollup.h), from their packed copies in
+ * series_rollup_agg: one BLOB column of a narrow row (8 a page, where the
+ * wide rows fit 4; under ingest each request re-reads its pages). When a
+ * row of the range is not packed yet, the whole range is read from the
+ * columns of series_rollup instead. */
+static int read_chunks(const struct rows_ctx *c, struct series *s, int64_t level, int64_t c0,
+                       int64_t c1)
+{
+    sqlite3_stmt *st = prep(c->db, Q_ROLLUP_UNPACKED);
+    if (!st)
+        return -1;
+    bind_chunks(st, c->gid, level, c0, c1);
+    int rc = sqlite3_step(st), unpacked = rc == SQLITE_ROW && sqlite3_column_int(st, 0);
+    unprep(st);
+    if (rc != SQLITE_ROW)
+        return -1;
+    if (unpacked)
+        return read_chunks_cols(c, s, level, c0, c1);
+    if (!(st = prep(c->db, Q_ROLLUP_AGG)))
+        return -1;
+    bind_chunks(st, c->gid, level, c0, c1);
+    struct chunk_row r;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *agg = sqlite3_column_blob(st, 0);
+        if (!agg || sqlite3_column_bytes(st, 0) != ROLLUP_AGG_BYTES) {
+            rc = SQLITE_CORRUPT;
+            break;
+        }
+        rollup_agg_get_head(agg, &r.block, &r.count, &r.step_first, &r.step_last);
+        for (int f = 0; f < c->nfields; f++)
+            rollup_agg_get(agg, c->ids[f], &r.mn[f], &r.mx[f], &r.sum[f], &r.cnt[f]);
+        if (series_add_summary(s, r.block, r.count, r.step_first, r.step_last, r.mn, r.mx, r.sum,
+                               r.cnt) != 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
     unprep(st);
     return rc == SQLITE_DONE ? 0 : -1;
 }

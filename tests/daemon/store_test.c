@@ -484,8 +484,10 @@ static int same_bits(double a, double b)
     return memcmp(&a, &b, sizeof a) == 0;
 }
 
-/* Checks that every series_rollup row has agg, and that it holds exactly the
- * row's columns (NULL F_min / F_max as 0). Returns the rows checked. */
+/* Checks that every series_rollup row has its series_rollup_agg row, that
+ * it holds exactly the row's columns (NULL F_min / F_max as 0), that no
+ * agg row is left without its row and that no row is marked unpacked.
+ * Returns the rows checked. */
 static int64_t check_agg_is_columns(sqlite3 *db)
 {
     sqlite3_stmt *st;
@@ -495,7 +497,8 @@ static int64_t check_agg_is_columns(sqlite3 *db)
         sqlite3_prepare_v2(
             db,
             "SELECT level, chunk, agg, block_first, n_blocks, step_first, step_last" ROLLUP_FIELDS(
-                AGG_COLS) " FROM series_rollup",
+                AGG_COLS) " FROM series_rollup LEFT JOIN series_rollup_agg USING (group_id, level,"
+                          " chunk)",
             -1, &st, NULL),
         SQLITE_OK, "%s", sqlite3_errmsg(db));
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -521,11 +524,15 @@ static int64_t check_agg_is_columns(sqlite3 *db)
         n++;
     }
     sqlite3_finalize(st);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM series_rollup_agg"), n,
+                 "series_rollup_agg has rows without a series_rollup row");
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM series_rollup_unpacked"), 0);
     return n;
 }
 
-/* The writer packs each rollup row's aggregates into agg (migration 4),
- * bit for bit the values of its columns, across restarts mid-chunk. */
+/* The writer packs each rollup row's aggregates into series_rollup_agg
+ * (migration 4), bit for bit the values of its columns, across restarts
+ * mid-chunk, and leaves no row marked unpacked. */
 Test(store, writer_rollup_agg_is_its_columns)
 {
     sqlite3 *db;
@@ -534,7 +541,6 @@ Test(store, writer_rollup_agg_is_its_columns)
     write_range(0, "g", 0, 0, 1500, 300, 420);
     write_range(0, "g", 1, 1500, 2600, 0, 0);
     cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(query_int(db, "SELECT count(*) FROM series_rollup WHERE agg IS NULL"), 0);
     cr_assert_gt(check_agg_is_columns(db), 70);
     sqlite3_close(db);
 }
@@ -542,7 +548,9 @@ Test(store, writer_rollup_agg_is_its_columns)
 /* Rows written by SQL have no agg (SQL cannot pack doubles); opening the
  * database packs them, more than one batch of them, edge values included
  * (no value: NULL min/max; -0, huge, tiny, subnormal), and a second open
- * finds nothing left to pack. */
+ * finds nothing left to pack. Rows changed or written by SQL later lose
+ * their agg row and are marked (the triggers of migration 4), and the next
+ * open packs them again; a deleted row takes its agg row with it. */
 Test(store, open_packs_rows_written_by_sql)
 {
     sqlite3 *db;
@@ -569,19 +577,27 @@ Test(store, open_packs_rows_written_by_sql)
         cr_assert_eq(sqlite3_exec(db, schema_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_exec(db, fill, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
-    /* migration 4 copies the rows, without agg; opening packs them */
+    /* migration 4 marks the rows unpacked; opening packs them */
     cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(query_int(db, "PRAGMA user_version"), schema_migration_count);
-    cr_assert_eq(query_int(db, "SELECT count(*) FROM series_rollup WHERE agg IS NULL"), 0);
     cr_assert_eq(check_agg_is_columns(db), 1000);
-    /* rows written by SQL later are packed at the next open */
-    cr_assert_eq(sqlite3_exec(db, "UPDATE series_rollup SET agg = NULL WHERE chunk % 3 = 0", NULL,
-                              NULL, NULL),
-                 SQLITE_OK);
-    cr_assert_eq(query_int(db, "SELECT count(*) FROM series_rollup WHERE agg IS NULL"), 334);
+    /* rows changed, rewritten or deleted by SQL later */
+    cr_assert_eq(
+        sqlite3_exec(db,
+                     "UPDATE series_rollup SET alpha_sum = alpha_sum + 1 WHERE chunk % 3 = 0;"
+                     "INSERT OR REPLACE INTO series_rollup SELECT * FROM series_rollup"
+                     " WHERE chunk % 5 = 1;"
+                     "DELETE FROM series_rollup WHERE chunk % 7 = 2;",
+                     NULL, NULL, NULL),
+        SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM series_rollup_unpacked"),
+                 query_int(db, "SELECT count(*) FROM series_rollup"
+                               " WHERE chunk % 3 = 0 OR chunk % 5 = 1"));
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM series_rollup_agg"),
+                 query_int(db, "SELECT count(*) FROM series_rollup"
+                               " WHERE chunk % 3 <> 0 AND chunk % 5 <> 1"));
     cr_assert_eq(store_migrate(db, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(query_int(db, "SELECT count(*) FROM series_rollup WHERE agg IS NULL"), 0);
-    cr_assert_eq(check_agg_is_columns(db), 1000);
+    cr_assert_eq(check_agg_is_columns(db), 1000 - 143);
     cr_assert_eq(store_migrate(db, err, sizeof(err)), 0, "%s", err);
     sqlite3_close(db);
 }
