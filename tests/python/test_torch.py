@@ -185,6 +185,36 @@ class TestSampling(unittest.TestCase):
         self.assertEqual((m.steps_seen, m.steps_sent), (30, 30))
         self.assertEqual(m.interval, 1)
 
+    def test_budget_follows_calls_when_steps_go_back(self):
+        """Step numbers that restart (a checkpoint reloaded, a batch index
+        per epoch) do not stop the budgeted sending: it is scheduled on the
+        calls. On a clock the test moves, a send costs 10% of a step."""
+        from unittest import mock
+
+        clock = types.SimpleNamespace(t=0.0)
+        clock.perf_counter = lambda: clock.t
+
+        class TimedClient(FakeClient):
+            def send(self, group, step, array):
+                clock.t += 0.0001
+                return super().send(group, step, array)
+
+        p = nn.Parameter(torch.zeros(10))
+        p.grad = torch.ones(10)
+        c = TimedClient()
+        with mock.patch.object(ht, "time", clock):
+            m = ht.GradientMonitor(c, params=[p])
+            for step in range(1000, 1100):
+                clock.t += 0.001
+                m.send(step)
+            before = m.steps_sent
+            for step in range(100):  # the step numbers start again
+                clock.t += 0.001
+                m.send(step)
+        self.assertGreater(before, 2)
+        self.assertGreater(m.steps_sent - before, 2, "nothing sent after the steps went back")
+        self.assertEqual(m.steps_seen, 200)
+
     def test_overhead_budget_survives_one_stall(self):
         import time
 

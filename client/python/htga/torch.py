@@ -29,7 +29,7 @@ import torch
 __all__ = ["GradientMonitor", "HTGA", "DEFAULT_SAMPLE_SIZE", "DEFAULT_MAX_OVERHEAD"]
 
 DEFAULT_SAMPLE_SIZE = 4096
-# The default budget: sending may cost at most 2% of training time. On tiny
+# The default budget: sending may cost at most 1% of training time. On tiny
 # models (sub-millisecond steps) the monitor then sends every few steps; on
 # models whose step is long it sends every step. None: every `every`-th step.
 # Half the 2% the monitor is meant to stay under: its own accounting sees
@@ -274,11 +274,14 @@ class GradientMonitor:
                 self._gap = gap
             else:  # a pause (evaluation, checkpoint) counts as at most 2 steps
                 self._gap = 0.9 * self._gap + 0.1 * min(gap, 2 * self._gap)
-        due = self._next is None or step >= self._next
+        # scheduled on the calls, not on the caller's step numbers: those may
+        # go back (a checkpoint reloaded, a batch index restarting each epoch)
+        calls = self.steps_seen
+        due = self._next is None or calls >= self._next
         n = self._send_step(step, due)
         t1 = time.perf_counter()
         if due and self._next is None:
-            self._next = step + self.interval  # the first call makes the plans: not a typical cost
+            self._next = calls + self.interval  # the first call makes the plans: not a typical cost
         elif due:
             # a call the machine preempted counts as at most 4 typical ones,
             # so one stall cannot stop the sending for a long time
@@ -293,7 +296,7 @@ class GradientMonitor:
                 # widen at most twofold per sending step: the estimate is
                 # taken again at the next send, when a stall has passed
                 self.interval = min(max(self.every, k), 2 * self.interval, 1 << 20)
-            self._next = step + self.interval
+            self._next = calls + self.interval
         else:
             self._idle = 0.9 * self._idle + 0.1 * min(t1 - t0, 2 * self._idle + 1e-5)
         self._t_end = t1
