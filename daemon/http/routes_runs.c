@@ -670,11 +670,16 @@ int handle_series(const struct request *r, struct reply *rep)
     if (series_params(r, &q, rep) || db_or_error(r, rep, &db) ||
         resolve(db, r->route->run, r->route->group, &rid, &gid, rep))
         return 0;
-    /* one read snapshot: the range, the rollup rows and the rows agree */
+    /* one read snapshot: the range, the rollup rows and the rows agree; a
+     * read transaction left open would pin the WAL and fail this thread's
+     * next BEGIN, so a COMMIT that fails is rolled back */
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     if (exec_parked(db, "BEGIN") != SQLITE_DONE)
         return sql_error(rep, db);
     series_answer(r, rep, db, &q, gid);
-    exec_parked(db, "COMMIT");
+    if (exec_parked(db, "COMMIT") != SQLITE_DONE)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return 0;
 }
 
