@@ -161,8 +161,13 @@ HTGA_API int htga_send(htga *h, const char *group, int64_t step, const float *gr
  * Sends samples of several groups' gradients at one training step: message
  * i (0 <= i < count) is what htga_send(h, groups[i], step, grads[i], ns[i])
  * would send, in that order, each its own message with its own sequence
- * number, sampled, dropped and counted exactly as by htga_send() (stats
- * count messages, not calls). The difference is the cost: the samples are
+ * number, sampled, dropped and counted as by htga_send() (stats count
+ * messages, not calls), with one difference: whether ZeroMQ has room is
+ * looked at once per 32 messages, before they are drawn, not before each;
+ * when its pipe fills inside such a batch (the daemon is slow), the
+ * messages it then refuses are counted in drops_offline but reported as
+ * HTGA_OK and in sends, as htga_send() reports a refusal after its own
+ * look. The other difference is the cost: the samples are
  * drawn first and then handed to ZeroMQ together under one lock, with one
  * look at the socket afterwards, so the step pays the locks and that look
  * once, ZeroMQ's I/O thread (woken by the first message) finds the others
