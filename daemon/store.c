@@ -63,9 +63,11 @@ struct packed_row {
 
 /* Packs the series_rollup rows marked in series_rollup_unpacked (rows
  * written by SQL: see schema/004_series_rollup_agg.sql) into
- * series_rollup_agg from their columns, and clears their marks, in one
- * transaction; costs nothing once done. Rows are read a batch at a time
- * and written after the read, not under its cursor. Returns the rows
+ * series_rollup_agg from their columns, and clears their marks, one
+ * transaction per PACK_BATCH rows (the marks record progress, so a crash
+ * or a failure keeps what was committed and the next open carries on);
+ * takes no write lock when nothing is marked. Rows are read a batch at a
+ * time and written after the read, not under its cursor. Returns the rows
  * packed, or -1 + err. */
 static int pack_rollup(sqlite3 *db, char *err, size_t errlen)
 {
@@ -76,6 +78,21 @@ static int pack_rollup(sqlite3 *db, char *err, size_t errlen)
     if (!rows) {
         snprintf(err, errlen, "packing series_rollup: out of memory");
         return -1;
+    }
+    if (sqlite3_prepare_v2(db, "SELECT EXISTS (SELECT 1 FROM series_rollup_unpacked)", -1, &sel,
+                           NULL) != SQLITE_OK ||
+        sqlite3_step(sel) != SQLITE_ROW) {
+        snprintf(err, errlen, "packing series_rollup: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(sel);
+        free(rows);
+        return -1;
+    }
+    got = sqlite3_column_int(sel, 0);
+    sqlite3_finalize(sel);
+    sel = NULL;
+    if (!got) {
+        free(rows);
+        return 0;
     }
     if (exec_sql(db, "BEGIN IMMEDIATE", err, errlen) < 0) {
         free(rows);
@@ -137,12 +154,16 @@ static int pack_rollup(sqlite3 *db, char *err, size_t errlen)
                 goto out_rollback;
         }
         n += got;
+        if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+            goto out_rollback;
+        if (got == PACK_BATCH && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+            goto out_rollback;
     } while (got == PACK_BATCH);
     sqlite3_finalize(sel);
     sqlite3_finalize(ins);
     sqlite3_finalize(del);
     free(rows);
-    return exec_sql(db, "COMMIT", err, errlen) < 0 ? -1 : n;
+    return n;
 
 out_rollback:
     snprintf(err, errlen, "packing series_rollup: %s", sqlite3_errmsg(db));
@@ -150,7 +171,8 @@ out_rollback:
     sqlite3_finalize(ins);
     sqlite3_finalize(del);
     free(rows);
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return -1;
 }
 
@@ -184,10 +206,13 @@ int store_migrate(sqlite3 *db, char *err, size_t errlen)
         snprintf(err, errlen, "migration %s: %s", schema_migrations[i].name, why);
         return -1;
     }
-    int packed = pack_rollup(db, err, errlen);
+    /* not fatal: the series query reads a marked row's columns meanwhile */
+    int packed = pack_rollup(db, why, sizeof(why));
     if (packed > 0)
         LOG(LOG_INFO, "schema: packed %d series_rollup rows", packed);
-    return packed < 0 ? -1 : 0;
+    else if (packed < 0)
+        LOG(LOG_WARN, "schema: %s (the rest is packed at the next start)", why);
+    return 0;
 }
 
 int store_open(const char *path, sqlite3 **db, char *err, size_t errlen)
