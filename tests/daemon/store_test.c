@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rollup.h"
@@ -62,6 +63,29 @@ static const char *query_text(sqlite3 *db, const char *sql)
 }
 
 TestSuite(store, .init = setup, .fini = teardown);
+
+/* Opening a migrated database with nothing to pack takes no write lock:
+ * it opens at once while another connection holds one (the rollup pack
+ * used to BEGIN IMMEDIATE at every start and wait out the busy timeout). */
+Test(store, reopen_with_nothing_to_pack_takes_no_write_lock)
+{
+    sqlite3 *db, *other;
+    char err[256];
+    struct timespec t0, t1;
+
+    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
+    sqlite3_close(db);
+    cr_assert_eq(sqlite3_open(dbpath, &other), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    cr_assert(s < 2.0, "store_open waited %.2f s for a write lock", s);
+    sqlite3_close(db);
+    sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(other);
+}
 
 Test(store, fresh_database_gets_every_migration)
 {
