@@ -4,6 +4,7 @@ the daemon is away, and a few real training steps against the real htgad."""
 
 import types
 import unittest
+from unittest import mock
 
 import support
 
@@ -32,6 +33,22 @@ class FakeClient:
 
     def lambda_(self, group):
         return self.lambdas.get(group, 1.0)
+
+
+def moved_clock(send_s):
+    """A stand-in for the monitor's time module whose perf_counter() only
+    moves when the test moves it (clock.t += seconds), and a FakeClient
+    whose every send takes send_s on that clock: budget tests then do not
+    depend on how fast (or loaded, or sanitized) the machine is."""
+    clock = types.SimpleNamespace(t=0.0)
+    clock.perf_counter = lambda: clock.t
+
+    class TimedClient(FakeClient):
+        def send(self, group, step, array):
+            clock.t += send_s
+            return super().send(group, step, array)
+
+    return clock, TimedClient()
 
 
 def small_net():
@@ -164,19 +181,9 @@ class TestSampling(unittest.TestCase):
         """A step that is long next to a send: every step is sent. On a
         clock the test moves (50 ms of "training", 0.1 ms per send), so a
         loaded or sanitized machine cannot make the real sends look dear."""
-        from unittest import mock
-
-        clock = types.SimpleNamespace(t=0.0)
-        clock.perf_counter = lambda: clock.t
-
-        class TimedClient(FakeClient):
-            def send(self, group, step, array):
-                clock.t += 0.0001
-                return super().send(group, step, array)
-
+        clock, c = moved_clock(send_s=0.0001)
         p = nn.Parameter(torch.zeros(10))
         p.grad = torch.ones(10)
-        c = TimedClient()
         with mock.patch.object(ht, "time", clock):
             m = ht.GradientMonitor(c, params=[p])
             for step in range(30):
@@ -189,19 +196,9 @@ class TestSampling(unittest.TestCase):
         """Step numbers that restart (a checkpoint reloaded, a batch index
         per epoch) do not stop the budgeted sending: it is scheduled on the
         calls. On a clock the test moves, a send costs 10% of a step."""
-        from unittest import mock
-
-        clock = types.SimpleNamespace(t=0.0)
-        clock.perf_counter = lambda: clock.t
-
-        class TimedClient(FakeClient):
-            def send(self, group, step, array):
-                clock.t += 0.0001
-                return super().send(group, step, array)
-
+        clock, c = moved_clock(send_s=0.0001)
         p = nn.Parameter(torch.zeros(10))
         p.grad = torch.ones(10)
-        c = TimedClient()
         with mock.patch.object(ht, "time", clock):
             m = ht.GradientMonitor(c, params=[p])
             for step in range(1000, 1100):
