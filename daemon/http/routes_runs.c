@@ -519,6 +519,58 @@ static void bind_chunks(sqlite3_stmt *st, int64_t gid, int64_t level, int64_t c0
     sqlite3_bind_int64(st, 4, c1);
 }
 
+/* One rollup row of a query's current result into r: from the columns of
+ * series_rollup (block_first, n_blocks, the steps, then min/max/sum/cnt of
+ * each field asked for) or from the packed agg BLOB of series_rollup_agg.
+ * Returns SQLITE_ROW, or an error code for a malformed row. */
+static int row_from_cols(const struct rows_ctx *c, sqlite3_stmt *st, struct chunk_row *r)
+{
+    r->block = sqlite3_column_int64(st, 0);
+    r->count = sqlite3_column_int64(st, 1);
+    r->step_first = sqlite3_column_int64(st, 2);
+    r->step_last = sqlite3_column_int64(st, 3);
+    for (int f = 0; f < c->nfields; f++) {
+        int col = 4 + 4 * f;
+        r->mn[f] = sqlite3_column_double(st, col);
+        r->mx[f] = sqlite3_column_double(st, col + 1);
+        r->sum[f] = sqlite3_column_double(st, col + 2);
+        r->cnt[f] = sqlite3_column_int64(st, col + 3);
+    }
+    return SQLITE_ROW;
+}
+
+static int row_from_agg(const struct rows_ctx *c, sqlite3_stmt *st, struct chunk_row *r)
+{
+    const unsigned char *agg = sqlite3_column_blob(st, 0);
+    if (!agg || sqlite3_column_bytes(st, 0) != ROLLUP_AGG_BYTES)
+        return SQLITE_CORRUPT;
+    rollup_agg_get_head(agg, &r->block, &r->count, &r->step_first, &r->step_last);
+    for (int f = 0; f < c->nfields; f++)
+        rollup_agg_get(agg, c->ids[f], &r->mn[f], &r->mx[f], &r->sum[f], &r->cnt[f]);
+    return SQLITE_ROW;
+}
+
+/* Steps st (bound, prepared by prep) to its end, folding each row, read by
+ * row_of, into s; unpreps st. 0, or -1 on an SQL error, a malformed row or
+ * out of memory. */
+static int fold_chunks(const struct rows_ctx *c, struct series *s, sqlite3_stmt *st,
+                       int (*row_of)(const struct rows_ctx *, sqlite3_stmt *, struct chunk_row *))
+{
+    struct chunk_row r;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((rc = row_of(c, st, &r)) != SQLITE_ROW)
+            break;
+        if (series_add_summary(s, r.block, r.count, r.step_first, r.step_last, r.mn, r.mx, r.sum,
+                               r.cnt) != 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    unprep(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* Folds the rollup rows of `level`, chunks [c0, c1], into s from their
  * columns: the range holds a row not packed yet (written by SQL). */
 static int read_chunks_cols(const struct rows_ctx *c, struct series *s, int64_t level, int64_t c0,
@@ -535,28 +587,7 @@ static int read_chunks_cols(const struct rows_ctx *c, struct series *s, int64_t 
     if (!st)
         return -1;
     bind_chunks(st, c->gid, level, c0, c1);
-    struct chunk_row r;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        r.block = sqlite3_column_int64(st, 0);
-        r.count = sqlite3_column_int64(st, 1);
-        r.step_first = sqlite3_column_int64(st, 2);
-        r.step_last = sqlite3_column_int64(st, 3);
-        for (int f = 0; f < c->nfields; f++) {
-            int col = 4 + 4 * f;
-            r.mn[f] = sqlite3_column_double(st, col);
-            r.mx[f] = sqlite3_column_double(st, col + 1);
-            r.sum[f] = sqlite3_column_double(st, col + 2);
-            r.cnt[f] = sqlite3_column_int64(st, col + 3);
-        }
-        if (series_add_summary(s, r.block, r.count, r.step_first, r.step_last, r.mn, r.mx, r.sum,
-                               r.cnt) != 0) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-    }
-    unprep(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return fold_chunks(c, s, st, row_from_cols);
 }
 
 /* Folds the series_rollup rows of level `level`, chunks [c0, c1] of the
@@ -581,24 +612,7 @@ static int read_chunks(const struct rows_ctx *c, struct series *s, int64_t level
     if (!(st = prep(c->db, Q_ROLLUP_AGG)))
         return -1;
     bind_chunks(st, c->gid, level, c0, c1);
-    struct chunk_row r;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const unsigned char *agg = sqlite3_column_blob(st, 0);
-        if (!agg || sqlite3_column_bytes(st, 0) != ROLLUP_AGG_BYTES) {
-            rc = SQLITE_CORRUPT;
-            break;
-        }
-        rollup_agg_get_head(agg, &r.block, &r.count, &r.step_first, &r.step_last);
-        for (int f = 0; f < c->nfields; f++)
-            rollup_agg_get(agg, c->ids[f], &r.mn[f], &r.mx[f], &r.sum[f], &r.cnt[f]);
-        if (series_add_summary(s, r.block, r.count, r.step_first, r.step_last, r.mn, r.mx, r.sum,
-                               r.cnt) != 0) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-    }
-    unprep(st);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return fold_chunks(c, s, st, row_from_agg);
 }
 
 /* Folds blocks [p, q] into s with the chunks of level index li and below:
