@@ -110,26 +110,38 @@ struct walk {
 static size_t plan_runs(struct walk *w, size_t *at)
 {
     size_t b = w->strata - w->next < RUN_BATCH ? w->strata - w->next : RUN_BATCH;
+    /* locals: at[] is size_t, so stores to it could alias w and the rng */
+    size_t unit = w->unit, acc = w->acc;
+    const size_t base = w->base, rem = w->rem, m = w->m, len = w->len;
+    const float *x = w->x;
+    smp_rng rng = *w->rng;
     for (size_t j = 0; j < b; j++) {
-        size_t units = w->base;
-        w->acc += w->rem;
-        if (w->acc >= w->m) {
-            w->acc -= w->m;
+        size_t units = base, a;
+        acc += rem;
+        if (acc >= m) {
+            acc -= m;
             units++;
         }
-        at[j] = (w->unit + (size_t)(((u128)smp_next(w->rng) * units) >> 64)) * w->len;
-        for (size_t k = 0; k < w->len; k += LINE_FLOATS)
-            __builtin_prefetch(w->x + at[j] + k);
-        __builtin_prefetch(w->x + at[j] + w->len - 1);
-        w->unit += units;
+        a = (unit + (size_t)(((u128)smp_next(&rng) * units) >> 64)) * len;
+        for (size_t k = 0; k < len; k += LINE_FLOATS)
+            __builtin_prefetch(x + a + k);
+        __builtin_prefetch(x + a + len - 1);
+        at[j] = a;
+        unit += units;
     }
+    *w->rng = rng;
+    w->unit = unit;
+    w->acc = acc;
     w->next += b;
     return b;
 }
 
 static float *copy_run(float *out, const float *p, size_t l)
 {
-    for (size_t k = 0; k < l; k++)
+    size_t k = 0;
+    for (; k + LINE_FLOATS <= l; k += LINE_FLOATS)
+        memcpy(out + k, p + k, LINE_FLOATS * sizeof *p);
+    for (; k < l; k++)
         out[k] = p[k];
     return out + l;
 }
