@@ -83,7 +83,7 @@ echo -n "   latency run: "
 stop_htgad
 "$bench" sendcost "tcp://127.0.0.1:$(port)" 1000000 >"$tmp/cost"
 "$bench" sendcost "tcp://127.0.0.1:$(port)" 65536 >"$tmp/cost64k"
-for run in 16 32; do # HTGA_OPT_SAMPLE_CLUSTER (off by default): runs of consecutive values
+for run in 16 32 64; do # HTGA_OPT_SAMPLE_CLUSTER (off by default): runs of consecutive values
     "$bench" sendcost "tcp://127.0.0.1:$(port)" 1000000 "$run" >"$tmp/cost-run$run"
 done
 echo "== summary"
@@ -93,7 +93,8 @@ echo "daemon ingest (dealer->htgad) / raw, median of $n: $(med 1) (goal >= 0.70)
 echo "end to end (libhtga->htgad) / raw, median of $n: $(med 2) (goal >= 0.70); blocks estimated: $(med 4)"
 echo "block-to-lambda latency: p50 $(get latency_p50_ms "$tmp/lat") ms, p99 $(get latency_p99_ms "$tmp/lat") ms, max $(get latency_max_ms "$tmp/lat") ms over $(get latency_n "$tmp/lat") blocks (goal p99 < 5)"
 echo "htga_send of 1e6 values (subsampled to 65536, shipped): median $(get send_us "$tmp/cost") us vs memcpy of 256 KiB $(get memcpy_us "$tmp/cost") us, median of per-round ratios $(get send_over_memcpy "$tmp/cost") (goal <= 2; $(get sends_ok "$tmp/cost") of 1000 sends shipped)"
-for run in 16 32; do
+echo "   the same send against a memcpy of the whole 4 MB gradient (one value per stratum reads every line of it): median of per-round ratios $(get send_over_gradient_memcpy "$tmp/cost") (memcpy $(get gradient_memcpy_us "$tmp/cost") us)"
+for run in 16 32 64; do
     f="$tmp/cost-run$run"
     echo "htga_send of 1e6 values in runs of $run (HTGA_OPT_SAMPLE_CLUSTER=$run): median $(get send_us "$f") us vs memcpy $(get memcpy_us "$f") us, median of per-round ratios $(get send_over_memcpy "$f")"
 done
