@@ -24,6 +24,10 @@
  * most values and the bound would keep most of the block) histogram y in
  * the sweep instead and gather once more from that finer histogram.
  * All memory is the caller's scratch, laid out by est_scratch_bytes().
+ * est_block_segs: a block in pieces is copied into scratch during pass 1
+ * (in runs small enough to be read back from L1 by the same pass), and
+ * everything after reads that copy: the same operations in the same order
+ * as est_block on the whole, so the same bits.
  */
 #include <float.h>
 #include <math.h>
@@ -393,22 +397,12 @@ static void hill_part(const float *x, size_t n, const est_k_rule *rule, const la
     }
 }
 
-int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, size_t scratch_len,
-              double *top, size_t top_len, size_t *top_n, est_result *out)
+/* Everything after the first pass (hist, sum over x[0..n)); scratch is
+ * est_scratch_bytes(n) bytes, 16-byte aligned. */
+static void block_rest(const float *x, size_t n, const est_k_rule *rule, const layout *lp,
+                       double sum, double *top, size_t top_len, size_t *top_n, est_result *out)
 {
-    if (!out || !scratch || (!x && n > 0) || !est_k_rule_valid(rule) ||
-        ((uintptr_t)scratch & 15) != 0 || scratch_len < est_scratch_bytes(n))
-        return EST_EINVAL;
-    memset(out, 0, sizeof *out);
-    if (top_n)
-        *top_n = 0;
-    if (!top || top_len > n)
-        top_len = top ? n : 0;
-    layout l = carve(scratch, n);
-    out->n = n;
-    out->median = out->mean = out->variance = out->kurtosis = out->stable_alpha = NAN;
-    double sum = 0.0;
-    est_pass_keys(x, n, l.hist, l.sub, &sum);
+    layout l = *lp;
     size_t neg_nf = 0, pos_nf = 0;
     for (int b = 0; b < 4; b++) {
         neg_nf += l.hist[b];
@@ -418,7 +412,7 @@ int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, s
     size_t n_used = n - out->n_nonfinite;
     out->n_used = n_used;
     if (n_used == 0)
-        return EST_OK;
+        return;
     out->mean = sum / (double)n_used;
     est_median_radix(x, n, l.hist, neg_nf, n_used, (uint32_t *)(void *)l.cand, &out->median);
 
@@ -447,5 +441,58 @@ int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, s
         g = tp ? regather(x, n, out->median, threshold_from_y(l.hy, tp), l.cand) : 0;
     }
     hill_part(x, n, rule, &l, g, s.hy != NULL, top, top_len, top_n, out);
+}
+
+/* What both entry points do before the first pass. */
+static void block_start(size_t n, double **top, size_t *top_len, size_t *top_n, est_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (top_n)
+        *top_n = 0;
+    if (!*top || *top_len > n)
+        *top_len = *top ? n : 0;
+    out->n = n;
+    out->median = out->mean = out->variance = out->kurtosis = out->stable_alpha = NAN;
+}
+
+int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, size_t scratch_len,
+              double *top, size_t top_len, size_t *top_n, est_result *out)
+{
+    if (!out || !scratch || (!x && n > 0) || !est_k_rule_valid(rule) ||
+        ((uintptr_t)scratch & 15) != 0 || scratch_len < est_scratch_bytes(n))
+        return EST_EINVAL;
+    block_start(n, &top, &top_len, top_n, out);
+    layout l = carve(scratch, n);
+    double sum = 0.0;
+    est_pass_keys(x, n, l.hist, l.sub, &sum);
+    block_rest(x, n, rule, &l, sum, top, top_len, top_n, out);
+    return EST_OK;
+}
+
+size_t est_scratch_bytes_segs(size_t n)
+{
+    return align16(n * sizeof(float)) + est_scratch_bytes(n);
+}
+
+int est_block_segs(const est_seg *segs, size_t nsegs, const est_k_rule *rule, void *scratch,
+                   size_t scratch_len, double *top, size_t top_len, size_t *top_n, est_result *out)
+{
+    size_t n = 0;
+    if (!out || !scratch || (!segs && nsegs > 0) || !est_k_rule_valid(rule) ||
+        ((uintptr_t)scratch & 15) != 0)
+        return EST_EINVAL;
+    for (size_t i = 0; i < nsegs; i++) {
+        if (!segs[i].x && segs[i].n > 0)
+            return EST_EINVAL;
+        n += segs[i].n;
+    }
+    if (scratch_len < est_scratch_bytes_segs(n))
+        return EST_EINVAL;
+    block_start(n, &top, &top_len, top_n, out);
+    float *x = scratch; /* the gathered block, then est_block's own scratch */
+    layout l = carve((char *)scratch + align16(n * sizeof(float)), n);
+    double sum = 0.0;
+    est_pass_keys_segs(segs, x, n, l.hist, l.sub, &sum);
+    block_rest(x, n, rule, &l, sum, top, top_len, top_n, out);
     return EST_OK;
 }
