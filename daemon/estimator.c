@@ -46,6 +46,10 @@ void est_job_free(est_job *job)
 {
     if (job == NULL)
         return;
+    for (size_t i = 0; i < job->nsegs; i++) {
+        zmq_msg_close(job->segs[i].ref);
+        free(job->segs[i].ref);
+    }
     if (job->msg != NULL) {
         zmq_msg_close(job->msg);
         free(job->msg);
@@ -80,7 +84,7 @@ estimator *estimator_new(bqueue *in, bqueue *out, void *ctx, size_t max_block,
     e->rule = *rule;
     e->max_block = max_block;
     e->slots = slots;
-    e->scratch_len = est_scratch_bytes(max_block);
+    e->scratch_len = est_scratch_bytes_segs(max_block); /* blocks in pieces too */
     e->scratch = aligned_alloc(16, (e->scratch_len + 15) / 16 * 16);
     e->top_cap = estimator_top_cap(rule, max_block);
     e->top = malloc(e->top_cap * sizeof(double));
@@ -132,6 +136,20 @@ static void notify_ingest(estimator *e, uint32_t slot, const policy_out *out, co
         STAT_INC(drops[DROP_LAMBDA_PIPE]);
 }
 
+/* est_block on the job's block, whole or in pieces (the same result). */
+static int estimate(estimator *e, const est_job *job, size_t *top_n, est_result *res)
+{
+    est_seg segs[ACCUM_SEGS_MAX];
+
+    if (job->x != NULL || job->nsegs == 0)
+        return est_block(job->x, job->n, &e->rule, e->scratch, e->scratch_len, e->top, e->top_cap,
+                         top_n, res);
+    for (size_t i = 0; i < job->nsegs; i++)
+        segs[i] = (est_seg){job->segs[i].x, job->segs[i].n};
+    return est_block_segs(segs, job->nsegs, &e->rule, e->scratch, e->scratch_len, e->top,
+                          e->top_cap, top_n, res);
+}
+
 /* Estimates one block, hands the row to the writer and the lambda to ingest. */
 static void handle_block(estimator *e, est_job *job)
 {
@@ -142,8 +160,7 @@ static void handle_block(estimator *e, est_job *job)
 
     if (slot >= e->slots || job->n > e->max_block)
         return;
-    if (est_block(job->x, job->n, &e->rule, e->scratch, e->scratch_len, e->top, e->top_cap, &top_n,
-                  &res) != EST_OK) {
+    if (estimate(e, job, &top_n, &res) != EST_OK) {
         if (log_limit_allow(&e->lim, LOG_ERROR))
             LOG(LOG_ERROR, "estimator: est_block refused a block of %zu values", job->n);
         return;

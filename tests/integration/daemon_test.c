@@ -247,6 +247,72 @@ Test(daemon, whole_block_messages_skip_the_copy_and_keep_values_exact)
     free(x);
 }
 
+/* Sends x[0..n) in messages of `piece` values, one step per message. */
+static void send_pieces(htga *h, const char *group, const float *x, size_t n, size_t piece)
+{
+    for (size_t at = 0; at < n; at += piece)
+        send_one(h, group, (int64_t)(at / piece), x + at, n - at < piece ? n - at : piece);
+}
+
+/* A block made of several whole messages goes to the estimator in those
+ * messages (blocks_zero_copy, est_block_segs), without the copy into the
+ * accumulator; a block that starts so and meets a message that cannot join
+ * (too small, or running past the block) is gathered into a copy. Every
+ * block must be exactly that of the same values sent in small, copied
+ * messages: same n, steps, median, moments and tail estimates, to the last
+ * bit. Blocks of 16384 values; the pieces are 16 KiB bodies (4096 values),
+ * the smallest htgad holds by reference. */
+Test(daemon, blocks_of_several_messages_skip_the_copy_and_keep_values_exact)
+{
+    enum { B = 16384, N = 3 * B };
+    float *x = malloc(N * sizeof(float));
+    uint64_t seed = 12;
+    htga *h;
+
+    student_t(x, N, 2.5, &seed);
+    cr_assert_eq(testd_start(&d, "--block-samples", "16384", NULL), 0);
+    h = client("segs", 0);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_MAX_SAMPLES, 0), HTGA_OK);
+    send_pieces(h, "refs", x, N, 4096);   /* three blocks of four messages */
+    send_pieces(h, "copies", x, N, 1000); /* the same values, copied */
+    /* block 0: two pieces, then small messages (gathered); blocks 1-2:
+     * 6144-value messages, one of which runs past block 1's end */
+    send_one(h, "mixed", 0, x, 4096);
+    send_one(h, "mixed", 1, x + 4096, 4096);
+    for (size_t at = 8192; at < B; at += 2048)
+        send_one(h, "mixed", 2, x + at, 2048);
+    for (size_t at = B; at < N; at += 6144)
+        send_one(h, "mixed", 3, x + at, 6144 < N - at ? 6144 : N - at);
+    cr_assert_eq(htga_flush(h, 5000), HTGA_OK);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 9, 10000), 0);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+    htga_destroy(&h);
+    cr_assert_eq(testd_stat(&d, "blocks_zero_copy"), 3);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE n = 16384"), 9);
+    for (int g = 0; g < 2; g++)
+        cr_assert_eq(testd_query(&d, g == 0 ? "SELECT count(*) FROM estimates AS a JOIN estimates"
+                                              " AS b ON a.block = b.block AND a.group_name ="
+                                              " 'refs' AND b.group_name = 'copies'"
+                                              " WHERE a.n = b.n AND a.n_used = b.n_used"
+                                              " AND a.median = b.median AND a.mean = b.mean"
+                                              " AND a.variance = b.variance AND a.kurtosis ="
+                                              " b.kurtosis AND a.alpha = b.alpha AND a.k = b.k"
+                                              " AND a.alpha_stable = b.alpha_stable"
+                                            : "SELECT count(*) FROM estimates AS a JOIN estimates"
+                                              " AS b ON a.block = b.block AND a.group_name ="
+                                              " 'mixed' AND b.group_name = 'copies'"
+                                              " WHERE a.n = b.n AND a.n_used = b.n_used"
+                                              " AND a.median = b.median AND a.mean = b.mean"
+                                              " AND a.variance = b.variance AND a.kurtosis ="
+                                              " b.kurtosis AND a.alpha = b.alpha AND a.k = b.k"
+                                              " AND a.alpha_stable = b.alpha_stable"),
+                     3, "group %s", g == 0 ? "refs" : "mixed");
+    cr_assert_eq(testd_query(&d, "SELECT step_first * 10 + step_last FROM estimates WHERE"
+                                 " group_name = 'refs' AND block = 1"),
+                 47);
+    free(x);
+}
+
 Test(daemon, ranks_pool_into_the_same_blocks)
 {
     htga *r0 = NULL, *r1 = NULL;
