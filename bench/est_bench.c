@@ -5,9 +5,10 @@
  * not timed), then runs est_block REPS times and prints one JSON line with
  * the best wall time, the best thread CPU time, and the estimates so the
  * numpy side of bench/run-est.sh can be checked against it.
- * Usage: est_bench FILE.f32 [REPS] [RULE] [TOP] [PIECE]
+ * Usage: est_bench FILE.f32 [REPS] [RULE] [TOP] [PIECE] [FLAGS]
  * PIECE > 0: the block is handed over in pieces of PIECE values
  * (est_block_segs, as htgad does with a block of several messages).
+ * FLAGS (with PIECE): est_block_segs flags, 1 = EST_TOP_ANY_ORDER.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,7 @@ static float *read_f32(const char *path, size_t *n)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: est_bench FILE.f32 [REPS] [RULE] [TOP] [PIECE]\n");
+        fprintf(stderr, "usage: est_bench FILE.f32 [REPS] [RULE] [TOP] [PIECE] [FLAGS]\n");
         return 2;
     }
     int reps = argc > 2 ? atoi(argv[2]) : 5;
@@ -56,6 +57,7 @@ int main(int argc, char **argv)
      * the Hill plot (STORE_TOP_MIN = 1024); 0 (default) as numpy does */
     size_t top_len = argc > 4 ? (size_t)strtoull(argv[4], NULL, 10) : 0;
     size_t piece = argc > 5 ? (size_t)strtoull(argv[5], NULL, 10) : 0;
+    unsigned flags = argc > 6 ? (unsigned)atoi(argv[6]) : 0; /* 1: EST_TOP_ANY_ORDER */
     size_t n;
     float *x = read_f32(argv[1], &n);
     if (!x) {
@@ -76,9 +78,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < reps; i++) {
         double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
         size_t top_n;
-        int rc = piece
-                     ? est_block_segs(segs, nsegs, &rule, scratch, bytes, top, top_len, &top_n, &r)
-                     : est_block(x, n, &rule, scratch, bytes, top, top_len, &top_n, &r);
+        int rc = piece ? est_block_segs(segs, nsegs, flags, &rule, scratch, bytes, top, top_len,
+                                        &top_n, &r)
+                       : est_block(x, n, &rule, scratch, bytes, top, top_len, &top_n, &r);
         if (rc != EST_OK)
             return 1;
         double c1 = clock_s(CLOCK_THREAD_CPUTIME_ID), w1 = clock_s(CLOCK_MONOTONIC);

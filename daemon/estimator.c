@@ -136,18 +136,20 @@ static void notify_ingest(estimator *e, uint32_t slot, const policy_out *out, co
         STAT_INC(drops[DROP_LAMBDA_PIPE]);
 }
 
-/* est_block on the job's block, whole or in pieces (the same result). */
+/* est_block on the job's block, whole or in pieces (the same result); its
+ * top is left unsorted past the Hill estimate's values (the writer sorts
+ * the few it stores). */
 static int estimate(estimator *e, const est_job *job, size_t *top_n, est_result *res)
 {
     est_seg segs[ACCUM_SEGS_MAX];
+    size_t nsegs = 0;
 
     if (job->x != NULL || job->nsegs == 0)
-        return est_block(job->x, job->n, &e->rule, e->scratch, e->scratch_len, e->top, e->top_cap,
-                         top_n, res);
-    for (size_t i = 0; i < job->nsegs; i++)
-        segs[i] = (est_seg){job->segs[i].x, job->segs[i].n};
-    return est_block_segs(segs, job->nsegs, &e->rule, e->scratch, e->scratch_len, e->top,
-                          e->top_cap, top_n, res);
+        segs[nsegs++] = (est_seg){job->x, job->n};
+    for (size_t i = 0; job->x == NULL && i < job->nsegs; i++)
+        segs[nsegs++] = (est_seg){job->segs[i].x, job->segs[i].n};
+    return est_block_segs(segs, nsegs, EST_TOP_ANY_ORDER, &e->rule, e->scratch, e->scratch_len,
+                          e->top, e->top_cap, top_n, res);
 }
 
 /* Estimates one block, hands the row to the writer and the lambda to ingest. */
@@ -171,6 +173,7 @@ static void handle_block(estimator *e, est_job *job)
     memset(it, 0, offsetof(store_item, top));
     it->res = res;
     it->top_n = top_n;
+    it->top_any_order = 1;
     memcpy(it->top, e->top, top_n * sizeof(double));
     e->latest[slot] = (est_latest){1, it->res, e->ema[slot], job->block, job->step_last};
     policy_step(&job->pol, &it->res, &e->ema[slot], &it->out);

@@ -333,12 +333,17 @@ static size_t regather(const float *x, size_t n, double med, double thr, double 
 }
 
 /* Orders cand[0..g) so that cand[0..k) are the k largest, cand[k] the
- * (k+1)-th, and cand[0..tl) the tl largest in descending order. */
-static void order_top(double *cand, size_t g, size_t k, size_t tl)
+ * (k+1)-th, and cand[0..tl) the tl largest in descending order; with
+ * any_order, only cand[0..k] is sorted when tl > k + 1 (the same values in
+ * the same places, so the same Hill sum; the rest of the top unordered). */
+static void order_top(double *cand, size_t g, size_t k, size_t tl, int any_order)
 {
     size_t t = k + 1 > tl ? k + 1 : tl;
     est_nth_desc_f64(cand, g, t - 1);
-    if (tl >= k + 1) {
+    if (tl > k + 1 && any_order) {
+        est_nth_desc_f64(cand, tl, k);
+        est_sort_desc_f64(cand, k);
+    } else if (tl >= k + 1) {
         est_sort_desc_f64(cand, tl);
     } else if (tl > 0) {
         est_nth_desc_f64(cand, k, tl - 1);
@@ -359,7 +364,8 @@ static size_t wanted_top(const est_k_rule *rule, size_t n_used, size_t top_len)
 }
 
 static void hill_part(const float *x, size_t n, const est_k_rule *rule, const layout *l, size_t g,
-                      int y_hist, double *top, size_t top_len, size_t *top_n, est_result *out)
+                      int y_hist, unsigned flags, double *top, size_t top_len, size_t *top_n,
+                      est_result *out)
 {
     size_t n_pos = out->n_pos;
     size_t tl = top ? (top_len < n_pos ? top_len : n_pos) : 0;
@@ -376,12 +382,12 @@ static void hill_part(const float *x, size_t n, const est_k_rule *rule, const la
             double thr = y_hist ? threshold_from_y(l->hy, k + 1)
                                 : threshold_for(l->hist, out->median, k + 1, &bound);
             g = regather(x, n, out->median, thr, cand);
-            order_top(cand, g, k, tl);
+            order_top(cand, g, k, tl, 0);
         }
     } else if (k > 0) {
-        order_top(cand, g, k, tl);
+        order_top(cand, g, k, tl, (flags & EST_TOP_ANY_ORDER) != 0);
     } else if (tl > 0) {
-        order_top(cand, g, tl - 1, tl);
+        order_top(cand, g, tl - 1, tl, 0);
     }
     if (k > 0) {
         double gamma = est_hill_gamma(cand, k, cand[k]);
@@ -399,8 +405,9 @@ static void hill_part(const float *x, size_t n, const est_k_rule *rule, const la
 
 /* Everything after the first pass (hist, sum over x[0..n)); scratch is
  * est_scratch_bytes(n) bytes, 16-byte aligned. */
-static void block_rest(const float *x, size_t n, const est_k_rule *rule, const layout *lp,
-                       double sum, double *top, size_t top_len, size_t *top_n, est_result *out)
+static void block_rest(const float *x, size_t n, const est_k_rule *rule, unsigned flags,
+                       const layout *lp, double sum, double *top, size_t top_len, size_t *top_n,
+                       est_result *out)
 {
     layout l = *lp;
     size_t neg_nf = 0, pos_nf = 0;
@@ -440,7 +447,7 @@ static void block_rest(const float *x, size_t n, const est_k_rule *rule, const l
         size_t tp = wanted_top(rule, out->n_pos, top_len);
         g = tp ? regather(x, n, out->median, threshold_from_y(l.hy, tp), l.cand) : 0;
     }
-    hill_part(x, n, rule, &l, g, s.hy != NULL, top, top_len, top_n, out);
+    hill_part(x, n, rule, &l, g, s.hy != NULL, flags, top, top_len, top_n, out);
 }
 
 /* What both entry points do before the first pass. */
@@ -465,7 +472,7 @@ int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, s
     layout l = carve(scratch, n);
     double sum = 0.0;
     est_pass_keys(x, n, l.hist, l.sub, &sum);
-    block_rest(x, n, rule, &l, sum, top, top_len, top_n, out);
+    block_rest(x, n, rule, 0, &l, sum, top, top_len, top_n, out);
     return EST_OK;
 }
 
@@ -474,12 +481,13 @@ size_t est_scratch_bytes_segs(size_t n)
     return align16(n * sizeof(float)) + est_scratch_bytes(n);
 }
 
-int est_block_segs(const est_seg *segs, size_t nsegs, const est_k_rule *rule, void *scratch,
-                   size_t scratch_len, double *top, size_t top_len, size_t *top_n, est_result *out)
+int est_block_segs(const est_seg *segs, size_t nsegs, unsigned flags, const est_k_rule *rule,
+                   void *scratch, size_t scratch_len, double *top, size_t top_len, size_t *top_n,
+                   est_result *out)
 {
     size_t n = 0;
     if (!out || !scratch || (!segs && nsegs > 0) || !est_k_rule_valid(rule) ||
-        ((uintptr_t)scratch & 15) != 0)
+        ((uintptr_t)scratch & 15) != 0 || (flags & ~(unsigned)EST_TOP_ANY_ORDER) != 0)
         return EST_EINVAL;
     for (size_t i = 0; i < nsegs; i++) {
         if (!segs[i].x && segs[i].n > 0)
@@ -489,10 +497,15 @@ int est_block_segs(const est_seg *segs, size_t nsegs, const est_k_rule *rule, vo
     if (scratch_len < est_scratch_bytes_segs(n))
         return EST_EINVAL;
     block_start(n, &top, &top_len, top_n, out);
-    float *x = scratch; /* the gathered block, then est_block's own scratch */
     layout l = carve((char *)scratch + align16(n * sizeof(float)), n);
     double sum = 0.0;
-    est_pass_keys_segs(segs, x, n, l.hist, l.sub, &sum);
-    block_rest(x, n, rule, &l, sum, top, top_len, top_n, out);
+    const float *x = scratch; /* the gathered block, then est_block's own scratch */
+    if (nsegs == 1) {         /* one piece: read in place */
+        x = segs[0].x;
+        est_pass_keys(x, n, l.hist, l.sub, &sum);
+    } else {
+        est_pass_keys_segs(segs, scratch, n, l.hist, l.sub, &sum);
+    }
+    block_rest(x, n, rule, flags, &l, sum, top, top_len, top_n, out);
     return EST_OK;
 }

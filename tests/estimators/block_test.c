@@ -350,10 +350,12 @@ Test(block, top_output_feeds_hill_plot)
 }
 
 /* est_block_segs over random cuts of a block into pieces (empty ones too,
- * odd lengths, pieces shorter than the gather run and longer) gives exactly
- * est_block's result and top output on the whole: every field bit for bit
- * (NaN fields included), for centred, offset (crowded-bucket path),
- * integer (ties), non-finite and tiny blocks, and with the auto k rule. */
+ * odd lengths, pieces shorter than the gather run and longer, one piece)
+ * gives exactly est_block's result and top output on the whole: every
+ * field bit for bit (NaN fields included), for centred, offset
+ * (crowded-bucket path), integer (ties), non-finite and tiny blocks, and
+ * with the auto k rule. With EST_TOP_ANY_ORDER the result is the same and
+ * the top output is the same once sorted (its first k + 1 as they are). */
 Test(block, pieces_bit_identical_to_whole)
 {
     enum { N = 65536 + 13, TOP = 300 };
@@ -388,17 +390,28 @@ Test(block, pieces_bit_identical_to_whole)
                 segs[nsegs++] = (est_seg){x + at, len};
                 at += len;
             }
-            segs[nsegs++] = (est_seg){x + at, n - at};
-            memset(&b, 0xa5, sizeof b);
-            cr_assert_eq(est_block_segs(segs, nsegs, &rule, scratch, bytes, top_b, TOP, &tn_b, &b),
-                         EST_OK);
-            cr_assert_eq(memcmp(&a, &b, sizeof a), 0, "case %d cut %d: results differ", c, cut);
-            cr_assert_eq(tn_a, tn_b);
-            cr_assert_eq(memcmp(top_a, top_b, tn_a * sizeof *top_a), 0, "case %d cut %d", c, cut);
+            if (cut > 0) /* cut 0: the whole block as one piece (read in place) */
+                segs[nsegs++] = (est_seg){x + at, n - at};
+            for (unsigned flags = 0; flags <= EST_TOP_ANY_ORDER; flags++) {
+                memset(&b, 0xa5, sizeof b);
+                cr_assert_eq(est_block_segs(segs, nsegs, flags, &rule, scratch, bytes, top_b, TOP,
+                                            &tn_b, &b),
+                             EST_OK);
+                cr_assert_eq(memcmp(&a, &b, sizeof a), 0, "case %d cut %d flags %u: results differ",
+                             c, cut, flags);
+                cr_assert_eq(tn_a, tn_b);
+                if (flags) { /* the Hill part in place, the rest once sorted */
+                    size_t hk = a.has_hill ? a.hill.k + 1 : 0;
+                    cr_assert_eq(memcmp(top_a, top_b, (hk < tn_a ? hk : tn_a) * sizeof *top_a), 0);
+                    qsort(top_b, tn_b, sizeof *top_b, cmp_double_desc);
+                }
+                cr_assert_eq(memcmp(top_a, top_b, tn_a * sizeof *top_a), 0,
+                             "case %d cut %d flags %u", c, cut, flags);
+            }
         }
         segs[0] = (est_seg){x, n};
         cr_assert_eq(
-            est_block_segs(segs, 1, &rule, scratch, est_scratch_bytes(n), NULL, 0, NULL, &b),
+            est_block_segs(segs, 1, 0, &rule, scratch, est_scratch_bytes(n), NULL, 0, NULL, &b),
             EST_EINVAL); /* too little scratch: no room to gather */
         free(scratch);
     }
@@ -406,9 +419,12 @@ Test(block, pieces_bit_identical_to_whole)
     size_t sb = est_scratch_bytes_segs(3);
     void *s = aligned_alloc(16, (sb + 15) & ~(size_t)15);
     est_result r;
-    cr_assert_eq(est_block_segs(&hole, 1, NULL, s, sb, NULL, 0, NULL, &r), EST_EINVAL);
-    cr_assert_eq(est_block_segs(NULL, 1, NULL, s, sb, NULL, 0, NULL, &r), EST_EINVAL);
-    cr_assert_eq(est_block_segs(NULL, 0, NULL, s, sb, NULL, 0, NULL, &r), EST_OK);
+    est_seg three = {x, 3};
+    cr_assert_eq(est_block_segs(&hole, 1, 0, NULL, s, sb, NULL, 0, NULL, &r), EST_EINVAL);
+    cr_assert_eq(est_block_segs(NULL, 1, 0, NULL, s, sb, NULL, 0, NULL, &r), EST_EINVAL);
+    cr_assert_eq(est_block_segs(&three, 1, 2, NULL, s, sb, NULL, 0, NULL, &r), EST_EINVAL);
+    cr_assert_eq(est_block_segs(&three, 1, 0, NULL, s, sb, NULL, 0, NULL, &r), EST_OK);
+    cr_assert_eq(est_block_segs(NULL, 0, 0, NULL, s, sb, NULL, 0, NULL, &r), EST_OK);
     cr_assert_eq(r.n, 0);
     free(s);
     free(x);
