@@ -392,7 +392,7 @@ static int push_block(emit_ctx *c, const accum_block *blk, void *msg)
     }
     se->next_block++;
     STAT_INC(blocks_closed);
-    if (job->nsegs > 0)
+    if (blk->x == NULL && blk->nsegs > 0) /* not job: the estimator may have freed it */
         STAT_INC(blocks_zero_copy);
     return 0;
 }
