@@ -18,29 +18,37 @@
  */
 #include "est_internal.h"
 
-#define HIST_CHUNK ((size_t)1 << 30) /* uint32 sub-histograms never overflow */
-#define SMALL      24
-#define CROWDED    65536 /* a bucket this full is histogrammed, not copied */
-#define GATHER_RUN 1024  /* values gathered from pieces per step (a multiple of 8) */
+#define HIST_CHUNK     ((size_t)1 << 30) /* uint32 sub-histograms never overflow */
+#define SMALL          24
+#define CROWDED        65536 /* a bucket this full is histogrammed, not copied */
+#define GATHER_RUN     1024  /* values gathered from pieces per step (a multiple of 8) */
+#define PREFETCH_AHEAD 256   /* values (1 KiB) read ahead of a piece: past its page */
 
-/* Keys and sums of x[i..end) eight at a time (sub: four interleaved
- * histograms); returns where it stopped (fewer than eight values left). */
+/* Keys and sums of x[0..m) eight at a time (sub: four interleaved
+ * histograms); with copy, also stores them there, and prefetches x ahead
+ * (x is then a message buffer that another core just filled). Returns how
+ * many it took: m rounded down to eight. */
 static inline __attribute__((always_inline)) size_t
-keys8(const float *x, size_t i, size_t end, uint32_t *sub, est_v4d *acc_lo, est_v4d *acc_hi)
+keys8(const float *x, float *copy, size_t m, uint32_t *sub, est_v4d *acc_lo, est_v4d *acc_hi)
 {
     const size_t B = EST_TOP_BUCKETS;
     const est_v8u sign = {0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u,
                           0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u};
     uint32_t *h0 = sub, *h1 = sub + B, *h2 = sub + 2 * B, *h3 = sub + 3 * B;
     est_v4d lo_sum = *acc_lo, hi_sum = *acc_hi;
+    size_t i = 0;
     /* eight keys and two four-wide double sums per step; the counts stay
      * scalar (no conflict-free vector scatter on x86 before AVX-512) */
-    for (; i + 8 <= end; i += 8) {
+    for (; i + 8 <= m; i += 8) {
         est_v8u u;
         est_v4f lo, hi;
+        if (copy != NULL)
+            __builtin_prefetch(x + i + PREFETCH_AHEAD);
         memcpy(&u, x + i, sizeof u);
         memcpy(&lo, x + i, sizeof lo);
         memcpy(&hi, x + i + 4, sizeof hi);
+        if (copy != NULL)
+            memcpy(copy + i, &u, sizeof u);
         est_v8u b = (u ^ ((0u - (u >> 31)) | sign)) >> EST_TOP_SHIFT;
         h0[b[0]]++;
         h1[b[1]]++;
@@ -76,10 +84,11 @@ static void gather_segs(const est_seg *segs, size_t *si, size_t *off, float *dst
     }
 }
 
-/* The pass of est_pass_keys (x == NULL: gathering segs into dst first, in
- * runs of GATHER_RUN values that are read while they sit in L1). The same
- * operations in the same order either way, so the histogram and the sum
- * are bit-identical. */
+/* The pass of est_pass_keys (x == NULL: reading segs and copying them into
+ * dst as it goes, in runs of GATHER_RUN values; a run that spans two
+ * pieces is gathered first and read back from L1). The same operations in
+ * the same order either way, so the histogram and the sum are
+ * bit-identical. */
 static inline __attribute__((always_inline)) void pass_keys(const float *x, const est_seg *segs,
                                                             float *dst, size_t n, size_t *hist,
                                                             uint32_t *sub, double *sum)
@@ -94,17 +103,25 @@ static inline __attribute__((always_inline)) void pass_keys(const float *x, cons
         size_t i = base;
         est_v4d acc_lo = {0}, acc_hi = {0};
         if (x != NULL) {
-            i = keys8(x, i, end, sub, &acc_lo, &acc_hi);
+            i += keys8(x + i, NULL, end - i, sub, &acc_lo, &acc_hi);
         } else {
             while (i < end) {
-                size_t m = end - i > GATHER_RUN ? GATHER_RUN : end - i;
-                gather_segs(segs, &si, &off, dst + i, m);
-                size_t stop = keys8(dst, i, i + m, sub, &acc_lo, &acc_hi);
-                if (stop < i + m) { /* the last few values of the chunk */
-                    i = stop;
-                    break;
+                size_t m = end - i > GATHER_RUN ? GATHER_RUN : end - i, took;
+                if (segs[si].n - off >= m) { /* within one piece: read it, copy as we go */
+                    took = keys8(segs[si].x + off, dst + i, m, sub, &acc_lo, &acc_hi);
+                    memcpy(dst + i + took, segs[si].x + off + took, (m - took) * sizeof *dst);
+                    off += m;
+                    if (off == segs[si].n) {
+                        si++;
+                        off = 0;
+                    }
+                } else {
+                    gather_segs(segs, &si, &off, dst + i, m);
+                    took = keys8(dst + i, NULL, m, sub, &acc_lo, &acc_hi);
                 }
-                i += m;
+                i += took;
+                if (took < m) /* the last few values of the chunk */
+                    break;
             }
         }
         const float *v = x != NULL ? x : dst;
