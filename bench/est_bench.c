@@ -5,10 +5,8 @@
  * not timed), then runs est_block REPS times and prints one JSON line with
  * the best wall time, the best thread CPU time, and the estimates so the
  * numpy side of bench/run-est.sh can be checked against it.
- * Usage: est_bench FILE.f32 [REPS] [RULE] [TOP] [PIECE] [FLAGS]
- * PIECE > 0: the block is handed over in pieces of PIECE values
- * (est_block_segs, as htgad does with a block of several messages).
- * FLAGS (with PIECE): est_block_segs flags, 1 = EST_TOP_ANY_ORDER.
+ * Usage: est_bench FILE.f32 [REPS] [RULE] [TOP] [FLAGS]
+ * FLAGS: est_block_flags flags (1 = EST_TOP_ANY_ORDER, as htgad runs it).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +42,7 @@ static float *read_f32(const char *path, size_t *n)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: est_bench FILE.f32 [REPS] [RULE] [TOP] [PIECE] [FLAGS]\n");
+        fprintf(stderr, "usage: est_bench FILE.f32 [REPS] [RULE] [TOP] [FLAGS]\n");
         return 2;
     }
     int reps = argc > 2 ? atoi(argv[2]) : 5;
@@ -56,32 +54,24 @@ int main(int argc, char **argv)
     /* TOP: also keep the TOP largest deviations, sorted, as htgad does for
      * the Hill plot (STORE_TOP_MIN = 1024); 0 (default) as numpy does */
     size_t top_len = argc > 4 ? (size_t)strtoull(argv[4], NULL, 10) : 0;
-    size_t piece = argc > 5 ? (size_t)strtoull(argv[5], NULL, 10) : 0;
-    unsigned flags = argc > 6 ? (unsigned)atoi(argv[6]) : 0; /* 1: EST_TOP_ANY_ORDER */
+    unsigned flags = argc > 5 ? (unsigned)atoi(argv[5]) : 0;
     size_t n;
     float *x = read_f32(argv[1], &n);
     if (!x) {
         fprintf(stderr, "est_bench: cannot read %s\n", argv[1]);
         return 2;
     }
-    size_t bytes = piece ? est_scratch_bytes_segs(n) : est_scratch_bytes(n);
+    size_t bytes = est_scratch_bytes(n);
     void *scratch = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     double *top = top_len ? malloc(top_len * sizeof *top) : NULL;
-    size_t nsegs = piece ? (n + piece - 1) / piece : 0;
-    est_seg *segs = malloc((nsegs ? nsegs : 1) * sizeof *segs);
-    if (!scratch || (top_len && !top) || !segs)
+    if (!scratch || (top_len && !top))
         return 2;
-    for (size_t i = 0; i < nsegs; i++)
-        segs[i] = (est_seg){x + i * piece, n - i * piece < piece ? n - i * piece : piece};
     est_result r;
     double best_wall = 1e300, best_cpu = 1e300;
     for (int i = 0; i < reps; i++) {
         double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
         size_t top_n;
-        int rc = piece ? est_block_segs(segs, nsegs, flags, &rule, scratch, bytes, top, top_len,
-                                        &top_n, &r)
-                       : est_block(x, n, &rule, scratch, bytes, top, top_len, &top_n, &r);
-        if (rc != EST_OK)
+        if (est_block_flags(x, n, flags, &rule, scratch, bytes, top, top_len, &top_n, &r) != EST_OK)
             return 1;
         double c1 = clock_s(CLOCK_THREAD_CPUTIME_ID), w1 = clock_s(CLOCK_MONOTONIC);
         if (w1 - w0 < best_wall)
@@ -94,7 +84,6 @@ int main(int argc, char **argv)
            "\"stable_alpha\": %.9g}\n",
            n, best_wall, best_cpu, r.median, r.mean, r.variance, r.kurtosis, r.hill.k, r.hill.alpha,
            r.stable_alpha);
-    free(segs);
     free(top);
     free(scratch);
     free(x);

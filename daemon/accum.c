@@ -3,12 +3,10 @@
  *
  * DESIGN: a copy straight from the message payload into the block buffer
  * (memcpy on little-endian hosts, a byte swap elsewhere); no per-sample work
- * beyond that, so ingest keeps up with the network; or no copy at all when
- * whole messages make up the block (accum_add_ref).
+ * beyond that, so ingest keeps up with the network.
  */
 #include "accum.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,16 +17,8 @@ void accum_init(accum *a, size_t cap, uint64_t window)
     a->window = window;
 }
 
-static void drop_segs(accum *a)
-{
-    for (size_t i = 0; i < a->nsegs; i++)
-        a->ops->drop(a->segs[i].ref);
-    a->nsegs = 0;
-}
-
 void accum_free(accum *a)
 {
-    drop_segs(a);
     free(a->buf);
     a->buf = NULL;
     a->n = 0;
@@ -49,38 +39,11 @@ static void copy_le_f32(float *dst, const unsigned char *src, size_t count)
 
 static void emit_block(accum *a, accum_emit_fn emit, void *ctx)
 {
-    accum_block blk = {a->nsegs ? NULL : a->buf,  a->n,    a->step_first, a->step_last,
-                       a->nsegs ? a->segs : NULL, a->nsegs};
+    accum_block blk = {a->buf, a->n, a->step_first, a->step_last};
 
-    if (emit(&blk, ctx) == 0) {
-        if (a->nsegs)
-            a->nsegs = 0; /* the references went with the block */
-        else
-            a->buf = NULL;
-    }
-    drop_segs(a); /* refused: the block is dropped */
+    if (emit(&blk, ctx) == 0)
+        a->buf = NULL;
     a->n = 0;
-}
-
-/* The open block in pieces becomes a copy in the buffer. -1: no memory
- * (the block is dropped). */
-static int gather_segs(accum *a)
-{
-    size_t at = 0;
-
-    if (a->buf == NULL)
-        a->buf = malloc(a->cap * sizeof(float));
-    if (a->buf == NULL) {
-        drop_segs(a);
-        a->n = 0;
-        return -1;
-    }
-    for (size_t i = 0; i < a->nsegs; i++) {
-        memcpy(a->buf + at, a->segs[i].x, a->segs[i].n * sizeof(float));
-        at += a->segs[i].n;
-    }
-    drop_segs(a);
-    return 0;
 }
 
 /* 1 when adding `step` would make the open block span more than window. */
@@ -103,8 +66,6 @@ long accum_add(accum *a, int64_t step, const void *le_f32, size_t count, accum_e
 
     if (window_exceeded(a, step))
         emit_block(a, emit, ctx);
-    if (a->nsegs > 0 && gather_segs(a) < 0)
-        return -1;
     while (done < count) {
         if (a->buf == NULL) {
             a->buf = malloc(a->cap * sizeof(float));
@@ -129,46 +90,6 @@ long accum_add(accum *a, int64_t step, const void *le_f32, size_t count, accum_e
             emit_block(a, emit, ctx);
     }
     return (long)done;
-}
-
-/* Whether count values at p can join the open block by reference. */
-static int fits_by_ref(const accum *a, const void *p, size_t count)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    return (a->n == 0 || a->nsegs > 0) && a->nsegs < ACCUM_SEGS_MAX && count > 0 &&
-           count >= a->cap / ACCUM_SEGS_MAX && count <= a->cap - a->n &&
-           (uintptr_t)p % _Alignof(float) == 0;
-#else
-    (void)a;
-    (void)p;
-    (void)count;
-    return 0;
-#endif
-}
-
-long accum_add_ref(accum *a, int64_t step, const void *le_f32, size_t count, void *src,
-                   const accum_ref_ops *ops, accum_emit_fn emit, void *ctx)
-{
-    void *ref;
-
-    if (window_exceeded(a, step))
-        emit_block(a, emit, ctx);
-    if (!fits_by_ref(a, le_f32, count) || (ref = ops->take(src)) == NULL)
-        return accum_add(a, step, le_f32, count, emit, ctx);
-    if (a->n == 0) {
-        a->step_first = step;
-        a->step_last = step;
-    }
-    a->segs[a->nsegs++] = (accum_seg){le_f32, count, ref};
-    a->ops = ops;
-    a->n += count;
-    if (step < a->step_first)
-        a->step_first = step;
-    if (step > a->step_last)
-        a->step_last = step;
-    if (a->n == a->cap)
-        emit_block(a, emit, ctx);
-    return (long)count;
 }
 
 int accum_flush(accum *a, accum_emit_fn emit, void *ctx)

@@ -8,16 +8,6 @@
  * emit callback that takes the buffer when it returns 0; the accumulator then
  * allocates a fresh one lazily, so idle streams hold no buffer. Payloads are
  * little-endian float32 (possibly unaligned) as they come off the wire.
- *
- * A block may instead be held in pieces, without a copy (accum_add_ref):
- * while every payload so far was a whole message body that fits in the
- * open block, is float-aligned, holds at least cap / ACCUM_SEGS_MAX values
- * and the host is little-endian, the block keeps a reference to each
- * message (ops->take) and the values where they lie. So a block in pieces
- * holds no more memory than its own values (plus ACCUM_SEGS_MAX references
- * at most): the same bound as a copied block. The first payload that does
- * not qualify gathers the pieces into the buffer (dropping the references)
- * and the block carries on as a copy.
  */
 #ifndef HTGAD_ACCUM_H
 #define HTGAD_ACCUM_H
@@ -25,31 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ACCUM_SEGS_MAX 16 /* pieces of a block held by reference */
-
-/* A piece of a block held where it arrived. */
-typedef struct accum_seg {
-    const float *x; /* n values */
-    size_t n;
-    void *ref; /* keeps x alive: from ops->take, released with ops->drop */
-} accum_seg;
-
-/* How the accumulator references what holds a payload (a message). */
-typedef struct accum_ref_ops {
-    void *(*take)(void *src); /* a new reference to src, or NULL: copy instead */
-    void (*drop)(void *ref);
-} accum_ref_ops;
-
 typedef struct accum_block {
-    float *x; /* n values, malloc'd, or NULL when the block is in segs */
+    float *x; /* n values, malloc'd; owned by the callee when emit returns 0 */
     size_t n;
-    int64_t step_first;    /* smallest step in the block */
-    int64_t step_last;     /* largest step in the block */
-    const accum_seg *segs; /* x == NULL: nsegs pieces, n values in all */
-    size_t nsegs;
+    int64_t step_first; /* smallest step in the block */
+    int64_t step_last;  /* largest step in the block */
 } accum_block;
-/* When emit returns 0 the callee owns x, or the references of segs (it
- * copies the array: the accumulator reuses it). */
 
 /* Returns 0 when it took blk->x, nonzero to refuse (the block is dropped and
  * the accumulator keeps and reuses the buffer). */
@@ -61,14 +32,11 @@ typedef struct accum {
     size_t cap;
     uint64_t window;
     int64_t step_first, step_last;
-    accum_seg segs[ACCUM_SEGS_MAX]; /* nsegs > 0: the open block is these pieces */
-    size_t nsegs;
-    const accum_ref_ops *ops; /* of the references in segs */
 } accum;
 
 void accum_init(accum *a, size_t cap, uint64_t window);
 
-/* Frees the buffer, drops the references. */
+/* Frees the buffer. */
 void accum_free(accum *a);
 
 /*
@@ -79,15 +47,6 @@ void accum_free(accum *a);
  */
 long accum_add(accum *a, int64_t step, const void *le_f32, size_t count, accum_emit_fn emit,
                void *ctx);
-
-/*
- * accum_add for the whole body of a message: le_f32 (count values) lies in
- * what src holds. The values are held by reference (ops->take(src)) when
- * they qualify (see the top of this file) and ops->take returns one;
- * otherwise they are copied as accum_add does. Same return values.
- */
-long accum_add_ref(accum *a, int64_t step, const void *le_f32, size_t count, void *src,
-                   const accum_ref_ops *ops, accum_emit_fn emit, void *ctx);
 
 /* Emits the partial block, if any. Returns 1 when one was emitted, else 0. */
 int accum_flush(accum *a, accum_emit_fn emit, void *ctx);

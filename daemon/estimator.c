@@ -46,10 +46,6 @@ void est_job_free(est_job *job)
 {
     if (job == NULL)
         return;
-    for (size_t i = 0; i < job->nsegs; i++) {
-        zmq_msg_close(job->segs[i].ref);
-        free(job->segs[i].ref);
-    }
     if (job->msg != NULL) {
         zmq_msg_close(job->msg);
         free(job->msg);
@@ -84,7 +80,7 @@ estimator *estimator_new(bqueue *in, bqueue *out, void *ctx, size_t max_block,
     e->rule = *rule;
     e->max_block = max_block;
     e->slots = slots;
-    e->scratch_len = est_scratch_bytes_segs(max_block); /* blocks in pieces too */
+    e->scratch_len = est_scratch_bytes(max_block);
     e->scratch = aligned_alloc(16, (e->scratch_len + 15) / 16 * 16);
     e->top_cap = estimator_top_cap(rule, max_block);
     e->top = malloc(e->top_cap * sizeof(double));
@@ -136,22 +132,6 @@ static void notify_ingest(estimator *e, uint32_t slot, const policy_out *out, co
         STAT_INC(drops[DROP_LAMBDA_PIPE]);
 }
 
-/* est_block on the job's block, whole or in pieces (the same result); its
- * top is left unsorted past the Hill estimate's values (the writer sorts
- * the few it stores). */
-static int estimate(estimator *e, const est_job *job, size_t *top_n, est_result *res)
-{
-    est_seg segs[ACCUM_SEGS_MAX];
-    size_t nsegs = 0;
-
-    if (job->x != NULL || job->nsegs == 0)
-        segs[nsegs++] = (est_seg){job->x, job->n};
-    for (size_t i = 0; job->x == NULL && i < job->nsegs; i++)
-        segs[nsegs++] = (est_seg){job->segs[i].x, job->segs[i].n};
-    return est_block_segs(segs, nsegs, EST_TOP_ANY_ORDER, &e->rule, e->scratch, e->scratch_len,
-                          e->top, e->top_cap, top_n, res);
-}
-
 /* Estimates one block, hands the row to the writer and the lambda to ingest. */
 static void handle_block(estimator *e, est_job *job)
 {
@@ -162,7 +142,10 @@ static void handle_block(estimator *e, est_job *job)
 
     if (slot >= e->slots || job->n > e->max_block)
         return;
-    if (estimate(e, job, &top_n, &res) != EST_OK) {
+    /* the top unsorted past the Hill estimate's values: the writer sorts
+     * the few it stores */
+    if (est_block_flags(job->x, job->n, EST_TOP_ANY_ORDER, &e->rule, e->scratch, e->scratch_len,
+                        e->top, e->top_cap, &top_n, &res) != EST_OK) {
         if (log_limit_allow(&e->lim, LOG_ERROR))
             LOG(LOG_ERROR, "estimator: est_block refused a block of %zu values", job->n);
         return;

@@ -27,7 +27,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "accum.h"
 #include "estimators/est.h"
 #include "policy.h"
 #include "queue.h"
@@ -45,9 +44,7 @@ typedef enum est_job_kind {
 } est_job_kind;
 
 /* A closed block on its way to the estimator (malloc'd; x too, unless msg
- * holds it: then x points into the ZeroMQ message the block arrived in; or
- * x is NULL and the block is the nsegs pieces of segs, each in a ZeroMQ
- * message: a malloc'd zmq_msg_t, seg.ref, that the job owns). */
+ * holds it: then x points into the ZeroMQ message the block arrived in). */
 typedef struct est_job {
     est_job_kind kind;
     uint32_t run_slot, stream_slot;
@@ -58,8 +55,6 @@ typedef struct est_job {
     float *x;
     size_t n;
     void *msg; /* a zmq_msg_t (malloc'd) that holds x, or NULL: x is malloc'd */
-    accum_seg segs[ACCUM_SEGS_MAX]; /* x == NULL: the block in pieces */
-    size_t nsegs;
     policy pol;
     const char *source;
     int final;       /* flushed at shutdown: stored, no lambda push (ingest is gone) */

@@ -20,23 +20,19 @@
 #include "streams.h"
 #include "wire.h"
 
-#define INGEST_POLL_MS 100
-/* Under load ingest sleeps between wake-ups (nap_if_busy) */
-#define INGEST_COALESCE_US        500
-#define INGEST_COALESCE_WINDOW_US 1000
-#define INGEST_BURST              32 /* messages read before looking at the pipe again (bounds lambda delay) */
-#define INGEST_PEER_SILENCE       10000 /* ms without a message before a peer is forgotten */
-#define INGEST_MAX_FRAMES         3     /* payload frames kept for decoding (2 + 1 to see excess) */
-#define INGEST_PEER_HWM           64    /* messages queued per client connection (memory bound) */
-#define INGEST_CMDS_MAX           64    /* policy commands waiting for the ingest thread */
-#define INGEST_EXPIRE_TRIES       120   /* sweeps an idle stream waits for its last block's row */
+#define INGEST_POLL_MS      100
+#define INGEST_BURST        32 /* messages read before looking at the pipe again (bounds lambda delay) */
+#define INGEST_PEER_SILENCE 10000 /* ms without a message before a peer is forgotten */
+#define INGEST_MAX_FRAMES   3     /* payload frames kept for decoding (2 + 1 to see excess) */
+#define INGEST_PEER_HWM     64    /* messages queued per client connection (memory bound) */
+#define INGEST_CMDS_MAX     64    /* policy commands waiting for the ingest thread */
+#define INGEST_EXPIRE_TRIES 120   /* sweeps an idle stream waits for its last block's row */
 /* The largest frame a client may send (a full SAMPLES body); a peer that
  * sends more is disconnected by ZeroMQ before anything is buffered. */
 #define INGEST_MAX_FRAME ((int64_t)4 * WIRE_COUNT_MAX)
-/* The smallest body held by reference in a block of several messages:
- * twice ZeroMQ's receive batch (8 KiB), so it is never a slice of a shared
- * receive buffer. */
-#define INGEST_REF_MIN (16 * 1024)
+/* Under load ingest naps between wake-ups (nap_if_busy). */
+#define INGEST_NAP_US  500
+#define INGEST_BUSY_US 1000
 
 struct ingest {
     void *ctx;
@@ -349,8 +345,8 @@ typedef struct emit_ctx {
 
 /* A closed block of stream c->slot becomes an estimator job; msg (or NULL)
  * is the ZeroMQ message that holds x. Returns 0 when the estimator queue
- * took it (and with it x, or msg, or the references of blk->segs), -1 when
- * the block was dropped (counted; they stay the caller's). */
+ * took it (and with it x, or msg), -1 when the block was dropped (counted;
+ * x and msg stay the caller's). */
 static int push_block(emit_ctx *c, const accum_block *blk, void *msg)
 {
     ingest *g = c->g;
@@ -373,10 +369,6 @@ static int push_block(emit_ctx *c, const accum_block *blk, void *msg)
     job->x = blk->x;
     job->n = blk->n;
     job->msg = msg;
-    if (blk->x == NULL && blk->nsegs > 0) {
-        memcpy(job->segs, blk->segs, blk->nsegs * sizeof(blk->segs[0]));
-        job->nsegs = blk->nsegs;
-    }
     job->pol = run->pol;
     job->source = run->pol_source;
     job->final = g->flushing || c->final;
@@ -392,8 +384,6 @@ static int push_block(emit_ctx *c, const accum_block *blk, void *msg)
     }
     se->next_block++;
     STAT_INC(blocks_closed);
-    if (blk->x == NULL && blk->nsegs > 0) /* not job: the estimator may have freed it */
-        STAT_INC(blocks_zero_copy);
     return 0;
 }
 
@@ -415,7 +405,7 @@ static size_t take_whole_block(emit_ctx *c, const wire_msg *m, zmq_msg_t *body)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     accum *a = &c->g->reg->streams[c->slot].acc;
-    accum_block blk = {(float *)(uintptr_t)m->body, a->cap, m->step, m->step, NULL, 0};
+    accum_block blk = {(float *)(uintptr_t)m->body, a->cap, m->step, m->step};
     zmq_msg_t *ref;
 
     if (body == NULL || a->n != 0 || m->count < a->cap || (uintptr_t)m->body % _Alignof(float) != 0)
@@ -442,35 +432,6 @@ static size_t take_whole_block(emit_ctx *c, const wire_msg *m, zmq_msg_t *body)
     return 0;
 #endif
 }
-
-/* accum's references to message bodies (accum_add_ref): a malloc'd
- * zmq_msg_t that shares the body, when it is big enough to be its own
- * allocation in ZeroMQ (so holding it never holds a receive buffer that
- * other, smaller messages share) and ZeroMQ shares it rather than copying. */
-static void *ref_take(void *src)
-{
-    zmq_msg_t *ref;
-
-    if (zmq_msg_size(src) < INGEST_REF_MIN)
-        return NULL;
-    ref = malloc(sizeof(*ref));
-    if (ref == NULL || zmq_msg_init(ref) != 0 || zmq_msg_copy(ref, src) != 0 ||
-        zmq_msg_data(ref) != zmq_msg_data(src)) {
-        if (ref != NULL)
-            zmq_msg_close(ref);
-        free(ref);
-        return NULL;
-    }
-    return ref;
-}
-
-static void ref_drop(void *ref)
-{
-    zmq_msg_close(ref);
-    free(ref);
-}
-
-static const accum_ref_ops ingest_refs = {ref_take, ref_drop};
 
 static void count_decode_error(ingest *g, const wire_error *err)
 {
@@ -520,7 +481,6 @@ static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m, zmq_
     long slot = streams_stream(g->reg, run_slot, m->group, m->group_len);
     emit_ctx c = {g, 0, 0};
     size_t taken;
-    long rc = 0;
 
     if (slot < 0) {
         STAT_ADD(drops[DROP_STREAM_LIMIT], m->count);
@@ -542,14 +502,9 @@ static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m, zmq_
     STAT_INC(msgs_samples);
     STAT_ADD(samples, m->count);
     taken = take_whole_block(&c, m, body);
-    if (taken == 0 && body != NULL)
-        rc = accum_add_ref(&g->reg->streams[slot].acc, m->step, m->body, m->count, body,
-                           &ingest_refs, emit_block, &c);
-    else if (taken < m->count)
-        rc =
-            accum_add(&g->reg->streams[slot].acc, m->step,
-                      (const unsigned char *)m->body + 4 * taken, m->count - taken, emit_block, &c);
-    if (rc < 0)
+    if (taken < m->count &&
+        accum_add(&g->reg->streams[slot].acc, m->step, (const unsigned char *)m->body + 4 * taken,
+                  m->count - taken, emit_block, &c) < 0)
         STAT_ADD(drops[DROP_NOMEM], m->count - taken);
 }
 
@@ -633,13 +588,13 @@ static int recv_one(ingest *g)
 }
 
 /* After a wake-up that read `got` messages (fewer than a burst: the socket
- * is drained), and one before it that read some less than
- * INGEST_COALESCE_WINDOW_US ago, messages are streaming in: sleep
- * INGEST_COALESCE_US so that the next wake-up finds several waiting. Else
- * ZeroMQ wakes this thread for nearly every message (a poll, an eventfd
- * read and a context switch here, a wake-up in its I/O thread), which cost
- * more than the messages themselves. Lambdas from the estimator wait at
- * most that long under load; a message after a pause is never delayed. */
+ * is drained), and one before it that read some less than INGEST_BUSY_US
+ * ago, messages are streaming in: sleep INGEST_NAP_US so that the next
+ * wake-up finds several waiting. Else ZeroMQ wakes this thread for nearly
+ * every message (a poll, an eventfd read and a context switch here, a
+ * wake-up in its I/O thread), which cost more than the messages
+ * themselves. Lambdas from the estimator wait at most that long under
+ * load; a message after a pause is never delayed. */
 static void nap_if_busy(int got, int64_t *last_busy)
 {
     int64_t t;
@@ -647,8 +602,8 @@ static void nap_if_busy(int got, int64_t *last_busy)
     if (got == 0)
         return;
     t = now_us();
-    if (got < INGEST_BURST && t - *last_busy < INGEST_COALESCE_WINDOW_US) {
-        struct timespec nap = {0, INGEST_COALESCE_US * 1000};
+    if (got < INGEST_BURST && t - *last_busy < INGEST_BUSY_US) {
+        struct timespec nap = {0, INGEST_NAP_US * 1000};
         nanosleep(&nap, NULL);
         STAT_INC(ingest_naps);
     }

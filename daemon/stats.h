@@ -39,7 +39,7 @@ typedef struct htgad_stats {
     _Atomic uint64_t runs;             /* runs held */
     _Atomic uint64_t streams_expired;  /* streams freed after --stream-idle-s without samples */
     _Atomic uint64_t blocks_closed;    /* blocks handed to the estimator */
-    _Atomic uint64_t blocks_zero_copy; /* of those, handed over in the message(s) they came in */
+    _Atomic uint64_t blocks_zero_copy; /* of those, handed over in the message they came in */
     _Atomic uint64_t blocks_estimated;
     _Atomic uint64_t blocks_fallback; /* lambda fell back to 1 */
     _Atomic uint64_t lambdas_sent;    /* LAMBDA messages pushed to clients */

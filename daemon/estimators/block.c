@@ -24,10 +24,8 @@
  * most values and the bound would keep most of the block) histogram y in
  * the sweep instead and gather once more from that finer histogram.
  * All memory is the caller's scratch, laid out by est_scratch_bytes().
- * est_block_segs: a block in pieces is copied into scratch during pass 1
- * (in runs small enough to be read back from L1 by the same pass), and
- * everything after reads that copy: the same operations in the same order
- * as est_block on the whole, so the same bits.
+ * EST_TOP_ANY_ORDER (est_block_flags) skips sorting the top output past
+ * the Hill estimate's k + 1 values.
  */
 #include <float.h>
 #include <math.h>
@@ -403,13 +401,23 @@ static void hill_part(const float *x, size_t n, const est_k_rule *rule, const la
     }
 }
 
-/* Everything after the first pass (hist, sum over x[0..n)); scratch is
- * est_scratch_bytes(n) bytes, 16-byte aligned. */
-static void block_rest(const float *x, size_t n, const est_k_rule *rule, unsigned flags,
-                       const layout *lp, double sum, double *top, size_t top_len, size_t *top_n,
-                       est_result *out)
+int est_block_flags(const float *x, size_t n, unsigned flags, const est_k_rule *rule, void *scratch,
+                    size_t scratch_len, double *top, size_t top_len, size_t *top_n, est_result *out)
 {
-    layout l = *lp;
+    if (!out || !scratch || (!x && n > 0) || !est_k_rule_valid(rule) ||
+        ((uintptr_t)scratch & 15) != 0 || scratch_len < est_scratch_bytes(n) ||
+        (flags & ~(unsigned)EST_TOP_ANY_ORDER) != 0)
+        return EST_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (top_n)
+        *top_n = 0;
+    if (!top || top_len > n)
+        top_len = top ? n : 0;
+    layout l = carve(scratch, n);
+    out->n = n;
+    out->median = out->mean = out->variance = out->kurtosis = out->stable_alpha = NAN;
+    double sum = 0.0;
+    est_pass_keys(x, n, l.hist, l.sub, &sum);
     size_t neg_nf = 0, pos_nf = 0;
     for (int b = 0; b < 4; b++) {
         neg_nf += l.hist[b];
@@ -419,7 +427,7 @@ static void block_rest(const float *x, size_t n, const est_k_rule *rule, unsigne
     size_t n_used = n - out->n_nonfinite;
     out->n_used = n_used;
     if (n_used == 0)
-        return;
+        return EST_OK;
     out->mean = sum / (double)n_used;
     est_median_radix(x, n, l.hist, neg_nf, n_used, (uint32_t *)(void *)l.cand, &out->median);
 
@@ -448,64 +456,11 @@ static void block_rest(const float *x, size_t n, const est_k_rule *rule, unsigne
         g = tp ? regather(x, n, out->median, threshold_from_y(l.hy, tp), l.cand) : 0;
     }
     hill_part(x, n, rule, &l, g, s.hy != NULL, flags, top, top_len, top_n, out);
-}
-
-/* What both entry points do before the first pass. */
-static void block_start(size_t n, double **top, size_t *top_len, size_t *top_n, est_result *out)
-{
-    memset(out, 0, sizeof *out);
-    if (top_n)
-        *top_n = 0;
-    if (!*top || *top_len > n)
-        *top_len = *top ? n : 0;
-    out->n = n;
-    out->median = out->mean = out->variance = out->kurtosis = out->stable_alpha = NAN;
+    return EST_OK;
 }
 
 int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, size_t scratch_len,
               double *top, size_t top_len, size_t *top_n, est_result *out)
 {
-    if (!out || !scratch || (!x && n > 0) || !est_k_rule_valid(rule) ||
-        ((uintptr_t)scratch & 15) != 0 || scratch_len < est_scratch_bytes(n))
-        return EST_EINVAL;
-    block_start(n, &top, &top_len, top_n, out);
-    layout l = carve(scratch, n);
-    double sum = 0.0;
-    est_pass_keys(x, n, l.hist, l.sub, &sum);
-    block_rest(x, n, rule, 0, &l, sum, top, top_len, top_n, out);
-    return EST_OK;
-}
-
-size_t est_scratch_bytes_segs(size_t n)
-{
-    return align16(n * sizeof(float)) + est_scratch_bytes(n);
-}
-
-int est_block_segs(const est_seg *segs, size_t nsegs, unsigned flags, const est_k_rule *rule,
-                   void *scratch, size_t scratch_len, double *top, size_t top_len, size_t *top_n,
-                   est_result *out)
-{
-    size_t n = 0;
-    if (!out || !scratch || (!segs && nsegs > 0) || !est_k_rule_valid(rule) ||
-        ((uintptr_t)scratch & 15) != 0 || (flags & ~(unsigned)EST_TOP_ANY_ORDER) != 0)
-        return EST_EINVAL;
-    for (size_t i = 0; i < nsegs; i++) {
-        if (!segs[i].x && segs[i].n > 0)
-            return EST_EINVAL;
-        n += segs[i].n;
-    }
-    if (scratch_len < est_scratch_bytes_segs(n))
-        return EST_EINVAL;
-    block_start(n, &top, &top_len, top_n, out);
-    layout l = carve((char *)scratch + align16(n * sizeof(float)), n);
-    double sum = 0.0;
-    const float *x = scratch; /* the gathered block, then est_block's own scratch */
-    if (nsegs == 1) {         /* one piece: read in place */
-        x = segs[0].x;
-        est_pass_keys(x, n, l.hist, l.sub, &sum);
-    } else {
-        est_pass_keys_segs(segs, scratch, n, l.hist, l.sub, &sum);
-    }
-    block_rest(x, n, rule, flags, &l, sum, top, top_len, top_n, out);
-    return EST_OK;
+    return est_block_flags(x, n, 0, rule, scratch, scratch_len, top, top_len, top_n, out);
 }

@@ -118,39 +118,20 @@ size_t est_scratch_bytes(size_t n);
 int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, size_t scratch_len,
               double *top, size_t top_len, size_t *top_n, est_result *out);
 
-/* One piece of a block that is held in several pieces. */
-typedef struct est_seg {
-    const float *x; /* n values (not modified) */
-    size_t n;
-} est_seg;
-
-/*
- * Scratch space est_block_segs() needs for a block of n values in pieces:
- * est_scratch_bytes(n) plus room to gather the n values (4n bytes, rounded
- * up to 16).
- */
-size_t est_scratch_bytes_segs(size_t n);
-
-/* est_block_segs flag: the top output may come in any order past its
+/* est_block_flags flag: the top output may come in any order past its
  * first k + 1 values (the Hill estimate's); sorting it descending gives
  * est_block's top output bit for bit. Saves sorting the whole top (the
  * Hill plot's 1024 values) for a caller that keeps few of them. */
 #define EST_TOP_ANY_ORDER 1u
 
 /*
- * est_block over a block held in nsegs pieces (segs[0..nsegs), in order;
- * pieces of 0 values are allowed): the result, top output included, is
- * bit-identical to est_block's over the concatenation. Its first pass
- * copies the pieces into scratch while it reads them, and the later passes
- * read that copy, so a caller whose samples arrived in pieces need not join
- * them first (a single piece is read in place). flags: 0 or
- * EST_TOP_ANY_ORDER. scratch: at least est_scratch_bytes_segs(total n)
- * bytes, 16-byte aligned. Returns EST_OK, or EST_EINVAL as est_block does
- * (and for NULL segs with nsegs > 0, a NULL piece of n > 0, unknown flags).
+ * est_block with flags (0 or EST_TOP_ANY_ORDER): the same result, bit for
+ * bit, and the same top output up to its order as the flag says. Returns
+ * EST_OK, or EST_EINVAL as est_block does and for unknown flags.
  */
-int est_block_segs(const est_seg *segs, size_t nsegs, unsigned flags, const est_k_rule *rule,
-                   void *scratch, size_t scratch_len, double *top, size_t top_len, size_t *top_n,
-                   est_result *out);
+int est_block_flags(const float *x, size_t n, unsigned flags, const est_k_rule *rule, void *scratch,
+                    size_t scratch_len, double *top, size_t top_len, size_t *top_n,
+                    est_result *out);
 
 /*
  * Hill estimate from y values already sorted in descending order (all > 0):

@@ -111,11 +111,6 @@ void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg
  * sums the finite values. sub: EST_HIST_COPIES * EST_TOP_BUCKETS uint32. */
 void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub, double *sum);
 
-/* est_pass_keys over the concatenation of segs (n values in all), which it
- * copies into dst (n floats) as it reads them; the same hist and sum. */
-void est_pass_keys_segs(const est_seg *segs, float *dst, size_t n, size_t *hist, uint32_t *sub,
-                        double *sum);
-
 /* Moments from the mean (moments.c): fills variance and kurtosis. sums are
  * sum c, c^2, c^3, c^4 over the finite values, c = x - mean. */
 void est_moments_centered(const float *x, size_t n, size_t n_used, double mean, est_result *out);

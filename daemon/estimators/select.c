@@ -18,128 +18,57 @@
  */
 #include "est_internal.h"
 
-#define HIST_CHUNK     ((size_t)1 << 30) /* uint32 sub-histograms never overflow */
-#define SMALL          24
-#define CROWDED        65536 /* a bucket this full is histogrammed, not copied */
-#define GATHER_RUN     1024  /* values gathered from pieces per step (a multiple of 8) */
-#define PREFETCH_AHEAD 256   /* values (1 KiB) read ahead of a piece: past its page */
+#define HIST_CHUNK ((size_t)1 << 30) /* uint32 sub-histograms never overflow */
+#define SMALL      24
+#define CROWDED    65536 /* a bucket this full is histogrammed, not copied */
 
-/* Keys and sums of x[0..m) eight at a time (sub: four interleaved
- * histograms); with copy, also stores them there, and prefetches x ahead
- * (x is then a message buffer that another core just filled). Returns how
- * many it took: m rounded down to eight. */
-static inline __attribute__((always_inline)) size_t
-keys8(const float *x, float *copy, size_t m, uint32_t *sub, est_v4d *acc_lo, est_v4d *acc_hi)
+EST_HOT void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub, double *sum)
 {
     const size_t B = EST_TOP_BUCKETS;
     const est_v8u sign = {0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u,
                           0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u};
-    uint32_t *h0 = sub, *h1 = sub + B, *h2 = sub + 2 * B, *h3 = sub + 3 * B;
-    est_v4d lo_sum = *acc_lo, hi_sum = *acc_hi;
-    size_t i = 0;
-    /* eight keys and two four-wide double sums per step; the counts stay
-     * scalar (no conflict-free vector scatter on x86 before AVX-512) */
-    for (; i + 8 <= m; i += 8) {
-        est_v8u u;
-        est_v4f lo, hi;
-        if (copy != NULL)
-            __builtin_prefetch(x + i + PREFETCH_AHEAD);
-        memcpy(&u, x + i, sizeof u);
-        memcpy(&lo, x + i, sizeof lo);
-        memcpy(&hi, x + i + 4, sizeof hi);
-        if (copy != NULL)
-            memcpy(copy + i, &u, sizeof u);
-        est_v8u b = (u ^ ((0u - (u >> 31)) | sign)) >> EST_TOP_SHIFT;
-        h0[b[0]]++;
-        h1[b[1]]++;
-        h2[b[2]]++;
-        h3[b[3]]++;
-        h0[b[4]]++;
-        h1[b[5]]++;
-        h2[b[6]]++;
-        h3[b[7]]++;
-        lo_sum += __builtin_convertvector(lo, est_v4d);
-        hi_sum += __builtin_convertvector(hi, est_v4d);
-    }
-    *acc_lo = lo_sum;
-    *acc_hi = hi_sum;
-    return i;
-}
-
-/* Copies the next m values of the pieces to dst, from piece *si at *off. */
-static void gather_segs(const est_seg *segs, size_t *si, size_t *off, float *dst, size_t m)
-{
-    while (m > 0) {
-        size_t take = segs[*si].n - *off;
-        if (take > m)
-            take = m;
-        memcpy(dst, segs[*si].x + *off, take * sizeof *dst);
-        dst += take;
-        m -= take;
-        *off += take;
-        if (*off == segs[*si].n) {
-            ++*si;
-            *off = 0;
-        }
-    }
-}
-
-/* The pass of est_pass_keys (x == NULL: reading segs and copying them into
- * dst as it goes, in runs of GATHER_RUN values; a run that spans two
- * pieces is gathered first and read back from L1). The same operations in
- * the same order either way, so the histogram and the sum are
- * bit-identical. */
-static inline __attribute__((always_inline)) void pass_keys(const float *x, const est_seg *segs,
-                                                            float *dst, size_t n, size_t *hist,
-                                                            uint32_t *sub, double *sum)
-{
-    const size_t B = EST_TOP_BUCKETS;
     double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-    size_t si = 0, off = 0;
     memset(hist, 0, B * sizeof *hist);
     for (size_t base = 0; base < n; base += HIST_CHUNK) {
         size_t end = n - base > HIST_CHUNK ? base + HIST_CHUNK : n;
+        uint32_t *h0 = sub, *h1 = sub + B, *h2 = sub + 2 * B, *h3 = sub + 3 * B;
         memset(sub, 0, EST_HIST_COPIES * B * sizeof *sub);
         size_t i = base;
+        /* eight keys and two four-wide double sums per step; the counts
+         * stay scalar (no conflict-free vector scatter on x86 before
+         * AVX-512) */
         est_v4d acc_lo = {0}, acc_hi = {0};
-        if (x != NULL) {
-            i += keys8(x + i, NULL, end - i, sub, &acc_lo, &acc_hi);
-        } else {
-            while (i < end) {
-                size_t m = end - i > GATHER_RUN ? GATHER_RUN : end - i, took;
-                if (segs[si].n - off >= m) { /* within one piece: read it, copy as we go */
-                    took = keys8(segs[si].x + off, dst + i, m, sub, &acc_lo, &acc_hi);
-                    memcpy(dst + i + took, segs[si].x + off + took, (m - took) * sizeof *dst);
-                    off += m;
-                    if (off == segs[si].n) {
-                        si++;
-                        off = 0;
-                    }
-                } else {
-                    gather_segs(segs, &si, &off, dst + i, m);
-                    took = keys8(dst + i, NULL, m, sub, &acc_lo, &acc_hi);
-                }
-                i += took;
-                if (took < m) /* the last few values of the chunk */
-                    break;
-            }
+        for (; i + 8 <= end; i += 8) {
+            est_v8u u;
+            est_v4f lo, hi;
+            memcpy(&u, x + i, sizeof u);
+            memcpy(&lo, x + i, sizeof lo);
+            memcpy(&hi, x + i + 4, sizeof hi);
+            est_v8u b = (u ^ ((0u - (u >> 31)) | sign)) >> EST_TOP_SHIFT;
+            h0[b[0]]++;
+            h1[b[1]]++;
+            h2[b[2]]++;
+            h3[b[3]]++;
+            h0[b[4]]++;
+            h1[b[5]]++;
+            h2[b[6]]++;
+            h3[b[7]]++;
+            acc_lo += __builtin_convertvector(lo, est_v4d);
+            acc_hi += __builtin_convertvector(hi, est_v4d);
         }
-        const float *v = x != NULL ? x : dst;
         est_v4d acc = acc_lo + acc_hi;
         s0 += acc[0];
         s1 += acc[1];
         s2 += acc[2];
         s3 += acc[3];
         for (; i < end; i++) {
-            uint32_t u = est_f32_bits(v[i]);
-            sub[est_key(u) >> EST_TOP_SHIFT]++;
-            s0 += (double)v[i];
+            uint32_t u = est_f32_bits(x[i]);
+            h0[est_key(u) >> EST_TOP_SHIFT]++;
+            s0 += (double)x[i];
         }
         for (size_t b = 0; b < B; b++)
-            hist[b] += (size_t)sub[b] + sub[B + b] + sub[2 * B + b] + sub[3 * B + b];
+            hist[b] += (size_t)h0[b] + h1[b] + h2[b] + h3[b];
     }
-    if (x == NULL)
-        x = dst;
     *sum = (s0 + s1) + (s2 + s3);
     size_t nonfinite = 0;
     for (int b = 0; b < 4; b++)
@@ -155,17 +84,6 @@ static inline __attribute__((always_inline)) void pass_keys(const float *x, cons
     if (n & 1)
         s0 += est_bits_finite(est_f32_bits(x[n - 1])) ? (double)x[n - 1] : 0.0;
     *sum = s0 + s1;
-}
-
-EST_HOT void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub, double *sum)
-{
-    pass_keys(x, NULL, NULL, n, hist, sub, sum);
-}
-
-EST_HOT void est_pass_keys_segs(const est_seg *segs, float *dst, size_t n, size_t *hist,
-                                uint32_t *sub, double *sum)
-{
-    pass_keys(NULL, segs, dst, n, hist, sub, sum);
 }
 
 static void insertion_sort_u32(uint32_t *g, size_t m)

@@ -69,9 +69,8 @@ static size_t daemon_stats(void *ud, struct http_stat *out, size_t cap)
     ADD("streams_expired", "Streams freed after --stream-idle-s without samples.", C, NULL, NULL,
         STAT_GET(streams_expired));
     ADD("blocks_closed", "Blocks handed to the estimator.", C, NULL, NULL, STAT_GET(blocks_closed));
-    ADD("blocks_zero_copy",
-        "Blocks handed to the estimator in the message(s) they arrived in, not copied.", C, NULL,
-        NULL, STAT_GET(blocks_zero_copy));
+    ADD("blocks_zero_copy", "Blocks handed to the estimator in the message they arrived in.", C,
+        NULL, NULL, STAT_GET(blocks_zero_copy));
     ADD("blocks_estimated", "Blocks estimated.", C, NULL, NULL, STAT_GET(blocks_estimated));
     ADD("blocks_fallback", "Blocks whose lambda fell back to 1.", C, NULL, NULL,
         STAT_GET(blocks_fallback));

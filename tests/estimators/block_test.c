@@ -349,21 +349,16 @@ Test(block, top_output_feeds_hill_plot)
     free(x);
 }
 
-/* est_block_segs over random cuts of a block into pieces (empty ones too,
- * odd lengths, pieces shorter than the gather run and longer, one piece)
- * gives exactly est_block's result and top output on the whole: every
- * field bit for bit (NaN fields included), for centred, offset
- * (crowded-bucket path), integer (ties), non-finite and tiny blocks, and
- * with the auto k rule. With EST_TOP_ANY_ORDER the result is the same and
- * the top output is the same once sorted (its first k + 1 as they are). */
-Test(block, pieces_bit_identical_to_whole)
+/* est_block_flags with EST_TOP_ANY_ORDER gives exactly est_block's result
+ * (every field bit for bit, NaN fields included) and the same top output
+ * once sorted, its first k + 1 values (the Hill estimate's) as they are:
+ * centred, offset (crowded-bucket path), integer (ties), non-finite and
+ * tiny blocks, three k rules. Flags 0 is est_block; unknown flags refused. */
+Test(block, top_in_any_order_is_the_same_top)
 {
-    enum { N = 65536 + 13, TOP = 300 };
+    enum { N = 65536 + 13, TOP = 1100 };
     float *x = malloc(N * sizeof *x);
-    est_seg segs[40];
     double top_a[TOP], top_b[TOP];
-    smp_rng rng;
-    smp_seed(&rng, 77);
     static const char *rules[] = {"sqrt", "auto", "fixed:7"};
     for (int c = 0; c < 6; c++) {
         size_t n = c == 5 ? 7 : N - (size_t)c;
@@ -377,55 +372,28 @@ Test(block, pieces_bit_identical_to_whole)
                 x[i] = i % 3 ? NAN : (i % 2 ? INFINITY : -INFINITY);
         }
         est_k_rule rule = rule_of(rules[c % 3]);
-        size_t bytes = est_scratch_bytes_segs(n);
+        size_t bytes = est_scratch_bytes(n);
         void *scratch = aligned_alloc(16, (bytes + 15) & ~(size_t)15);
         est_result a, b;
         size_t tn_a, tn_b;
         cr_assert_eq(run_block(x, n, &rule, top_a, TOP, &tn_a, &a), EST_OK);
-        for (int cut = 0; cut < 4; cut++) {
-            size_t nsegs = 0, at = 0;
-            while (at < n && nsegs + 1 < 40) {
-                size_t len = cut == 0 ? n : (size_t)(smp_u64(&rng) % (cut == 1 ? 40 : 9000));
-                len = len > n - at ? n - at : len;
-                segs[nsegs++] = (est_seg){x + at, len};
-                at += len;
+        for (unsigned flags = 0; flags <= EST_TOP_ANY_ORDER; flags++) {
+            memset(&b, 0xa5, sizeof b);
+            cr_assert_eq(est_block_flags(x, n, flags, &rule, scratch, bytes, top_b, TOP, &tn_b, &b),
+                         EST_OK);
+            cr_assert_eq(memcmp(&a, &b, sizeof a), 0, "case %d flags %u: results differ", c, flags);
+            cr_assert_eq(tn_a, tn_b);
+            if (flags) { /* the Hill part in place, the rest once sorted */
+                size_t hk = a.has_hill ? a.hill.k + 1 : 0;
+                cr_assert_eq(memcmp(top_a, top_b, (hk < tn_a ? hk : tn_a) * sizeof *top_a), 0);
+                qsort(top_b, tn_b, sizeof *top_b, cmp_double_desc);
             }
-            if (cut > 0) /* cut 0: the whole block as one piece (read in place) */
-                segs[nsegs++] = (est_seg){x + at, n - at};
-            for (unsigned flags = 0; flags <= EST_TOP_ANY_ORDER; flags++) {
-                memset(&b, 0xa5, sizeof b);
-                cr_assert_eq(est_block_segs(segs, nsegs, flags, &rule, scratch, bytes, top_b, TOP,
-                                            &tn_b, &b),
-                             EST_OK);
-                cr_assert_eq(memcmp(&a, &b, sizeof a), 0, "case %d cut %d flags %u: results differ",
-                             c, cut, flags);
-                cr_assert_eq(tn_a, tn_b);
-                if (flags) { /* the Hill part in place, the rest once sorted */
-                    size_t hk = a.has_hill ? a.hill.k + 1 : 0;
-                    cr_assert_eq(memcmp(top_a, top_b, (hk < tn_a ? hk : tn_a) * sizeof *top_a), 0);
-                    qsort(top_b, tn_b, sizeof *top_b, cmp_double_desc);
-                }
-                cr_assert_eq(memcmp(top_a, top_b, tn_a * sizeof *top_a), 0,
-                             "case %d cut %d flags %u", c, cut, flags);
-            }
+            cr_assert_eq(memcmp(top_a, top_b, tn_a * sizeof *top_a), 0, "case %d flags %u", c,
+                         flags);
         }
-        segs[0] = (est_seg){x, n};
-        cr_assert_eq(
-            est_block_segs(segs, 1, 0, &rule, scratch, est_scratch_bytes(n), NULL, 0, NULL, &b),
-            EST_EINVAL); /* too little scratch: no room to gather */
+        cr_assert_eq(est_block_flags(x, n, 2, &rule, scratch, bytes, NULL, 0, NULL, &b),
+                     EST_EINVAL);
         free(scratch);
     }
-    est_seg hole = {NULL, 3};
-    size_t sb = est_scratch_bytes_segs(3);
-    void *s = aligned_alloc(16, (sb + 15) & ~(size_t)15);
-    est_result r;
-    est_seg three = {x, 3};
-    cr_assert_eq(est_block_segs(&hole, 1, 0, NULL, s, sb, NULL, 0, NULL, &r), EST_EINVAL);
-    cr_assert_eq(est_block_segs(NULL, 1, 0, NULL, s, sb, NULL, 0, NULL, &r), EST_EINVAL);
-    cr_assert_eq(est_block_segs(&three, 1, 2, NULL, s, sb, NULL, 0, NULL, &r), EST_EINVAL);
-    cr_assert_eq(est_block_segs(&three, 1, 0, NULL, s, sb, NULL, 0, NULL, &r), EST_OK);
-    cr_assert_eq(est_block_segs(NULL, 0, 0, NULL, s, sb, NULL, 0, NULL, &r), EST_OK);
-    cr_assert_eq(r.n, 0);
-    free(s);
     free(x);
 }
