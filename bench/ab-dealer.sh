@@ -4,12 +4,13 @@
 # ZeroMQ, then A, then B, and prints both ratios, the fraction of blocks each
 # estimated, and B/A. For changes whose effect is smaller than the minute-to-
 # minute swings of a shared machine. Needs build-bench/ (run-ingest.sh makes it).
+# AB_MODE=e2e measures through libhtga (the e2e measurement) instead.
 # Usage: bench/ab-dealer.sh BYTES ROUNDS HTGAD_A HTGAD_B ["FLAGS_A"] ["FLAGS_B"]
 # e.g.   flock /tmp/htga-bench.lock bench/ab-dealer.sh 65536 6 build-bench/daemon/htgad \
 #            build-bench/daemon/htgad "" "--background-nice 10"
 set -u
 root="$(cd "$(dirname "$0")/.." && pwd)"
-bytes=$1 rounds=$2 A=$3 B=$4 FA=${5:-} FB=${6:-}
+bytes=$1 rounds=$2 A=$3 B=$4 FA=${5:-} FB=${6:-} mode=${AB_MODE:-dealer}
 bench="$root/build-bench/bench/ingest_bench"
 tmp=$(mktemp -d /tmp/htga-ab-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -22,13 +23,13 @@ one() { # HTGAD FLAGS -> "GB/s fraction-estimated"
         --http off --log-level error $2 &
     pid=$!
     for _ in $(seq 100); do [ -f "$tmp/stats" ] && break; sleep 0.05; done
-    g=$("$bench" dealer "$ep" "$tmp/stats" "$bytes" 2 | awk '$1 == "dealer_gbps" { print $2 }')
+    g=$("$bench" "$mode" "$ep" "$tmp/stats" "$bytes" 2 | awk -v k="${mode}_gbps" '$1 == k { print $2 }')
     kill -TERM "$pid"
     wait "$pid"
     awk -v g="$g" '$1 == "blocks_estimated" { e = $2 } $1 == "drop_est_queue" { d = $2 }
         END { printf "%s %.2f\n", g, (e + d > 0) ? e / (e + d) : 1 }' "$tmp/stats"
 }
-echo "== $bytes bytes, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg); A: $A $FA; B: $B $FB"
+echo "== $mode, $bytes bytes, $rounds rounds, load $(cut -d' ' -f1-3 /proc/loadavg); A: $A $FA; B: $B $FB"
 for _ in $(seq "$rounds"); do
     raw=$("$bench" raw "tcp://127.0.0.1:$(port)" "$bytes" 2 | awk '$1 == "raw_gbps" { print $2 }')
     echo "$raw $(one "$A" "$FA") $(one "$B" "$FB")" | awk '{

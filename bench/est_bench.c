@@ -5,7 +5,8 @@
  * not timed), then runs est_block REPS times and prints one JSON line with
  * the best wall time, the best thread CPU time, and the estimates so the
  * numpy side of bench/run-est.sh can be checked against it.
- * Usage: est_bench FILE.f32 [REPS] [RULE]
+ * Usage: est_bench FILE.f32 [REPS] [RULE] [TOP] [FLAGS]
+ * FLAGS: est_block_flags flags (1 = EST_TOP_ANY_ORDER, as htgad runs it).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,7 @@ static float *read_f32(const char *path, size_t *n)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: est_bench FILE.f32 [REPS] [RULE] [TOP]\n");
+        fprintf(stderr, "usage: est_bench FILE.f32 [REPS] [RULE] [TOP] [FLAGS]\n");
         return 2;
     }
     int reps = argc > 2 ? atoi(argv[2]) : 5;
@@ -53,6 +54,7 @@ int main(int argc, char **argv)
     /* TOP: also keep the TOP largest deviations, sorted, as htgad does for
      * the Hill plot (STORE_TOP_MIN = 1024); 0 (default) as numpy does */
     size_t top_len = argc > 4 ? (size_t)strtoull(argv[4], NULL, 10) : 0;
+    unsigned flags = argc > 5 ? (unsigned)atoi(argv[5]) : 0;
     size_t n;
     float *x = read_f32(argv[1], &n);
     if (!x) {
@@ -69,7 +71,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < reps; i++) {
         double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
         size_t top_n;
-        if (est_block(x, n, &rule, scratch, bytes, top, top_len, &top_n, &r) != EST_OK)
+        if (est_block_flags(x, n, flags, &rule, scratch, bytes, top, top_len, &top_n, &r) != EST_OK)
             return 1;
         double c1 = clock_s(CLOCK_THREAD_CPUTIME_ID), w1 = clock_s(CLOCK_MONOTONIC);
         if (w1 - w0 < best_wall)

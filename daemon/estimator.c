@@ -142,8 +142,10 @@ static void handle_block(estimator *e, est_job *job)
 
     if (slot >= e->slots || job->n > e->max_block)
         return;
-    if (est_block(job->x, job->n, &e->rule, e->scratch, e->scratch_len, e->top, e->top_cap, &top_n,
-                  &res) != EST_OK) {
+    /* the top unsorted past the Hill estimate's values: the writer sorts
+     * the few it stores */
+    if (est_block_flags(job->x, job->n, EST_TOP_ANY_ORDER, &e->rule, e->scratch, e->scratch_len,
+                        e->top, e->top_cap, &top_n, &res) != EST_OK) {
         if (log_limit_allow(&e->lim, LOG_ERROR))
             LOG(LOG_ERROR, "estimator: est_block refused a block of %zu values", job->n);
         return;
@@ -154,6 +156,7 @@ static void handle_block(estimator *e, est_job *job)
     memset(it, 0, offsetof(store_item, top));
     it->res = res;
     it->top_n = top_n;
+    it->top_any_order = 1;
     memcpy(it->top, e->top, top_n * sizeof(double));
     e->latest[slot] = (est_latest){1, it->res, e->ema[slot], job->block, job->step_last};
     policy_step(&job->pol, &it->res, &e->ema[slot], &it->out);

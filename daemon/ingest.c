@@ -30,6 +30,9 @@
 /* The largest frame a client may send (a full SAMPLES body); a peer that
  * sends more is disconnected by ZeroMQ before anything is buffered. */
 #define INGEST_MAX_FRAME ((int64_t)4 * WIRE_COUNT_MAX)
+/* Under load ingest naps between wake-ups (nap_if_busy). */
+#define INGEST_NAP_US  500
+#define INGEST_BUSY_US 1000
 
 struct ingest {
     void *ctx;
@@ -54,6 +57,14 @@ struct ingest {
     char endpoint[CONFIG_STR_MAX];
     log_limit lim_decode, lim_drop;
 };
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static int64_t now_ms(void)
 {
@@ -576,6 +587,29 @@ static int recv_one(ingest *g)
     return 0;
 }
 
+/* After a wake-up that read `got` messages (fewer than a burst: the socket
+ * is drained), and one before it that read some less than INGEST_BUSY_US
+ * ago, messages are streaming in: sleep INGEST_NAP_US so that the next
+ * wake-up finds several waiting. Else ZeroMQ wakes this thread for nearly
+ * every message (a poll, an eventfd read and a context switch here, a
+ * wake-up in its I/O thread), which cost more than the messages
+ * themselves. Lambdas from the estimator wait at most that long under
+ * load; a message after a pause is never delayed. */
+static void nap_if_busy(int got, int64_t *last_busy)
+{
+    int64_t t;
+
+    if (got == 0)
+        return;
+    t = now_us();
+    if (got < INGEST_BURST && t - *last_busy < INGEST_BUSY_US) {
+        struct timespec nap = {0, INGEST_NAP_US * 1000};
+        nanosleep(&nap, NULL);
+        STAT_INC(ingest_naps);
+    }
+    *last_busy = t;
+}
+
 /* Creates and binds both sockets; 0 or -1 (logged). */
 static int open_sockets(ingest *g)
 {
@@ -693,6 +727,8 @@ static void *ingest_main(void *arg)
     ingest *g = arg;
     int64_t last_prune = now_ms(), last_sweep = last_prune;
     int64_t sweep_ms = g->idle_ms / 4 < 1000 ? (g->idle_ms / 4 > 50 ? g->idle_ms / 4 : 50) : 1000;
+    int64_t last_busy = 0; /* now_us() of the last wake-up that read messages */
+    int got;
 
     pthread_setname_np(pthread_self(), "htgad-ingest"); /* for top -H, perf */
     if (open_sockets(g) < 0) {
@@ -716,8 +752,9 @@ static void *ingest_main(void *arg)
             break;
         drain_pipe(g);
         drain_cmds(g);
-        for (int i = 0; i < INGEST_BURST && recv_one(g) == 0; i++)
+        for (got = 0; got < INGEST_BURST && recv_one(g) == 0; got++)
             ;
+        nap_if_busy(got, &last_busy);
         if (now_ms() - last_prune > 1000) {
             last_prune = now_ms();
             streams_prune(g->reg, last_prune, INGEST_PEER_SILENCE);

@@ -44,6 +44,7 @@ void stats_write(FILE *out, const stats_queues *qs)
     PRINT(blocks_estimated);
     PRINT(blocks_fallback);
     PRINT(lambdas_sent);
+    PRINT(ingest_naps);
     PRINT(rows_written);
     PRINT(transactions);
     PRINT(write_errors);

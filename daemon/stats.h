@@ -43,6 +43,7 @@ typedef struct htgad_stats {
     _Atomic uint64_t blocks_estimated;
     _Atomic uint64_t blocks_fallback; /* lambda fell back to 1 */
     _Atomic uint64_t lambdas_sent;    /* LAMBDA messages pushed to clients */
+    _Atomic uint64_t ingest_naps;     /* ingest slept to let messages gather (under load) */
     _Atomic uint64_t rows_written;    /* block rows committed */
     _Atomic uint64_t transactions;    /* commits */
     _Atomic uint64_t write_errors;    /* SQLite failures (rows lost) */

@@ -58,7 +58,9 @@ typedef struct store_item {
     policy_out out;
     double created_at;
     size_t top_n;
-    double top[]; /* top_n values, descending */
+    int top_any_order; /* top past the Hill estimate's k + 1 values is unordered
+                        * (EST_TOP_ANY_ORDER): the writer sorts the ones it stores */
+    double top[];      /* top_n values, descending (see top_any_order) */
 } store_item;
 
 /* What a restart carries on from: one row per known group. */

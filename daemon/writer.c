@@ -677,16 +677,25 @@ static void write_item(store_writer *w, const store_item *it)
 }
 
 /* The latest top order statistics of each group of the batch: walk the
- * batch from its end so the newest block of a group is the one written.
+ * batch from its end so the newest block of a group is the one written
+ * (sorted here: the estimator leaves each block's top unsorted, as most
+ * are never written).
  * A newest block with fewer than 2 values (no Hill plot can be drawn from
  * it) deletes the group's row instead: /hill then answers 404 rather than
  * an older block's plot or empty arrays. */
+static int cmp_desc(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x < y) - (x > y);
+}
+
 static void write_tops(store_writer *w)
 {
     sqlite3_stmt *st = w->st[ST_TOP_UPSERT], *del = w->st[ST_TOP_DELETE];
 
     for (size_t i = w->batch_len; i-- > 0;) {
-        const store_item *it = w->batch[i];
+        store_item *it = w->batch[i];
         slot_cache *c;
 
         if (it->kind != STORE_BLOCK || it->stream_slot >= w->slots)
@@ -700,6 +709,10 @@ static void write_tops(store_writer *w)
             if (run_stmt(del) < 0)
                 row_error(w, "latest_top");
             continue;
+        }
+        if (it->top_any_order) { /* the estimator left it unsorted: only this one is kept */
+            qsort(it->top, it->top_n, sizeof(double), cmp_desc);
+            it->top_any_order = 0;
         }
         sqlite3_bind_int64(st, 1, c->group_id);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)(it->block + w->offsets[it->stream_slot].offset));

@@ -24,6 +24,8 @@
  * most values and the bound would keep most of the block) histogram y in
  * the sweep instead and gather once more from that finer histogram.
  * All memory is the caller's scratch, laid out by est_scratch_bytes().
+ * EST_TOP_ANY_ORDER (est_block_flags) skips sorting the top output past
+ * the Hill estimate's k + 1 values.
  */
 #include <float.h>
 #include <math.h>
@@ -329,12 +331,17 @@ static size_t regather(const float *x, size_t n, double med, double thr, double 
 }
 
 /* Orders cand[0..g) so that cand[0..k) are the k largest, cand[k] the
- * (k+1)-th, and cand[0..tl) the tl largest in descending order. */
-static void order_top(double *cand, size_t g, size_t k, size_t tl)
+ * (k+1)-th, and cand[0..tl) the tl largest in descending order; with
+ * any_order, only cand[0..k] is sorted when tl > k + 1 (the same values in
+ * the same places, so the same Hill sum; the rest of the top unordered). */
+static void order_top(double *cand, size_t g, size_t k, size_t tl, int any_order)
 {
     size_t t = k + 1 > tl ? k + 1 : tl;
     est_nth_desc_f64(cand, g, t - 1);
-    if (tl >= k + 1) {
+    if (tl > k + 1 && any_order) {
+        est_nth_desc_f64(cand, tl, k);
+        est_sort_desc_f64(cand, k);
+    } else if (tl >= k + 1) {
         est_sort_desc_f64(cand, tl);
     } else if (tl > 0) {
         est_nth_desc_f64(cand, k, tl - 1);
@@ -355,7 +362,8 @@ static size_t wanted_top(const est_k_rule *rule, size_t n_used, size_t top_len)
 }
 
 static void hill_part(const float *x, size_t n, const est_k_rule *rule, const layout *l, size_t g,
-                      int y_hist, double *top, size_t top_len, size_t *top_n, est_result *out)
+                      int y_hist, unsigned flags, double *top, size_t top_len, size_t *top_n,
+                      est_result *out)
 {
     size_t n_pos = out->n_pos;
     size_t tl = top ? (top_len < n_pos ? top_len : n_pos) : 0;
@@ -372,12 +380,12 @@ static void hill_part(const float *x, size_t n, const est_k_rule *rule, const la
             double thr = y_hist ? threshold_from_y(l->hy, k + 1)
                                 : threshold_for(l->hist, out->median, k + 1, &bound);
             g = regather(x, n, out->median, thr, cand);
-            order_top(cand, g, k, tl);
+            order_top(cand, g, k, tl, 0);
         }
     } else if (k > 0) {
-        order_top(cand, g, k, tl);
+        order_top(cand, g, k, tl, (flags & EST_TOP_ANY_ORDER) != 0);
     } else if (tl > 0) {
-        order_top(cand, g, tl - 1, tl);
+        order_top(cand, g, tl - 1, tl, 0);
     }
     if (k > 0) {
         double gamma = est_hill_gamma(cand, k, cand[k]);
@@ -393,11 +401,12 @@ static void hill_part(const float *x, size_t n, const est_k_rule *rule, const la
     }
 }
 
-int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, size_t scratch_len,
-              double *top, size_t top_len, size_t *top_n, est_result *out)
+int est_block_flags(const float *x, size_t n, unsigned flags, const est_k_rule *rule, void *scratch,
+                    size_t scratch_len, double *top, size_t top_len, size_t *top_n, est_result *out)
 {
     if (!out || !scratch || (!x && n > 0) || !est_k_rule_valid(rule) ||
-        ((uintptr_t)scratch & 15) != 0 || scratch_len < est_scratch_bytes(n))
+        ((uintptr_t)scratch & 15) != 0 || scratch_len < est_scratch_bytes(n) ||
+        (flags & ~(unsigned)EST_TOP_ANY_ORDER) != 0)
         return EST_EINVAL;
     memset(out, 0, sizeof *out);
     if (top_n)
@@ -446,6 +455,12 @@ int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, s
         size_t tp = wanted_top(rule, out->n_pos, top_len);
         g = tp ? regather(x, n, out->median, threshold_from_y(l.hy, tp), l.cand) : 0;
     }
-    hill_part(x, n, rule, &l, g, s.hy != NULL, top, top_len, top_n, out);
+    hill_part(x, n, rule, &l, g, s.hy != NULL, flags, top, top_len, top_n, out);
     return EST_OK;
+}
+
+int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, size_t scratch_len,
+              double *top, size_t top_len, size_t *top_n, est_result *out)
+{
+    return est_block_flags(x, n, 0, rule, scratch, scratch_len, top, top_len, top_n, out);
 }

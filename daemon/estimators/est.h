@@ -118,6 +118,21 @@ size_t est_scratch_bytes(size_t n);
 int est_block(const float *x, size_t n, const est_k_rule *rule, void *scratch, size_t scratch_len,
               double *top, size_t top_len, size_t *top_n, est_result *out);
 
+/* est_block_flags flag: the top output may come in any order past its
+ * first k + 1 values (the Hill estimate's); sorting it descending gives
+ * est_block's top output bit for bit. Saves sorting the whole top (the
+ * Hill plot's 1024 values) for a caller that keeps few of them. */
+#define EST_TOP_ANY_ORDER 1u
+
+/*
+ * est_block with flags (0 or EST_TOP_ANY_ORDER): the same result, bit for
+ * bit, and the same top output up to its order as the flag says. Returns
+ * EST_OK, or EST_EINVAL as est_block does and for unknown flags.
+ */
+int est_block_flags(const float *x, size_t n, unsigned flags, const est_k_rule *rule, void *scratch,
+                    size_t scratch_len, double *top, size_t top_len, size_t *top_n,
+                    est_result *out);
+
 /*
  * Hill estimate from y values already sorted in descending order (all > 0):
  * y[0] >= y[1] >= ... >= y[m-1], using k (1 <= k <= m-1). Fills *out.

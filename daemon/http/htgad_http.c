@@ -76,6 +76,8 @@ static size_t daemon_stats(void *ud, struct http_stat *out, size_t cap)
         STAT_GET(blocks_fallback));
     ADD("lambdas_sent", "LAMBDA messages pushed to trainers.", C, NULL, NULL,
         STAT_GET(lambdas_sent));
+    ADD("ingest_naps", "Times ingest slept to let messages gather, under load.", C, NULL, NULL,
+        STAT_GET(ingest_naps));
     ADD("rows_written", "Block rows committed to SQLite.", C, NULL, NULL, STAT_GET(rows_written));
     ADD("transactions", "SQLite transactions committed.", C, NULL, NULL, STAT_GET(transactions));
     ADD("write_errors", "SQLite write failures (rows lost).", C, NULL, NULL,

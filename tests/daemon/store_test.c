@@ -255,6 +255,30 @@ Test(store, block_without_tops_removes_the_hill_plot)
     sqlite3_close(db);
 }
 
+/* A block whose top the estimator left unsorted (top_any_order) is stored
+ * sorted, descending: the same plot as a sorted one. */
+Test(store, unsorted_top_is_stored_sorted)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    store_item *it[1];
+    const double want[3] = {8, 4, 2};
+
+    it[0] = block_item(0, 0, "run-a", "layer1", 0, 2.0, 2.0);
+    it[0]->top[0] = 4;
+    it[0]->top[1] = 2;
+    it[0]->top[2] = 8;
+    it[0]->top_any_order = 1;
+    write_items(it, 1);
+    cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT y FROM latest_top", -1, &st, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_assert_eq(sqlite3_column_bytes(st, 0), (int)sizeof(want));
+    cr_assert_eq(memcmp(sqlite3_column_blob(st, 0), want, sizeof(want)), 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 /* Restart: a HELLO gets the latest lambda (a fallback's 1), but the EMA goes
  * on from the latest reliable one. */
 Test(store, restore_keeps_the_last_reliable_lambda_for_the_ema)

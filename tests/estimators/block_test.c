@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "est.h"
 #include "harness.h"
@@ -345,5 +346,54 @@ Test(block, top_output_feeds_hill_plot)
               r.hill.alpha);
     for (size_t i = 1; i < M; i++)
         cr_assert(top[i] <= top[i - 1]);
+    free(x);
+}
+
+/* est_block_flags with EST_TOP_ANY_ORDER gives exactly est_block's result
+ * (every field bit for bit, NaN fields included) and the same top output
+ * once sorted, its first k + 1 values (the Hill estimate's) as they are:
+ * centred, offset (crowded-bucket path), integer (ties), non-finite and
+ * tiny blocks, three k rules. Flags 0 is est_block; unknown flags refused. */
+Test(block, top_in_any_order_is_the_same_top)
+{
+    enum { N = 65536 + 13, TOP = 1100 };
+    float *x = malloc(N * sizeof *x);
+    double top_a[TOP], top_b[TOP];
+    static const char *rules[] = {"sqrt", "auto", "fixed:7"};
+    for (int c = 0; c < 6; c++) {
+        size_t n = c == 5 ? 7 : N - (size_t)c;
+        smp_fill(x, n, c == 1 ? SMP_GAUSS : SMP_STUDENT, 3, 500 + (uint64_t)c);
+        for (size_t i = 0; i < n; i++) {
+            if (c == 1)
+                x[i] = 1000.0f + 0.001f * x[i]; /* offset, small spread */
+            else if (c == 2)
+                x[i] = (float)(int)(x[i] * 3); /* integers: many ties */
+            else if (c == 3 && i % 997 == 0)
+                x[i] = i % 3 ? NAN : (i % 2 ? INFINITY : -INFINITY);
+        }
+        est_k_rule rule = rule_of(rules[c % 3]);
+        size_t bytes = est_scratch_bytes(n);
+        void *scratch = aligned_alloc(16, (bytes + 15) & ~(size_t)15);
+        est_result a, b;
+        size_t tn_a, tn_b;
+        cr_assert_eq(run_block(x, n, &rule, top_a, TOP, &tn_a, &a), EST_OK);
+        for (unsigned flags = 0; flags <= EST_TOP_ANY_ORDER; flags++) {
+            memset(&b, 0xa5, sizeof b);
+            cr_assert_eq(est_block_flags(x, n, flags, &rule, scratch, bytes, top_b, TOP, &tn_b, &b),
+                         EST_OK);
+            cr_assert_eq(memcmp(&a, &b, sizeof a), 0, "case %d flags %u: results differ", c, flags);
+            cr_assert_eq(tn_a, tn_b);
+            if (flags) { /* the Hill part in place, the rest once sorted */
+                size_t hk = a.has_hill ? a.hill.k + 1 : 0;
+                cr_assert_eq(memcmp(top_a, top_b, (hk < tn_a ? hk : tn_a) * sizeof *top_a), 0);
+                qsort(top_b, tn_b, sizeof *top_b, cmp_double_desc);
+            }
+            cr_assert_eq(memcmp(top_a, top_b, tn_a * sizeof *top_a), 0, "case %d flags %u", c,
+                         flags);
+        }
+        cr_assert_eq(est_block_flags(x, n, 2, &rule, scratch, bytes, NULL, 0, NULL, &b),
+                     EST_EINVAL);
+        free(scratch);
+    }
     free(x);
 }

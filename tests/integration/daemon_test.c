@@ -247,6 +247,38 @@ Test(daemon, whole_block_messages_skip_the_copy_and_keep_values_exact)
     free(x);
 }
 
+/* Messages after a pause are read at once (no nap: a lambda is never held
+ * back for a lone message); a stream of them makes ingest nap between
+ * wake-ups so that each drains several (ingest_naps). */
+Test(daemon, ingest_naps_under_load_only)
+{
+    enum { PIECE = 4096, BURST = 300 };
+    float *x = malloc(PIECE * sizeof(float));
+    uint64_t seed = 13;
+    htga *h;
+
+    student_t(x, PIECE, 3.0, &seed);
+    cr_assert_eq(testd_start(&d, "--block-samples", "16384", NULL), 0);
+    h = client("naps", 0);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_MAX_SAMPLES, 0), HTGA_OK);
+    sleep_ms(100); /* the client's first HELLO is long gone */
+    for (int i = 0; i < 5; i++) {
+        send_one(h, "g", i, x, PIECE);
+        cr_assert_eq(htga_flush(h, 5000), HTGA_OK);
+        sleep_ms(20);
+    }
+    cr_assert_eq(testd_wait_stat(&d, "msgs_samples", 5, 5000), 0);
+    cr_assert_eq(testd_stat(&d, "ingest_naps"), 0);
+    for (int i = 0; i < BURST; i++)
+        send_one(h, "g", 5 + i, x, PIECE);
+    cr_assert_eq(htga_flush(h, 5000), HTGA_OK);
+    cr_assert_eq(testd_wait_stat(&d, "msgs_samples", 5 + BURST, 5000), 0);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0); /* the final stats */
+    cr_assert_gt(testd_stat(&d, "ingest_naps"), 0);
+    htga_destroy(&h);
+    free(x);
+}
+
 Test(daemon, ranks_pool_into_the_same_blocks)
 {
     htga *r0 = NULL, *r1 = NULL;
