@@ -40,15 +40,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WIRE_MAGIC      0x41475448u
-#define WIRE_VERSION    1
-#define WIRE_FIXED_LEN  48
-#define WIRE_NAME_MAX   128     /* bytes, run and group names each */
-#define WIRE_COUNT_MAX  1048576 /* values in one SAMPLES message */
+#define WIRE_MAGIC       0x41475448u
+#define WIRE_VERSION     1
+#define WIRE_FIXED_LEN   48
+#define WIRE_NAME_MAX    128            /* bytes, run and group names each */
+#define WIRE_COUNT_MAX   1048576        /* values in one SAMPLES message */
 #define WIRE_CLUSTER_MAX WIRE_COUNT_MAX /* run length in one SAMPLES message */
-#define WIRE_LAMBDA_LEN 40
-#define WIRE_HEADER_MAX (WIRE_FIXED_LEN + 2 * WIRE_NAME_MAX)
-#define WIRE_DTYPE_F32  1
+#define WIRE_LAMBDA_LEN  40
+#define WIRE_HEADER_MAX  (WIRE_FIXED_LEN + 2 * WIRE_NAME_MAX)
+#define WIRE_DTYPE_F32   1
 
 typedef enum wire_kind {
     WIRE_HELLO = 1,
