@@ -18,12 +18,17 @@
 
 #include "est_internal.h"
 
+#define ABS_MASK 0x7fffffffffffffffull
+
 /* The running state of the pass. */
 typedef struct runs_acc {
     double med, u, lu, gamma;
     size_t ties;  /* ties at u still to be counted as exceedances */
     size_t above; /* exceedances seen: k at the end */
     double ss;    /* sum over clusters of (cluster score)^2 */
+    double cur;   /* score of the open cluster */
+    size_t cur_id;
+    int open;
 } runs_acc;
 
 /* The score of value x, 0 when it is not an exceedance. *hit set to 1 when
@@ -47,47 +52,60 @@ static inline double score(runs_acc *a, float x, int *hit)
     return log(y) - a->lu - a->gamma;
 }
 
-/* Independent positions [lo, hi): clusters of one. */
-static void pass_single(runs_acc *a, const float *x, size_t lo, size_t hi)
+static void close_cluster(runs_acc *a)
 {
-    for (size_t i = lo; i < hi; i++) {
-        int hit;
-        double s = score(a, x[i], &hit);
-        a->ss += s * s;
-    }
+    if (a->open)
+        a->ss += a->cur * a->cur;
+    a->open = 0;
+    a->cur = 0.0;
 }
 
-/* Runs of len values over [lo, hi), the first one ending at lo + first. */
-static void pass_runs(runs_acc *a, const float *x, size_t lo, size_t hi, size_t len, size_t first)
+/* Position i of a segment starting at lo: its score goes to cluster
+ * (i - lo + phase) / run; loose: run * score^2, as its own term. */
+static void visit(runs_acc *a, const float *x, size_t i, size_t lo, size_t run, size_t phase,
+                  int loose)
 {
-    size_t i = lo, end = lo + first;
-    while (i < hi) {
-        double c = 0.0;
-        int any = 0;
-        if (end > hi)
-            end = hi;
-        for (; i < end; i++) {
-            int hit;
-            c += score(a, x[i], &hit);
-            any |= hit;
-        }
-        if (any)
-            a->ss += c * c;
-        end = i + len;
+    int hit;
+    double s = score(a, x[i], &hit);
+    if (!hit)
+        return;
+    if (loose) {
+        a->ss += (double)run * s * s;
+        return;
     }
+    size_t id = (i - lo + phase) / run;
+    if (!a->open || id != a->cur_id) {
+        close_cluster(a);
+        a->cur_id = id;
+        a->open = 1;
+    }
+    a->cur += s;
 }
 
-/* Loose runs of at most len values over [lo, hi): by Cauchy-Schwarz, any
- * split into runs of at most len gives at most len * sum psi^2. */
-static void pass_loose(runs_acc *a, const float *x, size_t lo, size_t hi, size_t len)
+/* The positions [lo, hi) of one segment: a vector test per group of eight
+ * values, the scalar visit only where one of them may exceed u (about k of
+ * n values do). Exceedances come in position order, so clusters close as
+ * the pass leaves them. */
+EST_HOT static void seg_pass(runs_acc *a, const float *x, size_t lo, size_t hi, size_t run,
+                             size_t phase, int loose)
 {
-    double s2 = 0.0;
-    for (size_t i = lo; i < hi; i++) {
-        int hit;
-        double s = score(a, x[i], &hit);
-        s2 += s * s;
+    const est_v4d vmed = {a->med, a->med, a->med, a->med}, vu = {a->u, a->u, a->u, a->u};
+    const est_v4u abs_mask = {ABS_MASK, ABS_MASK, ABS_MASK, ABS_MASK};
+    size_t i = lo;
+    for (; i + 8 <= hi; i += 8) {
+        est_v4f f0, f1;
+        memcpy(&f0, x + i, sizeof f0);
+        memcpy(&f1, x + i + 4, sizeof f1);
+        est_v4d y0 = (est_v4d)((est_v4u)(__builtin_convertvector(f0, est_v4d) - vmed) & abs_mask);
+        est_v4d y1 = (est_v4d)((est_v4u)(__builtin_convertvector(f1, est_v4d) - vmed) & abs_mask);
+        est_v4i hit = (y0 >= vu) | (y1 >= vu);
+        if ((hit[0] | hit[1] | hit[2] | hit[3]) != 0)
+            for (size_t j = i; j < i + 8; j++)
+                visit(a, x, j, lo, run, phase, loose);
     }
-    a->ss += (double)len * s2;
+    for (; i < hi; i++)
+        visit(a, x, i, lo, run, phase, loose);
+    close_cluster(a);
 }
 
 int est_hill_runs(const float *x, size_t n, const est_seg *seg, size_t nseg, est_result *res)
@@ -104,16 +122,14 @@ int est_hill_runs(const float *x, size_t n, const est_seg *seg, size_t nseg, est
     est_hill *h = &res->hill;
     runs_acc a = {
         .med = res->median, .u = h->u, .lu = log(h->u), .gamma = h->gamma, .ties = h->k_tied};
-    pass_single(&a, x, 0, seg[0].start);
+    seg_pass(&a, x, 0, seg[0].start, 1, 0, 0);
     for (size_t j = 0; j < nseg; j++) {
         size_t lo = seg[j].start, hi = j + 1 < nseg ? seg[j + 1].start : n;
-        size_t len = seg[j].run;
-        if (seg[j].phase == EST_SEG_LOOSE && len > 1)
-            pass_loose(&a, x, lo, hi, len);
-        else if (len > 1)
-            pass_runs(&a, x, lo, hi, len, len - seg[j].phase);
+        size_t len = seg[j].run > 1 ? seg[j].run : 1;
+        if (seg[j].phase == EST_SEG_LOOSE)
+            seg_pass(&a, x, lo, hi, len, 0, 1);
         else
-            pass_single(&a, x, lo, hi);
+            seg_pass(&a, x, lo, hi, len, len > 1 ? seg[j].phase : 0, 0);
     }
     if (a.above != h->k) /* res was not estimated from this block */
         return EST_EINVAL;
