@@ -574,6 +574,14 @@ Test(daemon, run_sampling_widens_stored_intervals, .timeout = 60)
     cr_assert(se_single >= 1.0 && se_single < 1.2, "single: se * sqrt(k) / alpha %f", se_single);
     cr_assert(se_runs > 2.5 && se_runs < 4.5, "runs: se * sqrt(k) / alpha %f", se_runs);
     cr_assert(w_runs > 3.0 * w_single, "interval widths %f (runs) vs %f", w_runs, w_single);
+    /* the design effect is stored, and is what widened alpha_se */
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE group_name = 'single'"
+                                 " AND alpha_deff = 1"),
+                 STEPS);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE group_name = 'runs'"
+                                 " AND alpha_deff > 4"
+                                 " AND abs(alpha_se / (alpha * sqrt(alpha_deff / k)) - 1) < 1e-9"),
+                 STEPS);
     /* k stays the count, a quarter of the values off the median */
     cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE k BETWEEN 1015 AND 1024"),
                  2 * STEPS);
