@@ -309,18 +309,23 @@ Test(daemon, bad_frames_are_counted_and_the_daemon_lives)
     zmq_send(s, hdr, hlen, ZMQ_SNDMORE);                    /* three frames */
     zmq_send(s, body, sizeof(body), ZMQ_SNDMORE);
     zmq_send(s, body, sizeof(body), 0);
+    m.cluster = 5; /* runs longer than the message */
+    hlen = wire_encode_header(&m, hdr, sizeof(hdr));
+    raw_send(s, hdr, hlen, body, sizeof(body), 1);
+    m.cluster = 0;
     m.kind = WIRE_LAMBDA; /* wrong direction */
     m.count = 1;
     hlen = wire_encode_header(&m, hdr, sizeof(hdr));
     raw_send(s, hdr, hlen, junk, WIRE_LAMBDA_LEN, 1);
     raw_send(s, "", 0, NULL, 0, 0); /* empty frame */
-    cr_assert_eq(testd_wait_stat(&d, "msgs", 6, 5000), 0);
+    cr_assert_eq(testd_wait_stat(&d, "msgs", 7, 5000), 0);
     cr_assert_eq(testd_stat(&d, "decode_error_bad_magic"), 1);
     cr_assert_eq(testd_stat(&d, "decode_error_short_header"), 2);
     cr_assert_eq(testd_stat(&d, "decode_error_bad_body_len"), 1);
     cr_assert_eq(testd_stat(&d, "decode_error_bad_frames"), 1);
     cr_assert_eq(testd_stat(&d, "decode_error_bad_kind"), 1);
-    cr_assert_eq(testd_stat(&d, "msgs"), 6);
+    cr_assert_eq(testd_stat(&d, "decode_error_bad_cluster"), 1);
+    cr_assert_eq(testd_stat(&d, "msgs"), 7);
     /* Still serving. */
     h = client("good", 0);
     send_steps(h, "g", 0, 1, 1024, 5);
