@@ -182,10 +182,14 @@ typedef struct est_seg {
  * z_i = log(y_i / u) for the k exceedances (y_i > u, plus the first k_tied
  * values y_i == u in block order, as est_block counts them), and clusters
  * c = runs (independent positions are clusters of one):
- *   var = sum_c (sum_{i in c} (z_i - gamma))^2 / k^2,
- *   deff = var / (gamma^2 / k), clamped to >= 1.
- * A loose segment adds run * sum (z_i - gamma)^2 over its positions, the
- * largest value any split into runs of at most `run` values can give.
+ *   var = G / (G - 1) * sum_c (sum_{i in c} (z_i - gamma))^2 / k^2,
+ *   deff = var / (gamma^2 / k), clamped to [1, k],
+ * G being the clusters that hold exceedances (G / (G - 1): the usual
+ * small-sample factor, the cluster sums adding up to about 0); G = 1 gives
+ * deff = k (one cluster: one independent observation of the tail). A loose
+ * segment adds run * (z_i - gamma)^2 for each exceedance in it (a cluster
+ * each), the largest value any split into runs of at most `run` values can
+ * give.
  * When deff > 1, res->hill gets deff, se = alpha / sqrt(k / deff) and the
  * interval est_hill_ci_k(alpha, k / deff); k, alpha and gamma are kept.
  * When deff <= 1 (or no hill, or nseg == 0) *res is left as it is, bit for

@@ -6,7 +6,9 @@
  * psi_i = 1{y_i exceeds u} (log(y_i / u) - gamma); with independent values
  * its variance is gamma^2 / k, but values of one run share their tail, so
  * the scores of a run are summed before squaring (the cluster-robust, or
- * sandwich, variance): var = sum_c (sum_{i in c} psi_i)^2 / k^2. Only
+ * sandwich, variance): var = sum_c (sum_{i in c} psi_i)^2 / k^2, times
+ * G / (G - 1) for the G clusters holding exceedances (the cluster scores
+ * sum to about 0, so one cluster alone would give 0). Only
  * exceedances have a non-zero score, so one pass over the block compares
  * each y with u and takes a logarithm only for the k exceedances; positions
  * outside run segments are clusters of one. The caller skips the call for a
@@ -26,6 +28,7 @@ typedef struct runs_acc {
     size_t ties;  /* ties at u still to be counted as exceedances */
     size_t above; /* exceedances seen: k at the end */
     double ss;    /* sum over clusters of (cluster score)^2 */
+    size_t g;     /* clusters holding an exceedance */
     double cur;   /* score of the open cluster */
     size_t cur_id;
     int open;
@@ -54,8 +57,10 @@ static inline double score(runs_acc *a, float x, int *hit)
 
 static void close_cluster(runs_acc *a)
 {
-    if (a->open)
+    if (a->open) {
         a->ss += a->cur * a->cur;
+        a->g++;
+    }
     a->open = 0;
     a->cur = 0.0;
 }
@@ -71,6 +76,7 @@ static void visit(runs_acc *a, const float *x, size_t i, size_t lo, size_t run, 
         return;
     if (loose) {
         a->ss += (double)run * s * s;
+        a->g++;
         return;
     }
     size_t id = (i - lo + phase) / run;
@@ -133,8 +139,14 @@ int est_hill_runs(const float *x, size_t n, const est_seg *seg, size_t nseg, est
     }
     if (a.above != h->k) /* res was not estimated from this block */
         return EST_EINVAL;
+    /* the cluster scores sum to about 0, so G clusters carry G - 1 degrees
+     * of freedom: the usual small-sample factor G / (G - 1) (CR1); one
+     * cluster says nothing about the spread: k_eff = 1, as it does when
+     * the factor would take k_eff below 1 */
     double k = (double)h->k;
-    double deff = a.ss / (k * h->gamma * h->gamma);
+    double deff = a.g > 1 ? a.ss / (k * h->gamma * h->gamma) * (double)a.g / (double)(a.g - 1) : k;
+    if (deff > k)
+        deff = k;
     if (!(deff > 1.0) || !isfinite(deff))
         return EST_OK;
     h->deff = deff;

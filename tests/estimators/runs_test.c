@@ -24,7 +24,9 @@ static est_k_rule fixed_k(size_t k)
 
 /* median 0; y = 256, 256, 2, 2, 2, 2, 1, 0, then seven 0.5. With k = 6:
  * u = 1, z = (8, 8, 1, 1, 1, 1) ln 2, gamma = 10/3 ln 2, so the scores
- * z - gamma are (14, 14, -7, -7, -7, -7) ln2 / 3 and k gamma^2 = 600/9 ln2^2. */
+ * z - gamma are (14, 14, -7, -7, -7, -7) ln2 / 3 and k gamma^2 = 600/9 ln2^2.
+ * deff = sum of squared cluster scores / 600 (in those units), times
+ * G / (G - 1) with G the clusters holding an exceedance. */
 static const float hand[15] = {256,  256,  2,    2,    2,    2,    1,   0,
                                -.5f, -.5f, -.5f, -.5f, -.5f, -.5f, -.5f};
 
@@ -57,58 +59,67 @@ Test(runs, hand_worked_clusters)
 {
     est_result base = hand_block(), r;
     /* runs of 2 from position 0: {256, 256} {2, 2} {2, 2} {1, 0} ...:
-     * cluster scores 28, -14, -14 (ln2/3): (784 + 196 + 196) / 600 */
+     * cluster scores 28, -14, -14 (ln2/3): (784 + 196 + 196) / 600, G = 3 */
     est_seg s2 = {0, 2, 0};
     r = base;
     cr_assert_eq(est_hill_runs(hand, 15, &s2, 1, &r), EST_OK);
-    expect_deff(&r, 1176.0 / 600.0);
+    expect_deff(&r, 1176.0 / 600.0 * 3 / 2);
     cr_assert_eq(r.hill.k, 6, "k is the count, unchanged");
     cr_assert_eq(r.hill.alpha, base.hill.alpha);
     cr_assert_eq(r.hill.gamma, base.hill.gamma);
     cr_assert_gt(r.hill.ci_hi - r.hill.ci_lo, base.hill.ci_hi - base.hill.ci_lo);
-    /* runs of 3: {256, 256, 2} {2, 2, 2}: 21, -21: 882 / 600 */
+    /* runs of 3: {256, 256, 2} {2, 2, 2}: 21, -21: 882 / 600, G = 2 */
     est_seg s3 = {0, 3, 0};
     r = base;
     cr_assert_eq(est_hill_runs(hand, 15, &s3, 1, &r), EST_OK);
-    expect_deff(&r, 882.0 / 600.0);
+    expect_deff(&r, 882.0 / 600.0 * 2);
     /* runs of 3 cut by the block, one value before it (phase 1): the first
-     * run is {256, 256}, then {2, 2, 2} {2, 1, 0}: 28, -21, -7: 1274 / 600 */
+     * run is {256, 256}, then {2, 2, 2} {2, 1, 0}: 28, -21, -7: 1274 / 600,
+     * G = 3 */
     est_seg s3p = {0, 3, 1};
     r = base;
     cr_assert_eq(est_hill_runs(hand, 15, &s3p, 1, &r), EST_OK);
-    expect_deff(&r, 1274.0 / 600.0);
+    expect_deff(&r, 1274.0 / 600.0 * 3 / 2);
     /* loose runs of at most 3: 3 * sum of squared scores, 3 * 588 / 600,
-     * above every split into runs of 3 */
+     * above every split into runs of 3; each exceedance counted, G = 6 */
     est_seg loose = {0, 3, EST_SEG_LOOSE};
     r = base;
     cr_assert_eq(est_hill_runs(hand, 15, &loose, 1, &r), EST_OK);
-    expect_deff(&r, 3.0 * 588.0 / 600.0);
+    expect_deff(&r, 3.0 * 588.0 / 600.0 * 6 / 5);
     /* independent values first, runs of 2 from position 2: {256} {256}
-     * singletons, then {2, 2} {2, 2}: 196 + 196 + 196 + 196 = 784 / 600 */
+     * singletons, then {2, 2} {2, 2}: 196 + 196 + 196 + 196 = 784 / 600,
+     * G = 4 */
     est_seg late = {2, 2, 0};
     r = base;
     cr_assert_eq(est_hill_runs(hand, 15, &late, 1, &r), EST_OK);
-    expect_deff(&r, 784.0 / 600.0);
+    expect_deff(&r, 784.0 / 600.0 * 4 / 3);
     /* a run segment, then independent values again: only {256, 256} joined:
-     * 784 + 4 * 49 = 980 / 600 */
+     * 784 + 4 * 49 = 980 / 600, G = 5 */
     est_seg two[2] = {{0, 2, 0}, {2, 1, 0}};
     r = base;
     cr_assert_eq(est_hill_runs(hand, 15, two, 2, &r), EST_OK);
-    expect_deff(&r, 980.0 / 600.0);
+    expect_deff(&r, 980.0 / 600.0 * 5 / 4);
+    /* one run holding every exceedance: one cluster says nothing about the
+     * spread; k_eff = 1 */
+    est_seg one = {0, 15, 0};
+    r = base;
+    cr_assert_eq(est_hill_runs(hand, 15, &one, 1, &r), EST_OK);
+    expect_deff(&r, 6.0);
 }
 
 /* A design effect below 1 never narrows the interval: the result stays
  * bit for bit as it was. */
 Test(runs, deff_below_one_changes_nothing)
 {
-    est_result base = hand_block(), r;
-    est_seg s2p = {0, 2, 1}; /* {256} {256, 2} {2, 2} {2, 1}: 196+49+196+49 = 490 / 600 */
+    /* the hand block's values reordered: runs of 2 pair a high with a low
+     * value, {256, 2} {256, 2} {2, 2}: 7, 7, -14: 294 / 600 * 3 / 2 < 1 */
+    const float x[15] = {256, 2, 256, 2, 2, 2, 1, 0, -.5f, -.5f, -.5f, -.5f, -.5f, -.5f, -.5f};
+    est_k_rule k6 = fixed_k(6);
+    est_result base, r;
+    cr_assert_eq(run_block(x, 15, &k6, NULL, 0, NULL, &base), EST_OK);
+    est_seg s2 = {0, 2, 0};
     r = base;
-    cr_assert_eq(est_hill_runs(hand, 15, &s2p, 1, &r), EST_OK);
-    cr_assert(memcmp(&r, &base, sizeof r) == 0);
-    est_seg ones = {0, 1, 0}; /* all clusters of one: 588 / 600 */
-    r = base;
-    cr_assert_eq(est_hill_runs(hand, 15, &ones, 1, &r), EST_OK);
+    cr_assert_eq(est_hill_runs(x, 15, &s2, 1, &r), EST_OK);
     cr_assert(memcmp(&r, &base, sizeof r) == 0);
 }
 
@@ -127,12 +138,12 @@ Test(runs, ties_at_threshold_in_block_order)
     cr_assert_eq(base.hill.k_tied, 1);
     cr_assert_float_eq(base.hill.gamma, 20.0 / 7.0 * M_LN2, 1e-14);
     /* runs of 2 from phase 1: {256} {256, 2} {2, 2} {2, x6 = 1} {x7 = 1, 0}:
-     * 36, 23, -26, -33 and nothing: (1296 + 529 + 676 + 1089) / (7 * 400);
-     * had x[7] been the tie counted: 3070 / 2800 instead */
+     * 36, 23, -26, -33 and nothing: (1296 + 529 + 676 + 1089) / (7 * 400),
+     * G = 4; had x[7] been the tie counted: 3070 / 2800 and G = 5 */
     est_seg s = {0, 2, 1};
     r = base;
     cr_assert_eq(est_hill_runs(x, 17, &s, 1, &r), EST_OK);
-    expect_deff(&r, 3590.0 / 2800.0);
+    expect_deff(&r, 3590.0 / 2800.0 * 4 / 3);
 }
 
 Test(runs, rejects_bad_arguments)
@@ -195,7 +206,8 @@ static void fill_sym_pareto(float *x, size_t n, double a, uint64_t seed)
  * about sqrt(var((z - gamma)^2) / gamma^4 / G) = sqrt(8 / G) with G the
  * clusters holding exceedances (z exponential above u: E(z-g)^4 = 9 g^4),
  * here G ~ 250 of the k = 256 exceedances: 0.18. Reported deff is clamped
- * at 1, so its mean over blocks is about 1 + 0.18 * 0.40 = 1.07, with an SD
+ * at 1 (and G / (G - 1) adds 0.4%), so its mean over blocks is about
+ * 1 + 0.18 * 0.40 = 1.07, with an SD
  * of the mean over 40 blocks of about 0.11 / sqrt(40) = 0.02: the mean must
  * lie below 1.15 (4 SDs), and no block may pass 1 + 4 * 0.18 = 1.72.
  * Runs of 16 over values repeated in runs (below) give 16: far away.
