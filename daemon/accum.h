@@ -9,7 +9,7 @@
  * allocates a fresh one lazily, so idle streams hold no buffer. Payloads are
  * little-endian float32 (possibly unaligned) as they come off the wire.
  *
- * Runs (added): a message sent in runs of L correlated neighbours
+ * Runs: a message sent in runs of L correlated neighbours
  * (accum_add_runs) leaves a segment in the block's table (est_seg: where its
  * values start, L, and how much of its first run the previous block got),
  * so the estimator can form one cluster per run. A message of independent
@@ -36,7 +36,7 @@ typedef struct accum_block {
     size_t n;
     int64_t step_first; /* smallest step in the block */
     int64_t step_last;  /* largest step in the block */
-    /* (added) where runs are, for est_hill_runs(); nseg 0: no runs. Borrowed:
+    /* where runs are, for est_hill_runs(); nseg 0: no runs. Borrowed:
      * valid during the emit call only (copy what you keep). */
     const est_seg *seg;
     size_t nseg;

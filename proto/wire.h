@@ -73,7 +73,7 @@ typedef enum wire_err {
     WIRE_E_BODY_LEN,   /* body length disagrees with count (or with the kind) */
     WIRE_E_VALUE,      /* a LAMBDA record field out of range (added: lambda not finite
                           or <= 0, flags not 0) */
-    WIRE_E_CLUSTER,    /* SAMPLES cluster (run length) over count (added) */
+    WIRE_E_CLUSTER,    /* SAMPLES cluster (run length) over count */
     WIRE_E__COUNT      /* number of codes, for counter arrays */
 } wire_err;
 
@@ -136,7 +136,7 @@ typedef enum wire_dir {
 /*
  * Like wire_decode() but also rejects, with WIRE_E_KIND, a kind that may not
  * travel in direction dir: a daemon calls it with WIRE_DIR_TO_DAEMON, a
- * client with WIRE_DIR_TO_CLIENT. (Added.)
+ * client with WIRE_DIR_TO_CLIENT.
  */
 wire_err wire_decode_dir(const void *const *frames, const size_t *lens, size_t nframes,
                          wire_dir dir, wire_msg *msg, wire_error *err);
@@ -151,7 +151,7 @@ size_t wire_encode_header(const wire_msg *msg, void *buf, size_t buf_len);
 
 /* Returns 1 when the len bytes at name are a valid run or group name by the
  * byte rules (UTF-8 in shortest form, no NUL, C0 control or DEL), else 0.
- * Does not check the length limits. (Added, for encoders checking input.) */
+ * Does not check the length limits (for encoders checking input). */
 int wire_name_ok(const void *name, size_t len);
 
 /* Encodes/decodes the 40-byte LAMBDA body (little-endian). */

@@ -69,7 +69,6 @@ typedef struct est_hill {
     double ci_lo; /* 95% interval for alpha, see est.h's est_hill_ci() */
     double ci_hi;
     size_t k;
-    /* (added) */
     double deff;   /* design effect of se and the interval: 1, or > 1 from est_hill_runs() */
     double u;      /* the threshold y(k+1) */
     size_t k_tied; /* how many of the k largest equal u (ties at the threshold) */
@@ -151,7 +150,7 @@ void est_hill_ci(double alpha_hat, size_t k, double *lo, double *hi);
 /* Like est_hill_ci() for a real k > 0 (an effective number of order
  * statistics, k / deff): exact Gamma(k, 1) quantiles for k <= EST_CI_EXACT_K
  * (regularised incomplete gamma), Wilson-Hilferty above. Equals
- * est_hill_ci() at integer k. (Added.) */
+ * est_hill_ci() at integer k. */
 void est_hill_ci_k(double alpha_hat, double k, double *lo, double *hi);
 
 /*
