@@ -54,10 +54,10 @@ BEGIN;
 WITH RECURSIVE c(b) AS (SELECT 0 UNION ALL SELECT b + 1 FROM c WHERE b < $blocks - 1)
 INSERT INTO blocks SELECT 1, b, b * 10, b * 10 + 9, 65536, 65536, 0, 0, 0, 0,
     1 + (b % 7) * 0.1, 3 + (b % 11) * 0.1, 2 + (abs(random()) % 1000) / 1000.0, 0.1,
-    1.8, 2.2, 256, 1.7, 1, 1, 0, NULL, $now FROM c;
+    1.8, 2.2, 256, 1.7, 1, 1, 0, NULL, $now, 1 FROM c;
 INSERT INTO blocks SELECT 2, block, step_first, step_last, n, n_used, n_nonfinite, n_zero,
     median, mean, variance, kurtosis, alpha, alpha_se, alpha_lo, alpha_hi, k, alpha_stable,
-    lambda, lambda_raw, lambda_reason, policy_id, created_at FROM blocks
+    lambda, lambda_raw, lambda_reason, policy_id, created_at, alpha_deff FROM blocks
     WHERE group_id = 1 AND block < 1000;
 COMMIT;
 BEGIN;

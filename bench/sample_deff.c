@@ -13,8 +13,13 @@
  * LEN the mean and standard deviation over draws of alpha (Hill), log
  * variance and excess kurtosis, and the ratio of each SD to LEN 1's: the
  * design effect, as a ratio of standard deviations. Also prints the same
- * estimates for the whole file, for reference. Not a test: a measurement
- * (bench/README-ingest.md, "Run sampling").
+ * estimates for the whole file, for reference. And the calibration of the
+ * reported uncertainty: each block of runs also goes through est_hill_runs
+ * as htgad does (one message of runs of min(LEN, M) from offset 0), and a
+ * second line per LEN gives the mean reported alpha_se against the SD of
+ * alpha over the draws (their ratio should be about 1), and the mean
+ * reported design effect against the measured one, (SD_LEN / SD_1)^2.
+ * Not a test: a measurement (bench/README-ingest.md, "Run sampling").
  */
 #include <math.h>
 #include <stdio.h>
@@ -28,6 +33,7 @@ enum { MAX_LENS = 8 };
 struct spread {
     double sum[3], sum2[3];
     size_t n;
+    double se, deff; /* sums of the reported alpha_se and design effect */
 };
 
 static float *read_f32(const char *path, size_t *n)
@@ -50,16 +56,23 @@ static float *read_f32(const char *path, size_t *n)
     return x;
 }
 
-/* alpha, log variance, kurtosis of one block; 0 when Hill had no answer. */
-static int estimate(const float *x, size_t n, void *scratch, size_t len, double v[3])
+/* alpha, log variance, kurtosis of one block, then its reported alpha_se
+ * and design effect (the block being runs of run values when run > 1, as
+ * htgad sees a message with that cluster field); 0 when Hill had no answer. */
+static int estimate(const float *x, size_t n, void *scratch, size_t len, size_t run, double v[5])
 {
     est_result r;
+    est_seg seg = {0, (uint32_t)run, 0};
 
     if (est_block(x, n, NULL, scratch, len, NULL, 0, NULL, &r) != EST_OK || !r.has_hill)
+        return 0;
+    if (run > 1 && est_hill_runs(x, n, &seg, 1, &r) != EST_OK)
         return 0;
     v[0] = r.hill.alpha;
     v[1] = log(r.variance);
     v[2] = r.kurtosis;
+    v[3] = r.hill.se;
+    v[4] = r.hill.deff;
     return 1;
 }
 
@@ -70,6 +83,8 @@ static void add(struct spread *s, const double v[3])
         s->sum2[i] += v[i] * v[i];
     }
     s->n++;
+    s->se += v[3];
+    s->deff += v[4];
 }
 
 static double mean(const struct spread *s, int i)
@@ -86,10 +101,10 @@ static double sd(const struct spread *s, int i)
 int main(int argc, char **argv)
 {
     size_t n = 0, m, draws, lens[MAX_LENS] = {1, 16, 32}, nlens = 3, scratch_len;
-    struct spread sp[MAX_LENS] = {{{0}, {0}, 0}};
+    struct spread sp[MAX_LENS] = {{{0}, {0}, 0, 0, 0}};
     float *x, *out;
     void *scratch;
-    double v[3];
+    double v[5];
 
     if (argc < 4 || argc > 4 + MAX_LENS) {
         fprintf(stderr, "usage: sample_deff FILE M DRAWS [LEN...]\n");
@@ -113,14 +128,14 @@ int main(int argc, char **argv)
     if (!scratch || !out)
         return 1;
     printf("file %s n %zu m %zu draws %zu\n", argv[1], n, m, draws);
-    if (estimate(x, n, scratch, scratch_len, v))
+    if (estimate(x, n, scratch, scratch_len, 1, v))
         printf("whole      alpha %.4f  log-variance %.4f  kurtosis %.4g\n", v[0], v[1], v[2]);
     for (size_t d = 1; d <= draws; d++) {
         for (size_t i = 0; i < nlens; i++) {
             smp_rng rng;
             smp_seed(&rng, d * 0x9E3779B97F4A7C15ull + i);
             smp_draw_runs(x, n, m, lens[i], &rng, out);
-            if (estimate(out, m, scratch, scratch_len, v))
+            if (estimate(out, m, scratch, scratch_len, lens[i] < m ? lens[i] : m, v))
                 add(&sp[i], v);
         }
     }
@@ -132,6 +147,10 @@ int main(int argc, char **argv)
                lens[i], mean(&sp[i], 0), sd(&sp[i], 0), sd(&sp[i], 0) / sd(&sp[0], 0),
                mean(&sp[i], 1), sd(&sp[i], 1), sd(&sp[i], 1) / sd(&sp[0], 1), mean(&sp[i], 2),
                sd(&sp[i], 2), sd(&sp[i], 2) / sd(&sp[0], 2), sp[i].n);
+        double se = sp[i].se / (double)sp[i].n, r = sd(&sp[i], 0) / sd(&sp[0], 0);
+        printf("len %4zu   reported alpha_se %.4f vs sd %.4f (x%.2f)  reported deff %.2f vs "
+               "measured (sd/sd1)^2 %.2f\n",
+               lens[i], se, sd(&sp[i], 0), se / sd(&sp[i], 0), sp[i].deff / (double)sp[i].n, r * r);
     }
     free(x);
     free(out);

@@ -87,7 +87,8 @@ struct slot {
     uint64_t seq;
     int64_t step;
     uint32_t rank;
-    uint32_t count; /* 0: cancelled (allocation failed), skipped */
+    uint32_t count;   /* 0: cancelled (allocation failed), skipped */
+    uint32_t cluster; /* run length of the sample (wire field), 0: independent values */
     size_t group_len;
     char group[WIRE_NAME_MAX];
     struct pbuf *pb;
@@ -528,6 +529,7 @@ static void pump(htga *h, int64_t deadline_ms)
                       .step = s->step,
                       .seq = s->seq,
                       .count = s->count,
+                      .cluster = s->cluster,
                       .dropped = h->st.drops_queue + h->st.drops_offline,
                       .run = h->run,
                       .run_len = h->run_len,
@@ -962,6 +964,7 @@ struct drawn {
     const char *group;
     size_t group_len;
     uint32_t count;
+    uint32_t cluster; /* the wire's run length: see draw_send() */
     int pending;
     struct send_plan p;
 };
@@ -982,9 +985,13 @@ static int draw_send(htga *h, const char *group, size_t group_len, int64_t step,
     d->group = group;
     d->group_len = group_len;
     d->count = 0;
+    d->cluster = 0;
     if (pbuf_reserve(p->pb, p->m) == 0) {
         d->count = (uint32_t)smp_draw_runs(grad, n, p->m, p->run, &p->rng, p->pb->data);
         to_little_endian(p->pb->data, d->count);
+        /* the daemon widens its interval for runs: tell it the length used */
+        if (n > p->m && p->run > 1)
+            d->cluster = (uint32_t)(p->run < d->count ? p->run : d->count);
     } else {
         rc = HTGA_ENOMEM;
     }
@@ -1003,6 +1010,7 @@ static int draw_send(htga *h, const char *group, size_t group_len, int64_t step,
         return rc;
     }
     p->slot->count = d->count; /* 0: cancelled, the I/O thread frees the slot */
+    p->slot->cluster = d->cluster;
     p->slot->pb = rc == HTGA_OK ? p->pb : NULL;
     p->slot->state = SLOT_READY;
     /* Only the send that may find the I/O thread asleep pays for the
@@ -1026,6 +1034,7 @@ static void send_drawn_locked(htga *h, int64_t step, struct drawn *d)
                   .rank = d->p.rank,
                   .step = step,
                   .count = d->count,
+                  .cluster = d->cluster,
                   .run = h->run,
                   .run_len = h->run_len,
                   .group = d->group,

@@ -136,7 +136,11 @@ HTGA_API int htga_set_int(htga *h, htga_option opt, int64_t value);
  * an aligned grad), at a statistical price: neighbouring gradient values
  * are correlated (a weight row shares its output's error, a conv kernel
  * its feature maps), so runs carry less information than as many
- * scattered values (bench/README-ingest.md has the measured figures).
+ * scattered values (bench/README-ingest.md has the measured figures). The
+ * message says so (the wire's cluster field, docs/protocol.md) and the
+ * daemon widens the standard error and interval it reports for alpha by
+ * the design effect it measures in each block, so the reported uncertainty,
+ * and the policy's CI-too-wide fallback, stay honest.
  * Either way every value of a stratum is taken with the same probability,
  * (values it gives) / (its size): max_samples / n up to the rounding of
  * stratum sizes, except that with L > 1 the last stratum also absorbs the

@@ -22,6 +22,10 @@ void accum_free(accum *a)
     free(a->buf);
     a->buf = NULL;
     a->n = 0;
+    if (a->seg != &a->seg_oom)
+        free(a->seg);
+    a->seg = NULL;
+    a->nseg = 0;
 }
 
 static void copy_le_f32(float *dst, const unsigned char *src, size_t count)
@@ -39,11 +43,47 @@ static void copy_le_f32(float *dst, const unsigned char *src, size_t count)
 
 static void emit_block(accum *a, accum_emit_fn emit, void *ctx)
 {
-    accum_block blk = {a->buf, a->n, a->step_first, a->step_last};
+    accum_block blk = {a->buf, a->n, a->step_first, a->step_last, a->seg, a->nseg};
 
     if (emit(&blk, ctx) == 0)
         a->buf = NULL;
     a->n = 0;
+    a->nseg = 0;
+}
+
+/* Notes that the values appended next, from block position a->n, are a
+ * message's values from body offset off on, in runs of run (<= 1:
+ * independent). */
+static void seg_note(accum *a, uint32_t run, size_t off)
+{
+    est_seg *last = a->nseg ? &a->seg[a->nseg - 1] : NULL;
+
+    if (run <= 1)
+        run = 1;
+    if (last && last->phase == EST_SEG_LOOSE) { /* the rest of the block */
+        last->run = run > last->run ? run : last->run;
+        return;
+    }
+    if (run == 1 && (last == NULL || last->run == 1))
+        return; /* independent after independent: nothing to end */
+    if (a->seg == NULL) {
+        a->seg = malloc(ACCUM_SEG_MAX * sizeof(*a->seg));
+        if (a->seg == NULL) { /* no table: all of the block is loose */
+            a->seg = &a->seg_oom;
+            a->seg_oom = (est_seg){0, run, EST_SEG_LOOSE};
+            a->nseg = 1;
+            return;
+        }
+    }
+    if (a->seg == &a->seg_oom) {
+        a->seg_oom = (est_seg){0, run, EST_SEG_LOOSE};
+        a->nseg = 1;
+        return;
+    }
+    if (a->nseg == ACCUM_SEG_MAX - 1)
+        a->seg[a->nseg++] = (est_seg){(uint32_t)a->n, run, EST_SEG_LOOSE};
+    else
+        a->seg[a->nseg++] = (est_seg){(uint32_t)a->n, run, (uint32_t)(off % run)};
 }
 
 /* 1 when adding `step` would make the open block span more than window. */
@@ -60,6 +100,12 @@ static int window_exceeded(const accum *a, int64_t step)
 
 long accum_add(accum *a, int64_t step, const void *le_f32, size_t count, accum_emit_fn emit,
                void *ctx)
+{
+    return accum_add_runs(a, step, le_f32, count, 0, 0, emit, ctx);
+}
+
+long accum_add_runs(accum *a, int64_t step, const void *le_f32, size_t count, uint32_t run,
+                    size_t first, accum_emit_fn emit, void *ctx)
 {
     const unsigned char *src = le_f32;
     size_t done = 0, take;
@@ -79,6 +125,8 @@ long accum_add(accum *a, int64_t step, const void *le_f32, size_t count, accum_e
         take = a->cap - a->n;
         if (take > count - done)
             take = count - done;
+        if (run > 1 || a->nseg > 0)
+            seg_note(a, run, first + done);
         copy_le_f32(a->buf + a->n, src + 4 * done, take);
         a->n += take;
         done += take;

@@ -150,6 +150,12 @@ static void handle_block(estimator *e, est_job *job)
             LOG(LOG_ERROR, "estimator: est_block refused a block of %zu values", job->n);
         return;
     }
+    /* values sent in runs are correlated: widen alpha's interval (no-run
+     * blocks skip this) */
+    if (job->nseg > 0 && est_hill_runs(job->x, job->n, job->seg, job->nseg, &res) != EST_OK &&
+        log_limit_allow(&e->lim, LOG_ERROR))
+        LOG(LOG_ERROR, "estimator: est_hill_runs refused the runs of a block of %zu values",
+            job->n);
     it = malloc(offsetof(store_item, top) + top_n * sizeof(double));
     if (it == NULL)
         return;

@@ -62,6 +62,9 @@ typedef struct est_job {
     uint32_t *slots; /* EST_JOB_POLICY: the run's stream slots (malloc'd) */
     size_t nslots;
     struct store_state *state; /* EST_JOB_OPEN: the group's stored state (malloc'd) */
+    est_seg *seg;              /* EST_JOB_BLOCK: where runs are (est_hill_runs), in the job's own
+                                  allocation (not freed apart); nseg 0: no runs */
+    size_t nseg;
 } est_job;
 
 /* What comes back to the ingest thread over the pipe (one frame). */

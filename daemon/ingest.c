@@ -352,11 +352,17 @@ static int push_block(emit_ctx *c, const accum_block *blk, void *msg)
     ingest *g = c->g;
     stream_entry *se = &g->reg->streams[c->slot];
     run_entry *run = &g->reg->runs[se->run_slot];
-    est_job *job = calloc(1, sizeof(*job));
+    /* the block's run segments travel in the same allocation */
+    est_job *job = calloc(1, sizeof(*job) + blk->nseg * sizeof(est_seg));
 
     if (job == NULL) {
         STAT_ADD(drops[DROP_NOMEM], blk->n);
         return -1;
+    }
+    if (blk->nseg > 0) {
+        job->seg = (est_seg *)(void *)(job + 1);
+        memcpy(job->seg, blk->seg, blk->nseg * sizeof(est_seg));
+        job->nseg = blk->nseg;
     }
     job->kind = EST_JOB_BLOCK;
     job->run_slot = se->run_slot;
@@ -405,7 +411,9 @@ static size_t take_whole_block(emit_ctx *c, const wire_msg *m, zmq_msg_t *body)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     accum *a = &c->g->reg->streams[c->slot].acc;
-    accum_block blk = {(float *)(uintptr_t)m->body, a->cap, m->step, m->step};
+    est_seg runs = {0, m->cluster, 0}; /* the message's runs start at body offset 0 */
+    accum_block blk = {
+        (float *)(uintptr_t)m->body, a->cap, m->step, m->step, &runs, m->cluster > 1};
     zmq_msg_t *ref;
 
     if (body == NULL || a->n != 0 || m->count < a->cap || (uintptr_t)m->body % _Alignof(float) != 0)
@@ -502,9 +510,9 @@ static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m, zmq_
     STAT_INC(msgs_samples);
     STAT_ADD(samples, m->count);
     taken = take_whole_block(&c, m, body);
-    if (taken < m->count &&
-        accum_add(&g->reg->streams[slot].acc, m->step, (const unsigned char *)m->body + 4 * taken,
-                  m->count - taken, emit_block, &c) < 0)
+    if (taken < m->count && accum_add_runs(&g->reg->streams[slot].acc, m->step,
+                                           (const unsigned char *)m->body + 4 * taken,
+                                           m->count - taken, m->cluster, taken, emit_block, &c) < 0)
         STAT_ADD(drops[DROP_NOMEM], m->count - taken);
 }
 

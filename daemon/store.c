@@ -249,7 +249,8 @@ out_close_db:
     "       b.n, b.n_used, b.n_nonfinite, b.n_zero, b.median, b.mean, b.variance,"                 \
     "       b.kurtosis, b.alpha_se, b.alpha_lo, b.alpha_hi, b.k, b.alpha_stable,"                  \
     "       (SELECT lambda FROM blocks WHERE group_id = g.id AND lambda_reason = 0"                \
-    "         AND block < b.block ORDER BY block DESC LIMIT 1)"                                    \
+    "         AND block < b.block ORDER BY block DESC LIMIT 1),"                                   \
+    "       b.alpha_deff"                                                                          \
     " FROM groups AS g JOIN runs AS r ON r.id = g.run_id"                                          \
     " LEFT JOIN blocks AS b ON b.group_id = g.id"                                                  \
     "   AND b.block = (SELECT MAX(block) FROM blocks WHERE group_id = g.id)"                       \
@@ -300,6 +301,7 @@ static void restore_result(sqlite3_stmt *st, const store_state *s, est_result *r
         r->hill.ci_lo = column_real(st, 26);
         r->hill.ci_hi = column_real(st, 27);
         r->hill.k = (size_t)sqlite3_column_int64(st, 28);
+        r->hill.deff = sqlite3_column_type(st, 31) == SQLITE_NULL ? 1.0 : column_real(st, 31);
     }
     r->has_stable = sqlite3_column_type(st, 29) != SQLITE_NULL;
     r->stable_alpha = r->has_stable ? sqlite3_column_double(st, 29) : NAN;

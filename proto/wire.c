@@ -31,6 +31,7 @@ static const struct {
     [WIRE_E_COUNT] = {"bad_count", "count out of range for the kind"},
     [WIRE_E_BODY_LEN] = {"bad_body_len", "body length disagrees with count or kind"},
     [WIRE_E_VALUE] = {"bad_value", "lambda record field out of range"},
+    [WIRE_E_CLUSTER] = {"bad_cluster", "SAMPLES run length (cluster) over count"},
 };
 
 const char *wire_err_name(wire_err code)
@@ -176,7 +177,7 @@ static wire_err decode_fixed(const unsigned char *h, size_t len, wire_dir dir, w
         return fail(err, WIRE_E_DTYPE, 6);
     if (h[7] != 0)
         return fail(err, WIRE_E_FLAGS, 7);
-    if (ld32(h + 36) != 0)
+    if (h[5] != WIRE_SAMPLES && ld32(h + 36) != 0)
         return fail(err, WIRE_E_FLAGS, 36);
     msg->version = h[4];
     msg->kind = h[5];
@@ -187,6 +188,7 @@ static wire_err decode_fixed(const unsigned char *h, size_t len, wire_dir dir, w
     msg->step = (int64_t)ld64(h + 16);
     msg->seq = ld64(h + 24);
     msg->count = ld32(h + 32);
+    msg->cluster = ld32(h + 36);
     msg->dropped = ld64(h + 40);
     return WIRE_OK;
 }
@@ -228,7 +230,13 @@ static wire_err decode_count(wire_msg *msg, wire_error *err)
         ok = msg->count == 1;
         break;
     }
-    return ok ? WIRE_OK : fail(err, WIRE_E_COUNT, 32);
+    if (!ok)
+        return fail(err, WIRE_E_COUNT, 32);
+    /* a run longer than the message is a bad field, not a clamp: the sender
+     * and the daemon must agree on where runs end */
+    if (msg->kind == WIRE_SAMPLES && (msg->cluster > msg->count || msg->cluster > WIRE_CLUSTER_MAX))
+        return fail(err, WIRE_E_CLUSTER, 36);
+    return WIRE_OK;
 }
 
 static wire_err decode_body(const void *const *frames, const size_t *lens, size_t nframes,
@@ -313,7 +321,7 @@ size_t wire_encode_header(const wire_msg *msg, void *buf, size_t buf_len)
     st64(h + 16, (uint64_t)msg->step);
     st64(h + 24, msg->seq);
     st32(h + 32, msg->count);
-    st32(h + 36, 0);
+    st32(h + 36, msg->kind == WIRE_SAMPLES ? msg->cluster : 0);
     st64(h + 40, msg->dropped);
     if (msg->run_len)
         memcpy(h + WIRE_FIXED_LEN, msg->run, msg->run_len);

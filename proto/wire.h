@@ -19,13 +19,16 @@
  *    7 u8  flags (0; reserved)                   8 u16 run_len
  *   10 u16 group_len                            12 u32 rank
  *   16 i64 step                                 24 u64 seq
- *   32 u32 count                                36 u32 reserved (0)
+ *   32 u32 count                                36 u32 cluster (SAMPLES; else 0)
  *   40 u64 dropped (messages this client dropped so far)
  *   48 run bytes, then group bytes
  *
  * Per kind (docs/protocol.md has the full rules): HELLO has group_len 0 and
  * count 0; SAMPLES has group_len 1..128 and count 1..WIRE_COUNT_MAX; LAMBDA
- * has group_len 1..128 and count 1. dtype is 1 in every kind.
+ * has group_len 1..128 and count 1. dtype is 1 in every kind. cluster is 0 in
+ * HELLO and LAMBDA; in SAMPLES 0 or 1 means independently drawn values, L >= 2
+ * means the body is runs of L consecutive input values (run j = values
+ * [jL, jL+L), the last may be shorter), L <= count (<= WIRE_CLUSTER_MAX).
  *
  * The decoder never trusts a field: it checks frame count, sizes, magic,
  * version, kind, dtype, name lengths and bytes, count against the limit and
@@ -37,14 +40,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WIRE_MAGIC      0x41475448u
-#define WIRE_VERSION    1
-#define WIRE_FIXED_LEN  48
-#define WIRE_NAME_MAX   128     /* bytes, run and group names each */
-#define WIRE_COUNT_MAX  1048576 /* values in one SAMPLES message */
-#define WIRE_LAMBDA_LEN 40
-#define WIRE_HEADER_MAX (WIRE_FIXED_LEN + 2 * WIRE_NAME_MAX)
-#define WIRE_DTYPE_F32  1
+#define WIRE_MAGIC       0x41475448u
+#define WIRE_VERSION     1
+#define WIRE_FIXED_LEN   48
+#define WIRE_NAME_MAX    128            /* bytes, run and group names each */
+#define WIRE_COUNT_MAX   1048576        /* values in one SAMPLES message */
+#define WIRE_CLUSTER_MAX WIRE_COUNT_MAX /* run length in one SAMPLES message */
+#define WIRE_LAMBDA_LEN  40
+#define WIRE_HEADER_MAX  (WIRE_FIXED_LEN + 2 * WIRE_NAME_MAX)
+#define WIRE_DTYPE_F32   1
 
 typedef enum wire_kind {
     WIRE_HELLO = 1,
@@ -69,6 +73,7 @@ typedef enum wire_err {
     WIRE_E_BODY_LEN,   /* body length disagrees with count (or with the kind) */
     WIRE_E_VALUE,      /* a LAMBDA record field out of range (added: lambda not finite
                           or <= 0, flags not 0) */
+    WIRE_E_CLUSTER,    /* SAMPLES cluster (run length) over count */
     WIRE_E__COUNT      /* number of codes, for counter arrays */
 } wire_err;
 
@@ -82,6 +87,7 @@ typedef struct wire_msg {
     int64_t step;
     uint64_t seq;
     uint32_t count;
+    uint32_t cluster; /* SAMPLES: run length L of the body, 0 or 1 = independent values */
     uint64_t dropped;
     const char *run;
     size_t run_len;
@@ -130,21 +136,22 @@ typedef enum wire_dir {
 /*
  * Like wire_decode() but also rejects, with WIRE_E_KIND, a kind that may not
  * travel in direction dir: a daemon calls it with WIRE_DIR_TO_DAEMON, a
- * client with WIRE_DIR_TO_CLIENT. (Added.)
+ * client with WIRE_DIR_TO_CLIENT.
  */
 wire_err wire_decode_dir(const void *const *frames, const size_t *lens, size_t nframes,
                          wire_dir dir, wire_msg *msg, wire_error *err);
 
 /*
  * Writes a header frame into buf (at least WIRE_HEADER_MAX bytes). msg's
- * kind, rank, step, seq, count, dropped and names are used; version, magic and
- * dtype are set here. Returns the frame length, or 0 when a name is too long.
+ * kind, rank, step, seq, count, cluster (SAMPLES only; 0 is written in the
+ * other kinds), dropped and names are used; version, magic and dtype are set
+ * here. Returns the frame length, or 0 when a name is too long.
  */
 size_t wire_encode_header(const wire_msg *msg, void *buf, size_t buf_len);
 
 /* Returns 1 when the len bytes at name are a valid run or group name by the
  * byte rules (UTF-8 in shortest form, no NUL, C0 control or DEL), else 0.
- * Does not check the length limits. (Added, for encoders checking input.) */
+ * Does not check the length limits (for encoders checking input). */
 int wire_name_ok(const void *name, size_t len);
 
 /* Encodes/decodes the 40-byte LAMBDA body (little-endian). */

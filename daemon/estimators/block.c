@@ -391,6 +391,9 @@ static void hill_part(const float *x, size_t n, const est_k_rule *rule, const la
         double gamma = est_hill_gamma(cand, k, cand[k]);
         if (gamma > 0) {
             est_hill_fill(gamma, k, &out->hill);
+            out->hill.u = cand[k];
+            for (size_t i = 0; i < k; i++) /* for est_hill_runs() */
+                out->hill.k_tied += cand[i] == cand[k];
             out->has_hill = 1;
         }
     }

@@ -65,10 +65,13 @@ int est_k_rule_format(const est_k_rule *rule, char *buf, size_t len);
 typedef struct est_hill {
     double alpha; /* 1/gamma */
     double gamma; /* the Hill estimate of the extreme value index */
-    double se;    /* alpha / sqrt(k) */
+    double se;    /* alpha / sqrt(k); alpha / sqrt(k / deff) after est_hill_runs() */
     double ci_lo; /* 95% interval for alpha, see est.h's est_hill_ci() */
     double ci_hi;
     size_t k;
+    double deff;   /* design effect of se and the interval: 1, or > 1 from est_hill_runs() */
+    double u;      /* the threshold y(k+1) */
+    size_t k_tied; /* how many of the k largest equal u (ties at the threshold) */
 } est_hill;
 
 typedef struct est_result {
@@ -158,6 +161,57 @@ int est_hill_plot(const double *y_desc, size_t m, double *alpha);
  */
 #define EST_CI_EXACT_K 30
 void est_hill_ci(double alpha_hat, size_t k, double *lo, double *hi);
+
+/* Like est_hill_ci() for a real k > 0 (an effective number of order
+ * statistics, k / deff): exact Gamma(k, 1) quantiles for k <= EST_CI_EXACT_K
+ * (regularised incomplete gamma), Wilson-Hilferty above. Equals
+ * est_hill_ci() at integer k. */
+void est_hill_ci_k(double alpha_hat, double k, double *lo, double *hi);
+
+/*
+ * Where the values of a block came from, for est_hill_runs(). A segment
+ * covers block positions [start, next segment's start), the last one up to
+ * n; segments ascend, and positions before the first are independent.
+ *   run <= 1   independent values (one per stratum, or all values).
+ *   run >= 2   runs of `run` consecutive input values; the first run began
+ *              `phase` values before start (0 <= phase < run: the block cut
+ *              a run in two), the next ones start every `run` values; the
+ *              segment may end inside a run.
+ *   phase == EST_SEG_LOOSE: runs of at most `run` values whose boundaries
+ *              are unknown (a segment table that overflowed); bounded from
+ *              above, see est_hill_runs().
+ */
+typedef struct est_seg {
+    uint32_t start;
+    uint32_t run;
+    uint32_t phase;
+} est_seg;
+#define EST_SEG_LOOSE UINT32_MAX
+
+/*
+ * Cluster-robust (sandwich) variance of the Hill estimate for a block whose
+ * values came in runs of correlated neighbours. x, n: the block est_block()
+ * estimated into *res (has_hill set; res->median, res->hill.gamma, k, u and
+ * k_tied are read). seg[0..nseg): where the runs are (see est_seg). With
+ * z_i = log(y_i / u) for the k exceedances (y_i > u, plus the first k_tied
+ * values y_i == u in block order, as est_block counts them), and clusters
+ * c = runs (independent positions are clusters of one):
+ *   var = G / (G - 1) * sum_c (sum_{i in c} (z_i - gamma))^2 / k^2,
+ *   deff = var / (gamma^2 / k), clamped to [1, k],
+ * G being the clusters that hold exceedances (G / (G - 1): the usual
+ * small-sample factor, the cluster sums adding up to about 0); G = 1 gives
+ * deff = k (one cluster: one independent observation of the tail). A loose
+ * segment adds run * (z_i - gamma)^2 for each exceedance in it (a cluster
+ * each), the largest value any split into runs of at most `run` values can
+ * give.
+ * When deff > 1, res->hill gets deff, se = alpha / sqrt(k / deff) and the
+ * interval est_hill_ci_k(alpha, k / deff); k, alpha and gamma are kept.
+ * When deff <= 1 (or no hill, or nseg == 0) *res is left as it is, bit for
+ * bit. One pass over the block: skip the call for a block without runs.
+ * Pure. Returns EST_OK, or EST_EINVAL for NULL pointers, segments out of
+ * order or past n, or a *res whose k exceedances are not found in x.
+ */
+int est_hill_runs(const float *x, size_t n, const est_seg *seg, size_t nseg, est_result *res);
 
 /*
  * The k rule applied to n_pos positive values: returns k clamped to

@@ -18,6 +18,7 @@
  * docs/estimators.md).
  */
 #include <math.h>
+#include <stdint.h>
 
 #include "est_internal.h"
 
@@ -72,8 +73,91 @@ void est_hill_ci(double alpha_hat, size_t k, double *lo, double *hi)
     *hi = alpha_hat * qh / kd;
 }
 
+/* The regularised lower incomplete gamma P(a, x), a > 0, x >= 0: its
+ * series below x = a + 1, the continued fraction of Q = 1 - P above
+ * (modified Lentz). */
+static double gamma_p(double a, double x)
+{
+    if (x <= 0.0)
+        return 0.0;
+    double lead = exp(a * log(x) - x - lgamma(a));
+    if (x < a + 1.0) {
+        double ap = a, del = 1.0 / a, sum = del;
+        for (int i = 0; i < 1000 && fabs(del) > 1e-16 * fabs(sum); i++) {
+            ap += 1.0;
+            del *= x / ap;
+            sum += del;
+        }
+        return sum * lead;
+    }
+    double b = x + 1.0 - a, c = 1.0 / 1e-300, d = 1.0 / b, h = d;
+    for (int i = 1; i < 1000; i++) {
+        double an = -(double)i * ((double)i - a);
+        b += 2.0;
+        d = an * d + b;
+        if (fabs(d) < 1e-300)
+            d = 1e-300;
+        c = b + an / c;
+        if (fabs(c) < 1e-300)
+            c = 1e-300;
+        d = 1.0 / d;
+        double del = d * c;
+        h *= del;
+        if (fabs(del - 1.0) < 1e-16)
+            break;
+    }
+    return 1.0 - lead * h;
+}
+
+/* The Gamma(a, 1) quantile at p for a real shape a > 0: Newton from x,
+ * kept inside a bracket that bisection narrows when a step leaves it. */
+static double gamma_q_real(double a, double p, double x)
+{
+    double lo = 0.0, hi = a + 10.0 * sqrt(a) + 50.0, lga = lgamma(a);
+    while (gamma_p(a, hi) < p)
+        hi *= 2.0;
+    if (!(x > lo && x < hi))
+        x = 0.5 * (lo + hi);
+    for (int it = 0; it < 200; it++) {
+        double f = gamma_p(a, x) - p;
+        if (f < 0)
+            lo = x;
+        else
+            hi = x;
+        double dens = exp((a - 1.0) * log(x) - x - lga);
+        double next = dens > 0 ? x - f / dens : 0.5 * (lo + hi);
+        if (!(next > lo && next < hi))
+            next = 0.5 * (lo + hi);
+        if (fabs(next - x) <= 1e-14 * x || hi - lo <= 1e-14 * hi)
+            return next;
+        x = next;
+    }
+    return x;
+}
+
+void est_hill_ci_k(double alpha_hat, double k, double *lo, double *hi)
+{
+    if (!(k > 0) || !isfinite(k)) {
+        *lo = NAN;
+        *hi = NAN;
+        return;
+    }
+    if (k == floor(k) && k <= (double)SIZE_MAX) {
+        est_hill_ci(alpha_hat, (size_t)k, lo, hi);
+        return;
+    }
+    double ql = gamma_q_wh(k, -Z975), qh = gamma_q_wh(k, Z975);
+    if (k <= EST_CI_EXACT_K) {
+        ql = gamma_q_real(k, 0.025, ql);
+        qh = gamma_q_real(k, 0.975, qh);
+    }
+    *lo = alpha_hat * ql / k;
+    *hi = alpha_hat * qh / k;
+}
+
 void est_hill_fill(double gamma, size_t k, est_hill *out)
 {
+    out->deff = 1.0;
     out->gamma = gamma;
     out->k = k;
     out->alpha = gamma > 0 ? 1.0 / gamma : INFINITY;
@@ -97,6 +181,10 @@ int est_hill_sorted(const double *y_desc, size_t m, size_t k, est_hill *out)
         if (!(y_desc[i] >= y_desc[i + 1]))
             return EST_EINVAL;
     est_hill_fill(est_hill_gamma(y_desc, k, thr), k, out);
+    out->u = thr;
+    out->k_tied = 0;
+    for (size_t i = 0; i < k; i++)
+        out->k_tied += y_desc[i] == thr;
     return EST_OK;
 }
 

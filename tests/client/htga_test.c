@@ -690,6 +690,7 @@ Test(client, sample_cluster_option_sends_runs, .timeout = 20)
     cr_assert_eq(htga_send(h, "g", 1, x, N), HTGA_OK);
     cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 3000), 0);
     cr_assert_eq(m.m.count, M);
+    cr_assert_eq(m.m.cluster, L, "the header says the body is runs of L");
     for (size_t r = 0; r + 1 < M / L; r++) {
         float v0;
         size_t lo = r * L * (N / M);
@@ -708,9 +709,23 @@ Test(client, sample_cluster_option_sends_runs, .timeout = 20)
         cr_assert((size_t)v >= (M / L - 1) * L * (N / M) && v < N);
     }
     fake_msg_free(&m);
+    /* all values sent (n <= m): no runs, whatever the option */
+    cr_assert_eq(htga_send(h, "g", 3, x, M), HTGA_OK);
+    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 3000), 0);
+    cr_assert_eq(m.m.cluster, 0);
+    fake_msg_free(&m);
+    /* a run longer than the sample: one run of m values */
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_MAX_SAMPLES, 10), HTGA_OK);
+    cr_assert_eq(htga_send(h, "g", 4, x, N), HTGA_OK);
+    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 3000), 0);
+    cr_assert_eq(m.m.count, 10);
+    cr_assert_eq(m.m.cluster, 10);
+    fake_msg_free(&m);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_MAX_SAMPLES, M), HTGA_OK);
     cr_assert_eq(htga_set_int(h, HTGA_OPT_SAMPLE_CLUSTER, 1), HTGA_OK, "back to one per stratum");
     cr_assert_eq(htga_send(h, "g", 2, x, N), HTGA_OK);
     cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 3000), 0);
+    cr_assert_eq(m.m.cluster, 0);
     size_t consecutive = 0;
     for (size_t i = 1; i < M; i++) {
         float a, b;

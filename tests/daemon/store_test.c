@@ -92,17 +92,17 @@ Test(store, fresh_database_gets_every_migration)
     sqlite3 *db;
     char err[256];
     sqlite3_stmt *st;
-    const char *want[] = {"run",      "group_name",   "block",    "step_first", "step_last",
-                          "n",        "n_used",       "median",   "mean",       "variance",
-                          "kurtosis", "alpha",        "alpha_se", "alpha_lo",   "alpha_hi",
-                          "k",        "alpha_stable", "lambda",   "created_at"};
+    const char *want[] = {"run",        "group_name", "block",        "step_first", "step_last",
+                          "n",          "n_used",     "median",       "mean",       "variance",
+                          "kurtosis",   "alpha",      "alpha_se",     "alpha_lo",   "alpha_hi",
+                          "alpha_deff", "k",          "alpha_stable", "lambda",     "created_at"};
 
     cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(query_int(db, "PRAGMA user_version"), schema_migration_count);
     cr_assert_eq(query_int(db, "SELECT count(*) FROM lambda_reasons"), 6);
     cr_assert_eq(sqlite3_prepare_v2(db, "SELECT * FROM estimates", -1, &st, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_column_count(st), 19);
-    for (int i = 0; i < 19; i++)
+    cr_assert_eq(sqlite3_column_count(st), 20);
+    for (int i = 0; i < 20; i++)
         cr_assert_str_eq(sqlite3_column_name(st, i), want[i]);
     sqlite3_finalize(st);
     sqlite3_close(db);

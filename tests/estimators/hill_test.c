@@ -167,3 +167,39 @@ Test(hill, ci_of_zero_k_is_nan)
     est_hill_ci(1.0, 0, &lo, &hi);
     cr_assert(isnan(lo) && isnan(hi));
 }
+
+/* est_hill_ci_k, the interval at a real (effective) k: half-integer shapes
+ * against chi-square tables (Gamma(k, 1) = chi2(2k) / 2), the integer
+ * shapes of est_hill_ci, and no jump between them. */
+Test(hill, ci_at_real_k)
+{
+    static const struct {
+        double k, q025, q975; /* chi2(2k) quantiles / 2 */
+    } tab[] = {
+        {0.5, 0.0009820691 / 2, 5.0238862 / 2}, {1.5, 0.2157953 / 2, 9.3484036 / 2},
+        {2.5, 0.8312116 / 2, 12.8325020 / 2},   {12.5, 13.119720 / 2, 40.646469 / 2},
+        {40.5, 57.998417 / 2, 107.783410 / 2}, /* Wilson-Hilferty */
+    };
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
+        double lo, hi, k = tab[i].k;
+        est_hill_ci_k(k, k, &lo, &hi); /* alpha_hat = k: lo, hi = q */
+        cr_assert_lt(rel_err(lo, tab[i].q025), 2e-4, "k %g lo %.8g want %.8g", k, lo, tab[i].q025);
+        cr_assert_lt(rel_err(hi, tab[i].q975), 2e-4, "k %g hi %.8g want %.8g", k, hi, tab[i].q975);
+    }
+    for (size_t k = 1; k <= 40; k++) {
+        double lo, hi, lo2, hi2, lo3, hi3;
+        est_hill_ci(1.7, k, &lo, &hi);
+        est_hill_ci_k(1.7, (double)k, &lo2, &hi2);
+        cr_assert(lo == lo2 && hi == hi2, "integer k %zu as est_hill_ci", k);
+        est_hill_ci_k(1.7, (double)k + 1e-9, &lo3, &hi3);
+        /* past EST_CI_EXACT_K, Wilson-Hilferty: within its 2e-4 */
+        double tol = (double)k < EST_CI_EXACT_K ? 1e-6 : 2e-4;
+        cr_assert_lt(rel_err(lo3, lo), tol, "k %zu + 1e-9: lo %.10g vs %.10g", k, lo3, lo);
+        cr_assert_lt(rel_err(hi3, hi), tol, "k %zu + 1e-9: hi %.10g vs %.10g", k, hi3, hi);
+    }
+    double lo, hi;
+    est_hill_ci_k(1.0, 0.0, &lo, &hi);
+    cr_assert(isnan(lo) && isnan(hi));
+    est_hill_ci_k(1.0, NAN, &lo, &hi);
+    cr_assert(isnan(lo) && isnan(hi));
+}

@@ -28,9 +28,9 @@ static void check_round_trip(const wire_msg *m)
         wire_decode(frames, lens, m->kind == WIRE_HELLO ? 1 : 2, &back, NULL) != WIRE_OK)
         abort();
     if (back.kind != m->kind || back.rank != m->rank || back.step != m->step ||
-        back.seq != m->seq || back.count != m->count || back.dropped != m->dropped ||
-        back.run_len != m->run_len || back.group_len != m->group_len ||
-        memcmp(back.run, m->run, m->run_len) != 0 ||
+        back.seq != m->seq || back.count != m->count || back.cluster != m->cluster ||
+        back.dropped != m->dropped || back.run_len != m->run_len ||
+        back.group_len != m->group_len || memcmp(back.run, m->run, m->run_len) != 0 ||
         (m->group_len && memcmp(back.group, m->group, m->group_len) != 0))
         abort();
     if (m->kind == WIRE_LAMBDA) {

@@ -191,10 +191,11 @@ Test(server, health_runs_run_latest)
     json_t *g = json_array_get(groups, 1);
     cr_assert_str_eq(json_string_value(json_object_get(g, "group_name")), "layer/1.w");
     cr_assert_eq(json_integer_value(json_object_get(g, "block")), NBLOCKS - 1);
-    static const char *cols[] = {"run",      "group_name",   "block",    "step_first", "step_last",
-                                 "n",        "n_used",       "median",   "mean",       "variance",
-                                 "kurtosis", "alpha",        "alpha_se", "alpha_lo",   "alpha_hi",
-                                 "k",        "alpha_stable", "lambda",   "created_at"};
+    static const char *cols[] = {"run",          "group_name", "block",      "step_first",
+                                 "step_last",    "n",          "n_used",     "median",
+                                 "mean",         "variance",   "kurtosis",   "alpha",
+                                 "alpha_se",     "alpha_lo",   "alpha_hi",   "k",
+                                 "alpha_stable", "lambda",     "created_at", "alpha_deff"};
     for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
         cr_assert_not_null(json_object_get(g, cols[i]), "missing %s", cols[i]);
     json_decref(j);

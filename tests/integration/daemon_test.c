@@ -341,18 +341,23 @@ Test(daemon, bad_frames_are_counted_and_the_daemon_lives)
     zmq_send(s, hdr, hlen, ZMQ_SNDMORE);                    /* three frames */
     zmq_send(s, body, sizeof(body), ZMQ_SNDMORE);
     zmq_send(s, body, sizeof(body), 0);
+    m.cluster = 5; /* runs longer than the message */
+    hlen = wire_encode_header(&m, hdr, sizeof(hdr));
+    raw_send(s, hdr, hlen, body, sizeof(body), 1);
+    m.cluster = 0;
     m.kind = WIRE_LAMBDA; /* wrong direction */
     m.count = 1;
     hlen = wire_encode_header(&m, hdr, sizeof(hdr));
     raw_send(s, hdr, hlen, junk, WIRE_LAMBDA_LEN, 1);
     raw_send(s, "", 0, NULL, 0, 0); /* empty frame */
-    cr_assert_eq(testd_wait_stat(&d, "msgs", 6, 5000), 0);
+    cr_assert_eq(testd_wait_stat(&d, "msgs", 7, 5000), 0);
     cr_assert_eq(testd_stat(&d, "decode_error_bad_magic"), 1);
     cr_assert_eq(testd_stat(&d, "decode_error_short_header"), 2);
     cr_assert_eq(testd_stat(&d, "decode_error_bad_body_len"), 1);
     cr_assert_eq(testd_stat(&d, "decode_error_bad_frames"), 1);
     cr_assert_eq(testd_stat(&d, "decode_error_bad_kind"), 1);
-    cr_assert_eq(testd_stat(&d, "msgs"), 6);
+    cr_assert_eq(testd_stat(&d, "decode_error_bad_cluster"), 1);
+    cr_assert_eq(testd_stat(&d, "msgs"), 7);
     /* Still serving. */
     h = client("good", 0);
     send_steps(h, "g", 0, 1, 1024, 5);
@@ -543,4 +548,119 @@ Test(daemon, several_estimators_keep_each_stream_in_order)
     htga_destroy(&h);
     cr_assert_eq(testd_stop(&d, SIGTERM), 0);
     cr_assert_eq(testd_stat(&d, "blocks_estimated"), 12);
+}
+
+/* A gradient whose values are equal in each aligned unit of L (perfectly
+ * correlated neighbours), Student-t(3) across units. */
+static float *unit_constant_grad(size_t n, size_t len, uint64_t seed)
+{
+    float *x = malloc(n * sizeof(float));
+
+    student_t(x, n / len, 3.0, &seed);
+    for (size_t u = n / len; u-- > 0;)
+        for (size_t j = 0; j < len; j++)
+            x[u * len + j] = x[u];
+    return x;
+}
+
+/* Sends `steps` samples of x to group, waiting for them to leave. */
+static void send_grad(htga *h, const char *group, int steps, const float *x, size_t n)
+{
+    for (int s = 0; s < steps; s++)
+        send_one(h, group, s, x, n);
+    cr_assert_eq(htga_flush(h, 5000), HTGA_OK);
+}
+
+/* Run sampling end to end: the client marks its runs (the wire's cluster),
+ * the daemon forms one cluster per run and stores a wider interval. Each
+ * run of 16 here is 16 copies of one value, so the runs carry 1/16 of the
+ * information: the sandwich variance is 16 times that of the same data sent
+ * one value per stratum. Against the Pareto model's gamma^2 / k it is less:
+ * a Student-t(3) tail a quarter of the sample deep has log-excesses that
+ * spread less than exponential ones (measured: var z ~ 0.7 gamma^2, so
+ * alpha_se * sqrt(k) / alpha ~ sqrt(16 * 0.7) ~ 3.3 here, where Pareto data
+ * give 4, tests/estimators/runs_test.c). One value per stratum: deff
+ * clamped at 1. k = 1024 of 4096: about 64 tail clusters per block, each
+ * block's deff within about 35%, the mean of 8 within about 15%. */
+Test(daemon, run_sampling_widens_stored_intervals, .timeout = 60)
+{
+    enum { N = 1 << 20, L = 16, M = 4096, STEPS = 8 };
+    float *x = unit_constant_grad(N, L, 5);
+    htga *h;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", "4096", "--k-rule", "frac:0.25", "--log-level",
+                             "warn", NULL),
+                 0);
+    h = client("runs", 0);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_MAX_SAMPLES, M), HTGA_OK);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_SEED, 3), HTGA_OK); /* the same draws every time */
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_SAMPLE_CLUSTER, L), HTGA_OK);
+    send_grad(h, "runs", STEPS, x, N);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_SAMPLE_CLUSTER, 1), HTGA_OK);
+    send_grad(h, "single", STEPS, x, N);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2 * STEPS, 10000), 0);
+    double se_runs = testd_query_double(
+        &d, "SELECT avg(alpha_se * sqrt(k) / alpha) FROM estimates WHERE group_name = 'runs'");
+    double se_single = testd_query_double(
+        &d, "SELECT avg(alpha_se * sqrt(k) / alpha) FROM estimates WHERE group_name = 'single'");
+    double w_runs = testd_query_double(&d, "SELECT avg((alpha_hi - alpha_lo) / alpha) FROM "
+                                           "estimates WHERE group_name = 'runs'");
+    double w_single = testd_query_double(&d, "SELECT avg((alpha_hi - alpha_lo) / alpha) FROM "
+                                             "estimates WHERE group_name = 'single'");
+    /* one value per stratum: independent, deff 1 (clamped), barely above */
+    cr_assert(se_single >= 1.0 && se_single < 1.2, "single: se * sqrt(k) / alpha %f", se_single);
+    cr_assert(se_runs > 2.5 && se_runs < 4.5, "runs: se * sqrt(k) / alpha %f", se_runs);
+    cr_assert(w_runs > 3.0 * w_single, "interval widths %f (runs) vs %f", w_runs, w_single);
+    /* the design effect is stored, and is what widened alpha_se */
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE group_name = 'single'"
+                                 " AND alpha_deff = 1"),
+                 STEPS);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE group_name = 'runs'"
+                                 " AND alpha_deff > 4"
+                                 " AND abs(alpha_se / (alpha * sqrt(alpha_deff / k)) - 1) < 1e-9"),
+                 STEPS);
+    /* k stays the count, a quarter of the values off the median */
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE k BETWEEN 1015 AND 1024"),
+                 2 * STEPS);
+    cr_log_info("se * sqrt(k) / alpha: runs %.3f, single %.3f; width: runs %.3f, single %.3f",
+                se_runs, se_single, w_runs, w_single);
+    htga_destroy(&h);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+    free(x);
+}
+
+/* The policy sees the honest width: with the default k = sqrt(4096) = 64,
+ * runs of 16 copies leave about 4 independent tail clusters, an interval
+ * wider than alpha: lambda falls back (ci_wide) in most blocks (a deff
+ * from 4 clusters is itself rough: 6 of 8 with this seed); the same data
+ * one value per stratum never does. */
+Test(daemon, run_sampling_reaches_the_policy, .timeout = 60)
+{
+    enum { N = 1 << 20, L = 16, M = 4096, STEPS = 8 };
+    float *x = unit_constant_grad(N, L, 7);
+    htga *h;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", "4096", "--log-level", "warn", NULL), 0);
+    h = client("runs", 0);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_MAX_SAMPLES, M), HTGA_OK);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_SEED, 3), HTGA_OK); /* the same draws every time */
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_SAMPLE_CLUSTER, L), HTGA_OK);
+    send_grad(h, "runs", STEPS, x, N);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_SAMPLE_CLUSTER, 1), HTGA_OK);
+    send_grad(h, "single", STEPS, x, N);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2 * STEPS, 10000), 0);
+    int64_t wide_runs =
+        testd_query(&d, "SELECT count(*) FROM blocks JOIN groups ON groups.id = blocks.group_id"
+                        " WHERE name = 'runs' AND lambda_reason = 4");
+    int64_t wide_single =
+        testd_query(&d, "SELECT count(*) FROM blocks JOIN groups ON groups.id = "
+                        "blocks.group_id WHERE name = 'single' AND lambda_reason = 4");
+    cr_log_info("ci_wide: %lld of %d run blocks, %lld single", (long long)wide_runs, STEPS,
+                (long long)wide_single);
+    cr_assert_geq(wide_runs, STEPS / 2, "%lld of %d run blocks fell back", (long long)wide_runs,
+                  STEPS);
+    cr_assert_eq(wide_single, 0);
+    htga_destroy(&h);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+    free(x);
 }

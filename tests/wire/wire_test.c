@@ -255,9 +255,63 @@ Test(wire, err_flags_and_reserved)
     build(&f, WIRE_SAMPLES, "run", "g", 1);
     f.hdr[7] = 1;
     expect(&f, WIRE_E_FLAGS, 7);
-    build(&f, WIRE_SAMPLES, "run", "g", 1);
+    /* offset 36 is reserved (0) in HELLO and LAMBDA; SAMPLES: cluster */
+    build(&f, WIRE_HELLO, "run", "", 0);
     f.hdr[39] = 0x80;
     expect(&f, WIRE_E_FLAGS, 36);
+    build(&f, WIRE_LAMBDA, "run", "g", 1);
+    f.hdr[36] = 1;
+    expect(&f, WIRE_E_FLAGS, 36);
+}
+
+Test(wire, samples_cluster_round_trip)
+{
+    frame_set f;
+    wire_msg m = {0}, out;
+    unsigned char hdr[WIRE_HEADER_MAX];
+    static const uint32_t ok[] = {0, 1, 2, 16, 63, 64};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        build(&f, WIRE_SAMPLES, "run", "g", 64);
+        put32(f.hdr + 36, ok[i]);
+        cr_assert_eq(decode(&f, &out, NULL), WIRE_OK, "cluster %u", ok[i]);
+        cr_assert_eq(out.cluster, ok[i]);
+        /* and the encoder writes it back at offset 36 */
+        size_t len = wire_encode_header(&out, hdr, sizeof hdr);
+        cr_assert_eq(len, f.hdr_len);
+        cr_assert(memcmp(hdr, f.hdr, len) == 0);
+    }
+    /* the encoder never writes a cluster into HELLO or LAMBDA */
+    m.kind = WIRE_HELLO;
+    m.cluster = 16;
+    m.run = "r";
+    m.run_len = 1;
+    cr_assert_gt(wire_encode_header(&m, hdr, sizeof hdr), 0);
+    cr_assert_eq(hdr[36] | hdr[37] | hdr[38] | hdr[39], 0);
+}
+
+Test(wire, err_cluster)
+{
+    frame_set f;
+    build(&f, WIRE_SAMPLES, "run", "g", 8);
+    put32(f.hdr + 36, 9); /* longer than the message */
+    expect(&f, WIRE_E_CLUSTER, 36);
+    put32(f.hdr + 36, WIRE_CLUSTER_MAX + 1);
+    expect(&f, WIRE_E_CLUSTER, 36);
+    put32(f.hdr + 36, 0xFFFFFFFFu);
+    expect(&f, WIRE_E_CLUSTER, 36);
+    put32(f.hdr + 36, 8); /* one run of the whole message */
+    expect(&f, WIRE_OK, 0);
+    /* checked after the count: a bad count is reported first */
+    build(&f, WIRE_SAMPLES, "run", "g", 8);
+    put32(f.hdr + 32, 0);
+    put32(f.hdr + 36, 9);
+    expect(&f, WIRE_E_COUNT, 32);
+    /* and before the body */
+    build(&f, WIRE_SAMPLES, "run", "g", 8);
+    put32(f.hdr + 36, 9);
+    f.body_len = 4;
+    expect(&f, WIRE_E_CLUSTER, 36);
+    cr_assert_str_eq(wire_err_name(WIRE_E_CLUSTER), "bad_cluster");
 }
 
 Test(wire, err_name_len)

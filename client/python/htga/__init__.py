@@ -247,7 +247,8 @@ class Client:
     values per send, queue_depth 64 messages, connect_grace_ms 500,
     sample_cluster 1: one value per stratum; L > 1 samples runs of L
     consecutive values, cheaper on large gradients but with less
-    information per value, see htga.h).
+    information per value, which htgad reports as a wider interval for
+    alpha, see htga.h).
     Use as a context manager, or call close().
     """
 

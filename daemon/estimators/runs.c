@@ -1,0 +1,156 @@
+/*
+ * runs.c - est_hill_runs: the Hill interval of a block whose values came in
+ * runs of correlated neighbours (client run sampling, see est.h).
+ *
+ * DESIGN: the Hill estimate solves sum_i psi_i = 0 with the score
+ * psi_i = 1{y_i exceeds u} (log(y_i / u) - gamma); with independent values
+ * its variance is gamma^2 / k, but values of one run share their tail, so
+ * the scores of a run are summed before squaring (the cluster-robust, or
+ * sandwich, variance): var = sum_c (sum_{i in c} psi_i)^2 / k^2, times
+ * G / (G - 1) for the G clusters holding exceedances (the cluster scores
+ * sum to about 0, so one cluster alone would give 0). Only
+ * exceedances have a non-zero score, so one pass over the block compares
+ * each y with u and takes a logarithm only for the k exceedances; positions
+ * outside run segments are clusters of one. The caller skips the call for a
+ * block without runs, so those blocks pay nothing.
+ * Ties at u are counted as est_block counts them: of the values equal to
+ * u, the k_tied first in block order are exceedances (score -gamma).
+ */
+#include <math.h>
+
+#include "est_internal.h"
+
+#define ABS_MASK 0x7fffffffffffffffull
+
+/* The running state of the pass. */
+typedef struct runs_acc {
+    double med, u, lu, gamma;
+    size_t ties;  /* ties at u still to be counted as exceedances */
+    size_t above; /* exceedances seen: k at the end */
+    double ss;    /* sum over clusters of (cluster score)^2 */
+    size_t g;     /* clusters holding an exceedance */
+    double cur;   /* score of the open cluster */
+    size_t cur_id;
+    int open;
+} runs_acc;
+
+/* The score of value x, 0 when it is not an exceedance. *hit set to 1 when
+ * it is one. */
+static inline double score(runs_acc *a, float x, int *hit)
+{
+    double y = fabs((double)x - a->med);
+    *hit = 0;
+    if (!(y >= a->u) || !isfinite(y))
+        return 0.0;
+    if (y == a->u) {
+        if (a->ties == 0)
+            return 0.0;
+        a->ties--;
+        a->above++;
+        *hit = 1;
+        return -a->gamma;
+    }
+    a->above++;
+    *hit = 1;
+    return log(y) - a->lu - a->gamma;
+}
+
+static void close_cluster(runs_acc *a)
+{
+    if (a->open) {
+        a->ss += a->cur * a->cur;
+        a->g++;
+    }
+    a->open = 0;
+    a->cur = 0.0;
+}
+
+/* Position i of a segment starting at lo: its score goes to cluster
+ * (i - lo + phase) / run; loose: run * score^2, as its own term. */
+static void visit(runs_acc *a, const float *x, size_t i, size_t lo, size_t run, size_t phase,
+                  int loose)
+{
+    int hit;
+    double s = score(a, x[i], &hit);
+    if (!hit)
+        return;
+    if (loose) {
+        a->ss += (double)run * s * s;
+        a->g++;
+        return;
+    }
+    size_t id = (i - lo + phase) / run;
+    if (!a->open || id != a->cur_id) {
+        close_cluster(a);
+        a->cur_id = id;
+        a->open = 1;
+    }
+    a->cur += s;
+}
+
+/* The positions [lo, hi) of one segment: a vector test per group of eight
+ * values, the scalar visit only where one of them may exceed u (about k of
+ * n values do). Exceedances come in position order, so clusters close as
+ * the pass leaves them. */
+EST_HOT static void seg_pass(runs_acc *a, const float *x, size_t lo, size_t hi, size_t run,
+                             size_t phase, int loose)
+{
+    const est_v4d vmed = {a->med, a->med, a->med, a->med}, vu = {a->u, a->u, a->u, a->u};
+    const est_v4u abs_mask = {ABS_MASK, ABS_MASK, ABS_MASK, ABS_MASK};
+    size_t i = lo;
+    for (; i + 8 <= hi; i += 8) {
+        est_v4f f0, f1;
+        memcpy(&f0, x + i, sizeof f0);
+        memcpy(&f1, x + i + 4, sizeof f1);
+        est_v4d y0 = (est_v4d)((est_v4u)(__builtin_convertvector(f0, est_v4d) - vmed) & abs_mask);
+        est_v4d y1 = (est_v4d)((est_v4u)(__builtin_convertvector(f1, est_v4d) - vmed) & abs_mask);
+        est_v4i hit = (y0 >= vu) | (y1 >= vu);
+        if ((hit[0] | hit[1] | hit[2] | hit[3]) != 0)
+            for (size_t j = i; j < i + 8; j++)
+                visit(a, x, j, lo, run, phase, loose);
+    }
+    for (; i < hi; i++)
+        visit(a, x, i, lo, run, phase, loose);
+    close_cluster(a);
+}
+
+int est_hill_runs(const float *x, size_t n, const est_seg *seg, size_t nseg, est_result *res)
+{
+    if (!res || (!seg && nseg > 0) || (!x && n > 0))
+        return EST_EINVAL;
+    for (size_t j = 0; j < nseg; j++)
+        if (seg[j].start > n || (j > 0 && seg[j].start < seg[j - 1].start) ||
+            (seg[j].phase != EST_SEG_LOOSE && seg[j].run > 1 && seg[j].phase >= seg[j].run))
+            return EST_EINVAL;
+    if (nseg == 0 || !res->has_hill || res->hill.k == 0 || !(res->hill.gamma > 0) ||
+        !(res->hill.u > 0))
+        return EST_OK;
+    est_hill *h = &res->hill;
+    runs_acc a = {
+        .med = res->median, .u = h->u, .lu = log(h->u), .gamma = h->gamma, .ties = h->k_tied};
+    seg_pass(&a, x, 0, seg[0].start, 1, 0, 0);
+    for (size_t j = 0; j < nseg; j++) {
+        size_t lo = seg[j].start, hi = j + 1 < nseg ? seg[j + 1].start : n;
+        size_t len = seg[j].run > 1 ? seg[j].run : 1;
+        if (seg[j].phase == EST_SEG_LOOSE)
+            seg_pass(&a, x, lo, hi, len, 0, 1);
+        else
+            seg_pass(&a, x, lo, hi, len, len > 1 ? seg[j].phase : 0, 0);
+    }
+    if (a.above != h->k) /* res was not estimated from this block */
+        return EST_EINVAL;
+    /* the cluster scores sum to about 0, so G clusters carry G - 1 degrees
+     * of freedom: the usual small-sample factor G / (G - 1) (CR1); one
+     * cluster says nothing about the spread: k_eff = 1, as it does when
+     * the factor would take k_eff below 1 */
+    double k = (double)h->k;
+    double deff = a.g > 1 ? a.ss / (k * h->gamma * h->gamma) * (double)a.g / (double)(a.g - 1) : k;
+    if (deff > k)
+        deff = k;
+    if (!(deff > 1.0) || !isfinite(deff))
+        return EST_OK;
+    h->deff = deff;
+    h->se = h->alpha * sqrt(deff / k);
+    est_hill_ci_k(h->alpha, k / deff, &h->ci_lo, &h->ci_hi);
+    return EST_OK;
+}

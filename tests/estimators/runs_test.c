@@ -1,0 +1,278 @@
+/*
+ * runs_test.c - est_hill_runs: the cluster-robust Hill interval of blocks
+ * whose values came in runs (client run sampling).
+ *
+ * Hand-worked blocks (clusters, phases, loose segments, ties at the
+ * threshold), the two statistical ends (independent values sent as runs:
+ * deff about 1; each value repeated through its run: deff about L), and a
+ * block without runs left bit for bit as est_block made it.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "est.h"
+#include "harness.h"
+#include "samplers.h"
+
+static est_k_rule fixed_k(size_t k)
+{
+    est_k_rule r = {.kind = EST_K_FIXED, .k = k};
+    return r;
+}
+
+/* median 0; y = 256, 256, 2, 2, 2, 2, 1, 0, then seven 0.5. With k = 6:
+ * u = 1, z = (8, 8, 1, 1, 1, 1) ln 2, gamma = 10/3 ln 2, so the scores
+ * z - gamma are (14, 14, -7, -7, -7, -7) ln2 / 3 and k gamma^2 = 600/9 ln2^2.
+ * deff = sum of squared cluster scores / 600 (in those units), times
+ * G / (G - 1) with G the clusters holding an exceedance. */
+static const float hand[15] = {256,  256,  2,    2,    2,    2,    1,   0,
+                               -.5f, -.5f, -.5f, -.5f, -.5f, -.5f, -.5f};
+
+static est_result hand_block(void)
+{
+    est_result r;
+    est_k_rule k6 = fixed_k(6);
+    cr_assert_eq(run_block(hand, 15, &k6, NULL, 0, NULL, &r), EST_OK);
+    cr_assert_eq(r.median, 0.0);
+    cr_assert_eq(r.hill.k, 6);
+    cr_assert_eq(r.hill.u, 1.0);
+    cr_assert_eq(r.hill.k_tied, 0);
+    cr_assert_eq(r.hill.deff, 1.0);
+    cr_assert_float_eq(r.hill.gamma, 10.0 / 3.0 * M_LN2, 1e-14);
+    return r;
+}
+
+/* deff, se and interval as est_hill_runs must report them. */
+static void expect_deff(const est_result *r, double deff)
+{
+    double lo, hi, k = (double)r->hill.k;
+    cr_assert_float_eq(r->hill.deff, deff, 1e-12, "deff %.15g want %.15g", r->hill.deff, deff);
+    cr_assert_float_eq(r->hill.se, r->hill.alpha * sqrt(deff / k), 1e-12);
+    est_hill_ci_k(r->hill.alpha, k / deff, &lo, &hi);
+    cr_assert_float_eq(r->hill.ci_lo, lo, 1e-12);
+    cr_assert_float_eq(r->hill.ci_hi, hi, 1e-12);
+}
+
+Test(runs, hand_worked_clusters)
+{
+    est_result base = hand_block(), r;
+    /* runs of 2 from position 0: {256, 256} {2, 2} {2, 2} {1, 0} ...:
+     * cluster scores 28, -14, -14 (ln2/3): (784 + 196 + 196) / 600, G = 3 */
+    est_seg s2 = {0, 2, 0};
+    r = base;
+    cr_assert_eq(est_hill_runs(hand, 15, &s2, 1, &r), EST_OK);
+    expect_deff(&r, 1176.0 / 600.0 * 3 / 2);
+    cr_assert_eq(r.hill.k, 6, "k is the count, unchanged");
+    cr_assert_eq(r.hill.alpha, base.hill.alpha);
+    cr_assert_eq(r.hill.gamma, base.hill.gamma);
+    cr_assert_gt(r.hill.ci_hi - r.hill.ci_lo, base.hill.ci_hi - base.hill.ci_lo);
+    /* runs of 3: {256, 256, 2} {2, 2, 2}: 21, -21: 882 / 600, G = 2 */
+    est_seg s3 = {0, 3, 0};
+    r = base;
+    cr_assert_eq(est_hill_runs(hand, 15, &s3, 1, &r), EST_OK);
+    expect_deff(&r, 882.0 / 600.0 * 2);
+    /* runs of 3 cut by the block, one value before it (phase 1): the first
+     * run is {256, 256}, then {2, 2, 2} {2, 1, 0}: 28, -21, -7: 1274 / 600,
+     * G = 3 */
+    est_seg s3p = {0, 3, 1};
+    r = base;
+    cr_assert_eq(est_hill_runs(hand, 15, &s3p, 1, &r), EST_OK);
+    expect_deff(&r, 1274.0 / 600.0 * 3 / 2);
+    /* loose runs of at most 3: 3 * sum of squared scores, 3 * 588 / 600,
+     * above every split into runs of 3; each exceedance counted, G = 6 */
+    est_seg loose = {0, 3, EST_SEG_LOOSE};
+    r = base;
+    cr_assert_eq(est_hill_runs(hand, 15, &loose, 1, &r), EST_OK);
+    expect_deff(&r, 3.0 * 588.0 / 600.0 * 6 / 5);
+    /* independent values first, runs of 2 from position 2: {256} {256}
+     * singletons, then {2, 2} {2, 2}: 196 + 196 + 196 + 196 = 784 / 600,
+     * G = 4 */
+    est_seg late = {2, 2, 0};
+    r = base;
+    cr_assert_eq(est_hill_runs(hand, 15, &late, 1, &r), EST_OK);
+    expect_deff(&r, 784.0 / 600.0 * 4 / 3);
+    /* a run segment, then independent values again: only {256, 256} joined:
+     * 784 + 4 * 49 = 980 / 600, G = 5 */
+    est_seg two[2] = {{0, 2, 0}, {2, 1, 0}};
+    r = base;
+    cr_assert_eq(est_hill_runs(hand, 15, two, 2, &r), EST_OK);
+    expect_deff(&r, 980.0 / 600.0 * 5 / 4);
+    /* one run holding every exceedance: one cluster says nothing about the
+     * spread; k_eff = 1 */
+    est_seg one = {0, 15, 0};
+    r = base;
+    cr_assert_eq(est_hill_runs(hand, 15, &one, 1, &r), EST_OK);
+    expect_deff(&r, 6.0);
+}
+
+/* A design effect below 1 never narrows the interval: the result stays
+ * bit for bit as it was. */
+Test(runs, deff_below_one_changes_nothing)
+{
+    /* the hand block's values reordered: runs of 2 pair a high with a low
+     * value, {256, 2} {256, 2} {2, 2}: 7, 7, -14: 294 / 600 * 3 / 2 < 1 */
+    const float x[15] = {256, 2, 256, 2, 2, 2, 1, 0, -.5f, -.5f, -.5f, -.5f, -.5f, -.5f, -.5f};
+    est_k_rule k6 = fixed_k(6);
+    est_result base, r;
+    cr_assert_eq(run_block(x, 15, &k6, NULL, 0, NULL, &base), EST_OK);
+    est_seg s2 = {0, 2, 0};
+    r = base;
+    cr_assert_eq(est_hill_runs(x, 15, &s2, 1, &r), EST_OK);
+    cr_assert(memcmp(&r, &base, sizeof r) == 0);
+}
+
+/* Ties at u: est_block counts k_tied of the values equal to u among the k
+ * largest; est_hill_runs takes the first ones in block order. median 0,
+ * y = 256, 256, 2, 2, 2, 2, 1, 1, 0, eight 0.5; k = 7: u = 1, one tie in:
+ * x[6]. gamma = 20/7 ln2; scores (36, 36, -13, -13, -13, -13, -20) ln2/7. */
+Test(runs, ties_at_threshold_in_block_order)
+{
+    const float x[17] = {256,  256,  2,    2,    2,    2,    1,    1,   0,
+                         -.5f, -.5f, -.5f, -.5f, -.5f, -.5f, -.5f, -.5f};
+    est_k_rule k7 = fixed_k(7);
+    est_result base, r;
+    cr_assert_eq(run_block(x, 17, &k7, NULL, 0, NULL, &base), EST_OK);
+    cr_assert_eq(base.hill.u, 1.0);
+    cr_assert_eq(base.hill.k_tied, 1);
+    cr_assert_float_eq(base.hill.gamma, 20.0 / 7.0 * M_LN2, 1e-14);
+    /* runs of 2 from phase 1: {256} {256, 2} {2, 2} {2, x6 = 1} {x7 = 1, 0}:
+     * 36, 23, -26, -33 and nothing: (1296 + 529 + 676 + 1089) / (7 * 400),
+     * G = 4; had x[7] been the tie counted: 3070 / 2800 and G = 5 */
+    est_seg s = {0, 2, 1};
+    r = base;
+    cr_assert_eq(est_hill_runs(x, 17, &s, 1, &r), EST_OK);
+    expect_deff(&r, 3590.0 / 2800.0 * 4 / 3);
+}
+
+Test(runs, rejects_bad_arguments)
+{
+    est_result base = hand_block(), r = base;
+    est_seg ok = {0, 2, 0}, past = {16, 2, 0}, phase = {0, 2, 2};
+    est_seg order[2] = {{4, 2, 0}, {2, 2, 0}};
+    cr_assert_eq(est_hill_runs(hand, 15, &ok, 1, NULL), EST_EINVAL);
+    cr_assert_eq(est_hill_runs(hand, 15, NULL, 1, &r), EST_EINVAL);
+    cr_assert_eq(est_hill_runs(NULL, 15, &ok, 1, &r), EST_EINVAL);
+    cr_assert_eq(est_hill_runs(hand, 15, &past, 1, &r), EST_EINVAL);
+    cr_assert_eq(est_hill_runs(hand, 15, &phase, 1, &r), EST_EINVAL);
+    cr_assert_eq(est_hill_runs(hand, 15, order, 2, &r), EST_EINVAL);
+    /* a result from another block: its k exceedances are not there */
+    float other[15];
+    memcpy(other, hand, sizeof other);
+    other[0] = 0.25f;
+    cr_assert_eq(est_hill_runs(other, 15, &ok, 1, &r), EST_EINVAL);
+    cr_assert(memcmp(&r, &base, sizeof r) == 0, "nothing written on error");
+    /* no segments, or no estimate: nothing to do */
+    cr_assert_eq(est_hill_runs(hand, 15, NULL, 0, &r), EST_OK);
+    cr_assert(memcmp(&r, &base, sizeof r) == 0);
+}
+
+/* (d) A block without runs: est_block's result is not touched, bit for bit
+ * (the daemon does not even call est_hill_runs then), and est_block itself
+ * reports deff 1 with the interval est_hill_ci gives at k. */
+Test(runs, block_without_runs_is_unchanged)
+{
+    enum { N = 65536 };
+    float *x = malloc(N * sizeof *x);
+    est_result r, again;
+    smp_fill(x, N, SMP_STUDENT, 3.0, 11);
+    cr_assert_eq(run_block(x, N, NULL, NULL, 0, NULL, &r), EST_OK);
+    cr_assert_eq(r.hill.deff, 1.0);
+    double lo, hi;
+    est_hill_ci(r.hill.alpha, r.hill.k, &lo, &hi);
+    cr_assert(r.hill.ci_lo == lo && r.hill.ci_hi == hi);
+    cr_assert(r.hill.se == r.hill.alpha / sqrt((double)r.hill.k));
+    again = r;
+    cr_assert_eq(est_hill_runs(x, N, NULL, 0, &again), EST_OK);
+    cr_assert(memcmp(&again, &r, sizeof r) == 0);
+    free(x);
+}
+
+/* Symmetric Pareto(a) values: |x| Pareto, random sign (median near 0). */
+static void fill_sym_pareto(float *x, size_t n, double a, uint64_t seed)
+{
+    smp_rng g;
+    smp_seed(&g, seed);
+    for (size_t i = 0; i < n; i++) {
+        double v = smp_pareto(&g, a);
+        x[i] = (float)(smp_uniform(&g) < 0.5 ? -v : v);
+    }
+}
+
+/*
+ * (b) Independent values sent as runs of 16: the runs carry no correlation,
+ * so deff estimates 1. Each block's estimate is noisy: its relative SE is
+ * about sqrt(var((z - gamma)^2) / gamma^4 / G) = sqrt(8 / G) with G the
+ * clusters holding exceedances (z exponential above u: E(z-g)^4 = 9 g^4),
+ * here G ~ 250 of the k = 256 exceedances: 0.18. Reported deff is clamped
+ * at 1 (and G / (G - 1) adds 0.4%), so its mean over blocks is about
+ * 1 + 0.18 * 0.40 = 1.07, with an SD
+ * of the mean over 40 blocks of about 0.11 / sqrt(40) = 0.02: the mean must
+ * lie below 1.15 (4 SDs), and no block may pass 1 + 4 * 0.18 = 1.72.
+ * Runs of 16 over values repeated in runs (below) give 16: far away.
+ */
+Test(runs, independent_values_as_runs_give_deff_one)
+{
+    enum { N = 65536, L = 16, BLOCKS = 40 };
+    float *x = malloc(N * sizeof *x);
+    est_seg s = {0, L, 0};
+    double sum = 0.0, max = 0.0;
+    for (int b = 0; b < BLOCKS; b++) {
+        est_result r;
+        fill_sym_pareto(x, N, 1.5, 100 + (uint64_t)b);
+        cr_assert_eq(run_block(x, N, NULL, NULL, 0, NULL, &r), EST_OK);
+        cr_assert_eq(r.hill.k, 256);
+        cr_assert_eq(est_hill_runs(x, N, &s, 1, &r), EST_OK);
+        sum += r.hill.deff;
+        max = r.hill.deff > max ? r.hill.deff : max;
+    }
+    cr_assert_lt(sum / BLOCKS, 1.15, "mean deff %.3f", sum / BLOCKS);
+    cr_assert_lt(max, 1.72, "max deff %.3f", max);
+    free(x);
+}
+
+/*
+ * (c) Each value repeated through its run of L: exceedances come in
+ * clusters of L equal scores, so sum_c (L psi_c)^2 = L^2 sum psi_c^2 over
+ * k/L clusters: deff ~ L, and se grows by sqrt(L). With k = 4096 of 65536
+ * and L = 16, G = 256 clusters: relative SE 0.18 per block, 0.04 for the
+ * mean of 20 blocks; it must be within 20% (5 SDs) of L. L = 4 (G = 1024,
+ * 0.09 per block, 0.02 for the mean) within 10%.
+ */
+static void repeated_runs(size_t len, double tol)
+{
+    enum { N = 65536, BLOCKS = 20 };
+    float *x = malloc(N * sizeof *x);
+    est_k_rule k = fixed_k(4096);
+    est_seg s = {0, (uint32_t)len, 0};
+    double sum = 0.0, se_ratio = 0.0, w_ratio = 0.0;
+    for (int b = 0; b < BLOCKS; b++) {
+        est_result base, r;
+        fill_sym_pareto(x, N / len, 1.5, 500 + (uint64_t)b);
+        for (size_t i = N / len; i-- > 0;)
+            for (size_t j = 0; j < len; j++)
+                x[i * len + j] = x[i];
+        cr_assert_eq(run_block(x, N, &k, NULL, 0, NULL, &base), EST_OK);
+        r = base;
+        cr_assert_eq(est_hill_runs(x, N, &s, 1, &r), EST_OK);
+        sum += r.hill.deff;
+        se_ratio += r.hill.se / base.hill.se;
+        w_ratio += (r.hill.ci_hi - r.hill.ci_lo) / (base.hill.ci_hi - base.hill.ci_lo);
+        cr_assert_eq(r.hill.k, base.hill.k);
+    }
+    double mean = sum / BLOCKS;
+    cr_assert_lt(fabs(mean / (double)len - 1.0), tol, "L %zu: mean deff %.3f", len, mean);
+    cr_assert_lt(fabs(se_ratio / BLOCKS / sqrt((double)len) - 1.0), tol, "se ratio %.3f",
+                 se_ratio / BLOCKS);
+    /* at k / deff = 256 still Wilson-Hilferty's near-normal width: sqrt(L) too */
+    cr_assert_lt(fabs(w_ratio / BLOCKS / sqrt((double)len) - 1.0), tol, "width ratio %.3f",
+                 w_ratio / BLOCKS);
+    free(x);
+}
+
+Test(runs, repeated_values_give_deff_l)
+{
+    repeated_runs(16, 0.2);
+    repeated_runs(4, 0.1);
+}
