@@ -399,11 +399,14 @@ static int emit_block(accum_block *blk, void *arg)
     return push_block(arg, blk, NULL);
 }
 
-/* The zero-copy fast path: when a SAMPLES body holds a whole block (or
- * more) and the stream has no partial block, the first block goes to the
- * estimator in the message it arrived in (a reference to it: ZeroMQ
+/* The zero-copy fast path: when a SAMPLES body holds a whole block (but
+ * less than two) and the stream has no partial block, the first block goes
+ * to the estimator in the message it arrived in (a reference to it: ZeroMQ
  * counts them, the estimator closes its own), instead of being copied into
- * the accumulator. Only where the payload can be read in place: a
+ * the accumulator. The reference keeps the whole body alive while the
+ * block waits in the estimator's queue, so a larger body is copied: a
+ * queued block never holds more than twice its own bytes (the bound in
+ * docs/daemon.md). Only where the payload can be read in place: a
  * little-endian host and float-aligned data (a large frame is its own
  * allocation, aligned; small ones may sit at any offset of ZeroMQ's receive
  * buffer). Returns the values it took: 0 or the block size. */
@@ -416,7 +419,8 @@ static size_t take_whole_block(emit_ctx *c, const wire_msg *m, zmq_msg_t *body)
         (float *)(uintptr_t)m->body, a->cap, m->step, m->step, &runs, m->cluster > 1};
     zmq_msg_t *ref;
 
-    if (body == NULL || a->n != 0 || m->count < a->cap || (uintptr_t)m->body % _Alignof(float) != 0)
+    if (body == NULL || a->n != 0 || m->count < a->cap || m->count / 2 >= a->cap ||
+        (uintptr_t)m->body % _Alignof(float) != 0)
         return 0;
     ref = malloc(sizeof(*ref));
     if (ref == NULL || zmq_msg_init(ref) != 0 || zmq_msg_copy(ref, body) != 0 ||

@@ -223,6 +223,13 @@ Test(daemon, whole_block_messages_skip_the_copy_and_keep_values_exact)
     cr_assert_eq(htga_flush(h, 5000), HTGA_OK);
     cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 4, 10000), 0);
     cr_assert_eq(testd_wait_stat(&d, "blocks_zero_copy", 2, 5000), 0);
+    /* a body of two blocks or more is copied: a reference would keep all of
+     * it alive for its first block's sake */
+    send_one(h, "big", 2, x, 2 * B);
+    cr_assert_eq(htga_flush(h, 5000), HTGA_OK);
+    /* counted once big's two rows are stored (a later stats snapshot) */
+    cr_assert_eq(testd_wait_stat(&d, "rows_written", 6, 10000), 0);
+    cr_assert_eq(testd_stat(&d, "blocks_zero_copy"), 2);
     cr_assert_eq(testd_stop(&d, SIGTERM), 0); /* the half block C is flushed */
     htga_destroy(&h);
     cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE group_name = 'whole'"), 3);
