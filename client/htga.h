@@ -37,9 +37,9 @@ extern "C" {
 #endif
 
 #define HTGA_VERSION_MAJOR  0
-#define HTGA_VERSION_MINOR  2
+#define HTGA_VERSION_MINOR  3
 #define HTGA_VERSION_PATCH  0
-#define HTGA_VERSION_STRING "0.2.0"
+#define HTGA_VERSION_STRING "0.3.0"
 #define HTGA_VERSION_NUMBER                                                                        \
     (HTGA_VERSION_MAJOR * 1000000 + HTGA_VERSION_MINOR * 1000 + HTGA_VERSION_PATCH)
 
@@ -140,7 +140,10 @@ HTGA_API int htga_set_int(htga *h, htga_option opt, int64_t value);
  * message says so (the wire's cluster field, docs/protocol.md) and the
  * daemon widens the standard error and interval it reports for alpha by
  * the design effect it measures in each block, so the reported uncertainty,
- * and the policy's CI-too-wide fallback, stay honest.
+ * and the policy's CI-too-wide fallback, stay honest. Run sampling needs an
+ * htgad 0.3.0 or later: an older one rejects every
+ * message carrying the field (bad_flags in its /api/v1/stats), and the
+ * sends, though handed over, never reach a block.
  * Either way every value of a stratum is taken with the same probability,
  * (values it gives) / (its size): max_samples / n up to the rounding of
  * stratum sizes, except that with L > 1 the last stratum also absorbs the

@@ -49,6 +49,8 @@ static void emit_block(accum *a, accum_emit_fn emit, void *ctx)
         a->buf = NULL;
     a->n = 0;
     a->nseg = 0;
+    if (a->seg == &a->seg_oom)
+        a->seg = NULL; /* the next block tries to allocate the table again */
 }
 
 /* Notes that the values appended next, from block position a->n, are a

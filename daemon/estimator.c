@@ -152,10 +152,16 @@ static void handle_block(estimator *e, est_job *job)
     }
     /* values sent in runs are correlated: widen alpha's interval (no-run
      * blocks skip this) */
-    if (job->nseg > 0 && est_hill_runs(job->x, job->n, job->seg, job->nseg, &res) != EST_OK &&
-        log_limit_allow(&e->lim, LOG_ERROR))
-        LOG(LOG_ERROR, "estimator: est_hill_runs refused the runs of a block of %zu values",
-            job->n);
+    if (job->nseg > 0 && est_hill_runs(job->x, job->n, job->seg, job->nseg, &res) != EST_OK) {
+        if (log_limit_allow(&e->lim, LOG_ERROR))
+            LOG(LOG_ERROR, "estimator: est_hill_runs refused the runs of a block of %zu values",
+                job->n);
+        if (res.has_hill && res.hill.k > 0) { /* the widest: the tail as one cluster */
+            res.hill.deff = (double)res.hill.k;
+            res.hill.se = res.hill.alpha;
+            est_hill_ci_k(res.hill.alpha, 1.0, &res.hill.ci_lo, &res.hill.ci_hi);
+        }
+    }
     it = malloc(offsetof(store_item, top) + top_n * sizeof(double));
     if (it == NULL)
         return;

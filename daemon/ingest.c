@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -21,7 +22,7 @@
 #include "wire.h"
 
 #define INGEST_POLL_MS      100
-#define INGEST_BURST        32 /* messages read before looking at the pipe again (bounds lambda delay) */
+#define INGEST_BURST        32 /* messages read before looking at the pipe (a lambda waits for them) */
 #define INGEST_PEER_SILENCE 10000 /* ms without a message before a peer is forgotten */
 #define INGEST_MAX_FRAMES   3     /* payload frames kept for decoding (2 + 1 to see excess) */
 #define INGEST_PEER_HWM     64    /* messages queued per client connection (memory bound) */
@@ -599,15 +600,37 @@ static int recv_one(ingest *g)
     return 0;
 }
 
+/* Sleeps up to INGEST_NAP_US, or until the estimators' pipe has a lambda
+ * to forward: ZMQ_FD is readable when the socket's state may have changed,
+ * once ZMQ_EVENTS has been read (so it is read first). */
+static void nap_on_pipe(ingest *g)
+{
+    struct timespec nap = {0, INGEST_NAP_US * 1000};
+    int fd, events = 0;
+    size_t len = sizeof(fd);
+    struct pollfd p;
+
+    if (zmq_getsockopt(g->pipe, ZMQ_FD, &fd, &len) != 0) {
+        nanosleep(&nap, NULL);
+        return;
+    }
+    len = sizeof(events);
+    if (zmq_getsockopt(g->pipe, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLIN))
+        return;
+    p = (struct pollfd){.fd = fd, .events = POLLIN};
+    ppoll(&p, 1, &nap, NULL);
+}
+
 /* After a wake-up that read `got` messages (fewer than a burst: the socket
  * is drained), and one before it that read some less than INGEST_BUSY_US
- * ago, messages are streaming in: sleep INGEST_NAP_US so that the next
+ * ago, messages are streaming in: nap up to INGEST_NAP_US so that the next
  * wake-up finds several waiting. Else ZeroMQ wakes this thread for nearly
  * every message (a poll, an eventfd read and a context switch here, a
  * wake-up in its I/O thread), which cost more than the messages
- * themselves. Lambdas from the estimator wait at most that long under
- * load; a message after a pause is never delayed. */
-static void nap_if_busy(int got, int64_t *last_busy)
+ * themselves. Lambdas are not held back by it: those that came during the
+ * burst are forwarded before the nap, and one that comes during it ends
+ * it. A message after a pause is never delayed. */
+static void nap_if_busy(ingest *g, int got, int64_t *last_busy)
 {
     int64_t t;
 
@@ -615,8 +638,8 @@ static void nap_if_busy(int got, int64_t *last_busy)
         return;
     t = now_us();
     if (got < INGEST_BURST && t - *last_busy < INGEST_BUSY_US) {
-        struct timespec nap = {0, INGEST_NAP_US * 1000};
-        nanosleep(&nap, NULL);
+        drain_pipe(g);
+        nap_on_pipe(g);
         STAT_INC(ingest_naps);
     }
     *last_busy = t;
@@ -766,7 +789,7 @@ static void *ingest_main(void *arg)
         drain_cmds(g);
         for (got = 0; got < INGEST_BURST && recv_one(g) == 0; got++)
             ;
-        nap_if_busy(got, &last_busy);
+        nap_if_busy(g, got, &last_busy);
         if (now_ms() - last_prune > 1000) {
             last_prune = now_ms();
             streams_prune(g->reg, last_prune, INGEST_PEER_SILENCE);

@@ -308,7 +308,7 @@ size_t wire_encode_header(const wire_msg *msg, void *buf, size_t buf_len)
     if (!msg || !buf || msg->run_len > WIRE_NAME_MAX || msg->group_len > WIRE_NAME_MAX)
         return 0;
     len = WIRE_FIXED_LEN + msg->run_len + msg->group_len;
-    if (buf_len < len)
+    if (buf_len < len || (msg->kind == WIRE_SAMPLES && msg->cluster > msg->count))
         return 0;
     st32(h, WIRE_MAGIC);
     h[4] = WIRE_VERSION;

@@ -145,7 +145,8 @@ wire_err wire_decode_dir(const void *const *frames, const size_t *lens, size_t n
  * Writes a header frame into buf (at least WIRE_HEADER_MAX bytes). msg's
  * kind, rank, step, seq, count, cluster (SAMPLES only; 0 is written in the
  * other kinds), dropped and names are used; version, magic and dtype are set
- * here. Returns the frame length, or 0 when a name is too long.
+ * here. Returns the frame length, or 0 when a name is too long or a SAMPLES
+ * cluster exceeds its count (a frame the decoder would refuse).
  */
 size_t wire_encode_header(const wire_msg *msg, void *buf, size_t buf_len);
 

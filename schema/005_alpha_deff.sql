@@ -5,7 +5,9 @@
 -- sqrt(k / alpha_deff), the interval taken at k / alpha_deff
 -- (docs/estimators.md, "Runs"). 1 for a block without runs (or whose runs
 -- measured no more spread than independent values); NULL without a Hill
--- estimate, and for blocks stored before this migration.
+-- estimate, and for blocks stored before this migration. Appended as the
+-- view's last column: the issue's columns keep their positions for readers
+-- that index them (pandas iloc, SELECT * by position).
 
 ALTER TABLE blocks ADD COLUMN alpha_deff REAL;
 
@@ -13,7 +15,7 @@ DROP VIEW estimates;
 CREATE VIEW estimates AS
 SELECT r.name AS run, g.name AS group_name, b.block, b.step_first, b.step_last, b.n,
        b.n_used, b.median, b.mean, b.variance, b.kurtosis, b.alpha, b.alpha_se,
-       b.alpha_lo, b.alpha_hi, b.alpha_deff, b.k, b.alpha_stable, b.lambda, b.created_at
+       b.alpha_lo, b.alpha_hi, b.k, b.alpha_stable, b.lambda, b.created_at, b.alpha_deff
 FROM blocks AS b
 JOIN groups AS g ON g.id = b.group_id
 JOIN runs AS r ON r.id = g.run_id;

@@ -193,17 +193,19 @@ typedef struct est_seg {
  * values came in runs of correlated neighbours. x, n: the block est_block()
  * estimated into *res (has_hill set; res->median, res->hill.gamma, k, u and
  * k_tied are read). seg[0..nseg): where the runs are (see est_seg). With
- * z_i = log(y_i / u) for the k exceedances (y_i > u, plus the first k_tied
- * values y_i == u in block order, as est_block counts them), and clusters
+ * z_i = log(y_i / u) for the k exceedances (y_i > u, plus k_tied of the
+ * values y_i == u: est_block does not say which, the first in block order
+ * are taken), and clusters
  * c = runs (independent positions are clusters of one):
  *   var = G / (G - 1) * sum_c (sum_{i in c} (z_i - gamma))^2 / k^2,
  *   deff = var / (gamma^2 / k), clamped to [1, k],
  * G being the clusters that hold exceedances (G / (G - 1): the usual
  * small-sample factor, the cluster sums adding up to about 0); G = 1 gives
  * deff = k (one cluster: one independent observation of the tail). A loose
- * segment adds run * (z_i - gamma)^2 for each exceedance in it (a cluster
- * each), the largest value any split into runs of at most `run` values can
- * give.
+ * segment adds run * (z_i - gamma)^2 for each exceedance in it, the largest
+ * value any split into runs of at most `run` values can give, and counts
+ * ceil(its exceedances / run) clusters in G, the fewest such a split can
+ * have (so the largest G / (G - 1)).
  * When deff > 1, res->hill gets deff, se = alpha / sqrt(k / deff) and the
  * interval est_hill_ci_k(alpha, k / deff); k, alpha and gamma are kept.
  * When deff <= 1 (or no hill, or nseg == 0) *res is left as it is, bit for

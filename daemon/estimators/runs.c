@@ -13,8 +13,13 @@
  * each y with u and takes a logarithm only for the k exceedances; positions
  * outside run segments are clusters of one. The caller skips the call for a
  * block without runs, so those blocks pay nothing.
- * Ties at u are counted as est_block counts them: of the values equal to
- * u, the k_tied first in block order are exceedances (score -gamma).
+ * Ties at u: est_block counts k_tied of the values equal to u among the k
+ * without saying which; here the first k_tied in block order are taken
+ * (score -gamma), a choice that only decides which cluster a tie joins.
+ * A loose segment (boundaries unknown, runs of at most `run`) adds
+ * run * psi_i^2 per exceedance, at least what any split into such runs
+ * gives (Cauchy-Schwarz), and counts ceil(exceedances / run) clusters, the
+ * fewest possible: both make the variance an upper bound.
  */
 #include <math.h>
 
@@ -28,7 +33,8 @@ typedef struct runs_acc {
     size_t ties;  /* ties at u still to be counted as exceedances */
     size_t above; /* exceedances seen: k at the end */
     double ss;    /* sum over clusters of (cluster score)^2 */
-    size_t g;     /* clusters holding an exceedance */
+    size_t g;     /* clusters holding an exceedance (a lower bound for loose segments) */
+    size_t loose; /* exceedances in the loose segment being passed */
     double cur;   /* score of the open cluster */
     size_t cur_id;
     int open;
@@ -76,7 +82,7 @@ static void visit(runs_acc *a, const float *x, size_t i, size_t lo, size_t run, 
         return;
     if (loose) {
         a->ss += (double)run * s * s;
-        a->g++;
+        a->loose++;
         return;
     }
     size_t id = (i - lo + phase) / run;
@@ -112,6 +118,10 @@ EST_HOT static void seg_pass(runs_acc *a, const float *x, size_t lo, size_t hi, 
     for (; i < hi; i++)
         visit(a, x, i, lo, run, phase, loose);
     close_cluster(a);
+    /* a loose segment's exceedances fill at least ceil(hits / run) runs:
+     * the fewest clusters, so the largest G / (G - 1) */
+    a->g += (a->loose + run - 1) / run;
+    a->loose = 0;
 }
 
 int est_hill_runs(const float *x, size_t n, const est_seg *seg, size_t nseg, est_result *res)

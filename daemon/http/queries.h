@@ -53,7 +53,7 @@
 #define Q_ESTIMATE_COLS                                                                            \
     "r.name AS run, g.name AS group_name, b.block, b.step_first, b.step_last, b.n, b.n_used,"      \
     " b.median, b.mean, b.variance, b.kurtosis, b.alpha, b.alpha_se, b.alpha_lo, b.alpha_hi,"      \
-    " b.alpha_deff, b.k, b.alpha_stable, b.lambda, b.created_at"
+    " b.k, b.alpha_stable, b.lambda, b.created_at, b.alpha_deff"
 
 /* The latest block of every group of run id ?1, as the estimates view has
  * it, plus why lambda fell back (lambda_reason). */

@@ -92,10 +92,10 @@ Test(store, fresh_database_gets_every_migration)
     sqlite3 *db;
     char err[256];
     sqlite3_stmt *st;
-    const char *want[] = {"run",        "group_name", "block",        "step_first", "step_last",
-                          "n",          "n_used",     "median",       "mean",       "variance",
-                          "kurtosis",   "alpha",      "alpha_se",     "alpha_lo",   "alpha_hi",
-                          "alpha_deff", "k",          "alpha_stable", "lambda",     "created_at"};
+    const char *want[] = {"run",      "group_name",   "block",    "step_first", "step_last",
+                          "n",        "n_used",       "median",   "mean",       "variance",
+                          "kurtosis", "alpha",        "alpha_se", "alpha_lo",   "alpha_hi",
+                          "k",        "alpha_stable", "lambda",   "created_at", "alpha_deff"};
 
     cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(query_int(db, "PRAGMA user_version"), schema_migration_count);

@@ -81,11 +81,12 @@ Test(runs, hand_worked_clusters)
     cr_assert_eq(est_hill_runs(hand, 15, &s3p, 1, &r), EST_OK);
     expect_deff(&r, 1274.0 / 600.0 * 3 / 2);
     /* loose runs of at most 3: 3 * sum of squared scores, 3 * 588 / 600,
-     * above every split into runs of 3; each exceedance counted, G = 6 */
+     * above every split into runs of 3; six exceedances fill at least two
+     * runs of 3, G = 2 */
     est_seg loose = {0, 3, EST_SEG_LOOSE};
     r = base;
     cr_assert_eq(est_hill_runs(hand, 15, &loose, 1, &r), EST_OK);
-    expect_deff(&r, 3.0 * 588.0 / 600.0 * 6 / 5);
+    expect_deff(&r, 3.0 * 588.0 / 600.0 * 2);
     /* independent values first, runs of 2 from position 2: {256} {256}
      * singletons, then {2, 2} {2, 2}: 196 + 196 + 196 + 196 = 784 / 600,
      * G = 4 */
@@ -105,6 +106,36 @@ Test(runs, hand_worked_clusters)
     r = base;
     cr_assert_eq(est_hill_runs(hand, 15, &one, 1, &r), EST_OK);
     expect_deff(&r, 6.0);
+}
+
+/* A loose segment is never narrower than the runs it stands for, even when
+ * few runs hold the whole tail: two runs of 36 whose scores are nearly equal
+ * inside each run (Cauchy-Schwarz almost tight), where the small-sample
+ * factor decides. With a cluster counted per exceedance (G = 71, factor
+ * 71/70 instead of 2) the loose deff came out about half the exact one. */
+Test(runs, loose_segment_bounds_exact_runs_from_above)
+{
+    enum { N = 400, L = 36 };
+    float x[N];
+    for (int i = 0; i < L; i++) {
+        x[i] = 100.0f * (1.0f + 1e-4f * (float)i);
+        x[L + i] = 10.0f * (1.0f + 1e-4f * (float)i);
+    }
+    for (int i = 2 * L; i < N; i++)
+        x[i] = (i % 2 ? 0.5f : -0.5f) * (1.0f + 1e-3f * (float)i);
+    est_k_rule k71 = fixed_k(2 * L - 1);
+    est_result base, exact, loose;
+    cr_assert_eq(run_block(x, N, &k71, NULL, 0, NULL, &base), EST_OK);
+    cr_assert_eq(base.hill.k, 2 * L - 1);
+    est_seg runs = {0, L, 0}, lo = {0, L, EST_SEG_LOOSE};
+    exact = base;
+    loose = base;
+    cr_assert_eq(est_hill_runs(x, N, &runs, 1, &exact), EST_OK);
+    cr_assert_eq(est_hill_runs(x, N, &lo, 1, &loose), EST_OK);
+    cr_assert_gt(exact.hill.deff, 2.0, "two clusters hold the tail: %g", exact.hill.deff);
+    cr_assert_geq(loose.hill.deff, exact.hill.deff, "loose %g < exact %g", loose.hill.deff,
+                  exact.hill.deff);
+    cr_assert_geq(loose.hill.ci_hi - loose.hill.ci_lo, exact.hill.ci_hi - exact.hill.ci_lo);
 }
 
 /* A design effect below 1 never narrows the interval: the result stays

@@ -275,13 +275,16 @@ Test(daemon, ingest_naps_under_load_only)
         sleep_ms(20);
     }
     cr_assert_eq(testd_wait_stat(&d, "msgs_samples", 5, 5000), 0);
-    cr_assert_eq(testd_stat(&d, "ingest_naps"), 0);
+    /* paced messages: one wake-up each, no nap (one allowed for a HELLO that
+     * happens to land within a millisecond of a message on a busy host) */
+    int64_t paced = testd_stat(&d, "ingest_naps");
+    cr_assert_leq(paced, 1);
     for (int i = 0; i < BURST; i++)
         send_one(h, "g", 5 + i, x, PIECE);
     cr_assert_eq(htga_flush(h, 5000), HTGA_OK);
     cr_assert_eq(testd_wait_stat(&d, "msgs_samples", 5 + BURST, 5000), 0);
     cr_assert_eq(testd_stop(&d, SIGTERM), 0); /* the final stats */
-    cr_assert_gt(testd_stat(&d, "ingest_naps"), 0);
+    cr_assert_gt(testd_stat(&d, "ingest_naps"), paced);
     htga_destroy(&h);
     free(x);
 }
@@ -348,10 +351,8 @@ Test(daemon, bad_frames_are_counted_and_the_daemon_lives)
     zmq_send(s, hdr, hlen, ZMQ_SNDMORE);                    /* three frames */
     zmq_send(s, body, sizeof(body), ZMQ_SNDMORE);
     zmq_send(s, body, sizeof(body), 0);
-    m.cluster = 5; /* runs longer than the message */
-    hlen = wire_encode_header(&m, hdr, sizeof(hdr));
+    hdr[36] = 5; /* runs longer than the message (the encoder refuses to write it) */
     raw_send(s, hdr, hlen, body, sizeof(body), 1);
-    m.cluster = 0;
     m.kind = WIRE_LAMBDA; /* wrong direction */
     m.count = 1;
     hlen = wire_encode_header(&m, hdr, sizeof(hdr));

@@ -287,6 +287,15 @@ Test(wire, samples_cluster_round_trip)
     m.run_len = 1;
     cr_assert_gt(wire_encode_header(&m, hdr, sizeof hdr), 0);
     cr_assert_eq(hdr[36] | hdr[37] | hdr[38] | hdr[39], 0);
+    /* nor a SAMPLES frame the decoder would refuse: runs longer than it */
+    m.kind = WIRE_SAMPLES;
+    m.group = "g";
+    m.group_len = 1;
+    m.count = 8;
+    m.cluster = 9;
+    cr_assert_eq(wire_encode_header(&m, hdr, sizeof hdr), 0);
+    m.cluster = 8;
+    cr_assert_gt(wire_encode_header(&m, hdr, sizeof hdr), 0);
 }
 
 Test(wire, err_cluster)
