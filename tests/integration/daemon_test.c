@@ -579,6 +579,22 @@ static void send_grad(htga *h, const char *group, int steps, const float *x, siz
     cr_assert_eq(htga_flush(h, 5000), HTGA_OK);
 }
 
+/* The same gradient x (n values) from one client, STEPS steps subsampled
+ * to m values in runs of l as group "runs", then one value per stratum as
+ * group "single", with the same seed; returns once all their rows are in. */
+static htga *send_runs_then_single(const float *x, size_t n, int64_t m, int64_t l, int steps)
+{
+    htga *h = client("runs", 0);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_MAX_SAMPLES, m), HTGA_OK);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_SEED, 3), HTGA_OK); /* the same draws every time */
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_SAMPLE_CLUSTER, l), HTGA_OK);
+    send_grad(h, "runs", steps, x, n);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_SAMPLE_CLUSTER, 1), HTGA_OK);
+    send_grad(h, "single", steps, x, n);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2 * steps, 10000), 0);
+    return h;
+}
+
 /* Run sampling end to end: the client marks its runs (the wire's cluster),
  * the daemon forms one cluster per run and stores a wider interval. Each
  * run of 16 here is 16 copies of one value, so the runs carry 1/16 of the
@@ -599,14 +615,7 @@ Test(daemon, run_sampling_widens_stored_intervals, .timeout = 60)
     cr_assert_eq(testd_start(&d, "--block-samples", "4096", "--k-rule", "frac:0.25", "--log-level",
                              "warn", NULL),
                  0);
-    h = client("runs", 0);
-    cr_assert_eq(htga_set_int(h, HTGA_OPT_MAX_SAMPLES, M), HTGA_OK);
-    cr_assert_eq(htga_set_int(h, HTGA_OPT_SEED, 3), HTGA_OK); /* the same draws every time */
-    cr_assert_eq(htga_set_int(h, HTGA_OPT_SAMPLE_CLUSTER, L), HTGA_OK);
-    send_grad(h, "runs", STEPS, x, N);
-    cr_assert_eq(htga_set_int(h, HTGA_OPT_SAMPLE_CLUSTER, 1), HTGA_OK);
-    send_grad(h, "single", STEPS, x, N);
-    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2 * STEPS, 10000), 0);
+    h = send_runs_then_single(x, N, M, L, STEPS);
     double se_runs = testd_query_double(
         &d, "SELECT avg(alpha_se * sqrt(k) / alpha) FROM estimates WHERE group_name = 'runs'");
     double se_single = testd_query_double(
@@ -649,14 +658,7 @@ Test(daemon, run_sampling_reaches_the_policy, .timeout = 60)
     htga *h;
 
     cr_assert_eq(testd_start(&d, "--block-samples", "4096", "--log-level", "warn", NULL), 0);
-    h = client("runs", 0);
-    cr_assert_eq(htga_set_int(h, HTGA_OPT_MAX_SAMPLES, M), HTGA_OK);
-    cr_assert_eq(htga_set_int(h, HTGA_OPT_SEED, 3), HTGA_OK); /* the same draws every time */
-    cr_assert_eq(htga_set_int(h, HTGA_OPT_SAMPLE_CLUSTER, L), HTGA_OK);
-    send_grad(h, "runs", STEPS, x, N);
-    cr_assert_eq(htga_set_int(h, HTGA_OPT_SAMPLE_CLUSTER, 1), HTGA_OK);
-    send_grad(h, "single", STEPS, x, N);
-    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2 * STEPS, 10000), 0);
+    h = send_runs_then_single(x, N, M, L, STEPS);
     int64_t wide_runs =
         testd_query(&d, "SELECT count(*) FROM blocks JOIN groups ON groups.id = blocks.group_id"
                         " WHERE name = 'runs' AND lambda_reason = 4");
