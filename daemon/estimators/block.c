@@ -227,16 +227,12 @@ EST_HOT static void chunk_tail(const float *b, size_t m, sweep *s)
 {
     const double med = s->med, thr = s->thr;
     const est_v4d vmed = {med, med, med, med}, vthr = {thr, thr, thr, thr};
-    const est_v4u abs_mask = {ABS_MASK, ABS_MASK, ABS_MASK, ABS_MASK};
     double *cand = s->cand;
     size_t g = s->g, i = 0;
     est_v4i zero = {0, 0, 0, 0};
     for (; i + 8 <= m; i += 8) {
-        est_v4f f0, f1;
-        memcpy(&f0, b + i, sizeof f0);
-        memcpy(&f1, b + i + 4, sizeof f1);
-        est_v4d y0 = (est_v4d)((est_v4u)(__builtin_convertvector(f0, est_v4d) - vmed) & abs_mask);
-        est_v4d y1 = (est_v4d)((est_v4u)(__builtin_convertvector(f1, est_v4d) - vmed) & abs_mask);
+        est_v4d y0, y1;
+        est_absdev8(b + i, vmed, &y0, &y1);
         zero -= (y0 == 0.0) + (y1 == 0.0);
         est_v4i hit = (y0 >= vthr) | (y1 >= vthr);
         if ((hit[0] | hit[1] | hit[2] | hit[3]) != 0) {

@@ -43,6 +43,20 @@ typedef int32_t est_v8i __attribute__((vector_size(32)));
 #define EST_HOT
 #endif
 
+/* |p[i] - med| for the eight floats at p (any alignment), in double, as
+ * two vectors of four: the test against a threshold in the tail passes. */
+static inline __attribute__((always_inline)) void est_absdev8(const float *p, est_v4d vmed,
+                                                              est_v4d *y0, est_v4d *y1)
+{
+    const est_v4u abs_mask = {0x7fffffffffffffffull, 0x7fffffffffffffffull, 0x7fffffffffffffffull,
+                              0x7fffffffffffffffull};
+    est_v4f f0, f1;
+    memcpy(&f0, p, sizeof f0);
+    memcpy(&f1, p + 4, sizeof f1);
+    *y0 = (est_v4d)((est_v4u)(__builtin_convertvector(f0, est_v4d) - vmed) & abs_mask);
+    *y1 = (est_v4d)((est_v4u)(__builtin_convertvector(f1, est_v4d) - vmed) & abs_mask);
+}
+
 /* Products of at most this many mantissas in [1, 2) stay below 2^512. */
 #define EST_LOGSUM_CHUNK 512
 

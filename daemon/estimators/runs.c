@@ -25,7 +25,6 @@
 
 #include "est_internal.h"
 
-#define ABS_MASK 0x7fffffffffffffffull
 
 /* The running state of the pass. */
 typedef struct runs_acc {
@@ -102,14 +101,10 @@ EST_HOT static void seg_pass(runs_acc *a, const float *x, size_t lo, size_t hi, 
                              size_t phase, int loose)
 {
     const est_v4d vmed = {a->med, a->med, a->med, a->med}, vu = {a->u, a->u, a->u, a->u};
-    const est_v4u abs_mask = {ABS_MASK, ABS_MASK, ABS_MASK, ABS_MASK};
     size_t i = lo;
     for (; i + 8 <= hi; i += 8) {
-        est_v4f f0, f1;
-        memcpy(&f0, x + i, sizeof f0);
-        memcpy(&f1, x + i + 4, sizeof f1);
-        est_v4d y0 = (est_v4d)((est_v4u)(__builtin_convertvector(f0, est_v4d) - vmed) & abs_mask);
-        est_v4d y1 = (est_v4d)((est_v4u)(__builtin_convertvector(f1, est_v4d) - vmed) & abs_mask);
+        est_v4d y0, y1;
+        est_absdev8(x + i, vmed, &y0, &y1);
         est_v4i hit = (y0 >= vu) | (y1 >= vu);
         if ((hit[0] | hit[1] | hit[2] | hit[3]) != 0)
             for (size_t j = i; j < i + 8; j++)
