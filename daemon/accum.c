@@ -77,11 +77,6 @@ static void seg_note(accum *a, uint32_t run, size_t off)
             return;
         }
     }
-    if (a->seg == &a->seg_oom) {
-        a->seg_oom = (est_seg){0, run, EST_SEG_LOOSE};
-        a->nseg = 1;
-        return;
-    }
     if (a->nseg == ACCUM_SEG_MAX - 1)
         a->seg[a->nseg++] = (est_seg){(uint32_t)a->n, run, EST_SEG_LOOSE};
     else

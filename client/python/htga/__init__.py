@@ -199,7 +199,7 @@ def library_path():
 
 
 def version():
-    """libhtga's version string, e.g. "0.2.0"."""
+    """libhtga's version string, e.g. "0.3.0"."""
     return _load().htga_version().decode()
 
 
