@@ -25,7 +25,6 @@
 
 #include "est_internal.h"
 
-
 /* The running state of the pass. */
 typedef struct runs_acc {
     double med, u, lu, gamma;
