@@ -112,6 +112,26 @@ static size_t bucket_of_rank(const size_t *h, size_t nb, size_t r, size_t *befor
     return nb - 1; /* unreachable for r < total */
 }
 
+/* h[0..mask] = counts of (g[i] >> sh) & mask over g[0..m).
+ * EST_HIST_COPIES interleaved copies, so that a run of equal keys (a block
+ * of exact zeros) does not chain every increment through one counter. */
+static void key_hist(const uint32_t *g, size_t m, int sh, uint32_t mask, size_t *h)
+{
+    size_t c[EST_HIST_COPIES][2048];
+    size_t i = 0;
+    memset(c, 0, sizeof c);
+    for (; i + EST_HIST_COPIES <= m; i += EST_HIST_COPIES)
+        for (int j = 0; j < EST_HIST_COPIES; j++)
+            c[j][(g[i + j] >> sh) & mask]++;
+    for (; i < m; i++)
+        c[0][(g[i] >> sh) & mask]++;
+    for (uint32_t b = 0; b <= mask; b++) {
+        h[b] = 0;
+        for (int j = 0; j < EST_HIST_COPIES; j++)
+            h[b] += c[j][b];
+    }
+}
+
 /* Keys of ranks r and r+1 (if want2) among g[0..m), all sharing the bits
  * above those of level (0: bits 20..10, 1: bits 9..0); g is narrowed in
  * place. */
@@ -123,12 +143,15 @@ static void narrow_keys(uint32_t *g, size_t m, size_t r, int want2, int level, u
     for (; level < 2 && m > SMALL; level++) {
         int sh = shifts[level];
         uint32_t mask = masks[level];
-        memset(h, 0, (mask + 1) * sizeof h[0]);
-        for (size_t i = 0; i < m; i++)
-            h[(g[i] >> sh) & mask]++;
+        key_hist(g, m, sh, mask, h);
         size_t before0, before1;
         size_t d0 = bucket_of_rank(h, mask + 1, r, &before0);
         size_t d1 = want2 ? bucket_of_rank(h, mask + 1, r + 1, &before1) : d0;
+        if (sh == 0) { /* the last bits: the histogram names the keys themselves */
+            out[0] = (g[0] & ~mask) | (uint32_t)d0;
+            out[1] = (g[0] & ~mask) | (uint32_t)d1;
+            return;
+        }
         if (d1 != d0) {
             uint32_t kmax = 0, kmin = UINT32_MAX;
             for (size_t i = 0; i < m; i++) {
