@@ -30,7 +30,7 @@ static const struct {
     [WIRE_E_NAME_BYTES] = {"bad_name_bytes", "name holds NUL, control bytes or invalid UTF-8"},
     [WIRE_E_COUNT] = {"bad_count", "count out of range for the kind"},
     [WIRE_E_BODY_LEN] = {"bad_body_len", "body length disagrees with count or kind"},
-    [WIRE_E_VALUE] = {"bad_value", "lambda record field out of range"},
+    [WIRE_E_VALUE] = {"bad_value", "record field out of range"},
     [WIRE_E_CLUSTER] = {"bad_cluster", "SAMPLES run length (cluster) over count"},
 };
 
@@ -150,15 +150,42 @@ int wire_name_ok(const void *name, size_t len)
     return (len == 0 || name) && name_bad_at(name, len) == len;
 }
 
+size_t wire_frames(wire_kind kind)
+{
+    switch (kind) {
+    case WIRE_HELLO:
+    case WIRE_BARRIER:
+        return 1;
+    case WIRE_SAMPLES:
+    case WIRE_LAMBDA:
+    case WIRE_ACK:
+    case WIRE_BUDGET:
+        return 2;
+    }
+    return 0;
+}
+
 static int kind_allowed(unsigned kind, wire_dir dir)
 {
-    if (kind < WIRE_HELLO || kind > WIRE_LAMBDA)
+    int to_daemon = kind == WIRE_HELLO || kind == WIRE_SAMPLES || kind == WIRE_BARRIER;
+    if (wire_frames((wire_kind)kind) == 0)
         return 0;
     if (dir == WIRE_DIR_TO_DAEMON)
-        return kind != WIRE_LAMBDA;
+        return to_daemon;
     if (dir == WIRE_DIR_TO_CLIENT)
-        return kind == WIRE_LAMBDA;
+        return !to_daemon;
     return 1;
+}
+
+/* What offset 36 may hold: SAMPLES a run length (checked against count
+ * later), BARRIER its flags, every other kind 0. */
+static int field36_ok(unsigned kind, uint32_t v)
+{
+    if (kind == WIRE_SAMPLES)
+        return 1;
+    if (kind == WIRE_BARRIER)
+        return (v & ~WIRE_BARRIER_FLAGS) == 0;
+    return v == 0;
 }
 
 /* Checks the fixed part; fills the numeric fields of *msg. */
@@ -177,7 +204,7 @@ static wire_err decode_fixed(const unsigned char *h, size_t len, wire_dir dir, w
         return fail(err, WIRE_E_DTYPE, 6);
     if (h[7] != 0)
         return fail(err, WIRE_E_FLAGS, 7);
-    if (h[5] != WIRE_SAMPLES && ld32(h + 36) != 0)
+    if (!field36_ok(h[5], ld32(h + 36)))
         return fail(err, WIRE_E_FLAGS, 36);
     msg->version = h[4];
     msg->kind = h[5];
@@ -195,8 +222,10 @@ static wire_err decode_fixed(const unsigned char *h, size_t len, wire_dir dir, w
 
 static wire_err decode_names(const unsigned char *h, size_t len, wire_msg *msg, wire_error *err)
 {
-    size_t group_min = msg->kind == WIRE_HELLO ? 0 : 1;
-    size_t group_max = msg->kind == WIRE_HELLO ? 0 : WIRE_NAME_MAX;
+    /* HELLO, BARRIER and ACK speak for a whole run; BUDGET may */
+    int no_group = msg->kind == WIRE_HELLO || msg->kind == WIRE_BARRIER || msg->kind == WIRE_ACK;
+    size_t group_min = no_group || msg->kind == WIRE_BUDGET ? 0 : 1;
+    size_t group_max = no_group ? 0 : WIRE_NAME_MAX;
     size_t bad;
 
     if (msg->run_len < 1 || msg->run_len > WIRE_NAME_MAX)
@@ -221,6 +250,7 @@ static wire_err decode_count(wire_msg *msg, wire_error *err)
     int ok;
     switch (msg->kind) {
     case WIRE_HELLO:
+    case WIRE_BARRIER:
         ok = msg->count == 0;
         break;
     case WIRE_SAMPLES:
@@ -239,11 +269,35 @@ static wire_err decode_count(wire_msg *msg, wire_error *err)
     return WIRE_OK;
 }
 
+/* A record body of kind LAMBDA, ACK or BUDGET: its length and fields. */
+static wire_err decode_record(unsigned kind, const unsigned char *b, size_t len, wire_error *err)
+{
+    switch (kind) {
+    case WIRE_LAMBDA:
+        if (len != WIRE_LAMBDA_LEN)
+            return fail(err, WIRE_E_BODY_LEN, 32);
+        if (!isfinite(ld_f64(b)) || !(ld_f64(b) > 0))
+            return fail(err, WIRE_E_VALUE, 0);
+        return ld32(b + 36) == 0 ? WIRE_OK : fail(err, WIRE_E_VALUE, 36);
+    case WIRE_ACK:
+        if (len != WIRE_ACK_LEN)
+            return fail(err, WIRE_E_BODY_LEN, 32);
+        return ld32(b + 44) == 0 ? WIRE_OK : fail(err, WIRE_E_VALUE, 44);
+    default: /* WIRE_BUDGET */
+        if (len != WIRE_BUDGET_LEN)
+            return fail(err, WIRE_E_BODY_LEN, 32);
+        if (ld32(b) < 1 || ld32(b) > WIRE_COUNT_MAX)
+            return fail(err, WIRE_E_VALUE, 0);
+        if (ld32(b + 4) < 1 || ld32(b + 4) > WIRE_EVERY_MAX)
+            return fail(err, WIRE_E_VALUE, 4);
+        return ld32(b + 12) == 0 ? WIRE_OK : fail(err, WIRE_E_VALUE, 12);
+    }
+}
+
 static wire_err decode_body(const void *const *frames, const size_t *lens, size_t nframes,
                             wire_msg *msg, wire_error *err)
 {
-    size_t want_frames = msg->kind == WIRE_HELLO ? 1 : 2;
-    const unsigned char *b;
+    size_t want_frames = wire_frames((wire_kind)msg->kind);
 
     if (nframes != want_frames)
         return fail(err, WIRE_E_FRAMES, 0);
@@ -255,14 +309,7 @@ static wire_err decode_body(const void *const *frames, const size_t *lens, size_
     msg->body_len = lens[1];
     if (msg->kind == WIRE_SAMPLES)
         return lens[1] == (size_t)msg->count * 4 ? WIRE_OK : fail(err, WIRE_E_BODY_LEN, 32);
-    if (lens[1] != WIRE_LAMBDA_LEN)
-        return fail(err, WIRE_E_BODY_LEN, 32);
-    b = frames[1];
-    if (!isfinite(ld_f64(b)) || !(ld_f64(b) > 0))
-        return fail(err, WIRE_E_VALUE, 0);
-    if (ld32(b + 36) != 0)
-        return fail(err, WIRE_E_VALUE, 36);
-    return WIRE_OK;
+    return decode_record(msg->kind, frames[1], lens[1], err);
 }
 
 wire_err wire_decode_dir(const void *const *frames, const size_t *lens, size_t nframes,
@@ -308,7 +355,8 @@ size_t wire_encode_header(const wire_msg *msg, void *buf, size_t buf_len)
     if (!msg || !buf || msg->run_len > WIRE_NAME_MAX || msg->group_len > WIRE_NAME_MAX)
         return 0;
     len = WIRE_FIXED_LEN + msg->run_len + msg->group_len;
-    if (buf_len < len || (msg->kind == WIRE_SAMPLES && msg->cluster > msg->count))
+    if (buf_len < len || (msg->kind == WIRE_SAMPLES && msg->cluster > msg->count) ||
+        (msg->kind == WIRE_BARRIER && (msg->cluster & ~WIRE_BARRIER_FLAGS) != 0))
         return 0;
     st32(h, WIRE_MAGIC);
     h[4] = WIRE_VERSION;
@@ -321,7 +369,7 @@ size_t wire_encode_header(const wire_msg *msg, void *buf, size_t buf_len)
     st64(h + 16, (uint64_t)msg->step);
     st64(h + 24, msg->seq);
     st32(h + 32, msg->count);
-    st32(h + 36, msg->kind == WIRE_SAMPLES ? msg->cluster : 0);
+    st32(h + 36, msg->kind == WIRE_SAMPLES || msg->kind == WIRE_BARRIER ? msg->cluster : 0);
     st64(h + 40, msg->dropped);
     if (msg->run_len)
         memcpy(h + WIRE_FIXED_LEN, msg->run, msg->run_len);
@@ -350,4 +398,46 @@ void wire_decode_lambda(const void *buf, wire_lambda *lam)
     lam->step = (int64_t)ld64(b + 24);
     lam->reason = ld32(b + 32);
     lam->flags = ld32(b + 36);
+}
+
+void wire_encode_ack(const wire_ack *ack, void *buf)
+{
+    unsigned char *b = buf;
+    st64(b, ack->msgs);
+    st64(b + 8, ack->values);
+    st64(b + 16, ack->values_refused);
+    st64(b + 24, ack->blocks_stored);
+    st64(b + 32, ack->blocks_lost);
+    st32(b + 40, ack->status);
+    st32(b + 44, ack->flags);
+}
+
+void wire_decode_ack(const void *buf, wire_ack *ack)
+{
+    const unsigned char *b = buf;
+    ack->msgs = ld64(b);
+    ack->values = ld64(b + 8);
+    ack->values_refused = ld64(b + 16);
+    ack->blocks_stored = ld64(b + 24);
+    ack->blocks_lost = ld64(b + 32);
+    ack->status = ld32(b + 40);
+    ack->flags = ld32(b + 44);
+}
+
+void wire_encode_budget(const wire_budget *bu, void *buf)
+{
+    unsigned char *b = buf;
+    st32(b, bu->values);
+    st32(b + 4, bu->every);
+    st32(b + 8, bu->ranks);
+    st32(b + 12, bu->flags);
+}
+
+void wire_decode_budget(const void *buf, wire_budget *bu)
+{
+    const unsigned char *b = buf;
+    bu->values = ld32(b);
+    bu->every = ld32(b + 4);
+    bu->ranks = ld32(b + 8);
+    bu->flags = ld32(b + 12);
 }

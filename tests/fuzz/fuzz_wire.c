@@ -25,7 +25,7 @@ static void check_round_trip(const wire_msg *m)
     size_t lens[2] = {len, m->body_len};
     wire_msg back;
     if (len == 0 ||
-        wire_decode(frames, lens, m->kind == WIRE_HELLO ? 1 : 2, &back, NULL) != WIRE_OK)
+        wire_decode(frames, lens, wire_frames((wire_kind)m->kind), &back, NULL) != WIRE_OK)
         abort();
     if (back.kind != m->kind || back.rank != m->rank || back.step != m->step ||
         back.seq != m->seq || back.count != m->count || back.cluster != m->cluster ||
@@ -39,6 +39,20 @@ static void check_round_trip(const wire_msg *m)
         wire_decode_lambda(m->body, &lam);
         wire_encode_lambda(&lam, again);
         if (memcmp(again, m->body, WIRE_LAMBDA_LEN) != 0)
+            abort();
+    } else if (m->kind == WIRE_ACK) {
+        wire_ack ack;
+        unsigned char again[WIRE_ACK_LEN];
+        wire_decode_ack(m->body, &ack);
+        wire_encode_ack(&ack, again);
+        if (memcmp(again, m->body, WIRE_ACK_LEN) != 0)
+            abort();
+    } else if (m->kind == WIRE_BUDGET) {
+        wire_budget b;
+        unsigned char again[WIRE_BUDGET_LEN];
+        wire_decode_budget(m->body, &b);
+        wire_encode_budget(&b, again);
+        if (memcmp(again, m->body, WIRE_BUDGET_LEN) != 0 || b.values < 1 || b.every < 1)
             abort();
     }
 }

@@ -23,6 +23,14 @@ def lam(value=1.5, alpha=1.7, block=3, step=9, reason=0, flags=0):
     return struct.pack("<ddQqII", value, alpha, block, step, reason, flags)
 
 
+def ack(msgs=3, values=24, refused=0, stored=2, lost=0, status=0, flags=0):
+    return struct.pack("<QQQQQII", msgs, values, refused, stored, lost, status, flags)
+
+
+def budget(values=4096, every=1, ranks=16, flags=0):
+    return struct.pack("<IIII", values, every, ranks, flags)
+
+
 def pack(*frames):
     out = bytes([len(frames)])
     for f in frames[:-1]:
@@ -61,6 +69,19 @@ seeds = {
     "err_count_max": pack(header(2, count=1048577), floats(1)),
     "err_body_len": pack(header(2, count=3), floats(2)),
     "err_value": pack(header(3, count=1), lam(value=float("inf"))),
+    "hello_flow": pack(header(1, group=b"", count=0, step=1)),
+    "barrier": pack(header(4, group=b"", count=0, step=77, seq=12)),
+    "barrier_close": pack(header(4, group=b"", count=0, reserved=1)),
+    "err_barrier_flags": pack(header(4, group=b"", count=0, reserved=2)),
+    "err_barrier_group": pack(header(4, count=0)),
+    "ack": pack(header(5, group=b"", count=1), ack()),
+    "err_ack_flags": pack(header(5, group=b"", count=1), ack(flags=1)),
+    "err_ack_len": pack(header(5, group=b"", count=1), ack()[:40]),
+    "budget": pack(header(6, count=1), budget()),
+    "budget_run": pack(header(6, group=b"", count=1), budget(values=1, every=65536)),
+    "err_budget_values": pack(header(6, count=1), budget(values=0)),
+    "err_budget_every": pack(header(6, count=1), budget(every=65537)),
+    "err_budget_flags": pack(header(6, count=1), budget(flags=4)),
     "three_frames": pack(header(2, count=1), floats(1), b"extra"),
     "empty": bytes([0]),
 }

@@ -38,7 +38,7 @@ static void build(frame_set *f, uint8_t kind, const char *run, const char *group
     m.group_len = strlen(group);
     f->hdr_len = wire_encode_header(&m, f->hdr, sizeof f->hdr);
     cr_assert_gt(f->hdr_len, 0);
-    f->nframes = kind == WIRE_HELLO ? 1 : 2;
+    f->nframes = wire_frames((wire_kind)kind);
     if (kind == WIRE_SAMPLES) {
         for (uint32_t i = 0; i < count && i < 64; i++) {
             float v = (float)i * 0.5f - 3.0f;
@@ -49,6 +49,19 @@ static void build(frame_set *f, uint8_t kind, const char *run, const char *group
         wire_lambda lam = {.lambda = 1.25, .alpha = 1.6, .block = 9, .step = 77, .reason = 0};
         wire_encode_lambda(&lam, f->body);
         f->body_len = WIRE_LAMBDA_LEN;
+    } else if (kind == WIRE_ACK) {
+        wire_ack ack = {.msgs = 800,
+                        .values = 13107200,
+                        .values_refused = 2,
+                        .blocks_stored = 200,
+                        .blocks_lost = 1,
+                        .status = 0};
+        wire_encode_ack(&ack, f->body);
+        f->body_len = WIRE_ACK_LEN;
+    } else if (kind == WIRE_BUDGET) {
+        wire_budget b = {.values = 4096, .every = 3, .ranks = 16};
+        wire_encode_budget(&b, f->body);
+        f->body_len = WIRE_BUDGET_LEN;
     }
 }
 
@@ -180,6 +193,122 @@ Test(wire, direction_check)
     cr_assert_eq(wire_decode_dir(frames, lens, 2, WIRE_DIR_TO_DAEMON, NULL, &e), WIRE_OK);
 }
 
+Test(wire, flow_kinds_directions)
+{
+    static const struct {
+        uint8_t kind;
+        const char *group;
+        uint32_t count;
+        int to_daemon;
+    } k[] = {{WIRE_HELLO, "", 0, 1},   {WIRE_SAMPLES, "g", 3, 1}, {WIRE_BARRIER, "", 0, 1},
+             {WIRE_LAMBDA, "g", 1, 0}, {WIRE_ACK, "", 1, 0},      {WIRE_BUDGET, "g", 1, 0},
+             {WIRE_BUDGET, "", 1, 0}};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        frame_set f;
+        const void *frames[2];
+        size_t lens[2];
+        build(&f, k[i].kind, "run", k[i].group, k[i].count);
+        frames[0] = f.hdr;
+        frames[1] = f.body;
+        lens[0] = f.hdr_len;
+        lens[1] = f.body_len;
+        cr_assert_eq(wire_decode_dir(frames, lens, f.nframes, WIRE_DIR_TO_DAEMON, NULL, NULL),
+                     k[i].to_daemon ? WIRE_OK : WIRE_E_KIND, "kind %d", k[i].kind);
+        cr_assert_eq(wire_decode_dir(frames, lens, f.nframes, WIRE_DIR_TO_CLIENT, NULL, NULL),
+                     k[i].to_daemon ? WIRE_E_KIND : WIRE_OK, "kind %d", k[i].kind);
+    }
+    cr_assert_eq(wire_frames(WIRE_BARRIER), 1);
+    cr_assert_eq(wire_frames(WIRE_ACK), 2);
+    cr_assert_eq(wire_frames((wire_kind)9), 0);
+}
+
+Test(wire, barrier_flags_and_shape)
+{
+    frame_set f;
+    wire_msg m;
+    build(&f, WIRE_BARRIER, "run", "", 0);
+    cr_assert_eq(decode(&f, &m, NULL), WIRE_OK);
+    cr_assert_eq(m.cluster, 0);
+    cr_assert_eq(m.step, 1234567890123LL); /* the token, echoed in the ACK */
+    put32(f.hdr + 36, WIRE_BARRIER_CLOSE);
+    cr_assert_eq(decode(&f, &m, NULL), WIRE_OK);
+    cr_assert_eq(m.cluster, WIRE_BARRIER_CLOSE);
+    put32(f.hdr + 36, 2); /* an unknown flag */
+    expect(&f, WIRE_E_FLAGS, 36);
+    build(&f, WIRE_BARRIER, "run", "g", 0); /* a barrier names no group */
+    expect(&f, WIRE_E_NAME_LEN, 10);
+    build(&f, WIRE_BARRIER, "run", "", 0);
+    put32(f.hdr + 32, 1);
+    expect(&f, WIRE_E_COUNT, 32);
+    f.nframes = 2;
+    put32(f.hdr + 32, 0);
+    expect(&f, WIRE_E_FRAMES, 0);
+    /* the encoder refuses flags the decoder would */
+    {
+        wire_msg e = {.kind = WIRE_BARRIER, .run = "r", .run_len = 1, .cluster = 2};
+        unsigned char h[WIRE_HEADER_MAX];
+        cr_assert_eq(wire_encode_header(&e, h, sizeof h), 0);
+        e.cluster = WIRE_BARRIER_CLOSE;
+        cr_assert_eq(wire_encode_header(&e, h, sizeof h), WIRE_FIXED_LEN + 1);
+    }
+}
+
+Test(wire, ack_round_trip_and_rules)
+{
+    frame_set f;
+    wire_msg m;
+    wire_ack a;
+    build(&f, WIRE_ACK, "run", "", 1);
+    cr_assert_eq(decode(&f, &m, NULL), WIRE_OK);
+    wire_decode_ack(m.body, &a);
+    cr_assert_eq(a.msgs, 800);
+    cr_assert_eq(a.values, 13107200);
+    cr_assert_eq(a.values_refused, 2);
+    cr_assert_eq(a.blocks_stored, 200);
+    cr_assert_eq(a.blocks_lost, 1);
+    cr_assert_eq(f.body[24], 200); /* blocks_stored at offset 24, little-endian */
+    put32(f.body + 44, 1);
+    expect(&f, WIRE_E_VALUE, 44);
+    build(&f, WIRE_ACK, "run", "", 1);
+    f.body_len = WIRE_ACK_LEN - 8;
+    expect(&f, WIRE_E_BODY_LEN, 32);
+    build(&f, WIRE_ACK, "run", "g", 1);
+    expect(&f, WIRE_E_NAME_LEN, 10);
+}
+
+Test(wire, budget_round_trip_and_rules)
+{
+    frame_set f;
+    wire_msg m;
+    wire_budget b;
+    build(&f, WIRE_BUDGET, "run", "layer1", 1);
+    cr_assert_eq(decode(&f, &m, NULL), WIRE_OK);
+    wire_decode_budget(m.body, &b);
+    cr_assert_eq(b.values, 4096);
+    cr_assert_eq(b.every, 3);
+    cr_assert_eq(b.ranks, 16);
+    cr_assert_eq(b.flags, 0);
+    cr_assert_eq(f.body[1], 0x10); /* 4096 = 0x1000, little-endian */
+    put32(f.body, 0);
+    expect(&f, WIRE_E_VALUE, 0);
+    put32(f.body, WIRE_COUNT_MAX + 1);
+    expect(&f, WIRE_E_VALUE, 0);
+    put32(f.body, WIRE_COUNT_MAX);
+    cr_assert_eq(decode(&f, &m, NULL), WIRE_OK);
+    put32(f.body + 4, 0);
+    expect(&f, WIRE_E_VALUE, 4);
+    put32(f.body + 4, WIRE_EVERY_MAX + 1);
+    expect(&f, WIRE_E_VALUE, 4);
+    put32(f.body + 4, 1);
+    put32(f.body + 12, 1);
+    expect(&f, WIRE_E_VALUE, 12);
+    build(&f, WIRE_BUDGET, "run", "", 1); /* every group of the run */
+    cr_assert_eq(decode(&f, &m, NULL), WIRE_OK);
+    cr_assert_eq(m.group_len, 0);
+    f.body_len = 12;
+    expect(&f, WIRE_E_BODY_LEN, 32);
+}
+
 Test(wire, err_frames)
 {
     frame_set f;
@@ -233,7 +362,7 @@ Test(wire, err_kind)
     build(&f, WIRE_HELLO, "run", "", 0);
     f.hdr[5] = 0;
     expect(&f, WIRE_E_KIND, 5);
-    f.hdr[5] = 4;
+    f.hdr[5] = 7;
     expect(&f, WIRE_E_KIND, 5);
     f.hdr[5] = 255;
     expect(&f, WIRE_E_KIND, 5);
