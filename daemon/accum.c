@@ -10,11 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-void accum_init(accum *a, size_t cap, uint64_t window)
+void accum_init(accum *a, size_t cap, uint64_t window, size_t window_min)
 {
     memset(a, 0, sizeof(*a));
     a->cap = cap;
     a->window = window;
+    a->window_min = window_min;
 }
 
 void accum_free(accum *a)
@@ -83,12 +84,13 @@ static void seg_note(accum *a, uint32_t run, size_t off)
         a->seg[a->nseg++] = (est_seg){(uint32_t)a->n, run, (uint32_t)(off % run)};
 }
 
-/* 1 when adding `step` would make the open block span more than window. */
+/* 1 when adding `step` would make the open block span more than window
+ * and it holds enough values to close. */
 static int window_exceeded(const accum *a, int64_t step)
 {
     int64_t lo, hi;
 
-    if (a->window == 0 || a->n == 0)
+    if (a->window == 0 || a->n == 0 || a->n < a->window_min)
         return 0;
     lo = step < a->step_first ? step : a->step_first;
     hi = step > a->step_last ? step : a->step_last;

@@ -4,7 +4,8 @@
  * DESIGN: samples of every rank of a run append to one buffer of `cap`
  * floats. A block closes when the buffer is full, or before appending a
  * sample whose step would make the block span more than `window` steps
- * (window 0 = no limit), or on accum_flush(). A closed block is handed to an
+ * (window 0 = no limit) once it holds at least `window_min` values (so a
+ * small group's block is worth estimating), or on accum_flush(). A closed block is handed to an
  * emit callback that takes the buffer when it returns 0; the accumulator then
  * allocates a fresh one lazily, so idle streams hold no buffer. Payloads are
  * little-endian float32 (possibly unaligned) as they come off the wire.
@@ -29,7 +30,8 @@
 
 #include "estimators/est.h"
 
-#define ACCUM_SEG_MAX 256 /* run segments per block, the last one loose */
+#define ACCUM_SEG_MAX    256  /* run segments per block, the last one loose */
+#define ACCUM_WINDOW_MIN 1024 /* values a block holds before a window may close it (htgad) */
 
 typedef struct accum_block {
     float *x; /* n values, malloc'd; owned by the callee when emit returns 0 */
@@ -51,13 +53,16 @@ typedef struct accum {
     size_t n;
     size_t cap;
     uint64_t window;
+    size_t window_min;
     int64_t step_first, step_last;
     est_seg *seg; /* ACCUM_SEG_MAX, at the first run; NULL before */
     size_t nseg;
     est_seg seg_oom; /* the table when seg could not be allocated */
 } accum;
 
-void accum_init(accum *a, size_t cap, uint64_t window);
+/* An empty accumulator of blocks of cap values, closed early by a window
+ * of `window` steps (0: never) once they hold window_min values. */
+void accum_init(accum *a, size_t cap, uint64_t window, size_t window_min);
 
 /* Frees the buffer. */
 void accum_free(accum *a);

@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "htga_config.h"
 #include "log.h"
@@ -163,16 +165,73 @@ static int set_max_streams(htgad_config *cfg, const char *v, const char **why)
     return parse_u64(v, 1, 1048576, &cfg->max_streams);
 }
 
+/* "auto": the processors this process may run on, less one for ingest and
+ * the writer, at least 1. */
+static uint64_t spare_cpus(void)
+{
+    long n = 0;
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        n = CPU_COUNT(&set);
+#endif
+    if (n <= 0)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 1 ? (uint64_t)(n - 1 < 64 ? n - 1 : 64) : 1;
+}
+
 static int set_estimators(htgad_config *cfg, const char *v, const char **why)
 {
-    *why = "expected an integer in [1, 64]";
+    *why = "expected auto or an integer in [1, 64]";
+    if (strcmp(v, "auto") == 0) {
+        cfg->estimators = spare_cpus();
+        return 0;
+    }
     return parse_u64(v, 1, 64, &cfg->estimators);
 }
 
-static int set_queue_blocks(htgad_config *cfg, const char *v, const char **why)
+/* A size in bytes, with an optional binary suffix K, M or G. */
+static int parse_bytes(const char *v, uint64_t min, uint64_t max, uint64_t *out)
 {
-    *why = "expected an integer in [1, 65536]";
-    return parse_u64(v, 1, 65536, &cfg->queue_blocks);
+    char num[32];
+    size_t len = strlen(v);
+    uint64_t mult = 1, n;
+
+    if (len == 0 || len >= sizeof(num))
+        return -1;
+    memcpy(num, v, len + 1);
+    switch (num[len - 1]) {
+    case 'K':
+    case 'k':
+        mult = 1024;
+        break;
+    case 'M':
+        mult = 1024 * 1024;
+        break;
+    case 'G':
+        mult = 1024 * 1024 * 1024;
+        break;
+    default:
+        break;
+    }
+    if (mult != 1)
+        num[len - 1] = '\0';
+    if (parse_u64(num, 0, UINT64_MAX / mult, &n) < 0 || n * mult < min || n * mult > max)
+        return -1;
+    *out = n * mult;
+    return 0;
+}
+
+static int set_queue_bytes(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected a size from 1M to 64G (bytes, or with K, M or G)";
+    return parse_bytes(v, (uint64_t)1 << 20, (uint64_t)64 << 30, &cfg->queue_bytes);
+}
+
+static int set_test_delay(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer in [0, 10000000]";
+    return parse_u64(v, 0, 10000000, &cfg->test_estimate_delay_us);
 }
 
 static int set_queue_rows(htgad_config *cfg, const char *v, const char **why)
@@ -256,8 +315,9 @@ static const config_row rows[] = {
     {"listen", "ENDPOINT", "tcp://127.0.0.1:5555", set_listen,
      "ZeroMQ endpoint trainers connect to (tcp://HOST:PORT, PORT * = any free port)"},
     {"block-samples", "N", "65536", set_block_samples, "samples per block of a (run, group)"},
-    {"window-steps", "W", "0", set_window_steps,
-     "close a block that spans W steps even if not full (0 = off)"},
+    {"window-steps", "W", "32", set_window_steps,
+     "close a block that spans W steps once it holds 1024 values, even if not full, so small "
+     "groups get lambdas (0 = off)"},
     {"k-rule", "RULE", "sqrt", set_k_rule,
      "Hill k: sqrt, auto, frac:F, N (fixed); see docs/estimators.md"},
     {"policy", "linear:C|power:Q", "linear:1", set_policy,
@@ -270,10 +330,12 @@ static const config_row rows[] = {
     {"stream-idle-s", "S", "600", set_stream_idle,
      "a stream without samples for S seconds is flushed and its slot freed; it carries on "
      "from the database when it comes back"},
-    {"estimators", "N", "1", set_estimators,
-     "estimator threads; a stream's blocks always go to the same one"},
-    {"queue-blocks", "N", "64", set_queue_blocks,
-     "blocks waiting for each estimator; more are dropped and counted"},
+    {"estimators", "auto|N", "auto", set_estimators,
+     "estimator threads (auto: the processors less one); a stream's blocks always go to the "
+     "same one"},
+    {"queue-bytes", "SIZE", "64M", set_queue_bytes,
+     "bytes of blocks waiting for the estimators; when full, htgad stops reading and the clients "
+     "queue (nothing is dropped here)"},
     {"queue-rows", "N", "1024", set_queue_rows, "rows waiting for the SQLite writer"},
     {"background-nice", "N", "0", set_background_nice,
      "run the estimator and writer threads N nicer than ingest (and SCHED_BATCH; 0 = off), so "
@@ -292,6 +354,8 @@ static const config_row rows[] = {
     {"stats-interval-ms", "MS", "1000", set_stats_interval, "how often --stats-file is rewritten"},
     {"metrics-expire-s", "S", "3600", set_metrics_expire,
      "a run with no new block for S seconds leaves /metrics"},
+    {"test-estimate-delay-us", "US", "0", set_test_delay,
+     "for tests only: sleep this long before each block, to overload htgad on purpose"},
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))

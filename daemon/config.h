@@ -31,7 +31,7 @@ typedef struct htgad_config {
     policy policy; /* default policy of new runs */
     uint64_t max_streams;
     uint64_t estimators;      /* estimator threads */
-    uint64_t queue_blocks;    /* estimator queue depth, in blocks (each estimator) */
+    uint64_t queue_bytes;     /* bytes of blocks the estimator queues hold, all together */
     uint64_t queue_rows;      /* writer queue depth, in rows */
     uint64_t background_nice; /* estimator and writer threads: this much nicer, SCHED_BATCH */
     int log_level;
@@ -40,8 +40,9 @@ typedef struct htgad_config {
     char web_root[CONFIG_PATH_MAX];   /* dashboard files; "" = the installed copy, else ./web */
     char stats_file[CONFIG_PATH_MAX]; /* "" = none */
     uint64_t stats_interval_ms;
-    uint64_t metrics_expire_s; /* finished runs leave /metrics after this */
-    uint64_t stream_idle_s;    /* a stream without samples this long is expired */
+    uint64_t metrics_expire_s;       /* finished runs leave /metrics after this */
+    uint64_t stream_idle_s;          /* a stream without samples this long is expired */
+    uint64_t test_estimate_delay_us; /* tests only: each block's estimate sleeps this long */
 } htgad_config;
 
 typedef struct config_error {

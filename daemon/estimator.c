@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "log.h"
@@ -37,6 +38,7 @@ struct estimator {
     size_t slots;
     policy_state *ema;  /* per stream slot: the last reliable lambda */
     est_latest *latest; /* per stream slot: the latest block, for policy changes */
+    uint64_t delay_us;  /* tests only: an estimator made slow on purpose */
     pthread_t thread;
     int started;
     log_limit lim;
@@ -99,6 +101,19 @@ out_free_all:
     return NULL;
 }
 
+void estimator_set_delay(estimator *e, uint64_t delay_us)
+{
+    e->delay_us = delay_us;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 void estimator_preload(estimator *e, uint32_t stream_slot, double lambda)
 {
     if (stream_slot >= e->slots)
@@ -122,6 +137,7 @@ static void notify_ingest(estimator *e, uint32_t slot, const policy_out *out, co
     est_note note;
 
     memset(&note, 0, sizeof(note));
+    note.kind = NOTE_LAMBDA;
     note.stream_slot = slot;
     note.lam.lambda = out->lambda;
     note.lam.alpha = out->reason == POLICY_R_OK ? res->hill.alpha : NAN;
@@ -132,8 +148,10 @@ static void notify_ingest(estimator *e, uint32_t slot, const policy_out *out, co
         STAT_INC(drops[DROP_LAMBDA_PIPE]);
 }
 
-/* Estimates one block, hands the row to the writer and the lambda to ingest. */
-static void handle_block(estimator *e, est_job *job)
+/* Estimates one block, hands the row to the writer and the lambda to ingest.
+ * Returns -1 when the block could not be estimated (the caller reports it
+ * lost), else 0. */
+static int estimate_block(estimator *e, est_job *job)
 {
     store_item *it = NULL;
     uint32_t slot = job->stream_slot;
@@ -141,14 +159,18 @@ static void handle_block(estimator *e, est_job *job)
     size_t top_n = 0;
 
     if (slot >= e->slots || job->n > e->max_block)
-        return;
+        return -1;
+    if (e->delay_us > 0) {
+        struct timespec d = {(time_t)(e->delay_us / 1000000), (long)(e->delay_us % 1000000) * 1000};
+        nanosleep(&d, NULL);
+    }
     /* the top unsorted past the Hill estimate's values: the writer sorts
      * the few it stores */
     if (est_block_flags(job->x, job->n, EST_TOP_ANY_ORDER, &e->rule, e->scratch, e->scratch_len,
                         e->top, e->top_cap, &top_n, &res) != EST_OK) {
         if (log_limit_allow(&e->lim, LOG_ERROR))
             LOG(LOG_ERROR, "estimator: est_block refused a block of %zu values", job->n);
-        return;
+        return -1;
     }
     /* values sent in runs are correlated: widen alpha's interval (no-run
      * blocks skip this) */
@@ -164,7 +186,7 @@ static void handle_block(estimator *e, est_job *job)
     }
     it = malloc(offsetof(store_item, top) + top_n * sizeof(double));
     if (it == NULL)
-        return;
+        return -1;
     memset(it, 0, offsetof(store_item, top));
     it->res = res;
     it->top_n = top_n;
@@ -188,6 +210,58 @@ static void handle_block(estimator *e, est_job *job)
         STAT_INC(blocks_fallback);
     if (!job->final)
         notify_ingest(e, slot, &it->out, &it->res, it->block, it->step_last);
+    bqueue_push(e->out, it);
+    return 0;
+}
+
+/* A small item for the writer that names job's run (a lost block, a
+ * barrier's part); NULL when out of memory. */
+static store_item *run_item(const est_job *job, store_item_kind kind)
+{
+    store_item *it = calloc(1, sizeof(*it));
+
+    if (it == NULL)
+        return NULL;
+    it->kind = kind;
+    it->run_slot = job->run_slot;
+    it->stream_slot = job->stream_slot;
+    memcpy(it->run, job->run, sizeof(it->run));
+    it->barrier = job->barrier;
+    it->parts = job->parts;
+    it->created_at = store_now();
+    return it;
+}
+
+/* Estimates a block; one it cannot is reported to the writer as lost, so
+ * that the run's barriers and counters say so. The time spent and the
+ * values estimated feed the budget controller (flow.h). */
+static void handle_block(estimator *e, est_job *job)
+{
+    uint64_t t0 = now_ns();
+    store_item *lost;
+
+    if (estimate_block(e, job) == 0) {
+        STAT_ADD(est_busy_ns, now_ns() - t0);
+        STAT_ADD(est_values, job->n);
+        return;
+    }
+    STAT_INC(blocks_lost);
+    lost = run_item(job, STORE_LOST);
+    if (lost != NULL)
+        bqueue_push(e->out, lost);
+}
+
+/* A barrier: everything this estimator took before it has gone to the
+ * writer, so its part goes there too (waiting for room, like rows). */
+static void handle_barrier(estimator *e, const est_job *job)
+{
+    store_item *it = run_item(job, STORE_BARRIER);
+
+    while (it == NULL) { /* a barrier must arrive, or its client waits for good */
+        struct timespec d = {0, 1000000};
+        nanosleep(&d, NULL);
+        it = run_item(job, STORE_BARRIER);
+    }
     bqueue_push(e->out, it);
 }
 
@@ -277,7 +351,10 @@ static void *estimator_main(void *arg)
     if (e->pipe == NULL)
         LOG(LOG_ERROR, "estimator: cannot connect %s: lambdas will not be pushed", ESTIMATOR_PIPE);
     for (;;) {
+        size_t bytes;
+
         job = bqueue_pop(e->in, -1);
+        bytes = job->bytes;
         if (job->kind == EST_JOB_STOP) {
             est_job_free(job);
             break;
@@ -286,9 +363,13 @@ static void *estimator_main(void *arg)
             handle_policy(e, job);
         else if (job->kind == EST_JOB_OPEN)
             handle_open(e, job);
+        else if (job->kind == EST_JOB_BARRIER)
+            handle_barrier(e, job);
         else
             handle_block(e, job);
         est_job_free(job);
+        if (bytes > 0) /* room for ingest to read again (after the free: a real bound) */
+            atomic_fetch_sub_explicit(&g_stats.est_bytes, bytes, memory_order_relaxed);
     }
     if (e->pipe != NULL)
         zmq_close(e->pipe);

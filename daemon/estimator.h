@@ -39,8 +39,9 @@ struct store_state;
 typedef enum est_job_kind {
     EST_JOB_BLOCK = 1,
     EST_JOB_STOP = 2,
-    EST_JOB_POLICY = 3, /* a run's policy changed: store it, re-derive its lambdas */
-    EST_JOB_OPEN = 4,   /* a stream slot starts a new life: its stored state (or none) */
+    EST_JOB_POLICY = 3,  /* a run's policy changed: store it, re-derive its lambdas */
+    EST_JOB_OPEN = 4,    /* a stream slot starts a new life: its stored state (or none) */
+    EST_JOB_BARRIER = 5, /* forwarded to the writer: everything before it is handed on */
 } est_job_kind;
 
 /* A closed block on its way to the estimator (malloc'd; x too, unless msg
@@ -65,12 +66,26 @@ typedef struct est_job {
     est_seg *seg;              /* EST_JOB_BLOCK: where runs are (est_hill_runs), in the job's own
                                   allocation (not freed apart); nseg 0: no runs */
     size_t nseg;
+    size_t bytes;     /* what the job holds against --queue-bytes (g_stats.est_bytes) */
+    uint64_t barrier; /* EST_JOB_BARRIER: its id */
+    uint32_t parts;   /* EST_JOB_BARRIER: estimators it was sent to (the writer waits for all) */
 } est_job;
 
-/* What comes back to the ingest thread over the pipe (one frame). */
+/* What comes back to the ingest thread over the pipe (one frame), from an
+ * estimator (a lambda) or the writer (a barrier passed). */
+typedef enum est_note_kind {
+    NOTE_LAMBDA = 0,
+    NOTE_BARRIER = 1,
+} est_note_kind;
+
 typedef struct est_note {
+    uint32_t kind; /* est_note_kind */
     uint32_t stream_slot;
-    wire_lambda lam;
+    wire_lambda lam;        /* NOTE_LAMBDA */
+    uint64_t barrier;       /* NOTE_BARRIER: the barrier's id */
+    uint32_t run_slot;      /* NOTE_BARRIER: its run */
+    uint64_t blocks_stored; /* NOTE_BARRIER: the run's blocks committed so far */
+    uint64_t blocks_lost;   /* NOTE_BARRIER: the run's blocks the estimator or writer lost */
 } est_note;
 
 /* Frees a job and its samples (closes its message); accepts NULL. */
@@ -89,6 +104,10 @@ estimator *estimator_new(bqueue *in, bqueue *out, void *ctx, size_t max_block,
  * of max_block values (EST_KAUTO_KCAP for the auto rule), so the dashboard
  * can always mark the chosen k on the plot. */
 size_t estimator_top_cap(const est_k_rule *rule, size_t max_block);
+
+/* Before start, for tests only: sleep this long before each block
+ * (--test-estimate-delay-us), to make an overload on purpose. */
+void estimator_set_delay(estimator *e, uint64_t delay_us);
 
 /* Before start: the last reliable lambda of a restored stream. */
 void estimator_preload(estimator *e, uint32_t stream_slot, double lambda);

@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "estimator.h"
+#include "flow.h"
 #include "log.h"
 #include "stats.h"
 #include "store.h"
@@ -22,18 +23,37 @@
 #include "wire.h"
 
 #define INGEST_POLL_MS      100
+#define INGEST_FULL_POLL_MS 2 /* while pushing back: how soon to look at the queues again */
 #define INGEST_BURST        32 /* messages read before looking at the pipe (a lambda waits for them) */
 #define INGEST_PEER_SILENCE 10000 /* ms without a message before a peer is forgotten */
 #define INGEST_MAX_FRAMES   3     /* payload frames kept for decoding (2 + 1 to see excess) */
-#define INGEST_PEER_HWM     64    /* messages queued per client connection (memory bound) */
-#define INGEST_CMDS_MAX     64    /* policy commands waiting for the ingest thread */
-#define INGEST_EXPIRE_TRIES 120   /* sweeps an idle stream waits for its last block's row */
+/* Messages ZeroMQ queues per client connection while ingest pushes back:
+ * with a 256 KiB sample, 4 MiB; the rest waits in the client's own queue. */
+#define INGEST_PEER_HWM 16
+#define INGEST_CMDS_MAX 64 /* policy commands waiting for the ingest thread */
+/* Ingest stops reading at half of INGEST_EST_JOBS, which leaves room for
+ * the blocks of one more message (a 1M-value message in blocks of at least
+ * 64 values is 16385 blocks). */
 /* The largest frame a client may send (a full SAMPLES body); a peer that
  * sends more is disconnected by ZeroMQ before anything is buffered. */
 #define INGEST_MAX_FRAME ((int64_t)4 * WIRE_COUNT_MAX)
 /* Under load ingest naps between wake-ups (nap_if_busy). */
 #define INGEST_NAP_US  500
 #define INGEST_BUSY_US 1000
+
+/* A barrier on its way through the estimators and the writer: the
+ * identity that asked (none: an idle stream's slot waits to be freed), what
+ * to echo in the ACK, and how many estimator queues still have to take it. */
+typedef struct barrier {
+    uint64_t id;
+    uint32_t run_slot;
+    long free_slot; /* >= 0: the stream slot to free once it passes */
+    uint8_t ident[STREAMS_ID_MAX];
+    size_t ident_len;
+    int64_t token;
+    uint64_t seq;
+    size_t pushed; /* estimator queues that took it */
+} barrier;
 
 struct ingest {
     void *ctx;
@@ -47,7 +67,15 @@ struct ingest {
     void *router;
     void *pipe;
     uint64_t seq;
-    int flushing; /* 1 during the shutdown flush: wait on the estimator queue */
+    int flushing;         /* 1 during the shutdown flush */
+    uint64_t queue_bytes; /* the estimator queues' bound (--queue-bytes) */
+    int pushing_back;     /* the queues are full: the ROUTER is not read */
+    int64_t pushback_since_ms;
+    flow_ctl flow;
+    int64_t last_tick_ms;
+    barrier *bars; /* barriers not yet passed */
+    size_t nbars, bars_cap;
+    uint64_t next_barrier;
     atomic_int stop;
     pthread_t thread;
     int started;
@@ -82,6 +110,8 @@ ingest *ingest_new(void *ctx, bqueue *const *est_qs, size_t nest, const htgad_co
     if (g == NULL)
         return NULL;
     g->reg = streams_new(cfg->max_streams, cfg->block_samples, cfg->window_steps);
+    g->queue_bytes = cfg->queue_bytes;
+    flow_init(&g->flow);
     g->cmds = bqueue_new(INGEST_CMDS_MAX);
     g->est_qs = nest ? malloc(nest * sizeof(bqueue *)) : NULL;
     if (g->reg == NULL || g->cmds == NULL || g->est_qs == NULL)
@@ -232,15 +262,22 @@ static void answer_hello(ingest *g, uint32_t run_slot, const uint8_t *id, size_t
     }
 }
 
-/* Reads every note the estimator left in the pipe. */
+static void barrier_passed(ingest *g, const est_note *note);
+
+/* Reads every note the estimators and the writer left in the pipe. */
 static void drain_pipe(ingest *g)
 {
     est_note note;
     int n;
 
     while ((n = zmq_recv(g->pipe, &note, sizeof(note), ZMQ_DONTWAIT)) >= 0) {
-        if ((size_t)n != sizeof(note) || note.stream_slot >= g->reg->nstreams ||
-            !g->reg->streams[note.stream_slot].used)
+        if ((size_t)n != sizeof(note))
+            continue;
+        if (note.kind == NOTE_BARRIER) {
+            barrier_passed(g, &note);
+            continue;
+        }
+        if (note.stream_slot >= g->reg->nstreams || !g->reg->streams[note.stream_slot].used)
             continue;
         g->reg->streams[note.stream_slot].last = note.lam;
         g->reg->streams[note.stream_slot].has_lambda = 1;
@@ -344,10 +381,37 @@ typedef struct emit_ctx {
     int final; /* an idle stream's last block: stored, no lambda push */
 } emit_ctx;
 
+/* Hands a job to estimator k, counting its bytes against --queue-bytes
+ * first (the estimator takes them off once done). Never drops: ingest
+ * stops reading before the queues are full (queues_full), and the rare push
+ * that finds no room (a message that closes many small blocks) waits. */
+static void push_job(ingest *g, size_t k, est_job *job)
+{
+    uint64_t bytes =
+        atomic_fetch_add_explicit(&g_stats.est_bytes, job->bytes, memory_order_relaxed) +
+        job->bytes;
+
+    if (bytes > STAT_GET(est_bytes_max))
+        STAT_SET(est_bytes_max, bytes);
+    if (bqueue_try_push(g->est_qs[k], job) < 0)
+        bqueue_push(g->est_qs[k], job);
+}
+
+/* Whether the estimator queues are too full to take another message. */
+static int queues_full(const ingest *g)
+{
+    if (STAT_GET(est_bytes) >= g->queue_bytes)
+        return 1;
+    for (size_t k = 0; k < g->nest; k++)
+        if (bqueue_depth(g->est_qs[k]) >= INGEST_EST_JOBS / 2)
+            return 1;
+    return 0;
+}
+
 /* A closed block of stream c->slot becomes an estimator job; msg (or NULL)
  * is the ZeroMQ message that holds x. Returns 0 when the estimator queue
- * took it (and with it x, or msg), -1 when the block was dropped (counted;
- * x and msg stay the caller's). */
+ * took it (and with it x, or msg), -1 when no job could be allocated (the
+ * block is lost, counted; x and msg stay the caller's). */
 static int push_block(emit_ctx *c, const accum_block *blk, void *msg)
 {
     ingest *g = c->g;
@@ -358,6 +422,8 @@ static int push_block(emit_ctx *c, const accum_block *blk, void *msg)
 
     if (job == NULL) {
         STAT_ADD(drops[DROP_NOMEM], blk->n);
+        STAT_INC(blocks_lost);
+        run->lost++;
         return -1;
     }
     if (blk->nseg > 0) {
@@ -379,16 +445,8 @@ static int push_block(emit_ctx *c, const accum_block *blk, void *msg)
     job->pol = run->pol;
     job->source = run->pol_source;
     job->final = g->flushing || c->final;
-    if (g->flushing) {
-        bqueue_push(g->est_qs[c->slot % g->nest], job);
-    } else if (bqueue_try_push(g->est_qs[c->slot % g->nest], job) < 0) {
-        free(job);
-        STAT_INC(drops[DROP_EST_QUEUE]);
-        if (log_limit_allow(&g->lim_drop, LOG_WARN))
-            LOG(LOG_WARN, "ingest: estimator queue full, block of %s/%s dropped", run->name,
-                se->group);
-        return -1;
-    }
+    job->bytes = msg != NULL ? zmq_msg_size(msg) : blk->n * sizeof(float);
+    push_job(g, c->slot % g->nest, job);
     se->next_block++;
     STAT_INC(blocks_closed);
     return 0;
@@ -437,7 +495,7 @@ static size_t take_whole_block(emit_ctx *c, const wire_msg *m, zmq_msg_t *body)
     } else {
         STAT_INC(blocks_zero_copy);
     }
-    return a->cap; /* taken, or dropped as a whole block: counted either way */
+    return a->cap; /* taken, or lost as a whole block: counted either way */
 #else
     (void)c;
     (void)m;
@@ -487,16 +545,27 @@ static void open_stream(ingest *g, uint32_t slot)
     bqueue_push(g->est_qs[slot % g->nest], job); /* rare: waiting is fine */
 }
 
-/* body: the ZeroMQ frame m->body lies in (for the zero-copy path), or NULL. */
-static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m, zmq_msg_t *body)
+/* body: the ZeroMQ frame m->body lies in (for the zero-copy path), or NULL;
+ * p: the sending peer (NULL when the run has too many). */
+static void handle_samples(ingest *g, uint32_t run_slot, peer *p, const wire_msg *m,
+                           zmq_msg_t *body)
 {
     size_t before = g->reg->live_streams;
     long slot = streams_stream(g->reg, run_slot, m->group, m->group_len);
+    run_entry *run = &g->reg->runs[run_slot];
     emit_ctx c = {g, 0, 0};
     size_t taken;
+    long added;
 
+    if (p != NULL) {
+        p->msgs++;
+        p->values += m->count;
+    }
     if (slot < 0) {
         STAT_ADD(drops[DROP_STREAM_LIMIT], m->count);
+        run->refused += m->count;
+        if (p != NULL)
+            p->refused += m->count;
         if (log_limit_allow(&g->lim_drop, LOG_WARN))
             LOG(LOG_WARN, "ingest: stream limit (%llu) reached, samples dropped",
                 (unsigned long long)g->cfg.max_streams);
@@ -505,20 +574,275 @@ static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m, zmq_
     if (g->reg->live_streams != before) {
         open_stream(g, (uint32_t)slot);
         STAT_SET(streams, g->reg->live_streams);
-        LOG(LOG_INFO, "new stream %s/%s (%zu of %llu)", g->reg->runs[run_slot].name,
-            g->reg->streams[slot].group, g->reg->live_streams,
-            (unsigned long long)g->cfg.max_streams);
+        LOG(LOG_INFO, "new stream %s/%s (%zu of %llu)", run->name, g->reg->streams[slot].group,
+            g->reg->live_streams, (unsigned long long)g->cfg.max_streams);
     }
     c.slot = (uint32_t)slot;
     g->reg->streams[slot].last_ms = now_ms();
-    g->reg->streams[slot].expire_tries = 0;
+    g->reg->streams[slot].expiring = 0;
     STAT_INC(msgs_samples);
     STAT_ADD(samples, m->count);
     taken = take_whole_block(&c, m, body);
-    if (taken < m->count && accum_add_runs(&g->reg->streams[slot].acc, m->step,
-                                           (const unsigned char *)m->body + 4 * taken,
-                                           m->count - taken, m->cluster, taken, emit_block, &c) < 0)
+    if (taken >= m->count)
+        return;
+    added = accum_add_runs(&g->reg->streams[slot].acc, m->step,
+                           (const unsigned char *)m->body + 4 * taken, m->count - taken, m->cluster,
+                           taken, emit_block, &c);
+    if (added < 0) {
         STAT_ADD(drops[DROP_NOMEM], m->count - taken);
+        run->refused += m->count - taken;
+        if (p != NULL)
+            p->refused += m->count - taken;
+    }
+}
+
+/* ---------- budgets (flow.h) ---------- */
+
+/* Sends run's budget to one peer (a BUDGET for every group of the run).
+ * Returns 0 when sent, 1 when its pipe was full, -1 when it is gone. */
+static int send_budget(ingest *g, const run_entry *run, peer *p)
+{
+    unsigned char hdr[WIRE_HEADER_MAX], body[WIRE_BUDGET_LEN];
+    wire_msg m = {.kind = WIRE_BUDGET, .count = 1, .run = run->name, .run_len = run->name_len};
+    wire_budget b = {
+        .values = run->bud_values, .every = run->bud_every, .ranks = (uint32_t)run->npeers};
+    size_t hlen;
+
+    m.seq = g->seq++;
+    hlen = wire_encode_header(&m, hdr, sizeof(hdr));
+    wire_encode_budget(&b, body);
+    if (zmq_send(g->router, p->id, p->id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return errno == EHOSTUNREACH ? -1 : 1;
+    zmq_send(g->router, hdr, hlen, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(g->router, body, sizeof(body), ZMQ_DONTWAIT);
+    p->bud_values = run->bud_values;
+    p->bud_every = run->bud_every;
+    STAT_INC(budgets_sent);
+    return 0;
+}
+
+/* Sets run_slot's budget from the controller's factor and its ranks, and
+ * sends it to every peer that follows budgets and lacks it. */
+static void update_budget(ingest *g, uint32_t run_slot)
+{
+    run_entry *run = &g->reg->runs[run_slot];
+
+    flow_budget(g->flow.f, g->cfg.block_samples, (uint32_t)run->npeers, &run->bud_values,
+                &run->bud_every);
+    for (size_t i = run->npeers; i-- > 0;) {
+        peer *p = &run->peers[i];
+        if (!p->flow || (p->bud_values == run->bud_values && p->bud_every == run->bud_every))
+            continue;
+        if (send_budget(g, run, p) < 0)
+            streams_peer_remove(g->reg, run_slot, i);
+    }
+}
+
+/* Publishes what a user sees of each run's flow (flow.h). */
+static void publish_flow(ingest *g)
+{
+    flow_run *v = calloc(g->reg->live_runs ? g->reg->live_runs : 1, sizeof(*v));
+    size_t n = 0;
+    uint64_t client_drops = 0;
+
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < g->reg->nruns && n < g->reg->live_runs; i++) {
+        const run_entry *run = &g->reg->runs[i];
+        flow_run *f = &v[n];
+        if (!run->used)
+            continue;
+        memcpy(f->run, run->name, run->name_len + 1);
+        f->ranks = (uint32_t)run->npeers;
+        f->budget_values = run->bud_values;
+        f->budget_every = run->bud_every;
+        f->client_drops = run->drops_gone;
+        for (size_t k = 0; k < run->npeers; k++)
+            f->client_drops += run->peers[k].dropped;
+        f->values_refused = run->refused;
+        f->blocks_lost = run->lost;
+        client_drops += f->client_drops;
+        n++;
+    }
+    flow_publish(v, n);
+    free(v);
+    STAT_SET(client_drops, client_drops);
+}
+
+/* Every FLOW_TICK_MS: the controller's new factor, the runs' budgets. */
+static void flow_control(ingest *g, int64_t now)
+{
+    flow_sample fs = {now,
+                      STAT_GET(samples),
+                      STAT_GET(est_busy_ns),
+                      STAT_GET(est_values),
+                      STAT_GET(backpressure_ms),
+                      g->nest};
+
+    if (now - g->last_tick_ms < FLOW_TICK_MS)
+        return;
+    g->last_tick_ms = now;
+    if (g->pushing_back) { /* count the push-back still going on */
+        STAT_ADD(backpressure_ms, (uint64_t)(now - g->pushback_since_ms));
+        g->pushback_since_ms = now;
+        fs.backpressure_ms = STAT_GET(backpressure_ms);
+    }
+    flow_tick(&g->flow, &fs);
+    STAT_SET(budget_ppm, (uint64_t)(g->flow.f * 1e6 + 0.5));
+    for (size_t i = 0; i < g->reg->nruns; i++)
+        if (g->reg->runs[i].used)
+            update_budget(g, (uint32_t)i);
+    publish_flow(g);
+}
+
+/* Starts or ends a push-back: while the estimator queues are full the
+ * ROUTER is not read (the clients' queues take the excess). */
+static void note_pushback(ingest *g, int full, int64_t now)
+{
+    if (full && !g->pushing_back) {
+        g->pushing_back = 1;
+        g->pushback_since_ms = now;
+        STAT_INC(backpressure_events);
+    } else if (!full && g->pushing_back) {
+        g->pushing_back = 0;
+        STAT_ADD(backpressure_ms, (uint64_t)(now - g->pushback_since_ms));
+    }
+}
+
+/* ---------- barriers ---------- */
+
+/* Hands barrier b to the estimator queues that have not taken it yet
+ * (without waiting: one that is full takes it on a later turn). Returns 1
+ * when every queue has it. */
+static int barrier_push(ingest *g, barrier *b)
+{
+    while (b->pushed < g->nest) {
+        est_job *job = calloc(1, sizeof(*job));
+        if (job == NULL)
+            return 0;
+        job->kind = EST_JOB_BARRIER;
+        job->run_slot = b->run_slot;
+        job->stream_slot = b->free_slot >= 0 ? (uint32_t)b->free_slot : 0;
+        memcpy(job->run, g->reg->runs[b->run_slot].name, g->reg->runs[b->run_slot].name_len + 1);
+        job->barrier = b->id;
+        job->parts = (uint32_t)g->nest;
+        if (bqueue_try_push(g->est_qs[b->pushed], job) < 0) {
+            free(job);
+            return 0;
+        }
+        b->pushed++;
+    }
+    return 1;
+}
+
+/* Starts a barrier of run_slot: from identity id (an ACK is owed), or
+ * for stream slot free_slot (freed once it passes). 0 or -1 (no memory). */
+static int barrier_start(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_len,
+                         const wire_msg *m, long free_slot)
+{
+    barrier *b;
+
+    if (g->nbars == g->bars_cap) {
+        size_t cap = g->bars_cap ? 2 * g->bars_cap : 16;
+        barrier *v = realloc(g->bars, cap * sizeof(*v));
+        if (v == NULL)
+            return -1;
+        g->bars = v;
+        g->bars_cap = cap;
+    }
+    b = &g->bars[g->nbars++];
+    memset(b, 0, sizeof(*b));
+    b->id = ++g->next_barrier;
+    b->run_slot = run_slot;
+    b->free_slot = free_slot;
+    if (id != NULL) {
+        memcpy(b->ident, id, id_len);
+        b->ident_len = id_len;
+        b->token = m->step;
+        b->seq = m->seq;
+    }
+    barrier_push(g, b);
+    return 0;
+}
+
+/* Answers the identity of barrier b with what became of its samples. */
+static void send_ack(ingest *g, const barrier *b, const est_note *note, uint32_t status)
+{
+    const run_entry *run = &g->reg->runs[b->run_slot];
+    peer *p = streams_peer_find(g->reg, b->run_slot, b->ident, b->ident_len);
+    unsigned char hdr[WIRE_HEADER_MAX], body[WIRE_ACK_LEN];
+    wire_msg m = {.kind = WIRE_ACK,
+                  .count = 1,
+                  .step = b->token,
+                  .seq = b->seq,
+                  .run = run->name,
+                  .run_len = run->name_len};
+    wire_ack ack = {.status = status};
+    size_t hlen = wire_encode_header(&m, hdr, sizeof(hdr));
+
+    if (p != NULL) {
+        ack.msgs = p->msgs;
+        ack.values = p->values;
+        ack.values_refused = p->refused;
+    }
+    if (note != NULL) {
+        ack.blocks_stored = note->blocks_stored;
+        ack.blocks_lost = note->blocks_lost + run->lost;
+    }
+    wire_encode_ack(&ack, body);
+    if (zmq_send(g->router, b->ident, b->ident_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return; /* gone or full: the client's barrier times out */
+    zmq_send(g->router, hdr, hlen, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(g->router, body, sizeof(body), ZMQ_DONTWAIT);
+    STAT_INC(acks_sent);
+}
+
+/* The writer committed everything before barrier note->barrier. */
+static void barrier_passed(ingest *g, const est_note *note)
+{
+    for (size_t i = 0; i < g->nbars; i++) {
+        barrier *b = &g->bars[i];
+        if (b->id != note->barrier)
+            continue;
+        if (b->free_slot >= 0) {
+            stream_entry *se = &g->reg->streams[b->free_slot];
+            if (se->used && se->expiring == b->id) {
+                LOG(LOG_INFO, "stream %s/%s idle, slot freed (next block %llu)",
+                    g->reg->runs[se->run_slot].name, se->group, (unsigned long long)se->next_block);
+                streams_stream_free(g->reg, (uint32_t)b->free_slot);
+                STAT_INC(streams_expired);
+            }
+        } else if (g->reg->runs[b->run_slot].used && g->router != NULL) {
+            send_ack(g, b, note, g->flushing ? 1 : 0);
+        }
+        g->bars[i] = g->bars[--g->nbars];
+        return;
+    }
+}
+
+/* Barriers some estimator queue has not taken yet (it was full). */
+static void barriers_retry(ingest *g)
+{
+    for (size_t i = 0; i < g->nbars; i++)
+        barrier_push(g, &g->bars[i]);
+}
+
+/* A client's BARRIER: with WIRE_BARRIER_CLOSE, the run's open blocks close
+ * first (a replay's last partial block is stored too). */
+static void handle_barrier(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_len,
+                           const wire_msg *m)
+{
+    run_entry *run = &g->reg->runs[run_slot];
+
+    STAT_INC(barriers);
+    if (m->cluster & WIRE_BARRIER_CLOSE) {
+        for (size_t i = 0; i < run->nstreams; i++) {
+            emit_ctx c = {g, run->streams[i], 0};
+            accum_flush(&g->reg->streams[run->streams[i]].acc, emit_block, &c);
+        }
+    }
+    if (barrier_start(g, run_slot, id, id_len, m, -1) < 0)
+        LOG(LOG_ERROR, "ingest: no memory for a barrier of %s", run->name);
 }
 
 /* One decoded message from identity id. */
@@ -527,6 +851,8 @@ static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_m
 {
     size_t before = g->reg->live_runs;
     long run_slot = streams_run(g->reg, m->run, m->run_len, &g->cfg.policy);
+    size_t npeers;
+    peer *p;
 
     if (run_slot < 0) { /* run limit: counted in samples, as the stream limit */
         STAT_ADD(drops[DROP_STREAM_LIMIT], m->count);
@@ -539,14 +865,26 @@ static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_m
             restore_policy(g, run, &st);
     }
     STAT_SET(runs, g->reg->live_runs);
+    npeers = g->reg->runs[run_slot].npeers;
     if (streams_peer_touch(g->reg, (uint32_t)run_slot, id, id_len, now_ms()) < 0)
         STAT_INC(drops[DROP_PEER_LIMIT]);
+    p = streams_peer_find(g->reg, (uint32_t)run_slot, id, id_len);
+    if (p != NULL && m->kind != WIRE_BARRIER)
+        p->dropped = m->dropped;
     if (m->kind == WIRE_HELLO) {
         STAT_INC(msgs_hello);
+        if (p != NULL && ((uint64_t)m->step & WIRE_FEAT_FLOW))
+            p->flow = 1;
         answer_hello(g, (uint32_t)run_slot, id, id_len);
     } else if (m->kind == WIRE_SAMPLES) {
-        handle_samples(g, (uint32_t)run_slot, m, body);
+        handle_samples(g, (uint32_t)run_slot, p, m, body);
+    } else if (m->kind == WIRE_BARRIER) {
+        handle_barrier(g, (uint32_t)run_slot, id, id_len, m);
     }
+    /* a rank came or went (every rank's share of a block changes), or a
+     * client that follows budgets has none yet */
+    if (g->reg->runs[run_slot].npeers != npeers || (p != NULL && p->flow && p->bud_values == 0))
+        update_budget(g, (uint32_t)run_slot);
 }
 
 /* Receives one whole multipart message (identity + frames) and handles it.
@@ -691,24 +1029,11 @@ static void signal_ready(ingest *g, int status)
     pthread_mutex_unlock(&g->lock);
 }
 
-/* Whether stream se's blocks are all stored (the last one's row is in the
- * database), so its slot can go without the writer or estimator still
- * holding one of its blocks. */
-static int stream_stored(ingest *g, const stream_entry *se)
-{
-    store_state st;
-
-    if (se->next_block == 0 || g->ro == NULL)
-        return se->next_block == 0;
-    if (store_lookup(g->ro, g->reg->runs[se->run_slot].name, se->group, &st) != 1)
-        return 0;
-    return st.has_block && st.last_block + 1 >= se->next_block;
-}
-
 /* Streams without samples for --stream-idle-s: the partial block goes to
- * the estimator (as on SIGTERM), and once its row is stored the slot is
- * freed; a run with no streams and no peers left is freed too. A stream
- * that comes back carries on from its stored state (open_stream). */
+ * the estimator (as on SIGTERM), then a barrier, and once the writer has
+ * stored everything before it the slot is freed (barrier_passed); a run
+ * with no streams and no peers left is freed too. A stream that comes back
+ * carries on from its stored state (open_stream). */
 static void expire_idle(ingest *g, int64_t now)
 {
     streams *r = g->reg;
@@ -716,17 +1041,12 @@ static void expire_idle(ingest *g, int64_t now)
     for (size_t i = 0; i < r->nstreams; i++) {
         stream_entry *se = &r->streams[i];
         emit_ctx c = {g, (uint32_t)i, 1};
-        uint32_t run_slot = se->run_slot;
 
-        if (!se->used || now - se->last_ms < g->idle_ms)
+        if (!se->used || se->expiring || now - se->last_ms < g->idle_ms)
             continue;
         accum_flush(&se->acc, emit_block, &c);
-        if (!stream_stored(g, se) && ++se->expire_tries < INGEST_EXPIRE_TRIES)
-            continue;
-        LOG(LOG_INFO, "stream %s/%s idle, slot freed (next block %llu)", r->runs[run_slot].name,
-            se->group, (unsigned long long)se->next_block);
-        streams_stream_free(r, (uint32_t)i);
-        STAT_INC(streams_expired);
+        if (barrier_start(g, se->run_slot, NULL, 0, NULL, (long)i) == 0)
+            se->expiring = g->next_barrier;
     }
     for (size_t i = 0; i < r->nruns; i++)
         streams_run_free(r, (uint32_t)i);
@@ -782,13 +1102,20 @@ static void *ingest_main(void *arg)
     STAT_SET(streams, g->reg->live_streams);
     signal_ready(g, 1);
     while (!atomic_load(&g->stop)) {
-        zmq_pollitem_t items[2] = {{g->router, 0, ZMQ_POLLIN, 0}, {g->pipe, 0, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, 2, INGEST_POLL_MS) < 0 && errno != EINTR)
+        /* while the estimator queues are full, only the pipe is read: the
+         * clients' queues hold the excess (push-back, flow.h) */
+        int full = queues_full(g);
+        zmq_pollitem_t items[2] = {{g->pipe, 0, ZMQ_POLLIN, 0}, {g->router, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, full ? 1 : 2, full ? INGEST_FULL_POLL_MS : INGEST_POLL_MS) < 0 &&
+            errno != EINTR)
             break;
         drain_pipe(g);
         drain_cmds(g);
-        for (got = 0; got < INGEST_BURST && recv_one(g) == 0; got++)
-            ;
+        barriers_retry(g);
+        full = queues_full(g);
+        note_pushback(g, full, now_ms());
+        for (got = 0; !full && got < INGEST_BURST && recv_one(g) == 0; got++)
+            full = queues_full(g);
         nap_if_busy(g, got, &last_busy);
         if (now_ms() - last_prune > 1000) {
             last_prune = now_ms();
@@ -798,6 +1125,7 @@ static void *ingest_main(void *arg)
             last_sweep = now_ms();
             expire_idle(g, last_sweep);
         }
+        flow_control(g, now_ms());
     }
     drain_pipe(g);
     flush_all(g);
@@ -839,6 +1167,7 @@ void ingest_join(ingest **gp)
     if (g->started)
         pthread_join(g->thread, NULL);
     streams_free(&g->reg);
+    free(g->bars);
     while ((cmd = bqueue_pop(g->cmds, 0)) != NULL)
         free(cmd);
     bqueue_destroy(&g->cmds);

@@ -30,6 +30,10 @@
 #include "queue.h"
 #include "store.h"
 
+/* Jobs one estimator queue holds at most (the byte bound, --queue-bytes,
+ * normally binds first: see ingest.c). */
+#define INGEST_EST_JOBS (1u << 17)
+
 typedef struct ingest ingest;
 
 /* An ingest over zmq context ctx feeding the nest estimator queues est_qs

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "htga_config.h"
 #include "estimator.h"
+#include "flow.h"
 #include "htgad_http.h"
 #include "ingest.h"
 #include "log.h"
@@ -79,13 +80,14 @@ static int create_parts(daemon_parts *d, const htgad_config *cfg)
 {
     d->nest = (size_t)cfg->estimators;
     for (size_t k = 0; k < d->nest; k++) {
-        d->est_qs[k] = bqueue_new(cfg->queue_blocks);
+        d->est_qs[k] = bqueue_new(INGEST_EST_JOBS);
         if (d->est_qs[k] == NULL)
             return -1;
         d->ests[k] = estimator_new(d->est_qs[k], d->row_q, d->ctx, cfg->block_samples, &cfg->k_rule,
                                    cfg->max_streams);
         if (d->ests[k] == NULL)
             return -1;
+        estimator_set_delay(d->ests[k], cfg->test_estimate_delay_us);
     }
     d->ing = ingest_new(d->ctx, d->est_qs, d->nest, cfg);
     return d->ing == NULL ? -1 : 0;
@@ -107,6 +109,7 @@ static int start(daemon_parts *d, const htgad_config *cfg)
         sqlite3_close(db);
         return -1;
     }
+    store_writer_notify(d->writer, d->ctx);
     if (create_parts(d, cfg) < 0 || restore(d, db, cfg) < 0)
         return -1;
     if (store_writer_start(d->writer) < 0)
@@ -145,6 +148,7 @@ static void free_parts(daemon_parts *d)
     for (size_t k = 0; k < d->nest; k++)
         bqueue_destroy(&d->est_qs[k]);
     bqueue_destroy(&d->row_q);
+    flow_view_free();
     if (d->ctx != NULL)
         zmq_ctx_term(d->ctx);
 }

@@ -49,6 +49,18 @@ void stats_write(FILE *out, const stats_queues *qs)
     PRINT(transactions);
     PRINT(write_errors);
     PRINT(policy_changes);
+    PRINT(est_bytes);
+    PRINT(est_bytes_max);
+    PRINT(backpressure_ms);
+    PRINT(backpressure_events);
+    PRINT(est_busy_ns);
+    PRINT(est_values);
+    PRINT(blocks_lost);
+    PRINT(barriers);
+    PRINT(acks_sent);
+    PRINT(budgets_sent);
+    PRINT(budget_ppm);
+    PRINT(client_drops);
     if (qs != NULL && qs->est != NULL) {
         size_t depth = 0, high = 0;
         for (size_t i = 0; i < qs->nest; i++) {

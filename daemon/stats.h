@@ -2,8 +2,8 @@
  * stats.h - htgad's counters, readable from any thread.
  *
  * DESIGN: one struct of relaxed atomics; each counter has one writer thread
- * (ingest, estimator or writer), and readers (the stats file now, the HTTP
- * API later) take a snapshot with stats_snapshot(). Queue depths are read
+ * (ingest, estimator or writer), and readers (the stats file, the HTTP API)
+ * load them one by one (relaxed). Queue depths are read
  * from the queues at snapshot time. stats_write() prints `key value` lines,
  * the format of --stats-file.
  */
@@ -19,7 +19,8 @@
 /* Why data was dropped. */
 typedef enum drop_reason {
     DROP_STREAM_LIMIT = 0, /* a new run or (run, group) over --max-streams (samples) */
-    DROP_EST_QUEUE,        /* estimator queue full: a whole block dropped (blocks) */
+    DROP_EST_QUEUE,        /* estimator queue full: a whole block dropped (blocks); stays 0
+                              since 0.4: ingest stops reading instead (back-pressure) */
     DROP_NOMEM,            /* a block buffer could not be allocated (samples) */
     DROP_PEER_LIMIT,       /* too many client identities for one run (messages) */
     DROP_LAMBDA_SEND,      /* a lambda push could not be queued to a client */
@@ -48,6 +49,20 @@ typedef struct htgad_stats {
     _Atomic uint64_t transactions;    /* commits */
     _Atomic uint64_t write_errors;    /* SQLite failures (rows lost) */
     _Atomic uint64_t policy_changes;  /* policy rows written */
+    /* flow control (flow.h) */
+    _Atomic uint64_t est_bytes;       /* bytes held by the estimator queues (gauge) */
+    _Atomic uint64_t est_bytes_max;   /* high-water mark of est_bytes */
+    _Atomic uint64_t backpressure_ms; /* ms ingest stopped reading because the queues were full */
+    _Atomic uint64_t backpressure_events; /* times it started doing so */
+    _Atomic uint64_t est_busy_ns;         /* estimators' time estimating blocks */
+    _Atomic uint64_t est_values;          /* values in the blocks they estimated */
+    _Atomic uint64_t blocks_lost;         /* blocks closed but never stored (estimator refused,
+                                             no memory, write failure) */
+    _Atomic uint64_t barriers;            /* BARRIER messages taken */
+    _Atomic uint64_t acks_sent;           /* ACK answers sent */
+    _Atomic uint64_t budgets_sent;        /* BUDGET messages sent */
+    _Atomic uint64_t budget_ppm;          /* the budget factor, parts per million of a full send */
+    _Atomic uint64_t client_drops;        /* messages clients report they dropped (all runs) */
 } htgad_stats;
 
 extern htgad_stats g_stats;

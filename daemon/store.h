@@ -38,7 +38,9 @@
 typedef enum store_item_kind {
     STORE_BLOCK = 1,
     STORE_POLICY = 2,
-    STORE_STOP = 3, /* the writer commits, closes the database and exits */
+    STORE_STOP = 3,    /* the writer commits, closes the database and exits */
+    STORE_BARRIER = 4, /* one estimator's part of a barrier (see ingest.h) */
+    STORE_LOST = 5,    /* a block of run_slot the estimator could not estimate */
 } store_item_kind;
 
 /* One unit of work for the writer; pushing it hands it over (malloc'd; the
@@ -57,6 +59,9 @@ typedef struct store_item {
     est_result res;
     policy_out out;
     double created_at;
+    uint64_t barrier; /* STORE_BARRIER: its id */
+    uint32_t parts;   /* STORE_BARRIER: parts that make it whole (the estimators);
+                         STORE_BLOCK: 1 once its row is written in the open batch */
     size_t top_n;
     int top_any_order; /* top past the Hill estimate's k + 1 values is unordered
                         * (EST_TOP_ANY_ORDER): the writer sorts the ones it stores */
@@ -121,6 +126,10 @@ int store_lookup(sqlite3 *db, const char *run, const char *group, store_state *o
 /* Before start: what the writer knows of a restored run/stream slot. */
 void store_writer_preload(store_writer *w, uint32_t run_slot, int64_t run_id, uint32_t stream_slot,
                           int64_t group_id, const policy *pol, int64_t policy_id);
+
+/* Before start: the zmq context in which the writer connects to the
+ * estimators' pipe (ESTIMATOR_PIPE) to tell ingest of passed barriers. */
+void store_writer_notify(store_writer *w, void *zmq_ctx);
 
 /* Starts the thread. Returns 0 or -1. */
 int store_writer_start(store_writer *w);

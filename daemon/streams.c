@@ -221,7 +221,8 @@ long streams_stream(streams *s, uint32_t run_slot, const char *group, size_t len
     memcpy(st->group, group, len);
     st->group[len] = '\0';
     st->group_len = len;
-    accum_init(&st->acc, s->block_samples, s->window);
+    accum_init(&st->acc, s->block_samples, s->window,
+               s->block_samples < ACCUM_WINDOW_MIN ? s->block_samples : ACCUM_WINDOW_MIN);
     st->used = 1;
     s->live_streams++;
     s->stream_index[i] = slot + 1;
@@ -275,6 +276,7 @@ void streams_peer_remove(streams *s, uint32_t run_slot, size_t i)
 
     if (i >= r->npeers)
         return;
+    r->drops_gone += r->peers[i].dropped;
     r->peers[i] = r->peers[--r->npeers];
 }
 

@@ -31,7 +31,11 @@ typedef struct peer {
     uint8_t id_len;
     uint8_t answered; /* a HELLO of it was answered with all the run's lambdas */
     uint8_t missed;   /* a lambda to it was dropped since (its pipe was full) */
+    uint8_t flow;     /* its HELLO said WIRE_FEAT_FLOW: it follows budgets */
     int64_t last_seen_ms;
+    uint64_t msgs, values, refused; /* its SAMPLES on this connection (for ACK) */
+    uint64_t dropped;               /* what it last reported it dropped */
+    uint32_t bud_values, bud_every; /* the budget last sent to it; 0: none yet */
 } peer;
 
 typedef struct run_entry {
@@ -43,6 +47,10 @@ typedef struct run_entry {
     size_t nstreams, streams_cap;
     peer *peers;
     size_t npeers, peers_cap;
+    uint64_t drops_gone;            /* drops reported by peers since forgotten */
+    uint64_t refused;               /* values refused (stream limit, no memory) */
+    uint64_t lost;                  /* blocks lost in ingest (no memory) */
+    uint32_t bud_values, bud_every; /* the run's current budget (flow.h); 0: none */
     int used;
 } run_entry;
 
@@ -53,9 +61,9 @@ typedef struct stream_entry {
     accum acc;
     uint64_t next_block;
     int has_lambda;
-    wire_lambda last;      /* the latest lambda pushed */
-    int64_t last_ms;       /* when samples last arrived (ingest's clock) */
-    unsigned expire_tries; /* sweeps spent waiting for its last block to be stored */
+    wire_lambda last;  /* the latest lambda pushed */
+    int64_t last_ms;   /* when samples last arrived (ingest's clock) */
+    uint64_t expiring; /* idle: the barrier whose passing frees the slot; 0: none */
     int used;
 } stream_entry;
 
@@ -105,7 +113,8 @@ int streams_peer_touch(streams *s, uint32_t run_slot, const void *id, size_t id_
 /* The peer of run run_slot with this identity, or NULL. */
 peer *streams_peer_find(streams *s, uint32_t run_slot, const void *id, size_t id_len);
 
-/* Removes peer i of run run_slot (order not kept). */
+/* Removes peer i of run run_slot (order not kept); what it reported it
+ * dropped stays in the run's drops_gone. */
 void streams_peer_remove(streams *s, uint32_t run_slot, size_t i);
 
 /* Forgets peers silent since before now_ms - silence_ms. Returns how many. */

@@ -5,12 +5,20 @@
  * rows in queue order, then the latest top order statistics of each group
  * touched, then COMMIT. Items stay alive until their batch commits so the
  * top-statistics pass can read them; then they are freed.
+ *
+ * Barriers: each estimator forwards its part of a barrier (STORE_BARRIER)
+ * after every block it took before it; once all parts are in, the batch
+ * commits at once and the writer tells ingest over the estimators' pipe
+ * (a PUSH socket of its own, made in its thread), with the run's blocks
+ * stored and lost so far, so ingest can answer the client's BARRIER.
  */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
+#include "estimator.h"
 #include "log.h"
 #include "prio.h"
 #include "rollup.h"
@@ -113,8 +121,26 @@ typedef struct slot_rollup {
     rollup_acc lv[ROLLUP_LEVELS];
 } slot_rollup;
 
+/* A barrier waiting for the parts of the other estimators. */
+typedef struct bar_wait {
+    uint64_t id;
+    uint32_t run_slot, seen, parts;
+} bar_wait;
+
+/* Blocks of a run slot stored and lost in this daemon's life. */
+typedef struct run_count {
+    char run[WIRE_NAME_MAX + 1];
+    uint64_t stored, lost;
+} run_count;
+
 struct store_writer {
     sqlite3 *db;
+    void *zctx, *pipe; /* pipe: made and used in the writer thread only */
+    run_count *counts; /* per run slot */
+    bar_wait *waits;   /* barriers with parts missing */
+    size_t nwaits, waits_cap;
+    bar_wait *done; /* barriers whole in the open batch: told after its commit */
+    size_t ndone, done_cap;
     bqueue *q;
     size_t slots;
     slot_cache *cache;
@@ -140,7 +166,8 @@ store_writer *store_writer_new(sqlite3 *db, bqueue *q, size_t slots)
     w->cache = calloc(slots, sizeof(slot_cache));
     w->offsets = calloc(slots, sizeof(slot_offset));
     w->rollup = calloc(slots, sizeof(slot_rollup));
-    if (w->cache == NULL || w->offsets == NULL || w->rollup == NULL)
+    w->counts = calloc(slots, sizeof(run_count));
+    if (w->cache == NULL || w->offsets == NULL || w->rollup == NULL || w->counts == NULL)
         goto out_free_writer;
     w->db = db;
     w->q = q;
@@ -151,8 +178,77 @@ out_free_writer:
     free(w->cache);
     free(w->offsets);
     free(w->rollup);
+    free(w->counts);
     free(w);
     return NULL;
+}
+
+void store_writer_notify(store_writer *w, void *zmq_ctx)
+{
+    w->zctx = zmq_ctx;
+}
+
+/* The counts of it's run slot, reset when the slot holds another run. */
+static run_count *count_of(store_writer *w, const store_item *it)
+{
+    run_count *c = &w->counts[it->run_slot];
+
+    if (strcmp(c->run, it->run) != 0) {
+        memset(c, 0, sizeof(*c));
+        memcpy(c->run, it->run, sizeof(c->run));
+    }
+    return c;
+}
+
+/* One estimator's part of a barrier; 1 when it was the last part. */
+static int barrier_part(store_writer *w, const store_item *it)
+{
+    bar_wait *b = NULL;
+
+    for (size_t i = 0; i < w->nwaits; i++)
+        if (w->waits[i].id == it->barrier)
+            b = &w->waits[i];
+    if (b == NULL) {
+        if (w->nwaits == w->waits_cap) {
+            size_t cap = w->waits_cap ? 2 * w->waits_cap : 8;
+            bar_wait *v = realloc(w->waits, cap * sizeof(*v));
+            if (v == NULL)
+                return 0; /* its client times out; nothing is lost */
+            w->waits = v;
+            w->waits_cap = cap;
+        }
+        b = &w->waits[w->nwaits++];
+        *b = (bar_wait){it->barrier, it->run_slot, 0, it->parts};
+    }
+    if (++b->seen < b->parts)
+        return 0;
+    if (w->ndone == w->done_cap) {
+        size_t cap = w->done_cap ? 2 * w->done_cap : 8;
+        bar_wait *v = realloc(w->done, cap * sizeof(*v));
+        if (v == NULL)
+            return 0;
+        w->done = v;
+        w->done_cap = cap;
+    }
+    w->done[w->ndone++] = *b;
+    *b = w->waits[--w->nwaits];
+    return 1;
+}
+
+/* After a commit: tells ingest about every barrier that became whole. */
+static void barriers_tell(store_writer *w)
+{
+    for (size_t i = 0; i < w->ndone; i++) {
+        const bar_wait *b = &w->done[i];
+        est_note note = {.kind = NOTE_BARRIER, .barrier = b->id, .run_slot = b->run_slot};
+        if (b->run_slot < w->slots) {
+            note.blocks_stored = w->counts[b->run_slot].stored;
+            note.blocks_lost = w->counts[b->run_slot].lost;
+        }
+        if (w->pipe == NULL || zmq_send(w->pipe, &note, sizeof(note), ZMQ_DONTWAIT) < 0)
+            STAT_INC(drops[DROP_LAMBDA_PIPE]);
+    }
+    w->ndone = 0;
 }
 
 void store_writer_preload(store_writer *w, uint32_t run_slot, int64_t run_id, uint32_t stream_slot,
@@ -660,20 +756,43 @@ static int write_block(store_writer *w, const store_item *it)
     return 0;
 }
 
-static void write_item(store_writer *w, const store_item *it)
+/* Writes one item of the open batch. Returns 1 when it completed a
+ * barrier (the batch then commits at once), else 0. */
+static int write_item(store_writer *w, store_item *it)
 {
     if (it->run_slot >= w->slots || it->stream_slot >= w->slots) {
         row_error(w, "slot out of range");
     } else if (it->kind == STORE_BLOCK) {
-        write_block(w, it);
+        it->parts = write_block(w, it) == 0; /* stored once the batch commits */
+    } else if (it->kind == STORE_LOST) {
+        count_of(w, it)->lost++;
+    } else if (it->kind == STORE_BARRIER) {
+        return barrier_part(w, it);
     } else if (it->kind == STORE_POLICY) {
         const slot_cache *c = &w->cache[it->run_slot];
         int64_t run_id = ensure_run(w, it, it->created_at);
         /* A block of another estimator may have recorded it already. */
         if (run_id != 0 && c->has_policy && policy_equal(&c->pol, &it->pol))
-            return;
+            return 0;
         if (run_id == 0 || insert_policy(w, it, run_id) < 0)
             row_error(w, "policy");
+    }
+    return 0;
+}
+
+/* After the batch's COMMIT (ok) or ROLLBACK: the run counts of its blocks. */
+static void count_batch(store_writer *w, int committed)
+{
+    for (size_t i = 0; i < w->batch_len; i++) {
+        store_item *it = w->batch[i];
+        if (it->kind != STORE_BLOCK || it->run_slot >= w->slots)
+            continue;
+        if (committed && it->parts)
+            count_of(w, it)->stored++;
+        else {
+            count_of(w, it)->lost++;
+            STAT_INC(blocks_lost);
+        }
     }
 }
 
@@ -760,9 +879,9 @@ static int run_batch(store_writer *w, store_item *first)
             stop = 1;
             break;
         }
-        write_item(w, it);
+        int whole = write_item(w, it);
         w->batch[w->batch_len++] = it;
-        if (w->batch_len == STORE_BATCH_MAX)
+        if (w->batch_len == STORE_BATCH_MAX || whole)
             break;
         it = bqueue_pop_by(w->q, &linger);
     }
@@ -772,11 +891,14 @@ static int run_batch(store_writer *w, store_item *first)
         sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
         STAT_ADD(write_errors, w->pending_rows);
         forget_cache(w);
+        count_batch(w, 0);
     } else {
         STAT_ADD(rows_written, w->pending_rows);
         STAT_INC(transactions);
+        count_batch(w, 1);
     }
     free_batch(w);
+    barriers_tell(w);
     return stop;
 }
 
@@ -787,6 +909,17 @@ static void *writer_main(void *arg)
 
     pthread_setname_np(pthread_self(), "htgad-writer"); /* for top -H, perf */
     prio_enter_background("writer");
+    if (w->zctx != NULL && (w->pipe = zmq_socket(w->zctx, ZMQ_PUSH)) != NULL) {
+        int linger = 0, hwm = 100000;
+        zmq_setsockopt(w->pipe, ZMQ_LINGER, &linger, sizeof(linger));
+        zmq_setsockopt(w->pipe, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+        if (zmq_connect(w->pipe, ESTIMATOR_PIPE) < 0) {
+            LOG(LOG_ERROR, "writer: cannot connect %s: barriers will not be answered",
+                ESTIMATOR_PIPE);
+            zmq_close(w->pipe);
+            w->pipe = NULL;
+        }
+    }
 
     for (;;) {
         it = bqueue_pop(w->q, -1);
@@ -796,6 +929,9 @@ static void *writer_main(void *arg)
     /* Drain whatever a producer pushed after STOP (should be nothing). */
     while ((it = bqueue_pop(w->q, 0)) != NULL)
         free(it);
+    if (w->pipe != NULL)
+        zmq_close(w->pipe);
+    w->pipe = NULL;
     return NULL;
 }
 
@@ -856,6 +992,9 @@ void store_writer_join(store_writer **wp)
     free(w->cache);
     free(w->offsets);
     free(w->rollup);
+    free(w->counts);
+    free(w->waits);
+    free(w->done);
     free(w);
     *wp = NULL;
 }

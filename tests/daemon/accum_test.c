@@ -41,7 +41,7 @@ Test(accum, blocks_close_when_full_and_split_messages)
     sink s = {0};
     float v[10];
 
-    accum_init(&a, 4, 0);
+    accum_init(&a, 4, 0, 0);
     ramp(v, 10, 0);
     cr_assert_eq(accum_add(&a, 7, v, 3, take, &s), 3);
     cr_assert_eq(s.n, 0);
@@ -69,7 +69,7 @@ Test(accum, window_closes_partial_blocks)
     sink s = {0};
     float v[2] = {1, 2};
 
-    accum_init(&a, 100, 3); /* a block spans at most 3 steps */
+    accum_init(&a, 100, 3, 0); /* a block spans at most 3 steps */
     accum_add(&a, 10, v, 2, take, &s);
     accum_add(&a, 11, v, 2, take, &s);
     accum_add(&a, 12, v, 2, take, &s);
@@ -87,6 +87,28 @@ Test(accum, window_closes_partial_blocks)
     accum_free(&a);
 }
 
+Test(accum, window_waits_for_enough_values)
+{
+    accum a;
+    sink s = {0};
+    float v[2] = {1, 2};
+
+    accum_init(&a, 100, 3, 5); /* spans at most 3 steps, once it holds 5 values */
+    accum_add(&a, 10, v, 2, take, &s);
+    accum_add(&a, 20, v, 2, take, &s); /* span 11 but only 2 values: stays open */
+    cr_assert_eq(s.n, 0);
+    accum_add(&a, 30, v, 2, take, &s); /* 4 values: still open */
+    cr_assert_eq(s.n, 0);
+    accum_add(&a, 40, v, 2, take, &s); /* 6 values held: the window closes them */
+    cr_assert_eq(s.n, 1);
+    cr_assert_eq(s.blocks[0].n, 6);
+    cr_assert_eq(s.blocks[0].step_first, 10);
+    cr_assert_eq(s.blocks[0].step_last, 30);
+    cr_assert_eq(a.n, 2);
+    sink_free(&s);
+    accum_free(&a);
+}
+
 Test(accum, refused_block_is_dropped_and_buffer_reused)
 {
     accum a;
@@ -94,7 +116,7 @@ Test(accum, refused_block_is_dropped_and_buffer_reused)
     float v[4] = {1, 2, 3, 4};
     float *buf;
 
-    accum_init(&a, 4, 0);
+    accum_init(&a, 4, 0, 0);
     s.refuse = 1;
     accum_add(&a, 1, v, 4, take, &s);
     cr_assert_eq(s.n, 0);
@@ -118,7 +140,7 @@ Test(accum, unaligned_little_endian_payload)
     float f[2] = {1.5f, -2.25f};
 
     memcpy(raw + 1, f, sizeof(f)); /* little-endian host: the wire layout */
-    accum_init(&a, 2, 0);
+    accum_init(&a, 2, 0, 0);
     accum_add(&a, 0, raw + 1, 2, take, &s);
     cr_assert_eq(s.n, 1);
     cr_assert_eq(s.blocks[0].x[0], 1.5f);
@@ -169,7 +191,7 @@ Test(accum, no_runs_no_segments)
     run_sink *s = calloc(1, sizeof(*s));
     float v[10] = {0};
 
-    accum_init(&a, 4, 0);
+    accum_init(&a, 4, 0, 0);
     accum_add(&a, 1, v, 10, take_runs, s);
     accum_add_runs(&a, 1, v, 3, 1, 0, take_runs, s); /* cluster 1: independent too */
     accum_flush(&a, take_runs, s);
@@ -189,7 +211,7 @@ Test(accum, run_segments_across_blocks)
     run_sink *s = calloc(1, sizeof(*s));
     float v[32] = {0};
 
-    accum_init(&a, 10, 0);
+    accum_init(&a, 10, 0, 0);
     accum_add(&a, 1, v, 3, take_runs, s);             /* block 0: [0, 3) independent */
     accum_add_runs(&a, 1, v, 12, 4, 0, take_runs, s); /* [3, 10) runs of 4, then 5 more */
     accum_add(&a, 1, v, 2, take_runs, s);             /* block 1: [5, 7) independent */
@@ -224,7 +246,7 @@ Test(accum, full_table_ends_loose)
     float v[8] = {0};
     size_t cap = 4 * ACCUM_SEG_MAX;
 
-    accum_init(&a, cap, 0);
+    accum_init(&a, cap, 0, 0);
     for (size_t i = 0; i < ACCUM_SEG_MAX - 1; i++)
         accum_add_runs(&a, 1, v, 2, 2, 0, take_runs, s);
     cr_assert_eq(a.nseg, ACCUM_SEG_MAX - 1);

@@ -39,7 +39,11 @@ Test(config, defaults)
     cr_assert_str_eq(c.db, "htga.db");
     cr_assert_str_eq(c.listen, "tcp://127.0.0.1:5555");
     cr_assert_eq(c.block_samples, 65536);
-    cr_assert_eq(c.window_steps, 0);
+    cr_assert_eq(c.window_steps, 32);
+    cr_assert_eq(c.queue_bytes, 64u << 20);
+    cr_assert_geq(c.estimators, 1); /* auto: the processors less one */
+    cr_assert_leq(c.estimators, 64);
+    cr_assert_eq(c.test_estimate_delay_us, 0);
     cr_assert_eq(c.k_rule.kind, EST_K_SQRT);
     cr_assert_eq(c.policy.kind, POLICY_LINEAR);
     cr_assert_float_eq(c.policy.param, 1.0, 0);
@@ -200,6 +204,13 @@ Test(config, bad_values_are_refused)
     expect_bad("background-nice", "-1");
     expect_bad("estimators", "0");
     expect_bad("estimators", "65");
+    expect_bad("estimators", "many");
+    expect_bad("queue-bytes", "1000"); /* under 1M */
+    expect_bad("queue-bytes", "65G");  /* over 64G */
+    expect_bad("queue-bytes", "12Q");
+    expect_bad("queue-bytes", "M");
+    expect_bad("queue-bytes", "99999999999999999999");
+    expect_bad("test-estimate-delay-us", "-1");
     expect_bad("log-level", "loud");
     expect_bad("listen", "http://127.0.0.1:80");
     expect_bad("listen", "tcp://127.0.0.1:0");
@@ -212,6 +223,24 @@ Test(config, bad_values_are_refused)
     static char long_path[CONFIG_PATH_MAX + 1];
     memset(long_path, 'w', CONFIG_PATH_MAX);
     expect_bad("web-root", long_path);
+}
+
+Test(config, sizes_and_auto)
+{
+    htgad_config c;
+    config_error e;
+    char *a1[] = {"htgad", "--queue-bytes", "256M", "--estimators", "3"};
+    char *a2[] = {"htgad", "--queue-bytes", "2097152", "--estimators", "auto"};
+    char *a3[] = {"htgad", "--queue-bytes", "1G"};
+
+    cr_assert_eq(parse(&c, &e, 5, a1), CONFIG_RUN, "%s", e.text);
+    cr_assert_eq(c.queue_bytes, 256u << 20);
+    cr_assert_eq(c.estimators, 3);
+    cr_assert_eq(parse(&c, &e, 5, a2), CONFIG_RUN, "%s", e.text);
+    cr_assert_eq(c.queue_bytes, 2097152);
+    cr_assert_geq(c.estimators, 1);
+    cr_assert_eq(parse(&c, &e, 3, a3), CONFIG_RUN, "%s", e.text);
+    cr_assert_eq(c.queue_bytes, 1ull << 30);
 }
 
 Test(config, cross_checks_and_syntax)

@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_str(cfg.token, sizeof cfg.token);
     check_str(cfg.web_root, sizeof cfg.web_root);
     check_str(cfg.stats_file, sizeof cfg.stats_file);
-    if (cfg.block_samples == 0 || cfg.estimators == 0 || cfg.queue_blocks == 0 ||
+    if (cfg.block_samples == 0 || cfg.estimators == 0 || cfg.queue_bytes == 0 ||
         cfg.queue_rows == 0 || cfg.max_streams == 0)
         abort();
     /* lambda-min <= lambda-max is checked once the whole command line is
