@@ -78,6 +78,7 @@ typedef struct flow_run {
     uint64_t client_drops;   /* messages its clients report they dropped */
     uint64_t values_refused; /* values the daemon refused (stream or run limit, no memory) */
     uint64_t blocks_lost;    /* blocks closed but never stored */
+    double idle_s;           /* seconds since its last samples */
 } flow_run;
 
 /* Replaces the published view with runs[0..n-1] (copied). 0 or -1 (out of

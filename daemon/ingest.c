@@ -644,6 +644,7 @@ static void publish_flow(ingest *g)
     flow_run *v = calloc(g->reg->live_runs ? g->reg->live_runs : 1, sizeof(*v));
     size_t n = 0;
     uint64_t client_drops = 0;
+    int64_t now = now_ms();
 
     if (v == NULL)
         return;
@@ -661,6 +662,12 @@ static void publish_flow(ingest *g)
             f->client_drops += run->peers[k].dropped;
         f->values_refused = run->refused;
         f->blocks_lost = run->lost;
+        f->idle_s = 1e9; /* no samples yet */
+        for (size_t k = 0; k < run->nstreams; k++) {
+            double idle = (double)(now - g->reg->streams[run->streams[k]].last_ms) / 1000;
+            if (idle < f->idle_s)
+                f->idle_s = idle;
+        }
         client_drops += f->client_drops;
         n++;
     }
@@ -885,6 +892,8 @@ static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_m
      * client that follows budgets has none yet */
     if (g->reg->runs[run_slot].npeers != npeers || (p != NULL && p->flow && p->bud_values == 0))
         update_budget(g, (uint32_t)run_slot);
+    if (g->reg->runs[run_slot].npeers != npeers) /* a user sees the new rank at once */
+        publish_flow(g);
 }
 
 /* Receives one whole multipart message (identity + frames) and handles it.

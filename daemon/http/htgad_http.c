@@ -7,9 +7,11 @@
 #include "htgad_http.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "flow.h"
 #include "htga_config.h"
 #include "log.h"
 #include "stats.h"
@@ -19,6 +21,7 @@ static struct {
     bqueue *const *est_qs;
     size_t nest;
     bqueue *row_q;
+    double limit; /* --queue-bytes */
 } queues;
 
 static size_t est_depth(void)
@@ -83,10 +86,60 @@ static size_t daemon_stats(void *ud, struct http_stat *out, size_t cap)
     ADD("write_errors", "SQLite write failures (rows lost).", C, NULL, NULL,
         STAT_GET(write_errors));
     ADD("policy_changes", "Policy rows written.", C, NULL, NULL, STAT_GET(policy_changes));
+    ADD("est_queue_bytes", "Bytes of blocks waiting for the estimators (bounded by --queue-bytes).",
+        G, NULL, NULL, STAT_GET(est_bytes));
+    ADD("est_queue_bytes_max", "High-water mark of est_queue_bytes.", G, NULL, NULL,
+        STAT_GET(est_bytes_max));
+    ADD("est_queue_bytes_limit", "--queue-bytes: where ingest stops reading.", G, NULL, NULL,
+        queues.limit);
+    ADD("backpressure_seconds", "Time ingest stopped reading because the queues were full.", C,
+        NULL, NULL, (double)STAT_GET(backpressure_ms) / 1000);
+    ADD("backpressure_events", "Times ingest started pushing back.", C, NULL, NULL,
+        STAT_GET(backpressure_events));
+    ADD("budget_factor",
+        "Share of a full send the budget asks for (1: full resolution; lower: overloaded).", G,
+        NULL, NULL, (double)STAT_GET(budget_ppm) / 1e6);
+    ADD("blocks_lost",
+        "Blocks closed but never stored (estimator refused, no memory, write "
+        "failure).",
+        C, NULL, NULL, STAT_GET(blocks_lost));
+    ADD("client_drops", "Messages clients report they dropped (all runs).", C, NULL, NULL,
+        STAT_GET(client_drops));
+    ADD("barriers", "BARRIER messages taken.", C, NULL, NULL, STAT_GET(barriers));
+    ADD("acks_sent", "ACK answers to barriers sent.", C, NULL, NULL, STAT_GET(acks_sent));
+    ADD("budgets_sent", "BUDGET messages sent to clients.", C, NULL, NULL, STAT_GET(budgets_sent));
     ADD("queue_depth", "Items waiting in a queue (estimator: all estimators' queues).", G, "queue",
         "estimator", est_depth());
     ADD("queue_depth", "Items waiting in a queue (estimator: all estimators' queues).", G, "queue",
         "writer", queues.row_q ? bqueue_depth(queues.row_q) : 0);
+    return n;
+}
+
+static size_t daemon_flow(void *ud, struct http_run_flow **out)
+{
+    flow_run *v;
+    size_t n;
+
+    (void)ud;
+    *out = NULL;
+    if (flow_view(&v, &n) < 0 || n == 0)
+        return 0;
+    *out = calloc(n, sizeof(**out));
+    if (*out == NULL) {
+        free(v);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        memcpy((*out)[i].run, v[i].run, sizeof((*out)[i].run));
+        (*out)[i].ranks = v[i].ranks;
+        (*out)[i].budget_values = v[i].budget_values;
+        (*out)[i].budget_every = v[i].budget_every;
+        (*out)[i].client_drops = (double)v[i].client_drops;
+        (*out)[i].values_refused = (double)v[i].values_refused;
+        (*out)[i].blocks_lost = (double)v[i].blocks_lost;
+        (*out)[i].idle_s = v[i].idle_s;
+    }
+    free(v);
     return n;
 }
 
@@ -144,6 +197,7 @@ int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *const *est_qs
     queues.est_qs = est_qs;
     queues.nest = nest;
     queues.row_q = row_q;
+    queues.limit = (double)cfg->queue_bytes;
     const char *web = web_root(cfg);
     if (web == NULL)
         return -1;
@@ -163,6 +217,7 @@ int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *const *est_qs
                 .ema = cfg->policy.ema,
             },
         .stats = daemon_stats,
+        .flow = daemon_flow,
         .on_policy = ing ? apply_policy : NULL,
         .policy_ud = ing,
     };

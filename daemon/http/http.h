@@ -67,6 +67,19 @@ struct http_stat {
  * strings must stay valid for the daemon's lifetime. */
 typedef size_t (*http_stats_fn)(void *ud, struct http_stat *out, size_t cap);
 
+/* What flow control did for one run (GET /api/v1/stats "flow", /metrics
+ * htga_run_*): its ranks, the budget asked of each, and what was shed. */
+struct http_run_flow {
+    char run[129];
+    double ranks, budget_values, budget_every;
+    double client_drops, values_refused, blocks_lost;
+    double idle_s; /* since its last samples: /metrics leaves it out past metrics_expire_s */
+};
+
+/* Fills *out (malloc'd, the caller frees; NULL when none) with every live
+ * run's flow and returns how many. Called from HTTP threads. */
+typedef size_t (*http_flow_fn)(void *ud, struct http_run_flow **out);
+
 /* Server configuration. Strings are copied by http_start(). */
 struct http_config {
     const char *listen;       /* "ADDR:PORT" (IPv4 or "localhost"), port 0 = any free one */
@@ -83,6 +96,7 @@ struct http_config {
     void *policy_ud;
     http_stats_fn stats; /* may be NULL: no daemon counters */
     void *stats_ud;
+    http_flow_fn flow; /* may be NULL: no per-run flow */
 };
 
 /* Returns nonzero when cfg->listen is "off" (HTTP disabled). */

@@ -23,6 +23,7 @@
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 /* ---- small SQL helpers ------------------------------------------------ */
@@ -1031,6 +1032,70 @@ static size_t get_stats(const struct http_server *s, struct http_stat *st)
     return n > MAX_STATS ? MAX_STATS : n;
 }
 
+/* "flow": per run, its ranks, the budget asked of each and what was shed. */
+static void stats_flow(const struct http_server *s, hbuf *b)
+{
+    struct http_run_flow *f = NULL;
+    size_t n = s->cfg.flow ? s->cfg.flow(s->cfg.stats_ud, &f) : 0;
+
+    hbuf_puts(b, ",\"flow\":{");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            hbuf_put(b, ",", 1);
+        hbuf_json_str(b, f[i].run);
+        hbuf_printf(b,
+                    ":{\"ranks\":%.0f,\"budget_values\":%.0f,\"budget_every\":%.0f,"
+                    "\"client_drops\":%.0f,\"values_refused\":%.0f,\"blocks_lost\":%.0f}",
+                    f[i].ranks, f[i].budget_values, f[i].budget_every, f[i].client_drops,
+                    f[i].values_refused, f[i].blocks_lost);
+    }
+    hbuf_put(b, "}", 1);
+    free(f);
+}
+
+/* Per-run flow families (htga_run_*{run="..."}). */
+static void metrics_flow(const struct http_server *s, hbuf *b)
+{
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } fam[] = {
+        {"htga_run_ranks", "gauge", "Client connections of a run.",
+         offsetof(struct http_run_flow, ranks)},
+        {"htga_run_budget_values", "gauge", "Values per send htgad asks of each rank of a run.",
+         offsetof(struct http_run_flow, budget_values)},
+        {"htga_run_budget_every", "gauge", "A rank of a run sends one step in this many.",
+         offsetof(struct http_run_flow, budget_every)},
+        {"htga_run_client_drops_total", "counter",
+         "Messages a run's clients report they dropped (their queue full, daemon away).",
+         offsetof(struct http_run_flow, client_drops)},
+        {"htga_run_values_refused_total", "counter",
+         "Values of a run htgad refused (stream or run limit, no memory).",
+         offsetof(struct http_run_flow, values_refused)},
+        {"htga_run_blocks_lost_total", "counter", "Blocks of a run closed but never stored.",
+         offsetof(struct http_run_flow, blocks_lost)},
+    };
+    struct http_run_flow *f = NULL;
+    size_t n = s->cfg.flow ? s->cfg.flow(s->cfg.stats_ud, &f) : 0;
+    const char *k = "run";
+    double expire = s->cfg.metrics_expire_s > 0 ? s->cfg.metrics_expire_s : 3600;
+    size_t live = 0;
+
+    for (size_t i = 0; i < n; i++) /* finished runs leave, as the group gauges do */
+        if (f[i].idle_s <= expire)
+            f[live++] = f[i];
+    for (size_t j = 0; live > 0 && j < sizeof fam / sizeof fam[0]; j++) {
+        prom_family(b, fam[j].name, fam[j].type, fam[j].help);
+        for (size_t i = 0; i < live; i++) {
+            const char *v = f[i].run;
+            double x;
+            memcpy(&x, (const char *)&f[i] + fam[j].off, sizeof x);
+            prom_sample(b, fam[j].name, 1, &k, &v, x);
+        }
+    }
+    free(f);
+}
+
 int handle_stats(const struct request *r, struct reply *rep)
 {
     if (only_params(r, no_params, rep))
@@ -1059,6 +1124,7 @@ int handle_stats(const struct request *r, struct reply *rep)
             hbuf_json_num(&b, st[i].value);
         }
     }
+    stats_flow(r->srv, &b);
     static const char *const cls[] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
     hbuf_puts(&b, ",\"http_requests\":{");
     for (int c = 1; c <= 5; c++)
@@ -1152,6 +1218,7 @@ int handle_metrics(const struct request *r, struct reply *rep)
                 "Start time of the HTTP server since the Unix epoch.");
     prom_sample(&b, "htga_start_time_seconds", 0, NULL, NULL, (double)s->started);
     metrics_daemon(s, &b);
+    metrics_flow(s, &b);
     metrics_groups(r, &b);
     prom_family(&b, "htga_http_requests_total", "counter",
                 "HTTP requests answered, by status class.");

@@ -113,6 +113,16 @@ Test(daemon_http, endpoints_over_real_ingest)
     j = get("/api/v1/stats");
     cr_assert_geq(json_integer_value(json_object_get(j, "ingest_messages")), 16);
     cr_assert_geq(json_integer_value(json_object_get(j, "rows_written")), 8);
+    /* flow control, per run: one rank asked for a whole block per send */
+    json_t *fl = json_object_get(json_object_get(j, "flow"), "it run");
+    cr_assert_not_null(fl, "no flow for the run in /api/v1/stats");
+    cr_assert_eq(json_integer_value(json_object_get(fl, "ranks")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(fl, "budget_values")), 1024);
+    cr_assert_eq(json_integer_value(json_object_get(fl, "budget_every")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(fl, "client_drops")), 0);
+    cr_assert_eq(json_integer_value(json_object_get(fl, "blocks_lost")), 0);
+    cr_assert_float_eq(json_number_value(json_object_get(j, "budget_factor")), 1.0, 1e-9);
+    cr_assert_eq(json_integer_value(json_object_get(j, "est_queue_bytes_limit")), 64 << 20);
     json_decref(j);
 
     struct hresp r;
@@ -120,6 +130,9 @@ Test(daemon_http, endpoints_over_real_ingest)
     cr_assert_eq(r.status, 200);
     cr_assert(strstr(r.body, "htga_ingest_messages_total "));
     cr_assert(strstr(r.body, "htga_drops_total{reason=\"est_queue\"} 0\n"));
+    cr_assert(strstr(r.body, "htga_run_budget_values{run=\"it run\"} 1024\n"), "%s", r.body);
+    cr_assert(strstr(r.body, "htga_run_client_drops_total{run=\"it run\"} 0\n"));
+    cr_assert(strstr(r.body, "htga_backpressure_seconds_total "));
     cr_assert(strstr(r.body, "htga_alpha{run=\"it run\",group=\"layer/0\"} "));
     /* scripts/deps.sh test installs prometheus: no promtool is a failure */
     cr_assert_eq(system("command -v promtool >/dev/null 2>&1"), 0,

@@ -102,6 +102,14 @@ function renderStats(s) {
   const drops = sumObj(s.drops), dec = sumObj(s.ingest_decode_errors);
   const nz = (o) => Object.entries(o || {}).filter(([, v]) => v).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none';
   const mr = rate('ingest_messages'), sr = rate('ingest_samples'), br = rate('ingest_received_bytes');
+  const bp = rate('backpressure_seconds');
+  const flow = Object.entries(s.flow || {});
+  const shed = flow.reduce((a, [, f]) => a + f.client_drops, 0) + (s.blocks_lost ?? 0);
+  const shedWhere = flow.filter(([, f]) => f.client_drops || f.blocks_lost || f.values_refused)
+    .map(([r, f]) => `${r}: ${f.client_drops} client drops, ${f.blocks_lost} blocks lost, ${f.values_refused} values refused`)
+    .join('; ') || 'none';
+  const budgets = flow.map(([r, f]) => `${r}: ${f.budget_values} values${f.budget_every > 1 ? ` every ${f.budget_every} steps` : ''} x ${f.ranks} ranks`).join('; ');
+  const factor = s.budget_factor ?? 1;
   const items = [
     ['msgs/s', mr === null ? '…' : fmtNum(Math.round(mr)), 'stat-msg-rate'],
     ['samples/s', sr === null ? '…' : fmtNum(Math.round(sr)), 'stat-sample-rate'],
@@ -112,6 +120,12 @@ function renderStats(s) {
     ['drops', drops, 'stat-drops', drops > 0, nz(s.drops)],
     ['decode errors', dec, 'stat-decode', dec > 0, nz(s.ingest_decode_errors)],
     ['write errors', s.write_errors, 'stat-werr', s.write_errors > 0],
+    ['shed', shed, 'stat-shed', shed > 0, `what was shed, per run (the client's queue, htgad): ${shedWhere}`],
+    ['budget', `${Math.round(factor * 100)}%`, 'stat-budget', factor < 1,
+      factor < 1 ? `htgad is overloaded and asks for fewer values per send (${budgets}); more --estimators, a larger --block-samples interval or fewer groups help`
+        : `full resolution (${budgets || 'no run'})`],
+    ['push-back', bp === null ? '…' : `${Math.round(Math.min(1, bp) * 100)}%`, 'stat-pushback', bp > 0.05,
+      'share of time htgad stopped reading because its queues (--queue-bytes) were full; clients queue meanwhile'],
     ['queues', `${s.queue_depth?.estimator ?? '–'}/${s.queue_depth?.writer ?? '–'}`, 'stat-queues', false,
       'estimator / writer queue depth'],
   ];

@@ -1,0 +1,297 @@
+/*
+ * Flow control against the real htgad: a burst larger than the daemon's
+ * queues is stored whole (push-back, not loss) while its memory stays under
+ * --queue-bytes, barriers answer only once rows are committed, budgets
+ * reach every rank of a run and follow the number of ranks, a client of the
+ * old format (no feature bits) gets no budget and is served as before, and
+ * a small group gets its first block within the documented window.
+ *
+ * Most tests speak the wire protocol through a raw DEALER (rawc below), so
+ * they see exactly what htgad sends; the small-group test uses libhtga.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "harness.h"
+#include "htga.h"
+#include "wire.h"
+
+static testd d;
+
+static void setup(void)
+{
+    testd_init(&d);
+}
+
+static void teardown(void)
+{
+    testd_cleanup(&d);
+}
+
+TestSuite(flow, .init = setup, .fini = teardown, .timeout = 60);
+
+/* A raw client: one DEALER, what it sent, what it got. */
+typedef struct rawc {
+    void *ctx, *s;
+    const char *run;
+    uint64_t seq;
+    int flow;          /* its HELLO says WIRE_FEAT_FLOW */
+    wire_budget bud;   /* the last BUDGET for every group */
+    int budgets;       /* BUDGETs received */
+    int lambdas;       /* LAMBDAs received */
+    int lambda_before; /* a LAMBDA came before any BUDGET */
+    wire_ack ack;
+    int64_t ack_token;
+    int acks;
+} rawc;
+
+static void rawc_open(rawc *c, const char *run, int flow)
+{
+    int zero = 0;
+    memset(c, 0, sizeof(*c));
+    c->ctx = zmq_ctx_new();
+    c->s = zmq_socket(c->ctx, ZMQ_DEALER);
+    c->run = run;
+    c->flow = flow;
+    zmq_setsockopt(c->s, ZMQ_LINGER, &zero, sizeof(zero));
+    cr_assert_eq(zmq_connect(c->s, d.endpoint), 0);
+}
+
+static void rawc_close(rawc *c)
+{
+    zmq_close(c->s);
+    zmq_ctx_term(c->ctx);
+}
+
+/* Sends one message (blocking: a raw client simply waits when htgad pushes
+ * back, as `htga send` does). */
+static void rawc_send(rawc *c, wire_kind kind, const char *group, int64_t step, uint32_t cluster,
+                      const float *x, uint32_t n)
+{
+    unsigned char hdr[WIRE_HEADER_MAX];
+    wire_msg m = {.kind = kind,
+                  .step = step,
+                  .seq = c->seq,
+                  .count = n,
+                  .cluster = cluster,
+                  .run = c->run,
+                  .run_len = strlen(c->run),
+                  .group = group,
+                  .group_len = group ? strlen(group) : 0};
+    size_t hlen = wire_encode_header(&m, hdr, sizeof(hdr));
+
+    cr_assert_gt(hlen, 0);
+    if (kind == WIRE_SAMPLES)
+        c->seq++;
+    if (kind == WIRE_SAMPLES) {
+        cr_assert_eq(zmq_send(c->s, hdr, hlen, ZMQ_SNDMORE), (int)hlen);
+        cr_assert_eq(zmq_send(c->s, x, 4 * (size_t)n, 0), (int)(4 * n));
+    } else {
+        cr_assert_eq(zmq_send(c->s, hdr, hlen, 0), (int)hlen);
+    }
+}
+
+static void rawc_hello(rawc *c)
+{
+    rawc_send(c, WIRE_HELLO, NULL, c->flow ? WIRE_FEAT_FLOW : 0, 0, NULL, 0);
+}
+
+/* Reads what htgad sent, up to timeout_ms; returns the number of messages. */
+static int rawc_poll(rawc *c, int timeout_ms)
+{
+    int got = 0;
+    int64_t deadline = now_ms() + timeout_ms;
+
+    for (;;) {
+        zmq_pollitem_t it = {c->s, 0, ZMQ_POLLIN, 0};
+        int64_t left = deadline - now_ms();
+        unsigned char f[2][512];
+        int len[2], n = 0, more = 1;
+        wire_msg m;
+
+        if (zmq_poll(&it, 1, left > 0 ? (long)left : 0) <= 0)
+            return got;
+        while (more && n < 2) {
+            size_t sz = sizeof(more);
+            len[n] = zmq_recv(c->s, f[n], sizeof(f[n]), 0);
+            cr_assert_geq(len[n], 0);
+            zmq_getsockopt(c->s, ZMQ_RCVMORE, &more, &sz);
+            n++;
+        }
+        cr_assert_eq(more, 0, "a message of more than 2 frames");
+        const void *fr[2] = {f[0], f[1]};
+        size_t ln[2] = {(size_t)len[0], n > 1 ? (size_t)len[1] : 0};
+        cr_assert_eq(wire_decode_dir(fr, ln, (size_t)n, WIRE_DIR_TO_CLIENT, &m, NULL), WIRE_OK);
+        got++;
+        if (m.kind == WIRE_BUDGET) {
+            cr_assert_eq(m.group_len, 0, "htgad budgets whole runs");
+            wire_decode_budget(m.body, &c->bud);
+            c->budgets++;
+        } else if (m.kind == WIRE_LAMBDA) {
+            c->lambdas++;
+            if (c->budgets == 0)
+                c->lambda_before = 1;
+        } else if (m.kind == WIRE_ACK) {
+            wire_decode_ack(m.body, &c->ack);
+            c->ack_token = m.step;
+            c->acks++;
+        }
+    }
+}
+
+/* Sends a BARRIER and waits for its ACK (up to timeout_ms). */
+static void rawc_barrier(rawc *c, int64_t token, uint32_t flags, int timeout_ms)
+{
+    int before = c->acks;
+    int64_t deadline = now_ms() + timeout_ms;
+
+    rawc_send(c, WIRE_BARRIER, NULL, token, flags, NULL, 0);
+    while (c->acks == before && now_ms() < deadline)
+        rawc_poll(c, 50);
+    cr_assert_gt(c->acks, before, "no ACK within %d ms", timeout_ms);
+    cr_assert_eq(c->ack_token, token);
+}
+
+static float *heavy(size_t n, uint64_t seed)
+{
+    float *x = malloc(n * sizeof(float));
+    cr_assert_not_null(x);
+    student_t(x, n, 3.0, &seed);
+    return x;
+}
+
+/* 200 groups of 65536 values in one step: 52 MB against a 4 MiB bound and
+ * an estimator made slow on purpose. Everything is stored; the queues never
+ * held more than the bound plus one message. */
+Test(flow, burst_larger_than_the_queues_is_stored_whole)
+{
+    enum { G = 200, N = 65536 };
+    rawc c;
+    float *x = heavy(N, 11);
+    char group[32];
+
+    cr_assert_eq(testd_start(&d, "--queue-bytes", "4M", "--test-estimate-delay-us", "1000",
+                             "--estimators", "1", NULL),
+                 0);
+    rawc_open(&c, "burst", 1);
+    rawc_hello(&c);
+    for (int g = 0; g < G; g++) {
+        snprintf(group, sizeof(group), "layer%03d.weight", g);
+        x[0] = (float)g; /* every block its own */
+        rawc_send(&c, WIRE_SAMPLES, group, 0, 0, x, N);
+    }
+    rawc_barrier(&c, 42, 0, 30000);
+    cr_assert_eq(c.ack.msgs, G);
+    cr_assert_eq(c.ack.values, (uint64_t)G * N);
+    cr_assert_eq(c.ack.values_refused, 0);
+    cr_assert_eq(c.ack.blocks_stored, G);
+    cr_assert_eq(c.ack.blocks_lost, 0);
+    /* committed before the ACK: a reader sees every row now */
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM blocks"), G);
+    cr_assert_eq(testd_query(&d, "SELECT count(DISTINCT group_id) FROM blocks"), G);
+    cr_assert_eq(testd_wait_stat(&d, "barriers", 1, 5000), 0);
+    cr_assert_eq(testd_stat(&d, "drop_est_queue"), 0);
+    cr_assert_gt(testd_stat(&d, "backpressure_events"), 0, "the burst never filled the queues");
+    /* the bound: 4 MiB, passed by at most the message read last */
+    cr_assert_leq(testd_stat(&d, "est_bytes_max"), (4 << 20) + 4 * N);
+    rawc_close(&c);
+    free(x);
+}
+
+Test(flow, barrier_answers_after_commit_and_close_flushes_the_partial_block)
+{
+    rawc c;
+    float *x = heavy(1536, 5);
+
+    cr_assert_eq(testd_start(&d, "--block-samples", "1024", "--window-steps", "0", NULL), 0);
+    rawc_open(&c, "bar", 1);
+    rawc_hello(&c);
+    rawc_send(&c, WIRE_SAMPLES, "w", 1, 0, x, 1024);
+    rawc_send(&c, WIRE_SAMPLES, "w", 2, 0, x, 1024);
+    rawc_send(&c, WIRE_SAMPLES, "w", 3, 0, x, 512); /* half a block: stays open */
+    rawc_barrier(&c, -7, 0, 10000);
+    cr_assert_eq(c.ack.msgs, 3);
+    cr_assert_eq(c.ack.values, 2560);
+    cr_assert_eq(c.ack.blocks_stored, 2);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM blocks"), 2);
+    rawc_barrier(&c, 8, WIRE_BARRIER_CLOSE, 10000);
+    cr_assert_eq(c.ack.blocks_stored, 3);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM blocks"), 3);
+    cr_assert_eq(testd_query(&d, "SELECT n FROM blocks ORDER BY block DESC LIMIT 1"), 512);
+    /* an empty barrier is answered too */
+    rawc_barrier(&c, 9, WIRE_BARRIER_CLOSE, 10000);
+    cr_assert_eq(c.ack.blocks_stored, 3);
+    rawc_close(&c);
+    free(x);
+}
+
+Test(flow, budgets_reach_every_rank_and_follow_their_number)
+{
+    enum { R = 4 };
+    rawc c[R], old;
+    float *x = heavy(2048, 9);
+
+    cr_assert_eq(testd_start(&d, "--block-samples", "65536", NULL), 0);
+    for (int i = 0; i < R; i++) {
+        rawc_open(&c[i], "ranks", 1);
+        rawc_hello(&c[i]);
+        rawc_barrier(&c[i], i, 0, 5000); /* HELLO handled, and its answer sent, before the ACK */
+    }
+    for (int i = 0; i < R; i++) {
+        rawc_barrier(&c[i], 10 + i, 0, 5000); /* what was sent to it before is in */
+        cr_assert_geq(c[i].budgets, 1, "rank %d got no budget", i);
+        /* the last budget of every rank: R ranks share a block */
+        cr_assert_eq(c[i].bud.values, 65536 / R, "rank %d: %u", i, c[i].bud.values);
+        cr_assert_eq(c[i].bud.every, 1);
+        cr_assert_eq(c[i].bud.ranks, R);
+    }
+    /* an old-format client (HELLO without feature bits) joins: it counts
+     * as a rank but is sent no BUDGET; its samples are stored as before */
+    rawc_open(&old, "ranks", 0);
+    rawc_hello(&old);
+    rawc_send(&old, WIRE_SAMPLES, "w", 1, 0, x, 2048);
+    rawc_barrier(&old, 1, WIRE_BARRIER_CLOSE, 5000);
+    cr_assert_eq(old.budgets, 0);
+    cr_assert_eq(old.ack.blocks_stored, 1);
+    for (int i = 0; i < R; i++) {
+        rawc_barrier(&c[i], 100 + i, 0, 5000);
+        cr_assert_eq(c[i].bud.values, (65536 + R) / (R + 1), "rank %d: %u", i, c[i].bud.values);
+        cr_assert_eq(c[i].bud.ranks, R + 1);
+    }
+    cr_assert_gt(testd_stat(&d, "budgets_sent"), 2 * R - 1);
+    for (int i = 0; i < R; i++)
+        rawc_close(&c[i]);
+    rawc_close(&old);
+    free(x);
+}
+
+/* A group of 100 values a step never fills a 65536-value block; with the
+ * default window (32 steps, once 1024 values are in) its first block closes
+ * at its 33rd step, and its lambda comes back to the client. */
+Test(flow, a_small_group_gets_a_lambda_within_the_window)
+{
+    htga *h = NULL;
+    float *x = heavy(100, 3);
+    double lambda = 0;
+    int64_t deadline;
+
+    cr_assert_eq(testd_start(&d, NULL), 0);
+    cr_assert_eq(htga_create(&h, d.endpoint, "small"), HTGA_OK);
+    for (int64_t step = 0; step <= 32; step++) {
+        deadline = now_ms() + 2000;
+        while (htga_send(h, "bias", step, x, 100) == HTGA_EDROPPED && now_ms() < deadline)
+            sleep_ms(5);
+    }
+    cr_assert_eq(htga_flush(h, 5000), HTGA_OK);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM blocks", 1, 10000), 0);
+    cr_assert_eq(testd_query(&d, "SELECT n FROM blocks"), 3200); /* steps 0..31 */
+    deadline = now_ms() + 10000;
+    while (htga_lambda_get(h, "bias", &lambda) != HTGA_OK && now_ms() < deadline)
+        sleep_ms(10);
+    cr_assert_eq(htga_lambda_get(h, "bias", &lambda), HTGA_OK, "no lambda came back");
+    htga_destroy(&h);
+    free(x);
+}
