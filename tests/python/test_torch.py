@@ -2,6 +2,7 @@
 update rule (against a fake client with fixed lambdas), the fallback when
 the daemon is away, and a few real training steps against the real htgad."""
 
+import math
 import types
 import unittest
 from unittest import mock
@@ -476,6 +477,33 @@ class TestRealDaemon(unittest.TestCase):
             opt.step()
             self.assertFalse(opt.monitor.online)
             self.assertEqual(set(opt.last_lambdas.values()), {1.0})
+
+    def test_readme_example_every_group_gets_a_lambda_within_the_bound(self):
+        """The README's example on a default htgad (65536-value blocks) with
+        the default overhead budget: each module's first block closes within
+        max_interval * (ceil(1024 / n) + 1) steps (docs/daemon.md, "Flow
+        control"), and its lambda comes back to the trainer."""
+        torch.manual_seed(1)
+        net = nn.Sequential(nn.Linear(64, 48), nn.ReLU(), nn.Linear(48, 10))
+        sizes = {"0": 64 * 48 + 48, "2": 48 * 10 + 10}
+        x, y = torch.randn(512, 64), torch.randint(0, 10, (512,))
+        with support.Daemon(block_samples=65536) as d, \
+                htga.Client(d.endpoint, "readme", connect_grace_ms=3000) as c:
+            opt = ht.HTGA(torch.optim.SGD(net.parameters(), lr=0.1), c, model=net, grouping="module")
+            for step in range(400):
+                i = torch.randint(0, 512, (32,))
+                opt.zero_grad()
+                nn.functional.cross_entropy(net(x[i]), y[i]).backward()
+                opt.step()
+            self.assertTrue(c.flush(2000))
+            got = support.wait_for(lambda: all(c.lambda_get(g) is not None for g in sizes), 10)
+            self.assertTrue(got, f"a module never got a lambda: {opt.monitor.stats()}\n{d.logtext()}")
+            self.assertLessEqual(opt.monitor.stats()["interval"], ht.DEFAULT_MAX_INTERVAL)
+            for g, n in sizes.items():
+                rows = d.rows("SELECT min(step_last) FROM estimates WHERE run='readme' AND group_name=?", g)
+                bound = ht.DEFAULT_MAX_INTERVAL * (math.ceil(1024 / n) + 1)
+                self.assertIsNotNone(rows[0][0], f"group {g}: no block")
+                self.assertLessEqual(rows[0][0], bound, f"group {g}: first block ends at step {rows[0][0]}")
 
 
 if __name__ == "__main__":

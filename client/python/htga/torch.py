@@ -26,7 +26,8 @@ import time
 
 import torch
 
-__all__ = ["GradientMonitor", "HTGA", "DEFAULT_SAMPLE_SIZE", "DEFAULT_MAX_OVERHEAD"]
+__all__ = ["GradientMonitor", "HTGA", "DEFAULT_SAMPLE_SIZE", "DEFAULT_MAX_OVERHEAD",
+           "DEFAULT_MAX_INTERVAL"]
 
 DEFAULT_SAMPLE_SIZE = 4096
 # The default budget: sending may cost at most 1% of training time. On tiny
@@ -43,6 +44,13 @@ DEFAULT_MAX_OVERHEAD = 0.01
 # bench/step_probe.py: the whole-step overhead was 1.5-1.9 times the call's
 # own duration. The budget counts each sending call this many times.
 SEND_COST_FACTOR = 2.0
+# The overhead budget never spaces a group's sends more than this many steps
+# apart, so that every group reaches htgad, and gets a lambda, within a bound
+# (docs/daemon.md, "Flow control"): with htgad's 32-step window a group of n
+# values has its first lambda by about max_interval * ceil(1024 / n) steps.
+# On a model whose step is a fraction of a millisecond the bound wins over
+# max_overhead (sending then costs up to about 3% at 0.1 ms steps).
+DEFAULT_MAX_INTERVAL = 64
 GROUPINGS = ("parameter", "module", "param_group")
 
 
@@ -115,7 +123,8 @@ class GradientMonitor:
 
     def __init__(self, client, model=None, *, optimizer=None, params=None, grouping="parameter",
                  sample_size=DEFAULT_SAMPLE_SIZE, every=1, prefix="", param_every=0, param_prefix="param/",
-                 generator_seed=None, max_overhead=DEFAULT_MAX_OVERHEAD):
+                 generator_seed=None, max_overhead=DEFAULT_MAX_OVERHEAD,
+                 max_interval=DEFAULT_MAX_INTERVAL):
         if sample_size < 1:
             raise ValueError("sample_size must be >= 1")
         if every < 1:
@@ -127,6 +136,9 @@ class GradientMonitor:
         if max_overhead is not None and not max_overhead > 0:
             raise ValueError("max_overhead must be > 0")
         self.max_overhead = max_overhead
+        if max_interval is not None and max_interval < 1:
+            raise ValueError("max_interval must be >= 1")
+        self.max_interval = max(self.every, max_interval) if max_interval is not None else 1 << 20
         self.interval = self.every  # steps between sends, adapted under max_overhead
         self._next = None
         self._cost = None  # EMA of a sending call's duration (s)
@@ -295,7 +307,7 @@ class GradientMonitor:
                 k = math.ceil(cost / room) if room > 0 else 1 << 20
                 # widen at most twofold per sending step: the estimate is
                 # taken again at the next send, when a stall has passed
-                self.interval = min(max(self.every, k), 2 * self.interval, 1 << 20)
+                self.interval = min(max(self.every, k), 2 * self.interval, self.max_interval)
             self._next = calls + self.interval
         else:
             self._idle = 0.9 * self._idle + 0.1 * min(t1 - t0, 2 * self._idle + 1e-5)
@@ -501,7 +513,8 @@ class HTGA:
     with each group's current lambda from htgad.
 
     monitor   a GradientMonitor; made from model/optimizer, grouping,
-              sample_size, every, param_every and max_overhead when not given.
+              sample_size, every, param_every, max_overhead and max_interval
+              when not given.
     mode      "update": scales the optimizer's whole update (parameters are
               saved before the inner step and moved to old + lambda*(new-old);
               exact for any optimizer, costs one copy of the scaled
@@ -515,7 +528,7 @@ class HTGA:
 
     def __init__(self, optimizer, client, *, model=None, monitor=None, grouping=None,
                  sample_size=DEFAULT_SAMPLE_SIZE, every=1, mode="auto", param_every=0,
-                 max_overhead=DEFAULT_MAX_OVERHEAD):
+                 max_overhead=DEFAULT_MAX_OVERHEAD, max_interval=DEFAULT_MAX_INTERVAL):
         if mode not in ("auto", "update", "grad"):
             raise ValueError('mode must be "auto", "update" or "grad"')
         self.optimizer = optimizer
@@ -524,7 +537,7 @@ class HTGA:
             monitor = GradientMonitor(client, model, optimizer=optimizer,
                                       grouping=grouping or ("parameter" if model is not None else "param_group"),
                                       sample_size=sample_size, every=every, param_every=param_every,
-                                      max_overhead=max_overhead)
+                                      max_overhead=max_overhead, max_interval=max_interval)
         self.monitor = monitor
         self.mode = ("grad" if _plain_sgd(optimizer) else "update") if mode == "auto" else mode
         self.steps = 0
