@@ -10,6 +10,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "health.h"
 #include "log.h"
 #include "prio.h"
 #include "stats.h"
@@ -188,7 +189,7 @@ static void handle_block(estimator *e, est_job *job)
         STAT_INC(blocks_fallback);
     if (!job->final)
         notify_ingest(e, slot, &it->out, &it->res, it->block, it->step_last);
-    bqueue_push(e->out, it);
+    store_push(e->out, it);
 }
 
 /* Hands a policy change to the writer, to be stored with its time. */
@@ -204,7 +205,7 @@ static void store_policy_change(estimator *e, const est_job *job)
     rec->pol = job->pol;
     rec->source = job->source;
     rec->created_at = store_now();
-    bqueue_push(e->out, rec);
+    store_push(e->out, rec);
 }
 
 /* A run's policy changed: store the change (one estimator does), then
@@ -273,11 +274,14 @@ static void *estimator_main(void *arg)
 
     pthread_setname_np(pthread_self(), "htgad-est"); /* for top -H, perf */
     prio_enter_background("estimator");
+    health_thread_enter("estimator");
     e->pipe = open_pipe(e);
     if (e->pipe == NULL)
         LOG(LOG_ERROR, "estimator: cannot connect %s: lambdas will not be pushed", ESTIMATOR_PIPE);
     for (;;) {
+        health_idle();
         job = bqueue_pop(e->in, -1);
+        health_busy();
         if (job->kind == EST_JOB_STOP) {
             est_job_free(job);
             break;
@@ -293,6 +297,7 @@ static void *estimator_main(void *arg)
     if (e->pipe != NULL)
         zmq_close(e->pipe);
     e->pipe = NULL;
+    health_thread_leave();
     return NULL;
 }
 

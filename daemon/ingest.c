@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "estimator.h"
+#include "health.h"
 #include "log.h"
 #include "stats.h"
 #include "store.h"
@@ -766,7 +767,9 @@ static void *ingest_main(void *arg)
     int got;
 
     pthread_setname_np(pthread_self(), "htgad-ingest"); /* for top -H, perf */
+    health_thread_enter("ingest");
     if (open_sockets(g) < 0) {
+        health_thread_leave();
         signal_ready(g, -1);
         return NULL;
     }
@@ -783,6 +786,7 @@ static void *ingest_main(void *arg)
     signal_ready(g, 1);
     while (!atomic_load(&g->stop)) {
         zmq_pollitem_t items[2] = {{g->router, 0, ZMQ_POLLIN, 0}, {g->pipe, 0, ZMQ_POLLIN, 0}};
+        health_busy();
         if (zmq_poll(items, 2, INGEST_POLL_MS) < 0 && errno != EINTR)
             break;
         drain_pipe(g);
@@ -805,6 +809,7 @@ static void *ingest_main(void *arg)
     g->pipe = NULL;
     sqlite3_close(g->ro);
     g->ro = NULL;
+    health_thread_leave();
     return NULL;
 }
 
