@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "health.h"
 #include "htga_config.h"
 #include "log.h"
 #include "stats.h"
@@ -80,14 +81,40 @@ static size_t daemon_stats(void *ud, struct http_stat *out, size_t cap)
         STAT_GET(ingest_naps));
     ADD("rows_written", "Block rows committed to SQLite.", C, NULL, NULL, STAT_GET(rows_written));
     ADD("transactions", "SQLite transactions committed.", C, NULL, NULL, STAT_GET(transactions));
-    ADD("write_errors", "SQLite write failures (rows lost).", C, NULL, NULL,
-        STAT_GET(write_errors));
+    ADD("write_errors", "SQLite write failures: failed tries (retried) and refused rows.", C, NULL,
+        NULL, STAT_GET(write_errors));
     ADD("policy_changes", "Policy rows written.", C, NULL, NULL, STAT_GET(policy_changes));
+    ADD("rows_lost", "Rows taken in and never stored (refused by SQLite, or given up at stop).", C,
+        NULL, NULL, STAT_GET(rows_lost));
+    ADD("writer_failing", "1 while the writer's tries fail (it keeps the rows and retries).", G,
+        NULL, NULL, STAT_GET(writer_failing));
+    ADD("writer_queue_full", "Pushes that waited for room in the writer's queue.", C, NULL, NULL,
+        STAT_GET(writer_queue_full));
+    ADD("wal_checkpoints", "WAL truncations after the disk was full.", C, NULL, NULL,
+        STAT_GET(wal_checkpoints));
+    health_report h;
+    health_check(&h);
+    ADD("live", "1 when every thread makes progress (/api/v1/health/live).", G, NULL, NULL, h.live);
+    ADD("ready", "1 when htgad stores what it receives (/api/v1/health/ready).", G, NULL, NULL,
+        h.ready);
     ADD("queue_depth", "Items waiting in a queue (estimator: all estimators' queues).", G, "queue",
         "estimator", est_depth());
     ADD("queue_depth", "Items waiting in a queue (estimator: all estimators' queues).", G, "queue",
         "writer", queues.row_q ? bqueue_depth(queues.row_q) : 0);
     return n;
+}
+
+static void daemon_health(void *ud, struct http_health *out)
+{
+    health_report h;
+
+    (void)ud;
+    health_check(&h);
+    out->live = h.live;
+    out->ready = h.ready;
+    out->nreasons = 0;
+    for (size_t i = 0; i < h.nreasons && i < HTTP_HEALTH_REASONS; i++)
+        snprintf(out->reasons[out->nreasons++], sizeof out->reasons[0], "%s", h.reasons[i]);
 }
 
 /* PUT policy: hands the change to the ingest thread (any thread may call
@@ -163,6 +190,7 @@ int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *const *est_qs
                 .ema = cfg->policy.ema,
             },
         .stats = daemon_stats,
+        .health = daemon_health,
         .on_policy = ing ? apply_policy : NULL,
         .policy_ud = ing,
     };
