@@ -30,6 +30,14 @@ static void add_thread(health_snapshot *s, const char *name, int busy, int64_t a
     s->nthreads++;
 }
 
+/* The writer's tries fail since ago_ms with SQLite code rc and text msg. */
+static void failing_writer(health_snapshot *s, int64_t ago_ms, int rc, const char *msg)
+{
+    s->writer_failing_ms = s->now_ms - ago_ms;
+    s->writer_rc = rc;
+    snprintf(s->writer_msg, sizeof s->writer_msg, "%s", msg);
+}
+
 static int has_reason(const health_report *r, const char *text)
 {
     for (size_t i = 0; i < r->nreasons; i++) {
@@ -76,9 +84,7 @@ Test(health, waiting_behind_a_failing_writer_is_live_but_not_ready)
     health_snapshot s = base();
     health_report r;
 
-    s.writer_failing_ms = NOW - 40000;
-    s.writer_rc = 10; /* SQLITE_IOERR */
-    snprintf(s.writer_msg, sizeof s.writer_msg, "disk I/O error");
+    failing_writer(&s, 40000, 10 /* SQLITE_IOERR */, "disk I/O error");
     s.writer_held = 77;
     add_thread(&s, "ingest", 1, 35000);
     add_thread(&s, "writer", 1, 200);
@@ -95,7 +101,7 @@ Test(health, stalled_writer_is_not_live_even_when_failing)
     health_snapshot s = base();
     health_report r;
 
-    s.writer_failing_ms = NOW - 40000;
+    failing_writer(&s, 40000, 10, "disk I/O error");
     add_thread(&s, "writer", 1, 31000);
     health_evaluate(&s, &r);
     cr_assert(!r.live);
@@ -107,9 +113,7 @@ Test(health, full_disk_is_named)
     health_snapshot s = base();
     health_report r;
 
-    s.writer_failing_ms = NOW - 1500;
-    s.writer_rc = 13; /* SQLITE_FULL */
-    snprintf(s.writer_msg, sizeof s.writer_msg, "database or disk is full");
+    failing_writer(&s, 1500, 13 /* SQLITE_FULL */, "database or disk is full");
     health_evaluate(&s, &r);
     cr_assert(r.live && !r.ready);
     cr_assert(has_reason(&r, "writer: disk full for 1.5 s"), "%s", r.reasons[0]);
