@@ -933,7 +933,8 @@ static void note_failure(store_writer *w)
     if ((w->fail_rc & 0xff) == SQLITE_FULL)
         w->disk_was_full = 1;
     health_writer_failed(w->fail_rc, w->fail_msg, rows_held(w));
-    if (w->failed_tries == 1 || log_limit_allow(&w->lim, LOG_WARN))
+    /* tries 1, 2, 4, 8 ... then one a minute (back-off is 1 s by then) */
+    if ((w->failed_tries & (w->failed_tries - 1)) == 0 || w->failed_tries % 60 == 0)
         LOG(w->failed_tries == 1 ? LOG_ERROR : LOG_WARN,
             "writer: %s: %s; %llu rows held, retrying (try %llu)", w->fail_what, w->fail_msg,
             (unsigned long long)rows_held(w), (unsigned long long)w->failed_tries);
@@ -945,7 +946,7 @@ static void note_recovery(store_writer *w)
         return;
     if (w->disk_was_full)
         truncate_wal(w);
-    LOG(LOG_INFO, "writer: storing again after %.1f s and %llu failed tries, nothing lost",
+    LOG(LOG_INFO, "writer: storing again after %.1f s and %llu failed tries",
         (double)(health_now_ms() - w->failing_ms) / 1000.0, (unsigned long long)w->failed_tries);
     w->failing = 0;
     health_writer_ok();
