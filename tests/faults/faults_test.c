@@ -512,3 +512,55 @@ Test(faults, refused_row_counted_once_and_exit_3)
     htga_destroy(&h);
     cr_assert_eq(testd_stop(&d, SIGTERM), 3);
 }
+
+/* ---- past the bounds -------------------------------------------------- */
+
+/* More blocks than the queues hold while the lock is held: what does not
+ * fit is shed before it becomes a row, and counted where it was shed (the
+ * daemon's drop_est_queue, or the client's drops), so that every block
+ * sent is stored or counted, and /health says shedding while it happens. */
+Test(faults, past_the_bounds_every_block_is_stored_or_counted)
+{
+    enum { SENT = 60 };
+    static float x[BLOCK];
+    uint64_t seed = 5;
+    sqlite3 *other;
+    htga *h = NULL;
+    htga_stats cs;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", "1024", "--queue-rows", "2", "--queue-blocks",
+                             "2", "--http", http_addr, NULL),
+                 0);
+    cr_assert_eq(sqlite3_open(d.db, &other), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    cr_assert_eq(htga_create(&h, d.endpoint, "bounded"), HTGA_OK);
+    for (int b = 0; b < SENT; b++) {
+        student_t(x, BLOCK, 3.0, &seed);
+        htga_send(h, "g", b, x, BLOCK); /* once: a drop is counted, not retried */
+    }
+    htga_flush(h, 10000);
+    cr_assert_eq(htga_stats_get(h, &cs, sizeof cs), HTGA_OK);
+    cr_assert_eq(cs.msgs_sent + cs.drops_queue + cs.drops_offline, SENT);
+    int64_t deadline = now_ms() + 5000; /* ingest has taken all it will */
+    while (testd_stat(&d, "blocks_closed") + testd_stat(&d, "drop_est_queue") <
+               (int64_t)cs.msgs_sent &&
+           now_ms() < deadline)
+        sleep_ms(20);
+    cr_assert_gt(testd_stat(&d, "drop_est_queue") + (int64_t)(cs.drops_queue + cs.drops_offline), 0,
+                 "nothing was shed: the bounds were not exceeded");
+    if (testd_stat(&d, "drop_est_queue") > 0)
+        cr_assert_eq(wait_health("/api/v1/health", 503, "shedding", 5000), 0);
+    cr_assert_eq(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+
+    int64_t want = (int64_t)cs.msgs_sent - testd_stat(&d, "drop_est_queue");
+    cr_log_info("sent %d: client shed %llu, htgad shed %lld, to store %lld", SENT,
+                (unsigned long long)(cs.drops_queue + cs.drops_offline),
+                (long long)testd_stat(&d, "drop_est_queue"), (long long)want);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM blocks", want, 15000), 0,
+                 "stored %lld, want %lld", (long long)rows_stored(), (long long)want);
+    cr_assert_eq(testd_wait_stat(&d, "rows_written", want, 2000), 0);
+    cr_assert_eq(testd_stat(&d, "rows_lost"), 0);
+    htga_destroy(&h);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+}
