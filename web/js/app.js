@@ -112,6 +112,7 @@ function renderStats(s) {
     ['drops', drops, 'stat-drops', drops > 0, nz(s.drops)],
     ['decode errors', dec, 'stat-decode', dec > 0, nz(s.ingest_decode_errors)],
     ['write errors', s.write_errors, 'stat-werr', s.write_errors > 0],
+    ['rows lost', s.rows_lost, 'stat-rows-lost', s.rows_lost > 0],
     ['queues', `${s.queue_depth?.estimator ?? '–'}/${s.queue_depth?.writer ?? '–'}`, 'stat-queues', false,
       'estimator / writer queue depth'],
   ];
@@ -479,7 +480,9 @@ async function tick() {
   running = true;
   try {
     const [runs, st, h] = await Promise.all([api.runs(), api.stats(), api.health()]);
-    $('health').textContent = `htgad ${h.version}, up ${h.uptime_s} s`;
+    $('health').textContent = h.status === 'ok' ? `htgad ${h.version}, up ${h.uptime_s} s`
+      : `htgad ${h.version} not ready: ${(h.reasons || []).join('; ')}`;
+    $('health').className = h.status === 'ok' ? 'muted' : 'bad';
     state.runs = runs;
     updateLive(runs);
     if (!state.run && runs.length) {
