@@ -21,11 +21,11 @@
  */
 #include <errno.h>
 #include <malloc.h>
-#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "config.h"
