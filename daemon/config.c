@@ -310,6 +310,18 @@ static int set_stream_idle(htgad_config *cfg, const char *v, const char **why)
     return parse_u64(v, 1, 31536000, &cfg->stream_idle_s);
 }
 
+static int set_stop_timeout(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer in [0, 86400]";
+    return parse_u64(v, 0, 86400, &cfg->stop_timeout_s);
+}
+
+static int set_health_window(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer in [1, 86400]";
+    return parse_u64(v, 1, 86400, &cfg->health_window_s);
+}
+
 static const config_row rows[] = {
     {"db", "PATH", "htga.db", set_db, "SQLite database (created if missing)"},
     {"listen", "ENDPOINT", "tcp://127.0.0.1:5555", set_listen,
@@ -356,6 +368,12 @@ static const config_row rows[] = {
      "a run with no new block for S seconds leaves /metrics"},
     {"test-estimate-delay-us", "US", "0", set_test_delay,
      "for tests only: sleep this long before each block, to overload htgad on purpose"},
+    {"stop-timeout-s", "S", "20", set_stop_timeout,
+     "on SIGTERM, rows the database still refuses after S seconds are given up (counted in "
+     "rows_lost, exit status 3); while running, failed writes are retried without limit"},
+    {"health-window-s", "S", "30", set_health_window,
+     "/api/v1/health: a thread with work but no progress for S seconds is stalled; data shed "
+     "keeps htgad not ready for S seconds"},
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))

@@ -43,6 +43,8 @@ typedef struct htgad_config {
     uint64_t metrics_expire_s;       /* finished runs leave /metrics after this */
     uint64_t stream_idle_s;          /* a stream without samples this long is expired */
     uint64_t test_estimate_delay_us; /* tests only: each block's estimate sleeps this long */
+    uint64_t stop_timeout_s;  /* SIGTERM: a failing database gets this long, then rows are lost */
+    uint64_t health_window_s; /* stall and shedding window of the health checks */
 } htgad_config;
 
 typedef struct config_error {

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "health.h"
 #include "log.h"
 #include "prio.h"
 #include "stats.h"
@@ -210,7 +211,7 @@ static int estimate_block(estimator *e, est_job *job)
         STAT_INC(blocks_fallback);
     if (!job->final)
         notify_ingest(e, slot, &it->out, &it->res, it->block, it->step_last);
-    bqueue_push(e->out, it);
+    store_push(e->out, it);
     return 0;
 }
 
@@ -248,7 +249,7 @@ static void handle_block(estimator *e, est_job *job)
     STAT_INC(blocks_lost);
     lost = run_item(job, STORE_LOST);
     if (lost != NULL)
-        bqueue_push(e->out, lost);
+        store_push(e->out, lost);
 }
 
 /* A barrier: everything this estimator took before it has gone to the
@@ -262,7 +263,7 @@ static void handle_barrier(estimator *e, const est_job *job)
         nanosleep(&d, NULL);
         it = run_item(job, STORE_BARRIER);
     }
-    bqueue_push(e->out, it);
+    store_push(e->out, it);
 }
 
 /* Hands a policy change to the writer, to be stored with its time. */
@@ -278,7 +279,7 @@ static void store_policy_change(estimator *e, const est_job *job)
     rec->pol = job->pol;
     rec->source = job->source;
     rec->created_at = store_now();
-    bqueue_push(e->out, rec);
+    store_push(e->out, rec);
 }
 
 /* A run's policy changed: store the change (one estimator does), then
@@ -347,13 +348,16 @@ static void *estimator_main(void *arg)
 
     pthread_setname_np(pthread_self(), "htgad-est"); /* for top -H, perf */
     prio_enter_background("estimator");
+    health_thread_enter("estimator");
     e->pipe = open_pipe(e);
     if (e->pipe == NULL)
         LOG(LOG_ERROR, "estimator: cannot connect %s: lambdas will not be pushed", ESTIMATOR_PIPE);
     for (;;) {
         size_t bytes;
 
+        health_idle();
         job = bqueue_pop(e->in, -1);
+        health_busy();
         bytes = job->bytes;
         if (job->kind == EST_JOB_STOP) {
             est_job_free(job);
@@ -374,6 +378,7 @@ static void *estimator_main(void *arg)
     if (e->pipe != NULL)
         zmq_close(e->pipe);
     e->pipe = NULL;
+    health_thread_leave();
     return NULL;
 }
 

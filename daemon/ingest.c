@@ -16,6 +16,7 @@
 
 #include "estimator.h"
 #include "flow.h"
+#include "health.h"
 #include "log.h"
 #include "stats.h"
 #include "store.h"
@@ -1095,7 +1096,9 @@ static void *ingest_main(void *arg)
     int got;
 
     pthread_setname_np(pthread_self(), "htgad-ingest"); /* for top -H, perf */
+    health_thread_enter("ingest");
     if (open_sockets(g) < 0) {
+        health_thread_leave();
         signal_ready(g, -1);
         return NULL;
     }
@@ -1115,6 +1118,7 @@ static void *ingest_main(void *arg)
          * clients' queues hold the excess (push-back, flow.h) */
         int full = queues_full(g);
         zmq_pollitem_t items[2] = {{g->pipe, 0, ZMQ_POLLIN, 0}, {g->router, 0, ZMQ_POLLIN, 0}};
+        health_busy();
         if (zmq_poll(items, full ? 1 : 2, full ? INGEST_FULL_POLL_MS : INGEST_POLL_MS) < 0 &&
             errno != EINTR)
             break;
@@ -1142,6 +1146,7 @@ static void *ingest_main(void *arg)
     g->pipe = NULL;
     sqlite3_close(g->ro);
     g->ro = NULL;
+    health_thread_leave();
     return NULL;
 }
 

@@ -12,6 +12,12 @@
  * gets STOP after the last row, commits and checkpoints. Start-up restores
  * each group's next block number, last lambda and run policy from the
  * database, so a restart (also after SIGKILL) carries on.
+ *
+ * A start-up that fails (a database htgad cannot write, a port in use)
+ * says what and where, exits 1 and removes the database file if it created
+ * it. The stop gives a failing database --stop-timeout-s; rows given up
+ * there (or refused for good while running) make the exit status 3. This
+ * loop also keeps the health checks' loss episodes current (health.h).
  */
 #include <errno.h>
 #include <malloc.h>
@@ -19,12 +25,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "config.h"
 #include "htga_config.h"
 #include "estimator.h"
 #include "flow.h"
+#include "health.h"
 #include "htgad_http.h"
 #include "ingest.h"
 #include "log.h"
@@ -96,10 +104,10 @@ static int create_parts(daemon_parts *d, const htgad_config *cfg)
 static int start(daemon_parts *d, const htgad_config *cfg)
 {
     sqlite3 *db;
-    char err[512];
+    char err[1024];
 
     if (store_open(cfg->db, &db, err, sizeof(err)) < 0) {
-        LOG(LOG_ERROR, "database: %s", err);
+        LOG(LOG_ERROR, "database %s", err);
         return -1;
     }
     d->ctx = zmq_ctx_new();
@@ -123,11 +131,13 @@ static int start(daemon_parts *d, const htgad_config *cfg)
     return 0;
 }
 
-/* Stops what was started, in data order. */
-static void stop(daemon_parts *d)
+/* Stops what was started, in data order; a failing database gets
+ * stop_timeout_s to take the rows still held. */
+static void stop(daemon_parts *d, uint64_t stop_timeout_s)
 {
     store_item *last;
 
+    store_writer_stop_by(d->writer, health_now_ms() + (int64_t)stop_timeout_s * 1000);
     if (d->ing != NULL)
         ingest_stop(d->ing);
     ingest_join(&d->ing);
@@ -194,8 +204,11 @@ static int wait_for_signal(htgad_config *cfg, daemon_parts *d, const sigset_t *s
                           (long)(cfg->stats_interval_ms % 1000) * 1000000L};
     int sig;
 
+    health_report health;
+
     for (;;) {
         write_stats(cfg, d);
+        health_check(&health); /* keeps loss episodes current between probes */
         sig = sigtimedwait(set, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT)
             return sig;
@@ -233,25 +246,30 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
     signal(SIGPIPE, SIG_IGN);
     memset(&d, 0, sizeof(d));
-    if (start(&d, &cfg) < 0) {
-        LOG(LOG_ERROR, "start-up failed");
-        stop(&d);
+    health_set_window_ms((int64_t)cfg.health_window_s * 1000);
+    int existed = access(cfg.db, F_OK) == 0;
+    http_server *http = NULL;
+    if (start(&d, &cfg) < 0 ||
+        htgad_http_start(&cfg, d.ing, d.est_qs, d.nest, d.row_q, &http) < 0) {
+        stop(&d, 0);
         free_parts(&d);
+        if (!existed)
+            store_remove_files(cfg.db); /* leave no empty database behind */
+        LOG(LOG_ERROR, "start-up failed");
         return 1;
     }
     LOG(LOG_INFO, "htgad %s listening on %s, database %s", HTGA_VERSION_STRING, d.endpoint, cfg.db);
-    http_server *http = NULL;
-    if (htgad_http_start(&cfg, d.ing, d.est_qs, d.nest, d.row_q, &http) < 0) {
-        stop(&d);
-        free_parts(&d);
-        return 1;
-    }
     sig = wait_for_signal(&cfg, &d, &set, argc, argv);
     LOG(LOG_INFO, "%s: stopping, flushing queues", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_stop(&http);
-    stop(&d);
+    stop(&d, cfg.stop_timeout_s);
     write_stats(&cfg, &d);
     free_parts(&d);
+    if (STAT_GET(rows_lost) > 0) {
+        LOG(LOG_ERROR, "stopped after losing %llu rows (see rows_lost, docs/reliability.md)",
+            (unsigned long long)STAT_GET(rows_lost));
+        return 3;
+    }
     LOG(LOG_INFO, "stopped cleanly");
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "health.h"
 #include "queue.h"
 
 htgad_stats g_stats;
@@ -61,6 +62,10 @@ void stats_write(FILE *out, const stats_queues *qs)
     PRINT(budgets_sent);
     PRINT(budget_ppm);
     PRINT(client_drops);
+    PRINT(rows_lost);
+    PRINT(writer_failing);
+    PRINT(writer_queue_full);
+    PRINT(wal_checkpoints);
     if (qs != NULL && qs->est != NULL) {
         size_t depth = 0, high = 0;
         for (size_t i = 0; i < qs->nest; i++) {
@@ -73,6 +78,9 @@ void stats_write(FILE *out, const stats_queues *qs)
     if (qs != NULL && qs->writer != NULL)
         fprintf(out, "queue_writer_depth %zu\nqueue_writer_high %zu\n", bqueue_depth(qs->writer),
                 bqueue_high_water(qs->writer));
+    health_report h;
+    health_check(&h);
+    fprintf(out, "health_live %d\nhealth_ready %d\n", h.live, h.ready);
 }
 
 int stats_write_file(const char *path, const stats_queues *qs, const char *listen)

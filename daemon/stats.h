@@ -47,7 +47,7 @@ typedef struct htgad_stats {
     _Atomic uint64_t ingest_naps;     /* ingest slept to let messages gather (under load) */
     _Atomic uint64_t rows_written;    /* block rows committed */
     _Atomic uint64_t transactions;    /* commits */
-    _Atomic uint64_t write_errors;    /* SQLite failures (rows lost) */
+    _Atomic uint64_t write_errors;    /* failed write tries and refused rows (events, not rows) */
     _Atomic uint64_t policy_changes;  /* policy rows written */
     /* flow control (flow.h) */
     _Atomic uint64_t est_bytes;       /* bytes held by the estimator queues (gauge) */
@@ -63,6 +63,10 @@ typedef struct htgad_stats {
     _Atomic uint64_t budgets_sent;        /* BUDGET messages sent */
     _Atomic uint64_t budget_ppm;          /* the budget factor, parts per million of a full send */
     _Atomic uint64_t client_drops;        /* messages clients report they dropped (all runs) */
+    _Atomic uint64_t rows_lost;      /* rows (blocks, policy changes) taken in and never stored */
+    _Atomic uint64_t writer_failing; /* 1 while the writer's tries fail (it retries) */
+    _Atomic uint64_t writer_queue_full; /* pushes that waited for room in the writer's queue */
+    _Atomic uint64_t wal_checkpoints;   /* WAL truncations after the disk was full */
 } htgad_stats;
 
 extern htgad_stats g_stats;

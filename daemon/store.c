@@ -2,22 +2,38 @@
  * store.c - migrations, restart state and the SQLite writer thread.
  *
  * DESIGN: see store.h. All statements are prepared once per connection and
- * every value from outside goes through a bound parameter. A failing row is
- * counted (write_errors) and logged at a limited rate; the writer carries on.
+ * every value from outside goes through a bound parameter. How the writer
+ * meets failures is told at the top of writer.c. A database htgad could
+ * not write is refused at open, not found out row by row.
  */
 #include "store.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "rollup.h"
 #include "schema.h"
 #include "stats.h"
+
+void store_remove_files(const char *path)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+    char p[4200];
+
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+        unlink(p);
+    }
+}
 
 double store_now(void)
 {
@@ -215,23 +231,62 @@ int store_migrate(sqlite3 *db, char *err, size_t errlen)
     return 0;
 }
 
+/* Whether htgad can write the database at path and create its -wal and
+ * -shm files beside it, asked of the system (so root, a read-only mount and
+ * an immutable file get the true answer) without taking any lock: SQLite
+ * itself opens a file it cannot write read-only, and says so only at the
+ * first write. 0, or -1 with err naming the path and the reason. */
+static int check_writable(const char *path, char *err, size_t errlen)
+{
+    char dir[4096];
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+
+    if (fd >= 0) {
+        close(fd);
+    } else if (errno != ENOENT) {
+        snprintf(err, errlen, "%s: cannot write it (uid %u): %s", path, (unsigned)geteuid(),
+                 strerror(errno));
+        return -1;
+    }
+    snprintf(dir, sizeof(dir), "%s", path);
+    const char *d = dirname(dir);
+    if (access(d, W_OK | X_OK) != 0) {
+        snprintf(err, errlen, "%s: cannot create files in its directory %s (uid %u): %s", path, d,
+                 (unsigned)geteuid(), strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int store_open(const char *path, sqlite3 **db, char *err, size_t errlen)
 {
     const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int sys;
 
     *db = NULL;
+    if (check_writable(path, err, errlen) < 0)
+        return -1;
     if (sqlite3_open_v2(path, db, flags, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path, *db ? sqlite3_errmsg(*db) : "out of memory");
+        sys = *db ? sqlite3_system_errno(*db) : 0;
+        snprintf(err, errlen, "%s: %s%s%s", path, *db ? sqlite3_errmsg(*db) : "out of memory",
+                 sys ? ": " : "", sys ? strerror(sys) : "");
+        goto out_close_db;
+    }
+    if (sqlite3_db_readonly(*db, "main") == 1) {
+        snprintf(err, errlen, "%s: cannot write it: SQLite opened it read-only", path);
         goto out_close_db;
     }
     sqlite3_busy_timeout(*db, 5000);
     if (exec_sql(*db,
                  "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
                  "PRAGMA foreign_keys = ON;",
-                 err, errlen) < 0)
+                 err, errlen) < 0 ||
+        store_migrate(*db, err, errlen) < 0) {
+        char why[512];
+        snprintf(why, sizeof(why), "%s", err);
+        snprintf(err, errlen, "%s: %s", path, why);
         goto out_close_db;
-    if (store_migrate(*db, err, errlen) < 0)
-        goto out_close_db;
+    }
     return 0;
 
 out_close_db:

@@ -93,9 +93,15 @@ typedef struct store_state {
  * Opens (creating if needed) the database at path for writing, sets WAL and
  * the pragmas above, and applies the missing migrations, each in its own
  * transaction with PRAGMA user_version. Returns 0 and *db, or -1 with err
- * filled (a database newer than this htgad is refused).
+ * naming the path and the reason: a file or directory this process cannot
+ * write (mode, read-only mount, immutable file), not a database, a database
+ * newer than this htgad. Takes no write lock when nothing is to migrate.
  */
 int store_open(const char *path, sqlite3 **db, char *err, size_t errlen);
+
+/* Removes the database at path and its -wal, -shm and -journal files
+ * (a database a failed start-up created). */
+void store_remove_files(const char *path);
 
 /* Applies migrations after the database's user_version, then packs the
  * series_rollup rows whose agg is NULL (rows written by SQL, see
@@ -133,6 +139,17 @@ void store_writer_notify(store_writer *w, void *zmq_ctx);
 
 /* Starts the thread. Returns 0 or -1. */
 int store_writer_start(store_writer *w);
+
+/* htgad is stopping: a batch that still fails at deadline_ms (on
+ * health_now_ms()'s clock) is given up and its rows counted in rows_lost,
+ * and lock waits end there, so the stop ends. Any thread. */
+void store_writer_stop_by(store_writer *w, int64_t deadline_ms);
+
+/* Hands it to the writer's queue q, waiting while the queue is full (the
+ * writer may be retrying a failed batch): nothing is dropped here, the wait
+ * is the back-pressure on the caller. Counts the waits (writer_queue_full)
+ * and marks them as waits, not stalls, in the caller's heartbeat. */
+void store_push(bqueue *q, store_item *it);
 
 /* Waits for the thread to end (push a STORE_STOP item first) and frees w;
  * NULLs *w. Accepts NULL. */

@@ -1,29 +1,49 @@
 /*
  * writer.c - the SQLite writer thread (see store.h for the design).
  *
- * DESIGN: one thread, one connection, prepared statements. Per batch: BEGIN,
- * rows in queue order, then the latest top order statistics of each group
- * touched, then COMMIT. Items stay alive until their batch commits so the
- * top-statistics pass can read them; then they are freed.
+ * DESIGN: one thread, one connection, prepared statements. Per batch: BEGIN
+ * IMMEDIATE, rows in queue order, then the latest top order statistics of
+ * each group touched, then COMMIT. Items stay alive until their batch
+ * commits so the top-statistics pass can read them; then they are freed.
+ *
+ * Faults are loud, not lossy. A failure that may pass (disk full, I/O
+ * error, a lock, out of memory) rolls the try back and keeps the batch:
+ * the writer retries it with back-off (RETRY_FIRST_MS doubling to
+ * RETRY_MAX_MS), truncating the WAL before each try once the disk was full,
+ * while its queue fills and the estimators' pushes wait (store_push): that
+ * is the back-pressure upstream. A lock held outside htgad is waited for in
+ * the busy handler, not counted as a failure. A row SQLite refuses for good
+ * (a constraint, a bad value) is the only one lost while htgad runs,
+ * counted in rows_lost. Once stopping (store_writer_stop_by), a failing
+ * batch is given up after the deadline and its rows counted lost, so a
+ * stop ends. write_errors counts events: failed tries and refused rows.
  *
  * Barriers: each estimator forwards its part of a barrier (STORE_BARRIER)
- * after every block it took before it; once all parts are in, the batch
- * commits at once and the writer tells ingest over the estimators' pipe
- * (a PUSH socket of its own, made in its thread), with the run's blocks
- * stored and lost so far, so ingest can answer the client's BARRIER.
+ * after every block it took before it; a batch that takes one commits at
+ * once, and once all parts of a barrier are committed the writer tells
+ * ingest over the estimators' pipe (a PUSH socket of its own, made in its
+ * thread) with the run's blocks stored and lost so far, so ingest can answer
+ * the client's BARRIER. A block the estimator could not estimate comes as
+ * STORE_LOST and is counted with the run's lost blocks.
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
 #include "estimator.h"
+#include "health.h"
 #include "log.h"
 #include "prio.h"
 #include "rollup.h"
 #include "stats.h"
 #include "store.h"
+
+#define RETRY_FIRST_MS 50   /* the first back-off after a failed try */
+#define RETRY_MAX_MS   1000 /* back-off doubles up to this */
+#define BUSY_SLEEP_MAX 20   /* ms between looks at a lock held outside htgad */
 
 #define ROLLUP_COL(f)      ", " #f
 #define ROLLUP_AGG_COLS(f) ", " #f "_min, " #f "_max, " #f "_sum, " #f "_cnt"
@@ -139,7 +159,7 @@ struct store_writer {
     run_count *counts; /* per run slot */
     bar_wait *waits;   /* barriers with parts missing */
     size_t nwaits, waits_cap;
-    bar_wait *done; /* barriers whole in the open batch: told after its commit */
+    bar_wait *done; /* barriers whole in the last batch: told after its commit */
     size_t ndone, done_cap;
     bqueue *q;
     size_t slots;
@@ -149,9 +169,20 @@ struct store_writer {
     sqlite3_stmt *st[ST__COUNT];
     sqlite3_stmt *rollup_ins; /* INSERT OR REPLACE INTO series_rollup */
     store_item *batch[STORE_BATCH_MAX];
+    unsigned char refused[STORE_BATCH_MAX]; /* the item's row was refused for good */
     size_t batch_len;
     uint64_t batch_no;
-    uint64_t pending_rows; /* block rows of the open transaction */
+    uint64_t pending_rows;     /* block rows of the open transaction */
+    uint64_t pending_policies; /* policy rows of the open transaction */
+    /* the last failure: what failed, SQLite's extended code and text */
+    const char *fail_what;
+    int fail_rc;
+    char fail_msg[96];
+    int failing; /* tries fail since failing_ms (health_now_ms) */
+    int64_t failing_ms;
+    uint64_t failed_tries;      /* in this episode */
+    int disk_was_full;          /* in this episode: truncate the WAL */
+    _Atomic int64_t stop_by_ms; /* stopping: give up failing batches after this (0: running) */
     pthread_t thread;
     int started;
     log_limit lim;
@@ -200,8 +231,9 @@ static run_count *count_of(store_writer *w, const store_item *it)
     return c;
 }
 
-/* One estimator's part of a barrier; 1 when it was the last part. */
-static int barrier_part(store_writer *w, const store_item *it)
+/* One estimator's part of a barrier, committed with everything before it:
+ * a whole barrier joins w->done, to be told. */
+static void barrier_part(store_writer *w, const store_item *it)
 {
     bar_wait *b = NULL;
 
@@ -213,7 +245,7 @@ static int barrier_part(store_writer *w, const store_item *it)
             size_t cap = w->waits_cap ? 2 * w->waits_cap : 8;
             bar_wait *v = realloc(w->waits, cap * sizeof(*v));
             if (v == NULL)
-                return 0; /* its client times out; nothing is lost */
+                return; /* its client times out; nothing is lost */
             w->waits = v;
             w->waits_cap = cap;
         }
@@ -221,23 +253,37 @@ static int barrier_part(store_writer *w, const store_item *it)
         *b = (bar_wait){it->barrier, it->run_slot, 0, it->parts};
     }
     if (++b->seen < b->parts)
-        return 0;
+        return;
     if (w->ndone == w->done_cap) {
         size_t cap = w->done_cap ? 2 * w->done_cap : 8;
         bar_wait *v = realloc(w->done, cap * sizeof(*v));
         if (v == NULL)
-            return 0;
+            return;
         w->done = v;
         w->done_cap = cap;
     }
     w->done[w->ndone++] = *b;
     *b = w->waits[--w->nwaits];
-    return 1;
 }
 
-/* After a commit: tells ingest about every barrier that became whole. */
-static void barriers_tell(store_writer *w)
+/* The batch is settled (committed, or given up at stop): the run counts of
+ * its blocks, the barrier parts in it, and ingest told of whole barriers. */
+static void settle_batch(store_writer *w, int committed)
 {
+    for (size_t i = 0; i < w->batch_len; i++) {
+        const store_item *it = w->batch[i];
+        if (it->run_slot >= w->slots)
+            continue;
+        if (it->kind == STORE_BLOCK && committed && !w->refused[i]) {
+            count_of(w, it)->stored++;
+        } else if (it->kind == STORE_BLOCK || it->kind == STORE_LOST) {
+            count_of(w, it)->lost++;
+            if (it->kind == STORE_BLOCK) /* the estimator counted its own */
+                STAT_INC(blocks_lost);
+        } else if (it->kind == STORE_BARRIER) {
+            barrier_part(w, it);
+        }
+    }
     for (size_t i = 0; i < w->ndone; i++) {
         const bar_wait *b = &w->done[i];
         est_note note = {.kind = NOTE_BARRIER, .barrier = b->id, .run_slot = b->run_slot};
@@ -268,12 +314,41 @@ void store_writer_preload(store_writer *w, uint32_t run_slot, int64_t run_id, ui
     }
 }
 
+/* Records a failure (what failed, with SQLite code rc and its text) for
+ * the caller to judge: transient (the try is retried) or not (the row is
+ * refused). Returns -1. */
+static int fail_rc(store_writer *w, const char *what, int rc, const char *msg)
+{
+    w->fail_what = what;
+    w->fail_rc = rc;
+    snprintf(w->fail_msg, sizeof(w->fail_msg), "%s", msg ? msg : sqlite3_errstr(rc));
+    return -1;
+}
+
+/* A failure of the last statement on the connection. */
 static int row_error(store_writer *w, const char *what)
 {
-    STAT_INC(write_errors);
-    if (log_limit_allow(&w->lim, LOG_ERROR))
-        LOG(LOG_ERROR, "writer: %s: %s", what, sqlite3_errmsg(w->db));
-    return -1;
+    return fail_rc(w, what, sqlite3_extended_errcode(w->db), sqlite3_errmsg(w->db));
+}
+
+/* Failures that may pass: the try is rolled back and retried. The others
+ * (constraint, mismatch, too big, corrupt, misuse) are the row's own. */
+static int transient(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_NOMEM:
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PROTOCOL:
+    case SQLITE_INTERRUPT:
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 /* Steps a prepared statement to completion and resets it. 0 or -1. */
@@ -411,7 +486,7 @@ static int insert_policy(store_writer *w, const store_item *it, int64_t run_id)
     c->policy_id = sqlite3_last_insert_rowid(w->db);
     c->pol = it->pol;
     c->has_policy = 1;
-    STAT_INC(policy_changes);
+    w->pending_policies++;
     return 0;
 }
 
@@ -746,7 +821,8 @@ static int write_block(store_writer *w, const store_item *it)
         return row_error(w, "savepoint");
     if (insert_block(w, it, group_id) < 0 || write_rollup(w, it, group_id) < 0) {
         row_error(w, "block");
-        sqlite3_exec(w->db, "ROLLBACK TO block; RELEASE block", NULL, NULL, NULL);
+        if (!transient(w->fail_rc)) /* a transient one rolls the whole try back */
+            sqlite3_exec(w->db, "ROLLBACK TO block; RELEASE block", NULL, NULL, NULL);
         w->rollup[it->stream_slot].loaded = 0;
         return -1;
     }
@@ -756,44 +832,30 @@ static int write_block(store_writer *w, const store_item *it)
     return 0;
 }
 
-/* Writes one item of the open batch. Returns 1 when it completed a
- * barrier (the batch then commits at once), else 0. */
-static int write_item(store_writer *w, store_item *it)
+/* Writes one item's rows. 0, or -1 with the failure recorded. */
+static int write_item(store_writer *w, const store_item *it)
 {
-    if (it->run_slot >= w->slots || it->stream_slot >= w->slots) {
-        row_error(w, "slot out of range");
-    } else if (it->kind == STORE_BLOCK) {
-        it->parts = write_block(w, it) == 0; /* stored once the batch commits */
-    } else if (it->kind == STORE_LOST) {
-        count_of(w, it)->lost++;
-    } else if (it->kind == STORE_BARRIER) {
-        return barrier_part(w, it);
-    } else if (it->kind == STORE_POLICY) {
+    if (it->run_slot >= w->slots || it->stream_slot >= w->slots)
+        return fail_rc(w, "slot", SQLITE_RANGE, "slot out of range");
+    if (it->kind == STORE_BLOCK)
+        return write_block(w, it);
+    if (it->kind == STORE_POLICY) { /* STORE_LOST and STORE_BARRIER have no rows */
         const slot_cache *c = &w->cache[it->run_slot];
         int64_t run_id = ensure_run(w, it, it->created_at);
         /* A block of another estimator may have recorded it already. */
         if (run_id != 0 && c->has_policy && policy_equal(&c->pol, &it->pol))
             return 0;
         if (run_id == 0 || insert_policy(w, it, run_id) < 0)
-            row_error(w, "policy");
+            return row_error(w, "policy");
     }
     return 0;
 }
 
-/* After the batch's COMMIT (ok) or ROLLBACK: the run counts of its blocks. */
-static void count_batch(store_writer *w, int committed)
+static int cmp_desc(const void *a, const void *b)
 {
-    for (size_t i = 0; i < w->batch_len; i++) {
-        store_item *it = w->batch[i];
-        if (it->kind != STORE_BLOCK || it->run_slot >= w->slots)
-            continue;
-        if (committed && it->parts)
-            count_of(w, it)->stored++;
-        else {
-            count_of(w, it)->lost++;
-            STAT_INC(blocks_lost);
-        }
-    }
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x < y) - (x > y);
 }
 
 /* The latest top order statistics of each group of the batch: walk the
@@ -802,23 +864,19 @@ static void count_batch(store_writer *w, int committed)
  * are never written).
  * A newest block with fewer than 2 values (no Hill plot can be drawn from
  * it) deletes the group's row instead: /hill then answers 404 rather than
- * an older block's plot or empty arrays. */
-static int cmp_desc(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x < y) - (x > y);
-}
-
-static void write_tops(store_writer *w)
+ * an older block's plot or empty arrays. Returns 0, or -1 after a transient
+ * failure (a top refused for good is logged and counted: it is the Hill
+ * plot's, not a row). */
+static int write_tops(store_writer *w)
 {
     sqlite3_stmt *st = w->st[ST_TOP_UPSERT], *del = w->st[ST_TOP_DELETE];
 
     for (size_t i = w->batch_len; i-- > 0;) {
         store_item *it = w->batch[i];
         slot_cache *c;
+        int rc;
 
-        if (it->kind != STORE_BLOCK || it->stream_slot >= w->slots)
+        if (it->kind != STORE_BLOCK || w->refused[i] || it->stream_slot >= w->slots)
             continue;
         c = &w->cache[it->stream_slot];
         if (c->group_id == 0 || c->top_batch == w->batch_no || strcmp(c->group, it->group) != 0)
@@ -826,23 +884,31 @@ static void write_tops(store_writer *w)
         c->top_batch = w->batch_no;
         if (it->top_n < 2) {
             sqlite3_bind_int64(del, 1, c->group_id);
-            if (run_stmt(del) < 0)
-                row_error(w, "latest_top");
-            continue;
+            rc = run_stmt(del);
+        } else {
+            if (it->top_any_order) { /* the estimator left it unsorted: only this one is kept */
+                qsort(it->top, it->top_n, sizeof(double), cmp_desc);
+                it->top_any_order = 0;
+            }
+            sqlite3_bind_int64(st, 1, c->group_id);
+            sqlite3_bind_int64(st, 2,
+                               (sqlite3_int64)(it->block + w->offsets[it->stream_slot].offset));
+            sqlite3_bind_int64(st, 3, (sqlite3_int64)it->res.n_pos);
+            sqlite3_bind_int64(st, 4, (sqlite3_int64)it->top_n);
+            sqlite3_bind_blob(st, 5, it->top, (int)(it->top_n * sizeof(double)), SQLITE_STATIC);
+            sqlite3_bind_double(st, 6, it->created_at);
+            rc = run_stmt(st);
         }
-        if (it->top_any_order) { /* the estimator left it unsorted: only this one is kept */
-            qsort(it->top, it->top_n, sizeof(double), cmp_desc);
-            it->top_any_order = 0;
+        if (rc < 0 && transient(sqlite3_extended_errcode(w->db)))
+            return row_error(w, "latest_top");
+        if (rc < 0) {
+            STAT_INC(write_errors);
+            if (log_limit_allow(&w->lim, LOG_ERROR))
+                LOG(LOG_ERROR, "writer: latest_top of %s/%s: %s", it->run, it->group,
+                    sqlite3_errmsg(w->db));
         }
-        sqlite3_bind_int64(st, 1, c->group_id);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)(it->block + w->offsets[it->stream_slot].offset));
-        sqlite3_bind_int64(st, 3, (sqlite3_int64)it->res.n_pos);
-        sqlite3_bind_int64(st, 4, (sqlite3_int64)it->top_n);
-        sqlite3_bind_blob(st, 5, it->top, (int)(it->top_n * sizeof(double)), SQLITE_STATIC);
-        sqlite3_bind_double(st, 6, it->created_at);
-        if (run_stmt(st) < 0)
-            row_error(w, "latest_top");
     }
+    return 0;
 }
 
 static void free_batch(store_writer *w)
@@ -861,45 +927,225 @@ static void forget_cache(store_writer *w)
     }
 }
 
-/* One transaction: first (already popped) plus whatever is queued. Returns
- * 1 when a STOP item was seen. */
-static int run_batch(store_writer *w, store_item *first)
+/* Ends a failed try: rolls back what SQLite did not already, forgets what
+ * the rollback undid. Returns -1. */
+static int roll_back(store_writer *w)
 {
-    store_item *it = first;
-    struct timespec linger = bqueue_deadline(STORE_LINGER_MS);
-    int stop = 0;
+    if (!sqlite3_get_autocommit(w->db))
+        sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+    forget_cache(w);
+    STAT_INC(write_errors);
+    return -1;
+}
+
+/* Writes batch item i. 0 when written or refused for good (counted lost
+ * once, skipped by later tries); -1 on a transient failure. */
+static int write_or_refuse(store_writer *w, size_t i)
+{
+    const store_item *it = w->batch[i];
+
+    if (write_item(w, it) == 0)
+        return 0;
+    if (transient(w->fail_rc))
+        return -1;
+    w->refused[i] = 1;
+    STAT_INC(write_errors);
+    STAT_INC(rows_lost);
+    if (log_limit_allow(&w->lim, LOG_ERROR))
+        LOG(LOG_ERROR, "writer: %s row of %s/%s refused, lost: %s: %s",
+            it->kind == STORE_BLOCK ? "block" : "policy", it->run, it->group, w->fail_what,
+            w->fail_msg);
+    return 0;
+}
+
+/* Appends it to the batch. */
+static void batch_add(store_writer *w, store_item *it)
+{
+    w->refused[w->batch_len] = 0;
+    w->batch[w->batch_len++] = it;
+}
+
+/* One try at the batch: BEGIN IMMEDIATE, its rows (with linger, taking
+ * more from the queue until that deadline, or a STOP item, which sets
+ * *stop), the groups' tops, COMMIT. Returns 0 when committed, -1 after a
+ * transient failure: rolled back, the batch kept for the next try. */
+static int try_batch(store_writer *w, const struct timespec *linger, int *stop)
+{
+    int rc;
 
     w->batch_no++;
     w->pending_rows = 0;
-    if (sqlite3_exec(w->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-        row_error(w, "BEGIN");
-    while (it != NULL) {
+    w->pending_policies = 0;
+    rc = sqlite3_exec(w->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        fail_rc(w, "BEGIN", sqlite3_extended_errcode(w->db), sqlite3_errmsg(w->db));
+        return roll_back(w);
+    }
+    for (size_t i = 0; i < w->batch_len; i++) {
+        if (!w->refused[i] && write_or_refuse(w, i) < 0)
+            return roll_back(w);
+    }
+    while (linger != NULL && !*stop && w->batch_len < STORE_BATCH_MAX) {
+        store_item *it = bqueue_pop_by(w->q, linger);
+        if (it == NULL)
+            break;
         if (it->kind == STORE_STOP) {
             free(it);
-            stop = 1;
+            *stop = 1;
             break;
         }
-        int whole = write_item(w, it);
-        w->batch[w->batch_len++] = it;
-        if (w->batch_len == STORE_BATCH_MAX || whole)
+        batch_add(w, it);
+        if (write_or_refuse(w, w->batch_len - 1) < 0)
+            return roll_back(w);
+        if (it->kind == STORE_BARRIER) /* a client waits: commit now */
             break;
-        it = bqueue_pop_by(w->q, &linger);
     }
-    write_tops(w);
-    if (sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+    if (write_tops(w) < 0)
+        return roll_back(w);
+    rc = sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
         row_error(w, "COMMIT");
-        sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
-        STAT_ADD(write_errors, w->pending_rows);
-        forget_cache(w);
-        count_batch(w, 0);
-    } else {
-        STAT_ADD(rows_written, w->pending_rows);
-        STAT_INC(transactions);
-        count_batch(w, 1);
+        return roll_back(w);
+    }
+    STAT_ADD(rows_written, w->pending_rows);
+    STAT_ADD(policy_changes, w->pending_policies);
+    STAT_INC(transactions);
+    return 0;
+}
+
+/* Truncates the WAL (a TRUNCATE checkpoint): after the disk was full, this
+ * gives back the space of frames rolled back or already copied. */
+static void truncate_wal(store_writer *w)
+{
+    if (sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) == SQLITE_OK)
+        STAT_INC(wal_checkpoints);
+}
+
+static int64_t stop_deadline(store_writer *w)
+{
+    return atomic_load(&w->stop_by_ms);
+}
+
+/* Rows the writer holds: its batch (not refused) and its queue. */
+static uint64_t rows_held(store_writer *w)
+{
+    uint64_t n = bqueue_depth(w->q);
+
+    for (size_t i = 0; i < w->batch_len; i++)
+        n += !w->refused[i];
+    return n;
+}
+
+static void note_failure(store_writer *w)
+{
+    if (!w->failing) {
+        w->failing = 1;
+        w->failing_ms = health_now_ms();
+        w->failed_tries = 0;
+        w->disk_was_full = 0;
+    }
+    w->failed_tries++;
+    if ((w->fail_rc & 0xff) == SQLITE_FULL)
+        w->disk_was_full = 1;
+    health_writer_failed(w->fail_rc, w->fail_msg, rows_held(w));
+    /* tries 1, 2, 4, 8 ... then one a minute (back-off is 1 s by then) */
+    if ((w->failed_tries & (w->failed_tries - 1)) == 0 || w->failed_tries % 60 == 0)
+        LOG(w->failed_tries == 1 ? LOG_ERROR : LOG_WARN,
+            "writer: %s: %s; %llu rows held, retrying (try %llu)", w->fail_what, w->fail_msg,
+            (unsigned long long)rows_held(w), (unsigned long long)w->failed_tries);
+}
+
+static void note_recovery(store_writer *w)
+{
+    if (!w->failing)
+        return;
+    if (w->disk_was_full)
+        truncate_wal(w);
+    LOG(LOG_INFO, "writer: storing again after %.1f s and %llu failed tries",
+        (double)(health_now_ms() - w->failing_ms) / 1000.0, (unsigned long long)w->failed_tries);
+    w->failing = 0;
+    health_writer_ok();
+}
+
+/* Waits *delay_ms (doubling it for next time), beating, at most until the
+ * stop deadline; truncates the WAL first when the disk was full. */
+static void back_off(store_writer *w, int *delay_ms)
+{
+    int64_t until = health_now_ms() + *delay_ms, by = stop_deadline(w);
+
+    if (by != 0 && until > by)
+        until = by;
+    if (w->disk_was_full)
+        truncate_wal(w);
+    while (health_now_ms() < until) {
+        int64_t left = until - health_now_ms();
+        struct timespec ts = {0, (long)(left < 100 ? left : 100) * 1000000L};
+        nanosleep(&ts, NULL);
+        health_busy();
+    }
+    *delay_ms = *delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : *delay_ms * 2;
+}
+
+/* Stopping and past the deadline: the batch's rows are counted lost. */
+static void give_up(store_writer *w)
+{
+    uint64_t lost = 0;
+
+    for (size_t i = 0; i < w->batch_len; i++)
+        lost += !w->refused[i];
+    STAT_ADD(rows_lost, lost);
+    LOG(LOG_ERROR, "writer: stopping: gave up %llu rows after %s: %s", (unsigned long long)lost,
+        w->fail_what, w->fail_msg);
+}
+
+/* One batch, tried until it commits (or, stopping, until the deadline).
+ * Returns 1 when a STOP item was seen. */
+static int run_batch(store_writer *w, store_item *first)
+{
+    struct timespec linger = bqueue_deadline(STORE_LINGER_MS);
+    int stop = 0, delay = RETRY_FIRST_MS, rc;
+
+    if (first->kind == STORE_STOP) {
+        free(first);
+        return 1;
+    }
+    batch_add(w, first);
+    /* a barrier first: a client waits, nothing to linger for */
+    for (const struct timespec *more = first->kind == STORE_BARRIER ? NULL : &linger;;
+         more = NULL) {
+        rc = try_batch(w, more, &stop);
+        health_writer_lock_wait(0);
+        if (rc == 0) {
+            note_recovery(w);
+            settle_batch(w, 1);
+            break;
+        }
+        note_failure(w);
+        if (stop_deadline(w) != 0 && health_now_ms() >= stop_deadline(w)) {
+            give_up(w);
+            settle_batch(w, 0);
+            break;
+        }
+        back_off(w, &delay);
     }
     free_batch(w);
-    barriers_tell(w);
     return stop;
+}
+
+/* The connection's busy handler: a lock held outside htgad is waited for
+ * (beating, so the wait is not a stall) until the stop deadline, if any. */
+static int busy_wait(void *arg, int n)
+{
+    store_writer *w = arg;
+    int64_t by = stop_deadline(w);
+    struct timespec ts = {0, (long)(n < BUSY_SLEEP_MAX ? n + 1 : BUSY_SLEEP_MAX) * 1000000L};
+
+    health_writer_lock_wait(1);
+    health_busy();
+    if (by != 0 && health_now_ms() >= by)
+        return 0;
+    nanosleep(&ts, NULL);
+    return 1;
 }
 
 static void *writer_main(void *arg)
@@ -909,6 +1155,7 @@ static void *writer_main(void *arg)
 
     pthread_setname_np(pthread_self(), "htgad-writer"); /* for top -H, perf */
     prio_enter_background("writer");
+    health_thread_enter("writer");
     if (w->zctx != NULL && (w->pipe = zmq_socket(w->zctx, ZMQ_PUSH)) != NULL) {
         int linger = 0, hwm = 100000;
         zmq_setsockopt(w->pipe, ZMQ_LINGER, &linger, sizeof(linger));
@@ -920,9 +1167,10 @@ static void *writer_main(void *arg)
             w->pipe = NULL;
         }
     }
-
     for (;;) {
+        health_idle();
         it = bqueue_pop(w->q, -1);
+        health_busy();
         if (run_batch(w, it))
             break;
     }
@@ -932,7 +1180,24 @@ static void *writer_main(void *arg)
     if (w->pipe != NULL)
         zmq_close(w->pipe);
     w->pipe = NULL;
+    health_thread_leave();
     return NULL;
+}
+
+void store_writer_stop_by(store_writer *w, int64_t deadline_ms)
+{
+    if (w != NULL)
+        atomic_store(&w->stop_by_ms, deadline_ms > 0 ? deadline_ms : 1);
+}
+
+void store_push(bqueue *q, store_item *it)
+{
+    if (bqueue_try_push(q, it) == 0)
+        return;
+    STAT_INC(writer_queue_full);
+    health_idle(); /* waiting for room downstream is not a stall */
+    bqueue_push(q, it);
+    health_busy();
 }
 
 static int prepare_rollup_insert(store_writer *w)
@@ -967,6 +1232,7 @@ int store_writer_start(store_writer *w)
         LOG(LOG_ERROR, "writer: preparing the series_rollup insert: %s", sqlite3_errmsg(w->db));
         return -1;
     }
+    sqlite3_busy_handler(w->db, busy_wait, w);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
         return -1;
     w->started = 1;

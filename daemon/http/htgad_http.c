@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "flow.h"
+#include "health.h"
 #include "htga_config.h"
 #include "log.h"
 #include "stats.h"
@@ -83,8 +84,8 @@ static size_t daemon_stats(void *ud, struct http_stat *out, size_t cap)
         STAT_GET(ingest_naps));
     ADD("rows_written", "Block rows committed to SQLite.", C, NULL, NULL, STAT_GET(rows_written));
     ADD("transactions", "SQLite transactions committed.", C, NULL, NULL, STAT_GET(transactions));
-    ADD("write_errors", "SQLite write failures (rows lost).", C, NULL, NULL,
-        STAT_GET(write_errors));
+    ADD("write_errors", "SQLite write failures: failed tries (retried) and refused rows.", C, NULL,
+        NULL, STAT_GET(write_errors));
     ADD("policy_changes", "Policy rows written.", C, NULL, NULL, STAT_GET(policy_changes));
     ADD("est_queue_bytes", "Bytes of blocks waiting for the estimators (bounded by --queue-bytes).",
         G, NULL, NULL, STAT_GET(est_bytes));
@@ -108,6 +109,19 @@ static size_t daemon_stats(void *ud, struct http_stat *out, size_t cap)
     ADD("barriers", "BARRIER messages taken.", C, NULL, NULL, STAT_GET(barriers));
     ADD("acks_sent", "ACK answers to barriers sent.", C, NULL, NULL, STAT_GET(acks_sent));
     ADD("budgets_sent", "BUDGET messages sent to clients.", C, NULL, NULL, STAT_GET(budgets_sent));
+    ADD("rows_lost", "Rows taken in and never stored (refused by SQLite, or given up at stop).", C,
+        NULL, NULL, STAT_GET(rows_lost));
+    ADD("writer_failing", "1 while the writer's tries fail (it keeps the rows and retries).", G,
+        NULL, NULL, STAT_GET(writer_failing));
+    ADD("writer_queue_full", "Pushes that waited for room in the writer's queue.", C, NULL, NULL,
+        STAT_GET(writer_queue_full));
+    ADD("wal_checkpoints", "WAL truncations after the disk was full.", C, NULL, NULL,
+        STAT_GET(wal_checkpoints));
+    health_report h;
+    health_check(&h);
+    ADD("live", "1 when every thread makes progress (/api/v1/health/live).", G, NULL, NULL, h.live);
+    ADD("ready", "1 when htgad stores what it receives (/api/v1/health/ready).", G, NULL, NULL,
+        h.ready);
     ADD("queue_depth", "Items waiting in a queue (estimator: all estimators' queues).", G, "queue",
         "estimator", est_depth());
     ADD("queue_depth", "Items waiting in a queue (estimator: all estimators' queues).", G, "queue",
@@ -141,6 +155,19 @@ static size_t daemon_flow(void *ud, struct http_run_flow **out)
     }
     free(v);
     return n;
+}
+
+static void daemon_health(void *ud, struct http_health *out)
+{
+    health_report h;
+
+    (void)ud;
+    health_check(&h);
+    out->live = h.live;
+    out->ready = h.ready;
+    out->nreasons = 0;
+    for (size_t i = 0; i < h.nreasons && i < HTTP_HEALTH_REASONS; i++)
+        snprintf(out->reasons[out->nreasons++], sizeof out->reasons[0], "%s", h.reasons[i]);
 }
 
 /* PUT policy: hands the change to the ingest thread (any thread may call
@@ -218,6 +245,7 @@ int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *const *est_qs
             },
         .stats = daemon_stats,
         .flow = daemon_flow,
+        .health = daemon_health,
         .on_policy = ing ? apply_policy : NULL,
         .policy_ud = ing,
     };

@@ -79,6 +79,17 @@ struct http_run_flow {
 /* Fills *out (malloc'd, the caller frees; NULL when none) with every live
  * run's flow and returns how many. Called from HTTP threads. */
 typedef size_t (*http_flow_fn)(void *ud, struct http_run_flow **out);
+/* The daemon's health, as the probes report it (see docs/reliability.md). */
+#define HTTP_HEALTH_REASONS 8
+struct http_health {
+    int live;  /* 0: a thread stopped making progress (a restart may help) */
+    int ready; /* 0: the daemon is not storing what it receives as it comes */
+    unsigned nreasons;
+    char reasons[HTTP_HEALTH_REASONS][192]; /* why not, one line each */
+};
+
+/* Fills *out. Called from HTTP threads, concurrently. */
+typedef void (*http_health_fn)(void *ud, struct http_health *out);
 
 /* Server configuration. Strings are copied by http_start(). */
 struct http_config {
@@ -96,7 +107,9 @@ struct http_config {
     void *policy_ud;
     http_stats_fn stats; /* may be NULL: no daemon counters */
     void *stats_ud;
-    http_flow_fn flow; /* may be NULL: no per-run flow */
+    http_flow_fn flow;     /* may be NULL: no per-run flow */
+    http_health_fn health; /* may be NULL: health is always ok */
+    void *health_ud;
 };
 
 /* Returns nonzero when cfg->listen is "off" (HTTP disabled). */

@@ -9,6 +9,8 @@
 
 static const struct route_desc table[] = {
     {ROUTE_HEALTH, "/api/v1/health", M_GET},
+    {ROUTE_HEALTH_LIVE, "/api/v1/health/live", M_GET},
+    {ROUTE_HEALTH_READY, "/api/v1/health/ready", M_GET},
     {ROUTE_RUNS, "/api/v1/runs", M_GET},
     {ROUTE_RUN, "/api/v1/runs/{run}", M_GET},
     {ROUTE_RUN_LATEST, "/api/v1/runs/{run}/latest", M_GET},

@@ -19,6 +19,8 @@
 enum route_id {
     ROUTE_NONE = 0, /* no such path: 404 */
     ROUTE_HEALTH,
+    ROUTE_HEALTH_LIVE,
+    ROUTE_HEALTH_READY,
     ROUTE_RUNS,
     ROUTE_RUN,
     ROUTE_RUN_LATEST,

@@ -17,6 +17,7 @@
 #include "static.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -24,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 struct conn_ctx {
     hbuf body;
@@ -177,6 +180,8 @@ static void dispatch(struct request *r, const char *path, enum route_method m, s
     }
     switch (rt->id) {
     case ROUTE_HEALTH:
+    case ROUTE_HEALTH_READY:
+    case ROUTE_HEALTH_LIVE:
         handle_health(r, rep);
         break;
     case ROUTE_RUNS:
@@ -348,6 +353,23 @@ static int parse_listen(const char *listen, struct sockaddr_in *sa)
     return 0;
 }
 
+/* Binds and listens on sa, so that a failure names the address and the
+ * system's reason (libmicrohttpd's own message would say port 0). Returns
+ * the socket (libmicrohttpd closes it at stop), or -1 with err filled. */
+static int listen_on(const struct sockaddr_in *sa, const char *addr, char *err, size_t errlen)
+{
+    int one = 1;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (const struct sockaddr *)sa, sizeof *sa) != 0 || listen(fd, SOMAXCONN) != 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
@@ -406,13 +428,23 @@ int http_start(http_server **out, const struct http_config *cfg, char *err, size
         server_free(s);
         return HTTP_ENOMEM;
     }
+    int lfd = listen_on(&sa, cfg->listen, err, errlen);
+    if (lfd < 0) {
+        pthread_key_delete(s->db_key);
+        server_free(s);
+        return HTTP_EBIND;
+    }
+    struct sockaddr_in bound;
+    socklen_t blen = sizeof bound;
+    s->port = getsockname(lfd, (struct sockaddr *)&bound, &blen) == 0 ? ntohs(bound.sin_port)
+                                                                      : ntohs(sa.sin_port);
     /* threads == 0: one thread per connection (a slow query holds only its
      * own connection); otherwise an epoll pool of that many threads. */
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
         (s->cfg.threads ? MHD_USE_EPOLL : MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL);
     s->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, lfd,
         /* the pool size only with a pool (a repeated limit otherwise) */
         s->cfg.threads ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_CONNECTION_LIMIT,
         s->cfg.threads ? s->cfg.threads : s->cfg.max_connections, MHD_OPTION_CONNECTION_LIMIT,
@@ -421,13 +453,13 @@ int http_start(http_server **out, const struct http_config *cfg, char *err, size
         (size_t)(128 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, s, MHD_OPTION_END);
     if (!s->mhd) {
-        snprintf(err, errlen, "cannot listen on %s", cfg->listen);
+        snprintf(err, errlen, "cannot serve HTTP on %s (libmicrohttpd refused to start)",
+                 cfg->listen);
+        close(lfd);
         pthread_key_delete(s->db_key);
         server_free(s);
         return HTTP_EBIND;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : ntohs(sa.sin_port);
     *out = s;
     return HTTP_OK;
 }

@@ -30,7 +30,14 @@ async function call(path, opts = {}) {
   return body;
 }
 
-export const health = () => call(`${BASE}/health`);
+// /health answers 503 with its reasons while htgad is not ready (a full
+// disk, a lock, data being shed): that is an answer to show, not a failure.
+export async function health() {
+  const res = await fetch(`${BASE}/health`, { cache: 'no-store' });
+  const body = await res.json().catch(() => null);
+  if (!body || (res.status !== 200 && res.status !== 503)) throw new ApiError(res.status, `HTTP ${res.status}`);
+  return body;
+}
 export const runs = () => call(`${BASE}/runs`).then((b) => b.runs);
 export const run = (r) => call(`${BASE}/runs/${enc(r)}`);
 export const latest = (r) => call(`${BASE}/runs/${enc(r)}/latest`).then((b) => b.groups);

@@ -126,6 +126,7 @@ function renderStats(s) {
         : `full resolution (${budgets || 'no run'})`],
     ['push-back', bp === null ? '…' : `${Math.round(Math.min(1, bp) * 100)}%`, 'stat-pushback', bp > 0.05,
       'share of time htgad stopped reading because its queues (--queue-bytes) were full; clients queue meanwhile'],
+    ['rows lost', s.rows_lost, 'stat-rows-lost', s.rows_lost > 0],
     ['queues', `${s.queue_depth?.estimator ?? '–'}/${s.queue_depth?.writer ?? '–'}`, 'stat-queues', false,
       'estimator / writer queue depth'],
   ];
@@ -493,7 +494,9 @@ async function tick() {
   running = true;
   try {
     const [runs, st, h] = await Promise.all([api.runs(), api.stats(), api.health()]);
-    $('health').textContent = `htgad ${h.version}, up ${h.uptime_s} s`;
+    $('health').textContent = h.status === 'ok' ? `htgad ${h.version}, up ${h.uptime_s} s`
+      : `htgad ${h.version} not ready: ${(h.reasons || []).join('; ')}`;
+    $('health').className = h.status === 'ok' ? 'muted' : 'bad';
     state.runs = runs;
     updateLive(runs);
     if (!state.run && runs.length) {
