@@ -228,6 +228,18 @@ static int set_queue_bytes(htgad_config *cfg, const char *v, const char **why)
     return parse_bytes(v, (uint64_t)1 << 20, (uint64_t)64 << 30, &cfg->queue_bytes);
 }
 
+/* Before 0.4 the estimator queues were bounded in blocks; a config that
+ * still names it starts, and htgad says what replaced it. */
+static int set_queue_blocks_or_unset(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer in [1, 65536] (ignored since 0.4: see queue-bytes)";
+    if (strcmp(v, "0") == 0) { /* the default: not given */
+        cfg->queue_blocks_old = 0;
+        return 0;
+    }
+    return parse_u64(v, 1, 65536, &cfg->queue_blocks_old);
+}
+
 static int set_test_delay(htgad_config *cfg, const char *v, const char **why)
 {
     *why = "expected an integer in [0, 10000000]";
@@ -366,6 +378,8 @@ static const config_row rows[] = {
     {"stats-interval-ms", "MS", "1000", set_stats_interval, "how often --stats-file is rewritten"},
     {"metrics-expire-s", "S", "3600", set_metrics_expire,
      "a run with no new block for S seconds leaves /metrics"},
+    {"queue-blocks", "N", "0", set_queue_blocks_or_unset,
+     "ignored since 0.4 (a warning says so): the estimator queues are bounded by queue-bytes"},
     {"test-estimate-delay-us", "US", "0", set_test_delay,
      "for tests only: sleep this long before each block, to overload htgad on purpose"},
     {"stop-timeout-s", "S", "20", set_stop_timeout,

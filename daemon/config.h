@@ -30,10 +30,11 @@ typedef struct htgad_config {
     est_k_rule k_rule;
     policy policy; /* default policy of new runs */
     uint64_t max_streams;
-    uint64_t estimators;      /* estimator threads */
-    uint64_t queue_bytes;     /* bytes of blocks the estimator queues hold, all together */
-    uint64_t queue_rows;      /* writer queue depth, in rows */
-    uint64_t background_nice; /* estimator and writer threads: this much nicer, SCHED_BATCH */
+    uint64_t estimators;       /* estimator threads */
+    uint64_t queue_bytes;      /* bytes of blocks the estimator queues hold, all together */
+    uint64_t queue_blocks_old; /* queue-blocks, ignored since 0.4 (0: not given) */
+    uint64_t queue_rows;       /* writer queue depth, in rows */
+    uint64_t background_nice;  /* estimator and writer threads: this much nicer, SCHED_BATCH */
     int log_level;
     char http[CONFIG_STR_MAX]; /* "ADDR:PORT" or "off"; reserved for the HTTP API */
     char token[CONFIG_STR_MAX];

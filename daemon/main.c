@@ -233,6 +233,11 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level(cfg.log_level);
+    if (cfg.queue_blocks_old != 0)
+        LOG(LOG_WARN,
+            "queue-blocks is ignored since 0.4: the estimator queues hold queue-bytes "
+            "(%llu bytes) and htgad pushes back instead of dropping",
+            (unsigned long long)cfg.queue_bytes);
     prio_set_background((int)cfg.background_nice);
     /* Block buffers (block-samples x 4 bytes) come and go at the ingest
      * rate: keep them on the heap, where freed ones are reused, instead of

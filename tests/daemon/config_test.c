@@ -231,7 +231,7 @@ Test(config, sizes_and_auto)
     config_error e;
     char *a1[] = {"htgad", "--queue-bytes", "256M", "--estimators", "3"};
     char *a2[] = {"htgad", "--queue-bytes", "2097152", "--estimators", "auto"};
-    char *a3[] = {"htgad", "--queue-bytes", "1G"};
+    char *a3[] = {"htgad", "--queue-bytes", "1G", "--queue-blocks", "64"};
 
     cr_assert_eq(parse(&c, &e, 5, a1), CONFIG_RUN, "%s", e.text);
     cr_assert_eq(c.queue_bytes, 256u << 20);
@@ -239,8 +239,10 @@ Test(config, sizes_and_auto)
     cr_assert_eq(parse(&c, &e, 5, a2), CONFIG_RUN, "%s", e.text);
     cr_assert_eq(c.queue_bytes, 2097152);
     cr_assert_geq(c.estimators, 1);
-    cr_assert_eq(parse(&c, &e, 3, a3), CONFIG_RUN, "%s", e.text);
+    cr_assert_eq(parse(&c, &e, 5, a3), CONFIG_RUN, "%s", e.text);
     cr_assert_eq(c.queue_bytes, 1ull << 30);
+    cr_assert_eq(c.queue_blocks_old, 64); /* still accepted (main warns it is ignored) */
+    expect_bad("queue-blocks", "0x10");
 }
 
 Test(config, cross_checks_and_syntax)

@@ -21,7 +21,7 @@ async function main() {
   const h = new Harness(e);
   const guard = setTimeout(() => { console.error('FAIL: test over 170 s'); process.exit(1); }, 170000);
   try {
-    await h.startDaemon(['--block-samples', '4096', '--queue-blocks', '4096', '--token', TOKEN]);
+    await h.startDaemon(['--block-samples', '4096', '--token', TOKEN]);
     log(`htgad on ${h.endpoint}, ${h.base}`);
 
     // Two finished runs: 400 steps x 1024 samples = 100 blocks per group.

@@ -10,7 +10,7 @@ import { env, Harness, waitFor } from './lib.mjs';
 const want = Number(process.argv[2] || 100000);
 const h = new Harness(env());
 try {
-  await h.startDaemon(['--block-samples', '64', '--queue-blocks', '4096', '--queue-rows', '65536']);
+  await h.startDaemon(['--block-samples', '64', '--queue-rows', '65536']);
   const t0 = Date.now();
   await h.feed(['--run', 'big', '--groups', '1', '--samples', '64', '--steps', String(Math.ceil(want * 1.1)),
     '--rate', '8000']).done;
