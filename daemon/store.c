@@ -7,6 +7,8 @@
  */
 #include "store.h"
 
+#include "retention.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -225,15 +227,24 @@ int store_open(const char *path, sqlite3 **db, char *err, size_t errlen)
         goto out_close_db;
     }
     sqlite3_busy_timeout(*db, 5000);
+    retention_prepare_db(*db);
     if (exec_sql(*db,
                  "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
                  "PRAGMA foreign_keys = ON;",
                  err, errlen) < 0)
-        goto out_close_db;
+        goto out_name_path;
     if (store_migrate(*db, err, errlen) < 0)
-        goto out_close_db;
+        goto out_name_path;
     return 0;
 
+out_name_path: /* SQLite's text ("unable to open database file") names no file */
+    if (strncmp(err, path, strlen(path)) != 0) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", err);
+        snprintf(err, errlen, "%s: %s%s", path, why,
+                 strstr(why, "unable to open") ? " (does its directory exist and is it writable?)"
+                                               : "");
+    }
 out_close_db:
     sqlite3_close(*db);
     *db = NULL;

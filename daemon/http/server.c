@@ -17,6 +17,7 @@
 #include "static.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -24,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 struct conn_ctx {
     hbuf body;
@@ -348,6 +351,31 @@ static int parse_listen(const char *listen, struct sockaddr_in *sa)
     return 0;
 }
 
+/* Binds a throw-away socket to sa to name why the listener cannot start
+ * ("port 8080 of 127.0.0.1 is taken"), which libmicrohttpd's own log does
+ * not say. 0 when the address looks free. */
+static int bind_probe(const struct sockaddr_in *sa, const char *listen, char *err, size_t errlen)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, rc = 0;
+    if (fd < 0)
+        return 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (const struct sockaddr *)sa, sizeof *sa) != 0) {
+        char host[INET_ADDRSTRLEN] = "?";
+        inet_ntop(AF_INET, &sa->sin_addr, host, sizeof host);
+        if (errno == EADDRINUSE)
+            snprintf(err, errlen,
+                     "cannot listen on %s: port %u of %s is taken (by another htgad?"
+                     " give --http ADDR:PORT with a free port, or :0 for any)",
+                     listen, ntohs(sa->sin_port), host);
+        else
+            snprintf(err, errlen, "cannot listen on %s: %s", listen, strerror(errno));
+        rc = -1;
+    }
+    close(fd);
+    return rc;
+}
+
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
@@ -378,6 +406,8 @@ int http_start(http_server **out, const struct http_config *cfg, char *err, size
         snprintf(err, errlen, "bad --http address (want ADDR:PORT, IPv4)");
         return HTTP_EINVAL;
     }
+    if (bind_probe(&sa, cfg->listen, err, errlen) != 0)
+        return HTTP_EBIND;
     signal(SIGPIPE, SIG_IGN);
     struct http_server *s = calloc(1, sizeof *s);
     if (!s)
