@@ -42,6 +42,7 @@ typedef struct htgad_config {
     uint64_t stats_interval_ms;
     uint64_t metrics_expire_s; /* finished runs leave /metrics after this */
     uint64_t stream_idle_s;    /* a stream without samples this long is expired */
+    uint64_t retention_s;      /* blocks older than this drop to their rollups; 0 = keep */
 } htgad_config;
 
 typedef struct config_error {

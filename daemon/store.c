@@ -223,8 +223,8 @@ int store_open(const char *path, sqlite3 **db, char *err, size_t errlen)
 
     *db = NULL;
     if (sqlite3_open_v2(path, db, flags, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path, *db ? sqlite3_errmsg(*db) : "out of memory");
-        goto out_close_db;
+        snprintf(err, errlen, "%s", *db ? sqlite3_errmsg(*db) : "out of memory");
+        goto out_name_path;
     }
     sqlite3_busy_timeout(*db, 5000);
     retention_prepare_db(*db);
@@ -245,7 +245,6 @@ out_name_path: /* SQLite's text ("unable to open database file") names no file *
                  strstr(why, "unable to open") ? " (does its directory exist and is it writable?)"
                                                : "");
     }
-out_close_db:
     sqlite3_close(*db);
     *db = NULL;
     return -1;

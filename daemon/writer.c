@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "prio.h"
+#include "retention.h"
 #include "rollup.h"
 #include "stats.h"
 #include "store.h"
@@ -129,6 +130,7 @@ struct store_writer {
     pthread_t thread;
     int started;
     log_limit lim;
+    retention ret; /* old blocks dropped between batches (retention.h) */
 };
 
 store_writer *store_writer_new(sqlite3 *db, bqueue *q, size_t slots)
@@ -780,6 +782,11 @@ static int run_batch(store_writer *w, store_item *first)
     return stop;
 }
 
+void store_writer_set_retention(store_writer *w, double keep_s)
+{
+    retention_init(&w->ret, keep_s, 0, 0, 0);
+}
+
 static void *writer_main(void *arg)
 {
     store_writer *w = arg;
@@ -789,9 +796,10 @@ static void *writer_main(void *arg)
     prio_enter_background("writer");
 
     for (;;) {
-        it = bqueue_pop(w->q, -1);
-        if (run_batch(w, it))
+        it = bqueue_pop(w->q, w->ret.keep_s > 0 ? 1000 : -1);
+        if (it != NULL && run_batch(w, it))
             break;
+        retention_tick(&w->ret, w->db);
     }
     /* Drain whatever a producer pushed after STOP (should be nothing). */
     while ((it = bqueue_pop(w->q, 0)) != NULL)
