@@ -366,7 +366,7 @@ static int bind_probe(const struct sockaddr_in *sa, const char *listen, char *er
         if (errno == EADDRINUSE)
             snprintf(err, errlen,
                      "cannot listen on %s: port %u of %s is taken (by another htgad?"
-                     " give --http ADDR:PORT with a free port, or :0 for any)",
+                     " give --http ADDR:PORT with a free port)",
                      listen, ntohs(sa->sin_port), host);
         else
             snprintf(err, errlen, "cannot listen on %s: %s", listen, strerror(errno));
