@@ -5,27 +5,21 @@
 # and stops cleanly on SIGTERM.
 # Usage: conf_test.sh HTGAD CONF
 set -euo pipefail
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/../lib.sh"
 htgad=$1
 conf=$2
-tmp=$(mktemp -d /tmp/htga-conf-XXXXXX)
-pid=
-cleanup() {
-    [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+test_tmp conf
 "$htgad" --config "$conf" --db "$tmp/t.db" --listen 'tcp://127.0.0.1:*' --http 127.0.0.1:$(free_port) \
     2> "$tmp/log" &
 pid=$!
-end=$((SECONDS + 20))
-until grep -q 'http API on' "$tmp/log"; do
+pids+=("$pid")
+started() {
     kill -0 "$pid" 2>/dev/null || { echo "htgad refused $conf:"; cat "$tmp/log"; exit 1; }
-    [ $SECONDS -lt $end ] || { echo "htgad did not start"; cat "$tmp/log"; exit 1; }
-    sleep 0.1
-done
+    grep -q 'http API on' "$tmp/log"
+}
+wait_for 20 started || { echo "htgad did not start"; cat "$tmp/log"; exit 1; }
 kill -TERM "$pid"
 wait "$pid"
-pid=
+pids=()
 grep -q 'stopped cleanly' "$tmp/log" || { cat "$tmp/log"; exit 1; }
 echo "htgad ran with $conf"

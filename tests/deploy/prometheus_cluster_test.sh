@@ -7,31 +7,12 @@
 # Loopback only, ports chosen by the kernel, every wait bounded.
 # Usage: prometheus_cluster_test.sh HTGAD HTGA SOURCE_ROOT
 set -euo pipefail
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/../lib.sh"
 htgad=$1
 htga=$2
 root=$3
-for t in prometheus curl sqlite3 python3; do
-    command -v "$t" >/dev/null || { echo "missing $t (scripts/deps.sh test installs it)"; exit 1; }
-done
-tmp=$(mktemp -d /tmp/htga-cluster-XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# wait_for SECONDS CMD...: polls CMD every 0.2 s until it succeeds.
-wait_for() {
-    local end=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ $SECONDS -lt $end ] || return 1
-        sleep 0.2
-    done
-}
+need_tools prometheus curl sqlite3 python3
+test_tmp cluster
 
 # start_htgad NAME: htgad on free ports (its log names them), temp DB.
 start_htgad() {
@@ -65,7 +46,7 @@ wait_for 20 stored b || { echo "htgad b stored no blocks"; cat "$tmp/b.log"; exi
 
 pa=$(cat "$tmp/a.port")
 pb=$(cat "$tmp/b.port")
-pport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+pport=$(free_port)
 cat > "$tmp/prometheus.yml" <<YML
 global:
   scrape_interval: 1s

@@ -4,31 +4,18 @@
 # storing what arrives meanwhile, and the file's pages go back.
 # Usage: retention_daemon_test.sh HTGAD HTGA
 set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
 htgad=$1
 htga=$2
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-tmp=$(mktemp -d /tmp/htga-retention-XXXXXX)
-pid=
-cleanup() {
-    [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-wait_for() { # SECONDS CMD...
-    local end=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ $SECONDS -lt $end ] || return 1
-        sleep 0.2
-    done
-}
+need_tools sqlite3 python3
+test_tmp retention
 q() { sqlite3 "$tmp/t.db" "$1"; }
 
 endpoint=tcp://127.0.0.1:$(free_port)
 "$htgad" --db "$tmp/t.db" --listen "$endpoint" --http 127.0.0.1:$(free_port) \
     --block-samples 64 --queue-blocks 1024 --retention-s 1 --log-level debug 2> "$tmp/log" &
 pid=$!
+pids+=("$pid")
 python3 -c 'import struct, random; r = random.Random(1)
 open("'"$tmp"'/x.f32", "wb").write(struct.pack("<12800f", *(r.gauss(0, 1) / max(r.random(), 1e-9) ** 0.5 for _ in range(12800))))'
 # one message of 12800 values: 200 blocks of 64
@@ -51,6 +38,6 @@ latest() { [ "$(q 'SELECT max(block) FROM blocks')" = 399 ]; }
 wait_for 20 latest || { echo "blocks after retention not stored"; tail "$tmp/log"; exit 1; }
 kill -TERM "$pid"
 wait "$pid"
-pid=
+pids=()
 grep -q 'stopped cleanly' "$tmp/log" || { tail "$tmp/log"; exit 1; }
 echo "ok: blocks 0..191 dropped to 3 rollup rows, 0 free pages, ingest went on"
