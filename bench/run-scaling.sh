@@ -13,24 +13,11 @@
 # Usage: bench/run-scaling.sh [BLOCK_SAMPLES (65536)] [SECONDS (3)] [ROUNDS (3)]
 # Extra htgad flags from HTGAD_FLAGS, e.g. HTGAD_FLAGS="--estimators 2".
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-build="$root/build-bench"
+. "$(dirname "$0")/lib.sh"
 block="${1:-65536}"
 secs="${2:-3}"
 rounds="${3:-3}"
-[ -f "$build/build.ninja" ] || meson setup "$build" "$root" --buildtype=release -Dtests=false >/dev/null
-meson compile -C "$build" -j2 >/dev/null
-bench="$build/bench/ingest_bench"
-htgad="$build/daemon/htgad"
-tmp="$(mktemp -d /tmp/htga-scaling-XXXXXX)"
-pid=""
-cleanup() {
-    if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-get() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
+bench_setup scaling
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 bytes=$((block * 4))

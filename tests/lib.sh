@@ -37,3 +37,11 @@ need_tools() {
         command -v "$t" >/dev/null || { echo "missing $t (scripts/deps.sh test installs it)"; exit 1; }
     done
 }
+
+# stop_htgad PID LOG: SIGTERM, wait, and fail unless htgad logged a clean stop.
+stop_htgad() {
+    kill -TERM "$1"
+    wait "$1" || { echo "htgad exited with $?"; tail -20 "$2"; exit 1; }
+    pids=()
+    grep -q 'stopped cleanly' "$2" || { tail -20 "$2"; exit 1; }
+}

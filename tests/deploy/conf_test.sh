@@ -18,8 +18,5 @@ started() {
     grep -q 'http API on' "$tmp/log"
 }
 wait_for 20 started || { echo "htgad did not start"; cat "$tmp/log"; exit 1; }
-kill -TERM "$pid"
-wait "$pid"
-pids=()
-grep -q 'stopped cleanly' "$tmp/log" || { cat "$tmp/log"; exit 1; }
+stop_htgad "$pid" "$tmp/log"
 echo "htgad ran with $conf"

@@ -36,8 +36,5 @@ wait_for 30 pruned || { echo "retention did not run: first block $(q 'SELECT min
 "$htga" send --endpoint "$endpoint" --run r --group g --step 200 --max-samples 0 "$tmp/x.f32"
 latest() { [ "$(q 'SELECT max(block) FROM blocks')" = 399 ]; }
 wait_for 20 latest || { echo "blocks after retention not stored"; tail "$tmp/log"; exit 1; }
-kill -TERM "$pid"
-wait "$pid"
-pids=()
-grep -q 'stopped cleanly' "$tmp/log" || { tail "$tmp/log"; exit 1; }
+stop_htgad "$pid" "$tmp/log"
 echo "ok: blocks 0..191 dropped to 3 rollup rows, 0 free pages, ingest went on"
