@@ -14,24 +14,11 @@
 # Usage: bench/run-ingest.sh [PAYLOAD_BYTES (65536)] [SECONDS (2)] [ROUNDS (3)]
 # Extra htgad flags from HTGAD_FLAGS, e.g. HTGAD_FLAGS="--estimators 4".
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-build="$root/build-bench"
+. "$(dirname "$0")/lib.sh"
 bytes="${1:-65536}"
 secs="${2:-2}"
 rounds="${3:-3}"
-[ -f "$build/build.ninja" ] || meson setup "$build" "$root" --buildtype=release -Dtests=false >/dev/null
-meson compile -C "$build" -j2 >/dev/null
-bench="$build/bench/ingest_bench"
-htgad="$build/daemon/htgad"
-tmp="$(mktemp -d /tmp/htga-bench-XXXXXX)"
-pid=""
-cleanup() {
-    if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-get() { awk -v k="$1" '$1 == k { print $2 }' "$2"; }
+bench_setup bench
 start_htgad() {
     rm -f "$tmp/stats" "$tmp"/bench.db*
     "$htgad" --db "$tmp/bench.db" --listen "$1" --stats-file "$tmp/stats" --stats-interval-ms 20 \

@@ -46,7 +46,7 @@ typedef struct estimate_ctx {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: htga estimate [--k N | --k-rule sqrt|frac:F|auto] [--block N] [--json]\n"
+    fprintf(out, "usage: htga estimate [--k N | --k-rule sqrt|frac:F|auto|N] [--block N] [--json]\n"
                  "                     [--timing] FILE...\n\n"
                  "Estimates, per block of values, the median, moments, the Hill tail index\n"
                  "(alpha, with standard error and 95%% interval) and the alpha-stable block\n"
@@ -54,6 +54,7 @@ static void usage(FILE *out)
                  "  --k N          Hill uses the N largest deviations (clamped to n_pos-1)\n"
                  "  --k-rule R     sqrt (default): k = floor(sqrt(n_pos)); frac:F: k =\n"
                  "                 floor(F*n_pos), 0<F<1; auto: data-driven choice\n"
+                 "                 (double bootstrap); N > 0: fixed k, as --k N\n"
                  "  --block N      split each file into blocks of N values; the last block\n"
                  "                 of a file may be shorter (default: one block per file)\n"
                  "  --json         one JSON object per block per line instead of a table\n"
@@ -64,7 +65,12 @@ static void usage(FILE *out)
                  "anything else text: numbers separated by white space or commas,\n"
                  "nan/inf allowed. '-' reads text from standard input.\n"
                  "Blocks are numbered from 0 across all FILEs in order; a block never\n"
-                 "spans two files. Exit status: 0 ok, 1 internal/output failure, 2 bad input.\n");
+                 "spans two files.\n\n"
+                 "Table columns are the JSON keys: alpha, k, se, ci95_lo and ci95_hi are\n"
+                 "hill's (alpha, k, se, ci95[0], ci95[1]); stable and block_size are the\n"
+                 "alpha-stable block estimator's alpha and its block size K1 (values summed\n"
+                 "per block, stable.block_size in JSON); '-' where a value does not exist.\n"
+                 "Exit status: 0 ok, 1 internal/output failure, 2 bad input.\n");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -206,9 +212,9 @@ static int print_json(size_t block, const est_result *r, const estimate_opts *o,
 
 static void print_table_header(const estimate_opts *o)
 {
-    printf("%5s %10s %10s %9s %9s %12s %12s %12s %12s %9s %9s %9s %9s %9s %9s %7s", "block", "n",
-           "n_used", "nonfinite", "n_zero", "median", "mean", "variance", "kurtosis", "alpha", "k",
-           "se", "ci95_lo", "ci95_hi", "stable", "K1");
+    printf("%5s %10s %10s %11s %9s %12s %12s %12s %12s %9s %9s %9s %9s %9s %9s %10s", "block", "n",
+           "n_used", "n_nonfinite", "n_zero", "median", "mean", "variance", "kurtosis", "alpha",
+           "k", "se", "ci95_lo", "ci95_hi", "stable", "block_size");
     if (o->timing)
         printf(" %10s", "est_s");
     printf("  file\n");
@@ -228,7 +234,7 @@ static int print_row(size_t block, const est_result *r, const estimate_opts *o, 
 {
     const est_hill *h = &r->hill;
 
-    printf("%5zu %10zu %10zu %9zu %9zu", block, r->n, r->n_used, r->n_nonfinite, r->n_zero);
+    printf("%5zu %10zu %10zu %11zu %9zu", block, r->n, r->n_used, r->n_nonfinite, r->n_zero);
     cell(12, 6, 1, r->median);
     cell(12, 6, 1, r->mean);
     cell(12, 6, 1, r->variance);
@@ -243,9 +249,9 @@ static int print_row(size_t block, const est_result *r, const estimate_opts *o, 
     cell(9, 4, r->has_hill, h->ci_hi);
     cell(9, 4, r->has_stable, r->stable_alpha);
     if (r->has_stable)
-        printf(" %7zu", r->stable_k1);
+        printf(" %10zu", r->stable_k1);
     else
-        printf(" %7s", "-");
+        printf(" %10s", "-");
     if (o->timing)
         printf(" %10.6f", secs);
     return printf("  %s\n", strcmp(path, "-") == 0 ? "<stdin>" : path) < 0 ? -1 : 0;

@@ -40,7 +40,9 @@ static void usage(FILE *out)
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\nRun 'htga COMMAND --help' for the options of a command.\n"
-                 "Exit status: 0 success, 1 internal or output failure, 2 bad input.\n");
+                 "Exit status: 0 success, 1 internal or output failure, 2 bad input,\n"
+                 "3 the daemon did not take part (send: messages dropped; lambda: none\n"
+                 "arrived in time).\n");
 }
 
 void cli_error(const char *cmd, const char *fmt, ...)

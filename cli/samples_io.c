@@ -333,6 +333,12 @@ static int npy_layout(const unsigned char *b, size_t len, size_t *hoff, size_t *
 {
     int rc;
 
+    if (len == 0)
+        return set_error(err, SIO_EFORMAT, 0, 0,
+                         "npy: empty file (0 bytes), not a NumPy .npy file");
+    if (len < NPY_MAGIC_LEN && memcmp(b, NPY_MAGIC, len) == 0)
+        return set_error(err, SIO_EFORMAT, 0, 0,
+                         "npy: truncated magic, the file ends after %zu bytes", len);
     if (len < NPY_MAGIC_LEN || memcmp(b, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
         return set_error(err, SIO_EFORMAT, 0, 0, "npy: bad magic, not a NumPy .npy file");
     if (len < 10)

@@ -742,14 +742,38 @@ static int start_io_thread(htga *h)
     return rc;
 }
 
+/* Configuration by environment, as a launcher (torchrun, a batch script)
+ * sets it: a NULL or empty endpoint or run comes from HTGA_ENDPOINT or
+ * HTGA_RUN, and the rank from RANK when that is a decimal in 0..2^32-1
+ * (anything else there is left alone: RANK is not ours). */
+static void from_env(const char **endpoint, const char **run, uint32_t *rank)
+{
+    const char *r = getenv("RANK");
+    char *end;
+    unsigned long long v;
+
+    if (!*endpoint || !**endpoint)
+        *endpoint = getenv("HTGA_ENDPOINT");
+    if (!*run || !**run)
+        *run = getenv("HTGA_RUN");
+    if (r && *r >= '0' && *r <= '9') {
+        errno = 0;
+        v = strtoull(r, &end, 10);
+        if (errno == 0 && *end == '\0' && v <= UINT32_MAX)
+            *rank = (uint32_t)v;
+    }
+}
+
 int htga_create(htga **out, const char *endpoint, const char *run)
 {
     htga *h;
     size_t run_len;
+    uint32_t rank = 0;
     int rc = HTGA_ENOMEM;
 
     if (out)
         *out = NULL;
+    from_env(&endpoint, &run, &rank);
     if (!out || !endpoint || !*endpoint || !name_valid(run, &run_len))
         return HTGA_EINVAL;
     h = calloc(1, sizeof *h);
@@ -763,6 +787,7 @@ int htga_create(htga **out, const char *endpoint, const char *run)
     }
     memcpy(h->run, run, run_len);
     h->run_len = run_len;
+    h->rank = rank;
     h->max_samples = DEFAULT_MAX_SAMPLES;
     h->sample_run = DEFAULT_SAMPLE_RUN;
     h->depth = DEFAULT_QUEUE_DEPTH;

@@ -99,6 +99,10 @@ HTGA_API const char *htga_strerror(int code);
  * connection is made, and remade after a daemon restart, in the background.
  * On HTGA_OK *out owns a new handle to release with htga_destroy(); on error
  * *out is set to NULL. Names are 1 to 128 bytes of UTF-8 without control bytes.
+ * Configuration by environment: a NULL or empty `endpoint` is read from
+ * HTGA_ENDPOINT and a NULL or empty `run` from HTGA_RUN (HTGA_EINVAL when
+ * neither gives one); the rank starts at RANK (as torchrun sets it) when
+ * that is a decimal 0..2^32-1, else 0; htga_set_int(HTGA_OPT_RANK) overrides.
  */
 HTGA_API int htga_create(htga **out, const char *endpoint, const char *run);
 

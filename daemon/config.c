@@ -316,6 +316,12 @@ static int set_metrics_expire(htgad_config *cfg, const char *v, const char **why
     return parse_u64(v, 1, 31536000, &cfg->metrics_expire_s);
 }
 
+static int set_retention(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer in [0, 3153600000] (seconds; 0 keeps every block)";
+    return parse_u64(v, 0, 3153600000ULL, &cfg->retention_s);
+}
+
 static int set_stream_idle(htgad_config *cfg, const char *v, const char **why)
 {
     *why = "expected an integer in [1, 31536000]";
@@ -388,6 +394,9 @@ static const config_row rows[] = {
     {"health-window-s", "S", "30", set_health_window,
      "/api/v1/health: a thread with work but no progress for S seconds is stalled; data shed "
      "keeps htgad not ready for S seconds"},
+    {"retention-s", "S", "0", set_retention,
+     "drop full-resolution blocks older than S seconds, keeping their rollups (64 blocks a point "
+     "and coarser); 0 keeps every block"},
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))

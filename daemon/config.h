@@ -46,6 +46,7 @@ typedef struct htgad_config {
     uint64_t test_estimate_delay_us; /* tests only: each block's estimate sleeps this long */
     uint64_t stop_timeout_s;  /* SIGTERM: a failing database gets this long, then rows are lost */
     uint64_t health_window_s; /* stall and shedding window of the health checks */
+    uint64_t retention_s;     /* blocks older than this drop to their rollups; 0 = keep */
 } htgad_config;
 
 typedef struct config_error {

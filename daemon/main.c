@@ -118,6 +118,7 @@ static int start(daemon_parts *d, const htgad_config *cfg)
         return -1;
     }
     store_writer_notify(d->writer, d->ctx);
+    store_writer_set_retention(d->writer, (double)cfg->retention_s);
     if (create_parts(d, cfg) < 0 || restore(d, db, cfg) < 0)
         return -1;
     if (store_writer_start(d->writer) < 0)

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "retention.h"
 #include "rollup.h"
 #include "schema.h"
 #include "stats.h"
@@ -277,6 +279,7 @@ int store_open(const char *path, sqlite3 **db, char *err, size_t errlen)
         goto out_close_db;
     }
     sqlite3_busy_timeout(*db, 5000);
+    retention_prepare_db(*db);
     if (exec_sql(*db,
                  "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
                  "PRAGMA foreign_keys = ON;",

@@ -130,6 +130,10 @@ store_writer *store_writer_new(sqlite3 *db, bqueue *q, size_t slots);
 int store_lookup(sqlite3 *db, const char *run, const char *group, store_state *out);
 
 /* Before start: what the writer knows of a restored run/stream slot. */
+/* Drops blocks older than keep_s seconds to their rollups, a bounded piece
+ * between batches (retention.h); 0 keeps every block. Before start. */
+void store_writer_set_retention(store_writer *w, double keep_s);
+
 void store_writer_preload(store_writer *w, uint32_t run_slot, int64_t run_id, uint32_t stream_slot,
                           int64_t group_id, const policy *pol, int64_t policy_id);
 

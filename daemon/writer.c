@@ -37,6 +37,7 @@
 #include "health.h"
 #include "log.h"
 #include "prio.h"
+#include "retention.h"
 #include "rollup.h"
 #include "stats.h"
 #include "store.h"
@@ -186,6 +187,7 @@ struct store_writer {
     pthread_t thread;
     int started;
     log_limit lim;
+    retention ret; /* old blocks dropped between batches (retention.h) */
 };
 
 store_writer *store_writer_new(sqlite3 *db, bqueue *q, size_t slots)
@@ -1148,6 +1150,11 @@ static int busy_wait(void *arg, int n)
     return 1;
 }
 
+void store_writer_set_retention(store_writer *w, double keep_s)
+{
+    retention_init(&w->ret, keep_s, 0, 0, 0);
+}
+
 static void *writer_main(void *arg)
 {
     store_writer *w = arg;
@@ -1169,10 +1176,11 @@ static void *writer_main(void *arg)
     }
     for (;;) {
         health_idle();
-        it = bqueue_pop(w->q, -1);
+        it = bqueue_pop(w->q, w->ret.keep_s > 0 ? 1000 : -1);
         health_busy();
-        if (run_batch(w, it))
+        if (it != NULL && run_batch(w, it))
             break;
+        retention_tick(&w->ret, w->db);
     }
     /* Drain whatever a producer pushed after STOP (should be nothing). */
     while ((it = bqueue_pop(w->q, 0)) != NULL)

@@ -9,7 +9,11 @@
  *
  *     w <- w - lr * lambda * mean_b grad_b
  *
- * It prints the loss and lambda as it goes. Build against the installed
+ * It prints, ten times over the run, the mean minibatch loss since the last
+ * line and the excess loss 0.5 |w - w*|^2, the part training can remove:
+ * the expected loss is that plus half the noise variance (5/2 for nu =
+ * 2.5), and a single minibatch loss is as heavy-tailed as the noise, so it
+ * alone would hide the trend. Build against the installed
  * library with: cc demo_trainer.c $(pkg-config --cflags --libs htga) -lm
  *
  * Usage: htga_demo [--endpoint E] [--run R] [--steps N] [--batch B]
@@ -126,7 +130,8 @@ int main(int argc, char **argv)
 {
     demo_opts o;
     htga *h = NULL;
-    double *wstar, *w, *x, *g, lambda = 1.0, loss;
+    double *wstar, *w, *x, *g, lambda = 1.0, loss_sum = 0;
+    long loss_n = 0;
     float *pg;
     int rc;
 
@@ -149,14 +154,24 @@ int main(int argc, char **argv)
         wstar[j] = gauss();
     printf("demo: run %s, %ld steps, batch %ld, dim %ld, Student-t(2.5) noise, htgad at %s\n",
            o.run, o.steps, o.batch, o.dim, o.endpoint);
+    printf("mean loss: of the minibatches since the last line, no lower than 2.5 (half the\n"
+           "noise variance) on average; excess loss 0.5 |w - w*|^2: what training removes\n");
+    printf("%6s  %12s  %12s  %8s\n", "step", "mean loss", "excess loss", "lambda");
     for (long s = 0; s < o.steps; s++) {
-        loss = step(&o, wstar, w, x, g, pg);
+        loss_sum += step(&o, wstar, w, x, g, pg);
+        loss_n++;
         htga_send(h, "linear.weight", s, pg, (size_t)(o.batch * o.dim));
         lambda = htga_lambda(h, "linear.weight");
         for (long j = 0; j < o.dim; j++)
             w[j] -= o.lr * lambda * g[j];
-        if (s % (o.steps / 10 > 0 ? o.steps / 10 : 1) == 0 || s == o.steps - 1)
-            printf("step %6ld  loss %10.4f  lambda %.4f\n", s, loss, lambda);
+        if (s % (o.steps / 10 > 0 ? o.steps / 10 : 1) == 0 || s == o.steps - 1) {
+            double excess = 0;
+            for (long j = 0; j < o.dim; j++)
+                excess += 0.5 * (w[j] - wstar[j]) * (w[j] - wstar[j]);
+            printf("%6ld  %12.4f  %12.6f  %8.4f\n", s, loss_sum / (double)loss_n, excess, lambda);
+            loss_sum = 0;
+            loss_n = 0;
+        }
     }
     htga_flush(h, 2000);
     /* htgad estimates the last blocks after the flush returns: wait (up to

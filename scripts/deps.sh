@@ -2,12 +2,13 @@
 # Installs the Debian packages htga needs, only those missing.
 # Usage: scripts/deps.sh build|test|bench|demo|web|python
 #   build: compilers and C libraries; demo: build + the dashboard's npm packages;
-#   test: everything the suite needs (build, Criterion, web, python, prometheus);
+#   test: everything the suite needs (build, Criterion, web, python, prometheus,
+#         systemd-analyze);
 #   bench: build + numpy and wrk for the baselines.
 # `npm ci` runs in web/ when web/node_modules is missing (demo, test, web).
 set -euo pipefail
 build=(gcc pkgconf meson ninja-build libzmq3-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev)
-test=(libcriterion-dev sqlite3 valgrind prometheus curl)
+test=(libcriterion-dev sqlite3 valgrind prometheus curl systemd)
 bench=(python3-numpy wrk)
 web=(chromium nodejs npm)
 python=(python3-numpy python3-torch python3-sklearn python3-matplotlib python3-zmq)

@@ -65,18 +65,30 @@
     " LEFT JOIN lambda_reasons lr ON lr.code = b.lambda_reason"                                    \
     " WHERE g.run_id = ?1 ORDER BY g.name"
 
-/* First and last block of group id ?1. */
-#define Q_BLOCK_MIN "SELECT min(block) FROM blocks WHERE group_id = ?1"
+/* First and last block of group id ?1. Retention (daemon/retention.h) may
+ * have dropped whole 64-block chunks below the first stored block, whose
+ * level-64 rollup rows remain: the first block is then the first of those
+ * (Q_ROW_MIN: the first one stored as a row). */
+#define Q_ROW_MIN "SELECT min(block) FROM blocks WHERE group_id = ?1"
+#define Q_PRUNED_CHUNKS                                                                            \
+    " FROM series_rollup WHERE group_id = ?1 AND level = 64"                                       \
+    " AND chunk < (SELECT min(block) FROM blocks WHERE group_id = ?1) / 64"
+#define Q_BLOCK_MIN                                                                                \
+    "SELECT coalesce((SELECT block_first" Q_PRUNED_CHUNKS " ORDER BY chunk LIMIT 1),"              \
+    " (SELECT min(block) FROM blocks WHERE group_id = ?1))"
 #define Q_BLOCK_MAX "SELECT max(block) FROM blocks WHERE group_id = ?1"
 
-/* First block whose last step is >= ?2; last block whose last step is <= ?2
+/* First block whose last step is >= ?2 (a dropped chunk's first block when
+ * that chunk ends at or after ?2); last block whose last step is <= ?2
  * (index blocks_group_step). */
 #define Q_BLOCK_FROM_STEP                                                                          \
-    "SELECT block FROM blocks WHERE group_id = ?1 AND step_last >= ?2"                             \
-    " ORDER BY step_last, block LIMIT 1"
+    "SELECT coalesce((SELECT block_first" Q_PRUNED_CHUNKS " AND step_last >= ?2"                   \
+    " ORDER BY chunk LIMIT 1), (SELECT block FROM blocks WHERE group_id = ?1 AND step_last >= ?2"  \
+    " ORDER BY step_last, block LIMIT 1))"
 #define Q_BLOCK_TO_STEP                                                                            \
-    "SELECT block FROM blocks WHERE group_id = ?1 AND step_last <= ?2"                             \
-    " ORDER BY step_last DESC, block DESC LIMIT 1"
+    "SELECT coalesce((SELECT block FROM blocks WHERE group_id = ?1 AND step_last <= ?2"            \
+    " ORDER BY step_last DESC, block DESC LIMIT 1), (SELECT chunk * 64 + 63" Q_PRUNED_CHUNKS       \
+    " AND step_last <= ?2 ORDER BY chunk DESC LIMIT 1))"
 
 /* Rows of group id ?1 with block in [?2, ?3]; the select list is
  * "SELECT block, step_first, step_last, <fields>" from the field table. */
@@ -117,9 +129,10 @@
  * blocks by created_at, 1.4 s over a million rows. */
 #define Q_METRICS_LATEST                                                                           \
     "SELECT r.name, g.name, b.block, b.step_last, b.alpha, b.alpha_se, b.kurtosis, b.variance,"    \
-    " b.lambda FROM groups g CROSS JOIN runs r ON r.id = g.run_id"                                 \
+    " b.lambda, p.lambda_min, p.lambda_max FROM groups g CROSS JOIN runs r ON r.id = g.run_id"     \
     " CROSS JOIN blocks b ON b.group_id = g.id AND b.block ="                                      \
     " (SELECT max(block) FROM blocks WHERE group_id = g.id)"                                       \
+    " LEFT JOIN policy_changes p ON p.id = b.policy_id"                                            \
     " WHERE b.created_at >= ?1 ORDER BY r.name, g.name"
 
 #endif

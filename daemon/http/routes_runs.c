@@ -737,6 +737,11 @@ static int series_answer(const struct request *r, struct reply *rep, sqlite3 *db
                            "max_points=4000) to downsample, or narrow it with from_step/to_step");
     if (q.max_points && span > q.max_points)
         width = bucket_width(span, q.max_points);
+    /* blocks dropped by retention: only their 64-block rollups answer */
+    int64_t first_row = b0;
+    if (span > 0 && query_int(db, Q_ROW_MIN, gid, NULL, NULL, &first_row) > 0 && b0 < first_row &&
+        (width == 0 || width % ROLLUP_LEVEL(0) != 0))
+        width = (width / ROLLUP_LEVEL(0) + 1) * ROLLUP_LEVEL(0);
     struct series s;
     struct rows_ctx c = {db, gid, run, group, q.ids, q.nfields};
     size_t hint = (size_t)(width ? span / width + 2 : (span < 1 ? 1 : span));
@@ -1184,6 +1189,8 @@ static const struct {
     {"htga_kurtosis", "Excess kurtosis of the latest block.", 6},
     {"htga_gradient_variance", "Variance of the latest block's gradient samples.", 7},
     {"htga_lambda", "Gradient scale lambda recommended after the latest block.", 8},
+    {"htga_lambda_min", "Lower clamp of lambda in the policy of the latest block.", 9},
+    {"htga_lambda_max", "Upper clamp of lambda in the policy of the latest block.", 10},
     {"htga_last_step", "Last training step of the latest block.", 3},
     {"htga_last_block", "Index of the latest estimated block of a group.", 2},
 };

@@ -362,7 +362,17 @@ static int listen_on(const struct sockaddr_in *sa, const char *addr, char *err, 
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
         bind(fd, (const struct sockaddr *)sa, sizeof *sa) != 0 || listen(fd, SOMAXCONN) != 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
+        int e = errno;
+        if (e == EADDRINUSE) {
+            char host[INET_ADDRSTRLEN] = "?";
+            inet_ntop(AF_INET, &sa->sin_addr, host, sizeof host);
+            snprintf(err, errlen,
+                     "cannot listen on %s: port %u of %s is taken (%s; by another htgad? give "
+                     "--http ADDR:PORT with a free port)",
+                     addr, ntohs(sa->sin_port), host, strerror(e));
+        } else {
+            snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(e));
+        }
         if (fd >= 0)
             close(fd);
         return -1;

@@ -417,6 +417,23 @@ Test(estimate, readable_table)
     cr_assert_not_null(row);
     cr_assert_not_null(strstr(row, "0.9618"), "%s", r.out);
     cr_assert_not_null(strstr(row, "hand.txt"), "%s", r.out);
+    /* the column names are the JSON keys, not abbreviations of them */
+    cr_assert_not_null(strstr(r.out, " n_nonfinite "), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, " block_size "), "%s", r.out);
+    cr_assert_null(strstr(r.out, "K1"), "%s", r.out);
+    run_free(&r);
+}
+
+Test(estimate, help_documents_every_k_rule_form)
+{
+    run_result r = run_htga((const char *[]){"estimate", "--help", NULL}, NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.out, "--k-rule sqrt|frac:F|auto|N"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "K1"), "the help explains the block_size column");
+    run_free(&r);
+    r = run_htga((const char *[]){"--help", NULL}, NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_not_null(strstr(r.out, "3 the daemon did not take part"), "%s", r.out);
     run_free(&r);
 }
 
@@ -438,6 +455,13 @@ Test(errors, bad_files_exit_2)
 {
     expect_usage_error((const char *[]){"estimate", "/nonexistent/x.npy", NULL}, NULL,
                        "No such file");
+    char empty[] = "/tmp/htga-empty-XXXXXX.npy";
+    int fd = mkstemps(empty, 4);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    expect_usage_error((const char *[]){"estimate", empty, NULL}, NULL,
+                       "npy: empty file (0 bytes)");
+    unlink(empty);
     expect_usage_error((const char *[]){"estimate", data_path("int32.npy"), NULL}, NULL,
                        "'<i4' is not float32 or float64");
     expect_usage_error((const char *[]){"estimate", data_path("fortran_f4.npy"), NULL}, NULL,

@@ -858,3 +858,49 @@ Test(client, send_many_drops_are_counted_per_message, .timeout = 10)
     cr_assert_eq(s.drops_queue, 2);
     htga_destroy(&h);
 }
+
+/* Configuration by environment: a NULL endpoint and run come from
+ * HTGA_ENDPOINT and HTGA_RUN, the rank from RANK; explicit values win, a
+ * RANK that is not a decimal is left alone, and with nothing set create fails. */
+Test(client, endpoint_run_and_rank_from_environment, .timeout = 10)
+{
+    fake_daemon f;
+    fake_msg m;
+    float x[4] = {1, 2, 3, 4};
+    htga *h = NULL;
+    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
+    unsetenv("HTGA_ENDPOINT");
+    unsetenv("HTGA_RUN");
+    unsetenv("RANK");
+    cr_assert_eq(htga_create(&h, NULL, NULL), HTGA_EINVAL);
+    cr_assert_eq(htga_create(&h, "", "run"), HTGA_EINVAL);
+    cr_assert_null(h);
+
+    setenv("HTGA_ENDPOINT", f.endpoint, 1);
+    setenv("HTGA_RUN", "env-run", 1);
+    setenv("RANK", "5", 1);
+    cr_assert_eq(htga_create(&h, NULL, NULL), HTGA_OK);
+    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_HELLO, 3000), 0);
+    fake_msg_free(&m);
+    cr_assert_eq(htga_send(h, "g", 1, x, 4), HTGA_OK);
+    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 3000), 0);
+    cr_assert_eq(m.m.run_len, 7);
+    cr_assert_eq(memcmp(m.m.run, "env-run", 7), 0);
+    cr_assert_eq(m.m.rank, 5);
+    fake_msg_free(&m);
+    htga_destroy(&h);
+
+    setenv("RANK", "two", 1);
+    cr_assert_eq(htga_create(&h, "", "given-run"), HTGA_OK);
+    cr_assert_eq(htga_send(h, "g", 2, x, 4), HTGA_OK);
+    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 3000), 0);
+    cr_assert_eq(m.m.run_len, 9);
+    cr_assert_eq(memcmp(m.m.run, "given-run", 9), 0);
+    cr_assert_eq(m.m.rank, 0, "a RANK that is not a number is not ours to read");
+    fake_msg_free(&m);
+    htga_destroy(&h);
+    unsetenv("HTGA_ENDPOINT");
+    unsetenv("HTGA_RUN");
+    unsetenv("RANK");
+    fake_stop(&f);
+}

@@ -682,3 +682,27 @@ Test(store, failed_rollup_write_stores_neither_and_is_repaired)
     }
     sqlite3_close(db);
 }
+
+/* SQLite's messages name no file: the store's do, for a database in a
+ * missing directory and for a file that is not a database. */
+Test(store, open_errors_name_the_path)
+{
+    sqlite3 *db;
+    char err[512], missing[128];
+    FILE *f;
+
+    snprintf(missing, sizeof missing, "%s.nodir/runs.db", dbpath);
+    cr_assert_lt(store_open(missing, &db, err, sizeof(err)), 0);
+    cr_assert_null(db);
+    cr_assert_not_null(strstr(err, missing), "%s", err);
+    cr_assert_not_null(strstr(err, "No such file or directory"), "%s", err);
+
+    f = fopen(dbpath, "w");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 512; i++)
+        fputs("not a database ", f);
+    fclose(f);
+    cr_assert_lt(store_open(dbpath, &db, err, sizeof(err)), 0);
+    cr_assert_eq(strncmp(err, dbpath, strlen(dbpath)), 0, "%s", err);
+    cr_assert_not_null(strstr(err, "not a database"), "%s", err);
+}

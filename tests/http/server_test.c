@@ -700,6 +700,14 @@ Test(server, oversized_requests_refused)
 
 Test(server, head_stats_metrics)
 {
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db,
+                              "UPDATE blocks SET policy_id = (SELECT max(id) FROM policy_changes)"
+                              " WHERE group_id = (SELECT id FROM groups WHERE name = 'g2')",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    sqlite3_close(db);
     start_server(NULL);
     struct hresp r;
     httpc(port, "HEAD", "/api/v1/health", NULL, NULL, 0, &r);
@@ -722,6 +730,11 @@ Test(server, head_stats_metrics)
     cr_assert(strstr(r.body, "htga_queue_depth{queue=\"writer\"} 7\n"));
     cr_assert(strstr(r.body, "htga_alpha{run=\"run-1\",group=\"layer/1.w\"} "));
     cr_assert(strstr(r.body, "htga_lambda{run=\"run-1\",group=\"g2\"} 1\n"));
+    cr_assert(strstr(r.body, "# TYPE htga_lambda_min gauge\n"));
+    cr_assert(strstr(r.body, "htga_lambda_min{run=\"run-1\",group=\"g2\"} 0.20000000000000001\n"),
+              "%s", r.body);
+    cr_assert(strstr(r.body, "htga_lambda_max{run=\"run-1\",group=\"g2\"} 5\n"));
+    cr_assert(strstr(r.body, "htga_lambda_max{run=\"run-1\",group=\"layer/1.w\"} NaN\n"));
     cr_assert_null(strstr(r.body, "old run"), "runs idle past the expiry leave /metrics");
     hresp_free(&r);
 }
@@ -764,4 +777,18 @@ Test(server, slow_clients_do_not_stall_others)
         cr_assert_eq(n, 0, "stalled connection %d closed by the server's timeout", i);
         close(fds[i]);
     }
+}
+
+Test(server, taken_port_is_named)
+{
+    start_server(NULL);
+    char listen[64], err[256] = "";
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
+    struct http_config cfg = {.listen = listen, .db_path = dbpath, .web_root = webdir};
+    http_server *second = NULL;
+    cr_assert_eq(http_start(&second, &cfg, err, sizeof err), HTTP_EBIND);
+    cr_assert_null(second);
+    char want[64];
+    snprintf(want, sizeof want, "port %u of 127.0.0.1 is taken", port);
+    cr_assert_not_null(strstr(err, want), "%s", err);
 }

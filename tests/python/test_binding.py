@@ -163,6 +163,33 @@ class TestClientFakeDaemon(unittest.TestCase):
         self.fake.close()
         self.tmp.cleanup()
 
+    def test_endpoint_run_rank_from_environment(self):
+        """A launcher's environment (HTGA_ENDPOINT, HTGA_RUN, RANK) fills in what
+        the constructor is not given; explicit arguments win."""
+        saved = {k: os.environ.get(k) for k in ("HTGA_ENDPOINT", "HTGA_RUN", "RANK")}
+        try:
+            for k in saved:
+                os.environ.pop(k, None)
+            with self.assertRaises(htga.HtgaError) as cm:
+                htga.Client()
+            self.assertIn("HTGA_ENDPOINT", str(cm.exception))
+            os.environ.update(HTGA_ENDPOINT=self.fake.endpoint, HTGA_RUN="env-run", RANK="6")
+            with htga.Client(connect_grace_ms=2000) as c:
+                self.assertEqual((c.endpoint, c.run), (self.fake.endpoint, "env-run"))
+                self.assertTrue(c.send("w", 1, np.ones(3, dtype=np.float32)))
+                _, run, _, rank, step, *_ = self.fake.recv_samples()
+                self.assertEqual((run, rank, step), (b"env-run", 6, 1))
+            with htga.Client(run="mine", rank=2, connect_grace_ms=2000) as c:
+                self.assertTrue(c.send("w", 2, np.ones(3, dtype=np.float32)))
+                _, run, _, rank, step, *_ = self.fake.recv_samples()
+                self.assertEqual((run, rank, step), (b"mine", 2, 2))
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
     def test_send_numpy_exact_values(self):
         a = np.arange(10, dtype=np.float32) - 4.5
         self.assertTrue(self.c.send("w", 42, a))

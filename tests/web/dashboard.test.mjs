@@ -111,6 +111,31 @@ async function main() {
       note: document.getElementById('hill-note').textContent }));
     need(hp.n === hill.k.length && hp.chosen === latest.k, `Hill plot ${JSON.stringify(hp)} vs k ${hill.k.length}, chosen ${latest.k}`);
     log(`Hill plot: ${hp.n} points, chosen k ${hp.chosen}`);
+    // its y-axis spans alpha around the chosen k (the k = 1 outliers of a
+    // few extreme values off the chart), says so, and holds the chosen alpha
+    const yr = await page.evaluate(() => {
+      const u = window.htgaDash.charts.hill.plot;
+      return { min: u.scales.y.min, max: u.scales.y.max, note: document.getElementById('hill-note').textContent };
+    });
+    const atChosen = hill.alpha[hill.k.indexOf(latest.k)];
+    const around = hill.alpha.filter((a, i) => hill.k[i] >= Math.max(2, Math.floor(latest.k / 4)) && hill.k[i] <= 4 * latest.k);
+    need(yr.min <= Math.min(...around) && yr.max >= Math.max(...around) && atChosen >= yr.min && atChosen <= yr.max,
+      `Hill y-axis ${yr.min}..${yr.max} vs alpha around k ${latest.k}: ${Math.min(...around)}..${Math.max(...around)}`);
+    need(yr.max < Math.max(...hill.alpha) || yr.min > Math.min(...hill.alpha) || /y-axis/.test(yr.note),
+      `Hill y-axis not scaled: ${JSON.stringify(yr)}`);
+    need(/y-axis: alpha over k = /.test(yr.note), `Hill note does not say how the axis is scaled: ${yr.note}`);
+    // the grid tile of a group shows its latest block's alpha
+    const tile = await page.$eval(`#grid .cell[data-group="${G0}"] .v`, (v) => v.textContent);
+    need(Math.abs(Number(tile.replace('alpha ', '')) - latest.alpha) <= 5e-4 * Math.abs(latest.alpha),
+      `grid tile '${tile}' vs latest alpha ${latest.alpha}`);
+    // every detail chart's top y label lies inside its canvas (it was cut)
+    const tops = await page.evaluate(() => ['alpha', 'kurtosis', 'variance', 'lambda'].map((k) => {
+      const u = window.htgaDash.charts[k].plot;
+      const ax = u.axes[1];
+      const shown = (ax._splits || []).filter((v, i) => ax._values && ax._values[i]);
+      return [k, u.valToPos(Math.max(...shown), 'y') + u.bbox.top / devicePixelRatio];
+    }));
+    for (const [k, y] of tops) need(y >= 6, `${k}: top y label centred ${y} px below the canvas edge`);
 
     // Overlay: both finished runs on one chart.
     await page.waitForFunction(() => window.htgaDash.charts.compare.plot

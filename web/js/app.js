@@ -8,6 +8,7 @@ import * as api from './api.js';
 import {
   SeriesChart, PALETTE, movingAverage, markerPlugin, drawHeatmap, fmtNum, uPlot,
 } from './charts.js';
+import { withPendingRuns, hillYRange, latestOf } from './view.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -154,10 +155,12 @@ function renderRuns() {
   const ul = $('run-list');
   ul.innerHTML = shown.map((r) => {
     const live = state.liveRuns.has(r.run);
-    return `<li data-run="${esc(r.run)}" class="${r.run === state.run ? 'sel' : ''}" title="${esc(r.run)}: ${r.groups} groups, ${r.blocks} blocks, steps ${r.first_step}–${r.last_step}, last ${ago(r.last_time)}">
+    const title = r.pending ? `${r.run}: samples arriving, no block closed yet`
+      : `${r.run}: ${r.groups} groups, ${r.blocks} blocks, steps ${r.first_step}–${r.last_step}, last ${ago(r.last_time)}`;
+    return `<li data-run="${esc(r.run)}" class="${r.run === state.run ? 'sel' : ''}" title="${esc(title)}">
       <input type="checkbox" class="cmp" aria-label="compare ${esc(r.run)}" ${state.compare.has(r.run) ? 'checked' : ''}>
       <span class="dot${live ? ' live' : ''}"></span><span class="name">${esc(r.run)}</span>
-      ${live ? '<span class="badge live">live</span>' : ''}</li>`;
+      ${r.pending ? '<span class="badge pending">no block yet</span>' : live ? '<span class="badge live">live</span>' : ''}</li>`;
   }).join('');
 }
 
@@ -272,10 +275,14 @@ async function refreshHill() {
   const chosen = row ? row.k : null;
   const atK = chosen !== null ? h.alpha[h.k.indexOf(chosen)] : null;
   state.hill = { ...h, chosen };
+  const yr = hillYRange(h.k, h.alpha, chosen);
+  state.hill.yRange = yr;
   $('hill-note').textContent = `block ${h.block}, ${h.n_pos} non-zero values; daemon chose k = ${chosen ?? '?'}` +
-    (atK !== undefined && atK !== null ? `, alpha = ${fmtNum(atK)}` : '') + ` (block ${row ? row.block : '?'})`;
+    (atK !== undefined && atK !== null ? `, alpha = ${fmtNum(atK)}` : '') + ` (block ${row ? row.block : '?'})` +
+    (yr ? `. y-axis: alpha over k = ${yr.kFrom}–${yr.kTo}${chosen ? ' around the chosen k' : ''}` +
+      (yr.off ? `; ${yr.off} points outside it (the smallest k rest on a few extreme values)` : '') : '');
   charts.hill.set({
-    title: undefined, xLabel: 'k (log scale)', yDistr: undefined,
+    title: undefined, xLabel: 'k (log scale)', yDistr: undefined, yRange: yr ? yr.range : undefined,
     series: [{ label: 'alpha(k)', color: PALETTE[0], width: 1.5 }],
     plugins: [markerPlugin(() => state.hill?.chosen ?? null, () => `chosen k = ${state.hill?.chosen}`)],
     xDistr: 3,
@@ -380,8 +387,11 @@ function renderGrid(names) {
     grid.appendChild(cell.el); // keeps sorted order
     const s = state.gridData.get(g);
     if (!s) continue;
-    const lastA = s.alpha.length ? s.alpha[s.alpha.length - 1] : null;
-    cell.el.querySelector('.v').textContent = `alpha ${fmtNum(lastA)}`;
+    // the latest block's alpha, not the last point (a bucket mean when downsampled)
+    const last = latestOf(state.latest, g);
+    const v = cell.el.querySelector('.v');
+    v.textContent = `alpha ${fmtNum(last ? last.alpha : null)}`;
+    v.title = last ? `latest block ${last.block} (step ${last.step}); the chart shows ${s.downsampled ? `bucket means of ${s.downsampling.bucket_blocks} blocks` : 'every block'}` : '';
     cell.chart.set({ series: [
       { label: 'alpha', color: PALETTE[0], width: 1.2 },
       { label: 'lo', color: 'rgba(37,99,235,0.25)', width: 1 },
@@ -467,6 +477,13 @@ async function refreshRunDetail() {
 async function refreshRun() {
   if (!state.run) return;
   const run = state.run;
+  const listed = state.runs.find((r) => r.run === run);
+  if (listed && listed.pending) {
+    for (const id of ['detail-sec', 'grid-sec', 'heat-sec']) $(id).hidden = true;
+    $('run-head').innerHTML = `<h2 id="run-title">${esc(run)} <span class="badge pending">no block yet</span></h2>
+      <div class="small muted">htgad is taking this run's samples; its charts appear when the first block closes (every --block-samples values of a group).</div>`;
+    return;
+  }
   let info;
   try {
     info = await api.run(run);
@@ -497,8 +514,8 @@ async function tick() {
     $('health').textContent = h.status === 'ok' ? `htgad ${h.version}, up ${h.uptime_s} s`
       : `htgad ${h.version} not ready: ${(h.reasons || []).join('; ')}`;
     $('health').className = h.status === 'ok' ? 'muted' : 'bad';
-    state.runs = runs;
-    updateLive(runs);
+    state.runs = withPendingRuns(runs, st, Date.now() / 1000);
+    updateLive(state.runs);
     if (!state.run && runs.length) {
       state.run = [...runs].sort((a, b) => (b.last_time ?? 0) - (a.last_time ?? 0))[0].run;
       writeHash();

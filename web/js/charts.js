@@ -77,13 +77,17 @@ export class SeriesChart {
       : (u, vals) => vals.map(fmt);
     const opts = {
       ...(spec.title && !this.small ? { title: spec.title } : {}),
+      // room above the plot for the top y label, which is centred on its
+      // tick and was cut in half at the plot's upper edge
+      padding: this.small ? [6, null, null, null] : [14, null, null, null],
       width: widthOf(this.el),
       height: this.height,
       legend: { show: !this.small },
       cursor: this.small ? { show: false } : { drag: { x: true, y: false } },
       scales: {
         x: spec.xDistr ? { time: false, distr: spec.xDistr, log: 10, range: (u, mn, mx) => [mn, mx] } : { time: false },
-        y: spec.yDistr ? { distr: spec.yDistr, log: 10, asinh: 1 } : {},
+        y: spec.yDistr ? { distr: spec.yDistr, log: 10, asinh: 1 }
+          : spec.yRange ? { range: () => spec.yRange } : {},
       },
       axes: [
         this.small

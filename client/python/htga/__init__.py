@@ -208,6 +208,15 @@ def strerror(code):
     return _load().htga_strerror(int(code)).decode("utf-8", "replace")
 
 
+def _from_env(value, var, what):
+    """`value`, or the environment variable `var` when value is None or empty."""
+    if value is None or value == "" or value == b"":
+        value = os.environ.get(var, "")
+        if not value:
+            raise HtgaError(EINVAL, f"no {what} given and {var} is not set", "htga_create")
+    return value
+
+
 def _name(s, what):
     if isinstance(s, str):
         return s.encode("utf-8")
@@ -250,13 +259,19 @@ class Client:
     information per value, which htgad reports as a wider interval for
     alpha, see htga.h).
     Use as a context manager, or call close().
+
+    Configuration by environment, as a launcher sets it: an endpoint or run
+    left at None comes from HTGA_ENDPOINT or HTGA_RUN, and a rank left at
+    None from RANK (as torchrun sets it; libhtga reads it), else 0. So
+    ``htga.Client()`` under ``HTGA_ENDPOINT=... HTGA_RUN=... torchrun`` needs
+    no other argument.
     """
 
     def __init__(
         self,
-        endpoint,
-        run,
-        rank=0,
+        endpoint=None,
+        run=None,
+        rank=None,
         max_samples=None,
         queue_depth=None,
         seed=None,
@@ -270,6 +285,8 @@ class Client:
         self._lambda_fn = self._lib.htga_lambda
         self.max_samples = 65536 if max_samples is None else int(max_samples)
         self._h = ctypes.c_void_p()
+        endpoint = _from_env(endpoint, "HTGA_ENDPOINT", "endpoint")
+        run = _from_env(run, "HTGA_RUN", "run")
         self.endpoint = endpoint
         self.run = run
         rc = self._lib.htga_create(ctypes.byref(self._h), _name(endpoint, "endpoint"), _name(run, "run"))
