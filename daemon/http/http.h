@@ -69,15 +69,17 @@ typedef size_t (*http_stats_fn)(void *ud, struct http_stat *out, size_t cap);
 
 /* Server configuration. Strings are copied by http_start(). */
 struct http_config {
-    const char *listen;       /* "ADDR:PORT" (IPv4 or "localhost"), port 0 = any free one */
-    const char *db_path;      /* the daemon's SQLite database */
-    const char *token;        /* bearer token for writes; NULL or "" = none */
-    const char *web_root;     /* dashboard directory; NULL = none (404s) */
-    unsigned threads;         /* 0 = a thread per connection (default); N = epoll pool of N */
-    unsigned max_connections; /* 0 = 256 */
-    unsigned per_ip_limit;    /* 0 = 64 */
-    unsigned timeout_s;       /* idle connection timeout; 0 = 15 */
-    double metrics_expire_s;  /* runs without a block for this long leave /metrics; 0 = 3600 */
+    const char *listen;         /* "ADDR:PORT" (IPv4 or "localhost"), port 0 = any free one */
+    const char *db_path;        /* the daemon's SQLite database */
+    const char *token;          /* bearer token for writes; NULL or "" = none */
+    const char *web_root;       /* dashboard directory; NULL = none (404s) */
+    unsigned threads;           /* 0 = a thread per connection (default); N = epoll pool of N */
+    unsigned max_connections;   /* 0 = 512 */
+    unsigned per_ip_limit;      /* 0 = 16 */
+    unsigned timeout_s;         /* idle connection timeout; 0 = 15 */
+    unsigned request_timeout_s; /* a request's line, headers and body must arrive within
+                                   this; 0 = 10 (see server.c's watchdog) */
+    double metrics_expire_s;    /* runs without a block for this long leave /metrics; 0 = 3600 */
     struct http_policy default_policy; /* what GET policy reports for a run never changed */
     http_policy_fn on_policy;          /* may be NULL: PUT then answers 503 */
     void *policy_ud;
