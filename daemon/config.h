@@ -42,6 +42,17 @@ typedef struct htgad_config {
     uint64_t stats_interval_ms;
     uint64_t metrics_expire_s; /* finished runs leave /metrics after this */
     uint64_t stream_idle_s;    /* a stream without samples this long is expired */
+    /* what one peer (CURVE key, else address, else identity) may take */
+    uint64_t peer_max_streams; /* streams one peer may have created and still held; 0 = half */
+    double peer_runs_per_s;    /* new runs a peer may open per second, after the burst */
+    uint64_t peer_runs_burst;
+    /* CURVE on the ZeroMQ port (docs/security.md); off when curve_secret is "" */
+    char curve_secret[CONFIG_STR_MAX];   /* Z85, 40 characters */
+    char curve_public[CONFIG_STR_MAX];   /* Z85, derived from the secret when not given */
+    char curve_clients[CONFIG_PATH_MAX]; /* allow-list file of client public keys, or "any" */
+    uint64_t http_max_connections;
+    uint64_t http_per_ip;
+    uint64_t http_request_timeout_s;
 } htgad_config;
 
 typedef struct config_error {

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "admit.h"
+#include "auth.h"
 #include "estimator.h"
 #include "log.h"
 #include "stats.h"
@@ -42,7 +44,10 @@ struct ingest {
     bqueue *cmds; /* policy commands from other threads (ingest_set_policy) */
     htgad_config cfg;
     streams *reg;
-    sqlite3 *ro; /* read-only: stored state of streams that come back */
+    admit *adm;        /* what one peer may create (admit.h) */
+    const auth *auth;  /* CURVE, or NULL (ingest_set_auth) */
+    zmq_msg_t *cur_id; /* identity frame of the message being handled */
+    sqlite3 *ro;       /* read-only: stored state of streams that come back */
     int64_t idle_ms;
     void *router;
     void *pipe;
@@ -82,9 +87,12 @@ ingest *ingest_new(void *ctx, bqueue *const *est_qs, size_t nest, const htgad_co
     if (g == NULL)
         return NULL;
     g->reg = streams_new(cfg->max_streams, cfg->block_samples, cfg->window_steps);
+    g->adm = admit_new(cfg->max_streams,
+                       cfg->peer_max_streams ? cfg->peer_max_streams : (cfg->max_streams + 1) / 2,
+                       cfg->peer_runs_per_s, (double)cfg->peer_runs_burst);
     g->cmds = bqueue_new(INGEST_CMDS_MAX);
     g->est_qs = nest ? malloc(nest * sizeof(bqueue *)) : NULL;
-    if (g->reg == NULL || g->cmds == NULL || g->est_qs == NULL)
+    if (g->reg == NULL || g->adm == NULL || g->cmds == NULL || g->est_qs == NULL)
         goto out_free_ingest;
     memcpy(g->est_qs, est_qs, nest * sizeof(bqueue *));
     g->nest = nest;
@@ -97,6 +105,7 @@ ingest *ingest_new(void *ctx, bqueue *const *est_qs, size_t nest, const htgad_co
 
 out_free_ingest:
     streams_free(&g->reg);
+    admit_free(&g->adm);
     bqueue_destroy(&g->cmds);
     free(g->est_qs);
     free(g);
@@ -487,23 +496,94 @@ static void open_stream(ingest *g, uint32_t slot)
     bqueue_push(g->est_qs[slot % g->nest], job); /* rare: waiting is fine */
 }
 
+/* Who sent the message being handled (admit.h): its CURVE key, else its
+ * IP address, else its routing identity. */
+static uint64_t peer_key(ingest *g, const uint8_t *id, size_t id_len)
+{
+    const char *who = g->cur_id ? zmq_msg_gets(g->cur_id, "User-Id") : NULL;
+
+    if (who == NULL || *who == '\0')
+        who = g->cur_id ? zmq_msg_gets(g->cur_id, "Peer-Address") : NULL;
+    if (who != NULL && *who != '\0')
+        return admit_key(who, strlen(who));
+    return admit_key(id, id_len);
+}
+
+/* A new run or stream of m was refused: counted, logged (rate-limited), and
+ * the sender told why with a LAMBDA notice (reason WIRE_REFUSED_*, lambda 1)
+ * for a SAMPLES message; dropped like a push when its pipe is full. */
+static void refuse(ingest *g, const uint8_t *id, size_t id_len, const wire_msg *m,
+                   admit_verdict why)
+{
+    static const uint32_t reason[] = {[ADMIT_OK] = WIRE_REFUSED_FULL,
+                                      [ADMIT_PEER_STREAMS] = WIRE_REFUSED_PEER_STREAMS,
+                                      [ADMIT_PEER_RUNS] = WIRE_REFUSED_PEER_RUNS,
+                                      [ADMIT_PEERS_FULL] = WIRE_REFUSED_FULL};
+    unsigned char hdr[WIRE_HEADER_MAX];
+    unsigned char body[WIRE_LAMBDA_LEN];
+    wire_lambda lam = {1.0, NAN, 0, m->step, reason[why], 0};
+    wire_msg n = {.kind = WIRE_LAMBDA,
+                  .step = m->step,
+                  .seq = g->seq++,
+                  .count = 1,
+                  .run = m->run,
+                  .run_len = m->run_len,
+                  .group = m->group,
+                  .group_len = m->group_len};
+    size_t hlen;
+
+    STAT_ADD(drops[why == ADMIT_PEER_STREAMS ? DROP_PEER_STREAMS
+                   : why == ADMIT_PEER_RUNS  ? DROP_PEER_RUNS
+                                             : DROP_STREAM_LIMIT],
+             m->count);
+    if (log_limit_allow(&g->lim_drop, LOG_WARN))
+        LOG(LOG_WARN, "ingest: new %s %.*s/%.*s refused: %s", m->group_len ? "stream" : "run",
+            (int)m->run_len, m->run, (int)m->group_len, m->group ? m->group : "",
+            why == ADMIT_PEER_STREAMS ? "its peer holds --peer-max-streams streams"
+            : why == ADMIT_PEER_RUNS  ? "its peer opens runs faster than --peer-runs-per-s"
+                                      : "--max-streams reached");
+    if (m->kind != WIRE_SAMPLES || (hlen = wire_encode_header(&n, hdr, sizeof(hdr))) == 0)
+        return;
+    wire_encode_lambda(&lam, body);
+    if (zmq_send(g->router, id, id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return;
+    zmq_send(g->router, hdr, hlen, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(g->router, body, sizeof(body), ZMQ_DONTWAIT);
+}
+
+/* The stream of m in run_slot, created when the sender may (-1: refused). */
+static long admit_stream_of(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_len,
+                            const wire_msg *m)
+{
+    long slot = streams_stream_find(g->reg, run_slot, m->group, m->group_len);
+    uint64_t key;
+    admit_verdict v;
+
+    if (slot >= 0)
+        return slot;
+    key = peer_key(g, id, id_len);
+    v = admit_stream(g->adm, key, now_ms());
+    if (v == ADMIT_OK && (slot = streams_stream(g->reg, run_slot, m->group, m->group_len)) >= 0) {
+        admit_opened(g->adm, key, (uint32_t)slot);
+        open_stream(g, (uint32_t)slot);
+        return slot;
+    }
+    refuse(g, id, id_len, m, v);
+    return -1;
+}
+
 /* body: the ZeroMQ frame m->body lies in (for the zero-copy path), or NULL. */
-static void handle_samples(ingest *g, uint32_t run_slot, const wire_msg *m, zmq_msg_t *body)
+static void handle_samples(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_len,
+                           const wire_msg *m, zmq_msg_t *body)
 {
     size_t before = g->reg->live_streams;
-    long slot = streams_stream(g->reg, run_slot, m->group, m->group_len);
+    long slot = admit_stream_of(g, run_slot, id, id_len, m);
     emit_ctx c = {g, 0, 0};
     size_t taken;
 
-    if (slot < 0) {
-        STAT_ADD(drops[DROP_STREAM_LIMIT], m->count);
-        if (log_limit_allow(&g->lim_drop, LOG_WARN))
-            LOG(LOG_WARN, "ingest: stream limit (%llu) reached, samples dropped",
-                (unsigned long long)g->cfg.max_streams);
+    if (slot < 0)
         return;
-    }
     if (g->reg->live_streams != before) {
-        open_stream(g, (uint32_t)slot);
         STAT_SET(streams, g->reg->live_streams);
         LOG(LOG_INFO, "new stream %s/%s (%zu of %llu)", g->reg->runs[run_slot].name,
             g->reg->streams[slot].group, g->reg->live_streams,
@@ -526,11 +606,16 @@ static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_m
                        zmq_msg_t *body)
 {
     size_t before = g->reg->live_runs;
-    long run_slot = streams_run(g->reg, m->run, m->run_len, &g->cfg.policy);
+    long run_slot = streams_run_find(g->reg, m->run, m->run_len);
 
-    if (run_slot < 0) { /* run limit: counted in samples, as the stream limit */
-        STAT_ADD(drops[DROP_STREAM_LIMIT], m->count);
-        return;
+    if (run_slot < 0) { /* a new run: if its sender may open one */
+        admit_verdict v = admit_run(g->adm, peer_key(g, id, id_len), now_ms());
+        if (v == ADMIT_OK)
+            run_slot = streams_run(g->reg, m->run, m->run_len, &g->cfg.policy);
+        if (run_slot < 0) {
+            refuse(g, id, id_len, m, v);
+            return;
+        }
     }
     if (g->reg->live_runs != before && g->ro != NULL) { /* new, or back: its stored policy */
         store_state st;
@@ -545,7 +630,7 @@ static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_m
         STAT_INC(msgs_hello);
         answer_hello(g, (uint32_t)run_slot, id, id_len);
     } else if (m->kind == WIRE_SAMPLES) {
-        handle_samples(g, (uint32_t)run_slot, m, body);
+        handle_samples(g, (uint32_t)run_slot, id, id_len, m, body);
     }
 }
 
@@ -592,8 +677,11 @@ static int recv_one(ingest *g)
         nframes = INGEST_MAX_FRAMES; /* more than 2 frames: the decoder says bad_frames */
     if (wire_decode_dir(ptrs, lens, nframes, WIRE_DIR_TO_DAEMON, &m, &err) != WIRE_OK)
         count_decode_error(g, &err);
-    else
+    else {
+        g->cur_id = &id;
         handle_msg(g, zmq_msg_data(&id), zmq_msg_size(&id), &m, nframes == 2 ? &frames[1] : NULL);
+        g->cur_id = NULL;
+    }
     for (size_t i = 0; i < nframes && i < INGEST_MAX_FRAMES; i++)
         zmq_msg_close(&frames[i]);
     zmq_msg_close(&id);
@@ -662,6 +750,10 @@ static int open_sockets(ingest *g)
     zmq_setsockopt(g->router, ZMQ_MAXMSGSIZE, &max_frame, sizeof(max_frame));
     zmq_setsockopt(g->pipe, ZMQ_LINGER, &zero, sizeof(zero));
     zmq_setsockopt(g->pipe, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+    if (auth_router(g->auth, g->router) < 0) {
+        LOG(LOG_ERROR, "ingest: cannot set up CURVE: %s", zmq_strerror(errno));
+        goto out_fail;
+    }
     if (zmq_bind(g->router, g->cfg.listen) < 0) {
         LOG(LOG_ERROR, "ingest: cannot listen on %s: %s", g->cfg.listen, zmq_strerror(errno));
         goto out_fail;
@@ -726,6 +818,7 @@ static void expire_idle(ingest *g, int64_t now)
         LOG(LOG_INFO, "stream %s/%s idle, slot freed (next block %llu)", r->runs[run_slot].name,
             se->group, (unsigned long long)se->next_block);
         streams_stream_free(r, (uint32_t)i);
+        admit_closed(g->adm, (uint32_t)i);
         STAT_INC(streams_expired);
     }
     for (size_t i = 0; i < r->nruns; i++)
@@ -808,6 +901,11 @@ static void *ingest_main(void *arg)
     return NULL;
 }
 
+void ingest_set_auth(ingest *g, const auth *a)
+{
+    g->auth = a;
+}
+
 int ingest_start(ingest *g, char *endpoint, size_t len)
 {
     if (pthread_create(&g->thread, NULL, ingest_main, g) != 0)
@@ -839,6 +937,7 @@ void ingest_join(ingest **gp)
     if (g->started)
         pthread_join(g->thread, NULL);
     streams_free(&g->reg);
+    admit_free(&g->adm);
     while ((cmd = bqueue_pop(g->cmds, 0)) != NULL)
         free(cmd);
     bqueue_destroy(&g->cmds);

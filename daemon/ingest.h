@@ -45,6 +45,11 @@ ingest *ingest_new(void *ctx, bqueue *const *est_qs, size_t nest, const htgad_co
 int ingest_preload(ingest *g, const store_state *st, uint32_t *run_slot, uint32_t *stream_slot,
                    policy *pol);
 
+/* Before start: the ROUTER is made a CURVE server of a (auth.h; NULL = off).
+ * a must outlive the thread. */
+struct auth;
+void ingest_set_auth(ingest *g, const struct auth *a);
+
 /* Starts the thread and waits until it is listening (or failed). On 0, the
  * bound endpoint (with the real port) is copied to endpoint. -1 on failure
  * (logged). */

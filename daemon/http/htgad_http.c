@@ -68,6 +68,9 @@ static size_t daemon_stats(void *ud, struct http_stat *out, size_t cap)
     ADD("runs", "Runs held.", G, NULL, NULL, STAT_GET(runs));
     ADD("streams_expired", "Streams freed after --stream-idle-s without samples.", C, NULL, NULL,
         STAT_GET(streams_expired));
+    ADD("auth_refused",
+        "ZeroMQ handshakes refused: CURVE keys missing, wrong or not on --curve-clients.", C, NULL,
+        NULL, STAT_GET(auth_refused));
     ADD("blocks_closed", "Blocks handed to the estimator.", C, NULL, NULL, STAT_GET(blocks_closed));
     ADD("blocks_zero_copy", "Blocks handed to the estimator in the message they arrived in.", C,
         NULL, NULL, STAT_GET(blocks_zero_copy));
@@ -153,6 +156,9 @@ int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *const *est_qs
         .token = cfg->token,
         .web_root = web,
         .metrics_expire_s = (double)cfg->metrics_expire_s,
+        .max_connections = (unsigned)cfg->http_max_connections,
+        .per_ip_limit = (unsigned)cfg->http_per_ip,
+        .request_timeout_s = (unsigned)cfg->http_request_timeout_s,
         .default_policy =
             {
                 .kind = cfg->policy.kind == POLICY_POWER ? HTTP_POLICY_POWER : HTTP_POLICY_LINEAR,
