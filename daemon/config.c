@@ -253,7 +253,7 @@ static int set_stream_idle(htgad_config *cfg, const char *v, const char **why)
 
 static int set_peer_max_streams(htgad_config *cfg, const char *v, const char **why)
 {
-    *why = "expected an integer in [0, 1048576] (0 = half of --max-streams)";
+    *why = "expected an integer in [0, 1048576] (0 = the default share)";
     return parse_u64(v, 0, 1048576, &cfg->peer_max_streams);
 }
 
@@ -390,7 +390,7 @@ static const config_row rows[] = {
      "a run with no new block for S seconds leaves /metrics"},
     {"peer-max-streams", "N", "0", set_peer_max_streams,
      "streams one peer (CURVE key, else IP address) may have opened and still hold; more are "
-     "refused with a notice (0 = half of --max-streams)"},
+     "refused with a notice (0 = half of --max-streams, at least 64)"},
     {"peer-runs-per-s", "R", "2", set_peer_runs_per_s,
      "new runs one peer may open per second once its burst is spent; more are refused"},
     {"peer-runs-burst", "N", "16", set_peer_runs_burst, "new runs one peer may open at once"},

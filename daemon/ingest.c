@@ -46,7 +46,7 @@ struct ingest {
     streams *reg;
     admit *adm;        /* what one peer may create (admit.h) */
     const auth *auth;  /* CURVE, or NULL (ingest_set_auth) */
-    zmq_msg_t *cur_id; /* identity frame of the message being handled */
+    zmq_msg_t *cur_id; /* a frame of the message being handled (its metadata) */
     sqlite3 *ro;       /* read-only: stored state of streams that come back */
     int64_t idle_ms;
     void *router;
@@ -80,6 +80,18 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* --peer-max-streams, or by default half the table but at least 64
+ * streams (all of a smaller table): one peer never takes the whole of a
+ * big table, and a small one still holds one trainer's groups. */
+static size_t peer_share(const htgad_config *cfg)
+{
+    size_t max = cfg->max_streams, floor = max < 64 ? max : 64;
+
+    if (cfg->peer_max_streams)
+        return cfg->peer_max_streams;
+    return max / 2 > floor ? max / 2 : floor;
+}
+
 ingest *ingest_new(void *ctx, bqueue *const *est_qs, size_t nest, const htgad_config *cfg)
 {
     ingest *g = calloc(1, sizeof(*g));
@@ -87,9 +99,8 @@ ingest *ingest_new(void *ctx, bqueue *const *est_qs, size_t nest, const htgad_co
     if (g == NULL)
         return NULL;
     g->reg = streams_new(cfg->max_streams, cfg->block_samples, cfg->window_steps);
-    g->adm = admit_new(cfg->max_streams,
-                       cfg->peer_max_streams ? cfg->peer_max_streams : (cfg->max_streams + 1) / 2,
-                       cfg->peer_runs_per_s, (double)cfg->peer_runs_burst);
+    g->adm = admit_new(cfg->max_streams, peer_share(cfg), cfg->peer_runs_per_s,
+                       (double)cfg->peer_runs_burst);
     g->cmds = bqueue_new(INGEST_CMDS_MAX);
     g->est_qs = nest ? malloc(nest * sizeof(bqueue *)) : NULL;
     if (g->reg == NULL || g->adm == NULL || g->cmds == NULL || g->est_qs == NULL)
@@ -678,7 +689,7 @@ static int recv_one(ingest *g)
     if (wire_decode_dir(ptrs, lens, nframes, WIRE_DIR_TO_DAEMON, &m, &err) != WIRE_OK)
         count_decode_error(g, &err);
     else {
-        g->cur_id = &id;
+        g->cur_id = &frames[0]; /* a data frame: the identity frame may lack metadata */
         handle_msg(g, zmq_msg_data(&id), zmq_msg_size(&id), &m, nframes == 2 ? &frames[1] : NULL);
         g->cur_id = NULL;
     }
