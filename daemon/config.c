@@ -408,7 +408,7 @@ static const config_row rows[] = {
     {"http-per-ip", "N", "16", set_http_per_ip, "HTTP connections from one IP address at once"},
     {"http-request-timeout-s", "S", "10", set_http_request_timeout,
      "an HTTP request (line, headers, body) must arrive within S seconds, else it is cut; "
-     "while 3/4 of the connections are in use, 0.5 s"},
+     "while 3/4 of the connections are in use, 0.2 s"},
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))

@@ -36,7 +36,7 @@
 #define HTTP_QUERY_ARGS_MAX 64
 
 #define WATCH_PERIOD_MS   100
-#define WATCH_PRESSURE_MS 500
+#define WATCH_PRESSURE_MS 200
 
 struct conn_ctx {
     hbuf body;
