@@ -29,6 +29,7 @@ typedef enum admit_verdict {
     ADMIT_PEER_STREAMS, /* the peer holds max_streams streams */
     ADMIT_PEER_RUNS,    /* the peer opens runs faster than allowed */
     ADMIT_PEERS_FULL,   /* too many peers hold streams */
+    ADMIT_FULL,         /* the registry itself is full (--max-streams): not the peer's doing */
 } admit_verdict;
 
 /* A table for `slots` stream slots (the registry's size). NULL on out of

@@ -65,6 +65,7 @@ typedef struct est_job {
     est_seg *seg;              /* EST_JOB_BLOCK: where runs are (est_hill_runs), in the job's own
                                   allocation (not freed apart); nseg 0: no runs */
     size_t nseg;
+    struct ack *ack; /* EST_JOB_POLICY: one part of it ends once stored (ack.h), or NULL */
 } est_job;
 
 /* What comes back to the ingest thread over the pipe (one frame). */

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "ack.h"
 #include "admit.h"
 #include "auth.h"
 #include "estimator.h"
@@ -276,10 +277,12 @@ typedef struct ingest_cmd {
     size_t run_len;
     policy pol;
     const char *source;
+    ack *done; /* ends (one part per estimator) once the change is stored, or NULL */
 } ingest_cmd;
 
-int ingest_set_policy(ingest *g, const char *run, size_t run_len, const policy *pol,
-                      const char *source)
+/* Queues the command; done (may be NULL) goes with it. 0 or -1. */
+static int queue_policy(ingest *g, const char *run, size_t run_len, const policy *pol,
+                        const char *source, ack *done)
 {
     ingest_cmd *c;
     const char *why;
@@ -289,6 +292,7 @@ int ingest_set_policy(ingest *g, const char *run, size_t run_len, const policy *
     c = calloc(1, sizeof(*c));
     if (c == NULL)
         return -1;
+    c->done = done;
     c->all = run == NULL;
     if (run != NULL)
         memcpy(c->run, run, run_len);
@@ -302,9 +306,41 @@ int ingest_set_policy(ingest *g, const char *run, size_t run_len, const policy *
     return 0;
 }
 
+int ingest_set_policy(ingest *g, const char *run, size_t run_len, const policy *pol,
+                      const char *source)
+{
+    return queue_policy(g, run, run_len, pol, source, NULL);
+}
+
+int ingest_set_policy_stored(ingest *g, const char *run, size_t run_len, const policy *pol,
+                             const char *source, int timeout_ms)
+{
+    ack *done = run != NULL ? ack_new((int)g->nest) : NULL;
+
+    if (done == NULL)
+        return -1;
+    if (queue_policy(g, run, run_len, pol, source, done) < 0) {
+        for (size_t k = 0; k < g->nest; k++)
+            ack_done(done, 0);
+        ack_wait(done, 0);
+        return -1;
+    }
+    switch (ack_wait(done, timeout_ms)) {
+    case 1:
+        return 0;
+    case 0:
+        return -1;
+    default:
+        return 1;
+    }
+}
+
 /* Gives run_slot its new policy and asks the estimator to store it and
- * re-derive the run's lambdas (waiting for room: policy changes are rare). */
-static void apply_policy(ingest *g, uint32_t run_slot, const policy *pol, const char *source)
+ * re-derive the run's lambdas (waiting for room: policy changes are rare).
+ * done (or NULL) gets one part ended per estimator: by it once stored, here
+ * when its job could not be made. */
+static void apply_policy(ingest *g, uint32_t run_slot, const policy *pol, const char *source,
+                         ack *done)
 {
     run_entry *run = &g->reg->runs[run_slot];
 
@@ -314,13 +350,17 @@ static void apply_policy(ingest *g, uint32_t run_slot, const policy *pol, const 
      * (the others have no latest block for them); the first one stores it. */
     for (size_t k = 0; k < g->nest; k++) {
         est_job *job = calloc(1, sizeof(*job));
-        if (job == NULL)
-            return;
+        if (job == NULL) {
+            ack_done(done, 0);
+            continue;
+        }
         job->slots = run->nstreams ? malloc(run->nstreams * sizeof(uint32_t)) : NULL;
         if (run->nstreams && job->slots == NULL) {
             free(job);
-            return;
+            ack_done(done, 0);
+            continue;
         }
+        job->ack = done;
         if (job->slots != NULL)
             memcpy(job->slots, run->streams, run->nstreams * sizeof(uint32_t));
         job->nslots = run->nstreams;
@@ -345,14 +385,17 @@ static void drain_cmds(ingest *g)
             for (size_t i = 0; i < g->reg->nruns; i++) {
                 if (g->reg->runs[i].used && strcmp(g->reg->runs[i].pol_source, "http") != 0 &&
                     !policy_equal(&g->reg->runs[i].pol, &c->pol))
-                    apply_policy(g, (uint32_t)i, &c->pol, c->source);
+                    apply_policy(g, (uint32_t)i, &c->pol, c->source, NULL);
             }
         } else {
             slot = streams_run(g->reg, c->run, c->run_len, &c->pol);
-            if (slot >= 0)
-                apply_policy(g, (uint32_t)slot, &c->pol, c->source);
-            else
+            if (slot >= 0) {
+                apply_policy(g, (uint32_t)slot, &c->pol, c->source, c->done);
+            } else {
                 STAT_INC(drops[DROP_STREAM_LIMIT]);
+                for (size_t k = 0; k < g->nest; k++)
+                    ack_done(c->done, 0);
+            }
         }
         free(c);
     }
@@ -529,7 +572,8 @@ static void refuse(ingest *g, const uint8_t *id, size_t id_len, const wire_msg *
     static const uint32_t reason[] = {[ADMIT_OK] = WIRE_REFUSED_FULL,
                                       [ADMIT_PEER_STREAMS] = WIRE_REFUSED_PEER_STREAMS,
                                       [ADMIT_PEER_RUNS] = WIRE_REFUSED_PEER_RUNS,
-                                      [ADMIT_PEERS_FULL] = WIRE_REFUSED_FULL};
+                                      [ADMIT_PEERS_FULL] = WIRE_REFUSED_FULL,
+                                      [ADMIT_FULL] = WIRE_REFUSED_FULL};
     unsigned char hdr[WIRE_HEADER_MAX];
     unsigned char body[WIRE_LAMBDA_LEN];
     wire_lambda lam = {1.0, NAN, 0, m->step, reason[why], 0};
@@ -573,7 +617,7 @@ static long admit_stream_of(ingest *g, uint32_t run_slot, const uint8_t *id, siz
     if (slot >= 0)
         return slot;
     key = peer_key(g, id, id_len);
-    v = admit_stream(g->adm, key, now_ms());
+    v = g->reg->live_streams >= g->reg->max ? ADMIT_FULL : admit_stream(g->adm, key, now_ms());
     if (v == ADMIT_OK && (slot = streams_stream(g->reg, run_slot, m->group, m->group_len)) >= 0) {
         admit_opened(g->adm, key, (uint32_t)slot);
         open_stream(g, (uint32_t)slot);
@@ -620,7 +664,9 @@ static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_m
     long run_slot = streams_run_find(g->reg, m->run, m->run_len);
 
     if (run_slot < 0) { /* a new run: if its sender may open one */
-        admit_verdict v = admit_run(g->adm, peer_key(g, id, id_len), now_ms());
+        admit_verdict v = g->reg->live_runs >= g->reg->max
+                              ? ADMIT_FULL
+                              : admit_run(g->adm, peer_key(g, id, id_len), now_ms());
         if (v == ADMIT_OK)
             run_slot = streams_run(g->reg, m->run, m->run_len, &g->cfg.policy);
         if (run_slot < 0) {
@@ -949,8 +995,11 @@ void ingest_join(ingest **gp)
         pthread_join(g->thread, NULL);
     streams_free(&g->reg);
     admit_free(&g->adm);
-    while ((cmd = bqueue_pop(g->cmds, 0)) != NULL)
+    while ((cmd = bqueue_pop(g->cmds, 0)) != NULL) {
+        for (size_t k = 0; k < g->nest; k++)
+            ack_done(((ingest_cmd *)cmd)->done, 0);
         free(cmd);
+    }
     bqueue_destroy(&g->cmds);
     free(g->est_qs);
     pthread_cond_destroy(&g->cond);

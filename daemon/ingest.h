@@ -68,6 +68,16 @@ int ingest_start(ingest *g, char *endpoint, size_t len);
 int ingest_set_policy(ingest *g, const char *run, size_t run_len, const policy *pol,
                       const char *source);
 
+/*
+ * The same for one run, then waits up to timeout_ms until the change and
+ * the lambdas it re-derived are committed to the database, so a read after
+ * it sees them (read-your-writes). Returns 0 when stored, 1 when still on
+ * its way at the deadline (it will apply), -1 when refused (invalid, full
+ * command queue, no run slot) or not stored (a write failed).
+ */
+int ingest_set_policy_stored(ingest *g, const char *run, size_t run_len, const policy *pol,
+                             const char *source, int timeout_ms);
+
 /* Asks the thread to stop (async-signal-safe: sets a flag). */
 void ingest_stop(ingest *g);
 

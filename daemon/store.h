@@ -38,7 +38,9 @@
 typedef enum store_item_kind {
     STORE_BLOCK = 1,
     STORE_POLICY = 2,
-    STORE_STOP = 3, /* the writer commits, closes the database and exits */
+    STORE_STOP = 3,   /* the writer commits, closes the database and exits */
+    STORE_LAMBDA = 4, /* a lambda re-derived by a policy change (lambda_rederived) */
+    STORE_ACK = 5,    /* ack_done(ack) once the rows before it are committed */
 } store_item_kind;
 
 /* One unit of work for the writer; pushing it hands it over (malloc'd; the
@@ -60,6 +62,7 @@ typedef struct store_item {
     size_t top_n;
     int top_any_order; /* top past the Hill estimate's k + 1 values is unordered
                         * (EST_TOP_ANY_ORDER): the writer sorts the ones it stores */
+    struct ack *ack;   /* STORE_ACK: ended after the commit (ack.h) */
     double top[];      /* top_n values, descending (see top_any_order) */
 } store_item;
 

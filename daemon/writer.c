@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ack.h"
 #include "log.h"
 #include "prio.h"
 #include "rollup.h"
@@ -35,6 +36,7 @@ enum {
     ST_ROLLUP_ROW,
     ST_ROLLUP_AGG_INS,
     ST_ROLLUP_MARK_DEL,
+    ST_LAMBDA_UPSERT,
     ST__COUNT
 };
 
@@ -70,6 +72,12 @@ static const char *const stmt_sql[ST__COUNT] = {
     " VALUES (?1, ?2, ?3, ?4)",
     /* the mark the row's insert trigger left: the writer packed the row */
     "DELETE FROM series_rollup_unpacked WHERE group_id = ?1 AND level = ?2 AND chunk = ?3",
+    /* a lambda re-derived by a policy change (schema/006_lambda_rederived.sql) */
+    "INSERT INTO lambda_rederived (group_id, block, lambda, lambda_raw, lambda_reason,"
+    " policy_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (group_id) DO"
+    " UPDATE SET block = excluded.block, lambda = excluded.lambda, lambda_raw ="
+    " excluded.lambda_raw, lambda_reason = excluded.lambda_reason, policy_id ="
+    " excluded.policy_id, created_at = excluded.created_at",
 };
 
 typedef struct slot_cache {
@@ -660,12 +668,42 @@ static int write_block(store_writer *w, const store_item *it)
     return 0;
 }
 
+/* A lambda a policy change re-derived from the group's latest block: the
+ * group is known by name, or (a group restored at start-up, whose name the
+ * estimator does not keep) by the id the writer was preloaded with. */
+static int write_rederived(store_writer *w, const store_item *it)
+{
+    sqlite3_stmt *st = w->st[ST_LAMBDA_UPSERT];
+    const slot_cache *rc = &w->cache[it->run_slot];
+    int64_t group_id = w->cache[it->stream_slot].group_id;
+
+    if (it->group[0] != '\0') {
+        int64_t run_id = ensure_run(w, it, it->created_at);
+        group_id = run_id ? ensure_group(w, it, run_id, it->created_at) : 0;
+    }
+    if (group_id == 0)
+        return row_error(w, "lambda_rederived");
+    sqlite3_bind_int64(st, 1, group_id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)(it->block + w->offsets[it->stream_slot].offset));
+    sqlite3_bind_double(st, 3, it->out.lambda);
+    bind_real(st, 4, it->out.raw);
+    sqlite3_bind_int(st, 5, (int)it->out.reason);
+    if (rc->has_policy > 0 && rc->policy_id != 0 && policy_equal(&rc->pol, &it->pol))
+        sqlite3_bind_int64(st, 6, rc->policy_id);
+    else
+        sqlite3_bind_null(st, 6);
+    sqlite3_bind_double(st, 7, it->created_at);
+    return run_stmt(st) < 0 ? row_error(w, "lambda_rederived") : 0;
+}
+
 static void write_item(store_writer *w, const store_item *it)
 {
     if (it->run_slot >= w->slots || it->stream_slot >= w->slots) {
         row_error(w, "slot out of range");
     } else if (it->kind == STORE_BLOCK) {
         write_block(w, it);
+    } else if (it->kind == STORE_LAMBDA) {
+        write_rederived(w, it);
     } else if (it->kind == STORE_POLICY) {
         const slot_cache *c = &w->cache[it->run_slot];
         int64_t run_id = ensure_run(w, it, it->created_at);
@@ -726,10 +764,14 @@ static void write_tops(store_writer *w)
     }
 }
 
-static void free_batch(store_writer *w)
+/* Frees the batch; its acks end, stored or not (committed). */
+static void free_batch(store_writer *w, int committed)
 {
-    for (size_t i = 0; i < w->batch_len; i++)
+    for (size_t i = 0; i < w->batch_len; i++) {
+        if (w->batch[i]->kind == STORE_ACK)
+            ack_done(w->batch[i]->ack, committed);
         free(w->batch[i]);
+    }
     w->batch_len = 0;
 }
 
@@ -748,7 +790,7 @@ static int run_batch(store_writer *w, store_item *first)
 {
     store_item *it = first;
     struct timespec linger = bqueue_deadline(STORE_LINGER_MS);
-    int stop = 0;
+    int stop = 0, committed;
 
     w->batch_no++;
     w->pending_rows = 0;
@@ -767,7 +809,8 @@ static int run_batch(store_writer *w, store_item *first)
         it = bqueue_pop_by(w->q, &linger);
     }
     write_tops(w);
-    if (sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+    committed = sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+    if (!committed) {
         row_error(w, "COMMIT");
         sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
         STAT_ADD(write_errors, w->pending_rows);
@@ -776,7 +819,7 @@ static int run_batch(store_writer *w, store_item *first)
         STAT_ADD(rows_written, w->pending_rows);
         STAT_INC(transactions);
     }
-    free_batch(w);
+    free_batch(w, committed);
     return stop;
 }
 
@@ -794,8 +837,11 @@ static void *writer_main(void *arg)
             break;
     }
     /* Drain whatever a producer pushed after STOP (should be nothing). */
-    while ((it = bqueue_pop(w->q, 0)) != NULL)
+    while ((it = bqueue_pop(w->q, 0)) != NULL) {
+        if (it->kind == STORE_ACK)
+            ack_done(it->ack, 0);
         free(it);
+    }
     return NULL;
 }
 

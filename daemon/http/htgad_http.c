@@ -93,8 +93,13 @@ static size_t daemon_stats(void *ud, struct http_stat *out, size_t cap)
     return n;
 }
 
-/* PUT policy: hands the change to the ingest thread (any thread may call
- * ingest_set_policy; it queues a command). */
+/* How long a PUT policy waits for its change to be stored before it
+ * answers 202: the writer commits every few milliseconds unless it is
+ * behind (or retrying a failed write). */
+#define POLICY_STORE_WAIT_MS 2000
+
+/* PUT policy: hands the change to the ingest thread and waits until it and
+ * the lambdas it re-derived are stored (read-your-writes). */
 static int apply_policy(void *ud, const char *run, const struct http_policy *p, char *err,
                         size_t errlen)
 {
@@ -105,11 +110,14 @@ static int apply_policy(void *ud, const char *run, const struct http_policy *p, 
         .lambda_max = p->lambda_max,
         .ema = p->ema,
     };
-    if (ingest_set_policy(ud, run, strlen(run), &pol, "http") != 0) {
-        snprintf(err, errlen, "htgad refused the policy (invalid, or its command queue is full)");
+    int rc = ingest_set_policy_stored(ud, run, strlen(run), &pol, "http", POLICY_STORE_WAIT_MS);
+    if (rc < 0) {
+        snprintf(err, errlen,
+                 "htgad could not apply the policy (its command queue is full, or the write "
+                 "failed)");
         return HTTP_EINTERNAL;
     }
-    return HTTP_OK;
+    return rc == 0 ? HTTP_OK : HTTP_PENDING;
 }
 
 /* Has dir an index.html we can read? */
