@@ -1171,5 +1171,9 @@ int handle_metrics(const struct request *r, struct reply *rep)
         prom_sample(&b, "htga_http_requests_total", 1, &ck, &cv,
                     (double)atomic_load(&s->requests[c]));
     }
+    prom_family(&b, "htga_http_requests_cut_total", "counter",
+                "HTTP requests cut because they did not arrive in time (slow clients).");
+    prom_sample(&b, "htga_http_requests_cut_total", 0, NULL, NULL,
+                (double)atomic_load(&s->slow_cut));
     return reply_buf(rep, &b, PROM_CONTENT_TYPE);
 }

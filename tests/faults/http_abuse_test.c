@@ -225,6 +225,11 @@ Test(http_abuse, a_trickling_request_is_cut_at_the_deadline)
     close(fd);
     cr_assert_geq(cut, 1800, "cut after %lld ms", (long long)cut);
     cr_assert_leq(cut, 3500, "cut after %lld ms (never: -1)", (long long)cut);
+    struct hresp r;
+    httpc(hport, "GET", "/metrics", NULL, NULL, 0, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "\nhtga_http_requests_cut_total 1\n") != NULL, "counted");
+    hresp_free(&r);
     cr_assert_eq(testd_stop(&d, SIGTERM), 0);
 }
 
