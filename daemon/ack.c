@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "queue.h"
+
 struct ack {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -60,16 +62,9 @@ void ack_done(ack *a, int ok)
 
 int ack_wait(ack *a, int timeout_ms)
 {
-    struct timespec until;
+    struct timespec until = bqueue_deadline(timeout_ms); /* CLOCK_MONOTONIC, as cv */
     int rc;
 
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
     pthread_mutex_lock(&a->mu);
     while (a->pending > 0 && pthread_cond_timedwait(&a->cv, &a->mu, &until) == 0)
         ;

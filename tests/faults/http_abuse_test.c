@@ -29,25 +29,13 @@
 static testd d;
 static uint16_t hport;
 
-static uint16_t free_tcp_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t len = sizeof a;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-              getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 /* Starts htgad with HTTP on a free port plus extra flags (NULL-terminated,
  * at most 4). */
 static void start_http(const char *a, const char *b, const char *c, const char *e)
 {
     char http[64];
     testd_init(&d);
-    hport = free_tcp_port();
+    hport = (uint16_t)testd_free_port();
     snprintf(http, sizeof http, "127.0.0.1:%u", hport);
     cr_assert_eq(testd_start(&d, "--http", http, a, b, c, e, NULL), 0);
 }

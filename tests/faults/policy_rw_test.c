@@ -7,17 +7,14 @@
  * database's write lock), the PUT answers 202 and says so, and the change
  * shows once the lock is gone.
  */
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -30,25 +27,13 @@ static testd d;
 static uint16_t hport;
 static htga *h;
 
-static uint16_t free_tcp_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t len = sizeof a;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-              getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 /* htgad with HTTP; run "rw" has groups g0 and g1 with two blocks each. */
 static void setup(void)
 {
     char http[64];
     static float x[NBLOCK];
     testd_init(&d);
-    hport = free_tcp_port();
+    hport = (uint16_t)testd_free_port();
     snprintf(http, sizeof http, "127.0.0.1:%u", hport);
     cr_assert_eq(testd_start(&d, "--block-samples", "1024", "--http", http, NULL), 0);
     cr_assert_eq(htga_create(&h, d.endpoint, "rw"), HTGA_OK);
