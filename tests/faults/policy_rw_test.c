@@ -105,7 +105,9 @@ static double metrics_lambda(const char *g)
 
 Test(policy_rw, a_get_right_after_a_200_sees_the_policy_and_its_lambdas)
 {
+    int64_t t = now_ms();
     cr_assert_eq(put_policy("{\"kind\":\"linear\",\"c\":0.5,\"lambda_min\":0.01}", NULL), 200);
+    cr_log_info("PUT policy answered 200 after %lld ms (stored)", (long long)(now_ms() - t));
     /* no wait: read-your-writes */
     cr_assert_float_eq(policy_c(), 0.5, 1e-12, "GET policy right after the 200");
     json_t *j = get_json("/api/v1/runs/rw/latest");

@@ -174,6 +174,8 @@ Test(security, stream_flood_from_one_peer_leaves_room_for_others)
                   FLOOD, secs);
     cr_assert_leq(testd_stat(&d, "runs"), admitted_max + 1, "the flood holds few runs");
     cr_assert_geq(read_refusals(flood, 100, 5000), 100, "the flooding peer is told why");
+    cr_log_info("flood: %d new runs in %.2f s, %lld refused, %lld runs held", FLOOD, secs,
+                (long long)refused, (long long)testd_stat(&d, "runs"));
 
     /* the run that was going on, and a new run of another peer */
     send_block(early, "w", 1);
