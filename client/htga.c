@@ -304,10 +304,14 @@ static int read_key_file(const char *path, char *pub, char *sec, char *srv)
 {
     char line[256], word[16], key[64];
     FILE *f = fopen(path, "r");
-    int rc = 0;
+    int rc = 0, lines = 0;
     if (!f)
         return -1;
     while (rc == 0 && fgets(line, sizeof line, f)) {
+        if (++lines > 64) { /* a key file is a few lines (a device never ends) */
+            rc = -1;
+            break;
+        }
         if (line[0] == '#' || line[strspn(line, " \t\r\n")] == '\0')
             continue;
         if (sscanf(line, "%15s %63s", word, key) != 2 || !z85_key(key))

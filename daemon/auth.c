@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zmq.h>
 
 #include "log.h"
@@ -51,6 +52,7 @@ static int load_clients(auth *a, const char *path)
 {
     char line[512];
     unsigned lineno = 0;
+    struct stat sb;
     FILE *f;
 
     if (strcmp(path, "any") == 0) {
@@ -58,8 +60,11 @@ static int load_clients(auth *a, const char *path)
         return 0;
     }
     f = fopen(path, "r");
-    if (f == NULL) {
-        LOG(LOG_ERROR, "--curve-clients %s: %s", path, strerror(errno));
+    if (f == NULL || fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        LOG(LOG_ERROR, "--curve-clients %s: %s", path,
+            f == NULL ? strerror(errno) : "not a regular file");
+        if (f != NULL)
+            fclose(f);
         return -1;
     }
     a->keys = malloc(AUTH_KEYS_MAX * sizeof(*a->keys));

@@ -302,7 +302,7 @@ static int set_curve_key_file(htgad_config *cfg, const char *v, const char **why
 {
     char line[256], word[16], key[64];
     FILE *f;
-    int got = 0;
+    int got = 0, lines = 0;
 
     *why = "cannot read it";
     if (*v == '\0')
@@ -311,7 +311,8 @@ static int set_curve_key_file(htgad_config *cfg, const char *v, const char **why
     if (f == NULL)
         return -1;
     *why = "expected \"public KEY\" and \"secret KEY\" lines (htga keygen -o FILE)";
-    while (fgets(line, sizeof(line), f) != NULL) {
+    /* a key file is a few lines: read no more (a device never ends) */
+    while (lines++ < 64 && fgets(line, sizeof(line), f) != NULL) {
         if (line[0] == '#' || sscanf(line, "%15s %63s", word, key) != 2)
             continue;
         if (strcmp(word, "secret") == 0 && set_curve_secret(cfg, key, why) == 0)

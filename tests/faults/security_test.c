@@ -389,6 +389,16 @@ Test(security, curve_settings_are_checked_at_start)
     fclose(f);
     cr_assert(strstr(log, "--curve-clients") != NULL, "log: %s", log);
     cr_assert_neq(testd_start(&d, "--curve-secret-key", "not-a-key", NULL), 0);
+    cr_assert_neq(testd_start(&d, "--curve-key-file", "/dev/zero", NULL), 0, "a device is no key");
+    cr_assert_neq(testd_start(&d, "--curve-key-file", key, "--curve-clients", "/dev/zero", NULL),
+                  0);
+    /* libhtga refuses a bad key file from the environment at once */
+    htga *h = NULL;
+    setenv("HTGA_CURVE_KEY_FILE", "/dev/zero", 1);
+    int created = htga_create(&h, d.endpoint, "r");
+    unsetenv("HTGA_CURVE_KEY_FILE");
+    cr_assert_eq(created, HTGA_EINVAL);
+    cr_assert_null(h);
     /* keygen never overwrites a key file */
     snprintf(args, sizeof args, "%s keygen -o %s 2>/dev/null", HTGA_CLI_PATH, key);
     int rc = system(args);
