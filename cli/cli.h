@@ -30,6 +30,9 @@ int cli_send(int argc, char **argv);
 /* `htga lambda`: print the lambda htgad pushes for a group, see lambda.c. */
 int cli_lambda(int argc, char **argv);
 
+/* `htga keygen`: a CURVE key pair for htgad or a client, see keygen.c. */
+int cli_keygen(int argc, char **argv);
+
 /*
  * Prints "htga CMD: MESSAGE\n" on stderr as one line (cmd NULL prints
  * "htga: MESSAGE"). Newlines in the formatted message are replaced by spaces

@@ -27,6 +27,7 @@ static const cli_command commands[] = {
     {"estimate", cli_estimate, "tail index, median and moments of sample files"},
     {"send", cli_send, "send a sample file to htgad as gradient samples"},
     {"lambda", cli_lambda, "print the lambda htgad pushes for a group"},
+    {"keygen", cli_keygen, "make a CURVE key pair for htgad or a client"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

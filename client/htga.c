@@ -102,6 +102,8 @@ struct lam_entry {
 
 struct htga {
     char *endpoint;
+    /* CURVE keys, Z85 ("" = unset); under sock_mu */
+    char curve_server[41], curve_public[41], curve_secret[41];
     char run[WIRE_NAME_MAX];
     size_t run_len;
 
@@ -288,6 +290,58 @@ static int sock_set(void *s, int opt, int v)
     return zmq_setsockopt(s, opt, &v, sizeof v);
 }
 
+/* Whether v is a CURVE key in Z85 text (40 characters of its alphabet). */
+static int z85_key(const char *v)
+{
+    static const char z85[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                              ".-:+=^!/*?&<>()[]{}@%$#";
+    return v && strlen(v) == 40 && strspn(v, z85) == 40;
+}
+
+/* Reads a `htga keygen` file: "public KEY", "secret KEY" and optional
+ * "server KEY" lines, '#' comments. Keys found are copied; 0 or -1. */
+static int read_key_file(const char *path, char *pub, char *sec, char *srv)
+{
+    char line[256], word[16], key[64];
+    FILE *f = fopen(path, "r");
+    int rc = 0, lines = 0;
+    if (!f)
+        return -1;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        if (++lines > 64) { /* a key file is a few lines (a device never ends) */
+            rc = -1;
+            break;
+        }
+        if (line[0] == '#' || line[strspn(line, " \t\r\n")] == '\0')
+            continue;
+        if (sscanf(line, "%15s %63s", word, key) != 2 || !z85_key(key))
+            rc = -1;
+        else if (strcmp(word, "public") == 0)
+            memcpy(pub, key, 41);
+        else if (strcmp(word, "secret") == 0)
+            memcpy(sec, key, 41);
+        else if (strcmp(word, "server") == 0)
+            memcpy(srv, key, 41);
+        else
+            rc = -1;
+    }
+    fclose(f);
+    return rc;
+}
+
+/* Gives h->sock the CURVE keys (a fresh pair when none was set); they
+ * apply to the connections made after. */
+static int curve_apply(htga *h)
+{
+    if (!h->curve_public[0] || !h->curve_secret[0]) {
+        if (zmq_curve_keypair(h->curve_public, h->curve_secret) != 0)
+            return -1;
+    }
+    return zmq_setsockopt(h->sock, ZMQ_CURVE_SERVERKEY, h->curve_server, 40) ||
+           zmq_setsockopt(h->sock, ZMQ_CURVE_PUBLICKEY, h->curve_public, 40) ||
+           zmq_setsockopt(h->sock, ZMQ_CURVE_SECRETKEY, h->curve_secret, 40);
+}
+
 static int io_open(htga *h)
 {
     h->ctx = zmq_ctx_new();
@@ -305,8 +359,13 @@ static int io_open(htga *h)
         sock_set(h->sock, ZMQ_HEARTBEAT_IVL, 1000) ||
         sock_set(h->sock, ZMQ_HEARTBEAT_TIMEOUT, 3000) || sock_set(h->mon, ZMQ_LINGER, 0))
         return -1;
+    if (h->curve_server[0] && curve_apply(h) != 0)
+        return -1;
     if (zmq_socket_monitor(h->sock, MON_ENDPOINT,
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
         zmq_connect(h->mon, MON_ENDPOINT) != 0)
         return -1;
     if (zmq_getsockopt(h->sock, ZMQ_FD, &h->sock_fd, &(size_t){sizeof h->sock_fd}) != 0 ||
@@ -412,6 +471,10 @@ static void drain_monitor(htga *h)
             h->grace = 0;
         } else if (event == ZMQ_EVENT_DISCONNECTED) {
             h->online = 0;
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
+                   event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                   event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+            h->st.auth_failures++;
         }
         pthread_mutex_unlock(&h->mu);
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
@@ -436,14 +499,16 @@ static void handle_incoming(htga *h, zmq_msg_t *frames, size_t nframes)
     /* count first: a reader who sees the lambda also sees it counted */
     pthread_mutex_lock(&h->mu);
     if (ok)
+        wire_decode_lambda(m.body, &lam);
+    if (ok && lam.reason >= WIRE_REFUSED)
+        h->st.refused++; /* not a lambda: the group keeps none */
+    else if (ok)
         h->st.lambdas_recv++;
     else
         h->st.bad_msgs_recv++;
     pthread_mutex_unlock(&h->mu);
-    if (ok) {
-        wire_decode_lambda(m.body, &lam);
+    if (ok && lam.reason < WIRE_REFUSED)
         lam_store(h, m.group, m.group_len, lam.lambda);
-    }
 }
 
 static void drain_incoming(htga *h)
@@ -764,6 +829,23 @@ static void from_env(const char **endpoint, const char **run, uint32_t *rank)
     }
 }
 
+/* HTGA_CURVE_KEY_FILE and HTGA_CURVE_SERVER_KEY, when set (before the
+ * socket exists: io_open applies them). 0, or -1 when one is malformed. */
+static int curve_from_env(htga *h)
+{
+    const char *file = getenv("HTGA_CURVE_KEY_FILE");
+    const char *srv = getenv("HTGA_CURVE_SERVER_KEY");
+    if (file && *file &&
+        read_key_file(file, h->curve_public, h->curve_secret, h->curve_server) != 0)
+        return -1;
+    if (srv && *srv) {
+        if (!z85_key(srv))
+            return -1;
+        memcpy(h->curve_server, srv, 41);
+    }
+    return 0;
+}
+
 int htga_create(htga **out, const char *endpoint, const char *run)
 {
     htga *h;
@@ -797,6 +879,10 @@ int htga_create(htga **out, const char *endpoint, const char *run)
     h->t0_ms = now_ms();
     h->seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)h ^ ((uint64_t)h->t0_ms << 20);
     h->endpoint = strdup(endpoint);
+    if (curve_from_env(h) != 0) {
+        rc = HTGA_EINVAL;
+        goto fail;
+    }
     h->ring = calloc(h->depth, sizeof *h->ring);
     h->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (!h->endpoint || !h->ring || h->efd < 0)
@@ -905,6 +991,44 @@ int htga_set_int(htga *h, htga_option opt, int64_t value)
     pthread_mutex_unlock(&h->mu);
     if (rc == HTGA_OK)
         wake(h); /* the grace or HELLO timing may have changed */
+    return rc;
+}
+
+int htga_set_str(htga *h, htga_option opt, const char *value)
+{
+    char pub[41], sec[41], srv[41];
+    int rc = HTGA_OK;
+    if (!h || !value)
+        return HTGA_EINVAL;
+    if (opt < HTGA_OPT_CURVE_SERVER_KEY || opt > HTGA_OPT_CURVE_KEY_FILE || !zmq_has("curve"))
+        return HTGA_ENOTSUP;
+    pthread_mutex_lock(&h->sock_mu);
+    memcpy(pub, h->curve_public, 41);
+    memcpy(sec, h->curve_secret, 41);
+    memcpy(srv, h->curve_server, 41);
+    if (opt == HTGA_OPT_CURVE_KEY_FILE) {
+        if (read_key_file(value, pub, sec, srv) != 0 || !pub[0] || !sec[0])
+            rc = HTGA_EINVAL;
+    } else if (!z85_key(value)) {
+        rc = HTGA_EINVAL;
+    } else {
+        memcpy(opt == HTGA_OPT_CURVE_SERVER_KEY   ? srv
+               : opt == HTGA_OPT_CURVE_PUBLIC_KEY ? pub
+                                                  : sec,
+               value, 41);
+    }
+    if (rc == HTGA_OK) {
+        memcpy(h->curve_public, pub, 41);
+        memcpy(h->curve_secret, sec, 41);
+        memcpy(h->curve_server, srv, 41);
+        /* reconnect with the keys (the socket exists once htga_create returned) */
+        if (h->sock && srv[0]) {
+            zmq_disconnect(h->sock, h->endpoint);
+            if (curve_apply(h) != 0 || zmq_connect(h->sock, h->endpoint) != 0)
+                rc = HTGA_EZMQ;
+        }
+    }
+    pthread_mutex_unlock(&h->sock_mu);
     return rc;
 }
 

@@ -65,6 +65,13 @@ typedef enum htga_option {
     HTGA_OPT_HELLO_INTERVAL_MS = 6, /* HELLO period while connected (default 1000, 10..60000) */
     HTGA_OPT_SAMPLE_CLUSTER = 7,    /* subsample in runs of this many consecutive values
                                        (1..4096; default 1: one value per stratum) */
+    /* CURVE (docs/security.md), set with htga_set_str(): keys are 40-character
+     * Z85 text as printed by `htga keygen`. */
+    HTGA_OPT_CURVE_SERVER_KEY = 8,  /* htgad's public key: turns CURVE on */
+    HTGA_OPT_CURVE_PUBLIC_KEY = 9,  /* this client's public key (in htgad's --curve-clients) */
+    HTGA_OPT_CURVE_SECRET_KEY = 10, /* this client's secret key */
+    HTGA_OPT_CURVE_KEY_FILE = 11,   /* a `htga keygen` file: this client's public and secret
+                                       keys (and the server's, on a "server" line) */
 } htga_option;
 
 typedef struct htga htga;
@@ -82,6 +89,10 @@ typedef struct htga_stats {
     uint64_t drops_offline; /* dropped: daemon not connected, gone, or slow (its pipe full) */
     uint64_t lambdas_recv;  /* lambda messages received */
     uint64_t bad_msgs_recv; /* messages from the daemon that failed to decode */
+    uint64_t refused;       /* notices that htgad refused a new run or group of this handle
+                               (limits per peer, or full); its values were not kept */
+    uint64_t auth_failures; /* connection attempts the daemon refused in the CURVE
+                               handshake (wrong or missing keys) */
 } htga_stats;
 
 /* The library's version, "MAJOR.MINOR.PATCH", and as a number (see
@@ -123,6 +134,20 @@ HTGA_API void htga_destroy(htga **h);
  * option.
  */
 HTGA_API int htga_set_int(htga *h, htga_option opt, int64_t value);
+
+/*
+ * Sets a text option (the CURVE ones; value is copied). With the server's
+ * key set, the handle talks CURVE: encrypted, and htgad admits it only when
+ * its public key is on htgad's allow-list. Without a key pair of its own it
+ * uses a fresh one (enough for a daemon started with --curve-clients any).
+ * Setting a key reconnects at once; messages sent before that wait in the
+ * start-up grace queue (HTGA_OPT_CONNECT_GRACE_MS), so set the keys right
+ * after htga_create(). The environment can do the same without code:
+ * htga_create() reads HTGA_CURVE_SERVER_KEY and HTGA_CURVE_KEY_FILE.
+ * Returns HTGA_OK, HTGA_EINVAL for a malformed key or an unreadable file,
+ * HTGA_ENOTSUP for an unknown option or a libzmq without CURVE.
+ */
+HTGA_API int htga_set_str(htga *h, htga_option opt, const char *value);
 
 /*
  * Sends a sample of the gradient grad[0..n-1] of parameter group `group` at

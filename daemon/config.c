@@ -340,6 +340,103 @@ static int set_health_window(htgad_config *cfg, const char *v, const char **why)
     return parse_u64(v, 1, 86400, &cfg->health_window_s);
 }
 
+static int set_peer_max_streams(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer in [0, 1048576] (0 = the default share)";
+    return parse_u64(v, 0, 1048576, &cfg->peer_max_streams);
+}
+
+static int set_peer_runs_per_s(htgad_config *cfg, const char *v, const char **why)
+{
+    double x;
+
+    *why = "expected a number in (0, 1e6]";
+    if (parse_double(v, &x) < 0 || !(x > 0 && x <= 1e6))
+        return -1;
+    cfg->peer_runs_per_s = x;
+    return 0;
+}
+
+static int set_peer_runs_burst(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer in [1, 1048576]";
+    return parse_u64(v, 1, 1048576, &cfg->peer_runs_burst);
+}
+
+/* A CURVE key in Z85 text: 40 characters of the Z85 alphabet. */
+static int set_z85_key(char *dst, size_t cap, const char *v, const char **why)
+{
+    static const char z85[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                              ".-:+=^!/*?&<>()[]{}@%$#";
+
+    *why = "expected a CURVE key: 40 Z85 characters (htga keygen), or empty";
+    if (*v != '\0' && (strlen(v) != 40 || strspn(v, z85) != 40))
+        return -1;
+    return copy_str(dst, cap, v);
+}
+
+static int set_curve_secret(htgad_config *cfg, const char *v, const char **why)
+{
+    return set_z85_key(cfg->curve_secret, sizeof(cfg->curve_secret), v, why);
+}
+
+static int set_curve_public(htgad_config *cfg, const char *v, const char **why)
+{
+    return set_z85_key(cfg->curve_public, sizeof(cfg->curve_public), v, why);
+}
+
+/* A `htga keygen` file: its "public" and "secret" lines become the two
+ * keys (read now: the file may then be made unreadable to others). */
+static int set_curve_key_file(htgad_config *cfg, const char *v, const char **why)
+{
+    char line[256], word[16], key[64];
+    FILE *f;
+    int got = 0, lines = 0;
+
+    *why = "cannot read it";
+    if (*v == '\0')
+        return 0;
+    f = fopen(v, "r");
+    if (f == NULL)
+        return -1;
+    *why = "expected \"public KEY\" and \"secret KEY\" lines (htga keygen -o FILE)";
+    /* a key file is a few lines: read no more (a device never ends) */
+    while (lines++ < 64 && fgets(line, sizeof(line), f) != NULL) {
+        if (line[0] == '#' || sscanf(line, "%15s %63s", word, key) != 2)
+            continue;
+        if (strcmp(word, "secret") == 0 && set_curve_secret(cfg, key, why) == 0)
+            got |= 1;
+        else if (strcmp(word, "public") == 0 && set_curve_public(cfg, key, why) == 0)
+            got |= 2;
+    }
+    fclose(f);
+    return got == 3 ? 0 : -1;
+}
+
+static int set_curve_clients(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "path too long";
+    return copy_str(cfg->curve_clients, sizeof(cfg->curve_clients), v);
+}
+
+static int set_http_max_connections(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer in [4, 65536]";
+    return parse_u64(v, 4, 65536, &cfg->http_max_connections);
+}
+
+static int set_http_per_ip(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer in [1, 65536]";
+    return parse_u64(v, 1, 65536, &cfg->http_per_ip);
+}
+
+static int set_http_request_timeout(htgad_config *cfg, const char *v, const char **why)
+{
+    *why = "expected an integer in [1, 3600]";
+    return parse_u64(v, 1, 3600, &cfg->http_request_timeout_s);
+}
+
 static const config_row rows[] = {
     {"db", "PATH", "htga.db", set_db, "SQLite database (created if missing)"},
     {"listen", "ENDPOINT", "tcp://127.0.0.1:5555", set_listen,
@@ -397,6 +494,27 @@ static const config_row rows[] = {
     {"retention-s", "S", "0", set_retention,
      "drop full-resolution blocks older than S seconds, keeping their rollups (64 blocks a point "
      "and coarser); 0 keeps every block"},
+    {"peer-max-streams", "N", "0", set_peer_max_streams,
+     "streams one peer (CURVE key, else IP address) may have opened and still hold; more are "
+     "refused with a notice (0 = half of --max-streams, at least 64)"},
+    {"peer-runs-per-s", "R", "2", set_peer_runs_per_s,
+     "new runs one peer may open per second once its burst is spent; more are refused"},
+    {"peer-runs-burst", "N", "16", set_peer_runs_burst, "new runs one peer may open at once"},
+    {"curve-secret-key", "Z85", "", set_curve_secret,
+     "htgad's CURVE secret key (htga keygen): encrypts the ZeroMQ port and admits only "
+     "--curve-clients; see docs/security.md (empty = off)"},
+    {"curve-public-key", "Z85", "", set_curve_public,
+     "htgad's CURVE public key, checked against the secret (empty = derived from it)"},
+    {"curve-key-file", "FILE", "", set_curve_key_file,
+     "read --curve-secret-key and --curve-public-key from FILE (htga keygen -o FILE)"},
+    {"curve-clients", "FILE|any", "", set_curve_clients,
+     "client public keys allowed in (one Z85 key a line, # comments), or any (encryption "
+     "only); required with --curve-secret-key"},
+    {"http-max-connections", "N", "512", set_http_max_connections, "HTTP connections held at once"},
+    {"http-per-ip", "N", "16", set_http_per_ip, "HTTP connections from one IP address at once"},
+    {"http-request-timeout-s", "S", "10", set_http_request_timeout,
+     "an HTTP request (line, headers, body) must arrive within S seconds, else it is cut; "
+     "while 3/4 of the connections are in use, 0.2 s"},
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))

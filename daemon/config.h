@@ -47,6 +47,17 @@ typedef struct htgad_config {
     uint64_t stop_timeout_s;  /* SIGTERM: a failing database gets this long, then rows are lost */
     uint64_t health_window_s; /* stall and shedding window of the health checks */
     uint64_t retention_s;     /* blocks older than this drop to their rollups; 0 = keep */
+    /* what one peer (CURVE key, else address, else identity) may take */
+    uint64_t peer_max_streams; /* streams one peer may have created and still held; 0 = half */
+    double peer_runs_per_s;    /* new runs a peer may open per second, after the burst */
+    uint64_t peer_runs_burst;
+    /* CURVE on the ZeroMQ port (docs/security.md); off when curve_secret is "" */
+    char curve_secret[CONFIG_STR_MAX];   /* Z85, 40 characters */
+    char curve_public[CONFIG_STR_MAX];   /* Z85, derived from the secret when not given */
+    char curve_clients[CONFIG_PATH_MAX]; /* allow-list file of client public keys, or "any" */
+    uint64_t http_max_connections;
+    uint64_t http_per_ip;
+    uint64_t http_request_timeout_s;
 } htgad_config;
 
 typedef struct config_error {

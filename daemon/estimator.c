@@ -14,12 +14,14 @@
 #include "health.h"
 #include "log.h"
 #include "prio.h"
+#include "ack.h"
 #include "stats.h"
 #include "store.h"
 
 /* What a policy change needs to re-derive a stream's lambda. */
 typedef struct est_latest {
     int has;
+    char group[WIRE_NAME_MAX + 1]; /* "" when preloaded: the writer knows its id */
     est_result res;
     policy_state before; /* the EMA state before that block */
     uint64_t block;
@@ -57,6 +59,7 @@ void est_job_free(est_job *job)
     }
     free(job->slots);
     free(job->state);
+    ack_done(job->ack, 0); /* never handed on: not stored */
     free(job);
 }
 
@@ -128,7 +131,7 @@ void estimator_preload_latest(estimator *e, uint32_t stream_slot, const est_resu
     if (stream_slot >= e->slots)
         return;
     e->latest[stream_slot] =
-        (est_latest){1, *res, (policy_state){has_before, before_lambda}, block, step};
+        (est_latest){1, "", *res, (policy_state){has_before, before_lambda}, block, step};
 }
 
 /* Sends a stream's new lambda to the ingest thread (which pushes it). */
@@ -193,7 +196,8 @@ static int estimate_block(estimator *e, est_job *job)
     it->top_n = top_n;
     it->top_any_order = 1;
     memcpy(it->top, e->top, top_n * sizeof(double));
-    e->latest[slot] = (est_latest){1, it->res, e->ema[slot], job->block, job->step_last};
+    e->latest[slot] = (est_latest){1, "", it->res, e->ema[slot], job->block, job->step_last};
+    memcpy(e->latest[slot].group, job->group, sizeof(job->group));
     policy_step(&job->pol, &it->res, &e->ema[slot], &it->out);
     it->kind = STORE_BLOCK;
     it->run_slot = job->run_slot;
@@ -282,10 +286,46 @@ static void store_policy_change(estimator *e, const est_job *job)
     store_push(e->out, rec);
 }
 
+/* Hands the writer a lambda re-derived for stream slot from its latest
+ * block l, so reads of the group show what was pushed; then, with ack,
+ * the marker that ends this estimator's part of the change once stored. */
+static void store_rederived(estimator *e, const est_job *job, uint32_t slot, const est_latest *l,
+                            const policy_out *out)
+{
+    store_item *rec = calloc(1, sizeof(*rec));
+
+    if (rec == NULL)
+        return;
+    rec->kind = STORE_LAMBDA;
+    rec->run_slot = job->run_slot;
+    rec->stream_slot = slot;
+    memcpy(rec->run, job->run, sizeof(rec->run));
+    memcpy(rec->group, l->group, sizeof(rec->group));
+    rec->pol = job->pol;
+    rec->block = l->block;
+    rec->step_last = l->step;
+    rec->out = *out;
+    rec->created_at = store_now();
+    bqueue_push(e->out, rec);
+}
+
+static void store_ack_marker(estimator *e, est_job *job)
+{
+    store_item *rec = calloc(1, sizeof(*rec));
+
+    if (rec == NULL)
+        return; /* est_job_free ends the part as failed */
+    rec->kind = STORE_ACK;
+    rec->run_slot = job->run_slot;
+    rec->ack = job->ack;
+    job->ack = NULL;
+    bqueue_push(e->out, rec);
+}
+
 /* A run's policy changed: store the change (one estimator does), then
- * re-derive and push the lambda of each stream this estimator owns from its
- * latest block. */
-static void handle_policy(estimator *e, const est_job *job)
+ * re-derive, store and push the lambda of each stream this estimator owns
+ * from its latest block. */
+static void handle_policy(estimator *e, est_job *job)
 {
     policy_out out;
     policy_state st;
@@ -302,8 +342,11 @@ static void handle_policy(estimator *e, const est_job *job)
         st = l->before;
         policy_step(&job->pol, &l->res, &st, &out);
         e->ema[slot] = st;
+        store_rederived(e, job, slot, l, &out);
         notify_ingest(e, slot, &out, &l->res, l->block, l->step);
     }
+    if (job->ack != NULL)
+        store_ack_marker(e, job);
 }
 
 /* A stream slot starts a new life (a new group, or one back after its slot
@@ -318,9 +361,11 @@ static void handle_open(estimator *e, const est_job *job)
         return;
     e->ema[slot] = (policy_state){st->has_ema, st->has_ema ? st->ema_lambda : 0};
     memset(&e->latest[slot], 0, sizeof(e->latest[slot]));
-    if (st->has_block)
+    if (st->has_block) {
         estimator_preload_latest(e, slot, &st->res, st->has_before, st->before_lambda,
                                  st->last_block, st->last_step);
+        memcpy(e->latest[slot].group, st->group, sizeof(st->group));
+    }
 }
 
 /* The estimator's end of the lambda pipe, made in its own thread (the only

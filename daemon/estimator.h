@@ -69,6 +69,7 @@ typedef struct est_job {
     size_t bytes;     /* what the job holds against --queue-bytes (g_stats.est_bytes) */
     uint64_t barrier; /* EST_JOB_BARRIER: its id */
     uint32_t parts;   /* EST_JOB_BARRIER: estimators it was sent to (the writer waits for all) */
+    struct ack *ack;  /* EST_JOB_POLICY: one part of it ends once stored (ack.h), or NULL */
 } est_job;
 
 /* What comes back to the ingest thread over the pipe (one frame), from an

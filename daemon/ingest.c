@@ -14,6 +14,9 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "ack.h"
+#include "admit.h"
+#include "auth.h"
 #include "estimator.h"
 #include "flow.h"
 #include "health.h"
@@ -63,7 +66,10 @@ struct ingest {
     bqueue *cmds; /* policy commands from other threads (ingest_set_policy) */
     htgad_config cfg;
     streams *reg;
-    sqlite3 *ro; /* read-only: stored state of streams that come back */
+    admit *adm;        /* what one peer may create (admit.h) */
+    const auth *auth;  /* CURVE, or NULL (ingest_set_auth) */
+    zmq_msg_t *cur_id; /* a frame of the message being handled (its metadata) */
+    sqlite3 *ro;       /* read-only: stored state of streams that come back */
     int64_t idle_ms;
     void *router;
     void *pipe;
@@ -104,6 +110,18 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* --peer-max-streams, or by default half the table but at least 64
+ * streams (all of a smaller table): one peer never takes the whole of a
+ * big table, and a small one still holds one trainer's groups. */
+static size_t peer_share(const htgad_config *cfg)
+{
+    size_t max = cfg->max_streams, floor = max < 64 ? max : 64;
+
+    if (cfg->peer_max_streams)
+        return cfg->peer_max_streams;
+    return max / 2 > floor ? max / 2 : floor;
+}
+
 ingest *ingest_new(void *ctx, bqueue *const *est_qs, size_t nest, const htgad_config *cfg)
 {
     ingest *g = calloc(1, sizeof(*g));
@@ -113,9 +131,11 @@ ingest *ingest_new(void *ctx, bqueue *const *est_qs, size_t nest, const htgad_co
     g->reg = streams_new(cfg->max_streams, cfg->block_samples, cfg->window_steps);
     g->queue_bytes = cfg->queue_bytes;
     flow_init(&g->flow);
+    g->adm = admit_new(cfg->max_streams, peer_share(cfg), cfg->peer_runs_per_s,
+                       (double)cfg->peer_runs_burst);
     g->cmds = bqueue_new(INGEST_CMDS_MAX);
     g->est_qs = nest ? malloc(nest * sizeof(bqueue *)) : NULL;
-    if (g->reg == NULL || g->cmds == NULL || g->est_qs == NULL)
+    if (g->reg == NULL || g->adm == NULL || g->cmds == NULL || g->est_qs == NULL)
         goto out_free_ingest;
     memcpy(g->est_qs, est_qs, nest * sizeof(bqueue *));
     g->nest = nest;
@@ -128,6 +148,7 @@ ingest *ingest_new(void *ctx, bqueue *const *est_qs, size_t nest, const htgad_co
 
 out_free_ingest:
     streams_free(&g->reg);
+    admit_free(&g->adm);
     bqueue_destroy(&g->cmds);
     free(g->est_qs);
     free(g);
@@ -294,10 +315,12 @@ typedef struct ingest_cmd {
     size_t run_len;
     policy pol;
     const char *source;
+    ack *done; /* ends (one part per estimator) once the change is stored, or NULL */
 } ingest_cmd;
 
-int ingest_set_policy(ingest *g, const char *run, size_t run_len, const policy *pol,
-                      const char *source)
+/* Queues the command; done (may be NULL) goes with it. 0 or -1. */
+static int queue_policy(ingest *g, const char *run, size_t run_len, const policy *pol,
+                        const char *source, ack *done)
 {
     ingest_cmd *c;
     const char *why;
@@ -307,6 +330,7 @@ int ingest_set_policy(ingest *g, const char *run, size_t run_len, const policy *
     c = calloc(1, sizeof(*c));
     if (c == NULL)
         return -1;
+    c->done = done;
     c->all = run == NULL;
     if (run != NULL)
         memcpy(c->run, run, run_len);
@@ -320,9 +344,41 @@ int ingest_set_policy(ingest *g, const char *run, size_t run_len, const policy *
     return 0;
 }
 
+int ingest_set_policy(ingest *g, const char *run, size_t run_len, const policy *pol,
+                      const char *source)
+{
+    return queue_policy(g, run, run_len, pol, source, NULL);
+}
+
+int ingest_set_policy_stored(ingest *g, const char *run, size_t run_len, const policy *pol,
+                             const char *source, int timeout_ms)
+{
+    ack *done = run != NULL ? ack_new((int)g->nest) : NULL;
+
+    if (done == NULL)
+        return -1;
+    if (queue_policy(g, run, run_len, pol, source, done) < 0) {
+        for (size_t k = 0; k < g->nest; k++)
+            ack_done(done, 0);
+        ack_wait(done, 0);
+        return -1;
+    }
+    switch (ack_wait(done, timeout_ms)) {
+    case 1:
+        return 0;
+    case 0:
+        return -1;
+    default:
+        return 1;
+    }
+}
+
 /* Gives run_slot its new policy and asks the estimator to store it and
- * re-derive the run's lambdas (waiting for room: policy changes are rare). */
-static void apply_policy(ingest *g, uint32_t run_slot, const policy *pol, const char *source)
+ * re-derive the run's lambdas (waiting for room: policy changes are rare).
+ * done (or NULL) gets one part ended per estimator: by it once stored, here
+ * when its job could not be made. */
+static void apply_policy(ingest *g, uint32_t run_slot, const policy *pol, const char *source,
+                         ack *done)
 {
     run_entry *run = &g->reg->runs[run_slot];
 
@@ -332,13 +388,17 @@ static void apply_policy(ingest *g, uint32_t run_slot, const policy *pol, const 
      * (the others have no latest block for them); the first one stores it. */
     for (size_t k = 0; k < g->nest; k++) {
         est_job *job = calloc(1, sizeof(*job));
-        if (job == NULL)
-            return;
+        if (job == NULL) {
+            ack_done(done, 0);
+            continue;
+        }
         job->slots = run->nstreams ? malloc(run->nstreams * sizeof(uint32_t)) : NULL;
         if (run->nstreams && job->slots == NULL) {
             free(job);
-            return;
+            ack_done(done, 0);
+            continue;
         }
+        job->ack = done;
         if (job->slots != NULL)
             memcpy(job->slots, run->streams, run->nstreams * sizeof(uint32_t));
         job->nslots = run->nstreams;
@@ -363,14 +423,17 @@ static void drain_cmds(ingest *g)
             for (size_t i = 0; i < g->reg->nruns; i++) {
                 if (g->reg->runs[i].used && strcmp(g->reg->runs[i].pol_source, "http") != 0 &&
                     !policy_equal(&g->reg->runs[i].pol, &c->pol))
-                    apply_policy(g, (uint32_t)i, &c->pol, c->source);
+                    apply_policy(g, (uint32_t)i, &c->pol, c->source, NULL);
             }
         } else {
             slot = streams_run(g->reg, c->run, c->run_len, &c->pol);
-            if (slot >= 0)
-                apply_policy(g, (uint32_t)slot, &c->pol, c->source);
-            else
+            if (slot >= 0) {
+                apply_policy(g, (uint32_t)slot, &c->pol, c->source, c->done);
+            } else {
                 STAT_INC(drops[DROP_STREAM_LIMIT]);
+                for (size_t k = 0; k < g->nest; k++)
+                    ack_done(c->done, 0);
+            }
         }
         free(c);
     }
@@ -546,13 +609,90 @@ static void open_stream(ingest *g, uint32_t slot)
     bqueue_push(g->est_qs[slot % g->nest], job); /* rare: waiting is fine */
 }
 
+/* Who sent the message being handled (admit.h): its CURVE key, else its
+ * IP address, else its routing identity. */
+static uint64_t peer_key(ingest *g, const uint8_t *id, size_t id_len)
+{
+    const char *who = g->cur_id ? zmq_msg_gets(g->cur_id, "User-Id") : NULL;
+
+    if (who == NULL || *who == '\0')
+        who = g->cur_id ? zmq_msg_gets(g->cur_id, "Peer-Address") : NULL;
+    if (who != NULL && *who != '\0')
+        return admit_key(who, strlen(who));
+    return admit_key(id, id_len);
+}
+
+/* A new run or stream of m was refused: counted, logged (rate-limited), and
+ * the sender told why with a LAMBDA notice (reason WIRE_REFUSED_*, lambda 1)
+ * for a SAMPLES message; dropped like a push when its pipe is full. */
+static void refuse(ingest *g, const uint8_t *id, size_t id_len, const wire_msg *m,
+                   admit_verdict why)
+{
+    static const uint32_t reason[] = {[ADMIT_OK] = WIRE_REFUSED_FULL,
+                                      [ADMIT_PEER_STREAMS] = WIRE_REFUSED_PEER_STREAMS,
+                                      [ADMIT_PEER_RUNS] = WIRE_REFUSED_PEER_RUNS,
+                                      [ADMIT_PEERS_FULL] = WIRE_REFUSED_FULL,
+                                      [ADMIT_FULL] = WIRE_REFUSED_FULL};
+    unsigned char hdr[WIRE_HEADER_MAX];
+    unsigned char body[WIRE_LAMBDA_LEN];
+    wire_lambda lam = {1.0, NAN, 0, m->step, reason[why], 0};
+    wire_msg n = {.kind = WIRE_LAMBDA,
+                  .step = m->step,
+                  .seq = g->seq++,
+                  .count = 1,
+                  .run = m->run,
+                  .run_len = m->run_len,
+                  .group = m->group,
+                  .group_len = m->group_len};
+    size_t hlen;
+
+    STAT_ADD(drops[why == ADMIT_PEER_STREAMS ? DROP_PEER_STREAMS
+                   : why == ADMIT_PEER_RUNS  ? DROP_PEER_RUNS
+                                             : DROP_STREAM_LIMIT],
+             m->count);
+    if (log_limit_allow(&g->lim_drop, LOG_WARN))
+        LOG(LOG_WARN, "ingest: new %s %.*s/%.*s refused: %s", m->group_len ? "stream" : "run",
+            (int)m->run_len, m->run, (int)m->group_len, m->group ? m->group : "",
+            why == ADMIT_PEER_STREAMS ? "its peer holds --peer-max-streams streams"
+            : why == ADMIT_PEER_RUNS  ? "its peer opens runs faster than --peer-runs-per-s"
+                                      : "--max-streams reached");
+    if (m->kind != WIRE_SAMPLES || (hlen = wire_encode_header(&n, hdr, sizeof(hdr))) == 0)
+        return;
+    wire_encode_lambda(&lam, body);
+    if (zmq_send(g->router, id, id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return;
+    zmq_send(g->router, hdr, hlen, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    zmq_send(g->router, body, sizeof(body), ZMQ_DONTWAIT);
+}
+
+/* The stream of m in run_slot, created when the sender may (-1: refused). */
+static long admit_stream_of(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_len,
+                            const wire_msg *m)
+{
+    long slot = streams_stream_find(g->reg, run_slot, m->group, m->group_len);
+    uint64_t key;
+    admit_verdict v;
+
+    if (slot >= 0)
+        return slot;
+    key = peer_key(g, id, id_len);
+    v = g->reg->live_streams >= g->reg->max ? ADMIT_FULL : admit_stream(g->adm, key, now_ms());
+    if (v == ADMIT_OK && (slot = streams_stream(g->reg, run_slot, m->group, m->group_len)) >= 0) {
+        admit_opened(g->adm, key, (uint32_t)slot);
+        open_stream(g, (uint32_t)slot);
+        return slot;
+    }
+    refuse(g, id, id_len, m, v);
+    return -1;
+}
+
 /* body: the ZeroMQ frame m->body lies in (for the zero-copy path), or NULL;
  * p: the sending peer (NULL when the run has too many). */
-static void handle_samples(ingest *g, uint32_t run_slot, peer *p, const wire_msg *m,
-                           zmq_msg_t *body)
+static void handle_samples(ingest *g, uint32_t run_slot, peer *p, const uint8_t *id, size_t id_len,
+                           const wire_msg *m, zmq_msg_t *body)
 {
     size_t before = g->reg->live_streams;
-    long slot = streams_stream(g->reg, run_slot, m->group, m->group_len);
+    long slot = admit_stream_of(g, run_slot, id, id_len, m);
     run_entry *run = &g->reg->runs[run_slot];
     emit_ctx c = {g, 0, 0};
     size_t taken;
@@ -562,18 +702,13 @@ static void handle_samples(ingest *g, uint32_t run_slot, peer *p, const wire_msg
         p->msgs++;
         p->values += m->count;
     }
-    if (slot < 0) {
-        STAT_ADD(drops[DROP_STREAM_LIMIT], m->count);
+    if (slot < 0) { /* refused, counted and told (refuse) */
         run->refused += m->count;
         if (p != NULL)
             p->refused += m->count;
-        if (log_limit_allow(&g->lim_drop, LOG_WARN))
-            LOG(LOG_WARN, "ingest: stream limit (%llu) reached, samples dropped",
-                (unsigned long long)g->cfg.max_streams);
         return;
     }
     if (g->reg->live_streams != before) {
-        open_stream(g, (uint32_t)slot);
         STAT_SET(streams, g->reg->live_streams);
         LOG(LOG_INFO, "new stream %s/%s (%zu of %llu)", run->name, g->reg->streams[slot].group,
             g->reg->live_streams, (unsigned long long)g->cfg.max_streams);
@@ -818,6 +953,7 @@ static void barrier_passed(ingest *g, const est_note *note)
                 LOG(LOG_INFO, "stream %s/%s idle, slot freed (next block %llu)",
                     g->reg->runs[se->run_slot].name, se->group, (unsigned long long)se->next_block);
                 streams_stream_free(g->reg, (uint32_t)b->free_slot);
+                admit_closed(g->adm, (uint32_t)b->free_slot);
                 STAT_INC(streams_expired);
             }
         } else if (g->reg->runs[b->run_slot].used && g->router != NULL) {
@@ -858,13 +994,20 @@ static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_m
                        zmq_msg_t *body)
 {
     size_t before = g->reg->live_runs;
-    long run_slot = streams_run(g->reg, m->run, m->run_len, &g->cfg.policy);
+    long run_slot = streams_run_find(g->reg, m->run, m->run_len);
     size_t npeers;
     peer *p;
 
-    if (run_slot < 0) { /* run limit: counted in samples, as the stream limit */
-        STAT_ADD(drops[DROP_STREAM_LIMIT], m->count);
-        return;
+    if (run_slot < 0) { /* a new run: if its sender may open one */
+        admit_verdict v = g->reg->live_runs >= g->reg->max
+                              ? ADMIT_FULL
+                              : admit_run(g->adm, peer_key(g, id, id_len), now_ms());
+        if (v == ADMIT_OK)
+            run_slot = streams_run(g->reg, m->run, m->run_len, &g->cfg.policy);
+        if (run_slot < 0) {
+            refuse(g, id, id_len, m, v);
+            return;
+        }
     }
     if (g->reg->live_runs != before && g->ro != NULL) { /* new, or back: its stored policy */
         store_state st;
@@ -885,7 +1028,7 @@ static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_m
             p->flow = 1;
         answer_hello(g, (uint32_t)run_slot, id, id_len);
     } else if (m->kind == WIRE_SAMPLES) {
-        handle_samples(g, (uint32_t)run_slot, p, m, body);
+        handle_samples(g, (uint32_t)run_slot, p, id, id_len, m, body);
     } else if (m->kind == WIRE_BARRIER) {
         handle_barrier(g, (uint32_t)run_slot, id, id_len, m);
     }
@@ -940,8 +1083,11 @@ static int recv_one(ingest *g)
         nframes = INGEST_MAX_FRAMES; /* more than 2 frames: the decoder says bad_frames */
     if (wire_decode_dir(ptrs, lens, nframes, WIRE_DIR_TO_DAEMON, &m, &err) != WIRE_OK)
         count_decode_error(g, &err);
-    else
+    else {
+        g->cur_id = &frames[0]; /* a data frame: the identity frame may lack metadata */
         handle_msg(g, zmq_msg_data(&id), zmq_msg_size(&id), &m, nframes == 2 ? &frames[1] : NULL);
+        g->cur_id = NULL;
+    }
     for (size_t i = 0; i < nframes && i < INGEST_MAX_FRAMES; i++)
         zmq_msg_close(&frames[i]);
     zmq_msg_close(&id);
@@ -1010,6 +1156,10 @@ static int open_sockets(ingest *g)
     zmq_setsockopt(g->router, ZMQ_MAXMSGSIZE, &max_frame, sizeof(max_frame));
     zmq_setsockopt(g->pipe, ZMQ_LINGER, &zero, sizeof(zero));
     zmq_setsockopt(g->pipe, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+    if (auth_router(g->auth, g->router) < 0) {
+        LOG(LOG_ERROR, "ingest: cannot set up CURVE: %s", zmq_strerror(errno));
+        goto out_fail;
+    }
     if (zmq_bind(g->router, g->cfg.listen) < 0) {
         LOG(LOG_ERROR, "ingest: cannot listen on %s: %s", g->cfg.listen, zmq_strerror(errno));
         goto out_fail;
@@ -1150,6 +1300,11 @@ static void *ingest_main(void *arg)
     return NULL;
 }
 
+void ingest_set_auth(ingest *g, const auth *a)
+{
+    g->auth = a;
+}
+
 int ingest_start(ingest *g, char *endpoint, size_t len)
 {
     if (pthread_create(&g->thread, NULL, ingest_main, g) != 0)
@@ -1182,8 +1337,12 @@ void ingest_join(ingest **gp)
         pthread_join(g->thread, NULL);
     streams_free(&g->reg);
     free(g->bars);
-    while ((cmd = bqueue_pop(g->cmds, 0)) != NULL)
+    admit_free(&g->adm);
+    while ((cmd = bqueue_pop(g->cmds, 0)) != NULL) {
+        for (size_t k = 0; k < g->nest; k++)
+            ack_done(((ingest_cmd *)cmd)->done, 0);
         free(cmd);
+    }
     bqueue_destroy(&g->cmds);
     free(g->est_qs);
     pthread_cond_destroy(&g->cond);

@@ -49,6 +49,11 @@ ingest *ingest_new(void *ctx, bqueue *const *est_qs, size_t nest, const htgad_co
 int ingest_preload(ingest *g, const store_state *st, uint32_t *run_slot, uint32_t *stream_slot,
                    policy *pol);
 
+/* Before start: the ROUTER is made a CURVE server of a (auth.h; NULL = off).
+ * a must outlive the thread. */
+struct auth;
+void ingest_set_auth(ingest *g, const struct auth *a);
+
 /* Starts the thread and waits until it is listening (or failed). On 0, the
  * bound endpoint (with the real port) is copied to endpoint. -1 on failure
  * (logged). */
@@ -66,6 +71,16 @@ int ingest_start(ingest *g, char *endpoint, size_t len);
  */
 int ingest_set_policy(ingest *g, const char *run, size_t run_len, const policy *pol,
                       const char *source);
+
+/*
+ * The same for one run, then waits up to timeout_ms until the change and
+ * the lambdas it re-derived are committed to the database, so a read after
+ * it sees them (read-your-writes). Returns 0 when stored, 1 when still on
+ * its way at the deadline (it will apply), -1 when refused (invalid, full
+ * command queue, no run slot) or not stored (a write failed).
+ */
+int ingest_set_policy_stored(ingest *g, const char *run, size_t run_len, const policy *pol,
+                             const char *source, int timeout_ms);
 
 /* Asks the thread to stop (async-signal-safe: sets a flag). */
 void ingest_stop(ingest *g);

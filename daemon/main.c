@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "auth.h"
 #include "config.h"
 #include "htga_config.h"
 #include "estimator.h"
@@ -49,6 +50,7 @@ typedef struct daemon_parts {
     ingest *ing;
     estimator *ests[64];
     store_writer *writer;
+    auth *auth; /* CURVE on the ZeroMQ port, or NULL */
     char endpoint[CONFIG_STR_MAX];
 } daemon_parts;
 
@@ -123,6 +125,9 @@ static int start(daemon_parts *d, const htgad_config *cfg)
         return -1;
     if (store_writer_start(d->writer) < 0)
         return -1;
+    if (auth_start(d->ctx, cfg, &d->auth) < 0)
+        return -1;
+    ingest_set_auth(d->ing, d->auth);
     if (ingest_start(d->ing, d->endpoint, sizeof(d->endpoint)) < 0)
         return -1;
     for (size_t k = 0; k < d->nest; k++) {
@@ -142,6 +147,7 @@ static void stop(daemon_parts *d, uint64_t stop_timeout_s)
     if (d->ing != NULL)
         ingest_stop(d->ing);
     ingest_join(&d->ing);
+    auth_stop(&d->auth);
     for (size_t k = 0; k < d->nest; k++)
         estimator_join(&d->ests[k]);
     if (d->writer != NULL) {

@@ -12,7 +12,8 @@
 htgad_stats g_stats;
 
 static const char *const drop_names[DROP__COUNT] = {
-    "stream_limit", "est_queue", "nomem", "peer_limit", "lambda_send", "lambda_pipe",
+    "stream_limit", "est_queue",   "nomem",        "peer_limit",
+    "lambda_send",  "lambda_pipe", "peer_streams", "peer_runs",
 };
 
 const char *drop_reason_name(int reason)
@@ -40,6 +41,7 @@ void stats_write(FILE *out, const stats_queues *qs)
     PRINT(streams);
     PRINT(runs);
     PRINT(streams_expired);
+    PRINT(auth_refused);
     PRINT(blocks_closed);
     PRINT(blocks_zero_copy);
     PRINT(blocks_estimated);

@@ -25,6 +25,8 @@ typedef enum drop_reason {
     DROP_PEER_LIMIT,       /* too many client identities for one run (messages) */
     DROP_LAMBDA_SEND,      /* a lambda push could not be queued to a client */
     DROP_LAMBDA_PIPE,      /* estimator -> ingest pipe full (lambdas) */
+    DROP_PEER_STREAMS,     /* a new stream over --peer-max-streams of its peer (samples) */
+    DROP_PEER_RUNS,        /* a new run over --peer-runs-per-s of its peer (samples) */
     DROP__COUNT
 } drop_reason;
 
@@ -39,6 +41,7 @@ typedef struct htgad_stats {
     _Atomic uint64_t streams;          /* (run, group) streams held */
     _Atomic uint64_t runs;             /* runs held */
     _Atomic uint64_t streams_expired;  /* streams freed after --stream-idle-s without samples */
+    _Atomic uint64_t auth_refused;     /* ZeroMQ handshakes refused (CURVE keys missing or wrong) */
     _Atomic uint64_t blocks_closed;    /* blocks handed to the estimator */
     _Atomic uint64_t blocks_zero_copy; /* of those, handed over in the message they came in */
     _Atomic uint64_t blocks_estimated;

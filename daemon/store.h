@@ -41,6 +41,8 @@ typedef enum store_item_kind {
     STORE_STOP = 3,    /* the writer commits, closes the database and exits */
     STORE_BARRIER = 4, /* one estimator's part of a barrier (see ingest.h) */
     STORE_LOST = 5,    /* a block of run_slot the estimator could not estimate */
+    STORE_LAMBDA = 6,  /* a lambda re-derived by a policy change (lambda_rederived) */
+    STORE_ACK = 7,     /* ack_done(ack) once the rows before it are committed */
 } store_item_kind;
 
 /* One unit of work for the writer; pushing it hands it over (malloc'd; the
@@ -65,6 +67,7 @@ typedef struct store_item {
     size_t top_n;
     int top_any_order; /* top past the Hill estimate's k + 1 values is unordered
                         * (EST_TOP_ANY_ORDER): the writer sorts the ones it stores */
+    struct ack *ack;   /* STORE_ACK: ended after the commit (ack.h) */
     double top[];      /* top_n values, descending (see top_any_order) */
 } store_item;
 

@@ -71,19 +71,39 @@ void streams_free(streams **sp)
     *sp = NULL;
 }
 
-long streams_run(streams *s, const char *name, size_t len, const policy *pol)
+/* The slot of run name, or -1 with *at the free index position for it. */
+static long run_lookup(const streams *s, const char *name, size_t len, size_t *at)
 {
     size_t mask = s->index_cap - 1;
     size_t i = fnv1a(FNV_SEED, name, len) & mask;
-    run_entry *r;
+    const run_entry *r;
 
-    if (len > WIRE_NAME_MAX)
-        return -1;
     for (; s->run_index[i] != 0; i = (i + 1) & mask) {
         r = &s->runs[s->run_index[i] - 1];
         if (r->name_len == len && memcmp(r->name, name, len) == 0)
             return (long)(s->run_index[i] - 1);
     }
+    *at = i;
+    return -1;
+}
+
+long streams_run_find(const streams *s, const char *name, size_t len)
+{
+    size_t i;
+
+    return len > WIRE_NAME_MAX ? -1 : run_lookup(s, name, len, &i);
+}
+
+long streams_run(streams *s, const char *name, size_t len, const policy *pol)
+{
+    size_t i;
+    long found;
+    run_entry *r;
+
+    if (len > WIRE_NAME_MAX)
+        return -1;
+    if ((found = run_lookup(s, name, len, &i)) >= 0)
+        return found;
     if (s->live_runs == s->max)
         return -1;
     uint32_t slot = s->nfree_runs ? s->free_runs[--s->nfree_runs] : (uint32_t)s->nruns++;
@@ -193,19 +213,42 @@ static int run_add_stream(run_entry *r, uint32_t slot)
     return 0;
 }
 
-long streams_stream(streams *s, uint32_t run_slot, const char *group, size_t len)
+/* The slot of (run_slot, group), or -1 with *at the free index position. */
+static long stream_lookup(const streams *s, uint32_t run_slot, const char *group, size_t len,
+                          size_t *at)
 {
     size_t mask = s->index_cap - 1;
     size_t i = fnv1a(fnv1a(FNV_SEED, &run_slot, sizeof(run_slot)), group, len) & mask;
-    stream_entry *st;
+    const stream_entry *st;
 
-    if (len > WIRE_NAME_MAX || run_slot >= s->nruns || !s->runs[run_slot].used)
-        return -1;
     for (; s->stream_index[i] != 0; i = (i + 1) & mask) {
         st = &s->streams[s->stream_index[i] - 1];
         if (st->run_slot == run_slot && st->group_len == len && memcmp(st->group, group, len) == 0)
             return (long)(s->stream_index[i] - 1);
     }
+    *at = i;
+    return -1;
+}
+
+long streams_stream_find(const streams *s, uint32_t run_slot, const char *group, size_t len)
+{
+    size_t i;
+
+    if (len > WIRE_NAME_MAX || run_slot >= s->nruns || !s->runs[run_slot].used)
+        return -1;
+    return stream_lookup(s, run_slot, group, len, &i);
+}
+
+long streams_stream(streams *s, uint32_t run_slot, const char *group, size_t len)
+{
+    size_t i;
+    long found;
+    stream_entry *st;
+
+    if (len > WIRE_NAME_MAX || run_slot >= s->nruns || !s->runs[run_slot].used)
+        return -1;
+    if ((found = stream_lookup(s, run_slot, group, len, &i)) >= 0)
+        return found;
     if (s->live_streams == s->max)
         return -1;
     uint32_t slot =

@@ -94,6 +94,12 @@ void streams_free(streams **s);
  * Returns the slot, or -1 when the table is full. */
 long streams_run(streams *s, const char *name, size_t len, const policy *pol);
 
+/* The slot of run `name`, or -1 when it is not held (nothing is created). */
+long streams_run_find(const streams *s, const char *name, size_t len);
+
+/* The slot of group `group` of run run_slot, or -1 when not held. */
+long streams_stream_find(const streams *s, uint32_t run_slot, const char *group, size_t len);
+
 /* The slot of group `group` of run run_slot, created when missing.
  * Returns the slot, or -1 when the table is full. */
 long streams_stream(streams *s, uint32_t run_slot, const char *group, size_t len);

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "ack.h"
 #include "estimator.h"
 #include "health.h"
 #include "log.h"
@@ -64,6 +65,7 @@ enum {
     ST_ROLLUP_ROW,
     ST_ROLLUP_AGG_INS,
     ST_ROLLUP_MARK_DEL,
+    ST_LAMBDA_UPSERT,
     ST__COUNT
 };
 
@@ -99,6 +101,12 @@ static const char *const stmt_sql[ST__COUNT] = {
     " VALUES (?1, ?2, ?3, ?4)",
     /* the mark the row's insert trigger left: the writer packed the row */
     "DELETE FROM series_rollup_unpacked WHERE group_id = ?1 AND level = ?2 AND chunk = ?3",
+    /* a lambda re-derived by a policy change (schema/006_lambda_rederived.sql) */
+    "INSERT INTO lambda_rederived (group_id, block, lambda, lambda_raw, lambda_reason,"
+    " policy_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (group_id) DO"
+    " UPDATE SET block = excluded.block, lambda = excluded.lambda, lambda_raw ="
+    " excluded.lambda_raw, lambda_reason = excluded.lambda_reason, policy_id ="
+    " excluded.policy_id, created_at = excluded.created_at",
 };
 
 typedef struct slot_cache {
@@ -284,6 +292,8 @@ static void settle_batch(store_writer *w, int committed)
                 STAT_INC(blocks_lost);
         } else if (it->kind == STORE_BARRIER) {
             barrier_part(w, it);
+        } else if (it->kind == STORE_ACK) { /* a PUT policy waits for this */
+            ack_done(it->ack, committed);
         }
     }
     for (size_t i = 0; i < w->ndone; i++) {
@@ -834,6 +844,34 @@ static int write_block(store_writer *w, const store_item *it)
     return 0;
 }
 
+/* A lambda a policy change re-derived from the group's latest block: the
+ * group is known by name, or (a group restored at start-up, whose name the
+ * estimator does not keep) by the id the writer was preloaded with. */
+static int write_rederived(store_writer *w, const store_item *it)
+{
+    sqlite3_stmt *st = w->st[ST_LAMBDA_UPSERT];
+    const slot_cache *rc = &w->cache[it->run_slot];
+    int64_t group_id = w->cache[it->stream_slot].group_id;
+
+    if (it->group[0] != '\0') {
+        int64_t run_id = ensure_run(w, it, it->created_at);
+        group_id = run_id ? ensure_group(w, it, run_id, it->created_at) : 0;
+    }
+    if (group_id == 0)
+        return row_error(w, "lambda_rederived");
+    sqlite3_bind_int64(st, 1, group_id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)(it->block + w->offsets[it->stream_slot].offset));
+    sqlite3_bind_double(st, 3, it->out.lambda);
+    bind_real(st, 4, it->out.raw);
+    sqlite3_bind_int(st, 5, (int)it->out.reason);
+    if (rc->has_policy > 0 && rc->policy_id != 0 && policy_equal(&rc->pol, &it->pol))
+        sqlite3_bind_int64(st, 6, rc->policy_id);
+    else
+        sqlite3_bind_null(st, 6);
+    sqlite3_bind_double(st, 7, it->created_at);
+    return run_stmt(st) < 0 ? row_error(w, "lambda_rederived") : 0;
+}
+
 /* Writes one item's rows. 0, or -1 with the failure recorded. */
 static int write_item(store_writer *w, const store_item *it)
 {
@@ -841,7 +879,9 @@ static int write_item(store_writer *w, const store_item *it)
         return fail_rc(w, "slot", SQLITE_RANGE, "slot out of range");
     if (it->kind == STORE_BLOCK)
         return write_block(w, it);
-    if (it->kind == STORE_POLICY) { /* STORE_LOST and STORE_BARRIER have no rows */
+    if (it->kind == STORE_LAMBDA)
+        return write_rederived(w, it);
+    if (it->kind == STORE_POLICY) { /* STORE_LOST, _BARRIER and _ACK have no rows */
         const slot_cache *c = &w->cache[it->run_slot];
         int64_t run_id = ensure_run(w, it, it->created_at);
         /* A block of another estimator may have recorded it already. */
@@ -1183,8 +1223,11 @@ static void *writer_main(void *arg)
         retention_tick(&w->ret, w->db);
     }
     /* Drain whatever a producer pushed after STOP (should be nothing). */
-    while ((it = bqueue_pop(w->q, 0)) != NULL)
+    while ((it = bqueue_pop(w->q, 0)) != NULL) {
+        if (it->kind == STORE_ACK)
+            ack_done(it->ack, 0);
         free(it);
+    }
     if (w->pipe != NULL)
         zmq_close(w->pipe);
     w->pipe = NULL;

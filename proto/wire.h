@@ -79,6 +79,15 @@ typedef enum wire_kind {
     WIRE_BUDGET = 6,
 } wire_kind;
 
+/* LAMBDA reason codes from WIRE_REFUSED up are not estimates: the daemon
+ * refused the (run, group) of a SAMPLES message and did not keep its
+ * values. lambda is 1, alpha NaN, block 0, step the refused message's
+ * step. A client counts these instead of storing the lambda. */
+#define WIRE_REFUSED              64
+#define WIRE_REFUSED_PEER_STREAMS 64 /* this peer holds its share of streams */
+#define WIRE_REFUSED_PEER_RUNS    65 /* this peer opens new runs too fast */
+#define WIRE_REFUSED_FULL         66 /* the daemon holds its most streams (or peers) */
+
 /* Decode errors: each has a stable code and a name for counters. */
 typedef enum wire_err {
     WIRE_OK = 0,

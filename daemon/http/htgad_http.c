@@ -72,6 +72,9 @@ static size_t daemon_stats(void *ud, struct http_stat *out, size_t cap)
     ADD("runs", "Runs held.", G, NULL, NULL, STAT_GET(runs));
     ADD("streams_expired", "Streams freed after --stream-idle-s without samples.", C, NULL, NULL,
         STAT_GET(streams_expired));
+    ADD("auth_refused",
+        "ZeroMQ handshakes refused: CURVE keys missing, wrong or not on --curve-clients.", C, NULL,
+        NULL, STAT_GET(auth_refused));
     ADD("blocks_closed", "Blocks handed to the estimator.", C, NULL, NULL, STAT_GET(blocks_closed));
     ADD("blocks_zero_copy", "Blocks handed to the estimator in the message they arrived in.", C,
         NULL, NULL, STAT_GET(blocks_zero_copy));
@@ -170,8 +173,13 @@ static void daemon_health(void *ud, struct http_health *out)
         snprintf(out->reasons[out->nreasons++], sizeof out->reasons[0], "%s", h.reasons[i]);
 }
 
-/* PUT policy: hands the change to the ingest thread (any thread may call
- * ingest_set_policy; it queues a command). */
+/* How long a PUT policy waits for its change to be stored before it
+ * answers 202: the writer commits every few milliseconds unless it is
+ * behind (or retrying a failed write). */
+#define POLICY_STORE_WAIT_MS 2000
+
+/* PUT policy: hands the change to the ingest thread and waits until it and
+ * the lambdas it re-derived are stored (read-your-writes). */
 static int apply_policy(void *ud, const char *run, const struct http_policy *p, char *err,
                         size_t errlen)
 {
@@ -182,11 +190,14 @@ static int apply_policy(void *ud, const char *run, const struct http_policy *p, 
         .lambda_max = p->lambda_max,
         .ema = p->ema,
     };
-    if (ingest_set_policy(ud, run, strlen(run), &pol, "http") != 0) {
-        snprintf(err, errlen, "htgad refused the policy (invalid, or its command queue is full)");
+    int rc = ingest_set_policy_stored(ud, run, strlen(run), &pol, "http", POLICY_STORE_WAIT_MS);
+    if (rc < 0) {
+        snprintf(err, errlen,
+                 "htgad could not apply the policy (its command queue is full, or the write "
+                 "failed)");
         return HTTP_EINTERNAL;
     }
-    return HTTP_OK;
+    return rc == 0 ? HTTP_OK : HTTP_PENDING;
 }
 
 /* Has dir an index.html we can read? */
@@ -234,6 +245,9 @@ int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *const *est_qs
         .token = cfg->token,
         .web_root = web,
         .metrics_expire_s = (double)cfg->metrics_expire_s,
+        .max_connections = (unsigned)cfg->http_max_connections,
+        .per_ip_limit = (unsigned)cfg->http_per_ip,
+        .request_timeout_s = (unsigned)cfg->http_request_timeout_s,
         .default_policy =
             {
                 .kind = cfg->policy.kind == POLICY_POWER ? HTTP_POLICY_POWER : HTTP_POLICY_LINEAR,

@@ -26,6 +26,7 @@ typedef struct http_server http_server;
 #define HTTP_EBIND     (-3) /* the listen address could not be bound */
 #define HTTP_ENOTFOUND (-4) /* callback: no such run */
 #define HTTP_EINTERNAL (-5) /* callback: the daemon could not apply the change */
+#define HTTP_PENDING   1    /* callback: taken, applies, but not stored yet (202) */
 
 enum http_policy_kind { HTTP_POLICY_LINEAR = 0, HTTP_POLICY_POWER = 1 };
 
@@ -41,11 +42,13 @@ struct http_policy {
 };
 
 /* Applies a policy change for `run`, coming from PUT /api/v1/runs/{run}/policy.
- * Called from an HTTP thread; must not block for long. The daemon stores the
- * change with its time, applies it from the next block and pushes the
- * recomputed lambdas. Returns HTTP_OK, HTTP_ENOTFOUND (unknown run, 404),
- * HTTP_EINVAL (rejected, 400) or HTTP_EINTERNAL (500); may write a reason to
- * err (capacity errlen). */
+ * Called from an HTTP thread. The daemon stores the change with its time,
+ * applies it from the next block and stores and pushes the recomputed
+ * lambdas. Returns HTTP_OK once all that is stored (a read after it sees
+ * it), HTTP_PENDING when it is taken but not stored within the callback's
+ * own bound (202), HTTP_ENOTFOUND (unknown run, 404), HTTP_EINVAL
+ * (rejected, 400) or HTTP_EINTERNAL (500); may write a reason to err
+ * (capacity errlen). */
 typedef int (*http_policy_fn)(void *ud, const char *run, const struct http_policy *p, char *err,
                               size_t errlen);
 
@@ -93,15 +96,17 @@ typedef void (*http_health_fn)(void *ud, struct http_health *out);
 
 /* Server configuration. Strings are copied by http_start(). */
 struct http_config {
-    const char *listen;       /* "ADDR:PORT" (IPv4 or "localhost"), port 0 = any free one */
-    const char *db_path;      /* the daemon's SQLite database */
-    const char *token;        /* bearer token for writes; NULL or "" = none */
-    const char *web_root;     /* dashboard directory; NULL = none (404s) */
-    unsigned threads;         /* 0 = a thread per connection (default); N = epoll pool of N */
-    unsigned max_connections; /* 0 = 256 */
-    unsigned per_ip_limit;    /* 0 = 64 */
-    unsigned timeout_s;       /* idle connection timeout; 0 = 15 */
-    double metrics_expire_s;  /* runs without a block for this long leave /metrics; 0 = 3600 */
+    const char *listen;         /* "ADDR:PORT" (IPv4 or "localhost"), port 0 = any free one */
+    const char *db_path;        /* the daemon's SQLite database */
+    const char *token;          /* bearer token for writes; NULL or "" = none */
+    const char *web_root;       /* dashboard directory; NULL = none (404s) */
+    unsigned threads;           /* 0 = a thread per connection (default); N = epoll pool of N */
+    unsigned max_connections;   /* 0 = 512 */
+    unsigned per_ip_limit;      /* 0 = 16 */
+    unsigned timeout_s;         /* idle connection timeout; 0 = 15 */
+    unsigned request_timeout_s; /* a request's line, headers and body must arrive within
+                                   this; 0 = 10 (see server.c's watchdog) */
+    double metrics_expire_s;    /* runs without a block for this long leave /metrics; 0 = 3600 */
     struct http_policy default_policy; /* what GET policy reports for a run never changed */
     http_policy_fn on_policy;          /* may be NULL: PUT then answers 503 */
     void *policy_ud;

@@ -27,6 +27,15 @@ struct policy_sent {
     struct http_policy p;
 };
 
+/* One open connection, as the request-time watchdog sees it (server.c). */
+struct conn_watch {
+    int fd;
+    int64_t since_ms; /* when the request being read began (accept, or the last reply) */
+    int reading;      /* the request has not arrived in full yet */
+    int cut;          /* the watchdog has shut it down */
+    struct conn_watch *prev, *next;
+};
+
 struct http_server {
     struct MHD_Daemon *mhd;
     char *listen, *db_path, *token, *web_root;
@@ -43,6 +52,15 @@ struct http_server {
     struct policy_sent sent[HTTP_POLICY_RECENT];
     unsigned sent_next;
     atomic_ullong requests[6]; /* by status class: 1xx..5xx, index 1..5 */
+    /* The watchdog (server.c): every open connection, and a thread that
+     * cuts those whose request does not arrive in time. */
+    pthread_mutex_t conn_mu;
+    struct conn_watch *conns;
+    size_t nconns;
+    pthread_t watchdog;
+    int watchdog_started;
+    atomic_int watchdog_stop;
+    atomic_ullong slow_cut; /* connections cut: request not in within the deadline */
 };
 
 /* The request as handlers see it. */

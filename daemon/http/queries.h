@@ -49,11 +49,18 @@
                       " gr.b1 AS last_block FROM gr" Q_GROUP_SPANS_JOIN                            \
                       " WHERE gr.run_id = ?1 ORDER BY gr.name"
 
-/* Columns of the estimates view, from blocks b, groups g, runs r. */
+/* The lambda of the latest block b of a group: the one a policy change
+ * re-derived from it (lambda_rederived u, LEFT JOINed), which is what the
+ * trainers were pushed, else the block's own (schema/006). */
+#define Q_LAMBDA_NOW "CASE WHEN u.block = b.block THEN u.lambda ELSE b.lambda END"
+#define Q_REASON_NOW "CASE WHEN u.block = b.block THEN u.lambda_reason ELSE b.lambda_reason END"
+
+/* Columns of the estimates view, from blocks b, groups g, runs r, with
+ * lambda as Q_LAMBDA_NOW. */
 #define Q_ESTIMATE_COLS                                                                            \
     "r.name AS run, g.name AS group_name, b.block, b.step_first, b.step_last, b.n, b.n_used,"      \
     " b.median, b.mean, b.variance, b.kurtosis, b.alpha, b.alpha_se, b.alpha_lo, b.alpha_hi,"      \
-    " b.k, b.alpha_stable, b.lambda, b.created_at, b.alpha_deff"
+    " b.k, b.alpha_stable, " Q_LAMBDA_NOW " AS lambda, b.created_at, b.alpha_deff"
 
 /* The latest block of every group of run id ?1, as the estimates view has
  * it, plus why lambda fell back (lambda_reason). */
@@ -62,7 +69,8 @@
     " CROSS JOIN runs r ON r.id = g.run_id"                                                        \
     " CROSS JOIN blocks b ON b.group_id = g.id AND b.block ="                                      \
     " (SELECT max(block) FROM blocks WHERE group_id = g.id)"                                       \
-    " LEFT JOIN lambda_reasons lr ON lr.code = b.lambda_reason"                                    \
+    " LEFT JOIN lambda_rederived u ON u.group_id = g.id"                                           \
+    " LEFT JOIN lambda_reasons lr ON lr.code = " Q_REASON_NOW                                      \
     " WHERE g.run_id = ?1 ORDER BY g.name"
 
 /* First and last block of group id ?1. Retention (daemon/retention.h) may
@@ -129,10 +137,12 @@
  * blocks by created_at, 1.4 s over a million rows. */
 #define Q_METRICS_LATEST                                                                           \
     "SELECT r.name, g.name, b.block, b.step_last, b.alpha, b.alpha_se, b.kurtosis, b.variance,"    \
-    " b.lambda, p.lambda_min, p.lambda_max FROM groups g CROSS JOIN runs r ON r.id = g.run_id"     \
+    " " Q_LAMBDA_NOW ", p.lambda_min, p.lambda_max FROM groups g"                                  \
+    " CROSS JOIN runs r ON r.id = g.run_id"                                                        \
     " CROSS JOIN blocks b ON b.group_id = g.id AND b.block ="                                      \
     " (SELECT max(block) FROM blocks WHERE group_id = g.id)"                                       \
     " LEFT JOIN policy_changes p ON p.id = b.policy_id"                                            \
-    " WHERE b.created_at >= ?1 ORDER BY r.name, g.name"
+    " LEFT JOIN lambda_rederived u ON u.group_id = g.id"                                           \
+    " WHERE max(b.created_at, coalesce(u.created_at, 0)) >= ?1 ORDER BY r.name, g.name"
 
 #endif

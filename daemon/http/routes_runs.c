@@ -999,9 +999,9 @@ static int put_policy(struct http_server *srv, sqlite3 *db, int64_t rid, const s
     if (!srv->cfg.on_policy)
         return *msg = "policy updates are not wired to the daemon", 503;
     int rc = srv->cfg.on_policy(srv->cfg.policy_ud, run, p, err, errlen);
-    if (rc == HTTP_OK) {
+    if (rc == HTTP_OK || rc == HTTP_PENDING) {
         remember_policy(srv, run, p);
-        return 0;
+        return rc == HTTP_OK ? 0 : 202;
     }
     if (rc == HTTP_ENOTFOUND)
         return *msg = *err ? err : "unknown run", 404;
@@ -1025,7 +1025,7 @@ int handle_policy_put(const struct request *r, struct reply *rep)
     pthread_mutex_lock(&r->srv->pol_mu);
     int status = put_policy(r->srv, db, rid, r, &p, err, sizeof err, &msg);
     pthread_mutex_unlock(&r->srv->pol_mu);
-    if (status)
+    if (status && status != 202)
         return reply_error(rep, status, msg);
     hbuf b = {0};
     hbuf_puts(&b, "{\"run\":");
@@ -1040,8 +1040,17 @@ int handle_policy_put(const struct request *r, struct reply *rep)
     hbuf_json_num(&b, p.lambda_max);
     hbuf_puts(&b, ",\"ema\":");
     hbuf_json_num(&b, p.ema);
-    hbuf_puts(&b, "},\"applies\":\"from the next block\"}\n");
-    return reply_buf(rep, &b, "application/json");
+    /* 200: stored, with each group's lambda re-derived from its latest
+     * block, stored and pushed; 202: taken, applies, not yet stored */
+    hbuf_puts(&b, status == 202 ? "},\"applies\":\"taken; stored and pushed once htgad's writer "
+                                  "catches up (GET policy shows it then)\"}\n"
+                                : "},\"applies\":\"now: stored, and each group's lambda "
+                                  "re-derived from its latest block, stored and pushed; later "
+                                  "blocks use it\"}\n");
+    reply_buf(rep, &b, "application/json");
+    if (status == 202 && rep->status == 200)
+        rep->status = 202;
+    return 0;
 }
 
 /* ---- stats and metrics -------------------------------------------------- */
@@ -1255,5 +1264,9 @@ int handle_metrics(const struct request *r, struct reply *rep)
         prom_sample(&b, "htga_http_requests_total", 1, &ck, &cv,
                     (double)atomic_load(&s->requests[c]));
     }
+    prom_family(&b, "htga_http_requests_cut_total", "counter",
+                "HTTP requests cut because they did not arrive in time (slow clients).");
+    prom_sample(&b, "htga_http_requests_cut_total", 0, NULL, NULL,
+                (double)atomic_load(&s->slow_cut));
     return reply_buf(rep, &b, PROM_CONTENT_TYPE);
 }

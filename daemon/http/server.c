@@ -21,16 +21,31 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <time.h>
+
+/* Request targets longer than this are answered 414; queries with more
+ * arguments than HTTP_QUERY_ARGS_MAX are answered 414 too. libmicrohttpd
+ * allocates one record per argument from the connection's memory pool and,
+ * once that is exhausted, closes the connection without a status. */
+#define HTTP_TARGET_MAX     8192
+#define HTTP_QUERY_ARGS_MAX 64
+
+#define WATCH_PERIOD_MS   100
+#define WATCH_PRESSURE_MS 200
 
 struct conn_ctx {
     hbuf body;
     int too_large;
+    int started;       /* the access handler has seen this request */
+    int bad_target;    /* 0, or the status the request target earns (400, 414) */
+    size_t uri_strlen; /* bytes of the target before its first NUL, as it arrived */
 };
 
 int http_disabled(const char *listen)
@@ -257,18 +272,149 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *rep, u
     return ret;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Tracks every connection from accept to close for the watchdog. The fd is
+ * only shut down (never closed) by the watchdog, and only while listed:
+ * libmicrohttpd closes it after the CLOSED notification. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct http_server *s = cls;
+    struct conn_watch *w = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        w = ci ? calloc(1, sizeof *w) : NULL;
+        if (!w)
+            return; /* not watched: only the idle timeout applies */
+        w->fd = ci->connect_fd;
+        w->since_ms = mono_ms();
+        w->reading = 1;
+        pthread_mutex_lock(&s->conn_mu);
+        w->next = s->conns;
+        if (s->conns)
+            s->conns->prev = w;
+        s->conns = w;
+        s->nconns++;
+        pthread_mutex_unlock(&s->conn_mu);
+        *socket_context = w;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && w) {
+        pthread_mutex_lock(&s->conn_mu);
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            s->conns = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        s->nconns--;
+        pthread_mutex_unlock(&s->conn_mu);
+        free(w);
+        *socket_context = NULL;
+    }
+}
+
+/* Marks connection c's request as arrived (reading 0) or as a new one
+ * starting now (reading 1). */
+static void watch_mark(struct http_server *s, struct MHD_Connection *c, int reading)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_watch *w = ci ? ci->socket_context : NULL;
+    if (!w)
+        return;
+    pthread_mutex_lock(&s->conn_mu);
+    w->reading = reading;
+    if (reading)
+        w->since_ms = mono_ms();
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
+static void *watchdog_main(void *arg)
+{
+    struct http_server *s = arg;
+    const int64_t limit_ms = (int64_t)s->cfg.request_timeout_s * 1000;
+    const size_t high = (size_t)s->cfg.max_connections * 3 / 4;
+    pthread_setname_np(pthread_self(), "htgad-http-wd");
+    while (!atomic_load(&s->watchdog_stop)) {
+        struct timespec nap = {0, WATCH_PERIOD_MS * 1000000L};
+        nanosleep(&nap, NULL);
+        int64_t now = mono_ms();
+        pthread_mutex_lock(&s->conn_mu);
+        int pressure = s->nconns >= high;
+        for (struct conn_watch *w = s->conns; w; w = w->next) {
+            int64_t age = now - w->since_ms;
+            if (w->cut || !w->reading ||
+                (age <= limit_ms && !(pressure && age > WATCH_PRESSURE_MS)))
+                continue;
+            shutdown(w->fd, SHUT_RDWR); /* its thread sees EOF and closes it */
+            w->cut = 1;
+            atomic_fetch_add(&s->slow_cut, 1);
+        }
+        pthread_mutex_unlock(&s->conn_mu);
+    }
+    return NULL;
+}
+
+/* The request target's bytes as sent: libmicrohttpd hands url and version
+ * as pointers into its copy of the request line ("METHOD target VERSION"),
+ * so the target ends one byte (the space) before the version. A NUL byte
+ * inside the target would otherwise go unseen: url is a C string. */
+static size_t target_len(const char *url, const char *version)
+{
+    if (version && *version && version > url && (size_t)(version - url) <= HTTP_TARGET_MAX * 16)
+        return (size_t)(version - url) - 1;
+    return strlen(url);
+}
+
+/* Called by libmicrohttpd with the whole target (path and query, before it
+ * splits the arguments): the request's context starts here, and a target
+ * too long or with too many arguments has its query cut off (the arguments
+ * are never parsed) and is answered 414 by on_request. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls;
+    (void)c;
+    struct conn_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return NULL;
+    ctx->uri_strlen = strlen(uri);
+    char *q = strchr(uri, '?');
+    size_t args = 0;
+    for (const char *p = q; p && *p; p++)
+        args += *p == '&';
+    if (ctx->uri_strlen > HTTP_TARGET_MAX || args >= HTTP_QUERY_ARGS_MAX) {
+        ctx->bad_target = 414;
+        /* the buffer is libmicrohttpd's writable copy of the line; it
+         * parses the arguments from q + 1 right after this call */
+        if (q)
+            q[1] = '\0';
+    }
+    return ctx;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
-    (void)version;
     struct http_server *s = cls;
     struct conn_ctx *ctx = *con_cls;
     if (!ctx) {
         ctx = calloc(1, sizeof *ctx);
         if (!ctx)
             return MHD_NO;
+        ctx->uri_strlen = SIZE_MAX; /* on_uri had no memory: no NUL check */
         *con_cls = ctx;
+    }
+    if (!ctx->started) {
+        ctx->started = 1;
+        if (!ctx->bad_target && ctx->uri_strlen < target_len(url, version))
+            ctx->bad_target = 400;
         const char *cl =
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > HTTP_BODY_MAX)
@@ -291,7 +437,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     route_match(url, m, &rt);
     struct request r = {.srv = s, .conn = c, .route = &rt};
     struct reply rep = {0};
-    if (ctx->too_large) {
+    if (ctx->bad_target == 414) {
+        reply_error(&rep, 414, "request target too long (or too many query arguments)");
+    } else if (ctx->bad_target) {
+        reply_error(&rep, 400, "NUL byte in the request target");
+    } else if (ctx->too_large) {
         reply_error(&rep, 413, "request body too large");
     } else if (hbuf_failed(&ctx->body)) {
         reply_error(&rep, 500, "out of memory");
@@ -302,6 +452,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (!rep.content_type)
         rep.content_type = "application/json";
+    watch_mark(s, c, 0);
     unsigned cls_idx = (unsigned)rep.status / 100;
     if (cls_idx >= 1 && cls_idx <= 5)
         atomic_fetch_add(&s->requests[cls_idx], 1);
@@ -311,10 +462,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)c;
     (void)toe;
     struct conn_ctx *ctx = *con_cls;
+    watch_mark(cls, c, 1); /* the next request on this connection starts now */
     if (ctx) {
         hbuf_free(&ctx->body);
         free(ctx);
@@ -390,6 +540,7 @@ static void server_free(struct http_server *s)
     if (!s)
         return;
     pthread_mutex_destroy(&s->pol_mu);
+    pthread_mutex_destroy(&s->conn_mu);
     free(s->listen);
     free(s->db_path);
     free(s->token);
@@ -424,16 +575,18 @@ int http_start(http_server **out, const struct http_config *cfg, char *err, size
     s->cfg.token = s->token;
     s->cfg.web_root = s->web_root;
     if (!s->cfg.max_connections)
-        s->cfg.max_connections = 256;
+        s->cfg.max_connections = 512;
     if (!s->cfg.per_ip_limit)
-        s->cfg.per_ip_limit = 64;
+        s->cfg.per_ip_limit = 16;
     if (!s->cfg.timeout_s)
         s->cfg.timeout_s = 15;
+    if (!s->cfg.request_timeout_s)
+        s->cfg.request_timeout_s = 10;
     if (s->cfg.metrics_expire_s <= 0)
         s->cfg.metrics_expire_s = 3600;
     s->loopback_only = (ntohl(sa.sin_addr.s_addr) >> 24) == 127;
     s->started = time(NULL);
-    if (pthread_mutex_init(&s->pol_mu, NULL) != 0 ||
+    if (pthread_mutex_init(&s->pol_mu, NULL) != 0 || pthread_mutex_init(&s->conn_mu, NULL) != 0 ||
         pthread_key_create(&s->db_key, close_db) != 0) {
         server_free(s);
         return HTTP_ENOMEM;
@@ -461,7 +614,8 @@ int http_start(http_server **out, const struct http_config *cfg, char *err, size
         s->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.per_ip_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(128 * 1024), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, s, MHD_OPTION_END);
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
     if (!s->mhd) {
         snprintf(err, errlen, "cannot serve HTTP on %s (libmicrohttpd refused to start)",
                  cfg->listen);
@@ -470,6 +624,10 @@ int http_start(http_server **out, const struct http_config *cfg, char *err, size
         server_free(s);
         return HTTP_EBIND;
     }
+    if (pthread_create(&s->watchdog, NULL, watchdog_main, s) == 0)
+        s->watchdog_started = 1;
+    else /* only the idle timeout then: run on, but say so */
+        snprintf(err, errlen, "no request-time watchdog (thread not started)");
     *out = s;
     return HTTP_OK;
 }
@@ -484,6 +642,9 @@ void http_stop(http_server **sp)
     if (!sp || !*sp)
         return;
     struct http_server *s = *sp;
+    atomic_store(&s->watchdog_stop, 1);
+    if (s->watchdog_started)
+        pthread_join(s->watchdog, NULL);
     MHD_stop_daemon(s->mhd);
     pthread_key_delete(s->db_key);
     server_free(s);

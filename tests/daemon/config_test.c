@@ -219,6 +219,15 @@ Test(config, bad_values_are_refused)
     expect_bad("http", "127.0.0.1:0");
     expect_bad("db", "");
     expect_bad("token", "has space");
+    expect_bad("peer-runs-per-s", "0");
+    expect_bad("peer-runs-burst", "0");
+    expect_bad("curve-secret-key", "short");
+    expect_bad("curve-secret-key", "0123456789012345678901234567890123456789~"); /* 41 */
+    expect_bad("curve-public-key", "012345678901234567890123456789012345678~");  /* not Z85 */
+    expect_bad("curve-key-file", "/nonexistent/server.key");
+    expect_bad("http-per-ip", "0");
+    expect_bad("http-max-connections", "3");
+    expect_bad("http-request-timeout-s", "0");
     expect_bad("nosuchflag", "1");
     static char long_path[CONFIG_PATH_MAX + 1];
     memset(long_path, 'w', CONFIG_PATH_MAX);

@@ -48,6 +48,9 @@ seeds = {
     "samples_utf8": pack(header(2, "r\u00e9".encode(), "\u65e5".encode(), count=2), floats(2)),
     "lambda": pack(header(3, count=1), lam()),
     "lambda_nan_alpha": pack(header(3, count=1), lam(alpha=float("nan"), reason=2)),
+    # a refusal notice: LAMBDA with reason WIRE_REFUSED_PEER_RUNS, lambda 1, block 0
+    "lambda_refused": pack(header(3, count=1), lam(value=1.0, alpha=float("nan"), block=0,
+                                                   reason=65)),
     "err_frames": pack(header(2, count=2)),
     "err_short": pack(header(1, group=b"", count=0)[:20]),
     "err_magic": pack(b"XTGA" + header(1, group=b"", count=0)[4:]),

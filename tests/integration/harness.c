@@ -54,6 +54,11 @@ static int free_port(void)
     return port;
 }
 
+int testd_free_port(void)
+{
+    return free_port();
+}
+
 void testd_init(testd *d)
 {
     memset(d, 0, sizeof(*d));

@@ -25,6 +25,9 @@ typedef struct testd {
     pid_t pid;
 } testd;
 
+/* A loopback TCP port free right now (for an extra listener, e.g. --http). */
+int testd_free_port(void);
+
 /* Makes the directory and picks a port; does not start anything. */
 void testd_init(testd *d);
 

@@ -61,6 +61,10 @@ _OPT_SEED = 4
 _OPT_CONNECT_GRACE_MS = 5
 _OPT_HELLO_INTERVAL_MS = 6
 _OPT_SAMPLE_CLUSTER = 7
+_OPT_CURVE_SERVER_KEY = 8
+_OPT_CURVE_PUBLIC_KEY = 9
+_OPT_CURVE_SECRET_KEY = 10
+_OPT_CURVE_KEY_FILE = 11
 
 _ABI_MAJOR = 0  # HTGA_VERSION_MAJOR this binding was written against
 
@@ -98,6 +102,8 @@ class _Stats(ctypes.Structure):
         ("drops_offline", ctypes.c_uint64),
         ("lambdas_recv", ctypes.c_uint64),
         ("bad_msgs_recv", ctypes.c_uint64),
+        ("refused", ctypes.c_uint64),
+        ("auth_failures", ctypes.c_uint64),
     ]
 
 
@@ -140,6 +146,9 @@ def _declare(lib):
     lib.htga_destroy.argtypes = [ctypes.POINTER(c_htga_p)]
     lib.htga_set_int.restype = ctypes.c_int
     lib.htga_set_int.argtypes = [c_htga_p, ctypes.c_int, ctypes.c_int64]
+    if hasattr(lib, "htga_set_str"):  # libhtga before 0.3 lacks it (no CURVE)
+        lib.htga_set_str.restype = ctypes.c_int
+        lib.htga_set_str.argtypes = [c_htga_p, ctypes.c_int, ctypes.c_char_p]
     lib.htga_send.restype = ctypes.c_int
     lib.htga_send.argtypes = [c_htga_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_size_t]
     if hasattr(lib, "htga_send_many"):  # libhtga before 0.2.0 lacks it
@@ -258,6 +267,10 @@ class Client:
     consecutive values, cheaper on large gradients but with less
     information per value, which htgad reports as a wider interval for
     alpha, see htga.h).
+    CURVE (htgad run with --curve-secret-key, docs/security.md):
+    curve_server_key is htgad's public key, curve_key_file this client's
+    `htga keygen` file (or curve_public_key and curve_secret_key); the
+    environment's HTGA_CURVE_SERVER_KEY and HTGA_CURVE_KEY_FILE do the same.
     Use as a context manager, or call close().
 
     Configuration by environment, as a launcher sets it: an endpoint or run
@@ -278,6 +291,10 @@ class Client:
         connect_grace_ms=None,
         hello_interval_ms=None,
         sample_cluster=None,
+        curve_server_key=None,
+        curve_key_file=None,
+        curve_public_key=None,
+        curve_secret_key=None,
     ):
         self._lib = _load()
         self._send_fn = self._lib.htga_send
@@ -303,6 +320,15 @@ class Client:
             ):
                 if v is not None:
                     self.set_option(opt, v)
+            # the key pair first: the server key turns CURVE on (and reconnects)
+            for opt, v in (
+                (_OPT_CURVE_KEY_FILE, curve_key_file),
+                (_OPT_CURVE_PUBLIC_KEY, curve_public_key),
+                (_OPT_CURVE_SECRET_KEY, curve_secret_key),
+                (_OPT_CURVE_SERVER_KEY, curve_server_key),
+            ):
+                if v is not None:
+                    self.set_text_option(opt, v)
         except Exception:
             self.close()
             raise
@@ -315,6 +341,14 @@ class Client:
         if not self._h:
             raise HtgaError(EINVAL, "the client is closed", "htga")
         return self._h
+
+    def set_text_option(self, opt, value):
+        """htga_set_str() (the CURVE keys and key file); raises HtgaError on a
+        malformed key, an unreadable file or a libhtga without CURVE."""
+        fn = getattr(self._lib, "htga_set_str", None)
+        if fn is None:
+            raise HtgaError(ENOTSUP, "this libhtga has no htga_set_str (CURVE)", "htga_set_str")
+        self._check(fn(self._handle(), int(opt), _name(value, "option value")), "htga_set_str")
 
     def set_option(self, opt, value):
         """htga_set_int(); raises HtgaError on a bad value or unknown option."""
