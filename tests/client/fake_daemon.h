@@ -181,4 +181,69 @@ static inline void fake_send_lambda(fake_daemon *f, const void *id, size_t id_le
     fake_send_raw(f, id, id_len, frames, lens, 2);
 }
 
+/* A BUDGET for `group` of run `run`, or for every group of it (group NULL). */
+static inline void fake_send_budget(fake_daemon *f, const void *id, size_t id_len, const char *run,
+                                    const char *group, uint32_t values, uint32_t every)
+{
+    unsigned char hdr[WIRE_HEADER_MAX], body[WIRE_BUDGET_LEN];
+    wire_msg m = {.kind = WIRE_BUDGET,
+                  .count = 1,
+                  .run = run,
+                  .run_len = strlen(run),
+                  .group = group,
+                  .group_len = group ? strlen(group) : 0};
+    wire_budget b = {.values = values, .every = every, .ranks = 1};
+    size_t len = wire_encode_header(&m, hdr, sizeof hdr);
+    const void *frames[2] = {hdr, body};
+    size_t lens[2] = {len, WIRE_BUDGET_LEN};
+    wire_encode_budget(&b, body);
+    fake_send_raw(f, id, id_len, frames, lens, 2);
+}
+
+/* The ACK of the barrier with token `token` (its header's step). */
+static inline void fake_send_ack(fake_daemon *f, const void *id, size_t id_len, const char *run,
+                                 int64_t token, uint64_t seq, const wire_ack *ack)
+{
+    unsigned char hdr[WIRE_HEADER_MAX], body[WIRE_ACK_LEN];
+    wire_msg m = {.kind = WIRE_ACK,
+                  .step = token,
+                  .seq = seq,
+                  .count = 1,
+                  .run = run,
+                  .run_len = strlen(run)};
+    size_t len = wire_encode_header(&m, hdr, sizeof hdr);
+    const void *frames[2] = {hdr, body};
+    size_t lens[2] = {len, WIRE_ACK_LEN};
+    wire_encode_ack(ack, body);
+    fake_send_raw(f, id, id_len, frames, lens, 2);
+}
+
+/* Answers barriers as htgad would for a connection that lost nothing:
+ * receives until `barriers` BARRIERs came, counting SAMPLES (and their
+ * values) from the identity that sent them, and ACKs each with those
+ * counts. Returns the SAMPLES received, or -1 on timeout. */
+static inline long fake_serve_barriers(fake_daemon *f, int barriers, int timeout_ms)
+{
+    long end = fake_now_ms() + timeout_ms, msgs = 0, values = 0;
+    while (barriers > 0) {
+        fake_msg m;
+        long left = end - fake_now_ms();
+        if (left <= 0 || fake_recv(f, &m, (int)left) != 0)
+            return -1;
+        if (m.rc == WIRE_OK && m.m.kind == WIRE_SAMPLES) {
+            msgs++;
+            values += m.m.count;
+        } else if (m.rc == WIRE_OK && m.m.kind == WIRE_BARRIER) {
+            wire_ack a = {.msgs = (uint64_t)msgs, .values = (uint64_t)values};
+            char run[WIRE_NAME_MAX + 1];
+            memcpy(run, m.m.run, m.m.run_len);
+            run[m.m.run_len] = 0;
+            fake_send_ack(f, m.id, m.id_len, run, m.m.step, m.m.seq, &a);
+            barriers--;
+        }
+        fake_msg_free(&m);
+    }
+    return msgs;
+}
+
 #endif /* HTGA_FAKE_DAEMON_H */
