@@ -580,6 +580,17 @@ int htga_barrier(htga *h, unsigned flags, int timeout_ms, htga_ack *out, size_t 
     return rc;
 }
 
+int htga_connected(htga *h)
+{
+    int online = 0;
+    if (h) {
+        pthread_mutex_lock(&h->mu);
+        online = h->online;
+        pthread_mutex_unlock(&h->mu);
+    }
+    return online;
+}
+
 int htga_stats_get(htga *h, htga_stats *out, size_t size)
 {
     htga_stats copy;

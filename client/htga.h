@@ -296,6 +296,12 @@ HTGA_API int htga_barrier(htga *h, unsigned flags, int timeout_ms, htga_ack *out
  */
 HTGA_API int htga_group_budget(htga *h, const char *group, uint32_t *values, uint32_t *every);
 
+/* 1 while a connection to the daemon is up (its handshake done, no
+ * disconnect seen since), else 0 (also for NULL). Never blocks; cheap
+ * enough to call every step (a trainer may then stop applying lambdas while
+ * the daemon is away, since sends no longer fail then: they queue). */
+HTGA_API int htga_connected(htga *h);
+
 /* Copies a consistent snapshot of the counters into *out (size =
  * sizeof(htga_stats) of the caller's header; only that many bytes are
  * written, so older callers keep working when fields are appended). Returns

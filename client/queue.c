@@ -252,6 +252,9 @@ int queue_reserve(htga *h, size_t m, struct qbuf **out)
     }
     if (!b && h->pool && h->pool->cap >= m)
         b = pool_pop(h);
+    /* what is being drawn or lent cannot be shed: shed nothing in vain */
+    if (!b && h->mem - h->queued_bytes - h->pool_bytes + need > h->queue_bytes)
+        return -1;
     for (;;) {
         uint64_t extra = b ? 0 : need;
         struct qbuf *v;

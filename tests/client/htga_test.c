@@ -333,6 +333,8 @@ Test(client, daemon_down_queues_then_delivers, .timeout = 15)
     cr_assert_eq(s.queue_msgs, 5);
     cr_assert_eq(s.drops_offline + s.drops_queue, 0);
     cr_assert_eq(htga_flush(h, 20), HTGA_ETIMEDOUT, "nothing leaves while the daemon is away");
+    cr_assert_eq(htga_connected(h), 0);
+    cr_assert_eq(htga_connected(NULL), 0);
 
     cr_assert_eq(fake_start(&f, ep), 0, "rebind %s", ep);
     for (int i = 0; i < 5; i++) {
@@ -343,6 +345,7 @@ Test(client, daemon_down_queues_then_delivers, .timeout = 15)
         fake_msg_free(&m);
     }
     cr_assert_eq(htga_flush(h, 3000), HTGA_OK);
+    cr_assert_eq(htga_connected(h), 1);
     s = stats(h);
     cr_assert_eq(s.msgs_sent, 5);
     cr_assert_eq(s.queue_msgs, 0);
