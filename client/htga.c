@@ -383,7 +383,7 @@ static int send_one(htga *h, const char *group, size_t group_len, int64_t step, 
         return rc;
     b = p.b;
     if (!b) {
-        b = malloc(qbuf_bytes(p.m));
+        b = aligned_alloc(64, qbuf_bytes(p.m));
         if (!b) {
             pthread_mutex_lock(&h->mu);
             queue_unreserve(h, p.m);

@@ -65,11 +65,11 @@ struct qbuf {
     uint64_t order; /* enqueue order: ties of longest-queue-drop go to the older */
     int64_t step;
     uint32_t rank;
-    uint32_t count;   /* values drawn */
-    uint32_t cluster; /* the wire's run length, 0: independent values */
-    int requeue;      /* the I/O thread takes it back after a refused send */
-    size_t cap;       /* floats data can hold */
-    float data[];
+    uint32_t count;            /* values drawn */
+    uint32_t cluster;          /* the wire's run length, 0: independent values */
+    int requeue;               /* the I/O thread takes it back after a refused send */
+    size_t cap;                /* floats data can hold */
+    _Alignas(64) float data[]; /* cache-line aligned: the sample is written and read whole */
 };
 
 enum barrier_state { B_QUEUED, B_SENDING, B_SENT, B_DONE, B_FAILED };

@@ -30,7 +30,7 @@
 
 size_t qbuf_bytes(size_t cap)
 {
-    return sizeof(struct qbuf) + cap * sizeof(float);
+    return (sizeof(struct qbuf) + cap * sizeof(float) + 63) & ~(size_t)63;
 }
 
 uint64_t queue_inflight_cap(const htga *h)
