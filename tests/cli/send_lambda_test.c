@@ -106,11 +106,8 @@ static int serve(fake_daemon *f, served *sv, int barriers, uint64_t missing, uin
             wire_ack a = {.msgs = got > missing ? got - missing : 0,
                           .blocks_stored = got,
                           .blocks_lost = got ? lost : 0};
-            char run[WIRE_NAME_MAX + 1];
-            memcpy(run, m.m.run, m.m.run_len);
-            run[m.m.run_len] = 0;
             sv->last_flags = m.m.cluster;
-            fake_send_ack(f, m.id, m.id_len, run, m.m.step, m.m.seq, &a);
+            fake_answer_barrier(f, &m, &a);
             barriers--;
         }
         fake_msg_free(&m);

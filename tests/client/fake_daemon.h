@@ -218,6 +218,15 @@ static inline void fake_send_ack(fake_daemon *f, const void *id, size_t id_len, 
     fake_send_raw(f, id, id_len, frames, lens, 2);
 }
 
+/* Sends ack as the answer to the BARRIER b, to its sender. */
+static inline void fake_answer_barrier(fake_daemon *f, const fake_msg *b, const wire_ack *ack)
+{
+    char run[WIRE_NAME_MAX + 1];
+    memcpy(run, b->m.run, b->m.run_len);
+    run[b->m.run_len] = 0;
+    fake_send_ack(f, b->id, b->id_len, run, b->m.step, b->m.seq, ack);
+}
+
 /* Answers barriers as htgad would for a connection that lost nothing:
  * receives until `barriers` BARRIERs came, counting SAMPLES (and their
  * values) from the identity that sent them, and ACKs each with those
@@ -235,10 +244,7 @@ static inline long fake_serve_barriers(fake_daemon *f, int barriers, int timeout
             values += m.m.count;
         } else if (m.rc == WIRE_OK && m.m.kind == WIRE_BARRIER) {
             wire_ack a = {.msgs = (uint64_t)msgs, .values = (uint64_t)values};
-            char run[WIRE_NAME_MAX + 1];
-            memcpy(run, m.m.run, m.m.run_len);
-            run[m.m.run_len] = 0;
-            fake_send_ack(f, m.id, m.id_len, run, m.m.step, m.m.seq, &a);
+            fake_answer_barrier(f, &m, &a);
             barriers--;
         }
         fake_msg_free(&m);

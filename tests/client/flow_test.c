@@ -173,39 +173,57 @@ Test(flow, memory_stays_under_the_byte_bound, .timeout = 60)
     free(x);
 }
 
+/* Overfills a queue with room for `slots` messages of 1000 values while
+ * the daemon is away: `steps` steps of `groups` groups, group 0 sending
+ * `burst0` messages per step, each of which must be queued. Then starts the
+ * daemon and counts, per group, what arrives; *min_step is the oldest step
+ * that arrived. Returns the counters before the daemon started. */
+static htga_stats overfill_then_deliver(int groups, int steps, int burst0, int slots,
+                                        int *per_group, int64_t *min_step)
+{
+    enum { N = 1000 };
+    static float x[N];
+    char ep[256];
+    fake_daemon f;
+    fake_msg m;
+    htga *h;
+    fake_free_endpoint(ep, sizeof ep);
+    cr_assert_eq(htga_create(&h, ep, "run"), HTGA_OK);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_QUEUE_BYTES, slots * (N * 4 + 128)), HTGA_OK);
+    for (int step = 0; step < steps; step++)
+        for (int g = 0; g < groups; g++)
+            for (int k = 0; k < (g == 0 ? burst0 : 1); k++) {
+                char name[8];
+                snprintf(name, sizeof name, "g%d", g);
+                cr_assert_eq(htga_send(h, name, step, x, N), HTGA_OK, "the new one always fits");
+            }
+    htga_stats s = stats(h);
+    assert_adds_up(&s);
+    cr_assert_eq(fake_start(&f, ep), 0);
+    *min_step = steps;
+    for (uint64_t i = 0; i < s.queue_msgs; i++) {
+        cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, slack(5000)), 0);
+        per_group[atoi(m.m.group + 1)]++;
+        *min_step = m.m.step < *min_step ? m.m.step : *min_step;
+        fake_msg_free(&m);
+    }
+    htga_destroy(&h);
+    fake_stop(&f);
+    return s;
+}
+
 /* Overfull while the daemon is away, bursts of G groups per step: every
  * group keeps about the same number of messages (longest-queue-drop), and
  * the last groups of a burst are not the ones that lose. */
 Test(flow, shedding_is_fair_across_groups, .timeout = 30)
 {
-    enum { G = 10, STEPS = 40, N = 1000 };
-    char ep[256];
-    fake_daemon f;
-    fake_msg m;
-    static float x[N];
+    enum { G = 10, STEPS = 40 };
     int per_group[G] = {0};
-    htga *h;
-    fake_free_endpoint(ep, sizeof ep);
-    cr_assert_eq(htga_create(&h, ep, "run"), HTGA_OK);
-    /* room for about 30 messages of 4 KB */
-    cr_assert_eq(htga_set_int(h, HTGA_OPT_QUEUE_BYTES, 30 * (N * 4 + 128)), HTGA_OK);
-    for (int step = 0; step < STEPS; step++)
-        for (int g = 0; g < G; g++) {
-            char name[8];
-            snprintf(name, sizeof name, "g%d", g);
-            cr_assert_eq(htga_send(h, name, step, x, N), HTGA_OK, "the new one always fits");
-        }
-    htga_stats s = stats(h);
+    int64_t min_step;
+    htga_stats s = overfill_then_deliver(G, STEPS, 1, 30, per_group, &min_step);
     cr_assert_gt(s.drops_evicted, 0);
     cr_assert_eq(s.drops_offline, s.drops_evicted, "shed while the daemon was away");
-    assert_adds_up(&s);
-    cr_assert_eq(fake_start(&f, ep), 0);
-    for (uint64_t i = 0; i < s.queue_msgs; i++) {
-        cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, slack(5000)), 0);
-        per_group[atoi(m.m.group + 1)]++;
-        cr_assert_geq(m.m.step, STEPS - 4, "the newest messages are kept");
-        fake_msg_free(&m);
-    }
+    cr_assert_geq(min_step, STEPS - 4, "the newest messages are kept");
     int lo = per_group[0], hi = per_group[0];
     for (int g = 1; g < G; g++) {
         lo = per_group[g] < lo ? per_group[g] : lo;
@@ -213,8 +231,6 @@ Test(flow, shedding_is_fair_across_groups, .timeout = 30)
     }
     cr_assert_geq(lo, 2, "every group keeps messages");
     cr_assert_leq(hi - lo, 1, "groups kept %d..%d messages", lo, hi);
-    htga_destroy(&h);
-    fake_stop(&f);
 }
 
 /* A group that sends five times as often as the others does not crowd
@@ -223,35 +239,13 @@ Test(flow, shedding_is_fair_across_groups, .timeout = 30)
  * leave the chatty group five times the others). */
 Test(flow, a_chatty_group_does_not_crowd_out_the_others, .timeout = 30)
 {
-    enum { G = 4, STEPS = 30, N = 1000 };
-    char ep[256];
-    fake_daemon f;
-    fake_msg m;
-    static float x[N];
+    enum { G = 4 };
     int per_group[G] = {0};
-    htga *h;
-    fake_free_endpoint(ep, sizeof ep);
-    cr_assert_eq(htga_create(&h, ep, "run"), HTGA_OK);
-    cr_assert_eq(htga_set_int(h, HTGA_OPT_QUEUE_BYTES, 20 * (N * 4 + 128)), HTGA_OK);
-    for (int step = 0; step < STEPS; step++)
-        for (int g = 0; g < G; g++)
-            for (int k = 0; k < (g == 0 ? 5 : 1); k++) {
-                char name[8];
-                snprintf(name, sizeof name, "g%d", g);
-                cr_assert_eq(htga_send(h, name, step, x, N), HTGA_OK);
-            }
-    htga_stats s = stats(h);
-    cr_assert_eq(fake_start(&f, ep), 0);
-    for (uint64_t i = 0; i < s.queue_msgs; i++) {
-        cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, slack(5000)), 0);
-        per_group[atoi(m.m.group + 1)]++;
-        fake_msg_free(&m);
-    }
+    int64_t min_step;
+    overfill_then_deliver(G, 30, 5, 20, per_group, &min_step);
     for (int g = 1; g < G; g++)
         cr_assert_leq(abs(per_group[0] - per_group[g]), 1, "chatty %d, g%d %d", per_group[0], g,
                       per_group[g]);
-    htga_destroy(&h);
-    fake_stop(&f);
 }
 
 /* A group's own budget wins over the run-wide one; values per send follow
