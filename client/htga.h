@@ -8,9 +8,9 @@
  *
  * Thread-safety: one htga handle may be used from several threads at once;
  * htga_send(), htga_send_many(), htga_lambda(), htga_lambda_get(),
- * htga_group_budget(), htga_set_int() and htga_stats_get() never block on
- * the network (they take short internal locks); htga_flush() and
- * htga_barrier() wait only as long as they are told. A send draws its
+ * htga_group_budget(), htga_connected(), htga_set_int() and htga_stats_get()
+ * never block on the network (they take short internal locks); htga_flush()
+ * and htga_barrier() wait only as long as they are told. A send draws its
  * sample into a buffer of the handle's queue and returns; one background
  * I/O thread per handle owns the ZeroMQ socket (it makes, uses and closes
  * it): it hands queued messages to ZeroMQ, receives lambdas, budgets and
