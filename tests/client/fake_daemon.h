@@ -56,20 +56,32 @@ static inline void fake_sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* Binds a ROUTER on `bind` ("tcp://127.0.0.1:*" for a free port, or an
- * exact endpoint to restart on a known port). Returns 0 or -1. */
-static inline int fake_start(fake_daemon *f, const char *bind)
+/* Like fake_start(), but a daemon that stops taking input when it is not
+ * read: ZeroMQ holds at most `hwm` messages for it and the kernel a small
+ * socket buffer (0: ZeroMQ's defaults, 1000 messages). */
+static inline int fake_start_hwm(fake_daemon *f, const char *bind, int hwm)
 {
-    int zero = 0;
+    int zero = 0, rcvbuf = 65536;
     size_t len = sizeof f->endpoint;
     memset(f, 0, sizeof *f);
     f->ctx = zmq_ctx_new();
     f->router = zmq_socket(f->ctx, ZMQ_ROUTER);
     zmq_setsockopt(f->router, ZMQ_LINGER, &zero, sizeof zero);
+    if (hwm > 0) {
+        zmq_setsockopt(f->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(f->router, ZMQ_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    }
     if (zmq_bind(f->router, bind) != 0)
         return -1;
     zmq_getsockopt(f->router, ZMQ_LAST_ENDPOINT, f->endpoint, &len);
     return 0;
+}
+
+/* Binds a ROUTER on `bind` ("tcp://127.0.0.1:*" for a free port, or an
+ * exact endpoint to restart on a known port). Returns 0 or -1. */
+static inline int fake_start(fake_daemon *f, const char *bind)
+{
+    return fake_start_hwm(f, bind, 0);
 }
 
 static inline void fake_stop(fake_daemon *f)
