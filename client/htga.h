@@ -47,22 +47,22 @@ extern "C" {
 #define HTGA_VERSION_NUMBER                                                                        \
     (HTGA_VERSION_MAJOR * 1000000 + HTGA_VERSION_MINOR * 1000 + HTGA_VERSION_PATCH)
 
-/* Result codes: negative codes are errors; HTGA_SKIPPED is not. */
-#define HTGA_OK 0
-#define HTGA_SKIPPED                                                                               \
-    1                       /* not sent on purpose: the daemon's budget asks for this group only   \
-                               every Nth step (counted in skipped_budget) */
+/* Result codes: negative codes are errors. HTGA_SKIPPED is not one: the
+ * message was not sent on purpose, because the daemon's budget asks for its
+ * group only every Nth step (counted in skipped_budget). HTGA_ETIMEDOUT:
+ * htga_flush() found messages still queued at the deadline, or
+ * htga_barrier() had no answer by then. */
+#define HTGA_OK        0
+#define HTGA_SKIPPED   1
 #define HTGA_EINVAL    (-1) /* a bad argument (NULL, empty or over-long name, bad option value) */
 #define HTGA_ENOMEM    (-2) /* out of memory */
 #define HTGA_EZMQ      (-3) /* ZeroMQ refused (bad endpoint, context failure) */
 #define HTGA_EDROPPED  (-4) /* the message was dropped (no room in the queue); counted */
-#define HTGA_ENOTFOUND (-5) /* no lambda has arrived for this group yet */
-#define HTGA_ETIMEDOUT                                                                             \
-    (-6)                  /* htga_flush(): messages still queued at the deadline;                  \
-                            htga_barrier(): no answer by the deadline */
-#define HTGA_ENOTSUP (-7) /* unknown option */
-#define HTGA_EBUSY   (-8) /* option cannot change now (no longer returned) */
-#define HTGA_ERESET  (-9) /* htga_barrier(): the connection was lost before the answer came */
+#define HTGA_ENOTFOUND (-5) /* nothing received for this group yet (lambda, budget) */
+#define HTGA_ETIMEDOUT (-6) /* see above */
+#define HTGA_ENOTSUP   (-7) /* unknown option */
+#define HTGA_EBUSY     (-8) /* option cannot change now (no longer returned) */
+#define HTGA_ERESET    (-9) /* htga_barrier(): the connection was lost before the answer came */
 
 /* Options, set with htga_set_int(). New options are appended, never renumbered. */
 typedef enum htga_option {
