@@ -4,11 +4,17 @@
  *
  * DESIGN: the file is read whole (cli/samples_io.h), then sent as one
  * message, or as consecutive chunks of --chunk values at steps S, S+1, ...
- * Unlike a trainer, a command line tool should deliver what it was given, so
- * it waits (bounded by --wait-ms) for the first connection through the
- * client's start-up grace, flushes before the client's queue can fill, and
- * flushes again before exiting. Whatever the library still dropped is
- * reported, and the exit status says so (3).
+ * Unlike a trainer, a replay must deliver everything it was given, or say
+ * what it lost: it ignores the daemon's budgets (every chunk is sent, at
+ * --max-samples values), waits for room instead of letting the client's
+ * queue shed (it flushes whenever half of the queue's bytes are in use),
+ * and brackets the replay with two barriers. The first, before any message,
+ * finds that the daemon is there and answers barriers (htgad 0.4 or later),
+ * and notes the run's lost blocks so far; the last (HTGA_BARRIER_CLOSE)
+ * returns once htgad has estimated and stored everything, closing the last
+ * partial block. Exit 0 only when its answer shows every message received
+ * on the one connection, no value refused and no block of the run lost
+ * since the first; otherwise exit 3 with how many and why.
  */
 #include "cli.h"
 #include "htga.h"
@@ -20,11 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define CMD              "send"
 #define EXIT_UNDELIVERED 3
-#define QUEUE_DEPTH      64
+#define QUEUE_BYTES      (64ll << 20)
 
 typedef struct send_opts {
     const char *endpoint, *run, *group, *path;
@@ -63,11 +68,17 @@ static void usage(FILE *out)
                  "  --max-samples M   values kept per message, drawn without bias\n"
                  "                    (default 65536; 0 = all, up to 1048576)\n"
                  "  --chunk N         send consecutive chunks of N values as steps S, S+1, ...\n"
-                 "  --wait-ms T       wait at most T ms for the daemon and for the messages\n"
-                 "                    to leave (default 5000)\n"
+                 "  --wait-ms T       wait at most T ms for the daemon, for each wait for room\n"
+                 "                    in the client's queue, and for htgad's final answer\n"
+                 "                    (default 5000)\n"
                  "  -h, --help        print this help and exit\n\n"
-                 "Exit status: 0 all messages handed to the connection, 1 internal failure,\n"
-                 "2 bad input, 3 some messages dropped (daemon unreachable or too slow).\n");
+                 "Every message is sent (the daemon's budgets are not followed); the command\n"
+                 "waits until htgad has estimated and stored all of it (a barrier, htgad 0.4\n"
+                 "or later).\n"
+                 "Exit status: 0 every message received and stored, 1 internal failure,\n"
+                 "2 bad input, 3 not delivered or not stored: htgad unreachable, older than\n"
+                 "0.4 (it never answers the barrier), the connection lost, messages lost or\n"
+                 "values refused, or blocks of the run lost; the message says how many.\n");
 }
 
 static int parse_step(const char *text, int64_t *out)
@@ -164,19 +175,6 @@ static int parse_opts(int argc, char **argv, send_opts *o)
     return 0;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int remaining_ms(long long deadline)
-{
-    long long left = deadline - now_ms();
-    return left < 0 ? 0 : left > 1000000000 ? 1000000000 : (int)left;
-}
-
 /* Creates and configures the client; returns an exit status. */
 static int open_client(const send_opts *o, htga **h)
 {
@@ -186,9 +184,9 @@ static int open_client(const send_opts *o, htga **h)
     if (rc == HTGA_OK && o->have_max)
         rc = htga_set_int(*h, HTGA_OPT_MAX_SAMPLES, (int64_t)o->max_samples);
     if (rc == HTGA_OK)
-        rc = htga_set_int(*h, HTGA_OPT_QUEUE_DEPTH, QUEUE_DEPTH);
+        rc = htga_set_int(*h, HTGA_OPT_QUEUE_BYTES, QUEUE_BYTES);
     if (rc == HTGA_OK)
-        rc = htga_set_int(*h, HTGA_OPT_CONNECT_GRACE_MS, (int64_t)o->wait_ms);
+        rc = htga_set_int(*h, HTGA_OPT_FOLLOW_BUDGET, 0);
     if (rc == HTGA_OK)
         return CLI_EXIT_OK;
     cli_error(CMD, "%s", htga_strerror(rc));
@@ -196,39 +194,127 @@ static int open_client(const send_opts *o, htga **h)
     return rc == HTGA_EZMQ || rc == HTGA_ENOMEM ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
 }
 
+/* Why a barrier failed, for the user. */
+static void barrier_error(const send_opts *o, htga *h, int rc, const char *which)
+{
+    htga_stats st;
+    htga_stats_get(h, &st, sizeof st);
+    if (rc == HTGA_ERESET)
+        cli_error(CMD, "the connection to htgad at %s was lost before its %s answer", o->endpoint,
+                  which);
+    else if (st.connections == 0)
+        cli_error(CMD, "htgad at %s could not be reached within %zu ms (is it running?)",
+                  o->endpoint, o->wait_ms);
+    else
+        cli_error(CMD,
+                  "htgad at %s gave no %s answer within %zu ms (an htgad older than 0.4 never "
+                  "answers; else it is overloaded: raise --wait-ms)",
+                  o->endpoint, which, o->wait_ms);
+}
+
+/* Checks the final answer against what was sent; returns an exit status. */
+static int check_ack(const send_opts *o, const htga_ack *base, const htga_ack *ack, size_t msgs)
+{
+    uint64_t lost = ack->blocks_lost - base->blocks_lost;
+    int ok = 1;
+    if (ack->connection != base->connection || ack->msgs_sent != msgs) {
+        cli_error(CMD,
+                  "the connection to htgad was remade during the replay: %" PRIu64
+                  " of %zu messages went on the last one, the others may be lost",
+                  ack->msgs_sent, msgs);
+        ok = 0;
+    }
+    if (ack->msgs != ack->msgs_sent) {
+        cli_error(CMD, "htgad received %" PRIu64 " of %" PRIu64 " messages sent", ack->msgs,
+                  ack->msgs_sent);
+        ok = 0;
+    }
+    if (ack->values_refused) {
+        cli_error(CMD,
+                  "htgad refused %" PRIu64 " of %" PRIu64 " values (stream or run limits, "
+                  "or no memory: see its /api/v1/stats)",
+                  ack->values_refused, ack->values);
+        ok = 0;
+    }
+    if (lost) {
+        cli_error(CMD,
+                  "%" PRIu64 " blocks of run %s were not stored (see htgad's /api/v1/stats "
+                  "for why)",
+                  lost, o->run);
+        ok = 0;
+    }
+    if (ack->status != 0) {
+        cli_error(CMD, "htgad was stopping while it answered");
+        ok = 0;
+    }
+    return ok ? CLI_EXIT_OK : EXIT_UNDELIVERED;
+}
+
+/* Sends one chunk, first waiting for room when half the queue is in use:
+ * returns 0, or an exit status. */
+static int send_chunk(const send_opts *o, htga *h, int64_t step, const float *v, size_t len,
+                      uint64_t *held)
+{
+    size_t m = o->have_max && o->max_samples && o->max_samples < len ? o->max_samples : len;
+    uint64_t bytes = (uint64_t)m * 4 + 256;
+    int rc;
+    if (*held + bytes > QUEUE_BYTES / 2) {
+        if (htga_flush(h, (int)o->wait_ms) != HTGA_OK) {
+            cli_error(CMD, "htgad at %s took no message for %zu ms", o->endpoint, o->wait_ms);
+            return EXIT_UNDELIVERED;
+        }
+        *held = 0;
+    }
+    *held += bytes;
+    rc = htga_send(h, o->group, step, v, len);
+    if (rc == HTGA_EINVAL) {
+        cli_error(CMD, "bad --group name '%s'", o->group);
+        return CLI_EXIT_USAGE;
+    }
+    if (rc != HTGA_OK) {
+        cli_error(CMD, "a message was dropped: %s", htga_strerror(rc));
+        return EXIT_UNDELIVERED;
+    }
+    return 0;
+}
+
 /* Sends values[0..n) as one message or in chunks; returns an exit status. */
 static int send_all(const send_opts *o, htga *h, const float *values, size_t n)
 {
     size_t chunk = o->chunk ? o->chunk : n, msgs = 0, off;
-    long long deadline = now_ms() + (long long)o->wait_ms;
+    uint64_t held = 0;
+    htga_ack base, ack;
     htga_stats st;
-    int rc, undelivered = 0;
+    int rc;
 
-    for (off = 0; off < n; off += chunk, msgs++) {
-        size_t len = n - off < chunk ? n - off : chunk;
-        if (msgs > 0 && msgs % (QUEUE_DEPTH / 2) == 0 &&
-            htga_flush(h, remaining_ms(deadline)) != HTGA_OK)
-            undelivered = 1;
-        rc = htga_send(h, o->group, o->step + (int64_t)msgs, values + off, len);
-        if (rc == HTGA_EINVAL) {
-            cli_error(CMD, "bad --group name '%s'", o->group);
-            return CLI_EXIT_USAGE;
-        }
-        if (rc != HTGA_OK)
-            undelivered = 1;
+    rc = htga_barrier(h, 0, (int)o->wait_ms, &base, sizeof base);
+    if (rc != HTGA_OK) {
+        barrier_error(o, h, rc, "first");
+        printf("sent 0 of %zu messages (0 values of %zu) to %s, none delivered\n",
+               (n + chunk - 1) / chunk, n, o->endpoint);
+        return EXIT_UNDELIVERED;
     }
-    if (htga_flush(h, remaining_ms(deadline)) != HTGA_OK)
-        undelivered = 1;
+    for (off = 0, rc = 0; off < n && rc == 0; off += chunk, msgs++)
+        rc = send_chunk(o, h, o->step + (int64_t)msgs, values + off,
+                        n - off < chunk ? n - off : chunk, &held);
+    if (rc == CLI_EXIT_USAGE)
+        return rc;
+    if (rc == 0) {
+        rc = htga_barrier(h, HTGA_BARRIER_CLOSE, (int)o->wait_ms, &ack, sizeof ack);
+        if (rc != HTGA_OK)
+            barrier_error(o, h, rc, "final");
+        rc = rc == HTGA_OK ? check_ack(o, &base, &ack, msgs) : EXIT_UNDELIVERED;
+    }
     htga_stats_get(h, &st, sizeof st);
-    undelivered |= st.msgs_sent < msgs;
-    printf("sent %" PRIu64 " of %zu messages (%" PRIu64 " values of %zu) to %s", st.msgs_sent, msgs,
-           st.samples_sent, n, o->endpoint);
-    if (undelivered)
-        printf(", %" PRIu64 " not delivered", (uint64_t)msgs - st.msgs_sent);
+    printf("sent %" PRIu64 " of %zu messages (%" PRIu64 " values of %zu) to %s", st.msgs_sent,
+           (n + chunk - 1) / chunk, st.samples_sent, n, o->endpoint);
+    if (rc == CLI_EXIT_OK)
+        printf(", all received and stored (%" PRIu64 " blocks of the run stored)",
+               ack.blocks_stored);
+    else
+        printf(", not all delivered and stored");
     printf("\n");
-    if (undelivered)
-        cli_error(CMD, "not everything was delivered (is htgad running at %s?)", o->endpoint);
-    return undelivered ? EXIT_UNDELIVERED : CLI_EXIT_OK;
+    return rc;
 }
 
 int cli_send(int argc, char **argv)

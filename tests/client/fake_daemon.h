@@ -56,20 +56,32 @@ static inline void fake_sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* Binds a ROUTER on `bind` ("tcp://127.0.0.1:*" for a free port, or an
- * exact endpoint to restart on a known port). Returns 0 or -1. */
-static inline int fake_start(fake_daemon *f, const char *bind)
+/* Like fake_start(), but a daemon that stops taking input when it is not
+ * read: ZeroMQ holds at most `hwm` messages for it and the kernel a small
+ * socket buffer (0: ZeroMQ's defaults, 1000 messages). */
+static inline int fake_start_hwm(fake_daemon *f, const char *bind, int hwm)
 {
-    int zero = 0;
+    int zero = 0, rcvbuf = 65536;
     size_t len = sizeof f->endpoint;
     memset(f, 0, sizeof *f);
     f->ctx = zmq_ctx_new();
     f->router = zmq_socket(f->ctx, ZMQ_ROUTER);
     zmq_setsockopt(f->router, ZMQ_LINGER, &zero, sizeof zero);
+    if (hwm > 0) {
+        zmq_setsockopt(f->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(f->router, ZMQ_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    }
     if (zmq_bind(f->router, bind) != 0)
         return -1;
     zmq_getsockopt(f->router, ZMQ_LAST_ENDPOINT, f->endpoint, &len);
     return 0;
+}
+
+/* Binds a ROUTER on `bind` ("tcp://127.0.0.1:*" for a free port, or an
+ * exact endpoint to restart on a known port). Returns 0 or -1. */
+static inline int fake_start(fake_daemon *f, const char *bind)
+{
+    return fake_start_hwm(f, bind, 0);
 }
 
 static inline void fake_stop(fake_daemon *f)
@@ -179,6 +191,77 @@ static inline void fake_send_lambda(fake_daemon *f, const void *id, size_t id_le
     size_t lens[2] = {len, WIRE_LAMBDA_LEN};
     wire_encode_lambda(&lam, body);
     fake_send_raw(f, id, id_len, frames, lens, 2);
+}
+
+/* A BUDGET for `group` of run `run`, or for every group of it (group NULL). */
+static inline void fake_send_budget(fake_daemon *f, const void *id, size_t id_len, const char *run,
+                                    const char *group, uint32_t values, uint32_t every)
+{
+    unsigned char hdr[WIRE_HEADER_MAX], body[WIRE_BUDGET_LEN];
+    wire_msg m = {.kind = WIRE_BUDGET,
+                  .count = 1,
+                  .run = run,
+                  .run_len = strlen(run),
+                  .group = group,
+                  .group_len = group ? strlen(group) : 0};
+    wire_budget b = {.values = values, .every = every, .ranks = 1};
+    size_t len = wire_encode_header(&m, hdr, sizeof hdr);
+    const void *frames[2] = {hdr, body};
+    size_t lens[2] = {len, WIRE_BUDGET_LEN};
+    wire_encode_budget(&b, body);
+    fake_send_raw(f, id, id_len, frames, lens, 2);
+}
+
+/* The ACK of the barrier with token `token` (its header's step). */
+static inline void fake_send_ack(fake_daemon *f, const void *id, size_t id_len, const char *run,
+                                 int64_t token, uint64_t seq, const wire_ack *ack)
+{
+    unsigned char hdr[WIRE_HEADER_MAX], body[WIRE_ACK_LEN];
+    wire_msg m = {.kind = WIRE_ACK,
+                  .step = token,
+                  .seq = seq,
+                  .count = 1,
+                  .run = run,
+                  .run_len = strlen(run)};
+    size_t len = wire_encode_header(&m, hdr, sizeof hdr);
+    const void *frames[2] = {hdr, body};
+    size_t lens[2] = {len, WIRE_ACK_LEN};
+    wire_encode_ack(ack, body);
+    fake_send_raw(f, id, id_len, frames, lens, 2);
+}
+
+/* Sends ack as the answer to the BARRIER b, to its sender. */
+static inline void fake_answer_barrier(fake_daemon *f, const fake_msg *b, const wire_ack *ack)
+{
+    char run[WIRE_NAME_MAX + 1];
+    memcpy(run, b->m.run, b->m.run_len);
+    run[b->m.run_len] = 0;
+    fake_send_ack(f, b->id, b->id_len, run, b->m.step, b->m.seq, ack);
+}
+
+/* Answers barriers as htgad would for a connection that lost nothing:
+ * receives until `barriers` BARRIERs came, counting SAMPLES (and their
+ * values) from the identity that sent them, and ACKs each with those
+ * counts. Returns the SAMPLES received, or -1 on timeout. */
+static inline long fake_serve_barriers(fake_daemon *f, int barriers, int timeout_ms)
+{
+    long end = fake_now_ms() + timeout_ms, msgs = 0, values = 0;
+    while (barriers > 0) {
+        fake_msg m;
+        long left = end - fake_now_ms();
+        if (left <= 0 || fake_recv(f, &m, (int)left) != 0)
+            return -1;
+        if (m.rc == WIRE_OK && m.m.kind == WIRE_SAMPLES) {
+            msgs++;
+            values += m.m.count;
+        } else if (m.rc == WIRE_OK && m.m.kind == WIRE_BARRIER) {
+            wire_ack a = {.msgs = (uint64_t)msgs, .values = (uint64_t)values};
+            fake_answer_barrier(f, &m, &a);
+            barriers--;
+        }
+        fake_msg_free(&m);
+    }
+    return msgs;
 }
 
 #endif /* HTGA_FAKE_DAEMON_H */

@@ -212,6 +212,8 @@ Test(daemon, whole_block_messages_skip_the_copy_and_keep_values_exact)
     cr_assert_eq(testd_start(&d, "--block-samples", "4096", NULL), 0);
     h = client("zc", 0);
     cr_assert_eq(htga_set_int(h, HTGA_OPT_MAX_SAMPLES, 0), HTGA_OK);
+    /* every value, whatever the budget (one block a step) would ask */
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_FOLLOW_BUDGET, 0), HTGA_OK);
     /* whole: block A in one message, then B and half of C in one */
     send_one(h, "whole", 0, x, B);
     send_one(h, "whole", 1, x + B, B + B / 2);

@@ -29,6 +29,16 @@ def lambda_msg(run, group, lam, alpha=1.5, block=0, step=0):
     return [head, body]
 
 
+def ack_msg(run, token, seq, msgs, values, refused=0, stored=0, lost=0):
+    head = HDR.pack(MAGIC, 1, 5, 1, 0, len(run), 0, 0, token, seq, 1, 0, 0) + run
+    return [head, struct.pack("<QQQQQII", msgs, values, refused, stored, lost, 0, 0)]
+
+
+def budget_msg(run, group, values, every):
+    head = HDR.pack(MAGIC, 1, 6, 1, 0, len(run), len(group), 0, 0, 0, 1, 0, 0) + run + group
+    return [head, struct.pack("<IIII", values, every, 1, 0)]
+
+
 class FakeDaemon:
     """A ROUTER on a private ipc endpoint; records decoded messages."""
 
@@ -69,6 +79,30 @@ class FakeDaemon:
     def push(self, run, group, lam):
         for p in self.peers:
             self.sock.send_multipart([p] + lambda_msg(run, group, lam))
+
+    def push_budget(self, run, group, values, every):
+        for p in self.peers:
+            self.sock.send_multipart([p] + budget_msg(run, group, values, every))
+
+    def serve_barrier(self, timeout=5.0, missing=0):
+        """Counts SAMPLES until a BARRIER (kind 4) comes and answers it as
+        htgad would (reporting `missing` fewer messages); returns the
+        number of SAMPLES received and the barrier's header fields."""
+        deadline = time.monotonic() + timeout
+        msgs = values = 0
+        while time.monotonic() < deadline:
+            if not self.sock.poll(int(max(0.0, deadline - time.monotonic()) * 1000)):
+                break
+            frames = self.sock.recv_multipart()
+            ident, head = frames[0], frames[1]
+            self.peers.add(ident)
+            (_, _, kind, _, _, rl, _, _, step, seq, count, cluster, _) = HDR.unpack_from(head)
+            if kind == 2:
+                msgs, values = msgs + 1, values + count
+            elif kind == 4:
+                self.sock.send_multipart([ident] + ack_msg(head[48:48 + rl], step, seq, msgs - missing, values))
+                return msgs, cluster
+        return None
 
     def close(self):
         self.sock.close(0)
@@ -126,19 +160,36 @@ class TestClientOffline(unittest.TestCase):
             self.c.send(3, 0, [1.0])
 
     @unittest.skipUnless(HAVE_NUMPY, "numpy missing")
-    def test_dropped_is_false_and_counted(self):
-        self.assertFalse(self.c.send("g", 0, np.ones(8, np.float32)))
+    def test_queued_while_away_dropped_when_it_cannot_fit(self):
+        self.assertTrue(self.c.send("g", 0, np.ones(8, np.float32)), "waits in the queue")
+        s = self.c.stats()
+        self.assertEqual((s["sends"], s["queue_msgs"], s["drops_offline"]), (1, 1, 0))
+        self.c.set_option(8, 65536)  # HTGA_OPT_QUEUE_BYTES: a 65536-value sample never fits
+        self.assertFalse(self.c.send("g", 1, np.ones(70000, np.float32)))
         s = self.c.stats()
         self.assertEqual(s["drops_offline"], 1)
-        self.assertEqual(s["sends"], 0)
+        self.assertEqual(s["offered"], s["msgs_sent"] + s["drops_queue"] + s["drops_offline"] +
+                         s["skipped_budget"] + s["queue_msgs"])
+        self.assertFalse(self.c.flush(10), "nothing leaves while the daemon is away")
         self.assertEqual(self.c.lambda_("g"), 1.0)
         self.assertIsNone(self.c.lambda_get("g"))
+        self.assertIsNone(self.c.group_budget("g"))
 
     @unittest.skipUnless(HAVE_NUMPY, "numpy missing")
-    def test_send_many_dropped_per_message(self):
-        x = np.ones(8, np.float32)
-        self.assertEqual(self.c.send_many(0, [("a", x), ("b", x)]), [False, False])
-        self.assertEqual(self.c.stats()["drops_offline"], 2)
+    def test_send_many_results_per_message(self):
+        c = htga.Client("tcp://127.0.0.1:9", "offline", queue_bytes=65536)
+        small, big = np.ones(8, np.float32), np.ones(70000, np.float32)
+        self.assertEqual(c.send_many(0, [("a", small), ("b", big), ("c", small)]), [True, False, True])
+        self.assertEqual(c.send_many(1, [("a", small), ("b", big)], codes=True), [htga.OK, htga.EDROPPED])
+        self.assertEqual(c.stats()["drops_offline"], 2)
+        c.close()
+
+    def test_durable_flush_times_out_without_a_daemon(self):
+        t0 = time.monotonic()
+        with self.assertRaises(htga.HtgaError) as cm:
+            self.c.flush(100, durable=True)
+        self.assertEqual(cm.exception.code, htga.ETIMEDOUT)
+        self.assertLess(time.monotonic() - t0, 5)
 
     def test_close_twice_and_context_manager(self):
         with htga.Client("tcp://127.0.0.1:9", "r") as c:
@@ -156,7 +207,7 @@ class TestClientFakeDaemon(unittest.TestCase):
 
         self.tmp = tempfile.TemporaryDirectory()
         self.fake = FakeDaemon(self.tmp.name)
-        self.c = htga.Client(self.fake.endpoint, "run-a", rank=3, max_samples=16, seed=7, connect_grace_ms=2000)
+        self.c = htga.Client(self.fake.endpoint, "run-a", rank=3, max_samples=16, seed=7)
 
     def tearDown(self):
         self.c.close()
@@ -270,6 +321,57 @@ class TestClientFakeDaemon(unittest.TestCase):
         self.assertEqual(s["lambdas_recv"], 1)
         self.assertEqual(s["bad_msgs_recv"], 1)
         self.assertTrue(self.c.flush(1000))
+
+
+    def _flush_in_thread(self, **kw):
+        import threading
+
+        box = {}
+
+        def run():
+            try:
+                box["ack"] = self.c.flush(5000, durable=True, **kw)
+            except htga.HtgaError as e:
+                box["err"] = e
+
+        t = threading.Thread(target=run)
+        t.start()
+        return t, box
+
+    def test_durable_flush_returns_the_answer(self):
+        for i in range(3):
+            self.assertTrue(self.c.send("w", i, np.ones(4, np.float32)))
+        t, box = self._flush_in_thread(close_blocks=True)
+        msgs, flags = self.fake.serve_barrier()
+        t.join(10)
+        self.assertEqual((msgs, flags), (3, 1), "the samples come first; CLOSE is flag 1")
+        ack = box["ack"]
+        self.assertEqual((ack["msgs"], ack["msgs_sent"], ack["values"], ack["connection"]), (3, 3, 12, 1))
+        self.assertTrue(ack["complete"])
+        # an answer that is short of a message says so
+        self.assertTrue(self.c.send("w", 3, np.ones(4, np.float32)))
+        t, box = self._flush_in_thread()
+        self.assertEqual(self.fake.serve_barrier(missing=1), (1, 0))
+        t.join(10)
+        self.assertFalse(box["ack"]["complete"])
+        s = self.c.stats()
+        self.assertEqual((s["barriers_sent"], s["acks_recv"], s["acks_unmatched"]), (2, 2, 0))
+
+    def test_budget_sets_values_and_every(self):
+        self.assertTrue(self.c.send("w", 0, np.ones(4, np.float32)))
+        self.assertIsNotNone(self.fake.recv_samples())
+        self.fake.push_budget(b"run-a", b"w", 8, 2)
+        self.assertTrue(support.wait_for(lambda: self.c.group_budget("w") is not None))
+        self.assertEqual(self.c.group_budget("w"), (8, 2))
+        self.assertIsNone(self.c.group_budget("other"))
+        a = np.arange(100, dtype=np.float32)
+        codes = [self.c.send_many(step, [("w", a)], codes=True)[0] for step in range(4)]
+        self.assertEqual(sorted(codes), [htga.OK, htga.OK, htga.SKIPPED, htga.SKIPPED])
+        for _ in range(2):
+            self.assertEqual(self.fake.recv_samples()[6], 8, "values per send follow the budget")
+        s = self.c.stats()
+        self.assertEqual((s["skipped_budget"], s["budgets_recv"]), (2, 1))
+        self.assertEqual((s["budget_values_min"], s["budget_values_max"]), (8, 8))
 
 
 @unittest.skipUnless(HAVE_NUMPY and support.HTGAD, "numpy or htgad (env HTGAD) missing")

@@ -32,6 +32,7 @@ __all__ = [
     "version",
     "strerror",
     "OK",
+    "SKIPPED",
     "EINVAL",
     "ENOMEM",
     "EZMQ",
@@ -40,10 +41,12 @@ __all__ = [
     "ETIMEDOUT",
     "ENOTSUP",
     "EBUSY",
+    "ERESET",
 ]
 
-# Error codes of htga.h.
+# Result codes of htga.h (negative: errors).
 OK = 0
+SKIPPED = 1
 EINVAL = -1
 ENOMEM = -2
 EZMQ = -3
@@ -52,6 +55,7 @@ ENOTFOUND = -5
 ETIMEDOUT = -6
 ENOTSUP = -7
 EBUSY = -8
+ERESET = -9
 
 # Options of htga.h (htga_option).
 _OPT_MAX_SAMPLES = 1
@@ -61,10 +65,13 @@ _OPT_SEED = 4
 _OPT_CONNECT_GRACE_MS = 5
 _OPT_HELLO_INTERVAL_MS = 6
 _OPT_SAMPLE_CLUSTER = 7
-_OPT_CURVE_SERVER_KEY = 8
-_OPT_CURVE_PUBLIC_KEY = 9
-_OPT_CURVE_SECRET_KEY = 10
-_OPT_CURVE_KEY_FILE = 11
+_OPT_QUEUE_BYTES = 8
+_OPT_FOLLOW_BUDGET = 9
+_BARRIER_CLOSE = 1
+_OPT_CURVE_SERVER_KEY = 10
+_OPT_CURVE_PUBLIC_KEY = 11
+_OPT_CURVE_SECRET_KEY = 12
+_OPT_CURVE_KEY_FILE = 13
 
 _ABI_MAJOR = 0  # HTGA_VERSION_MAJOR this binding was written against
 
@@ -102,8 +109,37 @@ class _Stats(ctypes.Structure):
         ("drops_offline", ctypes.c_uint64),
         ("lambdas_recv", ctypes.c_uint64),
         ("bad_msgs_recv", ctypes.c_uint64),
+        # libhtga 0.4 (an older library leaves them 0: only its size is copied)
+        ("offered", ctypes.c_uint64),
+        ("skipped_budget", ctypes.c_uint64),
+        ("drops_evicted", ctypes.c_uint64),
+        ("queue_msgs", ctypes.c_uint64),
+        ("queue_bytes", ctypes.c_uint64),
+        ("queue_bytes_max", ctypes.c_uint64),
+        ("budgets_recv", ctypes.c_uint64),
+        ("acks_recv", ctypes.c_uint64),
+        ("acks_unmatched", ctypes.c_uint64),
+        ("barriers_sent", ctypes.c_uint64),
+        ("connections", ctypes.c_uint64),
+        ("budget_values_min", ctypes.c_uint64),
+        ("budget_values_max", ctypes.c_uint64),
         ("refused", ctypes.c_uint64),
         ("auth_failures", ctypes.c_uint64),
+    ]
+
+
+class _Ack(ctypes.Structure):
+    _fields_ = [
+        ("msgs", ctypes.c_uint64),
+        ("values", ctypes.c_uint64),
+        ("values_refused", ctypes.c_uint64),
+        ("blocks_stored", ctypes.c_uint64),
+        ("blocks_lost", ctypes.c_uint64),
+        ("status", ctypes.c_uint32),
+        ("flags", ctypes.c_uint32),
+        ("msgs_sent", ctypes.c_uint64),
+        ("values_sent", ctypes.c_uint64),
+        ("connection", ctypes.c_uint64),
     ]
 
 
@@ -164,6 +200,14 @@ def _declare(lib):
     lib.htga_flush.argtypes = [c_htga_p, ctypes.c_int]
     lib.htga_stats_get.restype = ctypes.c_int
     lib.htga_stats_get.argtypes = [c_htga_p, ctypes.POINTER(_Stats), ctypes.c_size_t]
+    if hasattr(lib, "htga_barrier"):  # libhtga before 0.4 lacks these
+        lib.htga_connected.restype = ctypes.c_int
+        lib.htga_connected.argtypes = [c_htga_p]
+        lib.htga_barrier.restype = ctypes.c_int
+        lib.htga_barrier.argtypes = [c_htga_p, ctypes.c_uint, ctypes.c_int, ctypes.POINTER(_Ack), ctypes.c_size_t]
+        lib.htga_group_budget.restype = ctypes.c_int
+        lib.htga_group_budget.argtypes = [c_htga_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint32),
+                                          ctypes.POINTER(ctypes.c_uint32)]
 
 
 _lib = None
@@ -262,11 +306,13 @@ class Client:
     The constructor returns at once; the connection is made in the
     background and remade after a daemon restart. Nothing here blocks on the
     network. Options left at None keep libhtga's defaults (max_samples 65536
-    values per send, queue_depth 64 messages, connect_grace_ms 500,
-    sample_cluster 1: one value per stratum; L > 1 samples runs of L
-    consecutive values, cheaper on large gradients but with less
-    information per value, which htgad reports as a wider interval for
-    alpha, see htga.h).
+    values per send, queue_bytes 64 MiB of queued samples, queue_depth 0: no
+    cap on the message count, follow_budget True: the daemon's budgets set
+    values per send and every Nth step, sample_cluster 1: one value per
+    stratum; L > 1 samples runs of L consecutive values, cheaper on large
+    gradients but with less information per value, which htgad reports as
+    a wider interval for alpha, see htga.h; connect_grace_ms is accepted
+    and has no effect since libhtga 0.4).
     CURVE (htgad run with --curve-secret-key, docs/security.md):
     curve_server_key is htgad's public key, curve_key_file this client's
     `htga keygen` file (or curve_public_key and curve_secret_key); the
@@ -291,6 +337,8 @@ class Client:
         connect_grace_ms=None,
         hello_interval_ms=None,
         sample_cluster=None,
+        queue_bytes=None,
+        follow_budget=None,
         curve_server_key=None,
         curve_key_file=None,
         curve_public_key=None,
@@ -317,6 +365,8 @@ class Client:
                 (_OPT_CONNECT_GRACE_MS, connect_grace_ms),
                 (_OPT_HELLO_INTERVAL_MS, hello_interval_ms),
                 (_OPT_SAMPLE_CLUSTER, sample_cluster),
+                (_OPT_QUEUE_BYTES, queue_bytes),
+                (_OPT_FOLLOW_BUDGET, None if follow_budget is None else int(bool(follow_budget))),
             ):
                 if v is not None:
                     self.set_option(opt, v)
@@ -359,11 +409,14 @@ class Client:
     def send(self, group, step, array):
         """Sends a sample of the gradient `array` (numpy array, torch tensor,
         or anything numpy.asarray takes) of group `group` at training step
-        `step`. Returns True when queued, False when dropped because the
-        daemon is away or slow (counted in stats(); never an exception: the
-        trainer goes on). Raises HtgaError for bad arguments. A float32
-        contiguous CPU array is read in place, without a copy; libhtga
-        subsamples it to max_samples values."""
+        `step`. Returns True when queued (it leaves as soon as the daemon
+        takes it; while the daemon is away it waits in libhtga's queue) or
+        skipped because the daemon's budget asks for this group only every
+        Nth step (not a loss: stats()["skipped_budget"]); False when dropped
+        because it did not fit in the queue (counted in stats(); never an
+        exception: the trainer goes on). Raises HtgaError for bad arguments.
+        A float32 contiguous CPU array is read in place, without a copy;
+        libhtga subsamples it to max_samples values (or the budget's)."""
         keep, addr, n = _as_float32_buffer(array)
         if n == 0:
             raise HtgaError(EINVAL, strerror(EINVAL), "htga_send: empty array")
@@ -371,22 +424,27 @@ class Client:
         del keep
         if rc == EDROPPED:
             return False
-        self._check(rc, "htga_send")
+        if rc != SKIPPED:
+            self._check(rc, "htga_send")
         return True
 
-    def send_many(self, step, items):
+    def send_many(self, step, items, codes=False):
         """Sends several groups' gradients of step `step` in one libhtga call
         (htga_send_many(): one message per group, in order, each sampled,
-        dropped and counted as by send(); ZeroMQ's I/O thread is woken once).
+        queued, shed and counted as by send(); the I/O thread is woken once).
         `items` is a list of (group, array) pairs or a dict {group: array}.
-        Returns a list of booleans, True where queued, False where dropped.
-        Raises HtgaError for bad arguments (then nothing is sent). Falls
-        back to one send() per group on a libhtga without htga_send_many."""
+        Returns one result per group, true when the call returns: a boolean
+        as send() returns it (True queued or skipped by the budget, False
+        dropped), or with codes=True the htga code (OK queued, SKIPPED,
+        EDROPPED, ENOMEM). Raises HtgaError for bad arguments (then nothing is
+        sent). Falls back to one send() per group on a libhtga without
+        htga_send_many (then codes are OK or EDROPPED)."""
         pairs = list(items.items() if isinstance(items, dict) else items)
         if not pairs:
             return []
         if self._send_many_fn is None:
-            return [self.send(g, step, a) for g, a in pairs]
+            ok = [self.send(g, step, a) for g, a in pairs]
+            return [OK if v else EDROPPED for v in ok] if codes else ok
         k = len(pairs)
         keep, names = [], (ctypes.c_char_p * k)()
         ptrs, ns, rcs = (ctypes.c_void_p * k)(), (ctypes.c_size_t * k)(), (ctypes.c_int * k)()
@@ -402,9 +460,11 @@ class Client:
         if rc < 0:
             self._check(rc, "htga_send_many")
         for r in rcs:
-            if r not in (OK, EDROPPED):
+            if r not in (OK, SKIPPED, EDROPPED):
                 self._check(r, "htga_send_many")
-        return [r == OK for r in rcs]
+        if codes:
+            return list(rcs)
+        return [r != EDROPPED for r in rcs]
 
     def _raw_send(self, group_bytes, step, address, count):
         """htga_send() on memory the caller keeps alive: float32[count] at
@@ -429,17 +489,64 @@ class Client:
         self._check(rc, "htga_lambda_get")
         return v.value
 
-    def flush(self, timeout_ms=1000):
-        """Waits up to timeout_ms for queued messages to leave; True when all did."""
+    def flush(self, timeout_ms=1000, durable=False, close_blocks=False):
+        """Waits up to timeout_ms for queued messages to leave; True when all
+        did, False at the deadline.
+
+        durable=True waits for more, with htga_barrier(): until htgad has
+        estimated and stored everything this client sent before the call
+        (close_blocks=True also closes the run's open blocks first, so a
+        partial block is stored). It returns the answer as a dict: the
+        daemon's msgs, values, values_refused, blocks_stored, blocks_lost,
+        status; the client's msgs_sent, values_sent, connection; and
+        complete, True when msgs == msgs_sent and nothing was refused. It
+        raises HtgaError with code ETIMEDOUT when no answer came in time (an
+        htgad before 0.4 never answers) or ERESET when the connection was
+        lost before the answer."""
+        if durable:
+            if getattr(self._lib, "htga_barrier", None) is None:
+                raise HtgaError(ENOTSUP, "libhtga before 0.4 has no barrier", "htga_barrier")
+            ack = _Ack()
+            flags = _BARRIER_CLOSE if close_blocks else 0
+            rc = self._lib.htga_barrier(self._handle(), flags, int(timeout_ms), ctypes.byref(ack), ctypes.sizeof(ack))
+            self._check(rc, "htga_barrier")
+            out = {name: getattr(ack, name) for name, _ in _Ack._fields_ if name != "flags"}
+            out["complete"] = ack.msgs == ack.msgs_sent and ack.values_refused == 0
+            return out
         rc = self._lib.htga_flush(self._handle(), int(timeout_ms))
         if rc == ETIMEDOUT:
             return False
         self._check(rc, "htga_flush")
         return True
 
+    def connected(self):
+        """True while a connection to htgad is up (htga_connected()). Sends
+        do not fail while it is down, they wait in libhtga's queue."""
+        fn = getattr(self._lib, "htga_connected", None)
+        return True if fn is None else bool(fn(self._handle()))
+
+    def group_budget(self, group):
+        """The budget htgad set for `group` (its own, or the run-wide one) as
+        (values_per_send, every), or None while none has arrived."""
+        fn = getattr(self._lib, "htga_group_budget", None)
+        if fn is None:
+            return None
+        v, e = ctypes.c_uint32(0), ctypes.c_uint32(1)
+        rc = fn(self._handle(), _name(group, "group"), ctypes.byref(v), ctypes.byref(e))
+        if rc == ENOTFOUND:
+            return None
+        self._check(rc, "htga_group_budget")
+        return (v.value, e.value)
+
     def stats(self):
-        """The handle's counters as a dict (sends, msgs_sent, samples_sent,
-        bytes_sent, drops_queue, drops_offline, lambdas_recv, bad_msgs_recv)."""
+        """The handle's counters as a dict: sends, msgs_sent, samples_sent,
+        bytes_sent, drops_queue, drops_offline, lambdas_recv, bad_msgs_recv,
+        and since libhtga 0.4 offered, skipped_budget, drops_evicted,
+        queue_msgs, queue_bytes, queue_bytes_max, budgets_recv, acks_recv,
+        acks_unmatched, barriers_sent, connections, budget_values_min,
+        budget_values_max (htga.h says what each counts). offered ==
+        msgs_sent + drops_queue + drops_offline + skipped_budget +
+        queue_msgs at any time."""
         s = _Stats()
         self._check(self._lib.htga_stats_get(self._handle(), ctypes.byref(s), ctypes.sizeof(s)), "htga_stats_get")
         return {name: getattr(s, name) for name, _ in _Stats._fields_}

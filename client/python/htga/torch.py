@@ -328,8 +328,8 @@ class GradientMonitor:
                     self.steps_sent += 1
         self.sent += tried - dropped
         self.dropped += dropped
-        if tried:
-            self.online = dropped < tried
+        if tried:  # sends queue while htgad is away: ask the client too
+            self.online = dropped < tried and getattr(self.client, "connected", lambda: True)()
         return tried - dropped
 
     def stats(self):
@@ -485,8 +485,8 @@ class GradientMonitor:
                 continue
             tried += 1
             rc = send(h, pname if params else bname, step, addr, n)
-            if rc:
-                if rc != -4:  # HTGA_EDROPPED: daemon away or slow, counted by libhtga
+            if rc < 0:  # 1, HTGA_SKIPPED: the daemon's budget skips this step, not a loss
+                if rc != -4:  # HTGA_EDROPPED: no room in libhtga's queue, counted there
                     raise RuntimeError(f"htga_send({g.name!r}) failed with code {rc}")
                 dropped += 1
         return tried, dropped
