@@ -10,20 +10,9 @@
 # the counts and ratios come from the same run.
 # Usage: bench/run-flow.sh [SCENARIO ...]   (default: all four)
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-build="$root/build-bench"
-[ -f "$build/build.ninja" ] || meson setup "$build" "$root" --buildtype=release -Dtests=false >/dev/null
-meson compile -C "$build" -j2 >/dev/null
+. "$(dirname "$0")/lib.sh"
+bench_setup flow
 bench="$build/bench/flow_bench"
-htgad="$build/daemon/htgad"
-tmp="$(mktemp -d /tmp/htga-flow-XXXXXX)"
-pid=""
-cleanup() {
-    if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 start_htgad() { # default flags: only where it listens and writes
     rm -f "$tmp/stats" "$tmp"/flow.db*
     ep="tcp://127.0.0.1:$(port)"

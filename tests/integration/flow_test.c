@@ -12,7 +12,9 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <zmq.h>
 
 #include "harness.h"
@@ -292,6 +294,125 @@ Test(flow, a_small_group_gets_a_lambda_within_the_window)
     while (htga_lambda_get(h, "bias", &lambda) != HTGA_OK && now_ms() < deadline)
         sleep_ms(10);
     cr_assert_eq(htga_lambda_get(h, "bias", &lambda), HTGA_OK, "no lambda came back");
+    htga_destroy(&h);
+    free(x);
+}
+
+/* Writes n little-endian float32 values of Student-t(3) to path (.f32). */
+static void write_f32(const char *path, size_t n, uint64_t seed)
+{
+    float *x = heavy(n, seed);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(x, sizeof(float), n, f), n);
+    fclose(f);
+    free(x);
+}
+
+/* Runs `htga send ARGS` with its output in d.dir/send.out; returns its exit
+ * status, and the output in out (len bytes). */
+static int htga_send_cli(char *out, size_t len, const char *args)
+{
+    char cmd[1024];
+    FILE *f;
+    size_t got;
+    int st;
+
+    snprintf(cmd, sizeof(cmd), "%s send --endpoint %s %s >%s/send.out 2>&1", HTGA_CLI_PATH,
+             d.endpoint, args, d.dir);
+    st = system(cmd);
+    snprintf(cmd, sizeof(cmd), "%s/send.out", d.dir);
+    f = fopen(cmd, "r");
+    got = f ? fread(out, 1, len - 1, f) : 0;
+    out[got] = '\0';
+    if (f)
+        fclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* The issue's replay: 200 blocks in chunks of a quarter block, against an
+ * estimator slowed down and queues of 1 MiB, so htgad pushes back all the
+ * way: every block is stored, and the exit status says so. */
+Test(flow, replay_stores_every_block_or_says_why)
+{
+    char path[160], out[4096], args[512];
+
+    cr_assert_eq(testd_start(&d, "--block-samples", "4096", "--queue-bytes", "1M",
+                             "--test-estimate-delay-us", "2000", NULL),
+                 0);
+    snprintf(path, sizeof(path), "%s/grads.f32", d.dir);
+    write_f32(path, 200 * 4096, 21);
+    snprintf(args, sizeof(args), "--run replay --group fc1.weight --step 0 --chunk 1024 %s", path);
+    cr_assert_eq(htga_send_cli(out, sizeof(out), args), 0, "%s", out);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM estimates WHERE run = 'replay'"), 200);
+    cr_assert_eq(testd_query(&d, "SELECT sum(n) FROM estimates WHERE run = 'replay'"), 200 * 4096);
+    /* a second group refused by the stream limit: the replay fails, saying why */
+    testd_stop(&d, SIGTERM);
+    cr_assert_eq(testd_start(&d, "--block-samples", "4096", "--max-streams", "1", NULL), 0);
+    snprintf(args, sizeof(args), "--run replay --group other --step 0 --chunk 4096 %s", path);
+    cr_assert_eq(htga_send_cli(out, sizeof(out), args), 3, "%s", out);
+    cr_assert(strstr(out, "refused") != NULL, "%s", out);
+}
+
+/* An overload made on purpose (each block's estimate sleeps 10 ms: about
+ * 100 blocks a second) against a trainer of 16 groups sending a block's
+ * worth each every 4 ms for 4 s (about 40x what htgad can estimate): htgad
+ * pushes back, asks for less (the budget falls), the client's queue sheds
+ * the oldest of the fullest group, and every group keeps getting blocks,
+ * none more than twice another. */
+Test(flow, overload_sheds_fairly_and_every_group_gets_blocks)
+{
+    enum { G = 16, N = 4096, STEPS = 1000 };
+    htga *h = NULL;
+    float *x = heavy(N, 77);
+    const char *groups[G];
+    const float *grads[G];
+    size_t ns[G];
+    char names[G][16];
+    htga_stats st;
+    htga_ack ack;
+    uint32_t values = 0, every = 0;
+    int64_t t0 = now_ms();
+
+    cr_assert_eq(testd_start(&d, "--block-samples", "4096", "--queue-bytes", "1M",
+                             "--test-estimate-delay-us", "10000", "--estimators", "1", NULL),
+                 0);
+    cr_assert_eq(htga_create(&h, d.endpoint, "overload"), HTGA_OK);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_QUEUE_BYTES, 1 << 20), HTGA_OK);
+    for (int g = 0; g < G; g++) {
+        snprintf(names[g], sizeof(names[g]), "g%02d", g);
+        groups[g] = names[g];
+        grads[g] = x;
+        ns[g] = N;
+    }
+    for (int s = 0; s < STEPS; s++) {
+        htga_send_many(h, s, G, groups, grads, ns, NULL);
+        while (now_ms() < t0 + 4 * (s + 1))
+            sleep_ms(1);
+    }
+    cr_assert_eq(htga_group_budget(h, "g00", &values, &every), HTGA_OK, "no budget came");
+    cr_assert(values < N || every > 1, "the budget never fell: %u values every %u", values, every);
+    cr_assert_eq(htga_barrier(h, HTGA_BARRIER_CLOSE, 60000, &ack, sizeof(ack)), HTGA_OK);
+    cr_assert_eq(ack.msgs, ack.msgs_sent, "messages lost between client and htgad");
+    cr_assert_eq(ack.blocks_lost, 0);
+    cr_assert_eq(htga_stats_get(h, &st, sizeof(st)), HTGA_OK);
+    cr_assert_eq(st.offered, (uint64_t)G * STEPS);
+    cr_assert_eq(st.offered, st.msgs_sent + st.drops_queue + st.drops_offline + st.skipped_budget +
+                                 st.queue_msgs);
+    cr_assert_eq(testd_query(&d, "SELECT count(DISTINCT group_name) FROM estimates"), G,
+                 "a group got no block");
+    int64_t lo = testd_query(&d, "SELECT min(c) FROM (SELECT count(*) AS c FROM estimates"
+                                 " GROUP BY group_name)");
+    int64_t hi = testd_query(&d, "SELECT max(c) FROM (SELECT count(*) AS c FROM estimates"
+                                 " GROUP BY group_name)");
+    cr_log_info("overload: %llu offered, %llu sent, %llu shed, %llu skipped; blocks per group "
+                "%lld..%lld; budget %u values every %u",
+                (unsigned long long)st.offered, (unsigned long long)st.msgs_sent,
+                (unsigned long long)(st.drops_queue + st.drops_offline),
+                (unsigned long long)st.skipped_budget, (long long)lo, (long long)hi, values, every);
+    cr_assert_geq(lo, 1);
+    cr_assert_leq(hi, 2 * lo, "blocks per group %lld..%lld: not fair", (long long)lo,
+                  (long long)hi);
     htga_destroy(&h);
     free(x);
 }
