@@ -11,10 +11,11 @@
  *           least t = max(k+1, top_len) values y >= T follows without
  *           another pass (k taken from n_used, an upper bound of n_pos).
  *   pass 2: one fused sweep in chunks of EST_LOGSUM_CHUNK finite values:
- *           centred power sums (moments), the stable estimator's exponent
- *           and mantissa sums of |c| and its block sums Y_j, the count of
- *           values equal to the median, and the gather of every y >= T
- *           (in double) as Hill candidates. A chunk never spans two of the
+ *           power sums of x - mean (moments); from d = x - median and
+ *           y = |d|, the stable estimator's exponent and mantissa sums of
+ *           y and its block sums Y_j of d, the count of values equal to
+ *           the median, and the gather of every y >= T (in double) as Hill
+ *           candidates. A chunk never spans two of the
  *           stable estimator's blocks. Without non-finite values the chunks
  *           are read in place; otherwise the finite values are first copied
  *           into a chunk buffer.
@@ -46,14 +47,14 @@ typedef struct layout {
     size_t work_len; /* doubles */
 } layout;
 
-/* Running sums of pass 2. */
+/* Running sums of pass 2. The stable estimator's sums are over
+ * d = x - med (the block sums Y_j) and y = |d| (log y as exponent sums and
+ * mantissa products, renormalized without a log; see est_internal.h). */
 typedef struct sweep {
     double mean, med, thr; /* thr: gather y >= thr (> 0) */
-    double pw[4];          /* sum c, c^2, c^3, c^4 */
-    int64_t e_raw;         /* stable: biased exponents of |c| */
-    size_t nz;             /* stable: non-zero c */
-    double lm;             /* stable: log of flushed mantissa products */
-    double logy;           /* stable: sum log|Y_j| over non-zero Y_j */
+    double pw[4];          /* sum c, c^2, c^3, c^4, c = x - mean */
+    est_logacc ly;         /* stable: log y over the first K1*K2 values */
+    est_logacc lY;         /* stable: log|Y_j| over non-zero Y_j */
     size_t ny;
     size_t *hy;   /* non-NULL: histogram y instead of gathering */
     size_t zero;  /* values equal to the median */
@@ -159,15 +160,11 @@ static double threshold_from_y(const size_t *hy, size_t t)
     return (double)est_bits_f32(b << EST_Y_SHIFT) * (1.0 - 0x1.0p-23);
 }
 
-/* Moments and stable sums of one chunk (m <= CHUNK); returns sum of c. */
-EST_HOT static double chunk_moments(const float *b, size_t m, sweep *s)
+/* Centred power sums of one chunk (m <= CHUNK). */
+EST_HOT static void chunk_moments(const float *b, size_t m, sweep *s)
 {
     const est_v4d mean = {s->mean, s->mean, s->mean, s->mean};
-    const est_v4u abs_mask = {ABS_MASK, ABS_MASK, ABS_MASK, ABS_MASK};
-    const est_v4u mant_mask = {MANT_MASK, MANT_MASK, MANT_MASK, MANT_MASK};
-    const est_v4u one = {ONE_BITS, ONE_BITS, ONE_BITS, ONE_BITS};
-    est_v4d s1 = {0, 0, 0, 0}, s2 = s1, s3 = s1, s4 = s1, p = {1, 1, 1, 1};
-    est_v4i e = {0, 0, 0, 0}, nz = e;
+    est_v4d s1 = {0, 0, 0, 0}, s2 = s1, s3 = s1, s4 = s1;
     size_t i = 0;
     for (; i + 4 <= m; i += 4) {
         est_v4f f;
@@ -178,10 +175,6 @@ EST_HOT static double chunk_moments(const float *b, size_t m, sweep *s)
         s2 += c2;
         s3 += c2 * c;
         s4 += c2 * c2;
-        est_v4u u = (est_v4u)c & abs_mask;
-        e += (est_v4i)(u >> 52);
-        nz -= (est_v4i)(u != 0);
-        p *= (est_v4d)((u & mant_mask) | one);
     }
     for (; i < m; i++) {
         double c = (double)b[i] - s->mean;
@@ -190,50 +183,43 @@ EST_HOT static double chunk_moments(const float *b, size_t m, sweep *s)
         s2[0] += c2;
         s3[0] += c2 * c;
         s4[0] += c2 * c2;
-        uint64_t u = est_f64_bits(c) & ABS_MASK;
-        e[0] += (int64_t)(u >> 52);
-        nz[0] += u != 0;
-        p[0] *= est_bits_f64((u & MANT_MASK) | ONE_BITS);
     }
     s->pw[0] += (s1[0] + s1[1]) + (s1[2] + s1[3]);
     s->pw[1] += (s2[0] + s2[1]) + (s2[2] + s2[3]);
     s->pw[2] += (s3[0] + s3[1]) + (s3[2] + s3[3]);
     s->pw[3] += (s4[0] + s4[1]) + (s4[2] + s4[3]);
-    for (int l = 0; l < 4; l++) {
-        s->e_raw += e[l];
-        s->nz += (size_t)nz[l];
-        uint64_t u = est_f64_bits(p[l]);
-        s->e_raw += (int64_t)(u >> 52) - 1023;
-        s->lm += log(est_bits_f64((u & MANT_MASK) | ONE_BITS));
-    }
-    return (s1[0] + s1[1]) + (s1[2] + s1[3]);
 }
 
-/* Fallback of chunk_tail: zero count and y histogram. */
-static void chunk_tail_hist(const float *b, size_t m, sweep *s)
+/* The y histogram of the fallback mode. */
+static void chunk_hist(const float *b, size_t m, sweep *s)
 {
-    size_t zero = 0;
-    for (size_t i = 0; i < m; i++) {
-        double y = fabs((double)b[i] - s->med);
-        zero += y == 0.0;
-        s->hy[y_bucket(y)]++;
-    }
-    s->zero += zero;
+    for (size_t i = 0; i < m; i++)
+        s->hy[y_bucket(fabs((double)b[i] - s->med))]++;
 }
 
-/* Zero count and candidate gather of one chunk: a vector test per group of
- * eight values, the scalar gather only where one of them is a candidate. */
-EST_HOT static void chunk_tail(const float *b, size_t m, sweep *s)
+/* Of one chunk (m <= CHUNK): the zero count, the gather of candidates
+ * y >= thr (a vector test per group of eight values, the scalar gather
+ * only where one of them is a candidate), and the stable estimator's log y
+ * sums; returns the sum of d = x - med. */
+EST_HOT static double chunk_tail(const float *b, size_t m, sweep *s)
 {
     const double med = s->med, thr = s->thr;
     const est_v4d vmed = {med, med, med, med}, vthr = {thr, thr, thr, thr};
+    const est_v4u mant_mask = {MANT_MASK, MANT_MASK, MANT_MASK, MANT_MASK};
+    const est_v4u one = {ONE_BITS, ONE_BITS, ONE_BITS, ONE_BITS};
     double *cand = s->cand;
     size_t g = s->g, i = 0;
-    est_v4i zero = {0, 0, 0, 0};
+    est_v4i zero = {0, 0, 0, 0}, e = zero;
+    est_v4d p0 = s->ly.p[0], p1 = s->ly.p[1], dsum = {0, 0, 0, 0};
     for (; i + 8 <= m; i += 8) {
-        est_v4d y0, y1;
-        est_absdev8(b + i, vmed, &y0, &y1);
+        est_v4d d0, d1, y0, y1;
+        est_dev8(b + i, vmed, &d0, &d1, &y0, &y1);
+        dsum += d0 + d1;
         zero -= (y0 == 0.0) + (y1 == 0.0);
+        est_v4u u0 = (est_v4u)y0, u1 = (est_v4u)y1;
+        e += (est_v4i)(u0 >> 52) + (est_v4i)(u1 >> 52);
+        p0 *= (est_v4d)((u0 & mant_mask) | one);
+        p1 *= (est_v4d)((u1 & mant_mask) | one);
         est_v4i hit = (y0 >= vthr) | (y1 >= vthr);
         if ((hit[0] | hit[1] | hit[2] | hit[3]) != 0) {
             for (size_t j = i; j < i + 8; j++) {
@@ -244,14 +230,25 @@ EST_HOT static void chunk_tail(const float *b, size_t m, sweep *s)
         }
     }
     size_t z = (size_t)((zero[0] + zero[1]) + (zero[2] + zero[3]));
+    int64_t er = (e[0] + e[1]) + (e[2] + e[3]);
+    double ds = (dsum[0] + dsum[1]) + (dsum[2] + dsum[3]);
     for (; i < m; i++) {
-        double y = fabs((double)b[i] - med);
+        double d = (double)b[i] - med, y = fabs(d);
+        uint64_t u = est_f64_bits(y);
+        ds += d;
         z += y == 0.0;
+        er += (int64_t)(u >> 52);
+        p0[0] *= est_bits_f64((u & MANT_MASK) | ONE_BITS);
         cand[g] = y;
         g += y >= thr;
     }
     s->g = g;
     s->zero += z;
+    s->ly.e += er;
+    s->ly.p[0] = p0;
+    s->ly.p[1] = p1;
+    est_logacc_norm(&s->ly);
+    return ds;
 }
 
 /* Copies the next m finite values from x[*pos..n) into buf. */
@@ -265,16 +262,18 @@ static void take_finite(const float *x, size_t n, size_t *pos, float *buf, size_
     *pos = i;
 }
 
-/* Pass 2 over the n_used finite values: stable blocks of k1, then the rest. */
-static void sweep_block(const float *x, size_t n, size_t n_used, size_t k1, size_t k2, sweep *s)
+/* Pass 2 over the n_used finite values: stable blocks of k1, then the
+ * rest, whose zeros (returned) are outside the stable estimator. */
+static size_t sweep_block(const float *x, size_t n, size_t n_used, size_t k1, size_t k2, sweep *s)
 {
     int dense = n_used == n;
-    size_t pos = 0, done = 0;
+    size_t pos = 0, done = 0, tail_zero = 0;
     float buf[CHUNK];
     for (size_t j = 0; j <= k2; j++) {
         size_t len = j < k2 ? k1 : n_used - done; /* j == k2: the tail */
         double ysum = 0.0;
-        sweep keep = *s;
+        est_logacc keep = s->ly;
+        size_t zero0 = s->zero;
         for (size_t off = 0; off < len; off += CHUNK) {
             size_t m = len - off < CHUNK ? len - off : CHUNK;
             const float *b = x + done + off;
@@ -282,32 +281,35 @@ static void sweep_block(const float *x, size_t n, size_t n_used, size_t k1, size
                 take_finite(x, n, &pos, buf, m);
                 b = buf;
             }
-            ysum += chunk_moments(b, m, s);
+            chunk_moments(b, m, s);
+            ysum += chunk_tail(b, m, s);
             if (s->hy)
-                chunk_tail_hist(b, m, s);
-            else
-                chunk_tail(b, m, s);
+                chunk_hist(b, m, s);
         }
         if (j == k2) { /* the tail is outside the stable estimator */
-            s->e_raw = keep.e_raw;
-            s->nz = keep.nz;
-            s->lm = keep.lm;
+            s->ly = keep;
+            tail_zero = s->zero - zero0;
         } else if (ysum != 0.0) {
-            s->logy += log(fabs(ysum));
+            uint64_t u = est_f64_bits(fabs(ysum));
+            s->lY.e += (int64_t)(u >> 52);
+            s->lY.p[0][0] *= est_bits_f64((u & MANT_MASK) | ONE_BITS);
+            est_logacc_norm(&s->lY);
             s->ny++;
         }
         done += len;
     }
+    return tail_zero;
 }
 
-static void stable_finish(const sweep *s, size_t k1, size_t k2, est_result *out)
+/* 1/alpha from the sums of pass 2; nz: non-zero y among the K1*K2 values. */
+static void stable_finish(const sweep *s, size_t k1, size_t k2, size_t nz, est_result *out)
 {
     out->stable_k1 = k1;
     out->stable_k2 = k2;
-    if (k1 < 2 || s->nz == 0 || s->ny == 0)
+    if (k1 < 2 || nz == 0 || s->ny == 0)
         return;
-    double logc = (double)(s->e_raw - 1023 * (int64_t)s->nz) * M_LN2 + s->lm;
-    double inv = (s->logy / (double)s->ny - logc / (double)s->nz) / log((double)k1);
+    double logc = est_logacc_log(&s->ly, nz), logy = est_logacc_log(&s->lY, s->ny);
+    double inv = (logy / (double)s->ny - logc / (double)nz) / log((double)k1);
     est_stable_set(inv, out);
 }
 
@@ -433,6 +435,8 @@ int est_block_flags(const float *x, size_t n, unsigned flags, const est_k_rule *
     size_t t = wanted_top(rule, n_used, top_len);
     size_t k1 = n_used >= 4 ? est_isqrt(n_used) : n_used, k2 = n_used >= 4 ? n_used / k1 : 0;
     sweep s = {.mean = out->mean, .med = out->median, .cand = l.cand};
+    est_logacc_init(&s.ly);
+    est_logacc_init(&s.lY);
     size_t bound;
     s.thr = threshold_for(l.hist, out->median, t, &bound);
     if (t > 0 && bound > 4 * t + 4096) {
@@ -440,15 +444,16 @@ int est_block_flags(const float *x, size_t n, unsigned flags, const est_k_rule *
          * histogram in the sweep and one gather pass beat selecting among
          * most of the block */
         s.hy = l.hy;
+        s.thr = INFINITY;
         memset(l.hy, 0, EST_Y_BUCKETS * sizeof *l.hy);
     }
-    sweep_block(x, n, n_used, k1, k2, &s);
+    size_t tail_zero = sweep_block(x, n, n_used, k1, k2, &s);
 
     out->n_zero = s.zero;
     out->n_pos = n_used - s.zero;
     est_moments_finish(s.pw, n_used, out);
     if (n_used >= 4)
-        stable_finish(&s, k1, k2, out);
+        stable_finish(&s, k1, k2, k1 * k2 - (s.zero - tail_zero), out);
     size_t g = s.g;
     if (s.hy) {
         size_t tp = wanted_top(rule, out->n_pos, top_len);

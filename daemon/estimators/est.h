@@ -18,7 +18,8 @@
  *                 alpha = 1/gamma_k (the tail index: Cauchy 1, Student-t nu),
  *                 se = alpha/sqrt(k). k is clamped to [1, n_pos-1]; fewer than
  *                 3 positive values give no estimate.
- *   stable        Mohammadi et al. (2015) on c = x - mean over the first
+ *   stable        Mohammadi et al. (2015) on c = x - m (the median, as
+ *                 Hill; EST_STABLE_CENTRE) over the first
  *                 K1*K2 finite values in input order, K1 = floor(sqrt(n_used)),
  *                 K2 = floor(n_used/K1): 1/alpha = (mean log|Y_j| -
  *                 mean log|c_i|) / log K1, exact zeros left out of each mean;
@@ -32,6 +33,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* The centre the stable estimator subtracts, as stored with each block
+ * (schema/006_stable_centre.sql). Rows stored with "mean" were centred on
+ * the sample mean, which pulls every alpha below 1 towards 1. */
+#define EST_STABLE_CENTRE "median"
 
 #define EST_OK     0
 #define EST_EINVAL 1 /* a bad argument: NULL pointer, bad rule, scratch too small */
@@ -252,9 +258,10 @@ int est_moments(const float *x, size_t n, est_result *out);
 
 /*
  * The alpha-stable block estimator (Mohammadi et al. 2015) as pinned above,
- * given the mean of the finite values. Fills has_stable, stable_alpha,
- * stable_k1, stable_k2 of *out. Returns EST_OK or EST_EINVAL.
+ * on c = x - centre; est_block passes the median of the finite values.
+ * Fills has_stable, stable_alpha, stable_k1, stable_k2 of *out. Returns
+ * EST_OK, or EST_EINVAL for NULL pointers or a non-finite centre.
  */
-int est_stable(const float *x, size_t n, double mean, est_result *out);
+int est_stable(const float *x, size_t n, double centre, est_result *out);
 
 #endif /* HTGA_EST_H */
