@@ -131,10 +131,22 @@ static double threshold_for(const size_t *hist, double med, size_t t, size_t *bo
             break;
         }
     }
-    for (uint32_t b = 4; b < EST_TOP_BUCKETS - 4; b++) {
+    /* dmax falls from each end towards the median's bucket: the buckets
+     * that may hold a y >= thr are two runs from the ends */
+    uint32_t lo_end = 4, hi_end = EST_TOP_BUCKETS - 5;
+    for (; lo_end <= hi_end; lo_end++) {
         double dmin, dmax;
-        bucket_dist(b, med, &dmin, &dmax);
-        *bound += dmax >= thr ? hist[b] : 0;
+        bucket_dist(lo_end, med, &dmin, &dmax);
+        if (dmax < thr)
+            break;
+        *bound += hist[lo_end];
+    }
+    for (; hi_end > lo_end; hi_end--) {
+        double dmin, dmax;
+        bucket_dist(hi_end, med, &dmin, &dmax);
+        if (dmax < thr)
+            break;
+        *bound += hist[hi_end];
     }
     return thr;
 }
@@ -160,36 +172,6 @@ static double threshold_from_y(const size_t *hy, size_t t)
     return (double)est_bits_f32(b << EST_Y_SHIFT) * (1.0 - 0x1.0p-23);
 }
 
-/* Centred power sums of one chunk (m <= CHUNK). */
-EST_HOT static void chunk_moments(const float *b, size_t m, sweep *s)
-{
-    const est_v4d mean = {s->mean, s->mean, s->mean, s->mean};
-    est_v4d s1 = {0, 0, 0, 0}, s2 = s1, s3 = s1, s4 = s1;
-    size_t i = 0;
-    for (; i + 4 <= m; i += 4) {
-        est_v4f f;
-        memcpy(&f, b + i, sizeof f);
-        est_v4d c = __builtin_convertvector(f, est_v4d) - mean;
-        est_v4d c2 = c * c;
-        s1 += c;
-        s2 += c2;
-        s3 += c2 * c;
-        s4 += c2 * c2;
-    }
-    for (; i < m; i++) {
-        double c = (double)b[i] - s->mean;
-        double c2 = c * c;
-        s1[0] += c;
-        s2[0] += c2;
-        s3[0] += c2 * c;
-        s4[0] += c2 * c2;
-    }
-    s->pw[0] += (s1[0] + s1[1]) + (s1[2] + s1[3]);
-    s->pw[1] += (s2[0] + s2[1]) + (s2[2] + s2[3]);
-    s->pw[2] += (s3[0] + s3[1]) + (s3[2] + s3[3]);
-    s->pw[3] += (s4[0] + s4[1]) + (s4[2] + s4[3]);
-}
-
 /* The y histogram of the fallback mode. */
 static void chunk_hist(const float *b, size_t m, sweep *s)
 {
@@ -197,31 +179,43 @@ static void chunk_hist(const float *b, size_t m, sweep *s)
         s->hy[y_bucket(fabs((double)b[i] - s->med))]++;
 }
 
-/* Of one chunk (m <= CHUNK): the zero count, the gather of candidates
- * y >= thr (a vector test per group of eight values, the scalar gather
- * only where one of them is a candidate), and the stable estimator's log y
- * sums; returns the sum of d = x - med. */
-EST_HOT static double chunk_tail(const float *b, size_t m, sweep *s)
+static inline double hsum8(est_v8d v)
+{
+    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+}
+
+/* One chunk (m <= CHUNK) of pass 2, eight values a step: the power sums
+ * of c = x - mean; from d = x - med and y = |d| the zero count, the gather
+ * of candidates y >= thr (a vector test, the scalar gather only where one
+ * of the eight is a candidate), and the stable estimator's log y sums.
+ * Returns the sum of d. */
+EST_HOT static double chunk_sweep(const float *b, size_t m, sweep *s)
 {
     const double med = s->med, thr = s->thr;
-    const est_v4d vmed = {med, med, med, med}, vthr = {thr, thr, thr, thr};
-    const est_v4u mant_mask = {MANT_MASK, MANT_MASK, MANT_MASK, MANT_MASK};
-    const est_v4u one = {ONE_BITS, ONE_BITS, ONE_BITS, ONE_BITS};
+    const est_v8d vmean = (est_v8d){0} + s->mean, vmed = (est_v8d){0} + med,
+                  vthr = (est_v8d){0} + thr;
+    const est_v8q abs_mask = (est_v8q){0} + ABS_MASK, mant_mask = (est_v8q){0} + MANT_MASK,
+                  one = (est_v8q){0} + ONE_BITS;
     double *cand = s->cand;
     size_t g = s->g, i = 0;
-    est_v4i zero = {0, 0, 0, 0}, e = zero;
-    est_v4d p0 = s->ly.p[0], p1 = s->ly.p[1], dsum = {0, 0, 0, 0};
+    est_v8d s1 = {0}, s2 = s1, s3 = s1, s4 = s1, ds = s1, p = s->ly.p;
+    est_v8l e = {0}, zero = e;
     for (; i + 8 <= m; i += 8) {
-        est_v4d d0, d1, y0, y1;
-        est_dev8(b + i, vmed, &d0, &d1, &y0, &y1);
-        dsum += d0 + d1;
-        zero -= (y0 == 0.0) + (y1 == 0.0);
-        est_v4u u0 = (est_v4u)y0, u1 = (est_v4u)y1;
-        e += (est_v4i)(u0 >> 52) + (est_v4i)(u1 >> 52);
-        p0 *= (est_v4d)((u0 & mant_mask) | one);
-        p1 *= (est_v4d)((u1 & mant_mask) | one);
-        est_v4i hit = (y0 >= vthr) | (y1 >= vthr);
-        if ((hit[0] | hit[1] | hit[2] | hit[3]) != 0) {
+        est_v8f f;
+        memcpy(&f, b + i, sizeof f);
+        est_v8d xd = __builtin_convertvector(f, est_v8d);
+        est_v8d c = xd - vmean, c2 = c * c;
+        s1 += c;
+        s2 += c2;
+        s3 += c2 * c;
+        s4 += c2 * c2;
+        est_v8d d = xd - vmed;
+        est_v8q u = (est_v8q)d & abs_mask;
+        ds += d;
+        zero -= (est_v8l)(u == 0);
+        e += (est_v8l)(u >> 52);
+        p *= (est_v8d)((u & mant_mask) | one);
+        if (est_any8((est_v8l)((est_v8d)u >= vthr))) {
             for (size_t j = i; j < i + 8; j++) {
                 double y = fabs((double)b[j] - med);
                 cand[g] = y;
@@ -229,26 +223,35 @@ EST_HOT static double chunk_tail(const float *b, size_t m, sweep *s)
             }
         }
     }
-    size_t z = (size_t)((zero[0] + zero[1]) + (zero[2] + zero[3]));
-    int64_t er = (e[0] + e[1]) + (e[2] + e[3]);
-    double ds = (dsum[0] + dsum[1]) + (dsum[2] + dsum[3]);
+    double t1 = hsum8(s1), t2 = hsum8(s2), t3 = hsum8(s3), t4 = hsum8(s4), dsum = hsum8(ds);
+    int64_t er = ((e[0] + e[1]) + (e[2] + e[3])) + ((e[4] + e[5]) + (e[6] + e[7]));
+    int64_t z =
+        ((zero[0] + zero[1]) + (zero[2] + zero[3])) + ((zero[4] + zero[5]) + (zero[6] + zero[7]));
     for (; i < m; i++) {
-        double d = (double)b[i] - med, y = fabs(d);
+        double x = (double)b[i], c = x - s->mean, c2 = c * c;
+        t1 += c;
+        t2 += c2;
+        t3 += c2 * c;
+        t4 += c2 * c2;
+        double d = x - med, y = fabs(d);
         uint64_t u = est_f64_bits(y);
-        ds += d;
+        dsum += d;
         z += y == 0.0;
         er += (int64_t)(u >> 52);
-        p0[0] *= est_bits_f64((u & MANT_MASK) | ONE_BITS);
+        p[0] *= est_bits_f64((u & MANT_MASK) | ONE_BITS);
         cand[g] = y;
         g += y >= thr;
     }
+    s->pw[0] += t1;
+    s->pw[1] += t2;
+    s->pw[2] += t3;
+    s->pw[3] += t4;
     s->g = g;
-    s->zero += z;
+    s->zero += (size_t)z;
     s->ly.e += er;
-    s->ly.p[0] = p0;
-    s->ly.p[1] = p1;
+    s->ly.p = p;
     est_logacc_norm(&s->ly);
-    return ds;
+    return dsum;
 }
 
 /* Copies the next m finite values from x[*pos..n) into buf. */
@@ -281,8 +284,7 @@ static size_t sweep_block(const float *x, size_t n, size_t n_used, size_t k1, si
                 take_finite(x, n, &pos, buf, m);
                 b = buf;
             }
-            chunk_moments(b, m, s);
-            ysum += chunk_tail(b, m, s);
+            ysum += chunk_sweep(b, m, s);
             if (s->hy)
                 chunk_hist(b, m, s);
         }
@@ -292,7 +294,7 @@ static size_t sweep_block(const float *x, size_t n, size_t n_used, size_t k1, si
         } else if (ysum != 0.0) {
             uint64_t u = est_f64_bits(fabs(ysum));
             s->lY.e += (int64_t)(u >> 52);
-            s->lY.p[0][0] *= est_bits_f64((u & MANT_MASK) | ONE_BITS);
+            s->lY.p[0] *= est_bits_f64((u & MANT_MASK) | ONE_BITS);
             est_logacc_norm(&s->lY);
             s->ny++;
         }

@@ -35,10 +35,15 @@ typedef uint64_t est_v4u __attribute__((vector_size(32)));
 typedef float est_v4f __attribute__((vector_size(16)));
 typedef uint32_t est_v8u __attribute__((vector_size(32)));
 typedef int32_t est_v8i __attribute__((vector_size(32)));
+/* Eight doubles: two AVX2 operations, one AVX-512 operation. */
+typedef double est_v8d __attribute__((vector_size(64)));
+typedef int64_t est_v8l __attribute__((vector_size(64)));
+typedef uint64_t est_v8q __attribute__((vector_size(64)));
+typedef float est_v8f __attribute__((vector_size(32)));
 
 /* Hot loops get an AVX2 clone picked at load time where the CPU has it. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(EST_NO_CLONES)
-#define EST_HOT __attribute__((target_clones("avx2", "default")))
+#define EST_HOT __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #else
 #define EST_HOT
 #endif
@@ -57,19 +62,15 @@ static inline __attribute__((always_inline)) void est_absdev8(const float *p, es
     *y1 = (est_v4d)((est_v4u)(__builtin_convertvector(f1, est_v4d) - vmed) & abs_mask);
 }
 
-/* d = p[i] - med and y = |d| for the eight floats at p, in double. */
-static inline __attribute__((always_inline)) void
-est_dev8(const float *p, est_v4d vmed, est_v4d *d0, est_v4d *d1, est_v4d *y0, est_v4d *y1)
+/* Whether any lane of a comparison's result is set: halves folded with
+ * vector ORs, one lane read (reading all eight costs more than the test). */
+static inline __attribute__((always_inline)) int est_any8(est_v8l m)
 {
-    const est_v4u abs_mask = {0x7fffffffffffffffull, 0x7fffffffffffffffull, 0x7fffffffffffffffull,
-                              0x7fffffffffffffffull};
-    est_v4f f0, f1;
-    memcpy(&f0, p, sizeof f0);
-    memcpy(&f1, p + 4, sizeof f1);
-    *d0 = __builtin_convertvector(f0, est_v4d) - vmed;
-    *d1 = __builtin_convertvector(f1, est_v4d) - vmed;
-    *y0 = (est_v4d)((est_v4u)*d0 & abs_mask);
-    *y1 = (est_v4d)((est_v4u)*d1 & abs_mask);
+    typedef int64_t v4l __attribute__((vector_size(32)));
+    typedef int64_t v2l __attribute__((vector_size(16)));
+    v4l a = __builtin_shufflevector(m, m, 0, 1, 2, 3) | __builtin_shufflevector(m, m, 4, 5, 6, 7);
+    v2l b = __builtin_shufflevector(a, a, 0, 1) | __builtin_shufflevector(a, a, 2, 3);
+    return (b[0] | b[1]) != 0;
 }
 
 /* Products of at most this many mantissas in [1, 2) stay below 2^512. */
@@ -83,31 +84,26 @@ est_dev8(const float *p, est_v4d vmed, est_v4d *d0, est_v4d *d1, est_v4d *y0, es
  * is taken until est_logacc_log(). Each product step rounds once (2^-53
  * relative): about 1e-16 absolute per value. */
 typedef struct est_logacc {
-    int64_t e;    /* biased exponents of the values, plus the renormalized ones */
-    est_v4d p[2]; /* mantissa products */
+    int64_t e; /* biased exponents of the values, plus the renormalized ones */
+    est_v8d p; /* mantissa products */
 } est_logacc;
 
 static inline void est_logacc_init(est_logacc *a)
 {
-    const est_v4d one = {1, 1, 1, 1};
+    const est_v8d one = {1, 1, 1, 1, 1, 1, 1, 1};
     a->e = 0;
-    a->p[0] = one;
-    a->p[1] = one;
+    a->p = one;
 }
 
 /* Moves the exponents of the lane products into e. */
 static inline void est_logacc_norm(est_logacc *a)
 {
-    const est_v4u mant_mask = {0x000fffffffffffffull, 0x000fffffffffffffull, 0x000fffffffffffffull,
-                               0x000fffffffffffffull};
-    const est_v4u one = {0x3ff0000000000000ull, 0x3ff0000000000000ull, 0x3ff0000000000000ull,
-                         0x3ff0000000000000ull};
-    for (int h = 0; h < 2; h++) {
-        est_v4u u = (est_v4u)a->p[h];
-        est_v4i ex = (est_v4i)(u >> 52) - 1023;
-        a->e += (ex[0] + ex[1]) + (ex[2] + ex[3]);
-        a->p[h] = (est_v4d)((u & mant_mask) | one);
-    }
+    const est_v8q mant_mask = (est_v8q){0} + 0x000fffffffffffffull;
+    const est_v8q one = (est_v8q){0} + 0x3ff0000000000000ull;
+    est_v8q u = (est_v8q)a->p;
+    est_v8l ex = (est_v8l)(u >> 52) - 1023;
+    a->e += ((ex[0] + ex[1]) + (ex[2] + ex[3])) + ((ex[4] + ex[5]) + (ex[6] + ex[7]));
+    a->p = (est_v8d)((u & mant_mask) | one);
 }
 
 /* The sum of the logs of the nz non-zero values added to a. */

@@ -21,6 +21,7 @@
 #define HIST_CHUNK ((size_t)1 << 30) /* uint32 sub-histograms never overflow */
 #define SMALL      24
 #define CROWDED    65536 /* a bucket this full is histogrammed, not copied */
+#define REPEATED   4096  /* a bucket this full is first tested for one repeated key */
 
 EST_HOT void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub, double *sum)
 {
@@ -132,14 +133,50 @@ static void key_hist(const uint32_t *g, size_t m, int sh, uint32_t mask, size_t 
     }
 }
 
+/* How many of g[0..m) are below v and equal to v: eight keys a step. */
+EST_HOT static void count_lt_eq(const uint32_t *g, size_t m, uint32_t v, size_t *lt, size_t *eq)
+{
+    const est_v8u vv = {v, v, v, v, v, v, v, v};
+    est_v8i l = {0}, e = {0};
+    size_t i = 0;
+    for (; i + 8 <= m; i += 8) {
+        est_v8u k;
+        memcpy(&k, g + i, sizeof k);
+        l -= (est_v8i)(k < vv);
+        e -= (est_v8i)(k == vv);
+    }
+    size_t nl = 0, ne = 0;
+    for (int j = 0; j < 8; j++) {
+        nl += (size_t)l[j];
+        ne += (size_t)e[j];
+    }
+    for (; i < m; i++) {
+        nl += g[i] < v;
+        ne += g[i] == v;
+    }
+    *lt = nl;
+    *eq = ne;
+}
+
 /* Keys of ranks r and r+1 (if want2) among g[0..m), all sharing the bits
  * above those of level (0: bits 20..10, 1: bits 9..0); g is narrowed in
- * place. */
+ * place. A bucket of mostly one key (a block of mostly exact zeros) is
+ * answered by counting that key, before any histogram: a histogram of
+ * equal keys chains every increment through one counter. */
 static void narrow_keys(uint32_t *g, size_t m, size_t r, int want2, int level, uint32_t out[2])
 {
     static const int shifts[2] = {10, 0};
     static const uint32_t masks[2] = {0x7ff, 0x3ff};
     size_t h[2048];
+    if (m > REPEATED) {
+        size_t lt, eq;
+        uint32_t v = g[m / 2];
+        count_lt_eq(g, m, v, &lt, &eq);
+        if (r >= lt && r + (size_t)(want2 != 0) < lt + eq) {
+            out[0] = out[1] = v;
+            return;
+        }
+    }
     for (; level < 2 && m > SMALL; level++) {
         int sh = shifts[level];
         uint32_t mask = masks[level];
@@ -211,22 +248,22 @@ EST_HOT static size_t gather_bucket(const float *x, size_t n, int shift, uint32_
 EST_HOT static void max_min_keys(const float *x, size_t n, int shift, uint32_t p0, uint32_t p1,
                                  uint32_t out[2])
 {
-    const est_v8u sign = {0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u,
-                          0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u};
-    est_v8u vmax = {0}, vmin = ~vmax;
+    typedef uint32_t v16u __attribute__((vector_size(64)));
+    const v16u sign = (v16u){0} + 0x80000000u, vp0 = (v16u){0} + p0, vp1 = (v16u){0} + p1;
+    v16u vmax = {0}, vmin = ~vmax;
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        est_v8u u;
+    for (; i + 16 <= n; i += 16) {
+        v16u u;
         memcpy(&u, x + i, sizeof u);
-        est_v8u key = u ^ ((0u - (u >> 31)) | sign);
-        est_v8u k0 = key & (est_v8u)((key >> shift) == p0);
-        est_v8u k1 = key | ~(est_v8u)((key >> shift) == p1);
-        est_v8u up = (est_v8u)(k0 > vmax), down = (est_v8u)(k1 < vmin);
+        v16u key = u ^ ((0u - (u >> 31)) | sign);
+        v16u k0 = key & (v16u)((key >> shift) == vp0);
+        v16u k1 = key | ~(v16u)((key >> shift) == vp1);
+        v16u up = (v16u)(k0 > vmax), down = (v16u)(k1 < vmin);
         vmax = (k0 & up) | (vmax & ~up);
         vmin = (k1 & down) | (vmin & ~down);
     }
     uint32_t kmax = 0, kmin = UINT32_MAX;
-    for (int l = 0; l < 8; l++) {
+    for (int l = 0; l < 16; l++) {
         kmax = vmax[l] > kmax ? vmax[l] : kmax;
         kmin = vmin[l] < kmin ? vmin[l] : kmin;
     }
@@ -242,6 +279,57 @@ EST_HOT static void max_min_keys(const float *x, size_t n, int shift, uint32_t p
     out[1] = kmin;
 }
 
+/* How many keys of x[0..n) are below v and equal to v, sixteen a step. */
+EST_HOT static void count_keys(const float *x, size_t n, uint32_t v, size_t *lt, size_t *eq)
+{
+    typedef uint32_t v16u __attribute__((vector_size(64)));
+    typedef int32_t v16i __attribute__((vector_size(64)));
+    const v16u sign = (v16u){0} + 0x80000000u, vv = (v16u){0} + v;
+    size_t nl = 0, ne = 0, i = 0;
+    while (i + 16 <= n) {
+        /* int32 lane counts, flushed before they could overflow */
+        size_t end = n - i > ((size_t)1 << 30) ? i + ((size_t)1 << 30) : n;
+        v16i l = {0}, e = {0};
+        for (; i + 16 <= end; i += 16) {
+            v16u u;
+            memcpy(&u, x + i, sizeof u);
+            v16u key = u ^ ((0u - (u >> 31)) | sign);
+            l -= (v16i)(key < vv);
+            e -= (v16i)(key == vv);
+        }
+        for (int j = 0; j < 16; j++) {
+            nl += (size_t)l[j];
+            ne += (size_t)e[j];
+        }
+    }
+    for (; i < n; i++) {
+        uint32_t key = est_key(est_f32_bits(x[i]));
+        nl += key < v;
+        ne += key == v;
+    }
+    *lt = nl;
+    *eq = ne;
+}
+
+/* Whether one key fills the ranks r0..r1 of a bucket b that holds most of
+ * the block (mostly exact zeros, say): the first key of the bucket is
+ * counted, a compare pass instead of copying the bucket. */
+static int repeated_key(const float *x, size_t n, uint32_t b, size_t r0, size_t r1, uint32_t *k)
+{
+    size_t i = 0;
+    while (i < n && est_key(est_f32_bits(x[i])) >> EST_TOP_SHIFT != b)
+        i++;
+    if (i == n)
+        return 0;
+    uint32_t v = est_key(est_f32_bits(x[i]));
+    size_t lt, eq;
+    count_keys(x, n, v, &lt, &eq);
+    if (r0 < lt || r1 >= lt + eq)
+        return 0;
+    k[0] = k[1] = v;
+    return 1;
+}
+
 void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg_nonfinite,
                       size_t n_used, uint32_t *g, double *median)
 {
@@ -253,6 +341,9 @@ void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg
     uint32_t k[2];
     if (b0 != b1) {
         max_min_keys(x, n, EST_TOP_SHIFT, (uint32_t)b0, (uint32_t)b1, k);
+    } else if (hist[b0] > n / 4 && hist[b0] > REPEATED &&
+               repeated_key(x, n, (uint32_t)b0, r0, r1, k)) {
+        /* k set */
     } else if (hist[b0] > CROWDED && hist[b0] > n / 8) {
         /* most values share the bucket: histogram the next 11 bits on the
          * fly rather than copying most of the block */
@@ -394,6 +485,22 @@ void est_sort_desc_f64(double *v, size_t n)
     introsort_desc(v, n, depth_limit(n));
 }
 
+/* Moves the values of v[0..n) for which (v > p), or (v == p) when eq, to
+ * the front; returns how many. Branch-free (Lomuto with an unconditional
+ * swap): on the Hill candidates, which fall either side of p at random, a
+ * branch per value mispredicts half the time. */
+static size_t partition_front(double *v, size_t n, double p, int eq)
+{
+    size_t store = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = v[i];
+        v[i] = v[store];
+        v[store] = x;
+        store += eq ? x == p : x > p;
+    }
+    return store;
+}
+
 void est_nth_desc_f64(double *v, size_t n, size_t pos)
 {
     if (pos >= n)
@@ -405,8 +512,9 @@ void est_nth_desc_f64(double *v, size_t n, size_t pos)
             return;
         }
         double p = median3(v[0], v[n / 2], v[n - 1]);
-        size_t lt, gt;
-        partition3(v, n, p, &lt, &gt);
+        size_t lt = partition_front(v, n, p, 0), gt = lt;
+        if (pos >= lt) /* [lt, gt): the values equal to p */
+            gt = lt + partition_front(v + lt, n - lt, p, 1);
         if (pos < lt) {
             n = lt;
         } else if (pos < gt) {
