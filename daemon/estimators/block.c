@@ -114,7 +114,12 @@ static double threshold_for(const size_t *hist, double med, size_t t, size_t *bo
     *bound = 0;
     if (t == 0)
         return INFINITY;
-    uint32_t lo = 4, hi = EST_TOP_BUCKETS - 5; /* the finite buckets */
+    uint32_t first = 4, last = EST_TOP_BUCKETS - 5; /* the finite buckets */
+    while (first < last && hist[first] == 0)        /* empty ends: most of the exponent range */
+        first++;
+    while (last > first && hist[last] == 0)
+        last--;
+    uint32_t lo = first, hi = last;
     size_t cum = 0;
     double thr = DBL_TRUE_MIN;
     while (lo <= hi) {
@@ -133,7 +138,7 @@ static double threshold_for(const size_t *hist, double med, size_t t, size_t *bo
     }
     /* dmax falls from each end towards the median's bucket: the buckets
      * that may hold a y >= thr are two runs from the ends */
-    uint32_t lo_end = 4, hi_end = EST_TOP_BUCKETS - 5;
+    uint32_t lo_end = first, hi_end = last;
     for (; lo_end <= hi_end; lo_end++) {
         double dmin, dmax;
         bucket_dist(lo_end, med, &dmin, &dmax);
