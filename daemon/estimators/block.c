@@ -189,6 +189,50 @@ static inline double hsum8(est_v8d v)
     return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
 }
 
+/* The lane sums of a chunk of pass 2. */
+typedef struct lanes {
+    est_v8d s1, s2, s3, s4; /* powers of c */
+    est_v8d ds;             /* d */
+    est_v8l e;              /* biased exponents of y */
+} lanes;
+
+/* The end of a chunk of pass 2 from position i on, one value at a time,
+ * and the chunk's sums folded into *s (g candidates and z zeros so far). */
+static inline __attribute__((always_inline)) double
+sweep_tail(const float *b, size_t i, size_t m, sweep *s, const lanes *l, size_t g, size_t z)
+{
+    const double med = s->med, thr = s->thr;
+    double *cand = s->cand;
+    double t1 = hsum8(l->s1), t2 = hsum8(l->s2), t3 = hsum8(l->s3), t4 = hsum8(l->s4),
+           dsum = hsum8(l->ds);
+    est_v8l e = l->e;
+    int64_t er = ((e[0] + e[1]) + (e[2] + e[3])) + ((e[4] + e[5]) + (e[6] + e[7]));
+    for (; i < m; i++) {
+        double x = (double)b[i], c = x - s->mean, c2 = c * c;
+        t1 += c;
+        t2 += c2;
+        t3 += c2 * c;
+        t4 += c2 * c2;
+        double d = x - med, y = fabs(d);
+        uint64_t u = est_f64_bits(y);
+        dsum += d;
+        z += y == 0.0;
+        er += (int64_t)(u >> 52);
+        s->ly.p[0] *= est_bits_f64((u & MANT_MASK) | ONE_BITS);
+        cand[g] = y;
+        g += y >= thr;
+    }
+    s->pw[0] += t1;
+    s->pw[1] += t2;
+    s->pw[2] += t3;
+    s->pw[3] += t4;
+    s->g = g;
+    s->zero += z;
+    s->ly.e += er;
+    est_logacc_norm(&s->ly);
+    return dsum;
+}
+
 /* One chunk (m <= CHUNK) of pass 2, eight values a step: the power sums
  * of c = x - mean; from d = x - med and y = |d| the zero count, the gather
  * of candidates y >= thr (a vector test, the scalar gather only where one
@@ -228,36 +272,65 @@ EST_HOT static double chunk_sweep(const float *b, size_t m, sweep *s)
             }
         }
     }
-    double t1 = hsum8(s1), t2 = hsum8(s2), t3 = hsum8(s3), t4 = hsum8(s4), dsum = hsum8(ds);
-    int64_t er = ((e[0] + e[1]) + (e[2] + e[3])) + ((e[4] + e[5]) + (e[6] + e[7]));
     int64_t z =
         ((zero[0] + zero[1]) + (zero[2] + zero[3])) + ((zero[4] + zero[5]) + (zero[6] + zero[7]));
-    for (; i < m; i++) {
-        double x = (double)b[i], c = x - s->mean, c2 = c * c;
-        t1 += c;
-        t2 += c2;
-        t3 += c2 * c;
-        t4 += c2 * c2;
-        double d = x - med, y = fabs(d);
-        uint64_t u = est_f64_bits(y);
-        dsum += d;
-        z += y == 0.0;
-        er += (int64_t)(u >> 52);
-        p[0] *= est_bits_f64((u & MANT_MASK) | ONE_BITS);
-        cand[g] = y;
-        g += y >= thr;
-    }
-    s->pw[0] += t1;
-    s->pw[1] += t2;
-    s->pw[2] += t3;
-    s->pw[3] += t4;
-    s->g = g;
-    s->zero += (size_t)z;
-    s->ly.e += er;
     s->ly.p = p;
-    est_logacc_norm(&s->ly);
-    return dsum;
+    lanes l = {s1, s2, s3, s4, ds, e};
+    return sweep_tail(b, i, m, s, &l, g, (size_t)z);
 }
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(EST_NO_CLONES)
+#include <immintrin.h>
+#define EST_SWEEP512 1
+/* chunk_sweep with AVX-512 intrinsics, the same arithmetic lane for lane
+ * (so the same bits), where the candidate gather is a compress of the
+ * lanes y >= thr and a store of eight doubles: no branch, where the
+ * portable test mispredicts on a fifth of the groups of eight (the Hill
+ * candidates are 2-3% of a block). cand has room: at most as many
+ * candidates as values seen, so cand + g + 8 stays inside its n doubles. */
+__attribute__((target("avx512f,avx512dq,avx512vl,popcnt"))) static double
+chunk_sweep512(const float *b, size_t m, sweep *s)
+{
+    const __m512d vmean = _mm512_set1_pd(s->mean), vmed = _mm512_set1_pd(s->med),
+                  vthr = _mm512_set1_pd(s->thr);
+    const __m512i abs_mask = _mm512_set1_epi64((long long)ABS_MASK),
+                  mant_mask = _mm512_set1_epi64((long long)MANT_MASK),
+                  one = _mm512_set1_epi64((long long)ONE_BITS);
+    double *cand = s->cand;
+    size_t g = s->g, i = 0, z = 0;
+    __m512d s1 = _mm512_setzero_pd(), s2 = s1, s3 = s1, s4 = s1, ds = s1, p;
+    __m512i e = _mm512_setzero_si512();
+    memcpy(&p, &s->ly.p, sizeof p);
+    for (; i + 8 <= m; i += 8) {
+        __m512d xd = _mm512_cvtps_pd(_mm256_loadu_ps(b + i));
+        __m512d c = _mm512_sub_pd(xd, vmean), c2 = _mm512_mul_pd(c, c);
+        s1 = _mm512_add_pd(s1, c);
+        s2 = _mm512_add_pd(s2, c2);
+        s3 = _mm512_add_pd(s3, _mm512_mul_pd(c2, c));
+        s4 = _mm512_add_pd(s4, _mm512_mul_pd(c2, c2));
+        __m512d d = _mm512_sub_pd(xd, vmed);
+        __m512i u = _mm512_and_si512(_mm512_castpd_si512(d), abs_mask);
+        __m512d y = _mm512_castsi512_pd(u);
+        ds = _mm512_add_pd(ds, d);
+        z += (size_t)__builtin_popcount(_mm512_cmpeq_epi64_mask(u, _mm512_setzero_si512()));
+        e = _mm512_add_epi64(e, _mm512_srli_epi64(u, 52));
+        p = _mm512_mul_pd(
+            p, _mm512_castsi512_pd(_mm512_or_si512(_mm512_and_si512(u, mant_mask), one)));
+        __mmask8 hit = _mm512_cmp_pd_mask(y, vthr, _CMP_GE_OQ);
+        _mm512_storeu_pd(cand + g, _mm512_maskz_compress_pd(hit, y));
+        g += (size_t)__builtin_popcount(hit);
+    }
+    lanes l;
+    memcpy(&l.s1, &s1, sizeof l.s1);
+    memcpy(&l.s2, &s2, sizeof l.s2);
+    memcpy(&l.s3, &s3, sizeof l.s3);
+    memcpy(&l.s4, &s4, sizeof l.s4);
+    memcpy(&l.ds, &ds, sizeof l.ds);
+    memcpy(&l.e, &e, sizeof l.e);
+    memcpy(&s->ly.p, &p, sizeof p);
+    return sweep_tail(b, i, m, s, &l, g, z);
+}
+#endif
 
 /* Copies the next m finite values from x[*pos..n) into buf. */
 static void take_finite(const float *x, size_t n, size_t *pos, float *buf, size_t m)
@@ -274,6 +347,12 @@ static void take_finite(const float *x, size_t n, size_t *pos, float *buf, size_
  * rest, whose zeros (returned) are outside the stable estimator. */
 static size_t sweep_block(const float *x, size_t n, size_t n_used, size_t k1, size_t k2, sweep *s)
 {
+    double (*chunk)(const float *, size_t, sweep *) = chunk_sweep;
+#ifdef EST_SWEEP512
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("popcnt"))
+        chunk = chunk_sweep512;
+#endif
     int dense = n_used == n;
     size_t pos = 0, done = 0, tail_zero = 0;
     float buf[CHUNK];
@@ -289,7 +368,7 @@ static size_t sweep_block(const float *x, size_t n, size_t n_used, size_t k1, si
                 take_finite(x, n, &pos, buf, m);
                 b = buf;
             }
-            ysum += chunk_sweep(b, m, s);
+            ysum += chunk(b, m, s);
             if (s->hy)
                 chunk_hist(b, m, s);
         }
