@@ -1,26 +1,32 @@
 /*
- * block.c - est_block: every estimate of one block in three reads of it.
+ * block.c - est_block: every estimate of one block in two reads of it,
+ * plus a third for the median where its bucket is shared.
  *
- * DESIGN: the block is never sorted and is read three times.
- *   pass 1: order-key histogram (top 11 bits) + sum of the finite values;
- *           the non-finite values are counted from their own buckets.
+ * DESIGN: the block is never sorted.
+ *   pass 1: order-key histogram (top 11 bits); the non-finite values are
+ *           counted from their own buckets.
  *   median: radix select, touching only the bucket(s) of the middle rank(s)
- *           (select.c).
+ *           (select.c): one more pass over the block that gathers the
+ *           bucket's keys, bounds two buckets, or counts a repeated key.
  *   bound:  from the same histogram and the median, each bucket's smallest
  *           possible y = |x - median| is known, so a threshold T with at
  *           least t = max(k+1, top_len) values y >= T follows without
  *           another pass (k taken from n_used, an upper bound of n_pos).
- *   pass 2: one fused sweep in chunks of EST_LOGSUM_CHUNK finite values:
- *           power sums of x - mean (moments); from d = x - median and
- *           y = |d|, the stable estimator's exponent and mantissa sums of
- *           y and its block sums Y_j of d, the count of values equal to
- *           the median, and the gather of every y >= T (in double) as Hill
- *           candidates. A chunk never spans two of the
- *           stable estimator's blocks. Without non-finite values the chunks
- *           are read in place; otherwise the finite values are first copied
- *           into a chunk buffer.
- *   Hill:   a three-way quickselect on the few candidates gives the k
- *           largest and the threshold y(k+1); only the top output is sorted.
+ *   pass 2: one fused sweep in chunks of EST_LOGSUM_CHUNK finite values,
+ *           eight at a time, on d = x - median and y = |d|: the power
+ *           sums of d (the moments, shifted by the median, which lies
+ *           within a standard deviation of the mean, so nothing cancels
+ *           badly; moments.c), the stable estimator's exponent and
+ *           mantissa sums of y and its block sums Y_j of d, the count of
+ *           values equal to the median, and the gather of every y >= T (in
+ *           double) as Hill candidates (where the CPU has AVX-512, a
+ *           compress of the lanes, no branch). A chunk never spans two of
+ *           the stable estimator's blocks. Without non-finite values the
+ *           chunks are read in place; otherwise the finite values are
+ *           first copied into a chunk buffer.
+ *   Hill:   a quickselect (branch-free partitions) on the few candidates
+ *           gives the k largest and the threshold y(k+1); only the top
+ *           output is sorted.
  * Crowded blocks (offset data with a small spread, where one bucket holds
  * most values and the bound would keep most of the block) histogram y in
  * the sweep instead and gather once more from that finer histogram.
@@ -51,10 +57,10 @@ typedef struct layout {
  * d = x - med (the block sums Y_j) and y = |d| (log y as exponent sums and
  * mantissa products, renormalized without a log; see est_internal.h). */
 typedef struct sweep {
-    double mean, med, thr; /* thr: gather y >= thr (> 0) */
-    double pw[4];          /* sum c, c^2, c^3, c^4, c = x - mean */
-    est_logacc ly;         /* stable: log y over the first K1*K2 values */
-    est_logacc lY;         /* stable: log|Y_j| over non-zero Y_j */
+    double med, thr; /* thr: gather y >= thr (> 0) */
+    double pw[4];    /* sum d, d^2, d^3, d^4, d = x - med */
+    est_logacc ly;   /* stable: log y over the first K1*K2 values */
+    est_logacc lY;   /* stable: log|Y_j| over non-zero Y_j */
     size_t ny;
     size_t *hy;   /* non-NULL: histogram y instead of gathering */
     size_t zero;  /* values equal to the median */
@@ -191,8 +197,7 @@ static inline double hsum8(est_v8d v)
 
 /* The lane sums of a chunk of pass 2. */
 typedef struct lanes {
-    est_v8d s1, s2, s3, s4; /* powers of c */
-    est_v8d ds;             /* d */
+    est_v8d ds, s2, s3, s4; /* powers of d */
     est_v8l e;              /* biased exponents of y */
 } lanes;
 
@@ -203,26 +208,23 @@ sweep_tail(const float *b, size_t i, size_t m, sweep *s, const lanes *l, size_t 
 {
     const double med = s->med, thr = s->thr;
     double *cand = s->cand;
-    double t1 = hsum8(l->s1), t2 = hsum8(l->s2), t3 = hsum8(l->s3), t4 = hsum8(l->s4),
-           dsum = hsum8(l->ds);
+    double t2 = hsum8(l->s2), t3 = hsum8(l->s3), t4 = hsum8(l->s4), dsum = hsum8(l->ds);
     est_v8l e = l->e;
     int64_t er = ((e[0] + e[1]) + (e[2] + e[3])) + ((e[4] + e[5]) + (e[6] + e[7]));
     for (; i < m; i++) {
-        double x = (double)b[i], c = x - s->mean, c2 = c * c;
-        t1 += c;
-        t2 += c2;
-        t3 += c2 * c;
-        t4 += c2 * c2;
-        double d = x - med, y = fabs(d);
+        double d = (double)b[i] - med, d2 = d * d, y = fabs(d);
         uint64_t u = est_f64_bits(y);
         dsum += d;
+        t2 += d2;
+        t3 += d2 * d;
+        t4 += d2 * d2;
         z += y == 0.0;
         er += (int64_t)(u >> 52);
         s->ly.p[0] *= est_bits_f64((u & MANT_MASK) | ONE_BITS);
         cand[g] = y;
         g += y >= thr;
     }
-    s->pw[0] += t1;
+    s->pw[0] += dsum;
     s->pw[1] += t2;
     s->pw[2] += t3;
     s->pw[3] += t4;
@@ -233,34 +235,30 @@ sweep_tail(const float *b, size_t i, size_t m, sweep *s, const lanes *l, size_t 
     return dsum;
 }
 
-/* One chunk (m <= CHUNK) of pass 2, eight values a step: the power sums
- * of c = x - mean; from d = x - med and y = |d| the zero count, the gather
+/* One chunk (m <= CHUNK) of pass 2, eight values a step: from d = x - med
+ * and y = |d|, the power sums of d, the zero count, the gather
  * of candidates y >= thr (a vector test, the scalar gather only where one
  * of the eight is a candidate), and the stable estimator's log y sums.
  * Returns the sum of d. */
 EST_HOT static double chunk_sweep(const float *b, size_t m, sweep *s)
 {
     const double med = s->med, thr = s->thr;
-    const est_v8d vmean = (est_v8d){0} + s->mean, vmed = (est_v8d){0} + med,
-                  vthr = (est_v8d){0} + thr;
+    const est_v8d vmed = (est_v8d){0} + med, vthr = (est_v8d){0} + thr;
     const est_v8q abs_mask = (est_v8q){0} + ABS_MASK, mant_mask = (est_v8q){0} + MANT_MASK,
                   one = (est_v8q){0} + ONE_BITS;
     double *cand = s->cand;
     size_t g = s->g, i = 0;
-    est_v8d s1 = {0}, s2 = s1, s3 = s1, s4 = s1, ds = s1, p = s->ly.p;
+    est_v8d s2 = {0}, s3 = s2, s4 = s2, ds = s2, p = s->ly.p;
     est_v8l e = {0}, zero = e;
     for (; i + 8 <= m; i += 8) {
         est_v8f f;
         memcpy(&f, b + i, sizeof f);
-        est_v8d xd = __builtin_convertvector(f, est_v8d);
-        est_v8d c = xd - vmean, c2 = c * c;
-        s1 += c;
-        s2 += c2;
-        s3 += c2 * c;
-        s4 += c2 * c2;
-        est_v8d d = xd - vmed;
-        est_v8q u = (est_v8q)d & abs_mask;
+        est_v8d d = __builtin_convertvector(f, est_v8d) - vmed, d2 = d * d;
         ds += d;
+        s2 += d2;
+        s3 += d2 * d;
+        s4 += d2 * d2;
+        est_v8q u = (est_v8q)d & abs_mask;
         zero -= (est_v8l)(u == 0);
         e += (est_v8l)(u >> 52);
         p *= (est_v8d)((u & mant_mask) | one);
@@ -275,7 +273,7 @@ EST_HOT static double chunk_sweep(const float *b, size_t m, sweep *s)
     int64_t z =
         ((zero[0] + zero[1]) + (zero[2] + zero[3])) + ((zero[4] + zero[5]) + (zero[6] + zero[7]));
     s->ly.p = p;
-    lanes l = {s1, s2, s3, s4, ds, e};
+    lanes l = {ds, s2, s3, s4, e};
     return sweep_tail(b, i, m, s, &l, g, (size_t)z);
 }
 
@@ -291,27 +289,24 @@ EST_HOT static double chunk_sweep(const float *b, size_t m, sweep *s)
 __attribute__((target("avx512f,avx512dq,avx512vl,popcnt"))) static double
 chunk_sweep512(const float *b, size_t m, sweep *s)
 {
-    const __m512d vmean = _mm512_set1_pd(s->mean), vmed = _mm512_set1_pd(s->med),
-                  vthr = _mm512_set1_pd(s->thr);
+    const __m512d vmed = _mm512_set1_pd(s->med), vthr = _mm512_set1_pd(s->thr);
     const __m512i abs_mask = _mm512_set1_epi64((long long)ABS_MASK),
                   mant_mask = _mm512_set1_epi64((long long)MANT_MASK),
                   one = _mm512_set1_epi64((long long)ONE_BITS);
     double *cand = s->cand;
     size_t g = s->g, i = 0, z = 0;
-    __m512d s1 = _mm512_setzero_pd(), s2 = s1, s3 = s1, s4 = s1, ds = s1, p;
+    __m512d s2 = _mm512_setzero_pd(), s3 = s2, s4 = s2, ds = s2, p;
     __m512i e = _mm512_setzero_si512();
     memcpy(&p, &s->ly.p, sizeof p);
     for (; i + 8 <= m; i += 8) {
-        __m512d xd = _mm512_cvtps_pd(_mm256_loadu_ps(b + i));
-        __m512d c = _mm512_sub_pd(xd, vmean), c2 = _mm512_mul_pd(c, c);
-        s1 = _mm512_add_pd(s1, c);
-        s2 = _mm512_add_pd(s2, c2);
-        s3 = _mm512_add_pd(s3, _mm512_mul_pd(c2, c));
-        s4 = _mm512_add_pd(s4, _mm512_mul_pd(c2, c2));
-        __m512d d = _mm512_sub_pd(xd, vmed);
+        __m512d d = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(b + i)), vmed);
+        __m512d d2 = _mm512_mul_pd(d, d);
+        ds = _mm512_add_pd(ds, d);
+        s2 = _mm512_add_pd(s2, d2);
+        s3 = _mm512_add_pd(s3, _mm512_mul_pd(d2, d));
+        s4 = _mm512_add_pd(s4, _mm512_mul_pd(d2, d2));
         __m512i u = _mm512_and_si512(_mm512_castpd_si512(d), abs_mask);
         __m512d y = _mm512_castsi512_pd(u);
-        ds = _mm512_add_pd(ds, d);
         z += (size_t)__builtin_popcount(_mm512_cmpeq_epi64_mask(u, _mm512_setzero_si512()));
         e = _mm512_add_epi64(e, _mm512_srli_epi64(u, 52));
         p = _mm512_mul_pd(
@@ -321,7 +316,6 @@ chunk_sweep512(const float *b, size_t m, sweep *s)
         g += (size_t)__builtin_popcount(hit);
     }
     lanes l;
-    memcpy(&l.s1, &s1, sizeof l.s1);
     memcpy(&l.s2, &s2, sizeof l.s2);
     memcpy(&l.s3, &s3, sizeof l.s3);
     memcpy(&l.s4, &s4, sizeof l.s4);
@@ -503,8 +497,7 @@ int est_block_flags(const float *x, size_t n, unsigned flags, const est_k_rule *
     layout l = carve(scratch, n);
     out->n = n;
     out->median = out->mean = out->variance = out->kurtosis = out->stable_alpha = NAN;
-    double sum = 0.0;
-    est_pass_keys(x, n, l.hist, l.sub, &sum);
+    est_pass_keys(x, n, l.hist, l.sub);
     size_t neg_nf = 0, pos_nf = 0;
     for (int b = 0; b < 4; b++) {
         neg_nf += l.hist[b];
@@ -515,12 +508,11 @@ int est_block_flags(const float *x, size_t n, unsigned flags, const est_k_rule *
     out->n_used = n_used;
     if (n_used == 0)
         return EST_OK;
-    out->mean = sum / (double)n_used;
     est_median_radix(x, n, l.hist, neg_nf, n_used, (uint32_t *)(void *)l.cand, &out->median);
 
     size_t t = wanted_top(rule, n_used, top_len);
     size_t k1 = n_used >= 4 ? est_isqrt(n_used) : n_used, k2 = n_used >= 4 ? n_used / k1 : 0;
-    sweep s = {.mean = out->mean, .med = out->median, .cand = l.cand};
+    sweep s = {.med = out->median, .cand = l.cand};
     est_logacc_init(&s.ly);
     est_logacc_init(&s.lY);
     size_t bound;
@@ -537,7 +529,7 @@ int est_block_flags(const float *x, size_t n, unsigned flags, const est_k_rule *
 
     out->n_zero = s.zero;
     out->n_pos = n_used - s.zero;
-    est_moments_finish(s.pw, n_used, out);
+    est_moments_shifted(s.pw, n_used, out->median, out);
     if (n_used >= 4)
         stable_finish(&s, k1, k2, k1 * k2 - (s.zero - tail_zero), out);
     size_t g = s.g;

@@ -170,14 +170,18 @@ void est_nth_desc_f64(double *v, size_t n, size_t pos);
 void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg_nonfinite,
                       size_t n_used, uint32_t *g, double *median);
 
-/* Top-level histogram of the order keys of x into hist (EST_TOP_BUCKETS),
- * sums the finite values. sub: EST_HIST_COPIES * EST_TOP_BUCKETS uint32. */
-void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub, double *sum);
+/* Top-level histogram of the order keys of x into hist (EST_TOP_BUCKETS).
+ * sub: EST_HIST_COPIES * EST_TOP_BUCKETS uint32. */
+void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub);
 
 /* Moments from the mean (moments.c): fills variance and kurtosis. sums are
  * sum c, c^2, c^3, c^4 over the finite values, c = x - mean. */
 void est_moments_centered(const float *x, size_t n, size_t n_used, double mean, est_result *out);
 void est_moments_finish(const double sums[4], size_t n_used, est_result *out);
+/* mean, variance and kurtosis from sums of d, d^2, d^3, d^4 over the
+ * finite values, d = x - k for a shift k within a standard deviation of
+ * the mean (the median is: |mean - median| <= sd). */
+void est_moments_shifted(const double sums[4], size_t n_used, double k, est_result *out);
 
 /* Hill helpers (hill.c): gamma from the k largest (any order) and the
  * (k+1)-th largest thr > 0; filling a result from gamma. */

@@ -72,6 +72,27 @@ void est_moments_finish(const double sums[4], size_t n_used, est_result *out)
     out->kurtosis = m2 > 0 ? m4 / (m2 * m2) - 3.0 : NAN;
 }
 
+void est_moments_shifted(const double sums[4], size_t n_used, double k, est_result *out)
+{
+    double nu = (double)n_used, delta = sums[0] / nu;
+    out->mean = k + delta;
+    if (n_used < 2) {
+        out->variance = NAN;
+        out->kurtosis = NAN;
+        return;
+    }
+    /* central sums: M2 = S2 - n delta^2 (as S2 - S1^2 / n, the corrected
+     * two-pass form), M4 = S4 - 4 delta S3 + 6 delta^2 S2 - 3 n delta^4 */
+    double m2sum = sums[1] - sums[0] * sums[0] / nu;
+    if (m2sum < 0)
+        m2sum = 0;
+    out->variance = m2sum / (nu - 1.0);
+    double d2 = delta * delta;
+    double m4sum = sums[3] - 4.0 * delta * sums[2] + 6.0 * d2 * sums[1] - 3.0 * nu * d2 * d2;
+    double m2 = m2sum / nu, m4 = m4sum / nu;
+    out->kurtosis = m2 > 0 ? m4 / (m2 * m2) - 3.0 : NAN;
+}
+
 int est_moments(const float *x, size_t n, est_result *out)
 {
     if (!out || (!x && n > 0))

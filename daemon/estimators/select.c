@@ -1,8 +1,8 @@
 /*
  * select.c - radix select on float keys, selection and sorting of doubles.
  *
- * DESIGN: the median is found without sorting. One fused pass (shared with
- * the mean) histograms the top 11 bits of every order key (sign, exponent,
+ * DESIGN: the median is found without sorting. One pass histograms the top
+ * 11 bits of every order key (sign, exponent,
  * two mantissa bits) into four interleaved sub-histograms; the bucket that
  * holds the middle rank is then the only data touched again: its keys are
  * gathered and narrowed in place on the next 11 and the last 10 bits. Data
@@ -23,28 +23,22 @@
 #define CROWDED    65536 /* a bucket this full is histogrammed, not copied */
 #define REPEATED   4096  /* a bucket this full is first tested for one repeated key */
 
-EST_HOT void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub, double *sum)
+EST_HOT void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub)
 {
     const size_t B = EST_TOP_BUCKETS;
     const est_v8u sign = {0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u,
                           0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u};
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
     memset(hist, 0, B * sizeof *hist);
     for (size_t base = 0; base < n; base += HIST_CHUNK) {
         size_t end = n - base > HIST_CHUNK ? base + HIST_CHUNK : n;
         uint32_t *h0 = sub, *h1 = sub + B, *h2 = sub + 2 * B, *h3 = sub + 3 * B;
         memset(sub, 0, EST_HIST_COPIES * B * sizeof *sub);
         size_t i = base;
-        /* eight keys and two four-wide double sums per step; the counts
-         * stay scalar (no conflict-free vector scatter on x86 before
-         * AVX-512) */
-        est_v4d acc_lo = {0}, acc_hi = {0};
+        /* eight keys per step; the counts stay scalar (no conflict-free
+         * vector scatter on x86 before AVX-512) */
         for (; i + 8 <= end; i += 8) {
             est_v8u u;
-            est_v4f lo, hi;
             memcpy(&u, x + i, sizeof u);
-            memcpy(&lo, x + i, sizeof lo);
-            memcpy(&hi, x + i + 4, sizeof hi);
             est_v8u b = (u ^ ((0u - (u >> 31)) | sign)) >> EST_TOP_SHIFT;
             h0[b[0]]++;
             h1[b[1]]++;
@@ -54,37 +48,12 @@ EST_HOT void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub
             h1[b[5]]++;
             h2[b[6]]++;
             h3[b[7]]++;
-            acc_lo += __builtin_convertvector(lo, est_v4d);
-            acc_hi += __builtin_convertvector(hi, est_v4d);
         }
-        est_v4d acc = acc_lo + acc_hi;
-        s0 += acc[0];
-        s1 += acc[1];
-        s2 += acc[2];
-        s3 += acc[3];
-        for (; i < end; i++) {
-            uint32_t u = est_f32_bits(x[i]);
-            h0[est_key(u) >> EST_TOP_SHIFT]++;
-            s0 += (double)x[i];
-        }
+        for (; i < end; i++)
+            h0[est_key(est_f32_bits(x[i])) >> EST_TOP_SHIFT]++;
         for (size_t b = 0; b < B; b++)
             hist[b] += (size_t)h0[b] + h1[b] + h2[b] + h3[b];
     }
-    *sum = (s0 + s1) + (s2 + s3);
-    size_t nonfinite = 0;
-    for (int b = 0; b < 4; b++)
-        nonfinite += hist[b] + hist[B - 1 - b];
-    if (nonfinite == 0)
-        return;
-    /* rare: the plain sum met a NaN or Inf; sum again without them */
-    s0 = s1 = 0.0;
-    for (size_t i = 0; i + 1 < n; i += 2) {
-        s0 += est_bits_finite(est_f32_bits(x[i])) ? (double)x[i] : 0.0;
-        s1 += est_bits_finite(est_f32_bits(x[i + 1])) ? (double)x[i + 1] : 0.0;
-    }
-    if (n & 1)
-        s0 += est_bits_finite(est_f32_bits(x[n - 1])) ? (double)x[n - 1] : 0.0;
-    *sum = s0 + s1;
 }
 
 static void insertion_sort_u32(uint32_t *g, size_t m)
