@@ -187,18 +187,23 @@ static void narrow_keys(uint32_t *g, size_t m, size_t r, int want2, int level, u
  * vector test per eight values; the scalar copy only where one matches. */
 EST_HOT static size_t gather_bucket(const float *x, size_t n, int shift, uint32_t b, uint32_t *g)
 {
-    const est_v8u sign = {0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u,
-                          0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u};
+    typedef uint32_t v16u __attribute__((vector_size(64)));
+    typedef uint64_t v8q __attribute__((vector_size(64)));
+    typedef uint64_t v4q __attribute__((vector_size(32)));
+    const v16u sign = (v16u){0} + 0x80000000u, vb = (v16u){0} + b;
     size_t m = 0, i = 0;
-    for (; i + 8 <= n; i += 8) {
-        est_v8u u;
+    for (; i + 16 <= n; i += 16) {
+        v16u u;
         memcpy(&u, x + i, sizeof u);
-        est_v8u key = u ^ ((0u - (u >> 31)) | sign);
-        est_v8i hit = (key >> shift) == b;
-        if ((hit[0] | hit[1] | hit[2] | hit[3] | hit[4] | hit[5] | hit[6] | hit[7]) != 0) {
-            for (int l = 0; l < 8; l++) {
+        v16u key = u ^ ((0u - (u >> 31)) | sign);
+        v8q hit = (v8q)((key >> shift) == vb);
+        /* any lane: halves folded with vector ORs, one read */
+        v4q h4 = __builtin_shufflevector(hit, hit, 0, 1, 2, 3) |
+                 __builtin_shufflevector(hit, hit, 4, 5, 6, 7);
+        if ((h4[0] | h4[1] | h4[2] | h4[3]) != 0) {
+            for (int l = 0; l < 16; l++) {
                 g[m] = key[l];
-                m += (size_t)(hit[l] & 1);
+                m += (key[l] >> shift) == b;
             }
         }
     }
