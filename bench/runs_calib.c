@@ -15,8 +15,8 @@
  *   repeat   x = a repeated through the run  (deff = L)
  * Each block goes through est_block (k rule sqrt) and est_hill_runs with
  * its run segment, exactly as htgad estimates it. Per L it prints the
- * clusters G, those holding an exceedance (mean over draws), the mean and SD of alpha over the draws, the mean reported
- * alpha_se and its ratio to the SD (1 = calibrated), the root mean square
+ * clusters G, those holding an exceedance (mean over draws), the mean and SD of alpha over the
+ * draws, the mean reported alpha_se and its ratio to the SD (1 = calibrated), the root mean square
  * se over the SD, the mean relative se (alpha_se / alpha) over the SD of
  * log alpha (the scale on which Hill's estimate is near symmetric: with few
  * clusters 1/gamma has a long right tail that the SD of alpha follows
