@@ -304,6 +304,52 @@ static int repeated_key(const float *x, size_t n, uint32_t b, size_t r0, size_t 
     return 1;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(EST_NO_CLONES)
+#include <immintrin.h>
+#define EST_MAXMIN512 1
+/* max_min_keys with AVX-512's masked unsigned max and min: no blend
+ * chain, about half the operations of the portable loop. */
+__attribute__((target("avx512f"))) static void
+max_min_keys512(const float *x, size_t n, int shift, uint32_t p0, uint32_t p1, uint32_t out[2])
+{
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u), vp0 = _mm512_set1_epi32((int)p0),
+                  vp1 = _mm512_set1_epi32((int)p1), vshift = _mm512_set1_epi32(shift);
+    __m512i vmax = _mm512_setzero_si512(), vmin = _mm512_set1_epi32(-1);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i u = _mm512_loadu_si512((const void *)(x + i));
+        /* key = u ^ (u < 0 ? all ones : sign bit) */
+        __m512i key = _mm512_xor_si512(u, _mm512_or_si512(_mm512_srai_epi32(u, 31), sign));
+        __m512i b = _mm512_srlv_epi32(key, vshift);
+        vmax = _mm512_mask_max_epu32(vmax, _mm512_cmpeq_epi32_mask(b, vp0), vmax, key);
+        vmin = _mm512_mask_min_epu32(vmin, _mm512_cmpeq_epi32_mask(b, vp1), vmin, key);
+    }
+    uint32_t kmax = _mm512_reduce_max_epu32(vmax), kmin = _mm512_reduce_min_epu32(vmin);
+    for (; i < n; i++) {
+        uint32_t key = est_key(est_f32_bits(x[i]));
+        uint32_t bk = key >> shift;
+        if (bk == p0 && key > kmax)
+            kmax = key;
+        if (bk == p1 && key < kmin)
+            kmin = key;
+    }
+    out[0] = kmax;
+    out[1] = kmin;
+}
+#endif
+
+/* max_min_keys, with the AVX-512 loop where the CPU has it. */
+static void max_min(const float *x, size_t n, int shift, uint32_t p0, uint32_t p1, uint32_t out[2])
+{
+#ifdef EST_MAXMIN512
+    if (__builtin_cpu_supports("avx512f")) {
+        max_min_keys512(x, n, shift, p0, p1, out);
+        return;
+    }
+#endif
+    max_min_keys(x, n, shift, p0, p1, out);
+}
+
 void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg_nonfinite,
                       size_t n_used, uint32_t *g, double *median)
 {
@@ -314,7 +360,7 @@ void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg
     size_t b1 = bucket_of_rank(hist, EST_TOP_BUCKETS, r1, &before1);
     uint32_t k[2];
     if (b0 != b1) {
-        max_min_keys(x, n, EST_TOP_SHIFT, (uint32_t)b0, (uint32_t)b1, k);
+        max_min(x, n, EST_TOP_SHIFT, (uint32_t)b0, (uint32_t)b1, k);
     } else if (hist[b0] > n / 4 && hist[b0] > REPEATED &&
                repeated_key(x, n, (uint32_t)b0, r0, r1, k)) {
         /* k set */
@@ -331,7 +377,7 @@ void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg
         uint32_t d1 = r1 != r0 ? (uint32_t)bucket_of_rank(h2, 2048, r + 1, &bf1) : d0;
         uint32_t p0 = ((uint32_t)b0 << 11) | d0, p1 = ((uint32_t)b0 << 11) | d1;
         if (d0 != d1) {
-            max_min_keys(x, n, 10, p0, p1, k);
+            max_min(x, n, 10, p0, p1, k);
         } else {
             size_t m = gather_bucket(x, n, 10, p0, g);
             narrow_keys(g, m, r - bf0, r1 != r0, 1, k);
