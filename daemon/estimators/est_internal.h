@@ -177,7 +177,6 @@ void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub);
 /* Moments from the mean (moments.c): fills variance and kurtosis. sums are
  * sum c, c^2, c^3, c^4 over the finite values, c = x - mean. */
 void est_moments_centered(const float *x, size_t n, size_t n_used, double mean, est_result *out);
-void est_moments_finish(const double sums[4], size_t n_used, est_result *out);
 /* mean, variance and kurtosis from sums of d, d^2, d^3, d^4 over the
  * finite values, d = x - k for a shift k within a standard deviation of
  * the mean (the median is: |mean - median| <= sd). */

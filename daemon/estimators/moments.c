@@ -9,8 +9,11 @@
  * (Chan, Golub, LeVeque 1983): var = (sum c^2 - (sum c)^2 / n) / (n - 1).
  * Centring first is what keeps a large offset with a small spread exact to
  * double precision at 1e7 values, where one-pass raw power sums would lose
- * every digit. est_block fuses the second pass with its |x - median| work;
- * this file is the stand-alone version and the shared finishing arithmetic.
+ * every digit. The finish takes power sums about any shift k (here the
+ * first pass's mean, whose residual sum(c)/n it adds back): est_block sums
+ * powers of x - median in its sweep, the median being within a standard
+ * deviation of the mean, and finishes the same way; this file is the
+ * stand-alone version and the shared finishing arithmetic.
  */
 #include <math.h>
 
@@ -52,24 +55,7 @@ void est_moments_centered(const float *x, size_t n, size_t n_used, double mean, 
     double sums[4] = {0, 0, 0, 0};
     for (size_t i = 0; i < n; i += EST_LOGSUM_CHUNK)
         chunk_powers(x + i, n - i < EST_LOGSUM_CHUNK ? n - i : EST_LOGSUM_CHUNK, mean, sums);
-    est_moments_finish(sums, n_used, out);
-}
-
-void est_moments_finish(const double sums[4], size_t n_used, est_result *out)
-{
-    double nu = (double)n_used;
-    if (n_used < 2) {
-        out->variance = NAN;
-        out->kurtosis = NAN;
-        return;
-    }
-    double m2sum = sums[1] - sums[0] * sums[0] / nu;
-    if (m2sum < 0)
-        m2sum = 0;
-    out->variance = m2sum / (nu - 1.0);
-    double m2 = m2sum / nu;
-    double m4 = sums[3] / nu;
-    out->kurtosis = m2 > 0 ? m4 / (m2 * m2) - 3.0 : NAN;
+    est_moments_shifted(sums, n_used, mean, out);
 }
 
 void est_moments_shifted(const double sums[4], size_t n_used, double k, est_result *out)

@@ -215,6 +215,23 @@ EST_HOT static size_t gather_bucket(const float *x, size_t n, int shift, uint32_
     return m;
 }
 
+/* The end of a max/min pass, one key at a time, from the lanes' kmax and
+ * kmin: out[0] the largest key of bucket p0, out[1] the smallest of p1. */
+static inline void max_min_tail(const float *x, size_t n, int shift, uint32_t p0, uint32_t p1,
+                                uint32_t kmax, uint32_t kmin, uint32_t out[2])
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t key = est_key(est_f32_bits(x[i]));
+        uint32_t b = key >> shift;
+        if (b == p0 && key > kmax)
+            kmax = key;
+        if (b == p1 && key < kmin)
+            kmin = key;
+    }
+    out[0] = kmax;
+    out[1] = kmin;
+}
+
 /* The largest key with key >> shift == p0 and the smallest with p1: a full
  * pass over the block whenever the two middle ranks straddle a bucket edge
  * (common for data centred at zero), so it is branch-free and eight keys
@@ -241,16 +258,7 @@ EST_HOT static void max_min_keys(const float *x, size_t n, int shift, uint32_t p
         kmax = vmax[l] > kmax ? vmax[l] : kmax;
         kmin = vmin[l] < kmin ? vmin[l] : kmin;
     }
-    for (; i < n; i++) {
-        uint32_t key = est_key(est_f32_bits(x[i]));
-        uint32_t b = key >> shift;
-        if (b == p0 && key > kmax)
-            kmax = key;
-        if (b == p1 && key < kmin)
-            kmin = key;
-    }
-    out[0] = kmax;
-    out[1] = kmin;
+    max_min_tail(x + i, n - i, shift, p0, p1, kmax, kmin, out);
 }
 
 /* How many keys of x[0..n) are below v and equal to v, sixteen a step. */
@@ -325,16 +333,7 @@ max_min_keys512(const float *x, size_t n, int shift, uint32_t p0, uint32_t p1, u
         vmin = _mm512_mask_min_epu32(vmin, _mm512_cmpeq_epi32_mask(b, vp1), vmin, key);
     }
     uint32_t kmax = _mm512_reduce_max_epu32(vmax), kmin = _mm512_reduce_min_epu32(vmin);
-    for (; i < n; i++) {
-        uint32_t key = est_key(est_f32_bits(x[i]));
-        uint32_t bk = key >> shift;
-        if (bk == p0 && key > kmax)
-            kmax = key;
-        if (bk == p1 && key < kmin)
-            kmin = key;
-    }
-    out[0] = kmax;
-    out[1] = kmin;
+    max_min_tail(x + i, n - i, shift, p0, p1, kmax, kmin, out);
 }
 #endif
 

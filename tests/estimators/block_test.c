@@ -323,7 +323,7 @@ Test(block, centred_moments_against_long_double)
     cr_assert(fabs(r.mean - (double)mean) < 1e-11 * (double)(sabs / (N - 1)),
               "mean %.17g vs %.17Lg", r.mean, mean);
     cr_assert(rel_err(r.variance, var) < 1e-12, "variance %.17g vs %.17g", r.variance, var);
-    double g2 = (double)(m4 / (m2 * m2)) - 3.0; /* m4 / m2^2 - 3, as est_moments_finish */
+    double g2 = (double)(m4 / (m2 * m2)) - 3.0; /* m4 / m2^2 - 3, as est_moments_shifted */
     cr_assert(rel_err(r.kurtosis, g2) < 1e-12, "kurtosis %.17g vs %.17g", r.kurtosis, g2);
     free(x);
 }
