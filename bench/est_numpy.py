@@ -32,7 +32,7 @@ def estimate(x):
     gamma = np.log(part[1:]).mean() - np.log(part[0])
     k1 = int(np.sqrt(n))
     k2 = n // k1
-    cc = c[: k1 * k2]
+    cc = (xd - med)[: k1 * k2]  # the stable estimator centres on the median
     lc = np.log(np.abs(cc[cc != 0])).mean()
     ysum = cc.reshape(k2, k1).sum(axis=1)
     ly = np.log(np.abs(ysum[ysum != 0])).mean()

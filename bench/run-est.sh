@@ -11,7 +11,7 @@ builddir=build-bench
 if [ ! -f "$builddir/build.ninja" ]; then
     meson setup "$builddir" --buildtype=release -Dtests=false >/dev/null
 fi
-meson compile -C "$builddir" est_bench >/dev/null
+meson compile -C "$builddir" est_bench membw >/dev/null
 data=$(mktemp -d)
 trap 'rm -rf "$data"' EXIT
 
@@ -33,11 +33,13 @@ for e in 4 5 6 7; do
     p=$("$py" bench/est_numpy.py "$f" "$reps")
     echo "{\"c\": $c, \"auto\": $a, \"numpy\": $p}" >>"$results"
 done
+bw=$("$builddir/bench/membw" 10000000 "$reps")
 
-"$py" - "$results" <<'PY'
+"$py" - "$results" "$bw" <<'PY'
 import json
 import sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+bw = json.loads(sys.argv[2])
 print("block estimate, Student-t(3) float32, best of repetitions (ms); "
       "ratio = numpy / C")
 print(f"{'n':>9} {'numpy cpu':>10} {'C cpu':>8} {'ratio':>6} "
@@ -52,6 +54,8 @@ for r in rows:
         a, b = c[key], p[key]
         if abs(a - b) > 1e-5 * max(abs(b), 1e-3):
             print(f"  MISMATCH {key}: C {a} numpy {b}")
+print(f"one streaming read of 1e7 float32 (bench/membw.c): {1e3 * bw['pass_s']:.2f} ms, "
+      f"{bw['gb_per_s']:.1f} GB/s; est_block reads a 1e7 block three times")
 print()
 print("k rule auto (double bootstrap) against sqrt, C cpu ms")
 print(f"{'n':>9} {'sqrt':>8} {'auto':>8} {'auto k':>7} {'alpha':>8}")

@@ -7,7 +7,11 @@
 # runs, estimates each as htgad does and prints the spread (SD over draws)
 # of alpha, log variance and kurtosis, and its ratio to one value per
 # stratum. See bench/README-ingest.md, "Run sampling".
+# Then the calibration of the interval htgad reports for runs against fresh
+# draws (bench/runs_calib.c): models iid, shared and repeat, blocks of 4096
+# and 65536 values, every run length from 1 to the block (1 to 4096 runs).
 # Usage: bench/run-sample-deff.sh [DRAWS (2000)] [LEN... (1 16 32)]
+# RUNS_CALIB_ONLY=1 skips the first part (no torch needed).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="$root/build-bench"
@@ -17,6 +21,18 @@ lens=("${@:-}")
 [ -n "${lens[0]}" ] || lens=(1 16 32)
 [ -f "$build/build.ninja" ] || meson setup "$build" "$root" --buildtype=release -Dtests=false >/dev/null
 meson compile -C "$build" -j2 >/dev/null
+calib() {
+    echo "== interval calibration against fresh draws ($draws per run length, k rule sqrt)"
+    for model in iid shared repeat; do
+        "$build/bench/runs_calib" "$model" 4096 "$draws" 1 2 4 8 16 32 64 128 256 512 1024 2048 4096
+        "$build/bench/runs_calib" "$model" 65536 $((draws / 4 > 2 ? draws / 4 : 2)) \
+            1 4 16 64 256 1024 4096
+    done
+}
+if [ -n "${RUNS_CALIB_ONLY:-}" ]; then
+    calib
+    exit 0
+fi
 data="$(mktemp -d /tmp/htga-deff-XXXXXX)"
 trap 'rm -rf "$data"' EXIT
 /usr/bin/python3 "$root/bench/sample_deff_data.py" "$data" >/dev/null
@@ -28,3 +44,4 @@ done
 for f in t3 pareto1.5 outer1 outer8 mlp-3.weight cnn-5.weight mlp-1.weight cnn-2.weight; do
     "$deff" "$data/$f.f32" 4096 "$draws" "${lens[@]}"
 done
+calib

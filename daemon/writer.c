@@ -77,9 +77,10 @@ static const char *const stmt_sql[ST__COUNT] = {
     "SELECT id FROM groups WHERE run_id = ?1 AND name = ?2",
     "INSERT INTO blocks (group_id, block, step_first, step_last, n, n_used, n_nonfinite,"
     " n_zero, median, mean, variance, kurtosis, alpha, alpha_se, alpha_lo, alpha_hi, k,"
-    " alpha_stable, lambda, lambda_raw, lambda_reason, policy_id, created_at, alpha_deff)"
+    " alpha_stable, lambda, lambda_raw, lambda_reason, policy_id, created_at, alpha_deff,"
+    " stable_centre)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
-    " ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+    " ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     "INSERT INTO latest_top (group_id, block, n_pos, m, y, created_at)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (group_id) DO UPDATE SET"
     " block = excluded.block, n_pos = excluded.n_pos, m = excluded.m, y = excluded.y,"
@@ -536,8 +537,10 @@ static int insert_block(store_writer *w, const store_item *it, int64_t group_id)
         sqlite3_bind_int64(st, 17, (sqlite3_int64)r->hill.k);
         bind_real(st, 24, r->hill.deff);
     }
-    if (r->has_stable)
+    if (r->has_stable) {
         bind_real(st, 18, r->stable_alpha);
+        sqlite3_bind_text(st, 25, EST_STABLE_CENTRE, -1, SQLITE_STATIC);
+    }
     sqlite3_bind_double(st, 19, it->out.lambda);
     bind_real(st, 20, it->out.raw);
     sqlite3_bind_int(st, 21, (int)it->out.reason);

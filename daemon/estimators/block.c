@@ -1,25 +1,32 @@
 /*
- * block.c - est_block: every estimate of one block in three reads of it.
+ * block.c - est_block: every estimate of one block in two reads of it,
+ * plus a third for the median where its bucket is shared.
  *
- * DESIGN: the block is never sorted and is read three times.
- *   pass 1: order-key histogram (top 11 bits) + sum of the finite values;
- *           the non-finite values are counted from their own buckets.
+ * DESIGN: the block is never sorted.
+ *   pass 1: order-key histogram (top 11 bits); the non-finite values are
+ *           counted from their own buckets.
  *   median: radix select, touching only the bucket(s) of the middle rank(s)
- *           (select.c).
+ *           (select.c): one more pass over the block that gathers the
+ *           bucket's keys, bounds two buckets, or counts a repeated key.
  *   bound:  from the same histogram and the median, each bucket's smallest
  *           possible y = |x - median| is known, so a threshold T with at
  *           least t = max(k+1, top_len) values y >= T follows without
  *           another pass (k taken from n_used, an upper bound of n_pos).
- *   pass 2: one fused sweep in chunks of EST_LOGSUM_CHUNK finite values:
- *           centred power sums (moments), the stable estimator's exponent
- *           and mantissa sums of |c| and its block sums Y_j, the count of
- *           values equal to the median, and the gather of every y >= T
- *           (in double) as Hill candidates. A chunk never spans two of the
- *           stable estimator's blocks. Without non-finite values the chunks
- *           are read in place; otherwise the finite values are first copied
- *           into a chunk buffer.
- *   Hill:   a three-way quickselect on the few candidates gives the k
- *           largest and the threshold y(k+1); only the top output is sorted.
+ *   pass 2: one fused sweep in chunks of EST_LOGSUM_CHUNK finite values,
+ *           eight at a time, on d = x - median and y = |d|: the power
+ *           sums of d (the moments, shifted by the median, which lies
+ *           within a standard deviation of the mean, so nothing cancels
+ *           badly; moments.c), the stable estimator's exponent and
+ *           mantissa sums of y and its block sums Y_j of d, the count of
+ *           values equal to the median, and the gather of every y >= T (in
+ *           double) as Hill candidates (where the CPU has AVX-512, a
+ *           compress of the lanes, no branch). A chunk never spans two of
+ *           the stable estimator's blocks. Without non-finite values the
+ *           chunks are read in place; otherwise the finite values are
+ *           first copied into a chunk buffer.
+ *   Hill:   a quickselect (branch-free partitions) on the few candidates
+ *           gives the k largest and the threshold y(k+1); only the top
+ *           output is sorted.
  * Crowded blocks (offset data with a small spread, where one bucket holds
  * most values and the bound would keep most of the block) histogram y in
  * the sweep instead and gather once more from that finer histogram.
@@ -46,14 +53,14 @@ typedef struct layout {
     size_t work_len; /* doubles */
 } layout;
 
-/* Running sums of pass 2. */
+/* Running sums of pass 2. The stable estimator's sums are over
+ * d = x - med (the block sums Y_j) and y = |d| (log y as exponent sums and
+ * mantissa products, renormalized without a log; see est_internal.h). */
 typedef struct sweep {
-    double mean, med, thr; /* thr: gather y >= thr (> 0) */
-    double pw[4];          /* sum c, c^2, c^3, c^4 */
-    int64_t e_raw;         /* stable: biased exponents of |c| */
-    size_t nz;             /* stable: non-zero c */
-    double lm;             /* stable: log of flushed mantissa products */
-    double logy;           /* stable: sum log|Y_j| over non-zero Y_j */
+    double med, thr; /* thr: gather y >= thr (> 0) */
+    double pw[4];    /* sum d, d^2, d^3, d^4, d = x - med */
+    est_logacc ly;   /* stable: log y over the first K1*K2 values */
+    est_logacc lY;   /* stable: log|Y_j| over non-zero Y_j */
     size_t ny;
     size_t *hy;   /* non-NULL: histogram y instead of gathering */
     size_t zero;  /* values equal to the median */
@@ -113,7 +120,12 @@ static double threshold_for(const size_t *hist, double med, size_t t, size_t *bo
     *bound = 0;
     if (t == 0)
         return INFINITY;
-    uint32_t lo = 4, hi = EST_TOP_BUCKETS - 5; /* the finite buckets */
+    uint32_t first = 4, last = EST_TOP_BUCKETS - 5; /* the finite buckets */
+    while (first < last && hist[first] == 0)        /* empty ends: most of the exponent range */
+        first++;
+    while (last > first && hist[last] == 0)
+        last--;
+    uint32_t lo = first, hi = last;
     size_t cum = 0;
     double thr = DBL_TRUE_MIN;
     while (lo <= hi) {
@@ -130,10 +142,22 @@ static double threshold_for(const size_t *hist, double med, size_t t, size_t *bo
             break;
         }
     }
-    for (uint32_t b = 4; b < EST_TOP_BUCKETS - 4; b++) {
+    /* dmax falls from each end towards the median's bucket: the buckets
+     * that may hold a y >= thr are two runs from the ends */
+    uint32_t lo_end = first, hi_end = last;
+    for (; lo_end <= hi_end; lo_end++) {
         double dmin, dmax;
-        bucket_dist(b, med, &dmin, &dmax);
-        *bound += dmax >= thr ? hist[b] : 0;
+        bucket_dist(lo_end, med, &dmin, &dmax);
+        if (dmax < thr)
+            break;
+        *bound += hist[lo_end];
+    }
+    for (; hi_end > lo_end; hi_end--) {
+        double dmin, dmax;
+        bucket_dist(hi_end, med, &dmin, &dmax);
+        if (dmax < thr)
+            break;
+        *bound += hist[hi_end];
     }
     return thr;
 }
@@ -159,83 +183,86 @@ static double threshold_from_y(const size_t *hy, size_t t)
     return (double)est_bits_f32(b << EST_Y_SHIFT) * (1.0 - 0x1.0p-23);
 }
 
-/* Moments and stable sums of one chunk (m <= CHUNK); returns sum of c. */
-EST_HOT static double chunk_moments(const float *b, size_t m, sweep *s)
+/* The y histogram of the fallback mode. */
+static void chunk_hist(const float *b, size_t m, sweep *s)
 {
-    const est_v4d mean = {s->mean, s->mean, s->mean, s->mean};
-    const est_v4u abs_mask = {ABS_MASK, ABS_MASK, ABS_MASK, ABS_MASK};
-    const est_v4u mant_mask = {MANT_MASK, MANT_MASK, MANT_MASK, MANT_MASK};
-    const est_v4u one = {ONE_BITS, ONE_BITS, ONE_BITS, ONE_BITS};
-    est_v4d s1 = {0, 0, 0, 0}, s2 = s1, s3 = s1, s4 = s1, p = {1, 1, 1, 1};
-    est_v4i e = {0, 0, 0, 0}, nz = e;
-    size_t i = 0;
-    for (; i + 4 <= m; i += 4) {
-        est_v4f f;
-        memcpy(&f, b + i, sizeof f);
-        est_v4d c = __builtin_convertvector(f, est_v4d) - mean;
-        est_v4d c2 = c * c;
-        s1 += c;
-        s2 += c2;
-        s3 += c2 * c;
-        s4 += c2 * c2;
-        est_v4u u = (est_v4u)c & abs_mask;
-        e += (est_v4i)(u >> 52);
-        nz -= (est_v4i)(u != 0);
-        p *= (est_v4d)((u & mant_mask) | one);
-    }
-    for (; i < m; i++) {
-        double c = (double)b[i] - s->mean;
-        double c2 = c * c;
-        s1[0] += c;
-        s2[0] += c2;
-        s3[0] += c2 * c;
-        s4[0] += c2 * c2;
-        uint64_t u = est_f64_bits(c) & ABS_MASK;
-        e[0] += (int64_t)(u >> 52);
-        nz[0] += u != 0;
-        p[0] *= est_bits_f64((u & MANT_MASK) | ONE_BITS);
-    }
-    s->pw[0] += (s1[0] + s1[1]) + (s1[2] + s1[3]);
-    s->pw[1] += (s2[0] + s2[1]) + (s2[2] + s2[3]);
-    s->pw[2] += (s3[0] + s3[1]) + (s3[2] + s3[3]);
-    s->pw[3] += (s4[0] + s4[1]) + (s4[2] + s4[3]);
-    for (int l = 0; l < 4; l++) {
-        s->e_raw += e[l];
-        s->nz += (size_t)nz[l];
-        uint64_t u = est_f64_bits(p[l]);
-        s->e_raw += (int64_t)(u >> 52) - 1023;
-        s->lm += log(est_bits_f64((u & MANT_MASK) | ONE_BITS));
-    }
-    return (s1[0] + s1[1]) + (s1[2] + s1[3]);
+    for (size_t i = 0; i < m; i++)
+        s->hy[y_bucket(fabs((double)b[i] - s->med))]++;
 }
 
-/* Fallback of chunk_tail: zero count and y histogram. */
-static void chunk_tail_hist(const float *b, size_t m, sweep *s)
+static inline double hsum8(est_v8d v)
 {
-    size_t zero = 0;
-    for (size_t i = 0; i < m; i++) {
-        double y = fabs((double)b[i] - s->med);
-        zero += y == 0.0;
-        s->hy[y_bucket(y)]++;
-    }
-    s->zero += zero;
+    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
 }
 
-/* Zero count and candidate gather of one chunk: a vector test per group of
- * eight values, the scalar gather only where one of them is a candidate. */
-EST_HOT static void chunk_tail(const float *b, size_t m, sweep *s)
+/* The lane sums of a chunk of pass 2. */
+typedef struct lanes {
+    est_v8d ds, s2, s3, s4; /* powers of d */
+    est_v8l e;              /* biased exponents of y */
+} lanes;
+
+/* The end of a chunk of pass 2 from position i on, one value at a time,
+ * and the chunk's sums folded into *s (g candidates and z zeros so far). */
+static inline __attribute__((always_inline)) double
+sweep_tail(const float *b, size_t i, size_t m, sweep *s, const lanes *l, size_t g, size_t z)
 {
     const double med = s->med, thr = s->thr;
-    const est_v4d vmed = {med, med, med, med}, vthr = {thr, thr, thr, thr};
+    double *cand = s->cand;
+    double t2 = hsum8(l->s2), t3 = hsum8(l->s3), t4 = hsum8(l->s4), dsum = hsum8(l->ds);
+    est_v8l e = l->e;
+    int64_t er = ((e[0] + e[1]) + (e[2] + e[3])) + ((e[4] + e[5]) + (e[6] + e[7]));
+    for (; i < m; i++) {
+        double d = (double)b[i] - med, d2 = d * d, y = fabs(d);
+        uint64_t u = est_f64_bits(y);
+        dsum += d;
+        t2 += d2;
+        t3 += d2 * d;
+        t4 += d2 * d2;
+        z += y == 0.0;
+        er += (int64_t)(u >> 52);
+        s->ly.p[0] *= est_bits_f64((u & MANT_MASK) | ONE_BITS);
+        cand[g] = y;
+        g += y >= thr;
+    }
+    s->pw[0] += dsum;
+    s->pw[1] += t2;
+    s->pw[2] += t3;
+    s->pw[3] += t4;
+    s->g = g;
+    s->zero += z;
+    s->ly.e += er;
+    est_logacc_norm(&s->ly);
+    return dsum;
+}
+
+/* One chunk (m <= CHUNK) of pass 2, eight values a step: from d = x - med
+ * and y = |d|, the power sums of d, the zero count, the gather
+ * of candidates y >= thr (a vector test, the scalar gather only where one
+ * of the eight is a candidate), and the stable estimator's log y sums.
+ * Returns the sum of d. */
+EST_HOT static double chunk_sweep(const float *b, size_t m, sweep *s)
+{
+    const double med = s->med, thr = s->thr;
+    const est_v8d vmed = (est_v8d){0} + med, vthr = (est_v8d){0} + thr;
+    const est_v8q abs_mask = (est_v8q){0} + ABS_MASK, mant_mask = (est_v8q){0} + MANT_MASK,
+                  one = (est_v8q){0} + ONE_BITS;
     double *cand = s->cand;
     size_t g = s->g, i = 0;
-    est_v4i zero = {0, 0, 0, 0};
+    est_v8d s2 = {0}, s3 = s2, s4 = s2, ds = s2, p = s->ly.p;
+    est_v8l e = {0}, zero = e;
     for (; i + 8 <= m; i += 8) {
-        est_v4d y0, y1;
-        est_absdev8(b + i, vmed, &y0, &y1);
-        zero -= (y0 == 0.0) + (y1 == 0.0);
-        est_v4i hit = (y0 >= vthr) | (y1 >= vthr);
-        if ((hit[0] | hit[1] | hit[2] | hit[3]) != 0) {
+        est_v8f f;
+        memcpy(&f, b + i, sizeof f);
+        est_v8d d = __builtin_convertvector(f, est_v8d) - vmed, d2 = d * d;
+        ds += d;
+        s2 += d2;
+        s3 += d2 * d;
+        s4 += d2 * d2;
+        est_v8q u = (est_v8q)d & abs_mask;
+        zero -= (est_v8l)(u == 0);
+        e += (est_v8l)(u >> 52);
+        p *= (est_v8d)((u & mant_mask) | one);
+        if (est_any8((est_v8l)((est_v8d)u >= vthr))) {
             for (size_t j = i; j < i + 8; j++) {
                 double y = fabs((double)b[j] - med);
                 cand[g] = y;
@@ -243,16 +270,61 @@ EST_HOT static void chunk_tail(const float *b, size_t m, sweep *s)
             }
         }
     }
-    size_t z = (size_t)((zero[0] + zero[1]) + (zero[2] + zero[3]));
-    for (; i < m; i++) {
-        double y = fabs((double)b[i] - med);
-        z += y == 0.0;
-        cand[g] = y;
-        g += y >= thr;
-    }
-    s->g = g;
-    s->zero += z;
+    int64_t z =
+        ((zero[0] + zero[1]) + (zero[2] + zero[3])) + ((zero[4] + zero[5]) + (zero[6] + zero[7]));
+    s->ly.p = p;
+    lanes l = {ds, s2, s3, s4, e};
+    return sweep_tail(b, i, m, s, &l, g, (size_t)z);
 }
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(EST_NO_CLONES)
+#include <immintrin.h>
+#define EST_SWEEP512 1
+/* chunk_sweep with AVX-512 intrinsics, the same arithmetic lane for lane
+ * (so the same bits), where the candidate gather is a compress of the
+ * lanes y >= thr and a store of eight doubles: no branch, where the
+ * portable test mispredicts on a fifth of the groups of eight (the Hill
+ * candidates are 2-3% of a block). cand has room: at most as many
+ * candidates as values seen, so cand + g + 8 stays inside its n doubles. */
+__attribute__((target("avx512f,avx512dq,avx512vl,popcnt"))) static double
+chunk_sweep512(const float *b, size_t m, sweep *s)
+{
+    const __m512d vmed = _mm512_set1_pd(s->med), vthr = _mm512_set1_pd(s->thr);
+    const __m512i abs_mask = _mm512_set1_epi64((long long)ABS_MASK),
+                  mant_mask = _mm512_set1_epi64((long long)MANT_MASK),
+                  one = _mm512_set1_epi64((long long)ONE_BITS);
+    double *cand = s->cand;
+    size_t g = s->g, i = 0, z = 0;
+    __m512d s2 = _mm512_setzero_pd(), s3 = s2, s4 = s2, ds = s2, p;
+    __m512i e = _mm512_setzero_si512();
+    memcpy(&p, &s->ly.p, sizeof p);
+    for (; i + 8 <= m; i += 8) {
+        __m512d d = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(b + i)), vmed);
+        __m512d d2 = _mm512_mul_pd(d, d);
+        ds = _mm512_add_pd(ds, d);
+        s2 = _mm512_add_pd(s2, d2);
+        s3 = _mm512_add_pd(s3, _mm512_mul_pd(d2, d));
+        s4 = _mm512_add_pd(s4, _mm512_mul_pd(d2, d2));
+        __m512i u = _mm512_and_si512(_mm512_castpd_si512(d), abs_mask);
+        __m512d y = _mm512_castsi512_pd(u);
+        z += (size_t)__builtin_popcount(_mm512_cmpeq_epi64_mask(u, _mm512_setzero_si512()));
+        e = _mm512_add_epi64(e, _mm512_srli_epi64(u, 52));
+        p = _mm512_mul_pd(
+            p, _mm512_castsi512_pd(_mm512_or_si512(_mm512_and_si512(u, mant_mask), one)));
+        __mmask8 hit = _mm512_cmp_pd_mask(y, vthr, _CMP_GE_OQ);
+        _mm512_storeu_pd(cand + g, _mm512_maskz_compress_pd(hit, y));
+        g += (size_t)__builtin_popcount(hit);
+    }
+    lanes l;
+    memcpy(&l.s2, &s2, sizeof l.s2);
+    memcpy(&l.s3, &s3, sizeof l.s3);
+    memcpy(&l.s4, &s4, sizeof l.s4);
+    memcpy(&l.ds, &ds, sizeof l.ds);
+    memcpy(&l.e, &e, sizeof l.e);
+    memcpy(&s->ly.p, &p, sizeof p);
+    return sweep_tail(b, i, m, s, &l, g, z);
+}
+#endif
 
 /* Copies the next m finite values from x[*pos..n) into buf. */
 static void take_finite(const float *x, size_t n, size_t *pos, float *buf, size_t m)
@@ -265,16 +337,24 @@ static void take_finite(const float *x, size_t n, size_t *pos, float *buf, size_
     *pos = i;
 }
 
-/* Pass 2 over the n_used finite values: stable blocks of k1, then the rest. */
-static void sweep_block(const float *x, size_t n, size_t n_used, size_t k1, size_t k2, sweep *s)
+/* Pass 2 over the n_used finite values: stable blocks of k1, then the
+ * rest, whose zeros (returned) are outside the stable estimator. */
+static size_t sweep_block(const float *x, size_t n, size_t n_used, size_t k1, size_t k2, sweep *s)
 {
+    double (*chunk)(const float *, size_t, sweep *) = chunk_sweep;
+#ifdef EST_SWEEP512
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("popcnt"))
+        chunk = chunk_sweep512;
+#endif
     int dense = n_used == n;
-    size_t pos = 0, done = 0;
+    size_t pos = 0, done = 0, tail_zero = 0;
     float buf[CHUNK];
     for (size_t j = 0; j <= k2; j++) {
         size_t len = j < k2 ? k1 : n_used - done; /* j == k2: the tail */
         double ysum = 0.0;
-        sweep keep = *s;
+        est_logacc keep = s->ly;
+        size_t zero0 = s->zero;
         for (size_t off = 0; off < len; off += CHUNK) {
             size_t m = len - off < CHUNK ? len - off : CHUNK;
             const float *b = x + done + off;
@@ -282,32 +362,34 @@ static void sweep_block(const float *x, size_t n, size_t n_used, size_t k1, size
                 take_finite(x, n, &pos, buf, m);
                 b = buf;
             }
-            ysum += chunk_moments(b, m, s);
+            ysum += chunk(b, m, s);
             if (s->hy)
-                chunk_tail_hist(b, m, s);
-            else
-                chunk_tail(b, m, s);
+                chunk_hist(b, m, s);
         }
         if (j == k2) { /* the tail is outside the stable estimator */
-            s->e_raw = keep.e_raw;
-            s->nz = keep.nz;
-            s->lm = keep.lm;
+            s->ly = keep;
+            tail_zero = s->zero - zero0;
         } else if (ysum != 0.0) {
-            s->logy += log(fabs(ysum));
+            uint64_t u = est_f64_bits(fabs(ysum));
+            s->lY.e += (int64_t)(u >> 52);
+            s->lY.p[0] *= est_bits_f64((u & MANT_MASK) | ONE_BITS);
+            est_logacc_norm(&s->lY);
             s->ny++;
         }
         done += len;
     }
+    return tail_zero;
 }
 
-static void stable_finish(const sweep *s, size_t k1, size_t k2, est_result *out)
+/* 1/alpha from the sums of pass 2; nz: non-zero y among the K1*K2 values. */
+static void stable_finish(const sweep *s, size_t k1, size_t k2, size_t nz, est_result *out)
 {
     out->stable_k1 = k1;
     out->stable_k2 = k2;
-    if (k1 < 2 || s->nz == 0 || s->ny == 0)
+    if (k1 < 2 || nz == 0 || s->ny == 0)
         return;
-    double logc = (double)(s->e_raw - 1023 * (int64_t)s->nz) * M_LN2 + s->lm;
-    double inv = (s->logy / (double)s->ny - logc / (double)s->nz) / log((double)k1);
+    double logc = est_logacc_log(&s->ly, nz), logy = est_logacc_log(&s->lY, s->ny);
+    double inv = (logy / (double)s->ny - logc / (double)nz) / log((double)k1);
     est_stable_set(inv, out);
 }
 
@@ -415,8 +497,7 @@ int est_block_flags(const float *x, size_t n, unsigned flags, const est_k_rule *
     layout l = carve(scratch, n);
     out->n = n;
     out->median = out->mean = out->variance = out->kurtosis = out->stable_alpha = NAN;
-    double sum = 0.0;
-    est_pass_keys(x, n, l.hist, l.sub, &sum);
+    est_pass_keys(x, n, l.hist, l.sub);
     size_t neg_nf = 0, pos_nf = 0;
     for (int b = 0; b < 4; b++) {
         neg_nf += l.hist[b];
@@ -427,12 +508,13 @@ int est_block_flags(const float *x, size_t n, unsigned flags, const est_k_rule *
     out->n_used = n_used;
     if (n_used == 0)
         return EST_OK;
-    out->mean = sum / (double)n_used;
     est_median_radix(x, n, l.hist, neg_nf, n_used, (uint32_t *)(void *)l.cand, &out->median);
 
     size_t t = wanted_top(rule, n_used, top_len);
     size_t k1 = n_used >= 4 ? est_isqrt(n_used) : n_used, k2 = n_used >= 4 ? n_used / k1 : 0;
-    sweep s = {.mean = out->mean, .med = out->median, .cand = l.cand};
+    sweep s = {.med = out->median, .cand = l.cand};
+    est_logacc_init(&s.ly);
+    est_logacc_init(&s.lY);
     size_t bound;
     s.thr = threshold_for(l.hist, out->median, t, &bound);
     if (t > 0 && bound > 4 * t + 4096) {
@@ -440,15 +522,16 @@ int est_block_flags(const float *x, size_t n, unsigned flags, const est_k_rule *
          * histogram in the sweep and one gather pass beat selecting among
          * most of the block */
         s.hy = l.hy;
+        s.thr = INFINITY;
         memset(l.hy, 0, EST_Y_BUCKETS * sizeof *l.hy);
     }
-    sweep_block(x, n, n_used, k1, k2, &s);
+    size_t tail_zero = sweep_block(x, n, n_used, k1, k2, &s);
 
     out->n_zero = s.zero;
     out->n_pos = n_used - s.zero;
-    est_moments_finish(s.pw, n_used, out);
+    est_moments_shifted(s.pw, n_used, out->median, out);
     if (n_used >= 4)
-        stable_finish(&s, k1, k2, out);
+        stable_finish(&s, k1, k2, k1 * k2 - (s.zero - tail_zero), out);
     size_t g = s.g;
     if (s.hy) {
         size_t tp = wanted_top(rule, out->n_pos, top_len);

@@ -18,7 +18,8 @@
  *                 alpha = 1/gamma_k (the tail index: Cauchy 1, Student-t nu),
  *                 se = alpha/sqrt(k). k is clamped to [1, n_pos-1]; fewer than
  *                 3 positive values give no estimate.
- *   stable        Mohammadi et al. (2015) on c = x - mean over the first
+ *   stable        Mohammadi et al. (2015) on c = x - m (the median, as
+ *                 Hill; EST_STABLE_CENTRE) over the first
  *                 K1*K2 finite values in input order, K1 = floor(sqrt(n_used)),
  *                 K2 = floor(n_used/K1): 1/alpha = (mean log|Y_j| -
  *                 mean log|c_i|) / log K1, exact zeros left out of each mean;
@@ -32,6 +33,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* The centre the stable estimator subtracts, as stored with each block
+ * (schema/007_stable_centre.sql). Rows stored with "mean" were centred on
+ * the sample mean, which pulls every alpha below 1 towards 1. */
+#define EST_STABLE_CENTRE "median"
 
 #define EST_OK     0
 #define EST_EINVAL 1 /* a bad argument: NULL pointer, bad rule, scratch too small */
@@ -168,6 +174,11 @@ void est_hill_ci(double alpha_hat, size_t k, double *lo, double *hi);
  * est_hill_ci() at integer k. */
 void est_hill_ci_k(double alpha_hat, double k, double *lo, double *hi);
 
+/* The 0.975 quantile of Student's t with df degrees of freedom: exact for
+ * df 1 and 2, the Cornish-Fisher expansion to 1/df^4 above (relative error
+ * below 1.3e-3 at df 3, 1.1e-4 at df 5, 4e-6 at df 10); +Inf for df 0. */
+double est_t975(size_t df);
+
 /*
  * Where the values of a block came from, for est_hill_runs(). A segment
  * covers block positions [start, next segment's start), the last one up to
@@ -195,19 +206,23 @@ typedef struct est_seg {
  * k_tied are read). seg[0..nseg): where the runs are (see est_seg). With
  * z_i = log(y_i / u) for the k exceedances (y_i > u, plus k_tied of the
  * values y_i == u: est_block does not say which, the first in block order
- * are taken), and clusters
- * c = runs (independent positions are clusters of one):
- *   var = G / (G - 1) * sum_c (sum_{i in c} (z_i - gamma))^2 / k^2,
- *   deff = var / (gamma^2 / k), clamped to [1, k],
- * G being the clusters that hold exceedances (G / (G - 1): the usual
- * small-sample factor, the cluster sums adding up to about 0); G = 1 gives
- * deff = k (one cluster: one independent observation of the tail). A loose
- * segment adds run * (z_i - gamma)^2 for each exceedance in it, the largest
- * value any split into runs of at most `run` values can give, and counts
- * ceil(its exceedances / run) clusters in G, the fewest such a split can
- * have (so the largest G / (G - 1)).
+ * are taken), and clusters c = runs (independent positions are clusters of
+ * one), n_c the exceedances in cluster c:
+ *   var = sum_c (sum_{i in c} (z_i - gamma))^2 / (1 - n_c / k)^2 / k^2
+ * (CR3, the delete-one-cluster jackknife of a mean: n_c / k is the
+ * cluster's leverage, and a sandwich with few clusters is biased low
+ * without it), deff = var / (gamma^2 / k), clamped to [1, k]; G, the
+ * clusters holding exceedances, = 1 gives deff = k (one cluster: one
+ * independent observation of the tail). A loose segment adds run *
+ * (z_i - gamma)^2 for each exceedance in it, the largest value any split
+ * into runs of at most `run` values can give, weighted as a cluster of
+ * min(run, its exceedances), and counts ceil(its exceedances / run)
+ * clusters in G, the fewest such a split can have.
  * When deff > 1, res->hill gets deff, se = alpha / sqrt(k / deff) and the
- * interval est_hill_ci_k(alpha, k / deff); k, alpha and gamma are kept.
+ * interval est_hill_ci_k(alpha, k / deff * (z / t)^2), z and t the 0.975
+ * quantiles of the normal and of Student's t with G - 1 degrees of
+ * freedom (the variance rests on G cluster sums; G = 1: k / deff = 1);
+ * k, alpha and gamma are kept.
  * When deff <= 1 (or no hill, or nseg == 0) *res is left as it is, bit for
  * bit. One pass over the block: skip the call for a block without runs.
  * Pure. Returns EST_OK, or EST_EINVAL for NULL pointers, segments out of
@@ -252,9 +267,10 @@ int est_moments(const float *x, size_t n, est_result *out);
 
 /*
  * The alpha-stable block estimator (Mohammadi et al. 2015) as pinned above,
- * given the mean of the finite values. Fills has_stable, stable_alpha,
- * stable_k1, stable_k2 of *out. Returns EST_OK or EST_EINVAL.
+ * on c = x - centre; est_block passes the median of the finite values.
+ * Fills has_stable, stable_alpha, stable_k1, stable_k2 of *out. Returns
+ * EST_OK, or EST_EINVAL for NULL pointers or a non-finite centre.
  */
-int est_stable(const float *x, size_t n, double mean, est_result *out);
+int est_stable(const float *x, size_t n, double centre, est_result *out);
 
 #endif /* HTGA_EST_H */

@@ -35,10 +35,15 @@ typedef uint64_t est_v4u __attribute__((vector_size(32)));
 typedef float est_v4f __attribute__((vector_size(16)));
 typedef uint32_t est_v8u __attribute__((vector_size(32)));
 typedef int32_t est_v8i __attribute__((vector_size(32)));
+/* Eight doubles: two AVX2 operations, one AVX-512 operation. */
+typedef double est_v8d __attribute__((vector_size(64)));
+typedef int64_t est_v8l __attribute__((vector_size(64)));
+typedef uint64_t est_v8q __attribute__((vector_size(64)));
+typedef float est_v8f __attribute__((vector_size(32)));
 
 /* Hot loops get an AVX2 clone picked at load time where the CPU has it. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(EST_NO_CLONES)
-#define EST_HOT __attribute__((target_clones("avx2", "default")))
+#define EST_HOT __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #else
 #define EST_HOT
 #endif
@@ -57,8 +62,52 @@ static inline __attribute__((always_inline)) void est_absdev8(const float *p, es
     *y1 = (est_v4d)((est_v4u)(__builtin_convertvector(f1, est_v4d) - vmed) & abs_mask);
 }
 
+/* Whether any lane of a comparison's result is set: halves folded with
+ * vector ORs, one lane read (reading all eight costs more than the test). */
+static inline __attribute__((always_inline)) int est_any8(est_v8l m)
+{
+    typedef int64_t v4l __attribute__((vector_size(32)));
+    typedef int64_t v2l __attribute__((vector_size(16)));
+    v4l a = __builtin_shufflevector(m, m, 0, 1, 2, 3) | __builtin_shufflevector(m, m, 4, 5, 6, 7);
+    v2l b = __builtin_shufflevector(a, a, 0, 1) | __builtin_shufflevector(a, a, 2, 3);
+    return (b[0] | b[1]) != 0;
+}
+
 /* Products of at most this many mantissas in [1, 2) stay below 2^512. */
 #define EST_LOGSUM_CHUNK 512
+
+/* A sum of logarithms of positive normal doubles (and of zeros, which add
+ * nothing) without a libm log per value: e sums the biased exponents as
+ * integers, exactly, and eight lane products collect the mantissas in
+ * [1, 2). After at most EST_LOGSUM_CHUNK / 8 values per lane a product is
+ * renormalized: its exponent moves into e and it is back in [1, 2); no log
+ * is taken until est_logacc_log(). Each product step rounds once (2^-53
+ * relative): about 1e-16 absolute per value. */
+typedef struct est_logacc {
+    int64_t e; /* biased exponents of the values, plus the renormalized ones */
+    est_v8d p; /* mantissa products */
+} est_logacc;
+
+static inline void est_logacc_init(est_logacc *a)
+{
+    const est_v8d one = {1, 1, 1, 1, 1, 1, 1, 1};
+    a->e = 0;
+    a->p = one;
+}
+
+/* Moves the exponents of the lane products into e. */
+static inline void est_logacc_norm(est_logacc *a)
+{
+    const est_v8q mant_mask = (est_v8q){0} + 0x000fffffffffffffull;
+    const est_v8q one = (est_v8q){0} + 0x3ff0000000000000ull;
+    est_v8q u = (est_v8q)a->p;
+    est_v8l ex = (est_v8l)(u >> 52) - 1023;
+    a->e += ((ex[0] + ex[1]) + (ex[2] + ex[3])) + ((ex[4] + ex[5]) + (ex[6] + ex[7]));
+    a->p = (est_v8d)((u & mant_mask) | one);
+}
+
+/* The sum of the logs of the nz non-zero values added to a. */
+double est_logacc_log(const est_logacc *a, size_t nz);
 
 static inline uint32_t est_f32_bits(float f)
 {
@@ -121,14 +170,17 @@ void est_nth_desc_f64(double *v, size_t n, size_t pos);
 void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg_nonfinite,
                       size_t n_used, uint32_t *g, double *median);
 
-/* Top-level histogram of the order keys of x into hist (EST_TOP_BUCKETS),
- * sums the finite values. sub: EST_HIST_COPIES * EST_TOP_BUCKETS uint32. */
-void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub, double *sum);
+/* Top-level histogram of the order keys of x into hist (EST_TOP_BUCKETS).
+ * sub: EST_HIST_COPIES * EST_TOP_BUCKETS uint32. */
+void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub);
 
 /* Moments from the mean (moments.c): fills variance and kurtosis. sums are
  * sum c, c^2, c^3, c^4 over the finite values, c = x - mean. */
 void est_moments_centered(const float *x, size_t n, size_t n_used, double mean, est_result *out);
-void est_moments_finish(const double sums[4], size_t n_used, est_result *out);
+/* mean, variance and kurtosis from sums of d, d^2, d^3, d^4 over the
+ * finite values, d = x - k for a shift k within a standard deviation of
+ * the mean (the median is: |mean - median| <= sd). */
+void est_moments_shifted(const double sums[4], size_t n_used, double k, est_result *out);
 
 /* Hill helpers (hill.c): gamma from the k largest (any order) and the
  * (k+1)-th largest thr > 0; filling a result from gamma. */
@@ -146,6 +198,6 @@ size_t est_isqrt(size_t v);
 void est_stable_set(double inv, est_result *out);
 
 /* Stable estimator given n_used (stable.c). */
-void est_stable_core(const float *x, size_t n, size_t n_used, double mean, est_result *out);
+void est_stable_core(const float *x, size_t n, size_t n_used, double centre, est_result *out);
 
 #endif /* HTGA_EST_INTERNAL_H */

@@ -155,6 +155,23 @@ void est_hill_ci_k(double alpha_hat, double k, double *lo, double *hi)
     *hi = alpha_hat * qh / k;
 }
 
+double est_t975(size_t df)
+{
+    if (df == 0)
+        return INFINITY;
+    if (df == 1) /* Cauchy */
+        return tan(M_PI * 0.475);
+    if (df == 2) /* t_2: (2p - 1) / sqrt(2 p (1 - p)) */
+        return 0.95 / sqrt(2.0 * 0.975 * 0.025);
+    /* Cornish-Fisher expansion in 1/df (Abramowitz and Stegun 26.7.5) */
+    double z = Z975, z2 = z * z, n = (double)df;
+    double g1 = (z2 + 1.0) * z / 4.0;
+    double g2 = ((5.0 * z2 + 16.0) * z2 + 3.0) * z / 96.0;
+    double g3 = (((3.0 * z2 + 19.0) * z2 + 17.0) * z2 - 15.0) * z / 384.0;
+    double g4 = ((((79.0 * z2 + 776.0) * z2 + 1482.0) * z2 - 1920.0) * z2 - 945.0) * z / 92160.0;
+    return z + (g1 + (g2 + (g3 + g4 / n) / n) / n) / n;
+}
+
 void est_hill_fill(double gamma, size_t k, est_hill *out)
 {
     out->deff = 1.0;

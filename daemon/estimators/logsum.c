@@ -58,3 +58,12 @@ double est_logsum_ratio_f64(const double *v, size_t n, double ref)
     }
     return (double)e * M_LN2 + lm;
 }
+
+double est_logacc_log(const est_logacc *a, size_t nz)
+{
+    est_logacc c = *a;
+    est_logacc_norm(&c);
+    /* eight mantissas in [1, 2): their product is below 2^8, one log */
+    double p = ((c.p[0] * c.p[1]) * (c.p[2] * c.p[3])) * ((c.p[4] * c.p[5]) * (c.p[6] * c.p[7]));
+    return (double)(c.e - 1023 * (int64_t)nz) * M_LN2 + log(p);
+}

@@ -9,8 +9,11 @@
  * (Chan, Golub, LeVeque 1983): var = (sum c^2 - (sum c)^2 / n) / (n - 1).
  * Centring first is what keeps a large offset with a small spread exact to
  * double precision at 1e7 values, where one-pass raw power sums would lose
- * every digit. est_block fuses the second pass with its |x - median| work;
- * this file is the stand-alone version and the shared finishing arithmetic.
+ * every digit. The finish takes power sums about any shift k (here the
+ * first pass's mean, whose residual sum(c)/n it adds back): est_block sums
+ * powers of x - median in its sweep, the median being within a standard
+ * deviation of the mean, and finishes the same way; this file is the
+ * stand-alone version and the shared finishing arithmetic.
  */
 #include <math.h>
 
@@ -52,23 +55,27 @@ void est_moments_centered(const float *x, size_t n, size_t n_used, double mean, 
     double sums[4] = {0, 0, 0, 0};
     for (size_t i = 0; i < n; i += EST_LOGSUM_CHUNK)
         chunk_powers(x + i, n - i < EST_LOGSUM_CHUNK ? n - i : EST_LOGSUM_CHUNK, mean, sums);
-    est_moments_finish(sums, n_used, out);
+    est_moments_shifted(sums, n_used, mean, out);
 }
 
-void est_moments_finish(const double sums[4], size_t n_used, est_result *out)
+void est_moments_shifted(const double sums[4], size_t n_used, double k, est_result *out)
 {
-    double nu = (double)n_used;
+    double nu = (double)n_used, delta = sums[0] / nu;
+    out->mean = k + delta;
     if (n_used < 2) {
         out->variance = NAN;
         out->kurtosis = NAN;
         return;
     }
+    /* central sums: M2 = S2 - n delta^2 (as S2 - S1^2 / n, the corrected
+     * two-pass form), M4 = S4 - 4 delta S3 + 6 delta^2 S2 - 3 n delta^4 */
     double m2sum = sums[1] - sums[0] * sums[0] / nu;
     if (m2sum < 0)
         m2sum = 0;
     out->variance = m2sum / (nu - 1.0);
-    double m2 = m2sum / nu;
-    double m4 = sums[3] / nu;
+    double d2 = delta * delta;
+    double m4sum = sums[3] - 4.0 * delta * sums[2] + 6.0 * d2 * sums[1] - 3.0 * nu * d2 * d2;
+    double m2 = m2sum / nu, m4 = m4sum / nu;
     out->kurtosis = m2 > 0 ? m4 / (m2 * m2) - 3.0 : NAN;
 }
 

@@ -6,9 +6,13 @@
  * psi_i = 1{y_i exceeds u} (log(y_i / u) - gamma); with independent values
  * its variance is gamma^2 / k, but values of one run share their tail, so
  * the scores of a run are summed before squaring (the cluster-robust, or
- * sandwich, variance): var = sum_c (sum_{i in c} psi_i)^2 / k^2, times
- * G / (G - 1) for the G clusters holding exceedances (the cluster scores
- * sum to about 0, so one cluster alone would give 0). Only
+ * sandwich, variance): var = sum_c (sum_{i in c} psi_i)^2 / k^2. With few
+ * clusters that sum is biased low (the cluster sums add up to about 0, so
+ * one cluster alone would give 0): each cluster's square is divided by
+ * (1 - n_c / k)^2, n_c / k being its leverage in gamma, which makes it the
+ * delete-one-cluster jackknife (CR3), and the interval takes Student's t
+ * with G - 1 degrees of freedom for the G clusters holding exceedances
+ * (bench/runs_calib.c measures both against fresh draws). Only
  * exceedances have a non-zero score, so one pass over the block compares
  * each y with u and takes a logarithm only for the k exceedances; positions
  * outside run segments are clusters of one. The caller skips the call for a
@@ -18,8 +22,9 @@
  * (score -gamma), a choice that only decides which cluster a tie joins.
  * A loose segment (boundaries unknown, runs of at most `run`) adds
  * run * psi_i^2 per exceedance, at least what any split into such runs
- * gives (Cauchy-Schwarz), and counts ceil(exceedances / run) clusters, the
- * fewest possible: both make the variance an upper bound.
+ * gives (Cauchy-Schwarz), with the weight of a cluster of min(run,
+ * exceedances), the largest possible, and counts ceil(exceedances / run)
+ * clusters, the fewest possible: all make the interval an upper bound.
  */
 #include <math.h>
 
@@ -30,13 +35,26 @@ typedef struct runs_acc {
     double med, u, lu, gamma;
     size_t ties;  /* ties at u still to be counted as exceedances */
     size_t above; /* exceedances seen: k at the end */
-    double ss;    /* sum over clusters of (cluster score)^2 */
+    double k;     /* the exceedances est_block counted */
+    double ss;    /* sum over clusters of (cluster score)^2 / (1 - n_c / k)^2 */
     size_t g;     /* clusters holding an exceedance (a lower bound for loose segments) */
     size_t loose; /* exceedances in the loose segment being passed */
+    double lss;   /* their run * score^2 */
     double cur;   /* score of the open cluster */
+    size_t cur_n; /* its exceedances */
     size_t cur_id;
     int open;
 } runs_acc;
+
+/* The small-sample weight of a cluster holding n of the k exceedances:
+ * its leverage in gamma (a mean over the k) is h = n / k, and its score sum
+ * understates its share of the variance; 1 / (1 - h)^2 makes the sum the
+ * delete-one-cluster jackknife (CR3). */
+static double cr3_weight(double n, double k)
+{
+    double r = 1.0 - n / k;
+    return r > 0 ? 1.0 / (r * r) : 0.0; /* one cluster holds all: G = 1 */
+}
 
 /* The score of value x, 0 when it is not an exceedance. *hit set to 1 when
  * it is one. */
@@ -62,11 +80,12 @@ static inline double score(runs_acc *a, float x, int *hit)
 static void close_cluster(runs_acc *a)
 {
     if (a->open) {
-        a->ss += a->cur * a->cur;
+        a->ss += a->cur * a->cur * cr3_weight((double)a->cur_n, a->k);
         a->g++;
     }
     a->open = 0;
     a->cur = 0.0;
+    a->cur_n = 0;
 }
 
 /* Position i of a segment starting at lo: its score goes to cluster
@@ -79,7 +98,7 @@ static void visit(runs_acc *a, const float *x, size_t i, size_t lo, size_t run, 
     if (!hit)
         return;
     if (loose) {
-        a->ss += (double)run * s * s;
+        a->lss += (double)run * s * s;
         a->loose++;
         return;
     }
@@ -90,6 +109,7 @@ static void visit(runs_acc *a, const float *x, size_t i, size_t lo, size_t run, 
         a->open = 1;
     }
     a->cur += s;
+    a->cur_n++;
 }
 
 /* The positions [lo, hi) of one segment: a vector test per group of eight
@@ -113,9 +133,15 @@ EST_HOT static void seg_pass(runs_acc *a, const float *x, size_t lo, size_t hi, 
         visit(a, x, i, lo, run, phase, loose);
     close_cluster(a);
     /* a loose segment's exceedances fill at least ceil(hits / run) runs:
-     * the fewest clusters, so the largest G / (G - 1) */
-    a->g += (a->loose + run - 1) / run;
+     * the fewest clusters; none holds more than min(run, hits) of them,
+     * the largest weight */
+    if (a->loose > 0) {
+        size_t most = a->loose < run ? a->loose : run;
+        a->ss += a->lss * cr3_weight((double)most, a->k);
+        a->g += (a->loose + run - 1) / run;
+    }
     a->loose = 0;
+    a->lss = 0.0;
 }
 
 int est_hill_runs(const float *x, size_t n, const est_seg *seg, size_t nseg, est_result *res)
@@ -130,8 +156,12 @@ int est_hill_runs(const float *x, size_t n, const est_seg *seg, size_t nseg, est
         !(res->hill.u > 0))
         return EST_OK;
     est_hill *h = &res->hill;
-    runs_acc a = {
-        .med = res->median, .u = h->u, .lu = log(h->u), .gamma = h->gamma, .ties = h->k_tied};
+    runs_acc a = {.med = res->median,
+                  .u = h->u,
+                  .lu = log(h->u),
+                  .gamma = h->gamma,
+                  .ties = h->k_tied,
+                  .k = (double)h->k};
     seg_pass(&a, x, 0, seg[0].start, 1, 0, 0);
     for (size_t j = 0; j < nseg; j++) {
         size_t lo = seg[j].start, hi = j + 1 < nseg ? seg[j + 1].start : n;
@@ -143,18 +173,23 @@ int est_hill_runs(const float *x, size_t n, const est_seg *seg, size_t nseg, est
     }
     if (a.above != h->k) /* res was not estimated from this block */
         return EST_EINVAL;
-    /* the cluster scores sum to about 0, so G clusters carry G - 1 degrees
-     * of freedom: the usual small-sample factor G / (G - 1) (CR1); one
-     * cluster says nothing about the spread: k_eff = 1, as it does when
-     * the factor would take k_eff below 1 */
+    /* one cluster says nothing about the spread: k_eff = 1, as when the
+     * weights would take k_eff below 1 */
     double k = (double)h->k;
-    double deff = a.g > 1 ? a.ss / (k * h->gamma * h->gamma) * (double)a.g / (double)(a.g - 1) : k;
+    double deff = a.g > 1 ? a.ss / (k * h->gamma * h->gamma) : k;
     if (deff > k)
         deff = k;
     if (!(deff > 1.0) || !isfinite(deff))
         return EST_OK;
     h->deff = deff;
     h->se = h->alpha * sqrt(deff / k);
-    est_hill_ci_k(h->alpha, k / deff, &h->ci_lo, &h->ci_hi);
+    /* the variance rests on G cluster sums: t with G - 1 degrees of
+     * freedom instead of the normal, as a smaller shape of the Gamma */
+    double widen = 1.0;
+    if (a.g > 1) {
+        double t = est_t975(a.g - 1);
+        widen = (1.959963984540054 / t) * (1.959963984540054 / t);
+    }
+    est_hill_ci_k(h->alpha, k / deff * widen, &h->ci_lo, &h->ci_hi);
     return EST_OK;
 }

@@ -1,8 +1,8 @@
 /*
  * select.c - radix select on float keys, selection and sorting of doubles.
  *
- * DESIGN: the median is found without sorting. One fused pass (shared with
- * the mean) histograms the top 11 bits of every order key (sign, exponent,
+ * DESIGN: the median is found without sorting. One pass histograms the top
+ * 11 bits of every order key (sign, exponent,
  * two mantissa bits) into four interleaved sub-histograms; the bucket that
  * holds the middle rank is then the only data touched again: its keys are
  * gathered and narrowed in place on the next 11 and the last 10 bits. Data
@@ -21,29 +21,24 @@
 #define HIST_CHUNK ((size_t)1 << 30) /* uint32 sub-histograms never overflow */
 #define SMALL      24
 #define CROWDED    65536 /* a bucket this full is histogrammed, not copied */
+#define REPEATED   4096  /* a bucket this full is first tested for one repeated key */
 
-EST_HOT void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub, double *sum)
+EST_HOT void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub)
 {
     const size_t B = EST_TOP_BUCKETS;
     const est_v8u sign = {0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u,
                           0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u};
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
     memset(hist, 0, B * sizeof *hist);
     for (size_t base = 0; base < n; base += HIST_CHUNK) {
         size_t end = n - base > HIST_CHUNK ? base + HIST_CHUNK : n;
         uint32_t *h0 = sub, *h1 = sub + B, *h2 = sub + 2 * B, *h3 = sub + 3 * B;
         memset(sub, 0, EST_HIST_COPIES * B * sizeof *sub);
         size_t i = base;
-        /* eight keys and two four-wide double sums per step; the counts
-         * stay scalar (no conflict-free vector scatter on x86 before
-         * AVX-512) */
-        est_v4d acc_lo = {0}, acc_hi = {0};
+        /* eight keys per step; the counts stay scalar (no conflict-free
+         * vector scatter on x86 before AVX-512) */
         for (; i + 8 <= end; i += 8) {
             est_v8u u;
-            est_v4f lo, hi;
             memcpy(&u, x + i, sizeof u);
-            memcpy(&lo, x + i, sizeof lo);
-            memcpy(&hi, x + i + 4, sizeof hi);
             est_v8u b = (u ^ ((0u - (u >> 31)) | sign)) >> EST_TOP_SHIFT;
             h0[b[0]]++;
             h1[b[1]]++;
@@ -53,37 +48,12 @@ EST_HOT void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub
             h1[b[5]]++;
             h2[b[6]]++;
             h3[b[7]]++;
-            acc_lo += __builtin_convertvector(lo, est_v4d);
-            acc_hi += __builtin_convertvector(hi, est_v4d);
         }
-        est_v4d acc = acc_lo + acc_hi;
-        s0 += acc[0];
-        s1 += acc[1];
-        s2 += acc[2];
-        s3 += acc[3];
-        for (; i < end; i++) {
-            uint32_t u = est_f32_bits(x[i]);
-            h0[est_key(u) >> EST_TOP_SHIFT]++;
-            s0 += (double)x[i];
-        }
+        for (; i < end; i++)
+            h0[est_key(est_f32_bits(x[i])) >> EST_TOP_SHIFT]++;
         for (size_t b = 0; b < B; b++)
             hist[b] += (size_t)h0[b] + h1[b] + h2[b] + h3[b];
     }
-    *sum = (s0 + s1) + (s2 + s3);
-    size_t nonfinite = 0;
-    for (int b = 0; b < 4; b++)
-        nonfinite += hist[b] + hist[B - 1 - b];
-    if (nonfinite == 0)
-        return;
-    /* rare: the plain sum met a NaN or Inf; sum again without them */
-    s0 = s1 = 0.0;
-    for (size_t i = 0; i + 1 < n; i += 2) {
-        s0 += est_bits_finite(est_f32_bits(x[i])) ? (double)x[i] : 0.0;
-        s1 += est_bits_finite(est_f32_bits(x[i + 1])) ? (double)x[i + 1] : 0.0;
-    }
-    if (n & 1)
-        s0 += est_bits_finite(est_f32_bits(x[n - 1])) ? (double)x[n - 1] : 0.0;
-    *sum = s0 + s1;
 }
 
 static void insertion_sort_u32(uint32_t *g, size_t m)
@@ -132,14 +102,50 @@ static void key_hist(const uint32_t *g, size_t m, int sh, uint32_t mask, size_t 
     }
 }
 
+/* How many of g[0..m) are below v and equal to v: eight keys a step. */
+EST_HOT static void count_lt_eq(const uint32_t *g, size_t m, uint32_t v, size_t *lt, size_t *eq)
+{
+    const est_v8u vv = {v, v, v, v, v, v, v, v};
+    est_v8i l = {0}, e = {0};
+    size_t i = 0;
+    for (; i + 8 <= m; i += 8) {
+        est_v8u k;
+        memcpy(&k, g + i, sizeof k);
+        l -= (est_v8i)(k < vv);
+        e -= (est_v8i)(k == vv);
+    }
+    size_t nl = 0, ne = 0;
+    for (int j = 0; j < 8; j++) {
+        nl += (size_t)l[j];
+        ne += (size_t)e[j];
+    }
+    for (; i < m; i++) {
+        nl += g[i] < v;
+        ne += g[i] == v;
+    }
+    *lt = nl;
+    *eq = ne;
+}
+
 /* Keys of ranks r and r+1 (if want2) among g[0..m), all sharing the bits
  * above those of level (0: bits 20..10, 1: bits 9..0); g is narrowed in
- * place. */
+ * place. A bucket of mostly one key (a block of mostly exact zeros) is
+ * answered by counting that key, before any histogram: a histogram of
+ * equal keys chains every increment through one counter. */
 static void narrow_keys(uint32_t *g, size_t m, size_t r, int want2, int level, uint32_t out[2])
 {
     static const int shifts[2] = {10, 0};
     static const uint32_t masks[2] = {0x7ff, 0x3ff};
     size_t h[2048];
+    if (m > REPEATED) {
+        size_t lt, eq;
+        uint32_t v = g[m / 2];
+        count_lt_eq(g, m, v, &lt, &eq);
+        if (r >= lt && r + (size_t)(want2 != 0) < lt + eq) {
+            out[0] = out[1] = v;
+            return;
+        }
+    }
     for (; level < 2 && m > SMALL; level++) {
         int sh = shifts[level];
         uint32_t mask = masks[level];
@@ -181,18 +187,23 @@ static void narrow_keys(uint32_t *g, size_t m, size_t r, int want2, int level, u
  * vector test per eight values; the scalar copy only where one matches. */
 EST_HOT static size_t gather_bucket(const float *x, size_t n, int shift, uint32_t b, uint32_t *g)
 {
-    const est_v8u sign = {0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u,
-                          0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u};
+    typedef uint32_t v16u __attribute__((vector_size(64)));
+    typedef uint64_t v8q __attribute__((vector_size(64)));
+    typedef uint64_t v4q __attribute__((vector_size(32)));
+    const v16u sign = (v16u){0} + 0x80000000u, vb = (v16u){0} + b;
     size_t m = 0, i = 0;
-    for (; i + 8 <= n; i += 8) {
-        est_v8u u;
+    for (; i + 16 <= n; i += 16) {
+        v16u u;
         memcpy(&u, x + i, sizeof u);
-        est_v8u key = u ^ ((0u - (u >> 31)) | sign);
-        est_v8i hit = (key >> shift) == b;
-        if ((hit[0] | hit[1] | hit[2] | hit[3] | hit[4] | hit[5] | hit[6] | hit[7]) != 0) {
-            for (int l = 0; l < 8; l++) {
+        v16u key = u ^ ((0u - (u >> 31)) | sign);
+        v8q hit = (v8q)((key >> shift) == vb);
+        /* any lane: halves folded with vector ORs, one read */
+        v4q h4 = __builtin_shufflevector(hit, hit, 0, 1, 2, 3) |
+                 __builtin_shufflevector(hit, hit, 4, 5, 6, 7);
+        if ((h4[0] | h4[1] | h4[2] | h4[3]) != 0) {
+            for (int l = 0; l < 16; l++) {
                 g[m] = key[l];
-                m += (size_t)(hit[l] & 1);
+                m += (key[l] >> shift) == b;
             }
         }
     }
@@ -204,33 +215,12 @@ EST_HOT static size_t gather_bucket(const float *x, size_t n, int shift, uint32_
     return m;
 }
 
-/* The largest key with key >> shift == p0 and the smallest with p1: a full
- * pass over the block whenever the two middle ranks straddle a bucket edge
- * (common for data centred at zero), so it is branch-free and eight keys
- * wide; keys outside a bucket become 0 (max) or UINT32_MAX (min). */
-EST_HOT static void max_min_keys(const float *x, size_t n, int shift, uint32_t p0, uint32_t p1,
-                                 uint32_t out[2])
+/* The end of a max/min pass, one key at a time, from the lanes' kmax and
+ * kmin: out[0] the largest key of bucket p0, out[1] the smallest of p1. */
+static inline void max_min_tail(const float *x, size_t n, int shift, uint32_t p0, uint32_t p1,
+                                uint32_t kmax, uint32_t kmin, uint32_t out[2])
 {
-    const est_v8u sign = {0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u,
-                          0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u};
-    est_v8u vmax = {0}, vmin = ~vmax;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        est_v8u u;
-        memcpy(&u, x + i, sizeof u);
-        est_v8u key = u ^ ((0u - (u >> 31)) | sign);
-        est_v8u k0 = key & (est_v8u)((key >> shift) == p0);
-        est_v8u k1 = key | ~(est_v8u)((key >> shift) == p1);
-        est_v8u up = (est_v8u)(k0 > vmax), down = (est_v8u)(k1 < vmin);
-        vmax = (k0 & up) | (vmax & ~up);
-        vmin = (k1 & down) | (vmin & ~down);
-    }
-    uint32_t kmax = 0, kmin = UINT32_MAX;
-    for (int l = 0; l < 8; l++) {
-        kmax = vmax[l] > kmax ? vmax[l] : kmax;
-        kmin = vmin[l] < kmin ? vmin[l] : kmin;
-    }
-    for (; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         uint32_t key = est_key(est_f32_bits(x[i]));
         uint32_t b = key >> shift;
         if (b == p0 && key > kmax)
@@ -240,6 +230,123 @@ EST_HOT static void max_min_keys(const float *x, size_t n, int shift, uint32_t p
     }
     out[0] = kmax;
     out[1] = kmin;
+}
+
+/* The largest key with key >> shift == p0 and the smallest with p1: a full
+ * pass over the block whenever the two middle ranks straddle a bucket edge
+ * (common for data centred at zero), so it is branch-free and eight keys
+ * wide; keys outside a bucket become 0 (max) or UINT32_MAX (min). */
+EST_HOT static void max_min_keys(const float *x, size_t n, int shift, uint32_t p0, uint32_t p1,
+                                 uint32_t out[2])
+{
+    typedef uint32_t v16u __attribute__((vector_size(64)));
+    const v16u sign = (v16u){0} + 0x80000000u, vp0 = (v16u){0} + p0, vp1 = (v16u){0} + p1;
+    v16u vmax = {0}, vmin = ~vmax;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v16u u;
+        memcpy(&u, x + i, sizeof u);
+        v16u key = u ^ ((0u - (u >> 31)) | sign);
+        v16u k0 = key & (v16u)((key >> shift) == vp0);
+        v16u k1 = key | ~(v16u)((key >> shift) == vp1);
+        v16u up = (v16u)(k0 > vmax), down = (v16u)(k1 < vmin);
+        vmax = (k0 & up) | (vmax & ~up);
+        vmin = (k1 & down) | (vmin & ~down);
+    }
+    uint32_t kmax = 0, kmin = UINT32_MAX;
+    for (int l = 0; l < 16; l++) {
+        kmax = vmax[l] > kmax ? vmax[l] : kmax;
+        kmin = vmin[l] < kmin ? vmin[l] : kmin;
+    }
+    max_min_tail(x + i, n - i, shift, p0, p1, kmax, kmin, out);
+}
+
+/* How many keys of x[0..n) are below v and equal to v, sixteen a step. */
+EST_HOT static void count_keys(const float *x, size_t n, uint32_t v, size_t *lt, size_t *eq)
+{
+    typedef uint32_t v16u __attribute__((vector_size(64)));
+    typedef int32_t v16i __attribute__((vector_size(64)));
+    const v16u sign = (v16u){0} + 0x80000000u, vv = (v16u){0} + v;
+    size_t nl = 0, ne = 0, i = 0;
+    while (i + 16 <= n) {
+        /* int32 lane counts, flushed before they could overflow */
+        size_t end = n - i > ((size_t)1 << 30) ? i + ((size_t)1 << 30) : n;
+        v16i l = {0}, e = {0};
+        for (; i + 16 <= end; i += 16) {
+            v16u u;
+            memcpy(&u, x + i, sizeof u);
+            v16u key = u ^ ((0u - (u >> 31)) | sign);
+            l -= (v16i)(key < vv);
+            e -= (v16i)(key == vv);
+        }
+        for (int j = 0; j < 16; j++) {
+            nl += (size_t)l[j];
+            ne += (size_t)e[j];
+        }
+    }
+    for (; i < n; i++) {
+        uint32_t key = est_key(est_f32_bits(x[i]));
+        nl += key < v;
+        ne += key == v;
+    }
+    *lt = nl;
+    *eq = ne;
+}
+
+/* Whether one key fills the ranks r0..r1 of a bucket b that holds most of
+ * the block (mostly exact zeros, say): the first key of the bucket is
+ * counted, a compare pass instead of copying the bucket. */
+static int repeated_key(const float *x, size_t n, uint32_t b, size_t r0, size_t r1, uint32_t *k)
+{
+    size_t i = 0;
+    while (i < n && est_key(est_f32_bits(x[i])) >> EST_TOP_SHIFT != b)
+        i++;
+    if (i == n)
+        return 0;
+    uint32_t v = est_key(est_f32_bits(x[i]));
+    size_t lt, eq;
+    count_keys(x, n, v, &lt, &eq);
+    if (r0 < lt || r1 >= lt + eq)
+        return 0;
+    k[0] = k[1] = v;
+    return 1;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(EST_NO_CLONES)
+#include <immintrin.h>
+#define EST_MAXMIN512 1
+/* max_min_keys with AVX-512's masked unsigned max and min: no blend
+ * chain, about half the operations of the portable loop. */
+__attribute__((target("avx512f"))) static void
+max_min_keys512(const float *x, size_t n, int shift, uint32_t p0, uint32_t p1, uint32_t out[2])
+{
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u), vp0 = _mm512_set1_epi32((int)p0),
+                  vp1 = _mm512_set1_epi32((int)p1), vshift = _mm512_set1_epi32(shift);
+    __m512i vmax = _mm512_setzero_si512(), vmin = _mm512_set1_epi32(-1);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i u = _mm512_loadu_si512((const void *)(x + i));
+        /* key = u ^ (u < 0 ? all ones : sign bit) */
+        __m512i key = _mm512_xor_si512(u, _mm512_or_si512(_mm512_srai_epi32(u, 31), sign));
+        __m512i b = _mm512_srlv_epi32(key, vshift);
+        vmax = _mm512_mask_max_epu32(vmax, _mm512_cmpeq_epi32_mask(b, vp0), vmax, key);
+        vmin = _mm512_mask_min_epu32(vmin, _mm512_cmpeq_epi32_mask(b, vp1), vmin, key);
+    }
+    uint32_t kmax = _mm512_reduce_max_epu32(vmax), kmin = _mm512_reduce_min_epu32(vmin);
+    max_min_tail(x + i, n - i, shift, p0, p1, kmax, kmin, out);
+}
+#endif
+
+/* max_min_keys, with the AVX-512 loop where the CPU has it. */
+static void max_min(const float *x, size_t n, int shift, uint32_t p0, uint32_t p1, uint32_t out[2])
+{
+#ifdef EST_MAXMIN512
+    if (__builtin_cpu_supports("avx512f")) {
+        max_min_keys512(x, n, shift, p0, p1, out);
+        return;
+    }
+#endif
+    max_min_keys(x, n, shift, p0, p1, out);
 }
 
 void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg_nonfinite,
@@ -252,7 +359,10 @@ void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg
     size_t b1 = bucket_of_rank(hist, EST_TOP_BUCKETS, r1, &before1);
     uint32_t k[2];
     if (b0 != b1) {
-        max_min_keys(x, n, EST_TOP_SHIFT, (uint32_t)b0, (uint32_t)b1, k);
+        max_min(x, n, EST_TOP_SHIFT, (uint32_t)b0, (uint32_t)b1, k);
+    } else if (hist[b0] > n / 4 && hist[b0] > REPEATED &&
+               repeated_key(x, n, (uint32_t)b0, r0, r1, k)) {
+        /* k set */
     } else if (hist[b0] > CROWDED && hist[b0] > n / 8) {
         /* most values share the bucket: histogram the next 11 bits on the
          * fly rather than copying most of the block */
@@ -266,7 +376,7 @@ void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg
         uint32_t d1 = r1 != r0 ? (uint32_t)bucket_of_rank(h2, 2048, r + 1, &bf1) : d0;
         uint32_t p0 = ((uint32_t)b0 << 11) | d0, p1 = ((uint32_t)b0 << 11) | d1;
         if (d0 != d1) {
-            max_min_keys(x, n, 10, p0, p1, k);
+            max_min(x, n, 10, p0, p1, k);
         } else {
             size_t m = gather_bucket(x, n, 10, p0, g);
             narrow_keys(g, m, r - bf0, r1 != r0, 1, k);
@@ -394,6 +504,22 @@ void est_sort_desc_f64(double *v, size_t n)
     introsort_desc(v, n, depth_limit(n));
 }
 
+/* Moves the values of v[0..n) for which (v > p), or (v == p) when eq, to
+ * the front; returns how many. Branch-free (Lomuto with an unconditional
+ * swap): on the Hill candidates, which fall either side of p at random, a
+ * branch per value mispredicts half the time. */
+static size_t partition_front(double *v, size_t n, double p, int eq)
+{
+    size_t store = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = v[i];
+        v[i] = v[store];
+        v[store] = x;
+        store += eq ? x == p : x > p;
+    }
+    return store;
+}
+
 void est_nth_desc_f64(double *v, size_t n, size_t pos)
 {
     if (pos >= n)
@@ -405,8 +531,9 @@ void est_nth_desc_f64(double *v, size_t n, size_t pos)
             return;
         }
         double p = median3(v[0], v[n / 2], v[n - 1]);
-        size_t lt, gt;
-        partition3(v, n, p, &lt, &gt);
+        size_t lt = partition_front(v, n, p, 0), gt = lt;
+        if (pos >= lt) /* [lt, gt): the values equal to p */
+            gt = lt + partition_front(v + lt, n - lt, p, 1);
         if (pos < lt) {
             n = lt;
         } else if (pos < gt) {

@@ -3,17 +3,22 @@
  *
  * DESIGN: for a symmetric alpha-stable variable, a sum of K1 of them is
  * K1^(1/alpha) times one of them in law, so E log|Y| - E log|c| = log(K1) /
- * alpha. On c = x - mean over the first K1*K2 finite values in input order
- * (K1 = floor(sqrt(n_used)), K2 = floor(n_used / K1)), Y_j = the sum of the
- * j-th run of K1 consecutive c, and exact zeros are left out of each mean:
+ * alpha. On c = x - m, m the block's median (the centre Hill uses; a mean
+ * does not exist for alpha <= 1, and centring on the sample mean pulls
+ * every estimate below 1 towards 1), over the first K1*K2 finite values in
+ * input order (K1 = floor(sqrt(n_used)), K2 = floor(n_used / K1)), Y_j =
+ * the sum of the j-th run of K1 consecutive c, and exact zeros left out of
+ * each mean:
  *   1/alpha = (mean log|Y_j| - mean log|c_i|) / log K1.
  * The n_used logs of |c| are the cost, so they are not taken one by one: the
  * biased exponents of |c| are summed as integers and the mantissas
  * multiplied in four lanes, flushed every EST_LOGSUM_CHUNK values (see
  * logsum.c), about 1e-16 absolute error per value. A zero contributes
  * exponent 0 and mantissa 1, so it drops out once its count is known; a
- * subnormal |c| cannot occur (c is a float minus a mean of floats, so a
- * non-zero |c| is far above 2^-1022). Only the K2 block sums go through libm.
+ * subnormal |c| cannot occur (floats and the mean of two floats are
+ * multiples of 2^-150, so a non-zero |c| is far above 2^-1022). Only the K2
+ * block sums go through libm. This is the stand-alone version (any centre);
+ * est_block computes the same sums in its fused sweep.
  */
 #include <math.h>
 
@@ -36,9 +41,9 @@ static inline double flush_mant(double p, logacc *a)
     return log(est_bits_f64((u & MANT_MASK) | ONE_BITS));
 }
 
-/* Adds log|b[i] - mean| for i < m (m <= EST_LOGSUM_CHUNK) to a; returns the
- * sum of the c values. */
-static double run_chunk(const float *b, size_t m, double mean, logacc *a)
+/* Adds log|b[i] - centre| for i < m (m <= EST_LOGSUM_CHUNK) to a; returns
+ * the sum of the c values. */
+static double run_chunk(const float *b, size_t m, double centre, logacc *a)
 {
     double p[4] = {1, 1, 1, 1}, y[4] = {0, 0, 0, 0};
     int64_t e[4] = {0, 0, 0, 0};
@@ -46,7 +51,7 @@ static double run_chunk(const float *b, size_t m, double mean, logacc *a)
     size_t i = 0;
     for (; i + 4 <= m; i += 4) {
         for (int l = 0; l < 4; l++) {
-            double c = (double)b[i + l] - mean;
+            double c = (double)b[i + l] - centre;
             uint64_t u = est_f64_bits(c) & ABS_MASK;
             y[l] += c;
             e[l] += (int64_t)(u >> 52);
@@ -55,7 +60,7 @@ static double run_chunk(const float *b, size_t m, double mean, logacc *a)
         }
     }
     for (; i < m; i++) {
-        double c = (double)b[i] - mean;
+        double c = (double)b[i] - centre;
         uint64_t u = est_f64_bits(c) & ABS_MASK;
         y[0] += c;
         e[0] += (int64_t)(u >> 52);
@@ -91,7 +96,7 @@ size_t est_isqrt(size_t v)
     return r;
 }
 
-void est_stable_core(const float *x, size_t n, size_t n_used, double mean, est_result *out)
+void est_stable_core(const float *x, size_t n, size_t n_used, double centre, est_result *out)
 {
     out->has_stable = 0;
     out->stable_alpha = NAN;
@@ -112,10 +117,10 @@ void est_stable_core(const float *x, size_t n, size_t n_used, double mean, est_r
         for (size_t s = 0; s < k1; s += EST_LOGSUM_CHUNK) {
             size_t m = k1 - s < EST_LOGSUM_CHUNK ? k1 - s : EST_LOGSUM_CHUNK;
             if (dense) {
-                y += run_chunk(x + j * k1 + s, m, mean, &a);
+                y += run_chunk(x + j * k1 + s, m, centre, &a);
             } else {
                 take_finite(x, n, &pos, buf, m);
-                y += run_chunk(buf, m, mean, &a);
+                y += run_chunk(buf, m, centre, &a);
             }
         }
         if (y != 0.0) {
@@ -139,15 +144,15 @@ void est_stable_set(double inv, est_result *out)
     out->has_stable = 1;
 }
 
-int est_stable(const float *x, size_t n, double mean, est_result *out)
+int est_stable(const float *x, size_t n, double centre, est_result *out)
 {
     if (!out || (!x && n > 0))
         return EST_EINVAL;
     size_t used = 0;
     for (size_t i = 0; i < n; i++)
         used += (size_t)est_bits_finite(est_f32_bits(x[i]));
-    if (used >= 4 && !isfinite(mean))
+    if (used >= 4 && !isfinite(centre))
         return EST_EINVAL;
-    est_stable_core(x, n, used, mean, out);
+    est_stable_core(x, n, used, centre, out);
     return EST_OK;
 }

@@ -92,17 +92,18 @@ Test(store, fresh_database_gets_every_migration)
     sqlite3 *db;
     char err[256];
     sqlite3_stmt *st;
-    const char *want[] = {"run",      "group_name",   "block",    "step_first", "step_last",
-                          "n",        "n_used",       "median",   "mean",       "variance",
-                          "kurtosis", "alpha",        "alpha_se", "alpha_lo",   "alpha_hi",
-                          "k",        "alpha_stable", "lambda",   "created_at", "alpha_deff"};
+    const char *want[] = {
+        "run",        "group_name", "block",        "step_first", "step_last",    "n",
+        "n_used",     "median",     "mean",         "variance",   "kurtosis",     "alpha",
+        "alpha_se",   "alpha_lo",   "alpha_hi",     "k",          "alpha_stable", "lambda",
+        "created_at", "alpha_deff", "stable_centre"};
 
     cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(query_int(db, "PRAGMA user_version"), schema_migration_count);
     cr_assert_eq(query_int(db, "SELECT count(*) FROM lambda_reasons"), 6);
     cr_assert_eq(sqlite3_prepare_v2(db, "SELECT * FROM estimates", -1, &st, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_column_count(st), 20);
-    for (int i = 0; i < 20; i++)
+    cr_assert_eq(sqlite3_column_count(st), 21);
+    for (int i = 0; i < 21; i++)
         cr_assert_str_eq(sqlite3_column_name(st, i), want[i]);
     sqlite3_finalize(st);
     sqlite3_close(db);
@@ -252,6 +253,47 @@ Test(store, block_without_tops_removes_the_hill_plot)
     cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     cr_assert_eq(query_int(db, "SELECT count(*) FROM blocks"), 2);
     cr_assert_eq(query_int(db, "SELECT count(*) FROM latest_top"), 0);
+    sqlite3_close(db);
+}
+
+/* The stable estimator's centre (migration 6): rows stored before it
+ * read 'mean' without being rewritten, rows htgad writes now 'median', and
+ * a row without a stable estimate NULL. */
+Test(store, stable_centre_says_which_convention)
+{
+    sqlite3 *db;
+    char err[256];
+    store_item *it[2];
+    static const char old_rows[] =
+        "INSERT INTO runs (name, created_at) VALUES ('old', 0);"
+        "INSERT INTO groups (run_id, name, created_at) VALUES (1, 'g', 0);"
+        "INSERT INTO blocks (group_id, block, step_first, step_last, n, n_used, n_nonfinite,"
+        " n_zero, alpha_stable, lambda, lambda_reason, created_at) VALUES"
+        " (1, 0, 0, 9, 1000, 1000, 0, 0, 0.98, 1, 0, 0), (1, 1, 10, 19, 3, 3, 0, 0, NULL, 1, 1, 0);"
+        "PRAGMA user_version = 5;";
+
+    cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(sqlite3_exec(db, schema_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, old_rows, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
+    sqlite3_close(db);
+    it[0] = block_item(0, 0, "new", "g", 0, 2.0, 2.0);
+    it[0]->res.has_stable = 1;
+    it[0]->res.stable_alpha = 0.8;
+    it[1] = block_item(0, 0, "new", "g", 1, 2.0, 2.0);
+    write_items(it, 2);
+    cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM estimates WHERE run = 'old' AND block = 0"
+                               " AND stable_centre = 'mean'"),
+                 1);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM estimates WHERE run = 'new' AND block = 0"
+                               " AND stable_centre = '" EST_STABLE_CENTRE "'"),
+                 1);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM estimates WHERE block = 1"
+                               " AND stable_centre IS NULL"),
+                 2);
     sqlite3_close(db);
 }
 

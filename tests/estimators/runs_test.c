@@ -25,11 +25,11 @@ static est_k_rule fixed_k(size_t k)
 /* median 0; y = 256, 256, 2, 2, 2, 2, 1, 0, then seven 0.5. With k = 6:
  * u = 1, z = (8, 8, 1, 1, 1, 1) ln 2, gamma = 10/3 ln 2, so the scores
  * z - gamma are (14, 14, -7, -7, -7, -7) ln2 / 3 and k gamma^2 = 600/9 ln2^2.
- * deff = sum of squared cluster scores / 600 (in those units), times
- * G / (G - 1) with G the clusters holding an exceedance. */
+ * deff = sum over clusters of (score sum)^2 / (1 - n_c / 6)^2, n_c the
+ * cluster's exceedances, / 600 (in those units): weights 36/25 for one
+ * exceedance, 9/4 for two, 4 for three. */
 static const float hand[15] = {256,  256,  2,    2,    2,    2,    1,   0,
                                -.5f, -.5f, -.5f, -.5f, -.5f, -.5f, -.5f};
-
 static est_result hand_block(void)
 {
     est_result r;
@@ -44,13 +44,16 @@ static est_result hand_block(void)
     return r;
 }
 
-/* deff, se and interval as est_hill_runs must report them. */
-static void expect_deff(const est_result *r, double deff)
+/* deff, se and interval as est_hill_runs must report them, g clusters
+ * holding the exceedances: the interval at k / deff with Student's t of
+ * g - 1 degrees of freedom in place of the normal. */
+static void expect_deff(const est_result *r, double deff, size_t g)
 {
-    double lo, hi, k = (double)r->hill.k;
+    double lo, hi, k = (double)r->hill.k, z = 1.959963984540054;
+    double shape = g > 1 ? k / deff * (z / est_t975(g - 1)) * (z / est_t975(g - 1)) : k / deff;
     cr_assert_float_eq(r->hill.deff, deff, 1e-12, "deff %.15g want %.15g", r->hill.deff, deff);
     cr_assert_float_eq(r->hill.se, r->hill.alpha * sqrt(deff / k), 1e-12);
-    est_hill_ci_k(r->hill.alpha, k / deff, &lo, &hi);
+    est_hill_ci_k(r->hill.alpha, shape, &lo, &hi);
     cr_assert_float_eq(r->hill.ci_lo, lo, 1e-12);
     cr_assert_float_eq(r->hill.ci_hi, hi, 1e-12);
 }
@@ -58,54 +61,72 @@ static void expect_deff(const est_result *r, double deff)
 Test(runs, hand_worked_clusters)
 {
     est_result base = hand_block(), r;
+    const double w1 = 36.0 / 25.0, w2 = 9.0 / 4.0, w3 = 4.0;
     /* runs of 2 from position 0: {256, 256} {2, 2} {2, 2} {1, 0} ...:
-     * cluster scores 28, -14, -14 (ln2/3): (784 + 196 + 196) / 600, G = 3 */
+     * cluster scores 28, -14, -14 (ln2/3), two exceedances each */
     est_seg s2 = {0, 2, 0};
     r = base;
     cr_assert_eq(est_hill_runs(hand, 15, &s2, 1, &r), EST_OK);
-    expect_deff(&r, 1176.0 / 600.0 * 3 / 2);
+    expect_deff(&r, (784.0 + 196.0 + 196.0) * w2 / 600.0, 3);
     cr_assert_eq(r.hill.k, 6, "k is the count, unchanged");
     cr_assert_eq(r.hill.alpha, base.hill.alpha);
     cr_assert_eq(r.hill.gamma, base.hill.gamma);
     cr_assert_gt(r.hill.ci_hi - r.hill.ci_lo, base.hill.ci_hi - base.hill.ci_lo);
-    /* runs of 3: {256, 256, 2} {2, 2, 2}: 21, -21: 882 / 600, G = 2 */
+    /* runs of 3: {256, 256, 2} {2, 2, 2}: 21, -21, three exceedances each */
     est_seg s3 = {0, 3, 0};
     r = base;
     cr_assert_eq(est_hill_runs(hand, 15, &s3, 1, &r), EST_OK);
-    expect_deff(&r, 882.0 / 600.0 * 2);
+    expect_deff(&r, (441.0 + 441.0) * w3 / 600.0, 2);
     /* runs of 3 cut by the block, one value before it (phase 1): the first
-     * run is {256, 256}, then {2, 2, 2} {2, 1, 0}: 28, -21, -7: 1274 / 600,
-     * G = 3 */
+     * run is {256, 256}, then {2, 2, 2} {2, 1, 0}: 28, -21, -7 */
     est_seg s3p = {0, 3, 1};
     r = base;
     cr_assert_eq(est_hill_runs(hand, 15, &s3p, 1, &r), EST_OK);
-    expect_deff(&r, 1274.0 / 600.0 * 3 / 2);
-    /* loose runs of at most 3: 3 * sum of squared scores, 3 * 588 / 600,
-     * above every split into runs of 3; six exceedances fill at least two
-     * runs of 3, G = 2 */
+    expect_deff(&r, (784.0 * w2 + 441.0 * w3 + 49.0 * w1) / 600.0, 3);
+    /* loose runs of at most 3: 3 * sum of squared scores = 3 * 588, with
+     * the weight of three exceedances: above every split into runs of 3,
+     * and above k = 6, so clamped there */
     est_seg loose = {0, 3, EST_SEG_LOOSE};
     r = base;
     cr_assert_eq(est_hill_runs(hand, 15, &loose, 1, &r), EST_OK);
-    expect_deff(&r, 3.0 * 588.0 / 600.0 * 2);
+    cr_assert_gt(3.0 * 588.0 * w3 / 600.0, 6.0);
+    expect_deff(&r, 6.0, 2);
     /* independent values first, runs of 2 from position 2: {256} {256}
-     * singletons, then {2, 2} {2, 2}: 196 + 196 + 196 + 196 = 784 / 600,
-     * G = 4 */
+     * singletons, then {2, 2} {2, 2} */
     est_seg late = {2, 2, 0};
     r = base;
     cr_assert_eq(est_hill_runs(hand, 15, &late, 1, &r), EST_OK);
-    expect_deff(&r, 784.0 / 600.0 * 4 / 3);
-    /* a run segment, then independent values again: only {256, 256} joined:
-     * 784 + 4 * 49 = 980 / 600, G = 5 */
+    expect_deff(&r, (2 * 196.0 * w1 + 2 * 196.0 * w2) / 600.0, 4);
+    /* a run segment, then independent values again: only {256, 256} joined */
     est_seg two[2] = {{0, 2, 0}, {2, 1, 0}};
     r = base;
     cr_assert_eq(est_hill_runs(hand, 15, two, 2, &r), EST_OK);
-    expect_deff(&r, 980.0 / 600.0 * 5 / 4);
+    expect_deff(&r, (784.0 * w2 + 4 * 49.0 * w1) / 600.0, 5);
     /* one run holding every exceedance: one cluster says nothing about the
      * spread; k_eff = 1 */
     est_seg one = {0, 15, 0};
     r = base;
     cr_assert_eq(est_hill_runs(hand, 15, &one, 1, &r), EST_OK);
-    expect_deff(&r, 6.0);
+    expect_deff(&r, 6.0, 1);
+}
+
+/* The t quantiles the interval uses: exact at 1 and 2 degrees of freedom,
+ * the expansion above against published values (qt(0.975, df); df 1 and 2
+ * from their closed forms, cot(pi / 40) and 0.95 / sqrt(0.04875), to 30
+ * digits). */
+Test(runs, t_quantiles)
+{
+    static const double want[][2] = {{1, 12.706204736174704},  {2, 4.302652729749464},
+                                     {3, 3.182446305284263},   {4, 2.7764451051977987},
+                                     {5, 2.5705818366147395},  {10, 2.2281388519649385},
+                                     {30, 2.0422724563012373}, {120, 1.9799304050527766}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        double t = est_t975((size_t)want[i][0]);
+        double tol = want[i][0] <= 2 ? 1e-13 : want[i][0] <= 3 ? 1.3e-3 : 4e-4;
+        cr_assert_lt(fabs(t / want[i][1] - 1.0), tol, "df %g: %.10g vs %.10g", want[i][0], t,
+                     want[i][1]);
+    }
+    cr_assert(isinf(est_t975(0)));
 }
 
 /* A loose segment is never narrower than the runs it stands for, even when
@@ -142,15 +163,15 @@ Test(runs, loose_segment_bounds_exact_runs_from_above)
  * bit for bit as it was. */
 Test(runs, deff_below_one_changes_nothing)
 {
-    /* the hand block's values reordered: runs of 2 pair a high with a low
-     * value, {256, 2} {256, 2} {2, 2}: 7, 7, -14: 294 / 600 * 3 / 2 < 1 */
-    const float x[15] = {256, 2, 256, 2, 2, 2, 1, 0, -.5f, -.5f, -.5f, -.5f, -.5f, -.5f, -.5f};
+    /* the hand block's values reordered: runs of 3 hold a high and two low
+     * values, {256, 2, 2} {256, 2, 2}: scores 14 - 7 - 7 = 0 each: deff 0 */
+    const float x[15] = {256, 2, 2, 256, 2, 2, 1, 0, -.5f, -.5f, -.5f, -.5f, -.5f, -.5f, -.5f};
     est_k_rule k6 = fixed_k(6);
     est_result base, r;
     cr_assert_eq(run_block(x, 15, &k6, NULL, 0, NULL, &base), EST_OK);
-    est_seg s2 = {0, 2, 0};
+    est_seg s3 = {0, 3, 0};
     r = base;
-    cr_assert_eq(est_hill_runs(x, 15, &s2, 1, &r), EST_OK);
+    cr_assert_eq(est_hill_runs(x, 15, &s3, 1, &r), EST_OK);
     cr_assert(memcmp(&r, &base, sizeof r) == 0);
 }
 
@@ -169,12 +190,13 @@ Test(runs, ties_at_threshold_in_block_order)
     cr_assert_eq(base.hill.k_tied, 1);
     cr_assert_float_eq(base.hill.gamma, 20.0 / 7.0 * M_LN2, 1e-14);
     /* runs of 2 from phase 1: {256} {256, 2} {2, 2} {2, x6 = 1} {x7 = 1, 0}:
-     * 36, 23, -26, -33 and nothing: (1296 + 529 + 676 + 1089) / (7 * 400),
-     * G = 4; had x[7] been the tie counted: 3070 / 2800 and G = 5 */
+     * 36 (one exceedance), 23, -26, -33 (two each) and nothing, with k = 7
+     * weights 49/36 and 49/25: (1296 * 49/36 + 2294 * 49/25) / (7 * 400),
+     * G = 4; had x[7] been the tie counted, G = 5 */
     est_seg s = {0, 2, 1};
     r = base;
     cr_assert_eq(est_hill_runs(x, 17, &s, 1, &r), EST_OK);
-    expect_deff(&r, 3590.0 / 2800.0 * 4 / 3);
+    expect_deff(&r, (1296.0 * 49.0 / 36.0 + 2294.0 * 49.0 / 25.0) / 2800.0, 4);
 }
 
 Test(runs, rejects_bad_arguments)
@@ -237,8 +259,8 @@ static void fill_sym_pareto(float *x, size_t n, double a, uint64_t seed)
  * about sqrt(var((z - gamma)^2) / gamma^4 / G) = sqrt(8 / G) with G the
  * clusters holding exceedances (z exponential above u: E(z-g)^4 = 9 g^4),
  * here G ~ 250 of the k = 256 exceedances: 0.18. Reported deff is clamped
- * at 1 (and G / (G - 1) adds 0.4%), so its mean over blocks is about
- * 1 + 0.18 * 0.40 = 1.07, with an SD
+ * at 1 (and the weights 1 / (1 - 1/k)^2 add 0.8%), so its mean over blocks
+ * is about 1 + 0.18 * 0.40 = 1.08, with an SD
  * of the mean over 40 blocks of about 0.11 / sqrt(40) = 0.02: the mean must
  * lie below 1.15 (4 SDs), and no block may pass 1 + 4 * 0.18 = 1.72.
  * Runs of 16 over values repeated in runs (below) give 16: far away.

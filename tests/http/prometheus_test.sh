@@ -25,7 +25,7 @@ sqlite3 "$db" <<SQL
 INSERT INTO runs(name, created_at) VALUES ('run "1"', $now);
 INSERT INTO groups(run_id, name, created_at) VALUES (1, 'layer\\1', $now);
 INSERT INTO blocks VALUES (1, 0, 0, 9, 100, 100, 0, 0, 0, 0, 1, 3, 1.7, 0.1, 1.5, 1.9, 10,
-                           1.6, 0.8, 0.8, 0, NULL, $now, 1);
+                           1.6, 0.8, 0.8, 0, NULL, $now, 1, 'median');
 SQL
 
 "$serve" "$db" 127.0.0.1:0 > "$tmp/serve.out" &
