@@ -16,21 +16,24 @@ bench="$build/bench/flow_bench"
 start_htgad() { # default flags: only where it listens and writes
     rm -f "$tmp/stats" "$tmp"/flow.db*
     ep="tcp://127.0.0.1:$(port)"
-    "$htgad" --db "$tmp/flow.db" --listen "$ep" --stats-file "$tmp/stats" --http off \
-        --log-level error &
+    "$htgad" --db "$tmp/flow.db" --listen "$ep" --stats-file "$tmp/stats" --stats-interval-ms 100 \
+        --http off --log-level error &
     pid=$!
     for _ in $(seq 100); do [ -f "$tmp/stats" ] && return 0; sleep 0.05; done
     echo "htgad did not start" >&2
     exit 1
 }
-stop_htgad() {
+stop_htgad() { # the counters as the run left them (not the shutdown flush), then stop
+    local m0
+    m0=$(stat -c %Y.%N "$tmp/stats" 2>/dev/null || echo 0)
+    for _ in $(seq 40); do [ "$(stat -c %Y.%N "$tmp/stats" 2>/dev/null)" != "$m0" ] && break; sleep 0.05; done
+    printf 'htgad: '
+    grep -E '^(blocks_estimated|blocks_lost|drop_est_queue|backpressure_ms|est_bytes_max|budget_ppm|client_drops) ' \
+        "$tmp/stats" | tr '\n' ' '
+    echo
     kill -TERM "$pid"
     wait "$pid" || true
     pid=""
-    printf 'htgad: '
-    grep -E '^(blocks_estimated|blocks_lost|drop_est_queue|backpressure_ms|est_bytes_max|budget_ppm) ' \
-        "$tmp/stats" | tr '\n' ' '
-    echo
 }
 run() { # NAME GROUPS N PERIOD STEPS RANKS
     echo "== $1"

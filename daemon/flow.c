@@ -60,7 +60,10 @@ int flow_tick(flow_ctl *c, const flow_sample *s)
         c->capacity = c->capacity > 0 ? 0.7 * c->capacity + 0.3 * cap : cap;
     }
     in_rate = (double)(s->values_in - c->last.values_in) / dt;
-    pushed_back = s->backpressure_ms > c->last.backpressure_ms;
+    /* a burst the queues nearly absorb pushes back for a moment; an
+     * overload does most of the time */
+    pushed_back =
+        (double)(s->backpressure_ms - c->last.backpressure_ms) > FLOW_PUSHBACK_SHARE * dt * 1000;
     if (c->capacity > 0 && in_rate > 0) {
         /* in_rate came at factor f: at factor g it would be in_rate * g / f */
         double target = f * FLOW_TARGET * c->capacity / in_rate;

@@ -34,12 +34,13 @@
 
 #include "wire.h"
 
-#define FLOW_MIN_VALUES 1024 /* below this per send, thin the steps instead */
-#define FLOW_TICK_MS    500  /* the controller's period */
-#define FLOW_TARGET     0.7  /* share of the measured capacity to fill */
-#define FLOW_DECREASE   0.7  /* f's factor per tick while ingest pushes back */
-#define FLOW_INCREASE   1.5  /* f's largest rise per tick */
-#define FLOW_F_MIN      1e-4
+#define FLOW_MIN_VALUES     1024 /* below this per send, thin the steps instead */
+#define FLOW_TICK_MS        500  /* the controller's period */
+#define FLOW_TARGET         0.7  /* share of the measured capacity to fill */
+#define FLOW_DECREASE       0.7  /* f's factor per tick while ingest pushes back */
+#define FLOW_PUSHBACK_SHARE 0.5  /* ...for more than this share of the tick */
+#define FLOW_INCREASE       1.5  /* f's largest rise per tick */
+#define FLOW_F_MIN          1e-4
 
 /* The values per send and step thinning that factor f asks of each of
  * `ranks` ranks of a run whose blocks hold block_samples values. */

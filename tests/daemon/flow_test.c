@@ -69,16 +69,20 @@ Test(flow, controller_backs_off_under_pushback_and_recovers_when_idle)
     flow_ctl c;
     flow_init(&c);
     flow_tick(&c, &(flow_sample){0});
-    /* no timing yet (no block estimated), but ingest pushed back */
+    /* a burst: pushed back 100 ms of a 500 ms tick: not an overload */
     flow_sample s = sample(500, 1000, 0, 0, 100);
     flow_tick(&c, &s);
+    cr_assert_float_eq(c.f, 1.0, 1e-9);
+    /* no timing yet (no block estimated), but ingest pushed back 400 ms of 500 */
+    s = sample(1000, 2000, 0, 0, 500);
+    flow_tick(&c, &s);
     cr_assert_float_eq(c.f, FLOW_DECREASE, 1e-9);
-    s = sample(1000, 2000, 0, 0, 300);
+    s = sample(1500, 3000, 0, 0, 900);
     flow_tick(&c, &s);
     cr_assert_float_eq(c.f, FLOW_DECREASE * FLOW_DECREASE, 1e-9);
     /* idle: nothing in, no push-back: f climbs back, capped at 1 */
     for (int i = 0; i < 10; i++) {
-        s = sample(1500 + 500 * i, 2000, 0, 0, 300);
+        s = sample(2000 + 500 * i, 3000, 0, 0, 900);
         flow_tick(&c, &s);
     }
     cr_assert_float_eq(c.f, 1.0, 0);
