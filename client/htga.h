@@ -40,10 +40,8 @@ extern "C" {
 #define HTGA_API
 #endif
 
-#define HTGA_VERSION_MAJOR  0
-#define HTGA_VERSION_MINOR  3
-#define HTGA_VERSION_PATCH  0
-#define HTGA_VERSION_STRING "0.3.0"
+#include "htga_version.h" /* HTGA_VERSION_MAJOR, _MINOR, _PATCH, _STRING (from meson.build) */
+
 #define HTGA_VERSION_NUMBER                                                                        \
     (HTGA_VERSION_MAJOR * 1000000 + HTGA_VERSION_MINOR * 1000 + HTGA_VERSION_PATCH)
 

@@ -252,7 +252,7 @@ def library_path():
 
 
 def version():
-    """libhtga's version string, e.g. "0.3.0"."""
+    """libhtga's version string, e.g. "0.4.0"."""
     return _load().htga_version().decode()
 
 
