@@ -396,6 +396,29 @@ class TestRealDaemon(unittest.TestCase):
                 self.assertAlmostEqual(lam_db, alpha, places=6)  # linear:1, within the clamp
             self.assertAlmostEqual(lam, rows[-1][2], places=6)
 
+    def test_durable_flush_waits_for_the_rows(self):
+        """flush(durable=True) against the real htgad: when it returns, every
+        block sent is a row a reader sees, and close_blocks stores the
+        partial one too."""
+        rng = np.random.default_rng(2)
+        with support.Daemon("--window-steps", "0", block_samples=1024) as d, \
+                htga.Client(d.endpoint, "durable", max_samples=0) as c:
+            x = rng.standard_t(3, size=1024 * 3 + 512).astype(np.float32)
+            for step in range(3):
+                self.assertTrue(c.send("g", step, x[step * 1024:(step + 1) * 1024]))
+            self.assertTrue(c.send("g", 3, x[3072:]))  # half a block: stays open
+            ack = c.flush(10000, durable=True)
+            self.assertTrue(ack["complete"], ack)
+            self.assertEqual(ack["msgs"], 4)
+            self.assertEqual(ack["values"], 3584)
+            self.assertEqual(ack["blocks_stored"], 3)
+            self.assertEqual(ack["blocks_lost"], 0)
+            self.assertEqual(d.rows("SELECT count(*) FROM estimates WHERE run='durable'")[0][0], 3)
+            ack = c.flush(10000, durable=True, close_blocks=True)
+            self.assertEqual(ack["blocks_stored"], 4)
+            self.assertEqual(d.rows("SELECT count(*), sum(n) FROM estimates WHERE run='durable'")[0],
+                             (4, 3584))
+
 
 if __name__ == "__main__":
     unittest.main()
