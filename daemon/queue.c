@@ -164,8 +164,3 @@ size_t bqueue_high_water(bqueue *q)
     pthread_mutex_unlock(&q->lock);
     return n;
 }
-
-size_t bqueue_capacity(const bqueue *q)
-{
-    return q->cap;
-}

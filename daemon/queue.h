@@ -41,6 +41,5 @@ void *bqueue_pop_by(bqueue *q, const struct timespec *deadline);
 
 size_t bqueue_depth(bqueue *q);
 size_t bqueue_high_water(bqueue *q);
-size_t bqueue_capacity(const bqueue *q);
 
 #endif /* HTGAD_QUEUE_H */
