@@ -115,14 +115,24 @@ def scratch_files(d):
 
 
 def run_block(lang, code, tmp, env, n):
+    # an ASan build's libhtga needs its runtime preloaded into the programs
+    # that load it uninstrumented (python, the C blocks' programs), and only
+    # there: curl under a preloaded ASan runtime hangs
+    penv = dict(env)
+    if env.get("HTGA_ASAN_PRELOAD"):
+        penv["LD_PRELOAD"] = env["HTGA_ASAN_PRELOAD"]
     if lang == "c":
         src, exe = os.path.join(tmp, f"block{n}.c"), os.path.join(tmp, f"block{n}")
         open(src, "w").write(code)
-        cmd = f"cc -Wall -Wextra -Werror -o {exe} {src} $(pkg-config --cflags --libs htga) -lm && {exe}"
-        return subprocess.run(["bash", "-c", cmd], env=env, cwd=tmp, capture_output=True,
-                              text=True, timeout=120)
+        built = subprocess.run(["bash", "-c", f"cc -Wall -Wextra -Werror -o {exe} {src}"
+                                " $(pkg-config --cflags --libs htga) -lm"], env=env, cwd=tmp,
+                               capture_output=True, text=True, timeout=120)
+        if built.returncode != 0:
+            return built  # the compiler's diagnostics are the failure's output
+        return subprocess.run([exe], env=penv, cwd=tmp, capture_output=True, text=True,
+                              timeout=120)
     if lang == "python":
-        return subprocess.run(["/usr/bin/python3", "-c", code], env=env, cwd=tmp,
+        return subprocess.run(["/usr/bin/python3", "-c", code], env=penv, cwd=tmp,
                               capture_output=True, text=True, timeout=300)
     if lang in ("sh", "bash"):
         return subprocess.run(["bash", "-euo", "pipefail", "-c", code], env=env, cwd=tmp,
