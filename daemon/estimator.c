@@ -182,11 +182,7 @@ static int estimate_block(estimator *e, est_job *job)
         if (log_limit_allow(&e->lim, LOG_ERROR))
             LOG(LOG_ERROR, "estimator: est_hill_runs refused the runs of a block of %zu values",
                 job->n);
-        if (res.has_hill && res.hill.k > 0 && res.hill.gamma > 0) { /* the tail as one cluster */
-            res.hill.deff = (double)res.hill.k;
-            res.hill.se = res.hill.alpha;
-            est_hill_ci_k(res.hill.alpha, 1.0, &res.hill.ci_lo, &res.hill.ci_hi);
-        }
+        est_hill_one_cluster(&res);
     }
     it = malloc(offsetof(store_item, top) + top_n * sizeof(double));
     if (it == NULL)

@@ -231,6 +231,14 @@ typedef struct est_seg {
 int est_hill_runs(const float *x, size_t n, const est_seg *seg, size_t nseg, est_result *res);
 
 /*
+ * The widest honest interval for a block sent in runs whose runs could not
+ * be read (est_hill_runs refused them): the whole tail as one cluster, one
+ * independent observation of it (deff = k, se = alpha, the interval at
+ * k = 1). Leaves *res alone without a Hill estimate. Pure.
+ */
+void est_hill_one_cluster(est_result *res);
+
+/*
  * The k rule applied to n_pos positive values: returns k clamped to
  * [1, n_pos-1] (0 when n_pos < 3). For EST_K_AUTO use est_k_auto().
  */

@@ -193,3 +193,12 @@ int est_hill_runs(const float *x, size_t n, const est_seg *seg, size_t nseg, est
     est_hill_ci_k(h->alpha, k / deff * widen, &h->ci_lo, &h->ci_hi);
     return EST_OK;
 }
+
+void est_hill_one_cluster(est_result *res)
+{
+    if (res == NULL || !res->has_hill || res->hill.k == 0 || !(res->hill.gamma > 0))
+        return;
+    res->hill.deff = (double)res->hill.k;
+    res->hill.se = res->hill.alpha;
+    est_hill_ci_k(res->hill.alpha, 1.0, &res->hill.ci_lo, &res->hill.ci_hi);
+}

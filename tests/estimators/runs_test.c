@@ -329,3 +329,31 @@ Test(runs, repeated_values_give_deff_l)
     repeated_runs(16, 0.2);
     repeated_runs(4, 0.1);
 }
+
+/* The fallback when runs cannot be read: the tail as one cluster. */
+Test(runs, one_cluster_fallback_is_the_widest_interval)
+{
+    est_result res;
+    double lo1, hi1;
+
+    memset(&res, 0, sizeof(res));
+    res.has_hill = 1;
+    res.hill.k = 100;
+    res.hill.gamma = 0.5;
+    res.hill.alpha = 2.0;
+    res.hill.se = 0.2;
+    res.hill.deff = 1;
+    est_hill_one_cluster(&res);
+    cr_assert_float_eq(res.hill.deff, 100.0, 0);
+    cr_assert_float_eq(res.hill.se, 2.0, 0);
+    est_hill_ci_k(2.0, 1.0, &lo1, &hi1);
+    cr_assert_float_eq(res.hill.ci_lo, lo1, 0);
+    cr_assert_float_eq(res.hill.ci_hi, hi1, 0);
+    cr_assert_lt(res.hill.ci_lo, 2.0);
+    cr_assert_gt(res.hill.ci_hi, 2.0);
+    /* no Hill estimate: nothing to widen */
+    memset(&res, 0, sizeof(res));
+    est_hill_one_cluster(&res);
+    cr_assert_float_eq(res.hill.deff, 0.0, 0);
+    est_hill_one_cluster(NULL);
+}
