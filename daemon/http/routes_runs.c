@@ -14,7 +14,7 @@
 #include "queries.h"
 #include "series.h"
 
-#include "../rollup.h"
+#include "rollup.h"
 
 #include "htga_config.h"
 

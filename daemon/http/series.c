@@ -4,7 +4,7 @@
  */
 #include "series.h"
 
-#include "../rollup.h"
+#include "rollup.h"
 
 #include <math.h>
 #include <stdio.h>
