@@ -70,6 +70,20 @@ static int wait_lambda(htga *h, const char *group, double *lambda, int timeout_m
     return -1;
 }
 
+/* Waits until h holds want as group's lambda (pushes still on their way
+ * land), up to timeout_ms; returns 0, or -1 with *got the last seen. */
+static int wait_lambda_is(htga *h, const char *group, double want, double *got, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+
+    do {
+        if (htga_lambda_get(h, group, got) == HTGA_OK && *got == want)
+            return 0;
+        sleep_ms(10);
+    } while (now_ms() < deadline);
+    return -1;
+}
+
 /* The stored Hill plot reaches the chosen k: with frac:0.25 on 8192-value
  * blocks k is about 2048, beyond the 1024 values kept before. */
 Test(daemon, hill_plot_holds_the_chosen_k)
@@ -112,10 +126,9 @@ Test(daemon, rows_and_pushed_lambdas)
     cr_assert(alpha > 1.5 && alpha < 6, "alpha %f", alpha);
     cr_assert_eq(wait_lambda(h, "layer.0", &lam, 5000), 0, "a lambda arrived");
     /* The last pushed lambda is the last stored one. */
-    sleep_ms(200);
-    htga_lambda_get(h, "layer.0", &lam);
     stored = testd_query_double(&d, "SELECT lambda FROM estimates ORDER BY block DESC LIMIT 1");
-    cr_assert_float_eq(lam, stored, 1e-12);
+    cr_assert_eq(wait_lambda_is(h, "layer.0", stored, &lam, 5000), 0, "lambda %g, stored %g", lam,
+                 stored);
     cr_assert_eq(testd_query(&d, "SELECT count(*) FROM policy_changes"), 1);
     cr_assert_eq(testd_query(&d, "SELECT count(*) FROM latest_top"), 1);
     htga_destroy(&h);
@@ -169,7 +182,10 @@ Test(daemon, hello_answered_in_full_once)
     cr_assert_eq(wait_lambda(a, "g1", &l, 5000), 0);
     cr_assert_eq(wait_lambda(a, "g2", &l, 5000), 0);
     cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2, 5000), 0);
-    sleep_ms(100); /* any push still on its way lands */
+    { /* any push still on its way lands: the barrier's answer comes after it */
+        htga_ack ack;
+        cr_assert_eq(htga_barrier(a, 0, 5000, &ack, sizeof(ack)), HTGA_OK);
+    }
     htga_stats_get(a, &s0, sizeof(s0));
     hellos = testd_stat(&d, "msgs_hello");
     /* about 50 HELLOs at 20 ms; the stats file lags by up to a second */
@@ -310,9 +326,11 @@ Test(daemon, ranks_pool_into_the_same_blocks)
     cr_assert_eq(testd_query(&d, "SELECT count(DISTINCT group_name) FROM estimates"), 1);
     cr_assert_eq(wait_lambda(r0, "w", &l0, 5000), 0);
     cr_assert_eq(wait_lambda(r1, "w", &l1, 5000), 0);
-    sleep_ms(200);
-    htga_lambda_get(r0, "w", &l0);
-    htga_lambda_get(r1, "w", &l1);
+    /* both ranks end on the run's last lambda */
+    double last = testd_query_double(&d, "SELECT lambda FROM estimates WHERE run = 'ddp'"
+                                         " ORDER BY block DESC LIMIT 1");
+    cr_assert_eq(wait_lambda_is(r0, "w", last, &l0, 5000), 0);
+    cr_assert_eq(wait_lambda_is(r1, "w", last, &l1, 5000), 0);
     cr_assert_float_eq(l0, l1, 1e-12);
     htga_destroy(&r0);
     htga_destroy(&r1);
@@ -547,12 +565,11 @@ Test(daemon, several_estimators_keep_each_stream_in_order)
         cr_assert_eq(testd_query(&d, sql), 1, "%s", groups[g]);
         cr_assert_eq(wait_lambda(h, groups[g], &lam, 5000), 0);
     }
-    sleep_ms(200);
     for (int g = 0; g < 4; g++) {
-        htga_lambda_get(h, groups[g], &lam);
         snprintf(sql, sizeof(sql),
                  "SELECT lambda FROM estimates WHERE group_name = '%s' AND block = 2", groups[g]);
         stored = testd_query_double(&d, sql);
+        cr_assert_eq(wait_lambda_is(h, groups[g], stored, &lam, 5000), 0, "%s", groups[g]);
         cr_assert_float_eq(lam, stored, 1e-12, "%s", groups[g]);
     }
     htga_destroy(&h);
