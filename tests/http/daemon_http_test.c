@@ -146,13 +146,13 @@ Test(daemon_http, endpoints_over_real_ingest)
     /* policy by token: stored, re-derived from the latest block, pushed to
      * the trainer's htga_lambda */
     double l1 = 0, l2 = 0;
-    int64_t deadline = now_ms() + 5000;
-    while (htga_lambda_get(h, "layer/0", &l1) != HTGA_OK && now_ms() < deadline)
-        sleep_ms(10);
-    sleep_ms(300); /* the lambda of the last block */
-    htga_lambda_get(h, "layer/0", &l1);
     double alpha =
         testd_query_double(&d, "SELECT alpha FROM estimates ORDER BY block DESC LIMIT 1");
+    /* the lambda of the last block reaches the trainer (a condition, not a sleep) */
+    int64_t deadline = now_ms() + 5000;
+    while ((htga_lambda_get(h, "layer/0", &l1) != HTGA_OK || fabs(l1 - alpha) > 1e-9) &&
+           now_ms() < deadline)
+        sleep_ms(10);
     cr_assert_float_eq(l1, alpha, 1e-9, "linear:1 gives lambda = alpha");
 
     const char *body = "{\"kind\":\"linear\",\"c\":3}";
@@ -486,9 +486,15 @@ Test(daemon_http, metrics_expire_setting)
     cr_assert_eq(r.status, 200);
     cr_assert(strstr(r.body, "htga_alpha{run=\"short run\",group=\"g\"} "), "%s", r.body);
     hresp_free(&r);
-    sleep_ms(2500);
-    httpc(hport, "GET", "/metrics", NULL, NULL, 0, &r);
-    cr_assert_eq(r.status, 200);
-    cr_assert_null(strstr(r.body, "run=\"short run\""), "%s", r.body);
-    hresp_free(&r);
+    /* --metrics-expire-s 1: the run leaves /metrics (polled, up to 10 s) */
+    int gone = 0;
+    for (int64_t dl = now_ms() + 10000; !gone && now_ms() < dl;) {
+        httpc(hport, "GET", "/metrics", NULL, NULL, 0, &r);
+        cr_assert_eq(r.status, 200);
+        gone = strstr(r.body, "run=\"short run\"") == NULL;
+        hresp_free(&r);
+        if (!gone)
+            sleep_ms(100);
+    }
+    cr_assert(gone, "the run never left /metrics");
 }

@@ -191,13 +191,11 @@ Test(lifecycle, sighup_policy_change_is_stored_and_pushed)
     cr_assert_eq(htga_create(&h, d.endpoint, "hup"), HTGA_OK);
     send_blocks(h, "g", 0, 2, 1024);
     cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 2, 10000), 0);
-    deadline = now_ms() + 3000;
-    while (htga_lambda_get(h, "g", &l1) != HTGA_OK && now_ms() < deadline)
+    double a1 = testd_query_double(&d, "SELECT alpha FROM estimates WHERE block = 1");
+    deadline = now_ms() + 5000; /* block 1's lambda reaches the trainer */
+    while ((htga_lambda_get(h, "g", &l1) != HTGA_OK || fabs(l1 - a1) > 1e-9) && now_ms() < deadline)
         sleep_ms(10);
-    sleep_ms(200);
-    htga_lambda_get(h, "g", &l1);
-    cr_assert_float_eq(l1, testd_query_double(&d, "SELECT alpha FROM estimates WHERE block = 1"),
-                       1e-9);
+    cr_assert_float_eq(l1, a1, 1e-9);
     f = fopen(conf, "w");
     fprintf(f, "policy = linear:3\nlambda-max = 100\nlambda-min 0.001\n");
     fclose(f);
