@@ -89,6 +89,10 @@ int config_load_stream(htgad_config *cfg, FILE *f, const char *name, config_erro
 #define CONFIG_ERROR (-1)
 int config_parse_args(htgad_config *cfg, int argc, char **argv, FILE *out, config_error *err);
 
+/* The checks that involve two keys (lambda-min <= lambda-max), once
+ * everything is read. 0, or -1 with err filled. */
+int config_check(const htgad_config *cfg, config_error *err);
+
 /* Prints the usage text (from the table) to out. */
 void config_usage(FILE *out);
 
