@@ -1,0 +1,31 @@
+/*
+ * samples_io_internal.h - what the decoders of samples_io (samples_io.c,
+ * samples_npy.c, samples_text.c) share; not part of samples_io.h's API.
+ */
+#ifndef HTGA_SAMPLES_IO_INTERNAL_H
+#define HTGA_SAMPLES_IO_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "samples_io.h"
+
+/* Fills *err (when not NULL) and returns code. */
+int sio__error(sio_error *err, int code, size_t line, size_t column, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+uint32_t sio__load_le32(const unsigned char *p);
+uint64_t sio__load_le64(const unsigned char *p);
+
+/* Converts count little-endian float32 (float64) values at src into dst. */
+void sio__copy_le_f32(float *dst, const unsigned char *src, size_t count);
+void sio__copy_le_f64(float *dst, const unsigned char *src, size_t count);
+
+/* malloc for count floats, at least one byte so that NULL always means failure. */
+float *sio__alloc_floats(size_t count);
+
+/* Whether a reader of a .npy stream holding b[0..len) can stop reading
+ * (samples_npy.c): it is not .npy, or holds more than its header says. */
+int sio__npy_read_enough(const unsigned char *b, size_t len);
+
+#endif
