@@ -15,18 +15,11 @@
 #include <string.h>
 
 #include "internal.h"
-
-static uint64_t fnv1a(const char *s, size_t len)
-{
-    uint64_t x = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-        x = (x ^ (unsigned char)s[i]) * 1099511628211ull;
-    return x;
-}
+#include "mix.h"
 
 static struct group **slot(struct group **t, size_t cap, const char *name, size_t len)
 {
-    size_t i = (size_t)fnv1a(name, len) & (cap - 1);
+    size_t i = (size_t)htga_fnv1a(HTGA_FNV_SEED, name, len) & (cap - 1);
     while (t[i] && (t[i]->len != len || memcmp(t[i]->name, name, len) != 0))
         i = (i + 1) & (cap - 1);
     return &t[i];

@@ -26,24 +26,18 @@
 
 #include <string.h>
 
+#include "mix.h"
+
 __extension__ typedef unsigned __int128 u128;
 
 #define BATCH       64
 #define RUN_BATCH   64 /* strata planned (and prefetched) ahead of the copy */
 #define LINE_FLOATS 16 /* floats in a 64-byte cache line */
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 void smp_seed(smp_rng *rng, uint64_t seed)
 {
     for (int i = 0; i < 4; i++)
-        rng->s[i] = splitmix64(&seed);
+        rng->s[i] = htga_splitmix64(&seed);
 }
 
 static uint64_t rotl(uint64_t x, int k)

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mix.h"
+
 typedef struct admit_peer {
     uint64_t key;
     size_t streams;  /* streams it created that are still held */
@@ -24,12 +26,7 @@ struct admit {
 
 uint64_t admit_key(const void *name, size_t len)
 {
-    const unsigned char *p = name;
-    uint64_t h = 1469598103934665603ull;
-
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 1099511628211ull;
-    return h;
+    return htga_fnv1a(HTGA_FNV_SEED, name, len);
 }
 
 admit *admit_new(size_t slots, size_t max_streams, double runs_per_s, double runs_burst)

@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "mix.h"
+
 #define ROLLUP_LEVELS   11 /* 64, 128, 256, ..., 65536 blocks */
 #define ROLLUP_LEVEL(i) ((int64_t)64 << (i))
 
@@ -70,19 +72,9 @@ static inline uint64_t rollup_get64(const unsigned char *p)
     return u;
 }
 
-static inline uint64_t rollup_dbits(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
-
-static inline double rollup_bitsd(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
+/* The double <-> bits casts of a rollup blob are mix.h's. */
+#define rollup_dbits htga_f64_bits
+#define rollup_bitsd htga_bits_f64
 
 /* Writes the row's block and step columns into agg (ROLLUP_AGG_BYTES). */
 static inline void rollup_agg_put_head(unsigned char *agg, int64_t block_first, int64_t n_blocks,

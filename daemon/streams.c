@@ -11,18 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
-{
-    const unsigned char *p = data;
+#include "mix.h"
 
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-#define FNV_SEED 14695981039346656037ULL
+#define fnv1a    htga_fnv1a
+#define FNV_SEED HTGA_FNV_SEED
 
 streams *streams_new(size_t max, size_t block_samples, uint64_t window)
 {

@@ -10,6 +10,8 @@
  */
 #include "wire.h"
 
+#include "mix.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -76,17 +78,12 @@ static void st64(unsigned char *p, uint64_t v)
 
 static double ld_f64(const unsigned char *p)
 {
-    uint64_t u = ld64(p);
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
+    return htga_bits_f64(ld64(p));
 }
 
 static void st_f64(unsigned char *p, double d)
 {
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    st64(p, u);
+    st64(p, htga_f64_bits(d));
 }
 
 static wire_err fail(wire_error *err, wire_err code, size_t offset)

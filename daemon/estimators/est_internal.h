@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "est.h"
+#include "mix.h"
 
 /* Radix digits: the top level histograms key >> EST_TOP_SHIFT. */
 #define EST_TOP_SHIFT   21
@@ -123,19 +124,9 @@ static inline float est_bits_f32(uint32_t u)
     return f;
 }
 
-static inline uint64_t est_f64_bits(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
-
-static inline double est_bits_f64(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
+/* The double <-> bits casts are mix.h's (one copy for every side). */
+#define est_f64_bits htga_f64_bits
+#define est_bits_f64 htga_bits_f64
 
 /* Order key of float bits: unsigned key order == float order. */
 static inline uint32_t est_key(uint32_t u)

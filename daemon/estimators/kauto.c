@@ -49,10 +49,7 @@ typedef struct rng {
 
 static uint64_t next_u64(rng *r)
 {
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return htga_splitmix64(&r->s);
 }
 
 /* Standard exponential -log(U), U uniform in (0, 1], from a 256-entry table

@@ -1,0 +1,54 @@
+/*
+ * mix.h - the small pure helpers the client, the daemon and the estimators
+ * share (header-only, static inline): FNV-1a for the name tables, splitmix64
+ * for seeding and reproducible draws, and the bit casts between a double
+ * and its IEEE 754 bits. One copy of each, here in proto/, the module every
+ * side may include.
+ */
+#ifndef HTGA_MIX_H
+#define HTGA_MIX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define HTGA_FNV_SEED 14695981039346656037ull
+
+/* FNV-1a of len bytes at data, continuing from h (HTGA_FNV_SEED to start). */
+static inline uint64_t htga_fnv1a(uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* splitmix64 (Steele, Lea and Flood 2014): advances *x and returns the
+ * next well-mixed 64-bit value. */
+static inline uint64_t htga_splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t htga_f64_bits(double d)
+{
+    uint64_t u;
+
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+static inline double htga_bits_f64(uint64_t u)
+{
+    double d;
+
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+#endif /* HTGA_MIX_H */
