@@ -35,8 +35,19 @@ typedef struct peer {
     int64_t last_seen_ms;
     uint64_t msgs, values, refused; /* its SAMPLES on this connection (for ACK) */
     uint64_t dropped;               /* what it last reported it dropped */
+    uint8_t dropped_known;          /* dropped holds a report (the first one is the baseline) */
+    uint8_t has_step;               /* last_step holds the step of a SAMPLES of it */
+    int64_t last_step;
+    uint64_t unplaced;              /* drops it reported in a HELLO: placed at its next SAMPLES */
     uint32_t bud_values, bud_every; /* the budget last sent to it; 0: none yet */
 } peer;
+
+/* Shed events of a run being gathered by the ingest thread: count things
+ * between steps first and last since since_ms; count 0: none. */
+typedef struct shed_acc {
+    uint64_t count;
+    int64_t first, last, since_ms;
+} shed_acc;
 
 typedef struct run_entry {
     char name[WIRE_NAME_MAX + 1];
@@ -51,6 +62,8 @@ typedef struct run_entry {
     uint64_t refused;               /* values refused (stream limit, no memory) */
     uint64_t lost;                  /* blocks lost in ingest (no memory) */
     uint32_t bud_values, bud_every; /* the run's current budget (flow.h); 0: none */
+    shed_acc client_shed;           /* messages its clients reported they dropped */
+    shed_acc refused_shed;          /* values refused */
     int used;
 } run_entry;
 
