@@ -738,6 +738,7 @@ static void shed_flush_run(ingest *g, uint32_t run_slot, int64_t now, int force)
  * are in client_drops but leave no row. */
 static void note_client_drops(ingest *g, uint32_t run_slot, peer *p, const wire_msg *m)
 {
+    shed_acc *a = &g->reg->runs[run_slot].client_shed;
     uint64_t d = p->dropped_known && m->dropped > p->dropped ? m->dropped - p->dropped : 0;
 
     p->dropped_known = 1;
@@ -745,8 +746,9 @@ static void note_client_drops(ingest *g, uint32_t run_slot, peer *p, const wire_
         p->unplaced += d;
         return;
     }
-    shed_note(&g->reg->runs[run_slot].client_shed, d + p->unplaced,
-              p->has_step ? p->last_step : m->step, m->step, now_ms());
+    shed_note(a, d + p->unplaced, p->has_step ? p->last_step : m->step, m->step, now_ms());
+    if (a->count > 0 && m->step > a->last) /* later messages bound the steps it may have shed */
+        a->last = m->step;
     p->unplaced = 0;
     p->last_step = m->step;
     p->has_step = 1;
