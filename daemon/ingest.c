@@ -730,12 +730,15 @@ static void shed_flush_run(ingest *g, uint32_t run_slot, int64_t now, int force)
 }
 
 /* What a client's header says it dropped since its last report becomes a
- * shed event of its run (the wire says how many, not which groups), placed
- * between the step of its previous SAMPLES and this one's; drops reported
- * in a HELLO wait for its next SAMPLES. A connection's first report is the
- * baseline: those drops came before it (htgad away, an earlier connection
- * that may have reported them already) at steps nothing places, so they
- * are in client_drops but leave no row. */
+ * shed event of its run (the wire says how many, not which groups). Its
+ * steps start at the client's previous SAMPLES (what it shed left its queue
+ * after that one) and grow with every later SAMPLES of the run until the
+ * event is handed on: a client sheds the oldest message of its fullest
+ * group, or the one it is offered, which may be newer than the message
+ * that reports it. Drops reported in a HELLO wait for its next SAMPLES. A
+ * connection's first report is the baseline: those drops came before it
+ * (htgad away, an earlier connection that may have reported them already)
+ * at steps nothing places, so they are in client_drops but leave no row. */
 static void note_client_drops(ingest *g, uint32_t run_slot, peer *p, const wire_msg *m)
 {
     shed_acc *a = &g->reg->runs[run_slot].client_shed;

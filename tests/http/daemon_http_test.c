@@ -514,7 +514,7 @@ static void send_steps(htga *h, int s0, int s1, int ms_per_step, int ng, const c
 
 /* A trainer whose own queue sheds (1 MiB, budgets ignored) against an
  * estimator slowed to about 200 blocks a second, each message one block:
- * two bursts 40 times what htgad takes, 4 s of steps it keeps up with
+ * two bursts 40 times what htgad takes, 6 s of steps it keeps up with
  * between them. Every message the client says it dropped is in a
  * client_queue row of its run in the `gaps` view (group NULL: the wire
  * says how many, not which groups), every (group, step) missing from the
@@ -524,7 +524,7 @@ static void send_steps(htga *h, int s0, int s1, int ms_per_step, int ng, const c
  * requested steps, and none past them. */
 Test(daemon_http, client_drops_show_as_gaps_in_the_db_and_the_series, .timeout = 90)
 {
-    enum { G = 8, N = 1024, STEPS = 440 };
+    enum { G = 8, N = 1024, STEPS = 448 };
     char http[64], sql[1024], path[256];
     const char *groups[G];
     const float *grads[G];
@@ -550,13 +550,14 @@ Test(daemon_http, client_drops_show_as_gaps_in_the_db_and_the_series, .timeout =
         ns[g] = N;
     }
     cr_assert_eq(htga_create(&h, d.endpoint, "shed"), HTGA_OK);
-    cr_assert_eq(htga_set_int(h, HTGA_OPT_QUEUE_BYTES, 1 << 20), HTGA_OK);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_QUEUE_BYTES, 256 << 10), HTGA_OK);
     cr_assert_eq(htga_set_int(h, HTGA_OPT_FOLLOW_BUDGET, 0), HTGA_OK);
-    /* a step a millisecond (8 blocks: 40x what htgad takes), then one every
-     * 100 ms (80 blocks/s) while the queues drain, then a burst again */
+    /* a step a millisecond (8 blocks: 40x what htgad takes), then for 6 s
+     * one every 125 ms (64 blocks/s) while the queues drain (about 340
+     * blocks: 1.7 s at full speed), then a burst again */
     send_steps(h, 0, 200, 1, G, groups, grads, ns);
-    send_steps(h, 200, 240, 100, G, groups, grads, ns);
-    send_steps(h, 240, STEPS, 1, G, groups, grads, ns);
+    send_steps(h, 200, 248, 125, G, groups, grads, ns);
+    send_steps(h, 248, STEPS, 1, G, groups, grads, ns);
     cr_assert_eq(htga_barrier(h, HTGA_BARRIER_CLOSE, 60000, &ack, sizeof ack), HTGA_OK);
     cr_assert_eq(htga_stats_get(h, &st, sizeof st), HTGA_OK);
     uint64_t drops = st.drops_queue + st.drops_offline;
@@ -576,11 +577,11 @@ Test(daemon_http, client_drops_show_as_gaps_in_the_db_and_the_series, .timeout =
                  (long long)testd_query(&d, "SELECT sum(count) FROM gaps WHERE run = 'shed'"));
     cr_assert_eq(testd_query(&d, "SELECT count(*) FROM gaps WHERE run = 'shed' AND NOT"
                                  " (group_name IS NULL AND unit = 'messages' AND step_first >= 0"
-                                 " AND step_last < 440 AND step_first <= step_last)"),
+                                 " AND step_last < 448 AND step_first <= step_last)"),
                  0);
     /* what is missing is where the rows say: (group, step) pairs without a block */
     static const char missing[] =
-        "WITH RECURSIVE s(step) AS (SELECT 0 UNION ALL SELECT step + 1 FROM s WHERE step < 439),"
+        "WITH RECURSIVE s(step) AS (SELECT 0 UNION ALL SELECT step + 1 FROM s WHERE step < 447),"
         " g(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM g WHERE i < 7),"
         " m AS (SELECT 'g' || i AS grp, step FROM g, s WHERE NOT EXISTS (SELECT 1 FROM estimates e"
         " WHERE e.run = 'shed' AND e.group_name = 'g' || i AND e.step_last = s.step)) ";
@@ -592,7 +593,7 @@ Test(daemon_http, client_drops_show_as_gaps_in_the_db_and_the_series, .timeout =
              missing);
     cr_assert_eq(testd_query(&d, sql), 0, "a missing block outside every shed row's steps");
     cr_assert_eq(testd_query(&d, "SELECT count(*) FROM gaps WHERE run = 'shed'"
-                                 " AND step_last >= 225 AND step_first <= 239"),
+                                 " AND step_last >= 238 AND step_first <= 247"),
                  0, "the last quiet steps (the queues long drained) in a shed row");
     cr_assert_geq(testd_query(&d, "SELECT count(*) FROM gaps WHERE run = 'shed'"), 2,
                   "two bursts, one row");
