@@ -727,6 +727,37 @@ static void shed_flush_run(ingest *g, uint32_t run_slot, int64_t now, int force)
 
     shed_flush(g, run_slot, &run->client_shed, "messages", "client_queue", now, force);
     shed_flush(g, run_slot, &run->refused_shed, "values", "refused", now, force);
+    shed_flush(g, run_slot, &run->conn_shed, "messages", "connection", now, force);
+}
+
+/* Whether trace q is of the same client as m, the first message of a new
+ * connection: the same rank, and m's seq past q's next by at least the
+ * drops in between (seq goes on across reconnects, and a message the
+ * client dropped takes one too; the rest were lost with the old
+ * connection). */
+static int continues(const drop_trace *q, const wire_msg *m)
+{
+    return q->known && !q->succeeded && q->rank == m->rank && m->dropped >= q->dropped &&
+           m->seq >= q->next_seq && m->seq - q->next_seq >= m->dropped - q->dropped;
+}
+
+/* The drop trace of the same client's earlier connection in run_slot (a
+ * peer still held, else the latest one gone), which m, the first message
+ * of the connection of p, carries on from; NULL when there is none. */
+static drop_trace *earlier_connection(ingest *g, uint32_t run_slot, const peer *p,
+                                      const wire_msg *m)
+{
+    run_entry *run = &g->reg->runs[run_slot];
+
+    for (size_t i = 0; i < run->npeers; i++)
+        if (&run->peers[i] != p && continues(&run->peers[i].tr, m))
+            return &run->peers[i].tr;
+    for (size_t i = 1; i <= STREAMS_GONE_TRACES && i <= run->gone_next; i++) {
+        drop_trace *q = &run->gone[(run->gone_next - i) % STREAMS_GONE_TRACES];
+        if (continues(q, m))
+            return q;
+    }
+    return NULL;
 }
 
 /* What a client's header says it dropped since its last report becomes a
@@ -736,25 +767,41 @@ static void shed_flush_run(ingest *g, uint32_t run_slot, int64_t now, int force)
  * event is handed on: a client sheds the oldest message of its fullest
  * group, or the one it is offered, which may be newer than the message
  * that reports it. Drops reported in a HELLO wait for its next SAMPLES. A
- * connection's first report is the baseline: those drops came before it
- * (htgad away, an earlier connection that may have reported them already)
- * at steps nothing places, so they are in client_drops but leave no row. */
+ * connection's first report carries on from the same client's earlier
+ * connection (earlier_connection), and what was sent on that one but never
+ * arrived is a "connection" event; without one it is the baseline: those
+ * drops came before it (htgad away, a connection long gone) at steps
+ * nothing places, so they are in client_drops but leave no row. */
 static void note_client_drops(ingest *g, uint32_t run_slot, peer *p, const wire_msg *m)
 {
-    shed_acc *a = &g->reg->runs[run_slot].client_shed;
-    uint64_t d = p->dropped_known && m->dropped > p->dropped ? m->dropped - p->dropped : 0;
+    run_entry *run = &g->reg->runs[run_slot];
+    drop_trace *t = &p->tr, *q = t->known ? NULL : earlier_connection(g, run_slot, p, m);
+    uint64_t d = t->known && m->dropped > t->dropped ? m->dropped - t->dropped : 0;
+    int64_t lo;
 
-    p->dropped_known = 1;
+    if (q != NULL) {
+        d = m->dropped - q->dropped;
+        *t = *q;
+        t->unplaced_lost += (m->seq - q->next_seq) - d;
+        q->succeeded = 1;
+    }
+    t->known = 1;
+    t->succeeded = 0;
+    t->rank = m->rank;
+    t->dropped = m->dropped;
+    t->next_seq = m->kind == WIRE_SAMPLES ? m->seq + 1 : m->seq;
     if (m->kind != WIRE_SAMPLES) {
-        p->unplaced += d;
+        t->unplaced += d;
         return;
     }
-    shed_note(a, d + p->unplaced, p->has_step ? p->last_step : m->step, m->step, now_ms());
-    if (a->count > 0 && m->step > a->last) /* later messages bound the steps it may have shed */
-        a->last = m->step;
-    p->unplaced = 0;
-    p->last_step = m->step;
-    p->has_step = 1;
+    lo = t->has_step ? t->last_step : m->step;
+    shed_note(&run->client_shed, d + t->unplaced, lo, m->step, now_ms());
+    shed_note(&run->conn_shed, t->unplaced_lost, lo, m->step, now_ms());
+    if (run->client_shed.count > 0 && m->step > run->client_shed.last) /* later messages bound */
+        run->client_shed.last = m->step; /* the steps it may have shed */
+    t->unplaced = t->unplaced_lost = 0;
+    t->last_step = m->step;
+    t->has_step = 1;
 }
 
 /* The stream of m in run_slot, created when the sender may (-1: refused). */
@@ -1311,7 +1358,8 @@ static void expire_idle(ingest *g, int64_t now)
         run_entry *run = &r->runs[i];
         if (run->used && run->nstreams == 0 && run->npeers == 0) /* about to go: its events first */
             shed_flush_run(g, (uint32_t)i, now, 1);
-        if (run->client_shed.count == 0 && run->refused_shed.count == 0)
+        if (run->client_shed.count == 0 && run->refused_shed.count == 0 &&
+            run->conn_shed.count == 0)
             streams_run_free(r, (uint32_t)i);
     }
     STAT_SET(streams, r->live_streams);

@@ -7,6 +7,9 @@
 --                                  it reports a count per connection, not
 --                                  which groups (one row per run a second,
 --                                  the steps of its messages around them)
+--   connection    messages  NULL   a client sent them on a connection that
+--                                  went before they arrived (its seq went
+--                                  on by more than its drops)
 --   refused       values    NULL   htgad refused them: a new group over a
 --                                  stream limit, no memory (a row per run a
 --                                  second)
