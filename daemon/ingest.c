@@ -688,6 +688,13 @@ static void shed_note(shed_acc *a, uint64_t count, int64_t lo, int64_t hi, int64
     a->count += count;
 }
 
+/* Widens an event being gathered to step (a later message of its run). */
+static void shed_extend(shed_acc *a, int64_t step)
+{
+    if (a->count > 0 && step > a->last)
+        a->last = step;
+}
+
 /* Hands a, gathered for INGEST_SHED_MS (or at once with force), to the
  * writer as one shed event of run_slot, through the run's estimator queue
  * (ingest never touches SQLite). A full queue keeps it for a later turn,
@@ -766,7 +773,8 @@ static drop_trace *earlier_connection(ingest *g, uint32_t run_slot, const peer *
  * after that one) and grow with every later SAMPLES of the run until the
  * event is handed on: a client sheds the oldest message of its fullest
  * group, or the one it is offered, which may be newer than the message
- * that reports it. Drops reported in a HELLO wait for its next SAMPLES. A
+ * that reports it. Drops reported in a HELLO or a BARRIER start at the
+ * client's previous SAMPLES (or, before its first one, wait for it). A
  * connection's first report carries on from the same client's earlier
  * connection (earlier_connection), and what was sent on that one but never
  * arrived is a "connection" event; without one it is the baseline: those
@@ -777,7 +785,7 @@ static void note_client_drops(ingest *g, uint32_t run_slot, peer *p, const wire_
     run_entry *run = &g->reg->runs[run_slot];
     drop_trace *t = &p->tr, *q = t->known ? NULL : earlier_connection(g, run_slot, p, m);
     uint64_t d = t->known && m->dropped > t->dropped ? m->dropped - t->dropped : 0;
-    int64_t lo;
+    int64_t lo, hi;
 
     if (q != NULL) {
         d = m->dropped - q->dropped;
@@ -787,19 +795,22 @@ static void note_client_drops(ingest *g, uint32_t run_slot, peer *p, const wire_
     }
     t->known = 1;
     t->succeeded = 0;
-    t->rank = m->rank;
+    if (m->kind != WIRE_BARRIER) /* the rank its SAMPLES and HELLOs say */
+        t->rank = m->rank;
     t->dropped = m->dropped;
     t->next_seq = m->kind == WIRE_SAMPLES ? m->seq + 1 : m->seq;
-    if (m->kind != WIRE_SAMPLES) {
-        t->unplaced += d;
+    t->unplaced += d;
+    if (m->kind != WIRE_SAMPLES && !t->has_step)
         return;
-    }
     lo = t->has_step ? t->last_step : m->step;
-    shed_note(&run->client_shed, d + t->unplaced, lo, m->step, now_ms());
-    shed_note(&run->conn_shed, t->unplaced_lost, lo, m->step, now_ms());
-    if (run->client_shed.count > 0 && m->step > run->client_shed.last) /* later messages bound */
-        run->client_shed.last = m->step; /* the steps it may have shed */
+    hi = m->kind == WIRE_SAMPLES ? m->step : lo;
+    shed_note(&run->client_shed, t->unplaced, lo, hi, now_ms());
+    shed_note(&run->conn_shed, t->unplaced_lost, lo, hi, now_ms());
     t->unplaced = t->unplaced_lost = 0;
+    if (m->kind != WIRE_SAMPLES)
+        return;
+    shed_extend(&run->client_shed, m->step); /* later messages bound the steps of what */
+    shed_extend(&run->conn_shed, m->step);   /* was shed, or lost, before them */
     t->last_step = m->step;
     t->has_step = 1;
 }
@@ -1164,10 +1175,10 @@ static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_m
     if (streams_peer_touch(g->reg, (uint32_t)run_slot, id, id_len, now_ms()) < 0)
         STAT_INC(drops[DROP_PEER_LIMIT]);
     p = streams_peer_find(g->reg, (uint32_t)run_slot, id, id_len);
-    if (p != NULL && m->kind != WIRE_BARRIER) {
+    if (p != NULL)
         note_client_drops(g, (uint32_t)run_slot, p, m);
+    if (p != NULL && m->kind != WIRE_BARRIER)
         p->dropped = m->dropped;
-    }
     if (m->kind == WIRE_HELLO) {
         STAT_INC(msgs_hello);
         if (p != NULL && ((uint64_t)m->step & WIRE_FEAT_FLOW))
