@@ -25,6 +25,11 @@
  * thread) with the run's blocks stored and lost so far, so ingest can answer
  * the client's BARRIER. A block the estimator could not estimate comes as
  * STORE_LOST and is counted with the run's lost blocks.
+ *
+ * Gaps: a STORE_LOST block, a STORE_SHED event from ingest (a client's
+ * drops, refused values) and a block row refused for good each become a
+ * row of table shed (schema/008_shed.sql) in the same batch, so the gap
+ * they leave in a series says why.
  */
 #include <math.h>
 #include <pthread.h>
