@@ -522,7 +522,7 @@ static void send_steps(htga *h, int s0, int s1, int ms_per_step, int ng, const c
  * steps the bursts are past lie in none; `estimates` marks blocks beside
  * them, and the series of a group lists the rows that overlap the
  * requested steps, and none past them. */
-Test(daemon_http, client_drops_show_as_gaps_in_the_db_and_the_series, .timeout = 90)
+Test(daemon_http, client_drops_show_as_gaps_in_the_db_and_the_series)
 {
     enum { G = 8, N = 1024, STEPS = 660 };
     char http[64], sql[1024], path[256];
