@@ -227,8 +227,14 @@ static store_item *run_item(const est_job *job, store_item_kind kind)
     it->run_slot = job->run_slot;
     it->stream_slot = job->stream_slot;
     memcpy(it->run, job->run, sizeof(it->run));
+    memcpy(it->group, job->group, sizeof(it->group));
+    it->step_first = job->step_first;
+    it->step_last = job->step_last;
     it->barrier = job->barrier;
     it->parts = job->parts;
+    it->shed_count = job->shed_count;
+    it->shed_unit = job->shed_unit;
+    it->shed_reason = job->shed_reason;
     it->created_at = store_now();
     return it;
 }
@@ -248,8 +254,12 @@ static void handle_block(estimator *e, est_job *job)
     }
     STAT_INC(blocks_lost);
     lost = run_item(job, STORE_LOST);
-    if (lost != NULL)
+    if (lost != NULL) { /* a row of table shed: the gap in the group's series */
+        lost->shed_count = 1;
+        lost->shed_unit = "blocks";
+        lost->shed_reason = "estimator";
         store_push(e->out, lost);
+    }
 }
 
 /* A barrier: everything this estimator took before it has gone to the
@@ -264,6 +274,16 @@ static void handle_barrier(estimator *e, const est_job *job)
         it = run_item(job, STORE_BARRIER);
     }
     store_push(e->out, it);
+}
+
+/* A shed event from ingest goes on to the writer (waiting for room, like
+ * rows); without memory it is lost, but its counters still tell. */
+static void handle_shed(estimator *e, const est_job *job)
+{
+    store_item *it = run_item(job, STORE_SHED);
+
+    if (it != NULL)
+        store_push(e->out, it);
 }
 
 /* Hands a policy change to the writer, to be stored with its time. */
@@ -410,6 +430,8 @@ static void *estimator_main(void *arg)
             handle_open(e, job);
         else if (job->kind == EST_JOB_BARRIER)
             handle_barrier(e, job);
+        else if (job->kind == EST_JOB_SHED)
+            handle_shed(e, job);
         else
             handle_block(e, job);
         est_job_free(job);

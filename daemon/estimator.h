@@ -18,7 +18,10 @@
  * its streams from the latest block (estimated in this process, or reloaded
  * from the database on start-up; as if that block had been computed under
  * the new policy), so trainers get the new
- * lambdas without waiting for a block. A STOP job ends the thread after
+ * lambdas without waiting for a block. A SHED job (what ingest shed or
+ * was told a client shed) goes on to the writer as it is, and a block this
+ * thread cannot estimate goes there as STORE_LOST with its group and
+ * steps: both become rows of table shed. A STOP job ends the thread after
  * everything before it was handled.
  */
 #ifndef HTGAD_ESTIMATOR_H
@@ -42,6 +45,7 @@ typedef enum est_job_kind {
     EST_JOB_POLICY = 3,  /* a run's policy changed: store it, re-derive its lambdas */
     EST_JOB_OPEN = 4,    /* a stream slot starts a new life: its stored state (or none) */
     EST_JOB_BARRIER = 5, /* forwarded to the writer: everything before it is handed on */
+    EST_JOB_SHED = 6,    /* a shed event (shed_*), forwarded to the writer as STORE_SHED */
 } est_job_kind;
 
 /* A closed block on its way to the estimator (malloc'd; x too, unless msg
@@ -66,10 +70,12 @@ typedef struct est_job {
     est_seg *seg;              /* EST_JOB_BLOCK: where runs are (est_hill_runs), in the job's own
                                   allocation (not freed apart); nseg 0: no runs */
     size_t nseg;
-    size_t bytes;     /* what the job holds against --queue-bytes (g_stats.est_bytes) */
-    uint64_t barrier; /* EST_JOB_BARRIER: its id */
-    uint32_t parts;   /* EST_JOB_BARRIER: estimators it was sent to (the writer waits for all) */
-    struct ack *ack;  /* EST_JOB_POLICY: one part of it ends once stored (ack.h), or NULL */
+    size_t bytes;        /* what the job holds against --queue-bytes (g_stats.est_bytes) */
+    uint64_t barrier;    /* EST_JOB_BARRIER: its id */
+    uint32_t parts;      /* EST_JOB_BARRIER: estimators it was sent to (the writer waits for all) */
+    struct ack *ack;     /* EST_JOB_POLICY: one part of it ends once stored (ack.h), or NULL */
+    uint64_t shed_count; /* EST_JOB_SHED: as store_item's (group "" = the whole run) */
+    const char *shed_unit, *shed_reason;
 } est_job;
 
 /* What comes back to the ingest thread over the pipe (one frame), from an

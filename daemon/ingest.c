@@ -34,7 +34,8 @@
 /* Messages ZeroMQ queues per client connection while ingest pushes back:
  * with a 256 KiB sample, 4 MiB; the rest waits in the client's own queue. */
 #define INGEST_PEER_HWM 16
-#define INGEST_CMDS_MAX 64 /* policy commands waiting for the ingest thread */
+#define INGEST_CMDS_MAX 64   /* policy commands waiting for the ingest thread */
+#define INGEST_SHED_MS  1000 /* a run's shed events of one reason: one row a second at most */
 /* Ingest stops reading at half of INGEST_EST_JOBS, which leaves room for
  * the blocks of one more message (a 1M-value message in blocks of at least
  * 64 values is 16385 blocks). */
@@ -665,6 +666,155 @@ static void refuse(ingest *g, const uint8_t *id, size_t id_len, const wire_msg *
     zmq_send(g->router, body, sizeof(body), ZMQ_DONTWAIT);
 }
 
+/* ---------- shed events (schema/008_shed.sql) ---------- */
+
+/* Adds count things shed between steps lo and hi to a. */
+static void shed_note(shed_acc *a, uint64_t count, int64_t lo, int64_t hi, int64_t now)
+{
+    if (count == 0)
+        return;
+    if (lo > hi) {
+        int64_t t = lo;
+        lo = hi;
+        hi = t;
+    }
+    if (a->count == 0) {
+        a->first = lo;
+        a->last = hi;
+        a->since_ms = now;
+    }
+    a->first = lo < a->first ? lo : a->first;
+    a->last = hi > a->last ? hi : a->last;
+    a->count += count;
+}
+
+/* Widens an event being gathered to step (a later message of its run). */
+static void shed_extend(shed_acc *a, int64_t step)
+{
+    if (a->count > 0 && step > a->last)
+        a->last = step;
+}
+
+/* Hands a, gathered for INGEST_SHED_MS (or at once with force), to the
+ * writer as one shed event of run_slot, through the run's estimator queue
+ * (ingest never touches SQLite). A full queue keeps it for a later turn,
+ * except while flushing at shutdown, when the push waits. */
+static void shed_flush(ingest *g, uint32_t run_slot, shed_acc *a, const char *unit,
+                       const char *reason, int64_t now, int force)
+{
+    const run_entry *run = &g->reg->runs[run_slot];
+    bqueue *q = g->est_qs[run_slot % g->nest];
+    est_job *job;
+
+    if (a->count == 0 || (!force && now - a->since_ms < INGEST_SHED_MS))
+        return;
+    job = calloc(1, sizeof(*job));
+    if (job == NULL)
+        return;
+    job->kind = EST_JOB_SHED;
+    job->run_slot = run_slot;
+    memcpy(job->run, run->name, run->name_len + 1);
+    job->step_first = a->first;
+    job->step_last = a->last;
+    job->shed_count = a->count;
+    job->shed_unit = unit;
+    job->shed_reason = reason;
+    if (g->flushing)
+        bqueue_push(q, job);
+    else if (bqueue_try_push(q, job) < 0) {
+        free(job);
+        return;
+    }
+    memset(a, 0, sizeof(*a));
+}
+
+static void shed_flush_run(ingest *g, uint32_t run_slot, int64_t now, int force)
+{
+    run_entry *run = &g->reg->runs[run_slot];
+
+    shed_flush(g, run_slot, &run->client_shed, "messages", "client_queue", now, force);
+    shed_flush(g, run_slot, &run->refused_shed, "values", "refused", now, force);
+    shed_flush(g, run_slot, &run->conn_shed, "messages", "connection", now, force);
+}
+
+/* Whether trace q is of the same client as m, the first message of a new
+ * connection: the same rank, and m's seq past q's next by at least the
+ * drops in between (seq goes on across reconnects, and a message the
+ * client dropped takes one too; the rest were lost with the old
+ * connection). */
+static int continues(const drop_trace *q, const wire_msg *m)
+{
+    return q->known && !q->succeeded && q->rank == m->rank && m->dropped >= q->dropped &&
+           m->seq >= q->next_seq && m->seq - q->next_seq >= m->dropped - q->dropped;
+}
+
+/* The drop trace of the same client's earlier connection in run_slot (a
+ * peer still held, else the latest one gone), which m, the first message
+ * of the connection of p, carries on from; NULL when there is none. */
+static drop_trace *earlier_connection(ingest *g, uint32_t run_slot, const peer *p,
+                                      const wire_msg *m)
+{
+    run_entry *run = &g->reg->runs[run_slot];
+
+    for (size_t i = 0; i < run->npeers; i++)
+        if (&run->peers[i] != p && continues(&run->peers[i].tr, m))
+            return &run->peers[i].tr;
+    for (size_t i = 1; i <= STREAMS_GONE_TRACES && i <= run->gone_next; i++) {
+        drop_trace *q = &run->gone[(run->gone_next - i) % STREAMS_GONE_TRACES];
+        if (continues(q, m))
+            return q;
+    }
+    return NULL;
+}
+
+/* What a client's header says it dropped since its last report becomes a
+ * shed event of its run (the wire says how many, not which groups). Its
+ * steps start at the client's previous SAMPLES (what it shed left its queue
+ * after that one) and grow with every later SAMPLES of the run until the
+ * event is handed on: a client sheds the oldest message of its fullest
+ * group, or the one it is offered, which may be newer than the message
+ * that reports it. Drops reported in a HELLO or a BARRIER start at the
+ * client's previous SAMPLES (or, before its first one, wait for it). A
+ * connection's first report carries on from the same client's earlier
+ * connection (earlier_connection), and what was sent on that one but never
+ * arrived is a "connection" event; without one it is the baseline: those
+ * drops came before it (htgad away, a connection long gone) at steps
+ * nothing places, so they are in client_drops but leave no row. */
+static void note_client_drops(ingest *g, uint32_t run_slot, peer *p, const wire_msg *m)
+{
+    run_entry *run = &g->reg->runs[run_slot];
+    drop_trace *t = &p->tr, *q = t->known ? NULL : earlier_connection(g, run_slot, p, m);
+    uint64_t d = t->known && m->dropped > t->dropped ? m->dropped - t->dropped : 0;
+    int64_t lo, hi;
+
+    if (q != NULL) {
+        d = m->dropped - q->dropped;
+        *t = *q;
+        t->unplaced_lost += (m->seq - q->next_seq) - d;
+        q->succeeded = 1;
+    }
+    t->known = 1;
+    t->succeeded = 0;
+    if (m->kind != WIRE_BARRIER) /* the rank its SAMPLES and HELLOs say */
+        t->rank = m->rank;
+    t->dropped = m->dropped;
+    t->next_seq = m->kind == WIRE_SAMPLES ? m->seq + 1 : m->seq;
+    t->unplaced += d;
+    if (m->kind != WIRE_SAMPLES && !t->has_step)
+        return;
+    lo = t->has_step ? t->last_step : m->step;
+    hi = m->kind == WIRE_SAMPLES ? m->step : lo;
+    shed_note(&run->client_shed, t->unplaced, lo, hi, now_ms());
+    shed_note(&run->conn_shed, t->unplaced_lost, lo, hi, now_ms());
+    t->unplaced = t->unplaced_lost = 0;
+    if (m->kind != WIRE_SAMPLES)
+        return;
+    shed_extend(&run->client_shed, m->step); /* later messages bound the steps of what */
+    shed_extend(&run->conn_shed, m->step);   /* was shed, or lost, before them */
+    t->last_step = m->step;
+    t->has_step = 1;
+}
+
 /* The stream of m in run_slot, created when the sender may (-1: refused). */
 static long admit_stream_of(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_len,
                             const wire_msg *m)
@@ -704,6 +854,7 @@ static void handle_samples(ingest *g, uint32_t run_slot, peer *p, const uint8_t 
     }
     if (slot < 0) { /* refused, counted and told (refuse) */
         run->refused += m->count;
+        shed_note(&run->refused_shed, m->count, m->step, m->step, now_ms());
         if (p != NULL)
             p->refused += m->count;
         return;
@@ -727,6 +878,7 @@ static void handle_samples(ingest *g, uint32_t run_slot, peer *p, const uint8_t 
     if (added < 0) {
         STAT_ADD(drops[DROP_NOMEM], m->count - taken);
         run->refused += m->count - taken;
+        shed_note(&run->refused_shed, m->count - taken, m->step, m->step, now_ms());
         if (p != NULL)
             p->refused += m->count - taken;
     }
@@ -832,9 +984,12 @@ static void flow_control(ingest *g, int64_t now)
     }
     flow_tick(&g->flow, &fs);
     STAT_SET(budget_ppm, (uint64_t)(g->flow.f * 1e6 + 0.5));
-    for (size_t i = 0; i < g->reg->nruns; i++)
-        if (g->reg->runs[i].used)
-            update_budget(g, (uint32_t)i);
+    for (size_t i = 0; i < g->reg->nruns; i++) {
+        if (!g->reg->runs[i].used)
+            continue;
+        update_budget(g, (uint32_t)i);
+        shed_flush_run(g, (uint32_t)i, now, 0);
+    }
     publish_flow(g);
 }
 
@@ -1020,6 +1175,8 @@ static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_m
     if (streams_peer_touch(g->reg, (uint32_t)run_slot, id, id_len, now_ms()) < 0)
         STAT_INC(drops[DROP_PEER_LIMIT]);
     p = streams_peer_find(g->reg, (uint32_t)run_slot, id, id_len);
+    if (p != NULL)
+        note_client_drops(g, (uint32_t)run_slot, p, m);
     if (p != NULL && m->kind != WIRE_BARRIER)
         p->dropped = m->dropped;
     if (m->kind == WIRE_HELLO) {
@@ -1208,8 +1365,14 @@ static void expire_idle(ingest *g, int64_t now)
         if (barrier_start(g, se->run_slot, NULL, 0, NULL, (long)i) == 0)
             se->expiring = g->next_barrier;
     }
-    for (size_t i = 0; i < r->nruns; i++)
-        streams_run_free(r, (uint32_t)i);
+    for (size_t i = 0; i < r->nruns; i++) {
+        run_entry *run = &r->runs[i];
+        if (run->used && run->nstreams == 0 && run->npeers == 0) /* about to go: its events first */
+            shed_flush_run(g, (uint32_t)i, now, 1);
+        if (run->client_shed.count == 0 && run->refused_shed.count == 0 &&
+            run->conn_shed.count == 0)
+            streams_run_free(r, (uint32_t)i);
+    }
     STAT_SET(streams, r->live_streams);
     STAT_SET(runs, r->live_runs);
 }
@@ -1228,6 +1391,9 @@ static void flush_all(ingest *g)
         c.slot = (uint32_t)i;
         accum_flush(&g->reg->streams[i].acc, emit_block, &c);
     }
+    for (size_t i = 0; i < g->reg->nruns; i++)
+        if (g->reg->runs[i].used)
+            shed_flush_run(g, (uint32_t)i, now_ms(), 1);
     for (size_t k = 0; k < g->nest; k++) {
         est_job *stop = calloc(1, sizeof(*stop));
         if (stop == NULL) /* cannot happen in practice; that estimator would never stop */

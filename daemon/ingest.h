@@ -19,7 +19,11 @@
  * freed. Every stream created while running looks up its stored state on
  * that connection and carries on from it; its estimator gets that state in
  * an EST_JOB_OPEN job ahead of its blocks, and the writer, which caches ids
- * per slot, notices the slot's new name.
+ * per slot, notices the slot's new name. What clients report they dropped
+ * (the header's `dropped`) and the values refused are gathered per run and
+ * reason and sent on, at most once a second, down the run's estimator
+ * queue as a SHED job, which the writer stores as a row of table shed
+ * (schema/008_shed.sql): the gap it leaves in a series is visible.
  */
 #ifndef HTGAD_INGEST_H
 #define HTGAD_INGEST_H

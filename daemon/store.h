@@ -43,6 +43,7 @@ typedef enum store_item_kind {
     STORE_LOST = 5,    /* a block of run_slot the estimator could not estimate */
     STORE_LAMBDA = 6,  /* a lambda re-derived by a policy change (lambda_rederived) */
     STORE_ACK = 7,     /* ack_done(ack) once the rows before it are committed */
+    STORE_SHED = 8,    /* a shed event ingest saw (shed_*): one row of table shed */
 } store_item_kind;
 
 /* One unit of work for the writer; pushing it hands it over (malloc'd; the
@@ -68,7 +69,13 @@ typedef struct store_item {
     int top_any_order; /* top past the Hill estimate's k + 1 values is unordered
                         * (EST_TOP_ANY_ORDER): the writer sorts the ones it stores */
     struct ack *ack;   /* STORE_ACK: ended after the commit (ack.h) */
-    double top[];      /* top_n values, descending (see top_any_order) */
+    /* STORE_SHED: shed_count things of shed_unit lost for shed_reason
+     * (static text, schema/008_shed.sql) between step_first and step_last,
+     * in group `group` ("" = the whole run); STORE_LOST is one block of
+     * `group`, reason "estimator" */
+    uint64_t shed_count;
+    const char *shed_unit, *shed_reason;
+    double top[]; /* top_n values, descending (see top_any_order) */
 } store_item;
 
 /* What a restart carries on from: one row per known group. */

@@ -26,6 +26,22 @@
 #define STREAMS_PEERS_MAX 1024 /* routing identities per run */
 #define STREAMS_ID_MAX    255  /* bytes of a ZeroMQ routing identity */
 
+/* What ingest knows of one client connection's drops, to place them in
+ * steps (kept a while after the connection goes: its successor carries on). */
+typedef struct drop_trace {
+    uint8_t known;     /* a report came (the first one is the baseline) */
+    uint8_t has_step;  /* last_step holds the step of one of its SAMPLES */
+    uint8_t succeeded; /* a later connection of the same client took over from it */
+    uint32_t rank;     /* its header's rank */
+    int64_t last_step;
+    uint64_t dropped;       /* its last report */
+    uint64_t next_seq;      /* the seq its next SAMPLES should carry */
+    uint64_t unplaced;      /* drops it reported in a HELLO: placed at its next SAMPLES */
+    uint64_t unplaced_lost; /* ... and messages lost with its earlier connection */
+} drop_trace;
+
+#define STREAMS_GONE_TRACES 8 /* traces of a run's departed connections kept */
+
 typedef struct peer {
     uint8_t id[STREAMS_ID_MAX];
     uint8_t id_len;
@@ -35,8 +51,16 @@ typedef struct peer {
     int64_t last_seen_ms;
     uint64_t msgs, values, refused; /* its SAMPLES on this connection (for ACK) */
     uint64_t dropped;               /* what it last reported it dropped */
+    drop_trace tr;                  /* where its drops go (ingest.c, note_client_drops) */
     uint32_t bud_values, bud_every; /* the budget last sent to it; 0: none yet */
 } peer;
+
+/* Shed events of a run being gathered by the ingest thread: count things
+ * between steps first and last since since_ms; count 0: none. */
+typedef struct shed_acc {
+    uint64_t count;
+    int64_t first, last, since_ms;
+} shed_acc;
 
 typedef struct run_entry {
     char name[WIRE_NAME_MAX + 1];
@@ -47,10 +71,15 @@ typedef struct run_entry {
     size_t nstreams, streams_cap;
     peer *peers;
     size_t npeers, peers_cap;
-    uint64_t drops_gone;            /* drops reported by peers since forgotten */
-    uint64_t refused;               /* values refused (stream limit, no memory) */
-    uint64_t lost;                  /* blocks lost in ingest (no memory) */
-    uint32_t bud_values, bud_every; /* the run's current budget (flow.h); 0: none */
+    uint64_t drops_gone;                  /* drops reported by peers since forgotten */
+    uint64_t refused;                     /* values refused (stream limit, no memory) */
+    uint64_t lost;                        /* blocks lost in ingest (no memory) */
+    uint32_t bud_values, bud_every;       /* the run's current budget (flow.h); 0: none */
+    shed_acc client_shed;                 /* messages its clients reported they dropped */
+    shed_acc refused_shed;                /* values refused */
+    shed_acc conn_shed;                   /* messages a client sent that never arrived (seq gaps) */
+    drop_trace gone[STREAMS_GONE_TRACES]; /* of departed peers, the latest at gone_next - 1 */
+    size_t gone_next;
     int used;
 } run_entry;
 
@@ -120,7 +149,8 @@ int streams_peer_touch(streams *s, uint32_t run_slot, const void *id, size_t id_
 peer *streams_peer_find(streams *s, uint32_t run_slot, const void *id, size_t id_len);
 
 /* Removes peer i of run run_slot (order not kept); what it reported it
- * dropped stays in the run's drops_gone. */
+ * dropped stays in the run's drops_gone, its drop trace among the run's
+ * gone ones (unless a successor took it over). */
 void streams_peer_remove(streams *s, uint32_t run_slot, size_t i);
 
 /* Forgets peers silent since before now_ms - silence_ms. Returns how many. */

@@ -25,6 +25,11 @@
  * thread) with the run's blocks stored and lost so far, so ingest can answer
  * the client's BARRIER. A block the estimator could not estimate comes as
  * STORE_LOST and is counted with the run's lost blocks.
+ *
+ * Gaps: a STORE_LOST block, a STORE_SHED event from ingest (a client's
+ * drops, refused values) and a block row refused for good each become a
+ * row of table shed (schema/008_shed.sql) in the same batch, so the gap
+ * they leave in a series says why.
  */
 #include <math.h>
 #include <pthread.h>
@@ -66,6 +71,7 @@ enum {
     ST_ROLLUP_AGG_INS,
     ST_ROLLUP_MARK_DEL,
     ST_LAMBDA_UPSERT,
+    ST_SHED_INS,
     ST__COUNT
 };
 
@@ -108,6 +114,9 @@ static const char *const stmt_sql[ST__COUNT] = {
     " UPDATE SET block = excluded.block, lambda = excluded.lambda, lambda_raw ="
     " excluded.lambda_raw, lambda_reason = excluded.lambda_reason, policy_id ="
     " excluded.policy_id, created_at = excluded.created_at",
+    /* a shed event (schema/008_shed.sql) */
+    "INSERT INTO shed (run_id, group_id, step_first, step_last, count, unit, reason, created_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 };
 
 typedef struct slot_cache {
@@ -427,7 +436,8 @@ static void check_names(store_writer *w, const store_item *it)
         }
         snprintf(rc->run, sizeof(rc->run), "%s", it->run);
     }
-    if (it->kind == STORE_BLOCK && strcmp(sc->group, it->group) != 0) {
+    if ((it->kind == STORE_BLOCK || (it->kind == STORE_LOST && it->group[0] != '\0')) &&
+        strcmp(sc->group, it->group) != 0) {
         if (sc->group[0] != '\0' || sc->group_id == 0) {
             sc->group_id = 0;
             sc->top_batch = 0;
@@ -875,6 +885,33 @@ static int write_rederived(store_writer *w, const store_item *it)
     return run_stmt(st) < 0 ? row_error(w, "lambda_rederived") : 0;
 }
 
+/* A row of table shed for item it: count things of unit lost for reason
+ * in its step range, in its group (resolved by name; "" = the whole run).
+ * 0, or -1 with the failure recorded. */
+static int write_shed(store_writer *w, const store_item *it, uint64_t count, const char *unit,
+                      const char *reason)
+{
+    sqlite3_stmt *st = w->st[ST_SHED_INS];
+    int64_t run_id = ensure_run(w, it, it->created_at), group_id = 0;
+
+    if (run_id == 0)
+        return row_error(w, "run");
+    if (it->group[0] != '\0' && (group_id = ensure_group(w, it, run_id, it->created_at)) == 0)
+        return row_error(w, "group");
+    if (count == 0 || unit == NULL || reason == NULL)
+        return 0; /* nothing to say (an item from an older producer) */
+    sqlite3_bind_int64(st, 1, run_id);
+    if (group_id != 0)
+        sqlite3_bind_int64(st, 2, group_id);
+    sqlite3_bind_int64(st, 3, it->step_first);
+    sqlite3_bind_int64(st, 4, it->step_last);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)count);
+    sqlite3_bind_text(st, 6, unit, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 8, it->created_at);
+    return run_stmt(st) < 0 ? row_error(w, "shed") : 0;
+}
+
 /* Writes one item's rows. 0, or -1 with the failure recorded. */
 static int write_item(store_writer *w, const store_item *it)
 {
@@ -884,7 +921,9 @@ static int write_item(store_writer *w, const store_item *it)
         return write_block(w, it);
     if (it->kind == STORE_LAMBDA)
         return write_rederived(w, it);
-    if (it->kind == STORE_POLICY) { /* STORE_LOST, _BARRIER and _ACK have no rows */
+    if (it->kind == STORE_LOST || it->kind == STORE_SHED)
+        return write_shed(w, it, it->shed_count, it->shed_unit, it->shed_reason);
+    if (it->kind == STORE_POLICY) { /* STORE_BARRIER and _ACK have no rows */
         const slot_cache *c = &w->cache[it->run_slot];
         int64_t run_id = ensure_run(w, it, it->created_at);
         /* A block of another estimator may have recorded it already. */
@@ -983,12 +1022,38 @@ static int roll_back(store_writer *w)
     return -1;
 }
 
-/* Writes batch item i. 0 when written or refused for good (counted lost
- * once, skipped by later tries); -1 on a transient failure. */
-static int write_or_refuse(store_writer *w, size_t i)
+/* The trace of a block row refused for good: a row of table shed (reason
+ * "writer"), written again by every try of the batch, since a rollback
+ * undoes it. One SQLite refuses too is logged and counted, not retried.
+ * 0, or -1 on a transient failure. */
+static int write_refused_trace(store_writer *w, size_t i)
 {
     const store_item *it = w->batch[i];
 
+    if (it->kind != STORE_BLOCK || write_shed(w, it, 1, "blocks", "writer") == 0)
+        return 0;
+    if (transient(w->fail_rc))
+        return -1;
+    STAT_INC(write_errors);
+    if (log_limit_allow(&w->lim, LOG_ERROR))
+        LOG(LOG_ERROR, "writer: the shed row of %s/%s refused: %s: %s", it->run, it->group,
+            w->fail_what, w->fail_msg);
+    return 0;
+}
+
+/* Writes batch item i (or, refused by an earlier try, its trace). 0 when
+ * written or refused for good (counted lost once, skipped by later tries);
+ * -1 on a transient failure. */
+static int write_or_refuse(store_writer *w, size_t i)
+{
+    const store_item *it = w->batch[i];
+    static const char *const what[] = {
+        [STORE_BLOCK] = "block",   [STORE_POLICY] = "policy", [STORE_LOST] = "shed",
+        [STORE_LAMBDA] = "lambda", [STORE_SHED] = "shed",     [STORE_STOP] = "?",
+        [STORE_BARRIER] = "?",     [STORE_ACK] = "?"};
+
+    if (w->refused[i])
+        return write_refused_trace(w, i);
     if (write_item(w, it) == 0)
         return 0;
     if (transient(w->fail_rc))
@@ -997,10 +1062,9 @@ static int write_or_refuse(store_writer *w, size_t i)
     STAT_INC(write_errors);
     STAT_INC(rows_lost);
     if (log_limit_allow(&w->lim, LOG_ERROR))
-        LOG(LOG_ERROR, "writer: %s row of %s/%s refused, lost: %s: %s",
-            it->kind == STORE_BLOCK ? "block" : "policy", it->run, it->group, w->fail_what,
-            w->fail_msg);
-    return 0;
+        LOG(LOG_ERROR, "writer: %s row of %s/%s refused, lost: %s: %s", what[it->kind], it->run,
+            it->group, w->fail_what, w->fail_msg);
+    return write_refused_trace(w, i);
 }
 
 /* Appends it to the batch. */
@@ -1027,7 +1091,7 @@ static int try_batch(store_writer *w, const struct timespec *linger, int *stop)
         return roll_back(w);
     }
     for (size_t i = 0; i < w->batch_len; i++) {
-        if (!w->refused[i] && write_or_refuse(w, i) < 0)
+        if (write_or_refuse(w, i) < 0)
             return roll_back(w);
     }
     while (linger != NULL && !*stop && w->batch_len < STORE_BATCH_MAX) {

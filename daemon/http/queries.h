@@ -103,6 +103,14 @@
 #define Q_SERIES_TAIL                                                                              \
     " FROM blocks WHERE group_id = ?1 AND block >= ?2 AND block <= ?3 ORDER BY block"
 
+/* The shed events (schema/008_shed.sql) of run id ?1 for group id ?2 or
+ * the whole run whose steps overlap [?3, ?4], in step order, at most ?5:
+ * the index (run_id, step_last) gives the events ending at or after ?3. */
+#define Q_SERIES_SHED                                                                              \
+    "SELECT step_first, step_last, count, unit, reason, group_id IS NULL FROM shed"                \
+    " WHERE run_id = ?1 AND (group_id = ?2 OR group_id IS NULL) AND step_last >= ?3"               \
+    " AND step_first <= ?4 ORDER BY step_first, id LIMIT ?5"
+
 /* Rollup rows of group id ?1, level ?2, chunks [?3, ?4] (daemon/rollup.h);
  * the select list is "SELECT block_first, n_blocks, step_first, step_last,
  * <F_min, F_max, F_sum, F_cnt per field>" from the field table (the columns,

@@ -694,7 +694,43 @@ static int64_t bucket_width(int64_t span, int64_t max_points)
 }
 
 static int series_answer(const struct request *r, struct reply *rep, sqlite3 *db,
-                         const struct series_q *qp, int64_t gid);
+                         const struct series_q *qp, int64_t rid, int64_t gid);
+
+/* The most shed events a series answer lists ("shed_truncated" past it). */
+#define SERIES_SHED_MAX 1000
+
+/* Appends ,"shed":[...] (and "shed_truncated") to b: the shed events of
+ * the group or its whole run whose steps overlap the requested range (all
+ * of them without one), first SERIES_SHED_MAX in step order. 0 or -1 on an
+ * SQL error. */
+static int shed_json(sqlite3 *db, const struct series_q *q, int64_t rid, int64_t gid, hbuf *b)
+{
+    sqlite3_stmt *st = prep(db, Q_SERIES_SHED);
+    int rc, n = 0;
+
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, rid);
+    sqlite3_bind_int64(st, 2, gid);
+    sqlite3_bind_int64(st, 3, q->has_from ? q->from : INT64_MIN);
+    sqlite3_bind_int64(st, 4, q->has_to ? q->to : INT64_MAX);
+    sqlite3_bind_int(st, 5, SERIES_SHED_MAX + 1);
+    hbuf_puts(b, ",\"shed\":[");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < SERIES_SHED_MAX) {
+        const char *unit = (const char *)sqlite3_column_text(st, 3);
+        const char *reason = (const char *)sqlite3_column_text(st, 4);
+        hbuf_printf(b, "%s{\"step_first\":%lld,\"step_last\":%lld,\"count\":%lld,\"unit\":",
+                    n++ ? "," : "", (long long)sqlite3_column_int64(st, 0),
+                    (long long)sqlite3_column_int64(st, 1), (long long)sqlite3_column_int64(st, 2));
+        hbuf_json_str(b, unit ? unit : "");
+        hbuf_puts(b, ",\"reason\":");
+        hbuf_json_str(b, reason ? reason : "");
+        hbuf_printf(b, ",\"scope\":\"%s\"}", sqlite3_column_int(st, 5) ? "run" : "group");
+    }
+    hbuf_printf(b, "],\"shed_truncated\":%s", rc == SQLITE_ROW ? "true" : "false");
+    unprep(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
 
 int handle_series(const struct request *r, struct reply *rep)
 {
@@ -711,7 +747,7 @@ int handle_series(const struct request *r, struct reply *rep)
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     if (exec_parked(db, "BEGIN") != SQLITE_DONE)
         return sql_error(rep, db);
-    series_answer(r, rep, db, &q, gid);
+    series_answer(r, rep, db, &q, rid, gid);
     if (exec_parked(db, "COMMIT") != SQLITE_DONE)
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return 0;
@@ -719,7 +755,7 @@ int handle_series(const struct request *r, struct reply *rep)
 
 /* The series answer of handle_series, inside its read transaction. */
 static int series_answer(const struct request *r, struct reply *rep, sqlite3 *db,
-                         const struct series_q *qp, int64_t gid)
+                         const struct series_q *qp, int64_t rid, int64_t gid)
 {
     const struct series_q q = *qp;
     const char *run = r->route->run, *group = r->route->group;
@@ -777,6 +813,11 @@ static int series_answer(const struct request *r, struct reply *rep, sqlite3 *db
             "F_min / F_max its extremes over every block in the bucket; block and "
             "step_first are the bucket's first, step its last, count its blocks\"}",
             s.n, (long long)width);
+    if (shed_json(db, &q, rid, gid, &b) != 0) {
+        hbuf_free(&b);
+        series_free(&s);
+        return sql_error(rep, db);
+    }
     hbuf_put(&b, ",", 1);
     series_json(&s, &b);
     hbuf_puts(&b, "}\n");

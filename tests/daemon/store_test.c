@@ -6,6 +6,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <zmq.h>
+
+#include "estimator.h"
 #include "rollup.h"
 #include "schema.h"
 #include "stats.h"
@@ -93,17 +96,17 @@ Test(store, fresh_database_gets_every_migration)
     char err[256];
     sqlite3_stmt *st;
     const char *want[] = {
-        "run",        "group_name", "block",        "step_first", "step_last",    "n",
-        "n_used",     "median",     "mean",         "variance",   "kurtosis",     "alpha",
-        "alpha_se",   "alpha_lo",   "alpha_hi",     "k",          "alpha_stable", "lambda",
-        "created_at", "alpha_deff", "stable_centre"};
+        "run",        "group_name", "block",         "step_first", "step_last",    "n",
+        "n_used",     "median",     "mean",          "variance",   "kurtosis",     "alpha",
+        "alpha_se",   "alpha_lo",   "alpha_hi",      "k",          "alpha_stable", "lambda",
+        "created_at", "alpha_deff", "stable_centre", "shed_events"};
 
     cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(query_int(db, "PRAGMA user_version"), schema_migration_count);
     cr_assert_eq(query_int(db, "SELECT count(*) FROM lambda_reasons"), 6);
     cr_assert_eq(sqlite3_prepare_v2(db, "SELECT * FROM estimates", -1, &st, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_column_count(st), 21);
-    for (int i = 0; i < 21; i++)
+    cr_assert_eq(sqlite3_column_count(st), 22);
+    for (int i = 0; i < 22; i++)
         cr_assert_str_eq(sqlite3_column_name(st, i), want[i]);
     sqlite3_finalize(st);
     sqlite3_close(db);
@@ -747,4 +750,83 @@ Test(store, open_errors_name_the_path)
     cr_assert_lt(store_open(dbpath, &db, err, sizeof(err)), 0);
     cr_assert_eq(strncmp(err, dbpath, strlen(dbpath)), 0, "%s", err);
     cr_assert_not_null(strstr(err, "not a database"), "%s", err);
+}
+
+/* A block the estimator cannot estimate (here: larger than the block it
+ * was sized for) and a client's drops that ingest reports (a SHED job) go
+ * through the estimator to the writer and become rows of table shed: the
+ * lost block in its group at its steps, the drops run-wide. The `gaps`
+ * view names them, and `estimates` counts per block the events that
+ * overlap its steps in its group or its run. */
+Test(store, lost_block_and_client_drops_leave_shed_rows)
+{
+    enum { MAX_BLOCK = 64 };
+    sqlite3 *db;
+    char err[256];
+    bqueue *in = bqueue_new(16), *out = bqueue_new(64);
+    void *ctx = zmq_ctx_new();
+    est_k_rule rule;
+    estimator *e;
+    store_writer *w;
+    est_job *job;
+    store_item *stop;
+    uint64_t lost0 = STAT_GET(blocks_lost);
+
+    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
+    w = store_writer_new(db, out, 8);
+    cr_assert_eq(store_writer_start(w), 0);
+    for (uint64_t b = 0; b < 5; b++) /* steps 10b .. 10b + 9 */
+        bqueue_push(out, block_item(0, 0, "run-a", "layer1", b, 2.0, 1.0));
+    cr_assert_eq(est_k_rule_parse("sqrt", &rule), EST_OK);
+    e = estimator_new(in, out, ctx, MAX_BLOCK, &rule, 8);
+    cr_assert_not_null(e);
+    job = calloc(1, sizeof(*job)); /* the lost block: 5, steps 50..59 */
+    job->kind = EST_JOB_BLOCK;
+    snprintf(job->run, sizeof(job->run), "run-a");
+    snprintf(job->group, sizeof(job->group), "layer1");
+    job->block = 5;
+    job->step_first = 50;
+    job->step_last = 59;
+    job->n = 2 * MAX_BLOCK;
+    job->x = calloc(job->n, sizeof(float));
+    job->pol = policy_default();
+    bqueue_push(in, job);
+    job = calloc(1, sizeof(*job)); /* 7 messages a client dropped around steps 20..35 */
+    job->kind = EST_JOB_SHED;
+    snprintf(job->run, sizeof(job->run), "run-a");
+    job->step_first = 20;
+    job->step_last = 35;
+    job->shed_count = 7;
+    job->shed_unit = "messages";
+    job->shed_reason = "client_queue";
+    bqueue_push(in, job);
+    job = calloc(1, sizeof(*job));
+    job->kind = EST_JOB_STOP;
+    bqueue_push(in, job);
+    cr_assert_eq(estimator_start(e), 0);
+    estimator_join(&e);
+    stop = calloc(1, sizeof(*stop));
+    stop->kind = STORE_STOP;
+    bqueue_push(out, stop);
+    store_writer_join(&w);
+    zmq_ctx_term(ctx);
+    cr_assert_eq(STAT_GET(blocks_lost), lost0 + 1);
+
+    cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM gaps"), 2);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM gaps WHERE run = 'run-a'"
+                               " AND group_name = 'layer1' AND step_first = 50 AND step_last = 59"
+                               " AND count = 1 AND unit = 'blocks' AND reason = 'estimator'"),
+                 1);
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM gaps WHERE run = 'run-a'"
+                               " AND group_name IS NULL AND step_first = 20 AND step_last = 35"
+                               " AND count = 7 AND unit = 'messages' AND reason = 'client_queue'"),
+                 1);
+    /* blocks 2 (steps 20..29) and 3 (30..39) overlap the drops; 0, 1 and 4 nothing */
+    cr_assert_str_eq(query_text(db, "SELECT group_concat(block || ':' || shed_events, ' ')"
+                                    " FROM (SELECT * FROM estimates ORDER BY block)"),
+                     "0:0 1:0 2:1 3:1 4:0");
+    sqlite3_close(db);
+    bqueue_destroy(&in);
+    bqueue_destroy(&out);
 }

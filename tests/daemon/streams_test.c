@@ -113,3 +113,25 @@ Test(streams, freed_slots_are_reused_and_lookups_survive)
     cr_assert_eq(s->live_runs, 1);
     streams_free(&s);
 }
+
+/* A departed peer's drop trace stays with its run (its successor on a new
+ * connection carries on from it, ingest.c), the last STREAMS_GONE_TRACES
+ * of them; one a successor took over, or that never reported, does not. */
+Test(streams, departed_peers_leave_their_drop_trace)
+{
+    streams *s = streams_new(4, 16, 0);
+    policy p = policy_default();
+    long r = streams_run(s, "run", 3, &p);
+
+    for (uint8_t i = 0; i < STREAMS_GONE_TRACES + 3; i++) {
+        uint8_t id[2] = {7, i};
+        cr_assert_eq(streams_peer_touch(s, (uint32_t)r, id, 2, 1000), 0);
+        s->runs[r].peers[0].tr = (drop_trace){.known = i != 1, .succeeded = i == 2, .rank = i};
+        streams_peer_remove(s, (uint32_t)r, 0);
+    }
+    cr_assert_eq(s->runs[r].gone_next, STREAMS_GONE_TRACES + 1); /* 1 and 2 left none */
+    for (size_t k = 0; k < STREAMS_GONE_TRACES; k++) /* the latest ones: ranks 3 .. 10 */
+        cr_assert_eq(s->runs[r].gone[k].rank,
+                     3 + (k + STREAMS_GONE_TRACES - 1) % STREAMS_GONE_TRACES);
+    streams_free(&s);
+}

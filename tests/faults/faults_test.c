@@ -507,6 +507,13 @@ Test(faults, refused_row_counted_once_and_exit_3)
     cr_assert_eq(testd_wait_stat(&d, "rows_lost", 1, 10000), 0);
     cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM blocks", 4, 5000), 0);
     cr_assert_eq(testd_query(&d, "SELECT count(*) FROM blocks WHERE block = 2"), 0);
+    /* the gap it leaves is visible: a shed row in its group at its step */
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM gaps WHERE run = 'refused'"
+                                 " AND group_name = 'g' AND step_first = 2 AND step_last = 2"
+                                 " AND count = 1 AND unit = 'blocks' AND reason = 'writer'"),
+                 1);
+    cr_assert_eq(testd_query(&d, "SELECT sum(shed_events) FROM estimates WHERE run = 'refused'"), 0,
+                 "the stored blocks beside it (steps 1 and 3) are not marked");
     cr_assert_eq(testd_stat(&d, "write_errors"), 1);
     cr_assert_eq(wait_health("/api/v1/health", 503, "rows_lost", 2000), 0);
     htga_destroy(&h);

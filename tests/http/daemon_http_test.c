@@ -498,3 +498,171 @@ Test(daemon_http, metrics_expire_setting)
     }
     cr_assert(gone, "the run never left /metrics");
 }
+
+/* An int from a JSON object member (0 when missing). */
+static long long jint(const json_t *o, const char *k)
+{
+    return (long long)json_integer_value(json_object_get(o, k));
+}
+
+/* Steps [s0, s1) of all groups, one step every ms_per_step ms. */
+static void send_steps(htga *h, int s0, int s1, int ms_per_step, int ng, const char **groups,
+                       const float **grads, const size_t *ns)
+{
+    int64_t t0 = now_ms();
+
+    for (int s = s0; s < s1; s++) {
+        htga_send_many(h, s, (size_t)ng, groups, grads, ns, NULL);
+        while (now_ms() < t0 + (int64_t)(s - s0 + 1) * ms_per_step)
+            sleep_ms(1);
+    }
+}
+
+/* A trainer whose own queue sheds (1 MiB, budgets ignored) against an
+ * estimator slowed to about 200 blocks a second, each message one block:
+ * two bursts 40 times what htgad takes, 7.5 s of steps it keeps up with
+ * between them. Every message the client says it dropped is in a
+ * client_queue row of its run in the `gaps` view (group NULL: the wire
+ * says how many, not which groups), every (group, step) missing from the
+ * stored blocks lies inside one of those rows' step ranges, and the quiet
+ * steps the bursts are past lie in none; `estimates` marks blocks beside
+ * them, and the series of a group lists the rows that overlap the
+ * requested steps, and none past them. */
+Test(daemon_http, client_drops_show_as_gaps_in_the_db_and_the_series)
+{
+    enum { G = 8, N = 1024, STEPS = 660 };
+    char http[64], sql[1024], path[256];
+    const char *groups[G];
+    const float *grads[G];
+    size_t ns[G];
+    char names[G][8];
+    float *x = malloc(N * sizeof(float));
+    uint64_t seed = 3;
+    htga *h = NULL;
+    htga_stats st;
+    htga_ack ack;
+
+    snprintf(http, sizeof http, "127.0.0.1:%u", hport);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+    cr_assert_eq(testd_start(&d, "--block-samples", "1024", "--queue-bytes", "1M",
+                             "--test-estimate-delay-us", "5000", "--estimators", "1", "--http",
+                             http, NULL),
+                 0);
+    student_t(x, N, 3.0, &seed);
+    for (int g = 0; g < G; g++) {
+        snprintf(names[g], sizeof names[g], "g%d", g);
+        groups[g] = names[g];
+        grads[g] = x;
+        ns[g] = N;
+    }
+    cr_assert_eq(htga_create(&h, d.endpoint, "shed"), HTGA_OK);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_QUEUE_BYTES, 256 << 10), HTGA_OK);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_FOLLOW_BUDGET, 0), HTGA_OK);
+    /* a step a millisecond (8 blocks: 40x what htgad takes), then for
+     * 7.5 s one every 125 ms (64 blocks/s) while the queues drain (about
+     * 340 blocks, and what the loopback's socket buffers took: 3-4 s
+     * here), then a burst again */
+    send_steps(h, 0, 300, 1, G, groups, grads, ns);
+    send_steps(h, 300, 360, 125, G, groups, grads, ns);
+    send_steps(h, 360, STEPS, 1, G, groups, grads, ns);
+    cr_assert_eq(htga_barrier(h, HTGA_BARRIER_CLOSE, 60000, &ack, sizeof ack), HTGA_OK);
+    cr_assert_eq(htga_stats_get(h, &st, sizeof st), HTGA_OK);
+    uint64_t drops = st.drops_queue + st.drops_offline;
+    cr_assert_gt(drops, 0, "the client shed nothing: the test does not test");
+    cr_assert_eq(st.msgs_sent + drops, (uint64_t)G * STEPS);
+    cr_assert_eq(ack.msgs, ack.msgs_sent);
+    cr_assert_eq(ack.blocks_lost, 0);
+    cr_assert_eq(ack.values_refused, 0);
+
+    /* the DB: every drop in a client_queue row of the run, within its steps */
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(sum(count), 0) = %llu FROM gaps WHERE run = 'shed'"
+             " AND reason = 'client_queue'",
+             (unsigned long long)drops);
+    cr_assert_eq(testd_wait_query(&d, sql, 1, 10000), 0, "%llu drops, %lld in gaps",
+                 (unsigned long long)drops,
+                 (long long)testd_query(&d, "SELECT sum(count) FROM gaps WHERE run = 'shed'"));
+    char rows[512];
+    testd_query_text(&d,
+                     "SELECT group_concat(reason || ' ' || count || ' at ' || step_first || '..' "
+                     "|| step_last, ', ')"
+                     " FROM gaps WHERE run = 'shed'",
+                     rows, sizeof rows);
+    cr_log_info("client drops: %llu of %d messages, gaps rows: %s", (unsigned long long)drops,
+                G * STEPS, rows);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM gaps WHERE run = 'shed' AND NOT"
+                                 " (group_name IS NULL AND unit = 'messages' AND step_first >= 0"
+                                 " AND step_last < 660 AND step_first <= step_last)"),
+                 0);
+    /* what is missing is where the rows say: (group, step) pairs without a block */
+    static const char missing[] =
+        "WITH RECURSIVE s(step) AS (SELECT 0 UNION ALL SELECT step + 1 FROM s WHERE step < 659),"
+        " g(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM g WHERE i < 7),"
+        " m AS (SELECT 'g' || i AS grp, step FROM g, s WHERE NOT EXISTS (SELECT 1 FROM estimates e"
+        " WHERE e.run = 'shed' AND e.group_name = 'g' || i AND e.step_last = s.step)) ";
+    snprintf(sql, sizeof sql, "%s SELECT count(*) FROM m", missing);
+    cr_assert_eq(testd_query(&d, sql), (int64_t)drops, "blocks missing vs drops");
+    snprintf(sql, sizeof sql,
+             "%s SELECT count(*) FROM m WHERE NOT EXISTS (SELECT 1 FROM gaps x WHERE"
+             " x.run = 'shed' AND m.step BETWEEN x.step_first AND x.step_last)",
+             missing);
+    cr_assert_eq(testd_query(&d, sql), 0, "a missing block outside every shed row's steps");
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM gaps WHERE run = 'shed'"
+                                 " AND step_last >= 350 AND step_first <= 359"),
+                 0, "the last quiet steps (the queues long drained) in a shed row");
+    cr_assert_eq(testd_query(&d, "SELECT count(*) > 0 FROM gaps WHERE run = 'shed'"
+                                 " AND step_first < 300"),
+                 1, "the first burst shed nothing: the check above does not test");
+    cr_assert_eq(testd_query(&d, "SELECT count(*) > 0 FROM gaps WHERE run = 'shed'"
+                                 " AND step_last >= 360"),
+                 1, "the second burst shed nothing");
+    cr_assert_gt(testd_query(&d, "SELECT count(*) FROM estimates WHERE run = 'shed'"
+                                 " AND shed_events > 0"),
+                 0);
+
+    /* the series: all of them without a range ... */
+    json_t *j = get("/api/v1/runs/shed/groups/g3/series?fields=alpha");
+    json_t *shed = json_object_get(j, "shed");
+    long long sum = 0;
+    cr_assert(json_is_array(shed));
+    cr_assert(json_is_false(json_object_get(j, "shed_truncated")));
+    cr_assert_eq((int64_t)json_array_size(shed),
+                 testd_query(&d, "SELECT count(*) FROM gaps WHERE run = 'shed'"));
+    for (size_t i = 0; i < json_array_size(shed); i++) {
+        json_t *e = json_array_get(shed, i);
+        sum += jint(e, "count");
+        cr_assert_str_eq(json_string_value(json_object_get(e, "reason")), "client_queue");
+        cr_assert_str_eq(json_string_value(json_object_get(e, "unit")), "messages");
+        cr_assert_str_eq(json_string_value(json_object_get(e, "scope")), "run");
+    }
+    cr_assert_eq(sum, (long long)drops);
+    /* ... those overlapping a range (the steps of the first row) ... */
+    json_t *e0 = json_array_get(shed, 0);
+    long long a = jint(e0, "step_first"), b = jint(e0, "step_last");
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM gaps WHERE run = 'shed' AND step_last >= %lld"
+             " AND step_first <= %lld",
+             a, b);
+    int64_t want = testd_query(&d, sql);
+    snprintf(path, sizeof path,
+             "/api/v1/runs/shed/groups/g3/series?fields=alpha&from_step=%lld"
+             "&to_step=%lld&max_points=4",
+             a, b);
+    json_t *j2 = get(path);
+    shed = json_object_get(j2, "shed");
+    cr_assert_eq((int64_t)json_array_size(shed), want);
+    cr_assert_eq(jint(json_array_get(shed, 0), "step_first"), a);
+    cr_assert_eq(jint(json_array_get(shed, 0), "step_last"), b);
+    for (size_t i = 0; i < json_array_size(shed); i++) {
+        json_t *e = json_array_get(shed, i);
+        cr_assert(jint(e, "step_last") >= a && jint(e, "step_first") <= b);
+    }
+    json_decref(j2);
+    json_decref(j);
+    /* ... and none past them */
+    j = get("/api/v1/runs/shed/groups/g3/series?fields=alpha&from_step=700&to_step=800");
+    cr_assert_eq(json_array_size(json_object_get(j, "shed")), 0);
+    json_decref(j);
+    htga_destroy(&h);
+    free(x);
+}

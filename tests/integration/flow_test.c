@@ -416,3 +416,69 @@ Test(flow, overload_sheds_fairly_and_every_group_gets_blocks)
     htga_destroy(&h);
     free(x);
 }
+
+/* One SAMPLES (or, n = 0, a HELLO) with the seq and dropped given. */
+static void raw_msg(rawc *c, int64_t step, uint64_t seq, uint64_t dropped, const float *x,
+                    uint32_t n)
+{
+    unsigned char hdr[WIRE_HEADER_MAX];
+    wire_msg m = {.kind = n ? WIRE_SAMPLES : WIRE_HELLO,
+                  .step = n ? step : WIRE_FEAT_FLOW,
+                  .seq = seq,
+                  .count = n,
+                  .dropped = dropped,
+                  .run = c->run,
+                  .run_len = strlen(c->run),
+                  .group = n ? "g0" : NULL,
+                  .group_len = n ? 2 : 0};
+    size_t hlen = wire_encode_header(&m, hdr, sizeof(hdr));
+
+    cr_assert_gt(hlen, 0);
+    cr_assert_eq(zmq_send(c->s, hdr, hlen, n ? ZMQ_SNDMORE : 0), (int)hlen);
+    if (n)
+        cr_assert_eq(zmq_send(c->s, x, 4 * (size_t)n, 0), (int)(4 * n));
+}
+
+/* A client's drops as its headers report them become rows of table shed
+ * (view gaps) with the steps around them, also across a reconnect: the
+ * new connection's first report carries on from the old one's (same rank,
+ * seq gone on by at least the drops), and the message sent on the old
+ * connection that never arrived is a "connection" row. */
+Test(flow, reported_drops_leave_gaps_across_a_reconnect)
+{
+    float *x = heavy(1024, 9);
+    rawc a, b;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", "1024", NULL), 0);
+    rawc_open(&a, "rc", 1);
+    raw_msg(&a, 0, 0, 0, NULL, 0); /* HELLO: nothing dropped yet */
+    raw_msg(&a, 0, 0, 0, x, 1024); /* steps 0, 1 */
+    raw_msg(&a, 1, 1, 0, x, 1024);
+    raw_msg(&a, 5, 5, 3, x, 1024); /* seq 2, 3, 4 dropped: steps 2..4 */
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates WHERE run = 'rc'", 3, 10000),
+                 0);
+    rawc_close(&a);
+    rawc_open(&b, "rc", 1);
+    raw_msg(&b, 0, 9, 5, NULL, 0); /* seq 6, 7 dropped, seq 8 lost with the connection */
+    raw_msg(&b, 9, 9, 5, x, 1024);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates WHERE run = 'rc'", 4, 10000),
+                 0);
+    cr_assert_eq(testd_wait_query(&d,
+                                  "SELECT coalesce(sum(count), 0) FROM gaps WHERE run = 'rc'"
+                                  " AND reason = 'client_queue'",
+                                  5, 10000),
+                 0, "%lld in gaps",
+                 (long long)testd_query(&d, "SELECT sum(count) FROM gaps WHERE run = 'rc'"));
+    cr_assert_eq(testd_query(&d, "SELECT min(step_first) FROM gaps WHERE reason = 'client_queue'"),
+                 1);
+    cr_assert_eq(testd_query(&d, "SELECT max(step_last) FROM gaps WHERE reason = 'client_queue'"),
+                 9);
+    cr_assert_eq(testd_wait_query(&d,
+                                  "SELECT count(*) FROM gaps WHERE run = 'rc' AND group_name IS"
+                                  " NULL AND reason = 'connection' AND count = 1 AND unit ="
+                                  " 'messages' AND step_first = 5 AND step_last = 9",
+                                  1, 10000),
+                 0);
+    rawc_close(&b);
+    free(x);
+}

@@ -3,12 +3,15 @@
 // appear (a live one marked), the charts hold as many points as the API
 // has blocks, the grid and heat map cover every group, the Hill plot renders
 // with the daemon's k marked, the live chart grows while data arrives,
-// overlaid runs share one chart, ingest health shows, and a policy change
+// overlaid runs share one chart, ingest health shows, gaps (table shed) are
+// listed and shaded with a tooltip, and a policy change
 // through the form (with the token) reaches the trainer's htga_lambda.
 // With SCREENSHOT=path it also saves a screenshot of the page.
 //
 // Run by `meson test -C build web-dashboard` (env HTGAD, FEEDER, WEB_DIR).
 
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { env, Harness, need, waitFor, sleep, TestFailure } from './lib.mjs';
 
 const TOKEN = 'web-test-token';
@@ -48,6 +51,17 @@ async function main() {
     log(`sgd-baseline blocks per group ${stored} of 100 (client drops in both runs: ${drops})`);
     log('two finished runs stored');
 
+    // Two shed events as htgad's writer stores them (rows of table shed;
+    // tests/http checks that a client's drops become such rows), put in
+    // with the sqlite3 tool: one of the whole run, one of G0 alone.
+    const ins = spawnSync('sqlite3', ['-cmd', '.timeout 10000', path.join(h.tmp, 'htga.db'),
+      `INSERT INTO shed (run_id, group_id, step_first, step_last, count, unit, reason, created_at)
+         SELECT r.id, NULL, 100, 140, 12, 'messages', 'client_queue', 0 FROM runs r WHERE r.name = 'sgd-baseline';
+       INSERT INTO shed (run_id, group_id, step_first, step_last, count, unit, reason, created_at)
+         SELECT r.id, g.id, 200, 203, 1, 'blocks', 'estimator', 0 FROM runs r JOIN groups g ON g.run_id = r.id
+         WHERE r.name = 'sgd-baseline' AND g.name = '${G0}';`], { encoding: 'utf8' });
+    need(ins.status === 0, `sqlite3 (scripts/deps.sh test installs it): ${ins.error || ins.stderr}`);
+
     // A live run, 40 steps/s: one block per group every 4 steps (~10/s).
     const lambdas = [];
     const live = h.feed(['--run', 'live-run', '--groups', '6', '--steps', '0', '--rate', '40',
@@ -79,6 +93,29 @@ async function main() {
     const firstAlpha = await page.evaluate(() => window.htgaDash.charts.alpha.plot.data[1][0]);
     need(Math.abs(firstAlpha - api.alpha[0]) < 1e-9, `alpha[0] on the chart ${firstAlpha} vs API ${api.alpha[0]}`);
     log(`detail charts hold ${api.blocks} points each`);
+
+    // Gaps: the series lists both events of G0; the page says them in
+    // words and shades both on every detail chart, a grid tile of another
+    // group of the run only the run-wide one, and the chart's tooltip over
+    // a shaded step says what was shed there.
+    need(api.shed && api.shed.length === 2, `series shed: ${JSON.stringify(api.shed)}`);
+    await page.waitForFunction(() => ['alpha', 'kurtosis', 'variance', 'lambda']
+      .every((k) => window.htgaDash.charts[k].plot.gapsDrawn === 2), null, { timeout: 10000 });
+    const gapsNote = await page.$eval('#gaps-note', (e) => e.textContent);
+    need(/12 messages shed \(client_queue, whole run\) at steps 100–140/.test(gapsNote)
+      && /1 block shed \(estimator, this group\) at steps 200–203/.test(gapsNote), `gaps listed: ${gapsNote}`);
+    await page.waitForFunction(() => window.htgaDash.state.grid.get('layer.1.weight')?.chart.plot?.gapsDrawn === 1,
+      null, { timeout: 10000 });
+    const over = await page.evaluate(() => {
+      const u = window.htgaDash.charts.alpha.plot;
+      const r = u.over.getBoundingClientRect();
+      return { x: r.left + u.valToPos(120, 'x'), y: r.top + r.height / 2 };
+    });
+    await page.mouse.move(over.x, over.y);
+    await page.waitForFunction(() => /12 messages shed \(client_queue/.test(window.htgaDash.charts.alpha.plot.over.title),
+      null, { timeout: 5000 });
+    await page.mouse.move(0, 0);
+    log('gaps listed, shaded on the detail charts and the grid, in the tooltip');
 
     // Server-side downsampling: with 20 buckets the charts hold the API's
     // buckets, draw the bucket extremes, and say so.

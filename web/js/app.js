@@ -6,7 +6,7 @@
 
 import * as api from './api.js';
 import {
-  SeriesChart, PALETTE, movingAverage, markerPlugin, drawHeatmap, fmtNum, uPlot,
+  SeriesChart, PALETTE, movingAverage, markerPlugin, gapsPlugin, gapText, drawHeatmap, fmtNum, uPlot,
 } from './charts.js';
 import { withPendingRuns, hillYRange, latestOf } from './view.js';
 
@@ -226,6 +226,8 @@ function renderDetail(s) {
     ? `${s.blocks} blocks shown as ${s.points} buckets of ${s.downsampling.bucket_blocks} blocks (server min/max downsampling): lines are bucket means, dashed lines / light bands the bucket min and max.`
     : `${s.points} blocks, every block shown (no downsampling).`;
   const nullArr = () => new Array(x.length).fill(null);
+  renderGaps(s);
+  const gaps = () => state.lastSeries?.shed;
   // alpha: Hill with its 95% band, stable, and bucket extremes when downsampled
   const aSeries = [
     { label: `alpha (Hill)${tag}`, color: PALETTE[0], width: 2 },
@@ -240,7 +242,7 @@ function renderDetail(s) {
     aData.push(s.alpha_min ?? nullArr(), s.alpha_max ?? nullArr());
   }
   charts.alpha.set({ title: 'alpha: tail index (Hill, 95% band) and alpha-stable', series: aSeries,
-    bands: [[3, 2, 'rgba(37,99,235,0.12)']] }, aData);
+    bands: [[3, 2, 'rgba(37,99,235,0.12)']], plugins: [gapsPlugin(gaps)] }, aData);
   const one = (chart, field, title, color, yDistr) => {
     const ser = [{ label: `${field}${tag}`, color, width: 1.5 }];
     const data = [x, sm(s[field])];
@@ -251,11 +253,26 @@ function renderDetail(s) {
       data.push(s[`${field}_min`] ?? nullArr(), s[`${field}_max`] ?? nullArr());
       bands.push([3, 2, 'rgba(0,0,0,0.07)']);
     }
-    chart.set({ title, series: ser, bands, yDistr }, data);
+    chart.set({ title, series: ser, bands, yDistr, plugins: [gapsPlugin(gaps)] }, data);
   };
   one(charts.kurtosis, 'kurtosis', 'excess kurtosis (asinh scale)', PALETTE[3], 4);
   one(charts.variance, 'variance', 'variance (log scale)', PALETTE[4], 3);
   one(charts.lambda, 'lambda', 'lambda: gradient scale sent to the trainer', PALETTE[1]);
+}
+
+// The shed events of the group's series (its own and its run's), listed
+// under the charts, which shade their steps.
+function renderGaps(s) {
+  const list = s.shed || [];
+  const el = $('gaps-note');
+  el.className = list.length ? 'small bad-text' : 'small muted';
+  if (!list.length) {
+    el.textContent = 'Nothing shed in these steps (no gaps).';
+    return;
+  }
+  const shown = list.slice(0, 8);
+  el.innerHTML = `<b>Gaps</b> (shaded red on the charts): ${shown.map((e) => `<span class="gap" title="${esc(gapText(e))}">${esc(gapText(e))}</span>`).join('; ')}` +
+    (list.length > shown.length || s.shed_truncated ? `; and ${s.shed_truncated ? 'more' : list.length - shown.length} more` : '');
 }
 
 async function refreshHill() {
@@ -396,7 +413,8 @@ function renderGrid(names) {
       { label: 'alpha', color: PALETTE[0], width: 1.2 },
       { label: 'lo', color: 'rgba(37,99,235,0.25)', width: 1 },
       { label: 'hi', color: 'rgba(37,99,235,0.25)', width: 1 },
-    ], bands: [[3, 2, 'rgba(37,99,235,0.12)']] }, [s.step, s.alpha, s.alpha_lo, s.alpha_hi]);
+    ], bands: [[3, 2, 'rgba(37,99,235,0.12)']], plugins: [gapsPlugin(() => state.gridData.get(g)?.shed)] },
+    [s.step, s.alpha, s.alpha_lo, s.alpha_hi]);
   }
   const more = names.length - shown.length;
   $('grid-sec').querySelector('h2 .muted').textContent = more > 0 && !q

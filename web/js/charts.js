@@ -156,6 +156,50 @@ export function markerPlugin(at, caption, color = '#dc2626') {
   };
 }
 
+// What a shed event says, in words: "12 messages shed (client_queue, whole
+// run) at steps 100–140".
+export function gapText(e) {
+  const steps = e.step_first === e.step_last ? `step ${e.step_first}` : `steps ${e.step_first}–${e.step_last}`;
+  return `${e.count} ${e.count === 1 ? e.unit.replace(/s$/, '') : e.unit} shed (${e.reason}, ${e.scope === 'run' ? 'whole run' : 'this group'}) at ${steps}`;
+}
+
+// A uPlot plugin shading the steps of the shed events gaps() returns (the
+// series API's "shed": [{step_first, step_last, count, unit, reason,
+// scope}]) as bands at least 3 px wide, with their words as the tooltip
+// where the cursor is. u.gapsDrawn counts the bands the last draw showed.
+export function gapsPlugin(gaps, color = 'rgba(220,38,38,0.16)') {
+  const within = (u, e) => {
+    const x0 = u.valToPos(e.step_first - 0.5, 'x', true), x1 = u.valToPos(e.step_last + 0.5, 'x', true);
+    const l = Math.max(u.bbox.left, Math.min(x0, x1)), r = Math.min(u.bbox.left + u.bbox.width, Math.max(x0, x1));
+    return r < l ? null : [l, Math.max(r, l + 3 * devicePixelRatio)];
+  };
+  return {
+    hooks: {
+      draw: (u) => {
+        u.gapsDrawn = 0;
+        const list = gaps() || [];
+        const { ctx } = u;
+        ctx.save();
+        ctx.fillStyle = color;
+        for (const e of list) {
+          const lr = within(u, e);
+          if (!lr) continue;
+          ctx.fillRect(lr[0], u.bbox.top, lr[1] - lr[0], u.bbox.height);
+          u.gapsDrawn++;
+        }
+        ctx.restore();
+      },
+      setCursor: (u) => {
+        const left = u.cursor.left;
+        if (left === undefined || left === null || left < 0) { u.over.title = ''; return; }
+        const x = left * devicePixelRatio + u.bbox.left;
+        const hit = (gaps() || []).filter((e) => { const lr = within(u, e); return lr && x >= lr[0] && x <= lr[1]; });
+        u.over.title = hit.map(gapText).join('\n');
+      },
+    },
+  };
+}
+
 // Colour of alpha for the heat map: heavy tails (small alpha) warm, light
 // tails cool, over [lo, hi].
 export function alphaColor(a, lo = 0.5, hi = 4) {
