@@ -789,6 +789,7 @@ static void note_client_drops(ingest *g, uint32_t run_slot, peer *p, const wire_
 
     if (q != NULL) {
         d = m->dropped - q->dropped;
+        p->dropped_base = q->dropped; /* counted with the earlier connection */
         *t = *q;
         t->unplaced_lost += (m->seq - q->next_seq) - d;
         q->succeeded = 1;
@@ -947,7 +948,7 @@ static void publish_flow(ingest *g)
         f->budget_every = run->bud_every;
         f->client_drops = run->drops_gone;
         for (size_t k = 0; k < run->npeers; k++)
-            f->client_drops += run->peers[k].dropped;
+            f->client_drops += run->peers[k].dropped - run->peers[k].dropped_base;
         f->values_refused = run->refused;
         f->blocks_lost = run->lost;
         f->idle_s = 1e9; /* no samples yet */

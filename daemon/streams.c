@@ -311,7 +311,7 @@ void streams_peer_remove(streams *s, uint32_t run_slot, size_t i)
 
     if (i >= r->npeers)
         return;
-    r->drops_gone += r->peers[i].dropped;
+    r->drops_gone += r->peers[i].dropped - r->peers[i].dropped_base;
     if (r->peers[i].tr.known && !r->peers[i].tr.succeeded)
         r->gone[r->gone_next++ % STREAMS_GONE_TRACES] = r->peers[i].tr;
     r->peers[i] = r->peers[--r->npeers];

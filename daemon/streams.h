@@ -50,7 +50,9 @@ typedef struct peer {
     uint8_t flow;     /* its HELLO said WIRE_FEAT_FLOW: it follows budgets */
     int64_t last_seen_ms;
     uint64_t msgs, values, refused; /* its SAMPLES on this connection (for ACK) */
-    uint64_t dropped;               /* what it last reported it dropped */
+    uint64_t dropped;               /* what it last reported it dropped (cumulative per client) */
+    uint64_t dropped_base;          /* of that, what its client's earlier connection reported
+                                       (counted there: client_drops counts dropped - base) */
     drop_trace tr;                  /* where its drops go (ingest.c, note_client_drops) */
     uint32_t bud_values, bud_every; /* the budget last sent to it; 0: none yet */
 } peer;

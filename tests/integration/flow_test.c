@@ -479,6 +479,10 @@ Test(flow, reported_drops_leave_gaps_across_a_reconnect)
                                   " 'messages' AND step_first = 5 AND step_last = 9",
                                   1, 10000),
                  0);
+    /* the client reported 5 drops in all, on two connections: counted once
+     * (a is still held as a peer, b carries on from it) */
+    cr_assert_eq(testd_wait_stat(&d, "client_drops", 5, 5000), 0, "client_drops %lld",
+                 (long long)testd_stat(&d, "client_drops"));
     rawc_close(&b);
     free(x);
 }
