@@ -130,6 +130,8 @@ typedef struct slot_cache {
      * another run or group, and a name that differs forgets the ids. */
     char run[WIRE_NAME_MAX + 1];
     char group[WIRE_NAME_MAX + 1];
+    char group_run[WIRE_NAME_MAX + 1]; /* the run of `group`: the same group name in
+                                          another run is another group */
 } slot_cache;
 
 /* Block numbering of a group ingest could not look up (it numbers it from
@@ -437,7 +439,8 @@ static void check_names(store_writer *w, const store_item *it)
         snprintf(rc->run, sizeof(rc->run), "%s", it->run);
     }
     if ((it->kind == STORE_BLOCK || (it->kind == STORE_LOST && it->group[0] != '\0')) &&
-        strcmp(sc->group, it->group) != 0) {
+        (strcmp(sc->group, it->group) != 0 ||
+         (sc->group[0] != '\0' && strcmp(sc->group_run, it->run) != 0))) {
         if (sc->group[0] != '\0' || sc->group_id == 0) {
             sc->group_id = 0;
             sc->top_batch = 0;
@@ -445,6 +448,9 @@ static void check_names(store_writer *w, const store_item *it)
         if (sc->group[0] != '\0') /* a new life: numbering checked again */
             w->offsets[it->stream_slot] = (slot_offset){0, 0};
         snprintf(sc->group, sizeof(sc->group), "%s", it->group);
+        snprintf(sc->group_run, sizeof(sc->group_run), "%s", it->run);
+    } else if (sc->group_run[0] == '\0') { /* preloaded: the names come with its first row */
+        snprintf(sc->group_run, sizeof(sc->group_run), "%s", it->run);
     }
 }
 
