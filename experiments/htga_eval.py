@@ -1296,6 +1296,36 @@ def find_built(build, rel):
     return p if os.path.exists(p) else None
 
 
+def digits_overhead_only(args):
+    import overhead_digits
+
+    htgad = args.htgad or os.environ.get("HTGAD") or find_built(args.build, "daemon/htgad")
+    lib = os.environ.get("HTGA_LIBRARY") or find_built(args.build, "client/libhtga.so")
+    if not htgad:
+        sys.exit("htgad not found: build it (meson compile -C build) or pass --htgad")
+    if lib:
+        os.environ["HTGA_LIBRARY"] = os.path.abspath(lib)
+    os.makedirs(args.out, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="htga-eval-")
+    t0, load0 = time.time(), os.getloadavg()
+    daemons = Daemons(htgad, tmp, ["lin1-ema0"], tmp)
+    try:
+        ov = overhead_digits.overhead(daemons.d["lin1-ema0"]["endpoint"], args.overhead_steps, args.overhead_reps)
+    finally:
+        daemons.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    load1, wall = os.getloadavg(), time.time() - t0
+    md = "\n".join([f"Command: `/usr/bin/python3 experiments/htga_eval.py {' '.join(sys.argv[1:])}`  ",
+                    f"Load average (1 min) {load0[0]:.2f} before, {load1[0]:.2f} after; {os.cpu_count()} cores; "
+                    f"{wall / 60:.1f} min.", ""] + overhead_digits.overhead_markdown(ov))
+    with open(os.path.join(args.out, "overhead.json"), "w") as f:
+        json.dump({"args": vars(args), "overhead": ov, "wall_s": wall}, f, indent=1)
+    with open(os.path.join(args.out, "overhead.md"), "w") as f:
+        f.write(md + "\n")
+    print(md)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="meson build directory")
@@ -1319,8 +1349,11 @@ def main():
     ap.add_argument("--methods", default="all", help="comma-separated, or all: " + ", ".join(ALL_METHODS))
     ap.add_argument("--tf-methods", default="all", help="methods on charlm-tf (the costliest task), or all")
     ap.add_argument("--ranks", type=int, default=3, help="ranks of the distributed run (0 = none)")
-    ap.add_argument("--overhead-steps", type=int, default=60, help="overhead: steps per variant and round")
-    ap.add_argument("--overhead-reps", type=int, default=5, help="overhead: rounds (0 = none)")
+    ap.add_argument("--overhead-steps", type=int, help="overhead: steps per variant and round (60; --overhead-only 250)")
+    ap.add_argument("--overhead-reps", type=int, help="overhead: rounds (5, 0 = none; --overhead-only 8)")
+    ap.add_argument("--overhead-only", action="store_true",
+                    help="only the step-by-step overhead on the digits models (experiments/overhead_digits.py, "
+                         "the tables of docs/python.md): prints its table, writes overhead.json/.md to --out")
     ap.add_argument("--short", action="store_true", help="smoke version for the test suite")
     ap.add_argument("--lr", type=float, default=0.1, help=argparse.SUPPRESS)
     ap.add_argument("--endpoint", help=argparse.SUPPRESS)
@@ -1333,8 +1366,14 @@ def main():
     args = ap.parse_args()
     if args.dist_rank is not None:
         return dist_rank(args)
+    if args.overhead_steps is None:
+        args.overhead_steps = 250 if args.overhead_only else 60
+    if args.overhead_reps is None:
+        args.overhead_reps = 8 if args.overhead_only else 5
     if args.overhead_variant:
         return overhead_variant(args)
+    if args.overhead_only:
+        return digits_overhead_only(args)
     if args.short:
         args.seeds, args.tune_seeds, args.grid_points, args.max_ext, args.repeats = 3, 1, 3, 1, 2
         args.steps = args.reg_steps = args.lm_steps = 30
@@ -1370,7 +1409,7 @@ def main():
     keys = sorted({daemon_key(m) for m in methods} | {"lin1-ema0"})
     t_start, load0 = time.time(), os.getloadavg()
     commit = git("rev-parse", "--short", "HEAD")  # at the start: what the run ran
-    dirty = bool(git("status", "--porcelain", "--", "experiments", "client", "daemon"))
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "experiments", "client", "daemon"))
     daemons = Daemons(htgad, tmp, keys, args.out)
     _DAEMON_EPS.update({k: v["endpoint"] for k, v in daemons.d.items()})
     res = dict(tasks=tasks, methods=methods)
