@@ -568,7 +568,11 @@ class Daemons:
                                   "--web-root", os.path.join(ROOT, "web"),
                                   "--block-samples", str(BLOCK_SAMPLES), "--queue-blocks", "4096",
                                   "--policy", POLICIES[pol], "--ema", ema, "--lambda-min", str(LAMBDA_MIN),
-                                  "--lambda-max", str(LAMBDA_MAX), "--max-streams", "65536", "--stream-idle-s", "30"],
+                                  "--lambda-max", str(LAMBDA_MAX), "--max-streams", "65536",
+                                  # no stream expires during the run: a freed slot taken by a new
+                                  # run's stream made the writer reject that run's blocks (UNIQUE
+                                  # constraint on blocks(group_id, block))
+                                  "--stream-idle-s", "86400"],
                                  stdout=log, stderr=subprocess.STDOUT)
             self.d[key] = dict(proc=p, endpoint=ep, port=port, db=db, log=log)
         deadline = time.time() + 30
@@ -1062,6 +1066,11 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
              f"{args.lm_steps}, transformer {args.tf_steps}; htgad --block-samples {BLOCK_SAMPLES}, lambda clamp "
              f"[{LAMBDA_MIN:g}, {LAMBDA_MAX:g}], EMA {EMA} where named; monitor per module, {SAMPLE_SIZE} values "
              f"per group per step, parameters every {PARAM_EVERY} steps; {res['nruns']} runs in all.")
+    if "estimates_missing" in res:
+        L[-1] += "  "
+        L.append(f"Estimates read back from htgad: {res['nevals'] - len(res['estimates_missing'])} of "
+                 f"{res['nevals']} evaluation runs have them, {len(res['estimates_foreign'])} hold blocks past "
+                 f"their last step (another run's), {res['writer_errors']} writer errors in the htgad logs.")
     L.append("")
     L.append("### Tuned choices (grid picked by the mean validation score over the tuning seeds)")
     L.append("")
@@ -1296,9 +1305,9 @@ def find_built(build, rel):
     return p if os.path.exists(p) else None
 
 
-def digits_overhead_only(args):
-    import overhead_digits
-
+def find_htgad(args):
+    """The htgad to run (and libhtga for the workers, through the
+    environment); makes --out."""
     htgad = args.htgad or os.environ.get("HTGAD") or find_built(args.build, "daemon/htgad")
     lib = os.environ.get("HTGA_LIBRARY") or find_built(args.build, "client/libhtga.so")
     if not htgad:
@@ -1306,6 +1315,13 @@ def digits_overhead_only(args):
     if lib:
         os.environ["HTGA_LIBRARY"] = os.path.abspath(lib)
     os.makedirs(args.out, exist_ok=True)
+    return htgad
+
+
+def digits_overhead_only(args):
+    import overhead_digits
+
+    htgad = find_htgad(args)
     tmp = tempfile.mkdtemp(prefix="htga-eval-")
     t0, load0 = time.time(), os.getloadavg()
     daemons = Daemons(htgad, tmp, ["lin1-ema0"], tmp)
@@ -1398,13 +1414,7 @@ def main():
             sys.exit(f"unknown method {x}")
     if any(TASKS[x]["kind"] == "charlm" for x in tasks) or args.ranks:
         read_corpus()  # fails here, with the package to install, rather than in a worker
-    htgad = args.htgad or os.environ.get("HTGAD") or find_built(args.build, "daemon/htgad")
-    lib = os.environ.get("HTGA_LIBRARY") or find_built(args.build, "client/libhtga.so")
-    if not htgad:
-        sys.exit("htgad not found: build it (meson compile -C build) or pass --htgad")
-    if lib:
-        os.environ["HTGA_LIBRARY"] = os.path.abspath(lib)
-    os.makedirs(args.out, exist_ok=True)
+    htgad = find_htgad(args)
     tmp = tempfile.mkdtemp(prefix="htga-eval-")
     keys = sorted({daemon_key(m) for m in methods} | {"lin1-ema0"})
     t_start, load0 = time.time(), os.getloadavg()
@@ -1448,6 +1458,12 @@ def main():
     finally:
         daemons.stop()
     tails = read_estimates(daemons, "eval/")
+    # every evaluation run's estimates, and only its own: blocks past its last step would be another run's
+    res["estimates_missing"] = sorted(r["run"] for r in evals if r["run"] not in tails)
+    res["estimates_foreign"] = sorted(r["run"] for r in evals if any(
+        b[0] >= r["steps"] for s in tails.get(r["run"], {}).values() for b in s))
+    res["nevals"] = len(evals)
+    res["writer_errors"] = sum(open(v["log"].name).read().count("writer:") for v in daemons.d.values())
     shutil.rmtree(tmp, ignore_errors=True)
     rows = summarize(evals, tails, tuned, methods, tasks)
     comps = comparisons(rows, tasks)
