@@ -1419,7 +1419,8 @@ def main():
     keys = sorted({daemon_key(m) for m in methods} | {"lin1-ema0"})
     t_start, load0 = time.time(), os.getloadavg()
     commit = git("rev-parse", "--short", "HEAD")  # at the start: what the run ran
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "experiments", "client", "daemon"))
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "experiments", "client", "daemon",
+                     ":!experiments/results"))
     daemons = Daemons(htgad, tmp, keys, args.out)
     _DAEMON_EPS.update({k: v["endpoint"] for k, v in daemons.d.items()})
     res = dict(tasks=tasks, methods=methods)
