@@ -1,17 +1,21 @@
 #!/usr/bin/python3
-"""The evaluation of issue 6: HTGA against SGD, normalized SGD and gradient
-clipping, with the real htgad estimating the gradient tails.
+"""The evaluation of issues 6 and 15: HTGA (each parameter group's update
+scaled by the lambda htgad derives from the group's gradient tail index)
+against SGD, momentum SGD, normalized SGD (with and without momentum) and
+gradient clipping with a tuned threshold, with paired seeds, the real htgad
+estimating the tails, several lambda policies, a small transformer, a
+2-4-rank torch.distributed run and the overhead on a model with >= 10 ms steps.
 
 One command (from the repository root, after `meson compile -C build`):
 
-    /usr/bin/python3 experiments/htga_eval.py --build build
+    nice -n 10 /usr/bin/python3 experiments/htga_eval.py --build build
 
-It starts its own htgad (temporary directory, ipc:// endpoint), runs one
-worker process per method (so each method's peak memory is its own), reads
-the tail indices htgad stored, and writes results.json, PNG plots and the
-tables of docs/experiments.md (between the results markers). `--short` runs
-the smoke version the test suite uses (one seed, few steps, no tuning).
-See experiments/README.md for what is measured and how.
+It starts its own htgad daemons (one per lambda policy, temporary directory,
+ipc:// endpoints, HTTP on free loopback ports), runs the jobs in a pool of
+worker processes, reads the estimates back from htgad (the `estimates` view
+and the REST API), and writes results.json, PNG plots and the part of
+docs/experiments.md between the results markers. `--short` is the smoke
+version the test suite runs. See experiments/README.md.
 """
 
 import argparse
@@ -20,60 +24,96 @@ import math
 import os
 import resource
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "client", "python"))
 
-METHODS = ["sgd", "nsgd", "clip", "htga"]
-LR_GRID = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0]
-CLIP_NORM = 1.0
-SAMPLE_SIZE = 4096  # htga.torch.DEFAULT_SAMPLE_SIZE
-PARAM_EVERY = 50
-BLOCK_SAMPLES = 2048
-FLAT_SIGMA = 0.05
-FLAT_DRAWS = 5
-CORPUS_DIR = "/usr/share/common-licenses"  # Debian's base-files: the character-level LM's text
-CHAR_BLOCK = 512  # characters per block of the train/validation/test split
-CHAR_CTX = 8  # characters of context the language model sees
-CHAR_TRAIN_EVAL = 5000  # training positions for the train loss (gap) and flatness
+# --------------------------------------------------------------------------
+# methods
+BASELINES = ["sgd", "msgd", "nsgd", "mnsgd", "clip"]
+POLICIES = {"lin1": "linear:1", "pow1.5": "power:1.5", "pow2": "power:2", "pow3": "power:3"}
+EMA = 0.9  # "with EMA": weight kept from the previous lambda
+MOMENTUM = 0.9
+ALPHA_REF = 3.0  # the tail index at which a policy's lambda defines its effective step
+LAMBDA_MIN, LAMBDA_MAX = 1e-3, 1e3  # clamp, wide so that no policy sits on it
+CLIP_FACTORS = [0.25, 1.0, 4.0]  # clipping thresholds, times the median initial gradient norm
+
+
+def htga_methods():
+    return [f"htga-{p}{'-ema' if e else ''}{'-m' if m else ''}" for m in (0, 1) for p in POLICIES for e in (0, 1)]
+
+
+ALL_METHODS = BASELINES + htga_methods()
+
+
+def spec(method):
+    """momentum, gradient transform (None, 'norm', 'clip'), policy key, ema."""
+    if method.startswith("htga-"):
+        parts = method.split("-")[1:]
+        return dict(mom=MOMENTUM if "m" in parts else 0.0, tr=None, pol=parts[0], ema=EMA if "ema" in parts else 0.0)
+    return dict(mom=MOMENTUM if method in ("msgd", "mnsgd") else 0.0,
+                tr={"nsgd": "norm", "mnsgd": "norm", "clip": "clip"}.get(method), pol=None, ema=0.0)
+
+
+def policy_lambda(pol, alpha=ALPHA_REF):
+    kind, v = POLICIES[pol].split(":")
+    lam = float(v) * alpha if kind == "linear" else alpha ** -float(v)
+    return min(max(lam, LAMBDA_MIN), LAMBDA_MAX)
+
+
+def daemon_key(method):
+    s = spec(method)
+    return f"{s['pol']}-ema{s['ema']:g}" if s["pol"] else "lin1-ema0"
 
 
 # --------------------------------------------------------------------------
 # tasks
-def digits_tasks():
-    return {
-        "mlp-lowdata": dict(kind="digits", model="mlp", frac=0.1, corrupt=False),
-        "cnn-lowdata": dict(kind="digits", model="cnn", frac=0.1, corrupt=False),
-        "mlp-corrupt": dict(kind="digits", model="mlp", frac=1.0, corrupt=True),
-        "cnn-corrupt": dict(kind="digits", model="cnn", frac=1.0, corrupt=True),
-    }
+SAMPLE_SIZE = 512  # values per group per step sent to htgad
+BLOCK_SAMPLES = 2048
+PARAM_EVERY = 25
+HESS_ITERS = 10
+CORPUS_DIR = "/usr/share/common-licenses"  # Debian's base-files: the character-level LM's text
+CHAR_BLOCK = 512  # characters per block of the train/validation/test split
+CHAR_CTX = 8  # characters of context the MLP language model sees
+TF = dict(ctx=16, d=32, heads=2, layers=1)  # the transformer of the task charlm-tf
+TF_BIG = dict(ctx=32, d=32, heads=2, layers=2)  # the overhead measurement's model (>= 10 ms steps)
+CHAR_TRAIN_EVAL = 5000  # training positions for the train loss (gap) and sharpness
+
+TASKS = {
+    "mlp-lowdata": dict(kind="digits", model="mlp", frac=0.1, corrupt=False, bs=32, centre=0.1),
+    "mlp-corrupt": dict(kind="digits", model="mlp", frac=1.0, corrupt=True, bs=32, centre=0.03),
+    "cnn-lowdata": dict(kind="digits", model="cnn", frac=0.1, corrupt=False, bs=32, centre=0.1),
+    "cnn-corrupt": dict(kind="digits", model="cnn", frac=1.0, corrupt=True, bs=32, centre=0.03),
+    "linreg-nu1.5": dict(kind="linreg", nu=1.5, bs=16, centre=0.01),
+    "linreg-nu30": dict(kind="linreg", nu=30.0, bs=16, centre=0.01),
+    "charlm-mlp": dict(kind="charlm", model="char-mlp", bs=64, centre=1.0),
+    "charlm-tf": dict(kind="charlm", model="char-tf", bs=16, centre=1.0),
+}
+DEFAULT_TASKS = ["mlp-lowdata", "mlp-corrupt", "linreg-nu1.5", "charlm-mlp", "charlm-tf"]
 
 
-def regression_tasks():
-    return {f"linreg-nu{nu:g}": dict(kind="linreg", nu=nu) for nu in (1.1, 1.5, 2.0, 3.0, 30.0)}
+def lower_better(task):
+    return TASKS[task]["kind"] != "digits"
 
 
-def charlm_tasks():
-    return {"charlm-mlp": dict(kind="charlm", model="char-mlp")}
-
-
-def make_model(name, vocab=None):
+def make_model(name, vocab=None, tf=None):
     import torch.nn as nn
 
     if name == "char-mlp":
         return CharMLP(vocab)
-
+    if name == "char-tf":
+        return CharTF(vocab, **(tf or TF))
     if name == "mlp":
         return nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
-    if name == "mlp-wide":
-        return nn.Sequential(nn.Flatten(), nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                             nn.Linear(256, 10))
     if name == "cnn":
         return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                              nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -84,10 +124,8 @@ def make_model(name, vocab=None):
 
 
 def CharMLP(vocab, emb=16, hidden=128):
-    """A tiny character-level language model (Bengio et al. 2003 style):
-    the CHAR_CTX previous characters, each embedded, concatenated, one tanh
-    hidden layer, logits of the next character; modules "emb", "hidden",
-    "out" (htga groups per module)."""
+    """The CHAR_CTX previous characters, each embedded, concatenated, one
+    tanh hidden layer, logits of the next character (Bengio et al. 2003)."""
     import torch.nn as nn
 
     class _CharMLP(nn.Module):
@@ -103,10 +141,49 @@ def CharMLP(vocab, emb=16, hidden=128):
     return _CharMLP()
 
 
+def CharTF(vocab, ctx, d, heads, layers):
+    """A small decoder-only transformer (pre-LayerNorm, causal attention
+    written out so that double backward works for the Hessian): token and
+    position embeddings, `layers` blocks of attention and a 4d MLP, logits
+    of the next character at every position."""
+    import torch
+    import torch.nn as nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+            self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+            self.ff1, self.ff2 = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+        def forward(self, x, mask):
+            b, t, _ = x.shape
+            q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+            att = (q @ k.transpose(-1, -2)) / math.sqrt(d // heads)
+            att = att.masked_fill(mask[:t, :t], float("-inf")).softmax(-1)
+            x = x + self.proj((att @ v).transpose(1, 2).reshape(b, t, d))
+            return x + self.ff2(torch.nn.functional.gelu(self.ff1(self.ln2(x))))
+
+    class _CharTF(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.pos = nn.Embedding(vocab, d), nn.Embedding(ctx, d)
+            self.blocks = nn.ModuleList(Block() for _ in range(layers))
+            self.ln, self.out = nn.LayerNorm(d), nn.Linear(d, vocab)
+            self.register_buffer("mask", torch.triu(torch.ones(ctx, ctx, dtype=torch.bool), 1), persistent=False)
+
+        def forward(self, x):  # (B, T) ids -> (B, T, vocab) logits
+            h = self.emb(x) + self.pos.weight[: x.shape[1]]
+            for blk in self.blocks:
+                h = blk(h, self.mask)
+            return self.out(self.ln(h))
+
+    return _CharTF()
+
+
 def read_corpus():
-    """The text of Debian's license files (package base-files, on every
-    Debian system), concatenated in name order; symbolic links (GPL ->
-    GPL-3, ...) are left out so that no text appears twice."""
+    """Debian's license texts (package base-files), concatenated in name
+    order; symbolic links (GPL -> GPL-3, ...) left out."""
     if not os.path.isdir(CORPUS_DIR):
         sys.exit(f"{CORPUS_DIR} missing: the character-level LM reads Debian's license texts; "
                  "install them with `apt-get install -y base-files`")
@@ -123,24 +200,30 @@ def read_corpus():
     return text
 
 
-def load_charlm(task, seed, limit=0):
-    """Character ids of the corpus cut into blocks of CHAR_BLOCK characters,
-    a fixed 10% of the blocks for test and 10% for validation, the rest for
-    training (each split concatenated). Returns the training ids (batches
-    are random positions in it), then validation, test and a fixed training
-    subset as (x, y): every position's CHAR_CTX previous characters and the
-    character itself; and the vocabulary size. The split does not depend on
-    the seed. `limit` > 0 keeps that many validation and test positions,
-    evenly spread (the smoke test); the training subset has CHAR_TRAIN_EVAL."""
+_CORPUS = {}
+
+
+def load_charlm(task, limit=0):
+    """Character ids cut into blocks of CHAR_BLOCK characters, a fixed 10%
+    of the blocks for test and 10% for validation, the rest for training
+    (the split does not depend on the seed). Returns the training ids and
+    (x, y) examples of validation, test and a fixed training subset: for
+    the MLP every position's CHAR_CTX previous characters and the character;
+    for the transformer non-overlapping windows of TF['ctx'] characters and
+    the next character at each position. `limit` > 0 keeps that many
+    positions (or windows), evenly spread; the training subset has
+    CHAR_TRAIN_EVAL positions."""
     import numpy as np
     import torch
 
-    text = read_corpus()
-    vocab = sorted(set(text))
-    codes = np.array([ord(c) for c in text], dtype=np.int64)
-    lut = np.zeros(int(codes.max()) + 1, dtype=np.int64)
-    lut[[ord(c) for c in vocab]] = np.arange(len(vocab))
-    ids = lut[codes]
+    if "ids" not in _CORPUS:
+        text = read_corpus()
+        vocab = sorted(set(text))
+        codes = np.array([ord(c) for c in text], dtype=np.int64)
+        lut = np.zeros(int(codes.max()) + 1, dtype=np.int64)
+        lut[[ord(c) for c in vocab]] = np.arange(len(vocab))
+        _CORPUS["ids"], _CORPUS["vocab"] = lut[codes], len(vocab)
+    ids = _CORPUS["ids"]
     nblk = len(ids) // CHAR_BLOCK
     perm = np.random.default_rng(12345).permutation(nblk)
     ntest = nval = nblk // 10
@@ -148,23 +231,30 @@ def load_charlm(task, seed, limit=0):
     def cat(blocks):
         return torch.from_numpy(np.concatenate([ids[b * CHAR_BLOCK:(b + 1) * CHAR_BLOCK] for b in sorted(blocks)]))
 
-    def examples(t, keep):
-        x, y = t.unfold(0, CHAR_CTX, 1)[:-1], t[CHAR_CTX:]
-        if 0 < keep < len(y):
-            i = torch.arange(keep) * len(y) // keep
+    def keep(x, y, n):
+        if 0 < n < len(y):
+            i = torch.arange(n) * len(y) // n
             x, y = x[i], y[i]
         return x, y
 
+    def examples(t, n):
+        if task["model"] == "char-tf":
+            c = TF["ctx"]
+            w = t[: (len(t) - 1) // c * c + 1]
+            x, y = w[:-1].view(-1, c), w[1:].view(-1, c)
+            return keep(x, y, n // c if n else 0)
+        return keep(t.unfold(0, CHAR_CTX, 1)[:-1], t[CHAR_CTX:], n)
+
     train = cat(perm[ntest + nval:])
     return (train, examples(cat(perm[ntest:ntest + nval]), limit), examples(cat(perm[:ntest]), limit),
-            examples(train, CHAR_TRAIN_EVAL), len(vocab))
+            examples(train, CHAR_TRAIN_EVAL), _CORPUS["vocab"])
 
 
 def load_digits_split(task, seed):
-    """Fixed test split (30%), then validation (300) and training from the
-    rest; low-data keeps a fraction of the training part; corruption adds
-    Student-t(1.5) pixel noise and 20% random labels to train and validation
-    (the test set stays clean)."""
+    """Fixed test split (540), then validation (300) and training from the
+    rest (the split depends on the seed); low-data keeps a fraction of the
+    training part; corruption adds Student-t(1.5) pixel noise and 20% random
+    labels to train and validation (the test set stays clean)."""
     import numpy as np
     import torch
     from sklearn.datasets import load_digits
@@ -193,8 +283,8 @@ def load_digits_split(task, seed):
 
 
 def load_linreg(task, seed):
-    """y = x.w* + noise, x ~ N(0, I_100), noise ~ Student-t(nu) (nu = tail
-    index); 500 train, 300 validation (noisy), 2000 test (clean targets)."""
+    """y = x.w* + noise, x ~ N(0, I_100), noise ~ Student-t(nu); 500 train,
+    300 validation (noisy), 2000 test (clean targets)."""
     import numpy as np
     import torch
 
@@ -216,362 +306,316 @@ def load_linreg(task, seed):
 def loss_fn(kind):
     import torch.nn.functional as F
 
-    return {"digits": F.cross_entropy, "linreg": F.mse_loss, "charlm": F.cross_entropy}[kind]
+    if kind == "charlm":
+        return lambda out, y: F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+    return {"digits": F.cross_entropy, "linreg": F.mse_loss}[kind]
 
 
-def evaluate(model, kind, data):
-    """Accuracy (digits), mean absolute error (regression), or mean
-    cross-entropy in nats per character (language model)."""
+def measure(model, kind, data):
+    """(score, accuracy): accuracy and accuracy (digits), mean absolute
+    error and None (regression), cross-entropy in nats per character and
+    next-character accuracy (language model)."""
     import torch
 
     x, y = data
     with torch.no_grad():
-        out = model(x)
+        out = torch.cat([model(x[i:i + 1024]) for i in range(0, len(x), 1024)])
         if kind == "digits":
-            return float((out.argmax(1) == y).float().mean())
+            acc = float((out.argmax(1) == y).float().mean())
+            return acc, acc
         if kind == "charlm":
-            return float(torch.nn.functional.cross_entropy(out, y))
-        return float((out - y).abs().mean())  # mean absolute error
+            return float(loss_fn(kind)(out, y)), float((out.argmax(-1) == y).float().mean())
+        return float((out - y).abs().mean()), None
 
 
-def char_eval(model, data):
-    """(cross-entropy in nats per character, next-character accuracy)."""
+def top_hessian_eig(model, lf, data, iters, gen):
+    """Largest Hessian eigenvalue of the training loss on `data` by power
+    iteration on Hessian-vector products (double backward); returns the
+    last Rayleigh quotient."""
     import torch
 
+    params = [p for p in model.parameters() if p.requires_grad]
     x, y = data
-    with torch.no_grad():
-        out = model(x)
-        return float(torch.nn.functional.cross_entropy(out, y)), float((out.argmax(-1) == y).float().mean())
+    loss = lf(model(x), y)
+    grads = torch.autograd.grad(loss, params, create_graph=True)
+    v = [torch.randn(p.shape, generator=gen) for p in params]
+    lam = 0.0
+    for _ in range(iters):
+        norm = torch.sqrt(sum((a * a).sum() for a in v))
+        v = [a / norm for a in v]
+        hv = torch.autograd.grad(grads, params, grad_outputs=v, retain_graph=True)
+        lam = float(sum((a * b).sum() for a, b in zip(hv, v)))
+        v = [h.detach() for h in hv]
+    return lam
 
 
-def flatness(model, kind, data, gen):
-    """Mean increase of the training loss when every tensor gets Gaussian
-    noise of FLAT_SIGMA times its own RMS (FLAT_DRAWS draws)."""
+def make_batcher(task, train, gen):
     import torch
 
-    lf = loss_fn(kind)
-    x, y = data
-    with torch.no_grad():
-        base = float(lf(model(x), y))
-        saved = [p.detach().clone() for p in model.parameters()]
-        inc = []
-        for _ in range(FLAT_DRAWS):
-            for p, s in zip(model.parameters(), saved):
-                rms = s.pow(2).mean().sqrt()
-                p.copy_(s + FLAT_SIGMA * rms * torch.randn(s.shape, generator=gen))
-            inc.append(float(lf(model(x), y)) - base)
-        for p, s in zip(model.parameters(), saved):
-            p.copy_(s)
-    return sum(inc) / len(inc)
+    bs = task["bs"]
+    if task["kind"] == "charlm":
+        ids = train
+        ctx = TF["ctx"] if task["model"] == "char-tf" else CHAR_CTX
+        span = torch.arange(ctx + 1)
+
+        def batch():
+            w = ids[torch.randint(0, len(ids) - ctx, (bs, 1), generator=gen) + span]
+            if task["model"] == "char-tf":
+                return w[:, :-1], w[:, 1:]
+            return w[:, :-1], w[:, -1]
+        return batch
+    xt, yt = train
+
+    def batch():
+        idx = torch.randint(0, len(yt), (bs,), generator=gen)
+        return xt[idx], yt[idx]
+    return batch
 
 
-def train_run(task_name, task, method, lr, seed, steps, endpoint, run_name, monitor_on, full_eval=True,
-              lm_eval=0):
-    """One training run; full_eval=False (LR tuning) measures the validation
-    score only."""
+def load_task(task, seed, lm_eval):
+    """(train for batches, validation, test, training subset for the train
+    score and sharpness, vocabulary or None, w* or None)."""
+    kind = task["kind"]
+    if kind == "digits":
+        train, val, test = load_digits_split(task, seed)
+        return train, val, test, train, None, None
+    if kind == "charlm":
+        ids, val, test, sub, vocab = load_charlm(task, lm_eval)
+        return ids, val, test, sub, vocab, None
+    train, val, test, w = load_linreg(task, seed)
+    return train, val, test, train, None, w
+
+
+def diverged_score(kind, test, vocab):
+    """What a diverged run scores: chance accuracy (digits), the uniform
+    guess's cross-entropy (language model), the zero predictor's mean
+    absolute error (regression)."""
+    if kind == "digits":
+        return 0.1
+    if kind == "charlm":
+        return math.log(vocab)
+    return float(test[1].abs().mean())
+
+
+def initial_grad_norm(model, lf, batch, n=20):
+    """Median global gradient norm over n batches at initialization (the
+    clipping threshold's unit); the model's gradients are left zeroed."""
+    import torch
+
+    norms = []
+    for _ in range(n):
+        model.zero_grad()
+        x, y = batch()
+        lf(model(x), y).backward()
+        norms.append(float(torch.sqrt(sum(p.grad.pow(2).sum() for p in model.parameters()))))
+    model.zero_grad()
+    return sorted(norms)[n // 2]
+
+
+def train_run(job):
+    """One training run. job: task, method, lr, cf (clipping factor), seed,
+    steps, endpoint, run, monitor (send gradients and parameters of a
+    baseline too), full (test metrics, sharpness; else validation only),
+    lm_eval."""
     import torch
 
     import htga
     import htga.torch as ht
 
-    kind = task["kind"]
-    vocab = None
-    if kind == "digits":
-        train, val, test = load_digits_split(task, seed)
-        model_name = task["model"]
-    elif kind == "charlm":
-        train_ids, val, test, train, vocab = load_charlm(task, seed, lm_eval)
-        model_name = task["model"]
-    else:
-        train, val, test, w_star = load_linreg(task, seed)
-        model_name = "linear"
+    torch.set_num_threads(1)
+    task = TASKS[job["task"]]
+    kind, s, seed = task["kind"], spec(job["method"]), job["seed"]
+    train, val, test, sub, vocab, w_star = load_task(task, seed, job.get("lm_eval", 0))
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
-    model = make_model(model_name, vocab)
+    model = make_model(task.get("model", "linear"), vocab)
     params = list(model.parameters())
-    opt = torch.optim.SGD(params, lr=lr)
     lf = loss_fn(kind)
+    batch = make_batcher(task, train, gen)
+    thr = None
+    if s["tr"] == "clip":  # its own generator: the batch order stays the one every method sees
+        thr = job["cf"] * initial_grad_norm(model, lf, make_batcher(task, train, torch.Generator().manual_seed(seed + 7)))
+    opt = torch.optim.SGD(params, lr=job["lr"], momentum=s["mom"])
     client = monitor = None
-    if method == "htga" or monitor_on:
-        client = htga.Client(endpoint, run_name, connect_grace_ms=3000, seed=seed)
-        # every step (no overhead budget): the method as published, and the
-        # same number of samples for every run of the comparison
+    if s["pol"] or job["monitor"]:
+        client = htga.Client(job["endpoint"], job["run"], connect_grace_ms=3000, seed=seed)
         monitor = ht.GradientMonitor(client, model, grouping="module", sample_size=SAMPLE_SIZE,
-                                     param_every=PARAM_EVERY if monitor_on else 0, max_overhead=None)
-    if method == "htga":
+                                     param_every=PARAM_EVERY if job["monitor"] else 0, max_overhead=None)
+    if s["pol"]:
         opt = ht.HTGA(opt, client, monitor=monitor)
-    bs = {"digits": 32, "linreg": 16, "charlm": 64}[kind]
-    if kind == "charlm":  # random positions of the training text: their context and character
-        span = torch.arange(CHAR_CTX + 1)
+        lam0 = policy_lambda(s["pol"])
+        names = [g.name for g in monitor.groups]
 
-        def batch():
-            w = train_ids[torch.randint(0, len(train_ids) - CHAR_CTX, (bs, 1), generator=gen) + span]
-            return w[:, :-1], w[:, -1]
-    else:
-        xt, yt = train
-
-        def batch():
-            idx = torch.randint(0, len(yt), (bs,), generator=gen)
-            return xt[idx], yt[idx]
+        def lambdas():  # a group without an estimate yet starts at the policy's lambda at ALPHA_REF
+            out = {}
+            for n in names:
+                v = client.lambda_get(n)
+                out[n] = lam0 if v is None else v
+            return out
+        monitor.lambdas = lambdas
     diverged = False
-    lam_trace = []
+    lam_sum, lam_n, lam_trace = {}, 0, []
     t0 = time.perf_counter()
-    for step in range(steps):
+    step = -1
+    for step in range(job["steps"]):
         xb, yb = batch()
         opt.zero_grad()
         loss = lf(model(xb), yb)
-        loss.backward()
         if not math.isfinite(float(loss)):
             diverged = True
             break
-        if method == "htga":
+        loss.backward()
+        if s["pol"]:
             opt.step()  # sends through the monitor, then applies lambda
+            for g, v in opt.last_lambdas.items():
+                lam_sum[g] = lam_sum.get(g, 0.0) + v
+            lam_n += 1
             if step % 10 == 0:
                 lam_trace.append((step, dict(opt.last_lambdas)))
             continue
         if monitor is not None:
             monitor.send(step)  # the raw gradient, before normalizing or clipping
-        if method == "nsgd":
+        if s["tr"] == "norm":
             norm = torch.sqrt(sum(p.grad.pow(2).sum() for p in params))
             for p in params:
                 p.grad.div_(norm + 1e-12)
-        elif method == "clip":
-            torch.nn.utils.clip_grad_norm_(params, CLIP_NORM)
+        elif s["tr"] == "clip":
+            torch.nn.utils.clip_grad_norm_(params, thr)
         opt.step()
     elapsed = time.perf_counter() - t0
     done = step + 1
     if client is not None:
-        client.flush(500)
-        stats = client.stats()
+        client.flush(2000)
         client.close()
-    else:
-        stats = None
-    finite = all(torch.isfinite(p).all() for p in params)
-    res = dict(task=task_name, method=method, lr=lr, seed=seed, steps=done, diverged=diverged or not finite,
-               ms_per_step=1e3 * elapsed / max(done, 1), run=run_name, client_stats=stats, lambdas=lam_trace)
+    finite = all(bool(torch.isfinite(p).all()) for p in params)
+    res = dict(task=job["task"], method=job["method"], lr=job["lr"], cf=job.get("cf"), seed=seed, steps=done,
+               diverged=diverged or not finite, ms_per_step=1e3 * elapsed / max(done, 1), run=job["run"],
+               phase=job["phase"], clip_thr=thr, point=job.get("point"))
+    if lam_n:
+        means = {g: v / lam_n for g, v in lam_sum.items()}
+        res["lam"] = sorted(means.values())[len(means) // 2]  # median over groups of the mean over steps
+        res["eff_step"] = job["lr"] * res["lam"]
+        res["lam_trace"] = lam_trace if job["full"] and seed == 100 else []
+    fallback = diverged_score(kind, test, vocab)
+    if not res["diverged"]:
+        res["val"], _ = measure(model, kind, val)
+        if not math.isfinite(res["val"]):
+            res["diverged"] = True
     if res["diverged"]:
+        res["val"] = fallback
+        if job["full"]:
+            res.update(test=fallback, train=fallback, test_acc=None, hess=None, gap=None)
         return res
-    res["val"] = evaluate(model, kind, val)
-    if not full_eval:
+    if not job["full"]:
         return res
-    if kind == "charlm":
-        res["train"], res["train_acc"] = char_eval(model, train)
-        res["test"], res["test_acc"] = char_eval(model, test)
-    else:
-        res["train"] = evaluate(model, kind, train)
-        res["test"] = evaluate(model, kind, test)
-    res["flat"] = flatness(model, kind, train, gen)
-    if kind == "linreg":
+    res["test"], res["test_acc"] = measure(model, kind, test)
+    res["train"], res["train_acc"] = measure(model, kind, sub)
+    if not all(math.isfinite(v) for v in (res["test"], res["train"])):
+        res["test"] = fallback
+    res["gap"] = res["train"] - res["test"] if kind == "digits" else res["test"] - res["train"]
+    hx, hy = sub
+    nh = {"digits": 1000, "linreg": 500, "charlm": 512 if task.get("model") == "char-mlp" else 32}[kind]
+    res["hess"] = top_hessian_eig(model, lf, (hx[:nh], hy[:nh]), HESS_ITERS, gen)
+    if w_star is not None:
         w = model.weight.detach().reshape(-1)
         res["w_err"] = float((w - w_star).norm() / w_star.norm())
     return res
 
 
-def score(res, kind):
-    """Validation score used for LR tuning (higher is better)."""
-    if res["diverged"]:
-        return -math.inf
-    return res["val"] if kind == "digits" else -res["val"]  # MAE, cross-entropy: lower is better
-
-
-def worker(args):
-    """Runs every task for one method: LR tuning on seed 0 (one run per grid
-    point, no monitor), then the seeds at the chosen LR with the monitor on
-    (gradient and parameter tails go to htgad)."""
+def pool_init():
     import torch
 
     torch.set_num_threads(1)
-    tasks = json.loads(args.tasks)
-    out = []
-    for name, task in tasks.items():
-        steps = {"digits": args.steps, "linreg": args.reg_steps, "charlm": args.lm_steps}[task["kind"]]
-        tuning = []
-        grid = LR_GRID if args.tune else [args.lr]
-        for lr in grid:
-            if len(grid) == 1:
-                break
-            r = train_run(name, task, args.worker, lr, 0, steps, args.endpoint,
-                          f"{args.tag}/tune/{name}/{args.worker}/lr{lr:g}", monitor_on=False, full_eval=False,
-                          lm_eval=args.lm_eval)
-            tuning.append({"lr": lr, "score": score(r, task["kind"])})
-        best = max(tuning, key=lambda t: t["score"])["lr"] if tuning else grid[0]
-        for seed in range(args.seeds):
-            r = train_run(name, task, args.worker, best, 100 + seed, steps, args.endpoint,
-                          f"{args.tag}/{name}/{args.worker}/s{seed}", monitor_on=True, lm_eval=args.lm_eval)
-            r["tuning"] = tuning
-            out.append(r)
-            print(f"  {args.worker:5s} {name:14s} seed {seed} lr {best:g}: "
-                  f"test {r.get('test', float('nan')):.4f} {r['ms_per_step']:.2f} ms/step", flush=True)
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with open(args.out, "w") as f:
-        json.dump({"method": args.worker, "peak_rss_mb": rss_kb / 1024, "runs": out}, f)
+    try:
+        os.nice(0)
+    except OSError:
+        pass
+
+
+def run_job(job):
+    try:
+        return train_run(job)
+    except Exception as e:  # reported, not fatal: one broken run must not lose an hour
+        import traceback
+
+        return dict(job, error=f"{e!r}\n{traceback.format_exc()}")
 
 
 # --------------------------------------------------------------------------
-# overhead: time per step with and without the monitor
-def step_cost(times, sent):
-    """Mean step time estimated robustly: the steps that sent and those that
-    did not are two populations (every=k sends on one step in k); each
-    one's median, weighted by its share of the steps. For every-step
-    sending (or none) this is the plain median."""
-    on = [t for t, s in zip(times, sent) if s]
-    off = [t for t, s in zip(times, sent) if not s]
-    share = len(on) / len(times)
-    return (median(on) if on else 0.0) * share + (median(off) if off else 0.0) * (1 - share)
+# htgad daemons: one per (policy, EMA), so that every run gets its policy
+# from the flags, with HTTP on a free loopback port for the REST readback
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def spread(xs):
-    """(median, min, max) of per-round values."""
-    return median(xs), min(xs), max(xs)
+def http_get(port, path, timeout=10):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+        return json.loads(r.read())
 
 
-def overhead(endpoint, steps, reps, models=("mlp", "cnn", "mlp-wide")):
-    """Per-step wall time of SGD alone, SGD + monitor sending every step
-    (max_overhead=None) and every 10th, the HTGA wrapper sending every step,
-    and SGD + the bare htga_send() calls of the monitor's groups (one ctypes
-    call per group on the gradient in place, no monitor: what libhtga alone
-    costs). The variants share one model and
-    take turns step by step, so the shared machine's noise hits them alike,
-    in `reps` rounds of `steps` steps each; per round, a variant's step time
-    is the median whole step (training, sending, optimizer; the every=10
-    monitor's sending and quiet steps weighted by their shares, see
-    step_cost), and its overhead the ratio to SGD's in the same round.
-    Reported: the median over rounds and the min..max range. The defaults
-    (GradientMonitor(client, model) and HTGA(opt, client, model=model), i.e.
-    the max_overhead=0.01 budget) time the gap between their own calls, so
-    they run in blocks of 25 steps taking turns with plain SGD blocks
-    instead; their share of steps sent is reported with them."""
-    import torch
+class Daemons:
+    def __init__(self, htgad, tmp, keys, logdir):
+        self.d = {}
+        for key in keys:
+            pol, ema = key.split("-ema")
+            ep = "ipc://" + os.path.join(tmp, f"{key}.sock")
+            port = free_port()
+            db = os.path.join(tmp, f"{key}.db")
+            log = open(os.path.join(logdir, f"htgad-{key}.log"), "w")
+            p = subprocess.Popen([htgad, "--db", db, "--listen", ep, "--http", f"127.0.0.1:{port}",
+                                  "--web-root", os.path.join(ROOT, "web"),
+                                  "--block-samples", str(BLOCK_SAMPLES), "--queue-blocks", "4096",
+                                  "--policy", POLICIES[pol], "--ema", ema, "--lambda-min", str(LAMBDA_MIN),
+                                  "--lambda-max", str(LAMBDA_MAX), "--max-streams", "65536",
+                                  # no stream expires during the run: a freed slot taken by a new
+                                  # run's stream made the writer reject that run's blocks (UNIQUE
+                                  # constraint on blocks(group_id, block))
+                                  "--stream-idle-s", "86400"],
+                                 stdout=log, stderr=subprocess.STDOUT)
+            self.d[key] = dict(proc=p, endpoint=ep, port=port, db=db, log=log)
+        deadline = time.time() + 30
+        for key, v in self.d.items():
+            while True:
+                if v["proc"].poll() is not None:
+                    sys.exit(f"htgad ({key}) exited at start (code {v['proc'].returncode}), see {v['log'].name}")
+                try:
+                    http_get(v["port"], "/api/v1/runs", 1)
+                    if os.path.exists(v["endpoint"][6:]):
+                        break
+                except OSError:
+                    pass
+                if time.time() > deadline:
+                    sys.exit(f"htgad ({key}) not ready after 30 s, see {v['log'].name}")
+                time.sleep(0.05)
 
-    import htga
-    import htga.torch as ht
+    def endpoint(self, method):
+        return self.d[daemon_key(method)]["endpoint"]
 
-    torch.set_num_threads(1)
-    out = []
-    task = dict(kind="digits", model=None, frac=1.0, corrupt=False)
-    (xt, yt), _, _ = load_digits_split(task, 0)
-    for model_name in models:
-        torch.manual_seed(0)
-        model = make_model(model_name)
-        nparams = sum(p.numel() for p in model.parameters())
-        opt = torch.optim.SGD(model.parameters(), lr=0.001)
-        client = htga.Client(endpoint, f"overhead/{model_name}", connect_grace_ms=3000)
-        mon = ht.GradientMonitor(client, model, max_overhead=None)
-        mon10 = ht.GradientMonitor(client, model, every=10, max_overhead=None)
-        wrapper = ht.HTGA(torch.optim.SGD(model.parameters(), lr=0.001), client, model=model, max_overhead=None)
-        raw = [(g.bname, g.params[0]) for g in mon.groups]  # per parameter: one tensor per group
-        send_fn = client._send_fn
+    def stop(self):
+        for v in self.d.values():
+            v["proc"].terminate()
+        for v in self.d.values():
+            try:
+                v["proc"].wait(60)
+            except subprocess.TimeoutExpired:
+                v["proc"].kill()
+            v["log"].close()
 
-        def bare_sends(step):
-            h = client._h
-            for b, p in raw:
-                g = p.grad
-                send_fn(h, b, step, g.data_ptr(), g.numel())
-            return len(raw)
 
-        variants = {"sgd": (opt, None), "monitor": (opt, mon.send), "monitor10": (opt, mon10.send),
-                    "htga": (wrapper, None), "htga_send": (opt, bare_sends)}
-        names = list(variants)
-        warm = 30
-        times = {k: [] for k in names}  # whole step (ms)
-        sent = {k: [] for k in names}  # did the step send
-        calls = []  # duration of the every-step monitor's send() (us)
-        gen = torch.Generator().manual_seed(0)
-        for i in range(len(names) * (warm + steps * reps)):
-            k = names[i % len(names)]
-            o, action = variants[k]
-            step = i // len(names)
-            t0 = time.perf_counter()
-            idx = torch.randint(0, len(yt), (32,), generator=gen)
-            o.zero_grad()
-            torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
-            n = 0
-            if action is not None:
-                t1 = time.perf_counter()
-                n = action(step)
-                if k == "monitor" and step >= warm:
-                    calls.append(1e6 * (time.perf_counter() - t1))
-            elif k == "htga":
-                n = 1
-            o.step()
-            if step >= warm:
-                times[k].append(1e3 * (time.perf_counter() - t0))
-                sent[k].append(bool(n))
-        rounds = {k: [] for k in names}
-        for r in range(reps):
-            sl = slice(r * steps, (r + 1) * steps)
-            for k in names:
-                rounds[k].append(step_cost(times[k][sl], sent[k][sl]))
-        ov = {k: spread([a / b - 1 for a, b in zip(rounds[k], rounds["sgd"])]) for k in names}
-        ms = {k: step_cost(times[k], sent[k]) for k in names}
-        # the defaults (overhead budget), in blocks of 25 steps taking turns
-        # with plain SGD: sgd, default monitor, sgd, default HTGA wrapper, ...
-        budget = ht.GradientMonitor(client, model)
-        bwrap = ht.HTGA(torch.optim.SGD(model.parameters(), lr=0.001), client, model=model)
-        kinds = ("sgd", "default", "sgd", "default_htga")
-        b_time = {k: [] for k in kinds}
-        b_sent = {k: [] for k in kinds}
-        b_step = {"default": 0, "default_htga": 0}
-        nblk = 4 * max(2, steps * reps // 50)
-        for blk in range(nblk + 4):
-            kind = kinds[blk % 4]
-            o = bwrap if kind == "default_htga" else opt
-            for j in range(25):
-                t0 = time.perf_counter()
-                idx = torch.randint(0, len(yt), (32,), generator=gen)
-                o.zero_grad()
-                torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
-                n = 0
-                if kind == "default":  # its own steps, numbered without gaps
-                    n = budget.send(b_step[kind])
-                    b_step[kind] += 1
-                elif kind == "default_htga":
-                    before = bwrap.monitor.steps_sent
-                    o.step()
-                    n = bwrap.monitor.steps_sent - before
-                if kind != "default_htga":
-                    o.step()
-                if blk >= 4:
-                    b_time[kind].append(1e3 * (time.perf_counter() - t0))
-                    b_sent[kind].append(bool(n))
-        b_round = {"default": [], "default_htga": []}
-        per = len(b_time["default"]) // reps  # rounds of equal numbers of blocks
-        for r in range(reps):
-            sl = slice(r * per, (r + 1) * per)
-            sl2 = slice(2 * r * per, 2 * (r + 1) * per)
-            base = step_cost(b_time["sgd"][sl2], b_sent["sgd"][sl2])
-            for k in b_round:
-                b_round[k].append(step_cost(b_time[k][sl], b_sent[k][sl]) / base - 1)
-        client.close()
-        res = dict(model=model_name, params=nparams, groups=len(mon.groups), rounds=reps, steps_per_round=steps,
-                   ms_sgd=ms["sgd"], ms=ms, overhead={k: ov[k] for k in names if k != "sgd"},
-                   budget_overhead=spread(b_round["default"]), budget_interval=budget.interval,
-                   budget_sent_share=budget.steps_sent / max(1, budget.steps_seen),
-                   budget_htga_overhead=spread(b_round["default_htga"]),
-                   budget_htga_sent_share=bwrap.monitor.steps_sent / max(1, bwrap.monitor.steps_seen),
-                   send_us=median(calls), send_share=median(calls) / (1e3 * ms["sgd"]))
-        out.append(res)
-        o = res["overhead"]
-        print(f"  overhead {model_name}: sgd {ms['sgd']:.3f} ms; " + ", ".join(
-            f"{k} {100 * o[k][0]:+.1f}% [{100 * o[k][1]:+.1f}, {100 * o[k][2]:+.1f}]" for k in o) +
-            f"; default {100 * res['budget_overhead'][0]:+.1f}% (interval {budget.interval}, "
-            f"{100 * res['budget_sent_share']:.0f}% of steps sent), default HTGA "
-            f"{100 * res['budget_htga_overhead'][0]:+.1f}%; "
-            f"send() {res['send_us']:.1f} us", flush=True)
+def read_estimates(daemons, prefix):
+    """Per run (name starting with prefix), per group: [(step_last, alpha,
+    kurtosis, variance, lambda)], from each daemon's `estimates` view."""
+    out = {}
+    for v in daemons.d.values():
+        con = sqlite3.connect(f"file:{v['db']}?mode=ro", uri=True)
+        rows = con.execute("SELECT run, group_name, step_last, alpha, kurtosis, variance, lambda FROM estimates "
+                           "WHERE run LIKE ? ORDER BY run, group_name, block", (prefix + "%",)).fetchall()
+        con.close()
+        for run, g, step, a, k, var, lam in rows:
+            out.setdefault(run, {}).setdefault(g, []).append((step, a, k, var, lam))
     return out
-
-
-# --------------------------------------------------------------------------
-# tail indices from htgad's database
-def read_tails(db):
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    rows = con.execute("SELECT run, group_name, block, step_last, alpha, lambda FROM estimates "
-                       "ORDER BY run, group_name, block").fetchall()
-    con.close()
-    tails = {}
-    for run, group, block, step, alpha, lam in rows:
-        tails.setdefault(run, {}).setdefault(group, []).append((step, alpha, lam))
-    return tails
 
 
 def median(xs):
@@ -583,225 +627,657 @@ def median(xs):
 
 
 def tail_summary(series):
-    """(median gradient alpha over training, last parameter alpha), each the
-    median over the run's groups."""
-    grad = [median([a for _, a, _ in s]) for g, s in series.items() if not g.startswith("param/")]
+    """Median over a run's gradient groups of each group's median over
+    blocks (alpha, excess kurtosis, log10 variance), and the median over
+    parameter groups of the last parameter alpha."""
+    grad = [s for g, s in series.items() if not g.startswith("param/")]
     par = [s[-1][1] for g, s in series.items() if g.startswith("param/") and s]
-    return median(grad), median(par)
+
+    def col(i):
+        if i == 3:  # variance, as log10 of the positive ones
+            return median([median([math.log10(b[3]) for b in s if b[3] is not None and b[3] > 0]) for s in grad])
+        return median([median([b[i] for b in s]) for s in grad])
+    return dict(alpha=col(1), kurt=col(2), logvar=col(3), palpha=median(par))
 
 
 # --------------------------------------------------------------------------
-# report
+# tuning: a grid over lr (points centre * scale * 10^(i/2)) and, for
+# clipping, the threshold factor (4^j), picked by the mean validation score
+# over the tuning seeds; a choice on the edge of its grid extends the grid
+def lr_scale(method):
+    s = spec(method)
+    scale = 1.0 - s["mom"]  # momentum's step is lr / (1 - beta)
+    if s["pol"]:
+        scale /= policy_lambda(s["pol"])  # HTGA: the grid is over the effective step lr * lambda
+    return scale
+
+
+def point_lr(task, method, i):
+    return float(f"{TASKS[task]['centre'] * lr_scale(method) * 10 ** (i / 2):.4g}")
+
+
+def tune(pool, per_task, args, progress):
+    state = {}
+    half = args.grid_points // 2
+    for t, methods in per_task.items():
+        for m in methods:
+            js = [-1, 0, 1] if spec(m)["tr"] == "clip" else [None]
+            pts = [(i, j) for i in range(-half, args.grid_points - half) for j in js]
+            state[(t, m)] = dict(points={}, ext=0, pending=pts)
+    rnd = 0
+    while any(st["pending"] for st in state.values()):
+        jobs = []
+        for (t, m), st in state.items():
+            for (i, j) in st["pending"]:
+                st["points"][(i, j)] = []
+                for seed in range(args.tune_seeds):
+                    jobs.append(dict(task=t, method=m, lr=point_lr(t, m, i), cf=None if j is None else 4.0 ** j,
+                                     point=(i, j), seed=seed, steps=steps_for(t, args), endpoint=daemons_ep(m),
+                                     run=f"tune/{t}/{m}/i{i}j{j}/s{seed}", monitor=False, full=False,
+                                     phase="tune", lm_eval=args.lm_eval))
+            st["pending"] = []
+        progress.start(f"tuning round {rnd}", len(jobs))
+        for r in pool.imap_unordered(run_job, sorted(jobs, key=job_cost, reverse=True)):
+            progress.tick(r)
+            if "error" in r:
+                continue
+            sign = -1 if lower_better(r["task"]) else 1
+            state[(r["task"], r["method"])]["points"][tuple(r["point"])].append(sign * r["val"])
+        for (t, m), st in state.items():
+            best = best_point(st["points"])
+            if best is None:
+                continue
+            i, j = best
+            nxt = [(i + 1, j), (i - 1, j)] + ([(i, j + 1), (i, j - 1)] if j is not None else [])
+            missing = [p for p in nxt if p not in st["points"]]
+            if missing and st["ext"] < args.max_ext:
+                st["ext"] += 1
+                st["pending"] = missing
+        rnd += 1
+    out = {}
+    for (t, m), st in state.items():
+        best = best_point(st["points"])
+        i, j = best
+        nxt = [(i + 1, j), (i - 1, j)] + ([(i, j + 1), (i, j - 1)] if j is not None else [])
+        out[(t, m)] = dict(point=best, lr=point_lr(t, m, i), cf=None if j is None else 4.0 ** j,
+                           edge=any(p not in st["points"] for p in nxt), npoints=len(st["points"]), ext=st["ext"],
+                           val=sum(st["points"][best]) / len(st["points"][best]),
+                           grid={f"{point_lr(t, m, a)}|{b}": sum(v) / len(v) for (a, b), v in st["points"].items() if v})
+    return out
+
+
+def best_point(points):
+    scored = [(sum(v) / len(v), p) for p, v in points.items() if v]
+    return max(scored)[1] if scored else None
+
+
+_DAEMON_EPS = {}
+
+
+def daemons_ep(method):
+    return _DAEMON_EPS[daemon_key(method)]
+
+
+def steps_for(task, args):
+    kind, model = TASKS[task]["kind"], TASKS[task].get("model")
+    return {"digits": args.steps, "linreg": args.reg_steps, "charlm": args.lm_steps}[kind] if model != "char-tf" \
+        else args.tf_steps
+
+
+def job_cost(job):
+    per = {"digits": 1.0, "linreg": 0.3, "charlm": 4.0}[TASKS[job["task"]]["kind"]]
+    if TASKS[job["task"]].get("model") == "char-tf":
+        per = 8.0
+    return per * job["steps"] * (2 if job.get("full") else 1)
+
+
+class Progress:
+    def __init__(self):
+        self.t0 = time.time()
+
+    def start(self, what, n):
+        self.what, self.n, self.i, self.ts = what, n, 0, time.time()
+        print(f"[{(time.time() - self.t0) / 60:5.1f} min] {what}: {n} runs", flush=True)
+
+    def tick(self, r):
+        self.i += 1
+        if "error" in r:
+            print(f"  ERROR {r['run']}: {r['error']}", flush=True)
+        if self.i % 50 == 0 or self.i == self.n:
+            el = time.time() - self.ts
+            print(f"[{(time.time() - self.t0) / 60:5.1f} min]   {self.i}/{self.n} ({el / self.i:.2f} s/run, "
+                  f"~{el / self.i * (self.n - self.i) / 60:.1f} min left)", flush=True)
+
+
+# --------------------------------------------------------------------------
+# several ranks: torch.distributed (gloo, CPU) data-parallel training, every
+# rank sending its own gradient samples to one htgad run
+def dist_rank(args):
+    import torch
+    import torch.distributed as dist
+
+    import htga
+    import htga.torch as ht
+
+    torch.set_num_threads(1)
+    rank, world = args.dist_rank, args.dist_world
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{args.dist_port}", rank=rank, world_size=world)
+    task = TASKS["charlm-mlp"]
+    train, val, test, sub, vocab, _ = load_task(task, 100, args.lm_eval)
+    torch.manual_seed(100)  # the same initial model on every rank
+    model = make_model("char-mlp", vocab)
+    params = list(model.parameters())
+    lf = loss_fn("charlm")
+    batch = make_batcher(task, train, torch.Generator().manual_seed(1000 + rank))  # each rank its own data
+    opt = torch.optim.SGD(params, lr=args.lr)
+    client = htga.Client(args.endpoint, args.dist_run, rank=rank, connect_grace_ms=3000, seed=rank)
+    mon = ht.GradientMonitor(client, model, grouping="module", sample_size=SAMPLE_SIZE, max_overhead=None)
+    names = [g.name for g in mon.groups]
+    lam0 = policy_lambda("lin1")
+    agree = 0
+    seen = {n: [] for n in names}  # the distinct lambdas this rank received, in order
+    for step in range(args.lm_steps):
+        xb, yb = batch()
+        opt.zero_grad()
+        lf(model(xb), yb).backward()
+        mon.send(step)  # this rank's own gradient: the ranks' samples pool in htgad's blocks
+        for p in params:
+            dist.all_reduce(p.grad)
+            p.grad.div_(world)
+        local = []
+        for n in names:
+            v = client.lambda_get(n)
+            if v is not None and (not seen[n] or seen[n][-1] != v):
+                seen[n].append(v)
+            local.append(lam0 if v is None else v)
+        local = torch.tensor(local, dtype=torch.float64)
+        allv = [torch.zeros_like(local) for _ in range(world)]
+        dist.all_gather(allv, local)
+        agree += all(bool(torch.equal(a, allv[0])) for a in allv)
+        applied = local.clone()
+        dist.broadcast(applied, 0)  # rank 0's lambdas: the replicas stay identical
+        for g, lam in zip(mon.groups, applied.tolist()):
+            for p in g.params:
+                p.grad.mul_(lam)
+        opt.step()
+    flat = torch.cat([p.detach().reshape(-1) for p in params])
+    allp = [torch.zeros_like(flat) for _ in range(world)]
+    dist.all_gather(allp, flat)
+    client.flush(5000)
+    stats = client.stats()
+    client.close()
+    res = dict(rank=rank, steps=args.lm_steps, agree_steps=agree, samples_sent=stats["samples_sent"],
+               lambdas_recv=stats["lambdas_recv"], seen=seen,
+               max_param_diff=max(float((a - flat).abs().max()) for a in allp),
+               test=measure(model, "charlm", test)[0])
+    with open(args.out, "w") as f:
+        json.dump(res, f)
+    dist.destroy_process_group()
+    return 0
+
+
+def distributed(daemons, args, lr, tmp):
+    """Runs args.ranks ranks of charlm-mlp with HTGA (linear:1) sharing one
+    htgad run; reads the pooled blocks back over REST."""
+    v = daemons.d["lin1-ema0"]
+    run = "dist/charlm-mlp"
+    port = free_port()
+    procs = []
+    for r in range(args.ranks):
+        out = os.path.join(tmp, f"dist{r}.json")
+        procs.append((out, subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--dist-rank", str(r), "--dist-world", str(args.ranks),
+             "--dist-port", str(port), "--dist-run", run, "--endpoint", v["endpoint"], "--lr", str(lr),
+             "--lm-steps", str(args.lm_steps), "--lm-eval", str(args.lm_eval), "--out", out])))
+    ranks = []
+    for out, p in procs:
+        if p.wait(3600) != 0:
+            raise RuntimeError(f"distributed rank failed (code {p.returncode})")
+        with open(out) as f:
+            ranks.append(json.load(f))
+    sent = sum(r["samples_sent"] for r in ranks)
+    # every sample is in a block once htgad has closed the partial blocks:
+    # poll the REST API until the stored samples stop growing
+    groups, deadline, last = {}, time.time() + 60, -1
+    while time.time() < deadline:
+        info = http_get(v["port"], "/api/v1/runs/" + urllib.parse.quote(run, safe=""))
+        groups = {}
+        for g in info.get("groups", []):
+            name = g.get("group") or g.get("name")
+            ser = http_get(v["port"], f"/api/v1/runs/{urllib.parse.quote(run, safe='')}/groups/"
+                                      f"{urllib.parse.quote(name, safe='')}/series?fields=n,step_first,lambda,kurtosis,variance")
+            groups[name] = ser
+        stored = sum(sum(s.get("n", [])) for s in groups.values())
+        if stored >= sent or stored == last and stored > 0:
+            break
+        last = stored
+        time.sleep(1)
+    stored = sum(sum(s.get("n", [])) for s in groups.values())
+    spans = [st - sf + 1 for s in groups.values() for sf, st in zip(s.get("step_first", []), s.get("step", []))]
+    per_step = sum(SAMPLE_SIZE for _ in groups) * args.ranks
+    return dict(ranks=ranks, run=run, world=args.ranks, steps=args.lm_steps, lr=lr, samples_sent=sent,
+                samples_stored=stored, blocks=sum(s.get("blocks", 0) for s in groups.values()),
+                mean_block_span=sum(spans) / max(1, len(spans)),
+                expected_span_pooled=BLOCK_SAMPLES / (SAMPLE_SIZE * args.ranks), expected_span_one=BLOCK_SAMPLES / SAMPLE_SIZE,
+                samples_per_step=per_step,
+                same_lambda_sequence=all(r["seen"] == ranks[0]["seen"] for r in ranks),
+                lambda_values=sum(len(x) for x in ranks[0]["seen"].values()),
+                kurtosis=median([k for s in groups.values() for k in s.get("kurtosis", []) if k is not None]),
+                test=[r["test"] for r in ranks])
+
+
+# --------------------------------------------------------------------------
+# overhead on a model with >= 10 ms steps: each variant in its own process
+# (so its peak RSS is its own), rounds in alternating order
+OVERHEAD_VARIANTS = ["sgd", "monitor", "htga", "default-monitor", "default-htga"]
+
+
+def overhead_variant(args):
+    import torch
+
+    import htga
+    import htga.torch as ht
+
+    torch.set_num_threads(1)
+    task = TASKS["charlm-tf"]
+    TF.update(TF_BIG)
+    ids, _, _, _, vocab = load_charlm(task, 1000)
+    torch.manual_seed(0)
+    model = make_model("char-tf", vocab, TF_BIG)
+    lf = loss_fn("charlm")
+    batch = make_batcher(task, ids, torch.Generator().manual_seed(0))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    v = args.overhead_variant
+    client = htga.Client(args.endpoint, f"overhead/{v}/{args.tag}", connect_grace_ms=3000) if v != "sgd" else None
+    mon = None
+    if v == "monitor":
+        mon = ht.GradientMonitor(client, model, max_overhead=None)
+    elif v == "default-monitor":
+        mon = ht.GradientMonitor(client, model)
+    elif v == "htga":
+        opt = ht.HTGA(opt, client, model=model, max_overhead=None)
+    elif v == "default-htga":
+        opt = ht.HTGA(opt, client, model=model)
+    times = []
+    for step in range(10 + args.overhead_steps):
+        t0 = time.perf_counter()
+        xb, yb = batch()
+        opt.zero_grad()
+        lf(model(xb), yb).backward()
+        if mon is not None:
+            mon.send(step)
+        opt.step()
+        if step >= 10:
+            times.append(1e3 * (time.perf_counter() - t0))
+    sent = None
+    m = mon or getattr(opt, "monitor", None)
+    if m is not None:
+        sent = m.steps_sent / max(1, m.steps_seen)
+    if client is not None:
+        client.close()
+    print(json.dumps(dict(variant=v, ms=median(times), rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                          sent=sent, params=sum(p.numel() for p in model.parameters()))))
+    return 0
+
+
+def overhead(daemons, args):
+    ep = daemons.d["lin1-ema0"]["endpoint"]
+    rounds = []
+    for r in range(args.overhead_reps):
+        order = OVERHEAD_VARIANTS if r % 2 == 0 else OVERHEAD_VARIANTS[::-1]
+        res = {}
+        for v in order:
+            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--overhead-variant", v, "--endpoint", ep,
+                                  "--overhead-steps", str(args.overhead_steps), "--tag", f"r{r}"],
+                                 capture_output=True, text=True, check=True)
+            res[v] = json.loads(out.stdout.strip().splitlines()[-1])
+        rounds.append(res)
+        print(f"  overhead round {r}: " + ", ".join(f"{k} {x['ms']:.2f} ms {x['rss_mb']:.0f} MB" for k, x in res.items()),
+              flush=True)
+    out = {}
+    for v in OVERHEAD_VARIANTS:
+        ratio = [rd[v]["ms"] / rd["sgd"]["ms"] - 1 for rd in rounds]
+        out[v] = dict(ms=median([rd[v]["ms"] for rd in rounds]), ratio=(median(ratio), min(ratio), max(ratio)),
+                      rss_mb=median([rd[v]["rss_mb"] for rd in rounds]),
+                      rss_delta=median([rd[v]["rss_mb"] - rd["sgd"]["rss_mb"] for rd in rounds]),
+                      sent=rounds[0][v]["sent"])
+    return dict(variants=out, rounds=len(rounds), steps=args.overhead_steps, params=rounds[0]["sgd"]["params"],
+                model=dict(TF_BIG, batch=TASKS["charlm-tf"]["bs"]))
+
+
+# --------------------------------------------------------------------------
+# analysis
 def mean_sd(xs):
     xs = [x for x in xs if x is not None and math.isfinite(x)]
     if not xs:
         return None, None
     m = sum(xs) / len(xs)
-    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
-    return m, sd
+    return m, (math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0)
 
 
-def fmt(m, sd, digits=3, scale=1.0):
-    if m is None:
-        return "n/a"
-    return f"{m * scale:.{digits}f} ± {sd * scale:.{digits}f}"
+def paired(a, b, sign):
+    """Paired difference sign * (a - b) over common seeds: (mean, 95% t
+    interval lo, hi, n); positive = a better."""
+    from scipy import stats
+
+    seeds = sorted(set(a) & set(b))
+    d = [sign * (a[s] - b[s]) for s in seeds]
+    n = len(d)
+    if n < 2:
+        return None
+    m, sd = mean_sd(d)
+    h = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+    return m, m - h, m + h, n
 
 
-def summarize(results, tails):
+def verdict(p):
+    if p is None:
+        return "?"
+    return "W" if p[1] > 0 else "L" if p[2] < 0 else "T"
+
+
+def own_base(method):
+    return "msgd" if method.endswith("-m") else "sgd"
+
+
+def summarize(evals, tails, tuned, methods, tasks):
     rows = []
-    by = {}
-    for r in results["runs"]:
-        by.setdefault((r["task"], r["method"]), []).append(r)
-    for (task, method), runs in by.items():
-        ok = [r for r in runs if not r["diverged"]]
-        tl = [tail_summary(tails.get(r["run"], {})) for r in runs]
-        row = dict(task=task, method=method, lr=runs[0]["lr"], seeds=len(runs), diverged=len(runs) - len(ok),
-                   test=mean_sd([r["test"] for r in ok]), train=mean_sd([r["train"] for r in ok]),
-                   gap=mean_sd([r["test"] - r["train"] if task.startswith("charlm") else r["train"] - r["test"]
-                                for r in ok]),
-                   test_acc=mean_sd([r.get("test_acc") for r in ok]), flat=mean_sd([r["flat"] for r in ok]),
-                   w_err=mean_sd([r.get("w_err") for r in ok]),
-                   alpha_grad=mean_sd([t[0] for t in tl]), alpha_param=mean_sd([t[1] for t in tl]),
-                   ms=mean_sd([r["ms_per_step"] for r in runs]),
-                   lam=mean_sd([median([v for _, d in r["lambdas"] for v in d.values()]) for r in ok
-                                if r["lambdas"]]))
-        rows.append(row)
+    for t in tasks:
+        for m in methods:
+            runs = [r for r in evals if r["task"] == t and r["method"] == m and "error" not in r]
+            if not runs:
+                continue
+            ok = [r for r in runs if not r["diverged"]]
+            ts = [tail_summary(tails.get(r["run"], {})) for r in runs]
+            tu = tuned[(t, m)]
+            rows.append(dict(task=t, method=m, lr=tu["lr"], cf=tu["cf"], edge=tu["edge"], npoints=tu["npoints"],
+                             seeds=len(runs), diverged=len(runs) - len(ok),
+                             test=mean_sd([r["test"] for r in runs]), test_acc=mean_sd([r.get("test_acc") for r in ok]),
+                             gap=mean_sd([r.get("gap") for r in ok]), hess=mean_sd([r.get("hess") for r in ok]),
+                             w_err=mean_sd([r.get("w_err") for r in ok]),
+                             alpha=mean_sd([x["alpha"] for x in ts]), palpha=mean_sd([x["palpha"] for x in ts]),
+                             kurt=mean_sd([x["kurt"] for x in ts]), logvar=mean_sd([x["logvar"] for x in ts]),
+                             lam=mean_sd([r.get("lam") for r in runs]), eff=mean_sd([r.get("eff_step") for r in runs]),
+                             ms=mean_sd([r["ms_per_step"] for r in runs]),
+                             by_seed={r["seed"]: r["test"] for r in runs}))
     return rows
 
 
-def plots(rows, results, tails, outdir, prefix):
+def comparisons(rows, tasks):
+    """Per task, per HTGA method, per baseline: the paired difference of the
+    test score (positive = HTGA better)."""
+    out = []
+    idx = {(r["task"], r["method"]): r for r in rows}
+    for t in tasks:
+        sign = -1 if lower_better(t) else 1
+        for h in [m for m in ALL_METHODS if m.startswith("htga") and (t, m) in idx]:
+            for b in [b for b in BASELINES if (t, b) in idx]:
+                p = paired(idx[(t, h)]["by_seed"], idx[(t, b)]["by_seed"], sign)
+                out.append(dict(task=t, htga=h, base=b, p=p, v=verdict(p)))
+    return out
+
+
+def spreads(reps, evals, tasks):
+    """Per (task, method): sd of the test score over repeated runs of seed
+    100 (the eval run included) beside the sd over seeds."""
+    out = []
+    for t in tasks:
+        for m in ALL_METHODS:
+            rr = [r["test"] for r in reps if r["task"] == t and r["method"] == m and "error" not in r]
+            if not rr:
+                continue
+            e = [r for r in evals if r["task"] == t and r["method"] == m and "error" not in r]
+            rr += [r["test"] for r in e if r["seed"] == 100]
+            out.append(dict(task=t, method=m, n=len(rr), rep=mean_sd(rr), lo=min(rr), hi=max(rr),
+                            seeds=mean_sd([r["test"] for r in e])))
+    return out
+
+
+# --------------------------------------------------------------------------
+# report
+def f3(ms, d=3):
+    m, sd = ms
+    return "n/a" if m is None else f"{m:.{d}f} ± {sd:.{d}f}"
+
+
+def g(x, d=3):
+    return "n/a" if x is None else f"{x:.{d}g}"
+
+
+def task_caption(t):
+    k = TASKS[t]["kind"]
+    return {"digits": "test accuracy (higher is better); gap = train − test accuracy",
+            "linreg": "test mean absolute error on clean targets (lower is better); gap = test − train MAE",
+            "charlm": "test cross-entropy in nats per character (lower is better); gap = test − train loss"}[k]
+
+
+def markdown(res, rows, comps, spr, files, imgrel, args):
+    L = []
+    meta = res["meta"]
+    L.append(f"Command: `{meta['command']}`  ")
+    L.append(f"Commit `{meta['commit']}`{' (with uncommitted changes)' if meta['dirty'] else ''}, "
+             f"{meta['date']}; wall time {meta['wall_s'] / 60:.1f} min on {os.cpu_count()} shared cores "
+             f"(load average {meta['load'][0]:.1f} at the start, {meta['load'][1]:.1f} at the end), "
+             f"{args.jobs} worker processes, torch 1 thread each.  ")
+    L.append(f"Scale: tasks {', '.join(res['tasks'])}; {len(res['methods'])} methods; {args.seeds} paired seeds "
+             f"per cell (100..{99 + args.seeds}), tuning on {args.tune_seeds} other seeds (0..{args.tune_seeds - 1}) "
+             f"over a {args.grid_points}-point grid (steps of √10, extended up to {args.max_ext} times while the "
+             f"choice sits on an edge); steps: digits {args.steps}, regression {args.reg_steps}, MLP LM "
+             f"{args.lm_steps}, transformer {args.tf_steps}; htgad --block-samples {BLOCK_SAMPLES}, lambda clamp "
+             f"[{LAMBDA_MIN:g}, {LAMBDA_MAX:g}], EMA {EMA} where named; monitor per module, {SAMPLE_SIZE} values "
+             f"per group per step, parameters every {PARAM_EVERY} steps; {res['nruns']} runs in all.")
+    if "estimates_missing" in res:
+        L[-1] += "  "
+        L.append(f"Estimates read back from htgad: {res['nevals'] - len(res['estimates_missing'])} of "
+                 f"{res['nevals']} evaluation runs have them, {len(res['estimates_foreign'])} hold blocks past "
+                 f"their last step (another run's), {res['writer_errors']} writer errors in the htgad logs.")
+    L.append("")
+    L.append("### Tuned choices (grid picked by the mean validation score over the tuning seeds)")
+    L.append("")
+    L.append("lr: the chosen learning rate; eff. step: lr × the run's mean lambda (HTGA; its grid is laid out "
+             f"over lr × lambda(α = {ALPHA_REF:g})); clip: threshold factor × the median initial gradient norm; "
+             "points: grid points evaluated; edge: the choice still sits on an edge after the extensions.")
+    L.append("")
+    tasks = res["tasks"]
+    L.append("| method | " + " | ".join(f"{t}: lr (eff. step) [points]" for t in tasks) + " |")
+    L.append("|---|" + "---:|" * len(tasks))
+    idx = {(r["task"], r["method"]): r for r in rows}
+    for m in res["methods"]:
+        cells = []
+        for t in tasks:
+            r = idx.get((t, m))
+            if not r:
+                cells.append("")
+                continue
+            c = f"{r['lr']:.3g}"
+            if r["eff"][0] is not None:
+                c += f" ({r['eff'][0]:.3g})"
+            if r["cf"] is not None:
+                c += f" clip×{r['cf']:g}"
+            c += f" [{r['npoints']}]" + (" **edge**" if r["edge"] else "")
+            cells.append(c)
+        L.append(f"| {m} | " + " | ".join(cells) + " |")
+    L.append("")
+    for t in tasks:
+        L.append(f"### {t}: {task_caption(t)}")
+        L.append("")
+        L.append(f"Mean ± sd over {args.seeds} seeds. λ_max(H): top Hessian eigenvalue of the training loss "
+                 f"(power iteration, {HESS_ITERS} steps); α: gradient tail index (median over the run's blocks "
+                 "and groups, from htgad); param α: parameters' tail index at the end; kurt: gradient excess "
+                 "kurtosis; log10 var: gradient variance (both from htgad's blocks, medians over training); "
+                 "λ: mean lambda applied.")
+        L.append("")
+        extra = "test acc | " if TASKS[t]["kind"] == "charlm" else "w_err | " if TASKS[t]["kind"] == "linreg" else ""
+        L.append(f"| method | test | {extra}gap | λ_max(H) | α | param α | kurt | log10 var | λ | ms/step | diverged |")
+        L.append("|---|" + "---:|" * (10 + bool(extra)))
+        for m in res["methods"]:
+            r = idx.get((t, m))
+            if not r:
+                continue
+            ex = ""
+            if TASKS[t]["kind"] == "charlm":
+                ex = f"{f3(r['test_acc'])} | "
+            elif TASKS[t]["kind"] == "linreg":
+                ex = f"{f3(r['w_err'])} | "
+            L.append(f"| {m} | {f3(r['test'])} | {ex}{f3(r['gap'])} | {f3(r['hess'], 2)} | {f3(r['alpha'], 2)} | "
+                     f"{f3(r['palpha'], 2)} | {f3(r['kurt'], 1)} | {f3(r['logvar'], 2)} | {f3(r['lam'], 3)} | "
+                     f"{f3(r['ms'], 2)} | {r['diverged']}/{r['seeds']} |")
+        L.append("")
+        L.append(f"Paired differences, HTGA − baseline on the test score, signed so that **positive = HTGA "
+                 f"better**; mean [95% paired t interval] over {args.seeds} seeds; W/L: the interval excludes 0 "
+                 "in HTGA's favour/against it, T: it contains 0.")
+        L.append("")
+        bases = [b for b in BASELINES if (t, b) in idx]
+        L.append("| HTGA method | " + " | ".join(f"vs {b}" for b in bases) + " |")
+        L.append("|---|" + "---:|" * len(bases))
+        for h in [m for m in res["methods"] if m.startswith("htga")]:
+            cs = {c["base"]: c for c in comps if c["task"] == t and c["htga"] == h}
+            if not cs:
+                continue
+            cells = []
+            for b in bases:
+                c = cs.get(b)
+                p = c and c["p"]
+                cells.append("n/a" if not p else f"{p[0]:+.3g} [{p[1]:+.3g}, {p[2]:+.3g}] {c['v']}")
+            L.append(f"| {h} | " + " | ".join(cells) + " |")
+        L.append("")
+    L.append("### Wins, ties and losses of each HTGA method (95% paired intervals, all tasks)")
+    L.append("")
+    L.append("| HTGA method | vs its own base (SGD or momentum SGD): W/T/L | vs every baseline: W/T/L | tasks it wins on |")
+    L.append("|---|---:|---:|---|")
+    for h in [m for m in res["methods"] if m.startswith("htga")]:
+        cs = [c for c in comps if c["htga"] == h]
+        own = [c for c in cs if c["base"] == own_base(h)]
+
+        def wtl(xs):
+            return "/".join(str(sum(c["v"] == k for c in xs)) for k in "WTL")
+        wins = sorted({f"{c['task']} (vs {c['base']})" for c in cs if c["v"] == "W"})
+        L.append(f"| {h} | {wtl(own)} | {wtl(cs)} | {', '.join(wins) or '—'} |")
+    L.append("")
+    if spr:
+        L.append("### Run-to-run spread of one seed (seed 100 run repeatedly) against the spread over seeds")
+        L.append("")
+        L.append("SGD-based baselines are deterministic (sd 0 expected); HTGA's lambdas arrive from htgad "
+                 "asynchronously, so which step first uses a new lambda depends on timing.")
+        L.append("")
+        L.append("| task | method | runs of seed 100 | sd over those runs | min .. max | sd over seeds |")
+        L.append("|---|---|---:|---:|---:|---:|")
+        for s in spr:
+            L.append(f"| {s['task']} | {s['method']} | {s['n']} | {s['rep'][1]:.4f} | {s['lo']:.4f} .. {s['hi']:.4f} | "
+                     f"{s['seeds'][1]:.4f} |")
+        L.append("")
+    d = res.get("dist")
+    if d:
+        L.append(f"### {d['world']} ranks (torch.distributed, gloo, CPU) sharing one htgad run")
+        L.append("")
+        L.append(f"charlm-mlp, HTGA linear:1 on SGD, lr {d['lr']:g}, {d['steps']} steps; each rank draws its own "
+                 f"batches, sends its own gradient's samples ({SAMPLE_SIZE} per module) to run `{d['run']}` with its "
+                 "rank, then the gradients are averaged (all-reduce) and scaled by the lambdas. Read back over "
+                 "REST (`/api/v1/runs/{run}` and each group's `series`).")
+        L.append("")
+        ag = [r["agree_steps"] for r in d["ranks"]][0]
+        L.append("| quantity | value |")
+        L.append("|---|---:|")
+        L.append(f"| samples sent by the ranks (sum) | {d['samples_sent']} |")
+        L.append(f"| samples in htgad's blocks of the run | {d['samples_stored']} |")
+        L.append(f"| blocks | {d['blocks']} |")
+        L.append(f"| mean steps spanned by a block | {d['mean_block_span']:.2f} (pooled: {d['expected_span_pooled']:.2f}; "
+                 f"one rank alone would give {d['expected_span_one']:.2f}) |")
+        L.append(f"| every rank received the same sequence of lambdas | {'yes' if d['same_lambda_sequence'] else 'no'} "
+                 f"({d['lambda_values']} distinct values over the groups) |")
+        L.append(f"| steps on which all ranks held the same lambdas before the broadcast | {ag}/{d['steps']} |")
+        L.append(f"| largest parameter difference between ranks at the end | {max(r['max_param_diff'] for r in d['ranks']):g} |")
+        L.append(f"| test loss per rank | {', '.join(f'{x:.4f}' for x in d['test'])} |")
+        L.append("")
+    o = res.get("overhead")
+    if o:
+        md = o["model"]
+        L.append(f"### Overhead on a model with ≥ 10 ms steps (transformer, {md['layers']} layers, d {md['d']}, "
+                 f"context {md['ctx']}, batch {md['batch']}, {o['params']} parameters)")
+        L.append("")
+        L.append(f"Each variant in its own process (peak RSS is its own), {o['rounds']} rounds of {o['steps']} steps "
+                 "in alternating order; time = median step, overhead = ratio to plain SGD in the same round, median "
+                 "[min, max] over rounds. monitor / HTGA: every step (`max_overhead=None`, per parameter, 4096 values "
+                 "per group); default: as they come (the `max_overhead=0.01` budget).")
+        L.append("")
+        L.append("| variant | ms/step | overhead | peak RSS (MB) | Δ RSS vs SGD (MB) | steps sent |")
+        L.append("|---|---:|---:|---:|---:|---:|")
+        for k, v in o["variants"].items():
+            r = v["ratio"]
+            sent = "" if v["sent"] is None else f"{100 * v['sent']:.0f}%"
+            L.append(f"| {k} | {v['ms']:.2f} | {100 * r[0]:+.1f}% [{100 * r[1]:+.1f}, {100 * r[2]:+.1f}] | "
+                     f"{v['rss_mb']:.0f} | {v['rss_delta']:+.1f} | {sent} |")
+        L.append("")
+    for f in files:
+        L.append(f"![{f}]({imgrel}/{f})")
+        L.append("")
+    return "\n".join(L)
+
+
+def plots(rows, comps, evals, tails, outdir, prefix, tasks):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     files = []
-    colors = dict(sgd="tab:blue", nsgd="tab:orange", clip="tab:green", htga="tab:red")
-    dig = sorted({r["task"] for r in rows if r["task"].startswith(("mlp", "cnn"))})
-    if dig:
-        fig, ax = plt.subplots(figsize=(8, 3.6))
-        wdt = 0.8 / len(METHODS)
-        for i, m in enumerate(METHODS):
-            vals = [next((r for r in rows if r["task"] == t and r["method"] == m), None) for t in dig]
-            ys = [v["test"][0] if v and v["test"][0] is not None else 0 for v in vals]
-            es = [v["test"][1] if v and v["test"][1] is not None else 0 for v in vals]
-            ax.bar([j + i * wdt for j in range(len(dig))], ys, wdt, yerr=es, label=m, color=colors[m])
-        ax.set_xticks([j + 0.4 - wdt / 2 for j in range(len(dig))])
-        ax.set_xticklabels(dig)
-        ax.set_ylim(0.5, 1.0)
-        ax.set_ylabel("test accuracy")
-        ax.legend(ncol=4, fontsize=8)
-        ax.set_title("digits: test accuracy (mean ± sd over seeds)")
+    hm = [m for m in ALL_METHODS if m.startswith("htga") and any(c["htga"] == m for c in comps)]
+    if hm and tasks:
+        fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 0.32 * len(hm) + 1.6), sharey=True,
+                                 squeeze=False)
+        for ax, t in zip(axes[0], tasks):
+            for y, h in enumerate(hm):
+                c = next((c for c in comps if c["task"] == t and c["htga"] == h and c["base"] == own_base(h)), None)
+                if not c or not c["p"]:
+                    continue
+                m, lo, hi, _ = c["p"]
+                col = {"W": "tab:green", "L": "tab:red"}.get(c["v"], "0.4")
+                ax.plot([lo, hi], [y, y], color=col, lw=2)
+                ax.plot([m], [y], "o", color=col, ms=4)
+            ax.axvline(0, color="k", lw=0.8)
+            ax.set_title(t, fontsize=9)
+            ax.tick_params(labelsize=7)
+        axes[0][0].set_yticks(range(len(hm)))
+        axes[0][0].set_yticklabels(hm, fontsize=7)
+        fig.suptitle("HTGA − its own base optimizer (SGD, or momentum SGD for -m), test score, "
+                     "positive = HTGA better; 95% paired t intervals", fontsize=9)
         fig.tight_layout()
-        files.append(f"{prefix}digits_accuracy.png")
+        files.append(f"{prefix}paired_diffs.png")
         fig.savefig(os.path.join(outdir, files[-1]), dpi=100)
         plt.close(fig)
-    reg = sorted({r["task"] for r in rows if r["task"].startswith("linreg")}, key=lambda t: float(t[9:]))
-    if reg:
-        fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
-        nus = [float(t[9:]) for t in reg]
-        for m in METHODS:
-            vals = [next((r for r in rows if r["task"] == t and r["method"] == m), None) for t in reg]
-            ys = [v["w_err"][0] if v and v["w_err"][0] is not None else float("nan") for v in vals]
-            ax[0].plot(nus, ys, "o-", label=m, color=colors[m])
-            al = [v["alpha_grad"][0] if v and v["alpha_grad"][0] is not None else float("nan") for v in vals]
-            ax[1].plot(nus, al, "o-", label=m, color=colors[m])
-        for a in ax:
-            a.set_xscale("log")
-            a.set_xlabel("noise tail index nu (Student-t)")
-        ax[0].set_yscale("log")
-        ax[0].set_ylabel("||w - w*|| / ||w*||")
-        ax[1].set_ylabel("gradient alpha from htgad (median)")
-        ax[0].legend(fontsize=8)
-        fig.suptitle("linear regression with heavy-tailed noise")
-        fig.tight_layout()
-        files.append(f"{prefix}linreg_sweep.png")
-        fig.savefig(os.path.join(outdir, files[-1]), dpi=100)
-        plt.close(fig)
-    # alpha and lambda over training for one task, seed 0
-    task = next((t for t in ("cnn-corrupt", "mlp-corrupt") if any(r["task"] == t for r in rows)), None)
-    if task:
-        fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
-        for m in METHODS:
-            run = next((r for r in results["runs"] if r["task"] == task and r["method"] == m and r["seed"] == 100),
-                       None)
+    # alpha, kurtosis, variance and lambda over training, seed 100, one task
+    task = next((t for t in ("charlm-tf", "mlp-corrupt", "charlm-mlp") if t in tasks), tasks[0] if tasks else None)
+    show = [m for m in ("sgd", "msgd", "htga-lin1", "htga-pow2", "htga-pow2-ema-m") if any(
+        r["task"] == task and r["method"] == m for r in evals)]
+    if task and show:
+        fig, ax = plt.subplots(1, 4, figsize=(14, 3.2))
+        colors = dict(zip(show, ["tab:blue", "tab:cyan", "tab:red", "tab:orange", "tab:purple"]))
+        for m in show:
+            run = next((r for r in evals if r["task"] == task and r["method"] == m and r["seed"] == 100), None)
             if not run:
                 continue
-            series = tails.get(run["run"], {})
-            for gi, (g, s) in enumerate(sorted(series.items())):
-                if g.startswith("param/"):
-                    continue
-                ax[0].plot([p[0] for p in s], [p[1] for p in s], color=colors[m], alpha=0.7, lw=1,
-                           label=m if gi == 0 else None)
-                if m == "htga":
-                    ax[1].plot([p[0] for p in s], [p[2] for p in s], lw=1, label=g)
-        ax[0].set_xlabel("step")
-        ax[0].set_ylabel("Hill alpha per module (htgad)")
-        ax[0].legend(fontsize=8)
-        ax[1].set_xlabel("step")
-        ax[1].set_ylabel("lambda pushed to HTGA")
-        ax[1].legend(fontsize=7)
-        fig.suptitle(f"{task}: gradient tail index and lambda over training (seed 0)")
+            series = {gname: s for gname, s in tails.get(run["run"], {}).items() if not gname.startswith("param/")}
+            for gi, (gname, s) in enumerate(sorted(series.items())):
+                kw = dict(color=colors[m], alpha=0.6, lw=0.8, label=m if gi == 0 else None)
+                ax[0].plot([b[0] for b in s], [b[1] for b in s], **kw)
+                ax[1].plot([b[0] for b in s], [b[2] for b in s], **kw)
+                ax[2].plot([b[0] for b in s], [b[3] for b in s], **kw)
+                if m.startswith("htga"):
+                    ax[3].plot([b[0] for b in s], [b[4] for b in s], **kw)
+        for a, lab in zip(ax, ("gradient Hill alpha", "gradient excess kurtosis", "gradient variance",
+                               "lambda (HTGA runs)")):
+            a.set_xlabel("step")
+            a.set_ylabel(lab)
+        ax[1].set_yscale("symlog")
+        ax[2].set_yscale("log")
+        ax[3].set_yscale("log")
+        ax[0].legend(fontsize=7)
+        fig.suptitle(f"{task}, seed 100: per-module estimates read back from htgad (`estimates` view)", fontsize=9)
         fig.tight_layout()
-        files.append(f"{prefix}tails_{task}.png")
+        files.append(f"{prefix}tails_over_training.png")
         fig.savefig(os.path.join(outdir, files[-1]), dpi=100)
         plt.close(fig)
     return files
-
-
-def markdown(rows, results, ov, files, imgdir_rel, command, args, wall):
-    L = []
-    L.append(f"Command: `{command}`  ")
-    L.append(f"Scale: {args.seeds} seed(s); digits {args.steps} steps, regression {args.reg_steps} steps, "
-             f"character LM {args.lm_steps} steps, "
-             f"batch 32 (digits) / 16 (regression) / 64 (LM); LR grid {LR_GRID if args.tune else [args.lr]} "
-             f"({'tuned per method on seed 0, validation split' if args.tune else 'not tuned'}); "
-             f"htgad --block-samples {BLOCK_SAMPLES}, default policy (linear:1, clamp [0.1, 10]); "
-             f"monitor per module, {SAMPLE_SIZE} values per group per step, parameters every {PARAM_EVERY} steps. "
-             f"Wall time {wall / 60:.1f} min on {os.cpu_count()} shared cores, torch threads 1.")
-    L.append("")
-    L.append("### Digits (accuracy; gap = train - test accuracy)")
-    L.append("")
-    L.append("| task | method | lr | test acc | gap | flatness (Δloss) | grad α | param α | mean λ | ms/step | diverged |")
-    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in sorted(rows, key=lambda r: (r["task"], METHODS.index(r["method"]))):
-        if not r["task"].startswith(("mlp", "cnn")):
-            continue
-        L.append(f"| {r['task']} | {r['method']} | {r['lr']:g} | {fmt(*r['test'])} | {fmt(*r['gap'])} | "
-                 f"{fmt(*r['flat'])} | {fmt(*r['alpha_grad'], 2)} | {fmt(*r['alpha_param'], 2)} | "
-                 f"{fmt(*r['lam'], 2)} | {fmt(*r['ms'], 2)} | {r['diverged']}/{r['seeds']} |")
-    L.append("")
-    L.append("### Linear regression, Student-t noise of tail index ν (w_err = ‖w − w*‖/‖w*‖; "
-             "test = mean absolute error on clean targets)")
-    L.append("")
-    L.append("| task | method | lr | w_err | test MAE | flatness (Δloss) | grad α | mean λ | ms/step | diverged |")
-    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in sorted(rows, key=lambda r: (r["task"], METHODS.index(r["method"]))):
-        if not r["task"].startswith("linreg"):
-            continue
-        L.append(f"| {r['task']} | {r['method']} | {r['lr']:g} | {fmt(*r['w_err'])} | {fmt(*r['test'])} | "
-                 f"{fmt(*r['flat'], 3)} | {fmt(*r['alpha_grad'], 2)} | {fmt(*r['lam'], 2)} | "
-                 f"{fmt(*r['ms'], 2)} | {r['diverged']}/{r['seeds']} |")
-    L.append("")
-    lm = [r for r in rows if r["task"].startswith("charlm")]
-    if lm:
-        L.append(f"### Character-level language model (MLP over the {CHAR_CTX} previous characters, trained on "
-                 f"Debian's license texts in {CORPUS_DIR}; test loss = cross-entropy in nats per character on "
-                 "held-out blocks; gap = test − train loss; test acc = next character predicted)")
-        L.append("")
-        L.append("| task | method | lr | test loss | test acc | gap | flatness (Δloss) | grad α | param α | mean λ "
-                 "| ms/step | diverged |")
-        L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for r in sorted(lm, key=lambda r: (r["task"], METHODS.index(r["method"]))):
-            L.append(f"| {r['task']} | {r['method']} | {r['lr']:g} | {fmt(*r['test'])} | {fmt(*r['test_acc'])} | "
-                     f"{fmt(*r['gap'])} | {fmt(*r['flat'])} | {fmt(*r['alpha_grad'], 2)} | "
-                     f"{fmt(*r['alpha_param'], 2)} | {fmt(*r['lam'], 2)} | {fmt(*r['ms'], 2)} | "
-                     f"{r['diverged']}/{r['seeds']} |")
-        L.append("")
-    L.append("### Memory: peak RSS of each method's worker process (all tasks)")
-    L.append("")
-    L.append("| method | peak RSS (MB) |")
-    L.append("|---|---:|")
-    for m, mb in results["peak_rss_mb"].items():
-        L.append(f"| {m} | {mb:.0f} |")
-    L.append("")
-    if ov:
-        L += overhead_markdown(ov)
-    for f in files:
-        L.append(f"![{f}]({imgdir_rel}/{f})")
-        L.append("")
-    return "\n".join(L)
-
-
-def overhead_markdown(ov):
-    o0 = ov[0]
-    L = ["### Overhead: time per step with and without the monitor (digits, batch 32, torch 1 thread; "
-         f"every-step variants take turns step by step on one model, {o0['rounds']} rounds of "
-         f"{o0['steps_per_round']} steps each; per round a variant's time is the median whole step (every=10: "
-         "its sending and quiet steps' medians weighted by their shares) and its overhead the ratio to plain "
-         "SGD's in the same round; shown: median over rounds [min, max]. Monitor: per parameter, 4096 values "
-         "per group. htga_send() alone: SGD plus one bare ctypes htga_send() per group on the gradient in "
-         "place, i.e. libhtga's share. send() = median duration of the every-step monitor's send() call, and "
-         "as a share of the SGD step. Defaults: GradientMonitor(client, model) and HTGA(opt, client, "
-         "model=model) as they come (the default max_overhead=0.01 budget), in blocks of 25 steps taking turns with plain "
-         "SGD blocks; (interval, sent) = the monitor's final send interval and the share of steps it sent)", ""]
-
-    def pct(t):
-        return f"{100 * t[0]:+.1f}% [{100 * t[1]:+.1f}, {100 * t[2]:+.1f}]"
-
-    L.append("| model | params | groups | SGD ms/step | every step: + monitor | every step: HTGA wrapper | "
-             "every step: htga_send() alone | + monitor every 10 | send() µs | send() / SGD step | "
-             "default: + monitor (interval, sent) | default: HTGA wrapper (sent) |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for o in ov:
-        v = o["overhead"]
-        L.append(f"| {o['model']} | {o['params']} | {o['groups']} | {o['ms_sgd']:.3f} | {pct(v['monitor'])} | "
-                 f"{pct(v['htga'])} | {pct(v['htga_send'])} | {pct(v['monitor10'])} | {o['send_us']:.1f} | "
-                 f"{100 * o['send_share']:.1f}% | {pct(o['budget_overhead'])} ({o['budget_interval']}, "
-                 f"{100 * o['budget_sent_share']:.0f}%) | {pct(o['budget_htga_overhead'])} "
-                 f"({100 * o['budget_htga_sent_share']:.0f}%) |")
-    L.append("")
-    return L
 
 
 BEGIN, END = "<!-- results:begin (written by experiments/htga_eval.py) -->", "<!-- results:end -->"
@@ -817,137 +1293,208 @@ def write_doc(path, body):
         f.write(a + BEGIN + "\n" + body + "\n" + END + b)
 
 
+def git(*a):
+    try:
+        return subprocess.run(["git", "-C", ROOT, *a], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
 def find_built(build, rel):
     p = os.path.join(build, rel)
     return p if os.path.exists(p) else None
+
+
+def find_htgad(args):
+    """The htgad to run (and libhtga for the workers, through the
+    environment); makes --out."""
+    htgad = args.htgad or os.environ.get("HTGAD") or find_built(args.build, "daemon/htgad")
+    lib = os.environ.get("HTGA_LIBRARY") or find_built(args.build, "client/libhtga.so")
+    if not htgad:
+        sys.exit("htgad not found: build it (meson compile -C build) or pass --htgad")
+    if lib:
+        os.environ["HTGA_LIBRARY"] = os.path.abspath(lib)
+    os.makedirs(args.out, exist_ok=True)
+    return htgad
+
+
+def digits_overhead_only(args):
+    import overhead_digits
+
+    htgad = find_htgad(args)
+    tmp = tempfile.mkdtemp(prefix="htga-eval-")
+    t0, load0 = time.time(), os.getloadavg()
+    daemons = Daemons(htgad, tmp, ["lin1-ema0"], tmp)
+    try:
+        ov = overhead_digits.overhead(daemons.d["lin1-ema0"]["endpoint"], args.overhead_steps, args.overhead_reps)
+    finally:
+        daemons.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    load1, wall = os.getloadavg(), time.time() - t0
+    md = "\n".join([f"Command: `/usr/bin/python3 experiments/htga_eval.py {' '.join(sys.argv[1:])}`  ",
+                    f"Load average (1 min) {load0[0]:.2f} before, {load1[0]:.2f} after; {os.cpu_count()} cores; "
+                    f"{wall / 60:.1f} min.", ""] + overhead_digits.overhead_markdown(ov))
+    with open(os.path.join(args.out, "overhead.json"), "w") as f:
+        json.dump({"args": vars(args), "overhead": ov, "wall_s": wall}, f, indent=1)
+    with open(os.path.join(args.out, "overhead.md"), "w") as f:
+        f.write(md + "\n")
+    print(md)
+    return 0
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="meson build directory")
     ap.add_argument("--htgad", help="htgad binary (default: BUILD/daemon/htgad, env HTGAD)")
-    ap.add_argument("--out", default=os.path.join(HERE, "results"), help="results.json and plots")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"), help="results.json, logs")
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "experiments.md"),
                     help="markdown file whose results section is rewritten ('' = none)")
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=500, help="training steps, digits")
+    ap.add_argument("--jobs", type=int, default=2, help="worker processes")
+    ap.add_argument("--seeds", type=int, default=10, help="paired evaluation seeds per cell")
+    ap.add_argument("--tune-seeds", type=int, default=3, help="seeds per grid point when tuning")
+    ap.add_argument("--grid-points", type=int, default=5, help="initial grid points (steps of sqrt(10))")
+    ap.add_argument("--max-ext", type=int, default=4, help="grid extensions while the choice sits on an edge")
+    ap.add_argument("--repeats", type=int, default=4, help="runs of seed 100 for the run-to-run spread")
+    ap.add_argument("--repeat-tasks", default="mlp-corrupt,linreg-nu1.5")
+    ap.add_argument("--steps", type=int, default=300, help="training steps, digits")
     ap.add_argument("--reg-steps", type=int, default=300, help="training steps, regression")
-    ap.add_argument("--lm-steps", type=int, default=500, help="training steps, character-level LM")
-    ap.add_argument("--lm-eval", type=int, default=0,
-                    help="character-level LM: validation/test positions kept (0 = all; --short: 2000)")
-    ap.add_argument("--no-tune", dest="tune", action="store_false", help="use --lr for every method")
-    ap.add_argument("--lr", type=float, default=0.1)
-    ap.add_argument("--tasks", default="all", help="comma-separated task names, or all")
-    ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--overhead-steps", type=int, default=250, help="overhead: steps per round and variant")
-    ap.add_argument("--overhead-reps", type=int, default=8, help="overhead: rounds")
+    ap.add_argument("--lm-steps", type=int, default=300, help="training steps, MLP language model")
+    ap.add_argument("--tf-steps", type=int, default=200, help="training steps, transformer")
+    ap.add_argument("--lm-eval", type=int, default=5000, help="LM validation/test positions kept (0 = all)")
+    ap.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help=f"comma-separated, from {', '.join(TASKS)}")
+    ap.add_argument("--methods", default="all", help="comma-separated, or all: " + ", ".join(ALL_METHODS))
+    ap.add_argument("--tf-methods", default="all", help="methods on charlm-tf (the costliest task), or all")
+    ap.add_argument("--ranks", type=int, default=3, help="ranks of the distributed run (0 = none)")
+    ap.add_argument("--overhead-steps", type=int, help="overhead: steps per variant and round (60; --overhead-only 250)")
+    ap.add_argument("--overhead-reps", type=int, help="overhead: rounds (5, 0 = none; --overhead-only 8)")
     ap.add_argument("--overhead-only", action="store_true",
-                    help="only the overhead measurement: prints its table, writes overhead.json/.md "
-                         "to --out, leaves --doc alone")
-    ap.add_argument("--short", action="store_true",
-                    help="smoke version: 1 seed, 30 steps, no tuning, 3 tasks, tiny overhead run")
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
+                    help="only the step-by-step overhead on the digits models (experiments/overhead_digits.py, "
+                         "the tables of docs/python.md): prints its table, writes overhead.json/.md to --out")
+    ap.add_argument("--short", action="store_true", help="smoke version for the test suite")
+    ap.add_argument("--lr", type=float, default=0.1, help=argparse.SUPPRESS)
     ap.add_argument("--endpoint", help=argparse.SUPPRESS)
-    ap.add_argument("--tag", default="eval", help=argparse.SUPPRESS)
+    ap.add_argument("--tag", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--dist-rank", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--dist-world", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--dist-port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--dist-run", help=argparse.SUPPRESS)
+    ap.add_argument("--overhead-variant", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.worker:
-        return worker(args)
-
-    all_tasks = {**digits_tasks(), **regression_tasks(), **charlm_tasks()}
-    if args.short:
-        args.seeds, args.steps, args.reg_steps, args.lm_steps, args.tune = 1, 30, 30, 30, False
-        args.lm_eval = args.lm_eval or 2000
-        args.overhead_steps, args.overhead_reps = 10, 1
-        if args.tasks == "all":
-            args.tasks = "mlp-lowdata,cnn-corrupt,linreg-nu1.5,charlm-mlp"
-    tasks = all_tasks if args.tasks == "all" else {t: all_tasks[t] for t in args.tasks.split(",")}
-    methods = [] if args.overhead_only else args.methods.split(",")
-    if methods and any(t["kind"] == "charlm" for t in tasks.values()):
-        read_corpus()  # fails here, with the package to install, rather than in a worker
-    htgad = args.htgad or os.environ.get("HTGAD") or find_built(args.build, "daemon/htgad")
-    lib = os.environ.get("HTGA_LIBRARY") or find_built(args.build, "client/libhtga.so")
-    if not htgad:
-        sys.exit("htgad not found: build it (meson compile -C build) or pass --htgad")
-    os.makedirs(args.out, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="htga-eval-")
-    env = dict(os.environ)
-    if lib:
-        env["HTGA_LIBRARY"] = os.path.abspath(lib)
-    os.environ.update(env)
-    endpoint = "ipc://" + os.path.join(tmp, "htgad.sock")
-    db = os.path.join(tmp, "htga.db")
-    log = open(os.path.join(args.out, "htgad.log"), "w")
-    daemon = subprocess.Popen([htgad, "--db", db, "--listen", endpoint, "--http", "off",
-                               "--block-samples", str(BLOCK_SAMPLES), "--queue-blocks", "1024"],
-                              stdout=log, stderr=subprocess.STDOUT)
-    t_start = time.time()
-    results = {"runs": [], "peak_rss_mb": {}}
-    try:
-        for _ in range(500):
-            if os.path.exists(endpoint[6:]) or daemon.poll() is not None:
-                break
-            time.sleep(0.02)
-        if daemon.poll() is not None:
-            sys.exit(f"htgad exited at start (code {daemon.returncode}), see {log.name}")
-        for m in methods:
-            print(f"method {m}", flush=True)
-            out = os.path.join(tmp, f"{m}.json")
-            cmd = [sys.executable, os.path.abspath(__file__), "--worker", m, "--endpoint", endpoint,
-                   "--tasks", json.dumps(tasks), "--seeds", str(args.seeds), "--steps", str(args.steps),
-                   "--reg-steps", str(args.reg_steps), "--lm-steps", str(args.lm_steps), "--lr", str(args.lr),
-                   "--lm-eval", str(args.lm_eval), "--out", out]
-            if not args.tune:
-                cmd.append("--no-tune")
-            subprocess.run(cmd, check=True, env=env)
-            with open(out) as f:
-                w = json.load(f)
-            results["runs"] += w["runs"]
-            results["peak_rss_mb"][m] = w["peak_rss_mb"]
-        print("overhead", flush=True)
-        load0 = os.getloadavg()
-        ov = overhead(endpoint, args.overhead_steps, args.overhead_reps)
-        load1 = os.getloadavg()
-        for o in ov:
-            o["loadavg"] = [load0[0], load1[0]]
-    finally:
-        daemon.terminate()
-        daemon.wait(30)
-        log.close()
-    wall = time.time() - t_start
-    command = "/usr/bin/python3 experiments/htga_eval.py " + " ".join(sys.argv[1:])
+    if args.dist_rank is not None:
+        return dist_rank(args)
+    if args.overhead_steps is None:
+        args.overhead_steps = 250 if args.overhead_only else 60
+    if args.overhead_reps is None:
+        args.overhead_reps = 8 if args.overhead_only else 5
+    if args.overhead_variant:
+        return overhead_variant(args)
     if args.overhead_only:
-        shutil.rmtree(tmp, ignore_errors=True)
-        md = "\n".join([f"Command: `{command.strip()}`  ", f"Load average (1 min) {load0[0]:.2f} before, "
-                        f"{load1[0]:.2f} after; {os.cpu_count()} cores; {wall / 60:.1f} min.", ""]
-                       + overhead_markdown(ov))
-        with open(os.path.join(args.out, "overhead.json"), "w") as f:
-            json.dump({"args": vars(args), "overhead": ov, "wall_s": wall}, f, indent=1)
-        with open(os.path.join(args.out, "overhead.md"), "w") as f:
-            f.write(md + "\n")
-        print(md)
-        return 0
-    tails = read_tails(db)
+        return digits_overhead_only(args)
+    if args.short:
+        args.seeds, args.tune_seeds, args.grid_points, args.max_ext, args.repeats = 3, 1, 3, 1, 2
+        args.steps = args.reg_steps = args.lm_steps = 30
+        args.tf_steps = 15
+        args.lm_eval = args.lm_eval or 2000
+        args.repeat_tasks = "linreg-nu1.5"
+        args.ranks = min(args.ranks, 2)
+        args.overhead_steps, args.overhead_reps = 5, 1
+        if args.methods == "all":
+            args.methods = "sgd,msgd,nsgd,mnsgd,clip,htga-lin1,htga-pow2-ema-m"
+        if args.tasks == ",".join(DEFAULT_TASKS):
+            args.tasks = "mlp-lowdata,linreg-nu1.5,charlm-mlp,charlm-tf"
+    tasks = args.tasks.split(",")
+    methods = ALL_METHODS if args.methods == "all" else args.methods.split(",")
+    for x in tasks:
+        if x not in TASKS:
+            sys.exit(f"unknown task {x}")
+    per_task = {t: methods if t != "charlm-tf" or args.tf_methods == "all" else
+                [m for m in args.tf_methods.split(",") if m in methods] for t in tasks}
+    for x in methods + (args.tf_methods.split(",") if args.tf_methods != "all" else []):
+        if x not in ALL_METHODS:
+            sys.exit(f"unknown method {x}")
+    if any(TASKS[x]["kind"] == "charlm" for x in tasks) or args.ranks:
+        read_corpus()  # fails here, with the package to install, rather than in a worker
+    htgad = find_htgad(args)
+    tmp = tempfile.mkdtemp(prefix="htga-eval-")
+    keys = sorted({daemon_key(m) for m in methods} | {"lin1-ema0"})
+    t_start, load0 = time.time(), os.getloadavg()
+    commit = git("rev-parse", "--short", "HEAD")  # at the start: what the run ran
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "experiments", "client", "daemon",
+                     ":!experiments/results"))
+    daemons = Daemons(htgad, tmp, keys, args.out)
+    _DAEMON_EPS.update({k: v["endpoint"] for k, v in daemons.d.items()})
+    res = dict(tasks=tasks, methods=methods)
+    import multiprocessing as mp
+
+    progress = Progress()
+    try:
+        with mp.get_context("spawn").Pool(args.jobs, initializer=pool_init) as pool:
+            tuned = tune(pool, per_task, args, progress)
+            jobs = []
+            for (t, m), tu in tuned.items():
+                for s in range(args.seeds):
+                    jobs.append(dict(task=t, method=m, lr=tu["lr"], cf=tu["cf"], seed=100 + s, steps=steps_for(t, args),
+                                     endpoint=daemons.endpoint(m), run=f"eval/{t}/{m}/s{100 + s}", monitor=True,
+                                     full=True, phase="eval", lm_eval=args.lm_eval))
+                if t in args.repeat_tasks.split(","):
+                    for k in range(1, args.repeats):
+                        jobs.append(dict(task=t, method=m, lr=tu["lr"], cf=tu["cf"], seed=100, steps=steps_for(t, args),
+                                         endpoint=daemons.endpoint(m), run=f"rep/{t}/{m}/s100/r{k}", monitor=False,
+                                         full=True, phase="rep", lm_eval=args.lm_eval))
+            progress.start("evaluation and repeats", len(jobs))
+            done = []
+            for r in pool.imap_unordered(run_job, sorted(jobs, key=job_cost, reverse=True)):
+                progress.tick(r)
+                done.append(r)
+        evals = [r for r in done if r.get("phase") == "eval"]
+        reps = [r for r in done if r.get("phase") == "rep"]
+        if args.ranks:
+            print(f"[{(time.time() - t_start) / 60:5.1f} min] distributed run, {args.ranks} ranks", flush=True)
+            lr = tuned.get(("charlm-mlp", "htga-lin1"), {}).get("lr", 0.1)
+            res["dist"] = distributed(daemons, args, lr, tmp)
+        if args.overhead_reps:
+            print(f"[{(time.time() - t_start) / 60:5.1f} min] overhead", flush=True)
+            res["overhead"] = overhead(daemons, args)
+        time.sleep(0)
+    finally:
+        daemons.stop()
+    tails = read_estimates(daemons, "eval/")
+    # every evaluation run's estimates, and only its own: blocks past its last step would be another run's
+    res["estimates_missing"] = sorted(r["run"] for r in evals if r["run"] not in tails)
+    res["estimates_foreign"] = sorted(r["run"] for r in evals if any(
+        b[0] >= r["steps"] for s in tails.get(r["run"], {}).values() for b in s))
+    res["nevals"] = len(evals)
+    res["writer_errors"] = sum(open(v["log"].name).read().count("writer:") for v in daemons.d.values())
     shutil.rmtree(tmp, ignore_errors=True)
-    rows = summarize(results, tails)
+    rows = summarize(evals, tails, tuned, methods, tasks)
+    comps = comparisons(rows, tasks)
+    spr = spreads(reps, evals, tasks)
+    wall = time.time() - t_start
+    res["meta"] = dict(command="nice -n 10 /usr/bin/python3 experiments/htga_eval.py " + " ".join(sys.argv[1:]),
+                       commit=commit, dirty=dirty,
+                       date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), wall_s=wall,
+                       load=[load0[0], os.getloadavg()[0]])
+    res["nruns"] = len(done) + sum(len(v["grid"]) for v in tuned.values()) * args.tune_seeds
     prefix = "short_" if args.short else ""
     imgdir = args.out if not args.doc else os.path.join(os.path.dirname(args.doc), "img")
     os.makedirs(imgdir, exist_ok=True)
-    files = plots(rows, results, tails, imgdir, prefix)
+    files = plots(rows, comps, evals, tails, imgdir, prefix, tasks)
+    errors = [r for r in done if "error" in r]
     with open(os.path.join(args.out, f"{prefix}results.json"), "w") as f:
-        json.dump({"args": vars(args), "rows": rows, "overhead": ov, "peak_rss_mb": results["peak_rss_mb"],
-                   "runs": [{k: v for k, v in r.items() if k != "lambdas"} for r in results["runs"]],
-                   "tails_runs": sorted(tails), "wall_s": wall}, f, indent=1, default=str)
-    with open(os.path.join(args.out, f"{prefix}raw.json"), "w") as f:  # big: every block, every lambda
-        json.dump({"results": results, "tails": tails}, f, default=str)
-    md = markdown(rows, results, ov, files, os.path.relpath(imgdir, os.path.dirname(args.doc or args.out + "/x")),
-                  command.strip(), args, wall)
+        json.dump(dict(res, args=vars(args), rows=rows, comparisons=comps, spreads=spr, errors=len(errors),
+                       tuned=[dict(v, task=t, method=m) for (t, m), v in tuned.items()],
+                       runs=[{k: v for k, v in r.items() if k != "lam_trace"} for r in done],
+                       tails_runs=sorted(tails)), f, indent=1, default=str)
+    md = markdown(res, rows, comps, spr, files,
+                  os.path.relpath(imgdir, os.path.dirname(args.doc or os.path.join(args.out, "x"))), args)
     if args.doc:
         write_doc(args.doc, md)
     else:
         with open(os.path.join(args.out, f"{prefix}results.md"), "w") as f:
             f.write(md + "\n")
-    print(f"done in {wall / 60:.1f} min: {len(results['runs'])} runs, {len(tails)} runs with tails in htgad")
-    return 0
+    print(f"done in {wall / 60:.1f} min: {len(done)} evaluation runs, {len(errors)} errors, "
+          f"{len(tails)} runs with estimates in htgad")
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""The evaluation script's short version (one seed, 30 steps, no tuning,
-four tasks including the character-level LM, all four methods) against the real htgad, so that
+"""The evaluation script's short version (--short: few steps, 3 paired
+seeds, a 3-point grid tuned on one seed with one extension, four tasks
+including the character-level MLP and the transformer, seven methods, two
+ranks, a tiny overhead measurement) against the real htgad, so that
 experiments/htga_eval.py cannot rot."""
 
 import json
@@ -12,7 +14,9 @@ import unittest
 
 import support
 
-NEEDED = ("torch", "numpy", "sklearn", "matplotlib")
+NEEDED = ("torch", "numpy", "sklearn", "matplotlib", "scipy")
+TASKS = {"mlp-lowdata", "linreg-nu1.5", "charlm-mlp", "charlm-tf"}
+METHODS = {"sgd", "msgd", "nsgd", "mnsgd", "clip", "htga-lin1", "htga-pow2-ema-m"}
 
 
 @unittest.skipUnless(all(map(support.have_module, NEEDED)) and support.HTGAD,
@@ -26,24 +30,50 @@ class TestShortEvaluation(unittest.TestCase):
             self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
             with open(os.path.join(tmp, "short_results.json")) as f:
                 res = json.load(f)
-            rows = {(r["task"], r["method"]) for r in res["rows"]}
-            self.assertEqual(len(rows), 16)
+            self.assertEqual(res["errors"], 0)
+            rows = {(r["task"], r["method"]): r for r in res["rows"]}
+            self.assertEqual(set(rows), {(t, m) for t in TASKS for m in METHODS})
             runs = res["runs"]
+            evals = [r for r in runs if r["phase"] == "eval"]
+            self.assertEqual(len(evals), 3 * len(rows))
             self.assertTrue(all(r["steps"] > 0 for r in runs))
-            # every monitored run reached htgad and got tail estimates back
-            self.assertTrue(all(r["run"] in res["tails_runs"] for r in runs), res["tails_runs"])
-            self.assertEqual(len(res["overhead"]), 3)
-            for png in ("short_digits_accuracy.png", "short_linreg_sweep.png"):
+            # every evaluation run reached htgad and got estimates back
+            self.assertTrue(all(r["run"] in res["tails_runs"] for r in evals), res["tails_runs"])
+            for r in res["rows"]:
+                self.assertIsNotNone(r["alpha"][0], r)
+                self.assertIsNotNone(r["kurt"][0], r)
+                self.assertIsNotNone(r["logvar"][0], r)
+                if not r["diverged"]:
+                    self.assertTrue(math.isfinite(r["hess"][0]), r)
+            # HTGA's lambda follows its policy: linear:1 gives alpha (> 1 here),
+            # power:2 gives alpha^-2 (< 1)
+            self.assertGreater(rows[("charlm-mlp", "htga-lin1")]["lam"][0], 1.0)
+            self.assertLess(rows[("charlm-mlp", "htga-pow2-ema-m")]["lam"][0], 1.0)
+            for t in ("charlm-mlp", "charlm-tf"):  # cross-entropy per character; the best below a uniform guess
+                tests = [rows[(t, m)]["test"][0] for m in METHODS]
+                self.assertTrue(all(0 < x and math.isfinite(x) for x in tests), tests)
+                self.assertLess(min(tests), math.log(80))
+            # a paired comparison per task, HTGA method and baseline
+            self.assertEqual(len(res["comparisons"]), len(TASKS) * 2 * 5)
+            self.assertTrue(all(c["v"] in "WTL" for c in res["comparisons"]))
+            # the baselines are deterministic: repeated runs of one seed agree exactly
+            for s in res["spreads"]:
+                if not s["method"].startswith("htga"):
+                    self.assertEqual(s["rep"][1], 0.0, s)
+            d = res["dist"]
+            self.assertEqual(d["samples_stored"], d["samples_sent"])
+            self.assertTrue(d["same_lambda_sequence"])
+            self.assertLess(d["mean_block_span"], d["expected_span_one"])
+            self.assertEqual(max(r["max_param_diff"] for r in d["ranks"]), 0.0)
+            self.assertEqual(set(res["overhead"]["variants"]),
+                             {"sgd", "monitor", "htga", "default-monitor", "default-htga"})
+            for png in ("short_paired_diffs.png", "short_tails_over_training.png"):
                 self.assertGreater(os.path.getsize(os.path.join(tmp, png)), 1000)
-            lm = [r for r in res["rows"] if r["task"] == "charlm-mlp"]
-            self.assertEqual({r["method"] for r in lm}, {"sgd", "nsgd", "clip", "htga"})
-            for r in lm:  # cross-entropy per character, below a uniform guess over the characters
-                self.assertTrue(0 < r["test"][0] < math.log(80), r)
-                self.assertTrue(0 < r["test_acc"][0] <= 1, r)
             with open(os.path.join(tmp, "short_results.md")) as f:
                 md = f.read()
-            self.assertIn("| mlp-lowdata | htga |", md)
-            self.assertIn("| charlm-mlp | htga |", md)
+            self.assertIn("| htga-lin1 |", md)
+            self.assertIn("### Wins, ties and losses", md)
+            self.assertIn("sharing one htgad run", md)
 
 
 if __name__ == "__main__":
