@@ -113,8 +113,8 @@ static void *run_worker(void *arg)
             }
         }
     }
-    w->ack_rc = htga_barrier(h, w->rank == 0 ? HTGA_BARRIER_CLOSE : 0, 300000, &w->ack,
-                             sizeof(w->ack));
+    w->ack_rc =
+        htga_barrier(h, w->rank == 0 ? HTGA_BARRIER_CLOSE : 0, 300000, &w->ack, sizeof(w->ack));
     htga_group_budget(h, groups[0], &w->bud_values, &w->bud_every);
     htga_stats_get(h, &w->st, sizeof(w->st));
     for (int g = 0; g < w->groups; g++) {
@@ -144,9 +144,8 @@ static int count_blocks(const char *db, const char *run, long *min, long *max, l
     if (sqlite3_open_v2(db, &c, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
         return -1;
     sqlite3_busy_timeout(c, 5000);
-    if (sqlite3_prepare_v2(c,
-                           "SELECT count(*) FROM estimates WHERE run = ?1 GROUP BY group_name", -1,
-                           &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(c, "SELECT count(*) FROM estimates WHERE run = ?1 GROUP BY group_name",
+                           -1, &st, NULL) != SQLITE_OK) {
         sqlite3_close(c);
         return -1;
     }
@@ -205,8 +204,14 @@ int main(int argc, char **argv)
     th = calloc((size_t)ranks, sizeof(*th));
     t0 = now_ns();
     for (int r = 0; r < ranks; r++) {
-        w[r] = (worker){.rank = r, .endpoint = argv[1], .run = argv[3], .groups = groups,
-                        .steps = steps, .period_ms = period, .n = n, .grad = grad};
+        w[r] = (worker){.rank = r,
+                        .endpoint = argv[1],
+                        .run = argv[3],
+                        .groups = groups,
+                        .steps = steps,
+                        .period_ms = period,
+                        .n = n,
+                        .grad = grad};
         pthread_create(&th[r], NULL, run_worker, &w[r]);
     }
     for (int r = 0; r < ranks; r++)
@@ -229,8 +234,8 @@ int main(int argc, char **argv)
     }
     count_blocks(argv[2], argv[3], &bmin, &bmax, &btotal, &bgroups);
     expected = (long)groups * steps;
-    printf("groups %d x %zu values, a step every %d ms, %d steps, %d rank(s): %.1f s\n", groups,
-           n, period, steps, ranks, (double)(t1 - t0) / 1e9);
+    printf("groups %d x %zu values, a step every %d ms, %d steps, %d rank(s): %.1f s\n", groups, n,
+           period, steps, ranks, (double)(t1 - t0) / 1e9);
     printf("blocks expected %ld (one per group per step)  stored %ld  stored/expected %.3f\n",
            expected, btotal, expected ? (double)btotal / (double)expected : 0);
     printf("messages offered %llu  sent %llu  shed by clients %llu  skipped by budget %llu\n",
@@ -238,8 +243,8 @@ int main(int argc, char **argv)
            (unsigned long long)skipped);
     printf("htgad: blocks lost %llu  values refused %llu\n", (unsigned long long)lost,
            (unsigned long long)refused);
-    printf("blocks per group: min %ld  max %ld  max/min %.2f  groups with blocks %ld of %d\n",
-           bmin, bmax, bmin > 0 ? (double)bmax / (double)bmin : INFINITY, bgroups, groups);
+    printf("blocks per group: min %ld  max %ld  max/min %.2f  groups with blocks %ld of %d\n", bmin,
+           bmax, bmin > 0 ? (double)bmax / (double)bmin : INFINITY, bgroups, groups);
     if (ngaps > 0) {
         qsort(gaps, ngaps, sizeof(double), cmp_d);
         printf("steps between lambda updates (per group median): p50 %.1f  p99 %.1f  over %zu "
@@ -248,8 +253,7 @@ int main(int argc, char **argv)
     } else {
         printf("steps between lambda updates: no group saw two updates\n");
     }
-    printf("last budget of rank 0: %u values, every %u step(s)\n", w[0].bud_values,
-           w[0].bud_every);
+    printf("last budget of rank 0: %u values, every %u step(s)\n", w[0].bud_values, w[0].bud_every);
     printf("RESULT groups=%d period_ms=%d ranks=%d expected=%ld stored=%ld shed=%llu skipped=%llu "
            "lost=%llu min=%ld max=%ld\n",
            groups, period, ranks, expected, btotal, (unsigned long long)shed,
