@@ -497,9 +497,9 @@ static const config_row rows[] = {
     {"peer-max-streams", "N", "0", set_peer_max_streams,
      "streams one peer (CURVE key, else IP address) may have opened and still hold; more are "
      "refused with a notice (0 = half of --max-streams, at least 64)"},
-    {"peer-runs-per-s", "R", "2", set_peer_runs_per_s,
+    {"peer-runs-per-s", "R", "8", set_peer_runs_per_s,
      "new runs one peer may open per second once its burst is spent; more are refused"},
-    {"peer-runs-burst", "N", "16", set_peer_runs_burst, "new runs one peer may open at once"},
+    {"peer-runs-burst", "N", "128", set_peer_runs_burst, "new runs one peer may open at once"},
     {"curve-secret-key", "Z85", "", set_curve_secret,
      "htgad's CURVE secret key (htga keygen): encrypts the ZeroMQ port and admits only "
      "--curve-clients; see docs/security.md (empty = off)"},

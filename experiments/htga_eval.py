@@ -566,12 +566,14 @@ class Daemons:
             log = open(os.path.join(logdir, f"htgad-{key}.log"), "w")
             p = subprocess.Popen([htgad, "--db", db, "--listen", ep, "--http", f"127.0.0.1:{port}",
                                   "--web-root", os.path.join(ROOT, "web"),
-                                  "--block-samples", str(BLOCK_SAMPLES), "--queue-blocks", "4096",
+                                  "--block-samples", str(BLOCK_SAMPLES),
                                   "--policy", POLICIES[pol], "--ema", ema, "--lambda-min", str(LAMBDA_MIN),
                                   "--lambda-max", str(LAMBDA_MAX), "--max-streams", "65536",
-                                  # no stream expires during the run: a freed slot taken by a new
-                                  # run's stream made the writer reject that run's blocks (UNIQUE
-                                  # constraint on blocks(group_id, block))
+                                  # every run of the evaluation comes from this one host: htgad's
+                                  # per-peer limit on new runs (a defence against one peer filling
+                                  # its tables) must not refuse a tuning grid's burst of runs
+                                  "--peer-runs-burst", "1048576", "--peer-runs-per-s", "1000000",
+                                  # every run's streams stay for the read-back at the end
                                   "--stream-idle-s", "86400"],
                                  stdout=log, stderr=subprocess.STDOUT)
             self.d[key] = dict(proc=p, endpoint=ep, port=port, db=db, log=log)
