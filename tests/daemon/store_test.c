@@ -436,23 +436,15 @@ Test(store, unrestored_group_continues_after_stored_blocks)
 Test(store, same_group_name_in_another_run_is_another_group)
 {
     sqlite3 *db;
-    char err[256];
-    bqueue *q = bqueue_new(16);
-    store_writer *w;
-    store_item *stop = calloc(1, sizeof(*stop));
+    store_item *it[4] = {
+        block_item(0, 1, "run-a", "emb", 0, 2.0, 2.0),
+        block_item(0, 1, "run-a", "emb", 1, 2.0, 2.0),
+        /* run-a's slots freed; run-b takes both, its "emb" numbered from 0 */
+        block_item(0, 1, "run-b", "emb", 0, 3.0, 3.0),
+        block_item(0, 1, "run-b", "emb", 1, 3.0, 3.0),
+    };
 
-    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
-    w = store_writer_new(db, q, 4);
-    cr_assert_eq(store_writer_start(w), 0);
-    bqueue_push(q, block_item(0, 1, "run-a", "emb", 0, 2.0, 2.0));
-    bqueue_push(q, block_item(0, 1, "run-a", "emb", 1, 2.0, 2.0));
-    /* run-a's slots freed; run-b takes both, its "emb" numbered from 0 */
-    bqueue_push(q, block_item(0, 1, "run-b", "emb", 0, 3.0, 3.0));
-    bqueue_push(q, block_item(0, 1, "run-b", "emb", 1, 3.0, 3.0));
-    stop->kind = STORE_STOP;
-    bqueue_push(q, stop);
-    store_writer_join(&w);
-    bqueue_destroy(&q);
+    write_items(it, 4);
     cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     cr_assert_eq(query_int(db, "SELECT count(*) FROM estimates WHERE run = 'run-a'"), 2);
     cr_assert_eq(query_int(db, "SELECT count(*) FROM estimates WHERE run = 'run-b'"), 2);
