@@ -968,21 +968,21 @@ static void publish_flow(ingest *g)
 /* Every FLOW_TICK_MS: the controller's new factor, the runs' budgets. */
 static void flow_control(ingest *g, int64_t now)
 {
-    flow_sample fs = {now,
-                      STAT_GET(samples),
-                      STAT_GET(est_busy_ns),
-                      STAT_GET(est_values),
-                      STAT_GET(backpressure_ms),
-                      g->nest};
+    flow_sample fs;
 
-    if (now - g->last_tick_ms < FLOW_TICK_MS)
+    if (now - g->last_tick_ms < FLOW_TICK_MS) /* the ingest loop calls this every turn */
         return;
     g->last_tick_ms = now;
     if (g->pushing_back) { /* count the push-back still going on */
         STAT_ADD(backpressure_ms, (uint64_t)(now - g->pushback_since_ms));
         g->pushback_since_ms = now;
-        fs.backpressure_ms = STAT_GET(backpressure_ms);
     }
+    fs = (flow_sample){now,
+                       STAT_GET(samples),
+                       STAT_GET(est_busy_ns),
+                       STAT_GET(est_values),
+                       STAT_GET(backpressure_ms),
+                       g->nest};
     flow_tick(&g->flow, &fs);
     STAT_SET(budget_ppm, (uint64_t)(g->flow.f * 1e6 + 0.5));
     for (size_t i = 0; i < g->reg->nruns; i++) {
