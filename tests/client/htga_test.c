@@ -329,7 +329,9 @@ Test(client, daemon_down_queues_then_delivers, .timeout = 15)
     for (int i = 0; i < 5; i++) {
         long t0 = fake_now_ms();
         cr_assert_eq(htga_send(h, "g", i, x, 16), HTGA_OK);
-        cr_assert_lt(fake_now_ms() - t0, slack(50), "htga_send returns at once");
+        /* a send waiting for the daemon would wait forever: the bound only
+         * needs to sit above a loaded machine's scheduling delays */
+        cr_assert_lt(fake_now_ms() - t0, slack(500), "htga_send returns at once");
     }
     htga_stats s = stats(h);
     cr_assert_eq(s.sends, 5);

@@ -75,7 +75,9 @@ Test(lifecycle, daemon_down_then_up)
         if (now_ms() - t0 > worst)
             worst = now_ms() - t0;
     }
-    cr_assert_lt(worst, 50, "a send took %lld ms with the daemon down", (long long)worst);
+    /* A send that waited for the daemon would wait for the whole loop: the
+     * bound sits far above a loaded machine's scheduling delays. */
+    cr_assert_lt(worst, 500, "a send took %lld ms with the daemon down", (long long)worst);
     cr_assert_eq(htga_stats_get(h, &s, sizeof(s)), HTGA_OK);
     /* the client's queue holds them while the daemon is down */
     cr_assert_eq(s.drops_offline + s.drops_queue, 0, "drops: %llu",
