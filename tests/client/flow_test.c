@@ -13,15 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fake_daemon.h"
-#include "htga.h"
-
-static htga_stats stats(htga *h)
-{
-    htga_stats s;
-    cr_assert_eq(htga_stats_get(h, &s, sizeof s), HTGA_OK);
-    return s;
-}
+#include "client_support.h"
 
 /* Every message offered is in exactly one place. */
 static void assert_adds_up(const htga_stats *s)
@@ -33,14 +25,6 @@ static void assert_adds_up(const htga_stats *s)
                  (unsigned long long)s->offered, (unsigned long long)s->msgs_sent,
                  (unsigned long long)s->drops_queue, (unsigned long long)s->drops_offline,
                  (unsigned long long)s->skipped_budget, (unsigned long long)s->queue_msgs);
-}
-
-static htga *connect_client(fake_daemon *f, const char *run, fake_msg *hello)
-{
-    htga *h = NULL;
-    cr_assert_eq(htga_create(&h, f->endpoint, run), HTGA_OK);
-    cr_assert_eq(fake_recv_kind(f, hello, WIRE_HELLO, slack(3000)), 0, "no HELLO on connect");
-    return h;
 }
 
 /* Polls stats until pred holds or the deadline passes. */

@@ -1,12 +1,8 @@
 /*
- * htga_test.c - libhtga (client/htga.c) against a fake daemon.
- *
- * Each test binds a real ZeroMQ ROUTER on a free loopback port (see
- * fake_daemon.h) and drives the public API: what arrives on the wire (kinds,
- * header fields, subsample), lambdas pushed back, reconnects and restarts,
- * drops when the daemon is away, several ranks, bad messages from the daemon,
- * and bounded destroy/flush. Timing bounds are generous; waits poll with
- * deadlines so the suite stays fast.
+ * send_test.c - what libhtga puts on the wire (against a fake daemon): the
+ * SAMPLES header, the subsample (unbiased, reproducible by seed, clusters
+ * of runs), htga_send_many's one message per group and per-message results,
+ * concurrent senders, and the API's argument checks.
  */
 #include <criterion/criterion.h>
 #include <limits.h>
@@ -16,61 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "fake_daemon.h"
-#include "htga.h"
-
-static htga *connect_client(fake_daemon *f, const char *run, fake_msg *hello)
-{
-    htga *h = NULL;
-    cr_assert_eq(htga_create(&h, f->endpoint, run), HTGA_OK);
-    cr_assert_eq(fake_recv_kind(f, hello, WIRE_HELLO, 3000), 0, "no HELLO on connect");
-    return h;
-}
-
-static int wait_lambda(htga *h, const char *group, double want, int timeout_ms)
-{
-    long end = fake_now_ms() + timeout_ms;
-    while (fake_now_ms() < end) {
-        double v;
-        if (htga_lambda_get(h, group, &v) == HTGA_OK && v == want)
-            return 0;
-        fake_sleep_ms(2);
-    }
-    return -1;
-}
-
-static htga_stats stats(htga *h)
-{
-    htga_stats s;
-    cr_assert_eq(htga_stats_get(h, &s, sizeof s), HTGA_OK);
-    return s;
-}
-
-Test(client, hello_on_connect, .timeout = 10)
-{
-    fake_daemon f;
-    fake_msg m;
-    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
-    htga *h = connect_client(&f, "run-hello", &m);
-    cr_assert_eq(m.nframes, 1);
-    cr_assert_eq(m.m.run_len, 9);
-    cr_assert(memcmp(m.m.run, "run-hello", 9) == 0);
-    cr_assert_eq(m.m.group_len, 0);
-    cr_assert_eq(m.m.seq, 0);
-    cr_assert_eq(m.m.step, WIRE_FEAT_FLOW, "HELLO says the client follows budgets");
-    fake_msg_free(&m);
-    /* and again, every HELLO interval: at 50 ms, three more come (a
-     * condition with a deadline, not a wall-clock bound a loaded machine
-     * breaks) */
-    cr_assert_eq(htga_set_int(h, HTGA_OPT_HELLO_INTERVAL_MS, 50), HTGA_OK);
-    for (int i = 0; i < 3; i++) {
-        cr_assert_eq(fake_recv_kind(&f, &m, WIRE_HELLO, 5000), 0, "HELLO %d", i);
-        fake_msg_free(&m);
-    }
-    htga_destroy(&h);
-    cr_assert_null(h);
-    fake_stop(&f);
-}
+#include "client_support.h"
 
 Test(client, samples_header_and_subsample, .timeout = 10)
 {
@@ -150,6 +92,7 @@ Test(client, max_samples_zero_sends_all, .timeout = 10)
 
 /* The sample of a known large array: one value per stratum, uniform inside
  * it, in order, no duplicates, bounded size. */
+
 Test(client, subsample_is_unbiased, .timeout = 20)
 {
     enum { N = 1000000, M = 10000, BINS = 10 };
@@ -223,291 +166,6 @@ Test(client, seed_makes_samples_reproducible, .timeout = 10)
     }
     fake_stop(&f);
     free(x);
-}
-
-Test(client, lambda_push_reaches_htga_lambda, .timeout = 10)
-{
-    fake_daemon f;
-    fake_msg hello;
-    double v = 0;
-    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
-    htga *h = connect_client(&f, "run-l", &hello);
-    cr_assert_eq(htga_lambda(h, "g1"), 1.0);
-    cr_assert_eq(htga_lambda_get(h, "g1", &v), HTGA_ENOTFOUND);
-    cr_assert_eq(v, 1.0);
-    fake_send_lambda(&f, hello.id, hello.id_len, "run-l", "g1", 0.25);
-    fake_send_lambda(&f, hello.id, hello.id_len, "run-l", "g2", 3.5);
-    cr_assert_eq(wait_lambda(h, "g1", 0.25, 3000), 0);
-    cr_assert_eq(wait_lambda(h, "g2", 3.5, 3000), 0);
-    fake_send_lambda(&f, hello.id, hello.id_len, "run-l", "g1", 0.75);
-    cr_assert_eq(wait_lambda(h, "g1", 0.75, 3000), 0, "the latest push wins");
-    /* many groups: the table grows */
-    for (int i = 0; i < 100; i++) {
-        char g[16];
-        snprintf(g, sizeof g, "grp%d", i);
-        fake_send_lambda(&f, hello.id, hello.id_len, "run-l", g, 1.0 + i);
-    }
-    cr_assert_eq(wait_lambda(h, "grp99", 100.0, 3000), 0);
-    for (int i = 0; i < 100; i++) {
-        char g[16];
-        snprintf(g, sizeof g, "grp%d", i);
-        cr_assert_eq(htga_lambda(h, g), 1.0 + i);
-    }
-    cr_assert_eq(htga_lambda_get(h, "nope", &v), HTGA_ENOTFOUND);
-    cr_assert_eq(stats(h).lambdas_recv, 103);
-    cr_assert_eq(htga_lambda(h, ""), 1.0, "bad name: 1.0");
-    cr_assert_eq(htga_lambda_get(h, NULL, &v), HTGA_EINVAL);
-    fake_msg_free(&hello);
-    htga_destroy(&h);
-    fake_stop(&f);
-}
-
-Test(client, bad_messages_from_daemon_are_counted, .timeout = 10)
-{
-    fake_daemon f;
-    fake_msg hello;
-    unsigned char hdr[WIRE_HEADER_MAX], body[WIRE_LAMBDA_LEN];
-    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
-    htga *h = connect_client(&f, "run", &hello);
-    {
-        const void *fr[1] = {"garbage"};
-        size_t ln[1] = {7};
-        fake_send_raw(&f, hello.id, hello.id_len, fr, ln, 1);
-    }
-    {
-        /* a SAMPLES message: not allowed towards a client */
-        wire_msg m = {.kind = WIRE_SAMPLES,
-                      .count = 1,
-                      .run = "run",
-                      .run_len = 3,
-                      .group = "g",
-                      .group_len = 1};
-        float one = 1;
-        const void *fr[2] = {hdr, &one};
-        size_t ln[2] = {wire_encode_header(&m, hdr, sizeof hdr), 4};
-        fake_send_raw(&f, hello.id, hello.id_len, fr, ln, 2);
-    }
-    {
-        /* a LAMBDA with a NaN lambda, then one with 4 frames */
-        wire_msg m = {.kind = WIRE_LAMBDA,
-                      .count = 1,
-                      .run = "run",
-                      .run_len = 3,
-                      .group = "g",
-                      .group_len = 1};
-        wire_lambda lam = {.lambda = NAN};
-        wire_encode_lambda(&lam, body);
-        const void *fr[4] = {hdr, body, "x", "y"};
-        size_t ln[4] = {wire_encode_header(&m, hdr, sizeof hdr), WIRE_LAMBDA_LEN, 1, 1};
-        fake_send_raw(&f, hello.id, hello.id_len, fr, ln, 2);
-        lam.lambda = 9;
-        wire_encode_lambda(&lam, body);
-        fake_send_raw(&f, hello.id, hello.id_len, fr, ln, 4);
-    }
-    fake_send_lambda(&f, hello.id, hello.id_len, "other-run", "g", 5.0);
-    fake_send_lambda(&f, hello.id, hello.id_len, "run", "g", 2.0);
-    cr_assert_eq(wait_lambda(h, "g", 2.0, 3000), 0, "a good message still gets through");
-    htga_stats s = stats(h);
-    cr_assert_eq(s.bad_msgs_recv, 5);
-    cr_assert_eq(s.lambdas_recv, 1);
-    fake_msg_free(&hello);
-    htga_destroy(&h);
-    fake_stop(&f);
-}
-
-/* No daemon yet: messages wait in the queue, and all of them leave, in
- * order and with their sequence numbers, once it starts. */
-Test(client, daemon_down_queues_then_delivers, .timeout = 15)
-{
-    char ep[256];
-    fake_daemon f;
-    fake_msg m;
-    float x[16] = {1, 2, 3};
-    htga *h;
-    fake_free_endpoint(ep, sizeof ep);
-    cr_assert_eq(htga_create(&h, ep, "run"), HTGA_OK);
-    for (int i = 0; i < 5; i++) {
-        long t0 = fake_now_ms();
-        cr_assert_eq(htga_send(h, "g", i, x, 16), HTGA_OK);
-        /* a send waiting for the daemon would wait forever: the bound only
-         * needs to sit above a loaded machine's scheduling delays */
-        cr_assert_lt(fake_now_ms() - t0, slack(500), "htga_send returns at once");
-    }
-    htga_stats s = stats(h);
-    cr_assert_eq(s.sends, 5);
-    cr_assert_eq(s.queue_msgs, 5);
-    cr_assert_eq(s.drops_offline + s.drops_queue, 0);
-    cr_assert_eq(htga_flush(h, 20), HTGA_ETIMEDOUT, "nothing leaves while the daemon is away");
-    cr_assert_eq(htga_connected(h), 0);
-    cr_assert_eq(htga_connected(NULL), 0);
-
-    cr_assert_eq(fake_start(&f, ep), 0, "rebind %s", ep);
-    for (int i = 0; i < 5; i++) {
-        cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 5000), 0, "message %d", i);
-        cr_assert_eq(m.m.seq, (uint64_t)i);
-        cr_assert_eq(m.m.step, i);
-        cr_assert_eq(m.m.dropped, 0);
-        fake_msg_free(&m);
-    }
-    cr_assert_eq(htga_flush(h, 3000), HTGA_OK);
-    cr_assert_eq(htga_connected(h), 1);
-    s = stats(h);
-    cr_assert_eq(s.msgs_sent, 5);
-    cr_assert_eq(s.queue_msgs, 0);
-    cr_assert_eq(s.connections, 1);
-    htga_destroy(&h);
-    fake_stop(&f);
-}
-
-Test(client, restarted_daemon_gets_hello_and_pushes, .timeout = 15)
-{
-    fake_daemon f;
-    fake_msg m;
-    char ep[256];
-    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
-    snprintf(ep, sizeof ep, "%s", f.endpoint);
-    htga *h = connect_client(&f, "run", &m);
-    fake_msg_free(&m);
-    fake_stop(&f);
-    fake_sleep_ms(50);
-    cr_assert_eq(fake_start(&f, ep), 0);
-    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_HELLO, 4000), 0, "HELLO after the restart");
-    fake_send_lambda(&f, m.id, m.id_len, "run", "g", 0.5);
-    cr_assert_eq(wait_lambda(h, "g", 0.5, 3000), 0);
-    fake_msg_free(&m);
-    htga_destroy(&h);
-    fake_stop(&f);
-}
-
-Test(client, two_ranks_both_get_lambdas, .timeout = 10)
-{
-    fake_daemon f;
-    fake_msg m0, m1;
-    htga *h0, *h1;
-    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
-    cr_assert_eq(htga_create(&h0, f.endpoint, "run"), HTGA_OK);
-    cr_assert_eq(htga_create(&h1, f.endpoint, "run"), HTGA_OK);
-    htga_set_int(h0, HTGA_OPT_RANK, 0);
-    htga_set_int(h1, HTGA_OPT_RANK, 1);
-    float x[4] = {1, 2, 3, 4};
-    /* identify each rank by a SAMPLES message (rank in the header) */
-    int have0 = 0, have1 = 0;
-    long end = fake_now_ms() + 5000;
-    while (!(have0 && have1) && fake_now_ms() < end) {
-        fake_msg m;
-        htga_send(h0, "g", 1, x, 4);
-        htga_send(h1, "g", 1, x, 4);
-        if (fake_recv_kind(&f, &m, WIRE_SAMPLES, 50) != 0)
-            continue;
-        if (m.m.rank == 0 && !have0) {
-            m0 = m;
-            m0.body = NULL;
-            have0 = 1;
-        } else if (m.m.rank == 1 && !have1) {
-            m1 = m;
-            m1.body = NULL;
-            have1 = 1;
-        }
-        fake_msg_free(&m);
-    }
-    cr_assert(have0 && have1);
-    cr_assert(m0.id_len != m1.id_len || memcmp(m0.id, m1.id, m0.id_len) != 0);
-    fake_send_lambda(&f, m0.id, m0.id_len, "run", "g", 1.5);
-    fake_send_lambda(&f, m1.id, m1.id_len, "run", "g", 1.5);
-    cr_assert_eq(wait_lambda(h0, "g", 1.5, 3000), 0);
-    cr_assert_eq(wait_lambda(h1, "g", 1.5, 3000), 0);
-    htga_destroy(&h0);
-    htga_destroy(&h1);
-    fake_stop(&f);
-}
-
-/* HTGA_OPT_QUEUE_DEPTH is now a cap on the message count: over it, the
- * oldest message of the fullest group is shed (counted offline here), and
- * flush times out while the daemon is away. */
-Test(client, queue_depth_caps_messages_and_flush_times_out, .timeout = 10)
-{
-    char ep[256];
-    htga *h;
-    float x[8] = {0};
-    fake_free_endpoint(ep, sizeof ep);
-    cr_assert_eq(htga_create(&h, ep, "run"), HTGA_OK);
-    cr_assert_eq(htga_set_int(h, HTGA_OPT_QUEUE_DEPTH, 4), HTGA_OK);
-    for (int i = 0; i < 6; i++)
-        cr_assert_eq(htga_send(h, "g", i, x, 8), HTGA_OK, "queued; the oldest is shed");
-    htga_stats s = stats(h);
-    cr_assert_eq(s.drops_offline, 2);
-    cr_assert_eq(s.drops_evicted, 2);
-    cr_assert_eq(s.sends, 6);
-    cr_assert_eq(s.queue_msgs, 4);
-    long t0 = fake_now_ms();
-    cr_assert_eq(htga_flush(h, 50), HTGA_ETIMEDOUT);
-    cr_assert_lt(fake_now_ms() - t0, slack(500));
-    cr_assert_eq(htga_set_int(h, HTGA_OPT_QUEUE_DEPTH, 0), HTGA_OK, "0: no cap");
-    cr_assert_eq(htga_set_int(h, HTGA_OPT_QUEUE_DEPTH, -1), HTGA_EINVAL);
-    htga_destroy(&h);
-}
-
-Test(client, destroy_with_dead_endpoint_is_fast, .timeout = 10)
-{
-    char ep[256];
-    htga *h;
-    float x[1024] = {0};
-    fake_free_endpoint(ep, sizeof ep);
-    cr_assert_eq(htga_create(&h, ep, "run"), HTGA_OK);
-    for (int i = 0; i < 10; i++)
-        htga_send(h, "g", i, x, 1024); /* queued: nobody listens */
-    long t0 = fake_now_ms();
-    htga_destroy(&h);
-    long dt = fake_now_ms() - t0;
-    cr_assert_lt(dt, slack(200), "destroy took %ld ms", dt);
-    htga_destroy(&h); /* NULL is fine */
-    htga_destroy(NULL);
-}
-
-Test(client, destroy_with_busy_daemon_is_bounded, .timeout = 10)
-{
-    fake_daemon f;
-    fake_msg m;
-    size_t n = 1 << 16;
-    float *x = calloc(n, sizeof *x);
-    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
-    htga *h = connect_client(&f, "run", &m);
-    fake_msg_free(&m);
-    for (int i = 0; i < 200; i++)
-        htga_send(h, "g", i, x, n); /* 50 MiB offered; the fake never reads */
-    long t0 = fake_now_ms();
-    htga_destroy(&h);
-    long dt = fake_now_ms() - t0;
-    /* The linger is 100 ms; a hang would be unbounded. 1 s leaves room for a
-     * loaded 2-core CI machine (433 ms seen under load), where 300 ms flaked. */
-    cr_assert_lt(dt, slack(1000), "destroy took %ld ms", dt);
-    fake_stop(&f);
-    free(x);
-}
-
-Test(client, flush_waits_for_messages_to_leave, .timeout = 10)
-{
-    fake_daemon f;
-    fake_msg m;
-    float x[256];
-    for (int i = 0; i < 256; i++)
-        x[i] = (float)i;
-    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
-    htga *h = connect_client(&f, "run", &m);
-    fake_msg_free(&m);
-    for (int i = 0; i < 20; i++)
-        cr_assert_eq(htga_send(h, "g", i, x, 256), HTGA_OK);
-    cr_assert_eq(htga_flush(h, 3000), HTGA_OK);
-    htga_stats s = stats(h);
-    cr_assert_eq(s.msgs_sent, 20);
-    for (int i = 0; i < 20; i++) {
-        cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 3000), 0);
-        cr_assert_eq(m.m.step, i);
-        cr_assert_eq(m.m.seq, (uint64_t)i);
-        fake_msg_free(&m);
-    }
-    htga_destroy(&h);
-    fake_stop(&f);
 }
 
 struct sender_arg {
@@ -633,6 +291,7 @@ Test(client, arguments_and_errors)
  * array is one aligned run of 16 consecutive values per stratum of 1600
  * (units of 16, n/m = 100 of them each; the last stratum's run starts
  * anywhere in it), in order. */
+
 Test(client, sample_cluster_option_sends_runs, .timeout = 20)
 {
     enum { N = 1000000, M = 10000, L = 16 };
@@ -703,6 +362,7 @@ Test(client, sample_cluster_option_sends_runs, .timeout = 20)
 
 /* htga_send_many(): one message per group, in order, each with its own seq,
  * sampled and counted as htga_send() would; and it chunks long batches. */
+
 Test(client, send_many_sends_one_message_per_group, .timeout = 10)
 {
     enum { N = 70 }; /* more than one internal chunk */
@@ -766,6 +426,7 @@ Test(client, send_many_sends_one_message_per_group, .timeout = 10)
 }
 
 /* A bad argument anywhere in the batch sends nothing; count 0 is a no-op. */
+
 Test(client, send_many_arguments)
 {
     htga *h;
@@ -791,6 +452,7 @@ Test(client, send_many_arguments)
 /* rcs say what happened to each message at return: queued (HTGA_OK), or
  * dropped because it can never fit the queue's byte bound; the return
  * value counts the queued ones, and the counters add up. */
+
 Test(client, send_many_rcs_are_true_per_message, .timeout = 10)
 {
     char ep[256];
@@ -822,45 +484,3 @@ Test(client, send_many_rcs_are_true_per_message, .timeout = 10)
 /* Configuration by environment: a NULL endpoint and run come from
  * HTGA_ENDPOINT and HTGA_RUN, the rank from RANK; explicit values win, a
  * RANK that is not a decimal is left alone, and with nothing set create fails. */
-Test(client, endpoint_run_and_rank_from_environment, .timeout = 10)
-{
-    fake_daemon f;
-    fake_msg m;
-    float x[4] = {1, 2, 3, 4};
-    htga *h = NULL;
-    cr_assert_eq(fake_start(&f, "tcp://127.0.0.1:*"), 0);
-    unsetenv("HTGA_ENDPOINT");
-    unsetenv("HTGA_RUN");
-    unsetenv("RANK");
-    cr_assert_eq(htga_create(&h, NULL, NULL), HTGA_EINVAL);
-    cr_assert_eq(htga_create(&h, "", "run"), HTGA_EINVAL);
-    cr_assert_null(h);
-
-    setenv("HTGA_ENDPOINT", f.endpoint, 1);
-    setenv("HTGA_RUN", "env-run", 1);
-    setenv("RANK", "5", 1);
-    cr_assert_eq(htga_create(&h, NULL, NULL), HTGA_OK);
-    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_HELLO, 3000), 0);
-    fake_msg_free(&m);
-    cr_assert_eq(htga_send(h, "g", 1, x, 4), HTGA_OK);
-    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 3000), 0);
-    cr_assert_eq(m.m.run_len, 7);
-    cr_assert_eq(memcmp(m.m.run, "env-run", 7), 0);
-    cr_assert_eq(m.m.rank, 5);
-    fake_msg_free(&m);
-    htga_destroy(&h);
-
-    setenv("RANK", "two", 1);
-    cr_assert_eq(htga_create(&h, "", "given-run"), HTGA_OK);
-    cr_assert_eq(htga_send(h, "g", 2, x, 4), HTGA_OK);
-    cr_assert_eq(fake_recv_kind(&f, &m, WIRE_SAMPLES, 3000), 0);
-    cr_assert_eq(m.m.run_len, 9);
-    cr_assert_eq(memcmp(m.m.run, "given-run", 9), 0);
-    cr_assert_eq(m.m.rank, 0, "a RANK that is not a number is not ours to read");
-    fake_msg_free(&m);
-    htga_destroy(&h);
-    unsetenv("HTGA_ENDPOINT");
-    unsetenv("HTGA_RUN");
-    unsetenv("RANK");
-    fake_stop(&f);
-}
