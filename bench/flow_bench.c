@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "htga.h"
+#include "mix.h"
 
 typedef struct worker {
     int rank;
@@ -191,10 +192,8 @@ int main(int argc, char **argv)
     grad = malloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) { /* Student-t(3): a normal over sqrt(chi-square(3) / 3) */
         double u[3], z, z2, c;
-        for (int k = 0; k < 3; k++) {
-            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-            u[k] = ((double)(seed >> 11) + 0.5) / 9007199254740992.0;
-        }
+        for (int k = 0; k < 3; k++)
+            u[k] = htga_uniform01(&seed);
         z = sqrt(-2 * log(u[0])) * cos(2 * M_PI * u[1]);
         z2 = sqrt(-2 * log(u[0])) * sin(2 * M_PI * u[1]);
         c = -2 * log(u[2]) + z2 * z2; /* chi-square(2) + chi-square(1) */

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "htga.h"
+#include "mix.h"
 
 static volatile sig_atomic_t stop;
 
@@ -52,8 +53,7 @@ int main(int argc, char **argv)
         return 1;
     }
     for (size_t i = 0; i < n; i++) { /* Pareto-like tails, both signs */
-        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-        double u = ((double)(seed >> 11) + 0.5) / 9007199254740992.0;
+        double u = htga_uniform01(&seed);
         x[i] = (float)((i & 1 ? 1 : -1) / (u * u + 1e-9));
     }
     htga_set_int(h, HTGA_OPT_MAX_SAMPLES, 0);

@@ -36,6 +36,7 @@
 #include <zmq.h>
 
 #include "htga.h"
+#include "mix.h"
 #include "wire.h"
 
 static double now_s(void)
@@ -147,8 +148,7 @@ static int mode_e2e(const char *endpoint, const char *stats, size_t bytes, doubl
     double t0, t1;
 
     for (size_t i = 0; i < n; i++) { /* heavy-ish tails, cheap to make */
-        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-        double u = ((double)(seed >> 11) + 0.5) / 9007199254740992.0;
+        double u = htga_uniform01(&seed);
         x[i] = (float)((i & 1 ? 1 : -1) / (u * u + 1e-9));
     }
     if (htga_create(&h, endpoint, "bench") != HTGA_OK)

@@ -13,8 +13,10 @@
  * line and the excess loss 0.5 |w - w*|^2, the part training can remove:
  * the expected loss is that plus half the noise variance (5/2 for nu =
  * 2.5), and a single minibatch loss is as heavy-tailed as the noise, so it
- * alone would hide the trend. Build against the installed
- * library with: cc demo_trainer.c $(pkg-config --cflags --libs htga) -lm
+ * alone would hide the trend. It is built in the tree (it shares the
+ * small programs' option parser and generator, proto/opts.h and mix.h);
+ * examples/embed.c is the example that builds alone against the installed
+ * library.
  *
  * Usage: htga_demo [--endpoint E] [--run R] [--steps N] [--batch B]
  *                  [--dim D] [--lr LR] [--wait-lambda-ms T]
@@ -27,6 +29,8 @@
 #include <time.h>
 
 #include "htga.h"
+#include "mix.h"
+#include "opts.h"
 
 typedef struct demo_opts {
     const char *endpoint;
@@ -35,14 +39,11 @@ typedef struct demo_opts {
     double lr;
 } demo_opts;
 
-static uint64_t rng = 0x9E3779B97F4A7C15ULL;
+static uint64_t rng = 1;
 
 static double uniform(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return ((double)(rng >> 11) + 0.5) / 9007199254740992.0;
+    return htga_uniform01(&rng);
 }
 
 static double gauss(void)
@@ -74,31 +75,37 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
+static const char synopsis[] = "[--endpoint E] [--run R] [--steps N] [--batch B] [--dim D]"
+                               " [--lr LR] [--wait-lambda-ms T]";
+
+/* The options and their defaults; 0 with o filled, 1 for --help, -1 on a
+ * bad command line (said on stderr). */
 static int parse_opts(int argc, char **argv, demo_opts *o)
 {
+    const opt_spec specs[] = {
+        {"--endpoint", OPT_STR, &o->endpoint, 0, -1, "E    htgad's ZeroMQ endpoint"},
+        {"--run", OPT_STR, &o->run, 0, -1, "R    the run's name"},
+        {"--steps", OPT_LONG, &o->steps, 1, 1e9, "N    training steps"},
+        {"--batch", OPT_LONG, &o->batch, 1, 1e6, "B    examples per step"},
+        {"--dim", OPT_LONG, &o->dim, 1, 1e6, "D    weights"},
+        {"--lr", OPT_DOUBLE, &o->lr, 1e-300, 1e6, "LR   learning rate"},
+        {"--wait-lambda-ms", OPT_LONG, &o->wait_ms, 0, 1e9, "T    wait for the last lambda"},
+    };
+    const size_t n = sizeof specs / sizeof specs[0];
+    char err[160];
+    int rc;
+
     *o = (demo_opts){"tcp://127.0.0.1:5555", "demo", 2000, 64, 32, 3000, 0.02};
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const char *k = argv[i], *v = argv[i + 1];
-        if (strcmp(k, "--endpoint") == 0)
-            o->endpoint = v;
-        else if (strcmp(k, "--run") == 0)
-            o->run = v;
-        else if (strcmp(k, "--steps") == 0)
-            o->steps = atol(v);
-        else if (strcmp(k, "--batch") == 0)
-            o->batch = atol(v);
-        else if (strcmp(k, "--dim") == 0)
-            o->dim = atol(v);
-        else if (strcmp(k, "--lr") == 0)
-            o->lr = atof(v);
-        else if (strcmp(k, "--wait-lambda-ms") == 0)
-            o->wait_ms = atol(v);
-        else
-            return -1;
+    rc = opts_parse(argc, argv, specs, n, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "htga_demo: %s\n", err);
+    if (rc != 0)
+        opts_usage(rc < 0 ? stderr : stdout, "htga_demo", synopsis, specs, n);
+    if (rc == 0 && (uint64_t)o->batch * (uint64_t)o->dim > ((uint64_t)1 << 28)) {
+        fprintf(stderr, "htga_demo: --batch x --dim is too large\n");
+        rc = -1;
     }
-    if ((argc - 1) % 2 != 0 || o->steps < 1 || o->batch < 1 || o->dim < 1 || !(o->lr > 0))
-        return -1;
-    return 0;
+    return rc;
 }
 
 /* One SGD step; fills g (dim) and per-example gradients pg (batch*dim);
@@ -135,11 +142,9 @@ int main(int argc, char **argv)
     float *pg;
     int rc;
 
-    if (parse_opts(argc, argv, &o) < 0) {
-        fprintf(stderr, "usage: htga_demo [--endpoint E] [--run R] [--steps N] [--batch B]"
-                        " [--dim D] [--lr LR] [--wait-lambda-ms T]\n");
-        return 2;
-    }
+    rc = parse_opts(argc, argv, &o);
+    if (rc != 0)
+        return rc < 0 ? 2 : 0;
     rc = htga_create(&h, o.endpoint, o.run);
     if (rc != HTGA_OK) {
         fprintf(stderr, "htga_create: %s\n", htga_strerror(rc));

@@ -1,9 +1,9 @@
 /*
  * mix.h - the small pure helpers the client, the daemon and the estimators
  * share (header-only, static inline): FNV-1a for the name tables, splitmix64
- * for seeding and reproducible draws, and the bit casts between a double
- * and its IEEE 754 bits. One copy of each, here in proto/, the module every
- * side may include.
+ * for seeding and reproducible draws (and a uniform double from it), and the bit casts between a
+ * double and its IEEE 754 bits. One copy of each, here in proto/, the module every side may
+ * include.
  */
 #ifndef HTGA_MIX_H
 #define HTGA_MIX_H
@@ -33,6 +33,13 @@ static inline uint64_t htga_splitmix64(uint64_t *x)
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
+}
+
+/* A uniform draw in the open interval (0, 1) from splitmix64: the top 53
+ * bits, centred in their cell, so log() of it is always finite. */
+static inline double htga_uniform01(uint64_t *x)
+{
+    return ((double)(htga_splitmix64(x) >> 11) + 0.5) * 0x1.0p-53;
 }
 
 static inline uint64_t htga_f64_bits(double d)

@@ -2,6 +2,7 @@
  * harness.c - start/stop the real htgad and read what it wrote (see harness.h).
  */
 #include "harness.h"
+#include "mix.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -257,17 +258,9 @@ int testd_wait_stat(const testd *d, const char *key, int64_t want, int timeout_m
     return -1;
 }
 
-static double uniform(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return ((double)(*s >> 11) + 0.5) / 9007199254740992.0;
-}
-
 static double gauss(uint64_t *s)
 {
-    return sqrt(-2.0 * log(uniform(s))) * cos(6.283185307179586 * uniform(s));
+    return sqrt(-2.0 * log(htga_uniform01(s))) * cos(6.283185307179586 * htga_uniform01(s));
 }
 
 void student_t(float *x, size_t n, double nu, uint64_t *seed)

@@ -21,6 +21,8 @@
 #include <time.h>
 
 #include "htga.h"
+#include "mix.h"
+#include "opts.h"
 
 typedef struct feeder_opts {
     const char *endpoint, *run;
@@ -33,10 +35,7 @@ static uint64_t rng;
 
 static double uniform(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return ((double)(rng >> 11) + 0.5) / 9007199254740992.0;
+    return htga_uniform01(&rng);
 }
 
 static double gauss(void)
@@ -82,34 +81,34 @@ static void sleep_s(double s)
     nanosleep(&ts, NULL);
 }
 
+static const char synopsis[] = "--endpoint E --run R [--groups G] [--samples S] [--steps N]"
+                               " [--rate R] [--report-ms MS] [--seed X]";
+
+/* The options and their defaults; 0 with o filled, 1 for --help, -1 on a
+ * bad command line (said on stderr). */
 static int parse_opts(int argc, char **argv, feeder_opts *o)
 {
+    const opt_spec specs[] = {
+        {"--endpoint", OPT_STR, &o->endpoint, 0, -1, "E    htgad's ZeroMQ endpoint"},
+        {"--run", OPT_STR, &o->run, 0, -1, "R    the run's name"},
+        {"--groups", OPT_LONG, &o->groups, 1, 256, "G    groups layer.0.weight .."},
+        {"--samples", OPT_LONG, &o->samples, 1, 1 << 26, "S    values per group and step"},
+        {"--steps", OPT_LONG, &o->steps, 0, 1e12, "N    steps (0: until killed)"},
+        {"--rate", OPT_DOUBLE, &o->rate, 0, 1e9, "R    steps per second (0: as fast as it can)"},
+        {"--report-ms", OPT_LONG, &o->report_ms, 10, 1e9, "MS   between JSON report lines"},
+        {"--seed", OPT_U64, &o->seed, 0, -1, "X    the draws' seed"},
+    };
+    const size_t n = sizeof specs / sizeof specs[0];
+    char err[160];
+    int rc;
+
     *o = (feeder_opts){"tcp://127.0.0.1:5555", "web-test", 4, 1024, 0, 200, 0, 42};
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const char *k = argv[i], *v = argv[i + 1];
-        if (strcmp(k, "--endpoint") == 0)
-            o->endpoint = v;
-        else if (strcmp(k, "--run") == 0)
-            o->run = v;
-        else if (strcmp(k, "--groups") == 0)
-            o->groups = atol(v);
-        else if (strcmp(k, "--samples") == 0)
-            o->samples = atol(v);
-        else if (strcmp(k, "--steps") == 0)
-            o->steps = atol(v);
-        else if (strcmp(k, "--rate") == 0)
-            o->rate = atof(v);
-        else if (strcmp(k, "--report-ms") == 0)
-            o->report_ms = atol(v);
-        else if (strcmp(k, "--seed") == 0)
-            o->seed = strtoull(v, NULL, 10);
-        else
-            return -1;
-    }
-    if ((argc - 1) % 2 != 0 || o->groups < 1 || o->groups > 256 || o->samples < 1 || o->steps < 0 ||
-        o->rate < 0 || o->report_ms < 10)
-        return -1;
-    return 0;
+    rc = opts_parse(argc, argv, specs, n, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "htga_web_feeder: %s\n", err);
+    if (rc != 0)
+        opts_usage(rc < 0 ? stderr : stdout, "htga_web_feeder", synopsis, specs, n);
+    return rc;
 }
 
 /* One JSON line: {"step": S, "queued": N, "dropped": D, "client_drops": C,
@@ -139,13 +138,11 @@ int main(int argc, char **argv)
 {
     feeder_opts o;
     htga *h = NULL;
-    if (parse_opts(argc, argv, &o) < 0) {
-        fprintf(stderr, "usage: htga_web_feeder --endpoint E --run R [--groups G] [--samples S]"
-                        " [--steps N] [--rate R] [--report-ms MS] [--seed X]\n");
-        return 2;
-    }
-    rng = o.seed * 0x9E3779B97F4A7C15ULL + 1;
-    int rc = htga_create(&h, o.endpoint, o.run);
+    int rc = parse_opts(argc, argv, &o);
+    if (rc != 0)
+        return rc < 0 ? 2 : 0;
+    rng = o.seed;
+    rc = htga_create(&h, o.endpoint, o.run);
     if (rc != HTGA_OK) {
         fprintf(stderr, "htga_create: %s\n", htga_strerror(rc));
         return 1;
