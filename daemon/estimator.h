@@ -23,6 +23,30 @@
  * thread cannot estimate goes there as STORE_LOST with its group and
  * steps: both become rows of table shed. A STOP job ends the thread after
  * everything before it was handled.
+ *
+ * A stream that comes back (its slot was freed while idle, or it is new):
+ * the ingest thread never touches SQLite, so it cannot look up what the
+ * stream carries on from. It sends an OPEN job, which names the stream
+ * and nothing else, ahead of the stream's blocks, and goes on at once: it
+ * numbers the blocks of each life of a slot from 0 and keeps taking
+ * samples. This thread takes the OPEN before any of those blocks (one
+ * queue per stream, in order), reads the group's stored state on a
+ * read-only connection of its own, and from then on owns it: the EMA state
+ * and latest block (so every lambda continues exactly as without the gap),
+ * and the block-number base (the stored last block + 1, added to ingest's
+ * numbers). It then tells ingest, over the pipe and ahead of any lambda of
+ * those blocks, the stream's last stored lambda (what a HELLO is answered
+ * with) and the policy its run carries on with (NOTE_OPENED). A block
+ * ingest closed before that note came is marked pol_pending; this thread
+ * gives it the restored policy. The lookup is the estimator's rather than
+ * the writer's because only the estimator sees the stream's OPEN before its
+ * first block without waiting on anything: a writer's answer would queue
+ * behind a whole batch, and the block's EMA cannot wait for it. A lookup
+ * that fails (no read connection) leaves base 0; the writer then numbers
+ * the group's rows on past the stored ones (its safety net, store.h).
+ * Notes carry the slot's life, so a late note of a freed slot's earlier
+ * life (the writer's barrier note may overtake it: the PULL socket
+ * fair-queues its senders) is dropped.
  */
 #ifndef HTGAD_ESTIMATOR_H
 #define HTGAD_ESTIMATOR_H
@@ -43,7 +67,7 @@ typedef enum est_job_kind {
     EST_JOB_BLOCK = 1,
     EST_JOB_STOP = 2,
     EST_JOB_POLICY = 3,  /* a run's policy changed: store it, re-derive its lambdas */
-    EST_JOB_OPEN = 4,    /* a stream slot starts a new life: its stored state (or none) */
+    EST_JOB_OPEN = 4,    /* a stream slot starts a new life: look its stored state up */
     EST_JOB_BARRIER = 5, /* forwarded to the writer: everything before it is handed on */
     EST_JOB_SHED = 6,    /* a shed event (shed_*), forwarded to the writer as STORE_SHED */
 } est_job_kind;
@@ -63,12 +87,14 @@ typedef struct est_job {
     policy pol;
     const char *source;
     int final;       /* flushed at shutdown: stored, no lambda push (ingest is gone) */
+    int pol_pending; /* EST_JOB_BLOCK, _OPEN: the run's stored policy was not known to ingest (pol
+                        is its default): this thread restores it */
+    uint32_t life;   /* EST_JOB_OPEN: the slot's life (streams.h) */
     int record;      /* EST_JOB_POLICY: this estimator stores the change (one of them does) */
     uint32_t *slots; /* EST_JOB_POLICY: the run's stream slots (malloc'd) */
     size_t nslots;
-    struct store_state *state; /* EST_JOB_OPEN: the group's stored state (malloc'd) */
-    est_seg *seg;              /* EST_JOB_BLOCK: where runs are (est_hill_runs), in the job's own
-                                  allocation (not freed apart); nseg 0: no runs */
+    est_seg *seg; /* EST_JOB_BLOCK: where runs are (est_hill_runs), in the job's own
+                     allocation (not freed apart); nseg 0: no runs */
     size_t nseg;
     size_t bytes;        /* what the job holds against --queue-bytes (g_stats.est_bytes) */
     uint64_t barrier;    /* EST_JOB_BARRIER: its id */
@@ -79,16 +105,23 @@ typedef struct est_job {
 } est_job;
 
 /* What comes back to the ingest thread over the pipe (one frame), from an
- * estimator (a lambda) or the writer (a barrier passed). */
+ * estimator (a lambda, a stream's restored state) or the writer (a barrier
+ * passed). */
 typedef enum est_note_kind {
     NOTE_LAMBDA = 0,
     NOTE_BARRIER = 1,
+    NOTE_OPENED = 2,
 } est_note_kind;
 
 typedef struct est_note {
     uint32_t kind; /* est_note_kind */
     uint32_t stream_slot;
-    wire_lambda lam;        /* NOTE_LAMBDA */
+    uint32_t life;          /* NOTE_LAMBDA, _OPENED: the slot's life it is about */
+    int has_lambda;         /* NOTE_OPENED: lam is the stream's last stored lambda */
+    wire_lambda lam;        /* NOTE_LAMBDA, NOTE_OPENED */
+    int pol_restored;       /* NOTE_OPENED: pol and source are what its run carries on with */
+    policy pol;             /* (a job marked pol_pending asked for them) */
+    const char *source;     /* static text */
     uint64_t barrier;       /* NOTE_BARRIER: the barrier's id */
     uint32_t run_slot;      /* NOTE_BARRIER: its run */
     uint64_t blocks_stored; /* NOTE_BARRIER: the run's blocks committed so far */
@@ -102,9 +135,11 @@ typedef struct estimator estimator;
 
 /* An estimator reading `in`, writing `out` (the writer queue) and notifying
  * over ESTIMATOR_PIPE in zmq context ctx. max_block: the largest n of a job;
- * slots: stream slots. NULL on out of memory. Not started. */
+ * slots: stream slots; db: the database it looks returning streams up in
+ * (read-only, opened by the thread; NULL: none, every stream starts afresh).
+ * NULL on out of memory. Not started. */
 estimator *estimator_new(bqueue *in, bqueue *out, void *ctx, size_t max_block,
-                         const est_k_rule *rule, size_t slots);
+                         const est_k_rule *rule, size_t slots, const char *db);
 
 /* How many order statistics a block's Hill plot keeps: STORE_TOP_MIN, or
  * k_max + 1 when larger, k_max the largest k the rule can choose for a block
@@ -116,14 +151,13 @@ size_t estimator_top_cap(const est_k_rule *rule, size_t max_block);
  * (--test-estimate-delay-us), to make an overload on purpose. */
 void estimator_set_delay(estimator *e, uint64_t delay_us);
 
-/* Before start: the last reliable lambda of a restored stream. */
-void estimator_preload(estimator *e, uint32_t stream_slot, double lambda);
-
-/* Before start: the latest block of a restored stream (its estimate, the
- * EMA state before it, its number and last step), so a policy change right
- * after a restart re-derives and pushes the stream's lambda at once. */
-void estimator_preload_latest(estimator *e, uint32_t stream_slot, const est_result *res,
-                              int has_before, double before_lambda, uint64_t block, int64_t step);
+/* Before start: a restored stream in its slot's life `life` (as an OPEN
+ * job would find it): its EMA state, its latest block (its estimate, the
+ * EMA state before it, its number and last step, so a policy change right
+ * after a restart re-derives and pushes the stream's lambda at once) and
+ * its block-number base. */
+void estimator_preload(estimator *e, uint32_t stream_slot, uint32_t life,
+                       const struct store_state *st);
 
 /* Starts the thread; 0 or -1. */
 int estimator_start(estimator *e);

@@ -7,7 +7,6 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +21,6 @@
 #include "health.h"
 #include "log.h"
 #include "stats.h"
-#include "store.h"
 #include "streams.h"
 #include "wire.h"
 
@@ -70,7 +68,6 @@ struct ingest {
     admit *adm;        /* what one peer may create (admit.h) */
     const auth *auth;  /* CURVE, or NULL (ingest_set_auth) */
     zmq_msg_t *cur_id; /* a frame of the message being handled (its metadata) */
-    sqlite3 *ro;       /* read-only: stored state of streams that come back */
     int64_t idle_ms;
     void *router;
     void *pipe;
@@ -156,53 +153,25 @@ out_free_ingest:
     return NULL;
 }
 
-/* A policy set over HTTP survives restarts and idle expiry; one that came
- * from the flags follows the current flags ("flags" row if it changed). */
-static void restore_policy(ingest *g, run_entry *run, const store_state *st)
+int ingest_preload(ingest *g, const ingest_restored *r, uint32_t *stream_slot, uint32_t *life)
 {
-    if (st->has_policy && strcmp(st->source, "http") == 0) {
-        run->pol = st->pol;
-        run->pol_source = "http";
-    } else if (st->has_policy && !policy_equal(&st->pol, &g->cfg.policy)) {
-        run->pol_source = "flags";
-    }
-}
-
-/* A stream's stored state goes on in its slot: numbering, last lambda. */
-static void restore_stream(stream_entry *se, const store_state *st)
-{
-    if (!st->has_block)
-        return;
-    se->next_block = st->last_block + 1;
-    se->has_lambda = 1;
-    se->last.lambda = st->lambda;
-    se->last.alpha = st->alpha;
-    se->last.block = st->last_block;
-    se->last.step = st->last_step;
-    se->last.reason = st->reason;
-}
-
-int ingest_preload(ingest *g, const store_state *st, uint32_t *run_slot, uint32_t *stream_slot,
-                   policy *pol)
-{
-    long r = streams_run(g->reg, st->run, strlen(st->run), &g->cfg.policy);
+    long run_slot = streams_run(g->reg, r->run, strlen(r->run), &g->cfg.policy);
     long s;
-    run_entry *run;
     stream_entry *se;
 
-    if (r < 0)
+    if (run_slot < 0)
         return -1;
-    s = streams_stream(g->reg, (uint32_t)r, st->group, strlen(st->group));
+    s = streams_stream(g->reg, (uint32_t)run_slot, r->group, strlen(r->group));
     if (s < 0)
         return -1;
-    run = &g->reg->runs[r];
-    restore_policy(g, run, st);
+    g->reg->runs[run_slot].pol = r->pol;
+    g->reg->runs[run_slot].pol_source = r->source;
     se = &g->reg->streams[s];
     se->last_ms = now_ms();
-    restore_stream(se, st);
-    *run_slot = (uint32_t)r;
+    se->has_lambda = r->has_lambda;
+    se->last = r->last;
     *stream_slot = (uint32_t)s;
-    *pol = run->pol;
+    *life = se->life;
     return 0;
 }
 
@@ -286,11 +255,53 @@ static void answer_hello(ingest *g, uint32_t run_slot, const uint8_t *id, size_t
 }
 
 static void barrier_passed(ingest *g, const est_note *note);
+static void apply_policy(ingest *g, uint32_t run_slot, const policy *pol, const char *source,
+                         ack *done);
+
+/* The stream a note is about, or NULL when that life of its slot is over. */
+static stream_entry *note_stream(ingest *g, const est_note *note)
+{
+    stream_entry *se;
+
+    if (note->stream_slot >= g->reg->nstreams)
+        return NULL;
+    se = &g->reg->streams[note->stream_slot];
+    return se->used && se->life == note->life ? se : NULL;
+}
+
+/* Its estimator looked a stream up (estimator.h): the last stored lambda
+ * is what HELLOs are answered with (no push carried it: the next HELLO of
+ * each peer brings it), and a run created by it carries on with its
+ * stored policy. A default changed (SIGHUP) while that was pending, which
+ * skipped the run, applies now. */
+static void stream_opened(ingest *g, const est_note *note)
+{
+    stream_entry *se = note_stream(g, note);
+    run_entry *run;
+
+    if (se == NULL)
+        return;
+    run = &g->reg->runs[se->run_slot];
+    if (note->has_lambda) {
+        se->last = note->lam;
+        se->has_lambda = 1;
+        for (size_t i = 0; i < run->npeers; i++)
+            run->peers[i].missed = 1;
+    }
+    if (!run->restoring || !note->pol_restored)
+        return;
+    run->restoring = 0;
+    run->pol = note->pol;
+    run->pol_source = note->source;
+    if (strcmp(run->pol_source, "http") != 0 && !policy_equal(&run->pol, &g->cfg.policy))
+        apply_policy(g, se->run_slot, &g->cfg.policy, "flags", NULL);
+}
 
 /* Reads every note the estimators and the writer left in the pipe. */
 static void drain_pipe(ingest *g)
 {
     est_note note;
+    stream_entry *se;
     int n;
 
     while ((n = zmq_recv(g->pipe, &note, sizeof(note), ZMQ_DONTWAIT)) >= 0) {
@@ -298,13 +309,13 @@ static void drain_pipe(ingest *g)
             continue;
         if (note.kind == NOTE_BARRIER) {
             barrier_passed(g, &note);
-            continue;
+        } else if (note.kind == NOTE_OPENED) {
+            stream_opened(g, &note);
+        } else if ((se = note_stream(g, &note)) != NULL) {
+            se->last = note.lam;
+            se->has_lambda = 1;
+            push_lambda(g, note.stream_slot);
         }
-        if (note.stream_slot >= g->reg->nstreams || !g->reg->streams[note.stream_slot].used)
-            continue;
-        g->reg->streams[note.stream_slot].last = note.lam;
-        g->reg->streams[note.stream_slot].has_lambda = 1;
-        push_lambda(g, note.stream_slot);
     }
 }
 
@@ -385,6 +396,7 @@ static void apply_policy(ingest *g, uint32_t run_slot, const policy *pol, const 
 
     run->pol = *pol;
     run->pol_source = source;
+    run->restoring = 0; /* set now: what was stored before gives way */
     /* Every estimator gets the job: each re-derives the streams it owns
      * (the others have no latest block for them); the first one stores it. */
     for (size_t k = 0; k < g->nest; k++) {
@@ -421,8 +433,11 @@ static void drain_cmds(ingest *g)
     while ((c = bqueue_pop(g->cmds, 0)) != NULL) {
         if (c->all) {
             g->cfg.policy = c->pol;
+            /* a run still restoring may turn out "http": its note applies
+             * the new default if not (stream_opened) */
             for (size_t i = 0; i < g->reg->nruns; i++) {
-                if (g->reg->runs[i].used && strcmp(g->reg->runs[i].pol_source, "http") != 0 &&
+                if (g->reg->runs[i].used && !g->reg->runs[i].restoring &&
+                    strcmp(g->reg->runs[i].pol_source, "http") != 0 &&
                     !policy_equal(&g->reg->runs[i].pol, &c->pol))
                     apply_policy(g, (uint32_t)i, &c->pol, c->source, NULL);
             }
@@ -509,6 +524,7 @@ static int push_block(emit_ctx *c, const accum_block *blk, void *msg)
     job->msg = msg;
     job->pol = run->pol;
     job->source = run->pol_source;
+    job->pol_pending = run->restoring;
     job->final = g->flushing || c->final;
     job->bytes = msg != NULL ? zmq_msg_size(msg) : blk->n * sizeof(float);
     push_job(g, c->slot % g->nest, job);
@@ -579,34 +595,26 @@ static void count_decode_error(ingest *g, const wire_error *err)
 }
 
 /* A stream created while running (new, or back after its slot was freed):
- * it carries on from its stored state (block numbers, last lambda), and its
- * estimator gets that state (EMA, latest block) before any of its blocks. */
+ * its estimator looks up what it carries on from before it takes any of
+ * its blocks, and tells (stream_opened); meanwhile its blocks are numbered
+ * from 0 in this life and go on as usual (estimator.h). */
 static void open_stream(ingest *g, uint32_t slot)
 {
-    stream_entry *se = &g->reg->streams[slot];
+    const stream_entry *se = &g->reg->streams[slot];
     const run_entry *run = &g->reg->runs[se->run_slot];
     est_job *job = calloc(1, sizeof(*job));
-    store_state *st = calloc(1, sizeof(*st));
 
-    if (job == NULL || st == NULL) {
-        free(job);
-        free(st);
+    if (job == NULL) /* its estimator keeps the slot's previous life: it starts afresh */
         return;
-    }
-    if (g->ro != NULL && store_lookup(g->ro, run->name, se->group, st) < 0) {
-        LOG(LOG_ERROR, "ingest: looking up %s/%s: %s", run->name, se->group, sqlite3_errmsg(g->ro));
-        memset(st, 0, sizeof(*st));
-    }
-    restore_stream(se, st);
-    if (se->has_lambda) { /* a lambda no push carried: the next HELLOs bring it */
-        run_entry *r = &g->reg->runs[se->run_slot];
-        for (size_t i = 0; i < r->npeers; i++)
-            r->peers[i].missed = 1;
-    }
     job->kind = EST_JOB_OPEN;
     job->run_slot = se->run_slot;
     job->stream_slot = slot;
-    job->state = st;
+    job->life = se->life;
+    memcpy(job->run, run->name, run->name_len + 1);
+    memcpy(job->group, se->group, se->group_len + 1);
+    job->pol = run->pol;
+    job->source = run->pol_source;
+    job->pol_pending = run->restoring;
     bqueue_push(g->est_qs[slot % g->nest], job); /* rare: waiting is fine */
 }
 
@@ -1106,7 +1114,7 @@ static void barrier_passed(ingest *g, const est_note *note)
         if (b->free_slot >= 0) {
             stream_entry *se = &g->reg->streams[b->free_slot];
             if (se->used && se->expiring == b->id) {
-                LOG(LOG_INFO, "stream %s/%s idle, slot freed (next block %llu)",
+                LOG(LOG_INFO, "stream %s/%s idle, slot freed (%llu blocks in this life)",
                     g->reg->runs[se->run_slot].name, se->group, (unsigned long long)se->next_block);
                 streams_stream_free(g->reg, (uint32_t)b->free_slot);
                 admit_closed(g->adm, (uint32_t)b->free_slot);
@@ -1165,12 +1173,8 @@ static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_m
             return;
         }
     }
-    if (g->reg->live_runs != before && g->ro != NULL) { /* new, or back: its stored policy */
-        store_state st;
-        run_entry *run = &g->reg->runs[run_slot];
-        if (store_lookup(g->ro, run->name, "", &st) >= 0)
-            restore_policy(g, run, &st);
-    }
+    if (g->reg->live_runs != before) /* new, or back: its first stream's estimator says how */
+        g->reg->runs[run_slot].restoring = 1;
     STAT_SET(runs, g->reg->live_runs);
     npeers = g->reg->runs[run_slot].npeers;
     if (streams_peer_touch(g->reg, (uint32_t)run_slot, id, id_len, now_ms()) < 0)
@@ -1419,14 +1423,6 @@ static void *ingest_main(void *arg)
         signal_ready(g, -1);
         return NULL;
     }
-    if (sqlite3_open_v2(g->cfg.db, &g->ro, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        LOG(LOG_ERROR, "ingest: cannot read %s: streams that come back restart their numbering",
-            g->cfg.db);
-        sqlite3_close(g->ro);
-        g->ro = NULL;
-    } else {
-        sqlite3_busy_timeout(g->ro, 100);
-    }
     STAT_SET(runs, g->reg->live_runs);
     STAT_SET(streams, g->reg->live_streams);
     signal_ready(g, 1);
@@ -1461,8 +1457,6 @@ static void *ingest_main(void *arg)
     flush_all(g);
     zmq_close(g->pipe);
     g->pipe = NULL;
-    sqlite3_close(g->ro);
-    g->ro = NULL;
     health_thread_leave();
     return NULL;
 }

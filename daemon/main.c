@@ -54,30 +54,31 @@ typedef struct daemon_parts {
     char endpoint[CONFIG_STR_MAX];
 } daemon_parts;
 
-/* Hands every restored group to the three threads' state. */
+/* Hands every restored group to ingest and its estimator (the writer
+ * resolves its ids by name on its first row). */
 static int restore(daemon_parts *d, sqlite3 *db, const htgad_config *cfg)
 {
     store_state *st;
     size_t n;
     char err[512];
-    uint32_t run_slot, stream_slot;
-    policy pol;
+    uint32_t stream_slot, life;
 
     if (store_restore(db, cfg->max_streams, &st, &n, err, sizeof(err)) < 0) {
         LOG(LOG_ERROR, "%s", err);
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
-        if (ingest_preload(d->ing, &st[i], &run_slot, &stream_slot, &pol) < 0)
+        ingest_restored r = {
+            st[i].run,
+            st[i].group,
+            st[i].has_block,
+            {st[i].lambda, st[i].alpha, st[i].last_block, st[i].last_step, st[i].reason, 0},
+            cfg->policy,
+            "default"};
+        store_state_policy(&st[i], &r.pol, &r.source);
+        if (ingest_preload(d->ing, &r, &stream_slot, &life) < 0)
             break;
-        store_writer_preload(d->writer, run_slot, st[i].run_id, stream_slot, st[i].group_id,
-                             st[i].has_policy ? &st[i].pol : NULL, st[i].policy_id);
-        if (st[i].has_ema)
-            estimator_preload(d->ests[stream_slot % d->nest], stream_slot, st[i].ema_lambda);
-        if (st[i].has_block)
-            estimator_preload_latest(d->ests[stream_slot % d->nest], stream_slot, &st[i].res,
-                                     st[i].has_before, st[i].before_lambda, st[i].last_block,
-                                     st[i].last_step);
+        estimator_preload(d->ests[stream_slot % d->nest], stream_slot, life, &st[i]);
     }
     if (n > 0)
         LOG(LOG_INFO, "restored %zu group(s) from the database", n);
@@ -94,7 +95,7 @@ static int create_parts(daemon_parts *d, const htgad_config *cfg)
         if (d->est_qs[k] == NULL)
             return -1;
         d->ests[k] = estimator_new(d->est_qs[k], d->row_q, d->ctx, cfg->block_samples, &cfg->k_rule,
-                                   cfg->max_streams);
+                                   cfg->max_streams, cfg->db);
         if (d->ests[k] == NULL)
             return -1;
         estimator_set_delay(d->ests[k], cfg->test_estimate_delay_us);

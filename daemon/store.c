@@ -433,6 +433,18 @@ out_error:
     return -1;
 }
 
+void store_state_policy(const store_state *st, policy *pol, const char **source)
+{
+    if (!st->has_policy)
+        return;
+    if (strcmp(st->source, "http") == 0) {
+        *pol = st->pol;
+        *source = "http";
+    } else if (!policy_equal(&st->pol, pol)) {
+        *source = "flags";
+    }
+}
+
 /* The run's latest policy alone (a run whose group is not stored yet). */
 static int lookup_policy(sqlite3 *db, const char *run, store_state *out)
 {

@@ -139,13 +139,19 @@ store_writer *store_writer_new(sqlite3 *db, bqueue *q, size_t slots);
  */
 int store_lookup(sqlite3 *db, const char *run, const char *group, store_state *out);
 
-/* Before start: what the writer knows of a restored run/stream slot. */
+/*
+ * The policy a run coming back carries on with, given what it would use
+ * now (*pol, *source: static text): a policy set over HTTP survives
+ * restarts and idle expiry (*pol and *source become it); one that came
+ * from the flags follows the current flags (*source becomes "flags" when
+ * they changed, so the writer stores a "flags" row). One rule for the
+ * start-up restore and for a stream that comes back (estimator.h).
+ */
+void store_state_policy(const store_state *st, policy *pol, const char **source);
+
 /* Drops blocks older than keep_s seconds to their rollups, a bounded piece
  * between batches (retention.h); 0 keeps every block. Before start. */
 void store_writer_set_retention(store_writer *w, double keep_s);
-
-void store_writer_preload(store_writer *w, uint32_t run_slot, int64_t run_id, uint32_t stream_slot,
-                          int64_t group_id, const policy *pol, int64_t policy_id);
 
 /* Before start: the zmq context in which the writer connects to the
  * estimators' pipe (ESTIMATOR_PIPE) to tell ingest of passed barriers. */

@@ -80,6 +80,7 @@ typedef struct run_entry {
     shed_acc client_shed;                 /* messages its clients reported they dropped */
     shed_acc refused_shed;                /* values refused */
     shed_acc conn_shed;                   /* messages a client sent that never arrived (seq gaps) */
+    int restoring;                        /* new or back: its stored policy is not known yet */
     drop_trace gone[STREAMS_GONE_TRACES]; /* of departed peers, the latest at gone_next - 1 */
     size_t gone_next;
     int used;
@@ -90,7 +91,9 @@ typedef struct stream_entry {
     char group[WIRE_NAME_MAX + 1];
     size_t group_len;
     accum acc;
-    uint64_t next_block;
+    uint64_t next_block; /* blocks closed in this life (the estimator numbers them on from the
+                            stored ones: see estimator.h) */
+    uint32_t life;       /* how many lives the slot has had: notes of an earlier one are stale */
     int has_lambda;
     wire_lambda last;  /* the latest lambda pushed */
     int64_t last_ms;   /* when samples last arrived (ingest's clock) */

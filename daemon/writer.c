@@ -134,10 +134,11 @@ typedef struct slot_cache {
                                           another run is another group */
 } slot_cache;
 
-/* Block numbering of a group ingest could not look up (it numbers it from
- * 0 again): its rows are shifted past the stored ones. A group ingest looked
- * up continues the stored numbers and gets no shift. Kept apart from slot_cache so a
- * rollback, which forgets cached ids, does not recompute it. */
+/* Block numbering of a group whose estimator could not look it up (it
+ * numbers its blocks from 0 again, estimator.h): its rows are shifted past
+ * the stored ones. A group looked up continues the stored numbers and gets
+ * no shift. Measured on a life's first block; kept apart from slot_cache
+ * so a rollback, which forgets cached ids, does not recompute it. */
 typedef struct slot_offset {
     int known;
     uint64_t offset;
@@ -321,23 +322,6 @@ static void settle_batch(store_writer *w, int committed)
     w->ndone = 0;
 }
 
-void store_writer_preload(store_writer *w, uint32_t run_slot, int64_t run_id, uint32_t stream_slot,
-                          int64_t group_id, const policy *pol, int64_t policy_id)
-{
-    if (run_slot < w->slots) {
-        w->cache[run_slot].run_id = run_id;
-        if (pol != NULL) {
-            w->cache[run_slot].has_policy = 1;
-            w->cache[run_slot].pol = *pol;
-            w->cache[run_slot].policy_id = policy_id;
-        }
-    }
-    if (stream_slot < w->slots) {
-        w->cache[stream_slot].group_id = group_id;
-        w->offsets[stream_slot].known = 1; /* ingest continues its numbering */
-    }
-}
-
 /* Records a failure (what failed, with SQLite code rc and its text) for
  * the caller to judge: transient (the try is retried) or not (the row is
  * refused). Returns -1. */
@@ -438,7 +422,8 @@ static void check_names(store_writer *w, const store_item *it)
         }
         snprintf(rc->run, sizeof(rc->run), "%s", it->run);
     }
-    if ((it->kind == STORE_BLOCK || (it->kind == STORE_LOST && it->group[0] != '\0')) &&
+    if ((it->kind == STORE_BLOCK ||
+         ((it->kind == STORE_LOST || it->kind == STORE_LAMBDA) && it->group[0] != '\0')) &&
         (strcmp(sc->group, it->group) != 0 ||
          (sc->group[0] != '\0' && strcmp(sc->group_run, it->run) != 0))) {
         if (sc->group[0] != '\0' || sc->group_id == 0) {
@@ -448,8 +433,6 @@ static void check_names(store_writer *w, const store_item *it)
         if (sc->group[0] != '\0') /* a new life: numbering checked again */
             w->offsets[it->stream_slot] = (slot_offset){0, 0};
         snprintf(sc->group, sizeof(sc->group), "%s", it->group);
-        snprintf(sc->group_run, sizeof(sc->group_run), "%s", it->run);
-    } else if (sc->group_run[0] == '\0') { /* preloaded: the names come with its first row */
         snprintf(sc->group_run, sizeof(sc->group_run), "%s", it->run);
     }
 }
@@ -486,15 +469,23 @@ static int64_t ensure_group(store_writer *w, const store_item *it, int64_t run_i
     sqlite3_bind_int64(w->st[ST_GROUP_SEL], 1, run_id);
     sqlite3_bind_text(w->st[ST_GROUP_SEL], 2, it->group, -1, SQLITE_STATIC);
     c->group_id = select_id(w->st[ST_GROUP_SEL]);
-    if (c->group_id != 0 && !w->offsets[it->stream_slot].known) {
-        sqlite3_bind_int64(w->st[ST_MAX_BLOCK], 1, c->group_id);
-        uint64_t next = (uint64_t)select_id(w->st[ST_MAX_BLOCK]);
-        /* ingest continued the stored numbering (it looked the group up):
-         * no shift; it numbered from 0 again: past the stored blocks */
-        w->offsets[it->stream_slot].offset = next > it->block ? next - it->block : 0;
-        w->offsets[it->stream_slot].known = 1;
-    }
     return c->group_id;
+}
+
+/* The shift of the slot's blocks, measured on its life's first block it:
+ * none when the estimator continued the stored numbering (it looked the
+ * group up), else past the stored blocks. */
+static uint64_t block_offset(store_writer *w, const store_item *it, int64_t group_id)
+{
+    slot_offset *o = &w->offsets[it->stream_slot];
+
+    if (!o->known) {
+        sqlite3_bind_int64(w->st[ST_MAX_BLOCK], 1, group_id);
+        uint64_t next = (uint64_t)select_id(w->st[ST_MAX_BLOCK]);
+        o->offset = next > it->block ? next - it->block : 0;
+        o->known = 1;
+    }
+    return o->offset;
 }
 
 static int insert_policy(store_writer *w, const store_item *it, int64_t run_id)
@@ -843,6 +834,7 @@ static int write_block(store_writer *w, const store_item *it)
     group_id = ensure_group(w, it, run_id, it->created_at);
     if (group_id == 0)
         return row_error(w, "group");
+    block_offset(w, it, group_id);
     /* The block and its rollup rows are stored together or not at all: a
      * block stored past a chunk whose row failed would leave that chunk
      * reading as empty for good (a complete chunk without a row held no

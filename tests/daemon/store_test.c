@@ -518,11 +518,10 @@ static store_item *varied_block(uint32_t slot, const char *group, uint64_t b)
     return it;
 }
 
-/* Pushes blocks [b0, b1) of group g through a writer (slot `slot`, the
- * group preloaded when preload_gid is not 0, as after a restart), except
- * those in [skip0, skip1). */
-static void write_range(uint32_t slot, const char *g, int64_t preload_gid, uint64_t b0, uint64_t b1,
-                        uint64_t skip0, uint64_t skip1)
+/* Pushes blocks [b0, b1) of group g through a new writer (slot `slot`,
+ * as after a restart), except those in [skip0, skip1). */
+static void write_range(uint32_t slot, const char *g, uint64_t b0, uint64_t b1, uint64_t skip0,
+                        uint64_t skip1)
 {
     sqlite3 *db;
     char err[256];
@@ -531,8 +530,6 @@ static void write_range(uint32_t slot, const char *g, int64_t preload_gid, uint6
 
     cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
     store_writer *w = store_writer_new(db, q, 8);
-    if (preload_gid != 0)
-        store_writer_preload(w, 0, 1, slot, preload_gid, NULL, 0);
     cr_assert_eq(store_writer_start(w), 0);
     for (uint64_t b = b0; b < b1; b++) {
         if (b < skip0 || b >= skip1)
@@ -561,11 +558,11 @@ Test(store, writer_rollup_matches_the_blocks_across_restarts)
     const char *rebuild = strstr(schema_migrations[2].sql, "-- Level 64 from blocks");
 
     cr_assert_not_null(rebuild);
-    write_range(0, "g", 0, 0, 151, 0, 0);       /* stops mid-chunk at every level */
-    write_range(0, "g", 1, 151, 700, 260, 330); /* restart, preloaded; a hole */
-    write_range(3, "g", 0, 700, 1100, 0, 0);    /* restart, another slot, looked up */
-    write_range(3, "g", 0, 1100, 1500, 1300, 1400);
-    write_range(5, "g", 0, 1500, 4200, 0, 0);
+    write_range(0, "g", 0, 151, 0, 0);       /* stops mid-chunk at every level */
+    write_range(0, "g", 151, 700, 260, 330); /* restart; a hole */
+    write_range(3, "g", 700, 1100, 0, 0);    /* restart, another slot, looked up */
+    write_range(3, "g", 1100, 1500, 1300, 1400);
+    write_range(5, "g", 1500, 4200, 0, 0);
     cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(query_int(db, "SELECT count(*) FROM blocks WHERE group_id = 1"), 4200 - 70 - 100);
     cr_assert_eq(query_int(db, "SELECT count(*) FROM series_rollup WHERE group_id = 1 AND"
@@ -656,8 +653,8 @@ Test(store, writer_rollup_agg_is_its_columns)
     sqlite3 *db;
     char err[256];
 
-    write_range(0, "g", 0, 0, 1500, 300, 420);
-    write_range(0, "g", 1, 1500, 2600, 0, 0);
+    write_range(0, "g", 0, 1500, 300, 420);
+    write_range(0, "g", 1500, 2600, 0, 0);
     cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
     cr_assert_gt(check_agg_is_columns(db), 70);
     sqlite3_close(db);
@@ -727,7 +724,7 @@ Test(store, failed_rollup_write_stores_neither_and_is_repaired)
     sqlite3 *db;
     char err[256];
 
-    write_range(0, "g", 0, 0, 64, 0, 0); /* level-64 chunk 0 complete, no row yet */
+    write_range(0, "g", 0, 64, 0, 0); /* level-64 chunk 0 complete, no row yet */
     cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(sqlite3_exec(db,
                               "CREATE TRIGGER fail_chunk0 BEFORE INSERT ON series_rollup"
@@ -735,11 +732,11 @@ Test(store, failed_rollup_write_stores_neither_and_is_repaired)
                               " BEGIN SELECT RAISE(ABORT, 'test'); END;",
                               NULL, NULL, NULL),
                  SQLITE_OK, "%s", sqlite3_errmsg(db));
-    write_range(0, "g", 1, 64, 66, 0, 0); /* both need chunk 0's row: both refused */
+    write_range(0, "g", 64, 66, 0, 0); /* both need chunk 0's row: both refused */
     cr_assert_eq(query_int(db, "SELECT count(*) FROM blocks WHERE group_id = 1"), 64);
     cr_assert_eq(query_int(db, "SELECT count(*) FROM series_rollup WHERE group_id = 1"), 0);
     cr_assert_eq(sqlite3_exec(db, "DROP TRIGGER fail_chunk0", NULL, NULL, NULL), SQLITE_OK);
-    write_range(0, "g", 1, 66, 366, 0, 0);
+    write_range(0, "g", 66, 366, 0, 0);
     cr_assert_eq(query_int(db, "SELECT count(*) FROM blocks WHERE group_id = 1"), 364);
     for (int64_t level = 64; level <= 256; level *= 2) {
         char sql[256];
@@ -803,7 +800,7 @@ Test(store, lost_block_and_client_drops_leave_shed_rows)
     for (uint64_t b = 0; b < 5; b++) /* steps 10b .. 10b + 9 */
         bqueue_push(out, block_item(0, 0, "run-a", "layer1", b, 2.0, 1.0));
     cr_assert_eq(est_k_rule_parse("sqrt", &rule), EST_OK);
-    e = estimator_new(in, out, ctx, MAX_BLOCK, &rule, 8);
+    e = estimator_new(in, out, ctx, MAX_BLOCK, &rule, 8, NULL);
     cr_assert_not_null(e);
     job = calloc(1, sizeof(*job)); /* the lost block: 5, steps 50..59 */
     job->kind = EST_JOB_BLOCK;
