@@ -9,9 +9,10 @@
  * re-reads the settings and applies a changed lambda policy. Stop order
  * follows the data: ingest closes its socket and flushes partial blocks and
  * a STOP job to each estimator; the estimators drain and finish; the writer
- * gets STOP after the last row, commits and checkpoints. Start-up restores
+ * gets STOP after the last row, commits, checkpoints and closes the
+ * database it opened (and migrated) at its start-up. Start-up restores
  * each group's next block number, last lambda and run policy from the
- * database, so a restart (also after SIGKILL) carries on.
+ * state the writer read, so a restart (also after SIGKILL) carries on.
  *
  * A start-up that fails (a database htgad cannot write, a port in use)
  * says what and where, exits 1 and removes the database file if it created
@@ -56,17 +57,12 @@ typedef struct daemon_parts {
 
 /* Hands every restored group to ingest and its estimator (the writer
  * resolves its ids by name on its first row). */
-static int restore(daemon_parts *d, sqlite3 *db, const htgad_config *cfg)
+static void restore(daemon_parts *d, const htgad_config *cfg)
 {
-    store_state *st;
     size_t n;
-    char err[512];
+    store_state *st = store_writer_restored(d->writer, &n);
     uint32_t stream_slot, life;
 
-    if (store_restore(db, cfg->max_streams, &st, &n, err, sizeof(err)) < 0) {
-        LOG(LOG_ERROR, "%s", err);
-        return -1;
-    }
     for (size_t i = 0; i < n; i++) {
         ingest_restored r = {
             st[i].run,
@@ -83,7 +79,6 @@ static int restore(daemon_parts *d, sqlite3 *db, const htgad_config *cfg)
     if (n > 0)
         LOG(LOG_INFO, "restored %zu group(s) from the database", n);
     free(st);
-    return 0;
 }
 
 /* Creates the queues, the estimators and ingest (not started). 0 or -1. */
@@ -104,28 +99,27 @@ static int create_parts(daemon_parts *d, const htgad_config *cfg)
     return d->ing == NULL ? -1 : 0;
 }
 
+/* Starts the writer first (it opens the database: a start-up that fails
+ * there leaves nothing else to undo), then the rest. 0 or -1 (logged). */
 static int start(daemon_parts *d, const htgad_config *cfg)
 {
-    sqlite3 *db;
     char err[1024];
 
-    if (store_open(cfg->db, &db, err, sizeof(err)) < 0) {
-        LOG(LOG_ERROR, "database %s", err);
-        return -1;
-    }
     d->ctx = zmq_ctx_new();
     d->row_q = bqueue_new(cfg->queue_rows);
-    d->writer = d->ctx && d->row_q ? store_writer_new(db, d->row_q, cfg->max_streams) : NULL;
-    if (d->writer == NULL) {
-        sqlite3_close(db);
+    d->writer = d->ctx && d->row_q ? store_writer_new(cfg->db, d->row_q, cfg->max_streams) : NULL;
+    if (d->writer == NULL)
         return -1;
-    }
     store_writer_notify(d->writer, d->ctx);
     store_writer_set_retention(d->writer, (double)cfg->retention_s);
-    if (create_parts(d, cfg) < 0 || restore(d, db, cfg) < 0)
+    if (store_writer_start(d->writer, cfg->max_streams, err, sizeof(err)) < 0) {
+        LOG(LOG_ERROR, "%s", err);
+        store_writer_join(&d->writer); /* nothing to stop: its thread ended */
         return -1;
-    if (store_writer_start(d->writer) < 0)
+    }
+    if (create_parts(d, cfg) < 0)
         return -1;
+    restore(d, cfg);
     if (auth_start(d->ctx, cfg, &d->auth) < 0)
         return -1;
     ingest_set_auth(d->ing, d->auth);

@@ -176,7 +176,16 @@ typedef struct run_count {
 } run_count;
 
 struct store_writer {
-    sqlite3 *db;
+    sqlite3 *db;        /* opened, used and closed by the writer thread only */
+    char *path;         /* the database */
+    size_t restore_max; /* groups read at start-up for the restore */
+    store_state *restored;
+    size_t nrestored;
+    /* start-up handshake */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int ready; /* 0 pending, 1 running, -1 failed (err says why) */
+    char err[1024];
     void *zctx, *pipe; /* pipe: made and used in the writer thread only */
     run_count *counts; /* per run slot */
     bar_wait *waits;   /* barriers with parts missing */
@@ -211,24 +220,28 @@ struct store_writer {
     retention ret; /* old blocks dropped between batches (retention.h) */
 };
 
-store_writer *store_writer_new(sqlite3 *db, bqueue *q, size_t slots)
+store_writer *store_writer_new(const char *path, bqueue *q, size_t slots)
 {
     store_writer *w = calloc(1, sizeof(*w));
 
     if (w == NULL)
         return NULL;
+    w->path = strdup(path);
     w->cache = calloc(slots, sizeof(slot_cache));
     w->offsets = calloc(slots, sizeof(slot_offset));
     w->rollup = calloc(slots, sizeof(slot_rollup));
     w->counts = calloc(slots, sizeof(run_count));
-    if (w->cache == NULL || w->offsets == NULL || w->rollup == NULL || w->counts == NULL)
+    if (w->path == NULL || w->cache == NULL || w->offsets == NULL || w->rollup == NULL ||
+        w->counts == NULL)
         goto out_free_writer;
-    w->db = db;
     w->q = q;
     w->slots = slots;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
     return w;
 
 out_free_writer:
+    free(w->path);
     free(w->cache);
     free(w->offsets);
     free(w->rollup);
@@ -1260,6 +1273,81 @@ void store_writer_set_retention(store_writer *w, double keep_s)
     retention_init(&w->ret, keep_s, 0, 0, 0);
 }
 
+/* The writer's end of the estimators' pipe (ESTIMATOR_PIPE), made in its
+ * thread; NULL without a context or on failure (logged). */
+static void *open_pipe(store_writer *w)
+{
+    int linger = 0, hwm = 100000;
+    void *pipe = w->zctx != NULL ? zmq_socket(w->zctx, ZMQ_PUSH) : NULL;
+
+    if (pipe == NULL)
+        return NULL;
+    zmq_setsockopt(pipe, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_setsockopt(pipe, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+    if (zmq_connect(pipe, ESTIMATOR_PIPE) < 0) {
+        LOG(LOG_ERROR, "writer: cannot connect %s: barriers will not be answered", ESTIMATOR_PIPE);
+        zmq_close(pipe);
+        return NULL;
+    }
+    return pipe;
+}
+
+static int prepare_rollup_insert(store_writer *w);
+
+/* The connection's start-up, in the writer thread: opened (and migrated,
+ * store_open), its statements prepared, the restore read. 0, or -1 with
+ * w->err set and the connection closed. */
+static int open_db(store_writer *w)
+{
+    char err[900];
+
+    if (store_open(w->path, &w->db, err, sizeof(err)) < 0) {
+        snprintf(w->err, sizeof(w->err), "database %s", err);
+        return -1;
+    }
+    for (int i = 0; i < ST__COUNT; i++) {
+        if (sqlite3_prepare_v3(w->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &w->st[i],
+                               NULL) != SQLITE_OK) {
+            snprintf(w->err, sizeof(w->err), "writer: preparing statement %d: %s", i,
+                     sqlite3_errmsg(w->db));
+            return -1;
+        }
+    }
+    if (prepare_rollup_insert(w) < 0) {
+        snprintf(w->err, sizeof(w->err), "writer: preparing the series_rollup insert: %s",
+                 sqlite3_errmsg(w->db));
+        return -1;
+    }
+    if (store_restore(w->db, w->restore_max, &w->restored, &w->nrestored, w->err, sizeof(w->err)) <
+        0)
+        return -1;
+    sqlite3_busy_handler(w->db, busy_wait, w);
+    return 0;
+}
+
+/* Ends the connection: statements finalized, the WAL checkpointed. */
+static void close_db(store_writer *w)
+{
+    for (int i = 0; i < ST__COUNT; i++) {
+        sqlite3_finalize(w->st[i]);
+        w->st[i] = NULL;
+    }
+    sqlite3_finalize(w->rollup_ins);
+    w->rollup_ins = NULL;
+    if (w->db != NULL && w->ready > 0)
+        sqlite3_exec(w->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+    sqlite3_close(w->db);
+    w->db = NULL;
+}
+
+static void signal_ready(store_writer *w, int status)
+{
+    pthread_mutex_lock(&w->lock);
+    w->ready = status;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
 static void *writer_main(void *arg)
 {
     store_writer *w = arg;
@@ -1268,17 +1356,14 @@ static void *writer_main(void *arg)
     pthread_setname_np(pthread_self(), "htgad-writer"); /* for top -H, perf */
     prio_enter_background("writer");
     health_thread_enter("writer");
-    if (w->zctx != NULL && (w->pipe = zmq_socket(w->zctx, ZMQ_PUSH)) != NULL) {
-        int linger = 0, hwm = 100000;
-        zmq_setsockopt(w->pipe, ZMQ_LINGER, &linger, sizeof(linger));
-        zmq_setsockopt(w->pipe, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-        if (zmq_connect(w->pipe, ESTIMATOR_PIPE) < 0) {
-            LOG(LOG_ERROR, "writer: cannot connect %s: barriers will not be answered",
-                ESTIMATOR_PIPE);
-            zmq_close(w->pipe);
-            w->pipe = NULL;
-        }
+    if (open_db(w) < 0) {
+        close_db(w);
+        health_thread_leave();
+        signal_ready(w, -1);
+        return NULL;
     }
+    w->pipe = open_pipe(w);
+    signal_ready(w, 1);
     for (;;) {
         health_idle();
         it = bqueue_pop(w->q, w->ret.keep_s > 0 ? 1000 : -1);
@@ -1296,6 +1381,7 @@ static void *writer_main(void *arg)
     if (w->pipe != NULL)
         zmq_close(w->pipe);
     w->pipe = NULL;
+    close_db(w);
     health_thread_leave();
     return NULL;
 }
@@ -1335,24 +1421,34 @@ static int prepare_rollup_insert(store_writer *w)
                : -1;
 }
 
-int store_writer_start(store_writer *w)
+int store_writer_start(store_writer *w, size_t restore_max, char *err, size_t errlen)
 {
-    for (int i = 0; i < ST__COUNT; i++) {
-        if (sqlite3_prepare_v3(w->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &w->st[i],
-                               NULL) != SQLITE_OK) {
-            LOG(LOG_ERROR, "writer: preparing statement %d: %s", i, sqlite3_errmsg(w->db));
-            return -1;
-        }
-    }
-    if (prepare_rollup_insert(w) < 0) {
-        LOG(LOG_ERROR, "writer: preparing the series_rollup insert: %s", sqlite3_errmsg(w->db));
+    w->restore_max = restore_max;
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        snprintf(err, errlen, "writer: cannot start its thread");
         return -1;
     }
-    sqlite3_busy_handler(w->db, busy_wait, w);
-    if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
+    pthread_mutex_lock(&w->lock);
+    while (w->ready == 0)
+        pthread_cond_wait(&w->cond, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+    if (w->ready < 0) {
+        pthread_join(w->thread, NULL);
+        snprintf(err, errlen, "%s", w->err);
         return -1;
+    }
     w->started = 1;
     return 0;
+}
+
+store_state *store_writer_restored(store_writer *w, size_t *n)
+{
+    store_state *st = w->restored;
+
+    *n = w->nrestored;
+    w->restored = NULL;
+    w->nrestored = 0;
+    return st;
 }
 
 void store_writer_join(store_writer **wp)
@@ -1364,13 +1460,10 @@ void store_writer_join(store_writer **wp)
     w = *wp;
     if (w->started)
         pthread_join(w->thread, NULL);
-    for (int i = 0; i < ST__COUNT; i++)
-        sqlite3_finalize(w->st[i]);
-    sqlite3_finalize(w->rollup_ins);
-    if (w->db != NULL) {
-        sqlite3_exec(w->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
-        sqlite3_close(w->db);
-    }
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+    free(w->restored);
+    free(w->path);
     free(w->cache);
     free(w->offsets);
     free(w->rollup);

@@ -163,9 +163,8 @@ Test(store, writer_stores_rows_policies_and_tops_then_restores)
     store_state *st;
     size_t n;
 
-    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
-    w = store_writer_new(db, q, 8);
-    cr_assert_eq(store_writer_start(w), 0);
+    w = store_writer_new(dbpath, q, 8);
+    cr_assert_eq(store_writer_start(w, 0, err, sizeof(err)), 0, "%s", err);
     for (uint64_t b = 0; b < 5; b++)
         bqueue_push(q, block_item(0, 0, "run-a", "layer1", b, 2.0 + (double)b, 1.0 + (double)b));
     bqueue_push(q, block_item(0, 1, "run-a", "layer2", 0, 3.0, 3.0));
@@ -223,15 +222,13 @@ Test(store, writer_stores_rows_policies_and_tops_then_restores)
 /* Writes items with a fresh writer, then stops it. */
 static void write_items(store_item **items, size_t n)
 {
-    sqlite3 *db;
     char err[256];
     bqueue *q = bqueue_new(64);
     store_writer *w;
     store_item *stop = calloc(1, sizeof(*stop));
 
-    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
-    w = store_writer_new(db, q, 8);
-    cr_assert_eq(store_writer_start(w), 0);
+    w = store_writer_new(dbpath, q, 8);
+    cr_assert_eq(store_writer_start(w, 0, err, sizeof(err)), 0, "%s", err);
     for (size_t i = 0; i < n; i++)
         bqueue_push(q, items[i]);
     stop->kind = STORE_STOP;
@@ -365,15 +362,13 @@ Test(store, restore_of_empty_database)
 
 static void run_writer(const char *run, const char *group, uint64_t first, int count)
 {
-    sqlite3 *db;
     char err[256];
     bqueue *q = bqueue_new(16);
     store_writer *w;
     store_item *stop = calloc(1, sizeof(*stop));
 
-    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
-    w = store_writer_new(db, q, 4);
-    cr_assert_eq(store_writer_start(w), 0);
+    w = store_writer_new(dbpath, q, 4);
+    cr_assert_eq(store_writer_start(w, 0, err, sizeof(err)), 0, "%s", err);
     for (int i = 0; i < count; i++)
         bqueue_push(q, block_item(0, 0, run, group, first + (uint64_t)i, 2.0, 2.0));
     stop->kind = STORE_STOP;
@@ -395,9 +390,8 @@ Test(store, trickling_rows_share_transactions)
     struct timespec gap = {0, 2 * 1000000L};
     uint64_t tx0 = STAT_GET(transactions), rows0 = STAT_GET(rows_written);
 
-    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
-    w = store_writer_new(db, q, 4);
-    cr_assert_eq(store_writer_start(w), 0);
+    w = store_writer_new(dbpath, q, 4);
+    cr_assert_eq(store_writer_start(w, 0, err, sizeof(err)), 0, "%s", err);
     for (int i = 0; i < 40; i++) {
         bqueue_push(q, block_item(0, 0, "trickle", "g", (uint64_t)i, 2.0, 2.0));
         nanosleep(&gap, NULL);
@@ -523,14 +517,12 @@ static store_item *varied_block(uint32_t slot, const char *group, uint64_t b)
 static void write_range(uint32_t slot, const char *g, uint64_t b0, uint64_t b1, uint64_t skip0,
                         uint64_t skip1)
 {
-    sqlite3 *db;
     char err[256];
     bqueue *q = bqueue_new(4096);
     store_item *stop = calloc(1, sizeof(*stop));
 
-    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
-    store_writer *w = store_writer_new(db, q, 8);
-    cr_assert_eq(store_writer_start(w), 0);
+    store_writer *w = store_writer_new(dbpath, q, 8);
+    cr_assert_eq(store_writer_start(w, 0, err, sizeof(err)), 0, "%s", err);
     for (uint64_t b = b0; b < b1; b++) {
         if (b < skip0 || b >= skip1)
             bqueue_push(q, varied_block(slot, g, b));
@@ -794,9 +786,8 @@ Test(store, lost_block_and_client_drops_leave_shed_rows)
     store_item *stop;
     uint64_t lost0 = STAT_GET(blocks_lost);
 
-    cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
-    w = store_writer_new(db, out, 8);
-    cr_assert_eq(store_writer_start(w), 0);
+    w = store_writer_new(dbpath, out, 8);
+    cr_assert_eq(store_writer_start(w, 0, err, sizeof(err)), 0, "%s", err);
     for (uint64_t b = 0; b < 5; b++) /* steps 10b .. 10b + 9 */
         bqueue_push(out, block_item(0, 0, "run-a", "layer1", b, 2.0, 1.0));
     cr_assert_eq(est_k_rule_parse("sqrt", &rule), EST_OK);
