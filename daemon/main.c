@@ -32,7 +32,7 @@
 #include "auth.h"
 #include "config.h"
 #include "htga_config.h"
-#include "estimator.h"
+#include "estimator_thread.h"
 #include "flow.h"
 #include "health.h"
 #include "htgad_http.h"

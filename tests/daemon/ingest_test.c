@@ -17,7 +17,7 @@
 #include <zmq.h>
 
 #include "config.h"
-#include "estimator.h"
+#include "estimator_thread.h"
 #include "ingest.h"
 #include "queue.h"
 #include "stats.h"

@@ -1,5 +1,5 @@
 /*
- * estimator.h - the estimator thread: blocks in, rows and lambdas out.
+ * estimator_thread.h - the estimator thread: blocks in, rows and lambdas out.
  *
  * DESIGN: pure compute between two queues. It pops closed blocks (est_job)
  * from the bounded queue the ingest thread fills, runs est_block() on each
@@ -48,8 +48,8 @@
  * life (the writer's barrier note may overtake it: the PULL socket
  * fair-queues its senders) is dropped.
  */
-#ifndef HTGAD_ESTIMATOR_H
-#define HTGAD_ESTIMATOR_H
+#ifndef HTGAD_ESTIMATOR_THREAD_H
+#define HTGAD_ESTIMATOR_THREAD_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -165,4 +165,4 @@ int estimator_start(estimator *e);
 /* Waits for the thread (push a STOP job first), frees e, NULLs *e. */
 void estimator_join(estimator **e);
 
-#endif /* HTGAD_ESTIMATOR_H */
+#endif /* HTGAD_ESTIMATOR_THREAD_H */

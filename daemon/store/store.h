@@ -148,7 +148,7 @@ int store_lookup(sqlite3 *db, const char *run, const char *group, store_state *o
  * restarts and idle expiry (*pol and *source become it); one that came
  * from the flags follows the current flags (*source becomes "flags" when
  * they changed, so the writer stores a "flags" row). One rule for the
- * start-up restore and for a stream that comes back (estimator.h).
+ * start-up restore and for a stream that comes back (estimator_thread.h).
  */
 void store_state_policy(const store_state *st, policy *pol, const char **source);
 

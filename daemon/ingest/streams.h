@@ -53,7 +53,7 @@ typedef struct peer {
     uint64_t dropped;               /* what it last reported it dropped (cumulative per client) */
     uint64_t dropped_base;          /* of that, what its client's earlier connection reported
                                        (counted there: client_drops counts dropped - base) */
-    drop_trace tr;                  /* where its drops go (ingest.c, note_client_drops) */
+    drop_trace tr;                  /* where its drops go (ingest/shed.c) */
     uint32_t bud_values, bud_every; /* the budget last sent to it; 0: none yet */
 } peer;
 
@@ -92,7 +92,7 @@ typedef struct stream_entry {
     size_t group_len;
     accum acc;
     uint64_t next_block; /* blocks closed in this life (the estimator numbers them on from the
-                            stored ones: see estimator.h) */
+                            stored ones: see estimator_thread.h) */
     uint32_t life;       /* how many lives the slot has had: notes of an earlier one are stale */
     int has_lambda;
     wire_lambda last;  /* the latest lambda pushed */

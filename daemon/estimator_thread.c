@@ -1,7 +1,7 @@
 /*
- * estimator.c - the estimator thread (see estimator.h).
+ * estimator_thread.c - the estimator thread (see estimator_thread.h).
  */
-#include "estimator.h"
+#include "estimator_thread.h"
 
 #include <errno.h>
 #include <math.h>
@@ -413,7 +413,7 @@ static int look_up(estimator *e, const est_job *job, store_state *st)
 }
 
 /* A stream slot starts a new life (a new group, or one back after its slot
- * was freed): it carries on from the group's stored state (estimator.h),
+ * was freed): it carries on from the group's stored state (estimator_thread.h),
  * and ingest is told what it needs of it. The writer notices the new name
  * by itself. */
 static void handle_open(estimator *e, const est_job *job)

@@ -21,11 +21,11 @@
  * has passed the writer (its rows are committed), its slot freed. This thread never touches
  * SQLite: a stream created while running gets an EST_JOB_OPEN job ahead of its blocks, and its
  * estimator looks up what it carries on from and tells (NOTE_OPENED; the design is argued in
- * estimator.h); the writer, which caches ids per slot, notices the slot's new name. What clients
- * report they dropped (the header's `dropped`) and the values refused are gathered per run and
- * reason and sent on, at most once a second, down the run's estimator queue as a SHED job, which
- * the writer stores as a row of table shed (schema/008_shed.sql): the gap it leaves in a series is
- * visible.
+ * estimator_thread.h); the writer, which caches ids per slot, notices the slot's new name. What
+ * clients report they dropped (the header's `dropped`) and the values refused are gathered per run
+ * and reason and sent on, at most once a second, down the run's estimator queue as a SHED job,
+ * which the writer stores as a row of table shed (schema/008_shed.sql): the gap it leaves in a
+ * series is visible.
  */
 #ifndef HTGAD_INGEST_H
 #define HTGAD_INGEST_H
@@ -38,7 +38,7 @@
 #include "wire.h"
 
 /* Jobs one estimator queue holds at most (the byte bound, --queue-bytes,
- * normally binds first: see ingest.c). */
+ * normally binds first: see ingest/samples.c). */
 #define INGEST_EST_JOBS (1u << 17)
 
 typedef struct ingest ingest;
