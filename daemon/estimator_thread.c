@@ -35,8 +35,7 @@ typedef struct est_stream {
     est_latest latest; /* the latest block, for policy changes */
     uint64_t base;     /* added to ingest's block numbers: the stored blocks before this life */
     uint32_t life;
-    policy pol;         /* for blocks marked pol_pending: the run's restored policy */
-    const char *source; /* and its source */
+    est_stored_policy stored; /* its run's, for blocks marked pol_pending */
 } est_stream;
 
 struct estimator {
@@ -72,6 +71,28 @@ void est_job_free(est_job *job)
     free(job->slots);
     ack_done(job->ack, 0); /* never handed on: not stored */
     free(job);
+}
+
+int est_policy_restore(const est_stored_policy *sp, policy *pol, const char **source)
+{
+    if (!sp->has)
+        return 0;
+    if (sp->http) {
+        *pol = sp->pol;
+        *source = "http";
+        return 1;
+    }
+    if (!policy_equal(&sp->pol, pol))
+        *source = "flags";
+    return 0;
+}
+
+est_stored_policy est_stored_policy_of(const store_state *st)
+{
+    est_stored_policy sp = {st->has_policy, st->has_policy && strcmp(st->source, "http") == 0,
+                            st->pol};
+
+    return sp;
 }
 
 size_t estimator_top_cap(const est_k_rule *rule, size_t max_block)
@@ -190,10 +211,10 @@ static int estimate_block(estimator *e, est_job *job)
     if (slot >= e->slots || job->n > e->max_block)
         return -1;
     es = &e->st[slot];
-    if (job->pol_pending) { /* closed before ingest knew the run's stored policy */
-        job->pol = es->pol;
-        job->source = es->source;
-    }
+    if (es->life != job->life) /* its OPEN job was lost (no memory): it starts afresh */
+        restore_slot(e, slot, job->life, NULL);
+    if (job->pol_pending) /* closed before ingest knew the run's stored policy */
+        est_policy_restore(&es->stored, &job->pol, &job->source);
     job->block += es->base;
     if (e->delay_us > 0) {
         struct timespec d = {(time_t)(e->delay_us / 1000000), (long)(e->delay_us % 1000000) * 1000};
@@ -435,13 +456,9 @@ static void handle_open(estimator *e, const est_job *job)
         note.has_lambda = 1;
         note.lam = (wire_lambda){st.lambda, st.alpha, st.last_block, st.last_step, st.reason, 0};
     }
-    e->st[slot].pol = job->pol;
-    e->st[slot].source = job->source;
     if (found >= 0)
-        store_state_policy(&st, &e->st[slot].pol, &e->st[slot].source);
-    note.pol_restored = job->pol_pending;
-    note.pol = e->st[slot].pol;
-    note.source = e->st[slot].source;
+        e->st[slot].stored = est_stored_policy_of(&st);
+    note.stored = e->st[slot].stored;
     if (e->pipe == NULL || zmq_send(e->pipe, &note, sizeof(note), ZMQ_DONTWAIT) < 0)
         STAT_INC(drops[DROP_LAMBDA_PIPE]);
 }

@@ -36,17 +36,16 @@
  * and the block-number base (the stored last block + 1, added to ingest's
  * numbers). It then tells ingest, over the pipe and ahead of any lambda of
  * those blocks, the stream's last stored lambda (what a HELLO is answered
- * with) and the policy its run carries on with (NOTE_OPENED). A block
- * ingest closed before that note came is marked pol_pending; this thread
- * gives it the restored policy. The lookup is the estimator's rather than
- * the writer's because only the estimator sees the stream's OPEN before its
- * first block without waiting on anything: a writer's answer would queue
- * behind a whole batch, and the block's EMA cannot wait for it. A lookup
- * that fails (no read connection) leaves base 0; the writer then numbers
- * the group's rows on past the stored ones (its safety net, store.h).
- * Notes carry the slot's life, so a late note of a freed slot's earlier
- * life (the writer's barrier note may overtake it: the PULL socket
- * fair-queues its senders) is dropped.
+ * with) and its run's stored policy (NOTE_OPENED). A block ingest
+ * closed before that note came is marked pol_pending; this thread gives it
+ * the restored policy (est_policy_restore, per block: a SIGHUP meanwhile
+ * changed what ingest gave it, and the rule applies to that). The lookup is the estimator's rather
+ * than the writer's because only the estimator sees the stream's OPEN before its first block
+ * without waiting on anything: a writer's answer would queue behind a whole batch, and the block's
+ * EMA cannot wait for it. A lookup that fails (no read connection) leaves base 0; the writer then
+ * numbers the group's rows on past the stored ones (its safety net, store.h). Notes carry the
+ * slot's life, so a late note of a freed slot's earlier life (the writer's barrier note may
+ * overtake it: the PULL socket fair-queues its senders) is dropped.
  */
 #ifndef HTGAD_ESTIMATOR_THREAD_H
 #define HTGAD_ESTIMATOR_THREAD_H
@@ -87,9 +86,9 @@ typedef struct est_job {
     policy pol;
     const char *source;
     int final;       /* flushed at shutdown: stored, no lambda push (ingest is gone) */
-    int pol_pending; /* EST_JOB_BLOCK, _OPEN: the run's stored policy was not known to ingest (pol
-                        is its default): this thread restores it */
-    uint32_t life;   /* EST_JOB_OPEN: the slot's life (streams.h) */
+    int pol_pending; /* EST_JOB_BLOCK: the run's stored policy was not known to ingest (pol is
+                        what it used meanwhile): this thread restores it (est_policy_restore) */
+    uint32_t life;   /* EST_JOB_OPEN, _BLOCK: the stream slot's life (streams.h) */
     int record;      /* EST_JOB_POLICY: this estimator stores the change (one of them does) */
     uint32_t *slots; /* EST_JOB_POLICY: the run's stream slots (malloc'd) */
     size_t nslots;
@@ -104,6 +103,13 @@ typedef struct est_job {
     const char *shed_unit, *shed_reason;
 } est_job;
 
+/* A run's latest stored policy, as a returning stream's lookup found it. */
+typedef struct est_stored_policy {
+    int has;  /* the run has a policy row */
+    int http; /* set over HTTP */
+    policy pol;
+} est_stored_policy;
+
 /* What comes back to the ingest thread over the pipe (one frame), from an
  * estimator (a lambda, a stream's restored state) or the writer (a barrier
  * passed). */
@@ -116,17 +122,29 @@ typedef enum est_note_kind {
 typedef struct est_note {
     uint32_t kind; /* est_note_kind */
     uint32_t stream_slot;
-    uint32_t life;          /* NOTE_LAMBDA, _OPENED: the slot's life it is about */
-    int has_lambda;         /* NOTE_OPENED: lam is the stream's last stored lambda */
-    wire_lambda lam;        /* NOTE_LAMBDA, NOTE_OPENED */
-    int pol_restored;       /* NOTE_OPENED: pol and source are what its run carries on with */
-    policy pol;             /* (a job marked pol_pending asked for them) */
-    const char *source;     /* static text */
-    uint64_t barrier;       /* NOTE_BARRIER: the barrier's id */
-    uint32_t run_slot;      /* NOTE_BARRIER: its run */
-    uint64_t blocks_stored; /* NOTE_BARRIER: the run's blocks committed so far */
-    uint64_t blocks_lost;   /* NOTE_BARRIER: the run's blocks the estimator or writer lost */
+    uint32_t life;            /* NOTE_LAMBDA, _OPENED: the slot's life it is about */
+    int has_lambda;           /* NOTE_OPENED: lam is the stream's last stored lambda */
+    wire_lambda lam;          /* NOTE_LAMBDA, NOTE_OPENED */
+    est_stored_policy stored; /* NOTE_OPENED: its run's latest stored policy */
+    uint64_t barrier;         /* NOTE_BARRIER: the barrier's id */
+    uint32_t run_slot;        /* NOTE_BARRIER: its run */
+    uint64_t blocks_stored;   /* NOTE_BARRIER: the run's blocks committed so far */
+    uint64_t blocks_lost;     /* NOTE_BARRIER: the run's blocks the estimator or writer lost */
 } est_note;
+
+/*
+ * The policy a run coming back carries on with, given what it would use
+ * now (*pol, *source: static text): a policy set over HTTP survives
+ * restarts and idle expiry (*pol and *source become it); one that came
+ * from the flags follows the current flags (*source becomes "flags" when
+ * they differ, so the writer stores a "flags" row). The one rule for the
+ * start-up restore, a returning stream's blocks (here) and its run in
+ * ingest. Returns 1 when the stored policy was taken (HTTP), else 0.
+ */
+int est_policy_restore(const est_stored_policy *sp, policy *pol, const char **source);
+
+/* The stored policy of a looked-up or restored group's run. */
+est_stored_policy est_stored_policy_of(const struct store_state *st);
 
 /* Frees a job and its samples (closes its message); accepts NULL. */
 void est_job_free(est_job *job);

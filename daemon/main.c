@@ -71,7 +71,8 @@ static void restore(daemon_parts *d, const htgad_config *cfg)
             {st[i].lambda, st[i].alpha, st[i].last_block, st[i].last_step, st[i].reason, 0},
             cfg->policy,
             "default"};
-        store_state_policy(&st[i], &r.pol, &r.source);
+        est_stored_policy sp = est_stored_policy_of(&st[i]);
+        est_policy_restore(&sp, &r.pol, &r.source);
         if (ingest_preload(d->ing, &r, &stream_slot, &life) < 0)
             break;
         estimator_preload(d->ests[stream_slot % d->nest], stream_slot, life, &st[i]);

@@ -35,6 +35,7 @@ static int barrier_push(ingest *g, barrier *b)
     }
     return 1;
 }
+
 /* Starts a barrier of run_slot: from identity id (an ACK is owed), or
  * for stream slot free_slot (freed once it passes). 0 or -1 (no memory). */
 int ig_barrier_start(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_len,
@@ -64,6 +65,7 @@ int ig_barrier_start(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_
     barrier_push(g, b);
     return 0;
 }
+
 /* Answers the identity of barrier b with what became of its samples. */
 static void send_ack(ingest *g, const barrier *b, const est_note *note, uint32_t status)
 {
@@ -95,6 +97,7 @@ static void send_ack(ingest *g, const barrier *b, const est_note *note, uint32_t
     zmq_send(g->router, body, sizeof(body), ZMQ_DONTWAIT);
     STAT_INC(acks_sent);
 }
+
 /* The writer committed everything before barrier note->barrier. */
 void ig_barrier_passed(ingest *g, const est_note *note)
 {
@@ -118,12 +121,14 @@ void ig_barrier_passed(ingest *g, const est_note *note)
         return;
     }
 }
+
 /* Barriers some estimator queue has not taken yet (it was full). */
 void ig_barriers_retry(ingest *g)
 {
     for (size_t i = 0; i < g->nbars; i++)
         barrier_push(g, &g->bars[i]);
 }
+
 /* A client's BARRIER: with WIRE_BARRIER_CLOSE, the run's open blocks close
  * first (a replay's last partial block is stored too). */
 void ig_handle_barrier(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_len,

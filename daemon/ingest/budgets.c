@@ -33,6 +33,7 @@ static int send_budget(ingest *g, const run_entry *run, peer *p)
     STAT_INC(budgets_sent);
     return 0;
 }
+
 /* Sets run_slot's budget from the controller's factor and its ranks, and
  * sends it to every peer that follows budgets and lacks it. */
 void ig_update_budget(ingest *g, uint32_t run_slot)
@@ -49,6 +50,7 @@ void ig_update_budget(ingest *g, uint32_t run_slot)
             streams_peer_remove(g->reg, run_slot, i);
     }
 }
+
 /* Publishes what a user sees of each run's flow (flow.h). */
 void ig_publish_flow(ingest *g)
 {
@@ -86,6 +88,7 @@ void ig_publish_flow(ingest *g)
     free(v);
     STAT_SET(client_drops, client_drops);
 }
+
 /* Every FLOW_TICK_MS: the controller's new factor, the runs' budgets. */
 void ig_flow_control(ingest *g, int64_t now)
 {
@@ -114,6 +117,7 @@ void ig_flow_control(ingest *g, int64_t now)
     }
     ig_publish_flow(g);
 }
+
 /* Starts or ends a push-back: while the estimator queues are full the
  * ROUTER is not read (the clients' queues take the excess). */
 void ig_note_pushback(ingest *g, int full, int64_t now)

@@ -33,11 +33,13 @@ static int queue_policy(ingest *g, const char *run, size_t run_len, const policy
     }
     return 0;
 }
+
 int ingest_set_policy(ingest *g, const char *run, size_t run_len, const policy *pol,
                       const char *source)
 {
     return queue_policy(g, run, run_len, pol, source, NULL);
 }
+
 int ingest_set_policy_stored(ingest *g, const char *run, size_t run_len, const policy *pol,
                              const char *source, int timeout_ms)
 {
@@ -60,6 +62,7 @@ int ingest_set_policy_stored(ingest *g, const char *run, size_t run_len, const p
         return 1;
     }
 }
+
 /* Gives run_slot its new policy and asks the estimator to store it and
  * re-derive the run's lambdas (waiting for room: policy changes are rare).
  * done (or NULL) gets one part ended per estimator: by it once stored, here
@@ -98,6 +101,7 @@ void ig_apply_policy(ingest *g, uint32_t run_slot, const policy *pol, const char
         bqueue_push(g->est_qs[k], job);
     }
 }
+
 void ig_drain_cmds(ingest *g)
 {
     ingest_cmd *c;
@@ -106,13 +110,18 @@ void ig_drain_cmds(ingest *g)
     while ((c = bqueue_pop(g->cmds, 0)) != NULL) {
         if (c->all) {
             g->cfg.policy = c->pol;
-            /* a run still restoring may turn out "http": its note applies
-             * the new default if not (stream_opened) */
             for (size_t i = 0; i < g->reg->nruns; i++) {
-                if (g->reg->runs[i].used && !g->reg->runs[i].restoring &&
-                    strcmp(g->reg->runs[i].pol_source, "http") != 0 &&
-                    !policy_equal(&g->reg->runs[i].pol, &c->pol))
+                run_entry *run = &g->reg->runs[i];
+                if (!run->used || strcmp(run->pol_source, "http") == 0 ||
+                    policy_equal(&run->pol, &c->pol))
+                    continue;
+                if (run->restoring) { /* it may turn out "http": stream_opened settles it */
+                    run->pol = c->pol;
+                    run->pol_source = c->source;
+                    run->pol_moved = 1;
+                } else {
                     ig_apply_policy(g, (uint32_t)i, &c->pol, c->source, NULL);
+                }
             }
         } else {
             slot = streams_run(g->reg, c->run, c->run_len, &c->pol);

@@ -24,6 +24,7 @@ static size_t peer_share(const htgad_config *cfg)
         return cfg->peer_max_streams;
     return max / 2 > floor ? max / 2 : floor;
 }
+
 ingest *ingest_new(void *ctx, bqueue *const *est_qs, size_t nest, const htgad_config *cfg)
 {
     ingest *g = calloc(1, sizeof(*g));
@@ -56,6 +57,7 @@ out_free_ingest:
     free(g);
     return NULL;
 }
+
 static void count_decode_error(ingest *g, const wire_error *err)
 {
     if (err->code > 0 && err->code < WIRE_E__COUNT)
@@ -64,6 +66,7 @@ static void count_decode_error(ingest *g, const wire_error *err)
         LOG(LOG_WARN, "ingest: bad message: %s (%s at offset %zu)", wire_err_name(err->code),
             err->text ? err->text : "", err->offset);
 }
+
 /* One decoded message from identity id. */
 static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_msg *m,
                        zmq_msg_t *body)
@@ -112,6 +115,7 @@ static void handle_msg(ingest *g, const uint8_t *id, size_t id_len, const wire_m
     if (g->reg->runs[run_slot].npeers != npeers) /* a user sees the new rank at once */
         ig_publish_flow(g);
 }
+
 /* Receives one whole multipart message (identity + frames) and handles it.
  * Returns 0, or -1 when nothing was waiting. */
 static int recv_one(ingest *g)
@@ -165,6 +169,7 @@ static int recv_one(ingest *g)
     zmq_msg_close(&id);
     return 0;
 }
+
 /* Sleeps up to INGEST_NAP_US, or until the estimators' pipe has a lambda
  * to forward: ZMQ_FD is readable when the socket's state may have changed,
  * once ZMQ_EVENTS has been read (so it is read first). */
@@ -185,6 +190,7 @@ static void nap_on_pipe(ingest *g)
     p = (struct pollfd){.fd = fd, .events = POLLIN};
     ppoll(&p, 1, &nap, NULL);
 }
+
 /* After a wake-up that read `got` messages (fewer than a burst: the socket
  * is drained), and one before it that read some less than INGEST_BUSY_US
  * ago, messages are streaming in: nap up to INGEST_NAP_US so that the next
@@ -208,6 +214,7 @@ static void nap_if_busy(ingest *g, int got, int64_t *last_busy)
     }
     *last_busy = t;
 }
+
 /* Creates and binds both sockets; 0 or -1 (logged). */
 static int open_sockets(ingest *g)
 {
@@ -249,6 +256,7 @@ out_fail:
     g->router = g->pipe = NULL;
     return -1;
 }
+
 static void signal_ready(ingest *g, int status)
 {
     pthread_mutex_lock(&g->lock);
@@ -256,6 +264,7 @@ static void signal_ready(ingest *g, int status)
     pthread_cond_signal(&g->cond);
     pthread_mutex_unlock(&g->lock);
 }
+
 /* Streams without samples for --stream-idle-s: the partial block goes to
  * the estimator (as on SIGTERM), then a barrier, and once the writer has
  * stored everything before it the slot is freed (ig_barrier_passed); a run
@@ -286,6 +295,7 @@ static void expire_idle(ingest *g, int64_t now)
     STAT_SET(streams, r->live_streams);
     STAT_SET(runs, r->live_runs);
 }
+
 /* Shutdown: no more input, every partial block to the estimator, then STOP. */
 static void flush_all(ingest *g)
 {
@@ -311,6 +321,7 @@ static void flush_all(ingest *g)
         bqueue_push(g->est_qs[k], stop);
     }
 }
+
 static void *ingest_main(void *arg)
 {
     ingest *g = arg;
@@ -363,10 +374,12 @@ static void *ingest_main(void *arg)
     health_thread_leave();
     return NULL;
 }
+
 void ingest_set_auth(ingest *g, const auth *a)
 {
     g->auth = a;
 }
+
 int ingest_start(ingest *g, char *endpoint, size_t len)
 {
     if (pthread_create(&g->thread, NULL, ingest_main, g) != 0)
@@ -381,10 +394,12 @@ int ingest_start(ingest *g, char *endpoint, size_t len)
     snprintf(endpoint, len, "%s", g->endpoint);
     return 0;
 }
+
 void ingest_stop(ingest *g)
 {
     atomic_store(&g->stop, 1);
 }
+
 void ingest_join(ingest **gp)
 {
     ingest *g;

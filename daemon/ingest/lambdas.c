@@ -29,6 +29,7 @@ int ingest_preload(ingest *g, const ingest_restored *r, uint32_t *stream_slot, u
     *life = se->life;
     return 0;
 }
+
 /* Sends the latest lambda of stream se to one identity. Returns 0 when
  * sent, 1 when dropped (the peer's pipe is full), or -1 when the peer is
  * gone (EHOSTUNREACH: the caller forgets it). */
@@ -64,6 +65,7 @@ static int send_lambda(ingest *g, const run_entry *run, const uint8_t *id, size_
     STAT_INC(lambdas_sent);
     return 0;
 }
+
 /* Pushes stream slot's lambda to every peer of its run. */
 static void push_lambda(ingest *g, uint32_t slot)
 {
@@ -79,6 +81,7 @@ static void push_lambda(ingest *g, uint32_t slot)
             run->peers[i].missed = 1; /* its next HELLO gets everything */
     }
 }
+
 /* Answers a HELLO with every current lambda of the run, to that identity,
  * when it may lack one: the first HELLO of an identity (a new client, a
  * reconnect, a daemon restart), or one after a push to it was dropped.
@@ -105,6 +108,7 @@ void ig_answer_hello(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_
         p->missed = (uint8_t)missed;
     }
 }
+
 /* The stream a note is about, or NULL when that life of its slot is over. */
 static stream_entry *note_stream(ingest *g, const est_note *note)
 {
@@ -115,11 +119,13 @@ static stream_entry *note_stream(ingest *g, const est_note *note)
     se = &g->reg->streams[note->stream_slot];
     return se->used && se->life == note->life ? se : NULL;
 }
-/* Its estimator looked a stream up (estimator_thread.h): the last stored lambda
- * is what HELLOs are answered with (no push carried it: the next HELLO of
- * each peer brings it), and a run created by it carries on with its
- * stored policy. A default changed (SIGHUP) while that was pending, which
- * skipped the run, applies now. */
+
+/* Its estimator looked a stream up (estimator_thread.h): the last stored
+ * lambda is what HELLOs are answered with (no push carried it: the next
+ * HELLO of each peer brings it), and a run created since its last life
+ * carries on with its stored policy (est_policy_restore, the rule its
+ * blocks got meanwhile). A default policy changed (SIGHUP) while that was
+ * pending is stored and re-derived now, unless the run's is from HTTP. */
 static void stream_opened(ingest *g, const est_note *note)
 {
     stream_entry *se = note_stream(g, note);
@@ -134,14 +140,14 @@ static void stream_opened(ingest *g, const est_note *note)
         for (size_t i = 0; i < run->npeers; i++)
             run->peers[i].missed = 1;
     }
-    if (!run->restoring || !note->pol_restored)
+    if (!run->restoring)
         return;
     run->restoring = 0;
-    run->pol = note->pol;
-    run->pol_source = note->source;
-    if (strcmp(run->pol_source, "http") != 0 && !policy_equal(&run->pol, &g->cfg.policy))
-        ig_apply_policy(g, se->run_slot, &g->cfg.policy, "flags", NULL);
+    if (!est_policy_restore(&note->stored, &run->pol, &run->pol_source) && run->pol_moved)
+        ig_apply_policy(g, se->run_slot, &run->pol, "flags", NULL);
+    run->pol_moved = 0;
 }
+
 /* Reads every note the estimators and the writer left in the pipe. */
 void ig_drain_pipe(ingest *g)
 {

@@ -26,6 +26,7 @@ static void push_job(ingest *g, size_t k, est_job *job)
     if (bqueue_try_push(g->est_qs[k], job) < 0)
         bqueue_push(g->est_qs[k], job);
 }
+
 /* Whether the estimator queues are too full to take another message. */
 int ig_queues_full(const ingest *g)
 {
@@ -36,6 +37,7 @@ int ig_queues_full(const ingest *g)
             return 1;
     return 0;
 }
+
 /* A closed block of stream c->slot becomes an estimator job; msg (or NULL)
  * is the ZeroMQ message that holds x. Returns 0 when the estimator queue
  * took it (and with it x, or msg), -1 when no job could be allocated (the
@@ -73,6 +75,7 @@ int ig_push_block(emit_ctx *c, const accum_block *blk, void *msg)
     job->pol = run->pol;
     job->source = run->pol_source;
     job->pol_pending = run->restoring;
+    job->life = se->life;
     job->final = g->flushing || c->final;
     job->bytes = msg != NULL ? zmq_msg_size(msg) : blk->n * sizeof(float);
     push_job(g, c->slot % g->nest, job);
@@ -80,11 +83,13 @@ int ig_push_block(emit_ctx *c, const accum_block *blk, void *msg)
     STAT_INC(blocks_closed);
     return 0;
 }
+
 /* accum's emit callback: a closed block becomes an estimator job. */
 int ig_emit_block(accum_block *blk, void *arg)
 {
     return ig_push_block(arg, blk, NULL);
 }
+
 /* The zero-copy fast path: when a SAMPLES body holds a whole block (but
  * less than two) and the stream has no partial block, the first block goes
  * to the estimator in the message it arrived in (a reference to it: ZeroMQ
@@ -130,6 +135,7 @@ static size_t take_whole_block(emit_ctx *c, const wire_msg *m, zmq_msg_t *body)
     return 0;
 #endif
 }
+
 /* A stream created while running (new, or back after its slot was freed):
  * its estimator looks up what it carries on from before it takes any of
  * its blocks, and tells (stream_opened); meanwhile its blocks are numbered
@@ -148,11 +154,9 @@ static void open_stream(ingest *g, uint32_t slot)
     job->life = se->life;
     memcpy(job->run, run->name, run->name_len + 1);
     memcpy(job->group, se->group, se->group_len + 1);
-    job->pol = run->pol;
-    job->source = run->pol_source;
-    job->pol_pending = run->restoring;
     bqueue_push(g->est_qs[slot % g->nest], job); /* rare: waiting is fine */
 }
+
 /* Who sent the message being handled (admit.h): its CURVE key, else its
  * IP address, else its routing identity. */
 uint64_t ig_peer_key(ingest *g, const uint8_t *id, size_t id_len)
@@ -165,6 +169,7 @@ uint64_t ig_peer_key(ingest *g, const uint8_t *id, size_t id_len)
         return admit_key(who, strlen(who));
     return admit_key(id, id_len);
 }
+
 /* A new run or stream of m was refused: counted, logged (rate-limited), and
  * the sender told why with a LAMBDA notice (reason WIRE_REFUSED_*, lambda 1)
  * for a SAMPLES message; dropped like a push when its pipe is full. */
@@ -206,6 +211,7 @@ void ig_refuse(ingest *g, const uint8_t *id, size_t id_len, const wire_msg *m, a
     zmq_send(g->router, hdr, hlen, ZMQ_SNDMORE | ZMQ_DONTWAIT);
     zmq_send(g->router, body, sizeof(body), ZMQ_DONTWAIT);
 }
+
 /* The stream of m in run_slot, created when the sender may (-1: refused). */
 static long admit_stream_of(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_len,
                             const wire_msg *m)
@@ -226,6 +232,7 @@ static long admit_stream_of(ingest *g, uint32_t run_slot, const uint8_t *id, siz
     ig_refuse(g, id, id_len, m, v);
     return -1;
 }
+
 /* body: the ZeroMQ frame m->body lies in (for the zero-copy path), or NULL;
  * p: the sending peer (NULL when the run has too many). */
 void ig_handle_samples(ingest *g, uint32_t run_slot, peer *p, const uint8_t *id, size_t id_len,

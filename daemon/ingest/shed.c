@@ -30,12 +30,14 @@ void ig_shed_note(shed_acc *a, uint64_t count, int64_t lo, int64_t hi, int64_t n
     a->last = hi > a->last ? hi : a->last;
     a->count += count;
 }
+
 /* Widens an event being gathered to step (a later message of its run). */
 static void shed_extend(shed_acc *a, int64_t step)
 {
     if (a->count > 0 && step > a->last)
         a->last = step;
 }
+
 /* Hands a, gathered for INGEST_SHED_MS (or at once with force), to the
  * writer as one shed event of run_slot, through the run's estimator queue
  * (ingest never touches SQLite). A full queue keeps it for a later turn,
@@ -68,6 +70,7 @@ static void shed_flush(ingest *g, uint32_t run_slot, shed_acc *a, const char *un
     }
     memset(a, 0, sizeof(*a));
 }
+
 void ig_shed_flush_run(ingest *g, uint32_t run_slot, int64_t now, int force)
 {
     run_entry *run = &g->reg->runs[run_slot];
@@ -76,6 +79,7 @@ void ig_shed_flush_run(ingest *g, uint32_t run_slot, int64_t now, int force)
     shed_flush(g, run_slot, &run->refused_shed, "values", "refused", now, force);
     shed_flush(g, run_slot, &run->conn_shed, "messages", "connection", now, force);
 }
+
 /* Whether trace q is of the same client as m, the first message of a new
  * connection: the same rank, and m's seq past q's next by at least the
  * drops in between (seq goes on across reconnects, and a message the
@@ -86,6 +90,7 @@ static int continues(const drop_trace *q, const wire_msg *m)
     return q->known && !q->succeeded && q->rank == m->rank && m->dropped >= q->dropped &&
            m->seq >= q->next_seq && m->seq - q->next_seq >= m->dropped - q->dropped;
 }
+
 /* The drop trace of the same client's earlier connection in run_slot (a
  * peer still held, else the latest one gone), which m, the first message
  * of the connection of p, carries on from; NULL when there is none. */
@@ -104,6 +109,7 @@ static drop_trace *earlier_connection(ingest *g, uint32_t run_slot, const peer *
     }
     return NULL;
 }
+
 /* What a client's header says it dropped since its last report becomes a
  * shed event of its run (the wire says how many, not which groups). Its
  * steps start at the client's previous SAMPLES (what it shed left its queue

@@ -73,14 +73,15 @@ typedef struct run_entry {
     size_t nstreams, streams_cap;
     peer *peers;
     size_t npeers, peers_cap;
-    uint64_t drops_gone;                  /* drops reported by peers since forgotten */
-    uint64_t refused;                     /* values refused (stream limit, no memory) */
-    uint64_t lost;                        /* blocks lost in ingest (no memory) */
-    uint32_t bud_values, bud_every;       /* the run's current budget (flow.h); 0: none */
-    shed_acc client_shed;                 /* messages its clients reported they dropped */
-    shed_acc refused_shed;                /* values refused */
-    shed_acc conn_shed;                   /* messages a client sent that never arrived (seq gaps) */
-    int restoring;                        /* new or back: its stored policy is not known yet */
+    uint64_t drops_gone;            /* drops reported by peers since forgotten */
+    uint64_t refused;               /* values refused (stream limit, no memory) */
+    uint64_t lost;                  /* blocks lost in ingest (no memory) */
+    uint32_t bud_values, bud_every; /* the run's current budget (flow.h); 0: none */
+    shed_acc client_shed;           /* messages its clients reported they dropped */
+    shed_acc refused_shed;          /* values refused */
+    shed_acc conn_shed;             /* messages a client sent that never arrived (seq gaps) */
+    int restoring; /* new or back: its stored policy is not known yet (ingest/lambdas.c) */
+    int pol_moved; /* while restoring, the default policy changed (SIGHUP) */
     drop_trace gone[STREAMS_GONE_TRACES]; /* of departed peers, the latest at gone_next - 1 */
     size_t gone_next;
     int used;

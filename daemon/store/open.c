@@ -30,6 +30,7 @@ void store_remove_files(const char *path)
         unlink(p);
     }
 }
+
 double store_now(void)
 {
     struct timespec ts;
@@ -37,6 +38,7 @@ double store_now(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000L) / 1000.0;
 }
+
 static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
     char *msg = NULL;
@@ -48,6 +50,7 @@ static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
     }
     return 0;
 }
+
 static int user_version(sqlite3 *db, int *v)
 {
     sqlite3_stmt *st;
@@ -61,6 +64,7 @@ static int user_version(sqlite3 *db, int *v)
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? 0 : -1;
 }
+
 #define PACK_AGG_COLS(f) ", " #f "_min, " #f "_max, " #f "_sum, " #f "_cnt"
 #define PACK_BATCH       256
 struct packed_row {
@@ -181,6 +185,7 @@ out_rollback:
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return -1;
 }
+
 int store_migrate(sqlite3 *db, char *err, size_t errlen)
 {
     char sql[64];
@@ -219,6 +224,7 @@ int store_migrate(sqlite3 *db, char *err, size_t errlen)
         LOG(LOG_WARN, "schema: %s (the rest is packed at the next start)", why);
     return 0;
 }
+
 /* Whether htgad can write the database at path and create its -wal and
  * -shm files beside it, asked of the system (so root, a read-only mount and
  * an immutable file get the true answer) without taking any lock: SQLite
@@ -245,6 +251,7 @@ static int check_writable(const char *path, char *err, size_t errlen)
     }
     return 0;
 }
+
 int store_open(const char *path, sqlite3 **db, char *err, size_t errlen)
 {
     const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;

@@ -38,10 +38,12 @@ static void copy_name(char *dst, const unsigned char *src)
 {
     snprintf(dst, WIRE_NAME_MAX + 1, "%s", src ? (const char *)src : "");
 }
+
 static double column_real(sqlite3_stmt *st, int i)
 {
     return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
 }
+
 /* The latest block's estimate as the estimator had it (columns 17..29), so
  * a policy change right after a restart can re-derive its lambda; NULL
  * columns come back as NaN and absent estimates, as est_block() left them. */
@@ -70,6 +72,7 @@ static void restore_result(sqlite3_stmt *st, const store_state *s, est_result *r
     r->has_stable = sqlite3_column_type(st, 29) != SQLITE_NULL;
     r->stable_alpha = r->has_stable ? sqlite3_column_double(st, 29) : NAN;
 }
+
 static void restore_row(sqlite3_stmt *st, store_state *s)
 {
     memset(s, 0, sizeof(*s));
@@ -102,6 +105,7 @@ static void restore_row(sqlite3_stmt *st, store_state *s)
         s->policy_id = sqlite3_column_int64(st, 15);
     }
 }
+
 int store_restore(sqlite3 *db, size_t max, store_state **out, size_t *n, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
@@ -136,17 +140,7 @@ out_error:
     free(v);
     return -1;
 }
-void store_state_policy(const store_state *st, policy *pol, const char **source)
-{
-    if (!st->has_policy)
-        return;
-    if (strcmp(st->source, "http") == 0) {
-        *pol = st->pol;
-        *source = "http";
-    } else if (!policy_equal(&st->pol, pol)) {
-        *source = "flags";
-    }
-}
+
 /* The run's latest policy alone (a run whose group is not stored yet). */
 static int lookup_policy(sqlite3 *db, const char *run, store_state *out)
 {
@@ -172,6 +166,7 @@ static int lookup_policy(sqlite3 *db, const char *run, store_state *out)
     sqlite3_finalize(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
+
 int store_lookup(sqlite3 *db, const char *run, const char *group, store_state *out)
 {
     sqlite3_stmt *st = NULL;

@@ -20,6 +20,7 @@ static void acc_open(rollup_acc *a, int64_t chunk)
         a->max[f] = -INFINITY;
     }
 }
+
 static void acc_add(rollup_acc *a, int64_t block, int64_t step_first, int64_t step_last,
                     const double *v)
 {
@@ -39,6 +40,7 @@ static void acc_add(rollup_acc *a, int64_t block, int64_t step_first, int64_t st
             a->max[f] = v[f];
     }
 }
+
 /* Binds group, level, chunk to ?1, ?2, ?3 of st. */
 static void bind_key(sqlite3_stmt *st, int64_t group_id, int64_t level, int64_t chunk)
 {
@@ -46,6 +48,7 @@ static void bind_key(sqlite3_stmt *st, int64_t group_id, int64_t level, int64_t 
     sqlite3_bind_int64(st, 2, level);
     sqlite3_bind_int64(st, 3, chunk);
 }
+
 /* The series_rollup row of a complete chunk, and its packed copy in
  * series_rollup_agg (the row's insert trigger marks it unpacked; writing
  * the copy clears the mark), in the caller's transaction. */
@@ -83,6 +86,7 @@ static int acc_write(store_writer *w, int64_t group_id, int64_t level, const rol
     bind_key(st, group_id, level, a->chunk);
     return wr_run_stmt(st);
 }
+
 /* Folds one block into every level's open chunk, writing the row of each
  * chunk the block completes. Blocks come in increasing order. */
 static int rollup_add(store_writer *w, slot_rollup *r, int64_t block, int64_t step_first,
@@ -104,6 +108,7 @@ static int rollup_add(store_writer *w, slot_rollup *r, int64_t block, int64_t st
     r->last_block = block;
     return rc;
 }
+
 /* Folds src, a run of blocks after those of dst, into dst. */
 static void acc_merge(rollup_acc *dst, const rollup_acc *src)
 {
@@ -124,6 +129,7 @@ static void acc_merge(rollup_acc *dst, const rollup_acc *src)
             dst->max[f] = src->max[f];
     }
 }
+
 /* Reads chunk `chunk` of `level` of the group from series_rollup into a.
  * Returns 1, 0 when there is no row (an empty chunk), -1 on error. */
 static int acc_read(store_writer *w, int64_t group_id, int64_t level, int64_t chunk, rollup_acc *a)
@@ -155,6 +161,7 @@ static int acc_read(store_writer *w, int64_t group_id, int64_t level, int64_t ch
     sqlite3_clear_bindings(st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
+
 /* Rebuilds the slot's open chunks of group_id, those of the last stored
  * block before `block`, and marks any other slot holding that group as
  * stale. The open chunk of level 64 comes from its rows (< 64); that of
@@ -223,6 +230,7 @@ static int rollup_load(store_writer *w, slot_rollup *r, int64_t group_id, int64_
     r->loaded = 1;
     return 0;
 }
+
 /* The block's values of the series fields, as insert_block stores them
  * (NaN where it stores NULL). */
 static void block_values(const store_item *it, double v[ROLLUP_NFIELDS])
@@ -247,6 +255,7 @@ static void block_values(const store_item *it, double v[ROLLUP_NFIELDS])
     };
     memcpy(v, vals, sizeof(vals));
 }
+
 /* Folds a stored block into its stream's open chunks (rollup.h). */
 int wr_write_rollup(store_writer *w, const store_item *it, int64_t group_id)
 {

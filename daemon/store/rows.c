@@ -65,11 +65,13 @@ int wr_fail_rc(store_writer *w, const char *what, int rc, const char *msg)
     snprintf(w->fail_msg, sizeof(w->fail_msg), "%s", msg ? msg : sqlite3_errstr(rc));
     return -1;
 }
+
 /* A failure of the last statement on the connection. */
 int wr_row_error(store_writer *w, const char *what)
 {
     return wr_fail_rc(w, what, sqlite3_extended_errcode(w->db), sqlite3_errmsg(w->db));
 }
+
 /* Failures that may pass: the try is rolled back and retried. The others
  * (constraint, mismatch, too big, corrupt, misuse) are the row's own. */
 int wr_transient(int rc)
@@ -89,6 +91,7 @@ int wr_transient(int rc)
         return 0;
     }
 }
+
 /* Steps a prepared statement to completion and resets it. 0 or -1. */
 int wr_run_stmt(sqlite3_stmt *st)
 {
@@ -98,6 +101,7 @@ int wr_run_stmt(sqlite3_stmt *st)
     sqlite3_clear_bindings(st);
     return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : -1;
 }
+
 static int64_t select_id(sqlite3_stmt *st)
 {
     int64_t id = 0;
@@ -108,6 +112,7 @@ static int64_t select_id(sqlite3_stmt *st)
     sqlite3_clear_bindings(st);
     return id;
 }
+
 /* The run's latest stored policy into c (a run slot that starts a new life
  * carries on from it rather than storing it again). */
 static void load_policy(store_writer *w, slot_cache *c)
@@ -134,6 +139,7 @@ static void load_policy(store_writer *w, slot_cache *c)
     }
     sqlite3_finalize(st);
 }
+
 /* A slot named differently from what is cached starts a new life (or was
  * preloaded, or forgotten by a rollback): ids are resolved by name again,
  * and a new life's block numbering is checked against the stored blocks. */
@@ -163,6 +169,7 @@ static void check_names(store_writer *w, const store_item *it)
         snprintf(sc->group_run, sizeof(sc->group_run), "%s", it->run);
     }
 }
+
 static int64_t ensure_run(store_writer *w, const store_item *it, double now)
 {
     slot_cache *c = &w->cache[it->run_slot];
@@ -180,6 +187,7 @@ static int64_t ensure_run(store_writer *w, const store_item *it, double now)
         load_policy(w, c);
     return c->run_id;
 }
+
 static int64_t ensure_group(store_writer *w, const store_item *it, int64_t run_id, double now)
 {
     slot_cache *c = &w->cache[it->stream_slot];
@@ -196,6 +204,7 @@ static int64_t ensure_group(store_writer *w, const store_item *it, int64_t run_i
     c->group_id = select_id(w->st[ST_GROUP_SEL]);
     return c->group_id;
 }
+
 /* The shift of the slot's blocks, measured on its life's first block it:
  * none when the estimator continued the stored numbering (it looked the
  * group up), else past the stored blocks. */
@@ -211,6 +220,7 @@ static uint64_t block_offset(store_writer *w, const store_item *it, int64_t grou
     }
     return o->offset;
 }
+
 static int insert_policy(store_writer *w, const store_item *it, int64_t run_id)
 {
     sqlite3_stmt *st = w->st[ST_POLICY_INS];
@@ -232,6 +242,7 @@ static int insert_policy(store_writer *w, const store_item *it, int64_t run_id)
     w->pending_policies++;
     return 0;
 }
+
 static void bind_real(sqlite3_stmt *st, int i, double v)
 {
     if (isfinite(v))
@@ -239,6 +250,7 @@ static void bind_real(sqlite3_stmt *st, int i, double v)
     else
         sqlite3_bind_null(st, i);
 }
+
 static int insert_block(store_writer *w, const store_item *it, int64_t group_id)
 {
     sqlite3_stmt *st = w->st[ST_BLOCK_INS];
@@ -277,6 +289,7 @@ static int insert_block(store_writer *w, const store_item *it, int64_t group_id)
     sqlite3_bind_double(st, 23, it->created_at);
     return wr_run_stmt(st);
 }
+
 static int write_block(store_writer *w, const store_item *it)
 {
     slot_cache *rc = &w->cache[it->run_slot];
@@ -312,6 +325,7 @@ static int write_block(store_writer *w, const store_item *it)
     w->pending_rows++;
     return 0;
 }
+
 /* A lambda a policy change re-derived from the group's latest block: the
  * group is known by name, or (a group restored at start-up, whose name the
  * estimator does not keep) by the id the writer was preloaded with. */
@@ -339,6 +353,7 @@ static int write_rederived(store_writer *w, const store_item *it)
     sqlite3_bind_double(st, 7, it->created_at);
     return wr_run_stmt(st) < 0 ? wr_row_error(w, "lambda_rederived") : 0;
 }
+
 /* A row of table shed for item it: count things of unit lost for reason
  * in its step range, in its group (resolved by name; "" = the whole run).
  * 0, or -1 with the failure recorded. */
@@ -365,6 +380,7 @@ int wr_write_shed(store_writer *w, const store_item *it, uint64_t count, const c
     sqlite3_bind_double(st, 8, it->created_at);
     return wr_run_stmt(st) < 0 ? wr_row_error(w, "shed") : 0;
 }
+
 /* Writes one item's rows. 0, or -1 with the failure recorded. */
 int wr_write_item(store_writer *w, const store_item *it)
 {
@@ -387,12 +403,14 @@ int wr_write_item(store_writer *w, const store_item *it)
     }
     return 0;
 }
+
 static int cmp_desc(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
 
     return (x < y) - (x > y);
 }
+
 /* The latest top order statistics of each group of the batch: walk the
  * batch from its end so the newest block of a group is the one written
  * (sorted here: the estimator leaves each block's top unsorted, as most
@@ -445,6 +463,7 @@ int wr_write_tops(store_writer *w)
     }
     return 0;
 }
+
 /* Forgets cached ids after a rollback: rows inserted by it are gone. */
 void wr_forget_cache(store_writer *w)
 {
@@ -453,6 +472,7 @@ void wr_forget_cache(store_writer *w)
         w->rollup[i].loaded = 0; /* its rows and blocks may be gone too */
     }
 }
+
 static int prepare_rollup_insert(store_writer *w)
 {
     char sql[4096];

@@ -142,16 +142,6 @@ store_writer *store_writer_new(const char *path, bqueue *q, size_t slots);
  */
 int store_lookup(sqlite3 *db, const char *run, const char *group, store_state *out);
 
-/*
- * The policy a run coming back carries on with, given what it would use
- * now (*pol, *source: static text): a policy set over HTTP survives
- * restarts and idle expiry (*pol and *source become it); one that came
- * from the flags follows the current flags (*source becomes "flags" when
- * they changed, so the writer stores a "flags" row). One rule for the
- * start-up restore and for a stream that comes back (estimator_thread.h).
- */
-void store_state_policy(const store_state *st, policy *pol, const char **source);
-
 /* Drops blocks older than keep_s seconds to their rollups, a bounded piece
  * between batches (retention.h); 0 keeps every block. Before start. */
 void store_writer_set_retention(store_writer *w, double keep_s);

@@ -77,10 +77,12 @@ out_free_writer:
     free(w);
     return NULL;
 }
+
 void store_writer_notify(store_writer *w, void *zmq_ctx)
 {
     w->zctx = zmq_ctx;
 }
+
 /* The counts of it's run slot, reset when the slot holds another run. */
 static run_count *count_of(store_writer *w, const store_item *it)
 {
@@ -92,6 +94,7 @@ static run_count *count_of(store_writer *w, const store_item *it)
     }
     return c;
 }
+
 /* One estimator's part of a barrier, committed with everything before it:
  * a whole barrier joins w->done, to be told. */
 static void barrier_part(store_writer *w, const store_item *it)
@@ -126,6 +129,7 @@ static void barrier_part(store_writer *w, const store_item *it)
     w->done[w->ndone++] = *b;
     *b = w->waits[--w->nwaits];
 }
+
 /* The batch is settled (committed, or given up at stop): the run counts of
  * its blocks, the barrier parts in it, and ingest told of whole barriers. */
 static void settle_batch(store_writer *w, int committed)
@@ -158,12 +162,14 @@ static void settle_batch(store_writer *w, int committed)
     }
     w->ndone = 0;
 }
+
 static void free_batch(store_writer *w)
 {
     for (size_t i = 0; i < w->batch_len; i++)
         free(w->batch[i]);
     w->batch_len = 0;
 }
+
 /* Ends a failed try: rolls back what SQLite did not already, forgets what
  * the rollback undid. Returns -1. */
 static int roll_back(store_writer *w)
@@ -174,6 +180,7 @@ static int roll_back(store_writer *w)
     STAT_INC(write_errors);
     return -1;
 }
+
 /* The trace of a block row refused for good: a row of table shed (reason
  * "writer"), written again by every try of the batch, since a rollback
  * undoes it. One SQLite refuses too is logged and counted, not retried.
@@ -192,6 +199,7 @@ static int write_refused_trace(store_writer *w, size_t i)
             w->fail_what, w->fail_msg);
     return 0;
 }
+
 /* Writes batch item i (or, refused by an earlier try, its trace). 0 when
  * written or refused for good (counted lost once, skipped by later tries);
  * -1 on a wr_transient failure. */
@@ -217,12 +225,14 @@ static int write_or_refuse(store_writer *w, size_t i)
             it->group, w->fail_what, w->fail_msg);
     return write_refused_trace(w, i);
 }
+
 /* Appends it to the batch. */
 static void batch_add(store_writer *w, store_item *it)
 {
     w->refused[w->batch_len] = 0;
     w->batch[w->batch_len++] = it;
 }
+
 /* One try at the batch: BEGIN IMMEDIATE, its rows (with linger, taking
  * more from the queue until that deadline, or a STOP item, which sets
  * *stop), the groups' tops, COMMIT. Returns 0 when committed, -1 after a
@@ -270,6 +280,7 @@ static int try_batch(store_writer *w, const struct timespec *linger, int *stop)
     STAT_INC(transactions);
     return 0;
 }
+
 /* Truncates the WAL (a TRUNCATE checkpoint): after the disk was full, this
  * gives back the space of frames rolled back or already copied. */
 static void truncate_wal(store_writer *w)
@@ -277,10 +288,12 @@ static void truncate_wal(store_writer *w)
     if (sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) == SQLITE_OK)
         STAT_INC(wal_checkpoints);
 }
+
 static int64_t stop_deadline(store_writer *w)
 {
     return atomic_load(&w->stop_by_ms);
 }
+
 /* Rows the writer holds: its batch (not refused) and its queue. */
 static uint64_t rows_held(store_writer *w)
 {
@@ -290,6 +303,7 @@ static uint64_t rows_held(store_writer *w)
         n += !w->refused[i];
     return n;
 }
+
 static void note_failure(store_writer *w)
 {
     if (!w->failing) {
@@ -308,6 +322,7 @@ static void note_failure(store_writer *w)
             "writer: %s: %s; %llu rows held, retrying (try %llu)", w->fail_what, w->fail_msg,
             (unsigned long long)rows_held(w), (unsigned long long)w->failed_tries);
 }
+
 static void note_recovery(store_writer *w)
 {
     if (!w->failing)
@@ -319,6 +334,7 @@ static void note_recovery(store_writer *w)
     w->failing = 0;
     health_writer_ok();
 }
+
 /* Waits *delay_ms (doubling it for next time), beating, at most until the
  * stop deadline; truncates the WAL first when the disk was full. */
 static void back_off(store_writer *w, int *delay_ms)
@@ -337,6 +353,7 @@ static void back_off(store_writer *w, int *delay_ms)
     }
     *delay_ms = *delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : *delay_ms * 2;
 }
+
 /* Stopping and past the deadline: the batch's rows are counted lost. */
 static void give_up(store_writer *w)
 {
@@ -348,6 +365,7 @@ static void give_up(store_writer *w)
     LOG(LOG_ERROR, "writer: stopping: gave up %llu rows after %s: %s", (unsigned long long)lost,
         w->fail_what, w->fail_msg);
 }
+
 /* One batch, tried until it commits (or, stopping, until the deadline).
  * Returns 1 when a STOP item was seen. */
 static int run_batch(store_writer *w, store_item *first)
@@ -381,6 +399,7 @@ static int run_batch(store_writer *w, store_item *first)
     free_batch(w);
     return stop;
 }
+
 /* The connection's busy handler: a lock held outside htgad is waited for
  * (beating, so the wait is not a stall) until the stop deadline, if any. */
 static int busy_wait(void *arg, int n)
@@ -396,10 +415,12 @@ static int busy_wait(void *arg, int n)
     nanosleep(&ts, NULL);
     return 1;
 }
+
 void store_writer_set_retention(store_writer *w, double keep_s)
 {
     retention_init(&w->ret, keep_s, 0, 0, 0);
 }
+
 /* The writer's end of the estimators' pipe (ESTIMATOR_PIPE), made in its
  * thread; NULL without a context or on failure (logged). */
 static void *open_pipe(store_writer *w)
@@ -418,6 +439,7 @@ static void *open_pipe(store_writer *w)
     }
     return pipe;
 }
+
 /* The connection's start-up, in the writer thread: opened (and migrated,
  * store_open), its statements prepared, the restore read. 0, or -1 with
  * w->err set and the connection closed. */
@@ -437,6 +459,7 @@ static int open_db(store_writer *w)
     sqlite3_busy_handler(w->db, busy_wait, w);
     return 0;
 }
+
 /* Ends the connection: statements finalized, the WAL checkpointed. */
 static void close_db(store_writer *w)
 {
@@ -451,6 +474,7 @@ static void close_db(store_writer *w)
     sqlite3_close(w->db);
     w->db = NULL;
 }
+
 static void signal_ready(store_writer *w, int status)
 {
     pthread_mutex_lock(&w->lock);
@@ -458,6 +482,7 @@ static void signal_ready(store_writer *w, int status)
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
 }
+
 static void *writer_main(void *arg)
 {
     store_writer *w = arg;
@@ -495,11 +520,13 @@ static void *writer_main(void *arg)
     health_thread_leave();
     return NULL;
 }
+
 void store_writer_stop_by(store_writer *w, int64_t deadline_ms)
 {
     if (w != NULL)
         atomic_store(&w->stop_by_ms, deadline_ms > 0 ? deadline_ms : 1);
 }
+
 void store_push(bqueue *q, store_item *it)
 {
     if (bqueue_try_push(q, it) == 0)
@@ -509,6 +536,7 @@ void store_push(bqueue *q, store_item *it)
     bqueue_push(q, it);
     health_busy();
 }
+
 int store_writer_start(store_writer *w, size_t restore_max, char *err, size_t errlen)
 {
     w->restore_max = restore_max;
@@ -528,6 +556,7 @@ int store_writer_start(store_writer *w, size_t restore_max, char *err, size_t er
     w->started = 1;
     return 0;
 }
+
 store_state *store_writer_restored(store_writer *w, size_t *n)
 {
     store_state *st = w->restored;
@@ -537,6 +566,7 @@ store_state *store_writer_restored(store_writer *w, size_t *n)
     w->nrestored = 0;
     return st;
 }
+
 void store_writer_join(store_writer **wp)
 {
     store_writer *w;

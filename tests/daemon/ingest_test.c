@@ -366,9 +366,10 @@ static void set_http_policy(pipeline *p)
  * estimator looks it up while ingest goes on. Held here: the estimators
  * start only after ingest has queued the OPEN and three blocks of it, so
  * all three are closed before the answer. They still get the stored block
- * numbers, the run's HTTP policy and the EMA continued from the stored
- * blocks, exactly as six blocks sent in one life (the reference), and a
- * HELLO then gets the last lambda. */
+ * numbers, the run's HTTP policy (a new default policy, SIGHUP's, while
+ * the lookup is pending or after it, does not replace it) and the EMA
+ * continued from the stored blocks, exactly as six blocks sent in one life
+ * (the reference), and a HELLO then gets the last lambda. */
 Test(ingest, stream_coming_back_carries_on_while_its_lookup_is_pending)
 {
     pipeline p;
@@ -378,6 +379,7 @@ Test(ingest, stream_coming_back_carries_on_while_its_lookup_is_pending)
     unsigned char body[WIRE_LAMBDA_LEN];
     sqlite3 *ref, *db;
     double want;
+    policy flags;
 
     pl_start(&p, "ref.db", 8, 0); /* the reference: one life */
     set_http_policy(&p);
@@ -393,6 +395,9 @@ Test(ingest, stream_coming_back_carries_on_while_its_lookup_is_pending)
 
     pl_start(&p, "back.db", 8, 1); /* it comes back; its estimator held */
     send_hello(&p, "r");
+    flags = policy_default();
+    flags.param = 3.0; /* a SIGHUP meanwhile: it must not replace the run's HTTP policy */
+    cr_assert_eq(ingest_set_policy(p.g, NULL, 0, &flags, "flags"), 0);
     send_blocks(&p, 3, 6);
     wait_depth(p.est_q[0], 4); /* the OPEN and three blocks: ingest went on */
     est_start(&p);
