@@ -463,12 +463,10 @@ static void handle_open(estimator *e, const est_job *job)
         STAT_INC(drops[DROP_LAMBDA_PIPE]);
 }
 
-/* The estimator's end of the lambda pipe, made in its own thread (the only
- * one that touches it). NULL on failure: lambdas are then not pushed. */
-static void *open_pipe(estimator *e)
+void *estimator_pipe_open(void *ctx)
 {
     int linger = 0, hwm = 100000;
-    void *pipe = zmq_socket(e->ctx, ZMQ_PUSH);
+    void *pipe = zmq_socket(ctx, ZMQ_PUSH);
 
     if (pipe == NULL)
         return NULL;
@@ -489,7 +487,7 @@ static void *estimator_main(void *arg)
     pthread_setname_np(pthread_self(), "htgad-est"); /* for top -H, perf */
     prio_enter_background("estimator");
     health_thread_enter("estimator");
-    e->pipe = open_pipe(e);
+    e->pipe = estimator_pipe_open(e->ctx);
     if (e->pipe == NULL)
         LOG(LOG_ERROR, "estimator: cannot connect %s: lambdas will not be pushed", ESTIMATOR_PIPE);
     if (e->db_path != NULL &&

@@ -146,6 +146,11 @@ int est_policy_restore(const est_stored_policy *sp, policy *pol, const char **so
 /* The stored policy of a looked-up or restored group's run. */
 est_stored_policy est_stored_policy_of(const struct store_state *st);
 
+/* A PUSH end of ESTIMATOR_PIPE in zmq context ctx, for the thread that
+ * calls it (an estimator, the writer) and only that one; NULL on failure.
+ * Ingest binds the PULL end. */
+void *estimator_pipe_open(void *ctx);
+
 /* Frees a job and its samples (closes its message); accepts NULL. */
 void est_job_free(est_job *job);
 

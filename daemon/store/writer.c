@@ -421,25 +421,6 @@ void store_writer_set_retention(store_writer *w, double keep_s)
     retention_init(&w->ret, keep_s, 0, 0, 0);
 }
 
-/* The writer's end of the estimators' pipe (ESTIMATOR_PIPE), made in its
- * thread; NULL without a context or on failure (logged). */
-static void *open_pipe(store_writer *w)
-{
-    int linger = 0, hwm = 100000;
-    void *pipe = w->zctx != NULL ? zmq_socket(w->zctx, ZMQ_PUSH) : NULL;
-
-    if (pipe == NULL)
-        return NULL;
-    zmq_setsockopt(pipe, ZMQ_LINGER, &linger, sizeof(linger));
-    zmq_setsockopt(pipe, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-    if (zmq_connect(pipe, ESTIMATOR_PIPE) < 0) {
-        LOG(LOG_ERROR, "writer: cannot connect %s: barriers will not be answered", ESTIMATOR_PIPE);
-        zmq_close(pipe);
-        return NULL;
-    }
-    return pipe;
-}
-
 /* The connection's start-up, in the writer thread: opened (and migrated,
  * store_open), its statements prepared, the restore read. 0, or -1 with
  * w->err set and the connection closed. */
@@ -497,7 +478,8 @@ static void *writer_main(void *arg)
         signal_ready(w, -1);
         return NULL;
     }
-    w->pipe = open_pipe(w);
+    if (w->zctx != NULL && (w->pipe = estimator_pipe_open(w->zctx)) == NULL)
+        LOG(LOG_ERROR, "writer: cannot connect %s: barriers will not be answered", ESTIMATOR_PIPE);
     signal_ready(w, 1);
     for (;;) {
         health_idle();
