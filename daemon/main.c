@@ -9,9 +9,10 @@
  * re-reads the settings and applies a changed lambda policy. Stop order
  * follows the data: ingest closes its socket and flushes partial blocks and
  * a STOP job to each estimator; the estimators drain and finish; the writer
- * gets STOP after the last row, commits and checkpoints. Start-up restores
+ * gets STOP after the last row, commits, checkpoints and closes the
+ * database it opened (and migrated) at its start-up. Start-up restores
  * each group's next block number, last lambda and run policy from the
- * database, so a restart (also after SIGKILL) carries on.
+ * state the writer read, so a restart (also after SIGKILL) carries on.
  *
  * A start-up that fails (a database htgad cannot write, a port in use)
  * says what and where, exits 1 and removes the database file if it created
@@ -31,7 +32,7 @@
 #include "auth.h"
 #include "config.h"
 #include "htga_config.h"
-#include "estimator.h"
+#include "estimator_thread.h"
 #include "flow.h"
 #include "health.h"
 #include "htgad_http.h"
@@ -54,35 +55,31 @@ typedef struct daemon_parts {
     char endpoint[CONFIG_STR_MAX];
 } daemon_parts;
 
-/* Hands every restored group to the three threads' state. */
-static int restore(daemon_parts *d, sqlite3 *db, const htgad_config *cfg)
+/* Hands every restored group to ingest and its estimator (the writer
+ * resolves its ids by name on its first row). */
+static void restore(daemon_parts *d, const htgad_config *cfg)
 {
-    store_state *st;
     size_t n;
-    char err[512];
-    uint32_t run_slot, stream_slot;
-    policy pol;
+    store_state *st = store_writer_restored(d->writer, &n);
+    uint32_t stream_slot, life;
 
-    if (store_restore(db, cfg->max_streams, &st, &n, err, sizeof(err)) < 0) {
-        LOG(LOG_ERROR, "%s", err);
-        return -1;
-    }
     for (size_t i = 0; i < n; i++) {
-        if (ingest_preload(d->ing, &st[i], &run_slot, &stream_slot, &pol) < 0)
+        ingest_restored r = {
+            st[i].run,
+            st[i].group,
+            st[i].has_block,
+            {st[i].lambda, st[i].alpha, st[i].last_block, st[i].last_step, st[i].reason, 0},
+            cfg->policy,
+            "default"};
+        est_stored_policy sp = est_stored_policy_of(&st[i]);
+        est_policy_restore(&sp, &r.pol, &r.source);
+        if (ingest_preload(d->ing, &r, &stream_slot, &life) < 0)
             break;
-        store_writer_preload(d->writer, run_slot, st[i].run_id, stream_slot, st[i].group_id,
-                             st[i].has_policy ? &st[i].pol : NULL, st[i].policy_id);
-        if (st[i].has_ema)
-            estimator_preload(d->ests[stream_slot % d->nest], stream_slot, st[i].ema_lambda);
-        if (st[i].has_block)
-            estimator_preload_latest(d->ests[stream_slot % d->nest], stream_slot, &st[i].res,
-                                     st[i].has_before, st[i].before_lambda, st[i].last_block,
-                                     st[i].last_step);
+        estimator_preload(d->ests[stream_slot % d->nest], stream_slot, life, &st[i]);
     }
     if (n > 0)
         LOG(LOG_INFO, "restored %zu group(s) from the database", n);
     free(st);
-    return 0;
 }
 
 /* Creates the queues, the estimators and ingest (not started). 0 or -1. */
@@ -94,7 +91,7 @@ static int create_parts(daemon_parts *d, const htgad_config *cfg)
         if (d->est_qs[k] == NULL)
             return -1;
         d->ests[k] = estimator_new(d->est_qs[k], d->row_q, d->ctx, cfg->block_samples, &cfg->k_rule,
-                                   cfg->max_streams);
+                                   cfg->max_streams, cfg->db);
         if (d->ests[k] == NULL)
             return -1;
         estimator_set_delay(d->ests[k], cfg->test_estimate_delay_us);
@@ -103,28 +100,27 @@ static int create_parts(daemon_parts *d, const htgad_config *cfg)
     return d->ing == NULL ? -1 : 0;
 }
 
+/* Starts the writer first (it opens the database: a start-up that fails
+ * there leaves nothing else to undo), then the rest. 0 or -1 (logged). */
 static int start(daemon_parts *d, const htgad_config *cfg)
 {
-    sqlite3 *db;
     char err[1024];
 
-    if (store_open(cfg->db, &db, err, sizeof(err)) < 0) {
-        LOG(LOG_ERROR, "database %s", err);
-        return -1;
-    }
     d->ctx = zmq_ctx_new();
     d->row_q = bqueue_new(cfg->queue_rows);
-    d->writer = d->ctx && d->row_q ? store_writer_new(db, d->row_q, cfg->max_streams) : NULL;
-    if (d->writer == NULL) {
-        sqlite3_close(db);
+    d->writer = d->ctx && d->row_q ? store_writer_new(cfg->db, d->row_q, cfg->max_streams) : NULL;
+    if (d->writer == NULL)
         return -1;
-    }
     store_writer_notify(d->writer, d->ctx);
     store_writer_set_retention(d->writer, (double)cfg->retention_s);
-    if (create_parts(d, cfg) < 0 || restore(d, db, cfg) < 0)
+    if (store_writer_start(d->writer, cfg->max_streams, err, sizeof(err)) < 0) {
+        LOG(LOG_ERROR, "%s", err);
+        store_writer_join(&d->writer); /* nothing to stop: its thread ended */
         return -1;
-    if (store_writer_start(d->writer) < 0)
+    }
+    if (create_parts(d, cfg) < 0)
         return -1;
+    restore(d, cfg);
     if (auth_start(d->ctx, cfg, &d->auth) < 0)
         return -1;
     ingest_set_auth(d->ing, d->auth);

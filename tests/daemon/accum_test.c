@@ -1,4 +1,4 @@
-/* Unit tests of daemon/accum.c: blocks, windows, flush, refusal. */
+/* Unit tests of daemon/ingest/accum.c: blocks, windows, flush, refusal. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* Unit tests of daemon/streams.c: lookups, limits, peers. */
+/* Unit tests of daemon/ingest/streams.c: lookups, limits, peers. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 
@@ -115,7 +115,7 @@ Test(streams, freed_slots_are_reused_and_lookups_survive)
 }
 
 /* A departed peer's drop trace stays with its run (its successor on a new
- * connection carries on from it, ingest.c), the last STREAMS_GONE_TRACES
+ * connection carries on from it, ingest/shed.c), the last STREAMS_GONE_TRACES
  * of them; one a successor took over, or that never reported, does not. */
 Test(streams, departed_peers_leave_their_drop_trace)
 {

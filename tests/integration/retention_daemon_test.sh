@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # --retention-s in the real htgad: the writer drops old blocks to their
-# rollups on its own (daemon/retention.c through the writer's hook), keeps
+# rollups on its own (daemon/store/retention.c through the writer's hook), keeps
 # storing what arrives meanwhile, and the file's pages go back.
 # Usage: retention_daemon_test.sh HTGAD HTGA
 set -euo pipefail

@@ -2,7 +2,9 @@
  * store.h - htgad's SQLite store: migrations, restart state, the writer.
  *
  * DESIGN: the writer thread owns the only write connection (WAL,
- * synchronous=NORMAL, foreign keys on). It pops items from a bounded queue
+ * synchronous=NORMAL, foreign keys on) from open to close: it opens it at
+ * its start-up (migrations, rollup packing, the restart state read there
+ * too) and checkpoints and closes it when it stops. It pops items from a bounded queue
  * and writes them in batched transactions: it waits for one item, BEGINs,
  * then takes whatever else is queued or comes within STORE_LINGER_MS (up to
  * STORE_BATCH_MAX) and COMMITs. Without the linger a writer that keeps up
@@ -127,9 +129,10 @@ int store_restore(sqlite3 *db, size_t max, store_state **out, size_t *n, char *e
 
 typedef struct store_writer store_writer;
 
-/* A writer over db (taken: closed by the writer) reading q, with caches for
- * `slots` run and stream slots. Not started yet. NULL on out of memory. */
-store_writer *store_writer_new(sqlite3 *db, bqueue *q, size_t slots);
+/* A writer of the database at path reading q, with caches for `slots`
+ * run and stream slots. Not started yet (nothing opened). NULL on out of
+ * memory. */
+store_writer *store_writer_new(const char *path, bqueue *q, size_t slots);
 
 /*
  * One group's restart state, read on a connection of the caller's (a stream
@@ -139,20 +142,28 @@ store_writer *store_writer_new(sqlite3 *db, bqueue *q, size_t slots);
  */
 int store_lookup(sqlite3 *db, const char *run, const char *group, store_state *out);
 
-/* Before start: what the writer knows of a restored run/stream slot. */
 /* Drops blocks older than keep_s seconds to their rollups, a bounded piece
  * between batches (retention.h); 0 keeps every block. Before start. */
 void store_writer_set_retention(store_writer *w, double keep_s);
-
-void store_writer_preload(store_writer *w, uint32_t run_slot, int64_t run_id, uint32_t stream_slot,
-                          int64_t group_id, const policy *pol, int64_t policy_id);
 
 /* Before start: the zmq context in which the writer connects to the
  * estimators' pipe (ESTIMATOR_PIPE) to tell ingest of passed barriers. */
 void store_writer_notify(store_writer *w, void *zmq_ctx);
 
-/* Starts the thread. Returns 0 or -1. */
-int store_writer_start(store_writer *w);
+/*
+ * Starts the thread and waits for its start-up: it opens the database
+ * (store_open: created if needed, migrated, packed), prepares its
+ * statements and reads at most restore_max groups' restart state
+ * (store_restore; store_writer_restored hands it over). Returns 0, or -1
+ * with err saying why ("database PATH: reason", as store_open) after the
+ * thread ended and closed the connection, so a failed start can remove
+ * the file it created.
+ */
+int store_writer_start(store_writer *w, size_t restore_max, char *err, size_t errlen);
+
+/* After start: the restart state read (malloc'd, the caller's; *n rows,
+ * most recently active first). Once; NULL afterwards. */
+store_state *store_writer_restored(store_writer *w, size_t *n);
 
 /* htgad is stopping: a batch that still fails at deadline_ms (on
  * health_now_ms()'s clock) is given up and its rows counted in rows_lost,

@@ -168,7 +168,9 @@ void streams_stream_free(streams *s, uint32_t slot)
     }
     index_delete(s, s->stream_index, index_find(s, s->stream_index, stream_hash(s, st), slot), 0);
     accum_free(&st->acc);
+    uint32_t life = st->life;
     memset(st, 0, sizeof(*st));
+    st->life = life; /* the next life gets the next number */
     s->free_streams[s->nfree_streams++] = slot;
     s->live_streams--;
 }
@@ -252,6 +254,7 @@ long streams_stream(streams *s, uint32_t run_slot, const char *group, size_t len
     else
         s->nstreams++;
     st = &s->streams[slot];
+    st->life++;
     st->run_slot = run_slot;
     memcpy(st->group, group, len);
     st->group[len] = '\0';

@@ -1,11 +1,12 @@
 /*
- * estimator.c - the estimator thread (see estimator.h).
+ * estimator_thread.c - the estimator thread (see estimator_thread.h).
  */
-#include "estimator.h"
+#include "estimator_thread.h"
 
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,6 +29,15 @@ typedef struct est_latest {
     int64_t step;
 } est_latest;
 
+/* What this thread keeps of one stream slot's current life. */
+typedef struct est_stream {
+    policy_state ema;  /* the last reliable lambda */
+    est_latest latest; /* the latest block, for policy changes */
+    uint64_t base;     /* added to ingest's block numbers: the stored blocks before this life */
+    uint32_t life;
+    est_stored_policy stored; /* its run's, for blocks marked pol_pending */
+} est_stream;
+
 struct estimator {
     bqueue *in, *out;
     void *ctx;
@@ -39,9 +49,10 @@ struct estimator {
     double *top; /* the block's largest y values, top_cap of them */
     size_t top_cap;
     size_t slots;
-    policy_state *ema;  /* per stream slot: the last reliable lambda */
-    est_latest *latest; /* per stream slot: the latest block, for policy changes */
-    uint64_t delay_us;  /* tests only: an estimator made slow on purpose */
+    est_stream *st;    /* per stream slot */
+    char *db_path;     /* NULL: no lookups */
+    sqlite3 *ro;       /* read-only, this thread's: streams that come back */
+    uint64_t delay_us; /* tests only: an estimator made slow on purpose */
     pthread_t thread;
     int started;
     log_limit lim;
@@ -58,9 +69,30 @@ void est_job_free(est_job *job)
         free(job->x);
     }
     free(job->slots);
-    free(job->state);
     ack_done(job->ack, 0); /* never handed on: not stored */
     free(job);
+}
+
+int est_policy_restore(const est_stored_policy *sp, policy *pol, const char **source)
+{
+    if (!sp->has)
+        return 0;
+    if (sp->http) {
+        *pol = sp->pol;
+        *source = "http";
+        return 1;
+    }
+    if (!policy_equal(&sp->pol, pol))
+        *source = "flags";
+    return 0;
+}
+
+est_stored_policy est_stored_policy_of(const store_state *st)
+{
+    est_stored_policy sp = {st->has_policy, st->has_policy && strcmp(st->source, "http") == 0,
+                            st->pol};
+
+    return sp;
 }
 
 size_t estimator_top_cap(const est_k_rule *rule, size_t max_block)
@@ -74,7 +106,7 @@ size_t estimator_top_cap(const est_k_rule *rule, size_t max_block)
 }
 
 estimator *estimator_new(bqueue *in, bqueue *out, void *ctx, size_t max_block,
-                         const est_k_rule *rule, size_t slots)
+                         const est_k_rule *rule, size_t slots, const char *db)
 {
     estimator *e = calloc(1, sizeof(*e));
 
@@ -90,17 +122,17 @@ estimator *estimator_new(bqueue *in, bqueue *out, void *ctx, size_t max_block,
     e->scratch = aligned_alloc(16, (e->scratch_len + 15) / 16 * 16);
     e->top_cap = estimator_top_cap(rule, max_block);
     e->top = malloc(e->top_cap * sizeof(double));
-    e->ema = calloc(slots, sizeof(policy_state));
-    e->latest = calloc(slots, sizeof(est_latest));
-    if (e->scratch == NULL || e->top == NULL || e->ema == NULL || e->latest == NULL)
+    e->st = calloc(slots, sizeof(est_stream));
+    e->db_path = db != NULL ? strdup(db) : NULL;
+    if (e->scratch == NULL || e->top == NULL || e->st == NULL || (db != NULL && e->db_path == NULL))
         goto out_free_all;
     return e;
 
 out_free_all:
     free(e->scratch);
     free(e->top);
-    free(e->ema);
-    free(e->latest);
+    free(e->st);
+    free(e->db_path);
     free(e);
     return NULL;
 }
@@ -118,20 +150,32 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void estimator_preload(estimator *e, uint32_t stream_slot, double lambda)
+/* Slot's new life `life` carries on from st (or from nothing: st NULL). */
+static void restore_slot(estimator *e, uint32_t slot, uint32_t life, const store_state *st)
 {
-    if (stream_slot >= e->slots)
+    est_stream *es = &e->st[slot];
+
+    memset(es, 0, sizeof(*es));
+    es->life = life;
+    if (st == NULL)
         return;
-    e->ema[stream_slot] = (policy_state){1, lambda};
+    es->ema = (policy_state){st->has_ema, st->has_ema ? st->ema_lambda : 0};
+    if (st->has_block) {
+        es->latest = (est_latest){1,
+                                  "",
+                                  st->res,
+                                  (policy_state){st->has_before, st->before_lambda},
+                                  st->last_block,
+                                  st->last_step};
+        memcpy(es->latest.group, st->group, sizeof(st->group));
+        es->base = st->last_block + 1;
+    }
 }
 
-void estimator_preload_latest(estimator *e, uint32_t stream_slot, const est_result *res,
-                              int has_before, double before_lambda, uint64_t block, int64_t step)
+void estimator_preload(estimator *e, uint32_t stream_slot, uint32_t life, const store_state *st)
 {
-    if (stream_slot >= e->slots)
-        return;
-    e->latest[stream_slot] =
-        (est_latest){1, "", *res, (policy_state){has_before, before_lambda}, block, step};
+    if (stream_slot < e->slots)
+        restore_slot(e, stream_slot, life, st);
 }
 
 /* Sends a stream's new lambda to the ingest thread (which pushes it). */
@@ -143,6 +187,7 @@ static void notify_ingest(estimator *e, uint32_t slot, const policy_out *out, co
     memset(&note, 0, sizeof(note));
     note.kind = NOTE_LAMBDA;
     note.stream_slot = slot;
+    note.life = e->st[slot].life;
     note.lam.lambda = out->lambda;
     note.lam.alpha = out->reason == POLICY_R_OK ? res->hill.alpha : NAN;
     note.lam.block = block;
@@ -159,11 +204,18 @@ static int estimate_block(estimator *e, est_job *job)
 {
     store_item *it = NULL;
     uint32_t slot = job->stream_slot;
+    est_stream *es;
     est_result res;
     size_t top_n = 0;
 
     if (slot >= e->slots || job->n > e->max_block)
         return -1;
+    es = &e->st[slot];
+    if (es->life != job->life) /* its OPEN job was lost (no memory): it starts afresh */
+        restore_slot(e, slot, job->life, NULL);
+    if (job->pol_pending) /* closed before ingest knew the run's stored policy */
+        est_policy_restore(&es->stored, &job->pol, &job->source);
+    job->block += es->base;
     if (e->delay_us > 0) {
         struct timespec d = {(time_t)(e->delay_us / 1000000), (long)(e->delay_us % 1000000) * 1000};
         nanosleep(&d, NULL);
@@ -192,9 +244,9 @@ static int estimate_block(estimator *e, est_job *job)
     it->top_n = top_n;
     it->top_any_order = 1;
     memcpy(it->top, e->top, top_n * sizeof(double));
-    e->latest[slot] = (est_latest){1, "", it->res, e->ema[slot], job->block, job->step_last};
-    memcpy(e->latest[slot].group, job->group, sizeof(job->group));
-    policy_step(&job->pol, &it->res, &e->ema[slot], &it->out);
+    es->latest = (est_latest){1, "", it->res, es->ema, job->block, job->step_last};
+    memcpy(es->latest.group, job->group, sizeof(job->group));
+    policy_step(&job->pol, &it->res, &es->ema, &it->out);
     it->kind = STORE_BLOCK;
     it->run_slot = job->run_slot;
     it->stream_slot = slot;
@@ -352,12 +404,12 @@ static void handle_policy(estimator *e, est_job *job)
         uint32_t slot = job->slots[i];
         const est_latest *l;
 
-        if (slot >= e->slots || !e->latest[slot].has)
+        if (slot >= e->slots || !e->st[slot].latest.has)
             continue;
-        l = &e->latest[slot];
+        l = &e->st[slot].latest;
         st = l->before;
         policy_step(&job->pol, &l->res, &st, &out);
-        e->ema[slot] = st;
+        e->st[slot].ema = st;
         store_rederived(e, job, slot, l, &out);
         notify_ingest(e, slot, &out, &l->res, l->block, l->step);
     }
@@ -365,31 +417,56 @@ static void handle_policy(estimator *e, est_job *job)
         store_ack_marker(e, job);
 }
 
-/* A stream slot starts a new life (a new group, or one back after its slot
- * was freed): its EMA and latest block are the stored ones (or none). The
- * writer notices the new name by itself. */
-static void handle_open(estimator *e, const est_job *job)
+/* The group's stored state, read on this thread's connection: 1 when
+ * the group is stored, 0 when not (st may still hold its run's policy),
+ * -1 when it cannot be read (logged; the stream starts afresh). */
+static int look_up(estimator *e, const est_job *job, store_state *st)
 {
-    const store_state *st = job->state;
-    uint32_t slot = job->stream_slot;
+    int rc;
 
-    if (slot >= e->slots || st == NULL)
-        return;
-    e->ema[slot] = (policy_state){st->has_ema, st->has_ema ? st->ema_lambda : 0};
-    memset(&e->latest[slot], 0, sizeof(e->latest[slot]));
-    if (st->has_block) {
-        estimator_preload_latest(e, slot, &st->res, st->has_before, st->before_lambda,
-                                 st->last_block, st->last_step);
-        memcpy(e->latest[slot].group, st->group, sizeof(st->group));
-    }
+    if (e->ro == NULL)
+        rc = -1;
+    else if ((rc = store_lookup(e->ro, job->run, job->group, st)) < 0 &&
+             log_limit_allow(&e->lim, LOG_ERROR))
+        LOG(LOG_ERROR, "estimator: looking up %s/%s: %s", job->run, job->group,
+            sqlite3_errmsg(e->ro));
+    return rc;
 }
 
-/* The estimator's end of the lambda pipe, made in its own thread (the only
- * one that touches it). NULL on failure: lambdas are then not pushed. */
-static void *open_pipe(estimator *e)
+/* A stream slot starts a new life (a new group, or one back after its slot
+ * was freed): it carries on from the group's stored state (estimator_thread.h),
+ * and ingest is told what it needs of it. The writer notices the new name
+ * by itself. */
+static void handle_open(estimator *e, const est_job *job)
+{
+    uint32_t slot = job->stream_slot;
+    store_state st;
+    int found;
+    est_note note;
+
+    if (slot >= e->slots)
+        return;
+    found = look_up(e, job, &st);
+    restore_slot(e, slot, job->life, found > 0 ? &st : NULL);
+    memset(&note, 0, sizeof(note));
+    note.kind = NOTE_OPENED;
+    note.stream_slot = slot;
+    note.life = job->life;
+    if (found > 0 && st.has_block) {
+        note.has_lambda = 1;
+        note.lam = (wire_lambda){st.lambda, st.alpha, st.last_block, st.last_step, st.reason, 0};
+    }
+    if (found >= 0)
+        e->st[slot].stored = est_stored_policy_of(&st);
+    note.stored = e->st[slot].stored;
+    if (e->pipe == NULL || zmq_send(e->pipe, &note, sizeof(note), ZMQ_DONTWAIT) < 0)
+        STAT_INC(drops[DROP_LAMBDA_PIPE]);
+}
+
+void *estimator_pipe_open(void *ctx)
 {
     int linger = 0, hwm = 100000;
-    void *pipe = zmq_socket(e->ctx, ZMQ_PUSH);
+    void *pipe = zmq_socket(ctx, ZMQ_PUSH);
 
     if (pipe == NULL)
         return NULL;
@@ -410,9 +487,18 @@ static void *estimator_main(void *arg)
     pthread_setname_np(pthread_self(), "htgad-est"); /* for top -H, perf */
     prio_enter_background("estimator");
     health_thread_enter("estimator");
-    e->pipe = open_pipe(e);
+    e->pipe = estimator_pipe_open(e->ctx);
     if (e->pipe == NULL)
         LOG(LOG_ERROR, "estimator: cannot connect %s: lambdas will not be pushed", ESTIMATOR_PIPE);
+    if (e->db_path != NULL &&
+        sqlite3_open_v2(e->db_path, &e->ro, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        LOG(LOG_ERROR, "estimator: cannot read %s: streams that come back start afresh",
+            e->db_path);
+        sqlite3_close(e->ro);
+        e->ro = NULL;
+    } else if (e->ro != NULL) {
+        sqlite3_busy_timeout(e->ro, 100);
+    }
     for (;;) {
         size_t bytes;
 
@@ -441,6 +527,8 @@ static void *estimator_main(void *arg)
     if (e->pipe != NULL)
         zmq_close(e->pipe);
     e->pipe = NULL;
+    sqlite3_close(e->ro);
+    e->ro = NULL;
     health_thread_leave();
     return NULL;
 }
@@ -464,8 +552,8 @@ void estimator_join(estimator **ep)
         pthread_join(e->thread, NULL);
     free(e->scratch);
     free(e->top);
-    free(e->ema);
-    free(e->latest);
+    free(e->st);
+    free(e->db_path);
     free(e);
     *ep = NULL;
 }

@@ -2,7 +2,7 @@
  * schema.h - the SQL migrations of schema/, embedded at build time.
  *
  * DESIGN: schema/NNN_name.sql files are turned into a C array by
- * daemon/embed_sql.py (a meson custom_target); migration i (1-based) takes a
+ * daemon/store/embed_sql.py (a meson custom_target); migration i (1-based) takes a
  * database from PRAGMA user_version i-1 to i.
  */
 #ifndef HTGAD_SCHEMA_H

@@ -53,7 +53,7 @@ typedef struct peer {
     uint64_t dropped;               /* what it last reported it dropped (cumulative per client) */
     uint64_t dropped_base;          /* of that, what its client's earlier connection reported
                                        (counted there: client_drops counts dropped - base) */
-    drop_trace tr;                  /* where its drops go (ingest.c, note_client_drops) */
+    drop_trace tr;                  /* where its drops go (ingest/shed.c) */
     uint32_t bud_values, bud_every; /* the budget last sent to it; 0: none yet */
 } peer;
 
@@ -73,13 +73,15 @@ typedef struct run_entry {
     size_t nstreams, streams_cap;
     peer *peers;
     size_t npeers, peers_cap;
-    uint64_t drops_gone;                  /* drops reported by peers since forgotten */
-    uint64_t refused;                     /* values refused (stream limit, no memory) */
-    uint64_t lost;                        /* blocks lost in ingest (no memory) */
-    uint32_t bud_values, bud_every;       /* the run's current budget (flow.h); 0: none */
-    shed_acc client_shed;                 /* messages its clients reported they dropped */
-    shed_acc refused_shed;                /* values refused */
-    shed_acc conn_shed;                   /* messages a client sent that never arrived (seq gaps) */
+    uint64_t drops_gone;            /* drops reported by peers since forgotten */
+    uint64_t refused;               /* values refused (stream limit, no memory) */
+    uint64_t lost;                  /* blocks lost in ingest (no memory) */
+    uint32_t bud_values, bud_every; /* the run's current budget (flow.h); 0: none */
+    shed_acc client_shed;           /* messages its clients reported they dropped */
+    shed_acc refused_shed;          /* values refused */
+    shed_acc conn_shed;             /* messages a client sent that never arrived (seq gaps) */
+    int restoring; /* new or back: its stored policy is not known yet (ingest/lambdas.c) */
+    int pol_moved; /* while restoring, the default policy changed (SIGHUP) */
     drop_trace gone[STREAMS_GONE_TRACES]; /* of departed peers, the latest at gone_next - 1 */
     size_t gone_next;
     int used;
@@ -90,7 +92,9 @@ typedef struct stream_entry {
     char group[WIRE_NAME_MAX + 1];
     size_t group_len;
     accum acc;
-    uint64_t next_block;
+    uint64_t next_block; /* blocks closed in this life (the estimator numbers them on from the
+                            stored ones: see estimator_thread.h) */
+    uint32_t life;       /* how many lives the slot has had: notes of an earlier one are stale */
     int has_lambda;
     wire_lambda last;  /* the latest lambda pushed */
     int64_t last_ms;   /* when samples last arrived (ingest's clock) */

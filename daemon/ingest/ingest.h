@@ -18,13 +18,14 @@
  * job to each estimator. A stream's blocks all go to estimator slot % N. Its registry (streams.h)
  * is memory-bounded by --max-streams. A stream idle for --stream-idle-s has
  * its partial block flushed (stored, no push) and, once a barrier behind it
- * has passed the writer (its rows are committed), its slot freed. Every stream created while
- * running looks up its stored state on that connection and carries on from it; its estimator gets
- * that state in an EST_JOB_OPEN job ahead of its blocks, and the writer, which caches ids per slot,
- * notices the slot's new name. What clients report they dropped (the header's `dropped`) and the
- * values refused are gathered per run and reason and sent on, at most once a second, down the run's
- * estimator queue as a SHED job, which the writer stores as a row of table shed
- * (schema/008_shed.sql): the gap it leaves in a series is visible.
+ * has passed the writer (its rows are committed), its slot freed. This thread never touches
+ * SQLite: a stream created while running gets an EST_JOB_OPEN job ahead of its blocks, and its
+ * estimator looks up what it carries on from and tells (NOTE_OPENED; the design is argued in
+ * estimator_thread.h); the writer, which caches ids per slot, notices the slot's new name. What
+ * clients report they dropped (the header's `dropped`) and the values refused are gathered per run
+ * and reason and sent on, at most once a second, down the run's estimator queue as a SHED job,
+ * which the writer stores as a row of table shed (schema/008_shed.sql): the gap it leaves in a
+ * series is visible.
  */
 #ifndef HTGAD_INGEST_H
 #define HTGAD_INGEST_H
@@ -32,11 +33,12 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "policy.h"
 #include "queue.h"
-#include "store.h"
+#include "wire.h"
 
 /* Jobs one estimator queue holds at most (the byte bound, --queue-bytes,
- * normally binds first: see ingest.c). */
+ * normally binds first: see ingest/samples.c). */
 #define INGEST_EST_JOBS (1u << 17)
 
 typedef struct ingest ingest;
@@ -46,13 +48,21 @@ typedef struct ingest ingest;
  * Not started. */
 ingest *ingest_new(void *ctx, bqueue *const *est_qs, size_t nest, const htgad_config *cfg);
 
+/* What ingest keeps of a group a restart carries on. */
+typedef struct ingest_restored {
+    const char *run, *group;
+    int has_lambda;
+    wire_lambda last;   /* its last stored lambda: what a HELLO is answered with */
+    policy pol;         /* the policy its run carries on with (store_state_policy) */
+    const char *source; /* static text */
+} ingest_restored;
+
 /*
- * Before start: carries a restored group on. Sets *run_slot and
- * *stream_slot (for the estimator's and writer's preload) and *pol to the
- * policy the run will use. Returns 0, or -1 when the registry is full.
+ * Before start: carries a restored group on. Sets *stream_slot and *life
+ * (for the estimator's preload). Returns 0, or -1 when the registry is
+ * full.
  */
-int ingest_preload(ingest *g, const store_state *st, uint32_t *run_slot, uint32_t *stream_slot,
-                   policy *pol);
+int ingest_preload(ingest *g, const ingest_restored *r, uint32_t *stream_slot, uint32_t *life);
 
 /* Before start: the ROUTER is made a CURVE server of a (auth.h; NULL = off).
  * a must outlive the thread. */

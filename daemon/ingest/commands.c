@@ -1,0 +1,138 @@
+/*
+ * commands.c - policy changes from other threads (HTTP, SIGHUP): queued
+ * commands the ingest thread applies, each handed to every estimator.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "stats.h"
+
+/* Queues the command; done (may be NULL) goes with it. 0 or -1. */
+static int queue_policy(ingest *g, const char *run, size_t run_len, const policy *pol,
+                        const char *source, ack *done)
+{
+    ingest_cmd *c;
+    const char *why;
+
+    if (policy_validate(pol, &why) < 0 || run_len > WIRE_NAME_MAX || (run != NULL && run_len == 0))
+        return -1;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return -1;
+    c->done = done;
+    c->all = run == NULL;
+    if (run != NULL)
+        memcpy(c->run, run, run_len);
+    c->run_len = run_len;
+    c->pol = *pol;
+    c->source = source;
+    if (bqueue_try_push(g->cmds, c) < 0) {
+        free(c);
+        return -1;
+    }
+    return 0;
+}
+
+int ingest_set_policy(ingest *g, const char *run, size_t run_len, const policy *pol,
+                      const char *source)
+{
+    return queue_policy(g, run, run_len, pol, source, NULL);
+}
+
+int ingest_set_policy_stored(ingest *g, const char *run, size_t run_len, const policy *pol,
+                             const char *source, int timeout_ms)
+{
+    ack *done = run != NULL ? ack_new((int)g->nest) : NULL;
+
+    if (done == NULL)
+        return -1;
+    if (queue_policy(g, run, run_len, pol, source, done) < 0) {
+        for (size_t k = 0; k < g->nest; k++)
+            ack_done(done, 0);
+        ack_wait(done, 0);
+        return -1;
+    }
+    switch (ack_wait(done, timeout_ms)) {
+    case 1:
+        return 0;
+    case 0:
+        return -1;
+    default:
+        return 1;
+    }
+}
+
+/* Gives run_slot its new policy and asks the estimator to store it and
+ * re-derive the run's lambdas (waiting for room: policy changes are rare).
+ * done (or NULL) gets one part ended per estimator: by it once stored, here
+ * when its job could not be made. */
+void ig_apply_policy(ingest *g, uint32_t run_slot, const policy *pol, const char *source, ack *done)
+{
+    run_entry *run = &g->reg->runs[run_slot];
+
+    run->pol = *pol;
+    run->pol_source = source;
+    run->restoring = 0; /* set now: what was stored before gives way */
+    /* Every estimator gets the job: each re-derives the streams it owns
+     * (the others have no latest block for them); the first one stores it. */
+    for (size_t k = 0; k < g->nest; k++) {
+        est_job *job = calloc(1, sizeof(*job));
+        if (job == NULL) {
+            ack_done(done, 0);
+            continue;
+        }
+        job->slots = run->nstreams ? malloc(run->nstreams * sizeof(uint32_t)) : NULL;
+        if (run->nstreams && job->slots == NULL) {
+            free(job);
+            ack_done(done, 0);
+            continue;
+        }
+        job->ack = done;
+        if (job->slots != NULL)
+            memcpy(job->slots, run->streams, run->nstreams * sizeof(uint32_t));
+        job->nslots = run->nstreams;
+        job->kind = EST_JOB_POLICY;
+        job->record = k == 0;
+        job->run_slot = run_slot;
+        memcpy(job->run, run->name, run->name_len + 1);
+        job->pol = *pol;
+        job->source = source;
+        bqueue_push(g->est_qs[k], job);
+    }
+}
+
+void ig_drain_cmds(ingest *g)
+{
+    ingest_cmd *c;
+    long slot;
+
+    while ((c = bqueue_pop(g->cmds, 0)) != NULL) {
+        if (c->all) {
+            g->cfg.policy = c->pol;
+            for (size_t i = 0; i < g->reg->nruns; i++) {
+                run_entry *run = &g->reg->runs[i];
+                if (!run->used || strcmp(run->pol_source, "http") == 0 ||
+                    policy_equal(&run->pol, &c->pol))
+                    continue;
+                if (run->restoring) { /* it may turn out "http": stream_opened settles it */
+                    run->pol = c->pol;
+                    run->pol_source = c->source;
+                    run->pol_moved = 1;
+                } else {
+                    ig_apply_policy(g, (uint32_t)i, &c->pol, c->source, NULL);
+                }
+            }
+        } else {
+            slot = streams_run(g->reg, c->run, c->run_len, &c->pol);
+            if (slot >= 0) {
+                ig_apply_policy(g, (uint32_t)slot, &c->pol, c->source, c->done);
+            } else {
+                STAT_INC(drops[DROP_STREAM_LIMIT]);
+                for (size_t k = 0; k < g->nest; k++)
+                    ack_done(c->done, 0);
+            }
+        }
+        free(c);
+    }
+}
