@@ -126,37 +126,31 @@ static int set_policy(htgad_config *cfg, const char *v, const char **why)
     return policy_parse(v, &cfg->policy, why);
 }
 
-static int set_lambda_min(htgad_config *cfg, const char *v, const char **why)
+/* A policy member from its flag: a number, then the policy's own rule. */
+static int set_policy_member(htgad_config *cfg, policy_member m, const char *v, const char **why)
 {
     double d;
 
-    *why = "expected a finite number > 0";
-    if (parse_double(v, &d) < 0 || !(d > 0))
+    if (parse_double(v, &d) < 0) {
+        *why = "expected a finite number";
         return -1;
-    cfg->policy.lambda_min = d;
-    return 0;
+    }
+    return policy_set(&cfg->policy, m, d, POLICY_NAMES_FLAGS, why);
+}
+
+static int set_lambda_min(htgad_config *cfg, const char *v, const char **why)
+{
+    return set_policy_member(cfg, POLICY_M_LAMBDA_MIN, v, why);
 }
 
 static int set_lambda_max(htgad_config *cfg, const char *v, const char **why)
 {
-    double d;
-
-    *why = "expected a finite number > 0";
-    if (parse_double(v, &d) < 0 || !(d > 0))
-        return -1;
-    cfg->policy.lambda_max = d;
-    return 0;
+    return set_policy_member(cfg, POLICY_M_LAMBDA_MAX, v, why);
 }
 
 static int set_ema(htgad_config *cfg, const char *v, const char **why)
 {
-    double d;
-
-    *why = "expected a number in [0, 1)";
-    if (parse_double(v, &d) < 0 || !(d >= 0 && d < 1))
-        return -1;
-    cfg->policy.ema = d;
-    return 0;
+    return set_policy_member(cfg, POLICY_M_EMA, v, why);
 }
 
 static int set_max_streams(htgad_config *cfg, const char *v, const char **why)
@@ -558,7 +552,7 @@ int config_check(const htgad_config *cfg, config_error *err)
 {
     const char *why;
 
-    if (policy_validate(&cfg->policy, &why) < 0) {
+    if (policy_validate(&cfg->policy, POLICY_NAMES_FLAGS, &why) < 0) {
         snprintf(err->text, sizeof(err->text), "policy: %s", why);
         return -1;
     }

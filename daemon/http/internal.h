@@ -24,7 +24,7 @@
 /* A policy this server handed to the daemon (on_policy succeeded). */
 struct policy_sent {
     char run[256]; /* "" = unused */
-    struct http_policy p;
+    policy p;
 };
 
 /* One open connection, as the request-time watchdog sees it (server.c). */
@@ -96,10 +96,11 @@ int reply_buf(struct reply *rep, hbuf *b, const char *content_type);
  * the database cannot be opened (then *err names why). */
 sqlite3 *req_db(const struct request *r, const char **err);
 
-/* Parses and validates a PUT policy body (len bytes, need not be
- * NUL-terminated) over the values already in *p, which it updates. Returns
- * NULL, or a static message saying what is wrong. */
-const char *http_parse_policy_body(const char *body, size_t len, struct http_policy *p);
+/* Parses a PUT policy body (len bytes, need not be NUL-terminated) over the
+ * values already in *p, which it updates, and checks the result with
+ * policy_validate(). Returns NULL, or a static message saying what is
+ * wrong. */
+const char *http_parse_policy_body(const char *body, size_t len, policy *p);
 
 /* Route handlers (routes_runs.c). Each fills rep and returns 0. */
 int handle_health(const struct request *r, struct reply *rep);

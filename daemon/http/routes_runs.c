@@ -292,17 +292,45 @@ int handle_runs(const struct request *r, struct reply *rep)
     return reply_buf(rep, &b, "application/json");
 }
 
+/* Reads the policy columns of a Q_POLICY row into *p (an unknown kind
+ * reads as linear). */
+static void policy_of_row(sqlite3_stmt *st, policy *p)
+{
+    if (policy_kind_of((const char *)sqlite3_column_text(st, 0), &p->kind) < 0)
+        p->kind = POLICY_LINEAR;
+    p->param = sqlite3_column_double(st, 1);
+    p->lambda_min = sqlite3_column_double(st, 2);
+    p->lambda_max = sqlite3_column_double(st, 3);
+    p->ema = sqlite3_column_double(st, 4);
+}
+
+/* Appends p as the API shows a policy: "kind", "c" (linear) or "q"
+ * (power), "lambda_min", "lambda_max", "ema"; members only, no braces. */
+static void policy_members_json(hbuf *b, const policy *p)
+{
+    hbuf_printf(b, "\"kind\":\"%s\",\"%s\":", policy_kind_name(p->kind),
+                p->kind == POLICY_POWER ? "q" : "c");
+    hbuf_json_num(b, p->param);
+    hbuf_puts(b, ",\"lambda_min\":");
+    hbuf_json_num(b, p->lambda_min);
+    hbuf_puts(b, ",\"lambda_max\":");
+    hbuf_json_num(b, p->lambda_max);
+    hbuf_puts(b, ",\"ema\":");
+    hbuf_json_num(b, p->ema);
+}
+
+/* Appends a Q_POLICY row as a JSON object: the policy, its source and
+ * when it changed. */
 static void policy_row(hbuf *b, sqlite3_stmt *st)
 {
-    const char *kind = (const char *)sqlite3_column_text(st, 0);
-    int power = kind && strcmp(kind, "power") == 0;
-    hbuf_printf(b, "{\"kind\":\"%s\",\"%s\":", power ? "power" : "linear", power ? "q" : "c");
-    col_json(b, st, 1);
-    static const char *const keys[] = {"lambda_min", "lambda_max", "ema", "source", "changed_at"};
-    for (int i = 0; i < 5; i++) {
-        hbuf_printf(b, ",\"%s\":", keys[i]);
-        col_json(b, st, i + 2);
-    }
+    policy p;
+    policy_of_row(st, &p);
+    hbuf_put(b, "{", 1);
+    policy_members_json(b, &p);
+    hbuf_puts(b, ",\"source\":");
+    col_json(b, st, 5);
+    hbuf_puts(b, ",\"changed_at\":");
+    col_json(b, st, 6);
     hbuf_put(b, "}", 1);
 }
 
@@ -337,16 +365,8 @@ static void policy_json(hbuf *b, sqlite3 *db, const struct http_server *s, int64
             hbuf_puts(b, "]}");
         return;
     }
-    const struct http_policy *p = &s->cfg.default_policy;
-    int power = p->kind == HTTP_POLICY_POWER;
-    hbuf_printf(b, "{\"kind\":\"%s\",\"%s\":", power ? "power" : "linear", power ? "q" : "c");
-    hbuf_json_num(b, power ? p->q : p->c);
-    hbuf_puts(b, ",\"lambda_min\":");
-    hbuf_json_num(b, p->lambda_min);
-    hbuf_puts(b, ",\"lambda_max\":");
-    hbuf_json_num(b, p->lambda_max);
-    hbuf_puts(b, ",\"ema\":");
-    hbuf_json_num(b, p->ema);
+    hbuf_put(b, "{", 1);
+    policy_members_json(b, &s->cfg.default_policy);
     hbuf_puts(b, ",\"source\":\"default\",\"changed_at\":null");
     hbuf_puts(b, history ? ",\"history\":[]}" : "}");
 }
@@ -922,7 +942,7 @@ static int opt_num(json_t *o, const char *key, double *out, int *present)
     return isfinite(*out) ? 0 : -1;
 }
 
-const char *http_parse_policy_body(const char *body, size_t len, struct http_policy *p)
+const char *http_parse_policy_body(const char *body, size_t len, policy *p)
 {
     json_error_t jerr;
     json_t *o = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
@@ -944,36 +964,31 @@ const char *http_parse_policy_body(const char *body, size_t len, struct http_pol
             goto out;
         }
     }
-    const char *kind = json_string_value(json_object_get(o, "kind"));
-    if (!kind || (strcmp(kind, "linear") != 0 && strcmp(kind, "power") != 0)) {
+    if (policy_kind_of(json_string_value(json_object_get(o, "kind")), &p->kind) < 0) {
         msg = "kind must be \"linear\" or \"power\"";
         goto out;
     }
-    p->kind = strcmp(kind, "power") == 0 ? HTTP_POLICY_POWER : HTTP_POLICY_LINEAR;
+    double c = 0, q = 0;
     int has_c, has_q, has;
-    if (opt_num(o, "c", &p->c, &has_c) || opt_num(o, "q", &p->q, &has_q)) {
+    if (opt_num(o, "c", &c, &has_c) || opt_num(o, "q", &q, &has_q)) {
         msg = "c and q must be finite numbers";
         goto out;
     }
-    if (p->kind == HTTP_POLICY_LINEAR && (!has_c || has_q || !(p->c > 0))) {
+    if (p->kind == POLICY_LINEAR && (!has_c || has_q)) {
         msg = "linear policy needs c > 0 and no q";
         goto out;
     }
-    if (p->kind == HTTP_POLICY_POWER && (!has_q || has_c || !(p->q > 1))) {
+    if (p->kind == POLICY_POWER && (!has_q || has_c)) {
         msg = "power policy needs q > 1 and no c";
         goto out;
     }
+    p->param = p->kind == POLICY_POWER ? q : c;
     if (opt_num(o, "lambda_min", &p->lambda_min, &has) ||
         opt_num(o, "lambda_max", &p->lambda_max, &has) || opt_num(o, "ema", &p->ema, &has)) {
         msg = "lambda_min, lambda_max and ema must be finite numbers";
         goto out;
     }
-    if (!(p->lambda_min > 0) || !(p->lambda_min <= p->lambda_max)) {
-        msg = "need 0 < lambda_min <= lambda_max";
-        goto out;
-    }
-    if (!(p->ema >= 0 && p->ema < 1))
-        msg = "ema must be in [0, 1)";
+    policy_validate(p, POLICY_NAMES_JSON, &msg);
 out:
     json_decref(o);
     return msg;
@@ -981,29 +996,20 @@ out:
 
 /* Overwrites *p with run id's latest stored policy, when there is one, so
  * members a PUT omits keep their current values. */
-static void current_policy(sqlite3 *db, int64_t run_id, struct http_policy *p)
+static void current_policy(sqlite3 *db, int64_t run_id, policy *p)
 {
     sqlite3_stmt *st = prep(db, Q_POLICY);
     if (!st)
         return;
     sqlite3_bind_int64(st, 1, run_id);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        const char *kind = (const char *)sqlite3_column_text(st, 0);
-        p->kind = kind && strcmp(kind, "power") == 0 ? HTTP_POLICY_POWER : HTTP_POLICY_LINEAR;
-        if (p->kind == HTTP_POLICY_POWER)
-            p->q = sqlite3_column_double(st, 1);
-        else
-            p->c = sqlite3_column_double(st, 1);
-        p->lambda_min = sqlite3_column_double(st, 2);
-        p->lambda_max = sqlite3_column_double(st, 3);
-        p->ema = sqlite3_column_double(st, 4);
-    }
+    if (sqlite3_step(st) == SQLITE_ROW)
+        policy_of_row(st, p);
     unprep(st);
 }
 
 /* The policy this server last handed to the daemon for run, if it still
  * remembers it: 1 with *p set, else 0. Under srv->pol_mu. */
-static int sent_policy(const struct http_server *srv, const char *run, struct http_policy *p)
+static int sent_policy(const struct http_server *srv, const char *run, policy *p)
 {
     for (unsigned i = 1; i <= HTTP_POLICY_RECENT; i++) {
         const struct policy_sent *e = &srv->sent[(srv->sent_next - i) % HTTP_POLICY_RECENT];
@@ -1016,7 +1022,7 @@ static int sent_policy(const struct http_server *srv, const char *run, struct ht
 }
 
 /* Remembers that p was handed to the daemon for run. Under srv->pol_mu. */
-static void remember_policy(struct http_server *srv, const char *run, const struct http_policy *p)
+static void remember_policy(struct http_server *srv, const char *run, const policy *p)
 {
     struct policy_sent *e = &srv->sent[srv->sent_next++ % HTTP_POLICY_RECENT];
     snprintf(e->run, sizeof e->run, "%s", run);
@@ -1029,7 +1035,7 @@ static void remember_policy(struct http_server *srv, const char *run, const stru
  * latest stored one, else the default: two quick partial PUTs then both
  * take effect. Returns 0, or an HTTP status with msg set. */
 static int put_policy(struct http_server *srv, sqlite3 *db, int64_t rid, const struct request *r,
-                      struct http_policy *p, char *err, size_t errlen, const char **msg)
+                      policy *p, char *err, size_t errlen, const char **msg)
 {
     const char *run = r->route->run;
     *p = srv->cfg.default_policy;
@@ -1060,7 +1066,7 @@ int handle_policy_put(const struct request *r, struct reply *rep)
     int64_t rid, gid;
     if (db_or_error(r, rep, &db) || resolve(db, run, NULL, &rid, &gid, rep))
         return 0;
-    struct http_policy p;
+    policy p;
     char err[160] = "";
     const char *msg = NULL;
     pthread_mutex_lock(&r->srv->pol_mu);
@@ -1071,16 +1077,8 @@ int handle_policy_put(const struct request *r, struct reply *rep)
     hbuf b = {0};
     hbuf_puts(&b, "{\"run\":");
     hbuf_json_str(&b, run);
-    hbuf_printf(&b, ",\"policy\":{\"kind\":\"%s\",\"%s\":",
-                p.kind == HTTP_POLICY_POWER ? "power" : "linear",
-                p.kind == HTTP_POLICY_POWER ? "q" : "c");
-    hbuf_json_num(&b, p.kind == HTTP_POLICY_POWER ? p.q : p.c);
-    hbuf_puts(&b, ",\"lambda_min\":");
-    hbuf_json_num(&b, p.lambda_min);
-    hbuf_puts(&b, ",\"lambda_max\":");
-    hbuf_json_num(&b, p.lambda_max);
-    hbuf_puts(&b, ",\"ema\":");
-    hbuf_json_num(&b, p.ema);
+    hbuf_puts(&b, ",\"policy\":{");
+    policy_members_json(&b, &p);
     /* 200: stored, with each group's lambda re-derived from its latest
      * block, stored and pushed; 202: taken, applies, not yet stored */
     hbuf_puts(&b, status == 202 ? "},\"applies\":\"taken; stored and pushed once htgad's writer "

@@ -561,6 +561,12 @@ int http_start(http_server **out, const struct http_config *cfg, char *err, size
         snprintf(err, errlen, "bad --http address (want ADDR:PORT, IPv4)");
         return HTTP_EINVAL;
     }
+    const char *why;
+    if (cfg->default_policy.kind != 0 &&
+        policy_validate(&cfg->default_policy, POLICY_NAMES_JSON, &why) < 0) {
+        snprintf(err, errlen, "default policy: %s", why);
+        return HTTP_EINVAL;
+    }
     signal(SIGPIPE, SIG_IGN);
     struct http_server *s = calloc(1, sizeof *s);
     if (!s)
@@ -584,6 +590,8 @@ int http_start(http_server **out, const struct http_config *cfg, char *err, size
         s->cfg.request_timeout_s = 10;
     if (s->cfg.metrics_expire_s <= 0)
         s->cfg.metrics_expire_s = 3600;
+    if (s->cfg.default_policy.kind == 0)
+        s->cfg.default_policy = policy_default();
     s->loopback_only = (ntohl(sa.sin_addr.s_addr) >> 24) == 127;
     s->started = time(NULL);
     if (pthread_mutex_init(&s->pol_mu, NULL) != 0 || pthread_mutex_init(&s->conn_mu, NULL) != 0 ||

@@ -59,11 +59,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     }
     case 3: {
-        struct http_policy p = {HTTP_POLICY_LINEAR, 1, 2, 0.1, 10, 0};
+        policy p = policy_default();
         if (!http_parse_policy_body(s, n, &p) &&
             (!(p.lambda_min > 0) || !(p.lambda_min <= p.lambda_max) || !(p.ema >= 0) ||
-             !(p.ema < 1) || (p.kind == HTTP_POLICY_LINEAR && !(p.c > 0)) ||
-             (p.kind == HTTP_POLICY_POWER && !(p.q > 1))))
+             !(p.ema < 1) || !isfinite(p.lambda_max) ||
+             (p.kind == POLICY_LINEAR && !(p.param > 0 && isfinite(p.param))) ||
+             (p.kind == POLICY_POWER && !(p.param > 1 && isfinite(p.param))) ||
+             (p.kind != POLICY_LINEAR && p.kind != POLICY_POWER)))
             abort();
         break;
     }

@@ -18,7 +18,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "../rollup.h"
+#include "rollup.h"
 #include "http.h"
 #include "httpc.h"
 
@@ -30,7 +30,7 @@ static char dir[64], dbpath[128], webdir[128];
 static http_server *srv;
 static uint16_t port;
 static int policy_calls;
-static struct http_policy last_policy;
+static policy last_policy;
 static char last_run[256];
 
 static double alpha_of(int64_t b)
@@ -38,15 +38,18 @@ static double alpha_of(int64_t b)
     return b == SPIKE ? 99.0 : b == DIP ? 0.01 : 2.0 + (double)(b % 17) * 0.01;
 }
 
-static int on_policy(void *ud, const char *run, const struct http_policy *p, char *err, size_t n)
+static int daemon_rc;             /* what on_policy answers */
+static const char *daemon_reason; /* and the reason it gives, or NULL */
+
+static int on_policy(void *ud, const char *run, const policy *p, char *err, size_t n)
 {
     (void)ud;
-    (void)err;
-    (void)n;
     policy_calls++;
     last_policy = *p;
     snprintf(last_run, sizeof last_run, "%s", run);
-    return HTTP_OK;
+    if (daemon_reason)
+        snprintf(err, n, "%s", daemon_reason);
+    return daemon_rc;
 }
 
 static size_t stats(void *ud, struct http_stat *out, size_t cap)
@@ -72,7 +75,7 @@ static void start_server(const char *token)
         .db_path = dbpath,
         .token = token,
         .web_root = webdir,
-        .default_policy = {HTTP_POLICY_LINEAR, 1.0, 2.0, 0.1, 10.0, 0.0},
+        .default_policy = {POLICY_LINEAR, 1.0, 0.1, 10.0, 0.0},
         .on_policy = on_policy,
         .stats = stats,
         .metrics_expire_s = 3600,
@@ -116,6 +119,8 @@ static void setup(void)
                  SQLITE_OK);
     sqlite3_close(db);
     policy_calls = 0;
+    daemon_rc = HTTP_OK;
+    daemon_reason = NULL;
     timeout_s = 0;
 }
 
@@ -143,16 +148,26 @@ static json_t *get_json(const char *path, int want_status)
     return j;
 }
 
-static void expect_error(const char *method, const char *path, const char *hdr, const char *body,
-                         int status)
+/* Expects status and {"error": text} (any text when text is NULL). */
+static void expect_error_text(const char *method, const char *path, const char *hdr,
+                              const char *body, int status, const char *text)
 {
     struct hresp r;
     httpc(port, method, path, hdr, body, body ? strlen(body) : 0, &r);
     cr_assert_eq(r.status, status, "%s %s: %d %s", method, path, r.status, r.body);
     json_t *j = json_loads(r.body, 0, NULL);
-    cr_assert(json_is_string(json_object_get(j, "error")), "%s", r.body);
+    const char *msg = json_string_value(json_object_get(j, "error"));
+    cr_assert_not_null(msg, "%s", r.body);
+    if (text)
+        cr_assert_str_eq(msg, text);
     json_decref(j);
     hresp_free(&r);
+}
+
+static void expect_error(const char *method, const char *path, const char *hdr, const char *body,
+                         int status)
+{
+    expect_error_text(method, path, hdr, body, status, NULL);
 }
 
 Test(server, health_runs_run_latest)
@@ -612,8 +627,8 @@ Test(server, policy_get_put_token)
     hresp_free(&r);
     cr_assert_eq(policy_calls, 1);
     cr_assert_str_eq(last_run, "run-1");
-    cr_assert_eq(last_policy.kind, HTTP_POLICY_POWER);
-    cr_assert_float_eq(last_policy.q, 2.5, 1e-12);
+    cr_assert_eq(last_policy.kind, POLICY_POWER);
+    cr_assert_float_eq(last_policy.param, 2.5, 1e-12);
     cr_assert_float_eq(last_policy.lambda_min, 0.2, 1e-12, "kept from the stored policy");
     cr_assert_float_eq(last_policy.lambda_max, 4, 1e-12);
     cr_assert_float_eq(last_policy.ema, 0.1, 1e-12);
@@ -630,8 +645,8 @@ Test(server, policy_get_put_token)
     cr_assert_eq(r.status, 200, "%s", r.body);
     hresp_free(&r);
     cr_assert_eq(policy_calls, 3);
-    cr_assert_eq(last_policy.kind, HTTP_POLICY_LINEAR);
-    cr_assert_float_eq(last_policy.c, 3, 1e-12);
+    cr_assert_eq(last_policy.kind, POLICY_LINEAR);
+    cr_assert_float_eq(last_policy.param, 3, 1e-12);
     cr_assert_float_eq(last_policy.ema, 0.5, 1e-12, "the first PUT's ema survives the second");
     cr_assert_float_eq(last_policy.lambda_max, 7, 1e-12);
     cr_assert_float_eq(last_policy.lambda_min, 0.2, 1e-12, "kept from the first PUT");
@@ -642,6 +657,50 @@ Test(server, policy_get_put_token)
     expect_error("PUT", "/api/v1/runs/run-1/policy", auth, big, 413);
     free(big);
     cr_assert_eq(policy_calls, 3);
+}
+
+/* Values the policy validator refuses never reach the daemon and the 400
+ * names the member; what the daemon refuses (HTTP_EINVAL) is a 400 with its
+ * reason, not a 500; only a failure to apply is a 500. */
+Test(server, policy_refusals)
+{
+    start_server(NULL);
+    const char *path = "/api/v1/runs/run-1/policy";
+    expect_error_text("PUT", path, NULL, "{\"kind\":\"linear\",\"c\":1,\"lambda_max\":0.1}", 400,
+                      "lambda_max must be >= lambda_min"); /* lambda_min 0.2 is kept */
+    expect_error_text("PUT", path, NULL, "{\"kind\":\"power\",\"q\":1}", 400,
+                      "power policy needs a finite q > 1");
+    expect_error_text("PUT", path, NULL, "{\"kind\":\"linear\",\"c\":0}", 400,
+                      "linear policy needs a finite c > 0");
+    expect_error_text("PUT", path, NULL, "{\"kind\":\"linear\",\"c\":1,\"lambda_min\":-1}", 400,
+                      "lambda_min must be finite and > 0");
+    expect_error_text("PUT", path, NULL, "{\"kind\":\"quadratic\",\"c\":1}", 400,
+                      "kind must be \"linear\" or \"power\"");
+    cr_assert_eq(policy_calls, 0);
+
+    const char *body = "{\"kind\":\"linear\",\"c\":2}";
+    daemon_rc = HTTP_EINVAL;
+    daemon_reason = "ema must be in [0, 1)";
+    expect_error_text("PUT", path, NULL, body, 400, "ema must be in [0, 1)");
+    daemon_reason = NULL;
+    expect_error_text("PUT", path, NULL, body, 400, "policy rejected");
+    daemon_rc = HTTP_EINTERNAL;
+    daemon_reason = "the write failed";
+    expect_error_text("PUT", path, NULL, body, 500, "the write failed");
+    cr_assert_eq(policy_calls, 3);
+
+    /* a refused change is not remembered: the next partial PUT merges over
+     * the stored policy (lambda_min 0.2), not over the refused one */
+    const char *b2 = "{\"kind\":\"linear\",\"c\":3,\"lambda_min\":0.3}";
+    daemon_rc = HTTP_EINVAL;
+    daemon_reason = NULL;
+    expect_error("PUT", path, NULL, b2, 400);
+    daemon_rc = HTTP_OK;
+    struct hresp r;
+    httpc(port, "PUT", path, NULL, body, strlen(body), &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    hresp_free(&r);
+    cr_assert_float_eq(last_policy.lambda_min, 0.2, 1e-12);
 }
 
 Test(server, loopback_without_token_accepts_writes)
