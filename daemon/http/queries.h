@@ -41,7 +41,7 @@
                       " GROUP BY r.id ORDER BY r.name"
 
 /* The groups of run id ?1 with the same figures and the last block.
- * Column names are the JSON keys of the answers (routes_runs.c rows_json). */
+ * Column names are the JSON keys of the answers (sql_rows_json). */
 #define Q_RUN_GROUPS                                                                               \
     Q_GROUP_SPANS_CTE "SELECT gr.name AS \"group\", coalesce(gr.b1 - gr.b0 + 1, 0) AS blocks,"     \
                       " f.step_first AS first_step, l.step_last AS last_step,"                     \

@@ -2,7 +2,7 @@
  * fuzz_http.c - libFuzzer target for the HTTP server's decoders of outside
  * input: path routing and percent-decoding (route.c), static path
  * resolution (static.c), the series field list (series.c) and the policy
- * body (routes_runs.c). Input: byte 0 picks the decoder, the rest is the
+ * body (routes_policy.c). Input: byte 0 picks the decoder, the rest is the
  * text, copied into an exactly sized buffer so AddressSanitizer sees any
  * read past it. Invariants checked: decoded names have the length reported
  * and no NUL; a resolved static path has no ".." segment; an accepted policy
