@@ -17,8 +17,7 @@ int handle_hill(const struct request *r, struct reply *rep)
     sqlite3 *db;
     const char *run = r->route->run, *group = r->route->group;
     int64_t rid, gid;
-    if (req_only_params(r, req_no_params, rep) || reply_db(r, rep, &db) ||
-        sql_resolve(db, run, group, &rid, &gid, rep))
+    if (req_only_params(r, req_no_params, rep) || req_run_ids(r, rep, &db, &rid, &gid))
         return 0;
     sqlite3_stmt *st = sql_prep(db, Q_HILL);
     if (!st)

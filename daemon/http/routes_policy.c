@@ -99,9 +99,8 @@ int handle_policy_get(const struct request *r, struct reply *rep)
 {
     sqlite3 *db;
     const char *run = r->route->run;
-    int64_t rid, gid;
-    if (req_only_params(r, req_no_params, rep) || reply_db(r, rep, &db) ||
-        sql_resolve(db, run, NULL, &rid, &gid, rep))
+    int64_t rid;
+    if (req_only_params(r, req_no_params, rep) || req_run_ids(r, rep, &db, &rid, NULL))
         return 0;
     hbuf b = {0};
     hbuf_puts(&b, "{\"run\":");
@@ -247,8 +246,8 @@ int handle_policy_put(const struct request *r, struct reply *rep)
     if (req_only_params(r, req_no_params, rep))
         return 0;
     sqlite3 *db;
-    int64_t rid, gid;
-    if (reply_db(r, rep, &db) || sql_resolve(db, run, NULL, &rid, &gid, rep))
+    int64_t rid;
+    if (req_run_ids(r, rep, &db, &rid, NULL))
         return 0;
     policy p;
     char err[160] = "";

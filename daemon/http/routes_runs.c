@@ -38,9 +38,8 @@ static int run_groups_reply(const struct request *r, struct reply *rep, const ch
 {
     sqlite3 *db;
     const char *run = r->route->run;
-    int64_t rid, gid;
-    if (req_only_params(r, req_no_params, rep) || reply_db(r, rep, &db) ||
-        sql_resolve(db, run, NULL, &rid, &gid, rep))
+    int64_t rid;
+    if (req_only_params(r, req_no_params, rep) || req_run_ids(r, rep, &db, &rid, NULL))
         return 0;
     sqlite3_stmt *st = sql_prep(db, sql);
     if (!st)

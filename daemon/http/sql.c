@@ -153,25 +153,27 @@ int reply_sql_error(struct reply *rep, sqlite3 *db)
     return reply_error(rep, 500, msg);
 }
 
-int sql_resolve(sqlite3 *db, const char *run, const char *group, int64_t *run_id, int64_t *group_id,
-                struct reply *rep)
+int req_run_ids(const struct request *r, struct reply *rep, sqlite3 **db, int64_t *run_id,
+                int64_t *group_id)
 {
-    sqlite3_stmt *st = sql_prep(db, Q_RUN_ID);
+    if (reply_db(r, rep, db))
+        return -1;
+    sqlite3_stmt *st = sql_prep(*db, Q_RUN_ID);
     if (!st)
-        return reply_sql_error(rep, db), -1;
-    sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
+        return reply_sql_error(rep, *db), -1;
+    sqlite3_bind_text(st, 1, r->route->run, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *run_id = sqlite3_column_int64(st, 0);
     sql_unprep(st);
     if (rc != SQLITE_ROW)
         return (rc == SQLITE_DONE ? reply_error(rep, 404, "unknown run")
-                                  : reply_sql_error(rep, db)),
+                                  : reply_sql_error(rep, *db)),
                -1;
-    if (!group)
+    if (!group_id)
         return 0;
-    rc = sql_query_int(db, Q_GROUP_ID, *run_id, group, NULL, group_id);
+    rc = sql_query_int(*db, Q_GROUP_ID, *run_id, r->route->group, NULL, group_id);
     if (rc <= 0)
-        return (rc == 0 ? reply_error(rep, 404, "unknown group") : reply_sql_error(rep, db)), -1;
+        return (rc == 0 ? reply_error(rep, 404, "unknown group") : reply_sql_error(rep, *db)), -1;
     return 0;
 }

@@ -45,13 +45,14 @@ void sql_col_json(hbuf *b, sqlite3_stmt *st, int i);
  * Returns SQLITE_DONE when every row was read, else the SQLite error. */
 int sql_rows_json(hbuf *b, sqlite3_stmt *st);
 
-/* Resolves the run (and the group, when group is not NULL) to ids; fills
- * rep with 404 or 500 and returns -1 when that fails. */
-int sql_resolve(sqlite3 *db, const char *run, const char *group, int64_t *run_id, int64_t *group_id,
-                struct reply *rep);
-
 /* The calling thread's connection in *db: 0, or -1 with rep filled (503). */
 int reply_db(const struct request *r, struct reply *rep, sqlite3 **db);
+
+/* reply_db(), then the route's run to *run_id and, when group_id is not
+ * NULL, its group to *group_id. 0, or -1 with rep filled (503, 404 for an
+ * unknown run or group, 500). */
+int req_run_ids(const struct request *r, struct reply *rep, sqlite3 **db, int64_t *run_id,
+                int64_t *group_id);
 
 /* Fills rep with 500 and db's last error. Returns 0. */
 int reply_sql_error(struct reply *rep, sqlite3 *db);
