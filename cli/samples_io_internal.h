@@ -8,14 +8,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mix.h" /* htga_ld_le32, htga_ld_le64 */
 #include "samples_io.h"
 
 /* Fills *err (when not NULL) and returns code. */
 int sio__error(sio_error *err, int code, size_t line, size_t column, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-
-uint32_t sio__load_le32(const unsigned char *p);
-uint64_t sio__load_le64(const unsigned char *p);
 
 /* Converts count little-endian float32 (float64) values at src into dst. */
 void sio__copy_le_f32(float *dst, const unsigned char *src, size_t count);

@@ -52,9 +52,6 @@
 #define RETRY_MAX_MS   1000 /* back-off doubles up to this */
 #define BUSY_SLEEP_MAX 20   /* ms between looks at a lock held outside htgad */
 
-#define ROLLUP_COL(f)      ", " #f
-#define ROLLUP_AGG_COLS(f) ", " #f "_min, " #f "_max, " #f "_sum, " #f "_cnt"
-
 enum {
     ST_RUN_INS,
     ST_RUN_SEL,

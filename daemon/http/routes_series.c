@@ -218,6 +218,11 @@ static int fold_chunks(const struct rows_ctx *c, struct series *s, sqlite3_stmt 
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* The series_rollup columns of each field, by field id (rollup.h's order
+ * is series.h's). */
+#define AGG_COLS_OF(f) ROLLUP_AGG_COLS(f),
+static const char *const agg_cols[SF_COUNT_] = {ROLLUP_FIELDS(AGG_COLS_OF)};
+
 /* Folds the rollup rows of `level`, chunks [c0, c1], into s from their
  * columns: the range holds a row not packed yet (written by SQL). */
 static int read_chunks_cols(const struct rows_ctx *c, struct series *s, int64_t level, int64_t c0,
@@ -225,10 +230,8 @@ static int read_chunks_cols(const struct rows_ctx *c, struct series *s, int64_t 
 {
     hbuf sql = {0};
     hbuf_puts(&sql, "SELECT block_first, n_blocks, step_first, step_last");
-    for (int f = 0; f < c->nfields; f++) {
-        const char *nm = series_field_name(c->ids[f]);
-        hbuf_printf(&sql, ", %s_min, %s_max, %s_sum, %s_cnt", nm, nm, nm, nm);
-    }
+    for (int f = 0; f < c->nfields; f++)
+        hbuf_puts(&sql, agg_cols[c->ids[f]]);
     hbuf_puts(&sql, Q_ROLLUP_TAIL);
     sqlite3_stmt *st = sql_prep_built(c->db, &sql);
     if (!st)
@@ -364,8 +367,7 @@ int handle_series(const struct request *r, struct reply *rep)
     sqlite3 *db;
     struct series_q q;
     int64_t rid, gid;
-    if (series_params(r, &q, rep) || reply_db(r, rep, &db) ||
-        sql_resolve(db, r->route->run, r->route->group, &rid, &gid, rep))
+    if (series_params(r, &q, rep) || req_run_ids(r, rep, &db, &rid, &gid))
         return 0;
     /* one read snapshot: the range, the rollup rows and the rows agree; a
      * read transaction left open would pin the WAL and fail this thread's

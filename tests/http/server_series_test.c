@@ -184,8 +184,6 @@ Test(server_series, series_rollup_matches_blocks)
     sqlite3_close(db);
 }
 
-#define AGG_COLS(f) ", " #f "_min, " #f "_max, " #f "_sum, " #f "_cnt"
-
 /* Packs the series_rollup rows matching `where` into series_rollup_agg
  * from their columns and clears their marks, as htgad does when it opens a
  * database (the fixture's rows, written by SQL, have none). Returns the
@@ -199,8 +197,9 @@ static int pack_rows(const char *where)
     cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
     snprintf(sql, sizeof sql,
              "SELECT group_id, level, chunk, block_first, n_blocks, step_first,"
-             " step_last" ROLLUP_FIELDS(AGG_COLS) " FROM series_rollup JOIN series_rollup_unpacked"
-                                                  " USING (group_id, level, chunk) WHERE %s",
+             " step_last" ROLLUP_FIELDS(
+                 ROLLUP_AGG_COLS) " FROM series_rollup JOIN series_rollup_unpacked"
+                                  " USING (group_id, level, chunk) WHERE %s",
              where);
     cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &sel, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
     cr_assert_eq(sqlite3_prepare_v2(db, "INSERT INTO series_rollup_agg VALUES (?1, ?2, ?3, ?4)", -1,
