@@ -56,21 +56,6 @@ sio_format sio_format_from_path(const char *path)
     return SIO_FORMAT_TEXT;
 }
 
-const char *sio_format_name(sio_format fmt)
-{
-    switch (fmt) {
-    case SIO_FORMAT_TEXT:
-        return "text";
-    case SIO_FORMAT_NPY:
-        return "npy";
-    case SIO_FORMAT_F32:
-        return "f32";
-    case SIO_FORMAT_AUTO:
-        break;
-    }
-    return "auto";
-}
-
 /* Converts count little-endian float32 values at src into dst. */
 void sio__copy_le_f32(float *dst, const unsigned char *src, size_t count)
 {

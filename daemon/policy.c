@@ -7,13 +7,8 @@
 #include "policy.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *const reason_names[POLICY_R__COUNT] = {
-    "ok", "few_samples", "few_nonzero", "no_hill", "ci_wide", "bad_lambda",
-};
 
 policy policy_default(void)
 {
@@ -100,11 +95,6 @@ int policy_parse(const char *text, policy *p, const char **why)
     p->kind = kind;
     p->param = v;
     return 0;
-}
-
-void policy_format(const policy *p, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s:%.17g", policy_kind_name(p->kind), p->param);
 }
 
 const char *policy_kind_name(policy_kind kind)
@@ -215,13 +205,6 @@ void policy_step(const policy *p, const est_result *r, policy_state *s, policy_o
         return;
     s->has = 1;
     s->prev = out->lambda;
-}
-
-const char *policy_reason_name(uint32_t reason)
-{
-    if (reason >= POLICY_R__COUNT)
-        return "unknown";
-    return reason_names[reason];
 }
 
 int policy_equal(const policy *a, const policy *b)

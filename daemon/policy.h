@@ -89,9 +89,6 @@ policy policy_default(void);
  * untouched). Returns 0, or -1 with *why set to static text. */
 int policy_parse(const char *text, policy *p, const char **why);
 
-/* "linear:2" / "power:1.5" into buf (NUL-terminated, truncated). */
-void policy_format(const policy *p, char *buf, size_t len);
-
 /* "linear" or "power" (static); "unknown" for another value. */
 const char *policy_kind_name(policy_kind kind);
 
@@ -127,9 +124,6 @@ typedef struct policy_state {
  * out->lambda only when the block was reliable (out->reason == POLICY_R_OK);
  * a fallback leaves s as it was. */
 void policy_step(const policy *p, const est_result *r, policy_state *s, policy_out *out);
-
-/* Static name of a reason code ("ok", "few_samples", ...). */
-const char *policy_reason_name(uint32_t reason);
 
 /* 1 when a and b are the same policy (all fields equal). */
 int policy_equal(const policy *a, const policy *b);
