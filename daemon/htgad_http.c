@@ -34,7 +34,7 @@ static size_t est_depth(void)
 {
     size_t n = 0;
     for (size_t i = 0; i < queues.nest; i++)
-        n += queues.est_qs[i] ? bqueue_depth(queues.est_qs[i]) : 0;
+        n += bqueue_depth(queues.est_qs[i]);
     return n;
 }
 
@@ -133,7 +133,7 @@ static size_t daemon_stats(void *ud, struct http_stat *out, size_t cap)
     ADD("queue_depth", "Items waiting in a queue (estimator: all estimators' queues).", G, "queue",
         "estimator", est_depth());
     ADD("queue_depth", "Items waiting in a queue (estimator: all estimators' queues).", G, "queue",
-        "writer", queues.row_q ? bqueue_depth(queues.row_q) : 0);
+        "writer", bqueue_depth(queues.row_q));
     return n;
 }
 
@@ -248,7 +248,7 @@ int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *const *est_qs
         .stats = daemon_stats,
         .flow = daemon_flow,
         .health = daemon_health,
-        .on_policy = ing ? htgad_http_policy : NULL,
+        .on_policy = htgad_http_policy,
         .policy_ud = ing,
     };
     char err[256];

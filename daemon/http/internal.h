@@ -114,9 +114,9 @@ extern const char *const http_status_class[6];
 
 /* Appends run id's current policy as a JSON object: the latest stored
  * change, or the server's default when none is stored. With history, adds
- * "history": every stored change, latest first (100 at most).
- * routes_policy.c. */
-void policy_json(hbuf *b, sqlite3 *db, const struct http_server *s, int64_t run_id, int history);
+ * "history": every stored change, latest first (100 at most). 0, or -1 on
+ * an SQL error (b then holds part of it). routes_policy.c. */
+int policy_json(hbuf *b, sqlite3 *db, const struct http_server *s, int64_t run_id, int history);
 
 /* Parses a PUT policy body (len bytes, need not be NUL-terminated) over the
  * values already in *p, which it updates, and checks the result with

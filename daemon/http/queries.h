@@ -141,8 +141,8 @@
 /* Latest block of every (run, group) written at or after ?1 (Unix seconds),
  * for /metrics: run, group, block, step_last, alpha, alpha_se, kurtosis,
  * variance, lambda. CROSS JOIN pins the loop order (groups outside, one
- * primary-key probe into blocks each): left to itself the planner scanned
- * blocks by created_at, 1.4 s over a million rows. */
+ * primary-key probe into blocks each): left to itself the planner scans
+ * blocks by created_at, which grows with the table (bench/README-http.md). */
 #define Q_METRICS_LATEST                                                                           \
     "SELECT r.name, g.name, b.block, b.step_last, b.alpha, b.alpha_se, b.kurtosis, b.variance,"    \
     " " Q_LAMBDA_NOW ", p.lambda_min, p.lambda_max FROM groups g"                                  \

@@ -62,13 +62,14 @@ static void policy_row(hbuf *b, sqlite3_stmt *st)
     hbuf_put(b, "}", 1);
 }
 
-void policy_json(hbuf *b, sqlite3 *db, const struct http_server *s, int64_t run_id, int history)
+int policy_json(hbuf *b, sqlite3 *db, const struct http_server *s, int64_t run_id, int history)
 {
     sqlite3_stmt *st = sql_prep(db, Q_POLICY);
-    if (st)
-        sqlite3_bind_int64(st, 1, run_id);
-    int n = 0;
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, run_id);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (n == 0) {
             policy_row(b, st);
             if (!history) {
@@ -84,15 +85,18 @@ void policy_json(hbuf *b, sqlite3 *db, const struct http_server *s, int64_t run_
         n++;
     }
     sql_unprep(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return -1;
     if (n > 0) {
         if (history)
             hbuf_puts(b, "]}");
-        return;
+        return 0;
     }
     hbuf_put(b, "{", 1);
     policy_members_json(b, &s->cfg.default_policy);
     hbuf_puts(b, ",\"source\":\"default\",\"changed_at\":null");
     hbuf_puts(b, history ? ",\"history\":[]}" : "}");
+    return 0;
 }
 
 int handle_policy_get(const struct request *r, struct reply *rep)
@@ -106,7 +110,10 @@ int handle_policy_get(const struct request *r, struct reply *rep)
     hbuf_puts(&b, "{\"run\":");
     hbuf_json_str(&b, run);
     hbuf_puts(&b, ",\"policy\":");
-    policy_json(&b, db, r->srv, rid, 1);
+    if (policy_json(&b, db, r->srv, rid, 1) != 0) {
+        hbuf_free(&b);
+        return reply_sql_error(rep, db);
+    }
     hbuf_puts(&b, "}\n");
     return reply_buf(rep, &b, "application/json");
 }
@@ -178,16 +185,18 @@ out:
 }
 
 /* Overwrites *p with run id's latest stored policy, when there is one, so
- * members a PUT omits keep their current values. */
-static void current_policy(sqlite3 *db, int64_t run_id, policy *p)
+ * members a PUT omits keep their current values. 0, or -1 on an SQL error. */
+static int current_policy(sqlite3 *db, int64_t run_id, policy *p)
 {
     sqlite3_stmt *st = sql_prep(db, Q_POLICY);
     if (!st)
-        return;
+        return -1;
     sqlite3_bind_int64(st, 1, run_id);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
         policy_of_row(st, p);
     sql_unprep(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* The policy this server last handed to the daemon for run, if it still
@@ -222,8 +231,10 @@ static int put_policy(struct http_server *srv, sqlite3 *db, int64_t rid, const s
 {
     const char *run = r->route->run;
     *p = srv->cfg.default_policy;
-    if (!sent_policy(srv, run, p))
-        current_policy(db, rid, p);
+    if (!sent_policy(srv, run, p) && current_policy(db, rid, p) != 0) {
+        snprintf(err, errlen, "database error: %s", sqlite3_errmsg(db));
+        return *msg = err, 500;
+    }
     if ((*msg = http_parse_policy_body(r->body, r->body_len, p)) != NULL)
         return 400;
     if (!srv->cfg.on_policy)

@@ -55,7 +55,10 @@ static int run_groups_reply(const struct request *r, struct reply *rep, const ch
     }
     if (with_policy) {
         hbuf_puts(&b, ",\"policy\":");
-        policy_json(&b, db, r->srv, rid, 0);
+        if (policy_json(&b, db, r->srv, rid, 0) != 0) {
+            hbuf_free(&b);
+            return reply_sql_error(rep, db);
+        }
     }
     hbuf_puts(&b, "}\n");
     return reply_buf(rep, &b, "application/json");

@@ -21,7 +21,8 @@
 #include "series.h"
 #include "sql.h"
 
-/* Longest block range a downsampled query reads as rows (~20 ms here). */
+/* Longest block range a downsampled query reads as rows; longer ones read
+ * whole rollup chunks (docs/http.md gives the cost of each). */
 #define SERIES_RAW_MAX 20000
 /* The most blocks a series answers without max_points: past it a full answer
  * (14 fields per block) would run to hundreds of MB, so the client must ask

@@ -11,9 +11,10 @@
 
 /* Statements this thread finished with, kept prepared for its next
  * request on the same connection (each thread owns one: server.c, which
- * finalizes them with it). Compiling the statements was 8% of a series
- * request's CPU: a series request runs ~9 of them. Bounded, since the
- * select lists built from the requested fields vary; the oldest go first. */
+ * finalizes them with it): compiling is a large share of a small request's
+ * CPU, and a series request runs ~9 statements (bench/README-http.md).
+ * Bounded, since the select lists built from the requested fields vary;
+ * the oldest go first. */
 #define PARKED_MAX 16
 static _Thread_local struct {
     sqlite3_stmt *st[PARKED_MAX];

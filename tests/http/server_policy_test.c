@@ -134,3 +134,20 @@ Test(server_policy, loopback_without_token_accepts_writes)
     hresp_free(&r);
     cr_assert_eq(policy_calls, 1);
 }
+
+/* A policy that cannot be read is a 500, not the default policy reported
+ * (or merged under a partial PUT) as if none were stored. */
+Test(server_policy, unreadable_policy_is_an_error_not_the_default)
+{
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    cr_assert_eq(
+        sqlite3_exec(db, "ALTER TABLE policy_changes RENAME TO policy_gone", NULL, NULL, NULL),
+        SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    start_server(NULL);
+    expect_error("GET", "/api/v1/runs/run-1/policy", NULL, NULL, 500);
+    expect_error("GET", "/api/v1/runs/run-1", NULL, NULL, 500);
+    expect_error("PUT", "/api/v1/runs/run-1/policy", NULL, "{\"kind\":\"linear\",\"c\":2}", 500);
+    cr_assert_eq(policy_calls, 0);
+}
