@@ -56,31 +56,6 @@ sio_format sio_format_from_path(const char *path)
     return SIO_FORMAT_TEXT;
 }
 
-const char *sio_format_name(sio_format fmt)
-{
-    switch (fmt) {
-    case SIO_FORMAT_TEXT:
-        return "text";
-    case SIO_FORMAT_NPY:
-        return "npy";
-    case SIO_FORMAT_F32:
-        return "f32";
-    case SIO_FORMAT_AUTO:
-        break;
-    }
-    return "auto";
-}
-
-uint32_t sio__load_le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-uint64_t sio__load_le64(const unsigned char *p)
-{
-    return (uint64_t)sio__load_le32(p) | (uint64_t)sio__load_le32(p + 4) << 32;
-}
-
 /* Converts count little-endian float32 values at src into dst. */
 void sio__copy_le_f32(float *dst, const unsigned char *src, size_t count)
 {
@@ -89,7 +64,7 @@ void sio__copy_le_f32(float *dst, const unsigned char *src, size_t count)
         memcpy(dst, src, count * sizeof(float));
 #else
     for (size_t i = 0; i < count; i++) {
-        uint32_t bits = sio__load_le32(src + 4 * i);
+        uint32_t bits = htga_ld_le32(src + 4 * i);
         memcpy(&dst[i], &bits, sizeof bits);
     }
 #endif
@@ -99,7 +74,7 @@ void sio__copy_le_f32(float *dst, const unsigned char *src, size_t count)
 void sio__copy_le_f64(float *dst, const unsigned char *src, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
-        uint64_t bits = sio__load_le64(src + 8 * i);
+        uint64_t bits = htga_ld_le64(src + 8 * i);
         double d;
         memcpy(&d, &bits, sizeof d);
         dst[i] = (float)d;

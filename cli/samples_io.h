@@ -55,9 +55,6 @@ typedef struct sio_error {
  */
 sio_format sio_format_from_path(const char *path);
 
-/* A static, lower-case name of a format ("npy", "f32", "text", "auto"). */
-const char *sio_format_name(sio_format fmt);
-
 /*
  * Decodes a whole .npy file held in buf[0..len). On SIO_OK, *values receives
  * a malloc'd array of *n floats owned by the caller (free() it; it may be
@@ -81,13 +78,6 @@ int sio_decode_f32(const void *buf, size_t len, float **values, size_t *n, sio_e
  * the first offending byte.
  */
 int sio_decode_text(const char *buf, size_t len, float **values, size_t *n, sio_error *err);
-
-/*
- * Parses text[0..len) as exactly one number of the text grammar into *value
- * (double, correctly rounded: the same value as strtod). Returns SIO_OK, or
- * SIO_EFORMAT (value untouched) when the bytes are not one number.
- */
-int sio_parse_number(const char *text, size_t len, double *value);
 
 /*
  * Reads a whole sample file into a malloc'd float array owned by the caller.

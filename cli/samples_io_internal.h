@@ -8,14 +8,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mix.h" /* htga_ld_le32, htga_ld_le64 */
 #include "samples_io.h"
 
 /* Fills *err (when not NULL) and returns code. */
 int sio__error(sio_error *err, int code, size_t line, size_t column, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-uint32_t sio__load_le32(const unsigned char *p);
-uint64_t sio__load_le64(const unsigned char *p);
+/*
+ * Parses text[0..len) as exactly one number of the text grammar into *value
+ * (double, correctly rounded: the same value as strtod). Returns SIO_OK, or
+ * SIO_EFORMAT (value untouched) when the bytes are not one number. The text
+ * decoder's number parser, exposed for its tests.
+ */
+int sio_parse_number(const char *text, size_t len, double *value);
 
 /* Converts count little-endian float32 (float64) values at src into dst. */
 void sio__copy_le_f32(float *dst, const unsigned char *src, size_t count);

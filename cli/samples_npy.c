@@ -231,7 +231,7 @@ static int npy_layout(const unsigned char *b, size_t len, size_t *hoff, size_t *
     } else if (b[6] == 2 || b[6] == 3) {
         if (len < 12)
             return sio__error(err, SIO_EFORMAT, 0, 0, "npy: truncated header");
-        *hlen = sio__load_le32(b + 8);
+        *hlen = htga_ld_le32(b + 8);
         *hoff = 12;
     } else {
         return sio__error(err, SIO_EFORMAT, 0, 0, "npy: unsupported format version %u.%u",
@@ -265,7 +265,7 @@ int sio__npy_read_enough(const unsigned char *b, size_t len)
     if (len >= 10 && b[6] == 1)
         need = 10 + ((size_t)b[8] | (size_t)b[9] << 8);
     else if (len >= 12)
-        need = 12 + sio__load_le32(b + 8);
+        need = 12 + htga_ld_le32(b + 8);
     if (need > NPY_HEADER_READ_MAX)
         return 1; /* the decoder refuses it; no header is this long */
     if (len < need)

@@ -1,8 +1,9 @@
 /*
  * config.c - the settings table, its setters, the file reader and argv.
  *
- * DESIGN: see config.h. A row's setter parses and range-checks one value and
- * stores it; defaults are applied through the same setters from the table's
+ * DESIGN: see config.h. A row parses and range-checks one value and stores
+ * it: integers and paths through the row's own limits, anything else
+ * through its setter; defaults are applied the same way from the table's
  * default text, so --help never disagrees with the code. Checks that involve
  * two keys (lambda-min <= lambda-max) run once after everything is read.
  */
@@ -13,6 +14,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <sched.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -21,13 +24,27 @@
 
 typedef int (*config_setter)(htgad_config *cfg, const char *value, const char **why);
 
+/* How a row stores its value: through its setter, or, with set NULL, as
+ * an integer in [min, max] (ROW_U64) or a path shorter than max bytes
+ * (ROW_PATH) at offset off of htgad_config. */
+typedef enum row_kind { ROW_FN = 0, ROW_U64, ROW_PATH } row_kind;
+
 typedef struct config_row {
     const char *name;
     const char *arg; /* placeholder in --help */
     const char *def; /* default, as text */
     config_setter set;
     const char *help;
+    row_kind kind;
+    size_t off;
+    uint64_t min, max;
+    const char *note; /* ROW_U64: said after the range when a value is refused */
 } config_row;
+
+#define U64(field, lo, hi, note) ROW_U64, offsetof(htgad_config, field), lo, hi, note
+#define FN                       ROW_FN, 0, 0, 0, NULL
+#define PATH(field)                                                                                \
+    ROW_PATH, offsetof(htgad_config, field), 0, sizeof(((htgad_config *)0)->field), NULL
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -103,12 +120,6 @@ static int set_listen(htgad_config *cfg, const char *v, const char **why)
     return 0;
 }
 
-static int set_block_samples(htgad_config *cfg, const char *v, const char **why)
-{
-    *why = "expected an integer in [64, 16777216]";
-    return parse_u64(v, 64, 16777216, &cfg->block_samples);
-}
-
 static int set_window_steps(htgad_config *cfg, const char *v, const char **why)
 {
     *why = "expected an integer >= 0 (0 = off)";
@@ -126,43 +137,31 @@ static int set_policy(htgad_config *cfg, const char *v, const char **why)
     return policy_parse(v, &cfg->policy, why);
 }
 
-static int set_lambda_min(htgad_config *cfg, const char *v, const char **why)
+/* A policy member from its flag: a number, then the policy's own rule. */
+static int set_policy_member(htgad_config *cfg, policy_member m, const char *v, const char **why)
 {
     double d;
 
-    *why = "expected a finite number > 0";
-    if (parse_double(v, &d) < 0 || !(d > 0))
+    if (parse_double(v, &d) < 0) {
+        *why = "expected a finite number";
         return -1;
-    cfg->policy.lambda_min = d;
-    return 0;
+    }
+    return policy_set(&cfg->policy, m, d, POLICY_NAMES_FLAGS, why);
+}
+
+static int set_lambda_min(htgad_config *cfg, const char *v, const char **why)
+{
+    return set_policy_member(cfg, POLICY_M_LAMBDA_MIN, v, why);
 }
 
 static int set_lambda_max(htgad_config *cfg, const char *v, const char **why)
 {
-    double d;
-
-    *why = "expected a finite number > 0";
-    if (parse_double(v, &d) < 0 || !(d > 0))
-        return -1;
-    cfg->policy.lambda_max = d;
-    return 0;
+    return set_policy_member(cfg, POLICY_M_LAMBDA_MAX, v, why);
 }
 
 static int set_ema(htgad_config *cfg, const char *v, const char **why)
 {
-    double d;
-
-    *why = "expected a number in [0, 1)";
-    if (parse_double(v, &d) < 0 || !(d >= 0 && d < 1))
-        return -1;
-    cfg->policy.ema = d;
-    return 0;
-}
-
-static int set_max_streams(htgad_config *cfg, const char *v, const char **why)
-{
-    *why = "expected an integer in [1, 1048576]";
-    return parse_u64(v, 1, 1048576, &cfg->max_streams);
+    return set_policy_member(cfg, POLICY_M_EMA, v, why);
 }
 
 /* "auto": the processors this process may run on, less one for ingest and
@@ -240,24 +239,6 @@ static int set_queue_blocks_or_unset(htgad_config *cfg, const char *v, const cha
     return parse_u64(v, 1, 65536, &cfg->queue_blocks_old);
 }
 
-static int set_test_delay(htgad_config *cfg, const char *v, const char **why)
-{
-    *why = "expected an integer in [0, 10000000]";
-    return parse_u64(v, 0, 10000000, &cfg->test_estimate_delay_us);
-}
-
-static int set_queue_rows(htgad_config *cfg, const char *v, const char **why)
-{
-    *why = "expected an integer in [1, 1048576]";
-    return parse_u64(v, 1, 1048576, &cfg->queue_rows);
-}
-
-static int set_background_nice(htgad_config *cfg, const char *v, const char **why)
-{
-    *why = "expected an integer in [0, 19]";
-    return parse_u64(v, 0, 19, &cfg->background_nice);
-}
-
 static int set_log_level(htgad_config *cfg, const char *v, const char **why)
 {
     *why = "expected error, warn, info or debug";
@@ -292,60 +273,6 @@ static int set_token(htgad_config *cfg, const char *v, const char **why)
     return copy_str(cfg->token, sizeof(cfg->token), v);
 }
 
-static int set_web_root(htgad_config *cfg, const char *v, const char **why)
-{
-    *why = "path too long";
-    return copy_str(cfg->web_root, sizeof(cfg->web_root), v);
-}
-
-static int set_stats_file(htgad_config *cfg, const char *v, const char **why)
-{
-    *why = "path too long";
-    return copy_str(cfg->stats_file, sizeof(cfg->stats_file), v);
-}
-
-static int set_stats_interval(htgad_config *cfg, const char *v, const char **why)
-{
-    *why = "expected an integer in [10, 3600000]";
-    return parse_u64(v, 10, 3600000, &cfg->stats_interval_ms);
-}
-
-static int set_metrics_expire(htgad_config *cfg, const char *v, const char **why)
-{
-    *why = "expected an integer in [1, 31536000]";
-    return parse_u64(v, 1, 31536000, &cfg->metrics_expire_s);
-}
-
-static int set_retention(htgad_config *cfg, const char *v, const char **why)
-{
-    *why = "expected an integer in [0, 3153600000] (seconds; 0 keeps every block)";
-    return parse_u64(v, 0, 3153600000ULL, &cfg->retention_s);
-}
-
-static int set_stream_idle(htgad_config *cfg, const char *v, const char **why)
-{
-    *why = "expected an integer in [1, 31536000]";
-    return parse_u64(v, 1, 31536000, &cfg->stream_idle_s);
-}
-
-static int set_stop_timeout(htgad_config *cfg, const char *v, const char **why)
-{
-    *why = "expected an integer in [0, 86400]";
-    return parse_u64(v, 0, 86400, &cfg->stop_timeout_s);
-}
-
-static int set_health_window(htgad_config *cfg, const char *v, const char **why)
-{
-    *why = "expected an integer in [1, 86400]";
-    return parse_u64(v, 1, 86400, &cfg->health_window_s);
-}
-
-static int set_peer_max_streams(htgad_config *cfg, const char *v, const char **why)
-{
-    *why = "expected an integer in [0, 1048576] (0 = the default share)";
-    return parse_u64(v, 0, 1048576, &cfg->peer_max_streams);
-}
-
 static int set_peer_runs_per_s(htgad_config *cfg, const char *v, const char **why)
 {
     double x;
@@ -355,12 +282,6 @@ static int set_peer_runs_per_s(htgad_config *cfg, const char *v, const char **wh
         return -1;
     cfg->peer_runs_per_s = x;
     return 0;
-}
-
-static int set_peer_runs_burst(htgad_config *cfg, const char *v, const char **why)
-{
-    *why = "expected an integer in [1, 1048576]";
-    return parse_u64(v, 1, 1048576, &cfg->peer_runs_burst);
 }
 
 /* A CURVE key in Z85 text: 40 characters of the Z85 alphabet. */
@@ -413,108 +334,106 @@ static int set_curve_key_file(htgad_config *cfg, const char *v, const char **why
     return got == 3 ? 0 : -1;
 }
 
-static int set_curve_clients(htgad_config *cfg, const char *v, const char **why)
-{
-    *why = "path too long";
-    return copy_str(cfg->curve_clients, sizeof(cfg->curve_clients), v);
-}
-
-static int set_http_max_connections(htgad_config *cfg, const char *v, const char **why)
-{
-    *why = "expected an integer in [4, 65536]";
-    return parse_u64(v, 4, 65536, &cfg->http_max_connections);
-}
-
-static int set_http_per_ip(htgad_config *cfg, const char *v, const char **why)
-{
-    *why = "expected an integer in [1, 65536]";
-    return parse_u64(v, 1, 65536, &cfg->http_per_ip);
-}
-
-static int set_http_request_timeout(htgad_config *cfg, const char *v, const char **why)
-{
-    *why = "expected an integer in [1, 3600]";
-    return parse_u64(v, 1, 3600, &cfg->http_request_timeout_s);
-}
-
 static const config_row rows[] = {
-    {"db", "PATH", "htga.db", set_db, "SQLite database (created if missing)"},
+    {"db", "PATH", "htga.db", set_db, "SQLite database (created if missing)", FN},
     {"listen", "ENDPOINT", "tcp://127.0.0.1:5555", set_listen,
-     "ZeroMQ endpoint trainers connect to (tcp://HOST:PORT, PORT * = any free port)"},
-    {"block-samples", "N", "65536", set_block_samples, "samples per block of a (run, group)"},
+     "ZeroMQ endpoint trainers connect to (tcp://HOST:PORT, PORT * = any free port)", FN},
+    {"block-samples", "N", "65536", NULL, "samples per block of a (run, group)",
+     U64(block_samples, 64, 16777216, NULL)},
     {"window-steps", "W", "32", set_window_steps,
      "close a block that spans W steps once it holds 1024 values, even if not full, so small "
-     "groups get lambdas (0 = off)"},
+     "groups get lambdas (0 = off)",
+     FN},
     {"k-rule", "RULE", "sqrt", set_k_rule,
-     "Hill k: sqrt, auto, frac:F, N (fixed); see docs/estimators.md"},
+     "Hill k: sqrt, auto, frac:F, N (fixed); see docs/estimators.md", FN},
     {"policy", "linear:C|power:Q", "linear:1", set_policy,
-     "default lambda policy of new runs: C*alpha or alpha^-Q (Q > 1)"},
-    {"lambda-min", "X", "0.1", set_lambda_min, "lower clamp of lambda"},
-    {"lambda-max", "X", "10", set_lambda_max, "upper clamp of lambda"},
-    {"ema", "BETA", "0", set_ema, "weight kept from the previous lambda, [0, 1); 0 = off"},
-    {"max-streams", "N", "1024", set_max_streams,
-     "most (run, group) streams held at once (also the most runs)"},
-    {"stream-idle-s", "S", "600", set_stream_idle,
+     "default lambda policy of new runs: C*alpha or alpha^-Q (Q > 1)", FN},
+    {"lambda-min", "X", "0.1", set_lambda_min, "lower clamp of lambda", FN},
+    {"lambda-max", "X", "10", set_lambda_max, "upper clamp of lambda", FN},
+    {"ema", "BETA", "0", set_ema, "weight kept from the previous lambda, [0, 1); 0 = off", FN},
+    {"max-streams", "N", "1024", NULL,
+     "most (run, group) streams held at once (also the most runs)",
+     U64(max_streams, 1, 1048576, NULL)},
+    {"stream-idle-s", "S", "600", NULL,
      "a stream without samples for S seconds is flushed and its slot freed; it carries on "
-     "from the database when it comes back"},
+     "from the database when it comes back",
+     U64(stream_idle_s, 1, 31536000, NULL)},
     {"estimators", "auto|N", "auto", set_estimators,
      "estimator threads (auto: the processors less one); a stream's blocks always go to the "
-     "same one"},
+     "same one",
+     FN},
     {"queue-bytes", "SIZE", "64M", set_queue_bytes,
      "bytes of blocks waiting for the estimators; when full, htgad stops reading and the clients "
-     "queue (nothing is dropped here)"},
-    {"queue-rows", "N", "1024", set_queue_rows, "rows waiting for the SQLite writer"},
-    {"background-nice", "N", "0", set_background_nice,
+     "queue (nothing is dropped here)",
+     FN},
+    {"queue-rows", "N", "1024", NULL, "rows waiting for the SQLite writer",
+     U64(queue_rows, 1, 1048576, NULL)},
+    {"background-nice", "N", "0", NULL,
      "run the estimator and writer threads N nicer than ingest (and SCHED_BATCH; 0 = off), so "
-     "under overload ingest keeps its CPU and the estimator drops whole blocks, counted"},
-    {"log-level", "LEVEL", "info", set_log_level, "error, warn, info or debug"},
+     "under overload ingest keeps its CPU and the estimator drops whole blocks, counted",
+     U64(background_nice, 0, 19, NULL)},
+    {"log-level", "LEVEL", "info", set_log_level, "error, warn, info or debug", FN},
     {"http", "ADDR:PORT|off", "127.0.0.1:8080", set_http,
-     "REST API, /metrics and dashboard address; off disables HTTP"},
+     "REST API, /metrics and dashboard address; off disables HTTP", FN},
     {"token", "TOKEN", "", set_token,
      "bearer token required for HTTP writes (PUT policy); unset: writes only when listening on "
-     "loopback"},
-    {"web-root", "DIR", "", set_web_root,
+     "loopback",
+     FN},
+    {"web-root", "DIR", "", NULL,
      "dashboard directory (index.html, js/, css/); empty = the installed copy "
-     "(PREFIX/share/htga/web) when present, else ./web, else the source tree's web/"},
-    {"stats-file", "PATH", "", set_stats_file,
-     "rewrite counters there as `key value` lines (empty = off)"},
-    {"stats-interval-ms", "MS", "1000", set_stats_interval, "how often --stats-file is rewritten"},
-    {"metrics-expire-s", "S", "3600", set_metrics_expire,
-     "a run with no new block for S seconds leaves /metrics"},
+     "(PREFIX/share/htga/web) when present, else ./web, else the source tree's web/",
+     PATH(web_root)},
+    {"stats-file", "PATH", "", NULL, "rewrite counters there as `key value` lines (empty = off)",
+     PATH(stats_file)},
+    {"stats-interval-ms", "MS", "1000", NULL, "how often --stats-file is rewritten",
+     U64(stats_interval_ms, 10, 3600000, NULL)},
+    {"metrics-expire-s", "S", "3600", NULL, "a run with no new block for S seconds leaves /metrics",
+     U64(metrics_expire_s, 1, 31536000, NULL)},
     {"queue-blocks", "N", "0", set_queue_blocks_or_unset,
-     "ignored since 0.4 (a warning says so): the estimator queues are bounded by queue-bytes"},
-    {"test-estimate-delay-us", "US", "0", set_test_delay,
-     "for tests only: sleep this long before each block, to overload htgad on purpose"},
-    {"stop-timeout-s", "S", "20", set_stop_timeout,
+     "ignored since 0.4 (a warning says so): the estimator queues are bounded by queue-bytes", FN},
+    {"test-estimate-delay-us", "US", "0", NULL,
+     "for tests only: sleep this long before each block, to overload htgad on purpose",
+     U64(test_estimate_delay_us, 0, 10000000, NULL)},
+    {"stop-timeout-s", "S", "20", NULL,
      "on SIGTERM, rows the database still refuses after S seconds are given up (counted in "
-     "rows_lost, exit status 3); while running, failed writes are retried without limit"},
-    {"health-window-s", "S", "30", set_health_window,
+     "rows_lost, exit status 3); while running, failed writes are retried without limit",
+     U64(stop_timeout_s, 0, 86400, NULL)},
+    {"health-window-s", "S", "30", NULL,
      "/api/v1/health: a thread with work but no progress for S seconds is stalled; data shed "
-     "keeps htgad not ready for S seconds"},
-    {"retention-s", "S", "0", set_retention,
+     "keeps htgad not ready for S seconds",
+     U64(health_window_s, 1, 86400, NULL)},
+    {"retention-s", "S", "0", NULL,
      "drop full-resolution blocks older than S seconds, keeping their rollups (64 blocks a point "
-     "and coarser); 0 keeps every block"},
-    {"peer-max-streams", "N", "0", set_peer_max_streams,
+     "and coarser); 0 keeps every block",
+     U64(retention_s, 0, 3153600000ULL, "seconds; 0 keeps every block")},
+    {"peer-max-streams", "N", "0", NULL,
      "streams one peer (CURVE key, else IP address) may have opened and still hold; more are "
-     "refused with a notice (0 = half of --max-streams, at least 64)"},
+     "refused with a notice (0 = half of --max-streams, at least 64)",
+     U64(peer_max_streams, 0, 1048576, "0 = the default share")},
     {"peer-runs-per-s", "R", "8", set_peer_runs_per_s,
-     "new runs one peer may open per second once its burst is spent; more are refused"},
-    {"peer-runs-burst", "N", "128", set_peer_runs_burst, "new runs one peer may open at once"},
+     "new runs one peer may open per second once its burst is spent; more are refused", FN},
+    {"peer-runs-burst", "N", "128", NULL, "new runs one peer may open at once",
+     U64(peer_runs_burst, 1, 1048576, NULL)},
     {"curve-secret-key", "Z85", "", set_curve_secret,
      "htgad's CURVE secret key (htga keygen): encrypts the ZeroMQ port and admits only "
-     "--curve-clients; see docs/security.md (empty = off)"},
+     "--curve-clients; see docs/security.md (empty = off)",
+     FN},
     {"curve-public-key", "Z85", "", set_curve_public,
-     "htgad's CURVE public key, checked against the secret (empty = derived from it)"},
+     "htgad's CURVE public key, checked against the secret (empty = derived from it)", FN},
     {"curve-key-file", "FILE", "", set_curve_key_file,
-     "read --curve-secret-key and --curve-public-key from FILE (htga keygen -o FILE)"},
-    {"curve-clients", "FILE|any", "", set_curve_clients,
+     "read --curve-secret-key and --curve-public-key from FILE (htga keygen -o FILE)", FN},
+    {"curve-clients", "FILE|any", "", NULL,
      "client public keys allowed in (one Z85 key a line, # comments), or any (encryption "
-     "only); required with --curve-secret-key"},
-    {"http-max-connections", "N", "512", set_http_max_connections, "HTTP connections held at once"},
-    {"http-per-ip", "N", "16", set_http_per_ip, "HTTP connections from one IP address at once"},
-    {"http-request-timeout-s", "S", "10", set_http_request_timeout,
+     "only); required with --curve-secret-key",
+     PATH(curve_clients)},
+    {"http-max-connections", "N", "512", NULL, "HTTP connections held at once",
+     U64(http_max_connections, 4, 65536, NULL)},
+    {"http-per-ip", "N", "16", NULL, "HTTP connections from one IP address at once",
+     U64(http_per_ip, 1, 65536, NULL)},
+    {"http-request-timeout-s", "S", "10", NULL,
      "an HTTP request (line, headers, body) must arrive within S seconds, else it is cut; "
-     "while 3/4 of the connections are in use, 0.2 s"},
+     "while 3/4 of the connections are in use, 0.2 s",
+     U64(http_request_timeout_s, 1, 3600, NULL)},
 };
 
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
@@ -528,26 +447,58 @@ static const config_row *find_row(const char *name)
     return NULL;
 }
 
+/* Stores value as row says. 0, or -1 with why (capacity cap) saying what
+ * the row expects. */
+static int row_set(htgad_config *cfg, const config_row *row, const char *value, char *why,
+                   size_t cap)
+{
+    const char *text = "bad value";
+    uint64_t u;
+
+    switch (row->kind) {
+    case ROW_U64:
+        if (parse_u64(value, row->min, row->max, &u) == 0) {
+            memcpy((char *)cfg + row->off, &u, sizeof u);
+            return 0;
+        }
+        snprintf(why, cap, "expected an integer in [%llu, %llu]%s%s%s",
+                 (unsigned long long)row->min, (unsigned long long)row->max, row->note ? " (" : "",
+                 row->note ? row->note : "", row->note ? ")" : "");
+        return -1;
+    case ROW_PATH:
+        if (copy_str((char *)cfg + row->off, (size_t)row->max, value) == 0)
+            return 0;
+        snprintf(why, cap, "path too long");
+        return -1;
+    case ROW_FN:
+        break;
+    }
+    if (row->set(cfg, value, &text) == 0)
+        return 0;
+    snprintf(why, cap, "%s", text);
+    return -1;
+}
+
 void config_defaults(htgad_config *cfg)
 {
-    const char *why;
+    char why[160];
 
     memset(cfg, 0, sizeof(*cfg));
     cfg->policy = policy_default();
     for (size_t i = 0; i < NROWS; i++)
-        rows[i].set(cfg, rows[i].def, &why);
+        row_set(cfg, &rows[i], rows[i].def, why, sizeof why);
 }
 
 int config_set(htgad_config *cfg, const char *key, const char *value, config_error *err)
 {
     const config_row *row = find_row(key);
-    const char *why = "bad value";
+    char why[160];
 
     if (row == NULL) {
         snprintf(err->text, sizeof(err->text), "unknown setting '%s'", key);
         return -1;
     }
-    if (row->set(cfg, value, &why) < 0) {
+    if (row_set(cfg, row, value, why, sizeof why) < 0) {
         snprintf(err->text, sizeof(err->text), "--%s '%s': %s", key, value, why);
         return -1;
     }
@@ -558,7 +509,7 @@ int config_check(const htgad_config *cfg, config_error *err)
 {
     const char *why;
 
-    if (policy_validate(&cfg->policy, &why) < 0) {
+    if (policy_validate(&cfg->policy, POLICY_NAMES_FLAGS, &why) < 0) {
         snprintf(err->text, sizeof(err->text), "policy: %s", why);
         return -1;
     }

@@ -36,7 +36,7 @@ typedef struct htgad_config {
     uint64_t queue_rows;       /* writer queue depth, in rows */
     uint64_t background_nice;  /* estimator and writer threads: this much nicer, SCHED_BATCH */
     int log_level;
-    char http[CONFIG_STR_MAX]; /* "ADDR:PORT" or "off"; reserved for the HTTP API */
+    char http[CONFIG_STR_MAX]; /* the HTTP API's "ADDR:PORT", or "off" */
     char token[CONFIG_STR_MAX];
     char web_root[CONFIG_PATH_MAX];   /* dashboard files; "" = the installed copy, else ./web */
     char stats_file[CONFIG_PATH_MAX]; /* "" = none */

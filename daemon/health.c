@@ -129,13 +129,6 @@ void health_writer_lock_wait(int waiting)
         atomic_store(&lock_wait_ms, 0);
 }
 
-double health_writer_failing_s(void)
-{
-    int64_t t = atomic_load(&writer_failing_ms);
-
-    return t == 0 ? 0.0 : (double)(health_now_ms() - t) / 1000.0;
-}
-
 /* Drops that lose data (a lambda not pushed loses none: the next HELLO or
  * push carries it). */
 static int drop_loses_data(int reason)

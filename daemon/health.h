@@ -80,9 +80,6 @@ void health_writer_failed(int rc, const char *msg, uint64_t held);
 void health_writer_ok(void);
 void health_writer_lock_wait(int waiting);
 
-/* Seconds since the writer's tries started failing (0: they do not). */
-double health_writer_failing_s(void);
-
 /* Takes a snapshot of the live state (reading the loss counters, so
  * calling it often keeps episodes exact) and judges it. Any thread. */
 void health_check(health_report *out);

@@ -18,6 +18,11 @@
 #include "stats.h"
 #include "wire.h"
 
+/* How long a PUT policy waits for its change to be stored before it
+ * answers 202: the writer commits every few milliseconds unless it is
+ * behind (or retrying a failed write). */
+#define POLICY_STORE_WAIT_MS 2000
+
 static struct {
     bqueue *const *est_qs;
     size_t nest;
@@ -29,7 +34,7 @@ static size_t est_depth(void)
 {
     size_t n = 0;
     for (size_t i = 0; i < queues.nest; i++)
-        n += queues.est_qs[i] ? bqueue_depth(queues.est_qs[i]) : 0;
+        n += bqueue_depth(queues.est_qs[i]);
     return n;
 }
 
@@ -128,7 +133,7 @@ static size_t daemon_stats(void *ud, struct http_stat *out, size_t cap)
     ADD("queue_depth", "Items waiting in a queue (estimator: all estimators' queues).", G, "queue",
         "estimator", est_depth());
     ADD("queue_depth", "Items waiting in a queue (estimator: all estimators' queues).", G, "queue",
-        "writer", queues.row_q ? bqueue_depth(queues.row_q) : 0);
+        "writer", bqueue_depth(queues.row_q));
     return n;
 }
 
@@ -173,28 +178,19 @@ static void daemon_health(void *ud, struct http_health *out)
         snprintf(out->reasons[out->nreasons++], sizeof out->reasons[0], "%s", h.reasons[i]);
 }
 
-/* How long a PUT policy waits for its change to be stored before it
- * answers 202: the writer commits every few milliseconds unless it is
- * behind (or retrying a failed write). */
-#define POLICY_STORE_WAIT_MS 2000
-
-/* PUT policy: hands the change to the ingest thread and waits until it and
- * the lambdas it re-derived are stored (read-your-writes). */
-static int apply_policy(void *ud, const char *run, const struct http_policy *p, char *err,
-                        size_t errlen)
+int htgad_http_policy(void *ing, const char *run, const policy *p, char *err, size_t errlen)
 {
-    policy pol = {
-        .kind = p->kind == HTTP_POLICY_POWER ? POLICY_POWER : POLICY_LINEAR,
-        .param = p->kind == HTTP_POLICY_POWER ? p->q : p->c,
-        .lambda_min = p->lambda_min,
-        .lambda_max = p->lambda_max,
-        .ema = p->ema,
-    };
-    int rc = ingest_set_policy_stored(ud, run, strlen(run), &pol, "http", POLICY_STORE_WAIT_MS);
+    const char *why;
+
+    if (policy_validate(p, POLICY_NAMES_JSON, &why) < 0) {
+        snprintf(err, errlen, "%s", why);
+        return HTTP_EINVAL;
+    }
+    int rc = ingest_set_policy_stored(ing, run, strlen(run), p, "http", POLICY_STORE_WAIT_MS);
     if (rc < 0) {
         snprintf(err, errlen,
-                 "htgad could not apply the policy (its command queue is full, or the write "
-                 "failed)");
+                 "htgad could not apply the policy (its command queue is full, it holds no slot "
+                 "for the run, or the write failed)");
         return HTTP_EINTERNAL;
     }
     return rc == 0 ? HTTP_OK : HTTP_PENDING;
@@ -248,19 +244,11 @@ int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *const *est_qs
         .max_connections = (unsigned)cfg->http_max_connections,
         .per_ip_limit = (unsigned)cfg->http_per_ip,
         .request_timeout_s = (unsigned)cfg->http_request_timeout_s,
-        .default_policy =
-            {
-                .kind = cfg->policy.kind == POLICY_POWER ? HTTP_POLICY_POWER : HTTP_POLICY_LINEAR,
-                .c = cfg->policy.param,
-                .q = cfg->policy.param,
-                .lambda_min = cfg->policy.lambda_min,
-                .lambda_max = cfg->policy.lambda_max,
-                .ema = cfg->policy.ema,
-            },
+        .default_policy = cfg->policy,
         .stats = daemon_stats,
         .flow = daemon_flow,
         .health = daemon_health,
-        .on_policy = ing ? apply_policy : NULL,
+        .on_policy = htgad_http_policy,
         .policy_ud = ing,
     };
     char err[256];

@@ -19,4 +19,12 @@
 int htgad_http_start(const htgad_config *cfg, ingest *ing, bqueue *const *est_qs, size_t nest,
                      bqueue *row_q, http_server **out);
 
+/* The server's on_policy callback (http_policy_fn), ing being the ingest:
+ * refuses a policy policy_validate() refuses with HTTP_EINVAL (400) and its
+ * reason, before touching ing; else hands it to ingest_set_policy_stored()
+ * (source "http") and waits up to 2 s for it to be stored: HTTP_OK once
+ * stored, HTTP_PENDING when still on its way, HTTP_EINTERNAL when htgad
+ * refused it (full command queue, no run slot, failed write). */
+int htgad_http_policy(void *ing, const char *run, const policy *p, char *err, size_t errlen);
+
 #endif

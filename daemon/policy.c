@@ -7,19 +7,63 @@
 #include "policy.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *const reason_names[POLICY_R__COUNT] = {
-    "ok", "few_samples", "few_nonzero", "no_hill", "ci_wide", "bad_lambda",
-};
 
 policy policy_default(void)
 {
     policy p = {
         .kind = POLICY_LINEAR, .param = 1.0, .lambda_min = 0.1, .lambda_max = 10.0, .ema = 0.0};
     return p;
+}
+
+/* The rules a policy obeys, each with its message as flags and as the
+ * HTTP API name the members (policy_names). */
+enum rule {
+    RULE_OK = -1,
+    RULE_KIND,
+    RULE_LINEAR,
+    RULE_POWER,
+    RULE_MIN,
+    RULE_MAX,
+    RULE_ORDER,
+    RULE_EMA
+};
+static const char *const rule_text[][2] = {
+    [RULE_KIND] = {"expected linear:C or power:Q", "kind must be \"linear\" or \"power\""},
+    [RULE_LINEAR] = {"linear:C needs a finite C > 0", "linear policy needs a finite c > 0"},
+    [RULE_POWER] = {"power:Q needs a finite Q > 1", "power policy needs a finite q > 1"},
+    [RULE_MIN] = {"lambda-min must be finite and > 0", "lambda_min must be finite and > 0"},
+    [RULE_MAX] = {"lambda-max must be finite and > 0", "lambda_max must be finite and > 0"},
+    [RULE_ORDER] = {"lambda-max must be >= lambda-min", "lambda_max must be >= lambda_min"},
+    [RULE_EMA] = {"ema must be in [0, 1)", "ema must be in [0, 1)"},
+};
+
+static int fail(enum rule r, policy_names names, const char **why)
+{
+    if (why)
+        *why = rule_text[r][names == POLICY_NAMES_JSON];
+    return -1;
+}
+
+/* The rule v breaks as member m of a policy of this kind, or RULE_OK. */
+static enum rule check_member(policy_kind kind, policy_member m, double v)
+{
+    switch (m) {
+    case POLICY_M_PARAM:
+        if (kind == POLICY_LINEAR)
+            return isfinite(v) && v > 0 ? RULE_OK : RULE_LINEAR;
+        if (kind == POLICY_POWER)
+            return isfinite(v) && v > 1 ? RULE_OK : RULE_POWER;
+        return RULE_KIND;
+    case POLICY_M_LAMBDA_MIN:
+        return isfinite(v) && v > 0 ? RULE_OK : RULE_MIN;
+    case POLICY_M_LAMBDA_MAX:
+        return isfinite(v) && v > 0 ? RULE_OK : RULE_MAX;
+    case POLICY_M_EMA:
+        return v >= 0 && v < 1 ? RULE_OK : RULE_EMA;
+    }
+    return RULE_KIND;
 }
 
 static int parse_double(const char *s, double *out)
@@ -29,66 +73,87 @@ static int parse_double(const char *s, double *out)
     if (*s == '\0')
         return -1;
     *out = strtod(s, &end);
-    if (*end != '\0' || !isfinite(*out))
-        return -1;
-    return 0;
+    return *end == '\0' ? 0 : -1;
 }
 
 int policy_parse(const char *text, policy *p, const char **why)
 {
+    policy_kind kind;
     double v;
+    enum rule r;
 
-    if (strncmp(text, "linear:", 7) == 0) {
-        if (parse_double(text + 7, &v) < 0 || !(v > 0)) {
-            *why = "linear:C needs a finite C > 0";
-            return -1;
-        }
-        p->kind = POLICY_LINEAR;
-    } else if (strncmp(text, "power:", 6) == 0) {
-        if (parse_double(text + 6, &v) < 0 || !(v > 1)) {
-            *why = "power:Q needs a finite Q > 1";
-            return -1;
-        }
-        p->kind = POLICY_POWER;
-    } else {
-        *why = "expected linear:C or power:Q";
-        return -1;
-    }
+    if (strncmp(text, "linear:", 7) == 0)
+        kind = POLICY_LINEAR;
+    else if (strncmp(text, "power:", 6) == 0)
+        kind = POLICY_POWER;
+    else
+        return fail(RULE_KIND, POLICY_NAMES_FLAGS, why);
+    if (parse_double(strchr(text, ':') + 1, &v) < 0)
+        v = NAN; /* not a number: refused with the kind's rule */
+    if ((r = check_member(kind, POLICY_M_PARAM, v)) != RULE_OK)
+        return fail(r, POLICY_NAMES_FLAGS, why);
+    p->kind = kind;
     p->param = v;
     return 0;
 }
 
-void policy_format(const policy *p, char *buf, size_t len)
+const char *policy_kind_name(policy_kind kind)
 {
-    snprintf(buf, len, "%s:%.17g", p->kind == POLICY_POWER ? "power" : "linear", p->param);
+    return kind == POLICY_LINEAR ? "linear" : kind == POLICY_POWER ? "power" : "unknown";
 }
 
-int policy_validate(const policy *p, const char **why)
+int policy_kind_of(const char *name, policy_kind *kind)
 {
-    if (p->kind == POLICY_LINEAR && !(isfinite(p->param) && p->param > 0)) {
-        *why = "linear:C needs a finite C > 0";
+    if (name != NULL && strcmp(name, "linear") == 0)
+        *kind = POLICY_LINEAR;
+    else if (name != NULL && strcmp(name, "power") == 0)
+        *kind = POLICY_POWER;
+    else
         return -1;
+    return 0;
+}
+
+int policy_set(policy *p, policy_member m, double v, policy_names names, const char **why)
+{
+    enum rule r = check_member(p->kind, m, v);
+
+    if (r != RULE_OK)
+        return fail(r, names, why);
+    switch (m) {
+    case POLICY_M_PARAM:
+        p->param = v;
+        break;
+    case POLICY_M_LAMBDA_MIN:
+        p->lambda_min = v;
+        break;
+    case POLICY_M_LAMBDA_MAX:
+        p->lambda_max = v;
+        break;
+    case POLICY_M_EMA:
+        p->ema = v;
+        break;
     }
-    if (p->kind == POLICY_POWER && !(isfinite(p->param) && p->param > 1)) {
-        *why = "power:Q needs a finite Q > 1";
-        return -1;
-    }
-    if (p->kind != POLICY_LINEAR && p->kind != POLICY_POWER) {
-        *why = "unknown policy kind";
-        return -1;
-    }
-    if (!(isfinite(p->lambda_min) && p->lambda_min > 0)) {
-        *why = "lambda-min must be finite and > 0";
-        return -1;
-    }
-    if (!(isfinite(p->lambda_max) && p->lambda_max >= p->lambda_min)) {
-        *why = "lambda-max must be finite and >= lambda-min";
-        return -1;
-    }
-    if (!(p->ema >= 0 && p->ema < 1)) {
-        *why = "ema must be in [0, 1)";
-        return -1;
-    }
+    return 0;
+}
+
+int policy_validate(const policy *p, policy_names names, const char **why)
+{
+    const struct {
+        policy_member m;
+        double v;
+    } members[] = {
+        {POLICY_M_PARAM, p->param},
+        {POLICY_M_LAMBDA_MIN, p->lambda_min},
+        {POLICY_M_LAMBDA_MAX, p->lambda_max},
+        {POLICY_M_EMA, p->ema},
+    };
+    enum rule r;
+
+    for (size_t i = 0; i < sizeof members / sizeof members[0]; i++)
+        if ((r = check_member(p->kind, members[i].m, members[i].v)) != RULE_OK)
+            return fail(r, names, why);
+    if (!(p->lambda_max >= p->lambda_min))
+        return fail(RULE_ORDER, names, why);
     return 0;
 }
 
@@ -140,13 +205,6 @@ void policy_step(const policy *p, const est_result *r, policy_state *s, policy_o
         return;
     s->has = 1;
     s->prev = out->lambda;
-}
-
-const char *policy_reason_name(uint32_t reason)
-{
-    if (reason >= POLICY_R__COUNT)
-        return "unknown";
-    return reason_names[reason];
 }
 
 int policy_equal(const policy *a, const policy *b)

@@ -66,6 +66,22 @@ typedef struct policy_out {
     uint32_t reason;
 } policy_out;
 
+/* How a message names a policy's members: as htgad's flags and config file
+ * do ("lambda-min", "linear:C") or as the HTTP API and the database do
+ * ("lambda_min", "c"). */
+typedef enum policy_names {
+    POLICY_NAMES_FLAGS = 0,
+    POLICY_NAMES_JSON = 1,
+} policy_names;
+
+/* The numeric members of a policy, for policy_set(). */
+typedef enum policy_member {
+    POLICY_M_PARAM = 0,
+    POLICY_M_LAMBDA_MIN,
+    POLICY_M_LAMBDA_MAX,
+    POLICY_M_EMA,
+} policy_member;
+
 /* The default policy: linear:1, lambda in [0.1, 10], no smoothing. */
 policy policy_default(void);
 
@@ -73,12 +89,25 @@ policy policy_default(void);
  * untouched). Returns 0, or -1 with *why set to static text. */
 int policy_parse(const char *text, policy *p, const char **why);
 
-/* "linear:2" / "power:1.5" into buf (NUL-terminated, truncated). */
-void policy_format(const policy *p, char *buf, size_t len);
+/* "linear" or "power" (static); "unknown" for another value. */
+const char *policy_kind_name(policy_kind kind);
 
-/* Checks every field (kind, param range, 0 < min <= max finite, ema in
- * [0, 1)). Returns 0, or -1 with *why set. */
-int policy_validate(const policy *p, const char **why);
+/* The kind named name ("linear", "power"): 0 with *kind set, or -1. */
+int policy_kind_of(const char *name, policy_kind *kind);
+
+/* Sets member m of p to v when v alone satisfies the member's rule (param:
+ * the range of p's kind; lambda_min and lambda_max: finite and > 0; ema:
+ * [0, 1)). lambda_max >= lambda_min spans two members and is left to
+ * policy_validate(). Returns 0, or -1 with p untouched and *why (when why is
+ * not NULL) set to static text naming the member as `names` says. */
+int policy_set(policy *p, policy_member m, double v, policy_names names, const char **why);
+
+/* The one validator of a policy, wherever it comes from (flags, config
+ * file, HTTP, the database): checks every field (kind, param range, 0 <
+ * lambda_min <= lambda_max finite, ema in [0, 1)). Returns 0, or -1 with *why
+ * (when why is not NULL) set to static text naming the first bad member as
+ * `names` says. */
+int policy_validate(const policy *p, policy_names names, const char **why);
 
 /* Applies p to the estimate r. has_prev/prev: the previous lambda of the
  * same (run, group). Fills *out. */
@@ -95,9 +124,6 @@ typedef struct policy_state {
  * out->lambda only when the block was reliable (out->reason == POLICY_R_OK);
  * a fallback leaves s as it was. */
 void policy_step(const policy *p, const est_result *r, policy_state *s, policy_out *out);
-
-/* Static name of a reason code ("ok", "few_samples", ...). */
-const char *policy_reason_name(uint32_t reason);
 
 /* 1 when a and b are the same policy (all fields equal). */
 int policy_equal(const policy *a, const policy *b);

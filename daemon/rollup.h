@@ -46,6 +46,11 @@
     X(lambda)
 #define ROLLUP_NFIELDS 14
 
+/* A field's column of blocks, and its four columns of series_rollup, as
+ * pieces of a select list: ROLLUP_FIELDS(ROLLUP_AGG_COLS) lists them all. */
+#define ROLLUP_COL(f)      ", " #f
+#define ROLLUP_AGG_COLS(f) ", " #f "_min, " #f "_max, " #f "_sum, " #f "_cnt"
+
 /* series_rollup_agg.agg (schema/004_series_rollup_agg.sql), little-endian:
  * block_first, n_blocks, step_first, step_last (int64), then per field, in
  * the order above, F_min, F_max, F_sum (doubles) and F_cnt (int64), 32
@@ -54,46 +59,24 @@
 #define ROLLUP_AGG_FIELD_BYTES 32
 #define ROLLUP_AGG_BYTES       (ROLLUP_AGG_HEAD_BYTES + ROLLUP_NFIELDS * ROLLUP_AGG_FIELD_BYTES)
 
-static inline void rollup_put64(unsigned char *p, uint64_t u)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    u = __builtin_bswap64(u);
-#endif
-    memcpy(p, &u, sizeof u);
-}
-
-static inline uint64_t rollup_get64(const unsigned char *p)
-{
-    uint64_t u;
-    memcpy(&u, p, sizeof u);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    u = __builtin_bswap64(u);
-#endif
-    return u;
-}
-
-/* The double <-> bits casts of a rollup blob are mix.h's. */
-#define rollup_dbits htga_f64_bits
-#define rollup_bitsd htga_bits_f64
-
 /* Writes the row's block and step columns into agg (ROLLUP_AGG_BYTES). */
 static inline void rollup_agg_put_head(unsigned char *agg, int64_t block_first, int64_t n_blocks,
                                        int64_t step_first, int64_t step_last)
 {
-    rollup_put64(agg, (uint64_t)block_first);
-    rollup_put64(agg + 8, (uint64_t)n_blocks);
-    rollup_put64(agg + 16, (uint64_t)step_first);
-    rollup_put64(agg + 24, (uint64_t)step_last);
+    htga_st_le64(agg, (uint64_t)block_first);
+    htga_st_le64(agg + 8, (uint64_t)n_blocks);
+    htga_st_le64(agg + 16, (uint64_t)step_first);
+    htga_st_le64(agg + 24, (uint64_t)step_last);
 }
 
 /* Reads the row's block and step columns from agg (ROLLUP_AGG_BYTES). */
 static inline void rollup_agg_get_head(const unsigned char *agg, int64_t *block_first,
                                        int64_t *n_blocks, int64_t *step_first, int64_t *step_last)
 {
-    *block_first = (int64_t)rollup_get64(agg);
-    *n_blocks = (int64_t)rollup_get64(agg + 8);
-    *step_first = (int64_t)rollup_get64(agg + 16);
-    *step_last = (int64_t)rollup_get64(agg + 24);
+    *block_first = (int64_t)htga_ld_le64(agg);
+    *n_blocks = (int64_t)htga_ld_le64(agg + 8);
+    *step_first = (int64_t)htga_ld_le64(agg + 16);
+    *step_last = (int64_t)htga_ld_le64(agg + 24);
 }
 
 /* Writes field f's aggregates into agg (ROLLUP_AGG_BYTES). */
@@ -102,10 +85,10 @@ static inline void rollup_agg_put(unsigned char *agg, int f, double min, double 
 {
     unsigned char *p = agg + ROLLUP_AGG_HEAD_BYTES + (size_t)f * ROLLUP_AGG_FIELD_BYTES;
     /* + 0.0 turns -0 into 0, as a REAL column stores it */
-    rollup_put64(p, rollup_dbits(cnt ? min + 0.0 : 0));
-    rollup_put64(p + 8, rollup_dbits(cnt ? max + 0.0 : 0));
-    rollup_put64(p + 16, rollup_dbits(sum + 0.0));
-    rollup_put64(p + 24, (uint64_t)cnt);
+    htga_st_le64(p, htga_f64_bits(cnt ? min + 0.0 : 0));
+    htga_st_le64(p + 8, htga_f64_bits(cnt ? max + 0.0 : 0));
+    htga_st_le64(p + 16, htga_f64_bits(sum + 0.0));
+    htga_st_le64(p + 24, (uint64_t)cnt);
 }
 
 /* Reads field f's aggregates from agg (ROLLUP_AGG_BYTES). */
@@ -113,10 +96,10 @@ static inline void rollup_agg_get(const unsigned char *agg, int f, double *min, 
                                   double *sum, int64_t *cnt)
 {
     const unsigned char *p = agg + ROLLUP_AGG_HEAD_BYTES + (size_t)f * ROLLUP_AGG_FIELD_BYTES;
-    *min = rollup_bitsd(rollup_get64(p));
-    *max = rollup_bitsd(rollup_get64(p + 8));
-    *sum = rollup_bitsd(rollup_get64(p + 16));
-    *cnt = (int64_t)rollup_get64(p + 24);
+    *min = htga_bits_f64(htga_ld_le64(p));
+    *max = htga_bits_f64(htga_ld_le64(p + 8));
+    *sum = htga_bits_f64(htga_ld_le64(p + 16));
+    *cnt = (int64_t)htga_ld_le64(p + 24);
 }
 
 #endif /* HTGAD_ROLLUP_H */

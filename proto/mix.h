@@ -1,9 +1,10 @@
 /*
  * mix.h - the small pure helpers the client, the daemon and the estimators
  * share (header-only, static inline): FNV-1a for the name tables, splitmix64
- * for seeding and reproducible draws (and a uniform double from it), and the bit casts between a
- * double and its IEEE 754 bits. One copy of each, here in proto/, the module every side may
- * include.
+ * for seeding and reproducible draws (and a uniform double from it), the
+ * bit casts between a double and its IEEE 754 bits, and little-endian loads
+ * and stores (the wire format, the rollup blobs, .npy files). One copy of
+ * each, here in proto/, the module every side may include.
  */
 #ifndef HTGA_MIX_H
 #define HTGA_MIX_H
@@ -56,6 +57,46 @@ static inline double htga_bits_f64(uint64_t u)
 
     memcpy(&d, &u, sizeof d);
     return d;
+}
+
+/* Little-endian loads and stores of p[0..4) or p[0..8), any alignment,
+ * whatever the host's byte order (one load or store on little-endian). */
+static inline uint32_t htga_ld_le32(const unsigned char *p)
+{
+    uint32_t u;
+
+    memcpy(&u, p, sizeof u);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    u = __builtin_bswap32(u);
+#endif
+    return u;
+}
+
+static inline uint64_t htga_ld_le64(const unsigned char *p)
+{
+    uint64_t u;
+
+    memcpy(&u, p, sizeof u);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    u = __builtin_bswap64(u);
+#endif
+    return u;
+}
+
+static inline void htga_st_le32(unsigned char *p, uint32_t u)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    u = __builtin_bswap32(u);
+#endif
+    memcpy(p, &u, sizeof u);
+}
+
+static inline void htga_st_le64(unsigned char *p, uint64_t u)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    u = __builtin_bswap64(u);
+#endif
+    memcpy(p, &u, sizeof u);
 }
 
 #endif /* HTGA_MIX_H */

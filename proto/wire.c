@@ -48,42 +48,20 @@ static uint16_t ld16(const unsigned char *p)
     return (uint16_t)(p[0] | (unsigned)p[1] << 8);
 }
 
-static uint32_t ld32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t ld64(const unsigned char *p)
-{
-    return (uint64_t)ld32(p) | (uint64_t)ld32(p + 4) << 32;
-}
-
 static void st16(unsigned char *p, uint16_t v)
 {
     p[0] = (unsigned char)v;
     p[1] = (unsigned char)(v >> 8);
 }
 
-static void st32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void st64(unsigned char *p, uint64_t v)
-{
-    st32(p, (uint32_t)v);
-    st32(p + 4, (uint32_t)(v >> 32));
-}
-
 static double ld_f64(const unsigned char *p)
 {
-    return htga_bits_f64(ld64(p));
+    return htga_bits_f64(htga_ld_le64(p));
 }
 
 static void st_f64(unsigned char *p, double d)
 {
-    st64(p, htga_f64_bits(d));
+    htga_st_le64(p, htga_f64_bits(d));
 }
 
 static wire_err fail(wire_error *err, wire_err code, size_t offset)
@@ -191,7 +169,7 @@ static wire_err decode_fixed(const unsigned char *h, size_t len, wire_dir dir, w
 {
     if (len < WIRE_FIXED_LEN)
         return fail(err, WIRE_E_SHORT, len);
-    if (ld32(h) != WIRE_MAGIC)
+    if (htga_ld_le32(h) != WIRE_MAGIC)
         return fail(err, WIRE_E_MAGIC, 0);
     if (h[4] != WIRE_VERSION)
         return fail(err, WIRE_E_VERSION, 4);
@@ -201,19 +179,19 @@ static wire_err decode_fixed(const unsigned char *h, size_t len, wire_dir dir, w
         return fail(err, WIRE_E_DTYPE, 6);
     if (h[7] != 0)
         return fail(err, WIRE_E_FLAGS, 7);
-    if (!field36_ok(h[5], ld32(h + 36)))
+    if (!field36_ok(h[5], htga_ld_le32(h + 36)))
         return fail(err, WIRE_E_FLAGS, 36);
     msg->version = h[4];
     msg->kind = h[5];
     msg->dtype = h[6];
     msg->run_len = ld16(h + 8);
     msg->group_len = ld16(h + 10);
-    msg->rank = ld32(h + 12);
-    msg->step = (int64_t)ld64(h + 16);
-    msg->seq = ld64(h + 24);
-    msg->count = ld32(h + 32);
-    msg->cluster = ld32(h + 36);
-    msg->dropped = ld64(h + 40);
+    msg->rank = htga_ld_le32(h + 12);
+    msg->step = (int64_t)htga_ld_le64(h + 16);
+    msg->seq = htga_ld_le64(h + 24);
+    msg->count = htga_ld_le32(h + 32);
+    msg->cluster = htga_ld_le32(h + 36);
+    msg->dropped = htga_ld_le64(h + 40);
     return WIRE_OK;
 }
 
@@ -275,19 +253,19 @@ static wire_err decode_record(unsigned kind, const unsigned char *b, size_t len,
             return fail(err, WIRE_E_BODY_LEN, 32);
         if (!isfinite(ld_f64(b)) || !(ld_f64(b) > 0))
             return fail(err, WIRE_E_VALUE, 0);
-        return ld32(b + 36) == 0 ? WIRE_OK : fail(err, WIRE_E_VALUE, 36);
+        return htga_ld_le32(b + 36) == 0 ? WIRE_OK : fail(err, WIRE_E_VALUE, 36);
     case WIRE_ACK:
         if (len != WIRE_ACK_LEN)
             return fail(err, WIRE_E_BODY_LEN, 32);
-        return ld32(b + 44) == 0 ? WIRE_OK : fail(err, WIRE_E_VALUE, 44);
+        return htga_ld_le32(b + 44) == 0 ? WIRE_OK : fail(err, WIRE_E_VALUE, 44);
     default: /* WIRE_BUDGET */
         if (len != WIRE_BUDGET_LEN)
             return fail(err, WIRE_E_BODY_LEN, 32);
-        if (ld32(b) < 1 || ld32(b) > WIRE_COUNT_MAX)
+        if (htga_ld_le32(b) < 1 || htga_ld_le32(b) > WIRE_COUNT_MAX)
             return fail(err, WIRE_E_VALUE, 0);
-        if (ld32(b + 4) < 1 || ld32(b + 4) > WIRE_EVERY_MAX)
+        if (htga_ld_le32(b + 4) < 1 || htga_ld_le32(b + 4) > WIRE_EVERY_MAX)
             return fail(err, WIRE_E_VALUE, 4);
-        return ld32(b + 12) == 0 ? WIRE_OK : fail(err, WIRE_E_VALUE, 12);
+        return htga_ld_le32(b + 12) == 0 ? WIRE_OK : fail(err, WIRE_E_VALUE, 12);
     }
 }
 
@@ -355,19 +333,19 @@ size_t wire_encode_header(const wire_msg *msg, void *buf, size_t buf_len)
     if (buf_len < len || (msg->kind == WIRE_SAMPLES && msg->cluster > msg->count) ||
         (msg->kind == WIRE_BARRIER && (msg->cluster & ~WIRE_BARRIER_FLAGS) != 0))
         return 0;
-    st32(h, WIRE_MAGIC);
+    htga_st_le32(h, WIRE_MAGIC);
     h[4] = WIRE_VERSION;
     h[5] = msg->kind;
     h[6] = WIRE_DTYPE_F32;
     h[7] = 0;
     st16(h + 8, (uint16_t)msg->run_len);
     st16(h + 10, (uint16_t)msg->group_len);
-    st32(h + 12, msg->rank);
-    st64(h + 16, (uint64_t)msg->step);
-    st64(h + 24, msg->seq);
-    st32(h + 32, msg->count);
-    st32(h + 36, msg->kind == WIRE_SAMPLES || msg->kind == WIRE_BARRIER ? msg->cluster : 0);
-    st64(h + 40, msg->dropped);
+    htga_st_le32(h + 12, msg->rank);
+    htga_st_le64(h + 16, (uint64_t)msg->step);
+    htga_st_le64(h + 24, msg->seq);
+    htga_st_le32(h + 32, msg->count);
+    htga_st_le32(h + 36, msg->kind == WIRE_SAMPLES || msg->kind == WIRE_BARRIER ? msg->cluster : 0);
+    htga_st_le64(h + 40, msg->dropped);
     if (msg->run_len)
         memcpy(h + WIRE_FIXED_LEN, msg->run, msg->run_len);
     if (msg->group_len)
@@ -380,10 +358,10 @@ void wire_encode_lambda(const wire_lambda *lam, void *buf)
     unsigned char *b = buf;
     st_f64(b, lam->lambda);
     st_f64(b + 8, lam->alpha);
-    st64(b + 16, lam->block);
-    st64(b + 24, (uint64_t)lam->step);
-    st32(b + 32, lam->reason);
-    st32(b + 36, lam->flags);
+    htga_st_le64(b + 16, lam->block);
+    htga_st_le64(b + 24, (uint64_t)lam->step);
+    htga_st_le32(b + 32, lam->reason);
+    htga_st_le32(b + 36, lam->flags);
 }
 
 void wire_decode_lambda(const void *buf, wire_lambda *lam)
@@ -391,50 +369,50 @@ void wire_decode_lambda(const void *buf, wire_lambda *lam)
     const unsigned char *b = buf;
     lam->lambda = ld_f64(b);
     lam->alpha = ld_f64(b + 8);
-    lam->block = ld64(b + 16);
-    lam->step = (int64_t)ld64(b + 24);
-    lam->reason = ld32(b + 32);
-    lam->flags = ld32(b + 36);
+    lam->block = htga_ld_le64(b + 16);
+    lam->step = (int64_t)htga_ld_le64(b + 24);
+    lam->reason = htga_ld_le32(b + 32);
+    lam->flags = htga_ld_le32(b + 36);
 }
 
 void wire_encode_ack(const wire_ack *ack, void *buf)
 {
     unsigned char *b = buf;
-    st64(b, ack->msgs);
-    st64(b + 8, ack->values);
-    st64(b + 16, ack->values_refused);
-    st64(b + 24, ack->blocks_stored);
-    st64(b + 32, ack->blocks_lost);
-    st32(b + 40, ack->status);
-    st32(b + 44, ack->flags);
+    htga_st_le64(b, ack->msgs);
+    htga_st_le64(b + 8, ack->values);
+    htga_st_le64(b + 16, ack->values_refused);
+    htga_st_le64(b + 24, ack->blocks_stored);
+    htga_st_le64(b + 32, ack->blocks_lost);
+    htga_st_le32(b + 40, ack->status);
+    htga_st_le32(b + 44, ack->flags);
 }
 
 void wire_decode_ack(const void *buf, wire_ack *ack)
 {
     const unsigned char *b = buf;
-    ack->msgs = ld64(b);
-    ack->values = ld64(b + 8);
-    ack->values_refused = ld64(b + 16);
-    ack->blocks_stored = ld64(b + 24);
-    ack->blocks_lost = ld64(b + 32);
-    ack->status = ld32(b + 40);
-    ack->flags = ld32(b + 44);
+    ack->msgs = htga_ld_le64(b);
+    ack->values = htga_ld_le64(b + 8);
+    ack->values_refused = htga_ld_le64(b + 16);
+    ack->blocks_stored = htga_ld_le64(b + 24);
+    ack->blocks_lost = htga_ld_le64(b + 32);
+    ack->status = htga_ld_le32(b + 40);
+    ack->flags = htga_ld_le32(b + 44);
 }
 
 void wire_encode_budget(const wire_budget *bu, void *buf)
 {
     unsigned char *b = buf;
-    st32(b, bu->values);
-    st32(b + 4, bu->every);
-    st32(b + 8, bu->ranks);
-    st32(b + 12, bu->flags);
+    htga_st_le32(b, bu->values);
+    htga_st_le32(b + 4, bu->every);
+    htga_st_le32(b + 8, bu->ranks);
+    htga_st_le32(b + 12, bu->flags);
 }
 
 void wire_decode_budget(const void *buf, wire_budget *bu)
 {
     const unsigned char *b = buf;
-    bu->values = ld32(b);
-    bu->every = ld32(b + 4);
-    bu->ranks = ld32(b + 8);
-    bu->flags = ld32(b + 12);
+    bu->values = htga_ld_le32(b);
+    bu->every = htga_ld_le32(b + 4);
+    bu->ranks = htga_ld_le32(b + 8);
+    bu->flags = htga_ld_le32(b + 12);
 }

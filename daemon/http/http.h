@@ -9,13 +9,16 @@
  * writer) and closes it when the thread ends. The server never writes to the
  * database: a policy PUT is handed to the daemon through http_policy_fn, and
  * counters are read through http_stats_fn, so this module does not depend on
- * the daemon's structs. Everything not declared here is internal.
+ * the daemon's threads or structs; it shares only the pure policy type and
+ * its validator (policy.h). Everything not declared here is internal.
  */
 #ifndef HTGA_HTTP_H
 #define HTGA_HTTP_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "policy.h"
 
 typedef struct http_server http_server;
 
@@ -28,29 +31,15 @@ typedef struct http_server http_server;
 #define HTTP_EINTERNAL (-5) /* callback: the daemon could not apply the change */
 #define HTTP_PENDING   1    /* callback: taken, applies, but not stored yet (202) */
 
-enum http_policy_kind { HTTP_POLICY_LINEAR = 0, HTTP_POLICY_POWER = 1 };
-
-/* A lambda policy: lambda = c * alpha (linear) or alpha^(-q) (power), then
- * EMA keeping `ema` of the previous lambda (0 = off), then the clamp. */
-struct http_policy {
-    enum http_policy_kind kind;
-    double c; /* linear factor */
-    double q; /* power exponent, > 1 */
-    double lambda_min;
-    double lambda_max;
-    double ema; /* in [0, 1) */
-};
-
 /* Applies a policy change for `run`, coming from PUT /api/v1/runs/{run}/policy.
- * Called from an HTTP thread. The daemon stores the change with its time,
- * applies it from the next block and stores and pushes the recomputed
- * lambdas. Returns HTTP_OK once all that is stored (a read after it sees
- * it), HTTP_PENDING when it is taken but not stored within the callback's
- * own bound (202), HTTP_ENOTFOUND (unknown run, 404), HTTP_EINVAL
- * (rejected, 400) or HTTP_EINTERNAL (500); may write a reason to err
- * (capacity errlen). */
-typedef int (*http_policy_fn)(void *ud, const char *run, const struct http_policy *p, char *err,
-                              size_t errlen);
+ * Called from an HTTP thread with a policy policy_validate() accepts. The
+ * daemon stores the change with its time, applies it from the next block and
+ * stores and pushes the recomputed lambdas. Returns HTTP_OK once all that is
+ * stored (a read after it sees it), HTTP_PENDING when it is taken but not
+ * stored within the callback's own bound (202), HTTP_ENOTFOUND (unknown
+ * run, 404), HTTP_EINVAL (rejected, 400) or HTTP_EINTERNAL (500); may write
+ * a reason to err (capacity errlen), which the answer carries. */
+typedef int (*http_policy_fn)(void *ud, const char *run, const policy *p, char *err, size_t errlen);
 
 enum http_stat_kind { HTTP_STAT_COUNTER = 0, HTTP_STAT_GAUGE = 1 };
 
@@ -107,8 +96,9 @@ struct http_config {
     unsigned request_timeout_s; /* a request's line, headers and body must arrive within
                                    this; 0 = 10 (see server.c's watchdog) */
     double metrics_expire_s;    /* runs without a block for this long leave /metrics; 0 = 3600 */
-    struct http_policy default_policy; /* what GET policy reports for a run never changed */
-    http_policy_fn on_policy;          /* may be NULL: PUT then answers 503 */
+    policy default_policy;      /* what GET policy reports for a run never changed;
+                                   zeroed (kind 0) = policy_default() */
+    http_policy_fn on_policy;   /* may be NULL: PUT then answers 503 */
     void *policy_ud;
     http_stats_fn stats; /* may be NULL: no daemon counters */
     void *stats_ud;

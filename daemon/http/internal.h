@@ -24,7 +24,7 @@
 /* A policy this server handed to the daemon (on_policy succeeded). */
 struct policy_sent {
     char run[256]; /* "" = unused */
-    struct http_policy p;
+    policy p;
 };
 
 /* One open connection, as the request-time watchdog sees it (server.c). */
@@ -85,6 +85,12 @@ struct reply {
  * Returns buf, NULL when absent, or sets *bad when malformed. */
 const char *req_query(const struct request *r, const char *key, char *buf, size_t cap, int *bad);
 
+/* Rejects query parameters not in allowed (NULL-terminated; req_no_params
+ * allows none); names starting with '_' (cache busters) pass. Returns 0, or
+ * -1 with rep filled (400). */
+int req_only_params(const struct request *r, const char *const *allowed, struct reply *rep);
+extern const char *const req_no_params[];
+
 /* Fills the reply with {"error": msg} and status. Returns 0. */
 int reply_error(struct reply *rep, int status, const char *msg);
 
@@ -96,21 +102,39 @@ int reply_buf(struct reply *rep, hbuf *b, const char *content_type);
  * the database cannot be opened (then *err names why). */
 sqlite3 *req_db(const struct request *r, const char **err);
 
-/* Parses and validates a PUT policy body (len bytes, need not be
- * NUL-terminated) over the values already in *p, which it updates. Returns
- * NULL, or a static message saying what is wrong. */
-const char *http_parse_policy_body(const char *body, size_t len, struct http_policy *p);
+/* The most daemon stats one answer lists. */
+#define HTTP_STATS_MAX 256
 
-/* Route handlers (routes_runs.c). Each fills rep and returns 0. */
-int handle_health(const struct request *r, struct reply *rep);
-int handle_runs(const struct request *r, struct reply *rep);
-int handle_run(const struct request *r, struct reply *rep);
-int handle_latest(const struct request *r, struct reply *rep);
-int handle_policy_get(const struct request *r, struct reply *rep);
-int handle_policy_put(const struct request *r, struct reply *rep);
-int handle_series(const struct request *r, struct reply *rep);
-int handle_hill(const struct request *r, struct reply *rep);
-int handle_stats(const struct request *r, struct reply *rep);
-int handle_metrics(const struct request *r, struct reply *rep);
+/* Fills st[0..HTTP_STATS_MAX) with the daemon's counters (cfg.stats) and
+ * returns how many (0 without the callback). routes_stats.c. */
+size_t http_daemon_stats(const struct http_server *s, struct http_stat *st);
+
+/* "1xx".."5xx" at index 1..5: the classes srv->requests counts. */
+extern const char *const http_status_class[6];
+
+/* Appends run id's current policy as a JSON object: the latest stored
+ * change, or the server's default when none is stored. With history, adds
+ * "history": every stored change, latest first (100 at most). 0, or -1 on
+ * an SQL error (b then holds part of it). routes_policy.c. */
+int policy_json(hbuf *b, sqlite3 *db, const struct http_server *s, int64_t run_id, int history);
+
+/* Parses a PUT policy body (len bytes, need not be NUL-terminated) over the
+ * values already in *p, which it updates, and checks the result with
+ * policy_validate(). Returns NULL, or a static message saying what is
+ * wrong. routes_policy.c. */
+const char *http_parse_policy_body(const char *body, size_t len, policy *p);
+
+/* Route handlers, one file each (routes_<name>.c). Each fills rep and
+ * returns 0. */
+int handle_health(const struct request *r, struct reply *rep);     /* routes_health.c */
+int handle_runs(const struct request *r, struct reply *rep);       /* routes_runs.c */
+int handle_run(const struct request *r, struct reply *rep);        /* routes_runs.c */
+int handle_latest(const struct request *r, struct reply *rep);     /* routes_runs.c */
+int handle_policy_get(const struct request *r, struct reply *rep); /* routes_policy.c */
+int handle_policy_put(const struct request *r, struct reply *rep); /* routes_policy.c */
+int handle_series(const struct request *r, struct reply *rep);     /* routes_series.c */
+int handle_hill(const struct request *r, struct reply *rep);       /* routes_hill.c */
+int handle_stats(const struct request *r, struct reply *rep);      /* routes_stats.c */
+int handle_metrics(const struct request *r, struct reply *rep);    /* routes_metrics.c */
 
 #endif

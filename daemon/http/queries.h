@@ -41,7 +41,7 @@
                       " GROUP BY r.id ORDER BY r.name"
 
 /* The groups of run id ?1 with the same figures and the last block.
- * Column names are the JSON keys of the answers (routes_runs.c rows_json). */
+ * Column names are the JSON keys of the answers (sql_rows_json). */
 #define Q_RUN_GROUPS                                                                               \
     Q_GROUP_SPANS_CTE "SELECT gr.name AS \"group\", coalesce(gr.b1 - gr.b0 + 1, 0) AS blocks,"     \
                       " f.step_first AS first_step, l.step_last AS last_step,"                     \
@@ -141,8 +141,8 @@
 /* Latest block of every (run, group) written at or after ?1 (Unix seconds),
  * for /metrics: run, group, block, step_last, alpha, alpha_se, kurtosis,
  * variance, lambda. CROSS JOIN pins the loop order (groups outside, one
- * primary-key probe into blocks each): left to itself the planner scanned
- * blocks by created_at, 1.4 s over a million rows. */
+ * primary-key probe into blocks each): left to itself the planner scans
+ * blocks by created_at, which grows with the table (bench/README-http.md). */
 #define Q_METRICS_LATEST                                                                           \
     "SELECT r.name, g.name, b.block, b.step_last, b.alpha, b.alpha_se, b.kurtosis, b.variance,"    \
     " " Q_LAMBDA_NOW ", p.lambda_min, p.lambda_max FROM groups g"                                  \

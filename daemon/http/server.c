@@ -93,7 +93,7 @@ static int busy_wait(void *ud, int tries)
 }
 
 /* Finalizes the statements the thread's handlers kept prepared for reuse
- * (routes_runs.c), then closes the connection. */
+ * (sql.c), then closes the connection. */
 static void close_db(void *p)
 {
     sqlite3_stmt *st;
@@ -130,6 +130,41 @@ const char *req_query(const struct request *r, const char *key, char *buf, size_
     }
     return buf;
 }
+
+/* The query check of req_only_params(): the names allowed, the first not. */
+struct qcheck {
+    const char *const *allowed;
+    const char *bad;
+};
+
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct qcheck *q = cls;
+    if (key[0] == '_')
+        return MHD_YES;
+    for (const char *const *a = q->allowed; *a; a++)
+        if (strcmp(*a, key) == 0)
+            return MHD_YES;
+    q->bad = key;
+    return MHD_NO;
+}
+
+int req_only_params(const struct request *r, const char *const *allowed, struct reply *rep)
+{
+    struct qcheck q = {allowed, NULL};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_arg, &q);
+    if (!q.bad)
+        return 0;
+    char msg[160];
+    snprintf(msg, sizeof msg, "unknown query parameter '%.64s'", q.bad);
+    reply_error(rep, 400, msg);
+    return -1;
+}
+
+const char *const req_no_params[] = {NULL};
 
 /* Constant-time comparison of the Authorization header with the token. */
 static int token_ok(const char *hdr, const char *token)
@@ -561,6 +596,12 @@ int http_start(http_server **out, const struct http_config *cfg, char *err, size
         snprintf(err, errlen, "bad --http address (want ADDR:PORT, IPv4)");
         return HTTP_EINVAL;
     }
+    const char *why;
+    if (cfg->default_policy.kind != 0 &&
+        policy_validate(&cfg->default_policy, POLICY_NAMES_JSON, &why) < 0) {
+        snprintf(err, errlen, "default policy: %s", why);
+        return HTTP_EINVAL;
+    }
     signal(SIGPIPE, SIG_IGN);
     struct http_server *s = calloc(1, sizeof *s);
     if (!s)
@@ -584,6 +625,8 @@ int http_start(http_server **out, const struct http_config *cfg, char *err, size
         s->cfg.request_timeout_s = 10;
     if (s->cfg.metrics_expire_s <= 0)
         s->cfg.metrics_expire_s = 3600;
+    if (s->cfg.default_policy.kind == 0)
+        s->cfg.default_policy = policy_default();
     s->loopback_only = (ntohl(sa.sin_addr.s_addr) >> 24) == 127;
     s->started = time(NULL);
     if (pthread_mutex_init(&s->pol_mu, NULL) != 0 || pthread_mutex_init(&s->conn_mu, NULL) != 0 ||

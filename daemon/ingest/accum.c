@@ -97,12 +97,6 @@ static int window_exceeded(const accum *a, int64_t step)
     return (uint64_t)hi - (uint64_t)lo >= a->window;
 }
 
-long accum_add(accum *a, int64_t step, const void *le_f32, size_t count, accum_emit_fn emit,
-               void *ctx)
-{
-    return accum_add_runs(a, step, le_f32, count, 0, 0, emit, ctx);
-}
-
 long accum_add_runs(accum *a, int64_t step, const void *le_f32, size_t count, uint32_t run,
                     size_t first, accum_emit_fn emit, void *ctx)
 {

@@ -69,19 +69,14 @@ void accum_free(accum *a);
 
 /*
  * Appends count little-endian float32 values (le_f32, any alignment) of
- * training step `step`, emitting every block that closes on the way.
- * Returns the number of values appended (all of them), or -1 when a buffer
- * could not be allocated (the rest of the values are dropped).
- */
-long accum_add(accum *a, int64_t step, const void *le_f32, size_t count, accum_emit_fn emit,
-               void *ctx);
-
-/*
- * accum_add() for a message whose values came in runs of `run` consecutive
- * input values (the wire's cluster field; 0 or 1: independent values),
- * le_f32 being its values from body offset `first` on (runs start at body
- * offsets that are multiples of run). Records where the runs are in the
- * block's segment table (see the design note). Same return values.
+ * training step `step`, emitting every block that closes on the way. The
+ * values came in runs of `run` consecutive input values (the wire's cluster
+ * field; 0 or 1: independent values), le_f32 being the message's values from
+ * body offset `first` on (runs start at body offsets that are multiples of
+ * run); where the runs are goes into the block's segment table (see the
+ * design note). Returns the number of values appended (all of them), or -1
+ * when a buffer could not be allocated (the rest of the values are
+ * dropped).
  */
 long accum_add_runs(accum *a, int64_t step, const void *le_f32, size_t count, uint32_t run,
                     size_t first, accum_emit_fn emit, void *ctx);

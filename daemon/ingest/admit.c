@@ -134,11 +134,3 @@ void admit_closed(admit *a, uint32_t slot)
     a->peers[a->owner[slot]].streams--;
     a->owner[slot] = -1;
 }
-
-size_t admit_held(const admit *a, uint64_t key)
-{
-    for (size_t i = 0; i < ADMIT_PEERS_MAX; i++)
-        if (a->peers[i].used && a->peers[i].key == key)
-            return a->peers[i].streams;
-    return 0;
-}

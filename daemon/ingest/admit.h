@@ -55,7 +55,4 @@ void admit_opened(admit *a, uint64_t key, uint32_t slot);
 /* Stream slot `slot` was freed: its creator may open another. */
 void admit_closed(admit *a, uint32_t slot);
 
-/* Streams peer `key` holds (for tests and logs). */
-size_t admit_held(const admit *a, uint64_t key);
-
 #endif /* HTGAD_ADMIT_H */

@@ -13,9 +13,9 @@ static int queue_policy(ingest *g, const char *run, size_t run_len, const policy
                         const char *source, ack *done)
 {
     ingest_cmd *c;
-    const char *why;
 
-    if (policy_validate(pol, &why) < 0 || run_len > WIRE_NAME_MAX || (run != NULL && run_len == 0))
+    if (policy_validate(pol, POLICY_NAMES_FLAGS, NULL) < 0 || run_len > WIRE_NAME_MAX ||
+        (run != NULL && run_len == 0))
         return -1;
     c = calloc(1, sizeof(*c));
     if (c == NULL)

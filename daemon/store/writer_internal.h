@@ -15,9 +15,6 @@
 #include "rollup.h"
 #include "store.h"
 
-#define ROLLUP_COL(f)      ", " #f
-#define ROLLUP_AGG_COLS(f) ", " #f "_min, " #f "_max, " #f "_sum, " #f "_cnt"
-
 enum {
     ST_RUN_INS,
     ST_RUN_SEL,

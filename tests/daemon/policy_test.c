@@ -181,15 +181,13 @@ Test(policy, parse_and_validate)
 {
     policy p = policy_default();
     const char *why = NULL;
-    char buf[64];
 
     cr_assert_eq(policy_parse("linear:2.5", &p, &why), 0);
     cr_assert_eq(p.kind, POLICY_LINEAR);
     cr_assert_float_eq(p.param, 2.5, 0);
     cr_assert_eq(policy_parse("power:1.5", &p, &why), 0);
     cr_assert_eq(p.kind, POLICY_POWER);
-    policy_format(&p, buf, sizeof(buf));
-    cr_assert_str_eq(buf, "power:1.5");
+    cr_assert_float_eq(p.param, 1.5, 0);
     cr_assert_eq(policy_parse("power:1", &p, &why), -1);
     cr_assert_not_null(why);
     cr_assert_eq(policy_parse("linear:0", &p, &why), -1);
@@ -199,13 +197,68 @@ Test(policy, parse_and_validate)
     cr_assert_eq(policy_parse("linear:nan", &p, &why), -1);
     cr_assert_eq(policy_parse("quadratic:2", &p, &why), -1);
     p = policy_default();
-    cr_assert_eq(policy_validate(&p, &why), 0);
+    cr_assert_eq(policy_validate(&p, POLICY_NAMES_FLAGS, &why), 0);
+    cr_assert_eq(policy_validate(&p, POLICY_NAMES_JSON, NULL), 0);
     p.lambda_min = 5;
     p.lambda_max = 4;
-    cr_assert_eq(policy_validate(&p, &why), -1);
+    cr_assert_eq(policy_validate(&p, POLICY_NAMES_FLAGS, &why), -1);
+    cr_assert_str_eq(why, "lambda-max must be >= lambda-min");
+    cr_assert_eq(policy_validate(&p, POLICY_NAMES_JSON, &why), -1);
+    cr_assert_str_eq(why, "lambda_max must be >= lambda_min");
     p = policy_default();
     p.ema = 1.0;
-    cr_assert_eq(policy_validate(&p, &why), -1);
-    cr_assert_str_eq(policy_reason_name(POLICY_R_CI_WIDE), "ci_wide");
-    cr_assert_str_eq(policy_reason_name(99), "unknown");
+    cr_assert_eq(policy_validate(&p, POLICY_NAMES_FLAGS, &why), -1);
+    cr_assert_str_eq(why, "ema must be in [0, 1)");
+    p = policy_default();
+    p.kind = POLICY_POWER; /* param 1 is a valid c, not a valid q */
+    cr_assert_eq(policy_validate(&p, POLICY_NAMES_JSON, &why), -1);
+    cr_assert_str_eq(why, "power policy needs a finite q > 1");
+    p.kind = (policy_kind)7;
+    cr_assert_eq(policy_validate(&p, POLICY_NAMES_JSON, &why), -1);
+    cr_assert_str_eq(why, "kind must be \"linear\" or \"power\"");
+    p = policy_default();
+    p.lambda_max = INFINITY;
+    cr_assert_eq(policy_validate(&p, POLICY_NAMES_FLAGS, &why), -1);
+    cr_assert_str_eq(why, "lambda-max must be finite and > 0");
+}
+
+/* policy_set checks one member against the rule policy_validate applies to
+ * it, and leaves the policy alone when it refuses. */
+Test(policy, set_member)
+{
+    policy p = policy_default();
+    const char *why = NULL;
+
+    cr_assert_eq(policy_set(&p, POLICY_M_LAMBDA_MIN, 0.5, POLICY_NAMES_FLAGS, &why), 0);
+    cr_assert_float_eq(p.lambda_min, 0.5, 0);
+    cr_assert_eq(policy_set(&p, POLICY_M_LAMBDA_MIN, 0, POLICY_NAMES_FLAGS, &why), -1);
+    cr_assert_str_eq(why, "lambda-min must be finite and > 0");
+    cr_assert_float_eq(p.lambda_min, 0.5, 0, "a refused value leaves the member");
+    cr_assert_eq(policy_set(&p, POLICY_M_LAMBDA_MAX, NAN, POLICY_NAMES_JSON, &why), -1);
+    cr_assert_str_eq(why, "lambda_max must be finite and > 0");
+    cr_assert_eq(policy_set(&p, POLICY_M_EMA, -0.1, POLICY_NAMES_JSON, &why), -1);
+    cr_assert_eq(policy_set(&p, POLICY_M_EMA, 0.9, POLICY_NAMES_JSON, &why), 0);
+    cr_assert_float_eq(p.ema, 0.9, 0);
+    cr_assert_eq(policy_set(&p, POLICY_M_PARAM, 1.0, POLICY_NAMES_JSON, &why), 0, "c = 1");
+    p.kind = POLICY_POWER;
+    cr_assert_eq(policy_set(&p, POLICY_M_PARAM, 1.0, POLICY_NAMES_JSON, &why), -1, "q = 1");
+    cr_assert_str_eq(why, "power policy needs a finite q > 1");
+    /* lambda_max below lambda_min passes policy_set (one member at a time)
+     * and fails policy_validate */
+    p = policy_default();
+    cr_assert_eq(policy_set(&p, POLICY_M_LAMBDA_MAX, 0.05, POLICY_NAMES_JSON, &why), 0);
+    cr_assert_eq(policy_validate(&p, POLICY_NAMES_JSON, &why), -1);
+}
+
+Test(policy, kind_names)
+{
+    policy_kind k = POLICY_LINEAR;
+
+    cr_assert_str_eq(policy_kind_name(POLICY_LINEAR), "linear");
+    cr_assert_str_eq(policy_kind_name(POLICY_POWER), "power");
+    cr_assert_eq(policy_kind_of("power", &k), 0);
+    cr_assert_eq(k, POLICY_POWER);
+    cr_assert_eq(policy_kind_of("Power", &k), -1);
+    cr_assert_eq(policy_kind_of(NULL, &k), -1);
+    cr_assert_eq(k, POLICY_POWER, "a refused name leaves *kind");
 }

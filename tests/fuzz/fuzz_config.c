@@ -58,7 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* lambda-min <= lambda-max is checked once the whole command line is
      * read (a file may set them in either order); everything else per line */
     const char *why;
-    if (cfg.policy.lambda_min <= cfg.policy.lambda_max && policy_validate(&cfg.policy, &why) < 0)
+    if (cfg.policy.lambda_min <= cfg.policy.lambda_max &&
+        policy_validate(&cfg.policy, POLICY_NAMES_FLAGS, &why) < 0)
         abort();
     if (!(cfg.policy.ema >= 0 && cfg.policy.ema < 1) || !(cfg.policy.lambda_min > 0))
         abort();

@@ -2,7 +2,7 @@
  * fuzz_http.c - libFuzzer target for the HTTP server's decoders of outside
  * input: path routing and percent-decoding (route.c), static path
  * resolution (static.c), the series field list (series.c) and the policy
- * body (routes_runs.c). Input: byte 0 picks the decoder, the rest is the
+ * body (routes_policy.c). Input: byte 0 picks the decoder, the rest is the
  * text, copied into an exactly sized buffer so AddressSanitizer sees any
  * read past it. Invariants checked: decoded names have the length reported
  * and no NUL; a resolved static path has no ".." segment; an accepted policy
@@ -59,11 +59,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     }
     case 3: {
-        struct http_policy p = {HTTP_POLICY_LINEAR, 1, 2, 0.1, 10, 0};
+        policy p = policy_default();
         if (!http_parse_policy_body(s, n, &p) &&
             (!(p.lambda_min > 0) || !(p.lambda_min <= p.lambda_max) || !(p.ema >= 0) ||
-             !(p.ema < 1) || (p.kind == HTTP_POLICY_LINEAR && !(p.c > 0)) ||
-             (p.kind == HTTP_POLICY_POWER && !(p.q > 1))))
+             !(p.ema < 1) || !isfinite(p.lambda_max) ||
+             (p.kind == POLICY_LINEAR && !(p.param > 0 && isfinite(p.param))) ||
+             (p.kind == POLICY_POWER && !(p.param > 1 && isfinite(p.param))) ||
+             (p.kind != POLICY_LINEAR && p.kind != POLICY_POWER)))
             abort();
         break;
     }

@@ -453,8 +453,7 @@ Test(daemon_http, spike_csv_and_errors_over_real_ingest)
         cr_assert_eq(st, 400, "%s answered %d (docs/http.md: traversal is 400)", trav[i], st);
     }
     htga_destroy(&h);
-    /* last, so that it fails alone: answers 200 until routes_runs.c refuses
-     * a bad escape in the query (the fix comes from main) */
+    /* a query parameter whose percent-escape is malformed is refused */
     cr_assert_eq(status_of("GET", "/api/v1/runs/sp%20run/groups/spike%2F0/series?format=%zz"), 400,
                  "a bad escape in the query string is 400");
 }

@@ -36,7 +36,7 @@ int main(int argc, char **argv)
         .listen = argc > 2 ? argv[2] : "127.0.0.1:0",
         .db_path = argv[1],
         .threads = argc > 3 ? (unsigned)atoi(argv[3]) : 0,
-        .default_policy = {HTTP_POLICY_LINEAR, 1, 2, 0.1, 10, 0},
+        .default_policy = {POLICY_LINEAR, 1, 0.1, 10, 0},
         .stats = stats,
         .metrics_expire_s = 1e9,
     };
