@@ -1,5 +1,5 @@
 /*
- * retention_test.c - daemon/retention.c on a store-made database, then the
+ * retention_test.c - daemon/store/retention.c on a store-made database, then the
  * HTTP server on what is left: old full-resolution blocks go in bounded
  * pieces, only in complete chunks that have their rollup, never a young
  * one; the space goes back to the file system; and the dashboard's coarse
