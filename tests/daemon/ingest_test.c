@@ -344,6 +344,30 @@ Test(ingest, barrier_answered_after_commit)
     pl_stop(&p);
 }
 
+/* A policy change waited for (a PUT) is answered once it is stored: the
+ * same barrier, sent behind the change, ends the wait, and the change and
+ * the lambda it re-derived from the latest block are readable at once. */
+Test(ingest, stored_policy_change_is_readable_when_answered)
+{
+    pipeline p;
+    policy pol = policy_default();
+    sqlite3 *db;
+
+    pl_start(&p, "put.db", 8, 0);
+    for (int i = 0; i < 2; i++)
+        send_samples(&p, "r", "g", i, BLOCK, 20 + (uint64_t)i);
+    cr_assert_eq(barrier(&p, "r", 1, 0).blocks_stored, 2);
+    pol.param = 4.0;
+    cr_assert_eq(ingest_set_policy_stored(p.g, "r", 1, &pol, "http", WAIT_MS), 0);
+    db = open_ro("put.db");
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM policy_changes WHERE source = 'http'"
+                               " AND param = 4.0"),
+                 1);
+    cr_assert_eq(query_int(db, "SELECT block FROM lambda_rederived"), 1);
+    sqlite3_close(db);
+    pl_stop(&p);
+}
+
 /* Sends blocks [b0, b1) of r/g, block b drawn from seed 100 + b. */
 static void send_blocks(pipeline *p, int b0, int b1)
 {
