@@ -21,7 +21,7 @@
 /* What a policy change needs to re-derive a stream's lambda. */
 typedef struct est_latest {
     int has;
-    char group[WIRE_NAME_MAX + 1]; /* "" when preloaded: the writer knows its id */
+    char group[WIRE_NAME_MAX + 1]; /* the writer resolves its id by it */
     est_result res;
     policy_state before; /* the EMA state before that block */
     uint64_t block;
