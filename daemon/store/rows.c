@@ -128,14 +128,9 @@ static void load_policy(store_writer *w, slot_cache *c)
         return;
     sqlite3_bind_int64(st, 1, c->run_id);
     if (sqlite3_step(st) == SQLITE_ROW) {
-        const char *kind = (const char *)sqlite3_column_text(st, 1);
         c->has_policy = 1;
         c->policy_id = sqlite3_column_int64(st, 0);
-        c->pol.kind = kind && strcmp(kind, "power") == 0 ? POLICY_POWER : POLICY_LINEAR;
-        c->pol.param = sqlite3_column_double(st, 2);
-        c->pol.lambda_min = sqlite3_column_double(st, 3);
-        c->pol.lambda_max = sqlite3_column_double(st, 4);
-        c->pol.ema = sqlite3_column_double(st, 5);
+        store_column_policy(st, 1, &c->pol);
     }
     sqlite3_finalize(st);
 }

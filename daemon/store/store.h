@@ -109,6 +109,10 @@ typedef struct store_state {
  */
 int store_open(const char *path, sqlite3 **db, char *err, size_t errlen);
 
+/* A policy_changes row's policy, from its columns kind, param, lambda_min,
+ * lambda_max and ema at col .. col + 4 of a row of st. */
+void store_column_policy(sqlite3_stmt *st, int col, policy *pol);
+
 /* Removes the database at path and its -wal, -shm and -journal files
  * (a database a failed start-up created). */
 void store_remove_files(const char *path);
