@@ -12,12 +12,12 @@
 struct ack {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int pending; /* parts not ended */
-    int failed;  /* parts ended without their rows */
-    int refs;    /* pending parts + the waiter */
+    int pending; /* not ended yet */
+    int failed;  /* ended without its rows */
+    int refs;    /* the waiter + the one that ends it */
 };
 
-ack *ack_new(int parts)
+ack *ack_new(void)
 {
     ack *a = calloc(1, sizeof(*a));
     pthread_condattr_t ca;
@@ -29,8 +29,8 @@ ack *ack_new(int parts)
     pthread_cond_init(&a->cv, &ca);
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&a->mu, NULL);
-    a->pending = parts;
-    a->refs = parts + 1;
+    a->pending = 1;
+    a->refs = 2;
     return a;
 }
 
@@ -53,8 +53,8 @@ void ack_done(ack *a, int ok)
     if (a == NULL)
         return;
     pthread_mutex_lock(&a->mu);
-    a->pending--;
-    a->failed += !ok;
+    a->pending = 0;
+    a->failed = !ok;
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
     release(a);

@@ -15,14 +15,13 @@
 #include "health.h"
 #include "log.h"
 #include "prio.h"
-#include "ack.h"
 #include "stats.h"
 #include "store.h"
 
 /* What a policy change needs to re-derive a stream's lambda. */
 typedef struct est_latest {
     int has;
-    char group[WIRE_NAME_MAX + 1]; /* "" when preloaded: the writer knows its id */
+    char group[WIRE_NAME_MAX + 1]; /* the writer resolves its id by it */
     est_result res;
     policy_state before; /* the EMA state before that block */
     uint64_t block;
@@ -69,7 +68,6 @@ void est_job_free(est_job *job)
         free(job->x);
     }
     free(job->slots);
-    ack_done(job->ack, 0); /* never handed on: not stored */
     free(job);
 }
 
@@ -355,8 +353,7 @@ static void store_policy_change(estimator *e, const est_job *job)
 }
 
 /* Hands the writer a lambda re-derived for stream slot from its latest
- * block l, so reads of the group show what was pushed; then, with ack,
- * the marker that ends this estimator's part of the change once stored. */
+ * block l, so reads of the group show what was pushed. */
 static void store_rederived(estimator *e, const est_job *job, uint32_t slot, const est_latest *l,
                             const policy_out *out)
 {
@@ -374,19 +371,6 @@ static void store_rederived(estimator *e, const est_job *job, uint32_t slot, con
     rec->step_last = l->step;
     rec->out = *out;
     rec->created_at = store_now();
-    bqueue_push(e->out, rec);
-}
-
-static void store_ack_marker(estimator *e, est_job *job)
-{
-    store_item *rec = calloc(1, sizeof(*rec));
-
-    if (rec == NULL)
-        return; /* est_job_free ends the part as failed */
-    rec->kind = STORE_ACK;
-    rec->run_slot = job->run_slot;
-    rec->ack = job->ack;
-    job->ack = NULL;
     bqueue_push(e->out, rec);
 }
 
@@ -413,8 +397,6 @@ static void handle_policy(estimator *e, est_job *job)
         store_rederived(e, job, slot, l, &out);
         notify_ingest(e, slot, &out, &l->res, l->block, l->step);
     }
-    if (job->ack != NULL)
-        store_ack_marker(e, job);
 }
 
 /* The group's stored state, read on this thread's connection: 1 when

@@ -98,7 +98,6 @@ typedef struct est_job {
     size_t bytes;        /* what the job holds against --queue-bytes (g_stats.est_bytes) */
     uint64_t barrier;    /* EST_JOB_BARRIER: its id */
     uint32_t parts;      /* EST_JOB_BARRIER: estimators it was sent to (the writer waits for all) */
-    struct ack *ack;     /* EST_JOB_POLICY: one part of it ends once stored (ack.h), or NULL */
     uint64_t shed_count; /* EST_JOB_SHED: as store_item's (group "" = the whole run) */
     const char *shed_unit, *shed_reason;
 } est_job;
@@ -130,6 +129,7 @@ typedef struct est_note {
     uint32_t run_slot;        /* NOTE_BARRIER: its run */
     uint64_t blocks_stored;   /* NOTE_BARRIER: the run's blocks committed so far */
     uint64_t blocks_lost;     /* NOTE_BARRIER: the run's blocks the estimator or writer lost */
+    int committed;            /* NOTE_BARRIER: every part's batch was committed */
 } est_note;
 
 /*

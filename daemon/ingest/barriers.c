@@ -1,8 +1,9 @@
 /*
- * barriers.c - barriers: a client's BARRIER (or an idle stream's
- * expiry) goes down every estimator queue to the writer, whose note says
- * that everything before it is committed; then the client gets its ACK
- * (or the idle stream's slot is freed).
+ * barriers.c - barriers, the one "stored up to here" marker: a client's
+ * BARRIER, an idle stream's expiry or a stored policy change (ack.h) goes
+ * down every estimator queue to the writer, whose note says that
+ * everything before it is committed; then the client gets its ACK, the
+ * idle stream's slot is freed, or the change's waiter is told.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +37,8 @@ static int barrier_push(ingest *g, barrier *b)
     return 1;
 }
 
-/* Starts a barrier of run_slot: from identity id (an ACK is owed), or
- * for stream slot free_slot (freed once it passes). 0 or -1 (no memory). */
-int ig_barrier_start(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_len,
-                     const wire_msg *m, long free_slot)
+/* A new barrier of run_slot (not pushed yet), or NULL (no memory). */
+static barrier *barrier_add(ingest *g, uint32_t run_slot)
 {
     barrier *b;
 
@@ -47,7 +46,7 @@ int ig_barrier_start(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_
         size_t cap = g->bars_cap ? 2 * g->bars_cap : 16;
         barrier *v = realloc(g->bars, cap * sizeof(*v));
         if (v == NULL)
-            return -1;
+            return NULL;
         g->bars = v;
         g->bars_cap = cap;
     }
@@ -55,6 +54,17 @@ int ig_barrier_start(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_
     memset(b, 0, sizeof(*b));
     b->id = ++g->next_barrier;
     b->run_slot = run_slot;
+    b->free_slot = -1;
+    return b;
+}
+
+int ig_barrier_start(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_len,
+                     const wire_msg *m, long free_slot)
+{
+    barrier *b = barrier_add(g, run_slot);
+
+    if (b == NULL)
+        return -1;
     b->free_slot = free_slot;
     if (id != NULL) {
         memcpy(b->ident, id, id_len);
@@ -64,6 +74,18 @@ int ig_barrier_start(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_
     }
     barrier_push(g, b);
     return 0;
+}
+
+void ig_barrier_ack(ingest *g, uint32_t run_slot, ack *done)
+{
+    barrier *b = barrier_add(g, run_slot);
+
+    if (b == NULL) {
+        ack_done(done, 0);
+        return;
+    }
+    b->done = done;
+    barrier_push(g, b);
 }
 
 /* Answers the identity of barrier b with what became of its samples. */
@@ -105,7 +127,9 @@ void ig_barrier_passed(ingest *g, const est_note *note)
         barrier *b = &g->bars[i];
         if (b->id != note->barrier)
             continue;
-        if (b->free_slot >= 0) {
+        if (b->done != NULL) {
+            ack_done(b->done, note->committed);
+        } else if (b->free_slot >= 0) {
             stream_entry *se = &g->reg->streams[b->free_slot];
             if (se->used && se->expiring == b->id) {
                 LOG(LOG_INFO, "stream %s/%s idle, slot freed (%llu blocks in this life)",

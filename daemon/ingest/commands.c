@@ -43,13 +43,12 @@ int ingest_set_policy(ingest *g, const char *run, size_t run_len, const policy *
 int ingest_set_policy_stored(ingest *g, const char *run, size_t run_len, const policy *pol,
                              const char *source, int timeout_ms)
 {
-    ack *done = run != NULL ? ack_new((int)g->nest) : NULL;
+    ack *done = run != NULL ? ack_new() : NULL;
 
     if (done == NULL)
         return -1;
     if (queue_policy(g, run, run_len, pol, source, done) < 0) {
-        for (size_t k = 0; k < g->nest; k++)
-            ack_done(done, 0);
+        ack_done(done, 0);
         ack_wait(done, 0);
         return -1;
     }
@@ -65,11 +64,11 @@ int ingest_set_policy_stored(ingest *g, const char *run, size_t run_len, const p
 
 /* Gives run_slot its new policy and asks the estimator to store it and
  * re-derive the run's lambdas (waiting for room: policy changes are rare).
- * done (or NULL) gets one part ended per estimator: by it once stored, here
- * when its job could not be made. */
-void ig_apply_policy(ingest *g, uint32_t run_slot, const policy *pol, const char *source, ack *done)
+ * 0, or -1 when an estimator's job could not be made. */
+int ig_apply_policy(ingest *g, uint32_t run_slot, const policy *pol, const char *source)
 {
     run_entry *run = &g->reg->runs[run_slot];
+    int rc = 0;
 
     run->pol = *pol;
     run->pol_source = source;
@@ -79,16 +78,15 @@ void ig_apply_policy(ingest *g, uint32_t run_slot, const policy *pol, const char
     for (size_t k = 0; k < g->nest; k++) {
         est_job *job = calloc(1, sizeof(*job));
         if (job == NULL) {
-            ack_done(done, 0);
+            rc = -1;
             continue;
         }
         job->slots = run->nstreams ? malloc(run->nstreams * sizeof(uint32_t)) : NULL;
         if (run->nstreams && job->slots == NULL) {
             free(job);
-            ack_done(done, 0);
+            rc = -1;
             continue;
         }
-        job->ack = done;
         if (job->slots != NULL)
             memcpy(job->slots, run->streams, run->nstreams * sizeof(uint32_t));
         job->nslots = run->nstreams;
@@ -100,6 +98,7 @@ void ig_apply_policy(ingest *g, uint32_t run_slot, const policy *pol, const char
         job->source = source;
         bqueue_push(g->est_qs[k], job);
     }
+    return rc;
 }
 
 void ig_drain_cmds(ingest *g)
@@ -120,17 +119,18 @@ void ig_drain_cmds(ingest *g)
                     run->pol_source = c->source;
                     run->pol_moved = 1;
                 } else {
-                    ig_apply_policy(g, (uint32_t)i, &c->pol, c->source, NULL);
+                    ig_apply_policy(g, (uint32_t)i, &c->pol, c->source);
                 }
             }
         } else {
             slot = streams_run(g->reg, c->run, c->run_len, &c->pol);
-            if (slot >= 0) {
-                ig_apply_policy(g, (uint32_t)slot, &c->pol, c->source, c->done);
-            } else {
+            if (slot < 0) {
                 STAT_INC(drops[DROP_STREAM_LIMIT]);
-                for (size_t k = 0; k < g->nest; k++)
-                    ack_done(c->done, 0);
+                ack_done(c->done, 0);
+            } else if (ig_apply_policy(g, (uint32_t)slot, &c->pol, c->source) < 0) {
+                ack_done(c->done, 0);
+            } else if (c->done != NULL) { /* told once everything before it is stored */
+                ig_barrier_ack(g, (uint32_t)slot, c->done);
             }
         }
         free(c);

@@ -411,11 +411,12 @@ void ingest_join(ingest **gp)
     if (g->started)
         pthread_join(g->thread, NULL);
     streams_free(&g->reg);
+    for (size_t i = 0; i < g->nbars; i++) /* never passed: not known to be stored */
+        ack_done(g->bars[i].done, 0);
     free(g->bars);
     admit_free(&g->adm);
     while ((cmd = bqueue_pop(g->cmds, 0)) != NULL) {
-        for (size_t k = 0; k < g->nest; k++)
-            ack_done(((ingest_cmd *)cmd)->done, 0);
+        ack_done(((ingest_cmd *)cmd)->done, 0);
         free(cmd);
     }
     bqueue_destroy(&g->cmds);

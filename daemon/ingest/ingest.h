@@ -3,29 +3,39 @@
  *
  * DESIGN: the only thread that touches the ROUTER socket and the ingest end
  * of the estimator's inproc pipe; both are created in the thread. It polls
- * both: messages from clients are decoded (wire_decode_dir, errors counted by
- * code), their identity registered as a peer of their run, HELLO answered
- * with the run's current lambdas, SAMPLES appended to the (run, group)
- * accumulator; a closed block goes to the estimator queue, never dropped:
- * while the queues hold --queue-bytes, the ROUTER is not read (push-back,
- * flow.h), and the clients' own queues take the excess. Budgets (flow.h)
- * go to clients that follow them; a BARRIER goes down every estimator
- * queue to the writer, whose note lets ingest answer it with an ACK. Lambdas coming back from
- * the estimator are remembered per stream and pushed to every peer of the
- * run (ZMQ_DONTWAIT; a full pipe drops that push, counted). On stop it
- * closes the ROUTER (no more input), hands every partial block to the
- * estimator (waiting this time: nothing is lost on SIGTERM) and then a STOP
- * job to each estimator. A stream's blocks all go to estimator slot % N. Its registry (streams.h)
- * is memory-bounded by --max-streams. A stream idle for --stream-idle-s has
- * its partial block flushed (stored, no push) and, once a barrier behind it
- * has passed the writer (its rows are committed), its slot freed. This thread never touches
- * SQLite: a stream created while running gets an EST_JOB_OPEN job ahead of its blocks, and its
- * estimator looks up what it carries on from and tells (NOTE_OPENED; the design is argued in
- * estimator_thread.h); the writer, which caches ids per slot, notices the slot's new name. What
- * clients report they dropped (the header's `dropped`) and the values refused are gathered per run
- * and reason and sent on, at most once a second, down the run's estimator queue as a SHED job,
- * which the writer stores as a row of table shed (schema/008_shed.sql): the gap it leaves in a
- * series is visible.
+ * both: messages from clients are decoded (wire_decode_dir, errors counted
+ * by code), their identity registered as a peer of their run, HELLO
+ * answered with the run's current lambdas, SAMPLES appended to the (run,
+ * group) accumulator; a closed block goes to the estimator queue, never
+ * dropped: while the queues hold --queue-bytes, the ROUTER is not read
+ * (push-back, flow.h), and the clients' own queues take the excess.
+ * Budgets (flow.h) go to clients that follow them. A barrier goes down
+ * every estimator queue to the writer, whose note says everything before
+ * it is committed: it answers a client's BARRIER with an ACK, frees an
+ * idle stream's slot, and ends a stored policy change's wait (ack.h).
+ * Lambdas coming back from the estimator are remembered per stream and
+ * pushed to every peer of the run (ZMQ_DONTWAIT; a full pipe drops that
+ * push, counted). On stop it closes the ROUTER (no more input), hands
+ * every partial block to the estimator (waiting this time: nothing is lost
+ * on SIGTERM) and then a STOP job to each estimator. A stream's blocks all
+ * go to estimator slot % N. Its registry (streams.h) is memory-bounded by
+ * --max-streams. A stream idle for --stream-idle-s has its partial block
+ * flushed (stored, no push) and, once a barrier behind it has passed the
+ * writer, its slot freed.
+ *
+ * This thread never touches SQLite: a stream created while running gets an
+ * EST_JOB_OPEN job ahead of its blocks, and its estimator looks up what it
+ * carries on from and tells (NOTE_OPENED; the design is argued in
+ * estimator_thread.h); the writer, which caches ids per slot, notices the
+ * slot's new name. What clients report they dropped (the header's
+ * `dropped`) and the values refused are gathered per run and reason and
+ * sent on, at most once a second, down the run's estimator queue as a SHED
+ * job, which the writer stores as a row of table shed
+ * (schema/008_shed.sql): the gap it leaves in a series is visible.
+ *
+ * Its files (daemon/ingest/): ingest.c the thread's loop, lambdas.c,
+ * samples.c, commands.c, barriers.c, budgets.c and shed.c, sharing
+ * internal.h; streams, admit and accum are its registry and admission.
  */
 #ifndef HTGAD_INGEST_H
 #define HTGAD_INGEST_H

@@ -56,6 +56,7 @@ typedef struct barrier {
     int64_t token;
     uint64_t seq;
     size_t pushed; /* estimator queues that took it */
+    ack *done;     /* a policy change waits for it (ack.h), or NULL */
 } barrier;
 
 struct ingest {
@@ -130,10 +131,10 @@ void ig_drain_pipe(ingest *g);
 void ig_answer_hello(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_len);
 
 /* commands.c: applies the queued policy commands; gives run_slot a new
- * policy and asks the estimators to store it and re-derive its lambdas. */
+ * policy and asks the estimators to store it and re-derive its lambdas
+ * (0, or -1 when one of their jobs could not be made). */
 void ig_drain_cmds(ingest *g);
-void ig_apply_policy(ingest *g, uint32_t run_slot, const policy *pol, const char *source,
-                     ack *done);
+int ig_apply_policy(ingest *g, uint32_t run_slot, const policy *pol, const char *source);
 
 /* samples.c: the SAMPLES m from identity id (p: its peer, or NULL; body: the
  * frame m->body lies in, or NULL), its stream admitted or refused; accum's
@@ -152,6 +153,9 @@ int ig_queues_full(const ingest *g);
 int ig_barrier_start(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_len,
                      const wire_msg *m, long free_slot);
 void ig_barriers_retry(ingest *g);
+/* A barrier of run_slot behind a policy change: done ends once it passes
+ * (committed or not), or at once when it cannot be made. */
+void ig_barrier_ack(ingest *g, uint32_t run_slot, ack *done);
 void ig_barrier_passed(ingest *g, const est_note *note);
 void ig_handle_barrier(ingest *g, uint32_t run_slot, const uint8_t *id, size_t id_len,
                        const wire_msg *m);

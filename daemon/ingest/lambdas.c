@@ -144,7 +144,7 @@ static void stream_opened(ingest *g, const est_note *note)
         return;
     run->restoring = 0;
     if (!est_policy_restore(&note->stored, &run->pol, &run->pol_source) && run->pol_moved)
-        ig_apply_policy(g, se->run_slot, &run->pol, "flags", NULL);
+        ig_apply_policy(g, se->run_slot, &run->pol, "flags");
     run->pol_moved = 0;
 }
 

@@ -73,6 +73,17 @@ static void restore_result(sqlite3_stmt *st, const store_state *s, est_result *r
     r->stable_alpha = r->has_stable ? sqlite3_column_double(st, 29) : NAN;
 }
 
+void store_column_policy(sqlite3_stmt *st, int col, policy *pol)
+{
+    const char *kind = (const char *)sqlite3_column_text(st, col);
+
+    pol->kind = kind && strcmp(kind, "power") == 0 ? POLICY_POWER : POLICY_LINEAR;
+    pol->param = sqlite3_column_double(st, col + 1);
+    pol->lambda_min = sqlite3_column_double(st, col + 2);
+    pol->lambda_max = sqlite3_column_double(st, col + 3);
+    pol->ema = sqlite3_column_double(st, col + 4);
+}
+
 static void restore_row(sqlite3_stmt *st, store_state *s)
 {
     memset(s, 0, sizeof(*s));
@@ -95,12 +106,7 @@ static void restore_row(sqlite3_stmt *st, store_state *s)
     }
     s->has_policy = sqlite3_column_type(st, 9) != SQLITE_NULL;
     if (s->has_policy) {
-        const char *kind = (const char *)sqlite3_column_text(st, 9);
-        s->pol.kind = strcmp(kind, "power") == 0 ? POLICY_POWER : POLICY_LINEAR;
-        s->pol.param = sqlite3_column_double(st, 10);
-        s->pol.lambda_min = sqlite3_column_double(st, 11);
-        s->pol.lambda_max = sqlite3_column_double(st, 12);
-        s->pol.ema = sqlite3_column_double(st, 13);
+        store_column_policy(st, 9, &s->pol);
         snprintf(s->source, sizeof(s->source), "%s", sqlite3_column_text(st, 14));
         s->policy_id = sqlite3_column_int64(st, 15);
     }
@@ -152,14 +158,9 @@ static int lookup_policy(sqlite3 *db, const char *run, store_state *out)
     sqlite3_bind_text(st, 1, run, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        const char *kind = (const char *)sqlite3_column_text(st, 1);
         out->run_id = sqlite3_column_int64(st, 0);
         out->has_policy = 1;
-        out->pol.kind = kind && strcmp(kind, "power") == 0 ? POLICY_POWER : POLICY_LINEAR;
-        out->pol.param = sqlite3_column_double(st, 2);
-        out->pol.lambda_min = sqlite3_column_double(st, 3);
-        out->pol.lambda_max = sqlite3_column_double(st, 4);
-        out->pol.ema = sqlite3_column_double(st, 5);
+        store_column_policy(st, 1, &out->pol);
         snprintf(out->source, sizeof(out->source), "%s", sqlite3_column_text(st, 6));
         out->policy_id = sqlite3_column_int64(st, 7);
     }

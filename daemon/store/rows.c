@@ -128,20 +128,15 @@ static void load_policy(store_writer *w, slot_cache *c)
         return;
     sqlite3_bind_int64(st, 1, c->run_id);
     if (sqlite3_step(st) == SQLITE_ROW) {
-        const char *kind = (const char *)sqlite3_column_text(st, 1);
         c->has_policy = 1;
         c->policy_id = sqlite3_column_int64(st, 0);
-        c->pol.kind = kind && strcmp(kind, "power") == 0 ? POLICY_POWER : POLICY_LINEAR;
-        c->pol.param = sqlite3_column_double(st, 2);
-        c->pol.lambda_min = sqlite3_column_double(st, 3);
-        c->pol.lambda_max = sqlite3_column_double(st, 4);
-        c->pol.ema = sqlite3_column_double(st, 5);
+        store_column_policy(st, 1, &c->pol);
     }
     sqlite3_finalize(st);
 }
 
 /* A slot named differently from what is cached starts a new life (or was
- * preloaded, or forgotten by a rollback): ids are resolved by name again,
+ * never used, or forgotten by a rollback): ids are resolved by name again,
  * and a new life's block numbering is checked against the stored blocks. */
 static void check_names(store_writer *w, const store_item *it)
 {
@@ -149,20 +144,16 @@ static void check_names(store_writer *w, const store_item *it)
     slot_cache *sc = &w->cache[it->stream_slot];
 
     if (strcmp(rc->run, it->run) != 0) {
-        if (rc->run[0] != '\0' || rc->run_id == 0) {
-            rc->run_id = 0;
-            rc->has_policy = -1; /* loaded once the run id is known */
-        }
+        rc->run_id = 0;
+        rc->has_policy = -1; /* loaded once the run id is known */
         snprintf(rc->run, sizeof(rc->run), "%s", it->run);
     }
     if ((it->kind == STORE_BLOCK ||
          ((it->kind == STORE_LOST || it->kind == STORE_LAMBDA) && it->group[0] != '\0')) &&
         (strcmp(sc->group, it->group) != 0 ||
          (sc->group[0] != '\0' && strcmp(sc->group_run, it->run) != 0))) {
-        if (sc->group[0] != '\0' || sc->group_id == 0) {
-            sc->group_id = 0;
-            sc->top_batch = 0;
-        }
+        sc->group_id = 0;
+        sc->top_batch = 0;
         if (sc->group[0] != '\0') /* a new life: numbering checked again */
             w->offsets[it->stream_slot] = (slot_offset){0, 0};
         snprintf(sc->group, sizeof(sc->group), "%s", it->group);
@@ -326,19 +317,15 @@ static int write_block(store_writer *w, const store_item *it)
     return 0;
 }
 
-/* A lambda a policy change re-derived from the group's latest block: the
- * group is known by name, or (a group restored at start-up, whose name the
- * estimator does not keep) by the id the writer was preloaded with. */
+/* A lambda a policy change re-derived from the group's latest block (the
+ * group resolved by name). */
 static int write_rederived(store_writer *w, const store_item *it)
 {
     sqlite3_stmt *st = w->st[ST_LAMBDA_UPSERT];
     const slot_cache *rc = &w->cache[it->run_slot];
-    int64_t group_id = w->cache[it->stream_slot].group_id;
+    int64_t run_id = ensure_run(w, it, it->created_at);
+    int64_t group_id = run_id ? ensure_group(w, it, run_id, it->created_at) : 0;
 
-    if (it->group[0] != '\0') {
-        int64_t run_id = ensure_run(w, it, it->created_at);
-        group_id = run_id ? ensure_group(w, it, run_id, it->created_at) : 0;
-    }
     if (group_id == 0)
         return wr_row_error(w, "lambda_rederived");
     sqlite3_bind_int64(st, 1, group_id);

@@ -44,7 +44,6 @@ typedef enum store_item_kind {
     STORE_BARRIER = 4, /* one estimator's part of a barrier (see ingest.h) */
     STORE_LOST = 5,    /* a block of run_slot the estimator could not estimate */
     STORE_LAMBDA = 6,  /* a lambda re-derived by a policy change (lambda_rederived) */
-    STORE_ACK = 7,     /* ack_done(ack) once the rows before it are committed */
     STORE_SHED = 8,    /* a shed event ingest saw (shed_*): one row of table shed */
 } store_item_kind;
 
@@ -70,7 +69,6 @@ typedef struct store_item {
     size_t top_n;
     int top_any_order; /* top past the Hill estimate's k + 1 values is unordered
                         * (EST_TOP_ANY_ORDER): the writer sorts the ones it stores */
-    struct ack *ack;   /* STORE_ACK: ended after the commit (ack.h) */
     /* STORE_SHED: shed_count things of shed_unit lost for shed_reason
      * (static text, schema/008_shed.sql) between step_first and step_last,
      * in group `group` ("" = the whole run); STORE_LOST is one block of
@@ -110,6 +108,10 @@ typedef struct store_state {
  * newer than this htgad. Takes no write lock when nothing is to migrate.
  */
 int store_open(const char *path, sqlite3 **db, char *err, size_t errlen);
+
+/* A policy_changes row's policy, from its columns kind, param, lambda_min,
+ * lambda_max and ema at col .. col + 4 of a row of st. */
+void store_column_policy(sqlite3_stmt *st, int col, policy *pol);
 
 /* Removes the database at path and its -wal, -shm and -journal files
  * (a database a failed start-up created). */

@@ -38,7 +38,6 @@
 #include <string.h>
 #include <zmq.h>
 
-#include "ack.h"
 #include "estimator_thread.h"
 #include "health.h"
 #include "prio.h"
@@ -95,9 +94,9 @@ static run_count *count_of(store_writer *w, const store_item *it)
     return c;
 }
 
-/* One estimator's part of a barrier, committed with everything before it:
- * a whole barrier joins w->done, to be told. */
-static void barrier_part(store_writer *w, const store_item *it)
+/* One estimator's part of a barrier, settled with everything before it
+ * (committed or not): a whole barrier joins w->done, to be told. */
+static void barrier_part(store_writer *w, const store_item *it, int committed)
 {
     bar_wait *b = NULL;
 
@@ -114,8 +113,9 @@ static void barrier_part(store_writer *w, const store_item *it)
             w->waits_cap = cap;
         }
         b = &w->waits[w->nwaits++];
-        *b = (bar_wait){it->barrier, it->run_slot, 0, it->parts};
+        *b = (bar_wait){it->barrier, it->run_slot, 0, it->parts, 0};
     }
+    b->lost |= !committed;
     if (++b->seen < b->parts)
         return;
     if (w->ndone == w->done_cap) {
@@ -145,14 +145,13 @@ static void settle_batch(store_writer *w, int committed)
             if (it->kind == STORE_BLOCK) /* the estimator counted its own */
                 STAT_INC(blocks_lost);
         } else if (it->kind == STORE_BARRIER) {
-            barrier_part(w, it);
-        } else if (it->kind == STORE_ACK) { /* a PUT policy waits for this */
-            ack_done(it->ack, committed);
+            barrier_part(w, it, committed);
         }
     }
     for (size_t i = 0; i < w->ndone; i++) {
         const bar_wait *b = &w->done[i];
-        est_note note = {.kind = NOTE_BARRIER, .barrier = b->id, .run_slot = b->run_slot};
+        est_note note = {
+            .kind = NOTE_BARRIER, .barrier = b->id, .run_slot = b->run_slot, .committed = !b->lost};
         if (b->run_slot < w->slots) {
             note.blocks_stored = w->counts[b->run_slot].stored;
             note.blocks_lost = w->counts[b->run_slot].lost;
@@ -209,7 +208,7 @@ static int write_or_refuse(store_writer *w, size_t i)
     static const char *const what[] = {
         [STORE_BLOCK] = "block",   [STORE_POLICY] = "policy", [STORE_LOST] = "shed",
         [STORE_LAMBDA] = "lambda", [STORE_SHED] = "shed",     [STORE_STOP] = "?",
-        [STORE_BARRIER] = "?",     [STORE_ACK] = "?"};
+        [STORE_BARRIER] = "?"};
 
     if (w->refused[i])
         return write_refused_trace(w, i);
@@ -490,11 +489,8 @@ static void *writer_main(void *arg)
         retention_tick(&w->ret, w->db);
     }
     /* Drain whatever a producer pushed after STOP (should be nothing). */
-    while ((it = bqueue_pop(w->q, 0)) != NULL) {
-        if (it->kind == STORE_ACK)
-            ack_done(it->ack, 0);
+    while ((it = bqueue_pop(w->q, 0)) != NULL)
         free(it);
-    }
     if (w->pipe != NULL)
         zmq_close(w->pipe);
     w->pipe = NULL;

@@ -83,6 +83,7 @@ typedef struct slot_rollup {
 typedef struct bar_wait {
     uint64_t id;
     uint32_t run_slot, seen, parts;
+    int lost; /* a part's batch was given up (stopping), not committed */
 } bar_wait;
 
 /* Blocks of a run slot stored and lost in this daemon's life. */

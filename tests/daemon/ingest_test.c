@@ -22,6 +22,7 @@
 #include "queue.h"
 #include "stats.h"
 #include "store.h"
+#include "store_fixture.h"
 #include "wire.h"
 
 #define BLOCK   1024
@@ -41,13 +42,13 @@ typedef struct pipeline {
 
 static char dir[64];
 
-static void setup(void)
+static void dir_setup(void)
 {
     snprintf(dir, sizeof dir, "/tmp/htgad-ingest-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
 }
 
-static void teardown(void)
+static void dir_teardown(void)
 {
     char cmd[128];
 
@@ -263,18 +264,6 @@ static sqlite3 *open_ro(const char *name)
     return db;
 }
 
-static int64_t query_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st;
-    int64_t v = -1;
-
-    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
 /* Waits until queue q holds want jobs. */
 static void wait_depth(bqueue *q, size_t want)
 {
@@ -285,7 +274,7 @@ static void wait_depth(bqueue *q, size_t want)
     cr_assert_eq(bqueue_depth(q), want);
 }
 
-TestSuite(ingest, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(ingest, .init = dir_setup, .fini = dir_teardown, .timeout = 60);
 
 /* A new stream is admitted while the table has room, and a refused one is
  * told why (a LAMBDA with reason WIRE_REFUSED_FULL), counted, and left out
@@ -341,6 +330,30 @@ Test(ingest, barrier_answered_after_commit)
     cr_assert_eq(ack.blocks_stored, 4);
     cr_assert_eq(ack.blocks_lost, 0);
     cr_assert_eq(ack.msgs, 4);
+    pl_stop(&p);
+}
+
+/* A policy change waited for (a PUT) is answered once it is stored: the
+ * same barrier, sent behind the change, ends the wait, and the change and
+ * the lambda it re-derived from the latest block are readable at once. */
+Test(ingest, stored_policy_change_is_readable_when_answered)
+{
+    pipeline p;
+    policy pol = policy_default();
+    sqlite3 *db;
+
+    pl_start(&p, "put.db", 8, 0);
+    for (int i = 0; i < 2; i++)
+        send_samples(&p, "r", "g", i, BLOCK, 20 + (uint64_t)i);
+    cr_assert_eq(barrier(&p, "r", 1, 0).blocks_stored, 2);
+    pol.param = 4.0;
+    cr_assert_eq(ingest_set_policy_stored(p.g, "r", 1, &pol, "http", WAIT_MS), 0);
+    db = open_ro("put.db");
+    cr_assert_eq(query_int(db, "SELECT count(*) FROM policy_changes WHERE source = 'http'"
+                               " AND param = 4.0"),
+                 1);
+    cr_assert_eq(query_int(db, "SELECT block FROM lambda_rederived"), 1);
+    sqlite3_close(db);
     pl_stop(&p);
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "rollup.h"
+#include "schema.h"
 
 char dbpath[64];
 
@@ -226,4 +227,15 @@ int64_t check_agg_is_columns(sqlite3 *db)
                  "series_rollup_agg has rows without a series_rollup row");
     cr_assert_eq(query_int(db, "SELECT count(*) FROM series_rollup_unpacked"), 0);
     return n;
+}
+
+void old_database(int migrations, const char *sql)
+{
+    sqlite3 *db;
+
+    cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    for (int i = 0; i < migrations; i++)
+        cr_assert_eq(sqlite3_exec(db, schema_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
 }

@@ -28,6 +28,10 @@ const char *query_text(sqlite3 *db, const char *sql);
 store_item *block_item(uint32_t run_slot, uint32_t slot, const char *run, const char *group,
                        uint64_t block, double alpha, double lambda);
 
+/* Makes the database of an older htgad: its first `migrations` migrations,
+ * then sql (its rows and PRAGMA user_version). */
+void old_database(int migrations, const char *sql);
+
 /* Runs a writer over the items (taken), then stops it. */
 void write_items(store_item **items, size_t n);
 

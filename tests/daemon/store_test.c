@@ -181,11 +181,7 @@ Test(store, open_packs_rows_written_by_sql)
         " 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 64, 64 FROM c;"
         "PRAGMA user_version = 3;";
 
-    cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
-    for (int i = 0; i < 3; i++)
-        cr_assert_eq(sqlite3_exec(db, schema_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, fill, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    sqlite3_close(db);
+    old_database(3, fill);
     /* migration 4 marks the rows unpacked; opening packs them */
     cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(query_int(db, "PRAGMA user_version"), schema_migration_count);

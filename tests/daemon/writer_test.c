@@ -119,11 +119,7 @@ Test(store, stable_centre_says_which_convention)
         " (1, 0, 0, 9, 1000, 1000, 0, 0, 0.98, 1, 0, 0), (1, 1, 10, 19, 3, 3, 0, 0, NULL, 1, 1, 0);"
         "PRAGMA user_version = 5;";
 
-    cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
-    for (int i = 0; i < 5; i++)
-        cr_assert_eq(sqlite3_exec(db, schema_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, old_rows, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    sqlite3_close(db);
+    old_database(5, old_rows);
     cr_assert_eq(store_open(dbpath, &db, err, sizeof(err)), 0, "%s", err);
     sqlite3_close(db);
     it[0] = block_item(0, 0, "new", "g", 0, 2.0, 2.0);
