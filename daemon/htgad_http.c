@@ -38,17 +38,6 @@ static size_t est_depth(void)
     return n;
 }
 
-/* Drop reason names; stats.c's table when it has one. */
-static const char *drop_name(int i)
-{
-    static const char *const own[] = {"stream_limit", "est_queue",   "nomem",     "peer_limit",
-                                      "lambda_send",  "lambda_pipe", "bad_frame", "direction"};
-    const char *n = drop_reason_name(i);
-    if (n && strcmp(n, "unknown") != 0)
-        return n;
-    return i < (int)(sizeof own / sizeof own[0]) ? own[i] : "other";
-}
-
 #define ADD(nm, hp, kd, lk, lv, val)                                                               \
     do {                                                                                           \
         if (n < cap)                                                                               \
@@ -72,7 +61,7 @@ static size_t daemon_stats(void *ud, struct http_stat *out, size_t cap)
             wire_err_name((wire_err)i), atomic_load(&g_stats.decode_errors[i]));
     for (int i = 0; i < DROP__COUNT; i++)
         ADD("drops", "Data dropped, by reason (unit depends on the reason, see docs/http.md).", C,
-            "reason", drop_name(i), atomic_load(&g_stats.drops[i]));
+            "reason", drop_reason_name(i), atomic_load(&g_stats.drops[i]));
     ADD("streams", "(run, group) streams held.", G, NULL, NULL, STAT_GET(streams));
     ADD("runs", "Runs held.", G, NULL, NULL, STAT_GET(runs));
     ADD("streams_expired", "Streams freed after --stream-idle-s without samples.", C, NULL, NULL,

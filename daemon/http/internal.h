@@ -1,5 +1,6 @@
 /*
- * internal.h: what server.c shares with the route handlers. Not API.
+ * internal.h: what server.c, request.c and the route handlers share. Not
+ * API.
  *
  * Design: a handler gets the server, the matched route and the request
  * (query lookup, body) and fills a struct reply; server.c turns the reply
@@ -81,6 +82,8 @@ struct reply {
     size_t len;
 };
 
+/* request.c: what handlers call. */
+
 /* Looks up a query parameter, percent-decoded ('+' = space) into buf.
  * Returns buf, NULL when absent, or sets *bad when malformed. */
 const char *req_query(const struct request *r, const char *key, char *buf, size_t cap, int *bad);
@@ -101,6 +104,10 @@ int reply_buf(struct reply *rep, hbuf *b, const char *content_type);
 /* The calling thread's read-only connection, opened on first use; NULL when
  * the database cannot be opened (then *err names why). */
 sqlite3 *req_db(const struct request *r, const char **err);
+
+/* Finalizes the statements kept prepared on connection db (sql.c), then
+ * closes it: the destructor of srv->db_key, run as a thread ends. */
+void req_db_close(void *db);
 
 /* The most daemon stats one answer lists. */
 #define HTTP_STATS_MAX 256

@@ -53,119 +53,6 @@ int http_disabled(const char *listen)
     return listen && strcmp(listen, "off") == 0;
 }
 
-int reply_error(struct reply *rep, int status, const char *msg)
-{
-    hbuf b = {0};
-    hbuf_puts(&b, "{\"error\":");
-    hbuf_json_str(&b, msg);
-    hbuf_puts(&b, "}\n");
-    rep->status = status;
-    rep->content_type = "application/json";
-    rep->body = hbuf_take(&b, &rep->len);
-    return 0;
-}
-
-int reply_buf(struct reply *rep, hbuf *b, const char *content_type)
-{
-    if (hbuf_failed(b)) {
-        hbuf_free(b);
-        return reply_error(rep, 500, "out of memory");
-    }
-    rep->status = 200;
-    rep->content_type = content_type;
-    rep->body = hbuf_take(b, &rep->len);
-    if (!rep->body)
-        return reply_error(rep, 500, "out of memory");
-    return 0;
-}
-
-/* Busy handler: retry every 250 us for up to 2 s. SQLite's default
- * (sqlite3_busy_timeout) sleeps in growing steps up to 100 ms, which shows
- * up as 100 ms tails while the daemon's writer checkpoints the WAL. */
-static int busy_wait(void *ud, int tries)
-{
-    (void)ud;
-    if (tries >= 8000)
-        return 0;
-    struct timespec ts = {0, 250000};
-    nanosleep(&ts, NULL);
-    return 1;
-}
-
-/* Finalizes the statements the thread's handlers kept prepared for reuse
- * (sql.c), then closes the connection. */
-static void close_db(void *p)
-{
-    sqlite3_stmt *st;
-    while ((st = sqlite3_next_stmt(p, NULL)) != NULL)
-        sqlite3_finalize(st);
-    sqlite3_close_v2(p);
-}
-
-sqlite3 *req_db(const struct request *r, const char **err)
-{
-    sqlite3 *db = pthread_getspecific(r->srv->db_key);
-    if (db)
-        return db;
-    int rc =
-        sqlite3_open_v2(r->srv->db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        *err = "database not available";
-        sqlite3_close_v2(db);
-        return NULL;
-    }
-    sqlite3_busy_handler(db, busy_wait, NULL);
-    pthread_setspecific(r->srv->db_key, db);
-    return db;
-}
-
-const char *req_query(const struct request *r, const char *key, char *buf, size_t cap, int *bad)
-{
-    const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
-    if (!raw)
-        return NULL;
-    if (route_pct_decode(raw, strlen(raw), buf, cap, 1) < 0) {
-        *bad = 1;
-        return NULL;
-    }
-    return buf;
-}
-
-/* The query check of req_only_params(): the names allowed, the first not. */
-struct qcheck {
-    const char *const *allowed;
-    const char *bad;
-};
-
-static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                 const char *value)
-{
-    (void)kind;
-    (void)value;
-    struct qcheck *q = cls;
-    if (key[0] == '_')
-        return MHD_YES;
-    for (const char *const *a = q->allowed; *a; a++)
-        if (strcmp(*a, key) == 0)
-            return MHD_YES;
-    q->bad = key;
-    return MHD_NO;
-}
-
-int req_only_params(const struct request *r, const char *const *allowed, struct reply *rep)
-{
-    struct qcheck q = {allowed, NULL};
-    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_arg, &q);
-    if (!q.bad)
-        return 0;
-    char msg[160];
-    snprintf(msg, sizeof msg, "unknown query parameter '%.64s'", q.bad);
-    reply_error(rep, 400, msg);
-    return -1;
-}
-
-const char *const req_no_params[] = {NULL};
-
 /* Constant-time comparison of the Authorization header with the token. */
 static int token_ok(const char *hdr, const char *token)
 {
@@ -630,7 +517,7 @@ int http_start(http_server **out, const struct http_config *cfg, char *err, size
     s->loopback_only = (ntohl(sa.sin_addr.s_addr) >> 24) == 127;
     s->started = time(NULL);
     if (pthread_mutex_init(&s->pol_mu, NULL) != 0 || pthread_mutex_init(&s->conn_mu, NULL) != 0 ||
-        pthread_key_create(&s->db_key, close_db) != 0) {
+        pthread_key_create(&s->db_key, req_db_close) != 0) {
         server_free(s);
         return HTTP_ENOMEM;
     }

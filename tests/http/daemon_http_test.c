@@ -215,20 +215,24 @@ Test(daemon_http, endpoints_over_real_ingest)
     cr_assert_eq(testd_stop(&d, SIGTERM), 0, "htgad exits 0 with the HTTP server running");
 }
 
-/* Sends `blocks` blocks of 1024 values to it run/layer.r, paced so none
- * is dropped, and waits until htgad stored `want` blocks of the group. */
+/* Sends `blocks` blocks of 1024 values to it run/layer.r, every one (the
+ * client does not follow budgets, and waits for a barrier every 8 blocks
+ * rather than let its queue overflow), and waits until htgad stored `want`
+ * blocks of the group. */
 static void feed_blocks(int64_t step0, int blocks, int64_t want)
 {
     htga *h = NULL;
     float x[1024];
     uint64_t seed = (uint64_t)step0 + 7;
     cr_assert_eq(htga_create(&h, d.endpoint, "rr"), HTGA_OK);
+    cr_assert_eq(htga_set_int(h, HTGA_OPT_FOLLOW_BUDGET, 0), HTGA_OK);
     for (int i = 0; i < blocks; i++) {
         student_t(x, 1024, 2.0 + (double)(i % 5), &seed);
         int64_t deadline = now_ms() + 5000;
         while (htga_send(h, "layer.r", step0 + i, x, 1024) == HTGA_EDROPPED && now_ms() < deadline)
             sleep_ms(1);
-        sleep_ms(2);
+        if (i % 8 == 7)
+            cr_assert_eq(htga_flush(h, 5000), HTGA_OK);
     }
     cr_assert_eq(htga_flush(h, 5000), HTGA_OK);
     htga_destroy(&h);
