@@ -11,6 +11,7 @@ if [ "${1:-}" = "--sanitize" ]; then
     builddir=build-asan
     opts+=(-Db_sanitize=address,undefined -Db_lundef=false)
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+    export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 fi
 if [ -f "$builddir/build.ninja" ]; then
     meson setup --reconfigure "$builddir" "${opts[@]}" >/dev/null || exit 1
