@@ -120,9 +120,13 @@ static drop_trace *earlier_connection(ingest *g, uint32_t run_slot, const peer *
  * client's previous SAMPLES (or, before its first one, wait for it). A
  * connection's first report carries on from the same client's earlier
  * connection (earlier_connection), and what was sent on that one but never
- * arrived is a "connection" event; without one it is the baseline: those
- * drops came before it (htgad away, a connection long gone) at steps
- * nothing places, so they are in client_drops but leave no row. */
+ * arrived is a "connection" event. Without one, a client whose every
+ * numbered message before this one was a drop (seq == dropped: nothing it
+ * numbered ever left it) shed them before its first delivery, on no
+ * connection anyone recorded: they are an event at and before its first
+ * step. Otherwise it is the baseline: those drops came before it (htgad
+ * away or restarted, a connection long gone), maybe recorded by an
+ * earlier htgad, so they are in client_drops but leave no row. */
 void ig_note_client_drops(ingest *g, uint32_t run_slot, peer *p, const wire_msg *m)
 {
     run_entry *run = &g->reg->runs[run_slot];
@@ -136,6 +140,8 @@ void ig_note_client_drops(ingest *g, uint32_t run_slot, peer *p, const wire_msg 
         *t = *q;
         t->unplaced_lost += (m->seq - q->next_seq) - d;
         q->succeeded = 1;
+    } else if (!t->known && m->seq == m->dropped) {
+        d = m->dropped; /* shed before its first delivery */
     }
     t->known = 1;
     t->succeeded = 0;

@@ -486,3 +486,40 @@ Test(flow, reported_drops_leave_gaps_across_a_reconnect)
     rawc_close(&b);
     free(x);
 }
+
+/* A new client that shed messages before any of its messages left it (its
+ * first HELLO and SAMPLES say seq == dropped) has them placed at its first
+ * step; one whose earlier messages went to another htgad (seq > dropped,
+ * no earlier connection here) is a baseline: counted, no row, as an
+ * earlier htgad may have recorded them. */
+Test(flow, drops_before_a_first_delivery_leave_a_gap)
+{
+    float *x = heavy(1024, 10);
+    rawc a, b;
+
+    cr_assert_eq(testd_start(&d, "--block-samples", "1024", NULL), 0);
+    rawc_open(&a, "first", 1);
+    raw_msg(&a, 0, 4, 4, NULL, 0); /* HELLO: seq 0..3 were all dropped */
+    raw_msg(&a, 7, 4, 4, x, 1024);
+    rawc_open(&b, "restarted", 1);
+    raw_msg(&b, 0, 50, 4, NULL, 0); /* 46 messages went elsewhere */
+    raw_msg(&b, 60, 50, 4, x, 1024);
+    cr_assert_eq(testd_wait_query(&d,
+                                  "SELECT count(*) FROM gaps WHERE run = 'first' AND reason ="
+                                  " 'client_queue' AND count = 4 AND step_first = 7 AND"
+                                  " step_last = 7",
+                                  1, 10000),
+                 0, "%lld in gaps",
+                 (long long)testd_query(&d, "SELECT sum(count) FROM gaps WHERE run = 'first'"));
+    cr_assert_eq(testd_wait_stat(&d, "client_drops", 8, 5000), 0, "client_drops %lld",
+                 (long long)testd_stat(&d, "client_drops"));
+    cr_assert_eq(
+        testd_wait_query(&d, "SELECT count(*) FROM estimates WHERE run = 'restarted'", 1, 10000),
+        0);
+    /* the shed events of both runs were flushed by now (one tick, 1 s) */
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM gaps WHERE run = 'first'", 1, 5000), 0);
+    cr_assert_eq(testd_query(&d, "SELECT count(*) FROM gaps WHERE run = 'restarted'"), 0);
+    rawc_close(&a);
+    rawc_close(&b);
+    free(x);
+}
