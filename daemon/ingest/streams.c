@@ -13,9 +13,6 @@
 
 #include "mix.h"
 
-#define fnv1a    htga_fnv1a
-#define FNV_SEED HTGA_FNV_SEED
-
 streams *streams_new(size_t max, size_t block_samples, uint64_t window)
 {
     streams *s = calloc(1, sizeof(*s));
@@ -67,7 +64,7 @@ void streams_free(streams **sp)
 static long run_lookup(const streams *s, const char *name, size_t len, size_t *at)
 {
     size_t mask = s->index_cap - 1;
-    size_t i = fnv1a(FNV_SEED, name, len) & mask;
+    size_t i = htga_fnv1a(HTGA_FNV_SEED, name, len) & mask;
     const run_entry *r;
 
     for (; s->run_index[i] != 0; i = (i + 1) & mask) {
@@ -113,12 +110,13 @@ long streams_run(streams *s, const char *name, size_t len, const policy *pol)
 
 static size_t run_hash(const streams *s, const run_entry *r)
 {
-    return fnv1a(FNV_SEED, r->name, r->name_len) & (s->index_cap - 1);
+    return htga_fnv1a(HTGA_FNV_SEED, r->name, r->name_len) & (s->index_cap - 1);
 }
 
 static size_t stream_hash(const streams *s, const stream_entry *st)
 {
-    return fnv1a(fnv1a(FNV_SEED, &st->run_slot, sizeof(st->run_slot)), st->group, st->group_len) &
+    return htga_fnv1a(htga_fnv1a(HTGA_FNV_SEED, &st->run_slot, sizeof(st->run_slot)), st->group,
+                      st->group_len) &
            (s->index_cap - 1);
 }
 
@@ -212,7 +210,8 @@ static long stream_lookup(const streams *s, uint32_t run_slot, const char *group
                           size_t *at)
 {
     size_t mask = s->index_cap - 1;
-    size_t i = fnv1a(fnv1a(FNV_SEED, &run_slot, sizeof(run_slot)), group, len) & mask;
+    size_t i =
+        htga_fnv1a(htga_fnv1a(HTGA_FNV_SEED, &run_slot, sizeof(run_slot)), group, len) & mask;
     const stream_entry *st;
 
     for (; s->stream_index[i] != 0; i = (i + 1) & mask) {

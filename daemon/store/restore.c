@@ -77,7 +77,8 @@ void store_column_policy(sqlite3_stmt *st, int col, policy *pol)
 {
     const char *kind = (const char *)sqlite3_column_text(st, col);
 
-    pol->kind = kind && strcmp(kind, "power") == 0 ? POLICY_POWER : POLICY_LINEAR;
+    if (kind == NULL || policy_kind_of(kind, &pol->kind) < 0) /* schema's CHECK: never */
+        pol->kind = POLICY_LINEAR;
     pol->param = sqlite3_column_double(st, col + 1);
     pol->lambda_min = sqlite3_column_double(st, col + 2);
     pol->lambda_max = sqlite3_column_double(st, col + 3);

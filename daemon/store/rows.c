@@ -218,7 +218,7 @@ static int insert_policy(store_writer *w, const store_item *it, int64_t run_id)
     slot_cache *c = &w->cache[it->run_slot];
 
     sqlite3_bind_int64(st, 1, run_id);
-    sqlite3_bind_text(st, 2, it->pol.kind == POLICY_POWER ? "power" : "linear", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, policy_kind_name(it->pol.kind), -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 3, it->pol.param);
     sqlite3_bind_double(st, 4, it->pol.lambda_min);
     sqlite3_bind_double(st, 5, it->pol.lambda_max);
