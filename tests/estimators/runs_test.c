@@ -301,7 +301,8 @@ static void fill_sym_pareto(float *x, size_t n, double a, uint64_t seed)
  * about sqrt(var((z - gamma)^2) / gamma^4 / G) = sqrt(8 / G) with G the
  * clusters holding exceedances (z exponential above u: E(z-g)^4 = 9 g^4),
  * here G ~ 250 of the k = 256 exceedances: 0.18. Reported deff is clamped
- * at 1 (and the weights 1 / (1 - 1/k)^2 add 0.8%), so its mean over blocks
+ * at 1 (the jackknife's (G - 1) / G and 1 / (1 - 1/k) per deleted singleton
+ * cancel to 1e-5; its curvature term is of order 1/k), so its mean over blocks
  * is about 1 + 0.18 * 0.40 = 1.08, with an SD
  * of the mean over 40 blocks of about 0.11 / sqrt(40) = 0.02: the mean must
  * lie below 1.15 (4 SDs), and no block may pass 1 + 4 * 0.18 = 1.72.
@@ -329,8 +330,9 @@ Test(runs, independent_values_as_runs_give_deff_one)
 
 /*
  * (c) Each value repeated through its run of L: exceedances come in
- * clusters of L equal scores, so sum_c (L psi_c)^2 = L^2 sum psi_c^2 over
- * k/L clusters: deff ~ L, and se grows by sqrt(L). With k = 4096 of 65536
+ * clusters of L equal scores, so the jackknife's sum_c d_c^2, to first order
+ * sum_c (L psi_c)^2 / (gamma k)^2... = L^2 sum psi_c^2 over k/L clusters,
+ * gives deff ~ L, and se grows by sqrt(L). With k = 4096 of 65536
  * and L = 16, G = 256 clusters: relative SE 0.18 per block, 0.04 for the
  * mean of 20 blocks; it must be within 20% (5 SDs) of L. L = 4 (G = 1024,
  * 0.09 per block, 0.02 for the mean) within 10%.
