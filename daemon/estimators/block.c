@@ -1,13 +1,17 @@
 /*
  * block.c - est_block: every estimate of one block in two reads of it,
- * plus a third for the median where its bucket is shared.
+ * plus a third for the median where pass 1's bracket missed its bucket.
  *
  * DESIGN: the block is never sorted.
  *   pass 1: order-key histogram (top 11 bits); the non-finite values are
- *           counted from their own buckets.
+ *           counted from their own buckets. Where the CPU has AVX-512 and
+ *           n >= 16384, it also gathers the keys of a bracket of buckets
+ *           around the median of a strided sample of 512 values
+ *           (est_bracket_guess, about 15% of the block).
  *   median: radix select, touching only the bucket(s) of the middle rank(s)
- *           (select.c): one more pass over the block that gathers the
- *           bucket's keys, bounds two buckets, or counts a repeated key.
+ *           (select.c): from the bracket's keys when it holds them, else
+ *           one more pass over the block that gathers the bucket's keys,
+ *           bounds two buckets, or counts a repeated key.
  *   bound:  from the same histogram and the median, each bucket's smallest
  *           possible y = |x - median| is known, so a threshold T with at
  *           least t = max(k+1, top_len) values y >= T follows without
@@ -497,7 +501,9 @@ int est_block_flags(const float *x, size_t n, unsigned flags, const est_k_rule *
     layout l = carve(scratch, n);
     out->n = n;
     out->median = out->mean = out->variance = out->kurtosis = out->stable_alpha = NAN;
-    est_pass_keys(x, n, l.hist, l.sub);
+    est_bracket br;
+    est_bracket_guess(x, n, (uint32_t *)(void *)l.cand, &br);
+    est_pass_keys(x, n, l.hist, l.sub, &br);
     size_t neg_nf = 0, pos_nf = 0;
     for (int b = 0; b < 4; b++) {
         neg_nf += l.hist[b];
@@ -508,7 +514,7 @@ int est_block_flags(const float *x, size_t n, unsigned flags, const est_k_rule *
     out->n_used = n_used;
     if (n_used == 0)
         return EST_OK;
-    est_median_radix(x, n, l.hist, neg_nf, n_used, (uint32_t *)(void *)l.cand, &out->median);
+    est_median_radix(x, n, l.hist, neg_nf, n_used, (uint32_t *)(void *)l.cand, &br, &out->median);
 
     size_t t = wanted_top(rule, n_used, top_len);
     size_t k1 = n_used >= 4 ? est_isqrt(n_used) : n_used, k2 = n_used >= 4 ? n_used / k1 : 0;

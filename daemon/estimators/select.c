@@ -23,7 +23,7 @@
 #define CROWDED    65536 /* a bucket this full is histogrammed, not copied */
 #define REPEATED   4096  /* a bucket this full is first tested for one repeated key */
 
-EST_HOT void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub)
+EST_HOT static void pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub)
 {
     const size_t B = EST_TOP_BUCKETS;
     const est_v8u sign = {0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u,
@@ -56,6 +56,125 @@ EST_HOT void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub
     }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(EST_NO_CLONES)
+#include <immintrin.h>
+#define EST_BRACKET512 1
+/* pass_keys sixteen keys a step, and the keys of buckets [br->lo, br->hi]
+ * compressed into br->g: a compare, a compress and a store of sixteen lanes
+ * (br->g has room for the lanes past m), no branch. The counts are the
+ * same as pass_keys'. */
+__attribute__((target("avx512f,popcnt"))) static void
+pass_keys_bracket512(const float *x, size_t n, size_t *hist, uint32_t *sub, est_bracket *br)
+{
+    const size_t B = EST_TOP_BUCKETS;
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u), vlo = _mm512_set1_epi32((int)br->lo),
+                  vw = _mm512_set1_epi32((int)(br->hi - br->lo));
+    uint32_t *g = br->g;
+    size_t m = 0;
+    memset(hist, 0, B * sizeof *hist);
+    for (size_t base = 0; base < n; base += HIST_CHUNK) {
+        size_t end = n - base > HIST_CHUNK ? base + HIST_CHUNK : n;
+        uint32_t *h0 = sub, *h1 = sub + B, *h2 = sub + 2 * B, *h3 = sub + 3 * B;
+        memset(sub, 0, EST_HIST_COPIES * B * sizeof *sub);
+        size_t i = base;
+        for (; i + 16 <= end; i += 16) {
+            __m512i u = _mm512_loadu_si512((const void *)(x + i));
+            __m512i key = _mm512_xor_si512(u, _mm512_or_si512(_mm512_srai_epi32(u, 31), sign));
+            __m512i vb = _mm512_srli_epi32(key, EST_TOP_SHIFT);
+            __mmask16 in = _mm512_cmple_epu32_mask(_mm512_sub_epi32(vb, vlo), vw);
+            _mm512_storeu_si512((void *)(g + m), _mm512_maskz_compress_epi32(in, key));
+            m += (size_t)__builtin_popcount(in);
+            uint32_t b[16];
+            _mm512_storeu_si512((void *)b, vb);
+            for (int j = 0; j < 16; j += 4) {
+                h0[b[j]]++;
+                h1[b[j + 1]]++;
+                h2[b[j + 2]]++;
+                h3[b[j + 3]]++;
+            }
+        }
+        for (; i < end; i++) {
+            uint32_t key = est_key(est_f32_bits(x[i]));
+            h0[key >> EST_TOP_SHIFT]++;
+            g[m] = key;
+            m += (key >> EST_TOP_SHIFT) - br->lo <= br->hi - br->lo;
+        }
+        for (size_t b = 0; b < B; b++)
+            hist[b] += (size_t)h0[b] + h1[b] + h2[b] + h3[b];
+    }
+    br->m = m;
+}
+#endif
+
+void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub, est_bracket *br)
+{
+#ifdef EST_BRACKET512
+    if (br && br->lo <= br->hi) {
+        pass_keys_bracket512(x, n, hist, sub, br);
+        return;
+    }
+#endif
+    if (br)
+        br->lo = 1, br->hi = 0, br->m = 0;
+    pass_keys(x, n, hist, sub);
+}
+
+enum {
+    BRACKET_MIN_N = 16384, /* below, the block is read again: no sample */
+    BRACKET_SAMPLE = 512,
+    BRACKET_HALF = 36, /* sample ranks either side of its median: 3.2 of its SEs */
+};
+
+int est_bracket_supported(void)
+{
+#ifdef EST_BRACKET512
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("popcnt");
+#else
+    return 0;
+#endif
+}
+
+void est_bracket_guess(const float *x, size_t n, uint32_t *g, est_bracket *br)
+{
+    br->lo = 1;
+    br->hi = 0;
+    br->g = g;
+    br->m = 0;
+#ifdef EST_BRACKET512
+    if (n < BRACKET_MIN_N || !est_bracket_supported())
+        return;
+    /* the buckets of BRACKET_SAMPLE values spread over the block, counted */
+    uint16_t h[EST_TOP_BUCKETS];
+    memset(h, 0, sizeof h);
+    size_t step = n / BRACKET_SAMPLE;
+    for (size_t j = 0; j < BRACKET_SAMPLE; j++)
+        h[est_key(est_f32_bits(x[j * step + step / 2])) >> EST_TOP_SHIFT]++;
+    size_t cum = 0, r_lo = BRACKET_SAMPLE / 2 - BRACKET_HALF,
+           r_hi = BRACKET_SAMPLE / 2 + BRACKET_HALF;
+    uint32_t b = 0, lo = 0;
+    for (; b < EST_TOP_BUCKETS; b++) {
+        if (cum <= r_lo && r_lo < cum + h[b])
+            lo = b;
+        cum += h[b];
+        if (r_hi < cum)
+            break;
+    }
+    /* the sample in [lo, b]: a quarter of it or more means one bucket
+     * holds much of the block, which the median handles by counting or
+     * histogramming, not by copying */
+    size_t in = 0;
+    for (uint32_t c = lo; c <= b; c++)
+        in += h[c];
+    if (in * 4 >= BRACKET_SAMPLE)
+        return;
+    br->lo = lo;
+    br->hi = b;
+#else
+    (void)x;
+    (void)n;
+#endif
+}
+
 static void insertion_sort_u32(uint32_t *g, size_t m)
 {
     for (size_t i = 1; i < m; i++) {
@@ -83,22 +202,30 @@ static size_t bucket_of_rank(const size_t *h, size_t nb, size_t r, size_t *befor
 }
 
 /* h[0..mask] = counts of (g[i] >> sh) & mask over g[0..m).
- * EST_HIST_COPIES interleaved copies, so that a run of equal keys (a block
- * of exact zeros) does not chain every increment through one counter. */
+ * EST_HIST_COPIES interleaved copies for many keys, so that a run of equal
+ * keys (a block of exact zeros) does not chain every increment through one
+ * counter; one copy for a few hundred keys (the median's bucket of data
+ * centred at zero), where clearing and summing four copies of every
+ * counter cost more than the keys. Only mask + 1 counters are cleared. */
 static void key_hist(const uint32_t *g, size_t m, int sh, uint32_t mask, size_t *h)
 {
-    size_t c[EST_HIST_COPIES][2048];
-    size_t i = 0;
-    memset(c, 0, sizeof c);
-    for (; i + EST_HIST_COPIES <= m; i += EST_HIST_COPIES)
-        for (int j = 0; j < EST_HIST_COPIES; j++)
-            c[j][(g[i + j] >> sh) & mask]++;
-    for (; i < m; i++)
-        c[0][(g[i] >> sh) & mask]++;
-    for (uint32_t b = 0; b <= mask; b++) {
-        h[b] = 0;
-        for (int j = 0; j < EST_HIST_COPIES; j++)
-            h[b] += c[j][b];
+    enum { FEW = 1024 };
+    uint32_t c[EST_HIST_COPIES][2048];
+    int copies = m > FEW ? EST_HIST_COPIES : 1;
+    memset(h, 0, (mask + 1) * sizeof *h);
+    for (size_t base = 0; base < m; base += HIST_CHUNK) { /* uint32 counts never overflow */
+        size_t i = base, end = m - base > HIST_CHUNK ? base + HIST_CHUNK : m;
+        for (int j = 0; j < copies; j++)
+            memset(c[j], 0, (mask + 1) * sizeof c[j][0]);
+        if (copies > 1)
+            for (; i + EST_HIST_COPIES <= end; i += EST_HIST_COPIES)
+                for (int j = 0; j < EST_HIST_COPIES; j++)
+                    c[j][(g[i + j] >> sh) & mask]++;
+        for (; i < end; i++)
+            c[0][(g[i] >> sh) & mask]++;
+        for (uint32_t b = 0; b <= mask; b++)
+            for (int j = 0; j < copies; j++)
+                h[b] += c[j][b];
     }
 }
 
@@ -349,8 +476,75 @@ static void max_min(const float *x, size_t n, int shift, uint32_t p0, uint32_t p
     max_min_keys(x, n, shift, p0, p1, out);
 }
 
+/* Whether bucket b's keys are all in the bracket's gather. */
+static int in_bracket(const est_bracket *br, size_t b)
+{
+    return br && br->lo <= br->hi && br->lo <= b && b <= br->hi;
+}
+
+/* The largest key of bucket p0 and the smallest of p1 among the bracket's
+ * keys (what max_min finds in the block), and the keys of bucket b among
+ * them, in block order, moved to the front of g (what gather_bucket copies
+ * from the block): sixteen keys a step. A bracket exists only where the
+ * CPU has AVX-512. */
+#ifdef EST_BRACKET512
+__attribute__((target("avx512f"))) static void max_min_gathered(const est_bracket *br, uint32_t p0,
+                                                                uint32_t p1, uint32_t out[2])
+{
+    const __m512i vp0 = _mm512_set1_epi32((int)p0), vp1 = _mm512_set1_epi32((int)p1);
+    __m512i vmax = _mm512_setzero_si512(), vmin = _mm512_set1_epi32(-1);
+    size_t i = 0;
+    for (; i + 16 <= br->m; i += 16) {
+        __m512i key = _mm512_loadu_si512((const void *)(br->g + i));
+        __m512i b = _mm512_srli_epi32(key, EST_TOP_SHIFT);
+        vmax = _mm512_mask_max_epu32(vmax, _mm512_cmpeq_epi32_mask(b, vp0), vmax, key);
+        vmin = _mm512_mask_min_epu32(vmin, _mm512_cmpeq_epi32_mask(b, vp1), vmin, key);
+    }
+    uint32_t kmax = _mm512_reduce_max_epu32(vmax), kmin = _mm512_reduce_min_epu32(vmin);
+    for (; i < br->m; i++) {
+        uint32_t key = br->g[i], b = key >> EST_TOP_SHIFT;
+        kmax = b == p0 && key > kmax ? key : kmax;
+        kmin = b == p1 && key < kmin ? key : kmin;
+    }
+    out[0] = kmax;
+    out[1] = kmin;
+}
+
+/* g may be br->g: keys only move towards the front. */
+__attribute__((target("avx512f,popcnt"))) static size_t filter_gathered(const est_bracket *br,
+                                                                        uint32_t b, uint32_t *g)
+{
+    const __m512i vb = _mm512_set1_epi32((int)b);
+    size_t w = 0, i = 0;
+    for (; i + 16 <= br->m; i += 16) {
+        __m512i key = _mm512_loadu_si512((const void *)(br->g + i));
+        __mmask16 hit = _mm512_cmpeq_epi32_mask(_mm512_srli_epi32(key, EST_TOP_SHIFT), vb);
+        _mm512_mask_compressstoreu_epi32((void *)(g + w), hit, key);
+        w += (size_t)__builtin_popcount(hit);
+    }
+    for (; i < br->m; i++) {
+        g[w] = br->g[i];
+        w += br->g[i] >> EST_TOP_SHIFT == b;
+    }
+    return w;
+}
+#else
+/* without AVX-512 there is no bracket: never called */
+static void max_min_gathered(const est_bracket *br, uint32_t p0, uint32_t p1, uint32_t out[2])
+{
+    (void)br, (void)p0, (void)p1;
+    out[0] = out[1] = 0;
+}
+
+static size_t filter_gathered(const est_bracket *br, uint32_t b, uint32_t *g)
+{
+    (void)br, (void)b, (void)g;
+    return 0;
+}
+#endif
+
 void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg_nonfinite,
-                      size_t n_used, uint32_t *g, double *median)
+                      size_t n_used, uint32_t *g, const est_bracket *br, double *median)
 {
     size_t r0 = n_neg_nonfinite + (n_used - 1) / 2;
     size_t r1 = n_neg_nonfinite + n_used / 2;
@@ -358,7 +552,9 @@ void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg
     size_t b0 = bucket_of_rank(hist, EST_TOP_BUCKETS, r0, &before0);
     size_t b1 = bucket_of_rank(hist, EST_TOP_BUCKETS, r1, &before1);
     uint32_t k[2];
-    if (b0 != b1) {
+    if (b0 != b1 && in_bracket(br, b0) && in_bracket(br, b1)) {
+        max_min_gathered(br, (uint32_t)b0, (uint32_t)b1, k);
+    } else if (b0 != b1) {
         max_min(x, n, EST_TOP_SHIFT, (uint32_t)b0, (uint32_t)b1, k);
     } else if (hist[b0] > n / 4 && hist[b0] > REPEATED &&
                repeated_key(x, n, (uint32_t)b0, r0, r1, k)) {
@@ -382,7 +578,8 @@ void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg
             narrow_keys(g, m, r - bf0, r1 != r0, 1, k);
         }
     } else {
-        size_t m = gather_bucket(x, n, EST_TOP_SHIFT, (uint32_t)b0, g);
+        size_t m = in_bracket(br, b0) ? filter_gathered(br, (uint32_t)b0, g)
+                                      : gather_bucket(x, n, EST_TOP_SHIFT, (uint32_t)b0, g);
         narrow_keys(g, m, r0 - before0, r1 != r0, 0, k);
     }
     double v = ((double)est_key_to_f32(k[0]) + (double)est_key_to_f32(k[1])) * 0.5;

@@ -138,6 +138,72 @@ Test(select, keys_order_like_floats)
  * median is then found by a second histogram over the block, and Hill's
  * candidates through a y histogram, at htgad's block size too (65536, with
  * the 1024 top order statistics it keeps for the Hill plot). */
+/*
+ * The median through the bracket pass 1 gathers (est_bracket_guess): the
+ * middle ranks inside one bucket of it, straddling two of its buckets, and
+ * outside it (a strided sample that misleads: every sampled position
+ * holds a value far above the rest), against sorting. Where the library
+ * brackets (AVX-512) the test also checks which of these the bracket was
+ * and that pass 1 gathered exactly its keys.
+ */
+Test(select, bracket_median_matches_sorting)
+{
+    enum { N = 100001 };
+    static const size_t sizes[] = {16384, 65536 + 3, N - 1};
+    float *x = malloc(N * sizeof *x), *buf = malloc(N * sizeof *buf);
+    uint32_t *g = malloc((N + 16) * sizeof *g), *sub = malloc(4 * 2048 * sizeof *sub);
+    size_t *hist = malloc(2048 * sizeof *hist);
+    cr_assert(x && buf && g && sub && hist);
+    int avx512 = est_bracket_supported();
+    smp_rng r;
+    smp_seed(&r, 31);
+    for (int mode = 0; mode < 3; mode++) {
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+            size_t n = sizes[si], step = n / 512;
+            for (size_t i = 0; i < n; i++) {
+                if (mode == 0) /* centred heavy tails: the median's bucket in the bracket */
+                    x[i] = (float)smp_student_t(&r, 3.0);
+                else if (mode == 1) /* half below 1, half above, shuffled: two buckets */
+                    x[i] = (float)exp2(((i * 7919) % n < n / 2 ? -8.0 : 8.0) * smp_uniform(&r));
+                else /* the sampled positions far above the rest */
+                    x[i] = (float)(i % step == step / 2 ? 1e6 * exp(4.0 * smp_uniform(&r))
+                                                        : smp_student_t(&r, 3.0));
+            }
+            x[n / 5] = NAN;
+            size_t used;
+            double med = ref_median(x, n, buf, &used);
+            est_result res;
+            cr_assert_eq(run_block(x, n, NULL, NULL, 0, NULL, &res), EST_OK);
+            cr_assert_eq(res.median, med, "mode %d n %zu: %.9g vs %.9g", mode, n, res.median, med);
+            /* which bracket this was, and what pass 1 gathered into it */
+            est_bracket br;
+            est_bracket_guess(x, n, g, &br);
+            est_pass_keys(x, n, hist, sub, &br);
+            if (!avx512) {
+                cr_assert_gt(br.lo, br.hi, "no bracket without AVX-512");
+                continue;
+            }
+            cr_assert_leq(br.lo, br.hi, "mode %d n %zu: a bracket", mode, n);
+            uint32_t kmed = est_key(est_f32_bits((float)med)) >> EST_TOP_SHIFT;
+            if (mode < 2)
+                cr_assert(br.lo <= kmed && kmed <= br.hi, "mode %d: median inside", mode);
+            else
+                cr_assert_gt(br.lo, kmed, "mode 2: the bracket misses the median");
+            size_t inside = 0;
+            for (uint32_t b = br.lo; b <= br.hi; b++)
+                inside += hist[b];
+            cr_assert_eq(br.m, inside, "every key of the bracket gathered");
+            for (size_t i = 0; i < br.m; i++)
+                cr_assert(br.lo <= g[i] >> EST_TOP_SHIFT && g[i] >> EST_TOP_SHIFT <= br.hi);
+        }
+    }
+    free(x);
+    free(buf);
+    free(g);
+    free(sub);
+    free(hist);
+}
+
 Test(select, crowded_bucket_medians)
 {
     enum { N = 200001, TOP = 1024 };
