@@ -59,6 +59,7 @@ EST_HOT static void pass_keys(const float *x, size_t n, size_t *hist, uint32_t *
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(EST_NO_CLONES)
 #include <immintrin.h>
 #define EST_BRACKET512 1
+#define BRACKET_CHUNK  512 /* bucket numbers buffered per round of increments */
 /* pass_keys sixteen keys a step, and the keys of buckets [br->lo, br->hi]
  * compressed into br->g: a compare, a compress and a store of sixteen lanes
  * (br->g has room for the lanes past m), no branch. The counts are the
@@ -77,21 +78,29 @@ pass_keys_bracket512(const float *x, size_t n, size_t *hist, uint32_t *sub, est_
         uint32_t *h0 = sub, *h1 = sub + B, *h2 = sub + 2 * B, *h3 = sub + 3 * B;
         memset(sub, 0, EST_HIST_COPIES * B * sizeof *sub);
         size_t i = base;
-        for (; i + 16 <= end; i += 16) {
-            __m512i u = _mm512_loadu_si512((const void *)(x + i));
-            __m512i key = _mm512_xor_si512(u, _mm512_or_si512(_mm512_srai_epi32(u, 31), sign));
-            __m512i vb = _mm512_srli_epi32(key, EST_TOP_SHIFT);
-            __mmask16 in = _mm512_cmple_epu32_mask(_mm512_sub_epi32(vb, vlo), vw);
-            _mm512_storeu_si512((void *)(g + m), _mm512_maskz_compress_epi32(in, key));
-            m += (size_t)__builtin_popcount(in);
-            uint32_t b[16];
-            _mm512_storeu_si512((void *)b, vb);
-            for (int j = 0; j < 16; j += 4) {
-                h0[b[j]]++;
-                h1[b[j + 1]]++;
-                h2[b[j + 2]]++;
-                h3[b[j + 3]]++;
+        /* bucket numbers a chunk at a time through a small buffer, then the
+         * scalar increments read them back: cheaper than extracting each
+         * lane (two uops on the one shuffle port), and the buffer is
+         * written a chunk ahead, so no load waits on a wide store */
+        uint16_t bb[BRACKET_CHUNK] __attribute__((aligned(64)));
+        while (i + 16 <= end) {
+            size_t len = end - i >= BRACKET_CHUNK ? BRACKET_CHUNK : (end - i) & ~(size_t)15;
+            for (size_t j = 0; j < len; j += 16) {
+                __m512i u = _mm512_loadu_si512((const void *)(x + i + j));
+                __m512i key = _mm512_xor_si512(u, _mm512_or_si512(_mm512_srai_epi32(u, 31), sign));
+                __m512i vb = _mm512_srli_epi32(key, EST_TOP_SHIFT);
+                __mmask16 in = _mm512_cmple_epu32_mask(_mm512_sub_epi32(vb, vlo), vw);
+                _mm512_storeu_si512((void *)(g + m), _mm512_maskz_compress_epi32(in, key));
+                m += (size_t)__builtin_popcount(in);
+                _mm256_store_si256((__m256i *)(void *)(bb + j), _mm512_cvtepi32_epi16(vb));
             }
+            for (size_t j = 0; j < len; j += 4) {
+                h0[bb[j]]++;
+                h1[bb[j + 1]]++;
+                h2[bb[j + 2]]++;
+                h3[bb[j + 3]]++;
+            }
+            i += len;
         }
         for (; i < end; i++) {
             uint32_t key = est_key(est_f32_bits(x[i]));
