@@ -7,7 +7,10 @@
  *           counted from their own buckets. Where the CPU has AVX-512 and
  *           n >= 16384, it also gathers the keys of a bracket of buckets
  *           around the median of a strided sample of 512 values
- *           (est_bracket_guess, about 15% of the block).
+ *           (est_bracket_guess, about 15% of the block); or, when one key
+ *           fills a quarter of the sample (exact zeros), counts the keys
+ *           below and equal to it by vector compares, leaving its lanes
+ *           out of the scalar histogram increments.
  *   median: radix select, touching only the bucket(s) of the middle rank(s)
  *           (select.c): from the bracket's keys when it holds them, else
  *           one more pass over the block that gathers the bucket's keys,

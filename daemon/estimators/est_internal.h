@@ -165,12 +165,19 @@ typedef struct est_bracket {
     uint32_t lo, hi;
     uint32_t *g;
     size_t m;
+    /* rep: instead of a bracket, one key v fills a quarter of the sample
+     * (exact zeros, say); pass 1 counts the keys below it (lt) and equal
+     * to it (eq), so a median that is v needs no further pass */
+    int rep;
+    uint32_t v;
+    size_t lt, eq;
 } est_bracket;
 
 /* Sets *br from a strided sample of x: the buckets between the sample's
  * ranks s/2 -+ about 3 standard errors of its median, or no bracket (small
  * blocks, no AVX-512, or a bracket the sample says holds a quarter of the
- * block or more: mostly one key, or values crowding one bucket). */
+ * block or more: values crowding one bucket; when one key is a quarter of
+ * the sample, rep and v are set instead). */
 void est_bracket_guess(const float *x, size_t n, uint32_t *g, est_bracket *br);
 /* Whether this build on this CPU brackets at all (AVX-512). */
 int est_bracket_supported(void);

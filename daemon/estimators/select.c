@@ -60,18 +60,20 @@ EST_HOT static void pass_keys(const float *x, size_t n, size_t *hist, uint32_t *
 #include <immintrin.h>
 #define EST_BRACKET512 1
 #define BRACKET_CHUNK  512 /* bucket numbers buffered per round of increments */
-/* pass_keys sixteen keys a step, and the keys of buckets [br->lo, br->hi]
- * compressed into br->g: a compare, a compress and a store of sixteen lanes
- * (br->g has room for the lanes past m), no branch. The counts are the
+/* pass_keys sixteen keys a step, and either (gather) the keys of buckets
+ * [br->lo, br->hi] compressed into br->g: a compare, a compress and a
+ * store of sixteen lanes (br->g has room for the lanes past m), no branch;
+ * or (rep) the keys below and equal to br->v counted. The counts are the
  * same as pass_keys'. */
-__attribute__((target("avx512f,popcnt"))) static void
-pass_keys_bracket512(const float *x, size_t n, size_t *hist, uint32_t *sub, est_bracket *br)
+static inline __attribute__((always_inline, target("avx512f,avx512bw,popcnt"))) void
+pass_keys512(const float *x, size_t n, size_t *hist, uint32_t *sub, est_bracket *br, int gather)
 {
     const size_t B = EST_TOP_BUCKETS;
     const __m512i sign = _mm512_set1_epi32((int)0x80000000u), vlo = _mm512_set1_epi32((int)br->lo),
-                  vw = _mm512_set1_epi32((int)(br->hi - br->lo));
+                  vw = _mm512_set1_epi32((int)(br->hi - br->lo)),
+                  vv = _mm512_set1_epi32((int)br->v);
     uint32_t *g = br->g;
-    size_t m = 0;
+    size_t m = 0, lt = 0, eq = 0;
     memset(hist, 0, B * sizeof *hist);
     for (size_t base = 0; base < n; base += HIST_CHUNK) {
         size_t end = n - base > HIST_CHUNK ? base + HIST_CHUNK : n;
@@ -81,37 +83,75 @@ pass_keys_bracket512(const float *x, size_t n, size_t *hist, uint32_t *sub, est_
         /* bucket numbers a chunk at a time through a small buffer, then the
          * scalar increments read them back: cheaper than extracting each
          * lane (two uops on the one shuffle port), and the buffer is
-         * written a chunk ahead, so no load waits on a wide store */
+         * written a chunk ahead, so no load waits on a wide store. In rep
+         * mode the keys equal to v are counted by the compare and left out
+         * of the buffer: a block of mostly exact zeros would otherwise
+         * chain most increments through the same four counters */
         uint16_t bb[BRACKET_CHUNK] __attribute__((aligned(64)));
         while (i + 16 <= end) {
-            size_t len = end - i >= BRACKET_CHUNK ? BRACKET_CHUNK : (end - i) & ~(size_t)15;
+            size_t len = end - i >= BRACKET_CHUNK ? BRACKET_CHUNK : (end - i) & ~(size_t)15, nb = 0;
             for (size_t j = 0; j < len; j += 16) {
                 __m512i u = _mm512_loadu_si512((const void *)(x + i + j));
                 __m512i key = _mm512_xor_si512(u, _mm512_or_si512(_mm512_srai_epi32(u, 31), sign));
                 __m512i vb = _mm512_srli_epi32(key, EST_TOP_SHIFT);
-                __mmask16 in = _mm512_cmple_epu32_mask(_mm512_sub_epi32(vb, vlo), vw);
-                _mm512_storeu_si512((void *)(g + m), _mm512_maskz_compress_epi32(in, key));
-                m += (size_t)__builtin_popcount(in);
-                _mm256_store_si256((__m256i *)(void *)(bb + j), _mm512_cvtepi32_epi16(vb));
+                if (gather) {
+                    __mmask16 in = _mm512_cmple_epu32_mask(_mm512_sub_epi32(vb, vlo), vw);
+                    _mm512_storeu_si512((void *)(g + m), _mm512_maskz_compress_epi32(in, key));
+                    m += (size_t)__builtin_popcount(in);
+                    _mm256_store_si256((__m256i *)(void *)(bb + j), _mm512_cvtepi32_epi16(vb));
+                    nb += 16;
+                } else {
+                    __mmask16 ne = _mm512_cmpneq_epu32_mask(key, vv);
+                    lt += (size_t)__builtin_popcount(_mm512_cmplt_epu32_mask(key, vv));
+                    eq += 16 - (size_t)__builtin_popcount(ne);
+                    _mm256_storeu_si256((__m256i *)(void *)(bb + nb),
+                                        _mm512_cvtepi32_epi16(_mm512_maskz_compress_epi32(ne, vb)));
+                    nb += (size_t)__builtin_popcount(ne);
+                }
             }
-            for (size_t j = 0; j < len; j += 4) {
+            size_t j = 0;
+            for (; j + 4 <= nb; j += 4) {
                 h0[bb[j]]++;
                 h1[bb[j + 1]]++;
                 h2[bb[j + 2]]++;
                 h3[bb[j + 3]]++;
             }
+            for (; j < nb; j++)
+                h0[bb[j]]++;
             i += len;
         }
         for (; i < end; i++) {
             uint32_t key = est_key(est_f32_bits(x[i]));
-            h0[key >> EST_TOP_SHIFT]++;
-            g[m] = key;
-            m += (key >> EST_TOP_SHIFT) - br->lo <= br->hi - br->lo;
+            if (gather) {
+                h0[key >> EST_TOP_SHIFT]++;
+                g[m] = key;
+                m += (key >> EST_TOP_SHIFT) - br->lo <= br->hi - br->lo;
+            } else {
+                lt += key < br->v;
+                eq += key == br->v;
+                h0[key >> EST_TOP_SHIFT] += key != br->v;
+            }
         }
         for (size_t b = 0; b < B; b++)
             hist[b] += (size_t)h0[b] + h1[b] + h2[b] + h3[b];
     }
+    if (!gather)
+        hist[br->v >> EST_TOP_SHIFT] += eq;
     br->m = m;
+    br->lt = lt;
+    br->eq = eq;
+}
+
+__attribute__((target("avx512f,avx512bw,popcnt"))) static void
+pass_keys_bracket512(const float *x, size_t n, size_t *hist, uint32_t *sub, est_bracket *br)
+{
+    pass_keys512(x, n, hist, sub, br, 1);
+}
+
+__attribute__((target("avx512f,avx512bw,popcnt"))) static void
+pass_keys_rep512(const float *x, size_t n, size_t *hist, uint32_t *sub, est_bracket *br)
+{
+    pass_keys512(x, n, hist, sub, br, 0);
 }
 #endif
 
@@ -122,9 +162,13 @@ void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub, est_br
         pass_keys_bracket512(x, n, hist, sub, br);
         return;
     }
+    if (br && br->rep) {
+        pass_keys_rep512(x, n, hist, sub, br);
+        return;
+    }
 #endif
     if (br)
-        br->lo = 1, br->hi = 0, br->m = 0;
+        br->lo = 1, br->hi = 0, br->m = 0, br->rep = 0;
     pass_keys(x, n, hist, sub);
 }
 
@@ -149,15 +193,21 @@ void est_bracket_guess(const float *x, size_t n, uint32_t *g, est_bracket *br)
     br->hi = 0;
     br->g = g;
     br->m = 0;
+    br->rep = 0;
+    br->v = 0;
+    br->lt = br->eq = 0;
 #ifdef EST_BRACKET512
     if (n < BRACKET_MIN_N || !est_bracket_supported())
         return;
     /* the buckets of BRACKET_SAMPLE values spread over the block, counted */
     uint16_t h[EST_TOP_BUCKETS];
+    uint32_t sk[BRACKET_SAMPLE];
     memset(h, 0, sizeof h);
     size_t step = n / BRACKET_SAMPLE;
-    for (size_t j = 0; j < BRACKET_SAMPLE; j++)
-        h[est_key(est_f32_bits(x[j * step + step / 2])) >> EST_TOP_SHIFT]++;
+    for (size_t j = 0; j < BRACKET_SAMPLE; j++) {
+        sk[j] = est_key(est_f32_bits(x[j * step + step / 2]));
+        h[sk[j] >> EST_TOP_SHIFT]++;
+    }
     size_t cum = 0, r_lo = BRACKET_SAMPLE / 2 - BRACKET_HALF,
            r_hi = BRACKET_SAMPLE / 2 + BRACKET_HALF;
     uint32_t b = 0, lo = 0;
@@ -174,8 +224,27 @@ void est_bracket_guess(const float *x, size_t n, uint32_t *g, est_bracket *br)
     size_t in = 0;
     for (uint32_t c = lo; c <= b; c++)
         in += h[c];
-    if (in * 4 >= BRACKET_SAMPLE)
+    if (in * 4 >= BRACKET_SAMPLE) {
+        /* one key a quarter of the sample (exact zeros): pass 1 counts it;
+         * the first sampled key of the bucket the sample's median is in */
+        uint32_t mb = lo, v = 0;
+        for (cum = 0, mb = 0; mb < EST_TOP_BUCKETS; mb++) {
+            cum += h[mb];
+            if (BRACKET_SAMPLE / 2 < cum)
+                break;
+        }
+        size_t same = 0, found = 0;
+        for (size_t j = 0; j < BRACKET_SAMPLE; j++) {
+            if (!found && sk[j] >> EST_TOP_SHIFT == mb)
+                v = sk[j], found = 1;
+            same += found && sk[j] == v;
+        }
+        if (same * 4 >= BRACKET_SAMPLE) {
+            br->rep = 1;
+            br->v = v;
+        }
         return;
+    }
     br->lo = lo;
     br->hi = b;
 #else
@@ -565,6 +634,8 @@ void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg
         max_min_gathered(br, (uint32_t)b0, (uint32_t)b1, k);
     } else if (b0 != b1) {
         max_min(x, n, EST_TOP_SHIFT, (uint32_t)b0, (uint32_t)b1, k);
+    } else if (br && br->rep && r0 >= br->lt && r1 < br->lt + br->eq) {
+        k[0] = k[1] = br->v; /* one key fills the middle ranks, counted in pass 1 */
     } else if (hist[b0] > n / 4 && hist[b0] > REPEATED &&
                repeated_key(x, n, (uint32_t)b0, r0, r1, k)) {
         /* k set */

@@ -139,35 +139,43 @@ Test(select, keys_order_like_floats)
  * candidates through a y histogram, at htgad's block size too (65536, with
  * the 1024 top order statistics it keeps for the Hill plot). */
 /*
- * The median through the bracket pass 1 gathers (est_bracket_guess): the
- * middle ranks inside one bucket of it, straddling two of its buckets, and
- * outside it (a strided sample that misleads: every sampled position
- * holds a value far above the rest), against sorting. Where the library
- * brackets (AVX-512) the test also checks which of these the bracket was
- * and that pass 1 gathered exactly its keys.
+ * The median through what pass 1 gathers from a strided sample's guess
+ * (est_bracket_guess): the middle ranks inside one bucket of the bracket,
+ * straddling two of its buckets, outside it (a sample that misleads: every
+ * sampled position holds a value far above the rest); one key counted in
+ * pass 1 (mostly exact zeros), and that key not the median (the sampled
+ * positions zero, the rest not). Against sorting; where the library
+ * brackets (AVX-512) the test also checks which case it was, that pass 1
+ * gathered exactly the bracket's keys or counted the key exactly, and that
+ * its histogram is the plain pass's.
  */
 Test(select, bracket_median_matches_sorting)
 {
-    enum { N = 100001 };
+    enum { N = 100001, MODES = 5 };
     static const size_t sizes[] = {16384, 65536 + 3, N - 1};
     float *x = malloc(N * sizeof *x), *buf = malloc(N * sizeof *buf);
     uint32_t *g = malloc((N + 16) * sizeof *g), *sub = malloc(4 * 2048 * sizeof *sub);
-    size_t *hist = malloc(2048 * sizeof *hist);
-    cr_assert(x && buf && g && sub && hist);
+    size_t *hist = malloc(2048 * sizeof *hist), *href = malloc(2048 * sizeof *href);
+    cr_assert(x && buf && g && sub && hist && href);
     int avx512 = est_bracket_supported();
     smp_rng r;
     smp_seed(&r, 31);
-    for (int mode = 0; mode < 3; mode++) {
+    for (int mode = 0; mode < MODES; mode++) {
         for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
             size_t n = sizes[si], step = n / 512;
             for (size_t i = 0; i < n; i++) {
+                int sampled = i % step == step / 2;
                 if (mode == 0) /* centred heavy tails: the median's bucket in the bracket */
                     x[i] = (float)smp_student_t(&r, 3.0);
                 else if (mode == 1) /* half below 1, half above, shuffled: two buckets */
                     x[i] = (float)exp2(((i * 7919) % n < n / 2 ? -8.0 : 8.0) * smp_uniform(&r));
-                else /* the sampled positions far above the rest */
-                    x[i] = (float)(i % step == step / 2 ? 1e6 * exp(4.0 * smp_uniform(&r))
-                                                        : smp_student_t(&r, 3.0));
+                else if (mode == 2) /* the sampled positions far above the rest */
+                    x[i] = (float)(sampled ? 1e6 * exp(4.0 * smp_uniform(&r))
+                                           : smp_student_t(&r, 3.0));
+                else if (mode == 3) /* mostly exact zeros */
+                    x[i] = smp_uniform(&r) < 0.9 ? 0.0f : (float)smp_student_t(&r, 3.0);
+                else /* the sampled positions zero, the rest above it */
+                    x[i] = sampled ? 0.0f : 1.0f + (float)smp_uniform(&r);
             }
             x[n / 5] = NAN;
             size_t used;
@@ -175,16 +183,32 @@ Test(select, bracket_median_matches_sorting)
             est_result res;
             cr_assert_eq(run_block(x, n, NULL, NULL, 0, NULL, &res), EST_OK);
             cr_assert_eq(res.median, med, "mode %d n %zu: %.9g vs %.9g", mode, n, res.median, med);
-            /* which bracket this was, and what pass 1 gathered into it */
+            /* which guess this was, and what pass 1 gathered or counted */
             est_bracket br;
             est_bracket_guess(x, n, g, &br);
             est_pass_keys(x, n, hist, sub, &br);
+            est_pass_keys(x, n, href, sub, NULL);
+            for (size_t b = 0; b < 2048; b++)
+                cr_assert_eq(hist[b], href[b], "mode %d n %zu: bucket %zu", mode, n, b);
             if (!avx512) {
-                cr_assert_gt(br.lo, br.hi, "no bracket without AVX-512");
+                cr_assert(br.lo > br.hi && !br.rep, "no bracket without AVX-512");
                 continue;
             }
-            cr_assert_leq(br.lo, br.hi, "mode %d n %zu: a bracket", mode, n);
             uint32_t kmed = est_key(est_f32_bits((float)med)) >> EST_TOP_SHIFT;
+            if (mode >= 3) {
+                uint32_t v = est_key(est_f32_bits(0.0f));
+                cr_assert(br.rep && br.v == v, "mode %d: zero counted", mode);
+                size_t lt = 0, eq = 0;
+                for (size_t i = 0; i < n; i++) {
+                    uint32_t k = est_key(est_f32_bits(x[i]));
+                    lt += k < v;
+                    eq += k == v;
+                }
+                cr_assert(br.lt == lt && br.eq == eq, "mode %d: %zu %zu vs %zu %zu", mode, br.lt,
+                          br.eq, lt, eq);
+                continue;
+            }
+            cr_assert(br.lo <= br.hi && !br.rep, "mode %d n %zu: a bracket", mode, n);
             if (mode < 2)
                 cr_assert(br.lo <= kmed && kmed <= br.hi, "mode %d: median inside", mode);
             else
@@ -202,6 +226,7 @@ Test(select, bracket_median_matches_sorting)
     free(g);
     free(sub);
     free(hist);
+    free(href);
 }
 
 Test(select, crowded_bucket_medians)
