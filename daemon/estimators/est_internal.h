@@ -171,14 +171,24 @@ typedef struct est_bracket {
     int rep;
     uint32_t v;
     size_t lt, eq;
+    /* tails: with a bracket, pass 1 counts one by one only the buckets
+     * below tl, above th and in the bracket; each middle side's count goes
+     * whole into its first bucket (tl, th), so counts below and above the
+     * bracket stay exact but the middle buckets' own do not */
+    int tails;
+    uint32_t tl, th;
 } est_bracket;
 
 /* Sets *br from a strided sample of x: the buckets between the sample's
  * ranks s/2 -+ about 3 standard errors of its median, or no bracket (small
  * blocks, no AVX-512, or a bracket the sample says holds a quarter of the
  * block or more: values crowding one bucket; when one key is a quarter of
- * the sample, rep and v are set instead). */
-void est_bracket_guess(const float *x, size_t n, uint32_t *g, est_bracket *br);
+ * the sample, rep and v are set instead). t: how many of the largest
+ * |x - median| the caller will want; with a bracket, tails holding about
+ * twice that are set when the sample allows. */
+void est_bracket_guess(const float *x, size_t n, uint32_t *g, size_t t, est_bracket *br);
+/* Whether pass 1 counted bucket b exactly (always, without tails). */
+int est_bracket_exact(const est_bracket *br, size_t b);
 /* Whether this build on this CPU brackets at all (AVX-512). */
 int est_bracket_supported(void);
 
@@ -186,9 +196,11 @@ int est_bracket_supported(void);
  * top-level histogram hist (EST_TOP_BUCKETS counts over all n keys).
  * g: scratch for up to n keys. br: a bracket gathered by est_pass_keys
  * (or NULL): where it holds the middle ranks' buckets, the block is not
- * read again. Writes the two values (equal when odd). */
-void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg_nonfinite,
-                      size_t n_used, uint32_t *g, const est_bracket *br, double *median);
+ * read again. Writes the two values (equal when odd) and returns 0, or
+ * returns -1 when a middle rank lies in a bucket br's tails left uncounted
+ * (the caller recounts without br). */
+int est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg_nonfinite,
+                     size_t n_used, uint32_t *g, const est_bracket *br, double *median);
 
 /* Top-level histogram of the order keys of x into hist (EST_TOP_BUCKETS),
  * and, when br holds a bracket, the gather of its keys into br->g.

@@ -69,11 +69,14 @@ static inline __attribute__((always_inline, target("avx512f,avx512bw,popcnt"))) 
 pass_keys512(const float *x, size_t n, size_t *hist, uint32_t *sub, est_bracket *br, int gather)
 {
     const size_t B = EST_TOP_BUCKETS;
+    /* without tails every bucket is below tl: every lane counted */
+    const uint32_t tl = br->tails ? br->tl : EST_TOP_BUCKETS, th = br->tails ? br->th : tl - 1;
     const __m512i sign = _mm512_set1_epi32((int)0x80000000u), vlo = _mm512_set1_epi32((int)br->lo),
                   vw = _mm512_set1_epi32((int)(br->hi - br->lo)),
-                  vv = _mm512_set1_epi32((int)br->v);
+                  vv = _mm512_set1_epi32((int)br->v), vtl = _mm512_set1_epi32((int)tl),
+                  vth = _mm512_set1_epi32((int)th);
     uint32_t *g = br->g;
-    size_t m = 0, lt = 0, eq = 0;
+    size_t m = 0, lt = 0, eq = 0, below = 0;
     memset(hist, 0, B * sizeof *hist);
     for (size_t base = 0; base < n; base += HIST_CHUNK) {
         size_t end = n - base > HIST_CHUNK ? base + HIST_CHUNK : n;
@@ -98,8 +101,13 @@ pass_keys512(const float *x, size_t n, size_t *hist, uint32_t *sub, est_bracket 
                     __mmask16 in = _mm512_cmple_epu32_mask(_mm512_sub_epi32(vb, vlo), vw);
                     _mm512_storeu_si512((void *)(g + m), _mm512_maskz_compress_epi32(in, key));
                     m += (size_t)__builtin_popcount(in);
-                    _mm256_store_si256((__m256i *)(void *)(bb + j), _mm512_cvtepi32_epi16(vb));
-                    nb += 16;
+                    /* counted one by one: the bracket and the tails */
+                    __mmask16 sc =
+                        in | _mm512_cmplt_epu32_mask(vb, vtl) | _mm512_cmpgt_epu32_mask(vb, vth);
+                    below += (size_t)__builtin_popcount(_mm512_cmplt_epu32_mask(vb, vlo));
+                    _mm256_storeu_si256((__m256i *)(void *)(bb + nb),
+                                        _mm512_cvtepi32_epi16(_mm512_maskz_compress_epi32(sc, vb)));
+                    nb += (size_t)__builtin_popcount(sc);
                 } else {
                     __mmask16 ne = _mm512_cmpneq_epu32_mask(key, vv);
                     lt += (size_t)__builtin_popcount(_mm512_cmplt_epu32_mask(key, vv));
@@ -123,9 +131,12 @@ pass_keys512(const float *x, size_t n, size_t *hist, uint32_t *sub, est_bracket 
         for (; i < end; i++) {
             uint32_t key = est_key(est_f32_bits(x[i]));
             if (gather) {
-                h0[key >> EST_TOP_SHIFT]++;
+                uint32_t b = key >> EST_TOP_SHIFT;
+                int in = b - br->lo <= br->hi - br->lo;
+                h0[b] += in || b < tl || b > th;
+                below += b < br->lo;
                 g[m] = key;
-                m += (key >> EST_TOP_SHIFT) - br->lo <= br->hi - br->lo;
+                m += (size_t)in;
             } else {
                 lt += key < br->v;
                 eq += key == br->v;
@@ -137,6 +148,21 @@ pass_keys512(const float *x, size_t n, size_t *hist, uint32_t *sub, est_bracket 
     }
     if (!gather)
         hist[br->v >> EST_TOP_SHIFT] += eq;
+    if (gather && br->tails) {
+        /* the middle buckets were not counted one by one: each side's
+         * count goes whole into its first bucket, so that counts below the
+         * bracket and above it stay exact (est_bracket_exact says which
+         * buckets are) */
+        size_t lo_known = 0, hi_known = 0;
+        for (uint32_t b = 0; b < tl && b < br->lo; b++)
+            lo_known += hist[b];
+        for (uint32_t b = EST_TOP_BUCKETS - 1; b > th && b > br->hi; b--)
+            hi_known += hist[b];
+        if (tl < br->lo)
+            hist[tl] += below - lo_known;
+        if (th > br->hi)
+            hist[th] += n - below - m - hi_known;
+    }
     br->m = m;
     br->lt = lt;
     br->eq = eq;
@@ -168,7 +194,7 @@ void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub, est_br
     }
 #endif
     if (br)
-        br->lo = 1, br->hi = 0, br->m = 0, br->rep = 0;
+        br->lo = 1, br->hi = 0, br->m = 0, br->rep = 0, br->tails = 0;
     pass_keys(x, n, hist, sub);
 }
 
@@ -177,6 +203,13 @@ enum {
     BRACKET_SAMPLE = 512,
     BRACKET_HALF = 36, /* sample ranks either side of its median: 3.2 of its SEs */
 };
+
+int est_bracket_exact(const est_bracket *br, size_t b)
+{
+    if (!br || !br->tails)
+        return 1;
+    return b < br->tl || b > br->th || (br->lo <= b && b <= br->hi);
+}
 
 int est_bracket_supported(void)
 {
@@ -187,8 +220,10 @@ int est_bracket_supported(void)
 #endif
 }
 
-void est_bracket_guess(const float *x, size_t n, uint32_t *g, est_bracket *br)
+void est_bracket_guess(const float *x, size_t n, uint32_t *g, size_t t, est_bracket *br)
 {
+    br->tails = 0;
+    br->tl = br->th = 0;
     br->lo = 1;
     br->hi = 0;
     br->g = g;
@@ -247,9 +282,32 @@ void est_bracket_guess(const float *x, size_t n, uint32_t *g, est_bracket *br)
     }
     br->lo = lo;
     br->hi = b;
+    /* tails holding at least twice the t largest |x - median| of either
+     * end and 3% of the block more (5% at least): the sample's buckets at
+     * those ranks; the Hill threshold needs only their exact counts */
+    size_t q = (size_t)((2.0 * (double)t / (double)n + 0.03) * BRACKET_SAMPLE) + 1;
+    q = q < BRACKET_SAMPLE / 20 ? BRACKET_SAMPLE / 20 : q;
+    if (q + 8 >= r_lo)
+        return;
+    uint32_t tl = 0, th = 0;
+    cum = 0;
+    for (uint32_t c = 0; c < EST_TOP_BUCKETS; c++) {
+        if (cum <= q && q < cum + h[c])
+            tl = c;
+        if (cum <= BRACKET_SAMPLE - 1 - q && BRACKET_SAMPLE - 1 - q < cum + h[c])
+            th = c;
+        cum += h[c];
+    }
+    /* the non-finite buckets must stay exact */
+    if (tl < 4 || th > EST_TOP_BUCKETS - 5)
+        return;
+    br->tails = 1;
+    br->tl = tl;
+    br->th = th;
 #else
     (void)x;
     (void)n;
+    (void)t;
 #endif
 }
 
@@ -621,8 +679,8 @@ static size_t filter_gathered(const est_bracket *br, uint32_t b, uint32_t *g)
 }
 #endif
 
-void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg_nonfinite,
-                      size_t n_used, uint32_t *g, const est_bracket *br, double *median)
+int est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg_nonfinite,
+                     size_t n_used, uint32_t *g, const est_bracket *br, double *median)
 {
     size_t r0 = n_neg_nonfinite + (n_used - 1) / 2;
     size_t r1 = n_neg_nonfinite + n_used / 2;
@@ -630,6 +688,8 @@ void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg
     size_t b0 = bucket_of_rank(hist, EST_TOP_BUCKETS, r0, &before0);
     size_t b1 = bucket_of_rank(hist, EST_TOP_BUCKETS, r1, &before1);
     uint32_t k[2];
+    if (!est_bracket_exact(br, b0) || !est_bracket_exact(br, b1))
+        return -1; /* a middle rank in a bucket pass 1 did not count */
     if (b0 != b1 && in_bracket(br, b0) && in_bracket(br, b1)) {
         max_min_gathered(br, (uint32_t)b0, (uint32_t)b1, k);
     } else if (b0 != b1) {
@@ -664,6 +724,7 @@ void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg
     }
     double v = ((double)est_key_to_f32(k[0]) + (double)est_key_to_f32(k[1])) * 0.5;
     *median = v + 0.0; /* -0 becomes +0 */
+    return 0;
 }
 
 /* ---- doubles, descending ---- */

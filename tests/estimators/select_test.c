@@ -144,19 +144,23 @@ Test(select, keys_order_like_floats)
  * straddling two of its buckets, outside it (a sample that misleads: every
  * sampled position holds a value far above the rest); one key counted in
  * pass 1 (mostly exact zeros), and that key not the median (the sampled
- * positions zero, the rest not). Against sorting; where the library
- * brackets (AVX-512) the test also checks which case it was, that pass 1
- * gathered exactly the bracket's keys or counted the key exactly, and that
- * its histogram is the plain pass's.
+ * positions zero, the rest not); the median in a bucket the tails left
+ * uncounted, and so the 1024th largest |x - median| (both recounted).
+ * Median, Hill and the top 1024 against sorting;
+ * where the library brackets (AVX-512) the test also checks which case it
+ * was, that pass 1 gathered exactly the bracket's keys or counted the key
+ * exactly, and that its histogram is the plain pass's wherever it says it
+ * counted.
  */
 Test(select, bracket_median_matches_sorting)
 {
-    enum { N = 100001, MODES = 5 };
+    enum { N = 100001, MODES = 7, TOP = 1024 };
     static const size_t sizes[] = {16384, 65536 + 3, N - 1};
     float *x = malloc(N * sizeof *x), *buf = malloc(N * sizeof *buf);
     uint32_t *g = malloc((N + 16) * sizeof *g), *sub = malloc(4 * 2048 * sizeof *sub);
     size_t *hist = malloc(2048 * sizeof *hist), *href = malloc(2048 * sizeof *href);
-    cr_assert(x && buf && g && sub && hist && href);
+    double *yref = malloc(N * sizeof *yref), *top = malloc(TOP * sizeof *top);
+    cr_assert(x && buf && g && sub && hist && href && yref && top);
     int avx512 = est_bracket_supported();
     smp_rng r;
     smp_seed(&r, 31);
@@ -174,28 +178,61 @@ Test(select, bracket_median_matches_sorting)
                                            : smp_student_t(&r, 3.0));
                 else if (mode == 3) /* mostly exact zeros */
                     x[i] = smp_uniform(&r) < 0.9 ? 0.0f : (float)smp_student_t(&r, 3.0);
-                else /* the sampled positions zero, the rest above it */
+                else if (mode == 4) /* the sampled positions zero, the rest above it */
                     x[i] = sampled ? 0.0f : 1.0f + (float)smp_uniform(&r);
+                else if (mode == 5) /* the sampled positions shifted: the median between a
+                                     * tail and the bracket, uncounted (a recount) */
+                    x[i] = (float)(smp_student_t(&r, 3.0) + (sampled ? 0.8 : 0.0));
+                else /* the sampled positions 8 times wider: the 1024 largest lie between
+                      * the bracket and the tails, uncounted (a recount for Hill) */
+                    x[i] = (float)(smp_student_t(&r, 3.0) * (sampled ? 40.0 : 5.0));
             }
             x[n / 5] = NAN;
             size_t used;
             double med = ref_median(x, n, buf, &used);
             est_result res;
-            cr_assert_eq(run_block(x, n, NULL, NULL, 0, NULL, &res), EST_OK);
+            size_t top_n = 0;
+            cr_assert_eq(run_block(x, n, NULL, top, TOP, &top_n, &res), EST_OK);
             cr_assert_eq(res.median, med, "mode %d n %zu: %.9g vs %.9g", mode, n, res.median, med);
+            /* Hill and the top through the tails' threshold, against sorting */
+            size_t npos = 0;
+            for (size_t i = 0; i < used; i++) {
+                double y = fabs((double)buf[i] - med);
+                if (y > 0)
+                    yref[npos++] = y;
+            }
+            qsort(yref, npos, sizeof *yref, cmp_double_desc);
+            est_hill h;
+            cr_assert_eq(est_hill_sorted(yref, npos, est_k_from_rule(NULL, npos), &h), EST_OK);
+            cr_assert_eq(res.has_hill, h.gamma > 0, "mode %d", mode);
+            if (res.has_hill)
+                cr_assert(rel_err(res.hill.gamma, h.gamma) < 1e-12, "mode %d", mode);
+            cr_assert_eq(top_n, TOP);
+            for (size_t i = 0; i < TOP; i++)
+                cr_assert_eq(top[i], yref[i], "mode %d n %zu top[%zu]", mode, n, i);
             /* which guess this was, and what pass 1 gathered or counted */
             est_bracket br;
-            est_bracket_guess(x, n, g, &br);
+            est_bracket_guess(x, n, g, 1024, &br);
             est_pass_keys(x, n, hist, sub, &br);
             est_pass_keys(x, n, href, sub, NULL);
-            for (size_t b = 0; b < 2048; b++)
-                cr_assert_eq(hist[b], href[b], "mode %d n %zu: bucket %zu", mode, n, b);
+            /* every bucket pass 1 says it counted is the plain pass's, and
+             * so is every count below a bucket of the bracket */
+            size_t cum = 0, cref = 0;
+            for (size_t b = 0; b < 2048; b++) {
+                if (est_bracket_exact(&br, b))
+                    cr_assert_eq(hist[b], href[b], "mode %d n %zu: bucket %zu", mode, n, b);
+                if (br.lo <= b && b <= br.hi)
+                    cr_assert_eq(cum, cref, "mode %d n %zu: below bucket %zu", mode, n, b);
+                cum += hist[b];
+                cref += href[b];
+            }
+            cr_assert_eq(cum, n);
             if (!avx512) {
-                cr_assert(br.lo > br.hi && !br.rep, "no bracket without AVX-512");
+                cr_assert(br.lo > br.hi && !br.rep && !br.tails, "no bracket without AVX-512");
                 continue;
             }
             uint32_t kmed = est_key(est_f32_bits((float)med)) >> EST_TOP_SHIFT;
-            if (mode >= 3) {
+            if (mode == 3 || mode == 4) {
                 uint32_t v = est_key(est_f32_bits(0.0f));
                 cr_assert(br.rep && br.v == v, "mode %d: zero counted", mode);
                 size_t lt = 0, eq = 0;
@@ -209,10 +246,23 @@ Test(select, bracket_median_matches_sorting)
                 continue;
             }
             cr_assert(br.lo <= br.hi && !br.rep, "mode %d n %zu: a bracket", mode, n);
+            /* tails for the 1024 largest: below the bracket, above it, and
+             * leaving some middle buckets uncounted one by one */
+            cr_assert(br.tails && br.tl < br.lo && br.th > br.hi, "mode %d n %zu: tails", mode, n);
             if (mode < 2)
                 cr_assert(br.lo <= kmed && kmed <= br.hi, "mode %d: median inside", mode);
-            else
+            else if (mode == 2)
                 cr_assert_gt(br.lo, kmed, "mode 2: the bracket misses the median");
+            else if (mode == 5)
+                cr_assert(!est_bracket_exact(&br, kmed), "mode 5: the median's bucket uncounted");
+            else
+                cr_assert(
+                    !est_bracket_exact(&br, est_key(est_f32_bits((float)(med + top[TOP - 1]))) >>
+                                                EST_TOP_SHIFT) ||
+                        !est_bracket_exact(&br,
+                                           est_key(est_f32_bits((float)(med - top[TOP - 1]))) >>
+                                               EST_TOP_SHIFT),
+                    "mode 6: the Hill threshold's buckets uncounted");
             size_t inside = 0;
             for (uint32_t b = br.lo; b <= br.hi; b++)
                 inside += hist[b];
@@ -227,6 +277,8 @@ Test(select, bracket_median_matches_sorting)
     free(sub);
     free(hist);
     free(href);
+    free(yref);
+    free(top);
 }
 
 Test(select, crowded_bucket_medians)
