@@ -234,43 +234,50 @@ void est_bracket_guess(const float *x, size_t n, uint32_t *g, size_t t, est_brac
 #ifdef EST_BRACKET512
     if (n < BRACKET_MIN_N || !est_bracket_supported())
         return;
-    /* the buckets of BRACKET_SAMPLE values spread over the block, counted */
+    /* the buckets of BRACKET_SAMPLE values spread over the block, counted;
+     * the scan for its ranks runs over the buckets it fills only */
     uint16_t h[EST_TOP_BUCKETS];
-    uint32_t sk[BRACKET_SAMPLE];
+    uint32_t sk[BRACKET_SAMPLE], bmin = EST_TOP_BUCKETS - 1, bmax = 0;
     memset(h, 0, sizeof h);
     size_t step = n / BRACKET_SAMPLE;
     for (size_t j = 0; j < BRACKET_SAMPLE; j++) {
         sk[j] = est_key(est_f32_bits(x[j * step + step / 2]));
-        h[sk[j] >> EST_TOP_SHIFT]++;
+        uint32_t c = sk[j] >> EST_TOP_SHIFT;
+        h[c]++;
+        bmin = c < bmin ? c : bmin;
+        bmax = c > bmax ? c : bmax;
     }
-    size_t cum = 0, r_lo = BRACKET_SAMPLE / 2 - BRACKET_HALF,
-           r_hi = BRACKET_SAMPLE / 2 + BRACKET_HALF;
-    uint32_t b = 0, lo = 0;
-    for (; b < EST_TOP_BUCKETS; b++) {
-        if (cum <= r_lo && r_lo < cum + h[b])
-            lo = b;
-        cum += h[b];
-        if (r_hi < cum)
-            break;
+    /* tails holding at least twice the t largest |x - median| of either
+     * end and 3% of the block more (5% at least): the sample's buckets at
+     * those ranks; the Hill threshold needs only their exact counts */
+    size_t q = (size_t)((2.0 * (double)t / (double)n + 0.03) * BRACKET_SAMPLE) + 1;
+    q = q < BRACKET_SAMPLE / 20 ? BRACKET_SAMPLE / 20 : q;
+    int tails = q + 8 < BRACKET_SAMPLE / 2 - BRACKET_HALF;
+    q = tails ? q : BRACKET_SAMPLE / 2 - BRACKET_HALF;
+    /* the buckets of the sample's ranks q, s/2 -+ BRACKET_HALF, s/2, s-1-q */
+    const size_t rk[5] = {q, BRACKET_SAMPLE / 2 - BRACKET_HALF, BRACKET_SAMPLE / 2,
+                          BRACKET_SAMPLE / 2 + BRACKET_HALF, BRACKET_SAMPLE - 1 - q};
+    uint32_t at[5] = {0};
+    size_t cum = 0, i = 0;
+    for (uint32_t c = bmin; c <= bmax && i < 5; c++) {
+        cum += h[c];
+        while (i < 5 && rk[i] < cum)
+            at[i++] = c;
     }
-    /* the sample in [lo, b]: a quarter of it or more means one bucket
+    uint32_t lo = at[1], hi = at[3];
+    /* the sample in [lo, hi]: a quarter of it or more means one bucket
      * holds much of the block, which the median handles by counting or
      * histogramming, not by copying */
     size_t in = 0;
-    for (uint32_t c = lo; c <= b; c++)
+    for (uint32_t c = lo; c <= hi; c++)
         in += h[c];
     if (in * 4 >= BRACKET_SAMPLE) {
         /* one key a quarter of the sample (exact zeros): pass 1 counts it;
          * the first sampled key of the bucket the sample's median is in */
-        uint32_t mb = lo, v = 0;
-        for (cum = 0, mb = 0; mb < EST_TOP_BUCKETS; mb++) {
-            cum += h[mb];
-            if (BRACKET_SAMPLE / 2 < cum)
-                break;
-        }
+        uint32_t v = 0;
         size_t same = 0, found = 0;
         for (size_t j = 0; j < BRACKET_SAMPLE; j++) {
-            if (!found && sk[j] >> EST_TOP_SHIFT == mb)
+            if (!found && sk[j] >> EST_TOP_SHIFT == at[2])
                 v = sk[j], found = 1;
             same += found && sk[j] == v;
         }
@@ -281,29 +288,13 @@ void est_bracket_guess(const float *x, size_t n, uint32_t *g, size_t t, est_brac
         return;
     }
     br->lo = lo;
-    br->hi = b;
-    /* tails holding at least twice the t largest |x - median| of either
-     * end and 3% of the block more (5% at least): the sample's buckets at
-     * those ranks; the Hill threshold needs only their exact counts */
-    size_t q = (size_t)((2.0 * (double)t / (double)n + 0.03) * BRACKET_SAMPLE) + 1;
-    q = q < BRACKET_SAMPLE / 20 ? BRACKET_SAMPLE / 20 : q;
-    if (q + 8 >= r_lo)
-        return;
-    uint32_t tl = 0, th = 0;
-    cum = 0;
-    for (uint32_t c = 0; c < EST_TOP_BUCKETS; c++) {
-        if (cum <= q && q < cum + h[c])
-            tl = c;
-        if (cum <= BRACKET_SAMPLE - 1 - q && BRACKET_SAMPLE - 1 - q < cum + h[c])
-            th = c;
-        cum += h[c];
-    }
+    br->hi = hi;
     /* the non-finite buckets must stay exact */
-    if (tl < 4 || th > EST_TOP_BUCKETS - 5)
+    if (!tails || at[0] < 4 || at[4] > EST_TOP_BUCKETS - 5)
         return;
     br->tails = 1;
-    br->tl = tl;
-    br->th = th;
+    br->tl = at[0];
+    br->th = at[4];
 #else
     (void)x;
     (void)n;
