@@ -73,7 +73,7 @@ if big:
     small = [r for r in rows if r["c"]["n"] == 10 ** 5]
     if small:
         per = small[0]["c"]["cpu_s"] / 1e5
-        print(f"  compute in cache (1e5): {1e9 * per:.2f} ns a value, {1e4 * per * 1e3:.2f} ms "
+        print(f"  compute in cache (1e5): {1e9 * per:.2f} ns a value, {1e10 * per:.2f} ms "
               f"at 1e7: ratio ceiling {p['cpu_s'] / (per * 1e7):.1f} (numpy cpu)")
 print()
 print("k rule auto (double bootstrap) against sqrt, C cpu ms")
