@@ -23,16 +23,26 @@
 #define CROWDED    65536 /* a bucket this full is histogrammed, not copied */
 #define REPEATED   4096  /* a bucket this full is first tested for one repeated key */
 
+/* The end of HIST_CHUNK keys of pass 1: the interleaved uint32 copies
+ * sub[0..EST_HIST_COPIES) added into hist, and cleared for the next. */
+EST_HOT static void flush_sub(size_t *hist, uint32_t *sub)
+{
+    const size_t B = EST_TOP_BUCKETS;
+    for (size_t b = 0; b < B; b++)
+        hist[b] += (size_t)sub[b] + sub[B + b] + sub[2 * B + b] + sub[3 * B + b];
+    memset(sub, 0, EST_HIST_COPIES * B * sizeof *sub);
+}
+
 EST_HOT static void pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub)
 {
     const size_t B = EST_TOP_BUCKETS;
     const est_v8u sign = {0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u,
                           0x80000000u, 0x80000000u, 0x80000000u, 0x80000000u};
     memset(hist, 0, B * sizeof *hist);
+    memset(sub, 0, EST_HIST_COPIES * B * sizeof *sub);
     for (size_t base = 0; base < n; base += HIST_CHUNK) {
         size_t end = n - base > HIST_CHUNK ? base + HIST_CHUNK : n;
         uint32_t *h0 = sub, *h1 = sub + B, *h2 = sub + 2 * B, *h3 = sub + 3 * B;
-        memset(sub, 0, EST_HIST_COPIES * B * sizeof *sub);
         size_t i = base;
         /* eight keys per step; the counts stay scalar (no conflict-free
          * vector scatter on x86 before AVX-512) */
@@ -51,8 +61,7 @@ EST_HOT static void pass_keys(const float *x, size_t n, size_t *hist, uint32_t *
         }
         for (; i < end; i++)
             h0[est_key(est_f32_bits(x[i])) >> EST_TOP_SHIFT]++;
-        for (size_t b = 0; b < B; b++)
-            hist[b] += (size_t)h0[b] + h1[b] + h2[b] + h3[b];
+        flush_sub(hist, sub);
     }
 }
 
@@ -78,10 +87,10 @@ pass_keys512(const float *x, size_t n, size_t *hist, uint32_t *sub, est_bracket 
     uint32_t *g = br->g;
     size_t m = 0, lt = 0, eq = 0, below = 0;
     memset(hist, 0, B * sizeof *hist);
+    memset(sub, 0, EST_HIST_COPIES * B * sizeof *sub);
     for (size_t base = 0; base < n; base += HIST_CHUNK) {
         size_t end = n - base > HIST_CHUNK ? base + HIST_CHUNK : n;
         uint32_t *h0 = sub, *h1 = sub + B, *h2 = sub + 2 * B, *h3 = sub + 3 * B;
-        memset(sub, 0, EST_HIST_COPIES * B * sizeof *sub);
         size_t i = base;
         /* bucket numbers a chunk at a time through a small buffer, then the
          * scalar increments read them back: cheaper than extracting each
@@ -143,8 +152,7 @@ pass_keys512(const float *x, size_t n, size_t *hist, uint32_t *sub, est_bracket 
                 h0[key >> EST_TOP_SHIFT] += key != br->v;
             }
         }
-        for (size_t b = 0; b < B; b++)
-            hist[b] += (size_t)h0[b] + h1[b] + h2[b] + h3[b];
+        flush_sub(hist, sub);
     }
     if (!gather)
         hist[br->v >> EST_TOP_SHIFT] += eq;

@@ -29,6 +29,31 @@ static double ref_median(const float *x, size_t n, float *buf, size_t *used)
     return ((double)buf[(m - 1) / 2] + (double)buf[m / 2]) / 2.0;
 }
 
+/* Hill and the top output of res against sorting the finite values
+ * buf[0..used) (ref_median's): n_pos, has_hill, gamma to 1e-12, and the
+ * top_n = min(n_pos, top_len) largest |x - med| bit for bit. yref: room
+ * for used doubles. */
+static void check_hill_top(const float *buf, size_t used, double med, const est_result *res,
+                           const double *top, size_t top_n, size_t top_len, double *yref, int mode)
+{
+    size_t npos = 0;
+    for (size_t i = 0; i < used; i++) {
+        double y = fabs((double)buf[i] - med);
+        if (y > 0)
+            yref[npos++] = y;
+    }
+    qsort(yref, npos, sizeof *yref, cmp_double_desc);
+    est_hill h;
+    cr_assert_eq(res->n_pos, npos, "mode %d", mode);
+    cr_assert_eq(est_hill_sorted(yref, npos, est_k_from_rule(NULL, npos), &h), EST_OK);
+    cr_assert_eq(res->has_hill, h.gamma > 0, "mode %d", mode);
+    if (res->has_hill)
+        cr_assert(rel_err(res->hill.gamma, h.gamma) < 1e-12, "mode %d", mode);
+    cr_assert_eq(top_n, npos < top_len ? npos : top_len);
+    for (size_t i = 0; i < top_n; i++)
+        cr_assert_eq(top[i], yref[i], "mode %d top[%zu]", mode, i);
+}
+
 /* Draws with many duplicates, signed zeros, both signs and wide exponents. */
 static float tricky(smp_rng *r, int mode)
 {
@@ -195,21 +220,7 @@ Test(select, bracket_median_matches_sorting)
             cr_assert_eq(run_block(x, n, NULL, top, TOP, &top_n, &res), EST_OK);
             cr_assert_eq(res.median, med, "mode %d n %zu: %.9g vs %.9g", mode, n, res.median, med);
             /* Hill and the top through the tails' threshold, against sorting */
-            size_t npos = 0;
-            for (size_t i = 0; i < used; i++) {
-                double y = fabs((double)buf[i] - med);
-                if (y > 0)
-                    yref[npos++] = y;
-            }
-            qsort(yref, npos, sizeof *yref, cmp_double_desc);
-            est_hill h;
-            cr_assert_eq(est_hill_sorted(yref, npos, est_k_from_rule(NULL, npos), &h), EST_OK);
-            cr_assert_eq(res.has_hill, h.gamma > 0, "mode %d", mode);
-            if (res.has_hill)
-                cr_assert(rel_err(res.hill.gamma, h.gamma) < 1e-12, "mode %d", mode);
-            cr_assert_eq(top_n, TOP);
-            for (size_t i = 0; i < TOP; i++)
-                cr_assert_eq(top[i], yref[i], "mode %d n %zu top[%zu]", mode, n, i);
+            check_hill_top(buf, used, med, &res, top, top_n, TOP, yref, mode);
             /* which guess this was, and what pass 1 gathered or counted */
             est_bracket br;
             est_bracket_guess(x, n, g, 1024, &br);
@@ -312,23 +323,7 @@ Test(select, crowded_bucket_medians)
             double med = ref_median(x, n, buf, &used);
             cr_assert_eq(res.median, med, "mode %d n %zu: %.9g vs %.9g", mode, n, res.median, med);
             /* Hill through the y-histogram fallback, against sorting */
-            size_t npos = 0;
-            for (size_t i = 0; i < used; i++) {
-                double y = fabs((double)buf[i] - med);
-                if (y > 0)
-                    yref[npos++] = y;
-            }
-            qsort(yref, npos, sizeof *yref, cmp_double_desc);
-            size_t k = est_k_from_rule(NULL, npos);
-            est_hill h;
-            cr_assert_eq(res.n_pos, npos);
-            cr_assert_eq(est_hill_sorted(yref, npos, k, &h), EST_OK);
-            cr_assert_eq(res.has_hill, h.gamma > 0);
-            if (res.has_hill)
-                cr_assert(rel_err(res.hill.gamma, h.gamma) < 1e-12, "mode %d", mode);
-            cr_assert_eq(top_n, npos < TOP ? npos : TOP);
-            for (size_t i = 0; i < top_n; i++)
-                cr_assert_eq(top[i], yref[i], "mode %d n %zu top[%zu]", mode, n, i);
+            check_hill_top(buf, used, med, &res, top, top_n, TOP, yref, mode);
         }
     }
     /* exactly split even block: the two middle values differ */
