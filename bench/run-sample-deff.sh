@@ -9,7 +9,8 @@
 # stratum. See bench/README-ingest.md, "Run sampling".
 # Then the calibration of the interval htgad reports for runs against fresh
 # draws (bench/runs_calib.c): models iid, shared and repeat, blocks of 4096
-# and 65536 values, every run length from 1 to the block (1 to 4096 runs).
+# and 65536 values, every run length from 1 to the block (1 to 4096 runs),
+# and the same ratios once more ordered by the runs holding the tail.
 # Usage: bench/run-sample-deff.sh [DRAWS (2000)] [LEN... (1 16 32)]
 # RUNS_CALIB_ONLY=1 skips the first part (no torch needed).
 set -euo pipefail
@@ -23,11 +24,21 @@ lens=("${@:-}")
 meson compile -C "$build" -j2 >/dev/null
 calib() {
     echo "== interval calibration against fresh draws ($draws per run length, k rule sqrt)"
+    local out
+    out="$(mktemp /tmp/htga-calib-XXXXXX)"
     for model in iid shared repeat; do
         "$build/bench/runs_calib" "$model" 4096 "$draws" 1 2 4 8 16 32 64 128 256 512 1024 2048 4096
         "$build/bench/runs_calib" "$model" 65536 $((draws / 4 > 2 ? draws / 4 : 2)) \
             1 4 16 64 256 1024 4096
-    done
+    done | tee "$out"
+    # the same rows by the number of runs holding the k exceedances (G exc,
+    # mean over draws), the quantity the SE's small-sample behaviour follows
+    echo "== se/sd by runs holding the tail (goal 0.9-1.1; +- one Monte-Carlo SE)"
+    awk '/^model/ { model = $2; sub(",", "", model); m = $5 }
+         $1 ~ /^[0-9]+$/ { printf "%8.1f %-7s %6s %5s %7s %6s %4s %7s\n", $3, model, m, $1, $7, $8, $9, $13 }' \
+        "$out" | sort -n | awk 'BEGIN { printf "%8s %-7s %6s %5s %7s %6s %4s %7s\n",
+        "G exc", "model", "m", "L", "se/sd", "+-", "goal", "cover" } { print }'
+    rm -f "$out"
 }
 if [ -n "${RUNS_CALIB_ONLY:-}" ]; then
     calib

@@ -16,7 +16,10 @@
  * Each block goes through est_block (k rule sqrt) and est_hill_runs with
  * its run segment, exactly as htgad estimates it. Per L it prints the
  * clusters G, those holding an exceedance (mean over draws), the mean and SD of alpha over the
- * draws, the mean reported alpha_se and its ratio to the SD (1 = calibrated), the root mean square
+ * draws, the mean reported alpha_se and its ratio to the SD (1 = calibrated)
+ * with its Monte-Carlo standard error ("+-", from the draws' fourth moment)
+ * and whether it meets issue 17's goal of 0.9-1.1 ("yes"; "~": within two
+ * Monte-Carlo errors of it; "no"), the root mean square
  * se over the SD, the mean relative se (alpha_se / alpha) over the SD of
  * log alpha (the scale on which Hill's estimate is near symmetric: with few
  * clusters 1/gamma has a long right tail that the SD of alpha follows
@@ -94,12 +97,13 @@ int main(int argc, char **argv)
     void *scratch = aligned_alloc(64, (scratch_len + 63) / 64 * 64);
     float *x = malloc(m * sizeof *x);
     double *alpha = malloc(draws * sizeof *alpha), *lo = malloc(draws * sizeof *lo),
-           *hi = malloc(draws * sizeof *hi), *rel = malloc(draws * sizeof *rel);
-    if (!scratch || !x || !alpha || !lo || !hi || !rel)
+           *hi = malloc(draws * sizeof *hi), *rel = malloc(draws * sizeof *rel),
+           *sev = malloc(draws * sizeof *sev);
+    if (!scratch || !x || !alpha || !lo || !hi || !rel || !sev)
         return 1;
     printf("model %s, blocks of %zu values, %zu draws\n", argv[1], m, draws);
-    printf("%6s %6s %6s %8s %8s %8s %7s %7s %8s %7s %7s\n", "L", "G", "G exc", "alpha", "sd",
-           "mean se", "se/sd", "rms/sd", "rel/sdl", "deff", "cover");
+    printf("%6s %6s %6s %8s %8s %8s %7s %6s %4s %7s %8s %7s %7s\n", "L", "G", "G exc", "alpha",
+           "sd", "mean se", "se/sd", "+-", "goal", "rms/sd", "rel/sdl", "deff", "cover");
     for (size_t li = 0; li < nlens; li++) {
         size_t len = lens[li], got = 0;
         double se = 0, se2 = 0, deff = 0, gexc = 0;
@@ -119,6 +123,7 @@ int main(int argc, char **argv)
                 continue;
             alpha[got] = r.hill.alpha;
             rel[got] = r.hill.se / r.hill.alpha;
+            sev[got] = r.hill.se;
             for (size_t i = 0; i < m; i += len) { /* runs holding an exceedance */
                 size_t hit = 0;
                 for (size_t j = i; j < i + len && j < m; j++)
@@ -134,7 +139,7 @@ int main(int argc, char **argv)
         }
         if (got < 2)
             continue;
-        double mean = 0, var = 0, lmean = 0, lvar = 0, rmean = 0;
+        double mean = 0, var = 0, m4 = 0, lmean = 0, lvar = 0, rmean = 0, sevar = 0;
         size_t cover = 0;
         for (size_t i = 0; i < got; i++) {
             mean += alpha[i] / (double)got;
@@ -142,13 +147,25 @@ int main(int argc, char **argv)
             rmean += rel[i] / (double)got;
         }
         for (size_t i = 0; i < got; i++) {
-            var += (alpha[i] - mean) * (alpha[i] - mean) / (double)(got - 1);
+            double dev2 = (alpha[i] - mean) * (alpha[i] - mean);
+            var += dev2 / (double)(got - 1);
+            m4 += dev2 * dev2 / (double)got;
+            sevar += (sev[i] - se / (double)got) * (sev[i] - se / (double)got) / (double)(got - 1);
             lvar += (log(alpha[i]) - lmean) * (log(alpha[i]) - lmean) / (double)(got - 1);
             cover += lo[i] <= mean && mean <= hi[i];
         }
-        double sd = sqrt(var), g = (double)got;
-        printf("%6zu %6zu %6.1f %8.4f %8.4f %8.4f %7.3f %7.3f %8.3f %7.2f %7.3f\n", len,
-               (m + len - 1) / len, gexc / g, mean, sd, se / g, se / g / sd, sqrt(se2 / g) / sd,
+        double sd = sqrt(var), g = (double)got, ratio = se / g / sd;
+        /* Monte-Carlo error of the ratio: the sample variance's own variance
+         * is (m4 - var^2) / draws, so the SD's relative error is half its
+         * relative one; the mean se's relative error adds in quadrature */
+        double rel_sd = sqrt((m4 - var * var) / g) / (2.0 * var);
+        double rel_se = sqrt(sevar / g) / (se / g),
+               mc = ratio * sqrt(rel_sd * rel_sd + rel_se * rel_se);
+        /* the goal 0.9-1.1: "yes" inside, "~" inside within two MC errors */
+        double miss = fabs(ratio - 1.0) - 0.1;
+        const char *goal = miss <= 0 ? "yes" : miss <= 2 * mc ? "~" : "no";
+        printf("%6zu %6zu %6.1f %8.4f %8.4f %8.4f %7.3f %6.3f %4s %7.3f %8.3f %7.2f %7.3f\n", len,
+               (m + len - 1) / len, gexc / g, mean, sd, se / g, ratio, mc, goal, sqrt(se2 / g) / sd,
                rmean / sqrt(lvar), deff / g, (double)cover / g);
     }
     free(x);
@@ -156,6 +173,7 @@ int main(int argc, char **argv)
     free(lo);
     free(hi);
     free(rel);
+    free(sev);
     free(scratch);
     return 0;
 }

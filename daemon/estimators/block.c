@@ -1,13 +1,26 @@
 /*
  * block.c - est_block: every estimate of one block in two reads of it,
- * plus a third for the median where its bucket is shared.
+ * plus a third for the median where pass 1's bracket missed its bucket.
  *
  * DESIGN: the block is never sorted.
  *   pass 1: order-key histogram (top 11 bits); the non-finite values are
- *           counted from their own buckets.
+ *           counted from their own buckets. Where the CPU has AVX-512 and
+ *           n >= 16384, it also gathers the keys of a bracket of buckets
+ *           around the median of a strided sample of 512 values
+ *           (est_bracket_guess, about 15% of the block), and counts one by
+ *           one (scalar increments, the pass's cost) only the bracket's
+ *           buckets and two tails holding twice the values Hill and the
+ *           top want plus 3% of the block (by the same sample): each middle
+ *           side's count goes whole into one bucket, so ranks below and
+ *           above the bracket stay exact. A median or Hill threshold that
+ *           needs a middle bucket recounts (the plain pass). Or, when one
+ *           key fills a quarter of the sample (exact zeros), it counts the
+ *           keys below and equal to it by vector compares, leaving its
+ *           lanes out of the scalar increments.
  *   median: radix select, touching only the bucket(s) of the middle rank(s)
- *           (select.c): one more pass over the block that gathers the
- *           bucket's keys, bounds two buckets, or counts a repeated key.
+ *           (select.c): from the bracket's keys when it holds them, else
+ *           one more pass over the block that gathers the bucket's keys,
+ *           bounds two buckets, or counts a repeated key.
  *   bound:  from the same histogram and the median, each bucket's smallest
  *           possible y = |x - median| is known, so a threshold T with at
  *           least t = max(k+1, top_len) values y >= T follows without
@@ -114,8 +127,10 @@ static void bucket_dist(uint32_t b, double med, double *dmin, double *dmax)
 /* A threshold T > 0 with at least t finite values at |x - med| >= T, or the
  * smallest positive double when no such T > 0 is known (gather all y > 0);
  * +Inf when t == 0. Buckets are merged from both ends in decreasing order of
- * their smallest distance. *bound: how many values may have y >= T. */
-static double threshold_for(const size_t *hist, double med, size_t t, size_t *bound)
+ * their smallest distance. *bound: how many values may have y >= T. NaN
+ * when a bucket it needs was left uncounted by pass 1's tails (br). */
+static double threshold_for(const size_t *hist, const est_bracket *br, double med, size_t t,
+                            size_t *bound)
 {
     *bound = 0;
     if (t == 0)
@@ -134,6 +149,8 @@ static double threshold_for(const size_t *hist, double med, size_t t, size_t *bo
         bucket_dist(hi, med, &dh, &xh);
         uint32_t b = dh >= dl ? hi-- : lo++;
         double d = dh >= dl ? dh : dl;
+        if (!est_bracket_exact(br, b))
+            return NAN; /* pass 1 did not count this bucket: recount */
         cum += hist[b];
         if (d <= 0)
             break;
@@ -150,6 +167,8 @@ static double threshold_for(const size_t *hist, double med, size_t t, size_t *bo
         bucket_dist(lo_end, med, &dmin, &dmax);
         if (dmax < thr)
             break;
+        if (!est_bracket_exact(br, lo_end))
+            return NAN;
         *bound += hist[lo_end];
     }
     for (; hi_end > lo_end; hi_end--) {
@@ -157,7 +176,29 @@ static double threshold_for(const size_t *hist, double med, size_t t, size_t *bo
         bucket_dist(hi_end, med, &dmin, &dmax);
         if (dmax < thr)
             break;
+        if (!est_bracket_exact(br, hi_end))
+            return NAN;
         *bound += hist[hi_end];
+    }
+    return thr;
+}
+
+/* The plain histogram of pass 1 again, every bucket counted: for the rare
+ * block whose median or Hill threshold needs a bucket the tails left out. */
+static void recount(const float *x, size_t n, const layout *l, est_bracket *br)
+{
+    est_pass_keys(x, n, l->hist, l->sub, NULL);
+    br->tails = 0;
+}
+
+/* threshold_for, recounting first when pass 1's tails fall short. */
+static double threshold(const float *x, size_t n, const layout *l, est_bracket *br, double med,
+                        size_t t, size_t *bound)
+{
+    double thr = threshold_for(l->hist, br, med, t, bound);
+    if (isnan(thr)) {
+        recount(x, n, l, br);
+        thr = threshold_for(l->hist, br, med, t, bound);
     }
     return thr;
 }
@@ -439,9 +480,9 @@ static size_t wanted_top(const est_k_rule *rule, size_t n_used, size_t top_len)
     return t > top_len ? t : top_len;
 }
 
-static void hill_part(const float *x, size_t n, const est_k_rule *rule, const layout *l, size_t g,
-                      int y_hist, unsigned flags, double *top, size_t top_len, size_t *top_n,
-                      est_result *out)
+static void hill_part(const float *x, size_t n, const est_k_rule *rule, const layout *l,
+                      est_bracket *br, size_t g, int y_hist, unsigned flags, double *top,
+                      size_t top_len, size_t *top_n, est_result *out)
 {
     size_t n_pos = out->n_pos;
     size_t tl = top ? (top_len < n_pos ? top_len : n_pos) : 0;
@@ -456,7 +497,7 @@ static void hill_part(const float *x, size_t n, const est_k_rule *rule, const la
         if (k + 1 > t) {
             size_t bound;
             double thr = y_hist ? threshold_from_y(l->hy, k + 1)
-                                : threshold_for(l->hist, out->median, k + 1, &bound);
+                                : threshold(x, n, l, br, out->median, k + 1, &bound);
             g = regather(x, n, out->median, thr, cand);
             order_top(cand, g, k, tl, 0);
         }
@@ -497,7 +538,9 @@ int est_block_flags(const float *x, size_t n, unsigned flags, const est_k_rule *
     layout l = carve(scratch, n);
     out->n = n;
     out->median = out->mean = out->variance = out->kurtosis = out->stable_alpha = NAN;
-    est_pass_keys(x, n, l.hist, l.sub);
+    est_bracket br;
+    est_bracket_guess(x, n, (uint32_t *)(void *)l.cand, wanted_top(rule, n, top_len), &br);
+    est_pass_keys(x, n, l.hist, l.sub, &br);
     size_t neg_nf = 0, pos_nf = 0;
     for (int b = 0; b < 4; b++) {
         neg_nf += l.hist[b];
@@ -508,7 +551,12 @@ int est_block_flags(const float *x, size_t n, unsigned flags, const est_k_rule *
     out->n_used = n_used;
     if (n_used == 0)
         return EST_OK;
-    est_median_radix(x, n, l.hist, neg_nf, n_used, (uint32_t *)(void *)l.cand, &out->median);
+    if (est_median_radix(x, n, l.hist, neg_nf, n_used, (uint32_t *)(void *)l.cand, &br,
+                         &out->median) != 0) {
+        recount(x, n, &l, &br);
+        est_median_radix(x, n, l.hist, neg_nf, n_used, (uint32_t *)(void *)l.cand, &br,
+                         &out->median);
+    }
 
     size_t t = wanted_top(rule, n_used, top_len);
     size_t k1 = n_used >= 4 ? est_isqrt(n_used) : n_used, k2 = n_used >= 4 ? n_used / k1 : 0;
@@ -516,7 +564,7 @@ int est_block_flags(const float *x, size_t n, unsigned flags, const est_k_rule *
     est_logacc_init(&s.ly);
     est_logacc_init(&s.lY);
     size_t bound;
-    s.thr = threshold_for(l.hist, out->median, t, &bound);
+    s.thr = threshold(x, n, &l, &br, out->median, t, &bound);
     if (t > 0 && bound > 4 * t + 4096) {
         /* values crowd one bucket (offset data with a small spread): a y
          * histogram in the sweep and one gather pass beat selecting among
@@ -537,7 +585,7 @@ int est_block_flags(const float *x, size_t n, unsigned flags, const est_k_rule *
         size_t tp = wanted_top(rule, out->n_pos, top_len);
         g = tp ? regather(x, n, out->median, threshold_from_y(l.hy, tp), l.cand) : 0;
     }
-    hill_part(x, n, rule, &l, g, s.hy != NULL, flags, top, top_len, top_n, out);
+    hill_part(x, n, rule, &l, &br, g, s.hy != NULL, flags, top, top_len, top_n, out);
     return EST_OK;
 }
 

@@ -200,28 +200,30 @@ typedef struct est_seg {
 #define EST_SEG_LOOSE UINT32_MAX
 
 /*
- * Cluster-robust (sandwich) variance of the Hill estimate for a block whose
- * values came in runs of correlated neighbours. x, n: the block est_block()
+ * Cluster-robust variance of the Hill estimate for a block whose values
+ * came in runs of correlated neighbours. x, n: the block est_block()
  * estimated into *res (has_hill set; res->median, res->hill.gamma, k, u and
  * k_tied are read). seg[0..nseg): where the runs are (see est_seg). With
  * z_i = log(y_i / u) for the k exceedances (y_i > u, plus k_tied of the
  * values y_i == u: est_block does not say which, the first in block order
- * are taken), and clusters c = runs (independent positions are clusters of
- * one), n_c the exceedances in cluster c:
- *   var = sum_c (sum_{i in c} (z_i - gamma))^2 / (1 - n_c / k)^2 / k^2
- * (CR3, the delete-one-cluster jackknife of a mean: n_c / k is the
- * cluster's leverage, and a sandwich with few clusters is biased low
- * without it), deff = var / (gamma^2 / k), clamped to [1, k]; G, the
- * clusters holding exceedances, = 1 gives deff = k (one cluster: one
- * independent observation of the tail). A loose segment adds run *
- * (z_i - gamma)^2 for each exceedance in it, the largest value any split
- * into runs of at most `run` values can give, weighted as a cluster of
- * min(run, its exceedances), and counts ceil(its exceedances / run)
- * clusters in G, the fewest such a split can have.
+ * are taken), clusters c = runs (independent positions are clusters of
+ * one), Z_c the log-excess and n_c the exceedances of cluster c, Z = k
+ * gamma: the delete-one-cluster jackknife of alpha at the fixed threshold,
+ *   alpha_c = (k - n_c) / (Z - Z_c),
+ *   var = (G - 1) / G sum_c (alpha_c - mean alpha_c)^2
+ * over the G clusters holding exceedances, deff = var / (alpha^2 / k),
+ * clamped to [1, k]; G = 1, or a cluster holding all the log-excess, gives
+ * deff = k (one independent observation of the tail). A loose segment
+ * adds, uncentred, run * sum (z_i - gamma)^2 / (gamma (Z - Zmax))^2 for its
+ * exceedances, Zmax the most log-excess a run of at most `run` of them can
+ * hold, which bounds any split into such runs from above, and counts
+ * ceil(its exceedances / run) clusters in G, the fewest such a split can
+ * have; with a loose segment the whole sum is taken uncentred and without
+ * the (G - 1) / G factor.
  * When deff > 1, res->hill gets deff, se = alpha / sqrt(k / deff) and the
  * interval est_hill_ci_k(alpha, k / deff * (z / t)^2), z and t the 0.975
  * quantiles of the normal and of Student's t with G - 1 degrees of
- * freedom (the variance rests on G cluster sums; G = 1: k / deff = 1);
+ * freedom (the variance rests on G clusters; G = 1: k / deff = 1);
  * k, alpha and gamma are kept.
  * When deff <= 1 (or no hill, or nseg == 0) *res is left as it is, bit for
  * bit. One pass over the block: skip the call for a block without runs.

@@ -155,15 +155,57 @@ void est_sort_desc_f64(double *v, size_t n);
  * v[0..pos) >= v[pos] >= v[pos+1..n). */
 void est_nth_desc_f64(double *v, size_t n, size_t pos);
 
+/*
+ * A bracket of top-level buckets [lo, hi] around a sample's median whose
+ * keys the histogram pass also gathers, in block order, into g (m of
+ * them), so that the median's bucket need not be read from the block
+ * again. lo > hi: no bracket. g: room for n + 16 keys.
+ */
+typedef struct est_bracket {
+    uint32_t lo, hi;
+    uint32_t *g;
+    size_t m;
+    /* rep: instead of a bracket, one key v fills a quarter of the sample
+     * (exact zeros, say); pass 1 counts the keys below it (lt) and equal
+     * to it (eq), so a median that is v needs no further pass */
+    int rep;
+    uint32_t v;
+    size_t lt, eq;
+    /* tails: with a bracket, pass 1 counts one by one only the buckets
+     * below tl, above th and in the bracket; each middle side's count goes
+     * whole into its first bucket (tl, th), so counts below and above the
+     * bracket stay exact but the middle buckets' own do not */
+    int tails;
+    uint32_t tl, th;
+} est_bracket;
+
+/* Sets *br from a strided sample of x: the buckets between the sample's
+ * ranks s/2 -+ about 3 standard errors of its median, or no bracket (small
+ * blocks, no AVX-512, or a bracket the sample says holds a quarter of the
+ * block or more: values crowding one bucket; when one key is a quarter of
+ * the sample, rep and v are set instead). t: how many of the largest
+ * |x - median| the caller will want; with a bracket, tails holding about
+ * twice that are set when the sample allows. */
+void est_bracket_guess(const float *x, size_t n, uint32_t *g, size_t t, est_bracket *br);
+/* Whether pass 1 counted bucket b exactly (always, without tails). */
+int est_bracket_exact(const est_bracket *br, size_t b);
+/* Whether this build on this CPU brackets at all (AVX-512). */
+int est_bracket_supported(void);
+
 /* Keys at ranks r and r+1 (ascending) among the finite values, given the
  * top-level histogram hist (EST_TOP_BUCKETS counts over all n keys).
- * g: scratch for up to n keys. Writes the two values (equal when odd). */
-void est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg_nonfinite,
-                      size_t n_used, uint32_t *g, double *median);
+ * g: scratch for up to n keys. br: a bracket gathered by est_pass_keys
+ * (or NULL): where it holds the middle ranks' buckets, the block is not
+ * read again. Writes the two values (equal when odd) and returns 0, or
+ * returns -1 when a middle rank lies in a bucket br's tails left uncounted
+ * (the caller recounts without br). */
+int est_median_radix(const float *x, size_t n, const size_t *hist, size_t n_neg_nonfinite,
+                     size_t n_used, uint32_t *g, const est_bracket *br, double *median);
 
-/* Top-level histogram of the order keys of x into hist (EST_TOP_BUCKETS).
+/* Top-level histogram of the order keys of x into hist (EST_TOP_BUCKETS),
+ * and, when br holds a bracket, the gather of its keys into br->g.
  * sub: EST_HIST_COPIES * EST_TOP_BUCKETS uint32. */
-void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub);
+void est_pass_keys(const float *x, size_t n, size_t *hist, uint32_t *sub, est_bracket *br);
 
 /* Moments from the mean (moments.c): fills variance and kurtosis. sums are
  * sum c, c^2, c^3, c^4 over the finite values, c = x - mean. */

@@ -3,28 +3,37 @@
  * runs of correlated neighbours (client run sampling, see est.h).
  *
  * DESIGN: the Hill estimate solves sum_i psi_i = 0 with the score
- * psi_i = 1{y_i exceeds u} (log(y_i / u) - gamma); with independent values
- * its variance is gamma^2 / k, but values of one run share their tail, so
- * the scores of a run are summed before squaring (the cluster-robust, or
- * sandwich, variance): var = sum_c (sum_{i in c} psi_i)^2 / k^2. With few
- * clusters that sum is biased low (the cluster sums add up to about 0, so
- * one cluster alone would give 0): each cluster's square is divided by
- * (1 - n_c / k)^2, n_c / k being its leverage in gamma, which makes it the
- * delete-one-cluster jackknife (CR3), and the interval takes Student's t
- * with G - 1 degrees of freedom for the G clusters holding exceedances
- * (bench/runs_calib.c measures both against fresh draws). Only
- * exceedances have a non-zero score, so one pass over the block compares
- * each y with u and takes a logarithm only for the k exceedances; positions
- * outside run segments are clusters of one. The caller skips the call for a
- * block without runs, so those blocks pay nothing.
+ * psi_i = 1{y_i exceeds u} (z_i - gamma), z_i = log(y_i / u); with
+ * independent values its variance is gamma^2 / k, but values of one run
+ * share their tail, so the standard error comes from the runs as units:
+ * the delete-one-cluster jackknife of alpha itself over the G clusters
+ * holding exceedances, u held fixed. Deleting cluster c (n_c exceedances,
+ * score sum s_c, log-excess sum Z_c = s_c + gamma n_c) leaves
+ * alpha_c = (k - n_c) / (Z - Z_c), Z = k gamma, so
+ * d_c = alpha_c - alpha = s_c / (gamma (Z - Z_c)) is known when the pass
+ * closes the cluster, and var = (G - 1) / G sum_c (d_c - mean d)^2.
+ * To first order d_c is the CR3 (leverage-weighted sandwich) term; the
+ * rest is the curvature of alpha = 1/gamma, which a sandwich on gamma
+ * misses and which with few clusters makes the spread of alpha larger
+ * than the delta method says (bench/runs_calib.c measures it against
+ * fresh draws: 0.81-0.86 of the spread with CR3 where 3-20 runs hold the
+ * tail). The interval takes Student's t with G - 1 degrees of freedom.
+ * Only exceedances have a non-zero score, so one pass over the block
+ * compares each y with u and takes a logarithm only for the k
+ * exceedances; positions outside run segments are clusters of one. The
+ * caller skips the call for a block without runs, so those blocks pay
+ * nothing.
  * Ties at u: est_block counts k_tied of the values equal to u among the k
  * without saying which; here the first k_tied in block order are taken
- * (score -gamma), a choice that only decides which cluster a tie joins.
- * A loose segment (boundaries unknown, runs of at most `run`) adds
- * run * psi_i^2 per exceedance, at least what any split into such runs
- * gives (Cauchy-Schwarz), with the weight of a cluster of min(run,
- * exceedances), the largest possible, and counts ceil(exceedances / run)
- * clusters, the fewest possible: all make the interval an upper bound.
+ * (z = 0), a choice that only decides which cluster a tie joins.
+ * A loose segment (boundaries unknown, runs of at most `run`) bounds its
+ * clusters' sum of d_c^2 from above: sum s_c^2 <= run sum psi_i^2 for any
+ * split into such runs (Cauchy-Schwarz), and Z - Z_c >= Z - Zmax with
+ * Zmax the most log-excess one run of it can hold (at most all of the
+ * segment's, at most min(run, hits) times its largest z); the jackknife
+ * is then taken uncentred and without the (G - 1) / G factor (both only
+ * shrink it), and the segment counts ceil(hits / run) clusters, the fewest
+ * possible (the widest t): the interval can only come out wider.
  */
 #include <math.h>
 
@@ -36,24 +45,33 @@ typedef struct runs_acc {
     size_t ties;  /* ties at u still to be counted as exceedances */
     size_t above; /* exceedances seen: k at the end */
     double k;     /* the exceedances est_block counted */
-    double ss;    /* sum over clusters of (cluster score)^2 / (1 - n_c / k)^2 */
+    double z;     /* their log-excess sum, k gamma */
+    double jd;    /* sum over closed clusters of d_c = alpha without c - alpha */
+    double jd2;   /* sum of d_c^2, plus the loose segments' bounds */
     size_t g;     /* clusters holding an exceedance (a lower bound for loose segments) */
+    int inf;      /* a cluster held all the log-excess: alpha without it infinite */
+    int any_loose;
     size_t loose; /* exceedances in the loose segment being passed */
     double lss;   /* their run * score^2 */
+    double lz;    /* their log-excess sum */
+    double lzmax; /* their largest log-excess */
     double cur;   /* score of the open cluster */
     size_t cur_n; /* its exceedances */
     size_t cur_id;
     int open;
 } runs_acc;
 
-/* The small-sample weight of a cluster holding n of the k exceedances:
- * its leverage in gamma (a mean over the k) is h = n / k, and its score sum
- * understates its share of the variance; 1 / (1 - h)^2 makes the sum the
- * delete-one-cluster jackknife (CR3). */
-static double cr3_weight(double n, double k)
+/* Cluster c deleted: its score sum s and the log-excess z_out the other
+ * clusters hold add d_c = s / (gamma z_out) to the jackknife. */
+static void jack_add(runs_acc *a, double s, double z_out)
 {
-    double r = 1.0 - n / k;
-    return r > 0 ? 1.0 / (r * r) : 0.0; /* one cluster holds all: G = 1 */
+    if (!(z_out > 0)) {
+        a->inf = 1;
+        return;
+    }
+    double d = s / (a->gamma * z_out);
+    a->jd += d;
+    a->jd2 += d * d;
 }
 
 /* The score of value x, 0 when it is not an exceedance. *hit set to 1 when
@@ -80,7 +98,8 @@ static inline double score(runs_acc *a, float x, int *hit)
 static void close_cluster(runs_acc *a)
 {
     if (a->open) {
-        a->ss += a->cur * a->cur * cr3_weight((double)a->cur_n, a->k);
+        /* Z_c = s_c + gamma n_c: the others hold Z - Z_c */
+        jack_add(a, a->cur, a->z - (a->cur + a->gamma * (double)a->cur_n));
         a->g++;
     }
     a->open = 0;
@@ -98,7 +117,10 @@ static void visit(runs_acc *a, const float *x, size_t i, size_t lo, size_t run, 
     if (!hit)
         return;
     if (loose) {
+        double z = s + a->gamma;
         a->lss += (double)run * s * s;
+        a->lz += z;
+        a->lzmax = z > a->lzmax ? z : a->lzmax;
         a->loose++;
         return;
     }
@@ -133,15 +155,21 @@ EST_HOT static void seg_pass(runs_acc *a, const float *x, size_t lo, size_t hi, 
         visit(a, x, i, lo, run, phase, loose);
     close_cluster(a);
     /* a loose segment's exceedances fill at least ceil(hits / run) runs:
-     * the fewest clusters; none holds more than min(run, hits) of them,
-     * the largest weight */
+     * the fewest clusters; none holds more log-excess than zmax */
     if (a->loose > 0) {
-        size_t most = a->loose < run ? a->loose : run;
-        a->ss += a->lss * cr3_weight((double)most, a->k);
+        double most = (double)(a->loose < run ? a->loose : run) * a->lzmax;
+        double zmax = most < a->lz ? most : a->lz, z_out = a->z - zmax;
+        if (z_out > 0)
+            a->jd2 += a->lss / (a->gamma * z_out * a->gamma * z_out);
+        else
+            a->inf = 1;
         a->g += (a->loose + run - 1) / run;
+        a->any_loose = 1;
     }
     a->loose = 0;
     a->lss = 0.0;
+    a->lz = 0.0;
+    a->lzmax = 0.0;
 }
 
 int est_hill_runs(const float *x, size_t n, const est_seg *seg, size_t nseg, est_result *res)
@@ -161,7 +189,8 @@ int est_hill_runs(const float *x, size_t n, const est_seg *seg, size_t nseg, est
                   .lu = log(h->u),
                   .gamma = h->gamma,
                   .ties = h->k_tied,
-                  .k = (double)h->k};
+                  .k = (double)h->k,
+                  .z = (double)h->k * h->gamma};
     seg_pass(&a, x, 0, seg[0].start, 1, 0, 0);
     for (size_t j = 0; j < nseg; j++) {
         size_t lo = seg[j].start, hi = j + 1 < nseg ? seg[j + 1].start : n;
@@ -174,9 +203,10 @@ int est_hill_runs(const float *x, size_t n, const est_seg *seg, size_t nseg, est
     if (a.above != h->k) /* res was not estimated from this block */
         return EST_EINVAL;
     /* one cluster says nothing about the spread: k_eff = 1, as when the
-     * weights would take k_eff below 1 */
-    double k = (double)h->k;
-    double deff = a.g > 1 ? a.ss / (k * h->gamma * h->gamma) : k;
+     * jackknife would take k_eff below 1; deff = var(alpha) / (alpha^2 / k) */
+    double k = (double)h->k, g = (double)a.g;
+    double var = a.any_loose ? a.jd2 : (g - 1.0) / g * (a.jd2 - a.jd * a.jd / g);
+    double deff = a.g > 1 && !a.inf ? var * k * h->gamma * h->gamma : k;
     if (deff > k)
         deff = k;
     if (!(deff > 1.0) || !isfinite(deff))
