@@ -74,6 +74,7 @@ int flow_tick(flow_ctl *c, const flow_sample *s);
 typedef struct flow_run {
     char run[WIRE_NAME_MAX + 1];
     uint32_t ranks;          /* client connections of the run */
+    uint32_t streams;        /* its groups held in memory (idle ones leave) */
     uint32_t budget_values;  /* values per send asked of each rank */
     uint32_t budget_every;   /* one send in this many steps */
     uint64_t client_drops;   /* messages its clients report they dropped */

@@ -143,6 +143,7 @@ static size_t daemon_flow(void *ud, struct http_run_flow **out)
     for (size_t i = 0; i < n; i++) {
         memcpy((*out)[i].run, v[i].run, sizeof((*out)[i].run));
         (*out)[i].ranks = v[i].ranks;
+        (*out)[i].streams = v[i].streams;
         (*out)[i].budget_values = v[i].budget_values;
         (*out)[i].budget_every = v[i].budget_every;
         (*out)[i].client_drops = (double)v[i].client_drops;

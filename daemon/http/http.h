@@ -63,7 +63,7 @@ typedef size_t (*http_stats_fn)(void *ud, struct http_stat *out, size_t cap);
  * htga_run_*): its ranks, the budget asked of each, and what was shed. */
 struct http_run_flow {
     char run[129];
-    double ranks, budget_values, budget_every;
+    double ranks, streams, budget_values, budget_every;
     double client_drops, values_refused, blocks_lost;
     double idle_s; /* since its last samples: /metrics leaves it out past metrics_expire_s */
 };

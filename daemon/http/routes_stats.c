@@ -34,10 +34,11 @@ static void stats_flow(const struct http_server *s, hbuf *b)
             hbuf_put(b, ",", 1);
         hbuf_json_str(b, f[i].run);
         hbuf_printf(b,
-                    ":{\"ranks\":%.0f,\"budget_values\":%.0f,\"budget_every\":%.0f,"
-                    "\"client_drops\":%.0f,\"values_refused\":%.0f,\"blocks_lost\":%.0f}",
-                    f[i].ranks, f[i].budget_values, f[i].budget_every, f[i].client_drops,
-                    f[i].values_refused, f[i].blocks_lost);
+                    ":{\"ranks\":%.0f,\"streams\":%.0f,\"budget_values\":%.0f,"
+                    "\"budget_every\":%.0f,\"client_drops\":%.0f,\"values_refused\":%.0f,"
+                    "\"blocks_lost\":%.0f,\"idle_s\":%.3f}",
+                    f[i].ranks, f[i].streams, f[i].budget_values, f[i].budget_every,
+                    f[i].client_drops, f[i].values_refused, f[i].blocks_lost, f[i].idle_s);
     }
     hbuf_put(b, "}", 1);
     free(f);

@@ -68,6 +68,7 @@ void ig_publish_flow(ingest *g)
             continue;
         memcpy(f->run, run->name, run->name_len + 1);
         f->ranks = (uint32_t)run->npeers;
+        f->streams = (uint32_t)run->nstreams;
         f->budget_values = run->bud_values;
         f->budget_every = run->bud_every;
         f->client_drops = run->drops_gone;
@@ -75,7 +76,7 @@ void ig_publish_flow(ingest *g)
             f->client_drops += run->peers[k].dropped - run->peers[k].dropped_base;
         f->values_refused = run->refused;
         f->blocks_lost = run->lost;
-        f->idle_s = 1e9; /* no samples yet */
+        f->idle_s = run->samples_ms > 0 ? (double)(now - run->samples_ms) / 1000 : 1e9;
         for (size_t k = 0; k < run->nstreams; k++) {
             double idle = (double)(now - g->reg->streams[run->streams[k]].last_ms) / 1000;
             if (idle < f->idle_s)

@@ -7,17 +7,13 @@
  * A known spike (one Cauchy block scaled by 1000 among Student-t blocks) is
  * found in the downsampled series' bucket max exactly as stored; CSV, 4xx
  * answers and path traversal are checked on the same daemon.
- * Uses the integration harness (tests/integration/harness.c) to run htgad.
- */
-#include <arpa/inet.h>
+ * Uses the integration harness (tests/integration/harness.c) to run htgad. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <unistd.h>
@@ -29,22 +25,10 @@
 static testd d;
 static uint16_t hport;
 
-static uint16_t free_tcp_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t len = sizeof a;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-              getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void setup(void)
 {
     testd_init(&d);
-    hport = free_tcp_port();
+    hport = (uint16_t)testd_free_port();
     char http[64];
     snprintf(http, sizeof http, "127.0.0.1:%u", hport);
     cr_assert_eq(testd_start(&d, "--block-samples", "1024", "--http", http, "--token", "tok", NULL),
@@ -66,6 +50,20 @@ static json_t *get(const char *path)
     json_t *j = json_loads(r.body, 0, NULL);
     cr_assert_not_null(j, "%s", r.body);
     hresp_free(&r);
+    return j;
+}
+
+/* /api/v1/stats once its flow has run (with `streams` streams unless -1), *fl its entry. */
+static json_t *wait_flow(const char *run, int64_t streams, json_t **fl)
+{
+    json_t *j = NULL;
+    for (int64_t end = now_ms() + 10000; now_ms() < end; sleep_ms(20)) {
+        json_decref(j);
+        j = get("/api/v1/stats");
+        *fl = json_object_get(json_object_get(j, "flow"), run);
+        if (*fl && (streams < 0 || json_integer_value(json_object_get(*fl, "streams")) == streams))
+            break;
+    }
     return j;
 }
 
@@ -110,12 +108,14 @@ Test(daemon_http, endpoints_over_real_ingest)
                      "linear");
     json_decref(j);
 
-    j = get("/api/v1/stats");
+    /* flow control, per run: one rank asked for a whole block per send;
+     * ingest publishes it on its flow tick (500 ms), which the estimates
+     * may have beaten */
+    json_t *fl;
+    j = wait_flow("it run", -1, &fl);
+    cr_assert_not_null(fl, "no flow for the run in /api/v1/stats");
     cr_assert_geq(json_integer_value(json_object_get(j, "ingest_messages")), 16);
     cr_assert_geq(json_integer_value(json_object_get(j, "rows_written")), 8);
-    /* flow control, per run: one rank asked for a whole block per send */
-    json_t *fl = json_object_get(json_object_get(j, "flow"), "it run");
-    cr_assert_not_null(fl, "no flow for the run in /api/v1/stats");
     cr_assert_eq(json_integer_value(json_object_get(fl, "ranks")), 1);
     cr_assert_eq(json_integer_value(json_object_get(fl, "budget_values")), 1024);
     cr_assert_eq(json_integer_value(json_object_get(fl, "budget_every")), 1);
@@ -668,4 +668,33 @@ Test(daemon_http, client_drops_show_as_gaps_in_the_db_and_the_series)
     json_decref(j);
     htga_destroy(&h);
     free(x);
+}
+
+/* A run whose streams left memory (idle) while its client stays connected
+ * keeps its flow families in /metrics, as a live run (metrics-expire-s
+ * after its last samples). */
+Test(daemon_http, idle_run_keeps_its_flow_metrics)
+{
+    char http[64];
+    htga *h = NULL;
+    static float x[1024] = {1, -2, 3};
+    struct hresp r;
+
+    snprintf(http, sizeof http, "127.0.0.1:%u", hport);
+    cr_assert_eq(testd_stop(&d, SIGTERM), 0);
+    cr_assert_eq(
+        testd_start(&d, "--block-samples", "1024", "--stream-idle-s", "1", "--http", http, NULL),
+        0);
+    cr_assert_eq(htga_create(&h, d.endpoint, "idle"), HTGA_OK);
+    cr_assert_eq(htga_send(h, "g", 0, x, 1024), HTGA_OK);
+    cr_assert_eq(testd_wait_query(&d, "SELECT count(*) FROM estimates", 1, 10000), 0);
+    json_t *fl, *j = wait_flow("idle", 0, &fl);
+    cr_assert_eq(json_integer_value(json_object_get(fl, "streams")), 0, "the stream stayed");
+    cr_assert_geq(json_number_value(json_object_get(fl, "idle_s")), 1.0);
+    cr_assert_lt(json_number_value(json_object_get(fl, "idle_s")), 3600.0);
+    json_decref(j);
+    httpc(hport, "GET", "/metrics", NULL, NULL, 0, &r);
+    cr_assert_eq(r.status, 200);
+    cr_assert(strstr(r.body, "htga_run_ranks{run=\"idle\"} 1\n"), "%s", r.body);
+    htga_destroy(&h);
 }
