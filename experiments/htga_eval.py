@@ -1037,12 +1037,13 @@ def overhead_child(args):
     opts = {k: overhead_optimizer(model, client, k) for k in variants}
     count = {k: 0 for k in variants}
     times = {k: [] for k in variants}  # per round, the variant's step times (ms)
+    cpu = {k: [] for k in variants}  # the same in CPU time of the process (all its threads)
 
     def run(k, n, keep):
         o, mon = opts[k]
-        ts = []
+        ts, cs = [], []
         for _ in range(n):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             xb, yb = batch()
             o.zero_grad()
             lf(model(xb), yb).backward()
@@ -1051,8 +1052,10 @@ def overhead_child(args):
             o.step()
             count[k] += 1
             ts.append(1e3 * (time.perf_counter() - t0))
+            cs.append(1e3 * (time.process_time() - c0))
         if keep:
             times[k].append(ts)
+            cpu[k].append(cs)
 
     for k in variants:  # warm-up, not timed
         run(k, 5, False)
@@ -1067,7 +1070,7 @@ def overhead_child(args):
             sent[k] = m.steps_sent / max(1, m.steps_seen)
     if client is not None:
         client.close()
-    print(json.dumps(dict(variant=v, times=times, sent=sent, rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    print(json.dumps(dict(variant=v, times=times, cpu=cpu, sent=sent, rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                           params=sum(p.numel() for p in model.parameters()))))
     return 0
 
@@ -1092,12 +1095,14 @@ def overhead(endpoint, args):
 
     t0 = time.time()
     it = child("interleaved", "t")
-    per = {k: [median(ts) for ts in it["times"][k]] for k in OVERHEAD_VARIANTS}
     variants = {}
     for k in OVERHEAD_VARIANTS:
-        ratio = [a / b - 1 for a, b in zip(per[k], per["sgd"])]
-        variants[k] = dict(ms=median([t for ts in it["times"][k] for t in ts]), ratio=median(ratio),
-                           ci=bootstrap_median(ratio), sent=it["sent"].get(k))
+        v = variants[k] = dict(sent=it["sent"].get(k))
+        for what, pre in (("times", ""), ("cpu", "cpu_")):
+            per = {x: [median(ts) for ts in it[what][x]] for x in (k, "sgd")}
+            ratio = [a / b - 1 for a, b in zip(per[k], per["sgd"])]
+            v.update({pre + "ms": median([t for ts in it[what][k] for t in ts]), pre + "ratio": median(ratio),
+                      pre + "ci": bootstrap_median(ratio)})
     timing_s = time.time() - t0
     rss = {k: [] for k in RSS_VARIANTS}
     for r in range(3):
@@ -1336,6 +1341,25 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
                 cells.append("n/a" if not p else f"{p[0]:+.3g} [{p[1]:+.3g}, {p[2]:+.3g}] {c['v']}")
             L.append(f"| {h} | " + " | ".join(cells) + " |")
         L.append("")
+    L.append("### Wins, ties and losses per task and baseline (95% paired intervals, over the HTGA methods)")
+    L.append("")
+    L.append("Each cell: how many of the task's HTGA methods beat the baseline (W), tie it (T), lose to it (L); "
+             "then the HTGA methods that win.")
+    L.append("")
+    L.append("| task | " + " | ".join(f"vs {b}: W/T/L" for b in BASELINES) + " |")
+    L.append("|---|" + "---|" * len(BASELINES))
+    for t in res["tasks"]:
+        cells = []
+        for b in BASELINES:
+            cs = [c for c in comps if c["task"] == t and c["base"] == b]
+            if not cs:
+                cells.append("")
+                continue
+            wins = [c["htga"][5:] for c in cs if c["v"] == "W"]
+            cells.append("/".join(str(sum(c["v"] == k for c in cs)) for k in "WTL") +
+                         (f" ({', '.join(wins)})" if wins else ""))
+        L.append(f"| {t} | " + " | ".join(cells) + " |")
+    L.append("")
     L.append("### Wins, ties and losses of each HTGA method (95% paired intervals, all tasks)")
     L.append("")
     L.append("| HTGA method | vs its own base (SGD or momentum SGD): W/T/L | vs every baseline: W/T/L | tasks it wins on |")
@@ -1395,19 +1419,25 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
         L.append(f"Time: one process, one model, one batch stream; the variants take turns in blocks of "
                  f"{o['steps']} steps (in order, then reversed), {o['rounds']} rounds; per round a variant's "
                  "median step over plain SGD's in the same round; shown: the median of those per-round ratios "
-                 "and its 95% bootstrap interval over rounds. monitor / HTGA: every step (`max_overhead=None`, "
+                 "and its 95% bootstrap interval over rounds, for the wall time and for the CPU time of the "
+                 "process (all its threads: torch, libhtga's and ZeroMQ's I/O; not htgad's), which other "
+                 "engineers' load moves much less. monitor / HTGA: every step (`max_overhead=None`, "
                  "per parameter, 4096 values per group); default: as they come (the `max_overhead=0.01` "
                  "budget). Peak RSS: each variant alone in its own child process (getrusage), 3 rounds in "
                  "alternating order, median; Δ = median of the paired differences to plain SGD (no client "
                  "loaded) in the same round.")
         L.append("")
-        L.append("| variant | ms/step (median) | overhead [95% interval] | peak RSS (MB) | Δ RSS vs SGD (MB) | steps sent |")
-        L.append("|---|---:|---:|---:|---:|---:|")
+        L.append("| variant | wall ms/step (median) | wall overhead [95% interval] | CPU ms/step | CPU overhead "
+                 "[95% interval] | peak RSS (MB) | Δ RSS vs SGD (MB) | steps sent |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+
+        def pct(r, ci):
+            return f"{100 * r:+.1f}% [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
         for k, v in o["variants"].items():
             sent = "" if v["sent"] is None else f"{100 * v['sent']:.0f}%"
             rss = f"{v['rss_mb']:.0f} | {v['rss_delta']:+.1f}" if "rss_mb" in v else " | "
-            L.append(f"| {k} | {v['ms']:.2f} | {100 * v['ratio']:+.1f}% [{100 * v['ci'][0]:+.1f}, "
-                     f"{100 * v['ci'][1]:+.1f}] | {rss} | {sent} |")
+            cpu = f"{v['cpu_ms']:.2f} | {pct(v['cpu_ratio'], v['cpu_ci'])}" if "cpu_ms" in v else " | "
+            L.append(f"| {k} | {v['ms']:.2f} | {pct(v['ratio'], v['ci'])} | {cpu} | {rss} | {sent} |")
         L.append("")
     for f in files:
         L.append(f"![{f}]({imgrel}/{f})")
@@ -1566,8 +1596,8 @@ def main():
     ap.add_argument("--methods", default="all", help="comma-separated, or all: " + ", ".join(ALL_METHODS))
     ap.add_argument("--tf-methods", default="all", help="methods on charlm-tf (the costliest task), or all")
     ap.add_argument("--ranks", type=int, default=3, help="ranks of the distributed run (0 = none)")
-    ap.add_argument("--overhead-steps", type=int, help="overhead: steps per block (10; --overhead-only 250)")
-    ap.add_argument("--overhead-reps", type=int, help="overhead: rounds of blocks (20, 0 = none; --overhead-only 8)")
+    ap.add_argument("--overhead-steps", type=int, help="overhead: steps per block (2; --overhead-only 250)")
+    ap.add_argument("--overhead-reps", type=int, help="overhead: rounds of blocks (60, 0 = none; --overhead-only 8)")
     ap.add_argument("--overhead-only", action="store_true",
                     help="only the step-by-step overhead on the digits models (experiments/overhead_digits.py, "
                          "the tables of docs/python.md): prints its table, writes overhead.json/.md to --out")
@@ -1592,9 +1622,9 @@ def main():
     if args.dist_rank is not None:
         return dist_rank(args)
     if args.overhead_steps is None:
-        args.overhead_steps = 250 if args.overhead_only else 10
+        args.overhead_steps = 250 if args.overhead_only else 2
     if args.overhead_reps is None:
-        args.overhead_reps = 8 if args.overhead_only else 20
+        args.overhead_reps = 8 if args.overhead_only else 60
     if args.overhead_variant:
         return overhead_child(args)
     if args.overhead_only:
