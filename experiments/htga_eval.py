@@ -548,7 +548,7 @@ def train_run(job):
         return res
     t1 = time.perf_counter()
     hb = (hx[:nh], hy[:nh])  # a fixed batch of training data
-    res["hess"], res["hess_iters"], res["hess_conv"] = top_hessian_eig(model, lf, hb, gen)
+    res["hess"], res["hess_iters"], res["hess_conv"] = top_hessian_eig(model, lf, hb, gen, job["hess_iters"])
     res["noise"] = noise_sharpness(model, lf, hb, gen)
     res["sharp_s"] = time.perf_counter() - t1
     if w_star is not None:
@@ -727,7 +727,8 @@ class Cell:
     def job(self, phase, lr, cf, seed, run, point=None):
         t, m, a = self.t, self.m, self.args
         job = dict(task=t, method=m, lr=lr, cf=cf, point=point, seed=seed, steps=steps_for(t, a), phase=phase,
-                   monitor=phase == "eval", full=phase != "tune", lm_eval=a.lm_eval, endpoint=daemons_ep(m))
+                   monitor=phase == "eval", full=phase != "tune", lm_eval=a.lm_eval, endpoint=daemons_ep(m),
+                   hess_iters=a.hess_iters)
         # what decides the result, so that a resumed run finds it; the run's
         # name in htgad carries the session, so a run cut off by a stop is
         # never mixed with its rerun
@@ -1105,13 +1106,14 @@ def overhead(endpoint, args):
                       pre + "ci": bootstrap_median(ratio)})
     timing_s = time.time() - t0
     rss = {k: [] for k in RSS_VARIANTS}
-    for r in range(3):
+    for r in range(args.rss_rounds):
         for k in (RSS_VARIANTS if r % 2 == 0 else RSS_VARIANTS[::-1]):
             rss[k].append(child(k, f"rss{r}")["rss_mb"])
     for k in RSS_VARIANTS:
         variants[k].update(rss_mb=median(rss[k]), rss_delta=median([a - b for a, b in zip(rss[k], rss["sgd"])]),
                            rss_all=rss[k])
     return dict(variants=variants, rounds=args.overhead_reps, steps=args.overhead_steps, params=it["params"],
+                rss_rounds=args.rss_rounds,
                 model=dict(TF_BIG, batch=TASKS["charlm-tf"]["bs"]), timing_s=timing_s, wall_s=time.time() - t0)
 
 
@@ -1297,7 +1299,7 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
         nok = sum(r["seeds"] - r["diverged"] for r in trs)
         L.append(f"Mean ± sd over {args.seeds} seeds. λ_max(H): top Hessian eigenvalue of the training loss on a "
                  f"fixed training batch at the end (power iteration on Hessian-vector products, stopped when the "
-                 f"estimate moves less than {HESS_TOL:g} relatively, at most {HESS_ITERS}: converged in "
+                 f"estimate moves less than {HESS_TOL:g} relatively, at most {args.hess_iters}: converged in "
                  f"{sum(r['hess_conv'] for r in trs)} of {nok} runs, median "
                  f"{median([r['hess_iters'] for r in trs]) or 0:.0f} products); noise: the weight-noise proxy, the "
                  f"mean rise of that batch's loss under Gaussian noise of {NOISE_SIGMA:g} × each tensor's RMS "
@@ -1423,7 +1425,8 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
                  "process (all its threads: torch, libhtga's and ZeroMQ's I/O; not htgad's), which other "
                  "engineers' load moves much less. monitor / HTGA: every step (`max_overhead=None`, "
                  "per parameter, 4096 values per group); default: as they come (the `max_overhead=0.01` "
-                 "budget). Peak RSS: each variant alone in its own child process (getrusage), 3 rounds in "
+                 f"budget). Peak RSS: each variant alone in its own child process (getrusage), "
+                 f"{o.get('rss_rounds', 3)} rounds in "
                  "alternating order, median; Δ = median of the paired differences to plain SGD (no client "
                  "loaded) in the same round.")
         L.append("")
@@ -1591,6 +1594,7 @@ def main():
     ap.add_argument("--reg-steps", type=int, default=300, help="training steps, regression")
     ap.add_argument("--lm-steps", type=int, default=300, help="training steps, MLP language model")
     ap.add_argument("--tf-steps", type=int, default=200, help="training steps, transformer")
+    ap.add_argument("--hess-iters", type=int, default=HESS_ITERS, help="power iteration: most Hessian-vector products")
     ap.add_argument("--lm-eval", type=int, default=5000, help="LM validation/test positions kept (0 = all)")
     ap.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help=f"comma-separated, from {', '.join(TASKS)}")
     ap.add_argument("--methods", default="all", help="comma-separated, or all: " + ", ".join(ALL_METHODS))
@@ -1629,6 +1633,7 @@ def main():
         return overhead_child(args)
     if args.overhead_only:
         return digits_overhead_only(args)
+    args.rss_rounds = 3
     if args.short:
         args.seeds, args.tune_seeds, args.grid_points, args.max_ext, args.repeats = 3, 1, 3, 1, 2
         args.steps = args.reg_steps = args.lm_steps = 30
@@ -1636,7 +1641,8 @@ def main():
         args.lm_eval = args.lm_eval or 2000
         args.repeat_tasks = "linreg-nu1.5"
         args.ranks = min(args.ranks, 2)
-        args.overhead_steps, args.overhead_reps = 3, 2
+        args.overhead_steps, args.overhead_reps, args.rss_rounds = 3, 2, 1
+        args.hess_iters = 10
         if args.methods == "all":
             args.methods = "sgd,msgd,nsgd,mnsgd,clip,htga-lin1,htga-pow2-ema-m"
         if args.tasks == ",".join(DEFAULT_TASKS):
@@ -1662,7 +1668,7 @@ def main():
                 old = json.load(f)
         except OSError:
             sys.exit(f"nothing to resume in {state}")
-        if old != design:
+        if any(old.get(k, design[k]) != v for k, v in design.items()):  # a key it lacks: the default then
             sys.exit(f"{state} holds a run of another design: {old}; run without --resume to start afresh")
     else:
         shutil.rmtree(state, ignore_errors=True)
@@ -1763,7 +1769,7 @@ def main():
 
 SCHEDULE_FIRST = ["charlm-tf"]  # the costliest task first: a run cut short misses cheap cells, quick to add
 DESIGN_ARGS = ["seeds", "tune_seeds", "grid_points", "max_ext", "repeats", "repeat_tasks", "steps", "reg_steps",
-               "lm_steps", "tf_steps", "lm_eval"]
+               "lm_steps", "tf_steps", "lm_eval", "hess_iters"]
 
 
 def schedule_order(tasks):
