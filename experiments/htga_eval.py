@@ -331,31 +331,42 @@ def measure(model, kind, data):
 
 
 def top_hessian_eig(model, lf, data, gen, iters=HESS_ITERS, tol=HESS_TOL):
-    """Largest-magnitude eigenvalue of the training loss's Hessian on the
-    fixed batch `data`, by power iteration on Hessian-vector products
-    (double backward through torch.autograd): at most `iters` products,
-    stopped once the Rayleigh quotient changes by less than `tol` relative
-    to itself. Returns (eigenvalue, products used, converged)."""
+    """Top (largest algebraic) eigenvalue of the training loss's Hessian
+    on the fixed batch `data`, by power iteration on Hessian-vector
+    products (double backward through torch.autograd): at most `iters`
+    products, stopped once the Rayleigh quotient changes by less than `tol`
+    relative to itself. Power iteration finds the eigenvalue of largest
+    magnitude; when that one is negative, a second pass on H - mu I (mu that
+    eigenvalue, so every eigenvalue of the shifted matrix is >= 0) finds the
+    top one. Returns (eigenvalue, products used, converged, shifted)."""
     import torch
 
     params = [p for p in model.parameters() if p.requires_grad]
     x, y = data
     loss = lf(model(x), y)
     grads = torch.autograd.grad(loss, params, create_graph=True)
-    v = [torch.randn(p.shape, generator=gen) for p in params]
-    lam, prev = 0.0, None
-    for it in range(1, iters + 1):
-        norm = torch.sqrt(sum((a * a).sum() for a in v))
-        v = [a / norm for a in v]
-        hv = torch.autograd.grad(grads, params, grad_outputs=v, retain_graph=True)
-        lam = float(sum((a * b).sum() for a, b in zip(hv, v)))
-        if not math.isfinite(lam):
-            return lam, it, False
-        if prev is not None and abs(lam - prev) <= tol * abs(lam):
-            return lam, it, True
-        prev = lam
-        v = [h.detach() for h in hv]
-    return lam, iters, False
+
+    def power(shift):
+        v = [torch.randn(p.shape, generator=gen) for p in params]
+        lam, prev = 0.0, None
+        for it in range(1, iters + 1):
+            norm = torch.sqrt(sum((a * a).sum() for a in v))
+            v = [a / norm for a in v]
+            hv = torch.autograd.grad(grads, params, grad_outputs=v, retain_graph=True)
+            hv = [h.detach() - shift * a for h, a in zip(hv, v)]
+            lam = float(sum((a * b).sum() for a, b in zip(hv, v)))
+            if not math.isfinite(lam):
+                return lam, it, False
+            if prev is not None and abs(lam - prev) <= tol * abs(lam):
+                return lam, it, True
+            prev, v = lam, hv
+        return lam, iters, False
+
+    lam, n, conv = power(0.0)
+    if not (math.isfinite(lam) and lam < 0):
+        return lam, n, conv, False
+    top, n2, conv2 = power(lam)
+    return top + lam, n + n2, conv and conv2, True
 
 
 def noise_sharpness(model, lf, data, gen, sigma=NOISE_SIGMA, draws=NOISE_DRAWS):
@@ -548,7 +559,8 @@ def train_run(job):
         return res
     t1 = time.perf_counter()
     hb = (hx[:nh], hy[:nh])  # a fixed batch of training data
-    res["hess"], res["hess_iters"], res["hess_conv"] = top_hessian_eig(model, lf, hb, gen, job["hess_iters"])
+    res["hess"], res["hess_iters"], res["hess_conv"], res["hess_shifted"] = top_hessian_eig(model, lf, hb, gen,
+                                                                                           job["hess_iters"])
     res["noise"] = noise_sharpness(model, lf, hb, gen)
     res["sharp_s"] = time.perf_counter() - t1
     if w_star is not None:
@@ -1152,6 +1164,13 @@ def own_base(method):
     return "msgd" if method.endswith("-m") else "sgd"
 
 
+def hess_is_top(r):
+    """False for a run measured before the shifted pass existed whose power
+    iteration ended on a negative eigenvalue (the largest in magnitude, not
+    the top one)."""
+    return r.get("hess") is not None and ("hess_shifted" in r or r["hess"] >= 0)
+
+
 def summarize(evals, tails, tuned, methods, tasks):
     rows = []
     for t in tasks:
@@ -1165,7 +1184,8 @@ def summarize(evals, tails, tuned, methods, tasks):
             rows.append(dict(task=t, method=m, lr=tu["lr"], cf=tu["cf"], edge=tu["edge"], npoints=tu["npoints"],
                              seeds=len(runs), diverged=len(runs) - len(ok),
                              test=mean_sd([r["test"] for r in runs]), test_acc=mean_sd([r.get("test_acc") for r in ok]),
-                             gap=mean_sd([r.get("gap") for r in ok]), hess=mean_sd([r.get("hess") for r in ok]),
+                             gap=mean_sd([r.get("gap") for r in ok]), hess=mean_sd([r.get("hess") for r in ok if hess_is_top(r)]),
+                             hess_neg=sum(not hess_is_top(r) for r in ok),
                              noise=mean_sd([r.get("noise") for r in ok]),
                              hess_conv=sum(bool(r.get("hess_conv")) for r in ok),
                              hess_iters=median([r.get("hess_iters") for r in ok]),
@@ -1301,7 +1321,11 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
                  f"fixed training batch at the end (power iteration on Hessian-vector products, stopped when the "
                  f"estimate moves less than {HESS_TOL:g} relatively, at most {args.hess_iters}: converged in "
                  f"{sum(r['hess_conv'] for r in trs)} of {nok} runs, median "
-                 f"{median([r['hess_iters'] for r in trs]) or 0:.0f} products); noise: the weight-noise proxy, the "
+                 f"{median([r['hess_iters'] for r in trs]) or 0:.0f} products"
+                 + (f"; {sum(r['hess_neg'] for r in trs)} runs whose iteration ended on a negative eigenvalue, "
+                    "the largest in magnitude, without the shifted second pass that finds the top one, are left out"
+                    if any(r["hess_neg"] for r in trs) else "") +
+                 "); noise: the weight-noise proxy, the "
                  f"mean rise of that batch's loss under Gaussian noise of {NOISE_SIGMA:g} × each tensor's RMS "
                  f"({NOISE_DRAWS} draws); α: gradient tail index (median over the run's blocks "
                  "and groups, from htgad); param α: parameters' tail index at the end; kurt: gradient excess "

@@ -21,6 +21,22 @@ TASKS = {"mlp-lowdata", "linreg-nu1.5", "charlm-mlp", "charlm-tf"}
 METHODS = {"sgd", "msgd", "nsgd", "mnsgd", "clip", "htga-lin1", "htga-pow2-ema-m"}
 
 
+def QuadraticForm(diag):
+    """A module whose output is 0.5 w' diag(d) w whatever its input: its
+    Hessian is diag(d)."""
+    import torch
+
+    class _Quad(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones_like(diag))
+
+        def forward(self, x):
+            return 0.5 * (diag * self.w * self.w).sum()
+
+    return _Quad()
+
+
 @unittest.skipUnless(support.have_module("torch") and support.have_module("numpy"), "torch or numpy missing")
 class TestSharpness(unittest.TestCase):
     def test_power_iteration_finds_the_top_eigenvalue(self):
@@ -36,12 +52,23 @@ class TestSharpness(unittest.TestCase):
         x = rng.normal(size=(200, 6)) * np.array([3.0, 1.5, 1.0, 0.7, 0.5, 0.2])
         model = torch.nn.Linear(6, 1, bias=False).double()
         data = (torch.from_numpy(x), torch.from_numpy(rng.normal(size=(200, 1))))
-        lam, iters, converged = htga_eval.top_hessian_eig(model, torch.nn.functional.mse_loss, data,
-                                                          torch.Generator().manual_seed(0), iters=100, tol=1e-9)
+        lam, iters, converged, _ = htga_eval.top_hessian_eig(model, torch.nn.functional.mse_loss, data,
+                                                             torch.Generator().manual_seed(0), iters=100, tol=1e-9)
         want = np.linalg.eigvalsh(2 * x.T @ x / len(x))[-1]
         self.assertTrue(converged)
         self.assertLess(iters, 100)
         self.assertAlmostEqual(lam / want, 1.0, delta=1e-6)
+        lam, iters, converged, shifted = htga_eval.top_hessian_eig(model, torch.nn.functional.mse_loss, data,
+                                                                   torch.Generator().manual_seed(0))
+        self.assertFalse(shifted)
+        # a Hessian whose largest eigenvalue in magnitude is negative,
+        # diag(-5, 2, 1, 0.5): the shifted second pass finds the top one, 2
+        quad = QuadraticForm(torch.tensor([-5.0, 2.0, 1.0, 0.5], dtype=torch.float64))
+        top, iters, converged, shifted = htga_eval.top_hessian_eig(quad, lambda out, y: out, (None, None),
+                                                                   torch.Generator().manual_seed(0), iters=200,
+                                                                   tol=1e-10)
+        self.assertTrue(shifted and converged)
+        self.assertAlmostEqual(top, 2.0, delta=1e-6)
         # the weight-noise proxy is the loss's rise under noise, positive at
         # the least-squares minimum (a convex loss), and the weights come back
         w, *_ = np.linalg.lstsq(x, data[1].numpy(), rcond=None)
