@@ -1345,7 +1345,7 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
                 ex = f"{f3(r['test_acc'])} | "
             elif TASKS[t]["kind"] == "linreg":
                 ex = f"{f3(r['w_err'])} | "
-            L.append(f"| {m} | {f3(r['test'])} | {ex}{f3(r['gap'])} | {f3(r['hess'], 2)} | {sci(r['noise'])} | {f3(r['alpha'], 2)} | "
+            L.append(f"| {m} | {f3(r['test'])} | {ex}{f3(r['gap'])} | {sci(r['hess'])} | {sci(r['noise'])} | {f3(r['alpha'], 2)} | "
                      f"{f3(r['palpha'], 2)} | {f3(r['kurt'], 1)} | {f3(r['logvar'], 2)} | {f3(r['lam'], 3)} | "
                      f"{f3(r['ms'], 2)} | {r['diverged']}/{r['seeds']} |")
         L.append("")
