@@ -1186,7 +1186,7 @@ def summarize(evals, tails, tuned, methods, tasks):
                              test=mean_sd([r["test"] for r in runs]), test_acc=mean_sd([r.get("test_acc") for r in ok]),
                              gap=mean_sd([r.get("gap") for r in ok]), hess=mean_sd([r.get("hess") for r in ok if hess_is_top(r)]),
                              hess_neg=sum(not hess_is_top(r) for r in ok),
-                             noise=mean_sd([r.get("noise") for r in ok]),
+                             noise=median([r.get("noise") for r in ok]),  # a run near instability can blow up
                              hess_conv=sum(bool(r.get("hess_conv")) for r in ok),
                              hess_iters=median([r.get("hess_iters") for r in ok]),
                              w_err=mean_sd([r.get("w_err") for r in ok]),
@@ -1325,7 +1325,7 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
                  + (f"; {sum(r['hess_neg'] for r in trs)} runs whose iteration ended on a negative eigenvalue, "
                     "the largest in magnitude, without the shifted second pass that finds the top one, are left out"
                     if any(r["hess_neg"] for r in trs) else "") +
-                 "); noise: the weight-noise proxy, the "
+                 "); noise: the weight-noise proxy, median over seeds of the "
                  f"mean rise of that batch's loss under Gaussian noise of {NOISE_SIGMA:g} × each tensor's RMS "
                  f"({NOISE_DRAWS} draws); α: gradient tail index (median over the run's blocks "
                  "and groups, from htgad); param α: parameters' tail index at the end; kurt: gradient excess "
@@ -1345,7 +1345,7 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
                 ex = f"{f3(r['test_acc'])} | "
             elif TASKS[t]["kind"] == "linreg":
                 ex = f"{f3(r['w_err'])} | "
-            L.append(f"| {m} | {f3(r['test'])} | {ex}{f3(r['gap'])} | {sci(r['hess'])} | {sci(r['noise'])} | {f3(r['alpha'], 2)} | "
+            L.append(f"| {m} | {f3(r['test'])} | {ex}{f3(r['gap'])} | {sci(r['hess'])} | {g(r['noise'], 2)} | {f3(r['alpha'], 2)} | "
                      f"{f3(r['palpha'], 2)} | {f3(r['kurt'], 1)} | {f3(r['logvar'], 2)} | {f3(r['lam'], 3)} | "
                      f"{f3(r['ms'], 2)} | {r['diverged']}/{r['seeds']} |")
         L.append("")
