@@ -949,6 +949,23 @@ def dist_rank(args):
     return 0
 
 
+def lambda_sequences(ranks):
+    """(every rank's distinct lambdas, per group, in order, a subsequence
+    of the longest rank's; values the ranks did not see, summed; the
+    longest's count): the ranks draw from one sequence of lambdas."""
+    def subseq(a, b):
+        it = iter(b)
+        return all(x in it for x in a)
+    ok, missed, longest = True, 0, 0
+    for g in ranks[0]["seen"]:
+        seqs = [r["seen"].get(g, []) for r in ranks]
+        top = max(seqs, key=len)
+        ok &= all(subseq(x, top) for x in seqs)
+        missed += sum(len(top) - len(x) for x in seqs)
+        longest += len(top)
+    return ok, missed, longest
+
+
 def distributed(v, args, lr, tmp, run):
     """Runs args.ranks ranks of charlm-mlp with HTGA (linear:1) sharing one
     htgad run (daemon v); reads the pooled blocks back over REST."""
@@ -1322,8 +1339,8 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
                  f"estimate moves less than {HESS_TOL:g} relatively, at most {args.hess_iters}: converged in "
                  f"{sum(r['hess_conv'] for r in trs)} of {nok} runs, median "
                  f"{median([r['hess_iters'] for r in trs]) or 0:.0f} products"
-                 + (f"; {sum(r['hess_neg'] for r in trs)} runs whose iteration ended on a negative eigenvalue, "
-                    "the largest in magnitude, without the shifted second pass that finds the top one, are left out"
+                 + (f"; runs whose iteration ended on a negative eigenvalue: {sum(r['hess_neg'] for r in trs)}, "
+                    "the largest in magnitude, without the shifted second pass that finds the top one: left out"
                     if any(r["hess_neg"] for r in trs) else "") +
                  "); noise: the weight-noise proxy, median over seeds of the "
                  f"mean rise of that batch's loss under Gaussian noise of {NOISE_SIGMA:g} × each tensor's RMS "
@@ -1428,8 +1445,12 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
         L.append(f"| blocks | {d['blocks']} |")
         L.append(f"| mean steps spanned by a block | {d['mean_block_span']:.2f} (pooled: {d['expected_span_pooled']:.2f}; "
                  f"one rank alone would give {d['expected_span_one']:.2f}) |")
+        sub, missed, longest = lambda_sequences(d["ranks"])
         L.append(f"| every rank received the same sequence of lambdas | {'yes' if d['same_lambda_sequence'] else 'no'} "
-                 f"({d['lambda_values']} distinct values over the groups) |")
+                 f"({longest} distinct values over the groups) |")
+        L.append(f"| every rank's sequence a subsequence of the longest (a rank polls once a step, so two updates "
+                 f"between its polls show it the second only) | {'yes' if sub else 'no'}; values not seen, summed over "
+                 f"ranks: {missed} |")
         L.append(f"| steps on which all ranks held the same lambdas before the broadcast | {ag}/{d['steps']} |")
         L.append(f"| largest parameter difference between ranks at the end | {max(r['max_param_diff'] for r in d['ranks']):g} |")
         L.append(f"| test loss per rank | {', '.join(f'{x:.4f}' for x in d['test'])} |")
@@ -1826,7 +1847,7 @@ def report(res, cells, sessions, state, args, tasks, methods):
     comps = comparisons(rows, tasks)
     spr = spreads([r for r in reps if (r["task"], r["method"]) in tuned], evals, tasks)
     res["meta"] = dict(sessions=sessions, command=(sessions[0]["command"] if sessions else ""),
-                       commit=",".join(dict.fromkeys(s["commit"] for s in sessions)),
+                       commit="`, then `".join(dict.fromkeys(s["commit"] for s in sessions)),
                        dirty=any(s["dirty"] for s in sessions),
                        date=sessions[-1]["end"] if sessions else "", wall_s=sum(s["wall_s"] for s in sessions),
                        load=[sessions[0]["load0"], sessions[-1]["load1"]] if sessions else [0, 0])

@@ -84,6 +84,8 @@ class TestSharpness(unittest.TestCase):
                      f"{NEEDED} or htgad (env HTGAD) missing")
 class TestShortEvaluation(unittest.TestCase):
     def test_short_run(self):
+        import htga_eval
+
         with tempfile.TemporaryDirectory() as tmp:
             script = os.path.join(support.ROOT, "experiments", "htga_eval.py")
             cmd = [sys.executable, script, "--short", "--out", tmp, "--doc", "", "--htgad", support.HTGAD]
@@ -127,7 +129,9 @@ class TestShortEvaluation(unittest.TestCase):
                     self.assertEqual(s["rep"][1], 0.0, s)
             d = res["dist"]
             self.assertEqual(d["samples_stored"], d["samples_sent"])
-            self.assertTrue(d["same_lambda_sequence"])
+            # the ranks draw their lambdas from one sequence (a rank polling once a
+            # step can miss a value when two arrive between its polls)
+            self.assertTrue(htga_eval.lambda_sequences(d["ranks"])[0])
             self.assertLess(d["mean_block_span"], d["expected_span_one"])
             self.assertEqual(max(r["max_param_diff"] for r in d["ranks"]), 0.0)
             ov = res["overhead"]["variants"]
