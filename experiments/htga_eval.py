@@ -1603,7 +1603,7 @@ def digits_overhead_only(args):
     htgad = find_htgad(args)
     tmp = tempfile.mkdtemp(prefix="htga-eval-")
     t0, load0 = time.time(), os.getloadavg()
-    daemons = Daemons(htgad, tmp, ["lin1-ema0"], tmp)
+    daemons = Daemons(htgad, tmp, ["lin1-ema0"])
     try:
         ov = overhead_digits.overhead(daemons.d["lin1-ema0"]["endpoint"], args.overhead_steps, args.overhead_reps)
     finally:
