@@ -1274,7 +1274,8 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
     L.append(f"Command: `{meta['command']}`  ")
     ss = meta["sessions"]
     if len(ss) > 1:
-        L.append(f"Run in {len(ss)} sessions (a stopped run resumed with `--resume`): " + "; ".join(
+        L.append(f"Run in {len(ss)} sessions (the later ones with `--resume`, running only what the state "
+                 "directory did not hold): " + "; ".join(
             f"{x['start']} .. {x['end']} at `{x['commit']}`, {x['runs']} runs, {x['wall_s'] / 60:.1f} min"
             for x in ss) + ".  ")
     L.append(f"Commit `{meta['commit']}`{' (with uncommitted changes)' if meta['dirty'] else ''}, "
