@@ -1100,7 +1100,8 @@ def overhead_child(args):
             sent[k] = m.steps_sent / max(1, m.steps_seen)
     if client is not None:
         client.close()
-    print(json.dumps(dict(variant=v, times=times, cpu=cpu, sent=sent, rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    print(json.dumps(dict(variant=v, times=times, cpu=cpu, sent=sent,
+                          rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                           params=sum(p.numel() for p in model.parameters()))))
     return 0
 
@@ -1116,7 +1117,8 @@ def bootstrap_median(xs, n=2000, seed=0):
 
 def overhead(endpoint, args):
     def child(v, tag):
-        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--overhead-variant", v, "--endpoint", endpoint,
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--overhead-variant", v,
+                              "--endpoint", endpoint,
                               "--overhead-steps", str(args.overhead_steps), "--overhead-reps", str(args.overhead_reps),
                               "--tag", tag], capture_output=True, text=True)
         if out.returncode != 0:
@@ -1201,7 +1203,8 @@ def summarize(evals, tails, tuned, methods, tasks):
             rows.append(dict(task=t, method=m, lr=tu["lr"], cf=tu["cf"], edge=tu["edge"], npoints=tu["npoints"],
                              seeds=len(runs), diverged=len(runs) - len(ok),
                              test=mean_sd([r["test"] for r in runs]), test_acc=mean_sd([r.get("test_acc") for r in ok]),
-                             gap=mean_sd([r.get("gap") for r in ok]), hess=mean_sd([r.get("hess") for r in ok if hess_is_top(r)]),
+                             gap=mean_sd([r.get("gap") for r in ok]),
+                             hess=mean_sd([r.get("hess") for r in ok if hess_is_top(r)]),
                              hess_neg=sum(not hess_is_top(r) for r in ok),
                              noise=median([r.get("noise") for r in ok]),  # a run near instability can blow up
                              hess_conv=sum(bool(r.get("hess_conv")) for r in ok),
@@ -1363,7 +1366,8 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
                 ex = f"{f3(r['test_acc'])} | "
             elif TASKS[t]["kind"] == "linreg":
                 ex = f"{f3(r['w_err'])} | "
-            L.append(f"| {m} | {f3(r['test'])} | {ex}{f3(r['gap'])} | {sci(r['hess'])} | {g(r['noise'], 2)} | {f3(r['alpha'], 2)} | "
+            L.append(f"| {m} | {f3(r['test'])} | {ex}{f3(r['gap'])} | {sci(r['hess'])} | {g(r['noise'], 2)} | "
+                     f"{f3(r['alpha'], 2)} | "
                      f"{f3(r['palpha'], 2)} | {f3(r['kurt'], 1)} | {f3(r['logvar'], 2)} | {f3(r['lam'], 3)} | "
                      f"{f3(r['ms'], 2)} | {r['diverged']}/{r['seeds']} |")
         L.append("")
