@@ -86,7 +86,8 @@ def main():
         client = htga.Client(endpoint, "probe", connect_grace_ms=3000)
         time.sleep(0.3)
         htga_tids = set(tasks(os.getpid())) - before
-        mon = ht.GradientMonitor(client, model, every=args.every, max_overhead=None if args.variant != "default" else 0.02)
+        budget = ht.DEFAULT_MAX_OVERHEAD if args.variant == "default" else None  # "default": the budget as shipped
+        mon = ht.GradientMonitor(client, model, every=args.every, max_overhead=budget)
         raw = [(g.bname, g.params[0]) for g in mon.groups]
         send_fn = client._send_fn
 

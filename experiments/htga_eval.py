@@ -80,7 +80,9 @@ def daemon_key(method):
 SAMPLE_SIZE = 512  # values per group per step sent to htgad
 BLOCK_SAMPLES = 2048
 PARAM_EVERY = 25
-HESS_ITERS = 10
+HESS_ITERS = 30  # at most this many Hessian-vector products per run
+HESS_TOL = 1e-3  # power iteration stops when the Rayleigh quotient moves less than this, relatively
+NOISE_SIGMA, NOISE_DRAWS = 0.05, 5  # the weight-noise proxy: noise of 5% of each tensor's RMS, 5 draws
 CORPUS_DIR = "/usr/share/common-licenses"  # Debian's base-files: the character-level LM's text
 CHAR_BLOCK = 512  # characters per block of the train/validation/test split
 CHAR_CTX = 8  # characters of context the MLP language model sees
@@ -328,25 +330,63 @@ def measure(model, kind, data):
         return float((out - y).abs().mean()), None
 
 
-def top_hessian_eig(model, lf, data, iters, gen):
-    """Largest Hessian eigenvalue of the training loss on `data` by power
-    iteration on Hessian-vector products (double backward); returns the
-    last Rayleigh quotient."""
+def top_hessian_eig(model, lf, data, gen, iters=HESS_ITERS, tol=HESS_TOL):
+    """Top (largest algebraic) eigenvalue of the training loss's Hessian
+    on the fixed batch `data`, by power iteration on Hessian-vector
+    products (double backward through torch.autograd): at most `iters`
+    products, stopped once the Rayleigh quotient changes by less than `tol`
+    relative to itself. Power iteration finds the eigenvalue of largest
+    magnitude; when that one is negative, a second pass on H - mu I (mu that
+    eigenvalue, so every eigenvalue of the shifted matrix is >= 0) finds the
+    top one. Returns (eigenvalue, products used, converged, shifted)."""
     import torch
 
     params = [p for p in model.parameters() if p.requires_grad]
     x, y = data
     loss = lf(model(x), y)
     grads = torch.autograd.grad(loss, params, create_graph=True)
-    v = [torch.randn(p.shape, generator=gen) for p in params]
-    lam = 0.0
-    for _ in range(iters):
-        norm = torch.sqrt(sum((a * a).sum() for a in v))
-        v = [a / norm for a in v]
-        hv = torch.autograd.grad(grads, params, grad_outputs=v, retain_graph=True)
-        lam = float(sum((a * b).sum() for a, b in zip(hv, v)))
-        v = [h.detach() for h in hv]
-    return lam
+
+    def power(shift):
+        v = [torch.randn(p.shape, generator=gen) for p in params]
+        lam, prev = 0.0, None
+        for it in range(1, iters + 1):
+            norm = torch.sqrt(sum((a * a).sum() for a in v))
+            v = [a / norm for a in v]
+            hv = torch.autograd.grad(grads, params, grad_outputs=v, retain_graph=True)
+            hv = [h.detach() - shift * a for h, a in zip(hv, v)]
+            lam = float(sum((a * b).sum() for a, b in zip(hv, v)))
+            if not math.isfinite(lam):
+                return lam, it, False
+            if prev is not None and abs(lam - prev) <= tol * abs(lam):
+                return lam, it, True
+            prev, v = lam, hv
+        return lam, iters, False
+
+    lam, n, conv = power(0.0)
+    if not (math.isfinite(lam) and lam < 0):
+        return lam, n, conv, False
+    top, n2, conv2 = power(lam)
+    return top + lam, n + n2, conv and conv2, True
+
+
+def noise_sharpness(model, lf, data, gen, sigma=NOISE_SIGMA, draws=NOISE_DRAWS):
+    """The weight-noise proxy of sharpness: the mean increase of the
+    training loss on `data` when every tensor gets Gaussian noise of sigma
+    times its own RMS (`draws` draws); the weights are restored."""
+    import torch
+
+    x, y = data
+    with torch.no_grad():
+        base = float(lf(model(x), y))
+        saved = [p.detach().clone() for p in model.parameters()]
+        inc = []
+        for _ in range(draws):
+            for p, s in zip(model.parameters(), saved):
+                p.copy_(s + sigma * s.pow(2).mean().sqrt() * torch.randn(s.shape, generator=gen))
+            inc.append(float(lf(model(x), y)) - base)
+        for p, s in zip(model.parameters(), saved):
+            p.copy_(s)
+    return sum(inc) / len(inc)
 
 
 def make_batcher(task, train, gen):
@@ -514,8 +554,15 @@ def train_run(job):
         res["test"] = fallback
     res["gap"] = res["train"] - res["test"] if kind == "digits" else res["test"] - res["train"]
     hx, hy = sub
-    nh = {"digits": 1000, "linreg": 500, "charlm": 512 if task.get("model") == "char-mlp" else 32}[kind]
-    res["hess"] = top_hessian_eig(model, lf, (hx[:nh], hy[:nh]), HESS_ITERS, gen)
+    nh = {"digits": 1000, "linreg": 500, "charlm": 256 if task.get("model") == "char-mlp" else 32}[kind]
+    if job["phase"] != "eval":  # the repeats of one seed measure the test score's spread only
+        return res
+    t1 = time.perf_counter()
+    hb = (hx[:nh], hy[:nh])  # a fixed batch of training data
+    res["hess"], res["hess_iters"], res["hess_conv"], res["hess_shifted"] = top_hessian_eig(model, lf, hb, gen,
+                                                                                           job["hess_iters"])
+    res["noise"] = noise_sharpness(model, lf, hb, gen)
+    res["sharp_s"] = time.perf_counter() - t1
     if w_star is not None:
         w = model.weight.detach().reshape(-1)
         res["w_err"] = float((w - w_star).norm() / w_star.norm())
@@ -533,12 +580,15 @@ def pool_init():
 
 
 def run_job(job):
+    t0 = time.time()
     try:
-        return train_run(job)
+        res = train_run(job)
     except Exception as e:  # reported, not fatal: one broken run must not lose an hour
         import traceback
 
-        return dict(job, error=f"{e!r}\n{traceback.format_exc()}")
+        res = dict(job, error=f"{e!r}\n{traceback.format_exc()}")
+    res.update(key=job["key"], job_s=time.time() - t0)
+    return res
 
 
 # --------------------------------------------------------------------------
@@ -556,14 +606,17 @@ def http_get(port, path, timeout=10):
 
 
 class Daemons:
-    def __init__(self, htgad, tmp, keys, logdir):
+    """htgad per key in `keys`, its database, socket and log in `state`
+    (a resumed run reopens the same databases)."""
+
+    def __init__(self, htgad, state, keys):
         self.d = {}
         for key in keys:
             pol, ema = key.split("-ema")
-            ep = "ipc://" + os.path.join(tmp, f"{key}.sock")
+            ep = "ipc://" + os.path.join(state, f"{key}.sock")
             port = free_port()
-            db = os.path.join(tmp, f"{key}.db")
-            log = open(os.path.join(logdir, f"htgad-{key}.log"), "w")
+            db = os.path.join(state, f"{key}.db")
+            log = open(os.path.join(state, f"htgad-{key}.log"), "a")
             p = subprocess.Popen([htgad, "--db", db, "--listen", ep, "--http", f"127.0.0.1:{port}",
                                   "--web-root", os.path.join(ROOT, "web"),
                                   "--block-samples", str(BLOCK_SAMPLES),
@@ -592,9 +645,6 @@ class Daemons:
                     sys.exit(f"htgad ({key}) not ready after 30 s, see {v['log'].name}")
                 time.sleep(0.05)
 
-    def endpoint(self, method):
-        return self.d[daemon_key(method)]["endpoint"]
-
     def stop(self):
         for v in self.d.values():
             v["proc"].terminate()
@@ -606,12 +656,13 @@ class Daemons:
             v["log"].close()
 
 
-def read_estimates(daemons, prefix):
+def read_estimates(state, prefix):
     """Per run (name starting with prefix), per group: [(step_last, alpha,
-    kurtosis, variance, lambda)], from each daemon's `estimates` view."""
+    kurtosis, variance, lambda)], from each daemon's `estimates` view (the
+    databases in the state directory)."""
     out = {}
-    for v in daemons.d.values():
-        con = sqlite3.connect(f"file:{v['db']}?mode=ro", uri=True)
+    for db in sorted(f for f in os.listdir(state) if f.endswith(".db")):
+        con = sqlite3.connect(f"file:{os.path.join(state, db)}?mode=ro", uri=True)
         rows = con.execute("SELECT run, group_name, step_last, alpha, kurtosis, variance, lambda FROM estimates "
                            "WHERE run LIKE ? ORDER BY run, group_name, block", (prefix + "%",)).fetchall()
         con.close()
@@ -658,54 +709,9 @@ def point_lr(task, method, i):
     return float(f"{TASKS[task]['centre'] * lr_scale(method) * 10 ** (i / 2):.4g}")
 
 
-def tune(pool, per_task, args, progress):
-    state = {}
-    half = args.grid_points // 2
-    for t, methods in per_task.items():
-        for m in methods:
-            js = [-1, 0, 1] if spec(m)["tr"] == "clip" else [None]
-            pts = [(i, j) for i in range(-half, args.grid_points - half) for j in js]
-            state[(t, m)] = dict(points={}, ext=0, pending=pts)
-    rnd = 0
-    while any(st["pending"] for st in state.values()):
-        jobs = []
-        for (t, m), st in state.items():
-            for (i, j) in st["pending"]:
-                st["points"][(i, j)] = []
-                for seed in range(args.tune_seeds):
-                    jobs.append(dict(task=t, method=m, lr=point_lr(t, m, i), cf=None if j is None else 4.0 ** j,
-                                     point=(i, j), seed=seed, steps=steps_for(t, args), endpoint=daemons_ep(m),
-                                     run=f"tune/{t}/{m}/i{i}j{j}/s{seed}", monitor=False, full=False,
-                                     phase="tune", lm_eval=args.lm_eval))
-            st["pending"] = []
-        progress.start(f"tuning round {rnd}", len(jobs))
-        for r in pool.imap_unordered(run_job, sorted(jobs, key=job_cost, reverse=True)):
-            progress.tick(r)
-            if "error" in r:
-                continue
-            sign = -1 if lower_better(r["task"]) else 1
-            state[(r["task"], r["method"])]["points"][tuple(r["point"])].append(sign * r["val"])
-        for (t, m), st in state.items():
-            best = best_point(st["points"])
-            if best is None:
-                continue
-            i, j = best
-            nxt = [(i + 1, j), (i - 1, j)] + ([(i, j + 1), (i, j - 1)] if j is not None else [])
-            missing = [p for p in nxt if p not in st["points"]]
-            if missing and st["ext"] < args.max_ext:
-                st["ext"] += 1
-                st["pending"] = missing
-        rnd += 1
-    out = {}
-    for (t, m), st in state.items():
-        best = best_point(st["points"])
-        i, j = best
-        nxt = [(i + 1, j), (i - 1, j)] + ([(i, j + 1), (i, j - 1)] if j is not None else [])
-        out[(t, m)] = dict(point=best, lr=point_lr(t, m, i), cf=None if j is None else 4.0 ** j,
-                           edge=any(p not in st["points"] for p in nxt), npoints=len(st["points"]), ext=st["ext"],
-                           val=sum(st["points"][best]) / len(st["points"][best]),
-                           grid={f"{point_lr(t, m, a)}|{b}": sum(v) / len(v) for (a, b), v in st["points"].items() if v})
-    return out
+def neighbours(p):
+    i, j = p
+    return [(i + 1, j), (i - 1, j)] + ([(i, j + 1), (i, j - 1)] if j is not None else [])
 
 
 def best_point(points):
@@ -713,11 +719,135 @@ def best_point(points):
     return max(scored)[1] if scored else None
 
 
+class Cell:
+    """One (task, method): tuning rounds over the grid (the choice the best
+    mean validation score over the tuning seeds; while it sits on an edge of
+    what was evaluated, the grid is extended there, up to args.max_ext
+    times), then the evaluation on the paired seeds and the repeats of seed
+    100. `todo` holds the jobs the cell can run now; receive() takes a
+    result and queues what follows from it."""
+
+    def __init__(self, t, m, args, session):
+        self.t, self.m, self.args, self.session = t, m, args, session
+        self.points, self.ext, self.todo, self.waiting = {}, 0, [], 0
+        self.tuned, self.results, self.done = None, [], False
+        self.tune_runs, self.tune_s = 0, 0.0
+        half = args.grid_points // 2
+        js = [-1, 0, 1] if spec(m)["tr"] == "clip" else [None]
+        self.add_points([(i, j) for i in range(-half, args.grid_points - half) for j in js])
+
+    def job(self, phase, lr, cf, seed, run, point=None):
+        t, m, a = self.t, self.m, self.args
+        job = dict(task=t, method=m, lr=lr, cf=cf, point=point, seed=seed, steps=steps_for(t, a), phase=phase,
+                   monitor=phase == "eval", full=phase != "tune", lm_eval=a.lm_eval, endpoint=daemons_ep(m),
+                   hess_iters=a.hess_iters)
+        # what decides the result, so that a resumed run finds it; the run's
+        # name in htgad carries the session, so a run cut off by a stop is
+        # never mixed with its rerun
+        job["key"] = "|".join(str(job[k]) for k in ("phase", "task", "method", "lr", "cf", "seed", "steps",
+                                                    "lm_eval")) + f"|{run}"
+        job["run"] = f"{phase}/{t}/{m}/{run}@{self.session}"
+        return job
+
+    def add_points(self, pts):
+        for (i, j) in pts:
+            self.points[(i, j)] = []
+            for seed in range(self.args.tune_seeds):
+                self.todo.append(self.job("tune", point_lr(self.t, self.m, i), None if j is None else 4.0 ** j,
+                                          seed, f"i{i}j{j}/s{seed}", point=(i, j)))
+        self.waiting = len(self.todo)
+
+    def receive(self, r):
+        self.waiting -= 1
+        if r["phase"] != "tune":
+            self.results.append(r)
+            self.done = self.waiting == 0
+            return
+        self.tune_runs += 1
+        self.tune_s += r.get("job_s", 0.0)
+        if "error" not in r:
+            self.points[tuple(r["point"])].append((-1 if lower_better(self.t) else 1) * r["val"])
+        if self.waiting:
+            return
+        best = best_point(self.points)
+        if best is None:  # every tuning run failed: nothing to evaluate
+            self.done = True
+            return
+        missing = [p for p in neighbours(best) if p not in self.points]
+        if missing and self.ext < self.args.max_ext:
+            self.ext += 1
+            self.add_points(missing)
+            return
+        t, m, i, j = self.t, self.m, best[0], best[1]
+        self.tuned = dict(point=best, lr=point_lr(t, m, i), cf=None if j is None else 4.0 ** j, edge=bool(missing),
+                          npoints=len(self.points), ext=self.ext,
+                          val=sum(self.points[best]) / len(self.points[best]),
+                          grid={f"{point_lr(t, m, a)}|{b}": sum(v) / len(v) for (a, b), v in self.points.items() if v})
+        lr, cf = self.tuned["lr"], self.tuned["cf"]
+        for k in range(self.args.seeds):
+            self.todo.append(self.job("eval", lr, cf, 100 + k, f"s{100 + k}"))
+        if t in self.args.repeat_tasks.split(","):
+            for k in range(1, self.args.repeats):
+                self.todo.append(self.job("rep", lr, cf, 100, f"s100/r{k}"))
+        self.waiting = len(self.todo)
+
+    def status(self):
+        if self.done:
+            return "done" if self.tuned else "tuning failed"
+        if self.tuned is None:
+            return (f"tuning: {sum(len(v) for v in self.points.values())} of "
+                    f"{len(self.points) * self.args.tune_seeds} runs of round {self.ext}")
+        ev = sum(r["phase"] == "eval" for r in self.results)
+        return f"evaluation: {ev} of {self.args.seeds} seeds"
+
+
+def schedule(cells, cache, record, pool, args, progress, may_dispatch):
+    """Runs the cells' jobs, the first cells first, at most 2 x args.jobs
+    in flight; a job whose result is in `cache` is not run again.
+    may_dispatch() False stops new jobs (deadline or stop); the jobs in
+    flight are waited for."""
+    import queue
+
+    q = queue.Queue()
+    flying = 0
+    while True:
+        moved = True
+        while moved:  # deliver cached results (which can queue more), then fill the pool in cell order
+            moved = False
+            for c in cells:
+                for job in [j for j in c.todo if j["key"] in cache]:
+                    c.todo.remove(job)
+                    c.receive(cache[job["key"]])
+                    moved = True
+            if moved:
+                continue
+            for c in cells:
+                while c.todo and flying < 2 * args.jobs and pool is not None and may_dispatch():
+                    job = c.todo.pop(0)
+                    pool.apply_async(run_job, (job,), callback=q.put,
+                                     error_callback=lambda e, job=job: q.put(dict(job, error=repr(e), job_s=0.0)))
+                    flying += 1
+                    moved = True
+        if flying == 0:
+            return
+        try:
+            r = q.get(timeout=5)
+        except queue.Empty:
+            continue
+        flying -= 1
+        record(r)
+        progress.tick(r, cells)
+        c = next(c for c in cells if c.t == r["task"] and c.m == r["method"])
+        c.receive(r)
+        if c.done:
+            progress.cell(c)
+
+
 _DAEMON_EPS = {}
 
 
 def daemons_ep(method):
-    return _DAEMON_EPS[daemon_key(method)]
+    return _DAEMON_EPS.get(daemon_key(method))
 
 
 def steps_for(task, args):
@@ -735,20 +865,21 @@ def job_cost(job):
 
 class Progress:
     def __init__(self):
-        self.t0 = time.time()
+        self.t0, self.n = time.time(), 0
 
-    def start(self, what, n):
-        self.what, self.n, self.i, self.ts = what, n, 0, time.time()
-        print(f"[{(time.time() - self.t0) / 60:5.1f} min] {what}: {n} runs", flush=True)
+    def say(self, what):
+        print(f"[{(time.time() - self.t0) / 60:5.1f} min] {what}", flush=True)
 
-    def tick(self, r):
-        self.i += 1
+    def tick(self, r, cells):
+        self.n += 1
         if "error" in r:
-            print(f"  ERROR {r['run']}: {r['error']}", flush=True)
-        if self.i % 50 == 0 or self.i == self.n:
-            el = time.time() - self.ts
-            print(f"[{(time.time() - self.t0) / 60:5.1f} min]   {self.i}/{self.n} ({el / self.i:.2f} s/run, "
-                  f"~{el / self.i * (self.n - self.i) / 60:.1f} min left)", flush=True)
+            self.say(f"ERROR {r['run']}: {r['error']}")
+        if self.n % 100 == 0:
+            self.say(f"{self.n} runs this session; cells done {sum(c.done for c in cells)} of {len(cells)}")
+
+    def cell(self, c):
+        tu = c.tuned or {}
+        self.say(f"cell {c.t} {c.m}: {c.status()} (lr {tu.get('lr')}, {tu.get('npoints')} points)")
 
 
 # --------------------------------------------------------------------------
@@ -818,11 +949,26 @@ def dist_rank(args):
     return 0
 
 
-def distributed(daemons, args, lr, tmp):
+def lambda_sequences(ranks):
+    """(every rank's distinct lambdas, per group, in order, a subsequence
+    of the longest rank's; values the ranks did not see, summed; the
+    longest's count): the ranks draw from one sequence of lambdas."""
+    def subseq(a, b):
+        it = iter(b)
+        return all(x in it for x in a)
+    ok, missed, longest = True, 0, 0
+    for g in ranks[0]["seen"]:
+        seqs = [r["seen"].get(g, []) for r in ranks]
+        top = max(seqs, key=len)
+        ok &= all(subseq(x, top) for x in seqs)
+        missed += sum(len(top) - len(x) for x in seqs)
+        longest += len(top)
+    return ok, missed, longest
+
+
+def distributed(v, args, lr, tmp, run):
     """Runs args.ranks ranks of charlm-mlp with HTGA (linear:1) sharing one
-    htgad run; reads the pooled blocks back over REST."""
-    v = daemons.d["lin1-ema0"]
-    run = "dist/charlm-mlp"
+    htgad run (daemon v); reads the pooled blocks back over REST."""
     port = free_port()
     procs = []
     for r in range(args.ranks):
@@ -869,82 +1015,137 @@ def distributed(daemons, args, lr, tmp):
 
 
 # --------------------------------------------------------------------------
-# overhead on a model with >= 10 ms steps: each variant in its own process
-# (so its peak RSS is its own), rounds in alternating order
+# overhead on a model with >= 10 ms steps. Time: one process, one model and
+# one batch stream; the variants take turns in blocks of steps (ABCD, then
+# DCBA, ...), so the shared machine's load hits them alike; per round, a
+# variant's median step over plain SGD's; the median of those ratios with a
+# bootstrap interval over rounds. Memory: each variant in its own child
+# process (peak RSS, getrusage), in alternating order.
 OVERHEAD_VARIANTS = ["sgd", "monitor", "htga", "default-monitor", "default-htga"]
+RSS_VARIANTS = ["sgd", "monitor", "htga"]
 
 
-def overhead_variant(args):
+def overhead_model():
     import torch
 
-    import htga
-    import htga.torch as ht
-
-    torch.set_num_threads(1)
-    task = TASKS["charlm-tf"]
     TF.update(TF_BIG)
+    task = TASKS["charlm-tf"]
     ids, _, _, _, vocab = load_charlm(task, 1000)
     torch.manual_seed(0)
     model = make_model("char-tf", vocab, TF_BIG)
-    lf = loss_fn("charlm")
-    batch = make_batcher(task, ids, torch.Generator().manual_seed(0))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    return model, loss_fn("charlm"), make_batcher(task, ids, torch.Generator().manual_seed(0))
+
+
+def overhead_optimizer(model, client, v):
+    """(optimizer to step, monitor whose send() the loop calls or None) of
+    variant v."""
+    import torch
+
+    import htga.torch as ht
+
+    sgd = torch.optim.SGD(model.parameters(), lr=0.001)
+    if v in ("monitor", "default-monitor"):
+        return sgd, ht.GradientMonitor(client, model, **({"max_overhead": None} if v == "monitor" else {}))
+    if v in ("htga", "default-htga"):
+        return ht.HTGA(sgd, client, model=model, **({"max_overhead": None} if v == "htga" else {})), None
+    return sgd, None
+
+
+def overhead_child(args):
+    """--overhead-variant: `interleaved` (the timing) or one variant alone
+    (its peak RSS); prints one JSON line."""
+    import torch
+
+    import htga
+
+    torch.set_num_threads(1)
+    model, lf, batch = overhead_model()
     v = args.overhead_variant
-    client = htga.Client(args.endpoint, f"overhead/{v}/{args.tag}", connect_grace_ms=3000) if v != "sgd" else None
-    mon = None
-    if v == "monitor":
-        mon = ht.GradientMonitor(client, model, max_overhead=None)
-    elif v == "default-monitor":
-        mon = ht.GradientMonitor(client, model)
-    elif v == "htga":
-        opt = ht.HTGA(opt, client, model=model, max_overhead=None)
-    elif v == "default-htga":
-        opt = ht.HTGA(opt, client, model=model)
-    times = []
-    for step in range(10 + args.overhead_steps):
-        t0 = time.perf_counter()
-        xb, yb = batch()
-        opt.zero_grad()
-        lf(model(xb), yb).backward()
-        if mon is not None:
-            mon.send(step)
-        opt.step()
-        if step >= 10:
-            times.append(1e3 * (time.perf_counter() - t0))
-    sent = None
-    m = mon or getattr(opt, "monitor", None)
-    if m is not None:
-        sent = m.steps_sent / max(1, m.steps_seen)
+    variants = OVERHEAD_VARIANTS if v == "interleaved" else [v]
+    # plain SGD alone has no client at all: the baseline's memory
+    client = None if v == "sgd" else htga.Client(args.endpoint, f"overhead/{v}/{args.tag}", connect_grace_ms=3000)
+    opts = {k: overhead_optimizer(model, client, k) for k in variants}
+    count = {k: 0 for k in variants}
+    times = {k: [] for k in variants}  # per round, the variant's step times (ms)
+    cpu = {k: [] for k in variants}  # the same in CPU time of the process (all its threads)
+
+    def run(k, n, keep):
+        o, mon = opts[k]
+        ts, cs = [], []
+        for _ in range(n):
+            t0, c0 = time.perf_counter(), time.process_time()
+            xb, yb = batch()
+            o.zero_grad()
+            lf(model(xb), yb).backward()
+            if mon is not None:
+                mon.send(count[k])
+            o.step()
+            count[k] += 1
+            ts.append(1e3 * (time.perf_counter() - t0))
+            cs.append(1e3 * (time.process_time() - c0))
+        if keep:
+            times[k].append(ts)
+            cpu[k].append(cs)
+
+    for k in variants:  # warm-up, not timed
+        run(k, 5, False)
+    reps = args.overhead_reps if v == "interleaved" else 1
+    for r in range(reps):
+        for k in (variants if r % 2 == 0 else variants[::-1]):
+            run(k, args.overhead_steps, True)
+    sent = {}
+    for k, (o, mon) in opts.items():
+        m = mon or getattr(o, "monitor", None)
+        if m is not None:
+            sent[k] = m.steps_sent / max(1, m.steps_seen)
     if client is not None:
         client.close()
-    print(json.dumps(dict(variant=v, ms=median(times), rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                          sent=sent, params=sum(p.numel() for p in model.parameters()))))
+    print(json.dumps(dict(variant=v, times=times, cpu=cpu, sent=sent,
+                          rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                          params=sum(p.numel() for p in model.parameters()))))
     return 0
 
 
-def overhead(daemons, args):
-    ep = daemons.d["lin1-ema0"]["endpoint"]
-    rounds = []
-    for r in range(args.overhead_reps):
-        order = OVERHEAD_VARIANTS if r % 2 == 0 else OVERHEAD_VARIANTS[::-1]
-        res = {}
-        for v in order:
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--overhead-variant", v, "--endpoint", ep,
-                                  "--overhead-steps", str(args.overhead_steps), "--tag", f"r{r}"],
-                                 capture_output=True, text=True, check=True)
-            res[v] = json.loads(out.stdout.strip().splitlines()[-1])
-        rounds.append(res)
-        print(f"  overhead round {r}: " + ", ".join(f"{k} {x['ms']:.2f} ms {x['rss_mb']:.0f} MB" for k, x in res.items()),
-              flush=True)
-    out = {}
-    for v in OVERHEAD_VARIANTS:
-        ratio = [rd[v]["ms"] / rd["sgd"]["ms"] - 1 for rd in rounds]
-        out[v] = dict(ms=median([rd[v]["ms"] for rd in rounds]), ratio=(median(ratio), min(ratio), max(ratio)),
-                      rss_mb=median([rd[v]["rss_mb"] for rd in rounds]),
-                      rss_delta=median([rd[v]["rss_mb"] - rd["sgd"]["rss_mb"] for rd in rounds]),
-                      sent=rounds[0][v]["sent"])
-    return dict(variants=out, rounds=len(rounds), steps=args.overhead_steps, params=rounds[0]["sgd"]["params"],
-                model=dict(TF_BIG, batch=TASKS["charlm-tf"]["bs"]))
+def bootstrap_median(xs, n=2000, seed=0):
+    """95% percentile-bootstrap interval of the median of xs."""
+    import random
+
+    rng = random.Random(seed)
+    meds = sorted(median([rng.choice(xs) for _ in xs]) for _ in range(n))
+    return meds[int(0.025 * n)], meds[int(0.975 * n) - 1]
+
+
+def overhead(endpoint, args):
+    def child(v, tag):
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--overhead-variant", v,
+                              "--endpoint", endpoint,
+                              "--overhead-steps", str(args.overhead_steps), "--overhead-reps", str(args.overhead_reps),
+                              "--tag", tag], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"overhead child {v} failed: {out.stderr[-2000:]}")
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    t0 = time.time()
+    it = child("interleaved", "t")
+    variants = {}
+    for k in OVERHEAD_VARIANTS:
+        v = variants[k] = dict(sent=it["sent"].get(k))
+        for what, pre in (("times", ""), ("cpu", "cpu_")):
+            per = {x: [median(ts) for ts in it[what][x]] for x in (k, "sgd")}
+            ratio = [a / b - 1 for a, b in zip(per[k], per["sgd"])]
+            v.update({pre + "ms": median([t for ts in it[what][k] for t in ts]), pre + "ratio": median(ratio),
+                      pre + "ci": bootstrap_median(ratio)})
+    timing_s = time.time() - t0
+    rss = {k: [] for k in RSS_VARIANTS}
+    for r in range(args.rss_rounds):
+        for k in (RSS_VARIANTS if r % 2 == 0 else RSS_VARIANTS[::-1]):
+            rss[k].append(child(k, f"rss{r}")["rss_mb"])
+    for k in RSS_VARIANTS:
+        variants[k].update(rss_mb=median(rss[k]), rss_delta=median([a - b for a, b in zip(rss[k], rss["sgd"])]),
+                           rss_all=rss[k])
+    return dict(variants=variants, rounds=args.overhead_reps, steps=args.overhead_steps, params=it["params"],
+                rss_rounds=args.rss_rounds,
+                model=dict(TF_BIG, batch=TASKS["charlm-tf"]["bs"]), timing_s=timing_s, wall_s=time.time() - t0)
 
 
 # --------------------------------------------------------------------------
@@ -982,6 +1183,13 @@ def own_base(method):
     return "msgd" if method.endswith("-m") else "sgd"
 
 
+def hess_is_top(r):
+    """False for a run measured before the shifted pass existed whose power
+    iteration ended on a negative eigenvalue (the largest in magnitude, not
+    the top one)."""
+    return r.get("hess") is not None and ("hess_shifted" in r or r["hess"] >= 0)
+
+
 def summarize(evals, tails, tuned, methods, tasks):
     rows = []
     for t in tasks:
@@ -995,7 +1203,12 @@ def summarize(evals, tails, tuned, methods, tasks):
             rows.append(dict(task=t, method=m, lr=tu["lr"], cf=tu["cf"], edge=tu["edge"], npoints=tu["npoints"],
                              seeds=len(runs), diverged=len(runs) - len(ok),
                              test=mean_sd([r["test"] for r in runs]), test_acc=mean_sd([r.get("test_acc") for r in ok]),
-                             gap=mean_sd([r.get("gap") for r in ok]), hess=mean_sd([r.get("hess") for r in ok]),
+                             gap=mean_sd([r.get("gap") for r in ok]),
+                             hess=mean_sd([r.get("hess") for r in ok if hess_is_top(r)]),
+                             hess_neg=sum(not hess_is_top(r) for r in ok),
+                             noise=median([r.get("noise") for r in ok]),  # a run near instability can blow up
+                             hess_conv=sum(bool(r.get("hess_conv")) for r in ok),
+                             hess_iters=median([r.get("hess_iters") for r in ok]),
                              w_err=mean_sd([r.get("w_err") for r in ok]),
                              alpha=mean_sd([x["alpha"] for x in ts]), palpha=mean_sd([x["palpha"] for x in ts]),
                              kurt=mean_sd([x["kurt"] for x in ts]), logvar=mean_sd([x["logvar"] for x in ts]),
@@ -1042,6 +1255,11 @@ def f3(ms, d=3):
     return "n/a" if m is None else f"{m:.{d}f} ± {sd:.{d}f}"
 
 
+def sci(ms):
+    m, sd = ms
+    return "n/a" if m is None else f"{m:.2g} ± {sd:.2g}"
+
+
 def g(x, d=3):
     return "n/a" if x is None else f"{x:.{d}g}"
 
@@ -1057,10 +1275,18 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
     L = []
     meta = res["meta"]
     L.append(f"Command: `{meta['command']}`  ")
+    ss = meta["sessions"]
+    if len(ss) > 1:
+        L.append(f"Run in {len(ss)} sessions (the later ones with `--resume`, running only what the state "
+                 "directory did not hold): " + "; ".join(
+            f"{x['start']} .. {x['end']} at `{x['commit']}`, {x['runs']} runs, {x['wall_s'] / 60:.1f} min"
+            for x in ss) + ".  ")
     L.append(f"Commit `{meta['commit']}`{' (with uncommitted changes)' if meta['dirty'] else ''}, "
              f"{meta['date']}; wall time {meta['wall_s'] / 60:.1f} min on {os.cpu_count()} shared cores "
              f"(load average {meta['load'][0]:.1f} at the start, {meta['load'][1]:.1f} at the end), "
-             f"{args.jobs} worker processes, torch 1 thread each.  ")
+             f"{args.jobs} worker processes, torch 1 thread each. Measured worker time per cell (tuning and "
+             "evaluation runs of one task and method), mean per task: " + ", ".join(
+                 f"{t} {v / 60:.1f} min" for t, v in res.get("cell_s", {}).items()) + ".  ")
     L.append(f"Scale: tasks {', '.join(res['tasks'])}; {len(res['methods'])} methods; {args.seeds} paired seeds "
              f"per cell (100..{99 + args.seeds}), tuning on {args.tune_seeds} other seeds (0..{args.tune_seeds - 1}) "
              f"over a {args.grid_points}-point grid (steps of √10, extended up to {args.max_ext} times while the "
@@ -1074,6 +1300,13 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
                  f"{res['nevals']} evaluation runs have them, {len(res['estimates_foreign'])} hold blocks past "
                  f"their last step (another run's), {res['writer_errors']} writer errors in the htgad logs.")
     L.append("")
+    if res.get("missing"):
+        L.append(f"**Incomplete: {len(res['missing'])} cells are missing** from every table below (the run was "
+                 "stopped before they finished); to finish them, run the command above with `--resume` (the "
+                 "finished runs are kept in the state directory and not run again; the doc is then rewritten "
+                 "whole). Missing: " + "; ".join(f"{x['task']} × {x['method']} ({x['status']})"
+                                                 for x in res["missing"]) + ".")
+        L.append("")
     L.append("### Tuned choices (grid picked by the mean validation score over the tuning seeds)")
     L.append("")
     L.append("lr: the chosen learning rate; eff. step: lr × the run's mean lambda (HTGA; its grid is laid out "
@@ -1103,15 +1336,27 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
     for t in tasks:
         L.append(f"### {t}: {task_caption(t)}")
         L.append("")
-        L.append(f"Mean ± sd over {args.seeds} seeds. λ_max(H): top Hessian eigenvalue of the training loss "
-                 f"(power iteration, {HESS_ITERS} steps); α: gradient tail index (median over the run's blocks "
+        trs = [r for r in rows if r["task"] == t]
+        nok = sum(r["seeds"] - r["diverged"] for r in trs)
+        L.append(f"Mean ± sd over {args.seeds} seeds. λ_max(H): top Hessian eigenvalue of the training loss on a "
+                 f"fixed training batch at the end (power iteration on Hessian-vector products, stopped when the "
+                 f"estimate moves less than {HESS_TOL:g} relatively, at most {args.hess_iters}: converged in "
+                 f"{sum(r['hess_conv'] for r in trs)} of {nok} runs, median "
+                 f"{median([r['hess_iters'] for r in trs]) or 0:.0f} products"
+                 + (f"; runs whose iteration ended on a negative eigenvalue: {sum(r['hess_neg'] for r in trs)}, "
+                    "the largest in magnitude, without the shifted second pass that finds the top one: left out"
+                    if any(r["hess_neg"] for r in trs) else "") +
+                 "); noise: the weight-noise proxy, median over seeds of the "
+                 f"mean rise of that batch's loss under Gaussian noise of {NOISE_SIGMA:g} × each tensor's RMS "
+                 f"({NOISE_DRAWS} draws); α: gradient tail index (median over the run's blocks "
                  "and groups, from htgad); param α: parameters' tail index at the end; kurt: gradient excess "
                  "kurtosis; log10 var: gradient variance (both from htgad's blocks, medians over training); "
                  "λ: mean lambda applied.")
         L.append("")
         extra = "test acc | " if TASKS[t]["kind"] == "charlm" else "w_err | " if TASKS[t]["kind"] == "linreg" else ""
-        L.append(f"| method | test | {extra}gap | λ_max(H) | α | param α | kurt | log10 var | λ | ms/step | diverged |")
-        L.append("|---|" + "---:|" * (10 + bool(extra)))
+        L.append(f"| method | test | {extra}gap | λ_max(H) | noise | α | param α | kurt | log10 var | λ | ms/step | "
+                 "diverged |")
+        L.append("|---|" + "---:|" * (11 + bool(extra)))
         for m in res["methods"]:
             r = idx.get((t, m))
             if not r:
@@ -1121,7 +1366,8 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
                 ex = f"{f3(r['test_acc'])} | "
             elif TASKS[t]["kind"] == "linreg":
                 ex = f"{f3(r['w_err'])} | "
-            L.append(f"| {m} | {f3(r['test'])} | {ex}{f3(r['gap'])} | {f3(r['hess'], 2)} | {f3(r['alpha'], 2)} | "
+            L.append(f"| {m} | {f3(r['test'])} | {ex}{f3(r['gap'])} | {sci(r['hess'])} | {g(r['noise'], 2)} | "
+                     f"{f3(r['alpha'], 2)} | "
                      f"{f3(r['palpha'], 2)} | {f3(r['kurt'], 1)} | {f3(r['logvar'], 2)} | {f3(r['lam'], 3)} | "
                      f"{f3(r['ms'], 2)} | {r['diverged']}/{r['seeds']} |")
         L.append("")
@@ -1143,6 +1389,25 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
                 cells.append("n/a" if not p else f"{p[0]:+.3g} [{p[1]:+.3g}, {p[2]:+.3g}] {c['v']}")
             L.append(f"| {h} | " + " | ".join(cells) + " |")
         L.append("")
+    L.append("### Wins, ties and losses per task and baseline (95% paired intervals, over the HTGA methods)")
+    L.append("")
+    L.append("Each cell: how many of the task's HTGA methods beat the baseline (W), tie it (T), lose to it (L); "
+             "then the HTGA methods that win.")
+    L.append("")
+    L.append("| task | " + " | ".join(f"vs {b}: W/T/L" for b in BASELINES) + " |")
+    L.append("|---|" + "---|" * len(BASELINES))
+    for t in res["tasks"]:
+        cells = []
+        for b in BASELINES:
+            cs = [c for c in comps if c["task"] == t and c["base"] == b]
+            if not cs:
+                cells.append("")
+                continue
+            wins = [c["htga"][5:] for c in cs if c["v"] == "W"]
+            cells.append("/".join(str(sum(c["v"] == k for c in cs)) for k in "WTL") +
+                         (f" ({', '.join(wins)})" if wins else ""))
+        L.append(f"| {t} | " + " | ".join(cells) + " |")
+    L.append("")
     L.append("### Wins, ties and losses of each HTGA method (95% paired intervals, all tasks)")
     L.append("")
     L.append("| HTGA method | vs its own base (SGD or momentum SGD): W/T/L | vs every baseline: W/T/L | tasks it wins on |")
@@ -1185,8 +1450,12 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
         L.append(f"| blocks | {d['blocks']} |")
         L.append(f"| mean steps spanned by a block | {d['mean_block_span']:.2f} (pooled: {d['expected_span_pooled']:.2f}; "
                  f"one rank alone would give {d['expected_span_one']:.2f}) |")
+        sub, missed, longest = lambda_sequences(d["ranks"])
         L.append(f"| every rank received the same sequence of lambdas | {'yes' if d['same_lambda_sequence'] else 'no'} "
-                 f"({d['lambda_values']} distinct values over the groups) |")
+                 f"({longest} distinct values over the groups) |")
+        L.append(f"| every rank's sequence a subsequence of the longest (a rank polls once a step, so two updates "
+                 f"between its polls show it the second only) | {'yes' if sub else 'no'}; values not seen, summed over "
+                 f"ranks: {missed} |")
         L.append(f"| steps on which all ranks held the same lambdas before the broadcast | {ag}/{d['steps']} |")
         L.append(f"| largest parameter difference between ranks at the end | {max(r['max_param_diff'] for r in d['ranks']):g} |")
         L.append(f"| test loss per rank | {', '.join(f'{x:.4f}' for x in d['test'])} |")
@@ -1194,21 +1463,34 @@ def markdown(res, rows, comps, spr, files, imgrel, args):
     o = res.get("overhead")
     if o:
         md = o["model"]
+        sgd = o["variants"]["sgd"]
         L.append(f"### Overhead on a model with ≥ 10 ms steps (transformer, {md['layers']} layers, d {md['d']}, "
-                 f"context {md['ctx']}, batch {md['batch']}, {o['params']} parameters)")
+                 f"context {md['ctx']}, batch {md['batch']}, {o['params']} parameters): plain SGD "
+                 f"{sgd['ms']:.1f} ms per step here")
         L.append("")
-        L.append(f"Each variant in its own process (peak RSS is its own), {o['rounds']} rounds of {o['steps']} steps "
-                 "in alternating order; time = median step, overhead = ratio to plain SGD in the same round, median "
-                 "[min, max] over rounds. monitor / HTGA: every step (`max_overhead=None`, per parameter, 4096 values "
-                 "per group); default: as they come (the `max_overhead=0.01` budget).")
+        L.append(f"Time: one process, one model, one batch stream; the variants take turns in blocks of "
+                 f"{o['steps']} steps (in order, then reversed), {o['rounds']} rounds; per round a variant's "
+                 "median step over plain SGD's in the same round; shown: the median of those per-round ratios "
+                 "and its 95% bootstrap interval over rounds, for the wall time and for the CPU time of the "
+                 "process (all its threads: torch, libhtga's and ZeroMQ's I/O; not htgad's), which other "
+                 "engineers' load moves much less. monitor / HTGA: every step (`max_overhead=None`, "
+                 "per parameter, 4096 values per group); default: as they come (the `max_overhead=0.01` "
+                 f"budget). Peak RSS: each variant alone in its own child process (getrusage), "
+                 f"{o.get('rss_rounds', 3)} rounds in "
+                 "alternating order, median; Δ = median of the paired differences to plain SGD (no client "
+                 "loaded) in the same round.")
         L.append("")
-        L.append("| variant | ms/step | overhead | peak RSS (MB) | Δ RSS vs SGD (MB) | steps sent |")
-        L.append("|---|---:|---:|---:|---:|---:|")
+        L.append("| variant | wall ms/step (median) | wall overhead [95% interval] | CPU ms/step | CPU overhead "
+                 "[95% interval] | peak RSS (MB) | Δ RSS vs SGD (MB) | steps sent |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+
+        def pct(r, ci):
+            return f"{100 * r:+.1f}% [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
         for k, v in o["variants"].items():
-            r = v["ratio"]
             sent = "" if v["sent"] is None else f"{100 * v['sent']:.0f}%"
-            L.append(f"| {k} | {v['ms']:.2f} | {100 * r[0]:+.1f}% [{100 * r[1]:+.1f}, {100 * r[2]:+.1f}] | "
-                     f"{v['rss_mb']:.0f} | {v['rss_delta']:+.1f} | {sent} |")
+            rss = f"{v['rss_mb']:.0f} | {v['rss_delta']:+.1f}" if "rss_mb" in v else " | "
+            cpu = f"{v['cpu_ms']:.2f} | {pct(v['cpu_ratio'], v['cpu_ci'])}" if "cpu_ms" in v else " | "
+            L.append(f"| {k} | {v['ms']:.2f} | {pct(v['ratio'], v['ci'])} | {cpu} | {rss} | {sent} |")
         L.append("")
     for f in files:
         L.append(f"![{f}]({imgrel}/{f})")
@@ -1326,7 +1608,7 @@ def digits_overhead_only(args):
     htgad = find_htgad(args)
     tmp = tempfile.mkdtemp(prefix="htga-eval-")
     t0, load0 = time.time(), os.getloadavg()
-    daemons = Daemons(htgad, tmp, ["lin1-ema0"], tmp)
+    daemons = Daemons(htgad, tmp, ["lin1-ema0"])
     try:
         ov = overhead_digits.overhead(daemons.d["lin1-ema0"]["endpoint"], args.overhead_steps, args.overhead_reps)
     finally:
@@ -1362,17 +1644,26 @@ def main():
     ap.add_argument("--reg-steps", type=int, default=300, help="training steps, regression")
     ap.add_argument("--lm-steps", type=int, default=300, help="training steps, MLP language model")
     ap.add_argument("--tf-steps", type=int, default=200, help="training steps, transformer")
+    ap.add_argument("--hess-iters", type=int, default=HESS_ITERS, help="power iteration: most Hessian-vector products")
     ap.add_argument("--lm-eval", type=int, default=5000, help="LM validation/test positions kept (0 = all)")
     ap.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help=f"comma-separated, from {', '.join(TASKS)}")
     ap.add_argument("--methods", default="all", help="comma-separated, or all: " + ", ".join(ALL_METHODS))
     ap.add_argument("--tf-methods", default="all", help="methods on charlm-tf (the costliest task), or all")
     ap.add_argument("--ranks", type=int, default=3, help="ranks of the distributed run (0 = none)")
-    ap.add_argument("--overhead-steps", type=int, help="overhead: steps per variant and round (60; --overhead-only 250)")
-    ap.add_argument("--overhead-reps", type=int, help="overhead: rounds (5, 0 = none; --overhead-only 8)")
+    ap.add_argument("--overhead-steps", type=int, help="overhead: steps per block (2; --overhead-only 250)")
+    ap.add_argument("--overhead-reps", type=int, help="overhead: rounds of blocks (60, 0 = none; --overhead-only 8)")
     ap.add_argument("--overhead-only", action="store_true",
                     help="only the step-by-step overhead on the digits models (experiments/overhead_digits.py, "
                          "the tables of docs/python.md): prints its table, writes overhead.json/.md to --out")
     ap.add_argument("--short", action="store_true", help="smoke version for the test suite")
+    ap.add_argument("--state", help="state directory: every finished run, the htgad databases and logs "
+                                    "(default OUT/state; emptied at the start unless --resume)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the run in --state: finished runs are not run again")
+    ap.add_argument("--report-only", action="store_true",
+                    help="no new runs: the tables, plots and doc from what --state holds (missing cells listed)")
+    ap.add_argument("--deadline", type=float, default=0,
+                    help="minutes after which no new run starts; the report covers the cells completed")
     ap.add_argument("--lr", type=float, default=0.1, help=argparse.SUPPRESS)
     ap.add_argument("--endpoint", help=argparse.SUPPRESS)
     ap.add_argument("--tag", default="", help=argparse.SUPPRESS)
@@ -1385,13 +1676,14 @@ def main():
     if args.dist_rank is not None:
         return dist_rank(args)
     if args.overhead_steps is None:
-        args.overhead_steps = 250 if args.overhead_only else 60
+        args.overhead_steps = 250 if args.overhead_only else 2
     if args.overhead_reps is None:
-        args.overhead_reps = 8 if args.overhead_only else 5
+        args.overhead_reps = 8 if args.overhead_only else 60
     if args.overhead_variant:
-        return overhead_variant(args)
+        return overhead_child(args)
     if args.overhead_only:
         return digits_overhead_only(args)
+    args.rss_rounds = 3
     if args.short:
         args.seeds, args.tune_seeds, args.grid_points, args.max_ext, args.repeats = 3, 1, 3, 1, 2
         args.steps = args.reg_steps = args.lm_steps = 30
@@ -1399,7 +1691,8 @@ def main():
         args.lm_eval = args.lm_eval or 2000
         args.repeat_tasks = "linreg-nu1.5"
         args.ranks = min(args.ranks, 2)
-        args.overhead_steps, args.overhead_reps = 5, 1
+        args.overhead_steps, args.overhead_reps, args.rss_rounds = 3, 2, 1
+        args.hess_iters = 10
         if args.methods == "all":
             args.methods = "sgd,msgd,nsgd,mnsgd,clip,htga-lin1,htga-pow2-ema-m"
         if args.tasks == ",".join(DEFAULT_TASKS):
@@ -1416,67 +1709,154 @@ def main():
             sys.exit(f"unknown method {x}")
     if any(TASKS[x]["kind"] == "charlm" for x in tasks) or args.ranks:
         read_corpus()  # fails here, with the package to install, rather than in a worker
-    htgad = find_htgad(args)
-    tmp = tempfile.mkdtemp(prefix="htga-eval-")
-    keys = sorted({daemon_key(m) for m in methods} | {"lin1-ema0"})
-    t_start, load0 = time.time(), os.getloadavg()
-    commit = git("rev-parse", "--short", "HEAD")  # at the start: what the run ran
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "experiments", "client", "daemon",
-                     ":!experiments/results"))
-    daemons = Daemons(htgad, tmp, keys, args.out)
-    _DAEMON_EPS.update({k: v["endpoint"] for k, v in daemons.d.items()})
-    res = dict(tasks=tasks, methods=methods)
-    import multiprocessing as mp
+    os.makedirs(args.out, exist_ok=True)
+    state = args.state or os.path.join(args.out, "state")
+    design = {k: getattr(args, k) for k in DESIGN_ARGS}
+    if args.resume or args.report_only:
+        try:
+            with open(os.path.join(state, "design.json")) as f:
+                old = json.load(f)
+        except OSError:
+            sys.exit(f"nothing to resume in {state}")
+        if any(old.get(k, design[k]) != v for k, v in design.items()):  # a key it lacks: the default then
+            sys.exit(f"{state} holds a run of another design: {old}; run without --resume to start afresh")
+    else:
+        shutil.rmtree(state, ignore_errors=True)
+    os.makedirs(state, exist_ok=True)
+    with open(os.path.join(state, "design.json"), "w") as f:
+        json.dump(design, f)
+    sessions_path = os.path.join(state, "sessions.json")
+    sessions = json.load(open(sessions_path)) if os.path.exists(sessions_path) else []
+    cache, runs_path = {}, os.path.join(state, "runs.jsonl")
+    if os.path.exists(runs_path):
+        with open(runs_path) as f:
+            for line in f:
+                try:
+                    r = json.loads(line)
+                except ValueError:  # a line cut off by a kill
+                    continue
+                cache[r["key"]] = r
+    session = len(sessions)
+    cells = [Cell(t, m, args, session) for t in schedule_order(tasks) for m in per_task[t]]
+    stop = {"flag": False}
 
+    def on_signal(signum, frame):
+        print(f"signal {signum}: no new runs; waiting for those in flight, then the report", flush=True)
+        stop["flag"] = True
+    import signal
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    t_start, load0 = time.time(), os.getloadavg()
+
+    def may_dispatch():
+        return not stop["flag"] and not (args.deadline and time.time() - t_start > 60 * args.deadline)
     progress = Progress()
-    try:
-        with mp.get_context("spawn").Pool(args.jobs, initializer=pool_init) as pool:
-            tuned = tune(pool, per_task, args, progress)
-            jobs = []
-            for (t, m), tu in tuned.items():
-                for s in range(args.seeds):
-                    jobs.append(dict(task=t, method=m, lr=tu["lr"], cf=tu["cf"], seed=100 + s, steps=steps_for(t, args),
-                                     endpoint=daemons.endpoint(m), run=f"eval/{t}/{m}/s{100 + s}", monitor=True,
-                                     full=True, phase="eval", lm_eval=args.lm_eval))
-                if t in args.repeat_tasks.split(","):
-                    for k in range(1, args.repeats):
-                        jobs.append(dict(task=t, method=m, lr=tu["lr"], cf=tu["cf"], seed=100, steps=steps_for(t, args),
-                                         endpoint=daemons.endpoint(m), run=f"rep/{t}/{m}/s100/r{k}", monitor=False,
-                                         full=True, phase="rep", lm_eval=args.lm_eval))
-            progress.start("evaluation and repeats", len(jobs))
-            done = []
-            for r in pool.imap_unordered(run_job, sorted(jobs, key=job_cost, reverse=True)):
-                progress.tick(r)
-                done.append(r)
-        evals = [r for r in done if r.get("phase") == "eval"]
-        reps = [r for r in done if r.get("phase") == "rep"]
-        if args.ranks:
-            print(f"[{(time.time() - t_start) / 60:5.1f} min] distributed run, {args.ranks} ranks", flush=True)
-            lr = tuned.get(("charlm-mlp", "htga-lin1"), {}).get("lr", 0.1)
-            res["dist"] = distributed(daemons, args, lr, tmp)
-        if args.overhead_reps:
-            print(f"[{(time.time() - t_start) / 60:5.1f} min] overhead", flush=True)
-            res["overhead"] = overhead(daemons, args)
-        time.sleep(0)
-    finally:
-        daemons.stop()
-    tails = read_estimates(daemons, "eval/")
+    res = dict(tasks=tasks, methods=methods)
+    sess = dict(commit=git("rev-parse", "--short", "HEAD"),
+                dirty=bool(git("status", "--porcelain", "--untracked-files=no", "--", "experiments", "client",
+                               "daemon", ":!experiments/results")),
+                start=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), load0=load0[0],
+                command="nice -n 10 /usr/bin/python3 experiments/htga_eval.py " + " ".join(sys.argv[1:]))
+    ran = []
+    if not args.report_only:
+        htgad = find_htgad(args)
+        keys = sorted({daemon_key(m) for m in methods} | {"lin1-ema0"})
+        daemons = Daemons(htgad, state, keys)
+        _DAEMON_EPS.update({k: v["endpoint"] for k, v in daemons.d.items()})
+        for c in cells:  # the endpoints are known now
+            for j in c.todo:
+                j["endpoint"] = daemons_ep(j["method"])
+        runs_file = open(runs_path, "a")
+
+        def record(r):
+            ran.append(r)
+            cache[r["key"]] = r
+            runs_file.write(json.dumps({k: v for k, v in r.items() if k != "endpoint"}, default=str) + "\n")
+            runs_file.flush()
+        import multiprocessing as mp
+
+        try:
+            ov_path = os.path.join(state, "overhead.json")
+            if args.overhead_reps and not os.path.exists(ov_path) and may_dispatch():
+                progress.say("overhead (before the training runs, on a machine without them)")
+                ov = overhead(daemons.d["lin1-ema0"]["endpoint"], args)
+                with open(ov_path, "w") as f:
+                    json.dump(ov, f)
+            with mp.get_context("spawn").Pool(args.jobs, initializer=pool_init) as pool:
+                progress.say(f"{len(cells)} cells, {len(cache)} runs already done")
+                schedule(cells, cache, record, pool, args, progress, may_dispatch)
+            dist_path = os.path.join(state, "dist.json")
+            if args.ranks and not os.path.exists(dist_path) and may_dispatch():
+                progress.say(f"distributed run, {args.ranks} ranks")
+                c = next((c for c in cells if (c.t, c.m) == ("charlm-mlp", "htga-lin1") and c.tuned), None)
+                lr = c.tuned["lr"] if c else point_lr("charlm-mlp", "htga-lin1", 0)
+                tmp = tempfile.mkdtemp(prefix="htga-eval-")
+                try:
+                    d = distributed(daemons.d["lin1-ema0"], args, lr, tmp, f"dist/charlm-mlp@{session}")
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                with open(dist_path, "w") as f:
+                    json.dump(d, f)
+        finally:
+            daemons.stop()
+            runs_file.close()
+    else:
+        schedule(cells, cache, None, None, args, progress, lambda: False)
+    sess.update(end=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), wall_s=time.time() - t_start,
+                load1=os.getloadavg()[0], runs=len(ran), report_only=args.report_only)
+    if not args.report_only:
+        sessions.append(sess)
+        with open(sessions_path, "w") as f:
+            json.dump(sessions, f, indent=1)
+    for name in ("overhead", "dist"):
+        path = os.path.join(state, f"{name}.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                res[name] = json.load(f)
+    return report(res, cells, sessions, state, args, tasks, methods)
+
+
+SCHEDULE_FIRST = ["charlm-tf"]  # the costliest task first: a run cut short misses cheap cells, quick to add
+DESIGN_ARGS = ["seeds", "tune_seeds", "grid_points", "max_ext", "repeats", "repeat_tasks", "steps", "reg_steps",
+               "lm_steps", "tf_steps", "lm_eval", "hess_iters"]
+
+
+def schedule_order(tasks):
+    return [t for t in SCHEDULE_FIRST if t in tasks] + [t for t in tasks if t not in SCHEDULE_FIRST]
+
+
+def report(res, cells, sessions, state, args, tasks, methods):
+    """Tables, plots, results.json and the doc from the cells completed."""
+    done = [r for c in cells for r in c.results]
+    evals = [r for r in done if r["phase"] == "eval"]
+    reps = [r for r in done if r["phase"] == "rep"]
+    complete = [c for c in cells if c.done and c.tuned]
+    res["missing"] = [dict(task=c.t, method=c.m, status=c.status()) for c in cells if c not in complete]
+    tuned = {(c.t, c.m): c.tuned for c in complete}
+    evals = [r for r in evals if (r["task"], r["method"]) in tuned]
+    tails = read_estimates(state, "eval/")
     # every evaluation run's estimates, and only its own: blocks past its last step would be another run's
     res["estimates_missing"] = sorted(r["run"] for r in evals if r["run"] not in tails)
     res["estimates_foreign"] = sorted(r["run"] for r in evals if any(
         b[0] >= r["steps"] for s in tails.get(r["run"], {}).values() for b in s))
     res["nevals"] = len(evals)
-    res["writer_errors"] = sum(open(v["log"].name).read().count("writer:") for v in daemons.d.values())
-    shutil.rmtree(tmp, ignore_errors=True)
+    res["writer_errors"] = sum(open(os.path.join(state, f)).read().count("writer:")
+                               for f in os.listdir(state) if f.startswith("htgad-") and f.endswith(".log"))
+    # measured worker time per cell (tuning and evaluation runs), per task
+    cell_s = {}
+    for c in complete:
+        cell_s.setdefault(c.t, []).append(c.tune_s + sum(r.get("job_s", 0.0) for r in c.results))
+    res["cell_s"] = {t: sum(v) / len(v) for t, v in cell_s.items()}
     rows = summarize(evals, tails, tuned, methods, tasks)
     comps = comparisons(rows, tasks)
-    spr = spreads(reps, evals, tasks)
-    wall = time.time() - t_start
-    res["meta"] = dict(command="nice -n 10 /usr/bin/python3 experiments/htga_eval.py " + " ".join(sys.argv[1:]),
-                       commit=commit, dirty=dirty,
-                       date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), wall_s=wall,
-                       load=[load0[0], os.getloadavg()[0]])
-    res["nruns"] = len(done) + sum(len(v["grid"]) for v in tuned.values()) * args.tune_seeds
+    spr = spreads([r for r in reps if (r["task"], r["method"]) in tuned], evals, tasks)
+    res["meta"] = dict(sessions=sessions, command=(sessions[0]["command"] if sessions else ""),
+                       commit="`, then `".join(dict.fromkeys(s["commit"] for s in sessions)),
+                       dirty=any(s["dirty"] for s in sessions),
+                       date=sessions[-1]["end"] if sessions else "", wall_s=sum(s["wall_s"] for s in sessions),
+                       load=[sessions[0]["load0"], sessions[-1]["load1"]] if sessions else [0, 0])
+    res["nruns"] = sum(len(c.results) + c.tune_runs for c in cells)
     prefix = "short_" if args.short else ""
     imgdir = args.out if not args.doc else os.path.join(os.path.dirname(args.doc), "img")
     os.makedirs(imgdir, exist_ok=True)
@@ -1485,7 +1865,7 @@ def main():
     with open(os.path.join(args.out, f"{prefix}results.json"), "w") as f:
         json.dump(dict(res, args=vars(args), rows=rows, comparisons=comps, spreads=spr, errors=len(errors),
                        tuned=[dict(v, task=t, method=m) for (t, m), v in tuned.items()],
-                       runs=[{k: v for k, v in r.items() if k != "lam_trace"} for r in done],
+                       runs=[{k: v for k, v in r.items() if k not in ("lam_trace", "endpoint")} for r in done],
                        tails_runs=sorted(tails)), f, indent=1, default=str)
     md = markdown(res, rows, comps, spr, files,
                   os.path.relpath(imgdir, os.path.dirname(args.doc or os.path.join(args.out, "x"))), args)
@@ -1494,9 +1874,9 @@ def main():
     else:
         with open(os.path.join(args.out, f"{prefix}results.md"), "w") as f:
             f.write(md + "\n")
-    print(f"done in {wall / 60:.1f} min: {len(done)} evaluation runs, {len(errors)} errors, "
-          f"{len(tails)} runs with estimates in htgad")
-    return 1 if errors else 0
+    print(f"report: {len(complete)} of {len(cells)} cells complete, {len(evals)} evaluation runs, "
+          f"{len(errors)} errors, {len(tails)} runs with estimates in htgad")
+    return 1 if errors or res["missing"] else 0
 
 
 if __name__ == "__main__":
