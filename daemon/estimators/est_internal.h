@@ -21,6 +21,13 @@
 #include "mix.h"
 
 /* Radix digits: the top level histograms key >> EST_TOP_SHIFT. */
+/* Builds with AVX-512 paths, picked at run time (GCC on x86-64). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(EST_NO_CLONES)
+#define EST_AVX512_PATHS 1
+#endif
+
+#define EST_HIST_CHUNK ((size_t)1 << 30) /* uint32 sub-histograms never overflow */
+
 #define EST_TOP_SHIFT   21
 #define EST_TOP_BUCKETS (1u << (32 - EST_TOP_SHIFT)) /* 2048 */
 /* y >= 0 has a zero sign bit, so its level uses one more mantissa bit. */
@@ -149,7 +156,8 @@ static inline int est_bits_finite(uint32_t u)
 /* Sum of log(v[i] / ref), v[i] >= ref > 0: exact 0 when all equal. */
 double est_logsum_ratio_f64(const double *v, size_t n, double ref);
 
-/* Selection and sorting (select.c). */
+/* Selection and sorting of doubles (sort.c); pass 1 and its bracket
+ * (pass1.c); the median by radix select (select.c). */
 void est_sort_desc_f64(double *v, size_t n);
 /* Partial order: afterwards v[pos] is the value a descending sort puts there,
  * v[0..pos) >= v[pos] >= v[pos+1..n). */
