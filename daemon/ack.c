@@ -13,7 +13,7 @@ struct ack {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int pending; /* not ended yet */
-    int failed;  /* ended without its rows */
+    int outcome; /* ACK_*, once it ended */
     int refs;    /* the waiter + the one that ends it */
 };
 
@@ -48,13 +48,13 @@ static void release(ack *a)
     }
 }
 
-void ack_done(ack *a, int ok)
+void ack_done(ack *a, int outcome)
 {
     if (a == NULL)
         return;
     pthread_mutex_lock(&a->mu);
     a->pending = 0;
-    a->failed = !ok;
+    a->outcome = outcome;
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
     release(a);
@@ -68,7 +68,7 @@ int ack_wait(ack *a, int timeout_ms)
     pthread_mutex_lock(&a->mu);
     while (a->pending > 0 && pthread_cond_timedwait(&a->cv, &a->mu, &until) == 0)
         ;
-    rc = a->pending > 0 ? -1 : a->failed == 0;
+    rc = a->pending > 0 ? -1 : a->outcome;
     pthread_mutex_unlock(&a->mu);
     release(a);
     return rc;

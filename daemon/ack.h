@@ -18,17 +18,22 @@
 
 typedef struct ack ack;
 
+/* How a change ended (ack_done's outcome, ack_wait's answer). */
+#define ACK_FAILED 0 /* taken, but not stored (a write failed, htgad stopping) */
+#define ACK_STORED 1 /* committed */
+#define ACK_BUSY   2 /* not taken: no room now (run slots, barriers); may be retried */
+
 /* An ack, held by the caller (the waiter) and by whoever will end it.
  * NULL on out of memory. */
 ack *ack_new(void);
 
-/* Ends it (once): ok 1 when its change is committed, 0 when it was not.
- * Accepts NULL. */
-void ack_done(ack *a, int ok);
+/* Ends it (once) with outcome ACK_STORED, ACK_FAILED or ACK_BUSY. Accepts
+ * NULL. */
+void ack_done(ack *a, int outcome);
 
 /* Waits up to timeout_ms for the end, then lets go of the caller's
- * reference. Returns 1 when stored, 0 when not, -1 at the deadline (it may
- * still end). */
+ * reference. Returns its outcome, or -1 at the deadline (it may still
+ * end). */
 int ack_wait(ack *a, int timeout_ms);
 
 #endif /* HTGAD_ACK_H */

@@ -177,10 +177,15 @@ int htgad_http_policy(void *ing, const char *run, const policy *p, char *err, si
         return HTTP_EINVAL;
     }
     int rc = ingest_set_policy_stored(ing, run, strlen(run), p, "http", POLICY_STORE_WAIT_MS);
+    if (rc == -2) {
+        snprintf(err, errlen,
+                 "htgad has no room for the change now (its command queue, run slots or "
+                 "barriers are full); try again");
+        return HTTP_EBUSY;
+    }
     if (rc < 0) {
         snprintf(err, errlen,
-                 "htgad could not apply the policy (its command queue is full, it holds no slot "
-                 "for the run, or the write failed)");
+                 "htgad could not store the policy (a write failed, or it is stopping)");
         return HTTP_EINTERNAL;
     }
     return rc == 0 ? HTTP_OK : HTTP_PENDING;

@@ -29,6 +29,7 @@ typedef struct http_server http_server;
 #define HTTP_EBIND     (-3) /* the listen address could not be bound */
 #define HTTP_ENOTFOUND (-4) /* callback: no such run */
 #define HTTP_EINTERNAL (-5) /* callback: the daemon could not apply the change */
+#define HTTP_EBUSY     (-6) /* callback: no room for the change now; retry (503) */
 #define HTTP_PENDING   1    /* callback: taken, applies, but not stored yet (202) */
 
 /* Applies a policy change for `run`, coming from PUT /api/v1/runs/{run}/policy.
@@ -37,7 +38,8 @@ typedef struct http_server http_server;
  * stores and pushes the recomputed lambdas. Returns HTTP_OK once all that is
  * stored (a read after it sees it), HTTP_PENDING when it is taken but not
  * stored within the callback's own bound (202), HTTP_ENOTFOUND (unknown
- * run, 404), HTTP_EINVAL (rejected, 400) or HTTP_EINTERNAL (500); may write
+ * run, 404), HTTP_EINVAL (rejected, 400), HTTP_EBUSY (no room now, 503)
+ * or HTTP_EINTERNAL (500); may write
  * a reason to err (capacity errlen), which the answer carries. */
 typedef int (*http_policy_fn)(void *ud, const char *run, const policy *p, char *err, size_t errlen);
 

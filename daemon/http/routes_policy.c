@@ -248,6 +248,8 @@ static int put_policy(struct http_server *srv, sqlite3 *db, int64_t rid, const s
         return *msg = *err ? err : "unknown run", 404;
     if (rc == HTTP_EINVAL)
         return *msg = *err ? err : "policy rejected", 400;
+    if (rc == HTTP_EBUSY)
+        return *msg = *err ? err : "htgad has no room for the change now; try again", 503;
     return *msg = *err ? err : "the daemon could not apply the policy", 500;
 }
 

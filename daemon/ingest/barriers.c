@@ -80,8 +80,8 @@ void ig_barrier_ack(ingest *g, uint32_t run_slot, ack *done)
 {
     barrier *b = barrier_add(g, run_slot);
 
-    if (b == NULL) {
-        ack_done(done, 0);
+    if (b == NULL) { /* the barrier table is full */
+        ack_done(done, ACK_BUSY);
         return;
     }
     b->done = done;
@@ -128,7 +128,7 @@ void ig_barrier_passed(ingest *g, const est_note *note)
         if (b->id != note->barrier)
             continue;
         if (b->done != NULL) {
-            ack_done(b->done, note->committed);
+            ack_done(b->done, note->committed ? ACK_STORED : ACK_FAILED);
         } else if (b->free_slot >= 0) {
             stream_entry *se = &g->reg->streams[b->free_slot];
             if (se->used && se->expiring == b->id) {

@@ -8,7 +8,8 @@
 #include "internal.h"
 #include "stats.h"
 
-/* Queues the command; done (may be NULL) goes with it. 0 or -1. */
+/* Queues the command; done (may be NULL) goes with it. 0, -1 (invalid) or
+ * -2 (no room: the command queue is full, or no memory). */
 static int queue_policy(ingest *g, const char *run, size_t run_len, const policy *pol,
                         const char *source, ack *done)
 {
@@ -19,7 +20,7 @@ static int queue_policy(ingest *g, const char *run, size_t run_len, const policy
         return -1;
     c = calloc(1, sizeof(*c));
     if (c == NULL)
-        return -1;
+        return -2;
     c->done = done;
     c->all = run == NULL;
     if (run != NULL)
@@ -29,7 +30,7 @@ static int queue_policy(ingest *g, const char *run, size_t run_len, const policy
     c->source = source;
     if (bqueue_try_push(g->cmds, c) < 0) {
         free(c);
-        return -1;
+        return -2;
     }
     return 0;
 }
@@ -37,25 +38,29 @@ static int queue_policy(ingest *g, const char *run, size_t run_len, const policy
 int ingest_set_policy(ingest *g, const char *run, size_t run_len, const policy *pol,
                       const char *source)
 {
-    return queue_policy(g, run, run_len, pol, source, NULL);
+    return queue_policy(g, run, run_len, pol, source, NULL) < 0 ? -1 : 0;
 }
 
 int ingest_set_policy_stored(ingest *g, const char *run, size_t run_len, const policy *pol,
                              const char *source, int timeout_ms)
 {
     ack *done = run != NULL ? ack_new() : NULL;
+    int rc;
 
     if (done == NULL)
         return -1;
-    if (queue_policy(g, run, run_len, pol, source, done) < 0) {
-        ack_done(done, 0);
+    rc = queue_policy(g, run, run_len, pol, source, done);
+    if (rc < 0) {
+        ack_done(done, ACK_FAILED);
         ack_wait(done, 0);
-        return -1;
+        return rc;
     }
     switch (ack_wait(done, timeout_ms)) {
-    case 1:
+    case ACK_STORED:
         return 0;
-    case 0:
+    case ACK_BUSY:
+        return -2;
+    case ACK_FAILED:
         return -1;
     default:
         return 1;
@@ -126,9 +131,9 @@ void ig_drain_cmds(ingest *g)
             slot = streams_run(g->reg, c->run, c->run_len, &c->pol);
             if (slot < 0) {
                 STAT_INC(drops[DROP_STREAM_LIMIT]);
-                ack_done(c->done, 0);
+                ack_done(c->done, ACK_BUSY); /* every run slot is held */
             } else if (ig_apply_policy(g, (uint32_t)slot, &c->pol, c->source) < 0) {
-                ack_done(c->done, 0);
+                ack_done(c->done, ACK_FAILED);
             } else if (c->done != NULL) { /* told once everything before it is stored */
                 ig_barrier_ack(g, (uint32_t)slot, c->done);
             }

@@ -412,11 +412,11 @@ void ingest_join(ingest **gp)
         pthread_join(g->thread, NULL);
     streams_free(&g->reg);
     for (size_t i = 0; i < g->nbars; i++) /* never passed: not known to be stored */
-        ack_done(g->bars[i].done, 0);
+        ack_done(g->bars[i].done, ACK_FAILED);
     free(g->bars);
     admit_free(&g->adm);
     while ((cmd = bqueue_pop(g->cmds, 0)) != NULL) {
-        ack_done(((ingest_cmd *)cmd)->done, 0);
+        ack_done(((ingest_cmd *)cmd)->done, ACK_FAILED);
         free(cmd);
     }
     bqueue_destroy(&g->cmds);

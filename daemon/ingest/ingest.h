@@ -101,8 +101,9 @@ int ingest_set_policy(ingest *g, const char *run, size_t run_len, const policy *
  * The same for one run, then waits up to timeout_ms until the change and
  * the lambdas it re-derived are committed to the database, so a read after
  * it sees them (read-your-writes). Returns 0 when stored, 1 when still on
- * its way at the deadline (it will apply), -1 when refused (invalid, full
- * command queue, no run slot) or not stored (a write failed).
+ * its way at the deadline (it will apply), -2 when there is no room for it
+ * now (a full command queue, every run slot or barrier held: it may be
+ * retried), -1 when invalid or not stored (a write failed, htgad stopping).
  */
 int ingest_set_policy_stored(ingest *g, const char *run, size_t run_len, const policy *pol,
                              const char *source, int timeout_ms);

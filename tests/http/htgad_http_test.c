@@ -4,7 +4,8 @@
  * thread through ingest_set_policy_stored) answers a policy the one
  * validator refuses with HTTP_EINVAL, which the server answers 400, and the
  * validator's reason; not with HTTP_EINTERNAL (500). The ingest is made but
- * not started: a refused policy never reaches its command queue.
+ * not started: a refused policy never reaches its command queue, and once
+ * that queue is full a valid one is HTTP_EBUSY (503), not a 500.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -60,4 +61,18 @@ Test(htgad_http, invalid_policy_is_refused_with_its_reason)
     p.lambda_min = NAN;
     expect_refused(p, "lambda_min must be finite and > 0");
     cr_assert_eq(bqueue_depth(est_q), 0, "nothing reached the estimator");
+}
+
+Test(htgad_http, full_command_queue_is_busy_not_internal)
+{
+    policy p = policy_default();
+    char err[160] = "";
+    int queued = 0;
+
+    /* the thread is not running: nothing takes the commands */
+    while (ingest_set_policy(ing, "run-1", 5, &p, "http") == 0)
+        cr_assert_lt(++queued, 100000, "the command queue has no bound");
+    cr_assert_gt(queued, 0);
+    cr_assert_eq(htgad_http_policy(ing, "run-1", &p, err, sizeof err), HTTP_EBUSY, "%s", err);
+    cr_assert(strstr(err, "try again") != NULL, "%s", err);
 }

@@ -108,7 +108,10 @@ Test(server_policy, policy_refusals)
     daemon_rc = HTTP_EINTERNAL;
     daemon_reason = "the write failed";
     expect_error_text("PUT", path, NULL, body, 500, "the write failed");
-    cr_assert_eq(policy_calls, 3);
+    daemon_rc = HTTP_EBUSY;
+    daemon_reason = "no room now";
+    expect_error_text("PUT", path, NULL, body, 503, "no room now");
+    cr_assert_eq(policy_calls, 4);
 
     /* a refused change is not remembered: the next partial PUT merges over
      * the stored policy (lambda_min 0.2), not over the refused one */
