@@ -78,6 +78,7 @@ struct reply {
     int status;
     const char *content_type;
     const char *cache_control; /* NULL = "no-store" for API, none for static */
+    const char *retry_after;   /* a 503 that may be retried: seconds, else NULL */
     char *body;
     size_t len;
 };

@@ -268,8 +268,12 @@ int handle_policy_put(const struct request *r, struct reply *rep)
     pthread_mutex_lock(&r->srv->pol_mu);
     int status = put_policy(r->srv, db, rid, r, &p, err, sizeof err, &msg);
     pthread_mutex_unlock(&r->srv->pol_mu);
-    if (status && status != 202)
-        return reply_error(rep, status, msg);
+    if (status && status != 202) {
+        reply_error(rep, status, msg);
+        if (status == 503)
+            rep->retry_after = "1"; /* no room this moment: a command or a slot frees soon */
+        return 0;
+    }
     hbuf b = {0};
     hbuf_puts(&b, "{\"run\":");
     hbuf_json_str(&b, run);

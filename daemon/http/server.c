@@ -189,6 +189,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *rep, u
         allow_header(resp, allowed);
     if (rep->status == 401)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (rep->status == 503 && rep->retry_after)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, rep->retry_after);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)rep->status, resp);
     MHD_destroy_response(resp);
     return ret;

@@ -111,7 +111,12 @@ Test(server_policy, policy_refusals)
     daemon_rc = HTTP_EBUSY;
     daemon_reason = "no room now";
     expect_error_text("PUT", path, NULL, body, 503, "no room now");
-    cr_assert_eq(policy_calls, 4);
+    struct hresp busy;
+    httpc(port, "PUT", path, NULL, body, strlen(body), &busy);
+    cr_assert_eq(busy.status, 503);
+    cr_assert(strcasestr(busy.headers, "\r\nRetry-After: 1\r\n") != NULL, "%s", busy.headers);
+    hresp_free(&busy);
+    cr_assert_eq(policy_calls, 5);
 
     /* a refused change is not remembered: the next partial PUT merges over
      * the stored policy (lambda_min 0.2), not over the refused one */
