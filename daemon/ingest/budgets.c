@@ -76,12 +76,7 @@ void ig_publish_flow(ingest *g)
             f->client_drops += run->peers[k].dropped - run->peers[k].dropped_base;
         f->values_refused = run->refused;
         f->blocks_lost = run->lost;
-        f->idle_s = run->samples_ms > 0 ? (double)(now - run->samples_ms) / 1000 : 1e9;
-        for (size_t k = 0; k < run->nstreams; k++) {
-            double idle = (double)(now - g->reg->streams[run->streams[k]].last_ms) / 1000;
-            if (idle < f->idle_s)
-                f->idle_s = idle;
-        }
+        f->idle_s = run->active_ms > 0 ? (double)(now - run->active_ms) / 1000 : 1e9;
         client_drops += f->client_drops;
         n++;
     }

@@ -23,6 +23,7 @@ int ingest_preload(ingest *g, const ingest_restored *r, uint32_t *stream_slot, u
     g->reg->runs[run_slot].pol_source = r->source;
     se = &g->reg->streams[s];
     se->last_ms = now_ms();
+    g->reg->runs[run_slot].active_ms = se->last_ms;
     se->has_lambda = r->has_lambda;
     se->last = r->last;
     *stream_slot = (uint32_t)s;

@@ -263,7 +263,7 @@ void ig_handle_samples(ingest *g, uint32_t run_slot, peer *p, const uint8_t *id,
     }
     c.slot = (uint32_t)slot;
     g->reg->streams[slot].last_ms = now_ms();
-    run->samples_ms = g->reg->streams[slot].last_ms;
+    run->active_ms = g->reg->streams[slot].last_ms;
     g->reg->streams[slot].expiring = 0;
     STAT_INC(msgs_samples);
     STAT_ADD(samples, m->count);

@@ -77,8 +77,9 @@ typedef struct run_entry {
     uint64_t refused;               /* values refused (stream limit, no memory) */
     uint64_t lost;                  /* blocks lost in ingest (no memory) */
     uint32_t bud_values, bud_every; /* the run's current budget (flow.h); 0: none */
-    int64_t samples_ms;             /* when its samples last arrived (0: never); its
-                                       streams may have left memory since */
+    int64_t active_ms;              /* when its samples last arrived, or it was restored
+                                       at start (0: never); its streams may have left
+                                       memory since */
     shed_acc client_shed;           /* messages its clients reported they dropped */
     shed_acc refused_shed;          /* values refused */
     shed_acc conn_shed;             /* messages a client sent that never arrived (seq gaps) */
