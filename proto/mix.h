@@ -2,9 +2,10 @@
  * mix.h - the small pure helpers the client, the daemon and the estimators
  * share (header-only, static inline): FNV-1a for the name tables, splitmix64
  * for seeding and reproducible draws (and a uniform double from it), the
- * bit casts between a double and its IEEE 754 bits, and little-endian loads
- * and stores (the wire format, the rollup blobs, .npy files). One copy of
- * each, here in proto/, the module every side may include.
+ * bit casts between a double or a float and its IEEE 754 bits, and
+ * little-endian loads and stores (the wire format, the rollup blobs, .npy
+ * files). One copy of each, here in proto/, the module every side may
+ * include.
  */
 #ifndef HTGA_MIX_H
 #define HTGA_MIX_H
@@ -57,6 +58,22 @@ static inline double htga_bits_f64(uint64_t u)
 
     memcpy(&d, &u, sizeof d);
     return d;
+}
+
+static inline uint32_t htga_f32_bits(float f)
+{
+    uint32_t u;
+
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline float htga_bits_f32(uint32_t u)
+{
+    float f;
+
+    memcpy(&f, &u, sizeof f);
+    return f;
 }
 
 /* Little-endian loads and stores of p[0..4) or p[0..8), any alignment,

@@ -117,21 +117,9 @@ static inline void est_logacc_norm(est_logacc *a)
 /* The sum of the logs of the nz non-zero values added to a. */
 double est_logacc_log(const est_logacc *a, size_t nz);
 
-static inline uint32_t est_f32_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static inline float est_bits_f32(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-/* The double <-> bits casts are mix.h's (one copy for every side). */
+/* The bit casts are mix.h's (one copy for every side). */
+#define est_f32_bits htga_f32_bits
+#define est_bits_f32 htga_bits_f32
 #define est_f64_bits htga_f64_bits
 #define est_bits_f64 htga_bits_f64
 
